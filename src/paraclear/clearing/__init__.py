@@ -1,0 +1,16 @@
+"""The clearing house: instruments, accounts, transactions and their apply functions.
+
+* ``instruments``: options and perpetuals, Deribit names.
+* ``records``: values kept in state (``Position``, ``OracleData``, ``HouseConfig``…).
+* ``transactions``: the tagged union of transactions and their validation.
+* ``accounts``: cash, positions, equity and margin status through a ``StateView``.
+* ``margin``: the ``MarginModel`` seam and standard margin.
+* ``marks``: marks from oracle data, the one door for floats into state.
+* ``handlers``: one access and one apply function per transaction type.
+* ``machine``: ``ClearingMachine``, where dispatch on the transaction type happens.
+* ``genesis``: the initial state; ``invariants``: checks that hold after every block.
+"""
+
+from paraclear.clearing.machine import ClearingMachine
+
+__all__ = ["ClearingMachine"]

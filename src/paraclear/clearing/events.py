@@ -1,0 +1,79 @@
+"""Events a successful clearing transaction emits into its receipt."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
+    """Base of every clearing event."""
+
+
+class Deposited(Event, frozen=True, kw_only=True, tag="deposited"):
+    account: str
+    amount: int
+
+
+class Withdrawn(Event, frozen=True, kw_only=True, tag="withdrawn"):
+    account: str
+    amount: int
+
+
+class Transferred(Event, frozen=True, kw_only=True, tag="transferred"):
+    sender: str
+    to: str
+    amount: int
+
+
+class InstrumentListed(Event, frozen=True, kw_only=True, tag="instrument_listed"):
+    instrument: str
+
+
+class OraclePublished(Event, frozen=True, kw_only=True, tag="oracle_published"):
+    underlying: str
+    index: int
+    marks: int
+
+
+class TradeSettled(Event, frozen=True, kw_only=True, tag="trade_settled"):
+    instrument: str
+    maker: str
+    taker: str
+    taker_side: str
+    size: int
+    price: int
+    maker_fee: int
+    taker_fee: int
+
+
+class Liquidated(Event, frozen=True, kw_only=True, tag="liquidated"):
+    account: str
+    liquidator: str
+    instrument: str
+    size: int
+    price: int
+    penalty: int
+
+
+class InsuranceCovered(Event, frozen=True, kw_only=True, tag="insurance_covered"):
+    account: str
+    amount: int
+
+
+class BankruptcyRecorded(Event, frozen=True, kw_only=True, tag="bankruptcy_recorded"):
+    account: str
+    deficit: int
+
+
+class ExpirySettled(Event, frozen=True, kw_only=True, tag="expiry_settled"):
+    instrument: str
+    settlement_price: int
+    positions: int
+    residual: int
+
+
+class FundingPaid(Event, frozen=True, kw_only=True, tag="funding_paid"):
+    instrument: str
+    rate_ppm: int
+    index_delta: int
+    funding_index: int

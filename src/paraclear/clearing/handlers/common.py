@@ -1,0 +1,26 @@
+"""Access-set building blocks shared by the handlers."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from paraclear.state import AccessSet, Lock
+from paraclear.state import keys as k
+
+MARKET_READS: Final[tuple[Lock, ...]] = k.MARKET_LOCKS
+FEE_POOL_LOCK: Final[Lock] = k.lock_of(k.FEE_POOL)
+
+
+def account_access(
+    accounts: tuple[str, ...],
+    *,
+    reads: tuple[Lock, ...] = (),
+    writes: tuple[Lock, ...] = (),
+    deltas: tuple[Lock, ...] = (),
+) -> AccessSet:
+    """Write locks on ``accounts`` (the sender first), plus the fee pool as a delta."""
+    return AccessSet(
+        reads=reads,
+        writes=tuple(k.account_lock(a) for a in accounts) + writes,
+        deltas=(FEE_POOL_LOCK, *deltas),
+    )

@@ -1,0 +1,126 @@
+"""ListInstrument, OracleUpdate, Funding: the admin and oracle transactions (DAG barriers)."""
+
+from __future__ import annotations
+
+from bisect import insort
+
+from paraclear.clearing import errors
+from paraclear.clearing.accounts import read_config, read_instrument, read_mark
+from paraclear.clearing.events import Event, FundingPaid, InstrumentListed, OraclePublished
+from paraclear.clearing.handlers.common import account_access
+from paraclear.clearing.instruments import Instrument, Option, Perpetual
+from paraclear.clearing.margin import MarginModel
+from paraclear.clearing.marks import compute_marks
+from paraclear.clearing.records import OracleData
+from paraclear.clearing.transactions import Funding, ListInstrument, OracleUpdate
+from paraclear.execution import BlockContext
+from paraclear.numbers import PPM, SIZE_SCALE
+from paraclear.state import AccessSet, StateView
+from paraclear.state import keys as k
+
+
+def require_role(view: StateView, account: str, role: str) -> None:
+    """Raise Unauthorized unless ``account`` is the house's ``admin`` or ``oracle``."""
+    config = read_config(view)
+    if account != (config.admin if role == "admin" else config.oracle):
+        raise errors.Unauthorized(account=account, action=role)
+
+
+def access_list_instrument(tx: ListInstrument) -> AccessSet:
+    return account_access(
+        (tx.sender,),
+        reads=(k.CONFIG, k.ORACLE_LOCK),
+        writes=(k.INSTRUMENTS_LOCK, k.SERIES_LOCK, k.MARK_LOCK),
+    )
+
+
+def apply_list_instrument(
+    tx: ListInstrument, view: StateView, ctx: BlockContext, model: MarginModel
+) -> list[Event]:
+    require_role(view, tx.sender, "admin")
+    inst = tx.instrument
+    _check_specification(inst, ctx)
+    name = inst.name
+    if view.get(k.instrument(name)) is not None:
+        raise errors.InstrumentExists(instrument=name)
+    view.set(k.instrument(name), inst)
+    series: list[str] = list(view.get(k.series(inst.underlying)) or ())  # type: ignore[call-overload]
+    insort(series, name)
+    view.set(k.series(inst.underlying), tuple(series))
+    oracle = view.get(k.oracle(inst.underlying))
+    if isinstance(oracle, OracleData):
+        view.set(k.mark(name), compute_marks(oracle, [inst], ctx.time)[0])
+    return [InstrumentListed(instrument=name)]
+
+
+def _check_specification(inst: Instrument, ctx: BlockContext) -> None:
+    name = inst.name
+
+    def invalid(reason: str) -> errors.InvalidInstrument:
+        return errors.InvalidInstrument(instrument=name, reason=reason)
+
+    if min(inst.tick_size, inst.lot_size, inst.contract_size) <= 0:
+        raise invalid("tick, lot and contract sizes must be positive")
+    if (inst.tick_size * inst.lot_size) % SIZE_SCALE:
+        raise invalid("tick × lot must be a whole number of micro-USDC")
+    if isinstance(inst, Option):
+        if inst.expiry <= ctx.time:
+            raise invalid("expiry is not in the future")
+        if inst.strike <= 0:
+            raise invalid("strike must be positive")
+    elif not 0 < inst.maintenance_margin_ppm <= inst.initial_margin_ppm <= PPM:
+        raise invalid("need 0 < maintenance ≤ initial ≤ 100 %")
+
+
+def access_oracle_update(tx: OracleUpdate) -> AccessSet:
+    return account_access(
+        (tx.sender,),
+        reads=(k.CONFIG, k.INSTRUMENTS_LOCK, k.SERIES_LOCK),
+        writes=(k.ORACLE_LOCK, k.MARK_LOCK),
+    )
+
+
+def apply_oracle_update(
+    tx: OracleUpdate, view: StateView, ctx: BlockContext, model: MarginModel
+) -> list[Event]:
+    require_role(view, tx.sender, "oracle")
+    oracle = OracleData(tx.index_price, tx.atm_vol_ppm, tx.skew_ppm, ctx.time)
+    view.set(k.oracle(tx.underlying), oracle)
+    names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
+    instruments = [read_instrument(view, name) for name in names]
+    for name, mark in zip(names, compute_marks(oracle, instruments, ctx.time), strict=True):
+        view.set(k.mark(name), mark)
+    return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
+
+
+def access_funding(tx: Funding) -> AccessSet:
+    return account_access(
+        (tx.sender,),
+        reads=(k.CONFIG, k.INSTRUMENTS_LOCK, k.MARK_LOCK),
+        writes=(k.FUNDING_LOCK,),
+    )
+
+
+def apply_funding(
+    tx: Funding, view: StateView, ctx: BlockContext, model: MarginModel
+) -> list[Event]:
+    require_role(view, tx.sender, "oracle")
+    inst = read_instrument(view, tx.instrument)
+    if not isinstance(inst, Perpetual):
+        raise errors.WrongInstrumentKind(instrument=tx.instrument, expected="perpetual")
+    cap = read_config(view).max_funding_rate_ppm
+    if abs(tx.rate_ppm) > cap:
+        raise errors.Malformed(field="rate_ppm", reason=f"|rate| above the cap of {cap} ppm")
+    mark = read_mark(view, tx.instrument)
+    index_delta = tx.rate_ppm * mark * inst.lot_size // (PPM * SIZE_SCALE)
+    key = k.funding_index(tx.instrument)
+    index = view.get_int(key) + index_delta
+    view.set(key, index)
+    return [
+        FundingPaid(
+            instrument=tx.instrument,
+            rate_ppm=tx.rate_ppm,
+            index_delta=index_delta,
+            funding_index=index,
+        )
+    ]

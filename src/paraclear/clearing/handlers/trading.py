@@ -1,0 +1,186 @@
+"""Trade (a matched fill) and Liquidate (a liquidator takes over a position at the mark)."""
+
+from __future__ import annotations
+
+from paraclear.clearing import errors
+from paraclear.clearing.accounts import (
+    change_cash,
+    fill,
+    margin_status,
+    read_config,
+    read_instrument,
+    read_mark,
+    read_oracle,
+    require_initial_margin,
+)
+from paraclear.clearing.events import (
+    BankruptcyRecorded,
+    Event,
+    InsuranceCovered,
+    Liquidated,
+    TradeSettled,
+)
+from paraclear.clearing.handlers.common import MARKET_READS, account_access
+from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.margin import MarginModel
+from paraclear.clearing.records import Bankruptcy, HouseConfig
+from paraclear.clearing.transactions import Liquidate, Side, Trade
+from paraclear.execution import BlockContext
+from paraclear.numbers import SIZE_SCALE, div_floor, ppm_of_ceil
+from paraclear.state import AccessSet, StateView
+from paraclear.state import keys as k
+
+
+def access_trade(tx: Trade) -> AccessSet:
+    return account_access(
+        (tx.sender, tx.maker), reads=MARKET_READS, deltas=(k.open_interest(tx.instrument),)
+    )
+
+
+def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginModel) -> list[Event]:
+    if tx.maker == tx.sender:
+        raise errors.SelfTrade(account=tx.sender)
+    inst = tradable_instrument(view, tx.instrument, ctx)
+    if tx.price % inst.tick_size:
+        raise errors.NotMultiple(field="price", value=tx.price, step=inst.tick_size)
+    if tx.size % inst.lot_size:
+        raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
+    config = read_config(view)
+    cash = tx.price * tx.size // SIZE_SCALE
+    maker_fee, taker_fee = _fees(view, config, inst, tx.size, cash)
+    taker_delta = tx.size if tx.side is Side.BUY else -tx.size
+    for account, delta, fee in (
+        (tx.sender, taker_delta, taker_fee),
+        (tx.maker, -taker_delta, maker_fee),
+    ):
+        change_cash(view, account, -fee)
+        view.add(k.FEE_POOL, fee)
+        old, new = fill(view, account, tx.instrument, inst, delta, cash if delta > 0 else -cash)
+        if increases_risk(old, new):
+            require_initial_margin(view, account, model)
+    return [
+        TradeSettled(
+            instrument=tx.instrument,
+            maker=tx.maker,
+            taker=tx.sender,
+            taker_side=tx.side.value,
+            size=tx.size,
+            price=tx.price,
+            maker_fee=maker_fee,
+            taker_fee=taker_fee,
+        )
+    ]
+
+
+def increases_risk(old: int, new: int) -> bool:
+    """A position change adds risk if it grows the position or flips its side."""
+    return abs(new) > abs(old) or (new != 0 and (old > 0) != (new > 0))
+
+
+def tradable_instrument(view: StateView, name: str, ctx: BlockContext) -> Instrument:
+    """The listed instrument ``name``; raises if unknown or an expired option."""
+    inst = read_instrument(view, name)
+    if isinstance(inst, Option) and ctx.time >= inst.expiry:
+        raise errors.InstrumentExpired(instrument=name, expiry=inst.expiry, time=ctx.time)
+    return inst
+
+
+def _fees(
+    view: StateView, config: HouseConfig, inst: Instrument, size: int, cash: int
+) -> tuple[int, int]:
+    """(maker fee, taker fee): perps on notional; options on the underlying, capped by premium."""
+    if not isinstance(inst, Option):
+        return ppm_of_ceil(cash, config.maker_fee_ppm), ppm_of_ceil(cash, config.taker_fee_ppm)
+    index = read_oracle(view, inst.underlying).index
+    underlying_value = index * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
+    fee = min(
+        ppm_of_ceil(underlying_value, config.option_fee_ppm),
+        ppm_of_ceil(cash, config.option_fee_cap_ppm),
+    )
+    return fee, fee
+
+
+def access_liquidate(tx: Liquidate) -> AccessSet:
+    return account_access(
+        (tx.sender, tx.account),
+        reads=MARKET_READS,
+        writes=(k.lock_of(k.INSURANCE_FUND),),
+        deltas=(k.open_interest(tx.instrument),),
+    )
+
+
+def apply_liquidate(
+    tx: Liquidate, view: StateView, ctx: BlockContext, model: MarginModel
+) -> list[Event]:
+    if tx.account == tx.sender:
+        raise errors.Malformed(field="account", reason="an account cannot liquidate itself")
+    status = margin_status(view, tx.account, model)
+    if status.equity >= status.maintenance:
+        raise errors.NotLiquidatable(
+            account=tx.account, equity=status.equity, maintenance=status.maintenance
+        )
+    inst = read_instrument(view, tx.instrument)
+    position = view.get(k.position(tx.account, tx.instrument))
+    held = position.size if position is not None else 0  # type: ignore[attr-defined]
+    if tx.size % inst.lot_size:
+        raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
+    if tx.size > abs(held):
+        raise errors.PositionTooSmall(
+            account=tx.account, instrument=tx.instrument, position=held, requested=tx.size
+        )
+    mark = read_mark(view, tx.instrument)
+    delta = tx.size if held > 0 else -tx.size
+    cash = div_floor(mark * delta, SIZE_SCALE)
+    fill(view, tx.account, tx.instrument, inst, -delta, -cash, allow_negative=True)
+    if increases_risk(*fill(view, tx.sender, tx.instrument, inst, delta, cash)):
+        require_initial_margin(view, tx.sender, model)
+    penalty = _penalty(view, read_config(view), inst, mark, tx.size, status.equity)
+    change_cash(view, tx.account, -penalty, allow_negative=True)
+    view.add(k.INSURANCE_FUND, penalty)
+    events: list[Event] = [
+        Liquidated(
+            account=tx.account,
+            liquidator=tx.sender,
+            instrument=tx.instrument,
+            size=tx.size,
+            price=mark,
+            penalty=penalty,
+        )
+    ]
+    return events + cover_deficit(view, tx.account, ctx)
+
+
+def _penalty(
+    view: StateView, config: HouseConfig, inst: Instrument, mark: int, size: int, equity: int
+) -> int:
+    """Penalty on the notional moved (underlying notional for options), at most the equity left."""
+    price = read_oracle(view, inst.underlying).index if isinstance(inst, Option) else mark
+    notional = price * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
+    return max(min(ppm_of_ceil(notional, config.liquidation_penalty_ppm), equity), 0)
+
+
+def cover_deficit(view: StateView, account: str, ctx: BlockContext) -> list[Event]:
+    """Keep the bankruptcy record of ``account`` in step with its collateral.
+
+    A negative balance of an account with no positions left is covered from the insurance
+    fund; whatever remains negative is recorded as a bankruptcy (for the deleveraging that
+    follows). A non-negative balance clears the record.
+    """
+    balance = view.get_int(k.collateral(account))
+    record = k.bankruptcy(account)
+    if balance >= 0:
+        if view.get(record) is not None:
+            view.set(record, None)
+        return []
+    events: list[Event] = []
+    cover = min(-balance, max(view.get_int(k.INSURANCE_FUND), 0))
+    if cover and view.get(k.portfolio(account)) is None:
+        view.add(k.INSURANCE_FUND, -cover)
+        balance = change_cash(view, account, cover, allow_negative=True)
+        events.append(InsuranceCovered(account=account, amount=cover))
+    if balance < 0:
+        view.set(record, Bankruptcy(ctx.height, -balance))
+        events.append(BankruptcyRecorded(account=account, deficit=-balance))
+    elif view.get(record) is not None:
+        view.set(record, None)
+    return events

@@ -1,0 +1,76 @@
+"""``ClearingMachine``: the clearing house as a ``StateMachine`` for the execution engine.
+
+Dispatch on the transaction type happens here and nowhere else: ``_HANDLERS`` maps each
+transaction class to its access-set function and its apply function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from paraclear.clearing import errors
+from paraclear.clearing.handlers import expiry, funds, market, trading
+from paraclear.clearing.margin import MarginModel, StandardMargin
+from paraclear.clearing.transactions import (
+    Deposit,
+    Funding,
+    Liquidate,
+    ListInstrument,
+    OracleUpdate,
+    SettleExpiry,
+    Trade,
+    Transaction,
+    Transfer,
+    Withdraw,
+)
+from paraclear.execution import BlockContext
+from paraclear.state import AccessSet, StateView
+from paraclear.state import keys as k
+
+AccessFn = Callable[[Any], AccessSet]
+ApplyFn = Callable[[Any, StateView, BlockContext, MarginModel], Sequence[object]]
+
+_HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
+    Deposit: (funds.access_deposit, funds.apply_deposit),
+    Withdraw: (funds.access_withdraw, funds.apply_withdraw),
+    Transfer: (funds.access_transfer, funds.apply_transfer),
+    ListInstrument: (market.access_list_instrument, market.apply_list_instrument),
+    OracleUpdate: (market.access_oracle_update, market.apply_oracle_update),
+    Funding: (market.access_funding, market.apply_funding),
+    Trade: (trading.access_trade, trading.apply_trade),
+    Liquidate: (trading.access_liquidate, trading.apply_liquidate),
+    SettleExpiry: (expiry.access_settle_expiry, expiry.apply_settle_expiry),
+}
+
+
+class ClearingMachine:
+    """Runs clearing transactions: nonce and fee in ``begin``, the handler in ``apply``."""
+
+    def __init__(self, margin_model: MarginModel | None = None, *, declared: bool = True) -> None:
+        self.margin_model: MarginModel = margin_model or StandardMargin()
+        self.declared = declared
+        """With ``False`` every transaction runs optimistically (declares nothing)."""
+
+    def access(self, tx: Transaction) -> AccessSet | None:
+        if not self.declared:
+            return None
+        return _HANDLERS[type(tx)][0](tx)
+
+    def begin(self, tx: Transaction, view: StateView, ctx: BlockContext) -> None:
+        """Check and consume the sender's nonce, and pay the fee into the fee pool."""
+        nonce_key = k.nonce(tx.sender)
+        expected = view.get_int(nonce_key)
+        if tx.nonce != expected:
+            raise errors.InvalidNonce(account=tx.sender, expected=expected, got=tx.nonce)
+        view.set(nonce_key, expected + 1)
+        if tx.fee:
+            collateral_key = k.collateral(tx.sender)
+            balance = view.get_int(collateral_key)
+            if tx.fee > balance:
+                raise errors.InsufficientFee(account=tx.sender, fee=tx.fee, collateral=balance)
+            view.set(collateral_key, balance - tx.fee)
+            view.add(k.FEE_POOL, tx.fee)
+
+    def apply(self, tx: Transaction, view: StateView, ctx: BlockContext) -> Sequence[object]:
+        return _HANDLERS[type(tx)][1](tx, view, ctx, self.margin_model)

@@ -1,0 +1,93 @@
+"""The ``MarginModel`` seam, and standard margin in USDC.
+
+A model turns an account's holdings (positions with their instruments, marks and index
+prices) into initial and maintenance requirements in micro-USDC, rounded up. Account equity
+is computed elsewhere (``accounts.equity``) and is the same whatever the model.
+
+Standard margin (Deribit's USDC rules, per contract, ``S`` the index value of one contract):
+
+* short option: IM = max(0.15 − OTM/S, 0.10) × S + mark, MM = 0.075 × S + mark;
+* long option: IM = MM = its mark (only the premium; its value counts in equity);
+* perpetual: IM and MM are the instrument's fractions of notional at the mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.records import Position
+from paraclear.numbers import PPM, SIZE_SCALE, div_ceil
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One position of an account, with what margin needs to value it."""
+
+    name: str
+    instrument: Instrument
+    position: Position
+    mark: int
+    """Mark price, micro-USDC per contract."""
+    index: int
+    """Index price of the underlying, micro-USDC per unit."""
+    funding_index: int = 0
+    """Current funding index of a perpetual (0 for options)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarginRequirement:
+    """Initial and maintenance requirements, micro-USDC."""
+
+    initial: int
+    maintenance: int
+
+
+class MarginModel(Protocol):
+    """Computes an account's requirements from its holdings."""
+
+    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StandardMargin:
+    """Standard (per-position) margin; fractions in parts per million."""
+
+    short_option_base_ppm: int = 150_000
+    short_option_floor_ppm: int = 100_000
+    short_option_maintenance_ppm: int = 75_000
+
+    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement:
+        initial = maintenance = 0
+        for holding in holdings:
+            im, mm = self._one(holding)
+            initial += im
+            maintenance += mm
+        return MarginRequirement(initial, maintenance)
+
+    def _one(self, holding: Holding) -> tuple[int, int]:
+        inst, size, mark = holding.instrument, holding.position.size, holding.mark
+        scale = PPM * SIZE_SCALE
+        if not isinstance(inst, Option):
+            notional = mark * abs(size)
+            return (
+                div_ceil(notional * inst.initial_margin_ppm, scale),
+                div_ceil(notional * inst.maintenance_margin_ppm, scale),
+            )
+        if size > 0:
+            premium = div_ceil(mark * size, SIZE_SCALE)
+            return premium, premium
+        spot = holding.index * inst.contract_size // SIZE_SCALE
+        strike = inst.strike * inst.contract_size // SIZE_SCALE
+        otm = max(strike - spot, 0) if inst.is_call else max(spot - strike, 0)
+        im_per_contract = max(
+            self.short_option_base_ppm * spot - PPM * otm, self.short_option_floor_ppm * spot
+        )
+        mm_per_contract = self.short_option_maintenance_ppm * spot
+        contracts = -size
+        return (
+            div_ceil((im_per_contract + PPM * mark) * contracts, scale),
+            div_ceil((mm_per_contract + PPM * mark) * contracts, scale),
+        )

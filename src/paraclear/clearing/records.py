@@ -1,0 +1,63 @@
+"""Values the clearing house keeps in state. Integers only; see ``paraclear.numbers``."""
+
+from __future__ import annotations
+
+import msgspec
+
+from paraclear.numbers import PPM
+
+
+class Position(msgspec.Struct, frozen=True):
+    """An account's position in one instrument.
+
+    ``size``: signed raw size (long > 0). For perpetuals, ``quote`` is the cash attached to
+    the position (−Σ size × price of its fills, micro-USDC), realised into collateral when the
+    position closes, and ``funding_index`` is the funding index it last settled at. Options
+    pay their premium in collateral at the trade, so their ``quote`` stays 0.
+    """
+
+    size: int
+    quote: int = 0
+    funding_index: int = 0
+
+
+class OracleData(msgspec.Struct, frozen=True):
+    """Index price and volatility parameters of one underlying, set by the oracle.
+
+    ``index``: micro-USDC per unit of underlying. Volatility in parts per million per year:
+    ``vol(k) = atm_vol + skew × k`` with ``k = ln(K/F)``, floored at ``MIN_VOL_PPM``.
+    ``time``: the block time of the update, Unix seconds.
+    """
+
+    index: int
+    atm_vol_ppm: int
+    skew_ppm: int
+    time: int
+
+
+MIN_VOL_PPM = PPM // 100
+"""The smallest volatility marks are priced with: 1 %."""
+
+
+class HouseConfig(msgspec.Struct, frozen=True):
+    """Who administers the house, and its rates (parts per million)."""
+
+    admin: str
+    oracle: str
+    maker_fee_ppm: int = 200
+    taker_fee_ppm: int = 500
+    option_fee_ppm: int = 300
+    """Option fee per contract as a fraction of the underlying's index."""
+    option_fee_cap_ppm: int = 125_000
+    """Option fees are capped at this fraction of the premium (Deribit: 12.5 %)."""
+    liquidation_penalty_ppm: int = 5_000
+    """Penalty on the notional moved by a liquidation, paid to the insurance fund."""
+    max_funding_rate_ppm: int = 5_000
+    """Cap on the absolute funding rate per funding payment."""
+
+
+class Bankruptcy(msgspec.Struct, frozen=True):
+    """An account left with negative collateral after liquidation and insurance cover."""
+
+    height: int
+    deficit: int

@@ -1,0 +1,166 @@
+"""The clearing house's transactions: immutable typed messages, one tagged union.
+
+Every transaction has a ``sender`` (the account that signs it and whose nonce it consumes),
+a ``nonce`` and a ``fee`` in micro-USDC. Field ranges are declared with ``msgspec.Meta``, so
+decoding untrusted bytes with ``decode_transaction`` and checking a constructed one with
+``validate`` both reject malformed transactions before they can enter a block.
+
+Amounts are micro-USDC, prices micro-USDC per contract, sizes raw units of 1e-6 contract,
+rates parts per million (see ``paraclear.numbers``).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Final
+
+import msgspec
+
+from paraclear.clearing.errors import Rejected
+from paraclear.clearing.instruments import Instrument
+from paraclear.numbers import MAX_ABS_RAW
+
+MAX_NAME_LENGTH: Final = 64
+MAX_SETTLE_ACCOUNTS: Final = 100_000
+
+Name = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
+]
+Positive = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_RAW)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_ABS_RAW)]
+Rate = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+
+
+class Side(enum.Enum):
+    """The taker's side of a trade."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Tx(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Fields every transaction has."""
+
+    sender: Name
+    nonce: NonNegative
+    fee: NonNegative = 0
+
+
+class Deposit(Tx, frozen=True, kw_only=True, tag="deposit"):
+    """Credit ``amount`` of USDC to the sender (bridged in from outside)."""
+
+    amount: Positive
+
+
+class Withdraw(Tx, frozen=True, kw_only=True, tag="withdraw"):
+    """Debit ``amount`` from the sender; only free collateral can leave."""
+
+    amount: Positive
+
+
+class Transfer(Tx, frozen=True, kw_only=True, tag="transfer"):
+    """Move ``amount`` of free collateral from the sender to ``to``."""
+
+    to: Name
+    amount: Positive
+
+
+class ListInstrument(Tx, frozen=True, kw_only=True, tag="list_instrument"):
+    """Admin: list a new instrument."""
+
+    instrument: Instrument
+
+
+class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
+    """Oracle: publish an underlying's index and volatility; recomputes every mark on it."""
+
+    underlying: Name
+    index_price: Positive
+    atm_vol_ppm: Annotated[int, msgspec.Meta(gt=0, le=20_000_000)]
+    skew_ppm: Rate = 0
+
+
+class Trade(Tx, frozen=True, kw_only=True, tag="trade"):
+    """A matched fill: the sender is the taker, ``side`` is the taker's."""
+
+    maker: Name
+    instrument: Name
+    side: Side
+    size: Positive
+    price: Positive
+
+
+class Liquidate(Tx, frozen=True, kw_only=True, tag="liquidate"):
+    """The sender takes over ``size`` of an under-margined account's position at the mark."""
+
+    account: Name
+    instrument: Name
+    size: Positive
+
+
+class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
+    """Oracle: cash-settle every position of an expired option series and delist it.
+
+    ``accounts`` must be strictly sorted and hold every position of the series.
+    """
+
+    instrument: Name
+    settlement_price: NonNegative
+    accounts: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_SETTLE_ACCOUNTS)]
+
+
+class Funding(Tx, frozen=True, kw_only=True, tag="funding"):
+    """Oracle: one funding payment on a perpetual, longs pay shorts ``rate × mark``."""
+
+    instrument: Name
+    rate_ppm: Rate
+
+
+Transaction = (
+    Deposit
+    | Withdraw
+    | Transfer
+    | ListInstrument
+    | OracleUpdate
+    | Trade
+    | Liquidate
+    | SettleExpiry
+    | Funding
+)
+
+_decoder: Final = msgspec.json.Decoder(Transaction)
+
+
+def decode_transaction(data: bytes | str) -> Transaction:
+    """Decode and validate a JSON transaction. Raises Rejected."""
+    try:
+        tx: Transaction = _decoder.decode(data)
+    except msgspec.ValidationError as error:
+        raise Rejected(f"malformed transaction: {error}") from None
+    except msgspec.DecodeError as error:
+        raise Rejected(f"undecodable transaction: {error}") from None
+    _check_semantics(tx)
+    return tx
+
+
+def validate(tx: Transaction) -> Transaction:
+    """Check a constructed transaction against the declared ranges. Raises Rejected."""
+    try:
+        msgspec.convert(msgspec.to_builtins(tx), Transaction)
+    except msgspec.ValidationError as error:
+        raise Rejected(f"malformed {type(tx).__name__}: {error}") from None
+    _check_semantics(tx)
+    return tx
+
+
+def _check_semantics(tx: Transaction) -> None:
+    if isinstance(tx, Transfer) and tx.to == tx.sender:
+        raise Rejected("transfer to oneself")
+    if isinstance(tx, Trade) and tx.maker == tx.sender:
+        raise Rejected("self-trade: maker and taker are the same account")
+    if isinstance(tx, Liquidate) and tx.account == tx.sender:
+        raise Rejected("an account cannot liquidate itself")
+    if isinstance(tx, SettleExpiry) and any(
+        a >= b for a, b in zip(tx.accounts, tx.accounts[1:], strict=False)
+    ):
+        raise Rejected("settlement accounts must be strictly sorted")

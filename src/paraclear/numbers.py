@@ -1,0 +1,170 @@
+"""Fixed-point numbers for consensus state: USDC amounts, prices and sizes as integers.
+
+Every quantity stored in state is a Python ``int`` in fixed-point units:
+
+* ``Amount``: USDC in micro-units (``USDC_SCALE`` = 1,000,000 per USDC).
+* ``Price``: micro-USDC per contract, a multiple of the instrument's tick size.
+* ``Size``: contracts in micro-units (``SIZE_SCALE`` = 1,000,000 per contract), a multiple of
+  the instrument's lot size. Sizes are signed in positions: long > 0, short < 0.
+
+Rounding is explicit and always *toward the house*: what an account receives is rounded
+down, what it pays or must hold is rounded up (``div_floor`` / ``div_ceil``).
+
+Parsing accepts decimal strings and integers only. Floats are refused, because a float has
+already lost the exact decimal the user meant; so are NaN, infinities, more decimals than
+the scale holds, and values beyond ``MAX_ABS_RAW``.
+
+>>> parse_amount("12.5")
+12500000
+>>> format_amount(12500000)
+'12.5'
+>>> notional(price=parse_price("60000"), size=parse_size("0.1"))
+6000000000
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Final, NewType
+
+Amount = NewType("Amount", int)
+Price = NewType("Price", int)
+Size = NewType("Size", int)
+
+USDC_DECIMALS: Final = 6
+USDC_SCALE: Final = 10**USDC_DECIMALS
+"""Micro-USDC per USDC."""
+PRICE_SCALE: Final = USDC_SCALE
+"""Raw price units per USDC of price."""
+SIZE_DECIMALS: Final = 6
+SIZE_SCALE: Final = 10**SIZE_DECIMALS
+"""Raw size units per contract."""
+PPM: Final = 1_000_000
+"""Parts per million: the unit of every rate and fraction in state (fees, margin ratios)."""
+MAX_ABS_RAW: Final = 2**62
+"""Largest magnitude a raw stored quantity may have (about 4.6e12 USDC); keeps values in int64."""
+
+
+class NumberError(ValueError):
+    """A value cannot be turned into a fixed-point quantity."""
+
+
+class NotADecimalError(NumberError):
+    """The input is a float, a bool or another type that is not an exact decimal."""
+
+
+class NonFiniteError(NumberError):
+    """The input is NaN or infinite."""
+
+
+class TooManyDecimalsError(NumberError):
+    """The input has more decimal places than the quantity's scale holds."""
+
+
+class OutOfRangeError(NumberError):
+    """The input is negative where it must not be, or larger than ``MAX_ABS_RAW``."""
+
+
+class NotAMultipleError(NumberError):
+    """A price or size is not a multiple of the instrument's tick or lot size."""
+
+
+def parse_fixed(text: str | int, decimals: int, *, signed: bool = False) -> int:
+    """Parse a decimal string or an integer into raw units with ``decimals`` places.
+
+    Raises NotADecimalError, NonFiniteError, TooManyDecimalsError, OutOfRangeError.
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise NotADecimalError(f"expected a decimal string or int, got {type(text).__name__}")
+    if isinstance(text, int):
+        raw: int = text * 10**decimals
+    else:
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            raise NotADecimalError(f"not a decimal number: {text!r}") from None
+        if not value.is_finite():
+            raise NonFiniteError(f"not a finite number: {text!r}")
+        scaled = value.scaleb(decimals)
+        if scaled != scaled.to_integral_value():
+            raise TooManyDecimalsError(f"{text!r} has more than {decimals} decimal places")
+        raw = int(scaled.to_integral_value())
+    if raw < 0 and not signed:
+        raise OutOfRangeError(f"must not be negative: {text!r}")
+    if abs(raw) > MAX_ABS_RAW:
+        raise OutOfRangeError(f"out of range: {text!r}")
+    return raw
+
+
+def format_fixed(raw: int, decimals: int) -> str:
+    """Format raw units as the shortest exact decimal string (``1500000, 6 -> '1.5'``)."""
+    sign = "-" if raw < 0 else ""
+    whole, frac = divmod(abs(raw), 10**decimals)
+    if frac == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{decimals}d}".rstrip("0")
+
+
+def parse_amount(text: str | int, *, signed: bool = False) -> Amount:
+    """Parse a USDC amount (``"12.5"`` -> 12,500,000 micro-USDC)."""
+    return Amount(parse_fixed(text, USDC_DECIMALS, signed=signed))
+
+
+def parse_price(text: str | int) -> Price:
+    """Parse a non-negative price in USDC per contract into raw units."""
+    return Price(parse_fixed(text, USDC_DECIMALS))
+
+
+def parse_size(text: str | int, *, signed: bool = False) -> Size:
+    """Parse a size in contracts into raw units (``"0.1"`` -> 100,000)."""
+    return Size(parse_fixed(text, SIZE_DECIMALS, signed=signed))
+
+
+def format_amount(raw: int) -> str:
+    """Format micro-USDC as a USDC decimal string."""
+    return format_fixed(raw, USDC_DECIMALS)
+
+
+def format_price(raw: int) -> str:
+    """Format a raw price as a USDC decimal string."""
+    return format_fixed(raw, USDC_DECIMALS)
+
+
+def format_size(raw: int) -> str:
+    """Format a raw size as a contracts decimal string."""
+    return format_fixed(raw, SIZE_DECIMALS)
+
+
+def div_floor(numerator: int, denominator: int) -> int:
+    """Integer division rounded toward minus infinity (what an account *receives*)."""
+    return numerator // denominator
+
+
+def div_ceil(numerator: int, denominator: int) -> int:
+    """Integer division rounded toward plus infinity (what an account *pays or must hold*)."""
+    return -(-numerator // denominator)
+
+
+def notional(price: int, size: int) -> int:
+    """Exact value in micro-USDC of ``size`` raw contracts at ``price``.
+
+    Exact because listing requires ``tick × lot`` to be a multiple of ``SIZE_SCALE``; for
+    other inputs the result is floored.
+    """
+    return price * size // SIZE_SCALE
+
+
+def value_against_holder(price: int, size: int) -> int:
+    """Value of a signed position at ``price``, rounded against its holder (down)."""
+    return div_floor(price * size, SIZE_SCALE)
+
+
+def ppm_of_ceil(amount: int, rate_ppm: int) -> int:
+    """``amount × rate`` for a rate in parts per million, rounded up (a charge)."""
+    return div_ceil(amount * rate_ppm, PPM)
+
+
+def check_multiple(raw: int, step: int, what: str) -> None:
+    """Raise NotAMultipleError unless ``raw`` is a whole multiple of ``step``."""
+    if step <= 0 or raw % step:
+        raise NotAMultipleError(f"{what} {raw} is not a multiple of {step}")

@@ -1,0 +1,115 @@
+"""Typed state keys.
+
+A key is a tuple of strings. Its first two parts are its **lock**: the unit in which a
+transaction declares what it reads and writes, in which the execution engine finds
+conflicts, and by which state is partitioned among workers. Everything a margin check needs
+of one account lives under that account's lock, so a trade names two accounts, not every
+instrument each one holds. Market data (config, instruments, oracles, marks, funding) lives
+under a few ``market`` locks that only admin and oracle transactions write.
+
+The execution engine only knows ``lock_of``; the constructors below are the clearing house's
+vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+Key = tuple[str, ...]
+Lock = tuple[str, ...]
+
+
+def lock_of(key: Key) -> Lock:
+    """The lock that covers ``key``: its first two parts."""
+    return key[:2]
+
+
+# --- per account: lock ("acct", account) -------------------------------------------------
+
+
+def account_lock(account: str) -> Lock:
+    return ("acct", account)
+
+
+def collateral(account: str) -> Key:
+    """USDC balance of an account, micro-USDC (int, may be negative only if bankrupt)."""
+    return ("acct", account, "collateral")
+
+
+def nonce(account: str) -> Key:
+    """Next expected transaction nonce of an account (int)."""
+    return ("acct", account, "nonce")
+
+
+def position(account: str, instrument: str) -> Key:
+    """An account's position in one instrument (``Position``)."""
+    return ("acct", account, "pos", instrument)
+
+
+def portfolio(account: str) -> Key:
+    """Sorted tuple of the instrument names in which the account holds a position."""
+    return ("acct", account, "portfolio")
+
+
+def bankruptcy(account: str) -> Key:
+    """Record of an account left with negative collateral (``Bankruptcy``)."""
+    return ("acct", account, "bankruptcy")
+
+
+# --- commutative counters: each its own lock, written by deltas ----------------------------
+
+
+def open_interest(instrument: str) -> Key:
+    """Σ long positions in an instrument, raw size units."""
+    return ("oi", instrument)
+
+
+INSURANCE_FUND: Final[Key] = ("fund", "insurance")
+"""Insurance fund balance, micro-USDC."""
+FEE_POOL: Final[Key] = ("fund", "fees")
+"""Collected fees, micro-USDC."""
+NET_DEPOSITS: Final[Key] = ("fund", "deposits")
+"""Deposits minus withdrawals since genesis, micro-USDC."""
+
+# --- market data: written only by admin and oracle transactions -----------------------------
+
+CONFIG: Final[Key] = ("market", "config")
+"""The house configuration (``HouseConfig``)."""
+INSTRUMENTS_LOCK: Final[Lock] = ("market", "instrument")
+SERIES_LOCK: Final[Lock] = ("market", "series")
+ORACLE_LOCK: Final[Lock] = ("market", "oracle")
+MARK_LOCK: Final[Lock] = ("market", "mark")
+FUNDING_LOCK: Final[Lock] = ("market", "funding")
+MARKET_LOCKS: Final[tuple[Lock, ...]] = (
+    CONFIG,
+    INSTRUMENTS_LOCK,
+    SERIES_LOCK,
+    ORACLE_LOCK,
+    MARK_LOCK,
+    FUNDING_LOCK,
+)
+
+
+def instrument(name: str) -> Key:
+    """The specification of a listed instrument (``Option`` or ``Perpetual``)."""
+    return ("market", "instrument", name)
+
+
+def series(underlying: str) -> Key:
+    """Sorted tuple of the names of listed instruments on an underlying."""
+    return ("market", "series", underlying)
+
+
+def oracle(underlying: str) -> Key:
+    """Latest oracle data of an underlying (``OracleData``)."""
+    return ("market", "oracle", underlying)
+
+
+def mark(instrument_name: str) -> Key:
+    """Mark price of an instrument, micro-USDC per contract (int)."""
+    return ("market", "mark", instrument_name)
+
+
+def funding_index(perpetual: str) -> Key:
+    """Cumulative funding paid by a long of one lot of a perpetual, micro-USDC (int)."""
+    return ("market", "funding", perpetual)

@@ -1,0 +1,189 @@
+"""A sparse Merkle tree over 256-bit paths, canonical in the set of leaves.
+
+Definition (the root depends only on the set of (path, value hash) pairs, never on the order
+of updates):
+
+* the digest of an empty subtree is 32 zero bytes;
+* a subtree holding exactly one leaf has that leaf's digest,
+  ``H(0x00 ‖ path ‖ value_hash)``, whatever its depth;
+* a subtree holding two or more leaves at depth ``d`` has digest
+  ``H(0x01 ‖ digest(left) ‖ digest(right))``, split on bit ``d`` of the path (most significant
+  bit first).
+
+With random paths the tree is about ``log2(n)`` deep. Updates mark the branches on their
+paths stale; ``root()`` rehashes only stale branches, so a block's cost follows the number of
+keys it changed. ``H`` is BLAKE2b with a 32-byte digest.
+
+A ``Proof`` lists the sibling digests from the root down to where the path ends: at the leaf
+itself (inclusion), at another leaf or at an empty subtree (exclusion). ``verify`` checks one
+against a root with nothing but hashing, so anyone holding a published root can check it.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+from typing import Final
+
+import msgspec
+
+DIGEST_SIZE: Final = 32
+EMPTY: Final = bytes(DIGEST_SIZE)
+_TOP_BIT: Final = 8 * DIGEST_SIZE - 1
+
+
+def hash_bytes(data: bytes) -> bytes:
+    """BLAKE2b-256 of ``data``."""
+    return blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+
+def leaf_digest(path: bytes, value_hash: bytes) -> bytes:
+    return hash_bytes(b"\x00" + path + value_hash)
+
+
+def branch_digest(left: bytes, right: bytes) -> bytes:
+    return hash_bytes(b"\x01" + left + right)
+
+
+class _Leaf:
+    __slots__ = ("digest", "path", "path_int", "value_hash")
+
+    def __init__(self, path: bytes, value_hash: bytes) -> None:
+        self.path = path
+        self.path_int = int.from_bytes(path, "big")
+        self.value_hash = value_hash
+        self.digest = leaf_digest(path, value_hash)
+
+
+class _Branch:
+    __slots__ = ("digest", "left", "right")
+
+    def __init__(self, left: _Node, right: _Node) -> None:
+        self.left = left
+        self.right = right
+        self.digest: bytes | None = None
+
+
+_Node = _Leaf | _Branch | None
+
+
+class Proof(msgspec.Struct, frozen=True):
+    """Sibling digests from the root down, and the leaf found where the path ended (if any)."""
+
+    siblings: tuple[bytes, ...]
+    leaf_path: bytes | None
+    leaf_value_hash: bytes | None
+
+
+def _bit(path_int: int, depth: int) -> int:
+    return (path_int >> (_TOP_BIT - depth)) & 1
+
+
+def _join(a: _Leaf, b: _Leaf, depth: int) -> _Branch:
+    """The subtree at ``depth`` holding exactly the two distinct leaves ``a`` and ``b``."""
+    bit_a, bit_b = _bit(a.path_int, depth), _bit(b.path_int, depth)
+    if bit_a != bit_b:
+        return _Branch(a, b) if bit_a == 0 else _Branch(b, a)
+    child = _join(a, b, depth + 1)
+    return _Branch(child, None) if bit_a == 0 else _Branch(None, child)
+
+
+def _insert(node: _Node, leaf: _Leaf, depth: int) -> _Leaf | _Branch:
+    if node is None:
+        return leaf
+    if isinstance(node, _Leaf):
+        return leaf if node.path_int == leaf.path_int else _join(node, leaf, depth)
+    node.digest = None
+    if _bit(leaf.path_int, depth):
+        node.right = _insert(node.right, leaf, depth + 1)
+    else:
+        node.left = _insert(node.left, leaf, depth + 1)
+    return node
+
+
+def _delete(node: _Node, path_int: int, depth: int) -> _Node:
+    if node is None:
+        return None
+    if isinstance(node, _Leaf):
+        return None if node.path_int == path_int else node
+    if _bit(path_int, depth):
+        node.right = _delete(node.right, path_int, depth + 1)
+    else:
+        node.left = _delete(node.left, path_int, depth + 1)
+    left, right = node.left, node.right
+    if left is None and (right is None or isinstance(right, _Leaf)):
+        return right
+    if right is None and isinstance(left, _Leaf):
+        return left
+    node.digest = None
+    return node
+
+
+def _digest(node: _Node) -> bytes:
+    if node is None:
+        return EMPTY
+    digest = node.digest
+    if digest is None:
+        assert isinstance(node, _Branch)
+        digest = node.digest = branch_digest(_digest(node.left), _digest(node.right))
+    return digest
+
+
+class SparseMerkleTree:
+    """Mutable sparse Merkle tree; see the module docstring for the definition."""
+
+    def __init__(self) -> None:
+        self._root: _Node = None
+
+    def set(self, path: bytes, value_hash: bytes | None) -> None:
+        """Insert or replace the leaf at ``path``; ``None`` removes it."""
+        if value_hash is None:
+            self._root = _delete(self._root, int.from_bytes(path, "big"), 0)
+        else:
+            self._root = _insert(self._root, _Leaf(path, value_hash), 0)
+
+    def root(self) -> bytes:
+        """The root digest; rehashes only branches changed since the last call."""
+        return _digest(self._root)
+
+    def prove(self, path: bytes) -> Proof:
+        """Inclusion proof of ``path`` if present, else an exclusion proof."""
+        path_int = int.from_bytes(path, "big")
+        siblings: list[bytes] = []
+        node, depth = self._root, 0
+        while isinstance(node, _Branch):
+            if _bit(path_int, depth):
+                siblings.append(_digest(node.left))
+                node = node.right
+            else:
+                siblings.append(_digest(node.right))
+                node = node.left
+            depth += 1
+        if node is None:
+            return Proof(tuple(siblings), None, None)
+        return Proof(tuple(siblings), node.path, node.value_hash)
+
+
+def verify(root: bytes, path: bytes, value_hash: bytes | None, proof: Proof) -> bool:
+    """Check that ``path`` holds ``value_hash`` (or, with ``None``, is absent) under ``root``."""
+    path_int = int.from_bytes(path, "big")
+    if value_hash is not None:
+        if proof.leaf_path != path or proof.leaf_value_hash != value_hash:
+            return False
+    elif proof.leaf_path == path:
+        return False
+    if proof.leaf_path is None or proof.leaf_value_hash is None:
+        digest = EMPTY
+    else:
+        other = int.from_bytes(proof.leaf_path, "big")
+        depth = len(proof.siblings)
+        # The terminal leaf must lie on the proven path down to where the walk stopped.
+        if depth and (other >> (_TOP_BIT - depth + 1)) != (path_int >> (_TOP_BIT - depth + 1)):
+            return False
+        digest = leaf_digest(proof.leaf_path, proof.leaf_value_hash)
+    for depth in range(len(proof.siblings) - 1, -1, -1):
+        sibling = proof.siblings[depth]
+        if _bit(path_int, depth):
+            digest = branch_digest(sibling, digest)
+        else:
+            digest = branch_digest(digest, sibling)
+    return digest == root
