@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from paraclear.clearing import errors
 from paraclear.clearing.instruments import Instrument, Option
 from paraclear.clearing.margin import Holding, MarginModel
-from paraclear.clearing.records import HouseConfig, OracleData, Position
+from paraclear.clearing.records import HouseConfig, MarkData, OracleData, Position
 from paraclear.numbers import SIZE_SCALE
 from paraclear.state import StateView
 from paraclear.state import keys as k
@@ -38,7 +38,8 @@ def read_instrument(view: StateView, name: str) -> Instrument:
     return inst  # type: ignore[return-value]
 
 
-def read_mark(view: StateView, name: str) -> int:
+def read_mark(view: StateView, name: str) -> MarkData:
+    """Mark, index and funding index of a listed instrument. Raises NoMarketData."""
     mark = view.get(k.mark(name))
     if mark is None:
         raise errors.NoMarketData(what=f"mark of {name}")
@@ -63,9 +64,8 @@ def holdings(view: StateView, account: str) -> list[Holding]:
     for name in names:
         inst = read_instrument(view, name)
         position: Position = view.get(k.position(account, name))  # type: ignore[assignment]
-        index = read_oracle(view, inst.underlying).index
-        funding = 0 if isinstance(inst, Option) else view.get_int(k.funding_index(name))
-        result.append(Holding(name, inst, position, read_mark(view, name), index, funding))
+        mark = read_mark(view, name)
+        result.append(Holding(name, inst, position, mark.price, mark.index, mark.funding_index))
     return result
 
 
@@ -160,7 +160,7 @@ def fill(
         change_cash(view, account, -cash, allow_negative=allow_negative)
         new_position = Position(new) if new else None
     else:
-        funding_now = view.get_int(k.funding_index(name))
+        funding_now = read_mark(view, name).funding_index
         quote = -cash
         if position is not None:
             quote += position.quote - (old // inst.lot_size) * (

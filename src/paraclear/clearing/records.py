@@ -35,6 +35,19 @@ class OracleData(msgspec.Struct, frozen=True):
     time: int
 
 
+class MarkData(msgspec.Struct, frozen=True, array_like=True):
+    """What valuing a position in one instrument needs, in one record.
+
+    ``price``: the mark, micro-USDC per contract. ``index``: the underlying's index,
+    micro-USDC per unit. ``funding_index``: for perpetuals, the cumulative funding a long of
+    one lot has paid, micro-USDC (0 for options).
+    """
+
+    price: int
+    index: int
+    funding_index: int = 0
+
+
 MIN_VOL_PPM = PPM // 100
 """The smallest volatility marks are priced with: 1 %."""
 

@@ -79,14 +79,12 @@ INSTRUMENTS_LOCK: Final[Lock] = ("market", "instrument")
 SERIES_LOCK: Final[Lock] = ("market", "series")
 ORACLE_LOCK: Final[Lock] = ("market", "oracle")
 MARK_LOCK: Final[Lock] = ("market", "mark")
-FUNDING_LOCK: Final[Lock] = ("market", "funding")
 MARKET_LOCKS: Final[tuple[Lock, ...]] = (
     CONFIG,
     INSTRUMENTS_LOCK,
     SERIES_LOCK,
     ORACLE_LOCK,
     MARK_LOCK,
-    FUNDING_LOCK,
 )
 
 
@@ -106,10 +104,5 @@ def oracle(underlying: str) -> Key:
 
 
 def mark(instrument_name: str) -> Key:
-    """Mark price of an instrument, micro-USDC per contract (int)."""
+    """Mark, index and funding index of a listed instrument (``MarkData``)."""
     return ("market", "mark", instrument_name)
-
-
-def funding_index(perpetual: str) -> Key:
-    """Cumulative funding paid by a long of one lot of a perpetual, micro-USDC (int)."""
-    return ("market", "funding", perpetual)

@@ -21,6 +21,8 @@ against a root with nothing but hashing, so anyone holding a published root can 
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections.abc import Iterable
 from hashlib import blake2b
 from typing import Final
 
@@ -45,13 +47,15 @@ def branch_digest(left: bytes, right: bytes) -> bytes:
 
 
 class _Leaf:
+    """A leaf; with ``value_hash`` empty it is a deletion order inside ``update`` only."""
+
     __slots__ = ("digest", "path", "path_int", "value_hash")
 
-    def __init__(self, path: bytes, value_hash: bytes) -> None:
+    def __init__(self, path: bytes, value_hash: bytes | None) -> None:
         self.path = path
         self.path_int = int.from_bytes(path, "big")
-        self.value_hash = value_hash
-        self.digest = leaf_digest(path, value_hash)
+        self.value_hash = value_hash or b""
+        self.digest = leaf_digest(path, value_hash) if value_hash else EMPTY
 
 
 class _Branch:
@@ -78,41 +82,39 @@ def _bit(path_int: int, depth: int) -> int:
     return (path_int >> (_TOP_BIT - depth)) & 1
 
 
-def _join(a: _Leaf, b: _Leaf, depth: int) -> _Branch:
-    """The subtree at ``depth`` holding exactly the two distinct leaves ``a`` and ``b``."""
-    bit_a, bit_b = _bit(a.path_int, depth), _bit(b.path_int, depth)
-    if bit_a != bit_b:
-        return _Branch(a, b) if bit_a == 0 else _Branch(b, a)
-    child = _join(a, b, depth + 1)
-    return _Branch(child, None) if bit_a == 0 else _Branch(None, child)
+def _build(leaves: list[_Leaf], depth: int) -> _Node:
+    """The canonical subtree at ``depth`` over ``leaves`` (sorted by path, distinct)."""
+    if len(leaves) <= 1:
+        return leaves[0] if leaves else None
+    split = _split(leaves, depth)
+    return _Branch(_build(leaves[:split], depth + 1), _build(leaves[split:], depth + 1))
 
 
-def _insert(node: _Node, leaf: _Leaf, depth: int) -> _Leaf | _Branch:
-    if node is None:
-        return leaf
-    if isinstance(node, _Leaf):
-        return leaf if node.path_int == leaf.path_int else _join(node, leaf, depth)
-    node.digest = None
-    if _bit(leaf.path_int, depth):
-        node.right = _insert(node.right, leaf, depth + 1)
-    else:
-        node.left = _insert(node.left, leaf, depth + 1)
-    return node
+def _split(items: list[_Leaf], depth: int) -> int:
+    """Index of the first item whose path has bit ``depth`` set (items share the bits above)."""
+    boundary = (items[0].path_int >> (_TOP_BIT - depth)) | 1
+    return bisect_left(items, boundary, key=lambda leaf: leaf.path_int >> (_TOP_BIT - depth))
 
 
-def _delete(node: _Node, path_int: int, depth: int) -> _Node:
-    if node is None:
-        return None
-    if isinstance(node, _Leaf):
-        return None if node.path_int == path_int else node
-    if _bit(path_int, depth):
-        node.right = _delete(node.right, path_int, depth + 1)
-    else:
-        node.left = _delete(node.left, path_int, depth + 1)
+def _update(node: _Node, changes: list[_Leaf], depth: int) -> _Node:
+    """Apply ``changes`` (sorted, distinct paths; a leaf with no value hash deletes) below
+    ``node`` at ``depth``, keeping the subtree canonical."""
+    if not changes:
+        return node
+    if not isinstance(node, _Branch):
+        merged = [leaf for leaf in changes if leaf.value_hash]
+        if node is not None and not any(c.path_int == node.path_int for c in changes):
+            insort(merged, node, key=lambda leaf: leaf.path_int)
+        return _build(merged, depth)
+    split = _split(changes, depth)
+    if split:
+        node.left = _update(node.left, changes[:split], depth + 1)
+    if split < len(changes):
+        node.right = _update(node.right, changes[split:], depth + 1)
     left, right = node.left, node.right
-    if left is None and (right is None or isinstance(right, _Leaf)):
+    if left is None and not isinstance(right, _Branch):
         return right
-    if right is None and isinstance(left, _Leaf):
+    if right is None and not isinstance(left, _Branch):
         return left
     node.digest = None
     return node
@@ -134,12 +136,18 @@ class SparseMerkleTree:
     def __init__(self) -> None:
         self._root: _Node = None
 
-    def set(self, path: bytes, value_hash: bytes | None) -> None:
-        """Insert or replace the leaf at ``path``; ``None`` removes it."""
-        if value_hash is None:
-            self._root = _delete(self._root, int.from_bytes(path, "big"), 0)
-        else:
-            self._root = _insert(self._root, _Leaf(path, value_hash), 0)
+    def update(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Set the value hash at each path, in one batch; ``None`` removes the leaf.
+
+        Each branch on the changed paths is visited once, however many changes lie below it.
+        A path given twice keeps its last value.
+        """
+        latest = {path: value_hash for path, value_hash in changes}
+        leaves = sorted(
+            (_Leaf(path, value_hash) for path, value_hash in latest.items()),
+            key=lambda leaf: leaf.path_int,
+        )
+        self._root = _update(self._root, leaves, 0)
 
     def root(self) -> bytes:
         """The root digest; rehashes only branches changed since the last call."""

@@ -7,10 +7,13 @@ batch; the root is then recomputed over the changed paths only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Final
 
 from paraclear.state.codec import key_path, value_hash
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, verify
+
+_MISSING: Final = object()
 
 
 def is_absent(value: object) -> bool:
@@ -49,15 +52,17 @@ class State:
 
     def apply(self, writes: Mapping[Key, object]) -> None:
         """Commit a write set: set each key, deleting those written absent."""
-        data, tree = self.data, self._tree
+        data = self.data
+        changes: list[tuple[bytes, bytes | None]] = []
         for key, value in writes.items():
             if is_absent(value):
                 if key in data:
                     del data[key]
-                    tree.set(self._paths.pop(key, b"") or key_path(key), None)
-            else:
+                    changes.append((self._paths.pop(key, b"") or key_path(key), None))
+            elif data.get(key, _MISSING) != value:
                 data[key] = value
-                tree.set(self._path(key), value_hash(value))
+                changes.append((self._path(key), value_hash(value)))
+        self._tree.update(changes)
 
     def root(self) -> bytes:
         """The state root: the sparse Merkle root over all present keys."""

@@ -20,7 +20,7 @@ from paraclear.state import keys as k
 def access_settle_expiry(tx: SettleExpiry) -> AccessSet:
     return account_access(
         (tx.sender, *tx.accounts),
-        reads=(k.CONFIG, k.ORACLE_LOCK, k.FUNDING_LOCK),
+        reads=(k.CONFIG, k.ORACLE_LOCK),
         writes=(
             k.INSTRUMENTS_LOCK,
             k.SERIES_LOCK,

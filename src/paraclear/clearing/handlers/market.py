@@ -11,7 +11,7 @@ from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.marks import compute_marks
-from paraclear.clearing.records import OracleData
+from paraclear.clearing.records import MarkData, OracleData
 from paraclear.clearing.transactions import Funding, ListInstrument, OracleUpdate
 from paraclear.execution import BlockContext
 from paraclear.numbers import PPM, SIZE_SCALE
@@ -49,7 +49,7 @@ def apply_list_instrument(
     view.set(k.series(inst.underlying), tuple(series))
     oracle = view.get(k.oracle(inst.underlying))
     if isinstance(oracle, OracleData):
-        view.set(k.mark(name), compute_marks(oracle, [inst], ctx.time)[0])
+        view.set(k.mark(name), MarkData(compute_marks(oracle, [inst], ctx.time)[0], oracle.index))
     return [InstrumentListed(instrument=name)]
 
 
@@ -88,16 +88,18 @@ def apply_oracle_update(
     view.set(k.oracle(tx.underlying), oracle)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
-    for name, mark in zip(names, compute_marks(oracle, instruments, ctx.time), strict=True):
-        view.set(k.mark(name), mark)
+    for name, price in zip(names, compute_marks(oracle, instruments, ctx.time), strict=True):
+        previous = view.get(k.mark(name))
+        funding = previous.funding_index if isinstance(previous, MarkData) else 0
+        view.set(k.mark(name), MarkData(price, oracle.index, funding))
     return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
 
 
 def access_funding(tx: Funding) -> AccessSet:
     return account_access(
         (tx.sender,),
-        reads=(k.CONFIG, k.INSTRUMENTS_LOCK, k.MARK_LOCK),
-        writes=(k.FUNDING_LOCK,),
+        reads=(k.CONFIG, k.INSTRUMENTS_LOCK),
+        writes=(k.MARK_LOCK,),
     )
 
 
@@ -112,10 +114,9 @@ def apply_funding(
     if abs(tx.rate_ppm) > cap:
         raise errors.Malformed(field="rate_ppm", reason=f"|rate| above the cap of {cap} ppm")
     mark = read_mark(view, tx.instrument)
-    index_delta = tx.rate_ppm * mark * inst.lot_size // (PPM * SIZE_SCALE)
-    key = k.funding_index(tx.instrument)
-    index = view.get_int(key) + index_delta
-    view.set(key, index)
+    index_delta = tx.rate_ppm * mark.price * inst.lot_size // (PPM * SIZE_SCALE)
+    index = mark.funding_index + index_delta
+    view.set(k.mark(tx.instrument), MarkData(mark.price, mark.index, index))
     return [
         FundingPaid(
             instrument=tx.instrument,

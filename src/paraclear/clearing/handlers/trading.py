@@ -10,7 +10,6 @@ from paraclear.clearing.accounts import (
     read_config,
     read_instrument,
     read_mark,
-    read_oracle,
     require_initial_margin,
 )
 from paraclear.clearing.events import (
@@ -23,7 +22,7 @@ from paraclear.clearing.events import (
 from paraclear.clearing.handlers.common import MARKET_READS, account_access
 from paraclear.clearing.instruments import Instrument, Option
 from paraclear.clearing.margin import MarginModel
-from paraclear.clearing.records import Bankruptcy, HouseConfig
+from paraclear.clearing.records import Bankruptcy, HouseConfig, MarkData
 from paraclear.clearing.transactions import Liquidate, Side, Trade
 from paraclear.execution import BlockContext
 from paraclear.numbers import SIZE_SCALE, div_floor, ppm_of_ceil
@@ -91,7 +90,7 @@ def _fees(
     """(maker fee, taker fee): perps on notional; options on the underlying, capped by premium."""
     if not isinstance(inst, Option):
         return ppm_of_ceil(cash, config.maker_fee_ppm), ppm_of_ceil(cash, config.taker_fee_ppm)
-    index = read_oracle(view, inst.underlying).index
+    index = read_mark(view, inst.name).index
     underlying_value = index * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
     fee = min(
         ppm_of_ceil(underlying_value, config.option_fee_ppm),
@@ -130,11 +129,11 @@ def apply_liquidate(
         )
     mark = read_mark(view, tx.instrument)
     delta = tx.size if held > 0 else -tx.size
-    cash = div_floor(mark * delta, SIZE_SCALE)
+    cash = div_floor(mark.price * delta, SIZE_SCALE)
     fill(view, tx.account, tx.instrument, inst, -delta, -cash, allow_negative=True)
     if increases_risk(*fill(view, tx.sender, tx.instrument, inst, delta, cash)):
         require_initial_margin(view, tx.sender, model)
-    penalty = _penalty(view, read_config(view), inst, mark, tx.size, status.equity)
+    penalty = _penalty(read_config(view), inst, mark, tx.size, status.equity)
     change_cash(view, tx.account, -penalty, allow_negative=True)
     view.add(k.INSURANCE_FUND, penalty)
     events: list[Event] = [
@@ -143,18 +142,16 @@ def apply_liquidate(
             liquidator=tx.sender,
             instrument=tx.instrument,
             size=tx.size,
-            price=mark,
+            price=mark.price,
             penalty=penalty,
         )
     ]
     return events + cover_deficit(view, tx.account, ctx)
 
 
-def _penalty(
-    view: StateView, config: HouseConfig, inst: Instrument, mark: int, size: int, equity: int
-) -> int:
+def _penalty(config: HouseConfig, inst: Instrument, mark: MarkData, size: int, equity: int) -> int:
     """Penalty on the notional moved (underlying notional for options), at most the equity left."""
-    price = read_oracle(view, inst.underlying).index if isinstance(inst, Option) else mark
+    price = mark.index if isinstance(inst, Option) else mark.price
     notional = price * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
     return max(min(ppm_of_ceil(notional, config.liquidation_penalty_ppm), equity), 0)
 

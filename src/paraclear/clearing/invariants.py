@@ -1,0 +1,87 @@
+"""Invariants of clearing state, checked after every block in tests and simulations.
+
+1. Cash is conserved: Σ collateral + Σ perpetual (quote − pending funding) + fee pool +
+   insurance fund = net deposits (deposits − withdrawals). Perpetual fills move cash between
+   the quotes of their two positions, and funding accrues to positions until settled, so
+   both are part of the cash an account holds.
+2. The positions of each instrument sum to zero.
+3. No collateral is negative without a recorded bankruptcy.
+4. Open interest of each instrument = Σ long positions.
+5. Each account's portfolio index lists exactly the instruments it holds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from paraclear.clearing.instruments import Perpetual
+from paraclear.clearing.records import MarkData, Position
+from paraclear.numbers import format_amount
+from paraclear.state import State
+from paraclear.state import keys as k
+
+
+def check_invariants(state: State) -> list[str]:
+    """Every invariant violation in ``state``, as sentences; empty when all hold."""
+    data = state.data
+    cash = 0
+    net_size: dict[str, int] = defaultdict(int)
+    long_size: dict[str, int] = defaultdict(int)
+    held: dict[str, set[str]] = defaultdict(set)
+    violations: list[str] = []
+    for key, value in data.items():
+        if key[0] != "acct":
+            continue
+        account, field = key[1], key[2]
+        if field == "collateral":
+            assert isinstance(value, int)
+            cash += value
+            if value < 0 and k.bankruptcy(account) not in data:
+                violations.append(f"{account} has negative collateral {value} and no bankruptcy")
+        elif field == "pos":
+            assert isinstance(value, Position)
+            name = key[3]
+            net_size[name] += value.size
+            long_size[name] += max(value.size, 0)
+            held[account].add(name)
+            cash += _perpetual_cash(data, name, value)
+    cash += _int(data, k.FEE_POOL) + _int(data, k.INSURANCE_FUND)
+    deposits = _int(data, k.NET_DEPOSITS)
+    if cash != deposits:
+        violations.append(
+            f"cash {format_amount(cash)} != net deposits {format_amount(deposits)} USDC"
+        )
+    violations += [f"positions of {n} sum to {s}" for n, s in sorted(net_size.items()) if s]
+    for name in sorted(set(long_size) | _open_interest_names(data)):
+        oi = _int(data, k.open_interest(name))
+        if oi != long_size.get(name, 0):
+            violations.append(f"open interest of {name} is {oi}, longs hold {long_size[name]}")
+    for account in sorted(set(held) | _portfolio_accounts(data)):
+        listed = set(data.get(k.portfolio(account)) or ())  # type: ignore[call-overload]
+        if listed != held.get(account, set()):
+            violations.append(f"portfolio index of {account} is out of step with its positions")
+    return violations
+
+
+def _perpetual_cash(data: dict[tuple[str, ...], object], name: str, position: Position) -> int:
+    inst = data.get(k.instrument(name))
+    if not isinstance(inst, Perpetual):
+        return 0
+    mark = data.get(k.mark(name))
+    funding_now = mark.funding_index if isinstance(mark, MarkData) else 0
+    pending = (position.size // inst.lot_size) * (funding_now - position.funding_index)
+    return position.quote - pending
+
+
+def _int(data: dict[tuple[str, ...], object], key: tuple[str, ...]) -> int:
+    value = data.get(key, 0)
+    assert isinstance(value, int)
+    return value
+
+
+def _open_interest_names(data: dict[tuple[str, ...], object]) -> set[str]:
+    return {key[1] for key in data if key[0] == "oi"}
+
+
+def _portfolio_accounts(data: dict[tuple[str, ...], object]) -> set[str]:
+    return {key[1] for key in data if key[0] == "acct" and key[2] == "portfolio"}

@@ -1,0 +1,1 @@
+"""Simulation: seeded workloads of clearing transactions, price paths, agents."""

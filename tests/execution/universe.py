@@ -1,0 +1,102 @@
+"""A mock transaction universe for the generic engine: K keys, random reads, writes, deltas.
+
+Fewer keys means more contention. Each transaction reads its keys, writes values derived
+from what it read (so any wrong read order changes the result), adds to delta counters,
+and may fail after writing (so rollback matters) or touch an undeclared key.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import msgspec
+
+from paraclear.execution import Block, BlockContext
+from paraclear.state import AccessSet, StateView, TxFailure
+
+
+class MockFailure(TxFailure):
+    fields = ("tx",)
+
+
+class MockTx(msgspec.Struct, frozen=True):
+    id: int
+    sender: int
+    reads: tuple[int, ...]
+    writes: tuple[int, ...]
+    deltas: tuple[int, ...]
+    fails: bool = False
+    stray: int | None = None
+    """A key the transaction touches without declaring it."""
+    declared: bool = True
+
+
+def key(i: int) -> tuple[str, ...]:
+    return ("k", str(i))
+
+
+def counter(i: int) -> tuple[str, ...]:
+    return ("c", str(i))
+
+
+def nonce(sender: int) -> tuple[str, ...]:
+    return ("n", str(sender))
+
+
+class MockMachine:
+    def access(self, tx: MockTx) -> AccessSet | None:
+        if not tx.declared:
+            return None
+        return AccessSet(
+            reads=[key(i) for i in tx.reads],
+            writes=[key(i) for i in tx.writes] + [nonce(tx.sender)],
+            deltas=[counter(i) for i in tx.deltas],
+        )
+
+    def begin(self, tx: MockTx, view: StateView, ctx: BlockContext) -> None:
+        view.set(nonce(tx.sender), view.get_int(nonce(tx.sender)) + 1)
+
+    def apply(self, tx: MockTx, view: StateView, ctx: BlockContext) -> Sequence[object]:
+        seen = sum(view.get_int(key(i)) * (i + 1) for i in tx.reads) % 1_000_003
+        for i in tx.writes:
+            view.set(key(i), (seen + 31 * tx.id + view.get_int(key(i))) % 1_000_003 or None)
+        for i in tx.deltas:
+            view.add(counter(i), tx.id + 1)
+        if tx.stray is not None:
+            view.get(key(tx.stray))
+        if tx.fails:
+            raise MockFailure(tx=tx.id)
+        return [("done", tx.id, seen)]
+
+
+def random_block(
+    rng: random.Random,
+    n_txs: int,
+    n_keys: int,
+    *,
+    fail_rate: float = 0.1,
+    optimistic_rate: float = 0.0,
+    height: int = 1,
+) -> Block[MockTx]:
+    txs = []
+    for i in range(n_txs):
+        reads = tuple(sorted(rng.sample(range(n_keys), min(n_keys, rng.randint(0, 3)))))
+        writes = tuple(sorted(rng.sample(range(n_keys), min(n_keys, rng.randint(0, 2)))))
+        deltas = tuple(sorted(rng.sample(range(4), rng.randint(0, 2))))
+        stray = rng.randrange(n_keys) if rng.random() < 0.05 else None
+        if stray is not None and stray in reads + writes:
+            stray = None
+        txs.append(
+            MockTx(
+                id=i,
+                sender=rng.randrange(max(2, n_keys)),
+                reads=reads,
+                writes=writes,
+                deltas=deltas,
+                fails=rng.random() < fail_rate,
+                stray=stray,
+                declared=rng.random() >= optimistic_rate,
+            )
+        )
+    return Block(height=height, time=1_000 + height, txs=tuple(txs))

@@ -1,0 +1,96 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paraclear.numbers import (
+    MAX_ABS_RAW,
+    NonFiniteError,
+    NotADecimalError,
+    OutOfRangeError,
+    TooManyDecimalsError,
+    check_multiple,
+    div_ceil,
+    div_floor,
+    format_amount,
+    format_size,
+    notional,
+    parse_amount,
+    parse_price,
+    parse_size,
+    ppm_of_ceil,
+    NotAMultipleError,
+)
+
+
+def test_parse_amount_reads_decimal_strings_and_integers_exactly():
+    assert parse_amount("12.5") == 12_500_000
+    assert parse_amount("0.000001") == 1
+    assert parse_amount(7) == 7_000_000
+    assert parse_amount(" 3 ") == 3_000_000
+    assert parse_amount("-2.5", signed=True) == -2_500_000
+
+
+@pytest.mark.parametrize("bad", [1.5, float("nan"), True, None, b"1"])
+def test_parse_rejects_floats_bools_and_other_types(bad):
+    with pytest.raises(NotADecimalError):
+        parse_amount(bad)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "nan", "Infinity", "-inf", "sNaN"])
+def test_parse_rejects_non_finite_strings(bad):
+    with pytest.raises(NonFiniteError):
+        parse_amount(bad)
+
+
+def test_parse_rejects_garbage():
+    for bad in ["", "abc", "1,5", "1.2.3", "0x10"]:
+        with pytest.raises(NotADecimalError):
+            parse_amount(bad)
+
+
+def test_parse_rejects_too_many_decimals():
+    with pytest.raises(TooManyDecimalsError):
+        parse_amount("0.0000001")
+    assert parse_amount("1.2300000") == 1_230_000  # trailing zeros are exact
+
+
+def test_parse_rejects_negative_unless_signed_and_out_of_range_values():
+    with pytest.raises(OutOfRangeError):
+        parse_price("-1")
+    with pytest.raises(OutOfRangeError):
+        parse_amount(str(MAX_ABS_RAW))
+    with pytest.raises(OutOfRangeError):
+        parse_size("1e40")
+
+
+@given(st.integers(min_value=-MAX_ABS_RAW, max_value=MAX_ABS_RAW))
+def test_format_then_parse_round_trips(raw):
+    assert parse_amount(format_amount(raw), signed=True) == raw
+    assert parse_size(format_size(raw), signed=True) == raw
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=6, allow_nan=False))
+def test_parse_agrees_with_decimal_arithmetic(value):
+    assert parse_amount(str(value), signed=True) == int(value * 1_000_000)
+
+
+@given(st.integers(-(10**15), 10**15), st.integers(1, 10**9))
+def test_rounding_toward_the_house_brackets_the_exact_quotient(numerator, denominator):
+    low, high = div_floor(numerator, denominator), div_ceil(numerator, denominator)
+    exact = Decimal(numerator) / Decimal(denominator)
+    assert low <= exact <= high
+    assert high - low == (0 if numerator % denominator == 0 else 1)
+
+
+def test_notional_and_ppm_charges():
+    assert notional(parse_price("60000"), parse_size("0.1")) == 6_000_000_000
+    assert ppm_of_ceil(1_000_001, 500) == 501  # 500.0005 rounds up
+    assert ppm_of_ceil(1_000_000, 500) == 500
+
+
+def test_check_multiple():
+    check_multiple(300, 100, "size")
+    with pytest.raises(NotAMultipleError):
+        check_multiple(301, 100, "size")
