@@ -118,7 +118,7 @@ class Workload:
         for path in self.paths.values():
             path.step()
         txs: list[Transaction] = self._oracle_updates()
-        if self.height % self.config.funding_every == 0:
+        if (self.height - 1) % self.config.funding_every == 0:
             txs += self._funding()
         txs += self._settlements(state)
         view = StateView(state.data)

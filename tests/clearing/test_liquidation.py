@@ -1,0 +1,61 @@
+import pytest
+
+from paraclear.clearing.events import BankruptcyRecorded, InsuranceCovered, Liquidated
+from paraclear.clearing.records import Bankruptcy
+from paraclear.clearing.transactions import Deposit, Liquidate, Side, Trade, Withdraw
+from paraclear.state import keys as k
+
+from .harness import ONE, PERP, Exchange, usd
+
+
+@pytest.fixture
+def ex():
+    ex = Exchange().market().fund(alice=2_000, bob=1_000_000, liq=1_000_000)
+    ex.ok(Trade, "alice", maker="bob", instrument=PERP.name, side=Side.BUY, size=ONE, price=usd(60_000))
+    return ex
+
+
+def test_healthy_account_is_not_liquidatable(ex):
+    receipt = ex.fails(Liquidate, "liq", "NotLiquidatable", account="alice", instrument=PERP.name, size=ONE)
+    details = dict(receipt.error.details)
+    assert details["equity"] >= details["maintenance"]
+
+
+def test_liquidator_takes_the_position_at_the_mark_and_the_penalty_goes_to_the_fund(ex):
+    ex.oracle(58_700)  # equity 2,000 − 30 − 1,300 = 670 < maintenance 587
+    ex.oracle(58_500)  # equity 470 < 585
+    receipt = ex.ok(Liquidate, "liq", account="alice", instrument=PERP.name, size=ONE)
+    penalty = usd(58_500 * 0.005)  # 292.5 on the notional moved
+    assert receipt.events == (
+        Liquidated(account="alice", liquidator="liq", instrument=PERP.name, size=ONE,
+                   price=usd(58_500), penalty=penalty),
+    )
+    assert ex.size("alice", PERP) == 0 and ex.size("liq", PERP) == ONE
+    assert ex.collateral("alice") == usd(2_000 - 30 - 1_500) - penalty
+    assert ex.get(k.INSURANCE_FUND) == penalty
+
+
+def test_bankrupt_account_is_covered_by_the_fund_then_recorded(ex):
+    ex.oracle(58_500)
+    ex.ok(Liquidate, "liq", account="alice", instrument=PERP.name, size=ONE // 2)
+    fund = ex.get(k.INSURANCE_FUND)
+    ex.oracle(50_000)  # alice's remaining half is deep under water
+    receipt = ex.ok(Liquidate, "liq", account="alice", instrument=PERP.name, size=ONE // 2)
+    covered = [e for e in receipt.events if isinstance(e, InsuranceCovered)]
+    recorded = [e for e in receipt.events if isinstance(e, BankruptcyRecorded)]
+    assert covered and covered[0].amount == fund
+    assert recorded and ex.collateral("alice") == -recorded[0].deficit < 0
+    assert ex.get(k.bankruptcy("alice")) == Bankruptcy(ex.height, recorded[0].deficit)
+    assert ex.get(k.INSURANCE_FUND) is None
+    ex.fails(Withdraw, "alice", "AccountBankrupt", amount=1)
+    ex.ok(Deposit, "alice", amount=recorded[0].deficit)
+    assert ex.get(k.bankruptcy("alice")) is None
+
+
+def test_liquidation_errors(ex):
+    ex.oracle(58_500)
+    ex.fails(Liquidate, "liq", "PositionTooSmall", account="alice", instrument=PERP.name, size=2 * ONE)
+    ex.fails(Liquidate, "liq", "NotMultiple", account="alice", instrument=PERP.name, size=1)
+    ex.fails(Liquidate, "alice", "Malformed", account="alice", instrument=PERP.name, size=ONE)
+    ex.block(ex.tx(Deposit, "poor", amount=usd(10)))
+    ex.fails(Liquidate, "poor", "InsufficientMargin", account="alice", instrument=PERP.name, size=ONE)

@@ -1,0 +1,32 @@
+from paraclear.clearing.margin import Holding, StandardMargin
+from paraclear.clearing.records import Position
+
+from .harness import CALL, ONE, OTM_CALL, PERP, PUT, usd
+
+
+def holding(inst, size, mark, index=60_000):
+    return Holding(inst.name, inst, Position(size), usd(mark), usd(index))
+
+
+def test_short_option_margin_follows_the_deribit_formula():
+    model = StandardMargin()
+    # OTM call, strike 70,000, index 60,000: max(0.15 − 10,000/60,000, 0.10) = 0.10.
+    req = model.requirement([holding(OTM_CALL, -ONE, 1_000)])
+    assert req.initial == usd(0.10 * 60_000 + 1_000)
+    assert req.maintenance == usd(0.075 * 60_000 + 1_000)
+    # ATM put: max(0.15 − 0, 0.10) = 0.15.
+    req = model.requirement([holding(PUT, -2 * ONE, 3_000)])
+    assert req.initial == 2 * usd(0.15 * 60_000 + 3_000)
+
+
+def test_long_options_need_their_premium_and_perps_their_fractions():
+    model = StandardMargin()
+    req = model.requirement([holding(CALL, ONE // 2, 3_000), holding(PERP, -ONE, 60_000)])
+    assert req.initial == usd(1_500 + 1_200)
+    assert req.maintenance == usd(1_500 + 600)
+
+
+def test_requirements_round_up():
+    model = StandardMargin()
+    req = model.requirement([holding(PERP, ONE // 1000, 60_000.000001)])
+    assert req.initial == -(-60_000_000_001 * 1_000 * 20_000 // (10**6 * 10**6))
