@@ -8,6 +8,7 @@ from paraclear.numbers import (
     MAX_ABS_RAW,
     NonFiniteError,
     NotADecimalError,
+    NotAMultipleError,
     OutOfRangeError,
     TooManyDecimalsError,
     check_multiple,
@@ -20,7 +21,6 @@ from paraclear.numbers import (
     parse_price,
     parse_size,
     ppm_of_ceil,
-    NotAMultipleError,
 )
 
 

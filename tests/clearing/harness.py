@@ -71,8 +71,11 @@ class Exchange:
         receipt = self.run(cls, sender, **fields)
         assert not receipt.ok and receipt.error is not None
         assert receipt.error.code == code, receipt.error
-        changed = {key for key in set(before) | set(self.state.data)
-                   if before.get(key) != self.state.data.get(key)}
+        changed = {
+            key
+            for key in set(before) | set(self.state.data)
+            if before.get(key) != self.state.data.get(key)
+        }
         assert changed <= {k.nonce(sender)}, changed
         return receipt
 
@@ -98,7 +101,9 @@ class Exchange:
 
     def market(self, index: float = 60_000, vol_ppm: int = 600_000) -> Exchange:
         """List BTC-PERP and three BTC options, publish the oracle."""
-        self.block(*(self.tx(ListInstrument, "admin", instrument=i) for i in (PERP, CALL, PUT, OTM_CALL)))
+        self.block(
+            *(self.tx(ListInstrument, "admin", instrument=i) for i in (PERP, CALL, PUT, OTM_CALL))
+        )
         self.oracle(index, vol_ppm)
         return self
 

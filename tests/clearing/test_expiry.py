@@ -6,8 +6,18 @@ from .harness import CALL, ONE, PUT, Exchange, usd
 
 
 def open_call_positions(ex):
-    ex.ok(Trade, "alice", maker="bob", instrument=CALL.name, side=Side.BUY, size=ONE, price=usd(3_000))
-    ex.ok(Trade, "carol", maker="bob", instrument=CALL.name, side=Side.BUY, size=ONE // 2, price=usd(3_000))
+    ex.ok(
+        Trade, "alice", maker="bob", instrument=CALL.name, side=Side.BUY, size=ONE, price=usd(3_000)
+    )
+    ex.ok(
+        Trade,
+        "carol",
+        maker="bob",
+        instrument=CALL.name,
+        side=Side.BUY,
+        size=ONE // 2,
+        price=usd(3_000),
+    )
 
 
 def test_expiry_settles_every_position_at_intrinsic_value_and_delists():
@@ -16,7 +26,10 @@ def test_expiry_settles_every_position_at_intrinsic_value_and_delists():
     before = {a: ex.collateral(a) for a in ("alice", "bob", "carol")}
     ex.time = CALL.expiry
     receipt = ex.ok(
-        SettleExpiry, "oracle", instrument=CALL.name, settlement_price=usd(65_000),
+        SettleExpiry,
+        "oracle",
+        instrument=CALL.name,
+        settlement_price=usd(65_000),
         accounts=("alice", "bob", "carol"),
     )
     assert receipt.events[0] == ExpirySettled(
@@ -36,8 +49,12 @@ def test_expiry_that_misses_a_holder_fails_as_incomplete():
     open_call_positions(ex)
     ex.time = CALL.expiry
     receipt = ex.fails(
-        SettleExpiry, "oracle", "IncompleteSettlement",
-        instrument=CALL.name, settlement_price=usd(65_000), accounts=("alice", "bob"),
+        SettleExpiry,
+        "oracle",
+        "IncompleteSettlement",
+        instrument=CALL.name,
+        settlement_price=usd(65_000),
+        accounts=("alice", "bob"),
     )
     assert dict(receipt.error.details)["open_interest"] == 3 * ONE // 2
 
@@ -56,7 +73,10 @@ def test_rounding_residual_of_a_settlement_goes_to_the_insurance_fund():
     open_call_positions(ex)
     ex.time = CALL.expiry
     receipt = ex.ok(
-        SettleExpiry, "oracle", instrument=CALL.name, settlement_price=usd(60_000.000003),
+        SettleExpiry,
+        "oracle",
+        instrument=CALL.name,
+        settlement_price=usd(60_000.000003),
         accounts=("alice", "bob", "carol"),
     )
     # Payoff 3 micro-USDC per contract: carol's half receives 1, bob's 1.5 pays 5.

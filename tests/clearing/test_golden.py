@@ -63,8 +63,17 @@ def test_golden_blocks_reproduce_their_roots_and_receipts():
         assert receipts_hash(result) == step.receipts_hash, f"block {step.block.height}"
         outcomes |= {r.error.code if r.error else "ok" for r in result.receipts}
     kinds = {type(tx).__name__ for step in golden.steps for tx in step.block.txs}
-    assert kinds >= {"Deposit", "Withdraw", "Transfer", "ListInstrument", "OracleUpdate",
-                     "Trade", "Liquidate", "SettleExpiry", "Funding"}
+    assert kinds >= {
+        "Deposit",
+        "Withdraw",
+        "Transfer",
+        "ListInstrument",
+        "OracleUpdate",
+        "Trade",
+        "Liquidate",
+        "SettleExpiry",
+        "Funding",
+    }
     assert "ok" in outcomes and len(outcomes) > 2
 
 

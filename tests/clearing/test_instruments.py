@@ -16,7 +16,10 @@ from paraclear.numbers import PRICE_SCALE
 def test_option_name_parses_to_its_fields():
     option = parse_instrument("BTC-27JUN26-60000-C")
     assert option == Option(
-        underlying="BTC", expiry=expiry_time(27, 6, 2026), strike=60_000 * PRICE_SCALE, right=Right.CALL
+        underlying="BTC",
+        expiry=expiry_time(27, 6, 2026),
+        strike=60_000 * PRICE_SCALE,
+        right=Right.CALL,
     )
     assert option.expiry == 1_782_547_200  # 2026-06-27 08:00:00 UTC
 
@@ -49,7 +52,10 @@ def test_bad_names_are_refused_with_a_typed_error(bad):
 
 @given(
     st.sampled_from(["BTC", "ETH", "SOL"]),
-    st.dates(min_value=__import__("datetime").date(2020, 1, 1), max_value=__import__("datetime").date(2099, 12, 31)),
+    st.dates(
+        min_value=__import__("datetime").date(2020, 1, 1),
+        max_value=__import__("datetime").date(2099, 12, 31),
+    ),
     st.integers(1, 10**12),
     st.sampled_from(list(Right)),
 )

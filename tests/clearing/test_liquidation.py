@@ -11,12 +11,22 @@ from .harness import ONE, PERP, Exchange, usd
 @pytest.fixture
 def ex():
     ex = Exchange().market().fund(alice=2_000, bob=1_000_000, liq=1_000_000)
-    ex.ok(Trade, "alice", maker="bob", instrument=PERP.name, side=Side.BUY, size=ONE, price=usd(60_000))
+    ex.ok(
+        Trade,
+        "alice",
+        maker="bob",
+        instrument=PERP.name,
+        side=Side.BUY,
+        size=ONE,
+        price=usd(60_000),
+    )
     return ex
 
 
 def test_healthy_account_is_not_liquidatable(ex):
-    receipt = ex.fails(Liquidate, "liq", "NotLiquidatable", account="alice", instrument=PERP.name, size=ONE)
+    receipt = ex.fails(
+        Liquidate, "liq", "NotLiquidatable", account="alice", instrument=PERP.name, size=ONE
+    )
     details = dict(receipt.error.details)
     assert details["equity"] >= details["maintenance"]
 
@@ -27,8 +37,14 @@ def test_liquidator_takes_the_position_at_the_mark_and_the_penalty_goes_to_the_f
     receipt = ex.ok(Liquidate, "liq", account="alice", instrument=PERP.name, size=ONE)
     penalty = usd(58_500 * 0.005)  # 292.5 on the notional moved
     assert receipt.events == (
-        Liquidated(account="alice", liquidator="liq", instrument=PERP.name, size=ONE,
-                   price=usd(58_500), penalty=penalty),
+        Liquidated(
+            account="alice",
+            liquidator="liq",
+            instrument=PERP.name,
+            size=ONE,
+            price=usd(58_500),
+            penalty=penalty,
+        ),
     )
     assert ex.size("alice", PERP) == 0 and ex.size("liq", PERP) == ONE
     assert ex.collateral("alice") == usd(2_000 - 30 - 1_500) - penalty
@@ -54,8 +70,12 @@ def test_bankrupt_account_is_covered_by_the_fund_then_recorded(ex):
 
 def test_liquidation_errors(ex):
     ex.oracle(58_500)
-    ex.fails(Liquidate, "liq", "PositionTooSmall", account="alice", instrument=PERP.name, size=2 * ONE)
+    ex.fails(
+        Liquidate, "liq", "PositionTooSmall", account="alice", instrument=PERP.name, size=2 * ONE
+    )
     ex.fails(Liquidate, "liq", "NotMultiple", account="alice", instrument=PERP.name, size=1)
     ex.fails(Liquidate, "alice", "Malformed", account="alice", instrument=PERP.name, size=ONE)
     ex.block(ex.tx(Deposit, "poor", amount=usd(10)))
-    ex.fails(Liquidate, "poor", "InsufficientMargin", account="alice", instrument=PERP.name, size=ONE)
+    ex.fails(
+        Liquidate, "poor", "InsufficientMargin", account="alice", instrument=PERP.name, size=ONE
+    )

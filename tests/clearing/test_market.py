@@ -38,18 +38,36 @@ def test_oracle_update_marks_every_series_with_black76():
     assert ex.mark(OTM_CALL).price == round(expected * 1_000_000)
     assert ex.mark(PERP).price == usd(60_000)
     assert ex.mark(CALL).index == usd(60_000)
-    ex.fails(OracleUpdate, "mallory", "Unauthorized", underlying="BTC", index_price=1, atm_vol_ppm=1)
+    ex.fails(
+        OracleUpdate, "mallory", "Unauthorized", underlying="BTC", index_price=1, atm_vol_ppm=1
+    )
 
 
 def test_funding_accrues_to_positions_and_settles_into_quote_when_they_change():
     ex = Exchange().market().fund(alice=100_000, bob=100_000)
-    ex.ok(Trade, "alice", maker="bob", instrument=PERP.name, side=Side.BUY, size=ONE, price=usd(60_000))
+    ex.ok(
+        Trade,
+        "alice",
+        maker="bob",
+        instrument=PERP.name,
+        side=Side.BUY,
+        size=ONE,
+        price=usd(60_000),
+    )
     receipt = ex.ok(Funding, "oracle", instrument=PERP.name, rate_ppm=100)
     # 0.01 % of 60,000 per contract = 6 per contract = 0.006 per lot of 0.001.
     assert receipt.events == (
         FundingPaid(instrument=PERP.name, rate_ppm=100, index_delta=6_000, funding_index=6_000),
     )
-    ex.ok(Trade, "alice", maker="bob", instrument=PERP.name, side=Side.BUY, size=ONE, price=usd(60_000))
+    ex.ok(
+        Trade,
+        "alice",
+        maker="bob",
+        instrument=PERP.name,
+        side=Side.BUY,
+        size=ONE,
+        price=usd(60_000),
+    )
     position = ex.position("alice", PERP)
     assert position.quote == -usd(120_000) - usd(6) and position.funding_index == 6_000
 
@@ -67,6 +85,12 @@ def test_trading_before_any_oracle_fails_with_no_market_data():
     ex.block(ex.tx(ListInstrument, "admin", instrument=PERP))
     ex.fund(alice=1_000, bob=1_000)
     ex.fails(
-        Trade, "alice", "NoMarketData",
-        maker="bob", instrument=PERP.name, side=Side.BUY, size=ONE // 1000, price=usd(60_000),
+        Trade,
+        "alice",
+        "NoMarketData",
+        maker="bob",
+        instrument=PERP.name,
+        side=Side.BUY,
+        size=ONE // 1000,
+        price=usd(60_000),
     )

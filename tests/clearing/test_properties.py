@@ -26,12 +26,19 @@ op = st.one_of(
     st.tuples(st.just("withdraw"), account, st.integers(1, 200_000)),
     st.tuples(st.just("transfer"), account, account, st.integers(1, 50_000)),
     st.tuples(
-        st.just("trade"), account, account, st.sampled_from(INSTRUMENTS), st.booleans(),
-        st.integers(1, 30), st.floats(0.5, 1.5),
+        st.just("trade"),
+        account,
+        account,
+        st.sampled_from(INSTRUMENTS),
+        st.booleans(),
+        st.integers(1, 30),
+        st.floats(0.5, 1.5),
     ),
     st.tuples(st.just("oracle"), st.floats(0.7, 1.3), st.integers(200_000, 2_000_000)),
     st.tuples(st.just("funding"), st.integers(-5_000, 5_000)),
-    st.tuples(st.just("liquidate"), account, account, st.sampled_from(INSTRUMENTS), st.integers(1, 30)),
+    st.tuples(
+        st.just("liquidate"), account, account, st.sampled_from(INSTRUMENTS), st.integers(1, 30)
+    ),
     st.tuples(st.just("expire")),
     st.tuples(st.just("fee"), account, st.integers(0, 20)),
 )
@@ -51,26 +58,44 @@ def make(ex: Exchange, operation):
         base = mark.price if mark else usd(1_000)
         price = max(inst.tick_size, round(base * price_factor / inst.tick_size) * inst.tick_size)
         return ex.tx(
-            Trade, taker, maker=maker, instrument=inst.name, side=Side.BUY if buy else Side.SELL,
-            size=lots * (ONE // 10 if inst is not PERP else ONE // 100), price=price,
+            Trade,
+            taker,
+            maker=maker,
+            instrument=inst.name,
+            side=Side.BUY if buy else Side.SELL,
+            size=lots * (ONE // 10 if inst is not PERP else ONE // 100),
+            price=price,
         )
     if kind == "oracle":
         from paraclear.clearing.transactions import OracleUpdate
 
         return ex.tx(
-            OracleUpdate, "oracle", underlying="BTC", index_price=usd(60_000 * operation[1]),
+            OracleUpdate,
+            "oracle",
+            underlying="BTC",
+            index_price=usd(60_000 * operation[1]),
             atm_vol_ppm=operation[2],
         )
     if kind == "funding":
         return ex.tx(Funding, "oracle", instrument=PERP.name, rate_ppm=operation[1])
     if kind == "liquidate":
         _, liquidator, target, inst, lots = operation
-        return ex.tx(Liquidate, liquidator, account=target, instrument=inst.name,
-                     size=lots * (ONE // 10 if inst is not PERP else ONE // 100))
+        return ex.tx(
+            Liquidate,
+            liquidator,
+            account=target,
+            instrument=inst.name,
+            size=lots * (ONE // 10 if inst is not PERP else ONE // 100),
+        )
     if kind == "expire":
         holders = tuple(sorted(a for a in ACCOUNTS if ex.size(a, PUT)))
-        return ex.tx(SettleExpiry, "oracle", instrument=PUT.name, settlement_price=usd(55_000),
-                     accounts=holders)
+        return ex.tx(
+            SettleExpiry,
+            "oracle",
+            instrument=PUT.name,
+            settlement_price=usd(55_000),
+            accounts=holders,
+        )
     _, sender, fee = operation
     return ex.tx(Deposit, sender, amount=usd(1), fee=usd(fee))
 
@@ -101,7 +126,8 @@ def test_a_failed_transaction_changes_only_its_nonce_and_fee(operations):
         if receipt.ok:
             continue
         changed = {
-            key for key in set(before) | set(ex.state.data)
+            key
+            for key in set(before) | set(ex.state.data)
             if before.get(key) != ex.state.data.get(key)
         }
         allowed = {k.nonce(tx.sender)}

@@ -24,8 +24,14 @@ def test_option_trade_pays_premium_and_capped_fees_and_opens_both_positions(ex):
     # Fee: min(0.03 % of 0.5 × 60,000 = 9, 12.5 % of the 1,500 premium) = 9 each.
     assert receipt.events == (
         TradeSettled(
-            instrument=CALL.name, maker="bob", taker="alice", taker_side="buy",
-            size=ONE // 2, price=usd(3_000), maker_fee=usd(9), taker_fee=usd(9),
+            instrument=CALL.name,
+            maker="bob",
+            taker="alice",
+            taker_side="buy",
+            size=ONE // 2,
+            price=usd(3_000),
+            maker_fee=usd(9),
+            taker_fee=usd(9),
         ),
     )
     assert ex.collateral("alice") == usd(100_000 - 1_500 - 9)
@@ -55,7 +61,9 @@ def test_perpetual_trade_moves_quote_and_closing_realises_pnl(ex):
 
 
 def test_trade_that_exceeds_initial_margin_fails_with_required_and_available(ex):
-    receipt = trade(ex, "alice", "bob", PERP, Side.BUY, 100 * ONE, usd(60_000), "InsufficientMargin")
+    receipt = trade(
+        ex, "alice", "bob", PERP, Side.BUY, 100 * ONE, usd(60_000), "InsufficientMargin"
+    )
     details = dict(receipt.error.details)
     assert details["account"] == "alice"
     assert details["required"] == usd(120_000)  # 2 % of 6,000,000

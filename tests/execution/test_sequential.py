@@ -63,7 +63,7 @@ def test_later_transactions_see_earlier_writes_of_the_same_block():
 def test_executing_a_block_is_deterministic_and_the_root_matches_a_rebuilt_state(seed, n_keys):
     block = random_block(random.Random(seed), 60, n_keys)
     state_a, result_a = run(block)
-    state_b, result_b = run(block)
+    _, result_b = run(block)
     assert result_a.consensus_bytes() == result_b.consensus_bytes()
     assert State(state_a.data).root() == result_a.state_root
 

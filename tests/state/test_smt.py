@@ -91,7 +91,9 @@ def test_inclusion_and_exclusion_proofs_verify_and_tampering_fails():
         assert not verify(root, path(i), hash_bytes(b"x"), proof)
     p = path(5)
     good = tree.prove(p)
-    forged = Proof((hash_bytes(b"forged"), *good.siblings[1:]), good.leaf_path, good.leaf_value_hash)
+    forged = Proof(
+        (hash_bytes(b"forged"), *good.siblings[1:]), good.leaf_path, good.leaf_value_hash
+    )
     assert not verify(root, p, items[p], forged)
 
 

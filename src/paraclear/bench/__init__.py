@@ -1,0 +1,16 @@
+"""Benchmarks behind ``paraclear bench``. Figures are medians of repeats, with the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }

@@ -1,0 +1,49 @@
+"""The ``paraclear`` command: ``simulate`` and ``bench``. Run ``paraclear --help``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from paraclear import __version__
+from paraclear.cli import bench, simulate
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports bad arguments in one line and exits 2, without a usage dump or traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="paraclear",
+        description=(
+            "A clearing house for crypto options and perpetuals whose blocks execute in "
+            "parallel, bit-identical to sequential execution."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"paraclear {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    simulate.register(commands)
+    bench.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        print("paraclear: interrupted", file=sys.stderr)
+        return 130
+    except ValueError as error:
+        print(f"paraclear: error: {error}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,97 @@
+"""``paraclear bench``: throughput figures, measured side by side in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from paraclear.cli.args import int_in, int_list
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="measure throughput (execution, state root, risk engine)",
+        description="Benchmarks. Each prints medians and the machine; --json prints one object.",
+    )
+    which = parser.add_subparsers(
+        dest="bench", required=True, metavar="BENCH", parser_class=type(parser)
+    )
+    exec_ = which.add_parser(
+        "exec",
+        help="sequential trade throughput over account counts",
+        description=(
+            "Blocks of trades with margin checks over each number of accounts; reports the "
+            "median transactions per second of the sequential executor."
+        ),
+    )
+    exec_.add_argument(
+        "--accounts",
+        type=int_list(2, 1_000_000),
+        default=[2, 10, 100, 1_000, 10_000],
+        help="comma-separated account counts (default 2,10,100,1000,10000)",
+    )
+    exec_.add_argument(
+        "--txs", type=int_in(1, 1_000_000), default=10_000, help="trades per block (default 10000)"
+    )
+    exec_.add_argument(
+        "--repeats", type=int_in(1, 100), default=3, help="measured blocks (default 3)"
+    )
+    exec_.add_argument("--json", action="store_true", help="print one JSON object")
+    exec_.set_defaults(run=_run_exec)
+    root = which.add_parser(
+        "root",
+        help="state-root update cost per 1,000 changed keys",
+        description="Commit batches of changed keys into a large state and recompute the root.",
+    )
+    root.add_argument(
+        "--state-keys",
+        type=int_in(1, 10_000_000),
+        default=100_000,
+        help="keys in the state (default 100000)",
+    )
+    root.add_argument(
+        "--changed",
+        type=int_in(1, 1_000_000),
+        default=1_000,
+        help="keys changed per batch (default 1000)",
+    )
+    root.add_argument("--json", action="store_true", help="print one JSON object")
+    root.set_defaults(run=_run_root)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _run_exec(args: argparse.Namespace) -> int:
+    from paraclear.bench.core import bench_exec
+
+    result = bench_exec(args.accounts, args.txs, args.repeats, progress=_say)
+    print(json.dumps(result) if args.json else _table(result["rows"]))  # type: ignore[arg-type]
+    return 0
+
+
+def _run_root(args: argparse.Namespace) -> int:
+    from paraclear.bench.core import bench_root
+
+    result = bench_root(args.state_keys, args.changed, progress=_say)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"state root: {result['ms_per_1000_keys']} ms per 1,000 changed keys "
+            f"(state of {args.state_keys:,} keys)"
+        )
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'accounts':>10} {'tx/s':>12} {'failed':>8}"]
+    lines += [
+        f"{r['accounts']:>10,} {r['sequential_tps']:>12,.0f} {r['failed_share']:>8.1%}"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paraclear.cli import main
+
+
+def test_simulate_json_reports_the_promised_keys_and_holds_invariants(capsys):
+    code = main(
+        [
+            "simulate",
+            "--seed",
+            "3",
+            "--accounts",
+            "50",
+            "--blocks",
+            "4",
+            "--txs-per-block",
+            "60",
+            "--json",
+            "--quiet",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"state_root", "txs", "seconds", "tps", "failed_by_error", "invariants_ok"} <= set(
+        summary
+    )
+    assert summary["txs"] == 4 * 60 and summary["invariants_ok"] is True
+    assert len(summary["state_root"]) == 64
+
+
+def test_simulate_is_reproducible_from_its_seed(capsys):
+    args = [
+        "simulate",
+        "--seed",
+        "9",
+        "--accounts",
+        "30",
+        "--blocks",
+        "3",
+        "--txs-per-block",
+        "40",
+        "--json",
+        "--quiet",
+    ]
+    main(args)
+    first = json.loads(capsys.readouterr().out)
+    main(args)
+    second = json.loads(capsys.readouterr().out)
+    assert first["state_root"] == second["state_root"]
+    assert first["failed_by_error"] == second["failed_by_error"]
+
+
+def test_simulate_text_output_shows_progress_and_summary(capsys):
+    main(["simulate", "--accounts", "20", "--blocks", "2", "--txs-per-block", "30"])
+    captured = capsys.readouterr()
+    assert "block 2/2" in captured.err
+    assert "invariants: all hold" in captured.out and "state root:" in captured.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--accounts", "1"],
+        ["simulate", "--blocks", "-3"],
+        ["simulate", "--txs-per-block", "many"],
+        ["simulate", "--hot-share", "1.5"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(argv):
+    process = subprocess.run(
+        [sys.executable, "-m", "paraclear", *argv], capture_output=True, text=True, check=False
+    )
+    assert process.returncode == 2
+    assert process.stderr.count("\n") == 1 and "error:" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_help_explains_the_commands():
+    process = subprocess.run(
+        [sys.executable, "-m", "paraclear", "simulate", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--txs-per-block" in process.stdout and "contention" in process.stdout
+
+
+def test_bench_smoke_runs_report_json(capsys):
+    assert (
+        main(["bench", "exec", "--accounts", "10", "--txs", "50", "--repeats", "1", "--json"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"][0]["accounts"] == 10 and result["rows"][0]["sequential_tps"] > 0
+    assert main(["bench", "root", "--state-keys", "2000", "--changed", "100", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ms_per_1000_keys"] > 0
