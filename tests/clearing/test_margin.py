@@ -1,11 +1,11 @@
 from paraclear.clearing.margin import Holding, StandardMargin
-from paraclear.clearing.records import Position
+from paraclear.clearing.records import MarkData, Position
 
 from .harness import CALL, ONE, OTM_CALL, PERP, PUT, usd
 
 
 def holding(inst, size, mark, index=60_000):
-    return Holding(inst.name, inst, Position(size), usd(mark), usd(index))
+    return Holding(Position(size), MarkData(inst, usd(mark), usd(index)))
 
 
 def test_short_option_margin_follows_the_deribit_formula():

@@ -59,33 +59,34 @@ def read_position(view: StateView, account: str, name: str) -> Position | None:
 
 def holdings(view: StateView, account: str) -> list[Holding]:
     """Every position of ``account`` with its instrument, mark, index and funding index."""
-    names: tuple[str, ...] = view.get(k.portfolio(account)) or ()  # type: ignore[assignment]
+    get = view.get
+    names: tuple[str, ...] = get(k.portfolio(account)) or ()  # type: ignore[assignment]
     result = []
     for name in names:
-        inst = read_instrument(view, name)
-        position: Position = view.get(k.position(account, name))  # type: ignore[assignment]
-        mark = read_mark(view, name)
-        result.append(Holding(name, inst, position, mark.price, mark.index, mark.funding_index))
+        market = get(("market", "mark", name))
+        if market is None:
+            raise errors.NoMarketData(what=f"mark of {name}")
+        result.append(Holding(get(("acct", account, "pos", name)), market))  # type: ignore[arg-type]
     return result
 
 
-def pending_funding(holding: Holding) -> int:
+def pending_funding(position: Position, market: MarkData) -> int:
     """Funding a perpetual position owes and has not settled yet (negative: is owed)."""
-    inst, position = holding.instrument, holding.position
+    inst = market.instrument
     if isinstance(inst, Option):
         return 0
-    return (position.size // inst.lot_size) * (holding.funding_index - position.funding_index)
+    return (position.size // inst.lot_size) * (market.funding_index - position.funding_index)
 
 
 def equity(collateral: int, account_holdings: list[Holding]) -> int:
     """Collateral plus the value of every position at its mark, rounded against the holder."""
     total = collateral
-    for holding in account_holdings:
-        value = holding.mark * holding.position.size // SIZE_SCALE
-        if isinstance(holding.instrument, Option):
+    for position, market in account_holdings:
+        value = market.price * position.size // SIZE_SCALE
+        if isinstance(market.instrument, Option):
             total += value
         else:
-            total += holding.position.quote + value - pending_funding(holding)
+            total += position.quote + value - pending_funding(position, market)
     return total
 
 

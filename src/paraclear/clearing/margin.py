@@ -15,26 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from paraclear.clearing.instruments import Instrument, Option
-from paraclear.clearing.records import Position
+from paraclear.clearing.instruments import Option
+from paraclear.clearing.records import MarkData, Position
 from paraclear.numbers import PPM, SIZE_SCALE, div_ceil
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """One position of an account, with what margin needs to value it."""
+class Holding(NamedTuple):
+    """One position of an account, with the market record that values it."""
 
-    name: str
-    instrument: Instrument
     position: Position
-    mark: int
-    """Mark price, micro-USDC per contract."""
-    index: int
-    """Index price of the underlying, micro-USDC per unit."""
-    funding_index: int = 0
-    """Current funding index of a perpetual (0 for options)."""
+    market: MarkData
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +60,8 @@ class StandardMargin:
         return MarginRequirement(initial, maintenance)
 
     def _one(self, holding: Holding) -> tuple[int, int]:
-        inst, size, mark = holding.instrument, holding.position.size, holding.mark
+        market = holding.market
+        inst, size, mark = market.instrument, holding.position.size, market.price
         scale = PPM * SIZE_SCALE
         if not isinstance(inst, Option):
             notional = mark * abs(size)
@@ -79,7 +72,7 @@ class StandardMargin:
         if size > 0:
             premium = div_ceil(mark * size, SIZE_SCALE)
             return premium, premium
-        spot = holding.index * inst.contract_size // SIZE_SCALE
+        spot = market.index * inst.contract_size // SIZE_SCALE
         strike = inst.strike * inst.contract_size // SIZE_SCALE
         otm = max(strike - spot, 0) if inst.is_call else max(spot - strike, 0)
         im_per_contract = max(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from paraclear.clearing.instruments import Instrument
 from paraclear.numbers import PPM
 
 
@@ -36,13 +37,16 @@ class OracleData(msgspec.Struct, frozen=True):
 
 
 class MarkData(msgspec.Struct, frozen=True, array_like=True):
-    """What valuing a position in one instrument needs, in one record.
+    """What valuing a position in one instrument needs, in one record, so that a margin
+    check reads two keys per position (the position and this).
 
-    ``price``: the mark, micro-USDC per contract. ``index``: the underlying's index,
-    micro-USDC per unit. ``funding_index``: for perpetuals, the cumulative funding a long of
-    one lot has paid, micro-USDC (0 for options).
+    ``instrument``: its specification (a copy of the listing). ``price``: the mark,
+    micro-USDC per contract. ``index``: the underlying's index, micro-USDC per unit.
+    ``funding_index``: for perpetuals, the cumulative funding a long of one lot has paid,
+    micro-USDC (0 for options).
     """
 
+    instrument: Instrument
     price: int
     index: int
     funding_index: int = 0

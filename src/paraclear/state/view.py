@@ -26,7 +26,7 @@ _MISSING: Final = object()
 class AccessSet:
     """Locks a transaction may read, write, or only add to (deltas)."""
 
-    __slots__ = ("deltas", "reads", "writes")
+    __slots__ = ("addable", "deltas", "readable", "reads", "writes")
 
     def __init__(
         self,
@@ -37,6 +37,10 @@ class AccessSet:
         self.reads: frozenset[Lock] = frozenset(reads)
         self.writes: frozenset[Lock] = frozenset(writes)
         self.deltas: frozenset[Lock] = frozenset(deltas)
+        self.readable = self.reads | self.writes
+        """Locks whose keys may be read: declared reads and writes."""
+        self.addable = self.deltas | self.writes
+        """Locks whose keys may take deltas: declared deltas and writes."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AccessSet) and (
@@ -77,21 +81,19 @@ class StateView:
     def get(self, key: Key) -> object:
         """The current value of ``key``, or ``None`` if absent. Raises AccessViolation."""
         access = self._access
-        if access is not None:
-            lock = key[:2]
-            if lock not in access.reads and lock not in access.writes:
-                raise AccessViolation(key="/".join(key), access="read")
+        if access is not None and key[:2] not in access.readable:
+            raise AccessViolation(key="/".join(key), access="read")
         writes = self.writes
         if key in writes:
             return writes[key]
         value = self._pending.get(key, _MISSING)
         if value is _MISSING:
             value = self._data.get(key)
-        if key not in self.reads:
-            self.reads[key] = value
-        delta = self.deltas.get(key)
-        if delta:
-            value = (value or 0) + delta  # type: ignore[operator]
+        value = self.reads.setdefault(key, value)
+        if self.deltas:
+            delta = self.deltas.get(key)
+            if delta:
+                value = (value or 0) + delta  # type: ignore[operator]
         return value
 
     def get_int(self, key: Key) -> int:
@@ -111,10 +113,8 @@ class StateView:
     def add(self, key: Key, amount: int) -> None:
         """Add ``amount`` to the integer counter ``key``. Raises AccessViolation."""
         access = self._access
-        if access is not None:
-            lock = key[:2]
-            if lock not in access.deltas and lock not in access.writes:
-                raise AccessViolation(key="/".join(key), access="delta")
+        if access is not None and key[:2] not in access.addable:
+            raise AccessViolation(key="/".join(key), access="delta")
         writes = self.writes
         if key in writes:
             writes[key] = (writes[key] or 0) + amount  # type: ignore[operator]

@@ -49,7 +49,8 @@ def apply_list_instrument(
     view.set(k.series(inst.underlying), tuple(series))
     oracle = view.get(k.oracle(inst.underlying))
     if isinstance(oracle, OracleData):
-        view.set(k.mark(name), MarkData(compute_marks(oracle, [inst], ctx.time)[0], oracle.index))
+        price = compute_marks(oracle, [inst], ctx.time)[0]
+        view.set(k.mark(name), MarkData(inst, price, oracle.index))
     return [InstrumentListed(instrument=name)]
 
 
@@ -88,10 +89,11 @@ def apply_oracle_update(
     view.set(k.oracle(tx.underlying), oracle)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
-    for name, price in zip(names, compute_marks(oracle, instruments, ctx.time), strict=True):
+    prices = compute_marks(oracle, instruments, ctx.time)
+    for name, inst, price in zip(names, instruments, prices, strict=True):
         previous = view.get(k.mark(name))
         funding = previous.funding_index if isinstance(previous, MarkData) else 0
-        view.set(k.mark(name), MarkData(price, oracle.index, funding))
+        view.set(k.mark(name), MarkData(inst, price, oracle.index, funding))
     return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
 
 
@@ -116,7 +118,7 @@ def apply_funding(
     mark = read_mark(view, tx.instrument)
     index_delta = tx.rate_ppm * mark.price * inst.lot_size // (PPM * SIZE_SCALE)
     index = mark.funding_index + index_delta
-    view.set(k.mark(tx.instrument), MarkData(mark.price, mark.index, index))
+    view.set(k.mark(tx.instrument), MarkData(inst, mark.price, mark.index, index))
     return [
         FundingPaid(
             instrument=tx.instrument,
