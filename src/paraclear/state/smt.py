@@ -10,9 +10,9 @@ of updates):
   ``H(0x01 ‖ digest(left) ‖ digest(right))``, split on bit ``d`` of the path (most significant
   bit first).
 
-With random paths the tree is about ``log2(n)`` deep. Updates mark the branches on their
-paths stale; ``root()`` rehashes only stale branches, so a block's cost follows the number of
-keys it changed. ``H`` is BLAKE2b with a 32-byte digest.
+With random paths the tree is about ``log2(n)`` deep. A batch update visits each branch
+on the changed paths once and rehashes it on the way back up, so a block's cost follows the
+number of keys it changed. ``H`` is BLAKE2b with a 32-byte digest.
 
 A ``Proof`` lists the sibling digests from the root down to where the path ends: at the leaf
 itself (inclusion), at another leaf or at an empty subtree (exclusion). ``verify`` checks one
@@ -59,12 +59,17 @@ class _Leaf:
 
 
 class _Branch:
+    """A subtree of two or more leaves; its digest is kept current by ``_update``."""
+
     __slots__ = ("digest", "left", "right")
 
     def __init__(self, left: _Node, right: _Node) -> None:
         self.left = left
         self.right = right
-        self.digest: bytes | None = None
+        self.digest: bytes = branch_digest(
+            left.digest if left is not None else EMPTY,
+            right.digest if right is not None else EMPTY,
+        )
 
 
 _Node = _Leaf | _Branch | None
@@ -116,18 +121,15 @@ def _update(node: _Node, changes: list[_Leaf], depth: int) -> _Node:
         return right
     if right is None and not isinstance(left, _Branch):
         return left
-    node.digest = None
+    node.digest = branch_digest(
+        left.digest if left is not None else EMPTY,
+        right.digest if right is not None else EMPTY,
+    )
     return node
 
 
 def _digest(node: _Node) -> bytes:
-    if node is None:
-        return EMPTY
-    digest = node.digest
-    if digest is None:
-        assert isinstance(node, _Branch)
-        digest = node.digest = branch_digest(_digest(node.left), _digest(node.right))
-    return digest
+    return EMPTY if node is None else node.digest
 
 
 class SparseMerkleTree:
@@ -150,7 +152,7 @@ class SparseMerkleTree:
         self._root = _update(self._root, leaves, 0)
 
     def root(self) -> bytes:
-        """The root digest; rehashes only branches changed since the last call."""
+        """The root digest (kept current by every ``update``)."""
         return _digest(self._root)
 
     def prove(self, path: bytes) -> Proof:
