@@ -1,1 +1,31 @@
-"""Risk engine: vectorised prices and Greeks, implied vol, surfaces, risk arrays, Monte Carlo."""
+"""Risk engine: vectorised prices and Greeks, implied vol, surfaces, risk arrays, Monte Carlo.
+
+Files, one mechanism each:
+
+* ``greeks.py`` — public Black-76/BSM price and Greeks API (units, limits, validation);
+  ``_black_kernels.py`` — its numba kernels (strict IEEE and fast-math compilations).
+* ``errors.py`` — the error tree (``RiskError`` and its typed subclasses).
+"""
+
+from paraclear.risk.errors import BackendUnavailable, InputReason, InvalidInputError, RiskError
+from paraclear.risk.greeks import (
+    Greeks,
+    KernelMode,
+    black76_greeks,
+    black76_price,
+    bsm_greeks,
+    bsm_price,
+)
+
+__all__ = [
+    "BackendUnavailable",
+    "Greeks",
+    "InputReason",
+    "InvalidInputError",
+    "KernelMode",
+    "RiskError",
+    "black76_greeks",
+    "black76_price",
+    "bsm_greeks",
+    "bsm_price",
+]
