@@ -37,6 +37,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.risk.errors import RiskError
+
 IntArray = npt.NDArray[np.int64]
 
 #: Raw size units per contract (sizes are in 1e-6 contract).
@@ -49,7 +51,7 @@ COVER_SCALE: int = 1_000_000
 INT64_SAFE_BOUND: float = float(2**62)
 
 
-class PortfolioInputError(ValueError):
+class PortfolioInputError(RiskError, ValueError):
     """Raised when sizes, risk arrays or cover fractions have wrong shapes, types or ranges."""
 
 

@@ -31,6 +31,8 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.risk.errors import RiskError
+
 FloatArray = npt.NDArray[np.float64]
 
 #: Roger Lee's bound on the asymptotic slope of total variance in ``|k|``.
@@ -43,7 +45,7 @@ DEFAULT_CHECK_GRID: FloatArray = np.linspace(-1.5, 1.5, 601)
 ARBITRAGE_TOLERANCE: float = 1e-10
 
 
-class SviError(ValueError):
+class SviError(RiskError, ValueError):
     """Base of the errors raised by the SVI modules (bad parameters, failed fits)."""
 
 
