@@ -97,48 +97,56 @@ _G = np.array(
         [1.0, 0.0, 0.0],  # a <= max w
     ]
 )
-_ACTIVE_SETS: tuple[tuple[int, ...], ...] = tuple(
-    s for r in (1, 2, 3) for s in itertools.combinations(range(len(_G)), r)
+_ACTIVE_SETS: tuple[npt.NDArray[np.intp], ...] = tuple(
+    np.array(
+        [
+            c
+            for c in itertools.combinations(range(len(_G)), r)
+            if np.linalg.matrix_rank(_G[list(c)]) == r  # dependent rows: singular KKT
+        ],
+        dtype=np.intp,
+    )
+    for r in (1, 2, 3)
 )
 
 
 def _solve_inner(
     k: FloatArray, w: FloatArray, v: FloatArray, m: float, sigma: float
 ) -> tuple[FloatArray, float]:
-    """Best ``(a, d, c)`` for fixed ``(m, sigma)`` and its weighted squared error."""
+    """Best ``(a, d, c)`` for fixed ``(m, sigma)`` and its weighted squared error.
+
+    The unconstrained optimum if feasible; otherwise the best feasible KKT point over all
+    independent sets of active constraints (solved as three batched linear systems).
+    """
     y = (k - m) / sigma
     x = np.stack([np.ones_like(y), y, np.sqrt(y * y + 1.0)], axis=1)
     normal = x.T @ (x * v[:, None])
     rhs = x.T @ (v * w)
     h = np.array([0.0, 0.0, 0.0, 2.0 * sigma, 2.0 * sigma, 0.0, float(w.max())])
-
-    def objective(p: FloatArray) -> float:
-        r = x @ p - w
-        return float(np.dot(v * r, r))
-
-    def feasible(p: FloatArray) -> bool:
-        return bool(np.all(_G @ p <= h + _FEASIBILITY_SLACK * (1.0 + np.abs(h))))
-
+    slack = _FEASIBILITY_SLACK * (1.0 + np.abs(h))
+    candidates = [np.zeros((1, 3))]  # p = 0 is always feasible
     try:
-        p0 = np.asarray(np.linalg.solve(normal, rhs), dtype=np.float64)
-        if feasible(p0):
-            return p0, objective(p0)
+        free = np.linalg.solve(normal, rhs)
+        if np.all(_G @ free <= h + slack):
+            resid = x @ free - w
+            return np.asarray(free, dtype=np.float64), float(np.dot(v * resid, resid))
+        for sets in _ACTIVE_SETS:
+            n, r = sets.shape
+            kkt = np.zeros((n, 3 + r, 3 + r))
+            kkt[:, :3, :3] = normal
+            kkt[:, 3:, :3] = _G[sets]
+            kkt[:, :3, 3:] = np.swapaxes(_G[sets], 1, 2)
+            b = np.concatenate([np.broadcast_to(rhs, (n, 3)), h[sets]], axis=1)
+            candidates.append(np.linalg.solve(kkt, b[..., None])[:, :3, 0])
     except np.linalg.LinAlgError:
-        pass
-    best_p, best_f = np.array([0.0, 0.0, 0.0]), objective(np.zeros(3))
-    for active in _ACTIVE_SETS:
-        e, r = _G[list(active)], len(active)
-        kkt = np.zeros((3 + r, 3 + r))
-        kkt[:3, :3], kkt[:3, 3:], kkt[3:, :3] = normal, e.T, e
-        try:
-            p = np.linalg.solve(kkt, np.concatenate([rhs, h[list(active)]]))[:3]
-        except np.linalg.LinAlgError:
-            continue
-        if feasible(p):
-            f = objective(p)
-            if f < best_f:
-                best_p, best_f = p, f
-    return best_p, best_f
+        pass  # degenerate quotes (all k equal): keep the candidates found so far
+    p_all = np.concatenate(candidates)
+    ok = np.all(p_all @ _G.T <= h + slack, axis=1)
+    p_ok = p_all[ok]
+    resid = p_ok @ x.T - w
+    f = (resid * resid) @ v
+    best = int(np.argmin(f))
+    return np.asarray(p_ok[best], dtype=np.float64), float(f[best])
 
 
 def nelder_mead(
