@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
@@ -97,7 +98,8 @@ def block_normals(
     draws ``block_size // 2`` rows and interleaves them with their negatives.
     """
     out = np.empty((n_blocks * block_size, n_steps))
-    for j in range(n_blocks):
+
+    def fill(j: int) -> None:
         # Identical to SeedSequence(seed).spawn(...)[first_block + j], without spawning all.
         child = np.random.SeedSequence(seed, spawn_key=(first_block + j,))
         rng = np.random.Generator(np.random.Philox(child))
@@ -106,7 +108,17 @@ def block_normals(
             half = rng.standard_normal((block_size // 2, n_steps))
             rows[0::2], rows[1::2] = half, -half
         else:
-            rows[:] = rng.standard_normal((block_size, n_steps))
+            rng.standard_normal(out=rows)
+
+    # Each block owns its stream and its rows, so threads (numpy releases the GIL while
+    # filling) cannot change the numbers, only the time.
+    workers = min(numba.get_num_threads(), n_blocks)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, range(n_blocks)))
+    else:
+        for j in range(n_blocks):
+            fill(j)
     return out
 
 
