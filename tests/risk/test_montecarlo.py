@@ -113,7 +113,24 @@ def test_barrier_in_plus_out_is_the_vanilla_on_the_same_paths(
     vanilla = price_european(MODEL, 100.0, 1.0, is_call, CONFIG)
     assert knocked_in.price + knocked_out.price == pytest.approx(vanilla.price, rel=1e-12)
     assert knocked_in.price > 0 and knocked_out.price > 0
-    assert knocked_in.delta is None and knocked_in.vega is None
+    # likelihood-ratio Greeks are linear in the payoff: in + out = vanilla's LR Greek
+    far = 1e9 if direction is BarrierDirection.UP else 1e-9
+    never = price_barrier(MODEL, 100.0, 1.0, is_call, far, direction, BarrierKnock.OUT, CONFIG)
+    assert never.price == vanilla.price
+    for greek in ("delta", "vega"):
+        parts = getattr(knocked_in, greek) + getattr(knocked_out, greek)
+        assert parts == pytest.approx(getattr(never, greek), rel=1e-10, abs=1e-12)
+
+
+def test_likelihood_ratio_greeks_of_a_never_knocked_barrier_match_black() -> None:
+    est = price_barrier(
+        MODEL, 105.0, 0.5, True, 1e9, BarrierDirection.UP, BarrierKnock.OUT, CONFIG
+    )
+    _, delta, vega = _black(MODEL, 105.0, 0.5, True)
+    assert est.delta is not None and est.delta_std_error is not None
+    assert est.vega is not None and est.vega_std_error is not None
+    assert abs(est.delta - delta) < 3 * est.delta_std_error < 0.1 * delta
+    assert abs(est.vega - vega) < 3 * est.vega_std_error < 0.2 * vega
 
 
 def test_barrier_matches_continuous_closed_form_with_broadie_glasserman_shift() -> None:
@@ -127,8 +144,9 @@ def test_barrier_matches_continuous_closed_form_with_broadie_glasserman_shift() 
     today = ql.Date(25, 11, 2026)
     ql.Settings.instance().evaluationDate = today
     dc = ql.Actual365Fixed()
+    spot = ql.SimpleQuote(MODEL.spot)
     process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(MODEL.spot)),
+        ql.QuoteHandle(spot),
         ql.YieldTermStructureHandle(ql.FlatForward(today, MODEL.dividend, dc)),
         ql.YieldTermStructureHandle(ql.FlatForward(today, MODEL.rate, dc)),
         ql.BlackVolTermStructureHandle(
@@ -141,6 +159,13 @@ def test_barrier_matches_continuous_closed_form_with_broadie_glasserman_shift() 
     )  # fmt: skip
     option.setPricingEngine(ql.AnalyticBarrierEngine(process))
     assert abs(est.price - option.NPV()) < 3 * est.std_error + 0.01 * option.NPV()
+    h, prices = 0.01, []
+    for bumped in (MODEL.spot + 0.01, MODEL.spot - 0.01):
+        spot.setValue(bumped)
+        prices.append(option.NPV())
+    ql_delta = (prices[0] - prices[1]) / (2 * h)  # negative: the barrier is close above
+    assert est.delta is not None and est.delta_std_error is not None
+    assert abs(est.delta - ql_delta) < 3 * est.delta_std_error + 0.05 * abs(ql_delta)
 
 
 def test_results_do_not_depend_on_thread_count() -> None:

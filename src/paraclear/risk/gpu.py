@@ -184,11 +184,12 @@ def _gbm_features_kernel(z, spot, drift_dt, vol, dt, out):  # type: ignore[no-un
     n_steps = z.shape[1]
     sqdt = math.sqrt(dt)
     log_s, w = math.log(spot), 0.0
-    s_sum, vega_sum, log_sum = 0.0, 0.0, 0.0
+    s_sum, vega_sum, log_sum, vega_score = 0.0, 0.0, 0.0, 0.0
     s_max, s_min, s, s_vega = -math.inf, math.inf, spot, 0.0
     for j in range(n_steps):
-        w += sqdt * z[p, j]
-        log_s += drift_dt + vol * sqdt * z[p, j]
+        zj = z[p, j]
+        w += sqdt * zj
+        log_s += drift_dt + vol * sqdt * zj
         s = math.exp(log_s)
         s_vega = s * (w - vol * dt * (j + 1))
         s_sum += s
@@ -196,6 +197,7 @@ def _gbm_features_kernel(z, spot, drift_dt, vol, dt, out):  # type: ignore[no-un
         log_sum += log_s
         s_max = max(s_max, s)
         s_min = min(s_min, s)
+        vega_score += (zj * zj - 1.0) / vol - zj * sqdt
     out[p, 0] = s
     out[p, 1] = s_vega
     out[p, 2] = s_sum / n_steps
@@ -203,12 +205,14 @@ def _gbm_features_kernel(z, spot, drift_dt, vol, dt, out):  # type: ignore[no-un
     out[p, 4] = math.exp(log_sum / n_steps)
     out[p, 5] = s_max
     out[p, 6] = s_min
+    out[p, 7] = z[p, 0] / (spot * vol * sqdt)
+    out[p, 8] = vega_score
 
 
 def gbm_features_cuda(
     z: FloatArray, spot: float, drift_dt: float, vol: float, dt: float, out: FloatArray
 ) -> None:
-    """GPU twin of ``mc_paths.gbm_features_cpu``: fill ``out`` (n_paths, 7) from normals ``z``.
+    """GPU twin of ``mc_paths.gbm_features_cpu``: fill ``out`` (n_paths, 9) from normals ``z``.
 
     Raises:
         BackendUnavailable: without a CUDA device (or the simulator).

@@ -16,8 +16,10 @@ The model is geometric Brownian motion under the pricing measure::
 
 Per path the feature kernel returns, over the monitoring dates ``t_1 .. t_n`` (equally
 spaced, ``t_n = expiry``; ``S(0)`` is not a monitoring date): the terminal price, its
-pathwise vega ``dS_T/dvol``, the arithmetic mean, its pathwise vega, the geometric mean, and
-the running maximum and minimum. Prices are in the units of ``spot``.
+pathwise vega ``dS_T/dvol``, the arithmetic mean, its pathwise vega, the geometric mean,
+the running maximum and minimum, and the likelihood-ratio scores of the path density with
+respect to ``spot`` and ``vol`` (for Greeks of discontinuous payoffs). Prices are in the
+units of ``spot``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Feature(IntEnum):
     GEOMETRIC_MEAN = 4  # exp((1/n) sum ln S(t_i))
     MAXIMUM = 5  # max_i S(t_i)
     MINIMUM = 6  # min_i S(t_i)
+    DELTA_SCORE = 7  # d log(path density) / d spot = Z_1 / (spot vol sqrt(dt))
+    VEGA_SCORE = 8  # d log(path density) / d vol = sum_j (Z_j^2 - 1) / vol - Z_j sqrt(dt)
 
 
 N_FEATURES: int = len(Feature)
@@ -131,11 +135,12 @@ def gbm_features_cpu(
     sqdt = math.sqrt(dt)
     for p in numba.prange(n_paths):
         log_s, w = math.log(spot), 0.0
-        s_sum, vega_sum, log_sum = 0.0, 0.0, 0.0
+        s_sum, vega_sum, log_sum, vega_score = 0.0, 0.0, 0.0, 0.0
         s_max, s_min, s, s_vega = -math.inf, math.inf, spot, 0.0
         for j in range(n_steps):
-            w += sqdt * z[p, j]
-            log_s += drift_dt + vol * sqdt * z[p, j]
+            zj = z[p, j]
+            w += sqdt * zj
+            log_s += drift_dt + vol * sqdt * zj
             s = math.exp(log_s)
             s_vega = s * (w - vol * dt * (j + 1))
             s_sum += s
@@ -143,6 +148,7 @@ def gbm_features_cpu(
             log_sum += log_s
             s_max = max(s_max, s)
             s_min = min(s_min, s)
+            vega_score += (zj * zj - 1.0) / vol - zj * sqdt
         out[p, 0] = s
         out[p, 1] = s_vega
         out[p, 2] = s_sum / n_steps
@@ -150,6 +156,8 @@ def gbm_features_cpu(
         out[p, 4] = math.exp(log_sum / n_steps)
         out[p, 5] = s_max
         out[p, 6] = s_min
+        out[p, 7] = z[p, 0] / (spot * vol * sqdt)
+        out[p, 8] = vega_score
 
 
 def _check_counts(n_paths: int, n_steps: int, block_size: int, antithetic: bool) -> None:

@@ -19,8 +19,10 @@ Greeks are pathwise (likelihood-free): ``delta = E[1{in the money} S_T / S0]`` a
 ``vega = E[1{in the money} dS_T/dvol]`` (with the average in place of ``S_T`` for Asians),
 valid because these payoffs are Lipschitz in ``S0`` and ``vol``. For barriers the
 payoff jumps where a path touches the barrier, so the pathwise derivative misses that jump
-and is biased; no barrier Greeks are returned (use bumping with common random numbers,
-or a likelihood-ratio estimator, which this module does not provide).
+and is biased. Barrier Greeks are therefore likelihood-ratio estimates,
+``E[payoff * d log p / d theta]`` with the scores of the discretised GBM path density
+(``Z_1 / (S0 vol sqrt(dt))`` for spot, ``sum_j (Z_j^2 - 1)/vol - Z_j sqrt(dt)`` for vol):
+unbiased for any payoff, but noisier, and the vega score's variance grows with ``n_steps``.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ class McConfig:
 class McEstimate:
     """A Monte Carlo estimate with standard errors (same units as the price).
 
-    ``delta`` is per unit of spot, ``vega`` per 1.00 of vol; both are ``None`` where no
-    unbiased pathwise estimator exists (barriers). ``n_samples`` counts i.i.d. samples
+    ``delta`` is per unit of spot, ``vega`` per 1.00 of vol (pathwise, or likelihood ratio
+    for barriers); ``None`` where not estimated. ``n_samples`` counts i.i.d. samples
     (antithetic pairs count once). ``control_beta`` is the fitted coefficient, if used.
     """
 
@@ -225,7 +227,7 @@ def price_barrier(
     model: GbmModel, strike: float, expiry: float, is_call: bool, barrier: float,
     direction: BarrierDirection, knock: BarrierKnock, config: McConfig,
 ) -> McEstimate:  # fmt: skip
-    """Monte Carlo discretely monitored barrier option (no Greeks: see module docstring).
+    """Monte Carlo discretely monitored barrier option; Greeks by likelihood ratio.
 
     A path is knocked when ``max S(t_i) >= barrier`` (up) or ``min S(t_i) <= barrier`` (down).
 
@@ -249,9 +251,12 @@ def price_barrier(
         fwd = model.spot * math.exp((model.rate - model.dividend) * expiry)
         control = vanilla
         mean = lognormal_option_value(fwd, strike, model.vol**2 * expiry, disc, is_call)
-    price, se, beta = _estimate(np.where(alive, vanilla, 0.0), config.antithetic, control, mean)
+    payoff = np.where(alive, vanilla, 0.0)
+    price, se, beta = _estimate(payoff, config.antithetic, control, mean)
+    delta, delta_se, _ = _estimate(payoff * f[:, Feature.DELTA_SCORE], config.antithetic)
+    vega, vega_se, _ = _estimate(payoff * f[:, Feature.VEGA_SCORE], config.antithetic)
     n = config.n_paths // (2 if config.antithetic else 1)
-    return McEstimate(price, se, None, None, None, None, n, beta)
+    return McEstimate(price, se, delta, delta_se, vega, vega_se, n, beta)
 
 
 @dataclass(frozen=True, slots=True)
