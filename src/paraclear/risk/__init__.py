@@ -4,6 +4,8 @@ Files, one mechanism each:
 
 * ``greeks.py`` — public Black-76/BSM price and Greeks API (units, limits, validation);
   ``_black_kernels.py`` — its numba kernels (strict IEEE and fast-math compilations).
+* ``implied_vol.py`` — public implied-vol API; ``_iv_kernels.py`` — Jäckel-style solver.
+* ``units.py`` — per-day theta, per-1 % vega/rho conversions.
 * ``errors.py`` — the error tree (``RiskError`` and its typed subclasses).
 """
 
@@ -16,10 +18,12 @@ from paraclear.risk.greeks import (
     bsm_greeks,
     bsm_price,
 )
+from paraclear.risk.implied_vol import ImpliedVol, implied_vol_black76, implied_vol_bsm
 
 __all__ = [
     "BackendUnavailable",
     "Greeks",
+    "ImpliedVol",
     "InputReason",
     "InvalidInputError",
     "KernelMode",
@@ -28,4 +32,6 @@ __all__ = [
     "black76_price",
     "bsm_greeks",
     "bsm_price",
+    "implied_vol_black76",
+    "implied_vol_bsm",
 ]

@@ -36,6 +36,14 @@ class InputReason(IntEnum):
     """Volatility is negative."""
     NEGATIVE_PRICE = 6
     """An option price given to the implied-vol solver is negative."""
+    BELOW_INTRINSIC = 7
+    """Implied vol: the price is below the discounted intrinsic value (no vol fits)."""
+    ABOVE_UPPER_BOUND = 8
+    """Implied vol: the price reaches the discounted forward (call) or strike (put)."""
+    ZERO_EXPIRY = 9
+    """Implied vol: expiry is zero, the price carries no information about vol."""
+    NOT_CONVERGED = 10
+    """Implied vol: the iteration did not converge (a bug if it ever shows up)."""
 
 
 class RiskError(Exception):
