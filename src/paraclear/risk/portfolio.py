@@ -22,10 +22,11 @@ Maintenance margin is the worst scenario loss; initial margin is 1.25x that by d
 (our choice, not Deribit's: Deribit's published PM adds contingency terms and uses its own
 initial/maintenance ratio; see :class:`MarginPolicy`).
 
-Exactness: ``|size| * pnl`` reaches ``1e12 * 1e12``, far beyond ``int64``. The single
-account function uses Python integers. The vectorised function runs an ``int64`` numba
-kernel only on accounts whose float64 bound ``sum_i |size_i| * max_s |pnl_i[s]|`` is below
-``2**62`` (so no partial sum can overflow), and recomputes the others with Python integers.
+Exactness: ``|size| * pnl`` reaches ``1e12 * 1e12``, far beyond ``int64``. Both functions
+run an ``int64`` numba kernel on an account only when its float64 bound
+``sum_i |size_i| * max_s |pnl_i[s]|`` is below ``2**62`` (so no partial sum can overflow;
+the bound's own rounding error is far smaller than the factor-2 headroom), and recompute
+the other accounts with Python integers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ MICRO_PER_USDC: int = 1_000_000
 COVER_SCALE: int = 1_000_000
 #: Below this float64 bound on ``sum |size * pnl|`` the int64 kernel is exact.
 INT64_SAFE_BOUND: float = float(2**62)
+#: ``worst_at`` returned by the int64 kernel when its float bound says int64 could overflow.
+_UNSAFE: int = -2
 
 
 class PortfolioInputError(RiskError, ValueError):
@@ -94,10 +97,19 @@ def _check_arrays(long_pnl: IntArray, short_pnl: IntArray, cover_ppm: IntArray) 
         raise PortfolioInputError("risk arrays must be int64 micro-USDC")
     if long_pnl.shape != short_pnl.shape or long_pnl.ndim != 2:
         raise PortfolioInputError(f"risk arrays differ: {long_pnl.shape} vs {short_pnl.shape}")
-    if cover_ppm.shape != (long_pnl.shape[1],):
-        raise PortfolioInputError("cover_ppm needs one entry per scenario")
-    if np.any(cover_ppm < 0) or np.any(cover_ppm > COVER_SCALE):
+    if cover_ppm.dtype != np.int64 or cover_ppm.shape != (long_pnl.shape[1],):
+        raise PortfolioInputError("cover_ppm needs one int64 entry per scenario")
+    if not _covers_in_range(cover_ppm):
         raise PortfolioInputError("cover fractions must lie in [0, 1_000_000] ppm")
+
+
+@numba.njit(cache=True, nogil=True)
+def _covers_in_range(cover: IntArray) -> bool:  # pragma: no cover - compiled
+    """Whether every cover fraction lies in ``[0, COVER_SCALE]`` (a loop: no temporaries)."""
+    for c in cover:  # noqa: SIM110 - numba compiles loops, not generator expressions
+        if c < 0 or c > COVER_SCALE:
+            return False
+    return True
 
 
 def portfolio_margin(
@@ -125,9 +137,23 @@ def portfolio_margin(
     size_list = [int(s) for s in sizes]
     if len(size_list) != long_pnl.shape[0]:
         raise PortfolioInputError("need one size per risk-array row")
+    worst, worst_at = -1, _UNSAFE
+    if all(-(2**63) < s < 2**63 for s in size_list):
+        worst, worst_at = _account_worst(
+            np.array(size_list, dtype=np.int64), long_pnl, short_pnl, cover
+        )
+    if worst_at == _UNSAFE:
+        worst, worst_at = _account_worst_exact(size_list, long_pnl, short_pnl, cover)
+    return MarginRequirement(policy.initial_from(worst), worst, worst_at)
+
+
+def _account_worst_exact(
+    sizes: list[int], long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
+) -> tuple[int, int]:
+    """Worst covered loss and its scenario with Python integers (any magnitude)."""
     rows = [
         (abs(s), (long_pnl[i] if s > 0 else short_pnl[i]).tolist())
-        for i, s in enumerate(size_list)
+        for i, s in enumerate(sizes)
         if s != 0
     ]
     worst, worst_at = 0, -1
@@ -136,35 +162,55 @@ def portfolio_margin(
         loss = -((total * c) // COVER_SCALE) if total < 0 else 0
         if loss > worst:
             worst, worst_at = loss, s
-    return MarginRequirement(policy.initial_from(worst), worst, worst_at)
+    return worst, worst_at
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _worst_losses_int64(
-    sizes: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray, todo: IntArray
-) -> IntArray:  # pragma: no cover - compiled
-    n_acc, n_ser = sizes.shape
+@numba.njit(cache=True, nogil=True)
+def _account_worst(
+    sizes: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Worst covered loss and its scenario in int64, or ``(-1, _UNSAFE)`` when the float64
+    bound ``sum |size| * max |pnl|`` reaches ``INT64_SAFE_BOUND`` (then nothing is trusted)."""
     n_scen = long_pnl.shape[1]
-    out = np.zeros(n_acc, dtype=np.int64)
-    for j in numba.prange(len(todo)):
-        a = todo[j]
-        totals = np.zeros(n_scen, dtype=np.int64)
-        for i in range(n_ser):
-            q = sizes[a, i]
-            if q == 0:
-                continue
+    bound = 0.0
+    for i in range(sizes.shape[0]):
+        q = sizes[i]
+        if q != 0:
+            row = long_pnl[i] if q > 0 else short_pnl[i]
+            peak = 0.0
+            for s in range(n_scen):
+                peak = max(peak, abs(float(row[s])))
+            bound += abs(float(q)) * peak
+    if not bound < INT64_SAFE_BOUND:
+        return -1, _UNSAFE
+    totals = np.zeros(n_scen, dtype=np.int64)
+    for i in range(sizes.shape[0]):
+        q = sizes[i]
+        if q != 0:
             row = long_pnl[i] if q > 0 else short_pnl[i]
             qa = q if q > 0 else -q
             for s in range(n_scen):
                 totals[s] += qa * row[s]
-        worst = np.int64(0)
-        for s in range(n_scen):
-            total = totals[s] // SIZE_SCALE
-            if total < 0:
-                loss = -((total * cover[s]) // COVER_SCALE)
-                worst = max(worst, loss)
-        out[a] = worst
-    return out
+    worst, worst_at = 0, -1
+    for s in range(n_scen):
+        total = totals[s] // SIZE_SCALE
+        if total < 0:
+            loss = -((total * cover[s]) // COVER_SCALE)
+            if loss > worst:
+                worst, worst_at = loss, s
+    return worst, worst_at
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _worst_losses_int64(
+    sizes: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
+) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled
+    n_acc = sizes.shape[0]
+    worst = np.zeros(n_acc, dtype=np.int64)
+    worst_at = np.zeros(n_acc, dtype=np.int64)
+    for a in numba.prange(n_acc):
+        worst[a], worst_at[a] = _account_worst(sizes[a], long_pnl, short_pnl, cover)
+    return worst, worst_at
 
 
 def portfolio_margins(
@@ -194,18 +240,15 @@ def portfolio_margins(
     _check_arrays(long_pnl, short_pnl, cover)
     if sizes.dtype != np.int64 or sizes.ndim != 2 or sizes.shape[1] != long_pnl.shape[0]:
         raise PortfolioInputError("sizes must be int64 of shape (n_accounts, n_series)")
-    peak = np.maximum(np.abs(long_pnl.astype(np.float64)), np.abs(short_pnl.astype(np.float64)))
-    bound = np.abs(sizes.astype(np.float64)) @ peak.max(axis=1, initial=0.0)
-    safe = bound < INT64_SAFE_BOUND
-    maintenance = _worst_losses_int64(
-        sizes, long_pnl, short_pnl, cover, np.flatnonzero(safe).astype(np.int64)
-    )
-    for a in np.flatnonzero(~safe):
+    maintenance, worst_at = _worst_losses_int64(sizes, long_pnl, short_pnl, cover)
+    for a in np.flatnonzero(worst_at == _UNSAFE):
         held = np.flatnonzero(sizes[a])
-        exact = portfolio_margin(sizes[a, held], long_pnl[held], short_pnl[held], cover, policy)
-        if exact.maintenance >= 2**63:
-            raise PortfolioInputError(f"margin of account {a} exceeds int64: {exact.maintenance}")
-        maintenance[a] = exact.maintenance
+        exact, _ = _account_worst_exact(
+            sizes[a, held].tolist(), long_pnl[held], short_pnl[held], cover
+        )
+        if exact >= 2**63:
+            raise PortfolioInputError(f"margin of account {a} exceeds int64: {exact}")
+        maintenance[a] = exact
     return _initial_margins(maintenance, policy), maintenance
 
 
