@@ -119,6 +119,13 @@ def test_broadcasting_returns_the_common_shape() -> None:
     assert g.price[2, 1] == float(black76_price(100.0, 100.0, 1.0, 0.0, 0.2, True))
 
 
-def test_cuda_backend_without_gpu_module_raises_backend_unavailable() -> None:
-    with pytest.raises(BackendUnavailable):
+def test_cuda_backend_refuses_strict_mode_and_bsm() -> None:
+    with pytest.raises(BackendUnavailable, match="strict"):
         black76_greeks(100.0, 100.0, 1.0, 0.0, 0.2, True, backend="cuda")
+    with pytest.raises(BackendUnavailable, match="Black-76"):
+        bsm_greeks(100.0, 100.0, 1.0, 0.0, 0.0, 0.2, True, mode=KernelMode.FAST, backend="cuda")
+
+
+def test_unknown_backend_raises_backend_unavailable() -> None:
+    with pytest.raises(BackendUnavailable):
+        black76_greeks(100.0, 100.0, 1.0, 0.0, 0.2, True, backend="tpu")  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from enum import Enum
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -105,21 +106,28 @@ def raise_invalid(reasons: npt.NDArray[np.int8], n_bad: int) -> None:
     raise InvalidInputError([int(i) for i in bad], codes, n_bad)
 
 
-def _check_backend(backend: Backend) -> None:
-    """Return if ``backend`` runs here; raise :class:`BackendUnavailable` otherwise.
+def _gpu_module(backend: Backend, mode: KernelMode, bsm: bool) -> ModuleType | None:
+    """Return ``paraclear.risk.gpu`` if ``backend`` is ``"cuda"``, ``None`` for ``"cpu"``.
 
-    The CUDA path lives in ``paraclear.risk.gpu`` (owned separately); this module only
-    checks that it is importable and reports a device.
+    The CUDA kernels live in ``paraclear.risk.gpu`` (owned separately). They are not
+    bit-for-bit equal to the CPU (libdevice functions, FMA), so they serve analytics only:
+    strict mode and BSM stay on the CPU.
+
+    Raises:
+        BackendUnavailable: unknown backend, strict mode or BSM on CUDA, or no gpu module.
     """
     if backend == "cpu":
-        return
+        return None
     if backend != "cuda":
         raise BackendUnavailable(str(backend), "unknown backend; use 'cpu' or 'cuda'")
+    if mode is KernelMode.STRICT:
+        raise BackendUnavailable("cuda", "strict (consensus) mode runs on the CPU only")
+    if bsm:
+        raise BackendUnavailable("cuda", "only Black-76 has a CUDA kernel")
     try:
-        importlib.import_module("paraclear.risk.gpu")  # optional module, other owner
+        return importlib.import_module("paraclear.risk.gpu")
     except ImportError as exc:
         raise BackendUnavailable("cuda", f"paraclear.risk.gpu not importable: {exc}") from exc
-    raise BackendUnavailable("cuda", "GPU Greeks are not wired into greeks.py yet")
 
 
 def _run(
@@ -134,7 +142,10 @@ def _run(
     mode: KernelMode,
     backend: Backend,
 ) -> Greeks:
-    _check_backend(backend)
+    gpu = _gpu_module(backend, mode, bsm)
+    if gpu is not None:
+        result: Greeks = gpu.black76_greeks_cuda(under, strike, expiry, rate, vol, is_call)
+        return result
     shape, (s, k, t, r, q, v), flags = _flatten(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
@@ -160,6 +171,8 @@ def black76_greeks(
     backend: Backend = "cpu",
 ) -> Greeks:
     """Black-76 price and Greeks of discounted options on a forward; inputs broadcast.
+
+    ``backend="cuda"`` (with ``mode=KernelMode.FAST`` only) runs ``paraclear.risk.gpu``.
 
     ``delta``/``gamma``/``vanna`` are with respect to the forward. ``rho`` holds the
     forward fixed: ``rho = -expiry * price``. Units: see the module docstring.
