@@ -14,7 +14,10 @@ as ``(30 / days to expiry) ** 0.30 * 38 %``. We use that shape as a *relative* s
 cap, ``s(T) = min(1.0, 0.38 * (30 / max(days, 1)) ** 0.30)``, and apply it
 multiplicatively: ``vol_up = vol * (1 + s)``, ``vol_down = vol / (1 + s)`` (symmetric in log
 vol, never negative). Short-dated options get larger shocks; a 1-day option hits the cap.
-Time does not pass between the mark and the scenarios (no theta), as in SPAN.
+Time does not pass between the mark and the scenarios (no theta), as in SPAN. Vols are
+sticky-strike: a series keeps its own mark vol (e.g. from
+``surface.VolSurface.implied_vol(strike, expiry, forward)``) under every price move, and
+only the vol state shocks it.
 
 Pricing: options are revalued with Black-76 on the forward (the other engineer's
 ``paraclear.risk.greeks.black76_price`` in :attr:`KernelMode.STRICT`, IEEE, no fast-math,
