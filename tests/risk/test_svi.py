@@ -172,3 +172,24 @@ def test_nelder_mead_minimises_rosenbrock() -> None:
     x, fx = nelder_mead(rosen, np.array([-1.2, 1.0]), np.array([0.5, 0.5]), 2000, 1e-20)
     np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-4)
     assert fx < 1e-8
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    a=st.floats(0.0, 0.1),
+    b=st.floats(0.01, 0.9),
+    rho=st.floats(-0.9, 0.9),
+    m=st.floats(-0.3, 0.3),
+    sigma=st.floats(0.02, 0.8),
+    expiry=st.floats(0.02, 2.0),
+)
+def test_fit_reproduces_any_arbitrage_free_slice_from_exact_quotes(
+    a: float, b: float, rho: float, m: float, sigma: float, expiry: float
+) -> None:
+    if b * (1 + abs(rho)) > 1.95:
+        b = 1.95 / (1 + abs(rho))
+    true = SviParams(a=a, b=b, rho=rho, m=m, sigma=sigma)
+    fit = fit_svi_slice(_quotes(true, expiry))
+    k = np.log(STRIKES / FORWARD)
+    np.testing.assert_allclose(fit.params.total_variance(k), true.total_variance(k), atol=1e-7)
+    assert fit.rmse_iv < 1e-5
