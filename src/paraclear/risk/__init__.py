@@ -6,6 +6,7 @@ Files, one mechanism each:
   ``_black_kernels.py`` — its numba kernels (strict IEEE and fast-math compilations).
 * ``implied_vol.py`` — public implied-vol API; ``_iv_kernels.py`` — Jäckel-style solver.
 * ``units.py`` — per-day theta, per-1 % vega/rho conversions.
+* ``bench.py`` — ``run_risk_bench`` / ``main``: Greeks/s, IV/s, Monte Carlo and peers.
 * ``errors.py`` — the error tree (``RiskError`` and its typed subclasses).
 """
 
