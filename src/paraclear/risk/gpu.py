@@ -1,8 +1,11 @@
 """CUDA backend (numba.cuda) behind the risk engine's ``backend="cuda"`` switch.
 
-numba 0.68.1 (the pinned version here) still ships its built-in ``numba.cuda`` target
-(``numba.cuda.implementation == "Built-in"``); NVIDIA's out-of-tree ``numba-cuda`` package
-is not needed for it. A real GPU additionally needs the CUDA driver and NVVM/libdevice.
+numba 0.68.1 (installed here) still ships its built-in ``numba.cuda`` target
+(``numba.cuda.implementation == "Built-in"``), so nothing extra is needed to import this
+module or to run the simulator. That target is deprecated upstream in favour of NVIDIA's
+``numba-cuda`` package (https://numba.readthedocs.io/en/stable/cuda/overview.html); when
+``numba-cuda`` is installed, ``from numba import cuda`` resolves to it and this module is
+unchanged. A real GPU also needs the CUDA driver and NVVM/libdevice (CUDA toolkit).
 
 Kernels:
 
