@@ -17,6 +17,7 @@ from paraclear.risk.portfolio import (
     PortfolioInputError,
     portfolio_margin,
     portfolio_margins,
+    portfolio_margins_sparse,
 )
 
 I64_MAX = 2**63 - 1
@@ -150,8 +151,37 @@ def test_vectorised_and_single_account_margins_equal_the_rational_reference(
     singles = [portfolio_margin(a, long_pnl, short_pnl, cover_arr).maintenance for a in accounts]
     assert singles == expected
     if max(expected) < 2**62:
-        _, vector = portfolio_margins(np.array(accounts, np.int64), long_pnl, short_pnl, cover_arr)
+        dense = np.array(accounts, np.int64)
+        _, vector = portfolio_margins(dense, long_pnl, short_pnl, cover_arr)
         assert vector.tolist() == expected
+        _, sparse = portfolio_margins_sparse(*_to_csr(dense), long_pnl, short_pnl, cover_arr)
+        assert sparse.tolist() == expected
+
+
+def _to_csr(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of each account (reversed, to show row order does not matter)."""
+    rows = [np.flatnonzero(r)[::-1] for r in dense]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    series = np.concatenate([r for r in rows] + [np.zeros(0, np.int64)]).astype(np.int64)
+    sizes = np.concatenate(
+        [d[r] for d, r in zip(dense, rows, strict=True)] + [np.zeros(0, np.int64)]
+    )
+    return indptr, series, sizes.astype(np.int64)
+
+
+def test_sparse_scan_handles_empty_accounts_and_rejects_bad_indices() -> None:
+    long_pnl = np.array([[-5, 5], [7, -7]], dtype=np.int64) * SIZE_SCALE
+    indptr = np.array([0, 0, 2, 3], dtype=np.int64)
+    series = np.array([0, 1, 1], dtype=np.int64)
+    sizes = np.array([1, 1, -2], dtype=np.int64) * SIZE_SCALE
+    initial, maintenance = portfolio_margins_sparse(indptr, series, sizes, long_pnl, -long_pnl)
+    assert maintenance.tolist() == [0, 2 * SIZE_SCALE, 14 * SIZE_SCALE]
+    assert initial.tolist() == [0, 2_500_000, 17_500_000]
+    with pytest.raises(PortfolioInputError):
+        bad = np.array([0, 2, 5], dtype=np.int64)
+        portfolio_margins_sparse(indptr, bad, sizes, long_pnl, -long_pnl)
+    with pytest.raises(PortfolioInputError):
+        portfolio_margins_sparse(indptr[:-1], series, sizes, long_pnl, -long_pnl)
 
 
 def test_bad_inputs_raise_typed_errors() -> None:

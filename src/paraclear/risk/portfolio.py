@@ -139,8 +139,9 @@ def portfolio_margin(
         raise PortfolioInputError("need one size per risk-array row")
     worst, worst_at = -1, _UNSAFE
     if all(-(2**63) < s < 2**63 for s in size_list):
+        rows = np.arange(len(size_list))
         worst, worst_at = _account_worst(
-            np.array(size_list, dtype=np.int64), long_pnl, short_pnl, cover
+            np.array(size_list, dtype=np.int64), rows, long_pnl, short_pnl, cover
         )
     if worst_at == _UNSAFE:
         worst, worst_at = _account_worst_exact(size_list, long_pnl, short_pnl, cover)
@@ -167,14 +168,15 @@ def _account_worst_exact(
 
 @numba.njit(cache=True, nogil=True)
 def _account_worst(
-    sizes: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
+    sizes: IntArray, rows: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Worst covered loss and its scenario in int64, or ``(-1, _UNSAFE)`` when the float64
-    bound ``sum |size| * max |pnl|`` reaches ``INT64_SAFE_BOUND`` (then nothing is trusted)."""
+    """Worst covered loss and its scenario in int64 for positions ``sizes[j]`` in series
+    ``rows[j]``, or ``(-1, _UNSAFE)`` when the float64 bound ``sum |size| * max |pnl|``
+    reaches ``INT64_SAFE_BOUND`` (then nothing is trusted)."""
     n_scen = long_pnl.shape[1]
     bound = 0.0
-    for i in range(sizes.shape[0]):
-        q = sizes[i]
+    for j in range(sizes.shape[0]):
+        q, i = sizes[j], rows[j]
         if q != 0:
             row = long_pnl[i] if q > 0 else short_pnl[i]
             peak = 0.0
@@ -184,8 +186,8 @@ def _account_worst(
     if not bound < INT64_SAFE_BOUND:
         return -1, _UNSAFE
     totals = np.zeros(n_scen, dtype=np.int64)
-    for i in range(sizes.shape[0]):
-        q = sizes[i]
+    for j in range(sizes.shape[0]):
+        q, i = sizes[j], rows[j]
         if q != 0:
             row = long_pnl[i] if q > 0 else short_pnl[i]
             qa = q if q > 0 else -q
@@ -206,10 +208,27 @@ def _worst_losses_int64(
     sizes: IntArray, long_pnl: IntArray, short_pnl: IntArray, cover: IntArray
 ) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled
     n_acc = sizes.shape[0]
+    rows = np.arange(sizes.shape[1])
     worst = np.zeros(n_acc, dtype=np.int64)
     worst_at = np.zeros(n_acc, dtype=np.int64)
     for a in numba.prange(n_acc):
-        worst[a], worst_at[a] = _account_worst(sizes[a], long_pnl, short_pnl, cover)
+        worst[a], worst_at[a] = _account_worst(sizes[a], rows, long_pnl, short_pnl, cover)
+    return worst, worst_at
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _worst_losses_csr(
+    indptr: IntArray, series: IntArray, sizes: IntArray,
+    long_pnl: IntArray, short_pnl: IntArray, cover: IntArray,
+) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled  # fmt: skip
+    n_acc = indptr.shape[0] - 1
+    worst = np.zeros(n_acc, dtype=np.int64)
+    worst_at = np.zeros(n_acc, dtype=np.int64)
+    for a in numba.prange(n_acc):
+        lo, hi = indptr[a], indptr[a + 1]
+        worst[a], worst_at[a] = _account_worst(
+            sizes[lo:hi], series[lo:hi], long_pnl, short_pnl, cover
+        )
     return worst, worst_at
 
 
@@ -241,15 +260,57 @@ def portfolio_margins(
     if sizes.dtype != np.int64 or sizes.ndim != 2 or sizes.shape[1] != long_pnl.shape[0]:
         raise PortfolioInputError("sizes must be int64 of shape (n_accounts, n_series)")
     maintenance, worst_at = _worst_losses_int64(sizes, long_pnl, short_pnl, cover)
-    for a in np.flatnonzero(worst_at == _UNSAFE):
+    for a in np.flatnonzero(worst_at == _UNSAFE).tolist():
         held = np.flatnonzero(sizes[a])
-        exact, _ = _account_worst_exact(
-            sizes[a, held].tolist(), long_pnl[held], short_pnl[held], cover
-        )
-        if exact >= 2**63:
-            raise PortfolioInputError(f"margin of account {a} exceeds int64: {exact}")
-        maintenance[a] = exact
+        maintenance[a] = _exact_int64(a, sizes[a, held], held, long_pnl, short_pnl, cover)
     return _initial_margins(maintenance, policy), maintenance
+
+
+def portfolio_margins_sparse(
+    indptr: IntArray,
+    series: IntArray,
+    sizes: IntArray,
+    long_pnl: IntArray,
+    short_pnl: IntArray,
+    cover_ppm: IntArray | None = None,
+    policy: MarginPolicy = DEFAULT_POLICY,
+) -> tuple[IntArray, IntArray]:
+    """:func:`portfolio_margins` for positions in compressed-sparse-row form.
+
+    Account ``a`` holds ``sizes[indptr[a]:indptr[a + 1]]`` (signed raw sizes) of the series
+    ``series[indptr[a]:indptr[a + 1]]`` (row indices into the risk arrays). The cost follows
+    the number of positions, not ``n_accounts * n_series``.
+
+    Raises:
+        PortfolioInputError: on bad shapes, types or indices, or a margin beyond int64.
+    """
+    indptr, series, sizes = np.asarray(indptr), np.asarray(series), np.asarray(sizes)
+    long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
+    cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)
+    _check_arrays(long_pnl, short_pnl, cover)
+    if any(x.dtype != np.int64 or x.ndim != 1 for x in (indptr, series, sizes)):
+        raise PortfolioInputError("indptr, series and sizes must be 1-D int64 arrays")
+    n = len(sizes)
+    if len(series) != n or len(indptr) < 1 or indptr[0] != 0 or indptr[-1] != n:
+        raise PortfolioInputError("need len(series) == len(sizes) == indptr[-1], indptr[0] == 0")
+    if np.any(np.diff(indptr) < 0) or np.any((series < 0) | (series >= long_pnl.shape[0])):
+        raise PortfolioInputError("indptr must be non-decreasing and series valid row indices")
+    maintenance, worst_at = _worst_losses_csr(indptr, series, sizes, long_pnl, short_pnl, cover)
+    for a in np.flatnonzero(worst_at == _UNSAFE).tolist():
+        part = slice(indptr[a], indptr[a + 1])
+        maintenance[a] = _exact_int64(a, sizes[part], series[part], long_pnl, short_pnl, cover)
+    return _initial_margins(maintenance, policy), maintenance
+
+
+def _exact_int64(
+    account: int, sizes: IntArray, rows: IntArray,
+    long_pnl: IntArray, short_pnl: IntArray, cover: IntArray,
+) -> int:  # fmt: skip
+    """Exact worst loss of one account (Python ints), checked to fit int64."""
+    exact, _ = _account_worst_exact(sizes.tolist(), long_pnl[rows], short_pnl[rows], cover)
+    if exact >= 2**63:
+        raise PortfolioInputError(f"margin of account {account} exceeds int64: {exact}")
+    return exact
 
 
 def _initial_margins(maintenance: IntArray, policy: MarginPolicy) -> IntArray:
