@@ -99,3 +99,9 @@ def test_bench_smoke_runs_report_json(capsys):
     assert main(["bench", "root", "--state-keys", "2000", "--changed", "100", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ms_per_1000_keys"] > 0
+
+
+def test_bench_risk_is_reached_through_the_paraclear_command(capsys):
+    assert main(["bench", "risk", "--quick", "--json", "--size", "1000"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["greeks_per_s"] > 0 and "pyvolr_greeks_per_s" in result

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "risk"]:
+        return bench.run_risk(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

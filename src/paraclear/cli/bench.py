@@ -60,6 +60,13 @@ def register(commands: Any) -> None:
     )
     root.add_argument("--json", action="store_true", help="print one JSON object")
     root.set_defaults(run=_run_root)
+    risk = which.add_parser(
+        "risk",
+        add_help=False,
+        help="risk engine: Greeks/s, implied vols/s, Monte Carlo, against pyvolr and others",
+        description="See `paraclear bench risk --help`.",
+    )
+    risk.set_defaults(run=lambda args: run_risk([]))
 
 
 def _say(text: str) -> None:
@@ -86,6 +93,13 @@ def _run_root(args: argparse.Namespace) -> int:
             f"(state of {args.state_keys:,} keys)"
         )
     return 0
+
+
+def run_risk(argv: list[str]) -> int:
+    """``paraclear bench risk ARGS``: the risk benchmark parses its own arguments."""
+    from paraclear.risk.bench import main as risk_main
+
+    return risk_main(argv)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
