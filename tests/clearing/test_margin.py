@@ -30,3 +30,54 @@ def test_requirements_round_up():
     model = StandardMargin()
     req = model.requirement([holding(PERP, ONE // 1000, 60_000.000001)])
     assert req.initial == -(-60_000_000_001 * 1_000 * 20_000 // (10**6 * 10**6))
+
+
+def test_portfolio_margin_offsets_a_hedge_that_standard_margin_charges_twice():
+    from paraclear.clearing.margin import PortfolioMargin
+    from paraclear.clearing.transactions import Side, Trade
+
+    from .harness import Exchange
+
+    ex = Exchange(PortfolioMargin()).market().fund(alice=20_000, bob=1_000_000)
+    call_mark = ex.mark(CALL).price
+    # Short one ATM call and hedge it with a long perp: the scenario losses largely cancel.
+    ex.ok(
+        Trade,
+        "alice",
+        maker="bob",
+        instrument=CALL.name,
+        side=Side.SELL,
+        size=ONE,
+        price=call_mark - call_mark % CALL.tick_size,
+    )
+    ex.ok(
+        Trade,
+        "alice",
+        maker="bob",
+        instrument=PERP.name,
+        side=Side.BUY,
+        size=ONE // 2,
+        price=usd(60_000),
+    )
+    holdings = [
+        Holding(ex.position("alice", CALL), ex.mark(CALL)),
+        Holding(ex.position("alice", PERP), ex.mark(PERP)),
+    ]
+    portfolio = PortfolioMargin().requirement(holdings)
+    standard = StandardMargin().requirement(holdings)
+    assert 0 < portfolio.maintenance < portfolio.initial < standard.initial
+    naked = PortfolioMargin().requirement(holdings[:1])
+    assert portfolio.maintenance < naked.maintenance
+
+
+def test_portfolio_margin_of_a_short_call_is_its_worst_up_move_loss():
+    from paraclear.clearing.margin import PortfolioMargin
+
+    from .harness import Exchange
+
+    ex = Exchange().market()
+    mark = ex.mark(CALL)
+    worst_single = max(-min(mark.short_pnl[:27]), 0)
+    req = PortfolioMargin().requirement([Holding(Position(-ONE), mark)])
+    assert req.maintenance >= worst_single > 0
+    assert req.initial == -(-req.maintenance * 5 // 4)

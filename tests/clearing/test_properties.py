@@ -3,6 +3,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paraclear.clearing.margin import PortfolioMargin, StandardMargin
 from paraclear.clearing.transactions import (
     Deposit,
     Funding,
@@ -100,14 +101,14 @@ def make(ex: Exchange, operation):
     return ex.tx(Deposit, sender, amount=usd(1), fee=usd(fee))
 
 
-def fresh_exchange() -> Exchange:
-    return Exchange().market().fund(a=50_000, b=50_000, c=5_000, d=200_000)
+def fresh_exchange(model=None) -> Exchange:
+    return Exchange(model).market().fund(a=50_000, b=50_000, c=5_000, d=200_000)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op, min_size=1, max_size=40))
-def test_invariants_hold_after_every_block_of_random_transactions(operations):
-    ex = fresh_exchange()
+@given(st.lists(op, min_size=1, max_size=40), st.sampled_from([StandardMargin, PortfolioMargin]))
+def test_invariants_hold_after_every_block_of_random_transactions(operations, model):
+    ex = fresh_exchange(model())
     for start in range(0, len(operations), 5):
         chunk = operations[start : start + 5]
         ex.block(*(make(ex, o) for o in chunk))  # the harness checks every invariant

@@ -123,9 +123,7 @@ def test_barrier_in_plus_out_is_the_vanilla_on_the_same_paths(
 
 
 def test_likelihood_ratio_greeks_of_a_never_knocked_barrier_match_black() -> None:
-    est = price_barrier(
-        MODEL, 105.0, 0.5, True, 1e9, BarrierDirection.UP, BarrierKnock.OUT, CONFIG
-    )
+    est = price_barrier(MODEL, 105.0, 0.5, True, 1e9, BarrierDirection.UP, BarrierKnock.OUT, CONFIG)
     _, delta, vega = _black(MODEL, 105.0, 0.5, True)
     assert est.delta is not None and est.delta_std_error is not None
     assert est.vega is not None and est.vega_std_error is not None

@@ -9,17 +9,25 @@ Standard margin (Deribit's USDC rules, per contract, ``S`` the index value of on
 * short option: IM = max(0.15 − OTM/S, 0.10) × S + mark, MM = 0.075 × S + mark;
 * long option: IM = MM = its mark (only the premium; its value counts in equity);
 * perpetual: IM and MM are the instrument's fractions of notional at the mark.
+
+Portfolio margin (``PortfolioMargin``) takes the worst scenario loss of the whole account
+from the risk arrays every oracle update stores with the marks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
+import numpy as np
+
+from paraclear.clearing.errors import NoMarketData
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.records import MarkData, Position
 from paraclear.numbers import PPM, SIZE_SCALE, div_ceil
+from paraclear.risk.portfolio import DEFAULT_POLICY, MarginPolicy, portfolio_margin
+from paraclear.risk.scenarios import DEFAULT_GRID
 
 
 class Holding(NamedTuple):
@@ -84,3 +92,29 @@ class StandardMargin:
             div_ceil((im_per_contract + PPM * mark) * contracts, scale),
             div_ceil((mm_per_contract + PPM * mark) * contracts, scale),
         )
+
+
+_COVER_PPM: Final = DEFAULT_GRID.cover_array()
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioMargin:
+    """Portfolio margin over scenario risk arrays, in exact integer arithmetic.
+
+    Maintenance is the account's worst scenario loss, Σ position × risk array, over the
+    default grid (extended moves counted at their cover fraction); initial is derived from it
+    by ``policy`` (1.25× by default). See ``paraclear.risk.portfolio``.
+    """
+
+    policy: MarginPolicy = DEFAULT_POLICY
+
+    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement:
+        if not holdings:
+            return MarginRequirement(0, 0)
+        sizes = [position.size for position, _ in holdings]
+        long_pnl = np.array([market.long_pnl for _, market in holdings], dtype=np.int64)
+        short_pnl = np.array([market.short_pnl for _, market in holdings], dtype=np.int64)
+        if long_pnl.shape != (len(holdings), _COVER_PPM.shape[0]):
+            raise NoMarketData(what="risk arrays")
+        result = portfolio_margin(sizes, long_pnl, short_pnl, _COVER_PPM, self.policy)
+        return MarginRequirement(result.initial, result.maintenance)

@@ -43,13 +43,17 @@ class MarkData(msgspec.Struct, frozen=True, array_like=True):
     ``instrument``: its specification (a copy of the listing). ``price``: the mark,
     micro-USDC per contract. ``index``: the underlying's index, micro-USDC per unit.
     ``funding_index``: for perpetuals, the cumulative funding a long of one lot has paid,
-    micro-USDC (0 for options).
+    micro-USDC (0 for options). ``long_pnl`` and ``short_pnl``: the series' risk arrays, the
+    P&L of one contract held long or short under each scenario of
+    ``paraclear.risk.scenarios.DEFAULT_GRID``, micro-USDC, rounded against the holder.
     """
 
     instrument: Instrument
     price: int
     index: int
     funding_index: int = 0
+    long_pnl: tuple[int, ...] = ()
+    short_pnl: tuple[int, ...] = ()
 
 
 MIN_VOL_PPM = PPM // 100

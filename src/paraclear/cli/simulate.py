@@ -58,6 +58,13 @@ def register(commands: Any) -> None:
         help="block time step in seconds; the first expiry is 15 minutes in (default 60)",
     )
     parser.add_argument(
+        "--margin",
+        choices=["standard", "portfolio"],
+        default="standard",
+        help="margin model: per-position standard margin, or portfolio margin over scenario "
+        "risk arrays (default standard)",
+    )
+    parser.add_argument(
         "--executor",
         choices=["sequential"],
         default="sequential",
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         txs_per_block=args.txs_per_block,
         hot_share=args.hot_share,
         block_seconds=args.block_seconds,
+        portfolio_margin=args.margin == "portfolio",
     )
     line = ProgressLine(enabled=not args.quiet)
 

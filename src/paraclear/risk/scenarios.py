@@ -244,4 +244,3 @@ def risk_arrays(
     long = np.floor(micro).astype(np.int64)
     short = np.floor(-micro).astype(np.int64)
     return RiskArrays(long, short, grid)
-

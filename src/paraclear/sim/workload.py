@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from paraclear.clearing import accounts as acc
 from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.instruments import Instrument, Option, Perpetual, Right, expiry_time
-from paraclear.clearing.margin import MarginModel, StandardMargin
+from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import (
     Deposit,
@@ -59,6 +59,7 @@ class WorkloadConfig:
     hot_share: float = 0.0
     funding_every: int = 60
     strikes_each_side: int = 2
+    portfolio_margin: bool = False
     mix: dict[str, float] = field(
         default_factory=lambda: {
             "trade": 0.85,
@@ -78,7 +79,9 @@ class Workload:
             raise ValueError("a workload needs at least 2 accounts")
         self.config = config
         self.rng = random.Random(config.seed)
-        self.model = margin_model or StandardMargin()
+        self.model = margin_model or (
+            PortfolioMargin() if config.portfolio_margin else StandardMargin()
+        )
         self.accounts = [f"acct-{i:05d}" for i in range(config.accounts)]
         self.hot = self.accounts[: max(1, min(config.hot_accounts, config.accounts))]
         self.height = 0

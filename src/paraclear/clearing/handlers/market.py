@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bisect import insort
 
+import msgspec
+
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import read_config, read_instrument, read_mark
 from paraclear.clearing.events import Event, FundingPaid, InstrumentListed, OraclePublished
@@ -49,8 +51,8 @@ def apply_list_instrument(
     view.set(k.series(inst.underlying), tuple(series))
     oracle = view.get(k.oracle(inst.underlying))
     if isinstance(oracle, OracleData):
-        price = compute_marks(oracle, [inst], ctx.time)[0]
-        view.set(k.mark(name), MarkData(inst, price, oracle.index))
+        marks = compute_marks(oracle, [inst], ctx.time)[0]
+        view.set(k.mark(name), MarkData(inst, marks.price, oracle.index, 0, *marks[1:]))
     return [InstrumentListed(instrument=name)]
 
 
@@ -89,11 +91,11 @@ def apply_oracle_update(
     view.set(k.oracle(tx.underlying), oracle)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
-    prices = compute_marks(oracle, instruments, ctx.time)
-    for name, inst, price in zip(names, instruments, prices, strict=True):
+    computed = compute_marks(oracle, instruments, ctx.time)
+    for name, inst, marks in zip(names, instruments, computed, strict=True):
         previous = view.get(k.mark(name))
         funding = previous.funding_index if isinstance(previous, MarkData) else 0
-        view.set(k.mark(name), MarkData(inst, price, oracle.index, funding))
+        view.set(k.mark(name), MarkData(inst, marks.price, oracle.index, funding, *marks[1:]))
     return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
 
 
@@ -118,7 +120,7 @@ def apply_funding(
     mark = read_mark(view, tx.instrument)
     index_delta = tx.rate_ppm * mark.price * inst.lot_size // (PPM * SIZE_SCALE)
     index = mark.funding_index + index_delta
-    view.set(k.mark(tx.instrument), MarkData(inst, mark.price, mark.index, index))
+    view.set(k.mark(tx.instrument), msgspec.structs.replace(mark, funding_index=index))
     return [
         FundingPaid(
             instrument=tx.instrument,
