@@ -58,3 +58,19 @@ def test_rollback_to_a_savepoint_discards_later_writes_and_deltas():
     view.rollback(savepoint)
     assert view.writes == {("n", "a"): 1}
     assert view.deltas == {}
+
+
+def test_get_many_equals_get_one_by_one_including_access_checks():
+    data = {("a", "x", "1"): 1, ("a", "x", "2"): 2}
+    access = AccessSet(reads=[("a", "x")], deltas=[("f", "c")], writes=[("w", "w")])
+    view = StateView(data, {("a", "x", "2"): 5}, access)
+    view.set(("w", "w", "k"), 9)
+    assert view.get_many([("a", "x", "1"), ("a", "x", "2"), ("a", "x", "3"), ("w", "w", "k")]) == [
+        1,
+        5,
+        None,
+        9,
+    ]
+    assert view.reads == {("a", "x", "1"): 1, ("a", "x", "2"): 5, ("a", "x", "3"): None}
+    with pytest.raises(AccessViolation):
+        view.get_many([("a", "x", "1"), ("f", "c")])

@@ -59,15 +59,20 @@ def read_position(view: StateView, account: str, name: str) -> Position | None:
 
 def holdings(view: StateView, account: str) -> list[Holding]:
     """Every position of ``account`` with its instrument, mark, index and funding index."""
-    get = view.get
-    names: tuple[str, ...] = get(k.portfolio(account)) or ()  # type: ignore[assignment]
-    result = []
-    for name in names:
-        market = get(("market", "mark", name))
-        if market is None:
-            raise errors.NoMarketData(what=f"mark of {name}")
-        result.append(Holding(get(("acct", account, "pos", name)), market))  # type: ignore[arg-type]
-    return result
+    names: tuple[str, ...] = view.get(k.portfolio(account)) or ()  # type: ignore[assignment]
+    if not names:
+        return []
+    values = view.get_many(
+        [("acct", account, "pos", name) for name in names]
+        + [("market", "mark", name) for name in names]
+    )
+    count = len(names)
+    if None in values[count:]:
+        raise errors.NoMarketData(what=f"marks of {', '.join(names)}")
+    return [
+        Holding(position, market)  # type: ignore[arg-type]
+        for position, market in zip(values[:count], values[count:], strict=True)
+    ]
 
 
 def pending_funding(position: Position, market: MarkData) -> int:

@@ -46,7 +46,7 @@ def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginMode
         raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
     config = read_config(view)
     cash = tx.price * tx.size // SIZE_SCALE
-    maker_fee, taker_fee = _fees(view, config, inst, tx.size, cash)
+    maker_fee, taker_fee = _fees(view, config, tx.instrument, inst, tx.size, cash)
     taker_delta = tx.size if tx.side is Side.BUY else -tx.size
     for account, delta, fee in (
         (tx.sender, taker_delta, taker_fee),
@@ -85,12 +85,12 @@ def tradable_instrument(view: StateView, name: str, ctx: BlockContext) -> Instru
 
 
 def _fees(
-    view: StateView, config: HouseConfig, inst: Instrument, size: int, cash: int
+    view: StateView, config: HouseConfig, name: str, inst: Instrument, size: int, cash: int
 ) -> tuple[int, int]:
     """(maker fee, taker fee): perps on notional; options on the underlying, capped by premium."""
     if not isinstance(inst, Option):
         return ppm_of_ceil(cash, config.maker_fee_ppm), ppm_of_ceil(cash, config.taker_fee_ppm)
-    index = read_mark(view, inst.name).index
+    index = read_mark(view, name).index
     underlying_value = index * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
     fee = min(
         ppm_of_ceil(underlying_value, config.option_fee_ppm),
