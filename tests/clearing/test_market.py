@@ -94,3 +94,18 @@ def test_trading_before_any_oracle_fails_with_no_market_data():
         size=ONE // 1000,
         price=usd(60_000),
     )
+
+
+def test_an_oracle_update_the_risk_engine_cannot_price_fails_with_invalid_oracle():
+    ex = Exchange()
+    huge = Perpetual(underlying="ETH", contract_size=10**15)  # a billion ETH per contract
+    ex.ok(ListInstrument, "admin", instrument=huge)
+    receipt = ex.fails(
+        OracleUpdate,
+        "oracle",
+        "InvalidOracle",
+        underlying="ETH",
+        index_price=usd(3_000),
+        atm_vol_ppm=500_000,
+    )
+    assert dict(receipt.error.details)["underlying"] == "ETH"

@@ -12,11 +12,12 @@ from paraclear.clearing.events import Event, FundingPaid, InstrumentListed, Orac
 from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.margin import MarginModel
-from paraclear.clearing.marks import compute_marks
+from paraclear.clearing.marks import SeriesMarks, compute_marks
 from paraclear.clearing.records import MarkData, OracleData
 from paraclear.clearing.transactions import Funding, ListInstrument, OracleUpdate
 from paraclear.execution import BlockContext
 from paraclear.numbers import PPM, SIZE_SCALE
+from paraclear.risk.errors import RiskError
 from paraclear.state import AccessSet, StateView
 from paraclear.state import keys as k
 
@@ -26,6 +27,17 @@ def require_role(view: StateView, account: str, role: str) -> None:
     config = read_config(view)
     if account != (config.admin if role == "admin" else config.oracle):
         raise errors.Unauthorized(account=account, action=role)
+
+
+def marks_or_fail(
+    oracle: OracleData, instruments: list[Instrument], time: int
+) -> list[SeriesMarks]:
+    """``compute_marks``, turning a risk-engine refusal into a typed transaction failure."""
+    try:
+        return compute_marks(oracle, instruments, time)
+    except RiskError as error:
+        underlying = instruments[0].underlying if instruments else ""
+        raise errors.InvalidOracle(underlying=underlying, reason=str(error)) from None
 
 
 def access_list_instrument(tx: ListInstrument) -> AccessSet:
@@ -51,7 +63,7 @@ def apply_list_instrument(
     view.set(k.series(inst.underlying), tuple(series))
     oracle = view.get(k.oracle(inst.underlying))
     if isinstance(oracle, OracleData):
-        marks = compute_marks(oracle, [inst], ctx.time)[0]
+        marks = marks_or_fail(oracle, [inst], ctx.time)[0]
         view.set(k.mark(name), MarkData(inst, marks.price, oracle.index, 0, *marks[1:]))
     return [InstrumentListed(instrument=name)]
 
@@ -91,7 +103,7 @@ def apply_oracle_update(
     view.set(k.oracle(tx.underlying), oracle)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
-    computed = compute_marks(oracle, instruments, ctx.time)
+    computed = marks_or_fail(oracle, instruments, ctx.time)
     for name, inst, marks in zip(names, instruments, computed, strict=True):
         previous = view.get(k.mark(name))
         funding = previous.funding_index if isinstance(previous, MarkData) else 0
