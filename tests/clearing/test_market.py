@@ -98,7 +98,7 @@ def test_trading_before_any_oracle_fails_with_no_market_data():
 
 def test_an_oracle_update_the_risk_engine_cannot_price_fails_with_invalid_oracle():
     ex = Exchange()
-    huge = Perpetual(underlying="ETH", contract_size=10**15)  # a billion ETH per contract
+    huge = Perpetual(underlying="ETH", contract_size=10**17)  # 1e11 ETH per contract
     ex.ok(ListInstrument, "admin", instrument=huge)
     receipt = ex.fails(
         OracleUpdate,
