@@ -135,3 +135,18 @@ def test_a_failed_transaction_changes_only_its_nonce_and_fee(operations):
         if tx.fee:
             allowed |= {k.collateral(tx.sender), k.FEE_POOL}
         assert changed <= allowed, (receipt.error, changed - allowed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(range(8)), st.integers(1, 8))
+def test_equal_states_reached_by_different_histories_have_equal_roots(order, block_size):
+    """Deposits by different accounts commute: any order and any split into blocks
+    reaches the same state, hence the same root."""
+    amounts = [usd(100 + 7 * i) for i in range(8)]
+    reference = Exchange()
+    reference.block(*(reference.tx(Deposit, f"u{i}", amount=amounts[i]) for i in range(8)))
+    shuffled = Exchange()
+    txs = [shuffled.tx(Deposit, f"u{i}", amount=amounts[i]) for i in order]
+    for start in range(0, len(txs), block_size):
+        shuffled.block(*txs[start : start + block_size])
+    assert shuffled.state.root() == reference.state.root()
