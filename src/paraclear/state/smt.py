@@ -87,35 +87,43 @@ def _bit(path_int: int, depth: int) -> int:
     return (path_int >> (_TOP_BIT - depth)) & 1
 
 
-def _build(leaves: list[_Leaf], depth: int) -> _Node:
-    """The canonical subtree at ``depth`` over ``leaves`` (sorted by path, distinct)."""
-    if len(leaves) <= 1:
-        return leaves[0] if leaves else None
-    split = _split(leaves, depth)
-    return _Branch(_build(leaves[:split], depth + 1), _build(leaves[split:], depth + 1))
+def _split(ints: list[int], lo: int, hi: int, depth: int) -> int:
+    """Index in ``[lo, hi)`` of the first path with bit ``depth`` set; the paths in the range
+    are sorted and share every bit above ``depth``."""
+    shift = _TOP_BIT - depth
+    return bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
 
 
-def _split(items: list[_Leaf], depth: int) -> int:
-    """Index of the first item whose path has bit ``depth`` set (items share the bits above)."""
-    boundary = (items[0].path_int >> (_TOP_BIT - depth)) | 1
-    return bisect_left(items, boundary, key=lambda leaf: leaf.path_int >> (_TOP_BIT - depth))
+def _build(leaves: list[_Leaf], ints: list[int], lo: int, hi: int, depth: int) -> _Node:
+    """The canonical subtree at ``depth`` over ``leaves[lo:hi]`` (sorted, distinct paths)."""
+    if hi - lo <= 1:
+        return leaves[lo] if hi > lo else None
+    mid = _split(ints, lo, hi, depth)
+    return _Branch(
+        _build(leaves, ints, lo, mid, depth + 1), _build(leaves, ints, mid, hi, depth + 1)
+    )
 
 
-def _update(node: _Node, changes: list[_Leaf], depth: int) -> _Node:
-    """Apply ``changes`` (sorted, distinct paths; a leaf with no value hash deletes) below
-    ``node`` at ``depth``, keeping the subtree canonical."""
-    if not changes:
+def _update(
+    node: _Node, changes: list[_Leaf], ints: list[int], lo: int, hi: int, depth: int
+) -> _Node:
+    """Apply ``changes[lo:hi]`` (sorted, distinct paths; a leaf without a value hash deletes)
+    below ``node`` at ``depth``, keeping the subtree canonical and its digests current."""
+    if lo == hi:
         return node
     if not isinstance(node, _Branch):
-        merged = [leaf for leaf in changes if leaf.value_hash]
-        if node is not None and not any(c.path_int == node.path_int for c in changes):
-            insort(merged, node, key=lambda leaf: leaf.path_int)
-        return _build(merged, depth)
-    split = _split(changes, depth)
-    if split:
-        node.left = _update(node.left, changes[:split], depth + 1)
-    if split < len(changes):
-        node.right = _update(node.right, changes[split:], depth + 1)
+        merged = [leaf for leaf in changes[lo:hi] if leaf.value_hash]
+        if node is not None:
+            at = bisect_left(ints, node.path_int, lo, hi)
+            if at == hi or ints[at] != node.path_int:
+                insort(merged, node, key=_path_int)
+        merged_ints = [leaf.path_int for leaf in merged]
+        return _build(merged, merged_ints, 0, len(merged), depth)
+    mid = _split(ints, lo, hi, depth)
+    if mid > lo:
+        node.left = _update(node.left, changes, ints, lo, mid, depth + 1)
+    if mid < hi:
+        node.right = _update(node.right, changes, ints, mid, hi, depth + 1)
     left, right = node.left, node.right
     if left is None and not isinstance(right, _Branch):
         return right
@@ -126,6 +134,10 @@ def _update(node: _Node, changes: list[_Leaf], depth: int) -> _Node:
         right.digest if right is not None else EMPTY,
     )
     return node
+
+
+def _path_int(leaf: _Leaf) -> int:
+    return leaf.path_int
 
 
 def _digest(node: _Node) -> bytes:
@@ -146,10 +158,10 @@ class SparseMerkleTree:
         """
         latest = {path: value_hash for path, value_hash in changes}
         leaves = sorted(
-            (_Leaf(path, value_hash) for path, value_hash in latest.items()),
-            key=lambda leaf: leaf.path_int,
+            (_Leaf(path, value_hash) for path, value_hash in latest.items()), key=_path_int
         )
-        self._root = _update(self._root, leaves, 0)
+        ints = [leaf.path_int for leaf in leaves]
+        self._root = _update(self._root, leaves, ints, 0, len(leaves), 0)
 
     def root(self) -> bytes:
         """The root digest (kept current by every ``update``)."""
