@@ -24,10 +24,9 @@ def reference_root(leaves: dict[bytes, bytes]) -> bytes:
             return EMPTY
         if len(paths) == 1:
             return leaf_digest(paths[0], leaves[paths[0]])
-        bit = lambda p: (int.from_bytes(p, "big") >> (255 - depth)) & 1  # noqa: E731
-        left = [p for p in paths if bit(p) == 0]
-        right = [p for p in paths if bit(p) == 1]
-        return branch_digest(subtree(left, depth + 1), subtree(right, depth + 1))
+        nibble = lambda p: (int.from_bytes(p, "big") >> (252 - 4 * depth)) & 15  # noqa: E731
+        children = [[p for p in paths if nibble(p) == n] for n in range(16)]
+        return branch_digest(subtree(child, depth + 1) for child in children)
 
     return subtree(sorted(leaves), 0)
 
@@ -77,7 +76,7 @@ def test_root_depends_on_the_set_not_the_history():
 
 def test_inclusion_and_exclusion_proofs_verify_and_tampering_fails():
     tree = SparseMerkleTree()
-    items = {path(i): hash_bytes(bytes([i % 5])) for i in range(64)}
+    items = {path(i): hash_bytes(bytes([i % 5])) for i in range(400)}
     tree.update(items.items())
     root = tree.root()
     for p, value_hash in items.items():
@@ -85,7 +84,7 @@ def test_inclusion_and_exclusion_proofs_verify_and_tampering_fails():
         assert verify(root, p, value_hash, proof)
         assert not verify(root, p, hash_bytes(b"other"), proof)
         assert not verify(root, p, None, proof)
-    for i in range(64, 96):
+    for i in range(400, 500):
         proof = tree.prove(path(i))
         assert verify(root, path(i), None, proof)
         assert not verify(root, path(i), hash_bytes(b"x"), proof)

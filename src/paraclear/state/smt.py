@@ -1,22 +1,24 @@
-"""A sparse Merkle tree over 256-bit paths, canonical in the set of leaves.
+"""A sparse Merkle tree of radix 16 over 256-bit paths, canonical in the set of leaves.
 
 Definition (the root depends only on the set of (path, value hash) pairs, never on the order
-of updates):
+of updates). A path is read as 64 nibbles, most significant first:
 
 * the digest of an empty subtree is 32 zero bytes;
 * a subtree holding exactly one leaf has that leaf's digest,
   ``H(0x00 ‖ path ‖ value_hash)``, whatever its depth;
 * a subtree holding two or more leaves at depth ``d`` has digest
-  ``H(0x01 ‖ digest(left) ‖ digest(right))``, split on bit ``d`` of the path (most significant
-  bit first).
+  ``H(0x01 ‖ digest(child 0) ‖ … ‖ digest(child 15))``, child ``c`` holding the leaves whose
+  nibble ``d`` is ``c``.
 
-With random paths the tree is about ``log2(n)`` deep. A batch update visits each branch
-on the changed paths once and rehashes it on the way back up, so a block's cost follows the
-number of keys it changed. ``H`` is BLAKE2b with a 32-byte digest.
+With random paths the tree is about ``log16(n)`` deep (5 levels for a million keys). A batch
+update visits each branch on the changed paths once and rehashes it on the way back up, so
+a block's cost follows the number of keys it changed, and radix 16 keeps the number of
+branch hashes per changed key near the depth. ``H`` is BLAKE2b with a 32-byte digest.
 
-A ``Proof`` lists the sibling digests from the root down to where the path ends: at the leaf
-itself (inclusion), at another leaf or at an empty subtree (exclusion). ``verify`` checks one
-against a root with nothing but hashing, so anyone holding a published root can check it.
+A ``Proof`` lists, from the root down to where the path ends, the 15 sibling digests at each
+level, and the leaf found there: the leaf itself (inclusion), another leaf or nothing
+(exclusion). ``verify`` checks it against a root with nothing but hashing, so anyone holding
+a published root can check their balance without trusting the house.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import msgspec
 
 DIGEST_SIZE: Final = 32
 EMPTY: Final = bytes(DIGEST_SIZE)
-_TOP_BIT: Final = 8 * DIGEST_SIZE - 1
+RADIX: Final = 16
+_NIBBLE_BITS: Final = 4
+_TOP_SHIFT: Final = 8 * DIGEST_SIZE - _NIBBLE_BITS
 
 
 def hash_bytes(data: bytes) -> bytes:
@@ -42,8 +46,9 @@ def leaf_digest(path: bytes, value_hash: bytes) -> bytes:
     return hash_bytes(b"\x00" + path + value_hash)
 
 
-def branch_digest(left: bytes, right: bytes) -> bytes:
-    return hash_bytes(b"\x01" + left + right)
+def branch_digest(children: Iterable[bytes]) -> bytes:
+    """Digest of a branch from its 16 child digests, in nibble order."""
+    return hash_bytes(b"\x01" + b"".join(children))
 
 
 class _Leaf:
@@ -61,47 +66,51 @@ class _Leaf:
 class _Branch:
     """A subtree of two or more leaves; its digest is kept current by ``_update``."""
 
-    __slots__ = ("digest", "left", "right")
+    __slots__ = ("children", "digest")
 
-    def __init__(self, left: _Node, right: _Node) -> None:
-        self.left = left
-        self.right = right
-        self.digest: bytes = branch_digest(
-            left.digest if left is not None else EMPTY,
-            right.digest if right is not None else EMPTY,
-        )
+    def __init__(self, children: list[_Node]) -> None:
+        self.children = children
+        self.digest = _branch_of(children)
 
 
 _Node = _Leaf | _Branch | None
 
 
-class Proof(msgspec.Struct, frozen=True):
-    """Sibling digests from the root down, and the leaf found where the path ended (if any)."""
+def _branch_of(children: list[_Node]) -> bytes:
+    return branch_digest([EMPTY if c is None else c.digest for c in children])
 
-    siblings: tuple[bytes, ...]
+
+class Proof(msgspec.Struct, frozen=True):
+    """Per level from the root down, the 15 sibling digests; and the leaf where it ended."""
+
+    siblings: tuple[tuple[bytes, ...], ...]
     leaf_path: bytes | None
     leaf_value_hash: bytes | None
 
 
-def _bit(path_int: int, depth: int) -> int:
-    return (path_int >> (_TOP_BIT - depth)) & 1
+def _nibble(path_int: int, depth: int) -> int:
+    return (path_int >> (_TOP_SHIFT - _NIBBLE_BITS * depth)) & (RADIX - 1)
 
 
-def _split(ints: list[int], lo: int, hi: int, depth: int) -> int:
-    """Index in ``[lo, hi)`` of the first path with bit ``depth`` set; the paths in the range
-    are sorted and share every bit above ``depth``."""
-    shift = _TOP_BIT - depth
-    return bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
+def _spans(ints: list[int], lo: int, hi: int, depth: int) -> Iterable[tuple[int, int, int]]:
+    """(nibble, start, end) of each run of ``ints[lo:hi]`` (sorted, sharing the nibbles above
+    ``depth``) with the same nibble at ``depth``."""
+    shift = _TOP_SHIFT - _NIBBLE_BITS * depth
+    while lo < hi:
+        prefix = ints[lo] >> shift
+        end = bisect_left(ints, (prefix + 1) << shift, lo, hi)
+        yield prefix & (RADIX - 1), lo, end
+        lo = end
 
 
 def _build(leaves: list[_Leaf], ints: list[int], lo: int, hi: int, depth: int) -> _Node:
     """The canonical subtree at ``depth`` over ``leaves[lo:hi]`` (sorted, distinct paths)."""
     if hi - lo <= 1:
         return leaves[lo] if hi > lo else None
-    mid = _split(ints, lo, hi, depth)
-    return _Branch(
-        _build(leaves, ints, lo, mid, depth + 1), _build(leaves, ints, mid, hi, depth + 1)
-    )
+    children: list[_Node] = [None] * RADIX
+    for nibble, start, end in _spans(ints, lo, hi, depth):
+        children[nibble] = _build(leaves, ints, start, end, depth + 1)
+    return _Branch(children)
 
 
 def _update(
@@ -117,31 +126,21 @@ def _update(
             at = bisect_left(ints, node.path_int, lo, hi)
             if at == hi or ints[at] != node.path_int:
                 insort(merged, node, key=_path_int)
-        merged_ints = [leaf.path_int for leaf in merged]
-        return _build(merged, merged_ints, 0, len(merged), depth)
-    mid = _split(ints, lo, hi, depth)
-    if mid > lo:
-        node.left = _update(node.left, changes, ints, lo, mid, depth + 1)
-    if mid < hi:
-        node.right = _update(node.right, changes, ints, mid, hi, depth + 1)
-    left, right = node.left, node.right
-    if left is None and not isinstance(right, _Branch):
-        return right
-    if right is None and not isinstance(left, _Branch):
-        return left
-    node.digest = branch_digest(
-        left.digest if left is not None else EMPTY,
-        right.digest if right is not None else EMPTY,
-    )
+        return _build(merged, [leaf.path_int for leaf in merged], 0, len(merged), depth)
+    children = node.children
+    for nibble, start, end in _spans(ints, lo, hi, depth):
+        children[nibble] = _update(children[nibble], changes, ints, start, end, depth + 1)
+    present = [child for child in children if child is not None]
+    if not present:
+        return None
+    if len(present) == 1 and not isinstance(present[0], _Branch):
+        return present[0]
+    node.digest = _branch_of(children)
     return node
 
 
 def _path_int(leaf: _Leaf) -> int:
     return leaf.path_int
-
-
-def _digest(node: _Node) -> bytes:
-    return EMPTY if node is None else node.digest
 
 
 class SparseMerkleTree:
@@ -165,24 +164,22 @@ class SparseMerkleTree:
 
     def root(self) -> bytes:
         """The root digest (kept current by every ``update``)."""
-        return _digest(self._root)
+        return EMPTY if self._root is None else self._root.digest
 
     def prove(self, path: bytes) -> Proof:
         """Inclusion proof of ``path`` if present, else an exclusion proof."""
         path_int = int.from_bytes(path, "big")
-        siblings: list[bytes] = []
+        levels: list[tuple[bytes, ...]] = []
         node, depth = self._root, 0
         while isinstance(node, _Branch):
-            if _bit(path_int, depth):
-                siblings.append(_digest(node.left))
-                node = node.right
-            else:
-                siblings.append(_digest(node.right))
-                node = node.left
+            nibble = _nibble(path_int, depth)
+            digests = [EMPTY if c is None else c.digest for c in node.children]
+            levels.append(tuple(digests[:nibble] + digests[nibble + 1 :]))
+            node = node.children[nibble]
             depth += 1
         if node is None:
-            return Proof(tuple(siblings), None, None)
-        return Proof(tuple(siblings), node.path, node.value_hash)
+            return Proof(tuple(levels), None, None)
+        return Proof(tuple(levels), node.path, node.value_hash)
 
 
 def verify(root: bytes, path: bytes, value_hash: bytes | None, proof: Proof) -> bool:
@@ -193,19 +190,19 @@ def verify(root: bytes, path: bytes, value_hash: bytes | None, proof: Proof) -> 
             return False
     elif proof.leaf_path == path:
         return False
+    depth = len(proof.siblings)
+    if depth > 2 * DIGEST_SIZE or any(len(level) != RADIX - 1 for level in proof.siblings):
+        return False
     if proof.leaf_path is None or proof.leaf_value_hash is None:
         digest = EMPTY
     else:
-        other = int.from_bytes(proof.leaf_path, "big")
-        depth = len(proof.siblings)
         # The terminal leaf must lie on the proven path down to where the walk stopped.
-        if depth and (other >> (_TOP_BIT - depth + 1)) != (path_int >> (_TOP_BIT - depth + 1)):
+        shift = 8 * DIGEST_SIZE - _NIBBLE_BITS * depth
+        if int.from_bytes(proof.leaf_path, "big") >> shift != path_int >> shift:
             return False
         digest = leaf_digest(proof.leaf_path, proof.leaf_value_hash)
-    for depth in range(len(proof.siblings) - 1, -1, -1):
-        sibling = proof.siblings[depth]
-        if _bit(path_int, depth):
-            digest = branch_digest(sibling, digest)
-        else:
-            digest = branch_digest(digest, sibling)
+    for level in range(depth - 1, -1, -1):
+        nibble = _nibble(path_int, level)
+        siblings = proof.siblings[level]
+        digest = branch_digest((*siblings[:nibble], digest, *siblings[nibble:]))
     return digest == root
