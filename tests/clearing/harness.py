@@ -15,6 +15,8 @@ from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
     OracleUpdate,
+    Side,
+    Trade,
     Transaction,
 )
 from paraclear.execution import Block, BlockResult, Receipt, execute_block
@@ -65,6 +67,14 @@ class Exchange:
         receipt = self.run(cls, sender, **fields)
         assert receipt.ok, receipt.error
         return receipt
+
+    def trade(
+        self, taker: str, maker: str, inst: Instrument, side: Side, size: int, price: int
+    ) -> Receipt:
+        """A successful fill: ``taker`` takes ``side`` of ``size`` at ``price`` from ``maker``."""
+        return self.ok(
+            Trade, taker, maker=maker, instrument=inst.name, side=side, size=size, price=price
+        )
 
     def fails(self, cls: type[Any], sender: str, code: str, **fields: Any) -> Receipt:
         before = dict(self.state.data)

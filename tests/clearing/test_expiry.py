@@ -1,22 +1,19 @@
 from paraclear.clearing.events import ExpirySettled
-from paraclear.clearing.transactions import SettleExpiry, Side, Trade
+from paraclear.clearing.transactions import SettleExpiry, Side
 from paraclear.state import keys as k
 
 from .harness import CALL, ONE, PUT, Exchange, usd
 
 
 def open_call_positions(ex):
-    ex.ok(
-        Trade, "alice", maker="bob", instrument=CALL.name, side=Side.BUY, size=ONE, price=usd(3_000)
-    )
-    ex.ok(
-        Trade,
+    ex.trade("alice", "bob", CALL, Side.BUY, ONE, usd(3_000))
+    ex.trade(
         "carol",
-        maker="bob",
-        instrument=CALL.name,
-        side=Side.BUY,
-        size=ONE // 2,
-        price=usd(3_000),
+        "bob",
+        CALL,
+        Side.BUY,
+        ONE // 2,
+        usd(3_000),
     )
 
 

@@ -1,5 +1,5 @@
 from paraclear.clearing.events import Deposited, Transferred, Withdrawn
-from paraclear.clearing.transactions import Deposit, Side, Trade, Transfer, Withdraw
+from paraclear.clearing.transactions import Deposit, Side, Transfer, Withdraw
 from paraclear.state import keys as k
 
 from .harness import ONE, PERP, Exchange, usd
@@ -15,14 +15,13 @@ def test_deposit_credits_collateral_and_net_deposits():
 
 def test_withdraw_takes_free_collateral_only():
     ex = Exchange().market().fund(alice=10_000, bob=10_000)
-    ex.ok(
-        Trade,
+    ex.trade(
         "alice",
-        maker="bob",
-        instrument=PERP.name,
-        side=Side.BUY,
-        size=ONE,
-        price=usd(60_000),
+        "bob",
+        PERP,
+        Side.BUY,
+        ONE,
+        usd(60_000),
     )
     # A 1 BTC perp at 60,000 needs 2 % = 1,200 of initial margin; fees took 30 and 12.
     receipt = ex.fails(Withdraw, "alice", "InsufficientCollateral", amount=usd(9_000))

@@ -2,7 +2,7 @@ import pytest
 
 from paraclear.clearing.events import BankruptcyRecorded, InsuranceCovered, Liquidated
 from paraclear.clearing.records import Bankruptcy
-from paraclear.clearing.transactions import Deposit, Liquidate, Side, Trade, Withdraw
+from paraclear.clearing.transactions import Deposit, Liquidate, Side, Withdraw
 from paraclear.state import keys as k
 
 from .harness import ONE, PERP, Exchange, usd
@@ -11,14 +11,13 @@ from .harness import ONE, PERP, Exchange, usd
 @pytest.fixture
 def ex():
     ex = Exchange().market().fund(alice=2_000, bob=1_000_000, liq=1_000_000)
-    ex.ok(
-        Trade,
+    ex.trade(
         "alice",
-        maker="bob",
-        instrument=PERP.name,
-        side=Side.BUY,
-        size=ONE,
-        price=usd(60_000),
+        "bob",
+        PERP,
+        Side.BUY,
+        ONE,
+        usd(60_000),
     )
     return ex
 

@@ -34,30 +34,21 @@ def test_requirements_round_up():
 
 def test_portfolio_margin_offsets_a_hedge_that_standard_margin_charges_twice():
     from paraclear.clearing.margin import PortfolioMargin
-    from paraclear.clearing.transactions import Side, Trade
+    from paraclear.clearing.transactions import Side
 
     from .harness import Exchange
 
     ex = Exchange(PortfolioMargin()).market().fund(alice=20_000, bob=1_000_000)
     call_mark = ex.mark(CALL).price
     # Short one ATM call and hedge it with a long perp: the scenario losses largely cancel.
-    ex.ok(
-        Trade,
+    ex.trade("alice", "bob", CALL, Side.SELL, ONE, call_mark - call_mark % CALL.tick_size)
+    ex.trade(
         "alice",
-        maker="bob",
-        instrument=CALL.name,
-        side=Side.SELL,
-        size=ONE,
-        price=call_mark - call_mark % CALL.tick_size,
-    )
-    ex.ok(
-        Trade,
-        "alice",
-        maker="bob",
-        instrument=PERP.name,
-        side=Side.BUY,
-        size=ONE // 2,
-        price=usd(60_000),
+        "bob",
+        PERP,
+        Side.BUY,
+        ONE // 2,
+        usd(60_000),
     )
     holdings = [
         Holding(ex.position("alice", CALL), ex.mark(CALL)),
