@@ -7,14 +7,7 @@ from .harness import CALL, ONE, PUT, Exchange, usd
 
 def open_call_positions(ex):
     ex.trade("alice", "bob", CALL, Side.BUY, ONE, usd(3_000))
-    ex.trade(
-        "carol",
-        "bob",
-        CALL,
-        Side.BUY,
-        ONE // 2,
-        usd(3_000),
-    )
+    ex.trade("carol", "bob", CALL, Side.BUY, ONE // 2, usd(3_000))
 
 
 def test_expiry_settles_every_position_at_intrinsic_value_and_delists():

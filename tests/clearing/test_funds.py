@@ -15,14 +15,7 @@ def test_deposit_credits_collateral_and_net_deposits():
 
 def test_withdraw_takes_free_collateral_only():
     ex = Exchange().market().fund(alice=10_000, bob=10_000)
-    ex.trade(
-        "alice",
-        "bob",
-        PERP,
-        Side.BUY,
-        ONE,
-        usd(60_000),
-    )
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE, usd(60_000))
     # A 1 BTC perp at 60,000 needs 2 % = 1,200 of initial margin; fees took 30 and 12.
     receipt = ex.fails(Withdraw, "alice", "InsufficientCollateral", amount=usd(9_000))
     free = dict(receipt.error.details)["available"]

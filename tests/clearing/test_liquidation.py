@@ -11,14 +11,7 @@ from .harness import ONE, PERP, Exchange, usd
 @pytest.fixture
 def ex():
     ex = Exchange().market().fund(alice=2_000, bob=1_000_000, liq=1_000_000)
-    ex.trade(
-        "alice",
-        "bob",
-        PERP,
-        Side.BUY,
-        ONE,
-        usd(60_000),
-    )
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE, usd(60_000))
     return ex
 
 

@@ -42,14 +42,7 @@ def test_portfolio_margin_offsets_a_hedge_that_standard_margin_charges_twice():
     call_mark = ex.mark(CALL).price
     # Short one ATM call and hedge it with a long perp: the scenario losses largely cancel.
     ex.trade("alice", "bob", CALL, Side.SELL, ONE, call_mark - call_mark % CALL.tick_size)
-    ex.trade(
-        "alice",
-        "bob",
-        PERP,
-        Side.BUY,
-        ONE // 2,
-        usd(60_000),
-    )
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE // 2, usd(60_000))
     holdings = [
         Holding(ex.position("alice", CALL), ex.mark(CALL)),
         Holding(ex.position("alice", PERP), ex.mark(PERP)),

@@ -45,27 +45,13 @@ def test_oracle_update_marks_every_series_with_black76():
 
 def test_funding_accrues_to_positions_and_settles_into_quote_when_they_change():
     ex = Exchange().market().fund(alice=100_000, bob=100_000)
-    ex.trade(
-        "alice",
-        "bob",
-        PERP,
-        Side.BUY,
-        ONE,
-        usd(60_000),
-    )
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE, usd(60_000))
     receipt = ex.ok(Funding, "oracle", instrument=PERP.name, rate_ppm=100)
     # 0.01 % of 60,000 per contract = 6 per contract = 0.006 per lot of 0.001.
     assert receipt.events == (
         FundingPaid(instrument=PERP.name, rate_ppm=100, index_delta=6_000, funding_index=6_000),
     )
-    ex.trade(
-        "alice",
-        "bob",
-        PERP,
-        Side.BUY,
-        ONE,
-        usd(60_000),
-    )
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE, usd(60_000))
     position = ex.position("alice", PERP)
     assert position.quote == -usd(120_000) - usd(6) and position.funding_index == 6_000
 
