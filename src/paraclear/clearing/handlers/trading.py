@@ -52,8 +52,9 @@ def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginMode
         (tx.sender, taker_delta, taker_fee),
         (tx.maker, -taker_delta, maker_fee),
     ):
-        change_cash(view, account, -fee)
-        view.add(k.FEE_POOL, fee)
+        if fee:
+            change_cash(view, account, -fee)
+            view.add(k.FEE_POOL, fee)
         old, new = fill(view, account, tx.instrument, inst, delta, cash if delta > 0 else -cash)
         if increases_risk(old, new):
             require_initial_margin(view, account, model)
