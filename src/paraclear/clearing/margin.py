@@ -25,7 +25,7 @@ import numpy as np
 from paraclear.clearing.errors import NoMarketData
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.records import MarkData, Position
-from paraclear.numbers import PPM, SIZE_SCALE, div_ceil
+from paraclear.numbers import PPM, SIZE_SCALE
 from paraclear.risk.portfolio import DEFAULT_POLICY, MarginPolicy, portfolio_margin
 from paraclear.risk.scenarios import DEFAULT_GRID
 
@@ -60,38 +60,30 @@ class StandardMargin:
     short_option_maintenance_ppm: int = 75_000
 
     def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement:
-        initial = maintenance = 0
-        for holding in holdings:
-            im, mm = self._one(holding)
-            initial += im
-            maintenance += mm
-        return MarginRequirement(initial, maintenance)
-
-    def _one(self, holding: Holding) -> tuple[int, int]:
-        market = holding.market
-        inst, size, mark = market.instrument, holding.position.size, market.price
+        """Σ of each position's requirement; each is rounded up on its own."""
         scale = PPM * SIZE_SCALE
-        if not isinstance(inst, Option):
-            notional = mark * abs(size)
-            return (
-                div_ceil(notional * inst.initial_margin_ppm, scale),
-                div_ceil(notional * inst.maintenance_margin_ppm, scale),
-            )
-        if size > 0:
-            premium = div_ceil(mark * size, SIZE_SCALE)
-            return premium, premium
-        spot = market.index * inst.contract_size // SIZE_SCALE
-        strike = inst.strike * inst.contract_size // SIZE_SCALE
-        otm = max(strike - spot, 0) if inst.is_call else max(spot - strike, 0)
-        im_per_contract = max(
-            self.short_option_base_ppm * spot - PPM * otm, self.short_option_floor_ppm * spot
-        )
-        mm_per_contract = self.short_option_maintenance_ppm * spot
-        contracts = -size
-        return (
-            div_ceil((im_per_contract + PPM * mark) * contracts, scale),
-            div_ceil((mm_per_contract + PPM * mark) * contracts, scale),
-        )
+        base, floor = self.short_option_base_ppm, self.short_option_floor_ppm
+        maintenance_rate = self.short_option_maintenance_ppm
+        initial = maintenance = 0
+        for position, market in holdings:
+            inst, size, mark = market.instrument, position.size, market.price
+            if not isinstance(inst, Option):
+                notional = mark * abs(size)
+                initial -= -notional * inst.initial_margin_ppm // scale
+                maintenance -= -notional * inst.maintenance_margin_ppm // scale
+            elif size > 0:
+                premium = -(-mark * size // SIZE_SCALE)
+                initial += premium
+                maintenance += premium
+            else:
+                spot = market.index * inst.contract_size // SIZE_SCALE
+                strike = inst.strike * inst.contract_size // SIZE_SCALE
+                otm = max(strike - spot, 0) if inst.is_call else max(spot - strike, 0)
+                per_contract_im = max(base * spot - PPM * otm, floor * spot) + PPM * mark
+                per_contract_mm = maintenance_rate * spot + PPM * mark
+                initial -= per_contract_im * size // scale  # size < 0: rounds the charge up
+                maintenance -= per_contract_mm * size // scale
+        return MarginRequirement(initial, maintenance)
 
 
 _COVER_PPM: Final = DEFAULT_GRID.cover_array()
