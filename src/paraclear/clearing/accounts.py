@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from paraclear.clearing import errors
 from paraclear.clearing.instruments import Instrument, Option
-from paraclear.clearing.margin import Holding, MarginModel
+from paraclear.clearing.margin import PositionMark, MarginModel
 from paraclear.clearing.records import HouseConfig, MarkData, OracleData, Position
 from paraclear.numbers import SIZE_SCALE
 from paraclear.state import StateView
@@ -57,7 +57,7 @@ def read_position(view: StateView, account: str, name: str) -> Position | None:
     return view.get(k.position(account, name))  # type: ignore[return-value]
 
 
-def holdings(view: StateView, account: str) -> list[Holding]:
+def holdings(view: StateView, account: str) -> list[PositionMark]:
     """Every position of ``account`` with its instrument, mark, index and funding index."""
     names: tuple[str, ...] = view.get(k.portfolio(account)) or ()  # type: ignore[assignment]
     if not names:
@@ -69,10 +69,7 @@ def holdings(view: StateView, account: str) -> list[Holding]:
     count = len(names)
     if None in values[count:]:
         raise errors.NoMarketData(what=f"marks of {', '.join(names)}")
-    return [
-        Holding(position, market)  # type: ignore[arg-type]
-        for position, market in zip(values[:count], values[count:], strict=True)
-    ]
+    return list(zip(values[:count], values[count:], strict=True))  # type: ignore[arg-type]
 
 
 def pending_funding(position: Position, market: MarkData) -> int:
@@ -83,7 +80,7 @@ def pending_funding(position: Position, market: MarkData) -> int:
     return (position.size // inst.lot_size) * (market.funding_index - position.funding_index)
 
 
-def equity(collateral: int, account_holdings: list[Holding]) -> int:
+def equity(collateral: int, account_holdings: list[PositionMark]) -> int:
     """Collateral plus the value of every position at its mark, rounded against the holder."""
     total = collateral
     for position, market in account_holdings:

@@ -37,6 +37,10 @@ class Holding(NamedTuple):
     market: MarkData
 
 
+PositionMark = tuple[Position, MarkData]
+"""What a margin model takes per position: a ``Holding`` or a plain pair (the hot path)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MarginRequirement:
     """Initial and maintenance requirements, micro-USDC."""
@@ -48,7 +52,7 @@ class MarginRequirement:
 class MarginModel(Protocol):
     """Computes an account's requirements from its holdings."""
 
-    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement: ...
+    def requirement(self, holdings: Sequence[PositionMark]) -> MarginRequirement: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ class StandardMargin:
     short_option_floor_ppm: int = 100_000
     short_option_maintenance_ppm: int = 75_000
 
-    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement:
+    def requirement(self, holdings: Sequence[PositionMark]) -> MarginRequirement:
         """Σ of each position's requirement; each is rounded up on its own."""
         scale = PPM * SIZE_SCALE
         base, floor = self.short_option_base_ppm, self.short_option_floor_ppm
@@ -100,7 +104,7 @@ class PortfolioMargin:
 
     policy: MarginPolicy = DEFAULT_POLICY
 
-    def requirement(self, holdings: Sequence[Holding]) -> MarginRequirement:
+    def requirement(self, holdings: Sequence[PositionMark]) -> MarginRequirement:
         if not holdings:
             return MarginRequirement(0, 0)
         sizes = [position.size for position, _ in holdings]
