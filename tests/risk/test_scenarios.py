@@ -168,3 +168,17 @@ def test_bad_series_inputs_raise() -> None:
         risk_arrays(SeriesKind.LINEAR, 1e300, 0.0, 0.0, 0.0, 1.0)
     with pytest.raises(ScenarioInputError):
         ScenarioGrid((0.1, -1.5), (VolState.UP, VolState.UP), (1_000_000, 1_000_000))
+
+
+def test_short_put_worst_is_the_largest_down_move_with_vol_up() -> None:
+    arrays = risk_arrays(SeriesKind.PUT, F, F * 0.95, 14 / 365, 0.6, 1.0, grid=REGULAR)
+    req = portfolio_margin([-SIZE_SCALE], arrays.long, arrays.short, arrays.cover_ppm)
+    assert REGULAR.label(req.worst_scenario) == "-16% vol UP (100%)"
+
+
+def test_long_straddle_worst_is_no_move_with_vol_down() -> None:
+    kinds = [SeriesKind.CALL, SeriesKind.PUT]
+    arrays = risk_arrays(kinds, F, F, 60 / 365, 0.6, 1.0, grid=REGULAR)
+    req = portfolio_margin([SIZE_SCALE, SIZE_SCALE], arrays.long, arrays.short, arrays.cover_ppm)
+    assert REGULAR.label(req.worst_scenario) == "+0% vol DOWN (100%)"
+    assert req.maintenance > 0
