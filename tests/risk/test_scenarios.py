@@ -182,3 +182,26 @@ def test_long_straddle_worst_is_no_move_with_vol_down() -> None:
     req = portfolio_margin([SIZE_SCALE, SIZE_SCALE], arrays.long, arrays.short, arrays.cover_ppm)
     assert REGULAR.label(req.worst_scenario) == "+0% vol DOWN (100%)"
     assert req.maintenance > 0
+
+
+def test_pipeline_from_fitted_surface_to_account_margins() -> None:
+    from paraclear.risk.surface import fit_surface
+    from paraclear.risk.svi import SviParams
+    from paraclear.risk.svi_fit import SliceQuotes, implied_vols_from_params
+
+    strikes = F * np.exp(np.linspace(-0.5, 0.5, 15))
+    slices = [(7 / 365, SviParams(0.002, 0.03, -0.2, 0.0, 0.1)),
+              (30 / 365, SviParams(0.01, 0.06, -0.25, 0.0, 0.15))]  # fmt: skip
+    quotes = [SliceQuotes(t, F, strikes, implied_vols_from_params(p, t, F, strikes))
+              for t, p in slices]  # fmt: skip
+    fitted = fit_surface(quotes)
+    assert fitted.arbitrage_free
+    series_k = np.array([F, F * 1.1, F * 0.9, 0.0])
+    series_t = np.array([7 / 365, 30 / 365, 20 / 365, 0.0])
+    kinds = [SeriesKind.CALL, SeriesKind.CALL, SeriesKind.PUT, SeriesKind.LINEAR]
+    vols = np.zeros(4)
+    vols[:3] = fitted.surface.implied_vol(series_k[:3], series_t[:3], F)
+    arrays = risk_arrays(kinds, F, series_k, series_t, vols, 1.0)
+    sizes = np.array([[-SIZE_SCALE, 0, 0, 0], [-SIZE_SCALE, 0, 0, SIZE_SCALE // 2]], np.int64)
+    _, maintenance = portfolio_margins(sizes, arrays.long, arrays.short, arrays.cover_ppm)
+    assert 0 < maintenance[1] < maintenance[0]  # half a perp hedges the short ATM call
