@@ -66,7 +66,9 @@ def test_option_arrays_equal_direct_strict_black76_revaluation() -> None:
             zip(DEFAULT_GRID.moves, DEFAULT_GRID.vol_states, strict=True)
         ):
             f = book["underlying"][i] * (1.0 + move)
-            price = float(black76_price(f, *args, book["vol"][i] * shock ** int(state), is_call))
+            vol = {VolState.UP: book["vol"][i] * shock, VolState.SAME: book["vol"][i],
+                   VolState.DOWN: book["vol"][i] / shock}[state]  # fmt: skip
+            price = float(black76_price(f, *args, vol, is_call))
             x = (price - mark) * book["contract_size"][i] * 1e6
             assert arrays.long[i, s] == math.floor(x) and arrays.short[i, s] == math.floor(-x)
 
