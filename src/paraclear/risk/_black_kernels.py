@@ -4,13 +4,11 @@ One fused loop per call: each element computes ``d1``/``d2``, two normal CDFs, o
 density and writes price, delta, gamma, vega, theta, rho, vanna, volga. Black-76 is the
 case ``b = 0`` with the forward as underlying; Black-Scholes-Merton has ``b = r - q``.
 
-Two compilations of the same source:
-
-* ``greeks_strict`` — no fast-math: strict IEEE, used for marks that enter consensus.
-  Elements are independent and no float is reduced across elements, so results are
-  bit-identical for any thread count.
-* ``greeks_fast`` — fast-math flags without ``nnan``/``ninf`` (validation relies on NaN
-  comparisons), for analytics.
+``greeks_strict`` — no fast-math, libm ``exp``/``log``/``erfc``: strict IEEE, used for marks
+that enter consensus. Elements are independent and no float is reduced across elements, so
+results are bit-identical for any thread count. The fast-math variant for analytics is
+``_black_fast.greeks_fast`` (vectorisable, without libm); ``_FAST_FLAGS`` are its flags:
+fast-math without ``nnan``/``ninf``, because validation relies on NaN comparisons.
 
 Validation happens inside the loop: an invalid element gets NaN outputs and a non-zero
 ``InputReason`` code in ``reasons``; the kernel returns how many elements were invalid.
@@ -154,7 +152,4 @@ def _greeks_loop(
 
 greeks_strict = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
-)(_greeks_loop)
-greeks_fast = numba.njit(
-    parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=_FAST_FLAGS
 )(_greeks_loop)
