@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from paraclear.risk import _fast_math as fm
+from paraclear.risk import _black_fast as fm
 
 mp = pytest.importorskip("mpmath")
 

@@ -7,8 +7,8 @@ case ``b = 0`` with the forward as underlying; Black-Scholes-Merton has ``b = r 
 ``greeks_strict`` — no fast-math, libm ``exp``/``log``/``erfc``: strict IEEE, used for marks
 that enter consensus. Elements are independent and no float is reduced across elements, so
 results are bit-identical for any thread count. The fast-math variant for analytics is
-``_black_fast.greeks_fast`` (vectorisable, without libm); ``_FAST_FLAGS`` are its flags:
-fast-math without ``nnan``/``ninf``, because validation relies on NaN comparisons.
+``_black_fast.greeks_fast`` (vectorisable, without libm); its second pass,
+``fixup_limits``, lives here next to ``_limit_element``.
 
 Validation happens inside the loop: an invalid element gets NaN outputs and a non-zero
 ``InputReason`` code in ``reasons``; the kernel returns how many elements were invalid.
@@ -24,7 +24,6 @@ import math
 import numba
 import numpy as np
 
-_FAST_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT2 = 0.7071067811865476
 
@@ -153,3 +152,43 @@ def _greeks_loop(
 greeks_strict = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
 )(_greeks_loop)
+
+
+LIMIT = 127
+"""Temporary ``reasons`` code of the fast kernel: element needs its zero-vol limits."""
+
+
+def _fixup_loop(
+    under: np.ndarray,
+    strike: np.ndarray,
+    expiry: np.ndarray,
+    rate: np.ndarray,
+    dividend: np.ndarray,
+    vol: np.ndarray,
+    is_call: np.ndarray,
+    bsm: bool,
+    out: np.ndarray,
+    reasons: np.ndarray,
+) -> int:
+    n_bad = 0
+    for i in numba.prange(under.shape[0]):
+        code = reasons[i]
+        if code == 0:
+            continue
+        if code == LIMIT:
+            b = rate[i] - dividend[i] if bsm else 0.0
+            sign = 1.0 if is_call[i] else -1.0
+            res = _limit_element(under[i], strike[i], expiry[i], rate[i], b, vol[i], sign, bsm)
+            for k in range(8):
+                out[k, i] = res[k]
+            reasons[i] = 0
+        else:
+            n_bad += 1
+            for k in range(8):
+                out[k, i] = math.nan
+    return n_bad
+
+
+fixup_limits = numba.njit(parallel=True, cache=True, error_model="numpy", boundscheck=False)(
+    _fixup_loop
+)

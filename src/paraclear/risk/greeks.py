@@ -21,7 +21,7 @@ and ``gamma = +inf``, ``theta = -inf`` exactly at the money at expiry with posit
 
 Two kernel modes: :attr:`KernelMode.STRICT` (IEEE, no fast-math, bit-identical for any
 thread count; the clearing house computes marks with it) and :attr:`KernelMode.FAST`
-(fast-math, vectorised ``exp``/``log``/``erfc`` of :mod:`._fast_math`, for analytics;
+(fast-math, vectorised libm-free ``exp``/``log``/``erfc`` of :mod:`._black_fast`, for analytics;
 agrees with strict to ~1e-13 relative, less where outputs are differences of terms).
 Both are numba loops parallel over elements.
 
