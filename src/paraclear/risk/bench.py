@@ -3,13 +3,16 @@
 Everything is measured in one run, on the same inputs, so that ratios are comparable on a
 noisy shared machine: each figure is the median of several timed repeats after a warm-up
 (which also triggers numba compilation). Our Greeks count price + 7 Greeks (8 float64
-outputs) per option through the public API (allocation included).
+outputs) per option through the public API (allocation of the 8 output arrays included);
+``greeks_kernel_per_s`` is the same fast kernel writing into reused buffers, to show what
+the allocation (page faults on 64 MB per million options) costs.
 
 Peers get the same options. pyvolr and fast-vollib are vectorised and timed like ours.
 vollib and QuantLib are scalar Python loops: a few thousand options are timed and the rate
 is extrapolated (reported as such). What each peer computes per option differs: pyvolr
-and fast-vollib return price plus their Greeks (delta, gamma, vega, theta, rho), vollib
-and QuantLib the same five Greeks plus price; none returns vanna or volga.
+and fast-vollib are timed for a price call plus their Greeks call (delta, gamma, vega,
+theta, rho), vollib and QuantLib for the same five Greeks plus price; none returns vanna
+or volga, so peers do 6 outputs where we do 8.
 
 Run ``python -m paraclear.risk.bench --help``. Analytics only: never call from consensus.
 """
@@ -32,6 +35,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.risk._black_fast import greeks_fast
 from paraclear.risk.greeks import FloatArray, KernelMode, bsm_greeks, bsm_price
 from paraclear.risk.implied_vol import implied_vol_bsm
 
@@ -92,6 +96,11 @@ def _max_threads() -> int:
     return int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
 
 
+def _load() -> float:
+    """1-minute load average (other processes on a shared machine skew thread scaling)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else NAN
+
+
 def machine_info() -> dict[str, str | int]:
     """Platform, Python, CPU count and numba threading facts of this machine."""
     return {
@@ -109,6 +118,7 @@ def _ours(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
     n = o.spot.size
     args = (o.spot, o.strike, o.expiry, o.rate, o.dividend, o.vol, o.is_call)
     price = bsm_price(*args)
+    buffer, reasons = np.empty((8, n)), np.empty(n, dtype=np.int8)  # kernel-only timing
     out: dict[str, float] = {}
     before = numba.get_num_threads()
     try:
@@ -120,6 +130,9 @@ def _ours(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
             say(f"ours, {threads} thread(s): greeks fast, greeks strict, implied vol")
             out[f"greeks_per_s{suffix}"] = _rate(
                 lambda: bsm_greeks(*args, mode=KernelMode.FAST), n, repeats
+            )
+            out[f"greeks_kernel_per_s{suffix}"] = _rate(
+                lambda: greeks_fast(*args, True, buffer, reasons), n, repeats
             )
             out[f"greeks_strict_per_s{suffix}"] = _rate(lambda: bsm_greeks(*args), n, repeats)
             iv_args = (price, o.spot, o.strike, o.expiry, o.rate, o.dividend, o.is_call)
@@ -286,23 +299,27 @@ def run_risk_bench(
     ``quick`` uses at most 20,000 options, two repeats and 200 scalar options (a smoke run
     of a few seconds once numba's cache is warm). Missing peers or Monte Carlo give NaN.
     Keys: ``greeks_per_s`` (fast kernel, 1 thread), ``greeks_per_s_2threads``,
-    ``greeks_strict_per_s[_2threads]``, ``iv_per_s[_2threads]``, ``mc_path_steps_per_s``,
+    ``greeks_kernel_per_s[_2threads]``, ``greeks_strict_per_s[_2threads]``,
+    ``iv_per_s[_2threads]``, ``mc_path_steps_per_s``,
     ``pyvolr_greeks_per_s``, ``pyvolr_iv_per_s``, ``fast_vollib_greeks_per_s``,
     ``fast_vollib_iv_per_s``, ``vollib_greeks_per_s``, ``vollib_iv_per_s``,
     ``quantlib_greeks_per_s``, accuracies ``iv_max_rel_err``/``pyvolr_iv_max_rel_err``,
-    ratios (``greeks_vs_pyvolr``, ``greeks_2thread_speedup``, …) and ``n_options``.
+    ratios (``greeks_vs_pyvolr``, ``greeks_2thread_speedup``, …), ``n_options`` and the
+    1-minute load average at start and end (``load_avg_1min_start``/``_end``): on a
+    shared 2-core machine a load above 1 means the 2-thread figures had no free core.
     """
     say = progress or (lambda _msg: None)
     n = min(n, 20_000) if quick else n
     repeats, scalar_m = (2, 200) if quick else (7, 3000)
     o = _options(n)
-    results: dict[str, float] = {"n_options": float(n)}
+    results: dict[str, float] = {"n_options": float(n), "load_avg_1min_start": _load()}
     results |= _ours(o, repeats, say)
     results |= _pyvolr(o, repeats, say)
     results |= _fast_vollib(o, repeats, say)
     results |= _scalar_peers(o, scalar_m, say)
     results |= _iv_accuracy(_options(min(n, 200_000), seed=7))
     results |= _monte_carlo(quick, say)
+    results["load_avg_1min_end"] = _load()
     return results | _ratios(results)
 
 
