@@ -15,8 +15,9 @@ Written from the paper's ideas, not from its code. The steps:
    ``ln b − ln β``, accurate down to the smallest prices) from the middle one (``b − β``);
    above ``β > e^{x/2}/2`` the objective is ``ln(b_max − b) − ln(b_max − β)`` with
    ``b_max − b = e^{x/2}Φ(−d1) + e^{−x/2}Φ(d2)`` summed, not subtracted.
-4. **Initial guess** per branch from the asymptotics of b (small s: ``b ≈ b'(s) s/(d1 d2)``;
-   large s: an inverse-normal guess) or its tangent at ``s_c``.
+4. **Initial guess** per branch from the asymptotics of b (small s: ``b ≈ b'(s) s/(d1 d2)``,
+   or that form matched to value and slope at ``s_c`` when ``b(s_c)`` is known; large s:
+   an inverse-normal guess) or the tangent at ``s_c`` close to it.
 5. **Householder's third-order method** (convergence order four), a rational function of
    the Newton step, safeguarded by a bracket; it stops after applying a step below 1e-5
    relative: with order-four convergence the error left is of order (1e-5)⁴. Typically
@@ -41,7 +42,7 @@ _INV_SQRT2 = 0.7071067811865476
 _LAG_X, _LAG_W = np.polynomial.laguerre.laggauss(12)  # 12 nodes: < 1e-15 for d1 < -6
 _LEG_X, _LEG_W = np.polynomial.legendre.leggauss(8)
 _TAIL_D1 = -6.0
-_SMALL_S = 0.5
+_SMALL_S = 0.02  # below it the direct formula would lose ~eps/s of the vol
 _MAX_ITER = 12
 _STEP_TOL = 1e-5
 
@@ -152,6 +153,21 @@ def _guess_lower(beta: float, x: float, sc: float) -> float:
 
 
 @_jit
+def _guess_lower_matched(beta: float, x: float, sc: float, bc: float, vega_c: float) -> float:
+    """Invert ``ln b ≈ −x²/(2s²) + 3 ln s + A + B s`` (the small-s asymptotics) with A, B
+    matched to ``ln b`` and its slope at ``s_c``; a few safeguarded Newton steps."""
+    slope = vega_c / bc - (x * x / (sc * sc * sc) + 3.0 / sc)
+    level = math.log(bc) + 0.5 * x * x / (sc * sc) - 3.0 * math.log(sc) - slope * sc
+    ln_beta = math.log(beta)
+    s = min(-x / math.sqrt(-2.0 * ln_beta), 0.9 * sc)
+    for _ in range(4):
+        h = -0.5 * x * x / (s * s) + 3.0 * math.log(s) + level + slope * s - ln_beta
+        dh = x * x / (s * s * s) + 3.0 / s + slope
+        s = min(max(s - h / dh, 0.5 * s), 0.5 * (s + sc))
+    return s
+
+
+@_jit
 def _guess_upper(complement: float, x: float) -> float:
     """Solve ``2 cosh(x/2) Φ(−s/2) ≈ b_max − β`` with Abramowitz-Stegun 26.2.23."""
     p = min(0.5, complement / (2.0 * math.cosh(0.5 * x)))
@@ -188,7 +204,11 @@ def solve_normalised(beta: float, x: float) -> tuple[float, int]:
         bc = normalised_black(x, sc, bmax, emh, False)[0] if sc > 0.0 else 0.0
         if beta < bc:
             branch, lo, hi = 0, 0.0, sc
-            s = _guess_lower(beta, x, sc)
+            vega_c = math.exp(log_vega(x, sc))
+            if beta > 0.6 * bc:  # tangent at the inflection point (b is convex below it)
+                s = sc + (beta - bc) / vega_c
+            else:
+                s = _guess_lower_matched(beta, x, sc, bc, vega_c)
         else:
             branch, lo, hi = 1, sc, math.inf
             s = sc + (beta - bc) * math.exp(-log_vega(x, sc)) if sc > 0.0 else beta / _INV_SQRT_2PI
