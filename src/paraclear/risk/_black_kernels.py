@@ -154,6 +154,55 @@ greeks_strict = numba.njit(
 )(_greeks_loop)
 
 
+def _price_loop(
+    under: np.ndarray,
+    strike: np.ndarray,
+    expiry: np.ndarray,
+    rate: np.ndarray,
+    dividend: np.ndarray,
+    vol: np.ndarray,
+    is_call: np.ndarray,
+    bsm: bool,
+    out: np.ndarray,
+    reasons: np.ndarray,
+) -> int:
+    """Price only into ``out[0]``: the same operations as ``_greeks_loop``'s price, in the
+    same order, so the two agree bit for bit (tested), with three libm calls fewer."""
+    n_bad = 0
+    for i in numba.prange(under.shape[0]):
+        S = under[i]
+        K = strike[i]
+        T = expiry[i]
+        r = rate[i]
+        q = dividend[i]
+        sigma = vol[i]
+        code = _reason(S, K, T, r, q, sigma)
+        reasons[i] = code
+        if code != 0:
+            n_bad += 1
+            out[0, i] = math.nan
+            continue
+        b = r - q if bsm else 0.0
+        sign = 1.0 if is_call[i] else -1.0
+        s = sigma * math.sqrt(T)
+        if not s > 0.0:
+            out[0, i] = _limit_element(S, K, T, r, b, sigma, sign, bsm)[0]
+            continue
+        df = math.exp(-r * T)
+        cf = math.exp((b - r) * T) if bsm else df
+        d1 = (math.log(S / K) + b * T) / s + 0.5 * s
+        d2 = d1 - s
+        n1 = 0.5 * math.erfc(-sign * d1 * _INV_SQRT2)
+        n2 = 0.5 * math.erfc(-sign * d2 * _INV_SQRT2)
+        out[0, i] = sign * (S * cf * n1 - K * df * n2)
+    return n_bad
+
+
+price_strict = numba.njit(
+    parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
+)(_price_loop)
+
+
 LIMIT = 127
 """Temporary ``reasons`` code of the fast kernel: element needs its zero-vol limits."""
 
