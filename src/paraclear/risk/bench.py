@@ -2,7 +2,8 @@
 
 Everything is measured in one run, on the same inputs, so that ratios are comparable on a
 noisy shared machine: each figure is the median of several timed repeats after a warm-up
-(which also triggers numba compilation). Our Greeks count price + 7 Greeks (8 float64
+(which also triggers numba compilation), and our 1- and 2-thread timings alternate so that
+both see the same background load. Our Greeks count price + 7 Greeks (8 float64
 outputs) per option through the public API (allocation of the 8 output arrays included);
 ``greeks_kernel_per_s`` is the same fast kernel writing into reused buffers, to show what
 the allocation (page faults on 64 MB per million options) costs. A million options move
@@ -119,42 +120,54 @@ def machine_info() -> dict[str, str | int]:
     }
 
 
+def _rates_1_and_2_threads(
+    fn: Callable[[], object], count: int, repeats: int
+) -> tuple[float, float]:
+    """Items/s on 1 and on 2 numba threads, timed alternately (1, 2, 1, 2, …) so that both
+    see the same background load; medians. NaN for 2 threads if numba may not use 2."""
+    two = _max_threads() >= 2
+    times: dict[int, list[float]] = {1: [], 2: []}
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):  # warm-up both
+            if threads == 1 or two:
+                numba.set_num_threads(threads)
+                fn()
+        for _ in range(repeats):
+            for threads in (1, 2) if two else (1,):
+                numba.set_num_threads(threads)
+                start = time.perf_counter()
+                fn()
+                times[threads].append(time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(before)
+    rate2 = count / statistics.median(times[2]) if two else NAN
+    return count / statistics.median(times[1]), rate2
+
+
 def _ours(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
     n = o.spot.size
     args = (o.spot, o.strike, o.expiry, o.rate, o.dividend, o.vol, o.is_call)
     price = bsm_price(*args)
     buffer, reasons = np.empty((8, n)), np.empty(n, dtype=np.int8)  # kernel-only timing
     small = tuple(a[:_L3_BATCH] for a in args)
+    iv_args = (price, o.spot, o.strike, o.expiry, o.rate, o.dividend, o.is_call)
 
     def cached_batches() -> None:  # a batch small enough to stay in cache, 32 times
         for _ in range(32):
             bsm_greeks(*small, mode=KernelMode.FAST)
 
+    cases: list[tuple[str, Callable[[], object], int]] = [
+        ("greeks_per_s", lambda: bsm_greeks(*args, mode=KernelMode.FAST), n),
+        ("greeks_kernel_per_s", lambda: greeks_fast(*args, True, buffer, reasons), n),
+        ("greeks_strict_per_s", lambda: bsm_greeks(*args), n),
+        ("greeks_l3_per_s", cached_batches, small[0].size * 32),
+        ("iv_per_s", lambda: implied_vol_bsm(*iv_args), n),
+    ]
     out: dict[str, float] = {}
-    before = numba.get_num_threads()
-    try:
-        for threads, suffix in ((1, ""), (2, "_2threads")):
-            if threads > _max_threads():
-                out.update({f"greeks_per_s{suffix}": NAN, f"iv_per_s{suffix}": NAN})
-                continue
-            numba.set_num_threads(threads)
-            say(f"ours, {threads} thread(s): greeks fast, greeks strict, implied vol")
-            out[f"greeks_per_s{suffix}"] = _rate(
-                lambda: bsm_greeks(*args, mode=KernelMode.FAST), n, repeats
-            )
-            out[f"greeks_kernel_per_s{suffix}"] = _rate(
-                lambda: greeks_fast(*args, True, buffer, reasons), n, repeats
-            )
-            out[f"greeks_strict_per_s{suffix}"] = _rate(lambda: bsm_greeks(*args), n, repeats)
-            out[f"greeks_l3_per_s{suffix}"] = _rate(cached_batches, small[0].size * 32, repeats)
-            iv_args = (price, o.spot, o.strike, o.expiry, o.rate, o.dividend, o.is_call)
-            out[f"iv_per_s{suffix}"] = _rate(
-                lambda a=iv_args: implied_vol_bsm(*a),  # type: ignore[misc]
-                n,
-                repeats,
-            )
-    finally:
-        numba.set_num_threads(before)
+    for key, fn, count in cases:
+        say(f"ours: {key} on 1 and 2 threads, alternating")
+        out[key], out[f"{key}_2threads"] = _rates_1_and_2_threads(fn, count, repeats)
     return out
 
 
