@@ -129,3 +129,21 @@ def test_cuda_backend_refuses_strict_mode_and_bsm() -> None:
 def test_unknown_backend_raises_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable):
         black76_greeks(100.0, 100.0, 1.0, 0.0, 0.2, True, backend="tpu")  # type: ignore[arg-type]
+
+
+def test_reused_output_block_never_overwrites_a_result_still_held() -> None:
+    n = 100_000  # large enough for output-block reuse
+    strikes = np.linspace(50.0, 150.0, n)
+    first = black76_greeks(100.0, strikes, 1.0, 0.0, 0.2, True, mode=KernelMode.FAST)
+    kept = first.price.copy()
+    second = black76_greeks(100.0, strikes, 1.0, 0.0, 0.4, True, mode=KernelMode.FAST)
+    assert np.array_equal(first.price, kept)  # first still held: fresh block for second
+    assert not np.shares_memory(first.price, second.price)
+    held_delta = second.delta
+    del first, second
+    third = black76_greeks(100.0, strikes, 1.0, 0.0, 0.3, True, mode=KernelMode.FAST)
+    assert not np.shares_memory(held_delta, third.price)  # a view of second is still held
+    block = id(third.price.base)  # the id only: holding the block would prevent reuse
+    del third, held_delta
+    fourth = black76_greeks(100.0, strikes, 1.0, 0.0, 0.3, True, mode=KernelMode.FAST)
+    assert id(fourth.price.base) == block  # nothing held any more: the block is reused

@@ -37,6 +37,8 @@ Example (Hull, *Options, Futures and Other Derivatives*, ex. 15.6):
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from dataclasses import dataclass
 from enum import Enum
 from types import ModuleType
@@ -102,6 +104,33 @@ def _flatten(
     return shape, flat, np.ascontiguousarray(flags).reshape(-1)
 
 
+_REUSE_LOCK = threading.Lock()
+_REUSABLE: dict[int, tuple[FloatArray, npt.NDArray[np.int8]]] = {}
+_MIN_REUSE = 65_536
+"""Batches at least this large reuse their output block (see :func:`_buffers`)."""
+
+
+def _buffers(rows: int, n: int) -> tuple[FloatArray, npt.NDArray[np.int8]]:
+    """Output block ``(rows, n)`` and a reasons array for one kernel call.
+
+    Fresh large allocations cost page faults (64 MB per million options for the Greeks),
+    as much as a third of the fast kernel's time. So the last large block of each height is
+    kept and handed out again, but only when no caller still holds a view of it: the
+    returned ``Greeks`` fields are views of the block, so the block's reference count
+    tells (2 = the cache entry and ``getrefcount``'s argument). Otherwise a new block is
+    allocated and becomes the cached one. The reasons array never leaves this module.
+    """
+    if n < _MIN_REUSE:
+        return np.empty((rows, n)), np.empty(n, dtype=np.int8)
+    with _REUSE_LOCK:
+        cached = _REUSABLE.get(rows)
+        if cached is not None and cached[0].shape[1] == n and sys.getrefcount(cached[0]) == 2:
+            return cached
+        fresh = (np.empty((rows, n)), np.empty(n, dtype=np.int8))
+        _REUSABLE[rows] = fresh
+        return fresh
+
+
 def raise_invalid(reasons: npt.NDArray[np.int8], n_bad: int) -> None:
     """Raise :class:`InvalidInputError` listing the first offending flat indices."""
     bad = np.flatnonzero(reasons)[: InvalidInputError.MAX_LISTED]
@@ -153,8 +182,7 @@ def _run(
     shape, (s, k, t, r, q, v), flags = _flatten(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
-    out = np.empty((8, s.shape[0]), dtype=np.float64)
-    reasons = np.empty(s.shape[0], dtype=np.int8)
+    out, reasons = _buffers(8, s.shape[0])
     kernel = _k.greeks_strict if mode is KernelMode.STRICT else _fast.greeks_fast
     n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
@@ -206,8 +234,7 @@ def _price(
     shape, (s, k, t, r, q, v), flags = _flatten(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
-    out = np.empty((1, s.shape[0]), dtype=np.float64)
-    reasons = np.empty(s.shape[0], dtype=np.int8)
+    out, reasons = _buffers(1, s.shape[0])
     n_bad = _k.price_strict(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
         raise_invalid(reasons, n_bad)
