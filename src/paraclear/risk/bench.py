@@ -18,6 +18,9 @@ and fast-vollib are timed for a price call plus their Greeks call (delta, gamma,
 theta, rho), vollib and QuantLib for the same five Greeks plus price; none returns vanna
 or volga, so peers do 6 outputs where we do 8.
 
+pyvolr runs multi-threaded (Rust): ``pyvolr_iv_cores_used`` reports its CPU seconds per
+wall second, so compare it with our 2-thread figures as well as the 1-thread ones.
+
 Run ``python -m paraclear.risk.bench --help``. Analytics only: never call from consensus.
 """
 
@@ -186,10 +189,22 @@ def _pyvolr(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
 
     price = bsm_price(o.spot, o.strike, o.expiry, o.rate, o.dividend, o.vol, o.is_call)
     iv_args = (price, f, o.spot, o.strike, o.expiry, o.rate, o.dividend)
+
+    def iv() -> None:
+        pb.implied_vol(*iv_args, on_error="ignore")
+
     return {
         "pyvolr_greeks_per_s": _rate(greeks, n, repeats),
-        "pyvolr_iv_per_s": _rate(lambda: pb.implied_vol(*iv_args, on_error="ignore"), n, repeats),
+        "pyvolr_iv_per_s": _rate(iv, n, repeats),
+        "pyvolr_iv_cores_used": _cores_used(iv),
     }
+
+
+def _cores_used(fn: Callable[[], object]) -> float:
+    """CPU seconds per wall second of one run: how many cores a peer used by itself."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def _fast_vollib(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
