@@ -42,7 +42,7 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -92,16 +92,25 @@ class Greeks:
     volga: FloatArray
 
 
-def _flatten(
+def broadcast_flat(
     arrays: tuple[ArrayLike, ...], is_call: ArrayLike
 ) -> tuple[tuple[int, ...], list[FloatArray], npt.NDArray[np.bool_]]:
-    """Broadcast all inputs together; return the shape and flat contiguous float64 copies."""
+    """Broadcast all inputs together; return the shape and flat contiguous float64 arrays.
+
+    Inputs already of the full shape are used as they are (no copy when float64 and
+    contiguous); smaller ones are expanded into fresh arrays. Nothing handed to the
+    kernels is a read-only broadcast view (numba would compile a separate specialisation).
+    """
     floats = [np.asarray(a, dtype=np.float64) for a in arrays]
     flags = np.asarray(is_call, dtype=np.bool_)
-    *floats, flags = np.broadcast_arrays(*floats, flags)
-    shape = flags.shape
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in floats]
-    return shape, flat, np.ascontiguousarray(flags).reshape(-1)
+    shape = np.broadcast_shapes(flags.shape, *(a.shape for a in floats))
+
+    def expand(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if a.shape != shape:
+            a = np.broadcast_to(a, shape).copy()
+        return np.ascontiguousarray(a).reshape(-1)
+
+    return shape, [expand(a) for a in floats], expand(flags)
 
 
 _REUSE_LOCK = threading.Lock()
@@ -179,7 +188,7 @@ def _run(
     if gpu is not None:
         result: Greeks = gpu.black76_greeks_cuda(under, strike, expiry, rate, vol, is_call)
         return result
-    shape, (s, k, t, r, q, v), flags = _flatten(
+    shape, (s, k, t, r, q, v), flags = broadcast_flat(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
     out, reasons = _buffers(8, s.shape[0])
@@ -231,7 +240,7 @@ def _price(
     bsm: bool,
 ) -> FloatArray:
     """Strict CPU price-only kernel; bit-identical to the strict Greeks' ``price``."""
-    shape, (s, k, t, r, q, v), flags = _flatten(
+    shape, (s, k, t, r, q, v), flags = broadcast_flat(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
     out, reasons = _buffers(1, s.shape[0])

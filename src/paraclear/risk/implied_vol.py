@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from paraclear.risk import _iv_kernels as _k
 from paraclear.risk.errors import InputReason, InvalidInputError
-from paraclear.risk.greeks import ArrayLike, FloatArray
+from paraclear.risk.greeks import ArrayLike, FloatArray, broadcast_flat
 
 __all__ = ["ImpliedVol", "implied_vol_black76", "implied_vol_bsm"]
 
@@ -79,15 +79,11 @@ def _run(
     is_call: ArrayLike,
     bsm: bool,
 ) -> ImpliedVol:
-    floats = [
-        np.asarray(a, dtype=np.float64) for a in (price, under, strike, expiry, rate, dividend)
-    ]
-    *floats, flags = np.broadcast_arrays(*floats, np.asarray(is_call, dtype=np.bool_))
-    shape = flags.shape
-    p, u, k, t, r, q = (np.ascontiguousarray(a).reshape(-1) for a in floats)
+    shape, (p, u, k, t, r, q), call = broadcast_flat(
+        (price, under, strike, expiry, rate, dividend), is_call
+    )
     vol = np.empty(p.shape[0], dtype=np.float64)
     reason = np.empty(p.shape[0], dtype=np.int8)
-    call = np.ascontiguousarray(flags).reshape(-1)
     _k.implied_vol_loop(p, u, k, t, r, q, call, bsm, vol, reason)
     return ImpliedVol(vol.reshape(shape), reason.reshape(shape))
 
