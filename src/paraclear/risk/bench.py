@@ -385,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
             "timed on a few thousand options and extrapolated). Figures are medians of "
             "repeats after a warm-up; ratios come from the same run."
         ),
+        epilog=(
+            "Keys: greeks_per_s (public API, fast kernel, 1 thread), greeks_kernel_per_s "
+            "(reused buffers), greeks_l3_per_s (32k-option batches that stay in cache), "
+            "greeks_strict_per_s (consensus kernel), iv_per_s; each also _2threads. pyvolr "
+            "is multi-threaded (pyvolr_iv_cores_used). load_avg_1min_start/_end show "
+            "whether other processes shared the cores. Takes ~1-2 minutes at the default "
+            "size; --quick takes a few seconds once numba's cache is warm."
+        ),
     )
     parser.add_argument("--size", type=int, default=1_000_000, metavar="N",
                         help="options per batch (default 1,000,000)")  # fmt: skip
