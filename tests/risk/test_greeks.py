@@ -52,8 +52,9 @@ def test_black76_rho_is_minus_expiry_times_price() -> None:
     np.testing.assert_array_equal(g.rho, -2.0 * g.price)
 
 
-def test_expiry_zero_gives_intrinsic_and_limiting_greeks() -> None:
-    g = black76_greeks(100.0, [90.0, 100.0, 110.0], 0.0, 0.05, 0.2, True)
+@pytest.mark.parametrize("mode", MODES)
+def test_expiry_zero_gives_intrinsic_and_limiting_greeks(mode: KernelMode) -> None:
+    g = black76_greeks(100.0, [90.0, 100.0, 110.0], 0.0, 0.05, 0.2, True, mode=mode)
     assert g.price.tolist() == [10.0, 0.0, 0.0]
     assert g.delta.tolist() == [1.0, 0.5, 0.0]
     assert g.gamma.tolist() == [0.0, np.inf, 0.0]
@@ -62,14 +63,16 @@ def test_expiry_zero_gives_intrinsic_and_limiting_greeks() -> None:
     assert not np.isnan(np.stack([g.price, g.delta, g.vanna, g.volga, g.rho])).any()
 
 
-def test_expiry_zero_put_is_intrinsic() -> None:
-    g = bsm_greeks(100.0, [90.0, 110.0], 0.0, 0.05, 0.01, 0.3, False)
+@pytest.mark.parametrize("mode", MODES)
+def test_expiry_zero_put_is_intrinsic(mode: KernelMode) -> None:
+    g = bsm_greeks(100.0, [90.0, 110.0], 0.0, 0.05, 0.01, 0.3, False, mode=mode)
     assert g.price.tolist() == [0.0, 10.0]
     assert g.delta.tolist() == [0.0, -1.0]
 
 
-def test_zero_vol_gives_discounted_intrinsic_of_forward() -> None:
-    g = bsm_greeks(100.0, 90.0, 1.0, 0.05, 0.0, 0.0, True)
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_vol_gives_discounted_intrinsic_of_forward(mode: KernelMode) -> None:
+    g = bsm_greeks(100.0, 90.0, 1.0, 0.05, 0.0, 0.0, True, mode=mode)
     assert float(g.price) == pytest.approx(100.0 - 90.0 * np.exp(-0.05), rel=1e-15)
     assert float(g.delta) == 1.0
 
@@ -129,3 +132,21 @@ def test_cuda_backend_refuses_strict_mode_and_bsm() -> None:
 def test_unknown_backend_raises_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable):
         black76_greeks(100.0, 100.0, 1.0, 0.0, 0.2, True, backend="tpu")  # type: ignore[arg-type]
+
+
+def test_reused_output_block_never_overwrites_a_result_still_held() -> None:
+    n = 100_000  # large enough for output-block reuse
+    strikes = np.linspace(50.0, 150.0, n)
+    first = black76_greeks(100.0, strikes, 1.0, 0.0, 0.2, True, mode=KernelMode.FAST)
+    kept = first.price.copy()
+    second = black76_greeks(100.0, strikes, 1.0, 0.0, 0.4, True, mode=KernelMode.FAST)
+    assert np.array_equal(first.price, kept)  # first still held: fresh block for second
+    assert not np.shares_memory(first.price, second.price)
+    held_delta = second.delta
+    del first, second
+    third = black76_greeks(100.0, strikes, 1.0, 0.0, 0.3, True, mode=KernelMode.FAST)
+    assert not np.shares_memory(held_delta, third.price)  # a view of second is still held
+    block = id(third.price.base)  # the id only: holding the block would prevent reuse
+    del third, held_delta
+    fourth = black76_greeks(100.0, strikes, 1.0, 0.0, 0.3, True, mode=KernelMode.FAST)
+    assert id(fourth.price.base) == block  # nothing held any more: the block is reused

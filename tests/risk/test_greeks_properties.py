@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.risk.greeks import Greeks, KernelMode, black76_greeks, bsm_greeks
+from paraclear.risk.greeks import (
+    Greeks,
+    KernelMode,
+    black76_greeks,
+    black76_price,
+    bsm_greeks,
+    bsm_price,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -129,3 +136,17 @@ def test_strict_kernel_is_bit_identical_for_one_and_two_threads() -> None:
         numba.set_num_threads(before)
     for name in ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga"):
         assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
+
+
+@pytest.mark.parametrize("bsm", [True, False], ids=["bsm", "black76"])
+def test_strict_price_only_kernel_is_bit_identical_to_strict_greeks_price(bsm: bool) -> None:
+    s, k, t, r, q, v, c = _cases(13, 20_000)
+    t[::50] = 0.0  # expired: limits
+    v[1::50] = 0.0  # zero vol: limits
+    if bsm:
+        whole = bsm_greeks(s, k, t, r, q, v, c).price
+        alone = bsm_price(s, k, t, r, q, v, c)
+    else:
+        whole = black76_greeks(s, k, t, r, v, c).price
+        alone = black76_price(s, k, t, r, v, c)
+    assert whole.tobytes() == alone.tobytes()

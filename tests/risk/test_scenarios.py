@@ -66,7 +66,9 @@ def test_option_arrays_equal_direct_strict_black76_revaluation() -> None:
             zip(DEFAULT_GRID.moves, DEFAULT_GRID.vol_states, strict=True)
         ):
             f = book["underlying"][i] * (1.0 + move)
-            price = float(black76_price(f, *args, book["vol"][i] * shock ** int(state), is_call))
+            vol = {VolState.UP: book["vol"][i] * shock, VolState.SAME: book["vol"][i],
+                   VolState.DOWN: book["vol"][i] / shock}[state]  # fmt: skip
+            price = float(black76_price(f, *args, vol, is_call))
             x = (price - mark) * book["contract_size"][i] * 1e6
             assert arrays.long[i, s] == math.floor(x) and arrays.short[i, s] == math.floor(-x)
 
@@ -168,3 +170,40 @@ def test_bad_series_inputs_raise() -> None:
         risk_arrays(SeriesKind.LINEAR, 1e300, 0.0, 0.0, 0.0, 1.0)
     with pytest.raises(ScenarioInputError):
         ScenarioGrid((0.1, -1.5), (VolState.UP, VolState.UP), (1_000_000, 1_000_000))
+
+
+def test_short_put_worst_is_the_largest_down_move_with_vol_up() -> None:
+    arrays = risk_arrays(SeriesKind.PUT, F, F * 0.95, 14 / 365, 0.6, 1.0, grid=REGULAR)
+    req = portfolio_margin([-SIZE_SCALE], arrays.long, arrays.short, arrays.cover_ppm)
+    assert REGULAR.label(req.worst_scenario) == "-16% vol UP (100%)"
+
+
+def test_long_straddle_worst_is_no_move_with_vol_down() -> None:
+    kinds = [SeriesKind.CALL, SeriesKind.PUT]
+    arrays = risk_arrays(kinds, F, F, 60 / 365, 0.6, 1.0, grid=REGULAR)
+    req = portfolio_margin([SIZE_SCALE, SIZE_SCALE], arrays.long, arrays.short, arrays.cover_ppm)
+    assert REGULAR.label(req.worst_scenario) == "+0% vol DOWN (100%)"
+    assert req.maintenance > 0
+
+
+def test_pipeline_from_fitted_surface_to_account_margins() -> None:
+    from paraclear.risk.surface import fit_surface
+    from paraclear.risk.svi import SviParams
+    from paraclear.risk.svi_fit import SliceQuotes, implied_vols_from_params
+
+    strikes = F * np.exp(np.linspace(-0.5, 0.5, 15))
+    slices = [(7 / 365, SviParams(0.002, 0.03, -0.2, 0.0, 0.1)),
+              (30 / 365, SviParams(0.01, 0.06, -0.25, 0.0, 0.15))]  # fmt: skip
+    quotes = [SliceQuotes(t, F, strikes, implied_vols_from_params(p, t, F, strikes))
+              for t, p in slices]  # fmt: skip
+    fitted = fit_surface(quotes)
+    assert fitted.arbitrage_free
+    series_k = np.array([F, F * 1.1, F * 0.9, 0.0])
+    series_t = np.array([7 / 365, 30 / 365, 20 / 365, 0.0])
+    kinds = [SeriesKind.CALL, SeriesKind.CALL, SeriesKind.PUT, SeriesKind.LINEAR]
+    vols = np.zeros(4)
+    vols[:3] = fitted.surface.implied_vol(series_k[:3], series_t[:3], F)
+    arrays = risk_arrays(kinds, F, series_k, series_t, vols, 1.0)
+    sizes = np.array([[-SIZE_SCALE, 0, 0, 0], [-SIZE_SCALE, 0, 0, SIZE_SCALE // 2]], np.int64)
+    _, maintenance = portfolio_margins(sizes, arrays.long, arrays.short, arrays.cover_ppm)
+    assert 0 < maintenance[1] < maintenance[0]  # half a perp hedges the short ATM call

@@ -11,6 +11,7 @@ from paraclear.risk.surface import VolSurface, fit_surface
 from paraclear.risk.svi import (
     ArbitrageKind,
     InvalidSviParameters,
+    SviError,
     SviParams,
     butterfly_violations,
     calendar_violations,
@@ -193,3 +194,14 @@ def test_fit_reproduces_any_arbitrage_free_slice_from_exact_quotes(
     k = np.log(STRIKES / FORWARD)
     np.testing.assert_allclose(fit.params.total_variance(k), true.total_variance(k), atol=1e-7)
     assert fit.rmse_iv < 1e-5
+
+
+def test_surface_rejects_bad_inputs_and_marks_negative_variance_as_nan() -> None:
+    surf = _two_slice_surface()
+    with pytest.raises(SviError):
+        surf.implied_vol(FORWARD, 0.0, FORWARD)
+    with pytest.raises(SviError):
+        VolSurface((0.5, 0.1), surf.slices)
+    negative = VolSurface((0.1,), (SviParams(a=-0.05, b=0.01, rho=0.0, m=0.0, sigma=0.1),))
+    assert np.isnan(negative.implied_vol(FORWARD, 0.1, FORWARD))
+    assert np.isfinite(negative.implied_vol(FORWARD * 1e6, 0.1, FORWARD))

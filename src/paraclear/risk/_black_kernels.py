@@ -4,13 +4,11 @@ One fused loop per call: each element computes ``d1``/``d2``, two normal CDFs, o
 density and writes price, delta, gamma, vega, theta, rho, vanna, volga. Black-76 is the
 case ``b = 0`` with the forward as underlying; Black-Scholes-Merton has ``b = r - q``.
 
-Two compilations of the same source:
-
-* ``greeks_strict`` — no fast-math: strict IEEE, used for marks that enter consensus.
-  Elements are independent and no float is reduced across elements, so results are
-  bit-identical for any thread count.
-* ``greeks_fast`` — fast-math flags without ``nnan``/``ninf`` (validation relies on NaN
-  comparisons), for analytics.
+``greeks_strict`` — no fast-math, libm ``exp``/``log``/``erfc``: strict IEEE, used for marks
+that enter consensus. Elements are independent and no float is reduced across elements, so
+results are bit-identical for any thread count. The fast-math variant for analytics is
+``_black_fast.greeks_fast`` (vectorisable, without libm); its second pass,
+``fixup_limits``, lives here next to ``_limit_element``.
 
 Validation happens inside the loop: an invalid element gets NaN outputs and a non-zero
 ``InputReason`` code in ``reasons``; the kernel returns how many elements were invalid.
@@ -26,7 +24,6 @@ import math
 import numba
 import numpy as np
 
-_FAST_FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT2 = 0.7071067811865476
 
@@ -155,6 +152,92 @@ def _greeks_loop(
 greeks_strict = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
 )(_greeks_loop)
-greeks_fast = numba.njit(
-    parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=_FAST_FLAGS
-)(_greeks_loop)
+
+
+def _price_loop(
+    under: np.ndarray,
+    strike: np.ndarray,
+    expiry: np.ndarray,
+    rate: np.ndarray,
+    dividend: np.ndarray,
+    vol: np.ndarray,
+    is_call: np.ndarray,
+    bsm: bool,
+    out: np.ndarray,
+    reasons: np.ndarray,
+) -> int:
+    """Price only into ``out[0]``: the same operations as ``_greeks_loop``'s price, in the
+    same order, so the two agree bit for bit (tested), with three libm calls fewer."""
+    n_bad = 0
+    for i in numba.prange(under.shape[0]):
+        S = under[i]
+        K = strike[i]
+        T = expiry[i]
+        r = rate[i]
+        q = dividend[i]
+        sigma = vol[i]
+        code = _reason(S, K, T, r, q, sigma)
+        reasons[i] = code
+        if code != 0:
+            n_bad += 1
+            out[0, i] = math.nan
+            continue
+        b = r - q if bsm else 0.0
+        sign = 1.0 if is_call[i] else -1.0
+        s = sigma * math.sqrt(T)
+        if not s > 0.0:
+            out[0, i] = _limit_element(S, K, T, r, b, sigma, sign, bsm)[0]
+            continue
+        df = math.exp(-r * T)
+        cf = math.exp((b - r) * T) if bsm else df
+        d1 = (math.log(S / K) + b * T) / s + 0.5 * s
+        d2 = d1 - s
+        n1 = 0.5 * math.erfc(-sign * d1 * _INV_SQRT2)
+        n2 = 0.5 * math.erfc(-sign * d2 * _INV_SQRT2)
+        out[0, i] = sign * (S * cf * n1 - K * df * n2)
+    return n_bad
+
+
+price_strict = numba.njit(
+    parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
+)(_price_loop)
+
+
+LIMIT = 127
+"""Temporary ``reasons`` code of the fast kernel: element needs its zero-vol limits."""
+
+
+def _fixup_loop(
+    under: np.ndarray,
+    strike: np.ndarray,
+    expiry: np.ndarray,
+    rate: np.ndarray,
+    dividend: np.ndarray,
+    vol: np.ndarray,
+    is_call: np.ndarray,
+    bsm: bool,
+    out: np.ndarray,
+    reasons: np.ndarray,
+) -> int:
+    n_bad = 0
+    for i in numba.prange(under.shape[0]):
+        code = reasons[i]
+        if code == 0:
+            continue
+        if code == LIMIT:
+            b = rate[i] - dividend[i] if bsm else 0.0
+            sign = 1.0 if is_call[i] else -1.0
+            res = _limit_element(under[i], strike[i], expiry[i], rate[i], b, vol[i], sign, bsm)
+            for k in range(8):
+                out[k, i] = res[k]
+            reasons[i] = 0
+        else:
+            n_bad += 1
+            for k in range(8):
+                out[k, i] = math.nan
+    return n_bad
+
+
+fixup_limits = numba.njit(parallel=True, cache=True, error_model="numpy", boundscheck=False)(
+    _fixup_loop
+)

@@ -2,14 +2,24 @@
 
 Everything is measured in one run, on the same inputs, so that ratios are comparable on a
 noisy shared machine: each figure is the median of several timed repeats after a warm-up
-(which also triggers numba compilation). Our Greeks count price + 7 Greeks (8 float64
-outputs) per option through the public API (allocation included).
+(which also triggers numba compilation), and our 1- and 2-thread timings alternate so that
+both see the same background load. Our Greeks count price + 7 Greeks (8 float64
+outputs) per option through the public API (allocation of the 8 output arrays included);
+``greeks_kernel_per_s`` is the same fast kernel writing into reused buffers, to show what
+the allocation (page faults on 64 MB per million options) costs. A million options move
+~114 MB through memory per call, so those figures are partly memory-bound;
+``greeks_l3_per_s`` repeats batches of 32,768 options that stay in the L3 cache (the size
+of a clearing house's option book), which is where thread scaling shows.
 
 Peers get the same options. pyvolr and fast-vollib are vectorised and timed like ours.
 vollib and QuantLib are scalar Python loops: a few thousand options are timed and the rate
 is extrapolated (reported as such). What each peer computes per option differs: pyvolr
-and fast-vollib return price plus their Greeks (delta, gamma, vega, theta, rho), vollib
-and QuantLib the same five Greeks plus price; none returns vanna or volga.
+and fast-vollib are timed for a price call plus their Greeks call (delta, gamma, vega,
+theta, rho), vollib and QuantLib for the same five Greeks plus price; none returns vanna
+or volga, so peers do 6 outputs where we do 8.
+
+pyvolr runs multi-threaded (Rust): ``pyvolr_iv_cores_used`` reports its CPU seconds per
+wall second, so compare it with our 2-thread figures as well as the 1-thread ones.
 
 Run ``python -m paraclear.risk.bench --help``. Analytics only: never call from consensus.
 """
@@ -32,6 +42,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.risk._black_fast import greeks_fast
 from paraclear.risk.greeks import FloatArray, KernelMode, bsm_greeks, bsm_price
 from paraclear.risk.implied_vol import implied_vol_bsm
 
@@ -39,6 +50,8 @@ __all__ = ["machine_info", "main", "run_risk_bench"]
 
 Progress = Callable[[str], None]
 NAN = math.nan
+_L3_BATCH = 32_768
+"""Options per batch for the cache-resident figures (~3.7 MB of inputs and outputs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +105,11 @@ def _max_threads() -> int:
     return int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
 
 
+def _load() -> float:
+    """1-minute load average (other processes on a shared machine skew thread scaling)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else NAN
+
+
 def machine_info() -> dict[str, str | int]:
     """Platform, Python, CPU count and numba threading facts of this machine."""
     return {
@@ -105,31 +123,54 @@ def machine_info() -> dict[str, str | int]:
     }
 
 
+def _rates_1_and_2_threads(
+    fn: Callable[[], object], count: int, repeats: int
+) -> tuple[float, float]:
+    """Items/s on 1 and on 2 numba threads, timed alternately (1, 2, 1, 2, …) so that both
+    see the same background load; medians. NaN for 2 threads if numba may not use 2."""
+    two = _max_threads() >= 2
+    times: dict[int, list[float]] = {1: [], 2: []}
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):  # warm-up both
+            if threads == 1 or two:
+                numba.set_num_threads(threads)
+                fn()
+        for _ in range(repeats):
+            for threads in (1, 2) if two else (1,):
+                numba.set_num_threads(threads)
+                start = time.perf_counter()
+                fn()
+                times[threads].append(time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(before)
+    rate2 = count / statistics.median(times[2]) if two else NAN
+    return count / statistics.median(times[1]), rate2
+
+
 def _ours(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
     n = o.spot.size
     args = (o.spot, o.strike, o.expiry, o.rate, o.dividend, o.vol, o.is_call)
     price = bsm_price(*args)
+    buffer, reasons = np.empty((8, n)), np.empty(n, dtype=np.int8)  # kernel-only timing
+    small = tuple(a[:_L3_BATCH] for a in args)
+    iv_args = (price, o.spot, o.strike, o.expiry, o.rate, o.dividend, o.is_call)
+
+    def cached_batches() -> None:  # a batch small enough to stay in cache, 32 times
+        for _ in range(32):
+            bsm_greeks(*small, mode=KernelMode.FAST)
+
+    cases: list[tuple[str, Callable[[], object], int]] = [
+        ("greeks_per_s", lambda: bsm_greeks(*args, mode=KernelMode.FAST), n),
+        ("greeks_kernel_per_s", lambda: greeks_fast(*args, True, buffer, reasons), n),
+        ("greeks_strict_per_s", lambda: bsm_greeks(*args), n),
+        ("greeks_l3_per_s", cached_batches, small[0].size * 32),
+        ("iv_per_s", lambda: implied_vol_bsm(*iv_args), n),
+    ]
     out: dict[str, float] = {}
-    before = numba.get_num_threads()
-    try:
-        for threads, suffix in ((1, ""), (2, "_2threads")):
-            if threads > _max_threads():
-                out.update({f"greeks_per_s{suffix}": NAN, f"iv_per_s{suffix}": NAN})
-                continue
-            numba.set_num_threads(threads)
-            say(f"ours, {threads} thread(s): greeks fast, greeks strict, implied vol")
-            out[f"greeks_per_s{suffix}"] = _rate(
-                lambda: bsm_greeks(*args, mode=KernelMode.FAST), n, repeats
-            )
-            out[f"greeks_strict_per_s{suffix}"] = _rate(lambda: bsm_greeks(*args), n, repeats)
-            iv_args = (price, o.spot, o.strike, o.expiry, o.rate, o.dividend, o.is_call)
-            out[f"iv_per_s{suffix}"] = _rate(
-                lambda a=iv_args: implied_vol_bsm(*a),  # type: ignore[misc]
-                n,
-                repeats,
-            )
-    finally:
-        numba.set_num_threads(before)
+    for key, fn, count in cases:
+        say(f"ours: {key} on 1 and 2 threads, alternating")
+        out[key], out[f"{key}_2threads"] = _rates_1_and_2_threads(fn, count, repeats)
     return out
 
 
@@ -148,10 +189,22 @@ def _pyvolr(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
 
     price = bsm_price(o.spot, o.strike, o.expiry, o.rate, o.dividend, o.vol, o.is_call)
     iv_args = (price, f, o.spot, o.strike, o.expiry, o.rate, o.dividend)
+
+    def iv() -> None:
+        pb.implied_vol(*iv_args, on_error="ignore")
+
     return {
         "pyvolr_greeks_per_s": _rate(greeks, n, repeats),
-        "pyvolr_iv_per_s": _rate(lambda: pb.implied_vol(*iv_args, on_error="ignore"), n, repeats),
+        "pyvolr_iv_per_s": _rate(iv, n, repeats),
+        "pyvolr_iv_cores_used": _cores_used(iv),
     }
+
+
+def _cores_used(fn: Callable[[], object]) -> float:
+    """CPU seconds per wall second of one run: how many cores a peer used by itself."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def _fast_vollib(o: _Options, repeats: int, say: Progress) -> dict[str, float]:
@@ -267,6 +320,7 @@ def _ratios(r: dict[str, float]) -> dict[str, float]:
 
     return {
         "greeks_2thread_speedup": div("greeks_per_s_2threads", "greeks_per_s"),
+        "greeks_l3_2thread_speedup": div("greeks_l3_per_s_2threads", "greeks_l3_per_s"),
         "iv_2thread_speedup": div("iv_per_s_2threads", "iv_per_s"),
         "greeks_vs_pyvolr": div("greeks_per_s", "pyvolr_greeks_per_s"),
         "greeks_2threads_vs_pyvolr": div("greeks_per_s_2threads", "pyvolr_greeks_per_s"),
@@ -286,23 +340,28 @@ def run_risk_bench(
     ``quick`` uses at most 20,000 options, two repeats and 200 scalar options (a smoke run
     of a few seconds once numba's cache is warm). Missing peers or Monte Carlo give NaN.
     Keys: ``greeks_per_s`` (fast kernel, 1 thread), ``greeks_per_s_2threads``,
-    ``greeks_strict_per_s[_2threads]``, ``iv_per_s[_2threads]``, ``mc_path_steps_per_s``,
+    ``greeks_kernel_per_s[_2threads]``, ``greeks_l3_per_s[_2threads]``,
+    ``greeks_strict_per_s[_2threads]``,
+    ``iv_per_s[_2threads]``, ``mc_path_steps_per_s``,
     ``pyvolr_greeks_per_s``, ``pyvolr_iv_per_s``, ``fast_vollib_greeks_per_s``,
     ``fast_vollib_iv_per_s``, ``vollib_greeks_per_s``, ``vollib_iv_per_s``,
     ``quantlib_greeks_per_s``, accuracies ``iv_max_rel_err``/``pyvolr_iv_max_rel_err``,
-    ratios (``greeks_vs_pyvolr``, ``greeks_2thread_speedup``, …) and ``n_options``.
+    ratios (``greeks_vs_pyvolr``, ``greeks_2thread_speedup``, …), ``n_options`` and the
+    1-minute load average at start and end (``load_avg_1min_start``/``_end``): on a
+    shared 2-core machine a load above 1 means the 2-thread figures had no free core.
     """
     say = progress or (lambda _msg: None)
     n = min(n, 20_000) if quick else n
     repeats, scalar_m = (2, 200) if quick else (7, 3000)
     o = _options(n)
-    results: dict[str, float] = {"n_options": float(n)}
+    results: dict[str, float] = {"n_options": float(n), "load_avg_1min_start": _load()}
     results |= _ours(o, repeats, say)
     results |= _pyvolr(o, repeats, say)
     results |= _fast_vollib(o, repeats, say)
     results |= _scalar_peers(o, scalar_m, say)
     results |= _iv_accuracy(_options(min(n, 200_000), seed=7))
     results |= _monte_carlo(quick, say)
+    results["load_avg_1min_end"] = _load()
     return results | _ratios(results)
 
 
@@ -325,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
             "options through pyvolr, fast-vollib, vollib and QuantLib (scalar libraries are "
             "timed on a few thousand options and extrapolated). Figures are medians of "
             "repeats after a warm-up; ratios come from the same run."
+        ),
+        epilog=(
+            "Keys: greeks_per_s (public API, fast kernel, 1 thread), greeks_kernel_per_s "
+            "(reused buffers), greeks_l3_per_s (32k-option batches that stay in cache), "
+            "greeks_strict_per_s (consensus kernel), iv_per_s; each also _2threads. pyvolr "
+            "is multi-threaded (pyvolr_iv_cores_used). load_avg_1min_start/_end show "
+            "whether other processes shared the cores. Takes ~1-2 minutes at the default "
+            "size; --quick takes a few seconds once numba's cache is warm."
         ),
     )
     parser.add_argument("--size", type=int, default=1_000_000, metavar="N",

@@ -21,7 +21,9 @@ and ``gamma = +inf``, ``theta = -inf`` exactly at the money at expiry with posit
 
 Two kernel modes: :attr:`KernelMode.STRICT` (IEEE, no fast-math, bit-identical for any
 thread count; the clearing house computes marks with it) and :attr:`KernelMode.FAST`
-(fast-math, for analytics). Both are numba loops parallel over elements.
+(fast-math, vectorised libm-free ``exp``/``log``/``erfc`` of :mod:`._black_fast`, for analytics;
+agrees with strict to ~1e-13 relative, less where outputs are differences of terms).
+Both are numba loops parallel over elements.
 
 Example (Hull, *Options, Futures and Other Derivatives*, ex. 15.6):
 
@@ -35,14 +37,17 @@ Example (Hull, *Options, Futures and Other Derivatives*, ex. 15.6):
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from dataclasses import dataclass
 from enum import Enum
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.risk import _black_fast as _fast
 from paraclear.risk import _black_kernels as _k
 from paraclear.risk.errors import BackendUnavailable, InputReason, InvalidInputError
 
@@ -87,16 +92,52 @@ class Greeks:
     volga: FloatArray
 
 
-def _flatten(
+def broadcast_flat(
     arrays: tuple[ArrayLike, ...], is_call: ArrayLike
 ) -> tuple[tuple[int, ...], list[FloatArray], npt.NDArray[np.bool_]]:
-    """Broadcast all inputs together; return the shape and flat contiguous float64 copies."""
+    """Broadcast all inputs together; return the shape and flat contiguous float64 arrays.
+
+    Inputs already of the full shape are used as they are (no copy when float64 and
+    contiguous); smaller ones are expanded into fresh arrays. Nothing handed to the
+    kernels is a read-only broadcast view (numba would compile a separate specialisation).
+    """
     floats = [np.asarray(a, dtype=np.float64) for a in arrays]
     flags = np.asarray(is_call, dtype=np.bool_)
-    *floats, flags = np.broadcast_arrays(*floats, flags)
-    shape = flags.shape
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in floats]
-    return shape, flat, np.ascontiguousarray(flags).reshape(-1)
+    shape = np.broadcast_shapes(flags.shape, *(a.shape for a in floats))
+
+    def expand(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if a.shape != shape:
+            a = np.broadcast_to(a, shape).copy()
+        return np.ascontiguousarray(a).reshape(-1)
+
+    return shape, [expand(a) for a in floats], expand(flags)
+
+
+_REUSE_LOCK = threading.Lock()
+_REUSABLE: dict[int, tuple[FloatArray, npt.NDArray[np.int8]]] = {}
+_MIN_REUSE = 65_536
+"""Batches at least this large reuse their output block (see :func:`_buffers`)."""
+
+
+def _buffers(rows: int, n: int) -> tuple[FloatArray, npt.NDArray[np.int8]]:
+    """Output block ``(rows, n)`` and a reasons array for one kernel call.
+
+    Fresh large allocations cost page faults (64 MB per million options for the Greeks),
+    as much as a third of the fast kernel's time. So the last large block of each height is
+    kept and handed out again, but only when no caller still holds a view of it: the
+    returned ``Greeks`` fields are views of the block, so the block's reference count
+    tells (2 = the cache entry and ``getrefcount``'s argument). Otherwise a new block is
+    allocated and becomes the cached one. The reasons array never leaves this module.
+    """
+    if n < _MIN_REUSE:
+        return np.empty((rows, n)), np.empty(n, dtype=np.int8)
+    with _REUSE_LOCK:
+        cached = _REUSABLE.get(rows)
+        if cached is not None and cached[0].shape[1] == n and sys.getrefcount(cached[0]) == 2:
+            return cached
+        fresh = (np.empty((rows, n)), np.empty(n, dtype=np.int8))
+        _REUSABLE[rows] = fresh
+        return fresh
 
 
 def raise_invalid(reasons: npt.NDArray[np.int8], n_bad: int) -> None:
@@ -142,16 +183,16 @@ def _run(
     mode: KernelMode,
     backend: Backend,
 ) -> Greeks:
+    """Dispatch to the GPU, or flatten inputs and run the chosen CPU kernel."""
     gpu = _gpu_module(backend, mode, bsm)
     if gpu is not None:
         result: Greeks = gpu.black76_greeks_cuda(under, strike, expiry, rate, vol, is_call)
         return result
-    shape, (s, k, t, r, q, v), flags = _flatten(
+    shape, (s, k, t, r, q, v), flags = broadcast_flat(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
-    out = np.empty((8, s.shape[0]), dtype=np.float64)
-    reasons = np.empty(s.shape[0], dtype=np.int8)
-    kernel = _k.greeks_strict if mode is KernelMode.STRICT else _k.greeks_fast
+    out, reasons = _buffers(8, s.shape[0])
+    kernel = _k.greeks_strict if mode is KernelMode.STRICT else _fast.greeks_fast
     n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
         raise_invalid(reasons, n_bad)
@@ -188,6 +229,28 @@ def black76_greeks(
     return _run(forward, strike, expiry, rate, rate, vol, is_call, False, mode, backend)
 
 
+def _price(
+    under: ArrayLike,
+    strike: ArrayLike,
+    expiry: ArrayLike,
+    rate: ArrayLike,
+    dividend: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
+    bsm: bool,
+) -> FloatArray:
+    """Strict CPU price-only kernel; bit-identical to the strict Greeks' ``price``."""
+    shape, (s, k, t, r, q, v), flags = broadcast_flat(
+        (under, strike, expiry, rate, dividend, vol), is_call
+    )
+    out, reasons = _buffers(1, s.shape[0])
+    n_bad = _k.price_strict(s, k, t, r, q, v, flags, bsm, out, reasons)
+    if n_bad:
+        raise_invalid(reasons, n_bad)
+    price: FloatArray = out[0].reshape(shape)
+    return price
+
+
 def black76_price(
     forward: ArrayLike,
     strike: ArrayLike,
@@ -199,7 +262,13 @@ def black76_price(
     mode: KernelMode = KernelMode.STRICT,
     backend: Backend = "cpu",
 ) -> FloatArray:
-    """Black-76 price only (same kernel and raises as :func:`black76_greeks`)."""
+    """Black-76 price only; raises as :func:`black76_greeks`.
+
+    In strict mode on the CPU a price-only kernel runs (three libm calls fewer per option),
+    bit-identical to ``black76_greeks(...).price``.
+    """
+    if mode is KernelMode.STRICT and backend == "cpu":
+        return _price(forward, strike, expiry, rate, rate, vol, is_call, False)
     return black76_greeks(
         forward, strike, expiry, rate, vol, is_call, mode=mode, backend=backend
     ).price
@@ -241,7 +310,9 @@ def bsm_price(
     mode: KernelMode = KernelMode.STRICT,
     backend: Backend = "cpu",
 ) -> FloatArray:
-    """BSM price only (same kernel and raises as :func:`bsm_greeks`)."""
+    """BSM price only; raises as :func:`bsm_greeks`; strict CPU runs the price-only kernel."""
+    if mode is KernelMode.STRICT and backend == "cpu":
+        return _price(spot, strike, expiry, rate, dividend, vol, is_call, True)
     return bsm_greeks(
         spot, strike, expiry, rate, dividend, vol, is_call, mode=mode, backend=backend
     ).price

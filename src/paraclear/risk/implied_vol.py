@@ -1,8 +1,13 @@
-"""Implied volatility of European options by Jäckel's "Let's Be Rational" method.
+"""Implied volatility of European options after Jäckel's "Let's Be Rational" (2016).
 
-The algorithm (normalisation, accurate normalised Black, three objective branches,
-Householder iterations of order four) is described in :mod:`._iv_kernels`. Prices are
-inverted element by element in a parallel numba loop in strict IEEE arithmetic.
+Jäckel's structure — normalised Black, reduction to out-of-the-money calls, branch-wise
+objective transforms (``ln b`` / ``b`` / ``ln(b_max − b)``) and Householder iterations of
+order four — with our own accurate evaluation of b in its cancelling regions and our own
+initial guesses (asymptotic inversions and a tangent instead of his rational-cubic
+interpolation), so most solves take 2-3 evaluations rather than his 2; see
+:mod:`._iv_kernels`. Prices are inverted element by element in a parallel numba loop in
+strict IEEE arithmetic. Accuracy: the vol is recovered to 1e-12 relative wherever the
+price pins it that well (``tests/risk/test_implied_vol.py`` defines this precisely).
 
 Units: ``price`` in currency (discounted premium), ``expiry`` in years, ``rate`` and
 ``dividend`` continuously compounded annual decimals; the result is an annual vol
@@ -33,7 +38,7 @@ import numpy.typing as npt
 
 from paraclear.risk import _iv_kernels as _k
 from paraclear.risk.errors import InputReason, InvalidInputError
-from paraclear.risk.greeks import ArrayLike, FloatArray
+from paraclear.risk.greeks import ArrayLike, FloatArray, broadcast_flat
 
 __all__ = ["ImpliedVol", "implied_vol_black76", "implied_vol_bsm"]
 
@@ -74,15 +79,11 @@ def _run(
     is_call: ArrayLike,
     bsm: bool,
 ) -> ImpliedVol:
-    floats = [
-        np.asarray(a, dtype=np.float64) for a in (price, under, strike, expiry, rate, dividend)
-    ]
-    *floats, flags = np.broadcast_arrays(*floats, np.asarray(is_call, dtype=np.bool_))
-    shape = flags.shape
-    p, u, k, t, r, q = (np.ascontiguousarray(a).reshape(-1) for a in floats)
+    shape, (p, u, k, t, r, q), call = broadcast_flat(
+        (price, under, strike, expiry, rate, dividend), is_call
+    )
     vol = np.empty(p.shape[0], dtype=np.float64)
     reason = np.empty(p.shape[0], dtype=np.int8)
-    call = np.ascontiguousarray(flags).reshape(-1)
     _k.implied_vol_loop(p, u, k, t, r, q, call, bsm, vol, reason)
     return ImpliedVol(vol.reshape(shape), reason.reshape(shape))
 

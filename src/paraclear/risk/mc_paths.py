@@ -30,16 +30,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
 
 import numba
 import numpy as np
 import numpy.typing as npt
 
 from paraclear.risk.errors import RiskError
+from paraclear.risk.greeks import Backend
 
 FloatArray = npt.NDArray[np.float64]
-Backend = Literal["cpu", "cuda"]
 
 #: Default paths per random stream.
 DEFAULT_BLOCK_SIZE: int = 4096
@@ -182,7 +181,7 @@ def simulate_features(
 
     Raises:
         McInputError: on a non-positive expiry or bad counts.
-        paraclear.risk.gpu.CudaUnavailable: for ``backend="cuda"`` without a usable device.
+        paraclear.risk.errors.BackendUnavailable: ``backend="cuda"`` without a usable device.
     """
     if not expiry > 0:
         raise McInputError(f"expiry must be > 0 years, got {expiry}")

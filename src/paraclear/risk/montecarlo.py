@@ -34,9 +34,9 @@ from enum import Enum
 
 import numpy as np
 
+from paraclear.risk.greeks import Backend
 from paraclear.risk.mc_paths import (
     DEFAULT_BLOCK_SIZE,
-    Backend,
     Feature,
     FloatArray,
     GbmModel,

@@ -130,6 +130,13 @@ def portfolio_margin(
 
     Raises:
         PortfolioInputError: on mismatched shapes, non-int64 arrays or covers out of range.
+
+    Half a contract long (500,000 raw) of a series losing 3 USDC per contract in its
+    worst scenario needs 1.5 USDC maintenance and 1.875 USDC initial margin:
+
+    >>> pnl = np.array([[-3_000_000, 0, 2_000_000]], dtype=np.int64)
+    >>> portfolio_margin([500_000], pnl, -pnl)
+    MarginRequirement(initial=1875000, maintenance=1500000, worst_scenario=0)
     """
     long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
     cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)

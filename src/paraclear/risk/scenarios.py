@@ -14,7 +14,10 @@ as ``(30 / days to expiry) ** 0.30 * 38 %``. We use that shape as a *relative* s
 cap, ``s(T) = min(1.0, 0.38 * (30 / max(days, 1)) ** 0.30)``, and apply it
 multiplicatively: ``vol_up = vol * (1 + s)``, ``vol_down = vol / (1 + s)`` (symmetric in log
 vol, never negative). Short-dated options get larger shocks; a 1-day option hits the cap.
-Time does not pass between the mark and the scenarios (no theta), as in SPAN. Vols are
+Determinism: apart from the Black-76 kernel and the shock size ``s(T)`` (one ``pow``),
+every step is a single IEEE operation; results are bit-identical across thread counts
+on one platform, and across platforms only as far as their ``exp``/``log``/``erfc``/``pow``
+agree. Time does not pass between the mark and the scenarios (no theta), as in SPAN. Vols are
 sticky-strike: a series keeps its own mark vol (e.g. from
 ``surface.VolSurface.implied_vol(strike, expiry, forward)``) under every price move, and
 only the vol state shocks it.
@@ -209,7 +212,11 @@ def scenario_pnl_usd(
     if opt.any():
         is_call = kinds[opt] == SeriesKind.CALL
         shock = 1.0 + grid.vol_shock.size(t[opt])
-        vol_scen = v[opt][:, None] * shock[:, None] ** np.asarray(grid.vol_states)[None, :]
+        states = np.asarray(grid.vol_states)[None, :]
+        base = np.broadcast_to(v[opt][:, None], (len(shock), grid.size))
+        # one correctly rounded IEEE operation per state (no pow): v * (1+s), v, v / (1+s)
+        vol_scen = np.where(states > 0, base * shock[:, None], base)
+        vol_scen = np.where(states < 0, base / shock[:, None], vol_scen)
         f_scen = f[opt][:, None] * (1.0 + moves[None, :])
         args = (k[opt][:, None], t[opt][:, None], r[opt][:, None])
         strict = KernelMode.STRICT

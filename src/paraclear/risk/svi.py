@@ -63,6 +63,15 @@ class SviParams:
         rho: skew, ``-1 < rho < 1``.
         m: horizontal shift in log-moneyness.
         sigma: smoothness of the vertex, ``sigma > 0``.
+
+    Raises:
+        InvalidSviParameters: if ``b < 0``, ``|rho| >= 1``, ``sigma <= 0`` or any is not finite.
+
+    >>> p = SviParams(a=0.04, b=0.1, rho=-0.5, m=0.0, sigma=0.2)
+    >>> round(float(p.total_variance(0.0)), 12)  # a + b * sigma at k = m
+    0.06
+    >>> round(p.wing_slope, 10)
+    0.15
     """
 
     a: float

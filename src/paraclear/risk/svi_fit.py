@@ -153,13 +153,15 @@ def nelder_mead(
     f: Callable[[FloatArray], float],
     x0: FloatArray,
     step: FloatArray,
-    max_iterations: int = 300,
+    max_iterations: int = 400,
     tolerance: float = 1e-12,
+    x_tolerance: float = 1e-10,
 ) -> tuple[FloatArray, float]:
     """Minimise ``f`` from ``x0`` with the Nelder-Mead simplex; return ``(x, f(x))``.
 
-    Stops when the spread of ``f`` over the simplex falls below ``tolerance`` (absolute)
-    or after ``max_iterations`` iterations.
+    Stops when both the spread of ``f`` over the simplex is at most
+    ``tolerance * |f_best|`` (relative to the best value) and the simplex fits in a
+    box of side ``x_tolerance``, or after ``max_iterations`` iterations.
     """
     n = len(x0)
     simplex = [np.asarray(x0, dtype=np.float64)]
@@ -168,7 +170,8 @@ def nelder_mead(
     for _ in range(max_iterations):
         order = np.argsort(values, kind="stable")
         simplex, values = [simplex[i] for i in order], [values[i] for i in order]
-        if values[-1] - values[0] <= tolerance:
+        spread_x = max(float(np.max(np.abs(p - simplex[0]))) for p in simplex[1:])
+        if values[-1] - values[0] <= tolerance * abs(values[0]) and spread_x <= x_tolerance:
             break
         centroid = np.mean(simplex[:-1], axis=0)
         reflected = centroid + (centroid - simplex[-1])
@@ -244,7 +247,7 @@ def fit_svi_slice(quotes: SliceQuotes, grid: FloatArray | None = None) -> SviFit
     ]
     z0 = min(starts, key=outer)
     step = np.array([(m_hi - m_lo) / COARSE_GRID_POINTS, (ls_hi - ls_lo) / COARSE_GRID_POINTS])
-    z, _ = nelder_mead(outer, z0, step, tolerance=1e-16 * max(1.0, float(w.max()) ** 2))
+    z, _ = nelder_mead(outer, z0, step)
     m = min(max(float(z[0]), m_lo), m_hi)
     sigma = float(np.exp(min(max(float(z[1]), ls_lo), ls_hi)))
     (a, d, c), _ = _solve_inner(k, w, v, m, sigma)
