@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from paraclear.clearing import errors
 from paraclear.clearing.instruments import Instrument, Option
-from paraclear.clearing.margin import PositionMark, MarginModel
+from paraclear.clearing.margin import MarginModel, PositionMark
 from paraclear.clearing.records import HouseConfig, MarkData, OracleData, Position
 from paraclear.numbers import SIZE_SCALE
 from paraclear.state import StateView
