@@ -160,7 +160,7 @@ def _guess_lower_matched(beta: float, x: float, sc: float, bc: float, vega_c: fl
     level = math.log(bc) + 0.5 * x * x / (sc * sc) - 3.0 * math.log(sc) - slope * sc
     ln_beta = math.log(beta)
     s = min(-x / math.sqrt(-2.0 * ln_beta), 0.9 * sc)
-    for _ in range(4):
+    for _ in range(3):
         h = -0.5 * x * x / (s * s) + 3.0 * math.log(s) + level + slope * s - ln_beta
         dh = x * x / (s * s * s) + 3.0 / s + slope
         s = min(max(s - h / dh, 0.5 * s), 0.5 * (s + sc))
