@@ -185,12 +185,12 @@ def _householder(nu: float, h2: float, h3: float) -> float:
 
 
 @_jit
-def solve_normalised(beta: float, x: float) -> tuple[float, int]:
+def solve_normalised(beta: float, x: float, bmax: float) -> tuple[float, int]:
     """Total vol ``s`` with ``b(x, s) = beta`` (``x ≤ 0``, ``0 < beta < e^{x/2}``).
 
-    Returns ``(s, iterations)``; ``iterations == _MAX_ITER + 1`` flags non-convergence.
+    ``bmax`` is ``e^{x/2}`` (the caller has it). Returns ``(s, iterations)``;
+    ``iterations == _MAX_ITER + 1`` flags non-convergence.
     """
-    bmax = math.exp(0.5 * x)
     emh = math.exp(-0.5 * x)
     sc = math.sqrt(-2.0 * x)
     if beta > 0.5 * bmax:
@@ -304,14 +304,15 @@ def implied_vol_loop(
             time_value = price[i] * math.exp(r * t) - max(sign * (fwd - k), 0.0)
             beta = time_value / math.sqrt(fwd * k)
             x = -abs(math.log(fwd / k))
+            bmax = math.exp(0.5 * x)
             if not beta >= 0.0:
                 code = 7
-            elif beta >= math.exp(0.5 * x):
+            elif beta >= bmax:
                 code = 8
             elif beta == 0.0:
                 vol = 0.0
             else:
-                s, iterations = solve_normalised(beta, x)
+                s, iterations = solve_normalised(beta, x, bmax)
                 vol = s / math.sqrt(t)
                 if iterations > _MAX_ITER:
                     code = 10
