@@ -201,17 +201,22 @@ def solve_normalised(beta: float, x: float, bmax: float) -> tuple[float, int]:
         branch, lo, hi = 0, 0.0, sc
         s = _guess_lower(beta, x, sc)
     else:
-        bc = normalised_black(x, sc, bmax, emh, False)[0] if sc > 0.0 else 0.0
+        # at s_c: d1 = 0, so b = e^{x/2}/2 − e^{−x/2}Φ(−s_c) (one erfc; the same arithmetic
+        # as normalised_black there) and b' = e^{x/2}φ(0)
+        if sc >= _SMALL_S:
+            bc = 0.5 * bmax - emh * norm_cdf(-sc)
+        else:
+            bc = normalised_black(x, sc, bmax, emh, False)[0] if sc > 0.0 else 0.0
+        vega_c = bmax * _INV_SQRT_2PI
         if beta < bc:
             branch, lo, hi = 0, 0.0, sc
-            vega_c = math.exp(log_vega(x, sc))
             if beta > 0.6 * bc:  # tangent at the inflection point (b is convex below it)
                 s = sc + (beta - bc) / vega_c
             else:
                 s = _guess_lower_matched(beta, x, sc, bc, vega_c)
         else:
             branch, lo, hi = 1, sc, math.inf
-            s = sc + (beta - bc) * math.exp(-log_vega(x, sc)) if sc > 0.0 else beta / _INV_SQRT_2PI
+            s = sc + (beta - bc) / vega_c
     ln_beta = math.log(beta) if branch == 0 else 0.0
     ln_comp = math.log(bmax - beta) if branch == 2 else 0.0
     for it in range(_MAX_ITER):
