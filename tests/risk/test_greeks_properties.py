@@ -17,6 +17,7 @@ from paraclear.risk.greeks import (
     bsm_greeks,
     bsm_price,
 )
+from paraclear.risk.implied_vol import implied_vol_bsm
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -136,6 +137,21 @@ def test_strict_kernel_is_bit_identical_for_one_and_two_threads() -> None:
         numba.set_num_threads(before)
     for name in ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga"):
         assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
+
+
+def test_strict_price_and_implied_vol_are_bit_identical_for_one_and_two_threads() -> None:
+    s, k, t, r, q, v, c = _cases(10, 50_001)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            price = bsm_price(s, k, t, r, q, v, c)
+            vol = implied_vol_bsm(price, s, k, t, r, q, c).vol
+            results.append((price.tobytes(), vol.tobytes()))
+    finally:
+        numba.set_num_threads(before)
+    assert results[0] == results[1]
 
 
 @pytest.mark.parametrize("bsm", [True, False], ids=["bsm", "black76"])

@@ -7,7 +7,8 @@ Files, one mechanism each:
   ``_black_fast.py`` — fast-math kernel vectorised with libm-free ``exp``/``log``/``erfc``.
 * ``implied_vol.py`` — public implied-vol API; ``_iv_kernels.py`` — Jäckel-style solver.
 * ``units.py`` — per-day theta, per-1 % vega/rho conversions.
-* ``bench.py`` — ``run_risk_bench`` / ``main``: Greeks/s, IV/s, Monte Carlo and peers.
+* ``bench.py`` — ``run_risk_bench`` / ``main``: Greeks/s, IV/s, Monte Carlo and peers
+  (``_bench_peers.py``: pyvolr, fast-vollib, vollib, QuantLib on the same options).
 * ``svi.py``, ``svi_fit.py``, ``surface.py`` — SVI slices, their fit, the vol surface.
 * ``scenarios.py`` — per-series risk arrays over a price × vol grid (strict kernels).
 * ``portfolio.py`` — integer portfolio margin from risk arrays.

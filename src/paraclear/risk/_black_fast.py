@@ -7,7 +7,8 @@ function calls or data-dependent branches, so LLVM can vectorise it:
 1. Main pass (parallel, vectorisable): every element is computed as if valid, with invalid
    or zero-total-vol elements fed harmless substitute inputs; ``reasons`` gets the
    validation code, or ``LIMIT`` where ``vol·√expiry == 0`` needs the limiting values.
-2. Fix-up pass (``_black_kernels.fixup_limits``, parallel, scalar, cheap): elements flagged
+2. Fix-up pass (``_black_kernels.fixup_limits``, parallel, scalar, cheap; skipped when the
+   main pass counted no flagged element): elements flagged
    in pass 1 get NaN (invalid) or their limits; the invalid ones are counted.
 
 Analytics only (fast-math reassociates): consensus marks use the strict kernel.
@@ -197,7 +198,8 @@ def _main_pass(
     bsm: bool,
     out: np.ndarray,
     reasons: np.ndarray,
-) -> None:
+) -> int:
+    flagged = 0
     for i in numba.prange(under.shape[0]):
         S, K, T, r, q, sigma = under[i], strike[i], expiry[i], rate[i], dividend[i], vol[i]
         finite = (abs(S) < math.inf) & (abs(K) < math.inf) & (abs(T) < math.inf)
@@ -246,6 +248,8 @@ def _main_pass(
         out[6, i] = -cf * pdf * d2 * inv_sigma
         out[7, i] = vega * d1 * d2 * inv_sigma
         reasons[i] = code
+        flagged += 1 if code != 0 else 0
+    return flagged
 
 
 _main = numba.njit(
@@ -267,5 +271,6 @@ def greeks_fast(
 ) -> int:
     """Fill ``out[k, i]`` like ``greeks_strict``; return the number of invalid elements."""
     args = (under, strike, expiry, rate, dividend, vol, is_call, bsm, out, reasons)
-    _main(*args)
+    if _main(*args) == 0:  # skip the fix-up pass (a second parallel launch) when clean
+        return 0
     return int(fixup_limits(*args))

@@ -160,7 +160,7 @@ def _guess_lower_matched(beta: float, x: float, sc: float, bc: float, vega_c: fl
     level = math.log(bc) + 0.5 * x * x / (sc * sc) - 3.0 * math.log(sc) - slope * sc
     ln_beta = math.log(beta)
     s = min(-x / math.sqrt(-2.0 * ln_beta), 0.9 * sc)
-    for _ in range(4):
+    for _ in range(3):
         h = -0.5 * x * x / (s * s) + 3.0 * math.log(s) + level + slope * s - ln_beta
         dh = x * x / (s * s * s) + 3.0 / s + slope
         s = min(max(s - h / dh, 0.5 * s), 0.5 * (s + sc))
@@ -185,12 +185,12 @@ def _householder(nu: float, h2: float, h3: float) -> float:
 
 
 @_jit
-def solve_normalised(beta: float, x: float) -> tuple[float, int]:
+def solve_normalised(beta: float, x: float, bmax: float) -> tuple[float, int]:
     """Total vol ``s`` with ``b(x, s) = beta`` (``x ≤ 0``, ``0 < beta < e^{x/2}``).
 
-    Returns ``(s, iterations)``; ``iterations == _MAX_ITER + 1`` flags non-convergence.
+    ``bmax`` is ``e^{x/2}`` (the caller has it). Returns ``(s, iterations)``;
+    ``iterations == _MAX_ITER + 1`` flags non-convergence.
     """
-    bmax = math.exp(0.5 * x)
     emh = math.exp(-0.5 * x)
     sc = math.sqrt(-2.0 * x)
     if beta > 0.5 * bmax:
@@ -201,17 +201,22 @@ def solve_normalised(beta: float, x: float) -> tuple[float, int]:
         branch, lo, hi = 0, 0.0, sc
         s = _guess_lower(beta, x, sc)
     else:
-        bc = normalised_black(x, sc, bmax, emh, False)[0] if sc > 0.0 else 0.0
+        # at s_c: d1 = 0, so b = e^{x/2}/2 − e^{−x/2}Φ(−s_c) (one erfc; the same arithmetic
+        # as normalised_black there) and b' = e^{x/2}φ(0)
+        if sc >= _SMALL_S:
+            bc = 0.5 * bmax - emh * norm_cdf(-sc)
+        else:
+            bc = normalised_black(x, sc, bmax, emh, False)[0] if sc > 0.0 else 0.0
+        vega_c = bmax * _INV_SQRT_2PI
         if beta < bc:
             branch, lo, hi = 0, 0.0, sc
-            vega_c = math.exp(log_vega(x, sc))
             if beta > 0.6 * bc:  # tangent at the inflection point (b is convex below it)
                 s = sc + (beta - bc) / vega_c
             else:
                 s = _guess_lower_matched(beta, x, sc, bc, vega_c)
         else:
             branch, lo, hi = 1, sc, math.inf
-            s = sc + (beta - bc) * math.exp(-log_vega(x, sc)) if sc > 0.0 else beta / _INV_SQRT_2PI
+            s = sc + (beta - bc) / vega_c
     ln_beta = math.log(beta) if branch == 0 else 0.0
     ln_comp = math.log(bmax - beta) if branch == 2 else 0.0
     for it in range(_MAX_ITER):
@@ -304,14 +309,15 @@ def implied_vol_loop(
             time_value = price[i] * math.exp(r * t) - max(sign * (fwd - k), 0.0)
             beta = time_value / math.sqrt(fwd * k)
             x = -abs(math.log(fwd / k))
+            bmax = math.exp(0.5 * x)
             if not beta >= 0.0:
                 code = 7
-            elif beta >= math.exp(0.5 * x):
+            elif beta >= bmax:
                 code = 8
             elif beta == 0.0:
                 vol = 0.0
             else:
-                s, iterations = solve_normalised(beta, x)
+                s, iterations = solve_normalised(beta, x, bmax)
                 vol = s / math.sqrt(t)
                 if iterations > _MAX_ITER:
                     code = 10

@@ -103,12 +103,16 @@ def broadcast_flat(
     """
     floats = [np.asarray(a, dtype=np.float64) for a in arrays]
     flags = np.asarray(is_call, dtype=np.bool_)
-    shape = np.broadcast_shapes(flags.shape, *(a.shape for a in floats))
+    shape = flags.shape
+    if any(a.shape != shape for a in floats):  # (np.broadcast_shapes costs microseconds)
+        shape = np.broadcast_shapes(shape, *(a.shape for a in floats))
 
     def expand(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if a.shape != shape:
             a = np.broadcast_to(a, shape).copy()
-        return np.ascontiguousarray(a).reshape(-1)
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        return a.reshape(-1)
 
     return shape, [expand(a) for a in floats], expand(flags)
 
