@@ -64,20 +64,22 @@ class _Leaf:
 
 
 class _Branch:
-    """A subtree of two or more leaves; its digest is kept current by ``_update``."""
+    """A subtree of two or more leaves; its digest is kept current by ``_update``.
 
-    __slots__ = ("children", "digest")
+    ``digests`` holds the 16 child digests contiguously (512 bytes) and ``count`` the number
+    of non-empty children, so rehashing a branch touches no child object.
+    """
+
+    __slots__ = ("children", "count", "digest", "digests")
 
     def __init__(self, children: list[_Node]) -> None:
         self.children = children
-        self.digest = _branch_of(children)
+        self.digests = bytearray(b"".join(EMPTY if c is None else c.digest for c in children))
+        self.count = RADIX - children.count(None)
+        self.digest: bytes = hash_bytes(b"\x01" + self.digests)
 
 
 _Node = _Leaf | _Branch | None
-
-
-def _branch_of(children: list[_Node]) -> bytes:
-    return branch_digest([EMPTY if c is None else c.digest for c in children])
 
 
 class Proof(msgspec.Struct, frozen=True):
@@ -127,15 +129,18 @@ def _update(
             if at == hi or ints[at] != node.path_int:
                 insort(merged, node, key=_path_int)
         return _build(merged, [leaf.path_int for leaf in merged], 0, len(merged), depth)
-    children = node.children
+    children, digests = node.children, node.digests
     for nibble, start, end in _spans(ints, lo, hi, depth):
-        children[nibble] = _update(children[nibble], changes, ints, start, end, depth + 1)
-    present = [child for child in children if child is not None]
-    if not present:
-        return None
-    if len(present) == 1 and not isinstance(present[0], _Branch):
-        return present[0]
-    node.digest = _branch_of(children)
+        old = children[nibble]
+        new = children[nibble] = _update(old, changes, ints, start, end, depth + 1)
+        at = nibble * DIGEST_SIZE
+        digests[at : at + DIGEST_SIZE] = EMPTY if new is None else new.digest
+        node.count += (new is not None) - (old is not None)
+    if node.count <= 1:
+        only = next((child for child in children if child is not None), None)
+        if not isinstance(only, _Branch):
+            return only
+    node.digest = hash_bytes(b"\x01" + digests)
     return node
 
 
@@ -173,7 +178,10 @@ class SparseMerkleTree:
         node, depth = self._root, 0
         while isinstance(node, _Branch):
             nibble = _nibble(path_int, depth)
-            digests = [EMPTY if c is None else c.digest for c in node.children]
+            digests = [
+                bytes(node.digests[i : i + DIGEST_SIZE])
+                for i in range(0, RADIX * DIGEST_SIZE, DIGEST_SIZE)
+            ]
             levels.append(tuple(digests[:nibble] + digests[nibble + 1 :]))
             node = node.children[nibble]
             depth += 1
