@@ -19,7 +19,8 @@ Progress = Callable[[str], None]
 def bench_exec(
     accounts: list[int], txs: int, repeats: int = 3, progress: Progress | None = None
 ) -> dict[str, object]:
-    """Sequential tx/s of blocks of ``txs`` trades over each account count (median of repeats).
+    """Sequential tx/s of blocks of ``txs`` trades over each account count (median of repeats):
+    end to end, execution alone, and the commit (state and root) per 1,000 written keys.
 
     Each measured block follows a warm-up block, so accounts already hold positions and
     margin checks value real portfolios.
@@ -33,18 +34,24 @@ def bench_exec(
         state = workload.genesis()
         execute_block(state, workload.setup_block(), machine_)
         execute_block(state, workload.next_block(state), machine_)
-        rates, failed = [], 0
+        rates, execute_rates, root_ms, failed = [], [], [], 0
         for _ in range(repeats):
             block = workload.next_block(state)
             started = time.perf_counter()
             result = execute_block(state, block, machine_)
             rates.append(len(block.txs) / (time.perf_counter() - started))
-            failed += result.metrics.failed
+            metrics = result.metrics
+            execute_rates.append(len(block.txs) / metrics.execute_seconds)
+            commit = metrics.commit_seconds + metrics.root_seconds
+            root_ms.append(commit * 1e6 / max(metrics.keys_written, 1))
+            failed += metrics.failed
         rows.append(
             {
                 "accounts": count,
                 "txs": txs,
                 "sequential_tps": round(statistics.median(rates), 1),
+                "execute_only_tps": round(statistics.median(execute_rates), 1),
+                "commit_ms_per_1000_keys": round(statistics.median(root_ms), 2),
                 "failed_share": round(failed / (repeats * txs), 4),
             }
         )

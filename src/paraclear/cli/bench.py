@@ -103,9 +103,12 @@ def run_risk(argv: list[str]) -> int:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'accounts':>10} {'tx/s':>12} {'failed':>8}"]
+    lines = [
+        f"{'accounts':>10} {'tx/s':>12} {'execute tx/s':>13} {'commit ms/1k':>13} {'failed':>8}"
+    ]
     lines += [
-        f"{r['accounts']:>10,} {r['sequential_tps']:>12,.0f} {r['failed_share']:>8.1%}"
+        f"{r['accounts']:>10,} {r['sequential_tps']:>12,.0f} {r['execute_only_tps']:>13,.0f} "
+        f"{r['commit_ms_per_1000_keys']:>13.1f} {r['failed_share']:>8.1%}"
         for r in rows
     ]
     return "\n".join(lines)
