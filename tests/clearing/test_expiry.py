@@ -72,3 +72,25 @@ def test_rounding_residual_of_a_settlement_goes_to_the_insurance_fund():
     # Payoff 3 micro-USDC per contract: carol's half receives 1, bob's 1.5 pays 5.
     assert receipt.events[0].residual == 1
     assert ex.get(k.INSURANCE_FUND) == 1
+
+
+def test_a_short_that_cannot_pay_its_settlement_is_recorded_bankrupt_until_it_pays():
+    from paraclear.clearing.transactions import Deposit, Withdraw
+
+    ex = Exchange().market().fund(alice=100_000, bob=20_000)
+    ex.trade("alice", "bob", CALL, Side.BUY, ONE, usd(3_000))
+    ex.block(ex.tx(Withdraw, "bob", amount=usd(1_000)))
+    ex.time = CALL.expiry
+    owed = usd(100_000 - 60_000)  # settles at 100,000: bob owes 40,000
+    receipt = ex.ok(
+        SettleExpiry,
+        "oracle",
+        instrument=CALL.name,
+        settlement_price=usd(100_000),
+        accounts=("alice", "bob"),
+    )
+    deficit = owed - usd(20_000 + 3_000 - 18 - 1_000)  # deposit, premium, fee, withdrawal
+    assert receipt.events[-1].deficit == deficit
+    assert ex.collateral("bob") == -deficit
+    ex.block(ex.tx(Deposit, "bob", amount=deficit))
+    assert ex.get(k.bankruptcy("bob")) is None and ex.collateral("bob") == 0

@@ -71,3 +71,20 @@ def test_liquidation_errors(ex):
     ex.fails(
         Liquidate, "poor", "InsufficientMargin", account="alice", instrument=PERP.name, size=ONE
     )
+
+
+def test_a_short_option_is_liquidated_at_its_mark():
+    from .harness import CALL
+
+    ex = Exchange().market().fund(seller=14_000, buyer=1_000_000, liq=1_000_000)
+    ex.trade("seller", "buyer", CALL, Side.SELL, ONE, ex.mark(CALL).price // 100_000 * 100_000)
+    ex.oracle(68_000)  # the call is deep in the money; the seller is under maintenance
+    mark = ex.mark(CALL).price
+    before = ex.collateral("seller")
+    receipt = ex.ok(Liquidate, "liq", account="seller", instrument=CALL.name, size=ONE)
+    penalty = receipt.events[0].penalty
+    assert ex.size("liq", CALL) == -ONE and ex.size("seller", CALL) == 0
+    assert ex.collateral("liq") == usd(1_000_000) + mark
+    assert penalty == usd(68_000 * 0.005)  # on the underlying notional moved
+    assert ex.collateral("seller") == before - mark - penalty > 0
+    assert ex.get(k.bankruptcy("seller")) is None

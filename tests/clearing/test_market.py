@@ -93,3 +93,15 @@ def test_an_oracle_update_the_risk_engine_cannot_price_fails_with_invalid_oracle
         atm_vol_ppm=500_000,
     )
     assert dict(receipt.error.details)["underlying"] == "ETH"
+
+
+def test_funding_is_realised_into_collateral_when_the_position_closes():
+    ex = Exchange().market().fund(alice=100_000, bob=100_000)
+    ex.trade("alice", "bob", PERP, Side.BUY, ONE, usd(60_000))
+    ex.ok(Funding, "oracle", instrument=PERP.name, rate_ppm=100)  # longs pay 6 per contract
+    ex.ok(Funding, "oracle", instrument=PERP.name, rate_ppm=-50)  # then receive 3
+    alice, bob = ex.collateral("alice"), ex.collateral("bob")
+    ex.trade("alice", "bob", PERP, Side.SELL, ONE, usd(60_000))
+    assert ex.position("alice", PERP) is None and ex.position("bob", PERP) is None
+    assert ex.collateral("alice") == alice - usd(3) - usd(30)  # net funding, taker fee
+    assert ex.collateral("bob") == bob + usd(3) - usd(12)
