@@ -97,7 +97,11 @@ class StateView:
         return value
 
     def get_many(self, keys: Iterable[Key]) -> list[object]:
-        """``[self.get(key) for key in keys]``, in one call (the margin check's hot path)."""
+        """``[self.get(key) for key in keys]``, in one call (the margin check's hot path).
+
+        The body repeats ``get`` inline on purpose: a method call per key costs a third of a
+        margin check. ``test_get_many_equals_get_one_by_one…`` keeps the two in step.
+        """
         access, writes, pending, data = self._access, self.writes, self._pending, self._data
         reads, deltas = self.reads, self.deltas
         values = []
