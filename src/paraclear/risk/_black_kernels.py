@@ -88,6 +88,28 @@ def _limit_element(
     return price, delta, gamma, vega, theta, rho, vanna, 0.0
 
 
+@numba.njit(cache=True, fastmath=False, error_model="numpy", boundscheck=False, inline="always")
+def _normals(
+    under: float,
+    strike: float,
+    expiry: float,
+    rate: float,
+    carry: float,
+    sign: float,
+    total_vol: float,
+    bsm: bool,
+) -> tuple[float, float, float, float, float, float]:
+    """``df, cf, d1, d2, N(sign·d1), N(sign·d2)`` of one valid element with ``total_vol > 0``:
+    the shared start of ``_greeks_loop`` and ``_price_loop`` (same operations, same order)."""
+    df = math.exp(-rate * expiry)
+    cf = math.exp((carry - rate) * expiry) if bsm else df
+    d1 = (math.log(under / strike) + carry * expiry) / total_vol + 0.5 * total_vol
+    d2 = d1 - total_vol
+    n1 = 0.5 * math.erfc(-sign * d1 * _INV_SQRT2)
+    n2 = 0.5 * math.erfc(-sign * d2 * _INV_SQRT2)
+    return df, cf, d1, d2, n1, n2
+
+
 def _greeks_loop(
     under: np.ndarray,
     strike: np.ndarray,
@@ -126,12 +148,7 @@ def _greeks_loop(
             for k in range(8):
                 out[k, i] = res[k]
             continue
-        df = math.exp(-r * T)
-        cf = math.exp((b - r) * T) if bsm else df
-        d1 = (math.log(S / K) + b * T) / s + 0.5 * s
-        d2 = d1 - s
-        n1 = 0.5 * math.erfc(-sign * d1 * _INV_SQRT2)
-        n2 = 0.5 * math.erfc(-sign * d2 * _INV_SQRT2)
+        df, cf, d1, d2, n1, n2 = _normals(S, K, T, r, b, sign, s, bsm)
         pdf = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
         s_cf = S * cf
         k_df = K * df
@@ -188,12 +205,7 @@ def _price_loop(
         if not s > 0.0:
             out[0, i] = _limit_element(S, K, T, r, b, sigma, sign, bsm)[0]
             continue
-        df = math.exp(-r * T)
-        cf = math.exp((b - r) * T) if bsm else df
-        d1 = (math.log(S / K) + b * T) / s + 0.5 * s
-        d2 = d1 - s
-        n1 = 0.5 * math.erfc(-sign * d1 * _INV_SQRT2)
-        n2 = 0.5 * math.erfc(-sign * d2 * _INV_SQRT2)
+        df, cf, _, _, n1, n2 = _normals(S, K, T, r, b, sign, s, bsm)
         out[0, i] = sign * (S * cf * n1 - K * df * n2)
     return n_bad
 

@@ -242,8 +242,13 @@ def _price(
     vol: ArrayLike,
     is_call: ArrayLike,
     bsm: bool,
+    mode: KernelMode,
+    backend: Backend,
 ) -> FloatArray:
-    """Strict CPU price-only kernel; bit-identical to the strict Greeks' ``price``."""
+    """Price for ``black76_price``/``bsm_price``: in strict mode on the CPU the price-only
+    kernel, bit-identical to the strict Greeks' ``price``; otherwise ``_run(...).price``."""
+    if mode is not KernelMode.STRICT or backend != "cpu":
+        return _run(under, strike, expiry, rate, dividend, vol, is_call, bsm, mode, backend).price
     shape, (s, k, t, r, q, v), flags = broadcast_flat(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
@@ -271,11 +276,7 @@ def black76_price(
     In strict mode on the CPU a price-only kernel runs (three libm calls fewer per option),
     bit-identical to ``black76_greeks(...).price``.
     """
-    if mode is KernelMode.STRICT and backend == "cpu":
-        return _price(forward, strike, expiry, rate, rate, vol, is_call, False)
-    return black76_greeks(
-        forward, strike, expiry, rate, vol, is_call, mode=mode, backend=backend
-    ).price
+    return _price(forward, strike, expiry, rate, rate, vol, is_call, False, mode, backend)
 
 
 def bsm_greeks(
@@ -315,8 +316,4 @@ def bsm_price(
     backend: Backend = "cpu",
 ) -> FloatArray:
     """BSM price only; raises as :func:`bsm_greeks`; strict CPU runs the price-only kernel."""
-    if mode is KernelMode.STRICT and backend == "cpu":
-        return _price(spot, strike, expiry, rate, dividend, vol, is_call, True)
-    return bsm_greeks(
-        spot, strike, expiry, rate, dividend, vol, is_call, mode=mode, backend=backend
-    ).price
+    return _price(spot, strike, expiry, rate, dividend, vol, is_call, True, mode, backend)
