@@ -33,6 +33,7 @@ from numba import cuda as _numba_cuda
 
 from paraclear.risk.errors import BackendUnavailable, InputReason
 from paraclear.risk.greeks import Greeks, raise_invalid
+from paraclear.risk.mc_paths import path_features
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -179,37 +180,14 @@ def black76_greeks_cuda(
     return Greeks(*(row.reshape(shape) for row in out))
 
 
+_path_features_device = cuda.jit(device=True)(path_features)
+
+
 @cuda.jit
 def _gbm_features_kernel(z, spot, drift_dt, vol, dt, out):  # type: ignore[no-untyped-def]  # pragma: no cover
     p = cuda.grid(1)
-    if p >= z.shape[0]:
-        return
-    n_steps = z.shape[1]
-    sqdt = math.sqrt(dt)
-    log_s, w = math.log(spot), 0.0
-    s_sum, vega_sum, log_sum, vega_score = 0.0, 0.0, 0.0, 0.0
-    s_max, s_min, s, s_vega = -math.inf, math.inf, spot, 0.0
-    for j in range(n_steps):
-        zj = z[p, j]
-        w += sqdt * zj
-        log_s += drift_dt + vol * sqdt * zj
-        s = math.exp(log_s)
-        s_vega = s * (w - vol * dt * (j + 1))
-        s_sum += s
-        vega_sum += s_vega
-        log_sum += log_s
-        s_max = max(s_max, s)
-        s_min = min(s_min, s)
-        vega_score += (zj * zj - 1.0) / vol - zj * sqdt
-    out[p, 0] = s
-    out[p, 1] = s_vega
-    out[p, 2] = s_sum / n_steps
-    out[p, 3] = vega_sum / n_steps
-    out[p, 4] = math.exp(log_sum / n_steps)
-    out[p, 5] = s_max
-    out[p, 6] = s_min
-    out[p, 7] = z[p, 0] / (spot * vol * sqdt)
-    out[p, 8] = vega_score
+    if p < z.shape[0]:
+        _path_features_device(z, p, spot, drift_dt, vol, math.sqrt(dt), dt, out)
 
 
 def gbm_features_cuda(

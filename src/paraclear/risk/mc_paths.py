@@ -125,38 +125,61 @@ def block_normals(
     return out
 
 
+def path_features(
+    z: FloatArray,
+    p: int,
+    spot: float,
+    drift_dt: float,
+    vol: float,
+    sqdt: float,
+    dt: float,
+    out: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Fill ``out[p, :]`` with the :class:`Feature` values of path ``p`` driven by ``z[p]``.
+
+    Plain Python compiled twice: inlined into :func:`gbm_features_cpu` below
+    (``numba.njit(inline="always")``) and, as a CUDA device function, into
+    ``paraclear.risk.gpu``'s kernel, so both backends run one source. Only arithmetic,
+    ``math`` and ``min``/``max`` here: what both targets compile.
+    """
+    n_steps = z.shape[1]
+    log_s, w = math.log(spot), 0.0
+    s_sum, vega_sum, log_sum, vega_score = 0.0, 0.0, 0.0, 0.0
+    s_max, s_min, s, s_vega = -math.inf, math.inf, spot, 0.0
+    for j in range(n_steps):
+        zj = z[p, j]
+        w += sqdt * zj
+        log_s += drift_dt + vol * sqdt * zj
+        s = math.exp(log_s)
+        s_vega = s * (w - vol * dt * (j + 1))
+        s_sum += s
+        vega_sum += s_vega
+        log_sum += log_s
+        s_max = max(s_max, s)
+        s_min = min(s_min, s)
+        vega_score += (zj * zj - 1.0) / vol - zj * sqdt
+    out[p, 0] = s
+    out[p, 1] = s_vega
+    out[p, 2] = s_sum / n_steps
+    out[p, 3] = vega_sum / n_steps
+    out[p, 4] = math.exp(log_sum / n_steps)
+    out[p, 5] = s_max
+    out[p, 6] = s_min
+    out[p, 7] = z[p, 0] / (spot * vol * sqdt)
+    out[p, 8] = vega_score
+
+
+_path_features_cpu = numba.njit(cache=True, nogil=True, inline="always")(path_features)
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def gbm_features_cpu(
     z: FloatArray, spot: float, drift_dt: float, vol: float, dt: float, out: FloatArray
 ) -> None:  # pragma: no cover - compiled
-    """Fill ``out[p, :]`` with the :class:`Feature` values of path ``p`` driven by ``z[p]``."""
-    n_paths, n_steps = z.shape
+    """Fill ``out[p, :]`` for every path ``p`` (see :func:`path_features`)."""
     sqdt = math.sqrt(dt)
-    for p in numba.prange(n_paths):
-        log_s, w = math.log(spot), 0.0
-        s_sum, vega_sum, log_sum, vega_score = 0.0, 0.0, 0.0, 0.0
-        s_max, s_min, s, s_vega = -math.inf, math.inf, spot, 0.0
-        for j in range(n_steps):
-            zj = z[p, j]
-            w += sqdt * zj
-            log_s += drift_dt + vol * sqdt * zj
-            s = math.exp(log_s)
-            s_vega = s * (w - vol * dt * (j + 1))
-            s_sum += s
-            vega_sum += s_vega
-            log_sum += log_s
-            s_max = max(s_max, s)
-            s_min = min(s_min, s)
-            vega_score += (zj * zj - 1.0) / vol - zj * sqdt
-        out[p, 0] = s
-        out[p, 1] = s_vega
-        out[p, 2] = s_sum / n_steps
-        out[p, 3] = vega_sum / n_steps
-        out[p, 4] = math.exp(log_sum / n_steps)
-        out[p, 5] = s_max
-        out[p, 6] = s_min
-        out[p, 7] = z[p, 0] / (spot * vol * sqdt)
-        out[p, 8] = vega_score
+    for p in numba.prange(z.shape[0]):
+        _path_features_cpu(z, p, spot, drift_dt, vol, sqdt, dt, out)
 
 
 def _check_counts(n_paths: int, n_steps: int, block_size: int, antithetic: bool) -> None:
