@@ -163,5 +163,6 @@ def test_implied_vol_increases_with_price(m: float, vol: float, t: float, call: 
     k = 100.0 * np.exp(-m)
     p = black76_price(100.0, k, t, 0.02, np.array([vol, vol * 1.01]), call)
     res = implied_vol_black76(p, 100.0, k, t, 0.02, call)
-    if res.ok.all() and p[1] > p[0]:
+    # a price near the bottom of the float range (e.g. 1e-322) normalises to beta == 0
+    if res.ok.all() and p[1] > max(p[0], 1e-300):
         assert res.vol[1] > res.vol[0]
