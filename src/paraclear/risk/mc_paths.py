@@ -182,11 +182,20 @@ def gbm_features_cpu(
         _path_features_cpu(z, p, spot, drift_dt, vol, sqdt, dt, out)
 
 
-def _check_counts(n_paths: int, n_steps: int, block_size: int, antithetic: bool) -> None:
+def _discretise(
+    model: GbmModel, expiry: float, n_steps: int, n_paths: int, block_size: int, antithetic: bool
+) -> tuple[float, float, int]:
+    """Check the inputs shared by both simulators; return ``dt``, ``drift_dt`` and the
+    number of blocks of normals."""
+    if not expiry > 0:
+        raise McInputError(f"expiry must be > 0 years, got {expiry}")
     if n_paths < 2 or n_steps < 1 or block_size < 2:
         raise McInputError("need n_paths >= 2, n_steps >= 1 and block_size >= 2")
     if antithetic and (n_paths % 2 or block_size % 2):
         raise McInputError("antithetic sampling needs even n_paths and block_size")
+    dt = expiry / n_steps
+    drift_dt = (model.rate - model.dividend - 0.5 * model.vol**2) * dt
+    return dt, drift_dt, -(-n_paths // block_size)
 
 
 def simulate_features(
@@ -206,17 +215,12 @@ def simulate_features(
         McInputError: on a non-positive expiry or bad counts.
         paraclear.risk.errors.BackendUnavailable: ``backend="cuda"`` without a usable device.
     """
-    if not expiry > 0:
-        raise McInputError(f"expiry must be > 0 years, got {expiry}")
-    _check_counts(n_paths, n_steps, block_size, antithetic)
+    dt, drift_dt, n_blocks = _discretise(model, expiry, n_steps, n_paths, block_size, antithetic)
     kernel: Callable[..., None] = gbm_features_cpu
     if backend == "cuda":
         from paraclear.risk.gpu import gbm_features_cuda
 
         kernel = gbm_features_cuda
-    dt = expiry / n_steps
-    drift_dt = (model.rate - model.dividend - 0.5 * model.vol**2) * dt
-    n_blocks = -(-n_paths // block_size)
     per_batch = max(1, MAX_NORMALS_PER_BATCH // (block_size * n_steps))
     out = np.empty((n_blocks * block_size, N_FEATURES))
     for first in range(0, n_blocks, per_batch):
@@ -254,14 +258,9 @@ def simulate_gbm_paths(
     Raises:
         McInputError: on a non-positive expiry or bad counts.
     """
-    if not expiry > 0:
-        raise McInputError(f"expiry must be > 0 years, got {expiry}")
-    _check_counts(n_paths, n_steps, block_size, antithetic)
-    dt = expiry / n_steps
-    n_blocks = -(-n_paths // block_size)
+    dt, drift_dt, n_blocks = _discretise(model, expiry, n_steps, n_paths, block_size, antithetic)
     z = block_normals(seed, 0, n_blocks, block_size, n_steps, antithetic)[:n_paths]
     out = np.empty((n_paths, n_steps + 1))
-    drift_dt = (model.rate - model.dividend - 0.5 * model.vol**2) * dt
     _gbm_paths_kernel(z, model.spot, drift_dt, model.vol * math.sqrt(dt), out)
     return out
 
