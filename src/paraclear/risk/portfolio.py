@@ -92,15 +92,21 @@ def _full_cover(n_scenarios: int) -> IntArray:
     return np.full(n_scenarios, COVER_SCALE, dtype=np.int64)
 
 
-def _check_arrays(long_pnl: IntArray, short_pnl: IntArray, cover_ppm: IntArray) -> None:
+def _risk_arrays(
+    long_pnl: IntArray, short_pnl: IntArray, cover_ppm: IntArray | None
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The risk arrays and cover fractions as arrays (full cover by default), checked."""
+    long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
+    cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)
     if long_pnl.dtype != np.int64 or short_pnl.dtype != np.int64:
         raise PortfolioInputError("risk arrays must be int64 micro-USDC")
     if long_pnl.shape != short_pnl.shape or long_pnl.ndim != 2:
         raise PortfolioInputError(f"risk arrays differ: {long_pnl.shape} vs {short_pnl.shape}")
-    if cover_ppm.dtype != np.int64 or cover_ppm.shape != (long_pnl.shape[1],):
+    if cover.dtype != np.int64 or cover.shape != (long_pnl.shape[1],):
         raise PortfolioInputError("cover_ppm needs one int64 entry per scenario")
-    if not _covers_in_range(cover_ppm):
+    if not _covers_in_range(cover):
         raise PortfolioInputError("cover fractions must lie in [0, 1_000_000] ppm")
+    return long_pnl, short_pnl, cover
 
 
 @numba.njit(cache=True, nogil=True)
@@ -138,9 +144,7 @@ def portfolio_margin(
     >>> portfolio_margin([500_000], pnl, -pnl)
     MarginRequirement(initial=1875000, maintenance=1500000, worst_scenario=0)
     """
-    long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
-    cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)
-    _check_arrays(long_pnl, short_pnl, cover)
+    long_pnl, short_pnl, cover = _risk_arrays(long_pnl, short_pnl, cover_ppm)
     size_list = [int(s) for s in sizes]
     if len(size_list) != long_pnl.shape[0]:
         raise PortfolioInputError("need one size per risk-array row")
@@ -261,9 +265,7 @@ def portfolio_margins(
         PortfolioInputError: on bad shapes or types, or a margin that does not fit int64.
     """
     sizes = np.asarray(sizes)
-    long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
-    cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)
-    _check_arrays(long_pnl, short_pnl, cover)
+    long_pnl, short_pnl, cover = _risk_arrays(long_pnl, short_pnl, cover_ppm)
     if sizes.dtype != np.int64 or sizes.ndim != 2 or sizes.shape[1] != long_pnl.shape[0]:
         raise PortfolioInputError("sizes must be int64 of shape (n_accounts, n_series)")
     maintenance, worst_at = _worst_losses_int64(sizes, long_pnl, short_pnl, cover)
@@ -292,9 +294,7 @@ def portfolio_margins_sparse(
         PortfolioInputError: on bad shapes, types or indices, or a margin beyond int64.
     """
     indptr, series, sizes = np.asarray(indptr), np.asarray(series), np.asarray(sizes)
-    long_pnl, short_pnl = np.asarray(long_pnl), np.asarray(short_pnl)
-    cover = _full_cover(long_pnl.shape[-1]) if cover_ppm is None else np.asarray(cover_ppm)
-    _check_arrays(long_pnl, short_pnl, cover)
+    long_pnl, short_pnl, cover = _risk_arrays(long_pnl, short_pnl, cover_ppm)
     if any(x.dtype != np.int64 or x.ndim != 1 for x in (indptr, series, sizes)):
         raise PortfolioInputError("indptr, series and sizes must be 1-D int64 arrays")
     n = len(sizes)
