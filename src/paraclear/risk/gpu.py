@@ -13,7 +13,8 @@ Kernels:
   formulas of ``paraclear.risk._black_kernels`` (same validation codes, same limits at
   ``vol * sqrt(expiry) == 0``).
 * :func:`gbm_features_cuda` — the GBM path-feature kernel of ``mc_paths``; it takes the
-  same host-generated normals, so CPU and GPU simulate the *same* paths.
+  same host-generated normals, so CPU and GPU simulate the *same* paths, and its per-path
+  body is ``mc_paths.path_features`` compiled as a device function (one source for both).
 
 What has been run where (keep this honest): every kernel here has only been run under
 numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, Python on the CPU) in
