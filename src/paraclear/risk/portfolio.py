@@ -168,9 +168,19 @@ def _account_worst_exact(
         for i, s in enumerate(sizes)
         if s != 0
     ]
+    totals = [sum(q * row[s] for q, row in rows) for s in range(len(cover))]
+    return worst_covered_loss(totals, cover.tolist())
+
+
+def worst_covered_loss(totals: Sequence[int], cover: Sequence[int]) -> tuple[int, int]:
+    """Worst covered loss (micro-USDC) and its scenario, from per-scenario totals
+    ``Σ |size_raw| × side_pnl[s]`` (not yet divided by ``SIZE_SCALE``), in Python integers.
+
+    Totals are additive over positions, so a caller may keep them up to date incrementally.
+    """
     worst, worst_at = 0, -1
-    for s, c in enumerate(cover.tolist()):
-        total = sum(q * row[s] for q, row in rows) // SIZE_SCALE
+    for s, c in enumerate(cover):
+        total = totals[s] // SIZE_SCALE
         loss = -((total * c) // COVER_SCALE) if total < 0 else 0
         if loss > worst:
             worst, worst_at = loss, s
