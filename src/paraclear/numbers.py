@@ -42,7 +42,10 @@ SIZE_SCALE: Final = 10**SIZE_DECIMALS
 PPM: Final = 1_000_000
 """Parts per million: the unit of every rate and fraction in state (fees, margin ratios)."""
 MAX_ABS_RAW: Final = 2**62
-"""Largest magnitude a raw stored quantity may have (about 4.6e12 USDC); keeps values in int64."""
+"""Largest magnitude a parsed raw quantity may have (about 4.6e12 USDC); keeps values in int64."""
+MAX_BALANCE: Final = 10**17
+"""Largest collateral an account may hold, micro-USDC (1e11 USDC, more than all USDC in
+existence), so that balances and their sums stay within the 64-bit integers state encodes."""
 
 
 class NumberError(ValueError):

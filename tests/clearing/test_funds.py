@@ -49,3 +49,12 @@ def test_transfer_to_oneself_fails_as_malformed():
 def test_withdraw_without_market_config_still_works_for_an_empty_account():
     ex = Exchange().fund(alice=5)
     ex.ok(Withdraw, "alice", amount=usd(5))
+
+
+def test_a_deposit_beyond_the_balance_limit_fails_and_changes_nothing():
+    from paraclear.numbers import MAX_BALANCE
+
+    ex = Exchange()
+    ex.ok(Deposit, "whale", amount=MAX_BALANCE)
+    receipt = ex.fails(Deposit, "whale", "BalanceLimit", amount=1)
+    assert dict(receipt.error.details)["limit"] == MAX_BALANCE

@@ -19,7 +19,7 @@ from paraclear.clearing import errors
 from paraclear.clearing.instruments import Instrument, Option
 from paraclear.clearing.margin import MarginModel, PositionMark
 from paraclear.clearing.records import HouseConfig, MarkData, OracleData, Position
-from paraclear.numbers import SIZE_SCALE
+from paraclear.numbers import MAX_BALANCE, SIZE_SCALE
 from paraclear.state import StateView
 from paraclear.state import keys as k
 
@@ -127,13 +127,15 @@ def change_cash(view: StateView, account: str, amount: int, *, allow_negative: b
     """Add ``amount`` (signed) to collateral; returns the new balance.
 
     Unless ``allow_negative``, raises InsufficientCollateral if the balance would fall below
-    zero (or further below, for a bankrupt account).
+    zero (or further below, for a bankrupt account). Raises BalanceLimit above MAX_BALANCE.
     """
     key = k.collateral(account)
     before = view.get_int(key)
     after = before + amount
     if after < 0 and amount < 0 and not allow_negative:
         raise errors.InsufficientCollateral(account=account, required=-amount, available=before)
+    if after > MAX_BALANCE and amount > 0:
+        raise errors.BalanceLimit(account=account, balance=after, limit=MAX_BALANCE)
     view.set(key, after)
     return after
 

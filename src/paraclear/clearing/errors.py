@@ -86,6 +86,12 @@ class InsufficientMargin(ClearingFailure):
     fields = ("account", "required", "available")
 
 
+class BalanceLimit(ClearingFailure):
+    """The account's collateral would exceed ``paraclear.numbers.MAX_BALANCE``."""
+
+    fields = ("account", "balance", "limit")
+
+
 class AccountBankrupt(ClearingFailure):
     fields = ("account", "deficit")
 
