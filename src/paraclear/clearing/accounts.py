@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from paraclear.clearing import errors
 from paraclear.clearing.instruments import Instrument, Option
 from paraclear.clearing.margin import MarginModel, PositionMark
-from paraclear.clearing.records import HouseConfig, MarkData, OracleData, Position
+from paraclear.clearing.records import HouseConfig, MarkData, Position
 from paraclear.numbers import MAX_BALANCE, SIZE_SCALE
 from paraclear.state import StateView
 from paraclear.state import keys as k
@@ -44,17 +44,6 @@ def read_mark(view: StateView, name: str) -> MarkData:
     if mark is None:
         raise errors.NoMarketData(what=f"mark of {name}")
     return mark  # type: ignore[return-value]
-
-
-def read_oracle(view: StateView, underlying: str) -> OracleData:
-    data = view.get(k.oracle(underlying))
-    if data is None:
-        raise errors.NoMarketData(what=f"oracle of {underlying}")
-    return data  # type: ignore[return-value]
-
-
-def read_position(view: StateView, account: str, name: str) -> Position | None:
-    return view.get(k.position(account, name))  # type: ignore[return-value]
 
 
 def holdings(view: StateView, account: str) -> list[PositionMark]:
@@ -165,17 +154,15 @@ def fill(
         change_cash(view, account, -cash, allow_negative=allow_negative)
         new_position = Position(new) if new else None
     else:
-        funding_now = read_mark(view, name).funding_index
+        market = read_mark(view, name)
         quote = -cash
         if position is not None:
-            quote += position.quote - (old // inst.lot_size) * (
-                funding_now - position.funding_index
-            )
+            quote += position.quote - pending_funding(position, market)
         if new == 0:
             change_cash(view, account, quote, allow_negative=allow_negative)
             new_position = None
         else:
-            new_position = Position(new, quote, funding_now)
+            new_position = Position(new, quote, market.funding_index)
     view.set(key, new_position)
     if (old == 0) != (new == 0):
         _update_portfolio(view, account, name, add=new != 0)

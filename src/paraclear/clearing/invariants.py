@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from paraclear.clearing.accounts import pending_funding
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.records import MarkData, Position
 from paraclear.numbers import format_amount
@@ -64,13 +65,10 @@ def check_invariants(state: State) -> list[str]:
 
 
 def _perpetual_cash(data: dict[tuple[str, ...], object], name: str, position: Position) -> int:
-    inst = data.get(k.instrument(name))
-    if not isinstance(inst, Perpetual):
-        return 0
     mark = data.get(k.mark(name))
-    funding_now = mark.funding_index if isinstance(mark, MarkData) else 0
-    pending = (position.size // inst.lot_size) * (funding_now - position.funding_index)
-    return position.quote - pending
+    if not isinstance(mark, MarkData) or not isinstance(mark.instrument, Perpetual):
+        return 0
+    return position.quote - pending_funding(position, mark)
 
 
 def _int(data: dict[tuple[str, ...], object], key: tuple[str, ...]) -> int:
