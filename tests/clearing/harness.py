@@ -38,8 +38,10 @@ def usd(amount: float) -> int:
 
 
 class Exchange:
-    def __init__(self, margin_model: MarginModel | None = None) -> None:
-        self.state = genesis_state(HouseConfig(admin="admin", oracle="oracle"))
+    def __init__(
+        self, margin_model: MarginModel | None = None, config: HouseConfig | None = None
+    ) -> None:
+        self.state = genesis_state(config or HouseConfig(admin="admin", oracle="oracle"))
         self.machine = ClearingMachine(margin_model)
         self.nonces: Counter[str] = Counter()
         self.height = 0
@@ -117,7 +119,10 @@ class Exchange:
         self.oracle(index, vol_ppm)
         return self
 
-    def oracle(self, index: float, vol_ppm: int = 600_000) -> BlockResult:
+    def oracle(
+        self, index: float, vol_ppm: int = 600_000, *, time: int | None = None, **fields: Any
+    ) -> BlockResult:
+        """Publish the BTC index (USDC) in a block of its own, at ``time`` if given."""
         return self.block(
             self.tx(
                 OracleUpdate,
@@ -125,7 +130,9 @@ class Exchange:
                 underlying="BTC",
                 index_price=usd(index),
                 atm_vol_ppm=vol_ppm,
-            )
+                **fields,
+            ),
+            time=time,
         )
 
     def fund(self, **amounts: float) -> Exchange:

@@ -39,7 +39,7 @@ def receipts_hash(result: BlockResult) -> str:
 
 
 def generate() -> Golden:
-    workload = Workload(WorkloadConfig(seed=7, accounts=12, txs_per_block=40, block_seconds=120))
+    workload = Workload(WorkloadConfig(seed=7, accounts=12, txs_per_block=40, block_seconds=480))
     state = workload.genesis()
     machine = ClearingMachine()
     steps = []

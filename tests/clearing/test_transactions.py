@@ -32,7 +32,6 @@ GOOD = [
         sender="oracle",
         nonce=1,
         instrument="BTC-1JUN26-60000-C",
-        settlement_price=0,
         accounts=("a", "b"),
     ),
 ]
@@ -61,7 +60,9 @@ def test_transactions_round_trip_through_json_and_validate(tx):
         b'{"type":"trade","sender":"a","nonce":0,"maker":"a","instrument":"X","side":"buy","size":1,"price":1}',
         b'{"type":"trade","sender":"a","nonce":0,"maker":"b","instrument":"X","side":"hold","size":1,"price":1}',
         b'{"type":"transfer","sender":"a","nonce":0,"to":"a","amount":1}',
-        b'{"type":"settle_expiry","sender":"o","nonce":0,"instrument":"X","settlement_price":1,"accounts":["b","a"]}',
+        b'{"type":"settle_expiry","sender":"o","nonce":0,"instrument":"X","accounts":["b","a"]}',
+        b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":1,"impact_bid":5}',
+        b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":1,"impact_bid":5,"impact_ask":4}',
         b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":0}',
         b"not json",
         b"[]",

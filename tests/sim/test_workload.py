@@ -8,8 +8,10 @@ from paraclear.sim.workload import Workload, WorkloadConfig
 
 @pytest.mark.parametrize(("accounts", "hot_share"), [(2, 0.0), (10, 0.5), (100, 0.9), (300, 0.0)])
 def test_generated_blocks_keep_every_invariant_at_every_contention_level(accounts, hot_share):
-    config = WorkloadConfig(seed=accounts, accounts=accounts, txs_per_block=80, hot_share=hot_share)
-    report = run_simulation(config, blocks=18)
+    config = WorkloadConfig(
+        seed=accounts, accounts=accounts, txs_per_block=80, hot_share=hot_share, block_seconds=240
+    )
+    report = run_simulation(config, blocks=18)  # 72 minutes: an expiry and an hourly funding
     assert report.invariants_ok, report.invariant_violations
     assert report.events["TradeSettled"] > 0
     assert report.events["ExpirySettled"] > 0  # the first expiry falls inside the run

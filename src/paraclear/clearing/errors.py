@@ -114,3 +114,9 @@ class IncompleteSettlement(ClearingFailure):
 
 class WrongInstrumentKind(ClearingFailure):
     fields = ("instrument", "expected")
+
+
+class FundingNotDue(ClearingFailure):
+    """Funding is paid at most once per funding interval."""
+
+    fields = ("instrument", "due", "time")

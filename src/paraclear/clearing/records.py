@@ -56,6 +56,42 @@ class MarkData(msgspec.Struct, frozen=True, array_like=True):
     short_pnl: tuple[int, ...] = ()
 
 
+class IndexHistory(msgspec.Struct, frozen=True, array_like=True):
+    """Per-minute buckets of an underlying's index over the last 30 minutes, for the
+    settlement TWAP (see ``paraclear.clearing.twap``).
+
+    ``buckets``: sorted ``(minute start, Σ index × seconds, seconds covered)`` triples.
+    """
+
+    buckets: tuple[tuple[int, int, int], ...] = ()
+
+
+class SettlementPrices(msgspec.Struct, frozen=True, array_like=True):
+    """Settlement prices of an underlying's expiries, fixed by the first oracle update at or
+    after each expiry: sorted ``(expiry, price)`` pairs, kept while a series of that expiry
+    is listed."""
+
+    prices: tuple[tuple[int, int], ...] = ()
+
+    def price_at(self, expiry: int) -> int | None:
+        return next((price for at, price in self.prices if at == expiry), None)
+
+
+class PremiumAccumulator(msgspec.Struct, frozen=True, array_like=True):
+    """A perpetual's premium (mark − index, ppm of the index) integrated over time since the
+    last funding payment, so that funding pays the time-weighted average premium.
+
+    ``start``: when the current funding period began (listing or last payment).
+    ``time`` and ``premium_ppm``: the premium in force since the latest oracle update.
+    ``integral``: Σ premium_ppm × seconds over ``[start, time)``.
+    """
+
+    start: int
+    time: int
+    premium_ppm: int = 0
+    integral: int = 0
+
+
 MIN_VOL_PPM = PPM // 100
 """The smallest volatility marks are priced with: 1 %."""
 

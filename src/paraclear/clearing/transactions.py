@@ -72,12 +72,19 @@ class ListInstrument(Tx, frozen=True, kw_only=True, tag="list_instrument"):
 
 
 class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
-    """Oracle: publish an underlying's index and volatility; recomputes every mark on it."""
+    """Oracle: publish an underlying's index and volatility; recomputes every mark on it.
+
+    ``impact_bid`` and ``impact_ask`` (micro-USDC per contract of the underlying's
+    perpetual, both 0 or both set, bid ≤ ask) are the block producer's measure of the
+    perpetual's book; see ``paraclear.clearing.perpetuals``.
+    """
 
     underlying: Name
     index_price: Positive
     atm_vol_ppm: Annotated[int, msgspec.Meta(gt=0, le=20_000_000)]
     skew_ppm: Rate = 0
+    impact_bid: NonNegative = 0
+    impact_ask: NonNegative = 0
 
 
 class Trade(Tx, frozen=True, kw_only=True, tag="trade"):
@@ -99,21 +106,20 @@ class Liquidate(Tx, frozen=True, kw_only=True, tag="liquidate"):
 
 
 class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
-    """Oracle: cash-settle every position of an expired option series and delist it.
+    """Oracle: cash-settle every position of an expired option series and delist it, at
+    the settlement price (the index's 30-minute TWAP) the oracle fixed at expiry.
 
     ``accounts`` must be strictly sorted and hold every position of the series.
     """
 
     instrument: Name
-    settlement_price: NonNegative
     accounts: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_SETTLE_ACCOUNTS)]
 
 
 class Funding(Tx, frozen=True, kw_only=True, tag="funding"):
-    """Oracle: one funding payment on a perpetual, longs pay shorts ``rate × mark``."""
+    """Oracle: the hourly funding payment on a perpetual, from its average premium."""
 
     instrument: Name
-    rate_ppm: Rate
 
 
 Transaction = (
@@ -158,6 +164,10 @@ def _check_semantics(tx: Transaction) -> None:
         raise Rejected("transfer to oneself")
     if isinstance(tx, Trade) and tx.maker == tx.sender:
         raise Rejected("self-trade: maker and taker are the same account")
+    if isinstance(tx, OracleUpdate) and (
+        (tx.impact_bid == 0) != (tx.impact_ask == 0) or tx.impact_bid > tx.impact_ask
+    ):
+        raise Rejected("impact prices must be both 0, or both set with bid <= ask")
     if isinstance(tx, Liquidate) and tx.account == tx.sender:
         raise Rejected("an account cannot liquidate itself")
     if isinstance(tx, SettleExpiry) and any(

@@ -17,6 +17,7 @@ from paraclear.clearing import accounts as acc
 from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.instruments import Instrument, Option, Perpetual, Right, expiry_time
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
+from paraclear.clearing.perpetuals import FUNDING_INTERVAL
 from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import (
     Deposit,
@@ -57,7 +58,6 @@ class WorkloadConfig:
     block_seconds: int = 60
     hot_accounts: int = 2
     hot_share: float = 0.0
-    funding_every: int = 60
     strikes_each_side: int = 2
     portfolio_margin: bool = False
     mix: dict[str, float] = field(
@@ -86,6 +86,7 @@ class Workload:
         self.hot = self.accounts[: max(1, min(config.hot_accounts, config.accounts))]
         self.height = 0
         self.time = START_TIME
+        self.funded_at = START_TIME
         self.nonces: dict[str, int] = {}
         step_years = config.block_seconds / (365 * 86_400)
         self.paths = {
@@ -121,7 +122,8 @@ class Workload:
         for path in self.paths.values():
             path.step()
         txs: list[Transaction] = self._oracle_updates()
-        if (self.height - 1) % self.config.funding_every == 0:
+        if self.time - self.funded_at >= FUNDING_INTERVAL:
+            self.funded_at = self.time
             txs += self._funding()
         txs += self._settlements(state)
         view = StateView(state.data)
@@ -198,26 +200,31 @@ class Workload:
         updates: list[Transaction] = []
         for underlying, path in self.paths.items():
             vol_ppm = int(UNDERLYINGS[underlying][1] * 1_000_000)
+            index = _to_tick(path.price * PRICE_SCALE, PRICE_SCALE // 100)
+            bid, ask = self._impact_prices(index)
             updates.append(
                 OracleUpdate(
                     sender=ORACLE,
                     nonce=self._nonce(ORACLE),
                     underlying=underlying,
-                    index_price=_to_tick(path.price * PRICE_SCALE, PRICE_SCALE // 100),
+                    index_price=index,
                     atm_vol_ppm=vol_ppm,
                     skew_ppm=-100_000,
+                    impact_bid=bid,
+                    impact_ask=ask,
                 )
             )
         return updates
 
+    def _impact_prices(self, index: int) -> tuple[int, int]:
+        """A stand-in for the perpetual's book until books are transactions: impact prices
+        0.05 % either side of a mid that trades at a small random premium to the index."""
+        mid = index * (1.0 + self.rng.uniform(-0.002, 0.004))
+        return round(mid * 0.9995), round(mid * 1.0005)
+
     def _funding(self) -> list[Transaction]:
         return [
-            Funding(
-                sender=ORACLE,
-                nonce=self._nonce(ORACLE),
-                instrument=inst.name,
-                rate_ppm=self.rng.randint(-100, 100),
-            )
+            Funding(sender=ORACLE, nonce=self._nonce(ORACLE), instrument=inst.name)
             for inst in self.instruments
             if isinstance(inst, Perpetual)
         ]
@@ -229,13 +236,11 @@ class Workload:
             holders = sorted(
                 key[1] for key in state.data if key[0] == "acct" and key[2:] == ("pos", inst.name)
             )
-            price = _to_tick(self.paths[inst.underlying].price * PRICE_SCALE, PRICE_SCALE // 100)
             txs.append(
                 SettleExpiry(
                     sender=ORACLE,
                     nonce=self._nonce(ORACLE),
                     instrument=inst.name,
-                    settlement_price=price,
                     accounts=tuple(holders),
                 )
             )

@@ -106,3 +106,18 @@ def oracle(underlying: str) -> Key:
 def mark(instrument_name: str) -> Key:
     """Mark, index and funding index of a listed instrument (``MarkData``)."""
     return ("market", "mark", instrument_name)
+
+
+def index_history(underlying: str) -> Key:
+    """Per-minute index buckets of the last 30 minutes (``IndexHistory``), for settlement."""
+    return ("market", "oracle", underlying, "history")
+
+
+def settlement_prices(underlying: str) -> Key:
+    """Settlement prices of an underlying's past expiries (``SettlementPrices``)."""
+    return ("market", "oracle", underlying, "settlements")
+
+
+def premium(instrument_name: str) -> Key:
+    """A perpetual's premium integrated since its last funding (``PremiumAccumulator``)."""
+    return ("market", "mark", instrument_name, "premium")

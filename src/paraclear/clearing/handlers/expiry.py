@@ -1,4 +1,9 @@
-"""SettleExpiry: cash-settle every position of an expired option series, then delist it."""
+"""SettleExpiry: cash-settle every position of an expired option series, then delist it.
+
+The settlement price is the index's TWAP over the 30 minutes before expiry, fixed by the
+first oracle update at or after expiry (``paraclear.clearing.twap``). Open orders of the
+series are not cancelled here: orders are not yet transactions of the clearing house.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from paraclear.clearing.handlers.market import require_role
 from paraclear.clearing.handlers.trading import cover_deficit
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.margin import MarginModel
+from paraclear.clearing.records import SettlementPrices
 from paraclear.clearing.transactions import SettleExpiry
 from paraclear.execution import BlockContext
 from paraclear.numbers import SIZE_SCALE, div_ceil, div_floor
@@ -42,7 +48,8 @@ def apply_settle_expiry(
         raise errors.WrongInstrumentKind(instrument=tx.instrument, expected="option")
     if ctx.time < inst.expiry:
         raise errors.NotExpired(instrument=tx.instrument, expiry=inst.expiry, time=ctx.time)
-    payoff = inst.intrinsic(tx.settlement_price)
+    settlement_price = _settlement_price(view, inst, tx.instrument)
+    payoff = inst.intrinsic(settlement_price)
     open_interest = view.get_int(k.open_interest(tx.instrument))
     settled_long = settled_short = residual = positions = 0
     events: list[Event] = []
@@ -73,11 +80,20 @@ def apply_settle_expiry(
     _delist(view, inst, tx.instrument)
     settled = ExpirySettled(
         instrument=tx.instrument,
-        settlement_price=tx.settlement_price,
+        settlement_price=settlement_price,
         positions=positions,
         residual=residual,
     )
     return [settled, *events]
+
+
+def _settlement_price(view: StateView, inst: Option, name: str) -> int:
+    """The TWAP the first oracle update at or after expiry fixed. Raises NoMarketData."""
+    prices = view.get(k.settlement_prices(inst.underlying))
+    price = prices.price_at(inst.expiry) if isinstance(prices, SettlementPrices) else None
+    if price is None:
+        raise errors.NoMarketData(what=f"settlement price of {name}")
+    return price
 
 
 def _delist(view: StateView, inst: Option, name: str) -> None:

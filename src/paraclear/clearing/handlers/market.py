@@ -13,8 +13,22 @@ from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.marks import SeriesMarks, compute_marks
-from paraclear.clearing.records import MarkData, OracleData
+from paraclear.clearing.perpetuals import (
+    FUNDING_INTERVAL,
+    accrue,
+    funding_rate,
+    perpetual_mark,
+    premium_ppm,
+)
+from paraclear.clearing.records import (
+    IndexHistory,
+    MarkData,
+    OracleData,
+    PremiumAccumulator,
+    SettlementPrices,
+)
 from paraclear.clearing.transactions import Funding, ListInstrument, OracleUpdate
+from paraclear.clearing.twap import BUCKET, TWAP_WINDOW, record_segment, window_average
 from paraclear.execution import BlockContext
 from paraclear.numbers import PPM, SIZE_SCALE
 from paraclear.risk.errors import RiskError
@@ -65,6 +79,8 @@ def apply_list_instrument(
     if isinstance(oracle, OracleData):
         marks = marks_or_fail(oracle, [inst], ctx.time)[0]
         view.set(k.mark(name), MarkData(inst, marks.price, oracle.index, 0, *marks[1:]))
+    if isinstance(inst, Perpetual):
+        view.set(k.premium(name), PremiumAccumulator(ctx.time, ctx.time))
     return [InstrumentListed(instrument=name)]
 
 
@@ -81,6 +97,8 @@ def _check_specification(inst: Instrument, ctx: BlockContext) -> None:
     if isinstance(inst, Option):
         if inst.expiry <= ctx.time:
             raise invalid("expiry is not in the future")
+        if inst.expiry % BUCKET:
+            raise invalid("expiry must fall on a whole minute")
         if inst.strike <= 0:
             raise invalid("strike must be positive")
     elif not 0 < inst.maintenance_margin_ppm <= inst.initial_margin_ppm <= PPM:
@@ -98,17 +116,55 @@ def access_oracle_update(tx: OracleUpdate) -> AccessSet:
 def apply_oracle_update(
     tx: OracleUpdate, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
+    """Publish the index: fix the settlement price of every expiry passed since the last
+    update, extend the index history, and recompute every mark on the underlying."""
     require_role(view, tx.sender, "oracle")
     oracle = OracleData(tx.index_price, tx.atm_vol_ppm, tx.skew_ppm, ctx.time)
-    view.set(k.oracle(tx.underlying), oracle)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
+    _record_index(view, tx.underlying, oracle, instruments)
     computed = marks_or_fail(oracle, instruments, ctx.time)
     for name, inst, marks in zip(names, instruments, computed, strict=True):
         previous = view.get(k.mark(name))
         funding = previous.funding_index if isinstance(previous, MarkData) else 0
-        view.set(k.mark(name), MarkData(inst, marks.price, oracle.index, funding, *marks[1:]))
+        price = marks.price
+        if isinstance(inst, Perpetual):
+            price = perpetual_mark(marks.price, tx.impact_bid, tx.impact_ask)
+            _accrue_premium(view, name, ctx.time, premium_ppm(price, marks.price))
+        view.set(k.mark(name), MarkData(inst, price, oracle.index, funding, *marks[1:]))
     return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
+
+
+def _record_index(
+    view: StateView, underlying: str, oracle: OracleData, instruments: list[Instrument]
+) -> None:
+    """Settle the TWAP of each listed expiry in ``(previous update, now]``, then add the
+    previous update's stretch to the history and store ``oracle`` as the latest update."""
+    previous = view.get(k.oracle(underlying))
+    latest = previous if isinstance(previous, OracleData) else None
+    history = view.get(k.index_history(underlying))
+    history = history if isinstance(history, IndexHistory) else IndexHistory()
+    stored = view.get(k.settlement_prices(underlying))
+    settled = dict(stored.prices) if isinstance(stored, SettlementPrices) else {}
+    listed = {inst.expiry for inst in instruments if isinstance(inst, Option)}
+    since = latest.time if latest is not None else -1
+    for expiry in sorted(listed):
+        if since < expiry <= oracle.time and expiry not in settled:
+            start = expiry - TWAP_WINDOW
+            settled[expiry] = window_average(history, latest, start, expiry, oracle.index)
+    kept = tuple(sorted((e, price) for e, price in settled.items() if e in listed))
+    if kept != (stored.prices if isinstance(stored, SettlementPrices) else ()):
+        view.set(k.settlement_prices(underlying), SettlementPrices(kept) if kept else None)
+    if latest is not None:
+        view.set(k.index_history(underlying), record_segment(history, latest, oracle.time))
+    view.set(k.oracle(underlying), oracle)
+
+
+def _accrue_premium(view: StateView, name: str, now: int, premium: int) -> None:
+    accumulator = view.get(k.premium(name))
+    if not isinstance(accumulator, PremiumAccumulator):
+        accumulator = PremiumAccumulator(now, now)
+    view.set(k.premium(name), accrue(accumulator, now, premium))
 
 
 def access_funding(tx: Funding) -> AccessSet:
@@ -122,21 +178,33 @@ def access_funding(tx: Funding) -> AccessSet:
 def apply_funding(
     tx: Funding, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
+    """Pay the period's funding into the per-lot funding index and start a new period.
+
+    Raises FundingNotDue within an hour of the period's start.
+    """
     require_role(view, tx.sender, "oracle")
     inst = read_instrument(view, tx.instrument)
     if not isinstance(inst, Perpetual):
         raise errors.WrongInstrumentKind(instrument=tx.instrument, expected="perpetual")
-    cap = read_config(view).max_funding_rate_ppm
-    if abs(tx.rate_ppm) > cap:
-        raise errors.Malformed(field="rate_ppm", reason=f"|rate| above the cap of {cap} ppm")
+    accumulator = view.get(k.premium(tx.instrument))
+    if not isinstance(accumulator, PremiumAccumulator):
+        raise errors.NoMarketData(what=f"premium of {tx.instrument}")
+    due = accumulator.start + FUNDING_INTERVAL
+    if ctx.time < due:
+        raise errors.FundingNotDue(instrument=tx.instrument, due=due, time=ctx.time)
+    rate = funding_rate(accumulator, ctx.time, read_config(view).max_funding_rate_ppm)
     mark = read_mark(view, tx.instrument)
-    index_delta = tx.rate_ppm * mark.price * inst.lot_size // (PPM * SIZE_SCALE)
+    index_delta = rate * mark.price * inst.lot_size // (PPM * SIZE_SCALE)
     index = mark.funding_index + index_delta
     view.set(k.mark(tx.instrument), msgspec.structs.replace(mark, funding_index=index))
+    view.set(
+        k.premium(tx.instrument),
+        PremiumAccumulator(ctx.time, ctx.time, accumulator.premium_ppm),
+    )
     return [
         FundingPaid(
             instrument=tx.instrument,
-            rate_ppm=tx.rate_ppm,
+            rate_ppm=rate,
             index_delta=index_delta,
             funding_index=index,
         )
