@@ -120,3 +120,65 @@ class FundingNotDue(ClearingFailure):
     """Funding is paid at most once per funding interval."""
 
     fields = ("instrument", "due", "time")
+
+
+class PoolNotOpen(ClearingFailure):
+    """The admin has not opened the options pool (no ``PoolConfig``)."""
+
+    fields = ()
+
+
+class PoolInsolvent(ClearingFailure):
+    """The pool's NAV is not positive: no LP may deposit, redeem or trade against it."""
+
+    fields = ("nav",)
+
+
+class PoolDepositTooSmall(ClearingFailure):
+    """A deposit would mint no share."""
+
+    fields = ("amount",)
+
+
+class PoolRedeemTooSmall(ClearingFailure):
+    """A redemption would pay out nothing."""
+
+    fields = ("shares",)
+
+
+class PoolSlippage(ClearingFailure):
+    """An LP asked for at least ``minimum`` (shares or micro-USDC) and would get ``actual``."""
+
+    fields = ("minimum", "actual")
+
+
+class InsufficientShares(ClearingFailure):
+    fields = ("account", "held", "requested")
+
+
+class ShareLimit(ClearingFailure):
+    """Pool shares in existence would exceed ``pool_shares.MAX_TOTAL_SHARES``."""
+
+    fields = ("total", "limit")
+
+
+class PoolPriceLimit(ClearingFailure):
+    """The pool's price is worse for the trader than the trader's limit price."""
+
+    fields = ("price", "limit")
+
+
+class PoolRiskLimit(ClearingFailure):
+    """The trade or redemption would take the pool beyond one of its risk limits.
+
+    ``limit``: ``margin``, ``vega:<underlying>`` or ``delta:<underlying>``; ``value`` and
+    ``cap`` in micro-USDC (initial margin, vega per vol point, delta notional).
+    """
+
+    fields = ("limit", "value", "cap")
+
+
+class HedgeNotNeeded(ClearingFailure):
+    """The pool's delta on the underlying is within its hedge band (or rounds to no lot)."""
+
+    fields = ("underlying", "delta_notional", "band")

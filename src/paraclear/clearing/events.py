@@ -77,3 +77,61 @@ class FundingPaid(Event, frozen=True, kw_only=True, tag="funding_paid"):
     rate_ppm: int
     index_delta: int
     funding_index: int
+
+
+class PoolConfigured(Event, frozen=True, kw_only=True, tag="pool_configured"):
+    pass
+
+
+class PoolQuoted(Event, frozen=True, kw_only=True, tag="pool_quoted"):
+    """The oracle update recomputed the pool's quotes of ``quotes`` series."""
+
+    underlying: str
+    quotes: int
+
+
+class PoolDeposited(Event, frozen=True, kw_only=True, tag="pool_deposited"):
+    """``nav`` is the pool's NAV (ceiling) the shares were priced at."""
+
+    account: str
+    amount: int
+    shares: int
+    nav: int
+    total_shares: int
+
+
+class PoolWithdrawn(Event, frozen=True, kw_only=True, tag="pool_withdrawn"):
+    """``nav`` is the pool's NAV (floor) the shares were priced at."""
+
+    account: str
+    shares: int
+    amount: int
+    nav: int
+    total_shares: int
+
+
+class PoolTraded(Event, frozen=True, kw_only=True, tag="pool_traded"):
+    """A trade against the pool; ``delta``, ``gamma``, ``vega`` are the pool's net Greeks on
+    the underlying after it, ``nav`` its NAV (floor)."""
+
+    account: str
+    instrument: str
+    side: str
+    size: int
+    price: int
+    fee: int
+    delta: int
+    gamma: int
+    vega: int
+    nav: int
+
+
+class PoolHedged(Event, frozen=True, kw_only=True, tag="pool_hedged"):
+    """The pool traded ``size`` (its side, signed) of a perpetual with ``counterparty``."""
+
+    counterparty: str
+    instrument: str
+    size: int
+    price: int
+    delta_before: int
+    delta_after: int

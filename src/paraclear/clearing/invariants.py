@@ -8,6 +8,8 @@
 3. No collateral is negative without a recorded bankruptcy.
 4. Open interest of each instrument = Σ long positions.
 5. Each account's portfolio index lists exactly the instruments it holds.
+6. The options pool's total shares = Σ every LP's shares, none negative. (The pool's cash,
+   positions and perpetual quotes are an account's, so 1-5 count them like everyone's.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def check_invariants(state: State) -> list[str]:
     net_size: dict[str, int] = defaultdict(int)
     long_size: dict[str, int] = defaultdict(int)
     held: dict[str, set[str]] = defaultdict(set)
+    lp_shares = 0
     violations: list[str] = []
     for key, value in data.items():
         if key[0] != "acct":
@@ -46,6 +49,11 @@ def check_invariants(state: State) -> list[str]:
             long_size[name] += max(value.size, 0)
             held[account].add(name)
             cash += _perpetual_cash(data, name, value)
+        elif field == "pool_shares":
+            assert isinstance(value, int)
+            lp_shares += value
+            if value < 0:
+                violations.append(f"{account} holds {value} pool shares")
     cash += _int(data, k.FEE_POOL) + _int(data, k.INSURANCE_FUND)
     deposits = _int(data, k.NET_DEPOSITS)
     if cash != deposits:
@@ -61,6 +69,9 @@ def check_invariants(state: State) -> list[str]:
         listed = set(data.get(k.portfolio(account)) or ())  # type: ignore[call-overload]
         if listed != held.get(account, set()):
             violations.append(f"portfolio index of {account} is out of step with its positions")
+    total_shares = _int(data, k.POOL_TOTAL_SHARES)
+    if lp_shares != total_shares:
+        violations.append(f"pool has {total_shares} shares, LPs hold {lp_shares}")
     return violations
 
 

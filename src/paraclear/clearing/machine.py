@@ -10,14 +10,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from paraclear.clearing import errors
-from paraclear.clearing.handlers import expiry, funds, market, trading
+from paraclear.clearing.handlers import expiry, funds, market, pool, pool_trading, trading
 from paraclear.clearing.margin import MarginModel, StandardMargin
 from paraclear.clearing.transactions import (
+    ConfigurePool,
     Deposit,
     Funding,
     Liquidate,
     ListInstrument,
     OracleUpdate,
+    PoolDeposit,
+    PoolHedge,
+    PoolTrade,
+    PoolWithdraw,
     SettleExpiry,
     Trade,
     Transaction,
@@ -41,6 +46,11 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
     Trade: (trading.access_trade, trading.apply_trade),
     Liquidate: (trading.access_liquidate, trading.apply_liquidate),
     SettleExpiry: (expiry.access_settle_expiry, expiry.apply_settle_expiry),
+    ConfigurePool: (pool.access_configure_pool, pool.apply_configure_pool),
+    PoolDeposit: (pool.access_pool_deposit, pool.apply_pool_deposit),
+    PoolWithdraw: (pool.access_pool_withdraw, pool.apply_pool_withdraw),
+    PoolTrade: (pool_trading.access_pool_trade, pool_trading.apply_pool_trade),
+    PoolHedge: (pool_trading.access_pool_hedge, pool_trading.apply_pool_hedge),
 }
 
 

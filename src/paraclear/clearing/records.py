@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from paraclear.clearing.instruments import Instrument
@@ -118,3 +120,68 @@ class Bankruptcy(msgspec.Struct, frozen=True):
 
     height: int
     deficit: int
+
+
+SVI_SCALE = 10**9
+"""Raw SVI parameters are stored in units of 1e-9 (total variance, log-moneyness, rho)."""
+MAX_SVI_RAW = 10 * SVI_SCALE
+
+
+class SviSlice(msgspec.Struct, frozen=True, array_like=True):
+    """One expiry of the oracle's SVI surface, integers in units of ``1 / SVI_SCALE``.
+
+    Gatheral's raw SVI, ``w(k) = a + b (rho (k − m) + sqrt((k − m)² + sigma²))``, total
+    variance at log-moneyness ``k = ln(K/F)`` for the options expiring at ``expiry`` (Unix
+    seconds). See ``paraclear.risk.svi``.
+    """
+
+    expiry: Annotated[int, msgspec.Meta(gt=0, le=2**40)]
+    a: Annotated[int, msgspec.Meta(ge=-MAX_SVI_RAW, le=MAX_SVI_RAW)]
+    b: Annotated[int, msgspec.Meta(ge=0, le=2 * SVI_SCALE)]
+    rho: Annotated[int, msgspec.Meta(gt=-SVI_SCALE, lt=SVI_SCALE)]
+    m: Annotated[int, msgspec.Meta(ge=-MAX_SVI_RAW, le=MAX_SVI_RAW)]
+    sigma: Annotated[int, msgspec.Meta(gt=0, le=MAX_SVI_RAW)]
+
+
+class PoolQuote(msgspec.Struct, frozen=True, array_like=True):
+    """The pool's theoretical value and Greeks of one option series, per contract.
+
+    Written only by the oracle transaction, from the underlying's SVI surface and Black-76
+    (strict kernel), rounded to the nearest unit; trades against the pool add their skew and
+    fee to it in integer arithmetic.
+
+    ``theo``: micro-USDC. ``vol_ppm``: the surface's implied vol, ppm per year. ``delta``:
+    raw underlying units (1e-6). ``gamma``: change of ``delta`` for a +1 % move of the index,
+    raw underlying units. ``vega``: micro-USDC per vol point (0.01).
+    """
+
+    theo: int
+    vol_ppm: int
+    delta: int
+    gamma: int
+    vega: int
+
+
+Rate = Annotated[int, msgspec.Meta(ge=0, le=PPM)]
+
+
+class PoolConfig(msgspec.Struct, frozen=True):
+    """The options pool's pricing and risk parameters, set by the admin. Rates in ppm.
+
+    Quotes: half-spread ``max(vega × fee_vol_ppm, min_fee_ppm × index value)`` around the
+    theoretical value shifted by the inventory skew, ``−skew_vol_ppm × vega utilisation``
+    of vol (vega utilisation = net vega / (``vega_limit_ppm`` × NAV), clamped to ±1).
+    Limits, each against the pool's NAV: net vega per vol point (``vega_limit_ppm``), net
+    delta notional (``delta_limit_ppm``), initial margin (``margin_limit_ppm``). Hedges run
+    when net delta notional exceeds ``hedge_band_ppm`` of NAV and pay ``hedge_fee_ppm`` of
+    their notional to the counterparty.
+    """
+
+    fee_vol_ppm: Rate = 5_000
+    min_fee_ppm: Rate = 50
+    skew_vol_ppm: Rate = 50_000
+    vega_limit_ppm: Annotated[int, msgspec.Meta(gt=0, le=PPM)] = 20_000
+    delta_limit_ppm: Annotated[int, msgspec.Meta(gt=0, le=10 * PPM)] = 500_000
+    margin_limit_ppm: Annotated[int, msgspec.Meta(gt=0, le=PPM)] = 800_000
+    hedge_band_ppm: Rate = 20_000
+    hedge_fee_ppm: Annotated[int, msgspec.Meta(ge=0, le=PPM // 100)] = 200

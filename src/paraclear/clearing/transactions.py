@@ -18,10 +18,12 @@ import msgspec
 
 from paraclear.clearing.errors import Rejected
 from paraclear.clearing.instruments import Instrument
+from paraclear.clearing.records import PoolConfig, SviSlice
 from paraclear.numbers import MAX_ABS_RAW
 
 MAX_NAME_LENGTH: Final = 64
 MAX_SETTLE_ACCOUNTS: Final = 100_000
+MAX_SURFACE_SLICES: Final = 64
 
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
@@ -77,6 +79,9 @@ class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
     ``impact_bid`` and ``impact_ask`` (micro-USDC per contract of the underlying's
     perpetual, both 0 or both set, bid ≤ ask) are the block producer's measure of the
     perpetual's book; see ``paraclear.clearing.perpetuals``.
+
+    ``surface``, if given, replaces the underlying's SVI surface (slices in strictly
+    increasing expiry), from which the options pool's quotes are recomputed at every update.
     """
 
     underlying: Name
@@ -85,6 +90,7 @@ class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
     skew_ppm: Rate = 0
     impact_bid: NonNegative = 0
     impact_ask: NonNegative = 0
+    surface: Annotated[tuple[SviSlice, ...], msgspec.Meta(max_length=MAX_SURFACE_SLICES)] = ()
 
 
 class Trade(Tx, frozen=True, kw_only=True, tag="trade"):
@@ -122,6 +128,47 @@ class Funding(Tx, frozen=True, kw_only=True, tag="funding"):
     instrument: Name
 
 
+class ConfigurePool(Tx, frozen=True, kw_only=True, tag="configure_pool"):
+    """Admin: open the options pool, or change its parameters."""
+
+    config: PoolConfig
+
+
+class PoolDeposit(Tx, frozen=True, kw_only=True, tag="pool_deposit"):
+    """LP: pay ``amount`` of free collateral into the pool for shares (at least ``min_shares``)."""
+
+    amount: Positive
+    min_shares: NonNegative = 0
+
+
+class PoolWithdraw(Tx, frozen=True, kw_only=True, tag="pool_withdraw"):
+    """LP: redeem ``shares`` for their value in collateral (at least ``min_amount``)."""
+
+    shares: Positive
+    min_amount: NonNegative = 0
+
+
+class PoolTrade(Tx, frozen=True, kw_only=True, tag="pool_trade"):
+    """Buy or sell ``size`` of an option series from the pool at its price.
+
+    ``limit_price`` (micro-USDC per contract) is the most a buyer pays, the least a seller
+    takes.
+    """
+
+    instrument: Name
+    side: Side
+    size: Positive
+    limit_price: NonNegative
+
+
+class PoolHedge(Tx, frozen=True, kw_only=True, tag="pool_hedge"):
+    """The sender takes the other side of the pool's delta hedge in ``<underlying>-PERP``,
+    at most ``max_size``, at the mark plus the pool's hedge fee."""
+
+    underlying: Name
+    max_size: Positive
+
+
 Transaction = (
     Deposit
     | Withdraw
@@ -132,6 +179,11 @@ Transaction = (
     | Liquidate
     | SettleExpiry
     | Funding
+    | ConfigurePool
+    | PoolDeposit
+    | PoolWithdraw
+    | PoolTrade
+    | PoolHedge
 )
 
 _decoder: Final = msgspec.json.Decoder(Transaction)
@@ -170,6 +222,10 @@ def _check_semantics(tx: Transaction) -> None:
         raise Rejected("impact prices must be both 0, or both set with bid <= ask")
     if isinstance(tx, Liquidate) and tx.account == tx.sender:
         raise Rejected("an account cannot liquidate itself")
+    if isinstance(tx, OracleUpdate) and any(
+        a.expiry >= b.expiry for a, b in zip(tx.surface, tx.surface[1:], strict=False)
+    ):
+        raise Rejected("surface slices must be in strictly increasing expiry")
     if isinstance(tx, SettleExpiry) and any(
         a >= b for a, b in zip(tx.accounts, tx.accounts[1:], strict=False)
     ):

@@ -56,6 +56,21 @@ def bankruptcy(account: str) -> Key:
     return ("acct", account, "bankruptcy")
 
 
+def pool_shares(account: str) -> Key:
+    """Options-pool shares an LP holds (int, raw share units)."""
+    return ("acct", account, "pool_shares")
+
+
+# --- the options pool: an account under its own lock ---------------------------------------
+
+POOL_ACCOUNT: Final = "options pool"
+"""The pool's account name. It has a space, which no transaction's ``Name`` may hold, so no
+one can sign as the pool or transfer to it: its cash moves only through pool transactions."""
+POOL_LOCK: Final[Lock] = ("acct", POOL_ACCOUNT)
+POOL_TOTAL_SHARES: Final[Key] = ("acct", POOL_ACCOUNT, "total_shares")
+"""Σ of every LP's ``pool_shares`` (int, raw share units)."""
+
+
 # --- commutative counters: each its own lock, written by deltas ----------------------------
 
 
@@ -70,6 +85,10 @@ FEE_POOL: Final[Key] = ("fund", "fees")
 """Collected fees, micro-USDC."""
 NET_DEPOSITS: Final[Key] = ("fund", "deposits")
 """Deposits minus withdrawals since genesis, micro-USDC."""
+POOL_VOLUME: Final[Key] = ("poolstat", "volume")
+"""Premium traded against the options pool since genesis, micro-USDC (statistics only)."""
+POOL_SPREAD: Final[Key] = ("poolstat", "spread")
+"""Spread the options pool has earned since genesis, micro-USDC (statistics only)."""
 
 # --- market data: written only by admin and oracle transactions -----------------------------
 
@@ -86,6 +105,22 @@ MARKET_LOCKS: Final[tuple[Lock, ...]] = (
     ORACLE_LOCK,
     MARK_LOCK,
 )
+
+
+POOL_CONFIG: Final[Key] = ("market", "pool")
+"""The options pool's parameters (``PoolConfig``); absent until the admin opens the pool."""
+SURFACE_LOCK: Final[Lock] = ("market", "surface")
+QUOTE_LOCK: Final[Lock] = ("market", "quote")
+
+
+def surface(underlying: str) -> Key:
+    """The oracle's SVI surface of an underlying (tuple of ``SviSlice``)."""
+    return ("market", "surface", underlying)
+
+
+def quote(instrument_name: str) -> Key:
+    """The pool's theoretical value and Greeks of an option series (``PoolQuote``)."""
+    return ("market", "quote", instrument_name)
 
 
 def instrument(name: str) -> Key:

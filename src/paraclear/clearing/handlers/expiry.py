@@ -31,6 +31,7 @@ def access_settle_expiry(tx: SettleExpiry) -> AccessSet:
             k.INSTRUMENTS_LOCK,
             k.SERIES_LOCK,
             k.MARK_LOCK,
+            k.QUOTE_LOCK,
             k.lock_of(k.open_interest(tx.instrument)),
             k.lock_of(k.INSURANCE_FUND),
         ),
@@ -99,5 +100,7 @@ def _settlement_price(view: StateView, inst: Option, name: str) -> int:
 def _delist(view: StateView, inst: Option, name: str) -> None:
     view.set(k.instrument(name), None)
     view.set(k.mark(name), None)
+    if view.get(k.quote(name)) is not None:
+        view.set(k.quote(name), None)
     names = tuple(n for n in view.get(k.series(inst.underlying)) or () if n != name)  # type: ignore[attr-defined]
     view.set(k.series(inst.underlying), names or None)

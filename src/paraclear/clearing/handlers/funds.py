@@ -36,7 +36,7 @@ def access_withdraw(tx: Withdraw) -> AccessSet:
 def apply_withdraw(
     tx: Withdraw, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
-    _debit_free_collateral(view, tx.sender, tx.amount, model)
+    debit_free_collateral(view, tx.sender, tx.amount, model)
     view.add(k.NET_DEPOSITS, -tx.amount)
     return [Withdrawn(account=tx.sender, amount=tx.amount)]
 
@@ -50,12 +50,12 @@ def apply_transfer(
 ) -> list[Event]:
     if tx.to == tx.sender:
         raise errors.Malformed(field="to", reason="transfer to oneself")
-    _debit_free_collateral(view, tx.sender, tx.amount, model)
+    debit_free_collateral(view, tx.sender, tx.amount, model)
     change_cash(view, tx.to, tx.amount)
     return [Transferred(sender=tx.sender, to=tx.to, amount=tx.amount)]
 
 
-def _debit_free_collateral(view: StateView, account: str, amount: int, model: MarginModel) -> None:
+def debit_free_collateral(view: StateView, account: str, amount: int, model: MarginModel) -> None:
     """Take ``amount`` of cash that no margin requirement needs. Raises a ClearingFailure."""
     bankruptcy = view.get(k.bankruptcy(account))
     if bankruptcy is not None:

@@ -8,7 +8,13 @@ import msgspec
 
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import read_config, read_instrument, read_mark
-from paraclear.clearing.events import Event, FundingPaid, InstrumentListed, OraclePublished
+from paraclear.clearing.events import (
+    Event,
+    FundingPaid,
+    InstrumentListed,
+    OraclePublished,
+    PoolQuoted,
+)
 from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.margin import MarginModel
@@ -20,12 +26,14 @@ from paraclear.clearing.perpetuals import (
     perpetual_mark,
     premium_ppm,
 )
+from paraclear.clearing.quotes import check_surface, compute_quotes
 from paraclear.clearing.records import (
     IndexHistory,
     MarkData,
     OracleData,
     PremiumAccumulator,
     SettlementPrices,
+    SviSlice,
 )
 from paraclear.clearing.transactions import Funding, ListInstrument, OracleUpdate
 from paraclear.clearing.twap import BUCKET, TWAP_WINDOW, record_segment, window_average
@@ -109,7 +117,7 @@ def access_oracle_update(tx: OracleUpdate) -> AccessSet:
     return account_access(
         (tx.sender,),
         reads=(k.CONFIG, k.INSTRUMENTS_LOCK, k.SERIES_LOCK),
-        writes=(k.ORACLE_LOCK, k.MARK_LOCK),
+        writes=(k.ORACLE_LOCK, k.MARK_LOCK, k.SURFACE_LOCK, k.QUOTE_LOCK),
     )
 
 
@@ -132,7 +140,37 @@ def apply_oracle_update(
             price = perpetual_mark(marks.price, tx.impact_bid, tx.impact_ask)
             _accrue_premium(view, name, ctx.time, premium_ppm(price, marks.price))
         view.set(k.mark(name), MarkData(inst, price, oracle.index, funding, *marks[1:]))
-    return [OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))]
+    published = OraclePublished(underlying=tx.underlying, index=tx.index_price, marks=len(names))
+    return [published, *_publish_quotes(view, tx, oracle, instruments, ctx.time)]
+
+
+def _publish_quotes(
+    view: StateView,
+    tx: OracleUpdate,
+    oracle: OracleData,
+    instruments: list[Instrument],
+    time: int,
+) -> list[Event]:
+    """Store the surface if the update brings one, and recompute the pool's quotes from the
+    underlying's surface; once every slice has expired, remove them."""
+    key = k.surface(tx.underlying)
+    options = [inst for inst in instruments if isinstance(inst, Option)]
+    try:
+        if tx.surface:
+            check_surface(tx.surface, time)
+            view.set(key, tx.surface)
+        slices: tuple[SviSlice, ...] = view.get(key) or ()  # type: ignore[assignment]
+        quotes = compute_quotes(oracle, slices, options, time) if slices else []
+    except RiskError as error:
+        raise errors.InvalidOracle(underlying=tx.underlying, reason=str(error)) from None
+    if quotes is None:
+        for option in options:
+            if view.get(k.quote(option.name)) is not None:
+                view.set(k.quote(option.name), None)
+        return []
+    for option, quote in zip(options, quotes, strict=False):
+        view.set(k.quote(option.name), quote)
+    return [PoolQuoted(underlying=tx.underlying, quotes=len(quotes))] if slices else []
 
 
 def _record_index(

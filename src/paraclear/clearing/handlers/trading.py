@@ -91,13 +91,17 @@ def _fees(
     """(maker fee, taker fee): perps on notional; options on the underlying, capped by premium."""
     if not isinstance(inst, Option):
         return ppm_of_ceil(cash, config.maker_fee_ppm), ppm_of_ceil(cash, config.taker_fee_ppm)
-    index = read_mark(view, name).index
+    fee = option_fee(config, read_mark(view, name).index, inst, size, cash)
+    return fee, fee
+
+
+def option_fee(config: HouseConfig, index: int, inst: Option, size: int, cash: int) -> int:
+    """The house's fee on an option fill: a fraction of the underlying, capped by premium."""
     underlying_value = index * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
-    fee = min(
+    return min(
         ppm_of_ceil(underlying_value, config.option_fee_ppm),
         ppm_of_ceil(cash, config.option_fee_cap_ppm),
     )
-    return fee, fee
 
 
 def access_liquidate(tx: Liquidate) -> AccessSet:
