@@ -4,6 +4,8 @@ import pytest
 from paraclear.clearing.errors import Rejected
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.transactions import (
+    Backstop,
+    Deleverage,
     Deposit,
     ListInstrument,
     SettleExpiry,
@@ -33,6 +35,10 @@ GOOD = [
         nonce=1,
         instrument="BTC-1JUN26-60000-C",
         accounts=("a", "b"),
+    ),
+    Backstop(sender="keeper", nonce=0, account="a"),
+    Deleverage(
+        sender="keeper", nonce=1, account="a", instrument="BTC-PERP", size=1, counterparties=("b",)
     ),
 ]
 
@@ -64,6 +70,12 @@ def test_transactions_round_trip_through_json_and_validate(tx):
         b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":1,"impact_bid":5}',
         b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":1,"impact_bid":5,"impact_ask":4}',
         b'{"type":"oracle_update","sender":"o","nonce":0,"underlying":"BTC","index_price":1,"atm_vol_ppm":0}',
+        b'{"type":"deleverage","sender":"k","nonce":0,"account":"a","instrument":"X","size":1,"counterparties":[]}',
+        b'{"type":"deleverage","sender":"k","nonce":0,"account":"a","instrument":"X","size":1,"counterparties":["b","b"]}',
+        b'{"type":"deleverage","sender":"k","nonce":0,"account":"a","instrument":"X","size":1,"counterparties":["a"]}',
+        b'{"type":"deleverage","sender":"a","nonce":0,"account":"a","instrument":"X","size":1,"counterparties":["b"]}',
+        b'{"type":"deleverage","sender":"k","nonce":0,"account":"a","instrument":"X","size":0,"counterparties":["b"]}',
+        b'{"type":"backstop","sender":"k","nonce":0}',
         b"not json",
         b"[]",
     ],

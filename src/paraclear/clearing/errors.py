@@ -182,3 +182,62 @@ class HedgeNotNeeded(ClearingFailure):
     """The pool's delta on the underlying is within its hedge band (or rounds to no lot)."""
 
     fields = ("underlying", "delta_notional", "band")
+
+
+class PerpetualsFirst(ClearingFailure):
+    """An option cannot be liquidated while the account still holds a perpetual."""
+
+    fields = ("account", "instrument", "perpetual")
+
+
+class LiquidationStepTooLarge(ClearingFailure):
+    """One Liquidate moves at most ``LIQUIDATION_STEP_NOTIONAL`` (``limit`` is a size)."""
+
+    fields = ("instrument", "requested", "limit")
+
+
+class NotUnderwater(ClearingFailure):
+    """Backstop and Deleverage need an account whose equity (collateral) is negative."""
+
+    fields = ("account", "equity")
+
+
+class PositionsOpen(ClearingFailure):
+    """The insurance fund covers an account only once it holds no positions."""
+
+    fields = ("account", "positions")
+
+
+class InsuranceFundEmpty(ClearingFailure):
+    fields = ("fund", "deficit")
+
+
+class InsuranceFundSufficient(ClearingFailure):
+    """Auto-deleveraging is the last resort: the fund can still cover the deficit."""
+
+    fields = ("fund", "deficit")
+
+
+class NotOpposite(ClearingFailure):
+    """A listed ADL counterparty holds no position opposite to the account's."""
+
+    fields = ("account", "instrument", "position")
+
+
+class AdlRankOrder(ClearingFailure):
+    """ADL counterparties must be listed by non-increasing rank (``adl_score``)."""
+
+    fields = ("account", "after")
+
+
+class InsufficientCounterparties(ClearingFailure):
+    """The listed counterparties hold less than the size to deleverage, or one of them is
+    not needed."""
+
+    fields = ("instrument", "requested", "available")
+
+
+class CounterpartyUnderwater(ClearingFailure):
+    """A counterparty would be left with negative equity by its share of the deficit."""
+
+    fields = ("account", "equity")

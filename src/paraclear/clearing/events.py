@@ -135,3 +135,15 @@ class PoolHedged(Event, frozen=True, kw_only=True, tag="pool_hedged"):
     price: int
     delta_before: int
     delta_after: int
+
+
+class Deleveraged(Event, frozen=True, kw_only=True, tag="deleveraged"):
+    """One ADL fill: ``counterparty`` closed ``size`` against the bankrupt ``account`` at the
+    mark, and paid ``loss`` of its deficit on top (the bankruptcy price)."""
+
+    account: str
+    counterparty: str
+    instrument: str
+    size: int
+    price: int
+    loss: int

@@ -10,6 +10,7 @@
 5. Each account's portfolio index lists exactly the instruments it holds.
 6. The options pool's total shares = Σ every LP's shares, none negative. (The pool's cash,
    positions and perpetual quotes are an account's, so 1-5 count them like everyone's.)
+7. The insurance fund is never negative.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def check_invariants(state: State) -> list[str]:
             lp_shares += value
             if value < 0:
                 violations.append(f"{account} holds {value} pool shares")
-    cash += _int(data, k.FEE_POOL) + _int(data, k.INSURANCE_FUND)
+    fund = _int(data, k.INSURANCE_FUND)
+    if fund < 0:
+        violations.append(f"insurance fund is negative: {format_amount(fund)} USDC")
+    cash += _int(data, k.FEE_POOL) + fund
     deposits = _int(data, k.NET_DEPOSITS)
     if cash != deposits:
         violations.append(

@@ -10,10 +10,20 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from paraclear.clearing import errors
-from paraclear.clearing.handlers import expiry, funds, market, pool, pool_trading, trading
+from paraclear.clearing.handlers import (
+    backstop,
+    expiry,
+    funds,
+    market,
+    pool,
+    pool_trading,
+    trading,
+)
 from paraclear.clearing.margin import MarginModel, StandardMargin
 from paraclear.clearing.transactions import (
+    Backstop,
     ConfigurePool,
+    Deleverage,
     Deposit,
     Funding,
     Liquidate,
@@ -45,6 +55,8 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
     Funding: (market.access_funding, market.apply_funding),
     Trade: (trading.access_trade, trading.apply_trade),
     Liquidate: (trading.access_liquidate, trading.apply_liquidate),
+    Backstop: (backstop.access_backstop, backstop.apply_backstop),
+    Deleverage: (backstop.access_deleverage, backstop.apply_deleverage),
     SettleExpiry: (expiry.access_settle_expiry, expiry.apply_settle_expiry),
     ConfigurePool: (pool.access_configure_pool, pool.apply_configure_pool),
     PoolDeposit: (pool.access_pool_deposit, pool.apply_pool_deposit),

@@ -24,6 +24,7 @@ from paraclear.numbers import MAX_ABS_RAW
 MAX_NAME_LENGTH: Final = 64
 MAX_SETTLE_ACCOUNTS: Final = 100_000
 MAX_SURFACE_SLICES: Final = 64
+MAX_ADL_COUNTERPARTIES: Final = 64
 
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
@@ -104,11 +105,36 @@ class Trade(Tx, frozen=True, kw_only=True, tag="trade"):
 
 
 class Liquidate(Tx, frozen=True, kw_only=True, tag="liquidate"):
-    """The sender takes over ``size`` of an under-margined account's position at the mark."""
+    """The sender takes over ``size`` of an under-margined account's position at the mark.
+
+    Perpetuals go before options, and one step moves at most
+    ``paraclear.clearing.liquidation.LIQUIDATION_STEP_NOTIONAL``.
+    """
 
     account: Name
     instrument: Name
     size: Positive
+
+
+class Backstop(Tx, frozen=True, kw_only=True, tag="backstop"):
+    """The insurance fund pays what it can of the negative collateral of ``account``, which
+    must hold no positions."""
+
+    account: Name
+
+
+class Deleverage(Tx, frozen=True, kw_only=True, tag="deleverage"):
+    """Auto-deleverage: close ``size`` of an underwater account's position in ``instrument``
+    against ``counterparties`` (opposite positions, listed in ADL rank order by the off-chain
+    engine, each closing as much as it holds until ``size`` is reached) at the bankruptcy
+    price. Only when the insurance fund cannot cover the account's deficit."""
+
+    account: Name
+    instrument: Name
+    size: Positive
+    counterparties: Annotated[
+        tuple[Name, ...], msgspec.Meta(min_length=1, max_length=MAX_ADL_COUNTERPARTIES)
+    ]
 
 
 class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
@@ -177,6 +203,8 @@ Transaction = (
     | OracleUpdate
     | Trade
     | Liquidate
+    | Backstop
+    | Deleverage
     | SettleExpiry
     | Funding
     | ConfigurePool
@@ -226,6 +254,12 @@ def _check_semantics(tx: Transaction) -> None:
         a.expiry >= b.expiry for a, b in zip(tx.surface, tx.surface[1:], strict=False)
     ):
         raise Rejected("surface slices must be in strictly increasing expiry")
+    if isinstance(tx, Deleverage) and (
+        tx.account == tx.sender
+        or tx.account in tx.counterparties
+        or len(set(tx.counterparties)) != len(tx.counterparties)
+    ):
+        raise Rejected("deleverage counterparties must be distinct and not the account")
     if isinstance(tx, SettleExpiry) and any(
         a >= b for a, b in zip(tx.accounts, tx.accounts[1:], strict=False)
     ):

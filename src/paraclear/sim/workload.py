@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from paraclear.clearing import accounts as acc
 from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.instruments import Instrument, Option, Perpetual, Right, expiry_time
+from paraclear.clearing.liquidation import liquidation_order, step_limit
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.perpetuals import FUNDING_INTERVAL
 from paraclear.clearing.records import HouseConfig
@@ -173,17 +174,18 @@ class Workload:
         )
 
     def _liquidation(self, view: StateView, fallback: str) -> Liquidate:
-        """Liquidate the first under-margined account of a small random sample, if any."""
+        """Liquidate the first under-margined account of a small random sample, if any: its
+        next position in liquidation order, one bounded step."""
         liquidator = self.rng.choice(LIQUIDATORS)
         for account in self.rng.sample(self.accounts, min(8, len(self.accounts))):
-            names = view.get(k.portfolio(account))
-            if not names:
+            held = acc.holdings(view, account)
+            if not held:
                 continue
             status = acc.margin_status(view, account, self.model)
             if status.equity < status.maintenance:
-                name = names[0]  # type: ignore[index]
-                size = abs(view.get(k.position(account, name)).size)  # type: ignore[attr-defined]
-                return self._liquidate(liquidator, account, name, size)
+                position, market = liquidation_order(held)[0]
+                size = min(abs(position.size), step_limit(market.instrument, market))
+                return self._liquidate(liquidator, account, market.instrument.name, size)
         target = view.get(k.portfolio(fallback)) or ("BTC-PERP",)
         return self._liquidate(liquidator, fallback, target[0], SIZE_SCALE // 1000)  # type: ignore[index]
 

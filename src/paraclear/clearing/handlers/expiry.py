@@ -10,9 +10,9 @@ from __future__ import annotations
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import change_cash, fill, read_instrument
 from paraclear.clearing.events import Event, ExpirySettled
+from paraclear.clearing.handlers.backstop import cover_deficit
 from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.handlers.market import require_role
-from paraclear.clearing.handlers.trading import cover_deficit
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.records import SettlementPrices

@@ -12,17 +12,13 @@ from paraclear.clearing.accounts import (
     read_mark,
     require_initial_margin,
 )
-from paraclear.clearing.events import (
-    BankruptcyRecorded,
-    Event,
-    InsuranceCovered,
-    Liquidated,
-    TradeSettled,
-)
+from paraclear.clearing.events import Event, Liquidated, TradeSettled
+from paraclear.clearing.handlers.backstop import require_liquidation_order, sync_bankruptcy
 from paraclear.clearing.handlers.common import MARKET_READS, account_access
 from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.liquidation import step_limit
 from paraclear.clearing.margin import MarginModel
-from paraclear.clearing.records import Bankruptcy, HouseConfig, MarkData
+from paraclear.clearing.records import HouseConfig, MarkData
 from paraclear.clearing.transactions import Liquidate, Side, Trade
 from paraclear.execution import BlockContext
 from paraclear.numbers import SIZE_SCALE, div_floor, ppm_of_ceil
@@ -108,14 +104,20 @@ def access_liquidate(tx: Liquidate) -> AccessSet:
     return account_access(
         (tx.sender, tx.account),
         reads=MARKET_READS,
-        writes=(k.lock_of(k.INSURANCE_FUND),),
-        deltas=(k.open_interest(tx.instrument),),
+        deltas=(k.lock_of(k.INSURANCE_FUND), k.open_interest(tx.instrument)),
     )
 
 
 def apply_liquidate(
     tx: Liquidate, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
+    """One bounded step: the liquidator takes ``size`` at the mark; the penalty, capped at the
+    equity left, goes to the insurance fund (a delta, so liquidations do not conflict).
+    Negative collateral left behind is recorded as a bankruptcy for Backstop or Deleverage.
+
+    Raises NotLiquidatable, PerpetualsFirst, NotMultiple, PositionTooSmall,
+    LiquidationStepTooLarge, InsufficientMargin (the liquidator's).
+    """
     if tx.account == tx.sender:
         raise errors.Malformed(field="account", reason="an account cannot liquidate itself")
     status = margin_status(view, tx.account, model)
@@ -123,6 +125,7 @@ def apply_liquidate(
         raise errors.NotLiquidatable(
             account=tx.account, equity=status.equity, maintenance=status.maintenance
         )
+    require_liquidation_order(view, tx.account, tx.instrument)
     inst = read_instrument(view, tx.instrument)
     position = view.get(k.position(tx.account, tx.instrument))
     held = position.size if position is not None else 0  # type: ignore[attr-defined]
@@ -133,6 +136,11 @@ def apply_liquidate(
             account=tx.account, instrument=tx.instrument, position=held, requested=tx.size
         )
     mark = read_mark(view, tx.instrument)
+    limit = step_limit(inst, mark)
+    if tx.size > limit:
+        raise errors.LiquidationStepTooLarge(
+            instrument=tx.instrument, requested=tx.size, limit=limit
+        )
     delta = tx.size if held > 0 else -tx.size
     cash = div_floor(mark.price * delta, SIZE_SCALE)
     fill(view, tx.account, tx.instrument, inst, -delta, -cash, allow_negative=True)
@@ -151,7 +159,7 @@ def apply_liquidate(
             penalty=penalty,
         )
     ]
-    return events + cover_deficit(view, tx.account, ctx)
+    return events + sync_bankruptcy(view, tx.account, ctx)
 
 
 def _penalty(config: HouseConfig, inst: Instrument, mark: MarkData, size: int, equity: int) -> int:
@@ -159,30 +167,3 @@ def _penalty(config: HouseConfig, inst: Instrument, mark: MarkData, size: int, e
     price = mark.index if isinstance(inst, Option) else mark.price
     notional = price * inst.contract_size // SIZE_SCALE * size // SIZE_SCALE
     return max(min(ppm_of_ceil(notional, config.liquidation_penalty_ppm), equity), 0)
-
-
-def cover_deficit(view: StateView, account: str, ctx: BlockContext) -> list[Event]:
-    """Keep the bankruptcy record of ``account`` in step with its collateral.
-
-    A negative balance of an account with no positions left is covered from the insurance
-    fund; whatever remains negative is recorded as a bankruptcy (for the deleveraging that
-    follows). A non-negative balance clears the record.
-    """
-    balance = view.get_int(k.collateral(account))
-    record = k.bankruptcy(account)
-    if balance >= 0:
-        if view.get(record) is not None:
-            view.set(record, None)
-        return []
-    events: list[Event] = []
-    cover = min(-balance, max(view.get_int(k.INSURANCE_FUND), 0))
-    if cover and view.get(k.portfolio(account)) is None:
-        view.add(k.INSURANCE_FUND, -cover)
-        balance = change_cash(view, account, cover, allow_negative=True)
-        events.append(InsuranceCovered(account=account, amount=cover))
-    if balance < 0:
-        view.set(record, Bankruptcy(ctx.height, -balance))
-        events.append(BankruptcyRecorded(account=account, deficit=-balance))
-    elif view.get(record) is not None:
-        view.set(record, None)
-    return events
