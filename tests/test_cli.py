@@ -68,6 +68,7 @@ def test_simulate_text_output_shows_progress_and_summary(capsys):
         ["simulate", "--blocks", "-3"],
         ["simulate", "--txs-per-block", "many"],
         ["simulate", "--hot-share", "1.5"],
+        ["simulate", "--pool-share", "-0.1"],
         ["frobnicate"],
     ],
 )
@@ -105,3 +106,11 @@ def test_bench_risk_is_reached_through_the_paraclear_command(capsys):
     assert main(["bench", "risk", "--quick", "--json", "--size", "1000"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["greeks_per_s"] > 0 and "pyvolr_greeks_per_s" in result
+
+
+def test_simulate_pool_share_sends_transactions_to_the_pool(capsys):
+    args = ["simulate", "--accounts", "30", "--blocks", "3", "--txs-per-block", "40"]
+    assert main([*args, "--pool-share", "0.5", "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["invariants_ok"] is True
+    assert summary["events"]["PoolTraded"] > 0

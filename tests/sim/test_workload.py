@@ -42,3 +42,21 @@ def test_hot_share_concentrates_trades_on_the_hot_accounts():
 def test_workload_rejects_fewer_than_two_accounts():
     with pytest.raises(ValueError):
         Workload(WorkloadConfig(accounts=1))
+
+
+def test_pool_share_sends_lp_flows_trades_and_hedges_to_the_pool_and_keeps_invariants():
+    config = WorkloadConfig(seed=5, accounts=40, txs_per_block=80, pool_share=0.4)
+    report = run_simulation(config, blocks=10)
+    assert report.invariants_ok, report.invariant_violations
+    for event in ("PoolQuoted", "PoolDeposited", "PoolWithdrawn", "PoolTraded", "PoolHedged"):
+        assert report.events.get(event, 0) > 0, event
+    assert report.events["PoolTraded"] > report.events["TradeSettled"] * 0.2
+
+
+def test_without_pool_share_no_pool_transaction_is_generated():
+    workload = Workload(WorkloadConfig(seed=3, accounts=30, txs_per_block=100))
+    state = workload.genesis()
+    execute_block(state, workload.setup_block(), ClearingMachine())
+    block = workload.next_block(state)
+    assert not any(type(tx).__name__.startswith("Pool") for tx in block.txs)
+    assert all(tx.surface == () for tx in block.txs if type(tx).__name__ == "OracleUpdate")

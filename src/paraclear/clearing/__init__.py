@@ -6,6 +6,9 @@
 * ``accounts``: cash, positions, equity and margin status through a ``StateView``.
 * ``margin``: the ``MarginModel`` seam and standard margin.
 * ``marks``: marks from oracle data, the one door for floats into state.
+* ``quotes``: the options pool's quotes from the SVI surface, computed by the oracle update.
+* ``pool``: the options pool (an account under its own lock): NAV, net Greeks, limits, prices;
+  ``pool_shares``: its ERC-4626 share math.
 * ``handlers``: one access and one apply function per transaction type.
 * ``machine``: ``ClearingMachine``, where dispatch on the transaction type happens.
 * ``genesis``: the initial state; ``invariants``: checks that hold after every block.

@@ -85,14 +85,17 @@ class PoolRisk:
 def pool_risk(view: StateView, model: MarginModel) -> PoolRisk:
     """NAV, margin and net Greeks of the pool. Raises NoMarketData for a missing quote."""
     held = holdings(view, POOL)
+    names: tuple[str, ...] = view.get(k.portfolio(POOL)) or ()  # type: ignore[assignment]
+    quotes = view.get_many([k.quote(name) for name in names])
     scaled = view.get_int(k.collateral(POOL)) * SIZE_SCALE  # NAV × SIZE_SCALE, exact
     greeks: dict[str, list[int]] = {}
-    for position, market in held:
+    for name, quote, (position, market) in zip(names, quotes, held, strict=True):
         inst = market.instrument
         scaled += market.price * position.size
         net = greeks.setdefault(inst.underlying, [0, 0, 0, market.index])
         if isinstance(inst, Option):
-            quote = read_quote(view, inst.name)
+            if not isinstance(quote, PoolQuote):
+                raise errors.NoMarketData(what=f"pool quote of {name}")
             net[0] += position.size * quote.delta // SIZE_SCALE
             net[1] += position.size * quote.gamma // SIZE_SCALE
             net[2] += position.size * quote.vega // SIZE_SCALE

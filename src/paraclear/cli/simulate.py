@@ -52,6 +52,13 @@ def register(commands: Any) -> None:
         help="share of trades whose maker is one of 2 hot accounts (default 0)",
     )
     parser.add_argument(
+        "--pool-share",
+        type=float_in(0.0, 1.0),
+        default=0.0,
+        help="share of transactions that go to the options pool: trades against it, LP "
+        "deposits and redemptions, delta hedges (default 0)",
+    )
+    parser.add_argument(
         "--block-seconds",
         type=int_in(1, 86_400),
         default=60,
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         accounts=args.accounts,
         txs_per_block=args.txs_per_block,
         hot_share=args.hot_share,
+        pool_share=args.pool_share,
         block_seconds=args.block_seconds,
         portfolio_margin=args.margin == "portfolio",
     )

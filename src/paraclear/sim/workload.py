@@ -19,7 +19,7 @@ from paraclear.clearing.instruments import Instrument, Option, Perpetual, Right,
 from paraclear.clearing.liquidation import liquidation_order, step_limit
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.perpetuals import FUNDING_INTERVAL
-from paraclear.clearing.records import HouseConfig
+from paraclear.clearing.records import HouseConfig, SviSlice
 from paraclear.clearing.transactions import (
     Deposit,
     Funding,
@@ -35,6 +35,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import Block
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.sim.pool_flow import PoolFlow, svi_surface
 from paraclear.sim.prices import PricePath
 from paraclear.state import State, StateView
 from paraclear.state import keys as k
@@ -47,6 +48,8 @@ UNDERLYINGS = {"BTC": (60_000.0, 0.60, 5_000), "ETH": (3_000.0, 0.75, 250)}
 START_TIME = expiry_time(1, 6, 2026) - 15 * 60
 """07:45 UTC on 1 June 2026: the first expiry comes 15 minutes into the run."""
 EXPIRY_DAYS = ((1, 6), (5, 6), (26, 6))
+SKEW = -0.1
+"""Slope of the oracle's smile: vol per unit of log-moneyness."""
 
 
 @dataclass
@@ -61,6 +64,8 @@ class WorkloadConfig:
     hot_share: float = 0.0
     strikes_each_side: int = 2
     portfolio_margin: bool = False
+    pool_share: float = 0.0
+    """Share of each block's transactions that go to the options pool (``sim.pool_flow``)."""
     mix: dict[str, float] = field(
         default_factory=lambda: {
             "trade": 0.85,
@@ -95,6 +100,11 @@ class Workload:
             for u, (spot, vol, _) in UNDERLYINGS.items()
         }
         self.instruments: list[Instrument] = self._chain()
+        self.pool = (
+            PoolFlow(self.rng, self._nonce, self.accounts, LIQUIDATORS)
+            if config.pool_share > 0
+            else None
+        )
 
     def genesis(self) -> State:
         return genesis_state(HouseConfig(admin=ADMIN, oracle=ORACLE))
@@ -111,6 +121,8 @@ class Workload:
             if account in LIQUIDATORS or account in self.hot:
                 amount = 50_000_000 * USDC_SCALE
             txs.append(Deposit(sender=account, nonce=self._nonce(account), amount=amount))
+        if self.pool is not None:
+            txs += self.pool.setup(ADMIN)
         return self._block(txs)
 
     def blocks(self, state: State, count: int) -> Iterator[Block[Transaction]]:
@@ -132,6 +144,9 @@ class Workload:
         weights = list(self.config.mix.values())
         live = [i for i in self.instruments if not _expired(i, self.time)]
         while len(txs) < self.config.txs_per_block:
+            if self.pool is not None and self.rng.random() < self.config.pool_share:
+                txs.append(self.pool.make(view, live))
+                continue
             kind = self.rng.choices(kinds, weights)[0]
             txs.append(self._make(kind, view, live))
         return self._block(txs)
@@ -211,12 +226,20 @@ class Workload:
                     underlying=underlying,
                     index_price=index,
                     atm_vol_ppm=vol_ppm,
-                    skew_ppm=-100_000,
+                    skew_ppm=round(SKEW * 1_000_000),
                     impact_bid=bid,
                     impact_ask=ask,
+                    surface=self._surface(underlying),
                 )
             )
         return updates
+
+    def _surface(self, underlying: str) -> tuple[SviSlice, ...]:
+        """With the pool on, an SVI surface matching the oracle's smile; otherwise none."""
+        if self.pool is None:
+            return ()
+        expiries = [expiry_time(day, month, 2026) for day, month in EXPIRY_DAYS]
+        return svi_surface(UNDERLYINGS[underlying][1], SKEW, expiries, self.time)
 
     def _impact_prices(self, index: int) -> tuple[int, int]:
         """A stand-in for the perpetual's book until books are transactions: impact prices
