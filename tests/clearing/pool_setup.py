@@ -74,7 +74,7 @@ class PoolExchange(Exchange):
         return self.get(k.POOL_TOTAL_SHARES) or 0
 
     def risk(self) -> PoolRisk:
-        return pool_risk(StateView(self.state.data), self.machine.margin_model)
+        return pool_risk(StateView(self.state.data))
 
     def pool_cash(self) -> int:
         return self.collateral(POOL)

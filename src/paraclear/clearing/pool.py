@@ -17,15 +17,15 @@ All of it is integer (and exact rational) arithmetic on state.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Final
 
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import holdings, pending_funding
 from paraclear.clearing.instruments import Option
-from paraclear.clearing.margin import MarginModel
-from paraclear.clearing.records import PoolConfig, PoolQuote
+from paraclear.clearing.margin import MarginModel, PositionMark
+from paraclear.clearing.records import MarkData, PoolConfig, PoolQuote, Position
 from paraclear.numbers import PPM, SIZE_SCALE
 from paraclear.state import StateView
 from paraclear.state import keys as k
@@ -67,27 +67,70 @@ class NetGreeks:
 
 @dataclass(frozen=True, slots=True)
 class PoolRisk:
-    """The pool's NAV (exact, as floor and ceiling), initial margin and net Greeks."""
+    """The pool's holdings by series, its NAV (exact, × SIZE_SCALE) and its net Greeks per
+    underlying; its margin is computed on demand."""
 
-    nav_floor: int
-    nav_ceil: int
-    initial: int
-    greeks: dict[str, NetGreeks] = field(default_factory=dict)
+    nav_scaled: int
+    greeks: dict[str, NetGreeks]
+    held: dict[str, PositionMark]
+
+    @property
+    def nav_floor(self) -> int:
+        return self.nav_scaled // SIZE_SCALE
+
+    @property
+    def nav_ceil(self) -> int:
+        return -(-self.nav_scaled // SIZE_SCALE)
 
     def on(self, underlying: str) -> NetGreeks:
         return self.greeks.get(underlying, NetGreeks())
 
+    def initial_margin(self, model: MarginModel) -> int:
+        return model.requirement(list(self.held.values())).initial
+
     def less_cash(self, amount: int) -> PoolRisk:
         """The same pool with ``amount`` less cash (positions, margin and Greeks unchanged)."""
-        return replace(self, nav_floor=self.nav_floor - amount, nav_ceil=self.nav_ceil - amount)
+        return replace(self, nav_scaled=self.nav_scaled - amount * SIZE_SCALE)
+
+    def after_option_fill(
+        self, name: str, market: MarkData, quote: PoolQuote, delta: int, cash: int
+    ) -> PoolRisk:
+        """The pool after adding ``delta`` of option ``name`` and receiving ``cash`` (signed):
+        what ``pool_risk`` would read after the fill, without reading state again."""
+        previous = self.held.get(name)
+        old = previous[0].size if previous else 0
+        new = old + delta
+        held = dict(self.held)
+        if new:
+            held[name] = (Position(new), market)
+        else:
+            held.pop(name, None)
+        underlying = market.instrument.underlying
+        net = self.greeks.get(underlying, NetGreeks(index=market.index))
+        greeks = dict(self.greeks)
+        greeks[underlying] = NetGreeks(
+            net.delta + _term(new, quote.delta) - _term(old, quote.delta),
+            net.gamma + _term(new, quote.gamma) - _term(old, quote.gamma),
+            net.vega + _term(new, quote.vega) - _term(old, quote.vega),
+            net.index,
+        )
+        if not any(m.instrument.underlying == underlying for _, m in held.values()):
+            del greeks[underlying]  # as pool_risk: no entry for an underlying it does not hold
+        nav_scaled = self.nav_scaled + cash * SIZE_SCALE + market.price * delta
+        return PoolRisk(nav_scaled, dict(sorted(greeks.items())), held)
 
 
-def pool_risk(view: StateView, model: MarginModel) -> PoolRisk:
-    """NAV, margin and net Greeks of the pool. Raises NoMarketData for a missing quote."""
+def _term(size: int, greek: int) -> int:
+    """One option position's contribution to a net Greek."""
+    return size * greek // SIZE_SCALE
+
+
+def pool_risk(view: StateView) -> PoolRisk:
+    """Holdings, NAV and net Greeks of the pool. Raises NoMarketData for a missing quote."""
     held = holdings(view, POOL)
     names: tuple[str, ...] = view.get(k.portfolio(POOL)) or ()  # type: ignore[assignment]
     quotes = view.get_many([k.quote(name) for name in names])
-    scaled = view.get_int(k.collateral(POOL)) * SIZE_SCALE  # NAV × SIZE_SCALE, exact
+    scaled = view.get_int(k.collateral(POOL)) * SIZE_SCALE
     greeks: dict[str, list[int]] = {}
     for name, quote, (position, market) in zip(names, quotes, held, strict=True):
         inst = market.instrument
@@ -96,24 +139,25 @@ def pool_risk(view: StateView, model: MarginModel) -> PoolRisk:
         if isinstance(inst, Option):
             if not isinstance(quote, PoolQuote):
                 raise errors.NoMarketData(what=f"pool quote of {name}")
-            net[0] += position.size * quote.delta // SIZE_SCALE
-            net[1] += position.size * quote.gamma // SIZE_SCALE
-            net[2] += position.size * quote.vega // SIZE_SCALE
+            net[0] += _term(position.size, quote.delta)
+            net[1] += _term(position.size, quote.gamma)
+            net[2] += _term(position.size, quote.vega)
         else:
             scaled += (position.quote - pending_funding(position, market)) * SIZE_SCALE
             net[0] += position.size * inst.contract_size // SIZE_SCALE
     return PoolRisk(
-        nav_floor=scaled // SIZE_SCALE,
-        nav_ceil=-(-scaled // SIZE_SCALE),
-        initial=model.requirement(held).initial,
-        greeks={u: NetGreeks(*values) for u, values in sorted(greeks.items())},
+        scaled,
+        {u: NetGreeks(*values) for u, values in sorted(greeks.items())},
+        dict(zip(names, held, strict=True)),
     )
 
 
-def limit_measures(risk: PoolRisk, config: PoolConfig) -> list[tuple[str, int, int]]:
+def limit_measures(
+    risk: PoolRisk, config: PoolConfig, model: MarginModel
+) -> list[tuple[str, int, int]]:
     """(limit, value, cap) of every risk limit, caps a fraction of the NAV (floor)."""
     nav = risk.nav_floor
-    measures = [("margin", risk.initial, config.margin_limit_ppm * nav // PPM)]
+    measures = [("margin", risk.initial_margin(model), config.margin_limit_ppm * nav // PPM)]
     for underlying, net in risk.greeks.items():
         measures.append((f"vega:{underlying}", abs(net.vega), config.vega_limit_ppm * nav // PPM))
         measures.append(
@@ -122,15 +166,20 @@ def limit_measures(risk: PoolRisk, config: PoolConfig) -> list[tuple[str, int, i
     return measures
 
 
-def check_limits(config: PoolConfig, after: PoolRisk, before: PoolRisk | None = None) -> None:
+def check_limits(
+    config: PoolConfig, model: MarginModel, after: PoolRisk, before: PoolRisk | None = None
+) -> None:
     """Raise PoolRiskLimit for the first limit ``after`` exceeds.
 
     With ``before``, a limit already exceeded may stay exceeded as long as the change does
     not make it worse (a trade that reduces the pool's risk is always allowed).
     """
-    previous = {} if before is None else {m[0]: m[1] for m in limit_measures(before, config)}
-    for limit, value, cap in limit_measures(after, config):
-        if value > cap and value > previous.get(limit, -1):
+    breaches = [m for m in limit_measures(after, config, model) if m[1] > m[2]]
+    if not breaches:
+        return
+    previous = {} if before is None else {m[0]: m[1] for m in limit_measures(before, config, model)}
+    for limit, value, cap in breaches:
+        if value > previous.get(limit, -1):
             raise errors.PoolRiskLimit(limit=limit, value=value, cap=cap)
 
 

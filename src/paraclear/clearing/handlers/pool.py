@@ -51,7 +51,7 @@ def apply_pool_deposit(
 ) -> list[Event]:
     """Mint shares for the deposit at the NAV's ceiling (rounded down), from free collateral."""
     read_pool_config(view)
-    risk = pool_risk(view, model)
+    risk = pool_risk(view)
     if risk.nav_floor < 0:
         raise errors.PoolInsolvent(nav=risk.nav_floor)
     total = view.get_int(k.POOL_TOTAL_SHARES)
@@ -90,7 +90,7 @@ def apply_pool_withdraw(
     held = view.get_int(k.pool_shares(tx.sender))
     if tx.shares > held:
         raise errors.InsufficientShares(account=tx.sender, held=held, requested=tx.shares)
-    risk = pool_risk(view, model)
+    risk = pool_risk(view)
     if risk.nav_floor <= 0:
         raise errors.PoolInsolvent(nav=risk.nav_floor)
     total = view.get_int(k.POOL_TOTAL_SHARES)
@@ -99,7 +99,7 @@ def apply_pool_withdraw(
         raise errors.PoolRedeemTooSmall(shares=tx.shares)
     if amount < tx.min_amount:
         raise errors.PoolSlippage(minimum=tx.min_amount, actual=amount)
-    check_limits(config, risk.less_cash(amount))
+    check_limits(config, model, risk.less_cash(amount))
     change_cash(view, POOL, -amount)
     balance = change_cash(view, tx.sender, amount)
     if balance >= 0 and view.get(k.bankruptcy(tx.sender)) is not None:

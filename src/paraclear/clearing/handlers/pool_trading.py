@@ -61,11 +61,12 @@ def apply_pool_trade(
     if tx.size % inst.lot_size:
         raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
     quote = read_quote(view, tx.instrument)
-    before = pool_risk(view, model)
+    before = pool_risk(view)
     if before.nav_floor <= 0:
         raise errors.PoolInsolvent(nav=before.nav_floor)
     buys = tx.side is Side.BUY
-    index = read_mark(view, tx.instrument).index
+    mark = read_mark(view, tx.instrument)
+    index = mark.index
     priced = pool_price(
         quote,
         config,
@@ -89,8 +90,8 @@ def apply_pool_trade(
     if increases_risk(*fill(view, tx.sender, tx.instrument, inst, delta, signed_cash)):
         require_initial_margin(view, tx.sender, model)
     fill(view, POOL, tx.instrument, inst, -delta, -signed_cash)
-    after = pool_risk(view, model)
-    check_limits(config, after, before)
+    after = before.after_option_fill(tx.instrument, mark, quote, -delta, signed_cash)
+    check_limits(config, model, after, before)
     view.add(k.POOL_VOLUME, cash)
     view.add(k.POOL_SPREAD, int(priced.half_spread * tx.size) // SIZE_SCALE)
     net = after.on(inst.underlying)
@@ -134,7 +135,7 @@ def apply_pool_hedge(
     inst = read_instrument(view, name)
     if not isinstance(inst, Perpetual):
         raise errors.WrongInstrumentKind(instrument=name, expected="perpetual")
-    risk = pool_risk(view, model)
+    risk = pool_risk(view)
     net = risk.on(tx.underlying)
     band = config.hedge_band_ppm * max(risk.nav_floor, 0) // PPM
     lots = abs(net.delta) * SIZE_SCALE // inst.contract_size // inst.lot_size
