@@ -114,3 +114,21 @@ def test_simulate_pool_share_sends_transactions_to_the_pool(capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["invariants_ok"] is True
     assert summary["events"]["PoolTraded"] > 0
+
+
+def test_simulate_crash_json_reports_liquidations_fund_adl_and_invariants(capsys):
+    code = main(["simulate", "--scenario", "crash", "--accounts", "60", "--seed", "2", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"liquidations", "adl_events", "insurance_fund", "invariants_ok", "state_root"} <= set(
+        summary
+    )
+    assert summary["invariants_ok"] is True and len(summary["state_root"]) == 64
+    assert summary["liquidations"] > 0 and summary["adl_events"] > 0
+    assert summary["insurance_fund"]["exhausted"] is True
+
+
+def test_simulate_crash_text_names_the_cascade(capsys):
+    assert main(["simulate", "--scenario", "crash", "--accounts", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "auto-deleveraging:" in out and "insurance fund:" in out and "all hold" in out

@@ -21,6 +21,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import Block, BlockResult, Receipt, execute_block
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.state import StateView
 from paraclear.state import keys as k
 
 T0 = expiry_time(1, 6, 2026)
@@ -108,6 +109,10 @@ class Exchange:
 
     def get(self, key: tuple[str, ...]) -> Any:
         return self.state.data.get(key)
+
+    def state_view(self) -> StateView:
+        """A read view of the committed state."""
+        return StateView(self.state.data)
 
     # --- set-ups -------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from paraclear.cli.args import float_in, int_in
 from paraclear.cli.progress import ProgressLine
+from paraclear.numbers import format_amount
+from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.run import run_simulation
 from paraclear.sim.workload import WorkloadConfig
 
@@ -25,13 +27,22 @@ def register(commands: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--scenario",
+        choices=["workload", "crash"],
+        default="workload",
+        help="workload: mixed transactions over many blocks; crash: a leveraged market, a "
+        "-1.5%% dip, then -30%% in one block with volatility 60%% -> 150%%, liquidated "
+        "block by block (liquidations, insurance fund, auto-deleveraging) (default workload)",
+    )
+    parser.add_argument(
         "--seed", type=int_in(0, 2**63 - 1), default=1, help="random seed (default 1)"
     )
     parser.add_argument(
         "--accounts",
         type=int_in(2, 1_000_000),
-        default=1_000,
-        help="number of trading accounts; fewer means more contention (default 1000)",
+        default=None,
+        help="number of trading accounts; fewer means more contention (default 1000; "
+        "400 for the crash)",
     )
     parser.add_argument(
         "--blocks",
@@ -83,9 +94,11 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scenario == "crash":
+        return _run_crash(args)
     config = WorkloadConfig(
         seed=args.seed,
-        accounts=args.accounts,
+        accounts=args.accounts or 1_000,
         txs_per_block=args.txs_per_block,
         hot_share=args.hot_share,
         pool_share=args.pool_share,
@@ -115,6 +128,40 @@ def _text(summary: dict[str, Any]) -> str:
         f"failed: {sum(failed.values()):,}"
         + "".join(f"\n  {code}: {n:,}" for code, n in failed.items()),
         "events:" + "".join(f"\n  {name}: {n:,}" for name, n in summary["events"].items()),
+        "invariants: " + ("all hold" if summary["invariants_ok"] else "VIOLATED"),
+        *(f"  {v}" for v in summary["invariant_violations"]),
+        f"state root: {summary['state_root']}",
+    ]
+    return "\n".join(lines)
+
+
+def _run_crash(args: argparse.Namespace) -> int:
+    report = run_crash(CrashConfig(seed=args.seed, traders=args.accounts or 400)).as_dict()
+    print(json.dumps(report) if args.json else _crash_text(report))
+    return 0 if report["invariants_ok"] else 1
+
+
+def _crash_text(summary: dict[str, Any]) -> str:
+    fund = summary["insurance_fund"]
+    failed = summary["failed_by_error"]
+    lines = [
+        f"crash: seed {summary['seed']}, {summary['traders']:,} traders, index -30% in one "
+        f"block then {summary['cascade_blocks']} liquidation blocks (final index "
+        f"{summary['final_index']:,})",
+        f"{summary['blocks']} blocks, {summary['txs']:,} transactions in "
+        f"{summary['seconds']:.3f} s",
+        f"liquidations: {summary['liquidations']:,} steps over "
+        f"{summary['liquidated_accounts']:,} accounts",
+        f"auto-deleveraging: {summary['adl_events']:,} fills against "
+        f"{summary['deleveraged_accounts']:,} bankrupt accounts, absorbing "
+        f"{format_amount(summary['adl_loss_absorbed'])} USDC",
+        f"insurance fund: {format_amount(fund['before_crash'])} USDC before the crash; "
+        f"{format_amount(fund['penalties_in'])} in from penalties, "
+        f"{format_amount(fund['covered_out'])} out to cover deficits; final "
+        f"{format_amount(fund['final'])}" + (" (exhausted)" if fund["exhausted"] else ""),
+        f"bad debt left: {format_amount(summary['bad_debt'])} USDC",
+        f"failed: {sum(failed.values()):,}"
+        + "".join(f"\n  {code}: {n:,}" for code, n in failed.items()),
         "invariants: " + ("all hold" if summary["invariants_ok"] else "VIOLATED"),
         *(f"  {v}" for v in summary["invariant_violations"]),
         f"state root: {summary['state_root']}",

@@ -1,0 +1,337 @@
+"""The crash scenario: a leveraged market, a small dip, then −30 % in one block with a vol spike.
+
+Set-up (all seeded): BTC-PERP and BTC puts and calls; accounts in four roles:
+
+* leveraged longs (half the traders), 2× to 45× long the perpetual;
+* shorts (a fifth), the longs' counterparties at low leverage: the profitable side after a
+  crash, and so the auto-deleveraging queue;
+* put sellers and put buyers (the rest), short and long out-of-the-money puts.
+
+Then: a −1.5 % dip (the most leveraged longs are liquidated with equity left, and their
+penalties seed the insurance fund); the crash, −30 % and volatility from 60 % to 150 %, in
+one oracle block. After every oracle update the liquidation engine scans all accounts and
+its transactions open the next block; liquidation sell pressure depresses the perpetual's
+impact prices in the next oracle update (the mark falls up to 1 % below the index), which
+liquidates more: a cascade, until the scan comes back empty. Every invariant is checked
+after every block.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from paraclear.clearing import ClearingMachine
+from paraclear.clearing.events import Deleveraged, InsuranceCovered, Liquidated
+from paraclear.clearing.genesis import genesis_state
+from paraclear.clearing.instruments import Option, Perpetual, Right, expiry_time
+from paraclear.clearing.invariants import check_invariants
+from paraclear.clearing.margin import PortfolioMargin
+from paraclear.clearing.records import Bankruptcy, HouseConfig
+from paraclear.clearing.transactions import (
+    Deposit,
+    ListInstrument,
+    OracleUpdate,
+    Side,
+    Trade,
+    Transaction,
+)
+from paraclear.execution import Block, BlockContext, BlockResult, execute_block
+from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.sim.liquidator import LiquidationEngine
+from paraclear.state import State
+from paraclear.state import keys as k
+
+ADMIN, ORACLE = "admin", "oracle"
+LIQUIDATORS = ("liquidator-0", "liquidator-1")
+START = expiry_time(1, 6, 2026) + 3_600
+EXPIRY = expiry_time(26, 6, 2026)
+INDEX = 60_000
+PERP = Perpetual(underlying="BTC")
+PUTS = tuple(
+    Option(underlying="BTC", expiry=EXPIRY, strike=s * PRICE_SCALE, right=Right.PUT)
+    for s in (50_000, 55_000)
+)
+CALL = Option(underlying="BTC", expiry=EXPIRY, strike=70_000 * PRICE_SCALE, right=Right.CALL)
+BOOK_DEPTH = 20_000_000 * USDC_SCALE
+"""Perpetual notional that moves the impact prices by 100 % (so 1 % per 200,000 USDC)."""
+SPOT_DEPTH = 2_000_000_000 * USDC_SCALE
+"""Liquidation flow that moves the index by 100 % once the crash has started (1 % per 20
+million USDC sold, at most 1 % a block): liquidators hedge on spot markets."""
+
+
+@dataclass
+class CrashConfig:
+    seed: int = 1
+    traders: int = 400
+    dip_ppm: int = 15_000
+    crash_ppm: int = 300_000
+    vol_before_ppm: int = 600_000
+    vol_after_ppm: int = 1_500_000
+    max_blocks: int = 40
+    portfolio_margin: bool = False
+
+
+@dataclass
+class CrashReport:
+    """What the crash did. Amounts in micro-USDC."""
+
+    config: CrashConfig
+    blocks: int = 0
+    txs: int = 0
+    seconds: float = 0.0
+    events: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    liquidated_accounts: set[str] = field(default_factory=set)
+    deleveraged_accounts: set[str] = field(default_factory=set)
+    fund_before_crash: int = 0
+    fund_min: int = 0
+    fund_final: int = 0
+    penalties: int = 0
+    covered: int = 0
+    deleveraged_loss: int = 0
+    bad_debt: int = 0
+    cascade_blocks: int = 0
+    final_index: int = 0
+    net_deposits: int = 0
+    violations: list[str] = field(default_factory=list)
+    state_root: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seed": self.config.seed,
+            "traders": self.config.traders,
+            "crash_ppm": self.config.crash_ppm,
+            "blocks": self.blocks,
+            "cascade_blocks": self.cascade_blocks,
+            "final_index": self.final_index,
+            "txs": self.txs,
+            "seconds": round(self.seconds, 3),
+            "liquidations": self.events["Liquidated"],
+            "liquidated_accounts": len(self.liquidated_accounts),
+            "adl_events": self.events["Deleveraged"],
+            "deleveraged_accounts": len(self.deleveraged_accounts),
+            "insurance_fund": {
+                "before_crash": self.fund_before_crash,
+                "penalties_in": self.penalties,
+                "covered_out": self.covered,
+                "minimum": self.fund_min,
+                "final": self.fund_final,
+                "exhausted": self.fund_min == 0 and self.events["Deleveraged"] > 0,
+            },
+            "adl_loss_absorbed": self.deleveraged_loss,
+            "bad_debt": self.bad_debt,
+            "net_deposits": self.net_deposits,
+            "failed_by_error": dict(sorted(self.failed.items())),
+            "invariants_ok": not self.violations,
+            "invariant_violations": self.violations[:20],
+            "state_root": self.state_root,
+        }
+
+
+class CrashScenario:
+    """Builds the market and runs the crash; ``run`` returns the report."""
+
+    def __init__(self, config: CrashConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.machine = ClearingMachine(PortfolioMargin() if config.portfolio_margin else None)
+        self.engine = LiquidationEngine(self.machine, LIQUIDATORS, max_steps=3)
+        self.state: State = genesis_state(HouseConfig(admin=ADMIN, oracle=ORACLE))
+        self.nonces: Counter[str] = Counter()
+        self.height = 0
+        self.time = START
+        self.report = CrashReport(config)
+        self.crashed = False
+        self.setup_deposits: list[Transaction] = []
+
+    def run(self) -> CrashReport:
+        self._setup()
+        index = INDEX * (1_000_000 - self.config.dip_ppm) // 1_000_000
+        self._oracle(index, self.config.vol_before_ppm)
+        self._liquidate_until_calm(index, self.config.vol_before_ppm, impact=False)
+        self.report.fund_before_crash = self.report.fund_min = self._fund()
+        self.crashed = True
+        index = INDEX * (1_000_000 - self.config.crash_ppm) // 1_000_000
+        self._oracle(index, self.config.vol_after_ppm)
+        self.report.cascade_blocks = self._liquidate_until_calm(
+            index, self.config.vol_after_ppm, impact=True
+        )
+        self._finish()
+        return self.report
+
+    # --- phases ---------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        self._block([self._tx(ListInstrument, ADMIN, instrument=i) for i in (PERP, *PUTS, CALL)])
+        self._oracle(INDEX, self.config.vol_before_ppm)
+        deposits, trades = self._positions()
+        self.setup_deposits = deposits
+        self._block(deposits)
+        for start in range(0, len(trades), 500):
+            self._block(trades[start : start + 500])
+
+    def _liquidate_until_calm(self, index: int, vol: int, *, impact: bool) -> int:
+        """Alternate liquidation blocks and oracle updates until a scan finds nothing. With
+        ``impact``, the perpetual sold in each block depresses its impact prices and the
+        index in the next oracle update."""
+        blocks = 0
+        while blocks < self.config.max_blocks:
+            txs = self.engine.plan(self.state.data, self._next_context())
+            if not txs:
+                break
+            result = self._block(txs)
+            blocks += 1
+            sold = sum(
+                e.size * e.price // SIZE_SCALE
+                for r in result.receipts
+                for e in r.events
+                if isinstance(e, Liquidated | Deleveraged) and e.instrument == PERP.name
+            )
+            if not impact:
+                sold = 0
+            index -= index * min(sold * 1_000_000 // SPOT_DEPTH, 10_000) // 1_000_000
+            self._oracle(index, vol, pressure=sold)
+        self.report.final_index = index
+        return blocks
+
+    def _finish(self) -> None:
+        data = self.state.data
+        self.report.fund_final = self._fund()
+        self.report.bad_debt = sum(
+            v.deficit for key, v in data.items() if isinstance(v, Bankruptcy) and key[0] == "acct"
+        )
+        self.report.net_deposits = data.get(k.NET_DEPOSITS, 0)  # type: ignore[assignment]
+        self.report.state_root = self.state.root().hex()
+
+    # --- the market -----------------------------------------------------------------------
+
+    def _positions(self) -> tuple[list[Transaction], list[Transaction]]:
+        """Deposits and the trades that open every position, at the marks."""
+        rng, n = self.rng, self.config.traders
+        longs = [f"long-{i:04d}" for i in range(n // 2)]
+        shorts = [f"short-{i:04d}" for i in range(max(1, n // 5))]
+        option_traders = max(2, n - len(longs) - len(shorts))
+        sellers = [f"put-seller-{i:04d}" for i in range(option_traders // 2)]
+        buyers = [f"put-buyer-{i:04d}" for i in range(option_traders - len(sellers))]
+        deposits: dict[str, int] = {a: 500_000_000 for a in LIQUIDATORS}
+        short_notional: Counter[str] = Counter()
+        trades: list[tuple[str, str, Perpetual | Option, int]] = []
+        for i, account in enumerate(longs):
+            deposit = rng.randrange(2_000, 50_000)
+            leverage = rng.choice((2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45))
+            lots = deposit * leverage // (INDEX // 1_000)
+            deposits[account] = deposit
+            short = shorts[i % len(shorts)]
+            short_notional[short] += lots * INDEX // 1_000
+            trades.append((account, short, PERP, lots * PERP.lot_size))
+        for short in shorts:
+            deposits[short] = max(short_notional[short] // 3, 10_000)
+        marks = {put.name: self._mark(put.name) for put in PUTS}
+        for i, seller in enumerate(sellers):
+            deposit = rng.randrange(20_000, 200_000)
+            put = PUTS[i % len(PUTS)]
+            lots = max(1, deposit * 6 // 10 // 7_500 * 10)  # ~60 % of deposit as margin
+            deposits[seller] = deposit
+            buyer = buyers[i % len(buyers)]
+            size = lots * put.lot_size
+            premium = marks[put.name] * size // SIZE_SCALE // USDC_SCALE
+            deposits[buyer] = deposits.get(buyer, 0) + 2 * premium + 5_000
+            trades.append((buyer, seller, put, size))
+        funding: list[Transaction] = [
+            self._tx(Deposit, a, amount=amount * USDC_SCALE)
+            for a, amount in sorted(deposits.items())
+        ]
+        opening = [
+            self._trade(taker, maker, inst, Side.BUY, size) for taker, maker, inst, size in trades
+        ]
+        return funding, opening
+
+    def _trade(
+        self, taker: str, maker: str, inst: Perpetual | Option, side: Side, size: int
+    ) -> Transaction:
+        price = self._mark(inst.name) // inst.tick_size * inst.tick_size
+        return self._tx(
+            Trade, taker, maker=maker, instrument=inst.name, side=side, size=size, price=price
+        )
+
+    def _mark(self, name: str) -> int:
+        return self.state.data[k.mark(name)].price  # type: ignore[attr-defined,no-any-return]
+
+    def _oracle(self, index: int, vol_ppm: int, pressure: int = 0) -> None:
+        """An oracle block; ``pressure`` (micro-USDC of perpetual sold by liquidations in the
+        last block) pushes the impact prices below the index."""
+        raw = index * PRICE_SCALE
+        discount = min(pressure * 1_000_000 // BOOK_DEPTH, 50_000)
+        mid = raw * (1_000_000 - discount) // 1_000_000
+        bid, ask = mid - raw // 2_000, mid + raw // 2_000
+        self._block(
+            [
+                self._tx(
+                    OracleUpdate,
+                    ORACLE,
+                    underlying="BTC",
+                    index_price=raw,
+                    atm_vol_ppm=vol_ppm,
+                    skew_ppm=-100_000,
+                    impact_bid=bid,
+                    impact_ask=ask,
+                )
+            ]
+        )
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _tx(self, cls: type, sender: str, **fields: object) -> Transaction:
+        if sender in LIQUIDATORS and cls is not Deposit:
+            raise AssertionError("liquidators' transactions come from the engine")
+        nonce = self.nonces[sender]
+        self.nonces[sender] += 1
+        tx: Transaction = cls(sender=sender, nonce=nonce, **fields)
+        return tx
+
+    def _next_context(self) -> BlockContext:
+        return BlockContext(self.height, self.time + 12)
+
+    def _block(self, txs: list[Transaction]) -> BlockResult:
+        self.time += 12
+        block = Block(self.height, self.time, tuple(txs))
+        self.height += 1
+        started = time.perf_counter()
+        result = execute_block(self.state, block, self.machine)
+        self.report.seconds += time.perf_counter() - started
+        self.report.blocks += 1
+        self.report.txs += len(txs)
+        self._record(result)
+        self.report.violations += [
+            f"block {block.height}: {v}" for v in check_invariants(self.state)
+        ]
+        return result
+
+    def _record(self, result: BlockResult) -> None:
+        report = self.report
+        for receipt in result.receipts:
+            if receipt.error is not None:
+                report.failed[receipt.error.code] += 1
+            for event in receipt.events:
+                report.events[type(event).__name__] += 1
+                if isinstance(event, Liquidated):
+                    report.liquidated_accounts.add(event.account)
+                    report.penalties += event.penalty
+                elif isinstance(event, Deleveraged):
+                    report.deleveraged_accounts.add(event.account)
+                    report.deleveraged_loss += event.loss
+                elif isinstance(event, InsuranceCovered):
+                    report.covered += event.amount
+        if self.crashed:
+            report.fund_min = min(report.fund_min, self._fund())
+
+    def _fund(self) -> int:
+        return self.state.data.get(k.INSURANCE_FUND, 0)  # type: ignore[return-value]
+
+
+def run_crash(config: CrashConfig) -> CrashReport:
+    """Run the crash scenario described by ``config``."""
+    return CrashScenario(config).run()

@@ -1,0 +1,201 @@
+"""The liquidation engine: turns a scan of under-margined accounts into the transactions that
+open the next block (Liquidate, Deleverage, Backstop), following
+``paraclear.clearing.liquidation``'s sequence.
+
+It plans against a dry run of those very transactions on top of committed state, in order,
+so it knows each step's outcome (the equity left, the fund's balance, nonces) before
+choosing the next, and includes only transactions that succeed. Executed first in the next
+block, they reproduce the dry run exactly; consensus re-checks every one regardless.
+
+Per account, at most ``max_steps`` transactions a block (liquidation is incremental):
+
+* healthy again (equity ≥ maintenance) or no positions: stop;
+* under water and the fund cannot cover the deficit: Deleverage one bounded step of the next
+  position in liquidation order against the opposite holders ranked by ``adl_score``;
+* otherwise: Liquidate one bounded step of it, by the first liquidator able to take it;
+* left with negative collateral and no positions while the fund holds something: Backstop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from paraclear.clearing import ClearingMachine
+from paraclear.clearing.accounts import holdings, margin_status
+from paraclear.clearing.liquidation import adl_score, liquidation_order, step_limit
+from paraclear.clearing.records import MarkData, Position
+from paraclear.clearing.transactions import (
+    MAX_ADL_COUNTERPARTIES,
+    Backstop,
+    Deleverage,
+    Liquidate,
+    Transaction,
+)
+from paraclear.execution import BlockContext, Receipt, run_transaction
+from paraclear.execution.sequential import fold_into
+from paraclear.sim.scan import ScanResult, scan
+from paraclear.state import Key, StateView
+from paraclear.state import keys as k
+
+
+@dataclass
+class DryRun:
+    """Transactions run in order on top of ``data`` without committing; only successful ones
+    are kept (``txs``), as the block producer will include them."""
+
+    data: Mapping[Key, object]
+    machine: ClearingMachine
+    ctx: BlockContext
+    pending: dict[Key, object] = field(default_factory=dict)
+    txs: list[Transaction] = field(default_factory=list)
+
+    def view(self) -> StateView:
+        """A read view of the state the next transaction will see."""
+        return StateView(self.data, self.pending)
+
+    def nonce(self, account: str) -> int:
+        return self.view().get_int(k.nonce(account))
+
+    def attempt(self, tx: Transaction) -> Receipt:
+        """Run ``tx``; keep it (and its effects) only if it succeeds."""
+        view = StateView(self.data, self.pending, self.machine.access(tx))
+        receipt = run_transaction(self.machine, tx, view, self.ctx, len(self.txs))
+        if receipt.ok:
+            fold_into(self.pending, self.data, view)  # type: ignore[arg-type]
+            self.txs.append(tx)
+        return receipt
+
+
+class LiquidationEngine:
+    """Plans the liquidation transactions of the next block from committed state."""
+
+    def __init__(
+        self, machine: ClearingMachine, liquidators: Sequence[str], max_steps: int = 8
+    ) -> None:
+        if not liquidators:
+            raise ValueError("the engine needs at least one liquidator")
+        self.machine = machine
+        self.liquidators = list(liquidators)
+        self.max_steps = max_steps
+        self.last_scan: ScanResult | None = None
+
+    def plan(self, data: Mapping[Key, object], ctx: BlockContext) -> list[Transaction]:
+        """The transactions to open the block ``ctx``: accounts that still have equity first
+        (their penalties feed the fund), then the under-water ones, smallest deficit first."""
+        found = scan(data, self.machine.margin_model)
+        self.last_scan = found
+        dry = DryRun(data, self.machine, ctx)
+        order = sorted(
+            found.under_maintenance.items(),
+            key=lambda item: (item[1].equity < 0, -min(item[1].equity, 0), item[0]),
+        )
+        for account, _ in order:
+            self._resolve(dry, account, found)
+        for account in found.bankrupt_without_positions:
+            self._backstop(dry, account)
+        return dry.txs
+
+    def _resolve(self, dry: DryRun, account: str, found: ScanResult) -> None:
+        model = self.machine.margin_model
+        for _ in range(self.max_steps):
+            view = dry.view()
+            held = holdings(view, account)
+            if not held:
+                break
+            status = margin_status(view, account, model)
+            if status.equity >= status.maintenance:
+                return
+            position, market = liquidation_order(held)[0]
+            fund = view.get_int(k.INSURANCE_FUND)
+            done = status.equity < 0 and fund < -status.equity
+            done = done and self._deleverage(dry, account, position, market, found)
+            if not done and not self._liquidate(dry, account, position, market):
+                return
+        self._backstop(dry, account)
+
+    def _liquidate(self, dry: DryRun, account: str, position: Position, market: MarkData) -> bool:
+        size = min(abs(position.size), step_limit(market.instrument, market))
+        for liquidator in self.liquidators:
+            tx = Liquidate(
+                sender=liquidator,
+                nonce=dry.nonce(liquidator),
+                account=account,
+                instrument=market.instrument.name,
+                size=size,
+            )
+            if dry.attempt(tx).ok:
+                return True
+        return False
+
+    def _deleverage(
+        self, dry: DryRun, account: str, position: Position, market: MarkData, found: ScanResult
+    ) -> bool:
+        """Close one bounded step of the position (the Liquidate step size) against ranked
+        opposite holders; a counterparty its share would sink is dropped and the rest
+        retried."""
+        excluded: set[str] = set()
+        for _ in range(4):
+            ranked = self._ranked_opposites(dry, account, position, market, found, excluded)
+            target = min(abs(position.size), step_limit(market.instrument, market))
+            counterparties: list[str] = []
+            size = 0
+            for name, held in ranked:
+                if size >= target or len(counterparties) == MAX_ADL_COUNTERPARTIES:
+                    break
+                counterparties.append(name)
+                size += held
+            size = min(size, target)
+            if not counterparties:
+                return False
+            keeper = self.liquidators[0]
+            tx = Deleverage(
+                sender=keeper,
+                nonce=dry.nonce(keeper),
+                account=account,
+                instrument=market.instrument.name,
+                size=size,
+                counterparties=tuple(counterparties),
+            )
+            receipt = dry.attempt(tx)
+            if receipt.ok:
+                return True
+            error = receipt.error
+            if error is None or error.code != "CounterpartyUnderwater":
+                return False
+            excluded.add(str(dict(error.details)["account"]))
+        return False
+
+    def _ranked_opposites(
+        self,
+        dry: DryRun,
+        account: str,
+        position: Position,
+        market: MarkData,
+        found: ScanResult,
+        excluded: set[str],
+    ) -> list[tuple[str, int]]:
+        """Opposite holders with a positive ADL score, highest first (ties by name)."""
+        view, name = dry.view(), market.instrument.name
+        model = self.machine.margin_model
+        scored = []
+        for holder in found.table.holders(name):
+            if holder == account or holder in excluded:
+                continue
+            theirs = view.get(k.position(holder, name))
+            if not isinstance(theirs, Position) or (theirs.size > 0) == (position.size > 0):
+                continue
+            score = adl_score(theirs, market, margin_status(view, holder, model).equity)
+            if score > 0:
+                scored.append((-score, holder, abs(theirs.size)))
+        scored.sort()
+        return [(holder, size) for _, holder, size in scored]
+
+    def _backstop(self, dry: DryRun, account: str) -> None:
+        view = dry.view()
+        if view.get_int(k.collateral(account)) >= 0 or view.get(k.portfolio(account)):
+            return
+        if view.get_int(k.INSURANCE_FUND) <= 0:
+            return
+        keeper = self.liquidators[0]
+        dry.attempt(Backstop(sender=keeper, nonce=dry.nonce(keeper), account=account))
