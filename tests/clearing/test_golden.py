@@ -80,3 +80,6 @@ def test_golden_blocks_reproduce_their_roots_and_receipts():
 if __name__ == "__main__":
     GOLDEN.write_bytes(msgspec.json.format(msgspec.json.encode(generate()), indent=1))
     print(f"wrote {GOLDEN}")
+    from tests.clearing import test_golden_pool
+
+    test_golden_pool.write()
