@@ -5,10 +5,18 @@ from fractions import Fraction
 
 import pytest
 
+from paraclear.clearing import ClearingMachine
 from paraclear.clearing.events import PoolHedged, PoolTraded
 from paraclear.clearing.pool import POOL
 from paraclear.clearing.records import PoolConfig
-from paraclear.clearing.transactions import PoolHedge, PoolTrade, SettleExpiry, Side
+from paraclear.clearing.transactions import (
+    PoolDeposit,
+    PoolHedge,
+    PoolTrade,
+    PoolWithdraw,
+    SettleExpiry,
+    Side,
+)
 from paraclear.numbers import SIZE_SCALE
 from paraclear.state import keys as k
 
@@ -122,11 +130,31 @@ def test_hedge_buys_the_perpetual_that_flattens_the_pools_delta(ex):
     event = receipt.events[0]
     assert isinstance(event, PoolHedged)
     assert event.size == -delta // PERP.lot_size * PERP.lot_size
-    assert event.price == -(-ex.mark(PERP).price * 1_000_200 // 1_000_000)
+    assert event.price == ex.mark(PERP).price * 1_000_200 // 1_000_000  # mark + 2 bp, floored
     assert abs(event.delta_after) < PERP.lot_size
     assert ex.size(POOL, PERP) == event.size == -ex.size("keeper", PERP)
     assert event.delta_after == ex.risk().on("BTC").delta
     ex.hedge("keeper", max_size=ONE, code="HedgeNotNeeded")
+
+
+def test_pool_transactions_lock_two_accounts_and_read_market_data_only():
+    machine = ClearingMachine()
+    fields = dict(sender="alice", nonce=0)
+    for tx in (
+        PoolTrade(**fields, instrument=CALL.name, side=BUY, size=ONE, limit_price=1),
+        PoolHedge(**fields, underlying="BTC", max_size=ONE),
+        PoolDeposit(**fields, amount=1),
+        PoolWithdraw(**fields, shares=1),
+    ):
+        access = machine.access(tx)
+        accounts = {lock for lock in access.writes if lock[0] == "acct"}
+        assert accounts == {k.account_lock("alice"), k.POOL_LOCK}, tx
+        assert access.writes == accounts  # market data, quotes and config are read-only
+        assert k.QUOTE_LOCK in access.reads and k.POOL_CONFIG in access.reads
+    trade_access = machine.access(
+        PoolTrade(**fields, instrument=CALL.name, side=BUY, size=ONE, limit_price=1)
+    )
+    assert trade_access.deltas >= {k.FEE_POOL, k.open_interest(CALL.name), k.POOL_VOLUME}
 
 
 def test_hedge_is_capped_at_the_counterpartys_max_size(ex):

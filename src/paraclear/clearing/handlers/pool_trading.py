@@ -127,7 +127,8 @@ def apply_pool_hedge(
     tx: PoolHedge, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
     """Trade the perpetual that brings the pool's delta nearest zero (whole lots, at most
-    ``max_size``) with the sender, at the mark ± the hedge fee in the sender's favour.
+    ``max_size``) with the sender, at the mark ± the hedge fee in the sender's favour
+    (rounded in the pool's).
 
     Fails with HedgeNotNeeded while the delta notional is within the hedge band."""
     config = read_pool_config(view)
@@ -147,12 +148,12 @@ def apply_pool_hedge(
     pool_buys = net.delta < 0
     size = lots * inst.lot_size
     mark = read_mark(view, name).price
-    if pool_buys:
-        price = div_ceil(mark * (PPM + config.hedge_fee_ppm), PPM)
-        cash, delta = div_ceil(price * size, SIZE_SCALE), size
+    if pool_buys:  # the fee goes to the counterparty; every rounding to the pool
+        price = div_floor(mark * (PPM + config.hedge_fee_ppm), PPM)
+        cash, delta = div_floor(price * size, SIZE_SCALE), size
     else:
-        price = div_floor(mark * (PPM - config.hedge_fee_ppm), PPM)
-        cash, delta = div_floor(price * size, SIZE_SCALE), -size
+        price = div_ceil(mark * (PPM - config.hedge_fee_ppm), PPM)
+        cash, delta = div_ceil(price * size, SIZE_SCALE), -size
     signed_cash = cash if pool_buys else -cash
     fill(view, POOL, name, inst, delta, signed_cash)
     if increases_risk(*fill(view, tx.sender, name, inst, -delta, -signed_cash)):
