@@ -2,6 +2,8 @@
 the bankruptcy price, only once the insurance fund cannot cover it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paraclear.clearing.events import Deleveraged, InsuranceCovered
 from paraclear.clearing.instruments import Perpetual
@@ -157,3 +159,64 @@ def test_a_counterparty_its_share_would_sink_is_refused():
         counterparties=("george",),
     )
     assert dict(receipt.error.details)["account"] == "george"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(700, 2_400),
+    st.integers(30_000, 55_000),
+    st.lists(st.tuples(st.integers(10_000, 500_000), st.integers(1, 4)), min_size=1, max_size=3),
+)
+def test_an_engine_planned_deleverage_zeroes_the_account_and_keeps_every_invariant(
+    collateral, crash, shorts
+):
+    """alice is long half a contract per lot with 700-2,400 of collateral per lot, and the
+    index falls by 5,000 or more, so she is always under water. Whatever the crash and the
+    shorts' sizes and collateral: the engine's ADL succeeds, leaves her at zero, and the
+    harness checks every invariant after every block."""
+    from paraclear.execution import BlockContext
+    from paraclear.sim.liquidator import LiquidationEngine
+
+    ex = Exchange().fund(keeper=10_000_000)
+    ex.market()
+    lots = sum(n for _, n in shorts)
+    ex.fund(alice=collateral * lots, **{f"s{i}": c for i, (c, _) in enumerate(shorts)})
+    for i, (_, n) in enumerate(shorts):
+        ex.trade("alice", f"s{i}", PERP, Side.BUY, n * ONE // 2, usd(60_000))
+    ex.oracle(crash)
+    engine = LiquidationEngine(ex.machine, ["keeper"])
+    while txs := engine.plan(ex.state.data, BlockContext(ex.height + 1, ex.time + 60)):
+        assert all(receipt.ok for receipt in ex.block(*txs).receipts)
+    assert ex.get(k.portfolio("alice")) is None and ex.collateral("alice") == 0
+    adl = [e for r in ex.results for rr in r.receipts for e in rr.events]
+    assert any(isinstance(e, Deleveraged) for e in adl)
+
+
+def test_access_sets_name_every_account_touched_and_keep_penalties_a_delta():
+    from paraclear.clearing import ClearingMachine
+    from paraclear.state import lock_of
+
+    machine = ClearingMachine()
+    fund = lock_of(k.INSURANCE_FUND)
+    liquidate = machine.access(
+        Liquidate(sender="liq", nonce=0, account="a", instrument=PERP.name, size=1)
+    )
+    assert fund in liquidate.deltas and fund not in liquidate.writes | liquidate.reads
+    adl = machine.access(
+        Deleverage(
+            sender="k",
+            nonce=0,
+            account="a",
+            instrument=PERP.name,
+            size=1,
+            counterparties=("b", "c"),
+        )
+    )
+    assert {k.account_lock(x) for x in "kabc"} | {fund} <= adl.writes
+    backstop = machine.access(Backstop(sender="k", nonce=0, account="a"))
+    assert backstop.writes == {k.account_lock("k"), k.account_lock("a"), fund}
+
+
+def test_deleverage_that_names_the_account_as_its_own_counterparty_fails_as_malformed(ex):
+    deleverage(ex, "Malformed", counterparties=("dave", "alice"))
+    deleverage(ex, "Malformed", counterparties=("dave", "dave"))

@@ -63,8 +63,10 @@ def test_a_bankrupt_account_is_recorded_then_covered_by_the_fund_through_backsto
     ex.fails(Withdraw, "alice", "AccountBankrupt", amount=1)
     ex.fails(Transfer, "alice", "AccountBankrupt", to="bob", amount=1)
     ex.fails(Backstop, "liq", "InsuranceFundEmpty", account="alice")
-    ex.ok(Deposit, "alice", amount=deficit - fund)
-    assert ex.get(k.bankruptcy("alice")) is None
+    ex.ok(Transfer, "bob", to="alice", amount=deficit - fund - 1)
+    assert ex.get(k.bankruptcy("alice")) is not None and ex.collateral("alice") == -1
+    ex.ok(Transfer, "bob", to="alice", amount=1)  # paid back by someone else: not bankrupt
+    assert ex.get(k.bankruptcy("alice")) is None and ex.collateral("alice") == 0
     ex.fails(Backstop, "liq", "NotUnderwater", account="alice")
 
 

@@ -5,6 +5,8 @@ from hypothesis import strategies as st
 
 from paraclear.clearing.margin import PortfolioMargin, StandardMargin
 from paraclear.clearing.transactions import (
+    Backstop,
+    Deleverage,
     Deposit,
     Funding,
     Liquidate,
@@ -42,6 +44,15 @@ op = st.one_of(
     ),
     st.tuples(st.just("expire")),
     st.tuples(st.just("fee"), account, st.integers(0, 20)),
+    st.tuples(st.just("backstop"), account, account),
+    st.tuples(
+        st.just("deleverage"),
+        account,
+        account,
+        st.sampled_from(INSTRUMENTS),
+        st.integers(1, 30),
+        st.lists(account, min_size=1, max_size=3, unique=True),
+    ),
 )
 
 
@@ -96,6 +107,18 @@ def make(ex: Exchange, operation):
             "oracle",
             instrument=PUT.name,
             accounts=holders,
+        )
+    if kind == "backstop":
+        return ex.tx(Backstop, operation[1], account=operation[2])
+    if kind == "deleverage":
+        _, keeper, target, inst, lots, counterparties = operation
+        return ex.tx(
+            Deleverage,
+            keeper,
+            account=target,
+            instrument=inst.name,
+            size=lots * (ONE // 10 if inst is not PERP else ONE // 100),
+            counterparties=tuple(counterparties),
         )
     _, sender, fee = operation
     return ex.tx(Deposit, sender, amount=usd(1), fee=usd(fee))

@@ -22,9 +22,7 @@ def access_deposit(tx: Deposit) -> AccessSet:
 def apply_deposit(
     tx: Deposit, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
-    balance = change_cash(view, tx.sender, tx.amount)
-    if balance >= 0 and view.get(k.bankruptcy(tx.sender)) is not None:
-        view.set(k.bankruptcy(tx.sender), None)
+    _credit(view, tx.sender, tx.amount)
     view.add(k.NET_DEPOSITS, tx.amount)
     return [Deposited(account=tx.sender, amount=tx.amount)]
 
@@ -51,8 +49,15 @@ def apply_transfer(
     if tx.to == tx.sender:
         raise errors.Malformed(field="to", reason="transfer to oneself")
     debit_free_collateral(view, tx.sender, tx.amount, model)
-    change_cash(view, tx.to, tx.amount)
+    _credit(view, tx.to, tx.amount)
     return [Transferred(sender=tx.sender, to=tx.to, amount=tx.amount)]
+
+
+def _credit(view: StateView, account: str, amount: int) -> None:
+    """Add ``amount`` to collateral; a balance paid back to zero or more ends a bankruptcy."""
+    balance = change_cash(view, account, amount)
+    if balance >= 0 and view.get(k.bankruptcy(account)) is not None:
+        view.set(k.bankruptcy(account), None)
 
 
 def debit_free_collateral(view: StateView, account: str, amount: int, model: MarginModel) -> None:
