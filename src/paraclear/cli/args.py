@@ -39,3 +39,12 @@ def int_list(low: int, high: int) -> Callable[[str], list[int]]:
         return [one(part) for part in text.split(",") if part.strip()]
 
     return parse
+
+
+def float_list(low: float, high: float) -> Callable[[str], list[float]]:
+    one = float_in(low, high)
+
+    def parse(text: str) -> list[float]:
+        return [one(part) for part in text.split(",") if part.strip()]
+
+    return parse

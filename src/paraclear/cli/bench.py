@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from paraclear.cli.args import int_in, int_list
+from paraclear.cli.args import float_list, int_in, int_list
 
 
 def register(commands: Any) -> None:
@@ -60,6 +60,29 @@ def register(commands: Any) -> None:
     )
     root.add_argument("--json", action="store_true", help="print one JSON object")
     root.set_defaults(run=_run_root)
+    pool = which.add_parser(
+        "pool",
+        help="options pool: cost of a trade against it, critical path it adds to a block",
+        description=(
+            "CPU microseconds per trade against the options pool (holding the whole chain) "
+            "next to book trades on the same state, and the critical path of generated "
+            "blocks (declared access sets) for each share of pool activity."
+        ),
+    )
+    pool.add_argument(
+        "--shares",
+        type=float_list(0.0, 1.0),
+        default=[0.0, 0.02, 0.1, 0.3],
+        help="comma-separated shares of pool activity (default 0,0.02,0.1,0.3)",
+    )
+    pool.add_argument(
+        "--txs", type=int_in(1, 100_000), default=500, help="transactions per block (default 500)"
+    )
+    pool.add_argument(
+        "--repeats", type=int_in(1, 100), default=3, help="measured blocks (default 3)"
+    )
+    pool.add_argument("--json", action="store_true", help="print one JSON object")
+    pool.set_defaults(run=_run_pool)
     risk = which.add_parser(
         "risk",
         add_help=False,
@@ -91,6 +114,26 @@ def _run_root(args: argparse.Namespace) -> int:
         print(
             f"state root: {result['ms_per_1000_keys']} ms per 1,000 changed keys "
             f"(state of {args.state_keys:,} keys)"
+        )
+    return 0
+
+
+def _run_pool(args: argparse.Namespace) -> int:
+    from paraclear.bench.pool import bench_pool
+
+    result = bench_pool(args.shares, args.txs, args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"trade against the pool ({result['pool_positions']} positions): "
+        f"{result['pool_trade_cpu_us']} us CPU; book trade: {result['book_trade_cpu_us']} us "
+        f"({result['pool_over_book']}x)"
+    )
+    for row in result["contention"]:  # type: ignore[attr-defined]
+        print(
+            f"pool share {row['pool_share']:.0%}: critical path {row['critical_path']} of "
+            f"{row['txs_per_block']} txs, {row['pool_lock_writers']} write the pool's lock"
         )
     return 0
 
