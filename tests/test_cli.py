@@ -132,3 +132,11 @@ def test_simulate_crash_text_names_the_cascade(capsys):
     assert main(["simulate", "--scenario", "crash", "--accounts", "40"]) == 0
     out = capsys.readouterr().out
     assert "auto-deleveraging:" in out and "insurance fund:" in out and "all hold" in out
+
+
+def test_bench_liquidation_json_compares_the_scan_with_the_exact_loop(capsys):
+    args = ["bench", "liquidation", "--traders", "40", "--moves-ppm", "300000", "--repeats", "1"]
+    assert main([*args, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert row["index_move_ppm"] == -300_000 and row["under_maintenance"] > 0
+    assert row["scan_ms"] > 0 and row["one_by_one_ms"] > 0

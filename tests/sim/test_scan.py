@@ -24,12 +24,19 @@ def brute_force(data, model):
 @pytest.mark.parametrize("index", [59_000, 55_000, 42_000])
 def test_scan_equals_the_exact_check_of_every_account(portfolio, index):
     scenario = CrashScenario(CrashConfig(seed=11, traders=80, portfolio_margin=portfolio))
-    scenario._setup()
-    scenario._oracle(index, 900_000)
+    scenario.setup_market()
+    scenario.publish_index(index, 900_000)
     model = scenario.machine.margin_model
     found = scan(scenario.state.data, model)
     assert set(found.under_maintenance) == brute_force(scenario.state.data, model)
-    assert found.screened <= len(found.table.accounts)
+    assert found.confirmed <= len(found.table.accounts)
+    view = StateView(scenario.state.data)
+    for account, shortfall in found.under_maintenance.items():
+        status = margin_status(view, account, model)
+        assert abs(shortfall.equity - status.equity) <= 1_000 + abs(status.equity) // 10**9
+        assert (
+            abs(shortfall.maintenance - status.maintenance) <= 1_000 + status.maintenance // 10**9
+        )
     if index == 42_000:
         assert len(found.under_maintenance) > 10
 

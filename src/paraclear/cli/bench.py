@@ -83,6 +83,29 @@ def register(commands: Any) -> None:
     )
     pool.add_argument("--json", action="store_true", help="print one JSON object")
     pool.set_defaults(run=_run_pool)
+    scan = which.add_parser(
+        "liquidation",
+        help="the vectorised liquidation scan against checking each account",
+        description=(
+            "Builds the crash scenario's market, moves the index, and times finding every "
+            "account under maintenance margin: the vectorised scan (numpy over all positions, "
+            "exact confirmation of borderline accounts) and the exact margin check account by "
+            "account."
+        ),
+    )
+    scan.add_argument(
+        "--traders", type=int_in(2, 1_000_000), default=10_000, help="traders (default 10000)"
+    )
+    scan.add_argument(
+        "--moves-ppm",
+        type=int_list(0, 999_999),
+        default=[20_000, 300_000],
+        help="comma-separated index falls in ppm (default 20000,300000: -2%% and -30%%)",
+    )
+    scan.add_argument("--repeats", type=int_in(1, 100), default=5, help="repeats (default 5)")
+    scan.add_argument("--portfolio", action="store_true", help="portfolio margin")
+    scan.add_argument("--json", action="store_true", help="print one JSON object")
+    scan.set_defaults(run=_run_liquidation)
     risk = which.add_parser(
         "risk",
         add_help=False,
@@ -134,6 +157,24 @@ def _run_pool(args: argparse.Namespace) -> int:
         print(
             f"pool share {row['pool_share']:.0%}: critical path {row['critical_path']} of "
             f"{row['txs_per_block']} txs, {row['pool_lock_writers']} write the pool's lock"
+        )
+    return 0
+
+
+def _run_liquidation(args: argparse.Namespace) -> int:
+    from paraclear.bench.liquidation import bench_scan
+
+    result = bench_scan(args.traders, args.moves_ppm, args.repeats, args.portfolio)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{'move':>7} {'accounts':>9} {'under':>7} {'scan ms':>8} {'(table)':>8} {'1-by-1 ms':>10}"
+    )
+    for r in result["rows"]:  # type: ignore[attr-defined]
+        print(
+            f"{r['index_move_ppm'] / 1e4:>6.1f}% {r['accounts']:>9,} {r['under_maintenance']:>7,} "
+            f"{r['scan_ms']:>8.1f} {r['table_ms']:>8.1f} {r['one_by_one_ms']:>10.1f}"
         )
     return 0
 

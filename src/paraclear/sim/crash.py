@@ -148,14 +148,14 @@ class CrashScenario:
         self.setup_deposits: list[Transaction] = []
 
     def run(self) -> CrashReport:
-        self._setup()
+        self.setup_market()
         index = INDEX * (1_000_000 - self.config.dip_ppm) // 1_000_000
-        self._oracle(index, self.config.vol_before_ppm)
+        self.publish_index(index, self.config.vol_before_ppm)
         self._liquidate_until_calm(index, self.config.vol_before_ppm, impact=False)
         self.report.fund_before_crash = self.report.fund_min = self._fund()
         self.crashed = True
         index = INDEX * (1_000_000 - self.config.crash_ppm) // 1_000_000
-        self._oracle(index, self.config.vol_after_ppm)
+        self.publish_index(index, self.config.vol_after_ppm)
         self.report.cascade_blocks = self._liquidate_until_calm(
             index, self.config.vol_after_ppm, impact=True
         )
@@ -164,9 +164,9 @@ class CrashScenario:
 
     # --- phases ---------------------------------------------------------------------------
 
-    def _setup(self) -> None:
+    def setup_market(self) -> None:
         self._block([self._tx(ListInstrument, ADMIN, instrument=i) for i in (PERP, *PUTS, CALL)])
-        self._oracle(INDEX, self.config.vol_before_ppm)
+        self.publish_index(INDEX, self.config.vol_before_ppm)
         deposits, trades = self._positions()
         self.setup_deposits = deposits
         self._block(deposits)
@@ -179,7 +179,7 @@ class CrashScenario:
         index in the next oracle update."""
         blocks = 0
         while blocks < self.config.max_blocks:
-            txs = self.engine.plan(self.state.data, self._next_context())
+            txs = self.engine.plan(self.state.data, self.next_context())
             if not txs:
                 break
             result = self._block(txs)
@@ -193,7 +193,7 @@ class CrashScenario:
             if not impact:
                 sold = 0
             index -= index * min(sold * 1_000_000 // SPOT_DEPTH, 10_000) // 1_000_000
-            self._oracle(index, vol, pressure=sold)
+            self.publish_index(index, vol, pressure=sold)
         self.report.final_index = index
         return blocks
 
@@ -260,7 +260,7 @@ class CrashScenario:
     def _mark(self, name: str) -> int:
         return self.state.data[k.mark(name)].price  # type: ignore[attr-defined,no-any-return]
 
-    def _oracle(self, index: int, vol_ppm: int, pressure: int = 0) -> None:
+    def publish_index(self, index: int, vol_ppm: int, pressure: int = 0) -> None:
         """An oracle block; ``pressure`` (micro-USDC of perpetual sold by liquidations in the
         last block) pushes the impact prices below the index."""
         raw = index * PRICE_SCALE
@@ -292,7 +292,7 @@ class CrashScenario:
         tx: Transaction = cls(sender=sender, nonce=nonce, **fields)
         return tx
 
-    def _next_context(self) -> BlockContext:
+    def next_context(self) -> BlockContext:
         return BlockContext(self.height, self.time + 12)
 
     def _block(self, txs: list[Transaction]) -> BlockResult:

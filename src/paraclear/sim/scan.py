@@ -11,9 +11,10 @@ accounts are then a handful of numpy operations and ``np.bincount`` sums:
 * portfolio margin exactly, by ``paraclear.risk.portfolio.portfolio_margins_sparse`` over
   the series' integer risk arrays (compressed-sparse-row positions).
 
-Floats only screen: an account is a candidate when its float shortfall is within a
-tolerance far above float error, and each candidate is then confirmed with the exact integer
-``margin_status`` that consensus uses (consensus re-checks it again in each Liquidate).
+Floats only screen. With a tolerance far above float error, an account is clearly under,
+clearly healthy, or borderline; borderline accounts are settled by the exact integer
+``margin_status`` that consensus uses. Consensus re-checks every account in each Liquidate
+regardless, so a screening mistake could only cost a failed transaction, never a wrong one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from paraclear.clearing.accounts import MarginStatus, margin_status
+from paraclear.clearing.accounts import margin_status
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.records import MarkData, Position
@@ -179,18 +180,34 @@ def portfolio_maintenance(table: PositionTable, model: PortfolioMargin) -> Float
 
 
 @dataclass(frozen=True)
-class ScanResult:
-    """Accounts under maintenance (exact status each), and bankrupt accounts with no
-    positions left (the insurance fund's to cover), both sorted by name."""
+class Shortfall:
+    """An account found under maintenance: its equity and maintenance margin, micro-USDC.
+    Exact (``margin_status``) when the float screen was within tolerance of the threshold,
+    the rounded float values otherwise (only used to order the work)."""
 
-    under_maintenance: dict[str, MarginStatus]
+    equity: int
+    maintenance: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Accounts under maintenance, and bankrupt accounts with no positions left (the
+    insurance fund's to cover), both sorted by name."""
+
+    under_maintenance: dict[str, Shortfall]
     bankrupt_without_positions: list[str]
     table: PositionTable
-    screened: int
+    confirmed: int
+    """How many borderline accounts the exact integer check had to settle."""
 
 
 def scan(data: Mapping[Key, object], model: MarginModel) -> ScanResult:
-    """Find every account under maintenance margin in ``data`` (committed state)."""
+    """Find every account under maintenance margin in ``data`` (committed state).
+
+    Accounts clearly under (float shortfall beyond the tolerance) are taken as found;
+    borderline ones are settled by the exact integer check; the rest are clearly healthy.
+    """
     table = position_table(data)
     arrays = _series_arrays(table.marks)
     equity = account_equity(table, arrays)
@@ -198,17 +215,23 @@ def scan(data: Mapping[Key, object], model: MarginModel) -> ScanResult:
         maintenance = standard_maintenance(table, arrays, model)
     elif isinstance(model, PortfolioMargin):
         maintenance = portfolio_maintenance(table, model)
-    else:  # an unknown model: screen nothing out
+    else:  # an unknown model: every holder is borderline
         maintenance = np.full(len(table.accounts), np.inf)
     slack = RELATIVE_TOLERANCE * (np.abs(equity) + maintenance) + ABSOLUTE_TOLERANCE
     holds = np.bincount(table.account, minlength=len(table.accounts)) > 0
-    candidates = np.flatnonzero(holds & (equity - maintenance < slack)).tolist()
+    margin = equity - maintenance
+    clearly_under = holds & (margin < -slack)
+    borderline = holds & ~clearly_under & (margin < slack)
+    under: dict[str, Shortfall] = {
+        table.accounts[i]: Shortfall(round(equity[i]), round(maintenance[i]), exact=False)
+        for i in np.flatnonzero(clearly_under).tolist()
+    }
     view = StateView(data)
-    under: dict[str, MarginStatus] = {}
-    for index in candidates:
+    confirmed = np.flatnonzero(borderline).tolist()
+    for index in confirmed:
         account = table.accounts[index]
         status = margin_status(view, account, model)
         if status.equity < status.maintenance:
-            under[account] = status
+            under[account] = Shortfall(status.equity, status.maintenance, exact=True)
     bankrupt = [table.accounts[i] for i in np.flatnonzero(~holds & (table.collateral < 0)).tolist()]
-    return ScanResult(under, bankrupt, table, len(candidates))
+    return ScanResult(dict(sorted(under.items())), bankrupt, table, len(confirmed))
