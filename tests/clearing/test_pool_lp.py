@@ -206,3 +206,22 @@ def test_lp_flows_never_dilute_holders_and_never_create_value(ops):
     if all(op[0] in ("deposit", "redeem") for op in ops):
         for lp in "abc":  # with no trading, no LP gets out more than it put in
             assert paid_out[lp] <= paid_in[lp]
+
+
+def test_pool_parameters_out_of_range_are_rejected():
+    import pytest
+
+    from paraclear.clearing.errors import Rejected
+    from paraclear.clearing.transactions import validate
+
+    validate(ConfigurePool(sender="admin", nonce=0, config=PoolConfig()))
+    for bad in (
+        PoolConfig(vega_limit_ppm=0),  # a zero cap would refuse every trade and divide by 0
+        PoolConfig(fee_vol_ppm=-1),
+        PoolConfig(margin_limit_ppm=1_000_001),
+        PoolConfig(hedge_fee_ppm=20_000),
+    ):
+        with pytest.raises(Rejected):
+            validate(ConfigurePool(sender="admin", nonce=0, config=bad))
+    ex = PoolExchange().market()  # one that reaches a block anyway fails and changes nothing
+    ex.fails(ConfigurePool, "admin", "Malformed", config=PoolConfig(vega_limit_ppm=0))

@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from paraclear.clearing.errors import Rejected
@@ -109,3 +111,29 @@ def test_surface_slices_out_of_order_or_out_of_range_are_rejected():
     with pytest.raises(Rejected):
         validate(OracleUpdate(**fields, surface=(replace(svi(), rho=SVI_SCALE),)))
     validate(OracleUpdate(**fields, surface=(svi(), later)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.floats(-0.05, 0.2),
+    st.floats(0.0, 1.0),
+    st.floats(-0.95, 0.95),
+    st.floats(-0.5, 0.5),
+    st.floats(0.001, 1.0),
+    st.floats(1_000, 1_000_000),
+)
+def test_any_surface_either_quotes_sane_integers_or_fails_as_invalid_oracle(
+    a, b, rho, m, sigma, index
+):
+    ex = PoolExchange().market()
+    receipt = ex.surface(index=index, surface=(svi(a, b, rho, m, sigma),))
+    if not receipt.ok:
+        assert receipt.error.code == "InvalidOracle"
+        assert ex.get(k.quote(CALL.name)) is None
+        return
+    call, put = ex.get(k.quote(CALL.name)), ex.get(k.quote(PUT.name))
+    for quote in (call, put):
+        assert quote.theo >= 0 and quote.vol_ppm > 0 and quote.vega >= 0 and quote.gamma >= 0
+    assert 0 <= call.delta <= 1_000_000 and -1_000_000 <= put.delta <= 0
+    forward_value = round(index * 1e6) - CALL.strike  # parity: C - P = F - K
+    assert abs((call.theo - put.theo) - forward_value) <= 2 + abs(forward_value) * 1e-12

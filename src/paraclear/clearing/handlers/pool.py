@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
+
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import change_cash
 from paraclear.clearing.events import Event, PoolConfigured, PoolDeposited, PoolWithdrawn
@@ -21,6 +23,7 @@ from paraclear.clearing.pool_shares import (
     assets_for_redeem,
     shares_for_deposit,
 )
+from paraclear.clearing.records import PoolConfig
 from paraclear.clearing.transactions import ConfigurePool, PoolDeposit, PoolWithdraw
 from paraclear.execution import BlockContext
 from paraclear.state import AccessSet, StateView
@@ -38,6 +41,10 @@ def apply_configure_pool(
     tx: ConfigurePool, view: StateView, ctx: BlockContext, model: MarginModel
 ) -> list[Event]:
     require_role(view, tx.sender, "admin")
+    try:  # a rejected configuration never enters a block; if one does, it must not stick
+        msgspec.convert(msgspec.to_builtins(tx.config), PoolConfig)
+    except msgspec.ValidationError as error:
+        raise errors.Malformed(field="config", reason=str(error)) from None
     view.set(k.POOL_CONFIG, tx.config)
     return [PoolConfigured()]
 
