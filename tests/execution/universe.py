@@ -45,6 +45,9 @@ def nonce(sender: int) -> tuple[str, ...]:
 
 
 class MockMachine:
+    tx_type = MockTx
+    event_type = tuple[str, int, int]
+
     def access(self, tx: MockTx) -> AccessSet | None:
         if not tx.declared:
             return None

@@ -7,9 +7,10 @@ transaction class to its access-set function and its apply function.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Union
 
 from paraclear.clearing import errors
+from paraclear.clearing.events import Event
 from paraclear.clearing.handlers import (
     backstop,
     expiry,
@@ -69,10 +70,18 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
 class ClearingMachine:
     """Runs clearing transactions: nonce and fee in ``begin``, the handler in ``apply``."""
 
+    tx_type: Final = Transaction
+    """For the parallel executor's wire encoding (msgspec decodes the tagged union)."""
+
     def __init__(self, margin_model: MarginModel | None = None, *, declared: bool = True) -> None:
         self.margin_model: MarginModel = margin_model or StandardMargin()
         self.declared = declared
         """With ``False`` every transaction runs optimistically (declares nothing)."""
+
+    @property
+    def event_type(self) -> object:
+        """Every event class, as one tagged union, for the parallel executor's wire."""
+        return Union[tuple(_leaf_classes(Event))]  # noqa: UP007
 
     def access(self, tx: Transaction) -> AccessSet | None:
         if not self.declared:
@@ -96,3 +105,12 @@ class ClearingMachine:
 
     def apply(self, tx: Transaction, view: StateView, ctx: BlockContext) -> Sequence[object]:
         return _HANDLERS[type(tx)][1](tx, view, ctx, self.margin_model)
+
+
+def _leaf_classes(base: type) -> list[type]:
+    """Concrete subclasses of ``base`` (those without subclasses), in a stable order."""
+    found: list[type] = []
+    sub: type
+    for sub in base.__subclasses__():
+        found.extend(_leaf_classes(sub) if sub.__subclasses__() else [sub])
+    return sorted(found, key=lambda cls: cls.__qualname__)

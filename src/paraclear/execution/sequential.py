@@ -5,6 +5,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Final, Generic, TypeVar
 
+from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, StateMachine
 from paraclear.execution.result import BlockMetrics, BlockResult, Receipt
 from paraclear.execution.transaction import run_transaction
@@ -19,6 +20,11 @@ def execute_block(state: State, block: Block[TxT], machine: StateMachine[TxT]) -
 
     ``state`` is updated in place; the result's ``state_root`` is its new root.
     """
+    with paused_gc():
+        return _execute_block(state, block, machine)
+
+
+def _execute_block(state: State, block: Block[TxT], machine: StateMachine[TxT]) -> BlockResult:
     started = perf_counter()
     data = state.data
     pending: dict[Key, object] = {}

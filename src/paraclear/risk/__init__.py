@@ -17,6 +17,7 @@ Files, one mechanism each:
 * ``errors.py`` — the error tree (``RiskError`` and its typed subclasses).
 """
 
+from paraclear.risk import _threading  # noqa: F401  (first: picks numba's threading layer)
 from paraclear.risk.errors import BackendUnavailable, InputReason, InvalidInputError, RiskError
 from paraclear.risk.greeks import (
     Greeks,

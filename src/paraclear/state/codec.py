@@ -10,10 +10,11 @@ from typing import Final
 
 import msgspec
 
-from paraclear.state.keys import Key
+from paraclear.state.keys import Key, Lock
 from paraclear.state.smt import hash_bytes
 
 _encoder: Final = msgspec.msgpack.Encoder()
+_lock_nibbles: dict[Lock, int] = {}
 
 
 def encode(value: object) -> bytes:
@@ -21,9 +22,24 @@ def encode(value: object) -> bytes:
     return _encoder.encode(value)
 
 
+def lock_nibble(lock: Lock) -> int:
+    """The top nibble of every path under ``lock``: the top nibble of BLAKE2b-256 of the lock.
+
+    All keys of one lock thus live in one of the 16 top-level subtrees of the state tree, so
+    whoever owns a lock's subtree can commit and hash the lock's keys on its own (the
+    parallel executor's workers each own some of the 16 subtrees).
+    """
+    nibble = _lock_nibbles.get(lock)
+    if nibble is None:
+        nibble = _lock_nibbles[lock] = hash_bytes(_encoder.encode(lock))[0] >> 4
+    return nibble
+
+
 def key_path(key: Key) -> bytes:
-    """The 256-bit tree path of a key: BLAKE2b-256 of its encoding."""
-    return hash_bytes(_encoder.encode(key))
+    """The 256-bit tree path of a key: BLAKE2b-256 of its encoding, with the top nibble
+    replaced by its lock's (``lock_nibble``)."""
+    digest = hash_bytes(_encoder.encode(key))
+    return bytes(((lock_nibble(key[:2]) << 4) | (digest[0] & 0x0F),)) + digest[1:]
 
 
 def value_hash(value: object) -> bytes:

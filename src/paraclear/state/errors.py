@@ -41,3 +41,16 @@ class AccessViolation(TxFailure):
     """The transaction touched a key outside its declared access set (Solana's rule)."""
 
     fields = ("key", "access")
+
+
+class AccessMispredicted(Exception):
+    """An optimistic transaction stepped outside the access set predicted for it.
+
+    Not a ``TxFailure``: the transaction did nothing wrong, the executor's schedule did. It
+    escapes ``run_transaction`` and makes the executor run the block another way.
+    """
+
+    def __init__(self, key: tuple[str, ...], access: str) -> None:
+        super().__init__(f"{access} of {'/'.join(key)} was not predicted")
+        self.key = key
+        self.access = access

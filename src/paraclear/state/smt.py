@@ -149,10 +149,15 @@ def _path_int(leaf: _Leaf) -> int:
 
 
 class SparseMerkleTree:
-    """Mutable sparse Merkle tree; see the module docstring for the definition."""
+    """Mutable sparse Merkle tree; see the module docstring for the definition.
 
-    def __init__(self) -> None:
+    With ``depth`` > 0 the tree is the subtree at that depth of a larger tree: every path it
+    holds shares the nibbles above ``depth``, and ``root()`` is the subtree's digest.
+    """
+
+    def __init__(self, depth: int = 0) -> None:
         self._root: _Node = None
+        self.depth = depth
 
     def update(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Set the value hash at each path, in one batch; ``None`` removes the leaf.
@@ -165,11 +170,29 @@ class SparseMerkleTree:
             (_Leaf(path, value_hash) for path, value_hash in latest.items()), key=_path_int
         )
         ints = [leaf.path_int for leaf in leaves]
-        self._root = _update(self._root, leaves, ints, 0, len(leaves), 0)
+        self._root = _update(self._root, leaves, ints, 0, len(leaves), self.depth)
 
     def root(self) -> bytes:
         """The root digest (kept current by every ``update``)."""
         return EMPTY if self._root is None else self._root.digest
+
+    def leaves(self) -> int:
+        """0, 1, or 2 for two or more: what combining subtree digests needs to know."""
+        node = self._root
+        return 0 if node is None else 1 if isinstance(node, _Leaf) else 2
+
+    def subtrees(self) -> list[SparseMerkleTree]:
+        """The 16 depth-1 subtrees of a depth-0 tree, sharing its nodes (use on a copy)."""
+        if self.depth != 0:
+            raise ValueError("only a whole tree splits into top-level subtrees")
+        parts = [SparseMerkleTree(1) for _ in range(RADIX)]
+        node = self._root
+        if isinstance(node, _Branch):
+            for part, child in zip(parts, node.children, strict=True):
+                part._root = child
+        elif node is not None:
+            parts[node.path[0] >> _NIBBLE_BITS]._root = node
+        return parts
 
     def prove(self, path: bytes) -> Proof:
         """Inclusion proof of ``path`` if present, else an exclusion proof."""
@@ -188,6 +211,15 @@ class SparseMerkleTree:
         if node is None:
             return Proof(tuple(levels), None, None)
         return Proof(tuple(levels), node.path, node.value_hash)
+
+
+def combine_subtrees(parts: list[tuple[bytes, int]]) -> bytes:
+    """The root of a whole tree from its 16 depth-1 subtrees' (digest, ``leaves()``)."""
+    if len(parts) != RADIX:
+        raise ValueError(f"need {RADIX} subtrees, got {len(parts)}")
+    if sum(leaves for _, leaves in parts) >= 2:
+        return branch_digest(digest for digest, _ in parts)
+    return next((digest for digest, leaves in parts if leaves), EMPTY)
 
 
 def verify(root: bytes, path: bytes, value_hash: bytes | None, proof: Proof) -> bool:

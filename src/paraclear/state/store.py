@@ -25,14 +25,19 @@ class State:
     """The current value of every key, and a sparse Merkle tree over them.
 
     ``data`` is exposed read-only for the hot read path of ``StateView``; never mutate it.
+    ``version`` counts commits, so an executor that mirrors state elsewhere (the parallel
+    executor's workers) can tell whether anything else changed it since.
     """
 
-    __slots__ = ("_paths", "_tree", "data")
+    __slots__ = ("_paths", "_stale", "_stale_root", "_tree", "data", "version")
 
     def __init__(self, initial: Mapping[Key, object] | None = None) -> None:
         self.data: dict[Key, object] = {}
         self._paths: dict[Key, bytes] = {}
         self._tree = SparseMerkleTree()
+        self._stale: set[Key] = set()
+        self._stale_root: bytes | None = None
+        self.version = 0
         if initial:
             self.apply(initial)
 
@@ -52,6 +57,8 @@ class State:
 
     def apply(self, writes: Mapping[Key, object]) -> None:
         """Commit a write set: set each key, deleting those written absent."""
+        self._sync()
+        self.version += 1
         data = self.data
         changes: list[tuple[bytes, bytes | None]] = []
         for key, value in writes.items():
@@ -64,17 +71,62 @@ class State:
                 changes.append((self._path(key), value_hash(value)))
         self._tree.update(changes)
 
+    def apply_hashed(self, writes: Mapping[Key, object], root: bytes) -> None:
+        """Commit a write set whose new root was computed elsewhere (by the owners of the
+        tree's top-level subtrees). The local tree catches up lazily, on the next ``prove``
+        or ``apply``, and then checks that it reaches ``root``."""
+        data, stale = self.data, self._stale
+        for key, value in writes.items():
+            if is_absent(value):
+                if data.pop(key, _MISSING) is not _MISSING:
+                    stale.add(key)
+            elif data.get(key, _MISSING) != value:
+                data[key] = value
+                stale.add(key)
+        self._stale_root = root
+        self.version += 1
+
     def root(self) -> bytes:
         """The state root: the sparse Merkle root over all present keys."""
+        if self._stale_root is not None:
+            return self._stale_root
         return self._tree.root()
 
     def prove(self, key: Key) -> Proof:
         """An inclusion (or exclusion) proof of ``key`` against ``root()``."""
+        self._sync()
         return self._tree.prove(self._path(key))
+
+    def tree(self) -> SparseMerkleTree:
+        """The tree, caught up with every commit (read-only: never update it)."""
+        self._sync()
+        return self._tree
+
+    def path(self, key: Key) -> bytes:
+        """The tree path of ``key`` (cached)."""
+        return self._path(key)
 
     def copy(self) -> State:
         """An independent copy with the same contents and root."""
         return State(self.data)
+
+    def _sync(self) -> None:
+        """Bring the tree up to date with commits made by ``apply_hashed``."""
+        if self._stale_root is None:
+            return
+        data = self.data
+        changes: list[tuple[bytes, bytes | None]] = []
+        for key in self._stale:
+            value = data.get(key, _MISSING)
+            if value is _MISSING:
+                changes.append((self._paths.pop(key, b"") or key_path(key), None))
+            else:
+                changes.append((self._path(key), value_hash(value)))
+        self._tree.update(changes)
+        expected, self._stale_root = self._stale_root, None
+        self._stale = set()
+        if self._tree.root() != expected:
+            raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
 
     def _path(self, key: Key) -> bytes:
         path = self._paths.get(key)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from paraclear.state.errors import AccessViolation
+from paraclear.state.errors import AccessMispredicted, AccessViolation
 from paraclear.state.keys import Key, Lock
 
 _MISSING: Final = object()
@@ -26,13 +26,15 @@ _MISSING: Final = object()
 class AccessSet:
     """Locks a transaction may read, write, or only add to (deltas)."""
 
-    __slots__ = ("addable", "deltas", "readable", "reads", "writes")
+    __slots__ = ("addable", "deltas", "predicted", "readable", "reads", "writes")
 
     def __init__(
         self,
         reads: Iterable[Lock] = (),
         writes: Iterable[Lock] = (),
         deltas: Iterable[Lock] = (),
+        *,
+        predicted: bool = False,
     ) -> None:
         self.reads: frozenset[Lock] = frozenset(reads)
         self.writes: frozenset[Lock] = frozenset(writes)
@@ -41,6 +43,15 @@ class AccessSet:
         """Locks whose keys may be read: declared reads and writes."""
         self.addable = self.deltas | self.writes
         """Locks whose keys may take deltas: declared deltas and writes."""
+        self.predicted = predicted
+        """A prediction for an optimistic transaction, not a declaration: stepping outside
+        it raises ``AccessMispredicted`` (the executor's problem), not ``AccessViolation``."""
+
+    def violation(self, key: Key, access: str) -> Exception:
+        """The error for touching ``key`` outside this set."""
+        if self.predicted:
+            return AccessMispredicted(key, access)
+        return AccessViolation(key="/".join(key), access=access)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AccessSet) and (
@@ -82,7 +93,7 @@ class StateView:
         """The current value of ``key``, or ``None`` if absent. Raises AccessViolation."""
         access = self._access
         if access is not None and key[:2] not in access.readable:
-            raise AccessViolation(key="/".join(key), access="read")
+            raise access.violation(key, "read")
         writes = self.writes
         if key in writes:
             return writes[key]
@@ -107,7 +118,7 @@ class StateView:
         values = []
         for key in keys:
             if access is not None and key[:2] not in access.readable:
-                raise AccessViolation(key="/".join(key), access="read")
+                raise access.violation(key, "read")
             if key in writes:
                 values.append(writes[key])
                 continue
@@ -129,7 +140,7 @@ class StateView:
         """Set ``key`` to ``value`` (``None`` or ``0`` delete it). Raises AccessViolation."""
         access = self._access
         if access is not None and key[:2] not in access.writes:
-            raise AccessViolation(key="/".join(key), access="write")
+            raise access.violation(key, "write")
         self.writes[key] = value
         if key in self.deltas:
             del self.deltas[key]
@@ -138,7 +149,7 @@ class StateView:
         """Add ``amount`` to the integer counter ``key``. Raises AccessViolation."""
         access = self._access
         if access is not None and key[:2] not in access.addable:
-            raise AccessViolation(key="/".join(key), access="delta")
+            raise access.violation(key, "delta")
         writes = self.writes
         if key in writes:
             writes[key] = (writes[key] or 0) + amount  # type: ignore[operator]

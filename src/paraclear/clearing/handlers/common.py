@@ -7,14 +7,15 @@ from typing import Final
 from paraclear.state import AccessSet, Lock
 from paraclear.state import keys as k
 
-MARKET_READS: Final[tuple[Lock, ...]] = k.MARKET_LOCKS
+MARKET_READS: Final[frozenset[Lock]] = frozenset(k.MARKET_LOCKS)
+"""One shared set object: every access set that reads the market reuses it (and its hash)."""
 FEE_POOL_LOCK: Final[Lock] = k.lock_of(k.FEE_POOL)
 
 
 def account_access(
     accounts: tuple[str, ...],
     *,
-    reads: tuple[Lock, ...] = (),
+    reads: frozenset[Lock] | tuple[Lock, ...] = (),
     writes: tuple[Lock, ...] = (),
     deltas: tuple[Lock, ...] = (),
 ) -> AccessSet:

@@ -1,0 +1,478 @@
+"""``ParallelExecutor``: a block on sharded workers, identical to the sequential executor.
+
+The coordinator (this process) does little per transaction: it asks the machine for the
+access set, speculates optimistic transactions to predict theirs, plans the block
+(``schedule.plan_block``: dependencies, placement, rounds, which locks move), sends each
+worker its part, and merges receipts, writes and subtree digests. The workers
+(``shard.ShardWorker``) run transactions, exchange only the locks a peer will read, commit
+their shard and hash their subtrees in parallel.
+
+Backends: ``processes`` (persistent forked worker processes, pipes between every pair) and
+``inline`` (the same workers and steps in this process, for debugging and tests).
+
+Whenever the parallel run cannot finish — a worker died, or an optimistic transaction
+stepped outside its predicted access set — the block runs on the sequential executor from
+the untouched block-start state, so the result is the same, and the pool is rebuilt from
+state before the next block. The same happens if anything else changed state since this
+executor's last block.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from time import perf_counter
+from typing import Any, Generic, Literal, TypeVar
+
+from paraclear.execution.gc import paused_gc
+from paraclear.execution.machine import Block, BlockContext, StateMachine
+from paraclear.execution.result import BlockMetrics, BlockResult, Receipt
+from paraclear.execution.schedule import Schedule, plan_block
+from paraclear.execution.sequential import execute_block
+from paraclear.execution.shard import (
+    Message,
+    ShardWorker,
+    Task,
+    TaskTx,
+    WorkerLost,
+    WorkerResult,
+    owner_of,
+)
+from paraclear.execution.wire import WireCodec, dumps, loads
+from paraclear.state import AccessSet, Key, State, StateView, TxFailure
+from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
+
+TxT = TypeVar("TxT")
+Backend = Literal["processes", "inline"]
+BACKENDS: tuple[Backend, ...] = ("processes", "inline")
+MAX_WORKERS = RADIX
+
+
+class ParallelExecutor(Generic[TxT]):
+    """Runs blocks on ``workers`` shard workers; same interface and result as sequential.
+
+    Use it as a context manager (or call ``close``) to stop worker processes.
+    """
+
+    def __init__(
+        self, machine: StateMachine[TxT], workers: int = 2, backend: Backend = "processes"
+    ) -> None:
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.machine = machine
+        self.workers = workers
+        self.backend = backend
+        self._codec = WireCodec(machine)
+        self._pool: _InlinePool | _ProcessPool | None = None
+        self._state: State | None = None
+        self._version = -1
+        self._fault: tuple[int, int] | None = None
+
+    def __enter__(self) -> ParallelExecutor[TxT]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (a later block starts new ones)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def inject_fault(self, worker: int, after_txs: int) -> None:
+        """For tests: in the next block, worker ``worker`` is lost after ``after_txs``
+        transactions (its process exits; inline, it raises ``WorkerLost``)."""
+        if not 0 <= worker < self.workers:
+            raise ValueError(f"no worker {worker}")
+        self._fault = (worker, after_txs)
+
+    def execute(self, state: State, block: Block[TxT]) -> BlockResult:
+        """Execute ``block`` on ``state`` (updated in place) and return the result."""
+        with paused_gc():
+            return self._execute(state, block)
+
+    def _execute(self, state: State, block: Block[TxT]) -> BlockResult:
+        started = perf_counter()
+        accesses, speculated = self._accesses(state, block)
+        schedule = plan_block(accesses, self.workers, self._owner)
+        planned = perf_counter()
+        details: dict[str, object] = {
+            "executor": "parallel",
+            "backend": self.backend,
+            "workers": self.workers,
+            "dag_seconds": planned - started,
+            "critical_path": schedule.metrics.critical_path,
+            "level_widths": schedule.metrics.level_widths,
+            "hot_locks": ["/".join(lock) for lock, _ in schedule.metrics.hot_locks],
+            "hot_lock_accesses": [count for _, count in schedule.metrics.hot_locks],
+            "rounds": schedule.rounds,
+            "spread": schedule.spread,
+            "replicated": len(schedule.replicated),
+            "speculative_runs": speculated,
+            "reexecutions": speculated,
+        }
+        fault, self._fault = self._fault, None
+        try:
+            pool = self._pool_for(state)
+            results = pool.run(self._tasks(block, schedule, accesses, fault))
+        except WorkerLost as lost:
+            self.close()
+            return self._fallback(state, block, details, f"worker lost: {lost}", started)
+        aborted = [result.detail for result in results if result.aborted]
+        if aborted:
+            # Workers discarded the block; state moves on without them: reload next block.
+            self._version = -1
+            reason = next((d["mispredicted"] for d in aborted if "mispredicted" in d), None)
+            return self._fallback(state, block, details, f"mispredicted: {reason}", started)
+        executed = perf_counter()
+        receipts: list[Receipt | None] = [None] * len(block.txs)
+        write_set: dict[Key, object] = {}
+        parts = [(EMPTY, 0)] * RADIX
+        for result in results:
+            for receipt in result.receipts:
+                receipts[receipt.index] = receipt
+            write_set.update(result.writes)
+            for nibble, digest, leaves in result.subtrees:
+                parts[nibble] = (digest, leaves)
+        if any(receipt is None for receipt in receipts):
+            raise RuntimeError("a transaction of the block has no receipt")
+        root = combine_subtrees(parts)
+        state.apply_hashed(write_set, root)
+        self._version = state.version
+        done = perf_counter()
+        details["busy_seconds"] = [round(result.busy_seconds, 6) for result in results]
+        details["cpu_seconds"] = [round(float(result.detail["cpu"]), 6) for result in results]  # type: ignore[arg-type]
+        details["transfers"] = sum(result.transfers for result in results)
+        final: list[Receipt] = receipts  # type: ignore[assignment]
+        metrics = BlockMetrics(
+            txs=len(final),
+            failed=sum(1 for receipt in final if not receipt.ok),
+            keys_written=len(write_set),
+            execute_seconds=executed - started,
+            commit_seconds=done - executed,
+            details=details,
+        )
+        return BlockResult(final, write_set, root, metrics)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _owner(self, lock: tuple[str, ...]) -> int:
+        return owner_of(lock, self.workers)
+
+    def _accesses(self, state: State, block: Block[TxT]) -> tuple[list[AccessSet], int]:
+        """Declared access sets; for optimistic transactions, a prediction from running them
+        on the block-start state (their accesses there)."""
+        machine, ctx = self.machine, block.context
+        accesses: list[AccessSet] = []
+        speculated = 0
+        for tx in block.txs:
+            access = machine.access(tx)
+            if access is None:
+                access = _predict(machine, tx, state, ctx)
+                speculated += 1
+            accesses.append(access)
+        return accesses, speculated
+
+    def _tasks(
+        self,
+        block: Block[TxT],
+        schedule: Schedule,
+        accesses: Sequence[AccessSet],
+        fault: tuple[int, int] | None,
+    ) -> list[Task]:
+        per_worker: list[list[TaskTx]] = [[] for _ in range(self.workers)]
+        sends = schedule.sends
+        for index, tx in enumerate(block.txs):
+            access = accesses[index]
+            predicted = None
+            if access.predicted:
+                predicted = (
+                    tuple(sorted(access.reads)),
+                    tuple(sorted(access.writes)),
+                    tuple(sorted(access.deltas)),
+                )
+            worker = schedule.worker_of[index]
+            round_ = schedule.round_of[index]
+            if worker < 0:  # replicated on every worker; worker 0 reports it
+                for copy, items in enumerate(per_worker):
+                    items.append(TaskTx(index, tx, round_, (), predicted, copy > 0))
+                continue
+            per_worker[worker].append(TaskTx(index, tx, round_, sends.get(index, ()), predicted))
+        tasks = []
+        for worker, items in enumerate(per_worker):
+            items.sort(key=lambda item: (item.round, item.index))
+            tasks.append(
+                Task(
+                    height=block.height,
+                    time=block.time,
+                    rounds=schedule.rounds,
+                    txs=items,
+                    prefetch=schedule.prefetch[worker],
+                    final=schedule.final[worker],
+                    pure_deltas=schedule.pure_deltas,
+                    die_after=fault[1] if fault is not None and fault[0] == worker else None,
+                )
+            )
+        return tasks
+
+    def _pool_for(self, state: State) -> _InlinePool | _ProcessPool:
+        if self._pool is not None and (state is not self._state or state.version != self._version):
+            self.close()
+        if self._pool is None:
+            if self.backend == "inline":
+                self._pool = _InlinePool(self.machine, self.workers, state)
+            else:
+                self._pool = _ProcessPool(self.machine, self.workers, state, self._codec)
+            self._state, self._version = state, state.version
+        return self._pool
+
+    def _fallback(
+        self,
+        state: State,
+        block: Block[TxT],
+        details: dict[str, object],
+        reason: str,
+        started: float,
+    ) -> BlockResult:
+        """Run the block sequentially from the block-start state (which nothing touched)."""
+        result = execute_block(state, block, self.machine)
+        details["fallback"] = reason
+        details["reexecutions"] = int(details["reexecutions"]) + len(block.txs)  # type: ignore[call-overload]
+        result.metrics.details.update(details)
+        result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
+        return result
+
+
+def _predict(machine: StateMachine[Any], tx: object, state: State, ctx: BlockContext) -> AccessSet:
+    """The locks an optimistic transaction touches when run alone on the block-start state."""
+    view = StateView(state.data)
+    try:
+        machine.begin(tx, view, ctx)
+        machine.apply(tx, view, ctx)
+    except TxFailure:
+        pass
+    return AccessSet(
+        {key[:2] for key in view.reads},
+        {key[:2] for key in view.writes},
+        {key[:2] for key in view.deltas},
+        predicted=True,
+    )
+
+
+class _InlinePool:
+    """All shard workers in this process, stepped in lockstep."""
+
+    def __init__(self, machine: StateMachine[Any], workers: int, state: State) -> None:
+        self.workers = [ShardWorker(i, workers, machine) for i in range(workers)]
+        for worker in self.workers:
+            worker.load(state, share_tree=False)
+
+    def run(self, tasks: list[Task]) -> list[WorkerResult]:
+        workers = self.workers
+
+        def column(outs: list[list[Message]], to: int) -> list[Message]:
+            return [out[to] for out in outs]
+
+        outs = [worker.start(task) for worker, task in zip(workers, tasks, strict=True)]
+        for worker in workers:
+            worker.receive_prefetch(column(outs, worker.index))
+        for round_ in range(tasks[0].rounds):
+            outs = [worker.run_round(round_) for worker in workers]
+            for worker in workers:
+                worker.receive_round(column(outs, worker.index))
+        outs = [worker.final() for worker in workers]
+        return [worker.commit(column(outs, worker.index)) for worker in workers]
+
+    def close(self) -> None:
+        self.workers = []
+
+
+class _ProcessPool:
+    """Forked worker processes, each with a pipe to the coordinator and one to every peer."""
+
+    def __init__(
+        self, machine: StateMachine[Any], workers: int, state: State, codec: WireCodec
+    ) -> None:
+        state.tree()  # bring the tree up to date so that workers inherit current subtrees
+        context = multiprocessing.get_context("fork")
+        self.codec = codec
+        self.conns: list[Connection] = []
+        child_conns: list[Connection] = []
+        peers: list[dict[int, Connection]] = [{} for _ in range(workers)]
+        for _ in range(workers):
+            mine, theirs = context.Pipe()
+            self.conns.append(mine)
+            child_conns.append(theirs)
+        for i in range(workers):
+            for j in range(i + 1, workers):
+                a, b = context.Pipe()
+                peers[i][j], peers[j][i] = a, b
+        every = child_conns + [conn for table in peers for conn in table.values()]
+        self.processes = []
+        for index in range(workers):
+            process = context.Process(
+                target=_worker_main,
+                args=(
+                    index,
+                    workers,
+                    machine,
+                    state,
+                    codec,
+                    child_conns[index],
+                    peers[index],
+                    every,
+                ),
+                daemon=True,
+                name=f"paraclear-shard-{index}",
+            )
+            process.start()
+            self.processes.append(process)
+        for conn in every:
+            conn.close()
+
+    def run(self, tasks: list[Task]) -> list[WorkerResult]:
+        codec = self.codec
+        try:
+            for conn, task in zip(self.conns, tasks, strict=True):
+                conn.send_bytes(_encode_task(task, codec))
+        except OSError as error:
+            raise WorkerLost(f"sending a task failed: {error}") from error
+        results: dict[int, WorkerResult] = {}
+        waiting = {conn: index for index, conn in enumerate(self.conns)}
+        sentinels = {process.sentinel: index for index, process in enumerate(self.processes)}
+        while waiting:
+            for ready in wait(list(waiting) + list(sentinels)):
+                if isinstance(ready, Connection) and ready in waiting:
+                    index = waiting.pop(ready)
+                    try:
+                        results[index] = _decode_result(ready.recv_bytes(), codec)
+                    except (EOFError, OSError) as error:
+                        raise WorkerLost(f"worker {index} died") from error
+                elif isinstance(ready, int) and ready in sentinels:
+                    index = sentinels[ready]
+                    if any(waiting_index == index for waiting_index in waiting.values()):
+                        raise WorkerLost(f"worker {index} died")
+        return [results[index] for index in range(len(self.conns))]
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.join(timeout=5)
+
+
+def _encode_task(task: Task, codec: WireCodec) -> bytes:
+    txs = codec.encode_txs([item.tx for item in task.txs])
+    meta = [(item.index, item.round, item.sends, item.predicted, item.replica) for item in task.txs]
+    return dumps(
+        (
+            task.height,
+            task.time,
+            task.rounds,
+            txs,
+            meta,
+            task.prefetch,
+            task.final,
+            task.pure_deltas,
+            task.die_after,
+        )
+    )
+
+
+def _decode_task(data: bytes, codec: WireCodec) -> Task:
+    height, time, rounds, txs, meta, prefetch, final, pure, die_after = loads(data)
+    items = [
+        TaskTx(index, tx, round_, sends, predicted, replica)
+        for tx, (index, round_, sends, predicted, replica) in zip(
+            codec.decode_txs(txs), meta, strict=True
+        )
+    ]
+    return Task(height, time, rounds, items, prefetch, final, pure, die_after)
+
+
+def _encode_result(result: WorkerResult, codec: WireCodec) -> bytes:
+    return dumps(
+        (
+            codec.encode_receipts(result.receipts),
+            result.writes,
+            result.subtrees,
+            result.busy_seconds,
+            result.transfers,
+            result.aborted,
+            result.detail,
+        )
+    )
+
+
+def _decode_result(data: bytes, codec: WireCodec) -> WorkerResult:
+    receipts, writes, subtrees, busy, transfers, aborted, detail = loads(data)
+    return WorkerResult(
+        codec.decode_receipts(receipts), writes, subtrees, busy, transfers, aborted, detail
+    )
+
+
+def _worker_main(
+    index: int,
+    workers: int,
+    machine: StateMachine[Any],
+    state: State,
+    codec: WireCodec,
+    coordinator: Connection,
+    peers: dict[int, Connection],
+    every: list[Connection],
+) -> None:
+    """A worker process: load the shard, then run blocks until the coordinator hangs up."""
+    mine = {id(coordinator), *(id(conn) for conn in peers.values())}
+    for conn in every:
+        if id(conn) not in mine:
+            conn.close()
+    worker = ShardWorker(index, workers, machine)
+    worker.load(state, share_tree=True)
+    del state
+    gc.collect()
+    gc.freeze()  # what the worker inherited and loaded is long-lived: never scan it again
+    outbox: queue.SimpleQueue[tuple[Connection, bytes]] = queue.SimpleQueue()
+
+    def send_forever() -> None:
+        while True:
+            conn, data = outbox.get()
+            try:
+                conn.send_bytes(data)
+            except OSError:
+                os._exit(3)
+
+    threading.Thread(target=send_forever, daemon=True).start()
+    empty: Message = (False, [])
+
+    def exchange(out: list[Message]) -> list[Message]:
+        for peer, conn in peers.items():
+            outbox.put((conn, dumps(out[peer])))
+        ins = [empty] * workers
+        for peer, conn in peers.items():
+            ins[peer] = loads(conn.recv_bytes())
+        return ins
+
+    while True:
+        try:
+            task = _decode_task(coordinator.recv_bytes(), codec)
+        except (EOFError, OSError):
+            return
+        try:
+            with paused_gc():
+                worker.receive_prefetch(exchange(worker.start(task)))
+                for round_ in range(task.rounds):
+                    worker.receive_round(exchange(worker.run_round(round_)))
+                result = worker.commit(exchange(worker.final()))
+        except (WorkerLost, EOFError, OSError):
+            os._exit(1)
+        coordinator.send_bytes(_encode_result(result, codec))

@@ -1,0 +1,396 @@
+"""Dependency mapping and the parallel schedule of a block, in one pass over its access sets.
+
+**Dependencies** (for metrics: critical path, level widths, hot locks) follow the engine
+contract: reads conflict with writes and deltas, writes with everything, deltas with reads
+and writes but not with each other. A transaction's level is one more than the highest
+level it conflicts with; the highest level is the critical path.
+
+**The schedule** places each transaction on a worker and in a *round*. Workers own the
+locks whose ``lock_nibble`` is theirs modulo the worker count. Every worker holds a private
+copy of each lock it uses, so only real data flow needs a message:
+
+* a transaction that reads or writes a lock needs the lock as the previous writer left it;
+  if that writer ran elsewhere, its worker sends the lock's block writes after the round in
+  which the writer ran, and the reader runs a round later;
+* a write may not run in an earlier round than a read it follows (a write-after-read only
+  orders rounds, it moves no data), so a lock never arrives at a worker ahead of a read
+  there that needs the older version;
+* deltas to a lock that nobody reads or writes in the block (*pure* deltas: fees, open
+  interest) need nothing: each worker sums its own and sends the sums to the lock's owner
+  at the end. Deltas to a lock that is also read or written are scheduled as writes;
+* a worker that uses a lock it does not own gets the lock's committed keys from the owner
+  before round 0 (*prefetch*), and the worker of a lock's last writer sends the lock's
+  block writes to its owner at the end (*final*), who commits and hashes them.
+
+Each transaction goes to the owner of one of the locks it writes, choosing the earliest
+round, then the least loaded worker. If the rounds would cost more than they save (a hot
+chain, a fully contended block), the whole block goes to one worker: narrow parts of the
+DAG run where they are cheapest, and the owners still commit and hash in parallel.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from paraclear.state import AccessSet, Lock
+
+ROUND_COST_TXS = 4.0
+"""What one round's exchange costs, in transactions' worth of time (a pipe round trip and
+the wait for the slower worker), for deciding whether to spread a block at all."""
+
+
+@dataclass
+class DependencyMetrics:
+    """The shape of a block's conflict DAG."""
+
+    critical_path: int = 0
+    level_widths: list[int] = field(default_factory=list)
+    hot_locks: list[tuple[Lock, int]] = field(default_factory=list)
+
+
+@dataclass
+class Schedule:
+    """Where and when each transaction runs, and which locks move between workers."""
+
+    workers: int
+    worker_of: list[int]
+    round_of: list[int]
+    rounds: int
+    sends: dict[int, list[tuple[int, Lock]]]
+    """After transaction i: (destination worker, lock) pairs to send in its round's batch."""
+    prefetch: list[list[tuple[int, Lock]]]
+    """Per worker: (destination, lock) pairs of committed locks to send before round 0."""
+    final: list[list[tuple[int, Lock]]]
+    """Per worker: (owner, lock) pairs of block writes to hand to owners at the end."""
+    pure_deltas: frozenset[Lock]
+    spread: bool
+    """False when the whole block was given to one worker."""
+    replicated: list[int]
+    """Transactions run on every worker (``worker_of`` is -2): the first worker reports
+    them, the others only use their writes."""
+    metrics: DependencyMetrics
+
+
+def plan_block(
+    accesses: Sequence[AccessSet], workers: int, owner: Callable[[Lock], int]
+) -> Schedule:
+    """The dependency metrics and the schedule of a block with these access sets."""
+    return _Planner(accesses, workers, owner).plan()
+
+
+_EVERYWHERE = -2
+"""Worker of a replicated transaction: it runs on every worker."""
+_READ, _WRITE = 0, 1
+
+
+class _Planner:
+    """Lock ids and access lists in Python, then one compiled pass over the block."""
+
+    def __init__(
+        self, accesses: Sequence[AccessSet], workers: int, owner: Callable[[Lock], int]
+    ) -> None:
+        self.accesses = accesses
+        self.workers = workers
+        self.owner = owner
+        touched: set[Lock] = set()
+        written: set[Lock] = set()
+        read_sets: dict[frozenset[Lock], int] = {}
+        delta_sets: dict[frozenset[Lock], int] = {}
+        for access in accesses:
+            touched |= access.readable
+            written |= access.writes
+            read_sets[access.reads] = read_sets.get(access.reads, 0) + 1
+            if access.deltas:
+                delta_sets[access.deltas] = delta_sets.get(access.deltas, 0) + 1
+        self.pure = frozenset(lock for deltas in delta_sets for lock in deltas) - touched
+        for deltas in delta_sets:
+            written |= deltas - self.pure
+        self.written = frozenset(written)
+        self.read_sets = read_sets
+        self.delta_sets = delta_sets
+        # Lock ids, and per transaction the (lock id, read or write) pairs that matter for
+        # data flow: reads of locks written in the block, writes, and mixed deltas.
+        ids: dict[Lock, int] = {}
+        names: list[Lock] = []
+        self.names = names
+
+        def lock_id(lock: Lock) -> int:
+            found = ids.get(lock)
+            if found is None:
+                found = ids[lock] = len(names)
+                names.append(lock)
+            return found
+
+        read_ids = {
+            reads: [lock_id(lock) for lock in sorted(reads & self.written)] for reads in read_sets
+        }
+        pointers = [0]
+        lock_ids: list[int] = []
+        kinds: list[int] = []
+        pure = self.pure
+        for access in accesses:
+            writes = access.writes
+            for found in read_ids[access.reads]:
+                if names[found] not in writes:
+                    lock_ids.append(found)
+                    kinds.append(_READ)
+            for lock in writes:
+                lock_ids.append(lock_id(lock))
+                kinds.append(_WRITE)
+            for lock in access.deltas:
+                if lock not in pure and lock not in writes:
+                    lock_ids.append(lock_id(lock))
+                    kinds.append(_WRITE)
+            pointers.append(len(lock_ids))
+        self.ids = ids
+        self.pointers = np.array(pointers, dtype=np.int64)
+        self.lock_ids = np.array(lock_ids, dtype=np.int64)
+        self.kinds = np.array(kinds, dtype=np.int8)
+        self.owners = np.array([owner(lock) for lock in names], dtype=np.int64)
+        self.broadcast_reads = max(8, len(accesses) // (4 * workers))
+        """A transaction whose inputs all come from replicated ones and which writes a lock
+        read this often runs on every worker (a barrier such as an oracle update)."""
+
+    def plan(self) -> Schedule:
+        schedule = self._plan(-1)
+        if self.workers > 1 and schedule.spread and not self._worth_spreading(schedule):
+            schedule = self._plan(self._busiest_owner())
+        return schedule
+
+    def _worth_spreading(self, schedule: Schedule) -> bool:
+        """Whether rounds on several workers beat one worker running everything."""
+        spread_cost = int(self.slowest.sum()) + ROUND_COST_TXS * schedule.rounds
+        return spread_cost < len(self.accesses)
+
+    def _busiest_owner(self) -> int:
+        """The owner of the lock written most often: where a contended block moves least."""
+        written = self.lock_ids[self.kinds == _WRITE]
+        if not len(written):
+            return 0
+        return int(self.owners[int(np.bincount(written).argmax())])
+
+    def _plan(self, single: int) -> Schedule:
+        workers, names, owners = self.workers, self.names, self.owners
+        (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
+         finals, n_finals, slowest) = _plan_kernel(
+            self.pointers, self.lock_ids, self.kinds, owners, workers, single,
+            self.broadcast_reads,
+        )  # fmt: skip
+        self.slowest = slowest
+        send_map: dict[int, list[tuple[int, Lock]]] = {}
+        for tx, dest, lock in sends[:n_sends].tolist():
+            send_map.setdefault(tx, []).append((dest, names[lock]))
+        prefetch: list[list[tuple[int, Lock]]] = [[] for _ in range(workers)]
+        for source, dest, lock in fetches[:n_fetches].tolist():
+            prefetch[source].append((dest, names[lock]))
+        final: list[list[tuple[int, Lock]]] = [[] for _ in range(workers)]
+        for source, dest, lock in finals[:n_finals].tolist():
+            final[source].append((dest, names[lock]))
+        # Locks only read in the block: prefetched per distinct read set and worker.
+        worker_list = worker_of.tolist()
+        everyone = (1 << workers) - 1
+        readers: dict[frozenset[Lock], int] = {}
+        for access, worker in zip(self.accesses, worker_list, strict=True):
+            bit = everyone if worker == _EVERYWHERE else 1 << worker
+            readers[access.reads] = readers.get(access.reads, 0) | bit
+        done: dict[Lock, int] = {}
+        for reads, bits in readers.items():
+            for lock in sorted(reads - self.written):
+                lock_owner = self.owner(lock)
+                missing = bits & ~(1 << lock_owner) & ~done.get(lock, 0)
+                done[lock] = done.get(lock, 0) | missing
+                prefetch[lock_owner].extend((dest, lock) for dest in _bits(missing))
+        return Schedule(
+            workers=workers,
+            worker_of=worker_list,
+            round_of=round_of.tolist(),
+            rounds=max(len(slowest), 1),
+            sends=send_map,
+            prefetch=prefetch,
+            final=final,
+            pure_deltas=self.pure,
+            spread=single < 0,
+            replicated=np.flatnonzero(worker_of == _EVERYWHERE).tolist(),
+            metrics=self._metrics(levels, counts),
+        )
+
+    def _metrics(self, levels: np.ndarray, lock_counts: np.ndarray) -> DependencyMetrics:
+        counts = dict(zip(self.names, lock_counts.tolist(), strict=True))
+        for reads, count in self.read_sets.items():
+            for lock in reads - self.written:
+                counts[lock] = counts.get(lock, 0) + count
+        for deltas, count in self.delta_sets.items():
+            for lock in deltas & self.pure:
+                counts[lock] = counts.get(lock, 0) + count
+        critical = int(levels.max()) if len(levels) else 0
+        widths = np.bincount(levels, minlength=critical + 1)[1:].tolist()
+        hot = heapq.nlargest(10, sorted(counts), key=counts.__getitem__)
+        return DependencyMetrics(critical, widths, [(lock, counts[lock]) for lock in hot])
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _plan_kernel(  # type: ignore[no-untyped-def]
+    pointers, lock_ids, kinds, owners, workers, single, broadcast_reads
+):
+    """The block pass (see the module docstring): levels, placement, rounds, and the lists
+    of sends (tx, dest, lock), prefetches (owner, dest, lock) and finals (writer, owner,
+    lock). Transactions are in block order; ``single`` >= 0 puts everything there."""
+    n_tx = len(pointers) - 1
+    n_locks = len(owners)
+    writer = np.full(n_locks, -1, np.int64)
+    writer_worker = np.full(n_locks, -1, np.int64)
+    writer_round = np.zeros(n_locks, np.int64)
+    sent = np.zeros(n_locks, np.int64)
+    fetched = np.zeros(n_locks, np.int64)
+    read_round = np.zeros(n_locks, np.int64)
+    level_w = np.zeros(n_locks, np.int64)
+    level_r = np.zeros(n_locks, np.int64)
+    counts = np.zeros(n_locks, np.int64)
+    reads_of = np.zeros(n_locks, np.int64)
+    for j in range(len(lock_ids)):
+        if kinds[j] == 0:
+            reads_of[lock_ids[j]] += 1
+    worker_of = np.empty(n_tx, np.int64)
+    round_of = np.zeros(n_tx, np.int64)
+    levels = np.empty(n_tx, np.int64)
+    capacity = len(lock_ids) * workers + 1
+    sends = np.empty((capacity, 3), np.int64)
+    fetches = np.empty((capacity, 3), np.int64)
+    n_sends = 0
+    n_fetches = 0
+    load = np.zeros(workers, np.int64)
+    round_load = np.zeros((16, workers), np.int64)
+    slowest = np.zeros(16, np.int64)
+    n_rounds = 0
+    everyone = (1 << workers) - 1
+    for i in range(n_tx):
+        lo, hi = pointers[i], pointers[i + 1]
+        level = 0
+        floor = 0
+        inputs = False
+        broadcast = False
+        for j in range(lo, hi):
+            lock = lock_ids[j]
+            counts[lock] += 1
+            if writer[lock] >= 0 and writer_worker[lock] != -2:
+                inputs = True
+            level = max(level, level_w[lock])
+            if kinds[j] == 1:
+                level = max(level, level_r[lock])
+                floor = max(floor, read_round[lock])
+                if reads_of[lock] >= broadcast_reads:
+                    broadcast = True
+        level += 1
+        levels[i] = level
+        if single < 0 and workers > 1 and broadcast and not inputs and floor == 0:
+            worker = -2
+            round_ = 0
+        else:
+            best_cost = 1e18
+            worker = -1
+            round_ = 0
+            for candidate in range(workers):
+                if single >= 0:
+                    if candidate != single:
+                        continue
+                else:
+                    owns = False
+                    any_write = False
+                    for j in range(lo, hi):
+                        if kinds[j] == 1:
+                            any_write = True
+                            if owners[lock_ids[j]] == candidate:
+                                owns = True
+                    if any_write and not owns:
+                        continue
+                r = floor
+                for j in range(lo, hi):
+                    lock = lock_ids[j]
+                    if writer[lock] >= 0:
+                        held = writer_worker[lock]
+                        remote = 1 if held != candidate and held != -2 else 0
+                        r = max(r, writer_round[lock] + remote)
+                if r < n_rounds:
+                    cost = 1.0 if round_load[r, candidate] >= slowest[r] else 0.0
+                else:
+                    cost = 1.0 + 4.0 * (r + 1 - n_rounds)
+                # Ties: earlier round, then less loaded, then lower index.
+                key = cost * 1e12 + r * 1e6 + load[candidate]
+                if key < best_cost:
+                    best_cost = key
+                    worker = candidate
+                    round_ = r
+            while round_ >= round_load.shape[0]:
+                grown = np.zeros((round_load.shape[0] * 2, workers), np.int64)
+                grown[: round_load.shape[0]] = round_load
+                round_load = grown
+                grown_slowest = np.zeros(round_load.shape[0], np.int64)
+                grown_slowest[: slowest.shape[0]] = slowest
+                slowest = grown_slowest
+            n_rounds = max(n_rounds, round_ + 1)
+            round_load[round_, worker] += 1
+            slowest[round_] = max(slowest[round_], round_load[round_, worker])
+            load[worker] += 1
+        worker_of[i] = worker
+        round_of[i] = round_
+        bit = everyone if worker == -2 else 1 << worker
+        for j in range(lo, hi):
+            lock = lock_ids[j]
+            if writer[lock] >= 0 and writer_worker[lock] != -2:
+                missing = bit & ~sent[lock]
+                if missing:
+                    sent[lock] |= missing
+                    for dest in range(workers):
+                        if missing >> dest & 1:
+                            sends[n_sends, 0] = writer[lock]
+                            sends[n_sends, 1] = dest
+                            sends[n_sends, 2] = lock
+                            n_sends += 1
+            missing = bit & ~fetched[lock] & ~(1 << owners[lock])
+            if missing:
+                fetched[lock] |= missing
+                for dest in range(workers):
+                    if missing >> dest & 1:
+                        fetches[n_fetches, 0] = owners[lock]
+                        fetches[n_fetches, 1] = dest
+                        fetches[n_fetches, 2] = lock
+                        n_fetches += 1
+        for j in range(lo, hi):
+            lock = lock_ids[j]
+            if kinds[j] == 0:
+                read_round[lock] = max(read_round[lock], round_)
+                level_r[lock] = max(level_r[lock], level)
+            else:
+                writer[lock] = i
+                writer_worker[lock] = worker
+                writer_round[lock] = round_
+                sent[lock] = bit
+                level_w[lock] = level
+    finals = np.empty((n_locks, 3), np.int64)
+    n_finals = 0
+    for lock in range(n_locks):
+        w = writer_worker[lock]
+        if writer[lock] >= 0 and w != -2 and w != owners[lock]:
+            finals[n_finals, 0] = w
+            finals[n_finals, 1] = owners[lock]
+            finals[n_finals, 2] = lock
+            n_finals += 1
+    return (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
+            finals, n_finals, slowest[:n_rounds])  # fmt: skip
+
+
+def _bits(mask: int) -> list[int]:
+    """Indices of the set bits of ``mask``."""
+    found = []
+    index = 0
+    while mask:
+        if mask & 1:
+            found.append(index)
+        mask >>= 1
+        index += 1
+    return found

@@ -1,0 +1,321 @@
+"""One worker of the parallel executor: it owns a shard of state and runs its part of a block.
+
+A shard is every lock whose ``lock_nibble`` is the worker's index modulo the worker count,
+so a shard is also a set of whole top-level subtrees of the state tree: the worker commits
+its keys and hashes its subtrees itself, in parallel with the others.
+
+The worker is transport-agnostic. A block is a fixed sequence of steps, each ending in an
+exchange of one message with every peer (lockstep), driven either in one process (backend
+``inline``) or by a worker process over pipes (backend ``processes``):
+
+``start`` (send prefetched locks) → ``run_round`` × rounds → ``final`` → ``commit``.
+
+Messages are ``(aborted, payload)``. A worker that loses the schedule (an optimistic
+transaction stepped outside its predicted access set) keeps the lockstep but runs nothing
+more and flags every message; whoever receives a flag stops too, so every worker discards
+the block at ``commit`` and the executor runs it another way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from time import perf_counter, thread_time
+from typing import Any, Final
+
+from paraclear.execution.machine import BlockContext, StateMachine
+from paraclear.execution.result import Receipt
+from paraclear.execution.transaction import run_transaction
+from paraclear.state import AccessSet, Key, Lock, State, StateView
+from paraclear.state.codec import key_path, lock_nibble, value_hash
+from paraclear.state.errors import AccessMispredicted
+from paraclear.state.smt import RADIX, SparseMerkleTree
+from paraclear.state.store import is_absent
+
+_MISSING: Final = object()
+
+LockData = dict[Key, object]
+Message = tuple[bool, Any]
+Predicted = tuple[tuple[Lock, ...], tuple[Lock, ...], tuple[Lock, ...]]
+
+
+@dataclass
+class TaskTx:
+    """One transaction of a worker's task: where it sits and what it sends afterwards."""
+
+    index: int
+    tx: object
+    round: int
+    sends: Sequence[tuple[int, Lock]] = ()
+    predicted: Predicted | None = None
+    """The predicted (reads, writes, deltas) of an optimistic transaction."""
+    replica: bool = False
+    """A replicated transaction run here only for its writes: another worker reports it
+    (its receipt and its pure deltas)."""
+
+
+@dataclass
+class Task:
+    """A worker's part of a block."""
+
+    height: int
+    time: int
+    rounds: int
+    txs: list[TaskTx]
+    """Sorted by (round, index)."""
+    prefetch: list[tuple[int, Lock]]
+    final: list[tuple[int, Lock]]
+    pure_deltas: frozenset[Lock]
+    die_after: int | None = None
+    """Fault injection for tests: the worker is lost after running this many transactions."""
+
+
+@dataclass
+class WorkerResult:
+    """What a worker reports after ``commit``; ``None`` fields when it aborted."""
+
+    receipts: list[Receipt]
+    writes: dict[Key, object]
+    subtrees: list[tuple[int, bytes, int]]
+    """(nibble, digest, leaves) of every subtree the worker owns."""
+    busy_seconds: float
+    transfers: int
+    aborted: bool = False
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+class WorkerLost(Exception):
+    """A worker died mid-block (or was made to, by fault injection)."""
+
+
+def owner_of(lock: Lock, workers: int) -> int:
+    """The worker that owns ``lock`` among ``workers``."""
+    return lock_nibble(lock) % workers
+
+
+class ShardWorker:
+    """State of one shard and the steps of running a block on it."""
+
+    def __init__(self, index: int, workers: int, machine: StateMachine[Any]) -> None:
+        if not 0 <= index < workers <= RADIX:
+            raise ValueError(f"worker {index} of {workers}: at most {RADIX} workers")
+        self.index = index
+        self.workers = workers
+        self.machine = machine
+        self.nibbles = [n for n in range(RADIX) if n % workers == index]
+        self.data: dict[Key, object] = {}
+        self.by_lock: dict[Lock, set[Key]] = {}
+        self.paths: dict[Key, bytes] = {}
+        self.trees: dict[int, SparseMerkleTree] = {}
+        self.aborted = False
+        self.busy = 0.0
+        self.cpu = 0.0
+        self.ran = 0
+        self._reset_block()
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load(self, state: State, share_tree: bool) -> None:
+        """Take this shard's keys from ``state``; with ``share_tree`` adopt the state tree's
+        subtrees (in a forked process, whose memory is private), else build them."""
+        mine = set(self.nibbles)
+        for key, value in state.data.items():
+            if lock_nibble(key[:2]) in mine:
+                self._store(key, value)
+        if share_tree:
+            parts = state.tree().subtrees()
+            self.trees = {n: parts[n] for n in self.nibbles}
+            return
+        self.trees = {n: SparseMerkleTree(1) for n in self.nibbles}
+        changes: dict[int, list[tuple[bytes, bytes | None]]] = {n: [] for n in self.nibbles}
+        for key, value in self.data.items():
+            changes[lock_nibble(key[:2])].append((self._path(key, state), value_hash(value)))
+        for nibble, tree in self.trees.items():
+            tree.update(changes[nibble])
+
+    # --- one block -----------------------------------------------------------------------
+
+    def start(self, task: Task) -> list[Message]:
+        """Begin a block: send the committed keys of locks that peers will use."""
+        self._reset_block()
+        self.task = task
+        self.ctx = BlockContext(task.height, task.time)
+        self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
+        for item in task.txs:
+            self.by_round[item.round].append(item)
+        out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
+        data = self.data
+        for dest, lock in task.prefetch:
+            out[dest].append((lock, {key: data[key] for key in self.by_lock.get(lock, ())}))
+        return self._messages(out)
+
+    def receive_prefetch(self, messages: Sequence[Message]) -> None:
+        for payload in self._payloads(messages):
+            for _lock, contents in payload:
+                self.data.update(contents)
+                self.foreign.extend(contents)
+
+    def run_round(self, round_: int) -> list[Message]:
+        """Run this round's transactions; return the locks peers need from them."""
+        out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
+        if self.aborted:
+            return self._messages(out)
+        started, cpu = perf_counter(), thread_time()
+        machine, ctx, task = self.machine, self.ctx, self.task
+        data, pending, by_lock = self.data, self.pending, self.pending_by_lock
+        pure, sums = task.pure_deltas, self.delta_sums
+        for item in self.by_round[round_]:
+            if task.die_after is not None and self.ran >= task.die_after:
+                raise WorkerLost(f"worker {self.index} lost (injected)")
+            tx = item.tx
+            if item.predicted is None:
+                access = machine.access(tx)
+            else:
+                access = AccessSet(*item.predicted, predicted=True)
+            view = StateView(data, pending, access)
+            try:
+                receipt = run_transaction(machine, tx, view, ctx, item.index)
+            except AccessMispredicted as miss:
+                self.aborted = True
+                self.detail["mispredicted"] = (item.index, str(miss))
+                break
+            self.ran += 1
+            replica = item.replica
+            if not replica:
+                self.receipts.append(receipt)
+            for key, value in view.writes.items():
+                pending[key] = value
+                lock = key[:2]
+                contents = by_lock.get(lock)
+                if contents is None:
+                    contents = by_lock[lock] = {}
+                contents[key] = value
+            for key, amount in view.deltas.items():
+                lock = key[:2]
+                if lock in pure:
+                    if not replica:
+                        sums[key] = sums.get(key, 0) + amount
+                    continue
+                base = pending.get(key, _MISSING)
+                if base is _MISSING:
+                    base = data.get(key)
+                value = (base or 0) + amount  # type: ignore[operator]
+                pending[key] = value
+                by_lock.setdefault(lock, {})[key] = value
+            for dest, lock in item.sends:
+                out[dest].append((lock, dict(by_lock.get(lock, ()))))
+        self.busy += perf_counter() - started
+        self.cpu += thread_time() - cpu
+        return self._messages(out)
+
+    def receive_round(self, messages: Sequence[Message]) -> None:
+        pending, by_lock = self.pending, self.pending_by_lock
+        for payload in self._payloads(messages):
+            for lock, contents in payload:
+                pending.update(contents)
+                by_lock.setdefault(lock, {}).update(contents)
+
+    def final(self) -> list[Message]:
+        """Hand the block writes of locks last written here, and delta sums, to owners."""
+        out: list[tuple[list[tuple[Lock, LockData]], dict[Key, int]]] = [
+            ([], {}) for _ in range(self.workers)
+        ]
+        if not self.aborted:
+            for dest, lock in self.task.final:
+                out[dest][0].append((lock, self.pending_by_lock.get(lock, {})))
+            for key, amount in self.delta_sums.items():
+                dest = owner_of(key[:2], self.workers)
+                if dest != self.index:
+                    out[dest][1][key] = amount
+        return self._messages(out)
+
+    def commit(self, messages: Sequence[Message]) -> WorkerResult:
+        """Commit this shard's writes, rehash its subtrees, and report."""
+        started, cpu = perf_counter(), thread_time()
+        payloads = self._payloads(messages)
+        for key in self.foreign:
+            self.data.pop(key, None)
+        if self.aborted:
+            result = WorkerResult([], {}, [], self.busy, self.transfers, True, self.detail)
+            self._reset_block()
+            return result
+        by_lock, sums = self.pending_by_lock, self.delta_sums
+        for transfers, deltas in payloads:
+            for lock, contents in transfers:
+                by_lock.setdefault(lock, {}).update(contents)
+            for key, amount in deltas.items():
+                sums[key] = sums.get(key, 0) + amount
+        workers, index = self.workers, self.index
+        writes: dict[Key, object] = {}
+        for lock, contents in by_lock.items():
+            if lock_nibble(lock) % workers == index:
+                writes.update(contents)
+        data = self.data
+        for key, amount in sums.items():
+            if lock_nibble(key[:2]) % workers == index:
+                writes[key] = (data.get(key) or 0) + amount  # type: ignore[operator]
+        self._commit(writes)
+        subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
+        self.busy += perf_counter() - started
+        self.cpu += thread_time() - cpu
+        result = WorkerResult(
+            self.receipts, writes, subtrees, self.busy, self.transfers, detail={"cpu": self.cpu}
+        )
+        self._reset_block()
+        return result
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _reset_block(self) -> None:
+        self.pending: dict[Key, object] = {}
+        self.pending_by_lock: dict[Lock, LockData] = {}
+        self.delta_sums: dict[Key, int] = {}
+        self.foreign: list[Key] = []
+        self.receipts: list[Receipt] = []
+        self.aborted = False
+        self.busy = 0.0
+        self.cpu = 0.0
+        self.ran = 0
+        self.transfers = 0
+        self.detail: dict[str, object] = {}
+
+    def _messages(self, out: Sequence[object]) -> list[Message]:
+        return [(self.aborted, payload) for payload in out]
+
+    def _payloads(self, messages: Sequence[Message]) -> list[Any]:
+        payloads = []
+        for peer, (aborted, payload) in enumerate(messages):
+            if peer == self.index:
+                continue
+            if aborted:
+                self.aborted = True
+            self.transfers += len(payload) if isinstance(payload, list) else 0
+            payloads.append(payload)
+        return payloads
+
+    def _commit(self, writes: dict[Key, object]) -> None:
+        data, by_lock = self.data, self.by_lock
+        changes: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for key, value in writes.items():
+            nibble = lock_nibble(key[:2])
+            if is_absent(value):
+                if data.pop(key, _MISSING) is not _MISSING:
+                    by_lock[key[:2]].discard(key)
+                    changes.setdefault(nibble, []).append((self._path(key), None))
+            elif data.get(key, _MISSING) != value:
+                if key not in data:
+                    by_lock.setdefault(key[:2], set()).add(key)
+                data[key] = value
+                changes.setdefault(nibble, []).append((self._path(key), value_hash(value)))
+        for nibble, batch in changes.items():
+            self.trees[nibble].update(batch)
+
+    def _store(self, key: Key, value: object) -> None:
+        self.data[key] = value
+        self.by_lock.setdefault(key[:2], set()).add(key)
+
+    def _path(self, key: Key, state: State | None = None) -> bytes:
+        path = self.paths.get(key)
+        if path is None:
+            path = self.paths[key] = state.path(key) if state else key_path(key)
+        return path
