@@ -30,6 +30,9 @@ class MockTx(msgspec.Struct, frozen=True):
     stray: int | None = None
     """A key the transaction touches without declaring it."""
     declared: bool = True
+    dynamic: int | None = None
+    """A key written only when what the transaction read sums to an odd number: its access
+    depends on state, so a prediction from the block-start state can miss it."""
 
 
 def key(i: int) -> tuple[str, ...]:
@@ -68,6 +71,8 @@ class MockMachine:
             view.add(counter(i), tx.id + 1)
         if tx.stray is not None:
             view.get(key(tx.stray))
+        if tx.dynamic is not None and seen % 2:
+            view.set(key(tx.dynamic), seen)
         if tx.fails:
             raise MockFailure(tx=tx.id)
         return [("done", tx.id, seen)]
@@ -80,6 +85,7 @@ def random_block(
     *,
     fail_rate: float = 0.1,
     optimistic_rate: float = 0.0,
+    dynamic_rate: float = 0.0,
     height: int = 1,
 ) -> Block[MockTx]:
     txs = []
@@ -100,6 +106,7 @@ def random_block(
                 fails=rng.random() < fail_rate,
                 stray=stray,
                 declared=rng.random() >= optimistic_rate,
+                dynamic=rng.randrange(n_keys) if rng.random() < dynamic_rate else None,
             )
         )
     return Block(height=height, time=1_000 + height, txs=tuple(txs))

@@ -74,3 +74,18 @@ def test_get_many_equals_get_one_by_one_including_access_checks():
     assert view.reads == {("a", "x", "1"): 1, ("a", "x", "2"): 5, ("a", "x", "3"): None}
     with pytest.raises(AccessViolation):
         view.get_many([("a", "x", "1"), ("f", "c")])
+
+
+def test_a_predicted_set_raises_mispredicted_not_a_transaction_failure():
+    from paraclear.state import TxFailure
+    from paraclear.state.errors import AccessMispredicted
+
+    view = StateView({}, None, AccessSet(reads=[("a", "b")], predicted=True))
+    for action in (
+        lambda: view.get(("x", "y", "z")),
+        lambda: view.set(("a", "b", "c"), 1),
+        lambda: view.add(("x", "y"), 1),
+    ):
+        with pytest.raises(AccessMispredicted) as caught:
+            action()
+        assert not isinstance(caught.value, TxFailure)

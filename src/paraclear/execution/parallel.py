@@ -439,7 +439,6 @@ def _worker_main(
     worker = ShardWorker(index, workers, machine)
     worker.load(state, share_tree=True)
     del state
-    gc.collect()
     gc.freeze()  # what the worker inherited and loaded is long-lived: never scan it again
     outbox: queue.SimpleQueue[tuple[Connection, bytes]] = queue.SimpleQueue()
 

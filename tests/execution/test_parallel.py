@@ -1,0 +1,152 @@
+"""The parallel executor equals the sequential one, bit for bit, on the mock universe.
+
+For every backend and worker count (1–4), over random seeds and contention levels (2 to
+10,000 keys), blocks mixing failing transactions, undeclared (stray) accesses, optimistic
+transactions and state-dependent accesses that defeat prediction: receipts, events, write
+set and state root must equal the sequential executor's. Also with a worker killed mid-block.
+"""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from paraclear.execution import BACKENDS, Block, ParallelExecutor, execute_block
+from paraclear.state import State
+
+from .universe import MockMachine, MockTx, random_block
+
+CONTENTION = [2, 10, 100, 1_000, 10_000]
+MACHINE = MockMachine()
+
+
+def run_side_by_side(executor, seed, keys, blocks=3, txs=120, **rates):
+    """Run the same random blocks on both executors; return the parallel results."""
+    rng = random.Random(seed)
+    sequential, parallel = State(), State()
+    results = []
+    for height in range(1, blocks + 1):
+        block = random_block(rng, txs, keys, height=height, **rates)
+        expected = execute_block(sequential, block, MACHINE)
+        got = executor.execute(parallel, block)
+        assert got.receipts == expected.receipts
+        assert got.events == expected.events
+        assert got.write_set == expected.write_set
+        assert got.state_root == expected.state_root == sequential.root()
+        assert got.consensus_bytes() == expected.consensus_bytes()
+        assert parallel.data == sequential.data
+        results.append(got)
+    return results
+
+
+@pytest.fixture(scope="module", params=[(b, w) for b in BACKENDS for w in (1, 2, 3, 4)])
+def executor(request):
+    backend, workers = request.param
+    with ParallelExecutor(MACHINE, workers, backend) as executor:
+        yield executor
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**32),
+    keys=st.sampled_from(CONTENTION),
+    fail_rate=st.sampled_from([0.0, 0.1, 0.5]),
+    optimistic_rate=st.sampled_from([0.0, 0.2, 1.0]),
+)
+def test_parallel_equals_sequential(executor, seed, keys, fail_rate, optimistic_rate):
+    run_side_by_side(executor, seed, keys, fail_rate=fail_rate, optimistic_rate=optimistic_rate)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("keys", CONTENTION)
+def test_every_contention_level_with_mispredicted_optimistic_transactions(backend, keys):
+    with ParallelExecutor(MACHINE, 3, backend) as executor:
+        results = run_side_by_side(
+            executor, keys, keys, blocks=4, optimistic_rate=0.5, dynamic_rate=0.2
+        )
+    fallbacks = [r.metrics.details.get("fallback") for r in results]
+    assert all(r.metrics.details["speculative_runs"] > 0 for r in results)
+    # Either prediction held, or the block fell back and says why.
+    assert all(reason is None or reason.startswith("mispredicted") for reason in fallbacks)
+
+
+def test_a_misprediction_falls_back_and_the_pool_recovers():
+    seen_odd = MockTx(id=1, sender=1, reads=(), writes=(4,), deltas=(), declared=True)
+    # The second reads key 4 (31 × 5, odd, after the first wrote it) and so writes key 9,
+    # which the prediction from the block-start state (key 4 absent, sum even) left out.
+    dynamic = MockTx(id=2, sender=2, reads=(4,), writes=(), deltas=(), declared=False, dynamic=9)
+    blocks = [(seen_odd, dynamic), (MockTx(id=3, sender=3, reads=(9,), writes=(1,), deltas=(0,)),)]
+    for backend in BACKENDS:
+        sequential, parallel = State(), State()
+        with ParallelExecutor(MACHINE, 2, backend) as executor:
+            for height, txs in enumerate(blocks, start=1):
+                block = Block(height=height, time=height, txs=txs)
+                expected = execute_block(sequential, block, MACHINE)
+                got = executor.execute(parallel, block)
+                assert got.consensus_bytes() == expected.consensus_bytes()
+                if height == 1:
+                    assert str(got.metrics.details["fallback"]).startswith("mispredicted")
+                    assert got.metrics.details["reexecutions"] == 1 + len(txs)
+                else:
+                    assert "fallback" not in got.metrics.details
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("victim, after", [(0, 0), (1, 7), (2, 40)])
+def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(backend, victim, after):
+    rng = random.Random(victim * 100 + after)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(MACHINE, 3, backend) as executor:
+        for height in range(1, 4):
+            block = random_block(rng, 150, 1_000, height=height, optimistic_rate=0.2)
+            if height == 2:
+                executor.inject_fault(victim, after)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+            reason = got.metrics.details.get("fallback")
+            if height == 2:
+                assert reason is not None and reason.startswith("worker lost")
+            else:
+                assert reason is None
+
+
+def test_state_changed_elsewhere_between_blocks_is_picked_up():
+    rng = random.Random(5)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(MACHINE, 2, "processes") as executor:
+        for height in range(1, 5):
+            block = random_block(rng, 80, 50, height=height)
+            expected = execute_block(sequential, block, MACHINE)
+            if height == 3:  # another executor commits this block
+                got = execute_block(parallel, block, MACHINE)
+            else:
+                got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="workers"):
+        ParallelExecutor(MACHINE, 0)
+    with pytest.raises(ValueError, match="workers"):
+        ParallelExecutor(MACHINE, 17)
+    with pytest.raises(ValueError, match="backend"):
+        ParallelExecutor(MACHINE, 2, "threads")  # type: ignore[arg-type]
+    with ParallelExecutor(MACHINE, 2, "inline") as executor, pytest.raises(ValueError):
+        executor.inject_fault(2, 0)
+
+
+def test_metrics_explain_the_block():
+    rng = random.Random(1)
+    with ParallelExecutor(MACHINE, 2, "inline") as executor:
+        result = executor.execute(State(), random_block(rng, 200, 10))
+    details = result.metrics.details
+    assert details["critical_path"] == len(details["level_widths"])
+    assert sum(details["level_widths"]) == 200
+    assert details["hot_locks"] and details["dag_seconds"] > 0
+    assert len(details["busy_seconds"]) == 2
