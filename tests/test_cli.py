@@ -91,12 +91,19 @@ def test_help_explains_the_commands():
     assert "--txs-per-block" in process.stdout and "contention" in process.stdout
 
 
-def test_bench_smoke_runs_report_json(capsys):
-    assert (
-        main(["bench", "exec", "--accounts", "10", "--txs", "50", "--repeats", "1", "--json"]) == 0
-    )
+def test_bench_smoke_runs_report_json(capsys, tmp_path):
+    plot = tmp_path / "speedup.png"
+    argv = ["bench", "exec", "--accounts", "10,100", "--workers", "1,2", "--txs", "60"]
+    assert main([*argv, "--repeats", "1", "--json", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["rows"][0]["accounts"] == 10 and result["rows"][0]["sequential_tps"] > 0
+    rows = result["rows"]
+    assert [(r["accounts"], r["workers"]) for r in rows] == [(10, 1), (10, 2), (100, 1), (100, 2)]
+    keys = {"accounts", "workers", "seq_tps", "par_tps", "speedup", "roots_equal"}
+    keys |= {"reexecutions", "critical_path", "dag_seconds"}
+    for row in rows:
+        assert keys <= set(row) and row["roots_equal"] is True
+        assert row["seq_tps"] > 0 and row["par_tps"] > 0 and row["critical_path"] >= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["bench", "root", "--state-keys", "2000", "--changed", "100", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ms_per_1000_keys"] > 0
@@ -140,3 +147,18 @@ def test_bench_liquidation_json_compares_the_scan_with_the_exact_loop(capsys):
     row = json.loads(capsys.readouterr().out)["rows"][0]
     assert row["index_move_ppm"] == -300_000 and row["under_maintenance"] > 0
     assert row["scan_ms"] > 0 and row["one_by_one_ms"] > 0
+
+
+def test_simulate_on_the_parallel_executor_reaches_the_sequential_root(capsys):
+    argv = ["simulate", "--accounts", "50", "--blocks", "3", "--txs-per-block", "60", "--json"]
+    assert main([*argv, "--quiet"]) == 0
+    sequential = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--quiet", "--executor", "parallel", "--workers", "3"]) == 0
+    parallel = json.loads(capsys.readouterr().out)
+    assert parallel["executor"] == "parallel" and parallel["workers"] == 3
+    assert parallel["state_root"] == sequential["state_root"]
+    assert parallel["failed_by_error"] == sequential["failed_by_error"]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--executor", "parallel", "--workers", "17"])
+    assert exited.value.code == 2
+    assert "--workers: 17 is outside [1, 16]" in capsys.readouterr().err

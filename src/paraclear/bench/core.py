@@ -1,4 +1,4 @@
-"""Sequential execution throughput on a trade workload, and the cost of the state root."""
+"""Execution throughput on trade workloads, sequential and parallel; the state root's cost."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 from paraclear.bench import machine
 from paraclear.clearing import ClearingMachine
-from paraclear.execution import execute_block
+from paraclear.execution import ParallelExecutor, execute_block
+from paraclear.execution.parallel import Backend
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
 
@@ -17,47 +19,120 @@ Progress = Callable[[str], None]
 
 
 def bench_exec(
-    accounts: list[int], txs: int, repeats: int = 3, progress: Progress | None = None
+    accounts: list[int],
+    txs: int,
+    repeats: int = 3,
+    progress: Progress | None = None,
+    workers: list[int] | None = None,
+    backend: Backend = "processes",
 ) -> dict[str, object]:
-    """Sequential tx/s of blocks of ``txs`` trades over each account count (median of repeats):
-    end to end, execution alone, and the commit (state and root) per 1,000 written keys.
+    """Sequential and parallel tx/s on the same blocks of ``txs`` trades, side by side.
 
-    Each measured block follows a warm-up block, so accounts already hold positions and
-    margin checks value real portfolios.
+    For each account count (fewer accounts, more contention) and worker count: a setup block
+    and a warm-up block (which also starts the worker pool), then ``repeats`` measured blocks,
+    each run by the sequential executor on one copy of state and by the parallel executor on
+    another. Rows give medians; ``speedup`` is the median of the per-block time ratios.
     """
     rows = []
     for count in accounts:
-        workload = Workload(
-            WorkloadConfig(seed=1, accounts=count, txs_per_block=txs, mix={"trade": 1.0})
-        )
-        machine_ = ClearingMachine(workload.model)
-        state = workload.genesis()
-        execute_block(state, workload.setup_block(), machine_)
-        execute_block(state, workload.next_block(state), machine_)
-        rates, execute_rates, root_ms, failed = [], [], [], 0
-        for _ in range(repeats):
-            block = workload.next_block(state)
+        for worker_count in workers or [1, 2]:
+            rows.append(_exec_row(count, worker_count, txs, repeats, backend))
+            if progress:
+                row = rows[-1]
+                progress(
+                    f"{count:,} accounts, {worker_count} workers: {row['seq_tps']:,.0f} tx/s "
+                    f"sequential, {row['par_tps']:,.0f} tx/s parallel, x{row['speedup']:.2f}"
+                )
+    return {"machine": machine(), "backend": backend, "txs": txs, "rows": rows}
+
+
+def _exec_row(
+    accounts: int, workers: int, txs: int, repeats: int, backend: Backend
+) -> dict[str, object]:
+    workload = Workload(
+        WorkloadConfig(seed=1, accounts=accounts, txs_per_block=txs, mix={"trade": 1.0})
+    )
+    machine_ = ClearingMachine(workload.model)
+    sequential, parallel_state = workload.genesis(), workload.genesis()
+    seq_times, par_times, ratios, equal = [], [], [], True
+    execute_times, commit_ms = [], []
+    details: list[dict[str, object]] = []
+    failed = 0
+    with ParallelExecutor(machine_, workers, backend) as parallel:
+        for number in range(repeats + 2):
+            block = workload.setup_block() if number == 0 else workload.next_block(sequential)
             started = time.perf_counter()
-            result = execute_block(state, block, machine_)
-            rates.append(len(block.txs) / (time.perf_counter() - started))
-            metrics = result.metrics
-            execute_rates.append(len(block.txs) / metrics.execute_seconds)
+            expected = execute_block(sequential, block, machine_)
+            seq = time.perf_counter() - started
+            started = time.perf_counter()
+            got = parallel.execute(parallel_state, block)
+            par = time.perf_counter() - started
+            equal = equal and got.state_root == expected.state_root
+            if number < 2:
+                continue
+            seq_times.append(seq)
+            par_times.append(par)
+            ratios.append(seq / par)
+            metrics = expected.metrics
+            execute_times.append(metrics.execute_seconds)
             commit = metrics.commit_seconds + metrics.root_seconds
-            root_ms.append(commit * 1e6 / max(metrics.keys_written, 1))
+            commit_ms.append(commit * 1e6 / max(metrics.keys_written, 1))
             failed += metrics.failed
-        rows.append(
-            {
-                "accounts": count,
-                "txs": txs,
-                "sequential_tps": round(statistics.median(rates), 1),
-                "execute_only_tps": round(statistics.median(execute_rates), 1),
-                "commit_ms_per_1000_keys": round(statistics.median(root_ms), 2),
-                "failed_share": round(failed / (repeats * txs), 4),
-            }
+            details.append(got.metrics.details)
+    seq_median = statistics.median(seq_times)
+
+    def median_of(name: str) -> float:
+        return float(statistics.median([float(d.get(name, 0)) for d in details]))  # type: ignore[arg-type]
+
+    return {
+        "accounts": accounts,
+        "workers": workers,
+        "txs": txs,
+        "seq_tps": round(txs / seq_median, 1),
+        "par_tps": round(txs / statistics.median(par_times), 1),
+        "speedup": round(statistics.median(ratios), 3),
+        "roots_equal": equal,
+        "reexecutions": sum(int(d.get("reexecutions", 0)) for d in details),  # type: ignore[call-overload]
+        "critical_path": int(median_of("critical_path")),
+        "rounds": int(median_of("rounds")),
+        "spread": all(bool(d.get("spread")) for d in details),
+        "dag_seconds": round(median_of("dag_seconds"), 6),
+        "dag_share": round(median_of("dag_seconds") / seq_median, 4),
+        "access_seconds": round(median_of("access_seconds"), 6),
+        "fallbacks": sum(1 for d in details if "fallback" in d),
+        "seq_execute_only_tps": round(txs / statistics.median(execute_times), 1),
+        "seq_commit_ms_per_1000_keys": round(statistics.median(commit_ms), 2),
+        "failed_share": round(failed / (repeats * txs), 4),
+        "hot_locks": list(details[-1].get("hot_locks", []))[:3],  # type: ignore[call-overload]
+    }
+
+
+def plot_speedup(result: dict[str, object], path: str) -> None:
+    """A PNG of speedup against the number of accounts, one line per worker count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows: list[dict[str, Any]] = result["rows"]  # type: ignore[assignment]
+    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for workers in sorted({row["workers"] for row in rows}):
+        mine = sorted((r for r in rows if r["workers"] == workers), key=lambda r: r["accounts"])
+        axes.plot(
+            [r["accounts"] for r in mine],
+            [r["speedup"] for r in mine],
+            marker="o",
+            label=f"{workers} worker{'s' if workers > 1 else ''}",
         )
-        if progress:
-            progress(f"{count:,} accounts: {rows[-1]['sequential_tps']:,.0f} tx/s")
-    return {"machine": machine(), "executor": "sequential", "rows": rows}
+    axes.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    axes.set_xscale("log")
+    axes.set_xlabel("accounts (fewer = more contention)")
+    axes.set_ylabel("speedup over sequential")
+    axes.set_title(f"parallel execution, blocks of {result['txs']:,} trades")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)
 
 
 def bench_root(

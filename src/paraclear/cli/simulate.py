@@ -8,6 +8,7 @@ from typing import Any
 
 from paraclear.cli.args import float_in, int_in
 from paraclear.cli.progress import ProgressLine
+from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.numbers import format_amount
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.run import run_simulation
@@ -84,9 +85,22 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=["sequential"],
+        choices=["sequential", "parallel"],
         default="sequential",
-        help="executor to run the blocks on (default sequential)",
+        help="executor to run the blocks on; both give the same state root (default sequential)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int_in(1, MAX_WORKERS),
+        default=2,
+        help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="processes",
+        help="parallel backend: worker processes, or the same algorithm inline in one process "
+        "for debugging (default processes)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -111,7 +125,14 @@ def run(args: argparse.Namespace) -> int:
         rate = txs / seconds if seconds else 0.0
         line.show(f"block {number}/{blocks}  {txs:,} txs  {rate:,.0f} tx/s", final=number == blocks)
 
-    report = run_simulation(config, args.blocks, progress)
+    report = run_simulation(
+        config,
+        args.blocks,
+        progress,
+        executor=args.executor,
+        workers=args.workers,
+        backend=args.backend,
+    )
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -124,7 +145,7 @@ def _text(summary: dict[str, Any]) -> str:
     lines = [
         f"seed {summary['seed']}, {summary['accounts']:,} accounts, {summary['blocks']} blocks",
         f"{summary['txs']:,} transactions in {summary['seconds']:.3f} s: "
-        f"{summary['tps']:,.0f} tx/s (sequential)",
+        f"{summary['tps']:,.0f} tx/s ({_executor(summary)})",
         f"failed: {sum(failed.values()):,}"
         + "".join(f"\n  {code}: {n:,}" for code, n in failed.items()),
         "events:" + "".join(f"\n  {name}: {n:,}" for name, n in summary["events"].items()),
@@ -132,6 +153,13 @@ def _text(summary: dict[str, Any]) -> str:
         *(f"  {v}" for v in summary["invariant_violations"]),
         f"state root: {summary['state_root']}",
     ]
+    if summary["executor"] == "parallel":
+        lines.insert(
+            2,
+            f"longest critical path {summary['critical_path_max']:,}, re-executions "
+            f"{summary['reexecutions']:,}, sequential fallbacks {summary['fallbacks']}, "
+            f"hot locks (last block): {', '.join(summary['hot_locks'])}",
+        )
     return "\n".join(lines)
 
 
@@ -167,3 +195,9 @@ def _crash_text(summary: dict[str, Any]) -> str:
         f"state root: {summary['state_root']}",
     ]
     return "\n".join(lines)
+
+
+def _executor(summary: dict[str, Any]) -> str:
+    if summary["executor"] == "parallel":
+        return f"parallel, {summary['workers']} workers"
+    return "sequential"

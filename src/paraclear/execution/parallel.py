@@ -102,13 +102,15 @@ class ParallelExecutor(Generic[TxT]):
     def _execute(self, state: State, block: Block[TxT]) -> BlockResult:
         started = perf_counter()
         accesses, speculated = self._accesses(state, block)
+        accessed = perf_counter()
         schedule = plan_block(accesses, self.workers, self._owner)
         planned = perf_counter()
         details: dict[str, object] = {
             "executor": "parallel",
             "backend": self.backend,
             "workers": self.workers,
-            "dag_seconds": planned - started,
+            "access_seconds": accessed - started,
+            "dag_seconds": planned - accessed,
             "critical_path": schedule.metrics.critical_path,
             "level_widths": schedule.metrics.level_widths,
             "hot_locks": ["/".join(lock) for lock, _ in schedule.metrics.hot_locks],

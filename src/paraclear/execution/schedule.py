@@ -220,13 +220,9 @@ class _Planner:
         )
 
     def _metrics(self, levels: np.ndarray, lock_counts: np.ndarray) -> DependencyMetrics:
+        """Hot locks are the contended ones: accesses to locks written in the block (locks
+        only read, and pure deltas, commute and cost nothing)."""
         counts = dict(zip(self.names, lock_counts.tolist(), strict=True))
-        for reads, count in self.read_sets.items():
-            for lock in reads - self.written:
-                counts[lock] = counts.get(lock, 0) + count
-        for deltas, count in self.delta_sets.items():
-            for lock in deltas & self.pure:
-                counts[lock] = counts.get(lock, 0) + count
         critical = int(levels.max()) if len(levels) else 0
         widths = np.bincount(levels, minlength=critical + 1)[1:].tolist()
         hot = heapq.nlargest(10, sorted(counts), key=counts.__getitem__)

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.invariants import check_invariants
-from paraclear.execution import execute_block
+from paraclear.clearing.transactions import Transaction
+from paraclear.execution import ParallelExecutor, SequentialExecutor, execute_block
+from paraclear.execution.parallel import Backend
 from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.state import State
 
 
 @dataclass
@@ -29,6 +32,12 @@ class SimulationReport:
     keys_written: int
     root_seconds: float
     events: dict[str, int] = field(default_factory=dict)
+    executor: str = "sequential"
+    workers: int = 1
+    critical_path_max: int = 0
+    reexecutions: int = 0
+    fallbacks: int = 0
+    hot_locks: list[str] = field(default_factory=list)
 
     @property
     def tps(self) -> float:
@@ -49,6 +58,12 @@ class SimulationReport:
             "keys_written": self.keys_written,
             "root_seconds": round(self.root_seconds, 6),
             "state_root": self.state_root,
+            "executor": self.executor,
+            "workers": self.workers,
+            "critical_path_max": self.critical_path_max,
+            "reexecutions": self.reexecutions,
+            "fallbacks": self.fallbacks,
+            "hot_locks": self.hot_locks,
         }
 
 
@@ -57,22 +72,48 @@ Progress = Callable[[int, int, int, float], None]
 
 
 def run_simulation(
-    config: WorkloadConfig, blocks: int, progress: Progress | None = None
+    config: WorkloadConfig,
+    blocks: int,
+    progress: Progress | None = None,
+    *,
+    executor: str = "sequential",
+    workers: int = 2,
+    backend: Backend = "processes",
 ) -> SimulationReport:
-    """Generate and execute ``blocks`` blocks (after a setup block) sequentially."""
+    """Generate and execute ``blocks`` blocks (after a setup block) on ``executor``
+    (``sequential`` or ``parallel`` with ``workers`` on ``backend``)."""
     workload = Workload(config)
     machine = ClearingMachine(workload.model)
     state = workload.genesis()
     execute_block(state, workload.setup_block(), machine)
+    if executor == "parallel":
+        with ParallelExecutor(machine, workers, backend) as parallel:
+            return _run(workload, machine, state, blocks, progress, parallel, workers)
+    if executor != "sequential":
+        raise ValueError(f"executor must be sequential or parallel, got {executor!r}")
+    return _run(workload, machine, state, blocks, progress, SequentialExecutor(machine), 1)
+
+
+def _run(
+    workload: Workload,
+    machine: ClearingMachine,
+    state: State,
+    blocks: int,
+    progress: Progress | None,
+    executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction],
+    workers: int,
+) -> SimulationReport:
+    config = workload.config
     failures: Counter[str] = Counter()
     events: Counter[str] = Counter()
     violations: list[str] = []
-    txs = keys_written = 0
+    txs = keys_written = critical_path = reexecutions = fallbacks = 0
+    hot_locks: list[str] = []
     seconds = root_seconds = 0.0
     for number in range(1, blocks + 1):
         block = workload.next_block(state)
         started = time.perf_counter()
-        result = execute_block(state, block, machine)
+        result = executor.execute(state, block)
         seconds += time.perf_counter() - started
         root_seconds += result.metrics.root_seconds + result.metrics.commit_seconds
         txs += len(block.txs)
@@ -82,6 +123,11 @@ def run_simulation(
                 failures[receipt.error.code] += 1
             events.update(type(event).__name__ for event in receipt.events)
         violations += [f"block {block.height}: {v}" for v in check_invariants(state)]
+        details = result.metrics.details
+        critical_path = max(critical_path, int(details.get("critical_path", 0)))  # type: ignore[call-overload]
+        reexecutions += int(details.get("reexecutions", 0))  # type: ignore[call-overload]
+        fallbacks += "fallback" in details
+        hot_locks = list(details.get("hot_locks", hot_locks))  # type: ignore[call-overload]
         if progress:
             progress(number, blocks, txs, seconds)
     return SimulationReport(
@@ -97,4 +143,10 @@ def run_simulation(
         keys_written=keys_written,
         root_seconds=root_seconds,
         events=dict(events),
+        executor="parallel" if isinstance(executor, ParallelExecutor) else "sequential",
+        workers=workers,
+        critical_path_max=critical_path,
+        reexecutions=reexecutions,
+        fallbacks=fallbacks,
+        hot_locks=hot_locks[:5],
     )
