@@ -26,7 +26,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any, Generic, Literal, TypeVar
 
 from paraclear.execution.gc import paused_gc
@@ -124,7 +124,9 @@ class ParallelExecutor(Generic[TxT]):
         fault, self._fault = self._fault, None
         try:
             pool = self._pool_for(state)
-            results = pool.run(self._tasks(block, schedule, accesses, fault))
+            tasks = self._tasks(block, schedule, accesses, fault)
+            details["tasks_seconds"] = perf_counter() - planned
+            results = pool.run(tasks)
         except WorkerLost as lost:
             self.close()
             return self._fallback(state, block, details, f"worker lost: {lost}", started)
@@ -147,11 +149,18 @@ class ParallelExecutor(Generic[TxT]):
         if any(receipt is None for receipt in receipts):
             raise RuntimeError("a transaction of the block has no receipt")
         root = combine_subtrees(parts)
+        merged = perf_counter()
         state.apply_hashed(write_set, root)
         self._version = state.version
         done = perf_counter()
+        details["merge_seconds"] = merged - executed
+        details["workers_seconds"] = executed - planned - float(details["tasks_seconds"])  # type: ignore[arg-type]
         details["busy_seconds"] = [round(result.busy_seconds, 6) for result in results]
         details["cpu_seconds"] = [round(float(result.detail["cpu"]), 6) for result in results]  # type: ignore[arg-type]
+        details["worker_cpu"] = [
+            {k: round(float(v), 4) for k, v in r.detail.items() if k.startswith("cpu")}  # type: ignore[arg-type]
+            for r in results
+        ]
         details["transfers"] = sum(result.transfers for result in results)
         final: list[Receipt] = receipts  # type: ignore[assignment]
         metrics = BlockMetrics(
@@ -465,9 +474,11 @@ def _worker_main(
 
     while True:
         try:
-            task = _decode_task(coordinator.recv_bytes(), codec)
+            raw = coordinator.recv_bytes()
         except (EOFError, OSError):
             return
+        cpu = thread_time()
+        task = _decode_task(raw, codec)
         try:
             with paused_gc():
                 worker.receive_prefetch(exchange(worker.start(task)))
@@ -476,4 +487,5 @@ def _worker_main(
                 result = worker.commit(exchange(worker.final()))
         except (WorkerLost, EOFError, OSError):
             os._exit(1)
+        result.detail["cpu_total"] = thread_time() - cpu  # all but encoding the result
         coordinator.send_bytes(_encode_result(result, codec))

@@ -259,7 +259,12 @@ class ShardWorker:
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
         result = WorkerResult(
-            self.receipts, writes, subtrees, self.busy, self.transfers, detail={"cpu": self.cpu}
+            self.receipts,
+            writes,
+            subtrees,
+            self.busy,
+            self.transfers,
+            detail={"cpu": self.cpu, "cpu_commit": thread_time() - cpu},
         )
         self._reset_block()
         return result
