@@ -109,6 +109,7 @@ def test_settlement_price_weighs_each_index_by_how_long_it_held_in_the_last_30_m
     ex.oracle(10, time=CALL.expiry + 120)  # the first update after expiry fixes the TWAP
     ex.oracle(99_999)  # later updates change nothing
     twap = (usd(90_000) * 600 + usd(62_000) * 900 + usd(68_000) * 300) // 1_800
+    assert ex.mark(CALL).price == CALL.intrinsic(twap)  # not the index of 10 after expiry
     receipt = ex.ok(SettleExpiry, "oracle", instrument=CALL.name, accounts=("alice", "bob"))
     assert receipt.events[0].settlement_price == twap == 72_333_333_333
     assert ex.collateral("alice") == usd(10_000 - 3_000 - 18) + twap - usd(60_000)

@@ -132,8 +132,8 @@ class LiquidationEngine:
         self, dry: DryRun, account: str, position: Position, market: MarkData, found: ScanResult
     ) -> bool:
         """Close one bounded step of the position (the Liquidate step size) against ranked
-        opposite holders; a counterparty its share would sink is dropped and the rest
-        retried."""
+        opposite holders; a counterparty that cannot take its share (it would be left under
+        water, or cannot pay for an option) is dropped and the rest retried."""
         excluded: set[str] = set()
         for _ in range(4):
             ranked = self._ranked_opposites(dry, account, position, market, found, excluded)
@@ -160,10 +160,10 @@ class LiquidationEngine:
             receipt = dry.attempt(tx)
             if receipt.ok:
                 return True
-            error = receipt.error
-            if error is None or error.code != "CounterpartyUnderwater":
+            culprit = dict(receipt.error.details).get("account") if receipt.error else None
+            if culprit not in counterparties:  # not a counterparty's refusal: give up
                 return False
-            excluded.add(str(dict(error.details)["account"]))
+            excluded.add(str(culprit))
         return False
 
     def _ranked_opposites(

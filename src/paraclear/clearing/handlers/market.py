@@ -130,13 +130,15 @@ def apply_oracle_update(
     oracle = OracleData(tx.index_price, tx.atm_vol_ppm, tx.skew_ppm, ctx.time)
     names: tuple[str, ...] = view.get(k.series(tx.underlying)) or ()  # type: ignore[assignment]
     instruments = [read_instrument(view, name) for name in names]
-    _record_index(view, tx.underlying, oracle, instruments)
+    settled = _record_index(view, tx.underlying, oracle, instruments)
     computed = marks_or_fail(oracle, instruments, ctx.time)
     for name, inst, marks in zip(names, instruments, computed, strict=True):
         previous = view.get(k.mark(name))
         funding = previous.funding_index if isinstance(previous, MarkData) else 0
         price = marks.price
-        if isinstance(inst, Perpetual):
+        if isinstance(inst, Option) and inst.expiry in settled:
+            price = inst.intrinsic(settled[inst.expiry])  # expired: worth its settlement
+        elif isinstance(inst, Perpetual):
             price = perpetual_mark(marks.price, tx.impact_bid, tx.impact_ask)
             _accrue_premium(view, name, ctx.time, premium_ppm(price, marks.price))
         view.set(k.mark(name), MarkData(inst, price, oracle.index, funding, *marks[1:]))
@@ -175,9 +177,10 @@ def _publish_quotes(
 
 def _record_index(
     view: StateView, underlying: str, oracle: OracleData, instruments: list[Instrument]
-) -> None:
+) -> dict[int, int]:
     """Settle the TWAP of each listed expiry in ``(previous update, now]``, then add the
-    previous update's stretch to the history and store ``oracle`` as the latest update."""
+    previous update's stretch to the history and store ``oracle`` as the latest update.
+    Returns the settlement prices of listed expiries, by expiry."""
     previous = view.get(k.oracle(underlying))
     latest = previous if isinstance(previous, OracleData) else None
     history = view.get(k.index_history(underlying))
@@ -196,6 +199,7 @@ def _record_index(
     if latest is not None:
         view.set(k.index_history(underlying), record_segment(history, latest, oracle.time))
     view.set(k.oracle(underlying), oracle)
+    return dict(kept)
 
 
 def _accrue_premium(view: StateView, name: str, now: int, premium: int) -> None:
