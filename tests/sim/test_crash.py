@@ -42,3 +42,15 @@ def test_no_collateral_appears_or_vanishes_and_the_run_is_reproducible(report):
     assert cash == deposited == data[("fund", "deposits")]
     assert check_invariants(scenario.state) == []
     assert scenario.report.state_root == report.state_root
+
+
+@pytest.mark.parametrize(("backend", "workers"), [("inline", 3), ("processes", 2)])
+def test_the_crash_on_the_parallel_executor_reaches_the_sequential_state_root(backend, workers):
+    config = dict(seed=8, traders=60)
+    sequential = run_crash(CrashConfig(**config))
+    parallel = run_crash(
+        CrashConfig(**config, executor="parallel", workers=workers, backend=backend)
+    )
+    assert parallel.as_dict()["invariants_ok"] and parallel.events["Deleveraged"] > 0
+    assert parallel.state_root == sequential.state_root
+    assert parallel.events == sequential.events

@@ -164,7 +164,15 @@ def _text(summary: dict[str, Any]) -> str:
 
 
 def _run_crash(args: argparse.Namespace) -> int:
-    report = run_crash(CrashConfig(seed=args.seed, traders=args.accounts or 400)).as_dict()
+    config = CrashConfig(
+        seed=args.seed,
+        traders=args.accounts or 400,
+        portfolio_margin=args.margin == "portfolio",
+        executor=args.executor,
+        workers=args.workers,
+        backend=args.backend,
+    )
+    report = run_crash(config).as_dict()
     print(json.dumps(report) if args.json else _crash_text(report))
     return 0 if report["invariants_ok"] else 1
 

@@ -38,7 +38,14 @@ from paraclear.clearing.transactions import (
     Trade,
     Transaction,
 )
-from paraclear.execution import Block, BlockContext, BlockResult, execute_block
+from paraclear.execution import (
+    Block,
+    BlockContext,
+    BlockResult,
+    ParallelExecutor,
+    SequentialExecutor,
+)
+from paraclear.execution.parallel import Backend
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
 from paraclear.sim.liquidator import LiquidationEngine
 from paraclear.state import State
@@ -72,6 +79,10 @@ class CrashConfig:
     vol_after_ppm: int = 1_500_000
     max_blocks: int = 40
     portfolio_margin: bool = False
+    executor: str = "sequential"
+    """``sequential`` or ``parallel`` (then ``workers`` and ``backend`` apply)."""
+    workers: int = 2
+    backend: Backend = "processes"
 
 
 @dataclass
@@ -104,6 +115,7 @@ class CrashReport:
             "seed": self.config.seed,
             "traders": self.config.traders,
             "crash_ppm": self.config.crash_ppm,
+            "executor": self.config.executor,
             "blocks": self.blocks,
             "cascade_blocks": self.cascade_blocks,
             "final_index": self.final_index,
@@ -138,6 +150,11 @@ class CrashScenario:
         self.config = config
         self.rng = random.Random(config.seed)
         self.machine = ClearingMachine(PortfolioMargin() if config.portfolio_margin else None)
+        self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] = (
+            ParallelExecutor(self.machine, config.workers, config.backend)
+            if config.executor == "parallel"
+            else SequentialExecutor(self.machine)
+        )
         self.engine = LiquidationEngine(self.machine, LIQUIDATORS, max_steps=3)
         self.state: State = genesis_state(HouseConfig(admin=ADMIN, oracle=ORACLE))
         self.nonces: Counter[str] = Counter()
@@ -148,6 +165,13 @@ class CrashScenario:
         self.setup_deposits: list[Transaction] = []
 
     def run(self) -> CrashReport:
+        try:
+            return self._run()
+        finally:
+            if isinstance(self.executor, ParallelExecutor):
+                self.executor.close()
+
+    def _run(self) -> CrashReport:
         self.setup_market()
         index = INDEX * (1_000_000 - self.config.dip_ppm) // 1_000_000
         self.publish_index(index, self.config.vol_before_ppm)
@@ -300,7 +324,7 @@ class CrashScenario:
         block = Block(self.height, self.time, tuple(txs))
         self.height += 1
         started = time.perf_counter()
-        result = execute_block(self.state, block, self.machine)
+        result = self.executor.execute(self.state, block)
         self.report.seconds += time.perf_counter() - started
         self.report.blocks += 1
         self.report.txs += len(txs)
