@@ -14,7 +14,7 @@ from paraclear.execution import BACKENDS, MAX_WORKERS
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "bench",
-        help="measure throughput (execution, state root, risk engine)",
+        help="measure throughput (execution, state root, order books, risk engine)",
         description="Benchmarks. Each prints medians and the machine; --json prints one object.",
     )
     which = parser.add_subparsers(
@@ -130,6 +130,7 @@ def register(commands: Any) -> None:
     scan.add_argument("--portfolio", action="store_true", help="portfolio margin")
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.set_defaults(run=_run_liquidation)
+    _register_book(which)
     risk = which.add_parser(
         "risk",
         add_help=False,
@@ -137,6 +138,77 @@ def register(commands: Any) -> None:
         description="See `paraclear bench risk --help`.",
     )
     risk.set_defaults(run=lambda args: run_risk([]))
+
+
+def _register_book(which: Any) -> None:
+    book = which.add_parser(
+        "book",
+        help="order book operations/s: one book, and all books in parallel processes",
+        description=(
+            "Operations/s (mix of adds, cancels and marketable orders, reported) on one book "
+            "of --resting orders, and on --books books matched by one process and by "
+            "--processes processes: the caller and persistent workers (medians of --repeats "
+            "blocks)."
+        ),
+    )
+    book.add_argument(
+        "--resting",
+        type=int_in(10, 1_000_000),
+        default=10_000,
+        help="resting orders in the one-book run; each of the many books holds a fifth "
+        "(default 10000)",
+    )
+    book.add_argument(
+        "--ops",
+        type=int_in(1, 10_000_000),
+        default=200_000,
+        help="operations timed on the one book (default 200000)",
+    )
+    book.add_argument(
+        "--books", type=int_in(1, 1_000), default=8, help="books in the parallel run (default 8)"
+    )
+    book.add_argument(
+        "--ops-per-book",
+        type=int_in(1, 1_000_000),
+        default=25_000,
+        help="operations per book per block in the parallel run (default 25000)",
+    )
+    book.add_argument(
+        "--processes",
+        type=int_in(1, 64),
+        default=2,
+        help="processes matching in parallel, the caller included (default 2)",
+    )
+    book.add_argument("--repeats", type=int_in(1, 100), default=3, help="repeats (default 3)")
+    book.add_argument("--json", action="store_true", help="print one JSON object")
+    book.set_defaults(run=_run_book)
+
+
+def _run_book(args: argparse.Namespace) -> int:
+    from paraclear.market.bench import bench_book
+
+    result = bench_book(
+        args.resting,
+        args.ops,
+        args.books,
+        args.ops_per_book,
+        args.processes,
+        args.repeats,
+        progress=_say,
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        one, many = result["one_book"], result["all_books"]
+        print(
+            f"one book ({args.resting:,} resting, mix {one['mix']}): "  # type: ignore[index]
+            f"{result['ops_per_s_one_book']:,} ops/s\n"
+            f"{args.books} books, {many['ops_per_block']:,} ops per block: "  # type: ignore[index]
+            f"{many['ops_per_s_one_process']:,} ops/s in one process, "  # type: ignore[index]
+            f"{result['ops_per_s_all_books']:,} ops/s in {args.processes} processes "
+            f"({result['parallel_speedup']}x)"
+        )
+    return 0
 
 
 def _say(text: str) -> None:
