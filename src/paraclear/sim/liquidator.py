@@ -33,6 +33,7 @@ from paraclear.clearing.transactions import (
     Transaction,
 )
 from paraclear.execution import BlockContext, Receipt, run_transaction
+from paraclear.execution.gc import paused_gc
 from paraclear.execution.sequential import fold_into
 from paraclear.sim.scan import ScanResult, scan
 from paraclear.state import Key, StateView
@@ -83,6 +84,10 @@ class LiquidationEngine:
     def plan(self, data: Mapping[Key, object], ctx: BlockContext) -> list[Transaction]:
         """The transactions to open the block ``ctx``: accounts that still have equity first
         (their penalties feed the fund), then the under-water ones, smallest deficit first."""
+        with paused_gc():
+            return self._plan(data, ctx)
+
+    def _plan(self, data: Mapping[Key, object], ctx: BlockContext) -> list[Transaction]:
         found = scan(data, self.machine.margin_model)
         self.last_scan = found
         dry = DryRun(data, self.machine, ctx)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final
 
 import numpy as np
@@ -30,6 +31,7 @@ from paraclear.clearing.accounts import margin_status
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.records import MarkData, Position
+from paraclear.execution.gc import paused_gc
 from paraclear.numbers import PPM, SIZE_SCALE
 from paraclear.risk.portfolio import portfolio_margins_sparse
 from paraclear.risk.scenarios import DEFAULT_GRID
@@ -89,7 +91,7 @@ def position_table(data: Mapping[Key, object]) -> PositionTable:
     account_index = {a: i for i, a in enumerate(accounts)}
     series_names = sorted({name for _, name, _ in rows})
     series_index = {n: i for i, n in enumerate(series_names)}
-    rows.sort(key=lambda row: (account_index[row[0]], row[1]))
+    rows.sort(key=itemgetter(0, 1))  # by account, then instrument: the accounts' order
     marks: list[MarkData] = [data[k.mark(name)] for name in series_names]  # type: ignore[misc]
     return PositionTable(
         accounts=accounts,
@@ -207,7 +209,13 @@ def scan(data: Mapping[Key, object], model: MarginModel) -> ScanResult:
 
     Accounts clearly under (float shortfall beyond the tolerance) are taken as found;
     borderline ones are settled by the exact integer check; the rest are clearly healthy.
+    The cyclic garbage collector is paused meanwhile, as executors pause it for a block.
     """
+    with paused_gc():
+        return _scan(data, model)
+
+
+def _scan(data: Mapping[Key, object], model: MarginModel) -> ScanResult:
     table = position_table(data)
     arrays = _series_arrays(table.marks)
     equity = account_equity(table, arrays)
