@@ -311,41 +311,46 @@ class OrderBook:
         """Match ``size`` against ``opposite`` up to ``limit_key``; returns what is left."""
         heap, levels = opposite.heap, opposite.levels
         orders, open_count, fills = self._orders, self._open, self.fills
-        while size:
-            key = _best_key(opposite)
-            if key is None or key > limit_key:
+        while heap:
+            key = heap[0]
+            level = levels.get(key)
+            if level is None:  # a stale heap entry
+                heappop(heap)
+                continue
+            if key > limit_key:
                 break
-            level = levels[key]
-            price = abs(key)
+            price = -key if key < 0 else key
             done = []
-            for maker in level.values():
+            for maker_id, maker in level.items():
                 maker_account = maker[_ACCOUNT]
                 if maker_account == account:
-                    self.closed.append((maker[_ID], SELF_TRADE))
+                    self.closed.append((maker_id, SELF_TRADE))
                 else:
                     available = maker[_REMAINING]
                     if available > size:
                         maker[_REMAINING] = available - size
                         fills.append(
-                            (order_id, maker[_ID], account, maker_account, is_buy, price, size)
+                            (order_id, maker_id, account, maker_account, is_buy, price, size)
                         )
                         size = 0
                         break
                     fills.append(
-                        (order_id, maker[_ID], account, maker_account, is_buy, price, available)
+                        (order_id, maker_id, account, maker_account, is_buy, price, available)
                     )
                     size -= available
-                done.append(maker)
+                done.append(maker_id)
+                open_count[maker_account] -= 1
                 if not size:
                     break
-            for maker in done:
-                maker_id = maker[_ID]
+            for maker_id in done:
                 del level[maker_id]
                 del orders[maker_id]
-                open_count[maker[_ACCOUNT]] -= 1
-            if not level:
-                del levels[key]
-                heappop(heap)
+            if level:
+                break
+            del levels[key]
+            heappop(heap)
+            if not size:
+                break
         return size
 
     def _rest(self, order: _Order) -> None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any, Final, NamedTuple
 
@@ -108,10 +110,17 @@ def apply_ops(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
     The garbage collector is paused meanwhile: a book makes no reference cycles, and
     collections triggered by its many small allocations would cost more than the matching.
     """
+    with paused_gc():
+        return _apply(book, height, ops)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if on) for the duration of a block's matching."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _apply(book, height, ops)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -194,10 +203,11 @@ class SerialMatcher:
     def match(self, height: int, block: Block) -> dict[str, BookResult]:
         """Results of every book that has operations in block ``height``, by name."""
         books = self.books
-        return {
-            name: apply_columns(books[name], height, _decoded(block[name]))
-            for name in sorted(block)
-        }
+        with paused_gc():
+            return {
+                name: apply_columns(books[name], height, _decoded(block[name]))
+                for name in sorted(block)
+            }
 
     def close(self) -> None:
         pass
@@ -243,6 +253,13 @@ class ParallelMatcher:
         batches: list[dict[str, Columns | bytes]] = [{} for _ in range(len(self._pipes) + 1)]
         for name in sorted(block):
             batches[self._owner[name]][name] = block[name]
+        with paused_gc():
+            return self._match(height, batches)
+
+    def _match(
+        self, height: int, batches: list[dict[str, Columns | bytes]]
+    ) -> dict[str, BookResult]:
+        """Send the workers their shares, match the caller's, merge the workers' replies."""
         busy = [w for w, batch in enumerate(batches[1:]) if batch]
         for w in busy:
             self._pipes[w].send_bytes(_encoder.encode(("match", height, batches[w + 1])))
@@ -269,7 +286,13 @@ class ParallelMatcher:
 
 
 def _worker(pipe: Connection) -> None:
-    """A worker's loop: open books, match blocks of operations, reply in msgpack."""
+    """A worker's loop: open books, match blocks of operations, reply in msgpack.
+
+    The worker starts its own session: where the kernel groups processes by session for
+    fair scheduling (Linux autogroup), a worker left in its caller's session would share
+    the caller's CPU share instead of running beside it.
+    """
+    os.setsid()
     books: dict[str, OrderBook] = {}
     while True:
         message = _decoder.decode(pipe.recv_bytes())
@@ -280,10 +303,12 @@ def _worker(pipe: Connection) -> None:
             books[name] = OrderBook(tick, lot, max_open)
             continue
         _, height, batch = message
-        reply = {
-            name: apply_columns(books[name], height, _decoded(ops)) for name, ops in batch.items()
-        }
-        pipe.send_bytes(_encoder.encode(reply))
+        with paused_gc():
+            reply = {
+                name: apply_columns(books[name], height, _decoded(ops))
+                for name, ops in batch.items()
+            }
+            pipe.send_bytes(_encoder.encode(reply))
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
