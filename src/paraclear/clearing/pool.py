@@ -8,6 +8,9 @@ cash-conservation invariant treat it as they treat everyone. What is its own:
 * its parameters (``PoolConfig``) and the per-series ``PoolQuote`` in market data;
 * its NAV, priced exactly (one rounding: floor or ceiling, as share math needs);
 * its net Greeks per underlying, Σ position × quote Greeks (options) + size (perpetuals);
+* its risk limits against its NAV: initial margin, and net vega and delta notional per
+  underlying (``PoolRiskLimit``), checked on the risk after a trade, which
+  ``PoolRisk.after_option_fill`` derives from the risk before it without re-reading state;
 * its price for a trade: the quote's theoretical value, shifted by the inventory skew and
   widened by the vega-based half-spread, rounded in the pool's favour.
 
