@@ -97,60 +97,55 @@ class _Planner:
         self.accesses = accesses
         self.workers = workers
         self.owner = owner
-        touched: set[Lock] = set()
         written: set[Lock] = set()
         read_sets: dict[frozenset[Lock], int] = {}
         delta_sets: dict[frozenset[Lock], int] = {}
         for access in accesses:
-            touched |= access.readable
             written |= access.writes
-            read_sets[access.reads] = read_sets.get(access.reads, 0) + 1
-            if access.deltas:
-                delta_sets[access.deltas] = delta_sets.get(access.deltas, 0) + 1
-        self.pure = frozenset(lock for deltas in delta_sets for lock in deltas) - touched
-        for deltas in delta_sets:
-            written |= deltas - self.pure
+            reads = access.reads
+            read_sets[reads] = read_sets.get(reads, 0) + 1
+            deltas = access.deltas
+            if deltas:
+                delta_sets[deltas] = delta_sets.get(deltas, 0) + 1
+        touched = written.union(*read_sets)
+        self.pure = frozenset().union(*delta_sets) - touched
+        pure = self.pure
+        written.update(*(deltas - pure for deltas in delta_sets))
         self.written = frozenset(written)
         self.read_sets = read_sets
         self.delta_sets = delta_sets
-        # Lock ids, and per transaction the (lock id, read or write) pairs that matter for
-        # data flow: reads of locks written in the block, writes, and mixed deltas.
-        ids: dict[Lock, int] = {}
-        names: list[Lock] = []
+        # Lock ids (written locks first, in a fixed order), and per transaction the lock ids
+        # that matter for data flow: reads of locks written in the block, then writes and
+        # mixed deltas. Mostly C-level calls per transaction: this runs on every block.
+        names = sorted(written)
+        ids = dict(zip(names, range(len(names)), strict=True))
         self.names = names
-
-        def lock_id(lock: Lock) -> int:
-            found = ids.get(lock)
-            if found is None:
-                found = ids[lock] = len(names)
-                names.append(lock)
-            return found
-
-        read_ids = {
-            reads: [lock_id(lock) for lock in sorted(reads & self.written)] for reads in read_sets
-        }
+        lookup = ids.__getitem__
+        read_ids = {reads: sorted(reads & self.written) for reads in read_sets}
         pointers = [0]
+        read_counts: list[int] = []
         lock_ids: list[int] = []
-        kinds: list[int] = []
-        pure = self.pure
         for access in accesses:
             writes = access.writes
-            for found in read_ids[access.reads]:
-                if names[found] not in writes:
-                    lock_ids.append(found)
-                    kinds.append(_READ)
-            for lock in writes:
-                lock_ids.append(lock_id(lock))
-                kinds.append(_WRITE)
-            for lock in access.deltas:
-                if lock not in pure and lock not in writes:
-                    lock_ids.append(lock_id(lock))
-                    kinds.append(_WRITE)
+            reads = read_ids[access.reads]
+            if reads and not writes.isdisjoint(reads):
+                reads = [lock for lock in reads if lock not in writes]
+            lock_ids.extend(map(lookup, reads))
+            read_counts.append(len(reads))
+            lock_ids.extend(map(lookup, writes))
+            deltas = access.deltas
+            if deltas and not deltas <= pure:
+                lock_ids.extend(map(lookup, (deltas - pure) - writes))
             pointers.append(len(lock_ids))
         self.ids = ids
         self.pointers = np.array(pointers, dtype=np.int64)
         self.lock_ids = np.array(lock_ids, dtype=np.int64)
-        self.kinds = np.array(kinds, dtype=np.int8)
+        counts = np.array(read_counts, dtype=np.int64)
+        kinds = np.ones(len(lock_ids), dtype=np.int8)
+        firsts = np.repeat(self.pointers[:-1], counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        kinds[firsts + offsets] = _READ
+        self.kinds = kinds
         self.owners = np.array([owner(lock) for lock in names], dtype=np.int64)
         self.broadcast_reads = max(8, len(accesses) // (4 * workers))
         """A transaction whose inputs all come from replicated ones and which writes a lock

@@ -30,7 +30,6 @@ from paraclear.state import AccessSet, Key, Lock, State, StateView
 from paraclear.state.codec import key_path, lock_nibble, value_hash
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
-from paraclear.state.store import is_absent
 
 _MISSING: Final = object()
 
@@ -141,8 +140,12 @@ class ShardWorker:
         self.task = task
         self.ctx = BlockContext(task.height, task.time)
         self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
+        tracked = self.tracked
         for item in task.txs:
             self.by_round[item.round].append(item)
+            for _, lock in item.sends:
+                tracked.add(lock)
+        tracked.update(lock for _, lock in task.final)
         out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
         data = self.data
         for dest, lock in task.prefetch:
@@ -163,7 +166,7 @@ class ShardWorker:
         started, cpu = perf_counter(), thread_time()
         machine, ctx, task = self.machine, self.ctx, self.task
         data, pending, by_lock = self.data, self.pending, self.pending_by_lock
-        pure, sums = task.pure_deltas, self.delta_sums
+        pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
         for item in self.by_round[round_]:
             if task.die_after is not None and self.ran >= task.die_after:
                 raise WorkerLost(f"worker {self.index} lost (injected)")
@@ -183,13 +186,16 @@ class ShardWorker:
             replica = item.replica
             if not replica:
                 self.receipts.append(receipt)
-            for key, value in view.writes.items():
-                pending[key] = value
-                lock = key[:2]
-                contents = by_lock.get(lock)
-                if contents is None:
-                    contents = by_lock[lock] = {}
-                contents[key] = value
+            writes = view.writes
+            pending.update(writes)
+            if tracked:
+                for key, value in writes.items():
+                    lock = key[:2]
+                    if lock in tracked:
+                        contents = by_lock.get(lock)
+                        if contents is None:
+                            contents = by_lock[lock] = {}
+                        contents[key] = value
             for key, amount in view.deltas.items():
                 lock = key[:2]
                 if lock in pure:
@@ -201,7 +207,8 @@ class ShardWorker:
                     base = data.get(key)
                 value = (base or 0) + amount  # type: ignore[operator]
                 pending[key] = value
-                by_lock.setdefault(lock, {})[key] = value
+                if lock in tracked:
+                    by_lock.setdefault(lock, {})[key] = value
             for dest, lock in item.sends:
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
         self.busy += perf_counter() - started
@@ -209,11 +216,12 @@ class ShardWorker:
         return self._messages(out)
 
     def receive_round(self, messages: Sequence[Message]) -> None:
-        pending, by_lock = self.pending, self.pending_by_lock
+        pending, by_lock, tracked = self.pending, self.pending_by_lock, self.tracked
         for payload in self._payloads(messages):
             for lock, contents in payload:
                 pending.update(contents)
-                by_lock.setdefault(lock, {}).update(contents)
+                if lock in tracked:
+                    by_lock.setdefault(lock, {}).update(contents)
 
     def final(self) -> list[Message]:
         """Hand the block writes of locks last written here, and delta sums, to owners."""
@@ -239,17 +247,17 @@ class ShardWorker:
             result = WorkerResult([], {}, [], self.busy, self.transfers, True, self.detail)
             self._reset_block()
             return result
-        by_lock, sums = self.pending_by_lock, self.delta_sums
+        pending, sums = self.pending, self.delta_sums
         for transfers, deltas in payloads:
-            for lock, contents in transfers:
-                by_lock.setdefault(lock, {}).update(contents)
+            for _lock, contents in transfers:
+                pending.update(contents)
             for key, amount in deltas.items():
                 sums[key] = sums.get(key, 0) + amount
         workers, index = self.workers, self.index
-        writes: dict[Key, object] = {}
-        for lock, contents in by_lock.items():
-            if lock_nibble(lock) % workers == index:
-                writes.update(contents)
+        mine = {
+            lock for lock in {key[:2] for key in pending} if lock_nibble(lock) % workers == index
+        }
+        writes = {key: value for key, value in pending.items() if key[:2] in mine}
         data = self.data
         for key, amount in sums.items():
             if lock_nibble(key[:2]) % workers == index:
@@ -274,6 +282,9 @@ class ShardWorker:
     def _reset_block(self) -> None:
         self.pending: dict[Key, object] = {}
         self.pending_by_lock: dict[Lock, LockData] = {}
+        self.tracked: set[Lock] = set()
+        """Locks this worker sends on (to a peer mid-block, or to the owner at the end):
+        only for them does it keep the block's writes per lock."""
         self.delta_sums: dict[Key, int] = {}
         self.foreign: list[Key] = []
         self.receipts: list[Receipt] = []
@@ -301,19 +312,25 @@ class ShardWorker:
     def _commit(self, writes: dict[Key, object]) -> None:
         data, by_lock = self.data, self.by_lock
         changes: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for nibble in self.nibbles:
+            changes[nibble] = []
         for key, value in writes.items():
-            nibble = lock_nibble(key[:2])
-            if is_absent(value):
+            if value is None or (type(value) is int and value == 0):
                 if data.pop(key, _MISSING) is not _MISSING:
                     by_lock[key[:2]].discard(key)
-                    changes.setdefault(nibble, []).append((self._path(key), None))
-            elif data.get(key, _MISSING) != value:
-                if key not in data:
-                    by_lock.setdefault(key[:2], set()).add(key)
-                data[key] = value
-                changes.setdefault(nibble, []).append((self._path(key), value_hash(value)))
+                    path = self._path(key)
+                    changes[path[0] >> 4].append((path, None))
+            else:
+                old = data.get(key, _MISSING)
+                if old != value:
+                    if old is _MISSING:
+                        by_lock.setdefault(key[:2], set()).add(key)
+                    data[key] = value
+                    path = self._path(key)
+                    changes[path[0] >> 4].append((path, value_hash(value)))
         for nibble, batch in changes.items():
-            self.trees[nibble].update(batch)
+            if batch:
+                self.trees[nibble].update(batch)
 
     def _store(self, key: Key, value: object) -> None:
         self.data[key] = value

@@ -75,14 +75,12 @@ class State:
         """Commit a write set whose new root was computed elsewhere (by the owners of the
         tree's top-level subtrees). The local tree catches up lazily, on the next ``prove``
         or ``apply``, and then checks that it reaches ``root``."""
-        data, stale = self.data, self._stale
-        for key, value in writes.items():
-            if is_absent(value):
-                if data.pop(key, _MISSING) is not _MISSING:
-                    stale.add(key)
-            elif data.get(key, _MISSING) != value:
-                data[key] = value
-                stale.add(key)
+        data = self.data
+        absent = [key for key, value in writes.items() if is_absent(value)]
+        data.update(writes)
+        for key in absent:
+            del data[key]
+        self._stale.update(writes)
         self._stale_root = root
         self.version += 1
 
