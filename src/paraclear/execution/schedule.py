@@ -127,11 +127,11 @@ class _Planner:
         lock_ids: list[int] = []
         for access in accesses:
             writes = access.writes
-            reads = read_ids[access.reads]
-            if reads and not writes.isdisjoint(reads):
-                reads = [lock for lock in reads if lock not in writes]
-            lock_ids.extend(map(lookup, reads))
-            read_counts.append(len(reads))
+            read_locks = read_ids[access.reads]
+            if read_locks and not writes.isdisjoint(read_locks):
+                read_locks = [lock for lock in read_locks if lock not in writes]
+            lock_ids.extend(map(lookup, read_locks))
+            read_counts.append(len(read_locks))
             lock_ids.extend(map(lookup, writes))
             deltas = access.deltas
             if deltas and not deltas <= pure:
