@@ -307,7 +307,12 @@ class _InlinePool:
 
 
 class _ProcessPool:
-    """Forked worker processes, each with a pipe to the coordinator and one to every peer."""
+    """Worker 0 in this process, workers 1… in forked processes; a pipe between every pair
+    of workers and from this process to each forked one.
+
+    Hosting a worker here spares a process: on a machine with as many cores as workers, the
+    coordinator's own work would otherwise compete with every worker's.
+    """
 
     def __init__(
         self, machine: StateMachine[Any], workers: int, state: State, codec: WireCodec
@@ -318,7 +323,7 @@ class _ProcessPool:
         self.conns: list[Connection] = []
         child_conns: list[Connection] = []
         peers: list[dict[int, Connection]] = [{} for _ in range(workers)]
-        for _ in range(workers):
+        for _ in range(1, workers):
             mine, theirs = context.Pipe()
             self.conns.append(mine)
             child_conns.append(theirs)
@@ -326,39 +331,38 @@ class _ProcessPool:
             for j in range(i + 1, workers):
                 a, b = context.Pipe()
                 peers[i][j], peers[j][i] = a, b
-        every = child_conns + [conn for table in peers for conn in table.values()]
+        every = child_conns + [conn for table in peers[1:] for conn in table.values()]
+        every += list(peers[0].values())
         self.processes = []
-        for index in range(workers):
+        for index in range(1, workers):
             process = context.Process(
                 target=_worker_main,
-                args=(
-                    index,
-                    workers,
-                    machine,
-                    state,
-                    codec,
-                    child_conns[index],
-                    peers[index],
-                    every,
-                ),
+                args=(index, workers, machine, state, codec, child_conns[index - 1], peers[index]),
+                kwargs={"every": every},
                 daemon=True,
                 name=f"paraclear-shard-{index}",
             )
             process.start()
             self.processes.append(process)
+        local = set(map(id, peers[0].values()))
         for conn in every:
-            conn.close()
+            if id(conn) not in local:
+                conn.close()
+        self.local = ShardWorker(0, workers, machine)
+        self.local.load(state, share_tree=False)
+        self.exchange = _PipeExchange(0, workers, peers[0], quit_on_error=False)
 
     def run(self, tasks: list[Task]) -> list[WorkerResult]:
         codec = self.codec
         try:
-            for conn, task in zip(self.conns, tasks, strict=True):
+            for conn, task in zip(self.conns, tasks[1:], strict=True):
                 conn.send_bytes(_encode_task(task, codec))
-        except OSError as error:
-            raise WorkerLost(f"sending a task failed: {error}") from error
-        results: dict[int, WorkerResult] = {}
-        waiting = {conn: index for index, conn in enumerate(self.conns)}
-        sentinels = {process.sentinel: index for index, process in enumerate(self.processes)}
+            local = _run_worker(self.local, tasks[0], self.exchange)
+        except (OSError, EOFError) as error:
+            raise WorkerLost(f"a worker died: {error!r}") from error
+        results: dict[int, WorkerResult] = {0: local}
+        waiting = {conn: index for index, conn in enumerate(self.conns, start=1)}
+        sentinels = {p.sentinel: index for index, p in enumerate(self.processes, start=1)}
         while waiting:
             for ready in wait(list(waiting) + list(sentinels)):
                 if isinstance(ready, Connection) and ready in waiting:
@@ -369,17 +373,64 @@ class _ProcessPool:
                         raise WorkerLost(f"worker {index} died") from error
                 elif isinstance(ready, int) and ready in sentinels:
                     index = sentinels[ready]
-                    if any(waiting_index == index for waiting_index in waiting.values()):
+                    if index in waiting.values():
                         raise WorkerLost(f"worker {index} died")
-        return [results[index] for index in range(len(self.conns))]
+        return [results[index] for index in range(len(tasks))]
 
     def close(self) -> None:
+        self.exchange.close()
         for conn in self.conns:
             conn.close()
         for process in self.processes:
             process.kill()
         for process in self.processes:
             process.join(timeout=5)
+
+
+class _PipeExchange:
+    """One worker's lockstep exchange over pipes: send to every peer (from a thread, so two
+    workers sending large batches to each other cannot block each other), then receive."""
+
+    def __init__(
+        self, index: int, workers: int, peers: dict[int, Connection], *, quit_on_error: bool
+    ) -> None:
+        self.workers = workers
+        self.peers = peers
+        self.outbox: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
+        self.quit_on_error = quit_on_error
+        self.thread = threading.Thread(target=self._send_forever, daemon=True)
+        self.thread.start()
+
+    def __call__(self, out: list[Message]) -> list[Message]:
+        for peer, conn in self.peers.items():
+            self.outbox.put((conn, dumps(out[peer])))
+        ins: list[Message] = [(False, [])] * self.workers
+        for peer, conn in self.peers.items():
+            ins[peer] = loads(conn.recv_bytes())
+        return ins
+
+    def close(self) -> None:
+        self.outbox.put(None)
+        for conn in self.peers.values():
+            conn.close()
+
+    def _send_forever(self) -> None:
+        while (item := self.outbox.get()) is not None:
+            conn, data = item
+            try:
+                conn.send_bytes(data)
+            except OSError:
+                if self.quit_on_error:
+                    os._exit(3)
+                return
+
+
+def _run_worker(worker: ShardWorker, task: Task, exchange: _PipeExchange) -> WorkerResult:
+    """The steps of one block on one worker (the same order as ``_InlinePool.run``)."""
+    worker.receive_prefetch(exchange(worker.start(task)))
+    for round_ in range(task.rounds):
+        worker.receive_round(exchange(worker.run_round(round_)))
+    return worker.commit(exchange(worker.final()))
 
 
 def _encode_task(task: Task, codec: WireCodec) -> bytes:
@@ -451,26 +502,7 @@ def _worker_main(
     worker.load(state, share_tree=True)
     del state
     gc.freeze()  # what the worker inherited and loaded is long-lived: never scan it again
-    outbox: queue.SimpleQueue[tuple[Connection, bytes]] = queue.SimpleQueue()
-
-    def send_forever() -> None:
-        while True:
-            conn, data = outbox.get()
-            try:
-                conn.send_bytes(data)
-            except OSError:
-                os._exit(3)
-
-    threading.Thread(target=send_forever, daemon=True).start()
-    empty: Message = (False, [])
-
-    def exchange(out: list[Message]) -> list[Message]:
-        for peer, conn in peers.items():
-            outbox.put((conn, dumps(out[peer])))
-        ins = [empty] * workers
-        for peer, conn in peers.items():
-            ins[peer] = loads(conn.recv_bytes())
-        return ins
+    exchange = _PipeExchange(index, workers, peers, quit_on_error=True)
 
     while True:
         try:
@@ -481,10 +513,7 @@ def _worker_main(
         task = _decode_task(raw, codec)
         try:
             with paused_gc():
-                worker.receive_prefetch(exchange(worker.start(task)))
-                for round_ in range(task.rounds):
-                    worker.receive_round(exchange(worker.run_round(round_)))
-                result = worker.commit(exchange(worker.final()))
+                result = _run_worker(worker, task, exchange)
         except (WorkerLost, EOFError, OSError):
             os._exit(1)
         result.detail["cpu_total"] = thread_time() - cpu  # all but encoding the result
