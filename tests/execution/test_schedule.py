@@ -83,9 +83,9 @@ def test_a_fully_contended_block_runs_in_one_place():
     accesses = [AccessSet(writes=[acct("a1"), acct(f"a{i % 2}")]) for i in range(200)]
     schedule = plan_block(accesses, 2, by_parity)
     assert not schedule.spread
-    assert set(schedule.worker_of) == {1} and schedule.rounds == 1
-    assert schedule.prefetch[0] == [(1, acct("a0"))]
-    assert schedule.final[1] == [(0, acct("a0"))]
+    assert set(schedule.worker_of) == {0} and schedule.rounds == 1
+    assert schedule.prefetch[1] == [(0, acct("a1"))]
+    assert schedule.final[0] == [(1, acct("a1"))]
 
 
 def test_one_worker_gets_everything():

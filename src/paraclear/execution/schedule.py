@@ -24,8 +24,10 @@ copy of each lock it uses, so only real data flow needs a message:
 
 Each transaction goes to the owner of one of the locks it writes, choosing the earliest
 round, then the least loaded worker. If the rounds would cost more than they save (a hot
-chain, a fully contended block), the whole block goes to one worker: narrow parts of the
-DAG run where they are cheapest, and the owners still commit and hash in parallel.
+chain, a fully contended block), the whole block goes to worker 0 — which the process
+backend runs inside the coordinator's own process, so nothing is encoded or sent but the
+locks it does not own: narrow parts of the DAG run where they are cheapest, and the
+owners still commit and hash their subtrees in parallel.
 """
 
 from __future__ import annotations
@@ -154,20 +156,13 @@ class _Planner:
     def plan(self) -> Schedule:
         schedule = self._plan(-1)
         if self.workers > 1 and schedule.spread and not self._worth_spreading(schedule):
-            schedule = self._plan(self._busiest_owner())
+            schedule = self._plan(0)
         return schedule
 
     def _worth_spreading(self, schedule: Schedule) -> bool:
         """Whether rounds on several workers beat one worker running everything."""
         spread_cost = int(self.slowest.sum()) + ROUND_COST_TXS * schedule.rounds
         return spread_cost < len(self.accesses)
-
-    def _busiest_owner(self) -> int:
-        """The owner of the lock written most often: where a contended block moves least."""
-        written = self.lock_ids[self.kinds == _WRITE]
-        if not len(written):
-            return 0
-        return int(self.owners[int(np.bincount(written).argmax())])
 
     def _plan(self, single: int) -> Schedule:
         workers, names, owners = self.workers, self.names, self.owners
