@@ -11,9 +11,10 @@ Then: a −1.5 % dip (the most leveraged longs are liquidated with equity left, 
 penalties seed the insurance fund); the crash, −30 % and volatility from 60 % to 150 %, in
 one oracle block. After every oracle update the liquidation engine scans all accounts and
 its transactions open the next block; liquidation sell pressure depresses the perpetual's
-impact prices in the next oracle update (the mark falls up to 1 % below the index), which
-liquidates more: a cascade, until the scan comes back empty. Every invariant is checked
-after every block.
+impact prices in the next oracle update (makers pull bids from the perpetual's book, whose
+impact prices ``paraclear.sim.impact`` measures; the mark falls up to 1 % below the index)
+and the index itself, which liquidates more: a cascade, until the scan comes back empty.
+Every invariant is checked after every block.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.instruments import Option, Perpetual, Right, expiry_time
 from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.margin import PortfolioMargin
+from paraclear.clearing.perpetuals import IMPACT_NOTIONAL
 from paraclear.clearing.records import Bankruptcy, HouseConfig
 from paraclear.clearing.transactions import (
     Deposit,
@@ -46,7 +48,9 @@ from paraclear.execution import (
     SequentialExecutor,
 )
 from paraclear.execution.parallel import Backend
+from paraclear.market import OrderBook, OrderKind
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.sim.impact import impact_prices
 from paraclear.sim.liquidator import LiquidationEngine
 from paraclear.state import State
 from paraclear.state import keys as k
@@ -62,8 +66,11 @@ PUTS = tuple(
     for s in (50_000, 55_000)
 )
 CALL = Option(underlying="BTC", expiry=EXPIRY, strike=70_000 * PRICE_SCALE, right=Right.CALL)
-BOOK_DEPTH = 20_000_000 * USDC_SCALE
-"""Perpetual notional that moves the impact prices by 100 % (so 1 % per 200,000 USDC)."""
+LADDER_LEVELS = 100
+LADDER_STEP_PPM = 500
+LEVEL_NOTIONAL = 400_000 * USDC_SCALE
+"""The perpetual's market makers quote 100 levels a side, 0.05 % apart, 400,000 USDC each,
+around the index; after a block of liquidations they pull bids worth what was sold."""
 SPOT_DEPTH = 2_000_000_000 * USDC_SCALE
 """Liquidation flow that moves the index by 100 % once the crash has started (1 % per 20
 million USDC sold, at most 1 % a block): liquidators hedge on spot markets."""
@@ -285,12 +292,10 @@ class CrashScenario:
         return self.state.data[k.mark(name)].price  # type: ignore[attr-defined,no-any-return]
 
     def publish_index(self, index: int, vol_ppm: int, pressure: int = 0) -> None:
-        """An oracle block; ``pressure`` (micro-USDC of perpetual sold by liquidations in the
-        last block) pushes the impact prices below the index."""
+        """An oracle block, with the impact prices of the perpetual's book; ``pressure``
+        (micro-USDC of perpetual liquidated in the last block) is the bids makers pull."""
         raw = index * PRICE_SCALE
-        discount = min(pressure * 1_000_000 // BOOK_DEPTH, 50_000)
-        mid = raw * (1_000_000 - discount) // 1_000_000
-        bid, ask = mid - raw // 2_000, mid + raw // 2_000
+        bid, ask = impact_prices(self._perpetual_book(raw, pressure), IMPACT_NOTIONAL)
         self._block(
             [
                 self._tx(
@@ -305,6 +310,29 @@ class CrashScenario:
                 )
             ]
         )
+
+    def _perpetual_book(self, index: int, pulled: int) -> OrderBook:
+        """The makers' ladder around ``index`` (micro-USDC), without the best ``pulled``
+        micro-USDC of bids."""
+        book = OrderBook(PERP.tick_size, PERP.lot_size, max_open_orders=2 * LADDER_LEVELS)
+        tick = PERP.tick_size
+        for level in range(1, LADDER_LEVELS + 1):
+            offset = index * level * LADDER_STEP_PPM // 1_000_000
+            ask, bid = -(-(index + offset) // tick) * tick, (index - offset) // tick * tick
+            for price, is_buy in ((ask, False), (bid, True)):
+                size = LEVEL_NOTIONAL * SIZE_SCALE // price // PERP.lot_size * PERP.lot_size
+                if is_buy and pulled > 0:
+                    pulled -= price * size // SIZE_SCALE
+                    continue
+                book.place(
+                    f"{level}{'b' if is_buy else 'a'}",
+                    "maker",
+                    is_buy,
+                    OrderKind.LIMIT,
+                    price,
+                    size,
+                )
+        return book
 
     # --- plumbing -------------------------------------------------------------------------
 
