@@ -199,19 +199,18 @@ class OrderBook:
             size = self._take(order_id, account, is_buy, limit_key, size, opposite)
         elif kind == _K_FOK:
             raise errors.FillOrKillUnfilled(size=size, available=0)
-        if size and rests:
-            self._rest(
-                [
-                    order_id,
-                    account,
-                    is_buy,
-                    price,
-                    size,
-                    kind == _K_POST_ONLY,
-                    reduce_only,
-                    good_til,
-                ]
-            )
+        if size and rests:  # _rest, inlined: adding is the most frequent operation
+            order = [order_id, account, is_buy, price, size, kind == _K_POST_ONLY, reduce_only,
+                     good_til]  # fmt: skip
+            own = self._bids if is_buy else self._asks
+            level = own.levels.get(-limit_key)  # own side's key of this price
+            if level is None:
+                level = _new_level(own, -limit_key)
+            level[order_id] = order
+            self._orders[order_id] = order
+            self._open[account] = self._open.get(account, 0) + 1
+            if good_til != NEVER:
+                self._expire_at(order)
             return size
         return 0
 
@@ -361,22 +360,21 @@ class OrderBook:
             side, key = self._asks, price
         level = side.levels.get(key)
         if level is None:
-            level = side.levels[key] = {}
-            heappush(side.heap, key)
-            if len(side.heap) > 2 * len(side.levels) + 64:
-                side.heap = list(side.levels)
-                heapify(side.heap)
+            level = _new_level(side, key)
         order_id, account = order[_ID], order[_ACCOUNT]
         level[order_id] = order
         self._orders[order_id] = order
         self._open[account] = self._open.get(account, 0) + 1
+        if order[_GOOD_TIL] != NEVER:
+            self._expire_at(order)
+
+    def _expire_at(self, order: _Order) -> None:
         good_til = order[_GOOD_TIL]
-        if good_til != NEVER:
-            expiring = self._expiries.get(good_til)
-            if expiring is None:
-                expiring = self._expiries[good_til] = []
-                heappush(self._expiry_heap, good_til)
-            expiring.append(order)
+        expiring = self._expiries.get(good_til)
+        if expiring is None:
+            expiring = self._expiries[good_til] = []
+            heappush(self._expiry_heap, good_til)
+        expiring.append(order)
 
     def _remove(self, order: _Order) -> None:
         """Take a live order out of the book."""
@@ -389,6 +387,17 @@ class OrderBook:
         del level[order_id]
         if not level:
             del side.levels[key]
+
+
+def _new_level(side: _Side, key: int) -> _Level:
+    """An empty level at ``key``; rebuilds the heap when stale entries outnumber levels."""
+    level: _Level = {}
+    side.levels[key] = level
+    heappush(side.heap, key)
+    if len(side.heap) > 2 * len(side.levels) + 64:
+        side.heap = list(side.levels)
+        heapify(side.heap)
+    return level
 
 
 def _best_key(side: _Side) -> int | None:
