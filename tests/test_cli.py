@@ -121,6 +121,13 @@ def test_simulate_pool_share_sends_transactions_to_the_pool(capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["invariants_ok"] is True
     assert summary["events"]["PoolTraded"] > 0
+    pool = summary["pool"]
+    assert pool["nav"] > 0 and pool["total_shares"] > 0 and pool["positions"] > 0
+    assert set(pool["greeks"]) <= {"BTC", "ETH"}
+    main([*args, "--pool-share", "0.5", "--quiet"])
+    assert "options pool: NAV" in capsys.readouterr().out
+    main([*args, "--pool-share", "0", "--json", "--quiet"])
+    assert json.loads(capsys.readouterr().out)["pool"] is None
 
 
 def test_simulate_crash_json_reports_liquidations_fund_adl_and_invariants(capsys):

@@ -140,6 +140,18 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.invariants_ok else 1
 
 
+def _pool_text(pool: dict[str, Any]) -> str:
+    greeks = "; ".join(
+        f"{u} delta {g['delta'] / 1e6:+,.3f}, vega {g['vega'] / 1e6:+,.0f} USDC/pt"
+        for u, g in pool["greeks"].items()
+    )
+    return (
+        f"options pool: NAV {pool['nav'] / 1e6:,.0f} USDC, {pool['positions']} positions, "
+        f"volume {pool['volume'] / 1e6:,.0f} USDC, spread earned "
+        f"{pool['spread_earned'] / 1e6:,.0f} USDC" + (f"; {greeks}" if greeks else "")
+    )
+
+
 def _text(summary: dict[str, Any]) -> str:
     failed = summary["failed_by_error"]
     lines = [
@@ -153,6 +165,8 @@ def _text(summary: dict[str, Any]) -> str:
         *(f"  {v}" for v in summary["invariant_violations"]),
         f"state root: {summary['state_root']}",
     ]
+    if summary.get("pool"):
+        lines.insert(-1, _pool_text(summary["pool"]))
     if summary["executor"] == "parallel":
         lines.insert(
             2,

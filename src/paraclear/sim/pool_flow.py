@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.pool import pool_risk
 from paraclear.clearing.records import SVI_SCALE, PoolConfig, PoolQuote, SviSlice
 from paraclear.clearing.transactions import (
     ConfigurePool,
@@ -25,7 +26,7 @@ from paraclear.clearing.transactions import (
     Transaction,
 )
 from paraclear.numbers import USDC_SCALE
-from paraclear.state import StateView
+from paraclear.state import State, StateView
 from paraclear.state import keys as k
 
 POOL_MIX: Final = {"trade": 0.75, "deposit": 0.1, "withdraw": 0.1, "hedge": 0.05}
@@ -114,3 +115,23 @@ class PoolFlow:
             size=self.rng.randint(1, 5) * option.lot_size,
             limit_price=limit,
         )
+
+
+def pool_summary(state: State) -> dict[str, object] | None:
+    """The pool at the end of a run (USDC figures in micro-USDC); ``None`` if never opened."""
+    view = StateView(state.data)
+    if view.get(k.POOL_CONFIG) is None:
+        return None
+    risk = pool_risk(view)
+    return {
+        "nav": risk.nav_floor,
+        "cash": view.get_int(k.collateral(k.POOL_ACCOUNT)),
+        "total_shares": view.get_int(k.POOL_TOTAL_SHARES),
+        "positions": len(risk.held),
+        "volume": view.get_int(k.POOL_VOLUME),
+        "spread_earned": view.get_int(k.POOL_SPREAD),
+        "greeks": {
+            underlying: {"delta": net.delta, "gamma": net.gamma, "vega": net.vega}
+            for underlying, net in risk.greeks.items()
+        },
+    }

@@ -12,6 +12,7 @@ from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, SequentialExecutor, execute_block
 from paraclear.execution.parallel import Backend
+from paraclear.sim.pool_flow import pool_summary
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
 
@@ -38,6 +39,8 @@ class SimulationReport:
     reexecutions: int = 0
     fallbacks: int = 0
     hot_locks: list[str] = field(default_factory=list)
+    pool: dict[str, object] | None = None
+    """The options pool at the end (``sim.pool_flow.pool_summary``), if it was opened."""
 
     @property
     def tps(self) -> float:
@@ -64,6 +67,7 @@ class SimulationReport:
             "reexecutions": self.reexecutions,
             "fallbacks": self.fallbacks,
             "hot_locks": self.hot_locks,
+            "pool": self.pool,
         }
 
 
@@ -149,4 +153,5 @@ def _run(
         reexecutions=reexecutions,
         fallbacks=fallbacks,
         hot_locks=hot_locks[:5],
+        pool=pool_summary(state),
     )
