@@ -22,6 +22,6 @@ def account_access(
     """Write locks on ``accounts`` (the sender first), plus the fee pool as a delta."""
     return AccessSet(
         reads=reads,
-        writes=tuple(k.account_lock(a) for a in accounts) + writes,
+        writes=[k.account_lock(account) for account in accounts] + list(writes),
         deltas=(FEE_POOL_LOCK, *deltas),
     )
