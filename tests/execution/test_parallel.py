@@ -21,13 +21,17 @@ CONTENTION = [2, 10, 100, 1_000, 10_000]
 MACHINE = MockMachine()
 
 
-def run_side_by_side(executor, seed, keys, blocks=3, txs=120, **rates):
-    """Run the same random blocks on both executors; return the parallel results."""
+def run_side_by_side(executor, seed, keys, blocks=3, txs=120, kill=None, **rates):
+    """Run the same random blocks on both executors; return the parallel results.
+
+    ``kill`` = (worker, after): that worker is lost mid-way through the second block."""
     rng = random.Random(seed)
     sequential, parallel = State(), State()
     results = []
     for height in range(1, blocks + 1):
         block = random_block(rng, txs, keys, height=height, **rates)
+        if kill is not None and height == 2:
+            executor.inject_fault(kill[0] % executor.workers, kill[1])
         expected = execute_block(sequential, block, MACHINE)
         got = executor.execute(parallel, block)
         assert got.receipts == expected.receipts
