@@ -180,7 +180,7 @@ class ShardWorker:
                 receipt = run_transaction(machine, tx, view, ctx, item.index)
             except AccessMispredicted as miss:
                 self.aborted = True
-                self.detail["mispredicted"] = (item.index, str(miss))
+                self.detail["mispredicted"] = (item.index, miss.key[:2], str(miss))
                 break
             self.ran += 1
             replica = item.replica
