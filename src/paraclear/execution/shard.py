@@ -167,8 +167,10 @@ class ShardWorker:
         machine, ctx, task = self.machine, self.ctx, self.task
         data, pending, by_lock = self.data, self.pending, self.pending_by_lock
         pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
+        die_after = task.die_after if task.die_after is not None else -1
+        ran, receipts = self.ran, self.receipts
         for item in self.by_round[round_]:
-            if task.die_after is not None and self.ran >= task.die_after:
+            if ran == die_after:
                 raise WorkerLost(f"worker {self.index} lost (injected)")
             tx = item.tx
             if item.predicted is None:
@@ -182,13 +184,13 @@ class ShardWorker:
                 self.aborted = True
                 self.detail["mispredicted"] = (item.index, miss.key[:2], str(miss))
                 break
-            self.ran += 1
+            ran += 1
             replica = item.replica
             if not replica:
-                self.receipts.append(receipt)
+                receipts.append(receipt)
             writes = view.writes
             pending.update(writes)
-            if tracked:
+            if access is None or not tracked.isdisjoint(access.writes):
                 for key, value in writes.items():
                     lock = key[:2]
                     if lock in tracked:
@@ -211,6 +213,7 @@ class ShardWorker:
                     by_lock.setdefault(lock, {})[key] = value
             for dest, lock in item.sends:
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
+        self.ran = ran
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
         return self._messages(out)
