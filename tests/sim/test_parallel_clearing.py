@@ -7,35 +7,18 @@ with every transaction optimistic (declaring nothing) and with a worker killed m
 
 import pytest
 
-from paraclear.clearing import ClearingMachine
-from paraclear.clearing.invariants import check_invariants
-from paraclear.execution import BACKENDS, ParallelExecutor, execute_block
-from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.execution import BACKENDS
+from paraclear.sim.workload import WorkloadConfig
+
+from .side_by_side import fallbacks, side_by_side
 
 
-def side_by_side(accounts, workers, backend, *, blocks=3, txs=80, declared=True, kill=None):
-    workload = Workload(
-        WorkloadConfig(seed=accounts + workers, accounts=accounts, txs_per_block=txs, hot_share=0.2)
+def run(accounts, workers, backend, *, blocks=3, txs=80, declared=True, kill=None):
+    config = WorkloadConfig(
+        seed=accounts + workers, accounts=accounts, txs_per_block=txs, hot_share=0.2
     )
-    machine = ClearingMachine(workload.model, declared=declared)
-    sequential, parallel = workload.genesis(), workload.genesis()
-    reasons = []
-    with ParallelExecutor(machine, workers, backend) as executor:
-        setup = workload.setup_block()
-        execute_block(sequential, setup, machine)
-        executor.execute(parallel, setup)
-        for height in range(blocks):
-            block = workload.next_block(sequential)
-            if kill is not None and height == 1:
-                executor.inject_fault(*kill)
-            expected = execute_block(sequential, block, machine)
-            got = executor.execute(parallel, block)
-            assert got.receipts == expected.receipts
-            assert got.consensus_bytes() == expected.consensus_bytes()
-            assert parallel.data == sequential.data
-            reasons.append(got.metrics.details.get("fallback"))
-    check_invariants(parallel)
-    return reasons
+    results = side_by_side(config, workers, backend, blocks=blocks, declared=declared, kill=kill)
+    return fallbacks(results)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -44,23 +27,23 @@ def side_by_side(accounts, workers, backend, *, blocks=3, txs=80, declared=True,
 def test_clearing_blocks_equal_sequential(accounts, workers, backend):
     if accounts == 10_000 and backend == "inline" and workers > 2:
         pytest.skip("covered by the process backend at this size; keeps CI short")
-    reasons = side_by_side(accounts, workers, backend)
+    reasons = run(accounts, workers, backend)
     assert reasons == [None] * len(reasons)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("accounts", [2, 100, 1_000])
 def test_optimistic_clearing_blocks_equal_sequential(accounts, backend):
-    side_by_side(accounts, 2, backend, declared=False)
+    run(accounts, 2, backend, declared=False)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_clearing_block_survives_a_killed_worker(backend):
-    reasons = side_by_side(1_000, 3, backend, kill=(1, 10))
+    reasons = run(1_000, 3, backend, kill=(1, 10))
     assert reasons[0] is None and reasons[2] is None
     assert reasons[1] is not None and reasons[1].startswith("worker lost")
 
 
 def test_a_run_through_expiry_and_funding_equals_sequential():
     # The first expiry comes 15 blocks in; settlement, delisting and funding all run.
-    side_by_side(100, 2, "processes", blocks=18, txs=40)
+    run(100, 2, "processes", blocks=18, txs=40)

@@ -3,44 +3,28 @@ sequential executor, bit for bit: LP flows, SVI quotes, trades against the pool,
 
 import pytest
 
-from paraclear.clearing import ClearingMachine
-from paraclear.clearing.invariants import check_invariants
-from paraclear.execution import BACKENDS, ParallelExecutor, execute_block
-from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.execution import BACKENDS
+from paraclear.sim.workload import WorkloadConfig
+
+from .side_by_side import fallbacks, side_by_side
 
 
-def side_by_side(accounts, workers, backend, pool_share, *, declared=True, blocks=3):
+def run(accounts, workers, backend, pool_share, *, declared=True, blocks=3):
     config = WorkloadConfig(
         seed=accounts + workers, accounts=accounts, txs_per_block=80, pool_share=pool_share
     )
-    workload = Workload(config)
-    machine = ClearingMachine(workload.model, declared=declared)
-    sequential, parallel = workload.genesis(), workload.genesis()
-    pool_events, fallbacks = 0, []
-    with ParallelExecutor(machine, workers, backend) as executor:
-        setup = workload.setup_block()
-        execute_block(sequential, setup, machine)
-        executor.execute(parallel, setup)
-        for _ in range(blocks):
-            block = workload.next_block(sequential)
-            expected = execute_block(sequential, block, machine)
-            got = executor.execute(parallel, block)
-            assert got.receipts == expected.receipts
-            assert got.consensus_bytes() == expected.consensus_bytes()
-            assert parallel.data == sequential.data
-            pool_events += sum(type(e).__name__ == "PoolTraded" for e in got.events)
-            fallbacks.append(got.metrics.details.get("fallback"))
-    assert check_invariants(parallel) == []
+    results = side_by_side(config, workers, backend, blocks=blocks, declared=declared)
+    pool_events = sum(type(e).__name__ == "PoolTraded" for r in results for e in r.events)
     assert pool_events > 0
-    return fallbacks
+    return fallbacks(results)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("accounts", "workers", "pool_share"), [(20, 2, 0.5), (500, 3, 0.1)])
 def test_pool_blocks_equal_sequential(accounts, workers, pool_share, backend):
-    assert side_by_side(accounts, workers, backend, pool_share) == [None] * 3  # ran in parallel
+    assert run(accounts, workers, backend, pool_share) == [None] * 3  # ran in parallel
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_optimistic_pool_blocks_equal_sequential(backend):
-    side_by_side(100, 2, backend, 0.3, declared=False)
+    run(100, 2, backend, 0.3, declared=False)
