@@ -235,9 +235,13 @@ class ParallelExecutor(Generic[TxT]):
             round_ = schedule.round_of[index]
             if worker < 0:  # replicated on every worker; worker 0 reports it
                 for copy, items in enumerate(per_worker):
-                    items.append(TaskTx(index, tx, round_, (), predicted, copy > 0))
+                    known = access if copy == 0 else None
+                    items.append(TaskTx(index, tx, round_, (), predicted, copy > 0, known))
                 continue
-            per_worker[worker].append(TaskTx(index, tx, round_, sends.get(index, ()), predicted))
+            known = access if worker == 0 else None  # worker 0 may share this process
+            per_worker[worker].append(
+                TaskTx(index, tx, round_, sends.get(index, ()), predicted, False, known)
+            )
         tasks = []
         for worker, items in enumerate(per_worker):
             items.sort(key=lambda item: (item.round, item.index))

@@ -51,6 +51,8 @@ class TaskTx:
     replica: bool = False
     """A replicated transaction run here only for its writes: another worker reports it
     (its receipt and its pure deltas)."""
+    access: AccessSet | None = None
+    """The access set, when the worker shares the coordinator's process (never encoded)."""
 
 
 @dataclass
@@ -173,10 +175,12 @@ class ShardWorker:
             if ran == die_after:
                 raise WorkerLost(f"worker {self.index} lost (injected)")
             tx = item.tx
-            if item.predicted is None:
-                access = machine.access(tx)
-            else:
-                access = AccessSet(*item.predicted, predicted=True)
+            access = item.access
+            if access is None:
+                if item.predicted is None:
+                    access = machine.access(tx)
+                else:
+                    access = AccessSet(*item.predicted, predicted=True)
             view = StateView(data, pending, access)
             try:
                 receipt = run_transaction(machine, tx, view, ctx, item.index)
