@@ -179,7 +179,7 @@ class ParallelExecutor(Generic[TxT]):
         details["busy_seconds"] = [round(result.busy_seconds, 6) for result in results]
         details["cpu_seconds"] = [round(float(result.detail["cpu"]), 6) for result in results]  # type: ignore[arg-type]
         details["worker_cpu"] = [
-            {k: round(float(v), 4) for k, v in r.detail.items() if k.startswith("cpu")}  # type: ignore[arg-type]
+            {k: round(float(v), 4) for k, v in r.detail.items() if k != "mispredicted"}  # type: ignore[arg-type]
             for r in results
         ]
         details["transfers"] = sum(result.transfers for result in results)
@@ -382,7 +382,11 @@ class _ProcessPool:
         try:
             for conn, task in zip(self.conns, tasks[1:], strict=True):
                 conn.send_bytes(_encode_task(task, codec))
+            self.exchange.waited = self.exchange.spent = 0.0
             local = _run_worker(self.local, tasks[0], self.exchange)
+            local.detail["exchange_wait"] = self.exchange.waited
+            local.detail["exchange_total"] = self.exchange.spent
+            finished = perf_counter()
         except (OSError, EOFError) as error:
             raise WorkerLost(f"a worker died: {error!r}") from error
         results: dict[int, WorkerResult] = {0: local}
@@ -400,6 +404,7 @@ class _ProcessPool:
                     index = sentinels[ready]
                     if index in waiting.values():
                         raise WorkerLost(f"worker {index} died")
+        local.detail["results_tail"] = perf_counter() - finished
         return [results[index] for index in range(len(tasks))]
 
     def close(self) -> None:
@@ -423,15 +428,24 @@ class _PipeExchange:
         self.peers = peers
         self.outbox: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
         self.quit_on_error = quit_on_error
+        self.waited = 0.0
+        """Seconds blocked waiting for peers (reset by whoever reports it)."""
+        self.spent = 0.0
+        """Seconds in exchanges, waiting and encoding included."""
         self.thread = threading.Thread(target=self._send_forever, daemon=True)
         self.thread.start()
 
     def __call__(self, out: list[Message]) -> list[Message]:
+        started = perf_counter()
         for peer, conn in self.peers.items():
             self.outbox.put((conn, dumps(out[peer])))
         ins: list[Message] = [(False, [])] * self.workers
         for peer, conn in self.peers.items():
-            ins[peer] = loads(conn.recv_bytes())
+            waiting = perf_counter()
+            data = conn.recv_bytes()
+            self.waited += perf_counter() - waiting
+            ins[peer] = loads(data)
+        self.spent += perf_counter() - started
         return ins
 
     def close(self) -> None:
@@ -538,7 +552,10 @@ def _worker_main(
         task = _decode_task(raw, codec)
         try:
             with paused_gc():
+                exchange.waited = exchange.spent = 0.0
                 result = _run_worker(worker, task, exchange)
+                result.detail["exchange_wait"] = exchange.waited
+                result.detail["exchange_total"] = exchange.spent
         except (WorkerLost, EOFError, OSError):
             os._exit(1)
         result.detail["cpu_total"] = thread_time() - cpu  # all but encoding the result
