@@ -79,10 +79,16 @@ class Schedule:
 
 
 def plan_block(
-    accesses: Sequence[AccessSet], workers: int, owner: Callable[[Lock], int]
+    accesses: Sequence[AccessSet],
+    workers: int,
+    owner: Callable[[Lock], int],
+    weights: Sequence[float] | None = None,
 ) -> Schedule:
-    """The dependency metrics and the schedule of a block with these access sets."""
-    return _Planner(accesses, workers, owner).plan()
+    """The dependency metrics and the schedule of a block with these access sets.
+
+    ``weights`` is what a transaction costs on each worker, relative to the others (1.0 by
+    default): a worker that pays for decoding and exchanges gets proportionally fewer."""
+    return _Planner(accesses, workers, owner, weights).plan()
 
 
 _EVERYWHERE = -2
@@ -94,11 +100,18 @@ class _Planner:
     """Lock ids and access lists in Python, then one compiled pass over the block."""
 
     def __init__(
-        self, accesses: Sequence[AccessSet], workers: int, owner: Callable[[Lock], int]
+        self,
+        accesses: Sequence[AccessSet],
+        workers: int,
+        owner: Callable[[Lock], int],
+        weights: Sequence[float] | None = None,
     ) -> None:
         self.accesses = accesses
         self.workers = workers
         self.owner = owner
+        self.weights = np.array(weights or [1.0] * workers, dtype=np.float64)
+        if self.weights.shape != (workers,) or not (self.weights > 0).all():
+            raise ValueError(f"need {workers} positive weights, got {weights}")
         written: set[Lock] = set()
         read_sets: dict[frozenset[Lock], int] = {}
         delta_sets: dict[frozenset[Lock], int] = {}
@@ -161,7 +174,7 @@ class _Planner:
 
     def _worth_spreading(self, schedule: Schedule) -> bool:
         """Whether rounds on several workers beat one worker running everything."""
-        spread_cost = int(self.slowest.sum()) + ROUND_COST_TXS * schedule.rounds
+        spread_cost = float(self.slowest.sum()) + ROUND_COST_TXS * schedule.rounds
         return spread_cost < len(self.accesses)
 
     def _plan(self, single: int) -> Schedule:
@@ -169,7 +182,7 @@ class _Planner:
         (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
          finals, n_finals, slowest) = _plan_kernel(
             self.pointers, self.lock_ids, self.kinds, owners, workers, single,
-            self.broadcast_reads,
+            self.broadcast_reads, self.weights, ROUND_COST_TXS,
         )  # fmt: skip
         self.slowest = slowest
         send_map: dict[int, list[tuple[int, Lock]]] = {}
@@ -221,7 +234,7 @@ class _Planner:
 
 @numba.njit(cache=True, boundscheck=False)
 def _plan_kernel(  # type: ignore[no-untyped-def]
-    pointers, lock_ids, kinds, owners, workers, single, broadcast_reads
+    pointers, lock_ids, kinds, owners, workers, single, broadcast_reads, weights, round_cost
 ):
     """The block pass (see the module docstring): levels, placement, rounds, and the lists
     of sends (tx, dest, lock), prefetches (owner, dest, lock) and finals (writer, owner,
@@ -249,9 +262,9 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
     fetches = np.empty((capacity, 3), np.int64)
     n_sends = 0
     n_fetches = 0
-    load = np.zeros(workers, np.int64)
-    round_load = np.zeros((16, workers), np.int64)
-    slowest = np.zeros(16, np.int64)
+    load = np.zeros(workers, np.float64)
+    round_load = np.zeros((16, workers), np.float64)
+    slowest = np.zeros(16, np.float64)
     n_rounds = 0
     everyone = (1 << workers) - 1
     for i in range(n_tx):
@@ -302,9 +315,10 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
                         remote = 1 if held != candidate and held != -2 else 0
                         r = max(r, writer_round[lock] + remote)
                 if r < n_rounds:
-                    cost = 1.0 if round_load[r, candidate] >= slowest[r] else 0.0
+                    after = round_load[r, candidate] + weights[candidate]
+                    cost = after - slowest[r] if after > slowest[r] else 0.0
                 else:
-                    cost = 1.0 + 4.0 * (r + 1 - n_rounds)
+                    cost = weights[candidate] + round_cost * (r + 1 - n_rounds)
                 # Ties: earlier round, then less loaded, then lower index.
                 key = cost * 1e12 + r * 1e6 + load[candidate]
                 if key < best_cost:
@@ -312,16 +326,16 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
                     worker = candidate
                     round_ = r
             while round_ >= round_load.shape[0]:
-                grown = np.zeros((round_load.shape[0] * 2, workers), np.int64)
+                grown = np.zeros((round_load.shape[0] * 2, workers), np.float64)
                 grown[: round_load.shape[0]] = round_load
                 round_load = grown
-                grown_slowest = np.zeros(round_load.shape[0], np.int64)
+                grown_slowest = np.zeros(round_load.shape[0], np.float64)
                 grown_slowest[: slowest.shape[0]] = slowest
                 slowest = grown_slowest
             n_rounds = max(n_rounds, round_ + 1)
-            round_load[round_, worker] += 1
+            round_load[round_, worker] += weights[worker]
             slowest[round_] = max(slowest[round_], round_load[round_, worker])
-            load[worker] += 1
+            load[worker] += weights[worker]
         worker_of[i] = worker
         round_of[i] = round_
         bit = everyone if worker == -2 else 1 << worker
