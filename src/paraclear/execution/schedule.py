@@ -343,23 +343,11 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
             lock = lock_ids[j]
             if writer[lock] >= 0 and writer_worker[lock] != -2:
                 missing = bit & ~sent[lock]
-                if missing:
-                    sent[lock] |= missing
-                    for dest in range(workers):
-                        if missing >> dest & 1:
-                            sends[n_sends, 0] = writer[lock]
-                            sends[n_sends, 1] = dest
-                            sends[n_sends, 2] = lock
-                            n_sends += 1
+                sent[lock] |= missing
+                n_sends = _push(sends, n_sends, writer[lock], missing, lock, workers)
             missing = bit & ~fetched[lock] & ~(1 << owners[lock])
-            if missing:
-                fetched[lock] |= missing
-                for dest in range(workers):
-                    if missing >> dest & 1:
-                        fetches[n_fetches, 0] = owners[lock]
-                        fetches[n_fetches, 1] = dest
-                        fetches[n_fetches, 2] = lock
-                        n_fetches += 1
+            fetched[lock] |= missing
+            n_fetches = _push(fetches, n_fetches, owners[lock], missing, lock, workers)
         for j in range(lo, hi):
             lock = lock_ids[j]
             if kinds[j] == 0:
@@ -382,6 +370,18 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
             n_finals += 1
     return (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
             finals, n_finals, slowest[:n_rounds])  # fmt: skip
+
+
+@numba.njit(cache=True, boundscheck=False, inline="always")
+def _push(rows, count, source, mask, lock, workers):  # type: ignore[no-untyped-def]
+    """Append (source, dest, lock) for every dest bit set in ``mask``; return the new count."""
+    for dest in range(workers):
+        if mask >> dest & 1:
+            rows[count, 0] = source
+            rows[count, 1] = dest
+            rows[count, 2] = lock
+            count += 1
+    return count
 
 
 def _bits(mask: int) -> list[int]:
