@@ -117,16 +117,17 @@ class ParallelExecutor(Generic[TxT]):
             "workers": self.workers,
             "access_seconds": accessed - started,
             "speculative_runs": speculated,
-            "reexecutions": speculated,
-            "attempts": 0,
         }
+        reexecutions, attempts = speculated, 0
         fault, self._fault = self._fault, None
         while True:
             planned_from = perf_counter()
             schedule = plan_block(accesses, self.workers, self._owner, self._weights)
             planned = perf_counter()
-            details["dag_seconds"] = planned - planned_from
-            details["attempts"] = int(details["attempts"]) + 1  # type: ignore[call-overload]
+            attempts += 1
+            details.update(
+                dag_seconds=planned - planned_from, attempts=attempts, reexecutions=reexecutions
+            )
             try:
                 pool = self._pool_for(state)
                 tasks = self._tasks(block, schedule, accesses, fault)
@@ -145,10 +146,10 @@ class ParallelExecutor(Generic[TxT]):
             # The workers discarded the block and still hold its starting state. Widen the
             # prediction of the transaction that stepped outside it and run the block again;
             # after a few rounds of this, run it sequentially.
-            details["reexecutions"] = int(details["reexecutions"]) + len(block.txs)  # type: ignore[call-overload]
+            reexecutions += len(block.txs)
+            details["reexecutions"] = reexecutions
             index, lock, _ = min(missed)
-            if int(details["attempts"]) >= MAX_ATTEMPTS:  # type: ignore[call-overload]
-                self._version = -1
+            if attempts >= MAX_ATTEMPTS:
                 return self._fallback(state, block, details, f"mispredicted: {missed}", started)
             access = accesses[index]
             accesses[index] = AccessSet(
@@ -182,7 +183,6 @@ class ParallelExecutor(Generic[TxT]):
         done = perf_counter()
         details["merge_seconds"] = merged - executed
         details["busy_seconds"] = [round(result.busy_seconds, 6) for result in results]
-        details["cpu_seconds"] = [round(float(result.detail["cpu"]), 6) for result in results]  # type: ignore[arg-type]
         details["worker_cpu"] = [
             {k: round(float(v), 4) for k, v in r.detail.items() if k != "mispredicted"}  # type: ignore[arg-type]
             for r in results

@@ -30,6 +30,7 @@ from paraclear.state import AccessSet, Key, Lock, State, StateView
 from paraclear.state.codec import key_path, lock_nibble, value_hash
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
+from paraclear.state.store import is_absent
 
 _MISSING: Final = object()
 
@@ -322,7 +323,7 @@ class ShardWorker:
         for nibble in self.nibbles:
             changes[nibble] = []
         for key, value in writes.items():
-            if value is None or (type(value) is int and value == 0):
+            if is_absent(value):
                 if data.pop(key, _MISSING) is not _MISSING:
                     by_lock[key[:2]].discard(key)
                     path = self._path(key)

@@ -76,11 +76,7 @@ class State:
         tree's top-level subtrees). The local tree catches up lazily, on the next ``prove``
         or ``apply``, and then checks that it reaches ``root``."""
         data = self.data
-        absent = [  # is_absent, inline: this runs over every key a block wrote
-            key
-            for key, value in writes.items()
-            if value is None or (value.__class__ is int and value == 0)
-        ]
+        absent = [key for key, value in writes.items() if is_absent(value)]
         data.update(writes)
         for key in absent:
             del data[key]
