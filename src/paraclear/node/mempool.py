@@ -1,0 +1,251 @@
+"""The mempool: verified transactions waiting for a block, in per-account nonce order.
+
+Each account has a queue keyed by nonce and a ``base``: its next nonce that is neither
+committed nor already taken into a block on its way to commit. A transaction is *ready* when
+its nonce is ``base`` or follows ready ones without a gap; later nonces are held (at most
+``max_nonce_gap`` past the ready run) until the gap fills.
+
+Priority: ``take`` repeatedly picks, among the accounts' next ready transactions (their
+heads), the highest fee, and the earliest arrival among equal fees; that account's following
+nonce then becomes its head. So higher fees go first across accounts, while one account's
+transactions always leave in nonce order, as Ethereum's price-and-nonce ordering does.
+
+Admission (``add``) refuses, with typed errors: operator-only types from other accounts, a
+fee under ``min_fee``, an envelope over ``max_tx_bytes``, a nonce below ``base`` (replay) or
+too far ahead, a pending nonce again without a higher fee (a higher fee replaces it), and
+anything beyond ``max_per_account`` or ``max_txs``. Signatures are checked before the
+mempool (``paraclear.node.sigverify``).
+
+Deterministic: the same calls in the same order give the same blocks. Ties go by an arrival
+counter, and nothing iterates over a set.
+
+Heads wait in a heap. An entry goes stale when its transaction is replaced, taken or pruned,
+and is skipped when popped (an entry is live only if it is still its account's transaction
+at that account's ``base``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from paraclear.node.envelope import SignedTx, encode_signed, is_operator_only
+from paraclear.node.errors import (
+    AccountQueueFull,
+    FeeTooLow,
+    MempoolFull,
+    NonceReplayed,
+    NonceTooFar,
+    OperatorOnly,
+    OversizedTransaction,
+    ReplacementUnderpriced,
+)
+
+DEFAULT_MAX_TXS: Final = 200_000
+DEFAULT_MAX_PER_ACCOUNT: Final = 256
+DEFAULT_MAX_TX_BYTES: Final = 64 * 1024
+DEFAULT_MAX_NONCE_GAP: Final = 64
+"""How far past an account's ready run a nonce may be held (nonces)."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    signed: SignedTx
+    size: int
+    seq: int
+
+
+@dataclass(slots=True)
+class _Queue:
+    base: int
+    pending: dict[int, _Entry] = field(default_factory=dict)
+
+
+HeapItem = tuple[int, int, str, int]
+"""(-fee, arrival seq, account, nonce): the heap's order is the priority order."""
+
+
+class Mempool:
+    """Pending transactions by account and nonce, handed out by fee.
+
+    ``next_nonce(account)`` reads the account's next nonce from committed state; it is
+    called on ``add``. ``operators`` are the accounts that may send operator-only types.
+    """
+
+    def __init__(
+        self,
+        next_nonce: Callable[[str], int],
+        *,
+        operators: Collection[str] = (),
+        max_txs: int = DEFAULT_MAX_TXS,
+        max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
+        max_tx_bytes: int = DEFAULT_MAX_TX_BYTES,
+        max_nonce_gap: int = DEFAULT_MAX_NONCE_GAP,
+        min_fee: int = 0,
+    ) -> None:
+        self._next_nonce = next_nonce
+        self._operators = frozenset(operators)
+        self.max_txs = max_txs
+        self.max_per_account = max_per_account
+        self.max_tx_bytes = max_tx_bytes
+        self.max_nonce_gap = max_nonce_gap
+        self.min_fee = min_fee
+        self._queues: dict[str, _Queue] = {}
+        self._heads: list[HeapItem] = []
+        self._count = 0
+        self._bytes = 0
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def bytes(self) -> int:
+        """Total encoded size of the pending transactions."""
+        return self._bytes
+
+    def add(self, signed: SignedTx, size: int | None = None) -> None:
+        """Admit a verified envelope of ``size`` encoded bytes (encoded here if None).
+
+        Raises OperatorOnly, FeeTooLow, OversizedTransaction, NonceReplayed,
+        ReplacementUnderpriced, NonceTooFar, AccountQueueFull, MempoolFull.
+        """
+        tx = signed.tx
+        if size is None:
+            size = len(encode_signed(signed))
+        self._check_static(signed, size)
+        queue = self._sync(tx.sender)
+        if tx.nonce < queue.base:
+            raise NonceReplayed(tx.sender, queue.base, tx.nonce)
+        old = queue.pending.get(tx.nonce)
+        if old is not None:
+            if tx.fee <= old.signed.tx.fee:
+                raise ReplacementUnderpriced(tx.sender, queue.base, tx.nonce, old.signed.tx.fee)
+            self._count -= 1
+            self._bytes -= old.size
+        else:
+            self._check_room(queue, tx.sender, tx.nonce)
+        self._seq += 1
+        queue.pending[tx.nonce] = _Entry(signed, size, self._seq)
+        self._queues.setdefault(tx.sender, queue)
+        self._count += 1
+        self._bytes += size
+        if tx.nonce == queue.base:
+            heapq.heappush(self._heads, (-tx.fee, self._seq, tx.sender, tx.nonce))
+            self._compact()
+
+    def take(self, max_txs: int, max_bytes: int | None = None) -> list[SignedTx]:
+        """Remove and return the next block's transactions, in order (see the module doc).
+
+        Stops at ``max_txs`` transactions, or before the first that would pass ``max_bytes``.
+        """
+        block: list[SignedTx] = []
+        used = 0
+        while self._heads and len(block) < max_txs:
+            _, seq, account, nonce = self._heads[0]
+            queue = self._queues.get(account)
+            entry = None if queue is None or queue.base != nonce else queue.pending.get(nonce)
+            if queue is None or entry is None or entry.seq != seq:
+                heapq.heappop(self._heads)
+                continue
+            if max_bytes is not None and used + entry.size > max_bytes:
+                break
+            heapq.heappop(self._heads)
+            used += entry.size
+            block.append(entry.signed)
+            self._remove(queue, nonce)
+            queue.base = nonce + 1
+            self._push_head(account, queue)
+        return block
+
+    def on_committed(self, next_nonces: Mapping[str, int]) -> None:
+        """A block committed: ``next_nonces`` holds the new next nonce of the accounts it
+        touched. Drops what those nonces made stale and forgets idle accounts."""
+        for account, next_nonce in next_nonces.items():
+            queue = self._queues.get(account)
+            if queue is None:
+                continue
+            self._advance(account, queue, next_nonce)
+            if not queue.pending and queue.base <= next_nonce:
+                del self._queues[account]
+        self._compact()
+
+    def pending(self, account: str) -> list[SignedTx]:
+        """An account's pending transactions by nonce (ready and held)."""
+        queue = self._queues.get(account)
+        if queue is None:
+            return []
+        return [queue.pending[nonce].signed for nonce in sorted(queue.pending)]
+
+    def next_ready_nonce(self, account: str) -> int:
+        """The nonce after the account's ready run: what its next transaction should carry."""
+        queue = self._sync(account)
+        nonce = queue.base
+        while nonce in queue.pending:
+            nonce += 1
+        return nonce
+
+    def _check_static(self, signed: SignedTx, size: int) -> None:
+        tx = signed.tx
+        if is_operator_only(tx) and tx.sender not in self._operators:
+            raise OperatorOnly(type(tx).__name__, tx.sender)
+        if tx.fee < self.min_fee:
+            raise FeeTooLow(self.min_fee, tx.fee)
+        if size > self.max_tx_bytes:
+            raise OversizedTransaction(size, self.max_tx_bytes)
+
+    def _check_room(self, queue: _Queue, account: str, nonce: int) -> None:
+        ready_end = queue.base
+        while ready_end in queue.pending:
+            ready_end += 1
+        if nonce > ready_end + self.max_nonce_gap:
+            raise NonceTooFar(account, ready_end, nonce, self.max_nonce_gap)
+        if len(queue.pending) >= self.max_per_account:
+            raise AccountQueueFull(account, self.max_per_account)
+        if self._count >= self.max_txs:
+            raise MempoolFull(self.max_txs)
+
+    def _sync(self, account: str) -> _Queue:
+        """The account's queue, its base brought up to committed state (a new, unstored,
+        empty queue if it has none: ``add`` stores it only once something is admitted)."""
+        committed = self._next_nonce(account)
+        queue = self._queues.get(account)
+        if queue is None:
+            return _Queue(committed)
+        self._advance(account, queue, committed)
+        return queue
+
+    def _advance(self, account: str, queue: _Queue, committed: int) -> None:
+        """Raise the queue's base to ``committed``, dropping pending nonces below it."""
+        if committed <= queue.base:
+            return
+        for nonce in sorted(queue.pending):
+            if nonce >= committed:
+                break
+            self._remove(queue, nonce)
+        queue.base = committed
+        self._push_head(account, queue)
+
+    def _push_head(self, account: str, queue: _Queue) -> None:
+        entry = queue.pending.get(queue.base)
+        if entry is not None:
+            item = (-entry.signed.tx.fee, entry.seq, account, queue.base)
+            heapq.heappush(self._heads, item)
+
+    def _compact(self) -> None:
+        """Rebuild the heap from live heads once stale entries outnumber pending ones."""
+        if len(self._heads) <= 2 * self._count + 1024:
+            return
+        self._heads = []
+        for account, queue in self._queues.items():
+            entry = queue.pending.get(queue.base)
+            if entry is not None:
+                self._heads.append((-entry.signed.tx.fee, entry.seq, account, queue.base))
+        heapq.heapify(self._heads)
+
+    def _remove(self, queue: _Queue, nonce: int) -> None:
+        entry = queue.pending.pop(nonce)
+        self._count -= 1
+        self._bytes -= entry.size
