@@ -14,7 +14,7 @@ from paraclear.execution import BACKENDS, MAX_WORKERS
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "bench",
-        help="measure throughput (execution, state root, order books, risk engine)",
+        help="measure throughput (execution, state root, order books, risk engine, signatures)",
         description="Benchmarks. Each prints medians and the machine; --json prints one object.",
     )
     which = parser.add_subparsers(
@@ -131,6 +131,7 @@ def register(commands: Any) -> None:
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.set_defaults(run=_run_liquidation)
     _register_book(which)
+    _register_sig(which)
     risk = which.add_parser(
         "risk",
         add_help=False,
@@ -182,6 +183,50 @@ def _register_book(which: Any) -> None:
     book.add_argument("--repeats", type=int_in(1, 100), default=3, help="repeats (default 3)")
     book.add_argument("--json", action="store_true", help="print one JSON object")
     book.set_defaults(run=_run_book)
+
+
+def _register_sig(which: Any) -> None:
+    sig = which.add_parser(
+        "sig",
+        help="ed25519 signature checks/s on 1 and 2 threads",
+        description=(
+            "Verifies a batch of signed trade envelopes (chain id, sender and ed25519 "
+            "signature, as the node does before its mempool) on each thread count in turn, "
+            "side by side in every repeat. Prints verifications/s per thread count (medians) "
+            "and the speedup of the last count over the first (median of per-repeat ratios)."
+        ),
+    )
+    sig.add_argument(
+        "--count",
+        type=int_in(1, 10_000_000),
+        default=10_000,
+        help="envelopes per batch (default 10000)",
+    )
+    sig.add_argument(
+        "--threads",
+        type=int_list(1, 64),
+        default=[1, 2],
+        help="comma-separated thread counts (default 1,2)",
+    )
+    sig.add_argument("--repeats", type=int_in(1, 100), default=5, help="repeats (default 5)")
+    sig.add_argument("--json", action="store_true", help="print one JSON object")
+    sig.set_defaults(run=_run_sig)
+
+
+def _run_sig(args: argparse.Namespace) -> int:
+    from paraclear.bench.sig import bench_sig
+
+    threads = list(dict.fromkeys(args.threads))
+    if not threads:
+        raise ValueError("--threads needs at least one thread count")
+    result = bench_sig(args.count, threads, args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for n in threads:
+        print(f"{n} thread{'s' if n > 1 else ''}: {result[f'verify_per_s_{n}']:,} verifications/s")
+    print(f"speedup {threads[-1]} over {threads[0]}: {result['speedup']}x")
+    return 0
 
 
 def _run_book(args: argparse.Namespace) -> int:

@@ -1,0 +1,76 @@
+"""Signature checks per second on 1, 2, ... threads, measured side by side.
+
+The batch is signed trade envelopes from a few hundred accounts, decoded from their wire
+bytes as the node receives them. Each repeat times every thread count on the same batch in
+turn, so a busy machine slows all of them alike; figures are medians over the repeats, and
+the speedup is the median of the per-repeat ratios (last thread count over the first).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from paraclear.bench import machine
+from paraclear.clearing.transactions import Side, Trade
+from paraclear.node.envelope import Keypair, SignedTx, decode_signed, encode_signed, sign
+from paraclear.node.sigverify import SigVerifier
+
+CHAIN_ID: Final = "paraclear-bench"
+ACCOUNTS: Final = 256
+
+
+def signed_trades(count: int, chain_id: str = CHAIN_ID) -> list[SignedTx]:
+    """``count`` signed trade envelopes, round-tripped through their wire bytes."""
+    keys = [Keypair.from_seed_int(n) for n in range(ACCOUNTS)]
+    batch = []
+    for i in range(count):
+        taker, maker = keys[i % ACCOUNTS], keys[(i * 7 + 1) % ACCOUNTS]
+        if maker is taker:
+            maker = keys[(i + 1) % ACCOUNTS]
+        trade = Trade(
+            sender=taker.account,
+            nonce=i // ACCOUNTS,
+            fee=10,
+            maker=maker.account,
+            instrument="BTC-PERP",
+            side=Side.BUY if i % 2 else Side.SELL,
+            size=1_000_000 + i,
+            price=60_000_000_000,
+        )
+        batch.append(decode_signed(encode_signed(sign(taker, chain_id, trade))))
+    return batch
+
+
+def bench_sig(count: int, threads: Sequence[int], repeats: int) -> dict[str, object]:
+    """Verifications/s per thread count (``verify_per_s_<n>``) and ``speedup``."""
+    batch = signed_trades(count)
+    verifiers = [SigVerifier(n) for n in threads]
+    try:
+        for verifier in verifiers:
+            _check_all_good(verifier, batch[: min(len(batch), 256)])
+        rates: dict[int, list[float]] = {n: [] for n in threads}
+        for _ in range(repeats):
+            for n, verifier in zip(threads, verifiers, strict=True):
+                start = time.perf_counter()
+                _check_all_good(verifier, batch)
+                rates[n].append(len(batch) / (time.perf_counter() - start))
+    finally:
+        for verifier in verifiers:
+            verifier.close()
+    ratios = [b / a for a, b in zip(rates[threads[0]], rates[threads[-1]], strict=True)]
+    result: dict[str, object] = {"machine": machine(), "count": count, "repeats": repeats}
+    for n in threads:
+        result[f"verify_per_s_{n}"] = round(statistics.median(rates[n]))
+    result["speedup"] = round(statistics.median(ratios), 3)
+    result["speedup_threads"] = [threads[0], threads[-1]]
+    return result
+
+
+def _check_all_good(verifier: SigVerifier, batch: Sequence[SignedTx]) -> None:
+    outcomes = verifier.verify(batch, CHAIN_ID)
+    bad = [error for error in outcomes if error is not None]
+    if bad:
+        raise RuntimeError(f"{len(bad)} good envelopes failed to verify: {bad[0]}")
