@@ -1,0 +1,171 @@
+"""Who is calling: accounts prove themselves by signing, and the server never signs for them.
+
+An account is the hex of its ed25519 verify key (``paraclear.node.envelope``). To
+authenticate, a client signs ``AUTH_DOMAIN + "{chain_id}\\n{timestamp}\\n{nonce}\\n{data}"``
+with the account's key, where ``timestamp`` is its clock in milliseconds and ``nonce`` a
+fresh string. The server accepts a signature only within ``window_ms`` of its own clock and
+only once per (account, nonce), so a captured one cannot be replayed.
+
+* WebSocket: ``public/auth`` with ``grant_type: "signature"``, ``client_id`` (the account),
+  ``timestamp``, ``nonce``, ``signature`` (hex) and optional ``data``, as Deribit's signature
+  grant, binds the connection to that account for its lifetime.
+* HTTP: every private request carries the header
+  ``Authorization: paraclear-ed25519 client_id=..,timestamp=..,nonce=..,signature=..``
+  whose ``data`` is the hex SHA-256 of the request body (POST) or of the path and query
+  (GET), so a signature authorises one request only.
+
+Orders are in addition signed transactions of their own (see ``paraclear.node.envelope``):
+being authenticated lets a connection read an account's data and subscribe to its channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Final, Literal, Protocol
+
+import msgspec
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from paraclear.node.rpc import INVALID_CREDENTIALS, Context, Registry, RpcError
+
+AUTH_DOMAIN: Final = b"paraclear/auth/v1\x00"
+HTTP_SCHEME: Final = "paraclear-ed25519"
+DEFAULT_WINDOW_MS: Final = 60_000
+MAX_REMEMBERED_NONCES: Final = 1_000_000
+
+Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+Hex128 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{128}$")]
+
+
+class Signer(Protocol):
+    """What signs for an account (``paraclear.node.envelope.Keypair`` is one)."""
+
+    @property
+    def account(self) -> str: ...
+
+    def sign_message(self, message: bytes) -> bytes: ...
+
+
+class AuthParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grant_type: Literal["signature"]
+    client_id: Hex64
+    timestamp: int
+    nonce: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    signature: Hex128
+    data: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+def auth_message(chain_id: str, timestamp: int, nonce: str, data: str) -> bytes:
+    """The exact bytes an authentication signature covers."""
+    return AUTH_DOMAIN + f"{chain_id}\n{timestamp}\n{nonce}\n{data}".encode()
+
+
+def sign_auth(
+    signer: Signer, chain_id: str, data: str = "", timestamp: int | None = None
+) -> dict[str, Any]:
+    """The ``public/auth`` params that authenticate ``signer`` now (client side)."""
+    timestamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
+    nonce = secrets.token_hex(16)
+    signature = signer.sign_message(auth_message(chain_id, timestamp, nonce, data))
+    return {
+        "grant_type": "signature",
+        "client_id": signer.account,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": signature.hex(),
+        "data": data,
+    }
+
+
+def http_data(method: str, path_qs: str, body: bytes) -> str:
+    """What an HTTP request's signature covers: hex SHA-256 of its body, or of its target."""
+    return hashlib.sha256(body if method == "POST" else path_qs.encode()).hexdigest()
+
+
+def http_header(signer: Signer, chain_id: str, method: str, path_qs: str, body: bytes) -> str:
+    """The ``Authorization`` header value for one HTTP request (client side)."""
+    params = sign_auth(signer, chain_id, http_data(method, path_qs, body))
+    fields = ",".join(
+        f"{name}={params[name]}" for name in ("client_id", "timestamp", "nonce", "signature")
+    )
+    return f"{HTTP_SCHEME} {fields}"
+
+
+class Authenticator:
+    """Checks authentication signatures for one chain and remembers used nonces."""
+
+    def __init__(
+        self,
+        chain_id: str,
+        window_ms: int = DEFAULT_WINDOW_MS,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.chain_id = chain_id
+        self.window_ms = window_ms
+        self._clock_ms = clock_ms
+        self._seen: dict[tuple[str, str], int] = {}
+
+    def verify(self, params: AuthParams) -> str:
+        """The account ``params`` authenticate. Raises RpcError (invalid credentials)."""
+        now = self._clock_ms()
+        if abs(now - params.timestamp) > self.window_ms:
+            raise _refused(
+                f"timestamp {params.timestamp} is more than {self.window_ms} ms from {now}"
+            )
+        if (params.client_id, params.nonce) in self._seen:
+            raise _refused("nonce already used")
+        message = auth_message(self.chain_id, params.timestamp, params.nonce, params.data)
+        try:
+            VerifyKey(bytes.fromhex(params.client_id)).verify(
+                message, bytes.fromhex(params.signature)
+            )
+        except (BadSignatureError, ValueError):
+            raise _refused("bad signature") from None
+        self._remember(params.client_id, params.nonce, now)
+        return params.client_id
+
+    def verify_header(self, header: str, data: str) -> str:
+        """The account an HTTP ``Authorization`` header authenticates for a request whose
+        signed data is ``data``. Raises RpcError."""
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != HTTP_SCHEME:
+            raise _refused(f"authorization scheme must be {HTTP_SCHEME}")
+        fields = dict(part.partition("=")[::2] for part in rest.split(","))
+        raw = {"grant_type": "signature", **fields, "data": data}
+        try:
+            params = msgspec.convert(raw, AuthParams, strict=False)
+        except msgspec.ValidationError as error:
+            raise _refused(f"bad authorization header: {error}") from None
+        return self.verify(params)
+
+    def _remember(self, account: str, nonce: str, now: int) -> None:
+        if len(self._seen) >= MAX_REMEMBERED_NONCES:
+            horizon = now - self.window_ms
+            self._seen = {key: at for key, at in self._seen.items() if at >= horizon}
+        self._seen[(account, nonce)] = now
+
+    def register(self, registry: Registry) -> None:
+        """Add ``public/auth``."""
+        registry.add("public/auth", AuthParams, self._auth)
+
+    def _auth(self, context: Context, params: AuthParams) -> dict[str, Any]:
+        account = self.verify(params)
+        if context.account is not None and context.account != account:
+            raise _refused(f"this connection is already bound to account {context.account}")
+        context.account = account
+        if context.session is not None:
+            context.session.account = account
+        return {
+            "account": account,
+            "token_type": "signature",
+            "scope": f"account:{account} session:connection",
+            "expires_in": None,
+        }
+
+
+def _refused(reason: str) -> RpcError:
+    return RpcError(INVALID_CREDENTIALS, f"invalid credentials: {reason}", {"reason": reason})

@@ -1,0 +1,94 @@
+"""What one connection may send: frame and batch sizes, and a request rate.
+
+The rate is a token bucket per connection (per peer address over HTTP). A request beyond it
+gets a ``too_many_requests`` error and the connection survives. Each such rejection is a
+*strike*; strikes are forgiven at a tenth of the rate, so a client that backs off is never
+punished, while one that keeps sending faster than it may accumulates strikes and, past
+``flood_strikes``, is disconnected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Final
+
+import msgspec
+
+Clock = Callable[[], float]
+
+STRIKE_FORGIVENESS: Final = 0.1
+"""Strikes forgiven per second, as a fraction of the request rate."""
+
+
+class Limits(msgspec.Struct, frozen=True):
+    """Per-connection limits of the API server.
+
+    ``max_frame_bytes``: a larger request frame or HTTP body gets an invalid-request error.
+    ``hard_frame_bytes``: a larger WebSocket frame closes the connection (1009) unread.
+    ``max_batch``: most requests in one JSON-RPC batch.
+    ``rate_per_s`` and ``burst``: the token bucket, in requests (a batch counts each).
+    ``flood_strikes``: rejected requests, net of forgiveness, that close the connection.
+    ``max_pending_frames``: frames queued to one WebSocket before it counts as a slow
+    consumer and is disconnected.
+    """
+
+    max_frame_bytes: int = 256 * 1024
+    hard_frame_bytes: int = 1024 * 1024
+    max_batch: int = 100
+    rate_per_s: float = 20_000.0
+    burst: int = 20_000
+    flood_strikes: int = 2_000
+    max_pending_frames: int = 10_000
+
+
+class TokenBucket:
+    """A request rate limiter with flood detection; ``clock`` is injectable for tests."""
+
+    __slots__ = (
+        "_clock",
+        "_forgive",
+        "_last",
+        "_last_strike",
+        "burst",
+        "rate",
+        "strikes",
+        "tokens",
+    )
+
+    def __init__(self, rate_per_s: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self.tokens = float(burst)
+        self.strikes = 0.0
+        self._clock = clock
+        self._forgive = rate_per_s * STRIKE_FORGIVENESS
+        self._last = clock()
+        self._last_strike = self._last
+
+    @classmethod
+    def from_limits(cls, limits: Limits, clock: Clock = time.monotonic) -> TokenBucket:
+        return cls(limits.rate_per_s, limits.burst, clock)
+
+    def take(self) -> bool:
+        """Spend one token if there is one; otherwise record a strike and return False."""
+        now = self._clock()
+        self.tokens = min(float(self.burst), self.tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.strikes = self._strikes_at(now) + 1.0
+        self._last_strike = now
+        return False
+
+    def _strikes_at(self, now: float) -> float:
+        return max(0.0, self.strikes - (now - self._last_strike) * self._forgive)
+
+    def retry_after_ms(self) -> int:
+        """Milliseconds until the next token."""
+        return max(1, int((1.0 - self.tokens) / self.rate * 1000) + 1)
+
+    def flooding(self, flood_strikes: int) -> bool:
+        """Whether the sender has kept exceeding the rate long enough to be disconnected."""
+        return self._strikes_at(self._clock()) > flood_strikes

@@ -1,0 +1,207 @@
+"""State as JSON: pure functions from clearing records to API objects.
+
+Objects are shaped like ccxt's unified structures wherever a field exists there (``id``,
+``symbol``, ``base``, ``quote``, ``settle``, ``type``, ``strike``, ``optionType``, ``expiry``,
+``contractSize``, ``precision``, ``limits``), and also carry Deribit's names
+(``instrument_name``, ``tick_size``, ``min_trade_amount``, ``kind``, ``settlement_period``,
+``is_active``), so both kinds of client find what they look for. The API server, the node
+core and the dashboard share them.
+
+Numbers leave fixed point here: prices and sizes become JSON numbers in USDC and contracts
+(decimal values with at most six places, exact in a double's shortest representation).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any, Final
+
+from paraclear.clearing.instruments import Instrument, Option, Perpetual, format_expiry
+from paraclear.clearing.records import OracleData
+from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.state import State
+from paraclear.state import keys as k
+
+SETTLE: Final = "USDC"
+FRIDAY: Final = 4
+
+
+def price(raw: int) -> float:
+    """Raw price units as USDC (display only)."""
+    return raw / PRICE_SCALE
+
+
+def size(raw: int) -> float:
+    """Raw size units as contracts (display only)."""
+    return raw / SIZE_SCALE
+
+
+def amount(raw: int) -> float:
+    """Micro-USDC as USDC (display only)."""
+    return raw / USDC_SCALE
+
+
+def ms(seconds: int) -> int:
+    return seconds * 1000
+
+
+def iso8601(seconds: int) -> str:
+    """``2026-06-26T08:00:00.000Z``, as ccxt writes datetimes."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def settlement_period(expiry: int) -> str:
+    """Deribit's period of an option series: ``month`` (last Friday of a month), ``week``
+    (another Friday) or ``day``."""
+    day = datetime.datetime.fromtimestamp(expiry, datetime.UTC)
+    if day.weekday() != FRIDAY:
+        return "day"
+    next_week = day + datetime.timedelta(days=7)
+    return "month" if next_week.month != day.month else "week"
+
+
+def instrument_view(instrument: Instrument, *, active: bool = True) -> dict[str, Any]:
+    """One instrument as a ccxt market with Deribit's instrument fields."""
+    base = instrument.underlying
+    is_option = isinstance(instrument, Option)
+    view: dict[str, Any] = {
+        "id": instrument.name,
+        "symbol": _symbol(instrument),
+        "base": base,
+        "quote": SETTLE,
+        "settle": SETTLE,
+        "baseId": base,
+        "quoteId": SETTLE,
+        "settleId": SETTLE,
+        "type": "option" if is_option else "swap",
+        "spot": False,
+        "margin": False,
+        "swap": not is_option,
+        "future": False,
+        "option": is_option,
+        "active": active,
+        "contract": True,
+        "linear": True,
+        "inverse": False,
+        "contractSize": size(instrument.contract_size),
+        "expiry": None,
+        "expiryDatetime": None,
+        "strike": None,
+        "optionType": None,
+        "precision": {"amount": size(instrument.lot_size), "price": price(instrument.tick_size)},
+        "limits": {
+            "amount": {"min": size(instrument.lot_size), "max": None},
+            "price": {"min": price(instrument.tick_size), "max": None},
+            "cost": {"min": None, "max": None},
+            "leverage": {"min": None, "max": None},
+        },
+        "instrument_name": instrument.name,
+        "kind": "option" if is_option else "future",
+        "tick_size": price(instrument.tick_size),
+        "min_trade_amount": size(instrument.lot_size),
+        "contract_size": size(instrument.contract_size),
+        "is_active": active,
+        "base_currency": base,
+        "quote_currency": SETTLE,
+        "counter_currency": SETTLE,
+        "settlement_currency": SETTLE,
+        "instrument_type": "linear",
+    }
+    if isinstance(instrument, Option):
+        view.update(_option_fields(instrument))
+    else:
+        view.update(_perpetual_fields(instrument))
+    return view
+
+
+def _symbol(instrument: Instrument) -> str:
+    """ccxt's unified symbol: ``BTC/USDC:USDC`` or ``BTC/USDC:USDC-260626-60000-C``."""
+    prefix = f"{instrument.underlying}/{SETTLE}:{SETTLE}"
+    if isinstance(instrument, Perpetual):
+        return prefix
+    day = datetime.datetime.fromtimestamp(instrument.expiry, datetime.UTC).strftime("%y%m%d")
+    strike = instrument.name.split("-")[2]
+    return f"{prefix}-{day}-{strike}-{instrument.right.value}"
+
+
+def _option_fields(option: Option) -> dict[str, Any]:
+    return {
+        "expiry": ms(option.expiry),
+        "expiryDatetime": iso8601(option.expiry),
+        "strike": price(option.strike),
+        "optionType": "call" if option.is_call else "put",
+        "option_type": "call" if option.is_call else "put",
+        "expiration_timestamp": ms(option.expiry),
+        "settlement_period": settlement_period(option.expiry),
+        "expiry_name": format_expiry(option.expiry),
+    }
+
+
+def _perpetual_fields(perpetual: Perpetual) -> dict[str, Any]:
+    return {
+        "settlement_period": "perpetual",
+        "expiration_timestamp": None,
+        "initial_margin": perpetual.initial_margin_ppm / 1_000_000,
+        "maintenance_margin": perpetual.maintenance_margin_ppm / 1_000_000,
+    }
+
+
+def index_price_view(oracle: OracleData) -> dict[str, Any]:
+    """Deribit's ``public/get_index_price`` result."""
+    return {
+        "index_price": price(oracle.index),
+        "estimated_delivery_price": price(oracle.index),
+        "timestamp": ms(oracle.time),
+    }
+
+
+# --- reading state ---------------------------------------------------------------------------
+
+
+def listed_instruments(state: State) -> list[Instrument]:
+    """Every listed instrument, by name.
+
+    Scans a copy of the key list (taken in one step under the GIL, so a producer thread
+    committing meanwhile cannot break the iteration). A node with many accounts should
+    keep an index instead.
+    """
+    found: list[Instrument] = []
+    for key, value in list(state.data.items()):
+        if (
+            key[:2] == k.INSTRUMENTS_LOCK
+            and len(key) == 3
+            and isinstance(value, Option | Perpetual)
+        ):
+            found.append(value)
+    return sorted(found, key=lambda instrument: instrument.name)
+
+
+def select_instruments(
+    instruments: Iterable[Instrument],
+    currency: str = "any",
+    kind: str | None = None,
+    expired: bool = False,
+    time: int | None = None,
+) -> list[Instrument]:
+    """Deribit's ``get_instruments`` filter. ``time``: now, Unix seconds (expiry test)."""
+    chosen = []
+    for instrument in instruments:
+        if currency.upper() not in ("ANY", instrument.underlying):
+            continue
+        is_option = isinstance(instrument, Option)
+        if kind is not None and kind != ("option" if is_option else "future"):
+            continue
+        if isinstance(instrument, Option):
+            if time is not None and (instrument.expiry <= time) != expired:
+                continue
+        elif expired:
+            continue
+        chosen.append(instrument)
+    return chosen
+
+
+def oracle_of(state: State, underlying: str) -> OracleData | None:
+    value = state.data.get(k.oracle(underlying))
+    return value if isinstance(value, OracleData) else None

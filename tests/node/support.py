@@ -1,0 +1,70 @@
+"""A market with listed instruments and an index, and an API server over it, for node tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from nacl.signing import SigningKey
+
+from paraclear.node.auth import Authenticator
+from paraclear.node.hub import Hub
+from paraclear.node.limits import Limits
+from paraclear.node.methods import PublicMethods, StateMarket
+from paraclear.node.rpc import Context, Registry
+from paraclear.node.server import ApiServer, ServerThread
+from tests.clearing.harness import Exchange
+
+CHAIN = "paraclear-test"
+
+
+class Signer:
+    """A bare PyNaCl signer (what ``envelope.Keypair`` provides)."""
+
+    def __init__(self, seed: int) -> None:
+        self._key = SigningKey(seed.to_bytes(32, "big"))
+        self.account = bytes(self._key.verify_key).hex()
+
+    def sign_message(self, message: bytes) -> bytes:
+        return self._key.sign(message).signature
+
+
+class Empty(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+def whoami(context: Context, params: Empty) -> dict[str, Any]:
+    """A private method for the tests: who the server thinks is calling."""
+    return {"account": context.account}
+
+
+def crash(context: Context, params: Empty) -> None:
+    raise ZeroDivisionError("a bug with a secret in it")
+
+
+def market() -> StateMarket:
+    exchange = Exchange().market()
+    return StateMarket(exchange.state, exchange.time)
+
+
+def make_server(limits: Limits | None = None, static_dir: Path | None = None) -> ApiServer:
+    registry = Registry()
+    PublicMethods(market(), status=lambda: {"height": 7}).register(registry)
+    registry.add("private/whoami", Empty, whoami)
+    registry.add("public/crash", Empty, crash)
+    return ApiServer(
+        registry,
+        hub=Hub(),
+        authenticator=Authenticator(CHAIN),
+        limits=limits,
+        static_dir=static_dir,
+    )
+
+
+@contextmanager
+def running(limits: Limits | None = None, static_dir: Path | None = None) -> Iterator[ServerThread]:
+    with ServerThread(make_server(limits, static_dir)) as thread:
+        yield thread

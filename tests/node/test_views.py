@@ -1,0 +1,72 @@
+"""State as JSON: instruments shaped like ccxt markets with Deribit's fields."""
+
+from __future__ import annotations
+
+from paraclear.clearing.instruments import Option, Right, expiry_time
+from paraclear.node import views
+from tests.clearing.harness import CALL, PERP, PUT, Exchange
+
+
+def test_option_view_has_ccxt_and_deribit_fields() -> None:
+    view = views.instrument_view(CALL)
+    assert view["id"] == view["instrument_name"] == "BTC-26JUN26-60000-C"
+    assert view["symbol"] == "BTC/USDC:USDC-260626-60000-C"
+    assert (view["type"], view["kind"], view["option"], view["swap"]) == (
+        "option",
+        "option",
+        True,
+        False,
+    )
+    assert (view["strike"], view["optionType"], view["option_type"]) == (60_000.0, "call", "call")
+    assert view["expiry"] == view["expiration_timestamp"] == CALL.expiry * 1000
+    assert view["expiryDatetime"] == "2026-06-26T08:00:00.000Z"
+    assert view["tick_size"] == view["precision"]["price"] == 0.1
+    assert view["min_trade_amount"] == view["limits"]["amount"]["min"] == 0.1
+    assert (view["base"], view["quote"], view["settle"], view["contractSize"]) == (
+        "BTC",
+        "USDC",
+        "USDC",
+        1.0,
+    )
+    assert views.instrument_view(PUT)["optionType"] == "put"
+
+
+def test_perpetual_view_is_a_linear_swap() -> None:
+    view = views.instrument_view(PERP)
+    assert view["symbol"] == "BTC/USDC:USDC"
+    assert (view["type"], view["kind"], view["settlement_period"]) == (
+        "swap",
+        "future",
+        "perpetual",
+    )
+    assert view["expiry"] is None and view["strike"] is None
+    assert view["min_trade_amount"] == 0.001
+    assert view["initial_margin"] == 0.02
+
+
+def test_settlement_period_follows_deribit() -> None:
+    def period(day: int, month: int) -> str:
+        return views.settlement_period(expiry_time(day, month, 2026))
+
+    assert [period(26, 6), period(19, 6), period(22, 6)] == ["month", "week", "day"]
+
+
+def test_listed_instruments_and_the_deribit_filter() -> None:
+    exchange = Exchange().market()
+    listed = views.listed_instruments(exchange.state)
+    assert [i.name for i in listed] == sorted(i.name for i in listed) and len(listed) == 4
+    now = exchange.time
+    assert views.select_instruments(listed, "BTC", "future", time=now) == [PERP]
+    assert len(views.select_instruments(listed, "btc", "option", time=now)) == 3
+    assert views.select_instruments(listed, "ETH", time=now) == []
+    assert views.select_instruments(listed, expired=True, time=CALL.expiry) == [
+        i for i in listed if isinstance(i, Option)
+    ]
+    strike = Option("ETH", CALL.expiry, 3_000_000_000, Right.PUT)
+    assert views.select_instruments([strike], "ETH", time=now) == [strike]
+
+
+def test_index_price_view() -> None:
+    oracle = views.oracle_of(Exchange().market(index=61_234.5).state, "BTC")
+    assert oracle is not None
+    assert views.index_price_view(oracle)["index_price"] == 61_234.5
