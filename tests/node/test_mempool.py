@@ -129,6 +129,21 @@ def test_commit_prunes_stale_nonces_and_readies_the_next():
     assert order(mempool.take(10)) == [("a", 2), ("a", 3)]
 
 
+def test_a_taken_tx_that_did_not_consume_its_nonce_frees_it_again():
+    committed = {"a": 0}
+    mempool = pool(committed)
+    mempool.add(env("a", 0, fee=5))
+    mempool.add(env("a", 2, fee=5))
+    assert order(mempool.take(10)) == [("a", 0)]
+    mempool.on_committed({"a": 0})  # it failed its fee check: state's nonce did not move
+    mempool.add(env("a", 0, fee=1))
+    mempool.add(env("a", 1, fee=1))
+    assert order(mempool.take(10)) == [("a", 0), ("a", 1), ("a", 2)]
+    mempool.on_committed()  # unnamed senders are read from committed state
+    mempool.add(env("a", 0, fee=2))
+    assert len(mempool) == 1
+
+
 def test_refused_accounts_leave_nothing_behind():
     mempool = pool({"a": 5})
     for _ in range(3):
@@ -141,7 +156,12 @@ ACCOUNTS = ["a", "b", "c"]
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.sampled_from(ACCOUNTS), st.integers(0, 8), st.integers(0, 3)),
-        st.tuples(st.just("take"), st.integers(0, 4), st.booleans(), st.just(0)),
+        st.tuples(
+            st.just("take"),
+            st.integers(0, 4),
+            st.sampled_from(["in flight", "commit", "abandon"]),
+            st.just(0),
+        ),
     ),
     max_size=60,
 )
@@ -174,13 +194,16 @@ def test_take_keeps_nonce_order_and_returns_each_accepted_tx_once(operations):
                 replaced.append(before[nonce])
             accepted.append(signed)
         else:
-            _, count, commit, _ = op
+            _, count, then, _ = op
             block = mempool.take(count)
             assert len(block) <= count
             taken += _check_nonce_order(block, sent_next)
-            if commit:
+            if then == "commit":
                 committed.update(sent_next)
                 mempool.on_committed(sent_next)
+            elif then == "abandon":  # every block in flight is lost: nonces are free again
+                sent_next.update(dict.fromkeys(ACCOUNTS, 0), **committed)
+                mempool.on_committed()
     taken += _check_nonce_order(mempool.take(10**6), sent_next)
     held = [s for account in ACCOUNTS for s in mempool.pending(account)]
     assert all(s.tx.nonce > sent_next[s.tx.sender] for s in held), "a ready tx was left"

@@ -16,6 +16,14 @@ too far ahead, a pending nonce again without a higher fee (a higher fee replaces
 anything beyond ``max_per_account`` or ``max_txs``. Signatures are checked before the
 mempool (``paraclear.node.sigverify``).
 
+Commits: ``take`` hands transactions to a block, and their nonces count as used from then on
+(so a copy cannot be admitted while the block runs). ``on_committed`` must follow once every
+block taken so far has committed or been abandoned: it re-reads each such account's next
+nonce from committed state, *lowering* ``base`` where a taken transaction did not consume its
+nonce (a block abandoned, or a transaction that failed its nonce or fee check, which changes
+nothing), so that the account can send that nonce again instead of being stuck behind it.
+One block in flight at a time: pipelining blocks would need per-block bookkeeping.
+
 Deterministic: the same calls in the same order give the same blocks. Ties go by an arrival
 counter, and nothing iterates over a set.
 
@@ -93,6 +101,8 @@ class Mempool:
         self.max_nonce_gap = max_nonce_gap
         self.min_fee = min_fee
         self._queues: dict[str, _Queue] = {}
+        self._in_flight: dict[str, None] = {}
+        """Senders of transactions taken since the last ``on_committed`` (an ordered set)."""
         self._heads: list[HeapItem] = []
         self._count = 0
         self._bytes = 0
@@ -155,20 +165,31 @@ class Mempool:
             heapq.heappop(self._heads)
             used += entry.size
             block.append(entry.signed)
+            self._in_flight[account] = None
             self._remove(queue, nonce)
             queue.base = nonce + 1
             self._push_head(account, queue)
         return block
 
-    def on_committed(self, next_nonces: Mapping[str, int]) -> None:
-        """A block committed: ``next_nonces`` holds the new next nonce of the accounts it
-        touched. Drops what those nonces made stale and forgets idle accounts."""
-        for account, next_nonce in next_nonces.items():
+    def on_committed(self, next_nonces: Mapping[str, int] | None = None) -> None:
+        """Every block taken so far has committed (or been abandoned).
+
+        ``next_nonces`` holds the new next nonce of accounts the blocks touched; senders of
+        taken transactions missing from it are read through ``next_nonce``. Drops pending
+        nonces below the committed ones, resets ``base`` to them and forgets idle accounts.
+        """
+        next_nonces = next_nonces or {}
+        accounts = dict.fromkeys([*self._in_flight, *next_nonces])
+        self._in_flight.clear()
+        for account in accounts:
             queue = self._queues.get(account)
             if queue is None:
                 continue
-            self._advance(account, queue, next_nonce)
-            if not queue.pending and queue.base <= next_nonce:
+            committed = next_nonces.get(account)
+            self._reset(
+                account, queue, self._next_nonce(account) if committed is None else committed
+            )
+            if not queue.pending:
                 del self._queues[account]
         self._compact()
 
@@ -218,9 +239,12 @@ class Mempool:
         return queue
 
     def _advance(self, account: str, queue: _Queue, committed: int) -> None:
-        """Raise the queue's base to ``committed``, dropping pending nonces below it."""
-        if committed <= queue.base:
-            return
+        """Raise the queue's base to ``committed`` if it is behind (a commit not yet told)."""
+        if committed > queue.base:
+            self._reset(account, queue, committed)
+
+    def _reset(self, account: str, queue: _Queue, committed: int) -> None:
+        """Set the queue's base to ``committed``, dropping pending nonces below it."""
         for nonce in sorted(queue.pending):
             if nonce >= committed:
                 break
