@@ -103,3 +103,8 @@ def test_the_union_is_tagged_by_type():
         b'{"type":"deposit","sender":"a","nonce":0,"amount":5}', type=Transaction
     )
     assert isinstance(decoded, Deposit)
+
+
+def test_validate_rejects_integers_too_wide_for_any_encoding():
+    with pytest.raises(Rejected):
+        validate(Deposit(sender="a", nonce=0, amount=2**70))

@@ -215,6 +215,8 @@ Transaction = (
 )
 
 _decoder: Final = msgspec.json.Decoder(Transaction)
+_msgpack_encoder: Final = msgspec.msgpack.Encoder()
+_msgpack_decoder: Final = msgspec.msgpack.Decoder(Transaction)
 
 
 def decode_transaction(data: bytes | str) -> Transaction:
@@ -230,10 +232,16 @@ def decode_transaction(data: bytes | str) -> Transaction:
 
 
 def validate(tx: Transaction) -> Transaction:
-    """Check a constructed transaction against the declared ranges. Raises Rejected."""
+    """Check a constructed transaction against the declared ranges. Raises Rejected.
+
+    Round-trips through msgpack with a prebuilt decoder: ``msgspec.convert`` to the union
+    rebuilds its type information on every call (~45 µs against ~7 µs for a trade).
+    """
     try:
-        msgspec.convert(msgspec.to_builtins(tx), Transaction)
+        _msgpack_decoder.decode(_msgpack_encoder.encode(tx))
     except msgspec.ValidationError as error:
+        raise Rejected(f"malformed {type(tx).__name__}: {error}") from None
+    except (msgspec.EncodeError, TypeError, OverflowError) as error:  # ints past 64 bits
         raise Rejected(f"malformed {type(tx).__name__}: {error}") from None
     _check_semantics(tx)
     return tx
