@@ -103,12 +103,16 @@ def margin_status(view: StateView, account: str, model: MarginModel) -> MarginSt
     )
 
 
-def require_initial_margin(view: StateView, account: str, model: MarginModel) -> None:
-    """Raise InsufficientMargin unless equity covers the initial requirement."""
+def require_initial_margin(
+    view: StateView, account: str, model: MarginModel, *, extra: int = 0
+) -> None:
+    """Raise InsufficientMargin unless equity covers the initial requirement, the margin
+    reserved for the account's open orders, and ``extra`` (a new order's reservation)."""
     status = margin_status(view, account, model)
-    if status.equity < status.initial:
+    required = status.initial + view.get_int(k.reserved(account)) + extra
+    if status.equity < required:
         raise errors.InsufficientMargin(
-            account=account, required=status.initial, available=status.equity
+            account=account, required=required, available=status.equity
         )
 
 

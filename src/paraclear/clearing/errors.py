@@ -241,3 +241,39 @@ class CounterpartyUnderwater(ClearingFailure):
     """A counterparty would be left with negative equity by its share of the deficit."""
 
     fields = ("account", "equity")
+
+
+class UnknownOrder(ClearingFailure):
+    """The account has no open order opened by the transaction of this nonce."""
+
+    fields = ("account", "order")
+
+
+class TooManyOrders(ClearingFailure):
+    """The account already has the most open orders one account may have."""
+
+    fields = ("account", "limit")
+
+
+class OrderExpired(ClearingFailure):
+    """A good-til-block order whose last block has passed."""
+
+    fields = ("good_til", "height")
+
+
+class ReduceOnlyWouldIncrease(ClearingFailure):
+    """A reduce-only order on the side that would grow (or open) the position."""
+
+    fields = ("account", "instrument", "position")
+
+
+class FillMismatch(ClearingFailure):
+    """A fill that its two orders do not allow (instrument, sides, size or price)."""
+
+    fields = ("reason",)
+
+
+class OpenOrdersLeft(ClearingFailure):
+    """The accounts listed for an expiry do not hold every open order of the series."""
+
+    fields = ("instrument", "orders")

@@ -147,3 +147,52 @@ class Deleveraged(Event, frozen=True, kw_only=True, tag="deleveraged"):
     size: int
     price: int
     loss: int
+
+
+class OrderPlaced(Event, frozen=True, kw_only=True, tag="order_placed"):
+    """An order opened; ``reserved`` is the initial margin it holds."""
+
+    account: str
+    order: int
+    instrument: str
+    side: str
+    kind: str
+    price: int
+    size: int
+    reserved: int
+
+
+class OrderAmended(Event, frozen=True, kw_only=True, tag="order_amended"):
+    account: str
+    order: int
+    price: int
+    size: int
+    reserved: int
+
+
+class OrderClosed(Event, frozen=True, kw_only=True, tag="order_closed"):
+    """An order left open with ``remaining`` (0: closed); ``reason`` is ``cancelled`` or the
+    book's (``unfilled``, ``refused``, ``expired``, ``self_trade``, ``settlement``,
+    ``delisted``)."""
+
+    account: str
+    order: int
+    instrument: str
+    reason: str
+    remaining: int
+    released: int
+
+
+class OrderFilled(Event, frozen=True, kw_only=True, tag="order_filled"):
+    """A fill of two orders, settled: the taker's order met the maker's resting order."""
+
+    instrument: str
+    taker: str
+    taker_order: int
+    maker: str
+    maker_order: int
+    taker_side: str
+    size: int
+    price: int
+    maker_fee: int
+    taker_fee: int

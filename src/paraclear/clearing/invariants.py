@@ -11,6 +11,9 @@
 6. The options pool's total shares = Σ every LP's shares, none negative. (The pool's cash,
    positions and perpetual quotes are an account's, so 1-5 count them like everyone's.)
 7. The insurance fund is never negative.
+8. Each account's reserved margin = Σ the reservations of its open orders (none negative),
+   its index of open orders lists exactly them, every open order has a positive remaining
+   size, and each instrument's open-order count = its open orders.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections import defaultdict
 
 from paraclear.clearing.accounts import pending_funding
 from paraclear.clearing.instruments import Perpetual
-from paraclear.clearing.records import MarkData, Position
+from paraclear.clearing.records import MarkData, OpenOrder, Position
 from paraclear.numbers import format_amount
 from paraclear.state import State
 from paraclear.state import keys as k
@@ -33,6 +36,9 @@ def check_invariants(state: State) -> list[str]:
     long_size: dict[str, int] = defaultdict(int)
     held: dict[str, set[str]] = defaultdict(set)
     lp_shares = 0
+    reserved: dict[str, int] = defaultdict(int)
+    orders: dict[str, list[int]] = defaultdict(list)
+    order_counts: dict[str, int] = defaultdict(int)
     violations: list[str] = []
     for key, value in data.items():
         if key[0] != "acct":
@@ -50,6 +56,13 @@ def check_invariants(state: State) -> list[str]:
             long_size[name] += max(value.size, 0)
             held[account].add(name)
             cash += _perpetual_cash(data, name, value)
+        elif field == "order":
+            assert isinstance(value, OpenOrder)
+            reserved[account] += value.reserved
+            orders[account].append(int(key[3]))
+            order_counts[value.instrument] += 1
+            if value.remaining <= 0 or value.reserved < 0:
+                violations.append(f"order {account}/{key[3]} has remaining {value.remaining}")
         elif field == "pool_shares":
             assert isinstance(value, int)
             lp_shares += value
@@ -76,6 +89,30 @@ def check_invariants(state: State) -> list[str]:
     total_shares = _int(data, k.POOL_TOTAL_SHARES)
     if lp_shares != total_shares:
         violations.append(f"pool has {total_shares} shares, LPs hold {lp_shares}")
+    violations += _order_violations(data, reserved, orders, order_counts)
+    return violations
+
+
+def _order_violations(
+    data: dict[tuple[str, ...], object],
+    reserved: dict[str, int],
+    orders: dict[str, list[int]],
+    order_counts: dict[str, int],
+) -> list[str]:
+    violations: list[str] = []
+    accounts = {key[1] for key in data if key[0] == "acct" and key[2] in ("reserved", "orders")}
+    for account in sorted(accounts | set(orders)):
+        if _int(data, k.reserved(account)) != reserved.get(account, 0):
+            violations.append(f"{account} reserves {_int(data, k.reserved(account))} for orders "
+                              f"holding {reserved.get(account, 0)}")  # fmt: skip
+        listed = data.get(k.open_orders(account)) or ()
+        if listed != tuple(sorted(orders.get(account, []))):
+            violations.append(f"open-order index of {account} is out of step with its orders")
+    counted = {key[1] for key in data if key[0] == "orders"}
+    for name in sorted(counted | set(order_counts)):
+        if _int(data, k.order_count(name)) != order_counts.get(name, 0):
+            violations.append(f"{name} counts {_int(data, k.order_count(name))} open orders, "
+                              f"{order_counts.get(name, 0)} are open")  # fmt: skip
     return violations
 
 

@@ -16,13 +16,17 @@ from paraclear.clearing.handlers import (
     expiry,
     funds,
     market,
+    orders,
     pool,
     pool_trading,
     trading,
 )
 from paraclear.clearing.margin import MarginModel, StandardMargin
 from paraclear.clearing.transactions import (
+    AmendOrder,
     Backstop,
+    CancelOrder,
+    CloseOrder,
     ConfigurePool,
     Deleverage,
     Deposit,
@@ -30,11 +34,13 @@ from paraclear.clearing.transactions import (
     Liquidate,
     ListInstrument,
     OracleUpdate,
+    PlaceOrder,
     PoolDeposit,
     PoolHedge,
     PoolTrade,
     PoolWithdraw,
     SettleExpiry,
+    SettleFill,
     Trade,
     Transaction,
     Transfer,
@@ -55,6 +61,11 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
     OracleUpdate: (market.access_oracle_update, market.apply_oracle_update),
     Funding: (market.access_funding, market.apply_funding),
     Trade: (trading.access_trade, trading.apply_trade),
+    PlaceOrder: (orders.access_place_order, orders.apply_place_order),
+    CancelOrder: (orders.access_cancel_order, orders.apply_cancel_order),
+    AmendOrder: (orders.access_amend_order, orders.apply_amend_order),
+    SettleFill: (orders.access_settle_fill, orders.apply_settle_fill),
+    CloseOrder: (orders.access_close_order, orders.apply_close_order),
     Liquidate: (trading.access_liquidate, trading.apply_liquidate),
     Backstop: (backstop.access_backstop, backstop.apply_backstop),
     Deleverage: (backstop.access_deleverage, backstop.apply_deleverage),
@@ -89,7 +100,12 @@ class ClearingMachine:
         return _HANDLERS[type(tx)][0](tx)
 
     def begin(self, tx: Transaction, view: StateView, ctx: BlockContext) -> None:
-        """Check and consume the sender's nonce, and pay the fee into the fee pool."""
+        """Check and consume the sender's nonce, and pay the fee into the fee pool.
+
+        Transactions that take no nonce (the producer's settlements) begin with nothing.
+        """
+        if not type(tx).consumes_nonce:
+            return
         nonce_key = k.nonce(tx.sender)
         expected = view.get_int(nonce_key)
         if tx.nonce != expected:

@@ -24,6 +24,26 @@ class Position(msgspec.Struct, frozen=True):
     funding_index: int = 0
 
 
+class OpenOrder(msgspec.Struct, frozen=True, array_like=True):
+    """An account's open order, as its PlaceOrder (and later AmendOrder) left it.
+
+    ``price`` in micro-USDC per contract (for a market order, the worst price it accepts);
+    ``remaining`` and ``filled`` raw sizes; ``reserved`` the initial margin held for
+    ``remaining`` (released in proportion as it fills, the rest when it closes); ``kind`` an
+    ``OrderType`` value; ``good_til`` the last block it may rest in (0: until cancelled).
+    """
+
+    instrument: str
+    is_buy: bool
+    kind: str
+    price: int
+    remaining: int
+    filled: int
+    reserved: int
+    reduce_only: bool = False
+    good_til: int = 0
+
+
 class OracleData(msgspec.Struct, frozen=True):
     """Index price and volatility parameters of one underlying, set by the oracle.
 

@@ -12,7 +12,7 @@ rates parts per million (see ``paraclear.numbers``).
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Final
+from typing import Annotated, ClassVar, Final
 
 import msgspec
 
@@ -25,6 +25,7 @@ MAX_NAME_LENGTH: Final = 64
 MAX_SETTLE_ACCOUNTS: Final = 100_000
 MAX_SURFACE_SLICES: Final = 64
 MAX_ADL_COUNTERPARTIES: Final = 64
+MAX_LABEL_LENGTH: Final = 64
 
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
@@ -41,8 +42,30 @@ class Side(enum.Enum):
     SELL = "sell"
 
 
+class OrderType(enum.Enum):
+    """How an order meets the book (Deribit's order types and time in force)."""
+
+    LIMIT = "limit"
+    """Takes up to its price, rests the rest until cancelled or its ``good_til`` block."""
+    MARKET = "market"
+    """Takes at any price up to its ``price`` (a protection bound), drops the rest."""
+    IOC = "immediate_or_cancel"
+    FOK = "fill_or_kill"
+    POST_ONLY = "post_only"
+    """Rests only; closed unfilled if it would take on arrival."""
+
+
 class Tx(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Fields every transaction has."""
+    """Fields every transaction has.
+
+    ``operator_only``: only the house's oracle may sign it (the node refuses it from anyone
+    else before the mempool; the handler checks again). ``consumes_nonce``: whether it takes
+    the sender's nonce. Settlements the block producer derives from matching do not, so
+    that thousands of fills in a block do not all queue on the oracle's nonce.
+    """
+
+    operator_only: ClassVar[bool] = False
+    consumes_nonce: ClassVar[bool] = True
 
     sender: Name
     nonce: NonNegative
@@ -71,6 +94,8 @@ class Transfer(Tx, frozen=True, kw_only=True, tag="transfer"):
 class ListInstrument(Tx, frozen=True, kw_only=True, tag="list_instrument"):
     """Admin: list a new instrument."""
 
+    operator_only: ClassVar[bool] = True
+
     instrument: Instrument
 
 
@@ -85,6 +110,8 @@ class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
     increasing expiry), from which the options pool's quotes are recomputed at every update.
     """
 
+    operator_only: ClassVar[bool] = True
+
     underlying: Name
     index_price: Positive
     atm_vol_ppm: Annotated[int, msgspec.Meta(gt=0, le=20_000_000)]
@@ -95,13 +122,84 @@ class OracleUpdate(Tx, frozen=True, kw_only=True, tag="oracle_update"):
 
 
 class Trade(Tx, frozen=True, kw_only=True, tag="trade"):
-    """A matched fill: the sender is the taker, ``side`` is the taker's."""
+    """A matched fill: the sender is the taker, ``side`` is the taker's.
+
+    It moves the maker's position without the maker's signature, so the node admits it
+    from the house's operator only; traders reach the book through ``PlaceOrder``.
+    """
+
+    operator_only: ClassVar[bool] = True
 
     maker: Name
     instrument: Name
     side: Side
     size: Positive
     price: Positive
+
+
+class PlaceOrder(Tx, frozen=True, kw_only=True, tag="place_order"):
+    """Open an order in ``instrument``'s book; the order's id is (sender, nonce).
+
+    The initial margin the order could need when it fills is reserved from the account's
+    free margin here, so that its fills never need another margin check. ``good_til`` is the
+    last block the order may rest in (0: until cancelled). ``label`` is the client's.
+    """
+
+    instrument: Name
+    side: Side
+    kind: OrderType = OrderType.LIMIT
+    price: Positive
+    size: Positive
+    reduce_only: bool = False
+    good_til: NonNegative = 0
+    label: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_LENGTH)] = ""
+
+
+class CancelOrder(Tx, frozen=True, kw_only=True, tag="cancel_order"):
+    """Cancel the sender's open order opened by its transaction of nonce ``order``, in
+    ``instrument`` (named so that the access set covers the instrument's order count)."""
+
+    instrument: Name
+    order: NonNegative
+
+
+class AmendOrder(Tx, frozen=True, kw_only=True, tag="amend_order"):
+    """Change the price and open size of the sender's order ``order``; its reservation
+    follows. A larger size or another price loses time priority in the book."""
+
+    order: NonNegative
+    price: Positive
+    size: Positive
+
+
+class SettleFill(Tx, frozen=True, kw_only=True, tag="settle_fill"):
+    """Oracle (block producer): settle one match of the block's books, ``size`` at the
+    maker's ``price``, between the taker's order and the maker's resting order."""
+
+    operator_only: ClassVar[bool] = True
+    consumes_nonce: ClassVar[bool] = False
+
+    instrument: Name
+    taker: Name
+    taker_order: NonNegative
+    maker: Name
+    maker_order: NonNegative
+    price: Positive
+    size: Positive
+
+
+class CloseOrder(Tx, frozen=True, kw_only=True, tag="close_order"):
+    """Oracle (block producer): the book left ``account``'s order ``order`` with
+    ``remaining`` open (0: closed), for ``reason``; the reservation of the rest is released."""
+
+    operator_only: ClassVar[bool] = True
+    consumes_nonce: ClassVar[bool] = False
+
+    account: Name
+    instrument: Name
+    order: NonNegative
+    remaining: NonNegative = 0
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 
 
 class Liquidate(Tx, frozen=True, kw_only=True, tag="liquidate"):
@@ -144,6 +242,8 @@ class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
     ``accounts`` must be strictly sorted and hold every position of the series.
     """
 
+    operator_only: ClassVar[bool] = True
+
     instrument: Name
     accounts: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_SETTLE_ACCOUNTS)]
 
@@ -151,11 +251,15 @@ class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
 class Funding(Tx, frozen=True, kw_only=True, tag="funding"):
     """Oracle: the hourly funding payment on a perpetual, from its average premium."""
 
+    operator_only: ClassVar[bool] = True
+
     instrument: Name
 
 
 class ConfigurePool(Tx, frozen=True, kw_only=True, tag="configure_pool"):
     """Admin: open the options pool, or change its parameters."""
+
+    operator_only: ClassVar[bool] = True
 
     config: PoolConfig
 
@@ -202,6 +306,11 @@ Transaction = (
     | ListInstrument
     | OracleUpdate
     | Trade
+    | PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | SettleFill
+    | CloseOrder
     | Liquidate
     | Backstop
     | Deleverage
@@ -256,6 +365,10 @@ def _check_semantics(tx: Transaction) -> None:
         (tx.impact_bid == 0) != (tx.impact_ask == 0) or tx.impact_bid > tx.impact_ask
     ):
         raise Rejected("impact prices must be both 0, or both set with bid <= ask")
+    if isinstance(tx, SettleFill) and tx.maker == tx.taker:
+        raise Rejected("self-trade: maker and taker are the same account")
+    if not type(tx).consumes_nonce and (tx.nonce or tx.fee):
+        raise Rejected(f"{type(tx).__name__} takes no nonce and no fee: both must be 0")
     if isinstance(tx, Liquidate) and tx.account == tx.sender:
         raise Rejected("an account cannot liquidate itself")
     if isinstance(tx, OracleUpdate) and any(

@@ -30,7 +30,7 @@ position changes later; settlement's margin check covers that.
 from __future__ import annotations
 
 import enum
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, nsmallest
 from typing import Any, Final, NamedTuple
 
 from paraclear.market import errors
@@ -127,6 +127,11 @@ class OrderBook:
         order = self._orders.get(order_id)
         return RestingOrder(*order) if order is not None else None
 
+    def open_size(self, order_id: OrderId) -> int:
+        """The open size of order ``order_id`` (0 if it is not open)."""
+        order = self._orders.get(order_id)
+        return int(order[_REMAINING]) if order is not None else 0
+
     def open_orders(self, account: str) -> int:
         return self._open.get(account, 0)
 
@@ -142,12 +147,12 @@ class OrderBook:
         levels = (self._bids if is_buy else self._asks).levels
         return [RestingOrder(*o) for key in sorted(levels) for o in levels[key].values()]
 
-    def depth(self, is_buy: bool) -> list[tuple[int, int]]:
-        """(price, total open size) per level of one side, best first."""
+    def depth(self, is_buy: bool, top: int | None = None) -> list[tuple[int, int]]:
+        """(price, total open size) per level of one side, best first; the best ``top``
+        levels only, if given."""
         levels = (self._bids if is_buy else self._asks).levels
-        return [
-            (abs(key), sum(o[_REMAINING] for o in levels[key].values())) for key in sorted(levels)
-        ]
+        keys = sorted(levels) if top is None else nsmallest(top, levels)
+        return [(abs(key), sum(o[_REMAINING] for o in levels[key].values())) for key in keys]
 
     # --- operations -----------------------------------------------------------------------
 

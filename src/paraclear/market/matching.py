@@ -94,6 +94,10 @@ class BookSpec(NamedTuple):
     max_open_orders: int = 1_000
 
 
+DEPTH: Final = 20
+"""Levels per side a block's result reports of its book."""
+
+
 class BookResult(NamedTuple):
     """What one book produced in one block."""
 
@@ -102,16 +106,24 @@ class BookResult(NamedTuple):
     """(index of the refused operation in the block's operations, error code)."""
     closed: list[tuple[OrderId, str]]
     """Resting orders the book removed itself (self-trade prevention, expiry)."""
+    open: Sequence[tuple[OrderId, int]] = ()
+    """Every order the block named or filled, with its size left open in the book (0 if
+    gone), in the order first named: what a settlement reconciles with."""
+    bids: Sequence[tuple[int, int]] = ()
+    """The book's best ``DEPTH`` bid levels after the block: (price, open size)."""
+    asks: Sequence[tuple[int, int]] = ()
 
 
-def apply_ops(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
+def apply_ops(
+    book: OrderBook, height: int, ops: Iterable[Op], ids: Iterable[OrderId] | None = None
+) -> BookResult:
     """Begin block ``height`` on ``book`` and apply the rows ``ops`` in order.
 
     The garbage collector is paused meanwhile: a book makes no reference cycles, and
     collections triggered by its many small allocations would cost more than the matching.
     """
     with paused_gc():
-        return _apply(book, height, ops)
+        return _apply(book, height, ops, ids)
 
 
 @contextmanager
@@ -126,10 +138,15 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _apply(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
+def _apply(
+    book: OrderBook, height: int, ops: Iterable[Op], ids: Iterable[OrderId] | None
+) -> BookResult:
     book.begin_block(height)
     place, cancel, amend = book.place, book.cancel, book.amend
     refused: list[tuple[int, str]] = []
+    if ids is None:
+        ops = list(ops)
+        ids = [op[1] for op in ops]
     for index, (
         what,
         oid,
@@ -151,7 +168,22 @@ def _apply(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
                 amend(oid, account, price, size, position)
         except MarketError as error:
             refused.append((index, error.code))
-    result = BookResult(list(book.fills), refused, list(book.closed))
+    touched: dict[OrderId, None] = dict.fromkeys(ids)
+    for fill in book.fills:
+        touched[fill[0]] = None
+        touched[fill[1]] = None
+    for order_id, _ in book.closed:
+        touched[order_id] = None
+    open_size = book.open_size
+    left = [(oid, open_size(oid)) for oid in touched]
+    result = BookResult(
+        list(book.fills),
+        refused,
+        list(book.closed),
+        left,
+        book.depth(True, DEPTH),
+        book.depth(False, DEPTH),
+    )
     book.fills.clear()
     book.closed.clear()
     return result
@@ -159,7 +191,7 @@ def _apply(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
 
 def apply_columns(book: OrderBook, height: int, columns: Columns) -> BookResult:
     """``apply_ops`` on operations given as ``Columns``."""
-    return apply_ops(book, height, zip(*columns, strict=True))
+    return apply_ops(book, height, zip(*columns, strict=True), columns[1])
 
 
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -170,6 +202,9 @@ _Reply = dict[
         list[tuple[int | str, int | str, str, str, bool, int, int]],
         list[tuple[int, str]],
         list[tuple[int | str, str]],
+        list[tuple[int | str, int]],
+        list[tuple[int, int]],
+        list[tuple[int, int]],
     ],
 ]
 _reply_decoder: Final = msgspec.msgpack.Decoder(_Reply)
@@ -266,8 +301,8 @@ class ParallelMatcher:
         merged = self._local.match(height, batches[0])
         for w in busy:
             reply = _reply_decoder.decode(self._pipes[w].recv_bytes())
-            for name, (fills, refused, closed) in reply.items():
-                merged[name] = BookResult(fills, refused, closed)
+            for name, fields in reply.items():
+                merged[name] = BookResult(*fields)
         return {name: merged[name] for name in sorted(merged)}
 
     def close(self) -> None:

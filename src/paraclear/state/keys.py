@@ -56,6 +56,22 @@ def bankruptcy(account: str) -> Key:
     return ("acct", account, "bankruptcy")
 
 
+def order(account: str, order_nonce: int) -> Key:
+    """An open order of the account, by the nonce of the PlaceOrder that opened it
+    (``OpenOrder``)."""
+    return ("acct", account, "order", str(order_nonce))
+
+
+def open_orders(account: str) -> Key:
+    """Sorted tuple of the nonces of the account's open orders."""
+    return ("acct", account, "orders")
+
+
+def reserved(account: str) -> Key:
+    """Initial margin reserved for the account's open orders: Σ of their ``reserved``."""
+    return ("acct", account, "reserved")
+
+
 def pool_shares(account: str) -> Key:
     """Options-pool shares an LP holds (int, raw share units)."""
     return ("acct", account, "pool_shares")
@@ -77,6 +93,11 @@ POOL_TOTAL_SHARES: Final[Key] = ("acct", POOL_ACCOUNT, "total_shares")
 def open_interest(instrument: str) -> Key:
     """Σ long positions in an instrument, raw size units."""
     return ("oi", instrument)
+
+
+def order_count(instrument: str) -> Key:
+    """Number of open orders in an instrument (int); expiry checks it reaches zero."""
+    return ("orders", instrument)
 
 
 INSURANCE_FUND: Final[Key] = ("fund", "insurance")

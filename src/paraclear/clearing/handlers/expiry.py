@@ -1,8 +1,9 @@
 """SettleExpiry: cash-settle every position of an expired option series, then delist it.
 
 The settlement price is the index's TWAP over the 30 minutes before expiry, fixed by the
-first oracle update at or after expiry (``paraclear.clearing.twap``). Open orders of the
-series are not cancelled here: orders are not yet transactions of the clearing house.
+first oracle update at or after expiry (``paraclear.clearing.twap``). The series' open
+orders are closed with it, and their reservations released: ``accounts`` must name every
+account with a position or an open order in the series.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from paraclear.clearing.events import Event, ExpirySettled
 from paraclear.clearing.handlers.backstop import cover_deficit
 from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.handlers.market import require_role
+from paraclear.clearing.handlers.orders import close_orders_of
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.records import SettlementPrices
@@ -33,6 +35,7 @@ def access_settle_expiry(tx: SettleExpiry) -> AccessSet:
             k.MARK_LOCK,
             k.QUOTE_LOCK,
             k.lock_of(k.open_interest(tx.instrument)),
+            k.lock_of(k.order_count(tx.instrument)),
             k.lock_of(k.INSURANCE_FUND),
         ),
     )
@@ -55,6 +58,7 @@ def apply_settle_expiry(
     settled_long = settled_short = residual = positions = 0
     events: list[Event] = []
     for account in tx.accounts:
+        events += close_orders_of(view, account, tx.instrument, "delisted")
         position = view.get(k.position(account, tx.instrument))
         if position is None:
             continue
@@ -77,6 +81,9 @@ def apply_settle_expiry(
             settled_long=settled_long,
             settled_short=settled_short,
         )
+    orders_left = view.get_int(k.order_count(tx.instrument))
+    if orders_left:
+        raise errors.OpenOrdersLeft(instrument=tx.instrument, orders=orders_left)
     view.add(k.INSURANCE_FUND, residual)
     _delist(view, inst, tx.instrument)
     settled = ExpirySettled(

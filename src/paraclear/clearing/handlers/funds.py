@@ -66,7 +66,8 @@ def debit_free_collateral(view: StateView, account: str, amount: int, model: Mar
     if bankruptcy is not None:
         raise errors.AccountBankrupt(account=account, deficit=-view.get_int(k.collateral(account)))
     status = margin_status(view, account, model)
-    free = min(status.collateral, status.equity - status.initial)
+    reserved = view.get_int(k.reserved(account))
+    free = min(status.collateral, status.equity - status.initial - reserved)
     if amount > free:
         raise errors.InsufficientCollateral(
             account=account, required=amount, available=max(free, 0)

@@ -42,7 +42,7 @@ def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginMode
         raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
     config = read_config(view)
     cash = tx.price * tx.size // SIZE_SCALE
-    maker_fee, taker_fee = _fees(view, config, tx.instrument, inst, tx.size, cash)
+    maker_fee, taker_fee = fill_fees(view, config, tx.instrument, inst, tx.size, cash)
     taker_delta = tx.size if tx.side is Side.BUY else -tx.size
     for account, delta, fee in (
         (tx.sender, taker_delta, taker_fee),
@@ -81,7 +81,7 @@ def tradable_instrument(view: StateView, name: str, ctx: BlockContext) -> Instru
     return inst
 
 
-def _fees(
+def fill_fees(
     view: StateView, config: HouseConfig, name: str, inst: Instrument, size: int, cash: int
 ) -> tuple[int, int]:
     """(maker fee, taker fee): perps on notional; options on the underlying, capped by premium."""
