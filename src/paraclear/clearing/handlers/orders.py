@@ -211,7 +211,11 @@ def apply_settle_fill(
 
 
 def access_close_order(tx: CloseOrder) -> AccessSet:
-    return account_access((tx.account,), deltas=(k.lock_of(k.order_count(tx.instrument)),))
+    return account_access(
+        (tx.account,),
+        reads=(k.lock_of(k.CONFIG),),
+        deltas=(k.lock_of(k.order_count(tx.instrument)),),
+    )
 
 
 def apply_close_order(
