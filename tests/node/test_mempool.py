@@ -108,6 +108,35 @@ def test_limits_on_the_pool_the_account_the_size_and_the_fee():
     assert len(mempool) == 3
 
 
+def test_a_full_pool_evicts_the_cheapest_tail_of_another_account_for_a_higher_fee():
+    mempool = pool(max_txs=3)
+    mempool.add(env("a", 0, fee=9))
+    mempool.add(env("a", 1, fee=1))
+    mempool.add(env("b", 0, fee=5))
+    assert mempool.add(env("d", 0, fee=2)) == env("a", 1, fee=1)  # a tail, not a's head
+    with pytest.raises(errors.MempoolFull):
+        mempool.add(env("e", 0, fee=2))  # the cheapest other tail (d's) pays as much
+    assert mempool.add(env("d", 1, fee=6)) == env("b", 0, fee=5)  # never d's own tail
+    assert order(mempool.take(10)) == [("a", 0), ("d", 0), ("d", 1)]
+
+
+def test_eviction_never_opens_a_gap_below_an_accounts_pending_txs():
+    mempool = pool(max_txs=3)
+    mempool.add(env("a", 0, fee=1))
+    mempool.add(env("a", 1, fee=9))
+    mempool.add(env("b", 0, fee=5))
+    with pytest.raises(errors.MempoolFull):
+        mempool.add(env("d", 0, fee=2))  # a's cheap nonce 0 is not a tail
+    assert len(mempool) == 3
+
+
+def test_eviction_among_equal_fees_drops_the_latest_arrival():
+    mempool = pool(max_txs=2)
+    mempool.add(env("a", 0, fee=1))
+    mempool.add(env("b", 0, fee=1))
+    assert mempool.add(env("c", 0, fee=2)) == env("b", 0, fee=1)
+
+
 def test_operator_only_types_are_refused_from_other_accounts(monkeypatch):
     monkeypatch.setattr(Deposit, "operator_only", True, raising=False)
     mempool = Mempool(lambda account: 0, operators=["oracle"])
@@ -171,10 +200,11 @@ ops = st.lists(
 @given(ops)
 def test_take_keeps_nonce_order_and_returns_each_accepted_tx_once(operations):
     committed: dict[str, int] = {}
-    mempool = Mempool(lambda a: committed.get(a, 0), max_per_account=5, max_nonce_gap=3)
+    mempool = Mempool(lambda a: committed.get(a, 0), max_txs=8, max_per_account=5, max_nonce_gap=3)
     sent_next = dict.fromkeys(ACCOUNTS, 0)  # next nonce after all taken so far
     accepted: list[SignedTx] = []
     replaced: list[SignedTx] = []
+    evicted: list[SignedTx] = []
     taken: list[SignedTx] = []
     for op in operations:
         if op[0] == "add":
@@ -182,7 +212,7 @@ def test_take_keeps_nonce_order_and_returns_each_accepted_tx_once(operations):
             signed = env(account, nonce, fee, amount=len(accepted) + 1)
             before = {s.tx.nonce: s for s in mempool.pending(account)}
             try:
-                mempool.add(signed)
+                dropped = mempool.add(signed)
             except errors.NonceReplayed:
                 assert nonce < sent_next[account] or nonce in before
                 continue
@@ -193,6 +223,10 @@ def test_take_keeps_nonce_order_and_returns_each_accepted_tx_once(operations):
                 assert fee > before[nonce].tx.fee
                 replaced.append(before[nonce])
             accepted.append(signed)
+            if dropped is not None:
+                assert dropped.tx.sender != account and dropped.tx.fee < fee
+                evicted.append(dropped)
+            assert len(mempool) <= 8
         else:
             _, count, then, _ = op
             block = mempool.take(count)
@@ -207,7 +241,7 @@ def test_take_keeps_nonce_order_and_returns_each_accepted_tx_once(operations):
     taken += _check_nonce_order(mempool.take(10**6), sent_next)
     held = [s for account in ACCOUNTS for s in mempool.pending(account)]
     assert all(s.tx.nonce > sent_next[s.tx.sender] for s in held), "a ready tx was left"
-    ids = [id(s) for s in taken + replaced + held]
+    ids = [id(s) for s in taken + replaced + evicted + held]
     assert len(ids) == len(set(ids)), "a tx came out twice"
     assert sorted(ids) == sorted(id(s) for s in accepted)
 

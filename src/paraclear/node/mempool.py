@@ -13,8 +13,13 @@ transactions always leave in nonce order, as Ethereum's price-and-nonce ordering
 Admission (``add``) refuses, with typed errors: operator-only types from other accounts, a
 fee under ``min_fee``, an envelope over ``max_tx_bytes``, a nonce below ``base`` (replay) or
 too far ahead, a pending nonce again without a higher fee (a higher fee replaces it), and
-anything beyond ``max_per_account`` or ``max_txs``. Signatures are checked before the
-mempool (``paraclear.node.sigverify``).
+anything beyond ``max_per_account``. Signatures are checked before the mempool
+(``paraclear.node.sigverify``).
+
+Eviction: when the pool holds ``max_txs``, a newcomer evicts the cheapest *tail* (an
+account's highest pending nonce, so no gap opens below what stays) of another account if the
+newcomer pays a strictly higher fee; among equal fees the latest arrival goes first. Else it
+is refused with MempoolFull. So a flood of cheap transactions cannot lock out paying ones.
 
 Commits: ``take`` hands transactions to a block, and their nonces count as used from then on
 (so a copy cannot be admitted while the block runs). ``on_committed`` must follow once every
@@ -27,9 +32,10 @@ One block in flight at a time: pipelining blocks would need per-block bookkeepin
 Deterministic: the same calls in the same order give the same blocks. Ties go by an arrival
 counter, and nothing iterates over a set.
 
-Heads wait in a heap. An entry goes stale when its transaction is replaced, taken or pruned,
-and is skipped when popped (an entry is live only if it is still its account's transaction
-at that account's ``base``).
+Heads wait in a heap, tails in another. An entry goes stale when its transaction is replaced,
+taken, pruned or evicted, and is skipped when popped: a head entry is live only if it is
+still its account's transaction at ``base``, a tail entry only if it is still the account's
+highest pending nonce.
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ class _Queue:
 
 
 HeapItem = tuple[int, int, str, int]
-"""(-fee, arrival seq, account, nonce): the heap's order is the priority order."""
+"""Heads: (-fee, arrival seq, account, nonce), in priority order. Tails: (fee, -arrival seq,
+account, nonce), cheapest and latest first (eviction order)."""
 
 
 class Mempool:
@@ -104,6 +111,7 @@ class Mempool:
         self._in_flight: dict[str, None] = {}
         """Senders of transactions taken since the last ``on_committed`` (an ordered set)."""
         self._heads: list[HeapItem] = []
+        self._tails: list[HeapItem] = []
         self._count = 0
         self._bytes = 0
         self._seq = 0
@@ -116,8 +124,10 @@ class Mempool:
         """Total encoded size of the pending transactions."""
         return self._bytes
 
-    def add(self, signed: SignedTx, size: int | None = None) -> None:
+    def add(self, signed: SignedTx, size: int | None = None) -> SignedTx | None:
         """Admit a verified envelope of ``size`` encoded bytes (encoded here if None).
+
+        Returns the transaction it evicted to make room, if any (see the module doc).
 
         Raises OperatorOnly, FeeTooLow, OversizedTransaction, NonceReplayed,
         ReplacementUnderpriced, NonceTooFar, AccountQueueFull, MempoolFull.
@@ -135,8 +145,7 @@ class Mempool:
                 raise ReplacementUnderpriced(tx.sender, queue.base, tx.nonce, old.signed.tx.fee)
             self._count -= 1
             self._bytes -= old.size
-        else:
-            self._check_room(queue, tx.sender, tx.nonce)
+        evicted = None if old is not None else self._check_room(queue, tx.sender, tx.nonce, tx.fee)
         self._seq += 1
         queue.pending[tx.nonce] = _Entry(signed, size, self._seq)
         self._queues.setdefault(tx.sender, queue)
@@ -144,7 +153,10 @@ class Mempool:
         self._bytes += size
         if tx.nonce == queue.base:
             heapq.heappush(self._heads, (-tx.fee, self._seq, tx.sender, tx.nonce))
-            self._compact()
+        if tx.nonce == max(queue.pending):
+            heapq.heappush(self._tails, (tx.fee, -self._seq, tx.sender, tx.nonce))
+        self._compact()
+        return None if evicted is None else evicted.signed
 
     def take(self, max_txs: int, max_bytes: int | None = None) -> list[SignedTx]:
         """Remove and return the next block's transactions, in order (see the module doc).
@@ -217,7 +229,8 @@ class Mempool:
         if size > self.max_tx_bytes:
             raise OversizedTransaction(size, self.max_tx_bytes)
 
-    def _check_room(self, queue: _Queue, account: str, nonce: int) -> None:
+    def _check_room(self, queue: _Queue, account: str, nonce: int, fee: int) -> _Entry | None:
+        """Check a new nonce's gap and the limits; evict to make room. Returns the evicted."""
         ready_end = queue.base
         while ready_end in queue.pending:
             ready_end += 1
@@ -225,8 +238,40 @@ class Mempool:
             raise NonceTooFar(account, ready_end, nonce, self.max_nonce_gap)
         if len(queue.pending) >= self.max_per_account:
             raise AccountQueueFull(account, self.max_per_account)
-        if self._count >= self.max_txs:
+        if self._count < self.max_txs:
+            return None
+        evicted = self._evict_cheaper_than(fee, account)
+        if evicted is None:
             raise MempoolFull(self.max_txs)
+        return evicted
+
+    def _evict_cheaper_than(self, fee: int, sender: str) -> _Entry | None:
+        """Remove the cheapest live tail of an account other than ``sender``, if its fee is
+        below ``fee``."""
+        own: list[HeapItem] = []
+        evicted = None
+        while self._tails and self._tails[0][0] < fee:
+            item = heapq.heappop(self._tails)
+            _, negative_seq, account, nonce = item
+            queue = self._queues.get(account)
+            entry = None if queue is None else queue.pending.get(nonce)
+            if queue is None or entry is None or entry.seq != -negative_seq:
+                continue
+            if nonce != max(queue.pending):
+                continue
+            if account == sender:
+                own.append(item)
+                continue
+            evicted = entry
+            self._remove(queue, nonce)
+            if queue.pending:
+                self._push_tail(account, queue)
+            elif account not in self._in_flight:
+                del self._queues[account]
+            break
+        for item in own:
+            heapq.heappush(self._tails, item)
+        return evicted
 
     def _sync(self, account: str) -> _Queue:
         """The account's queue, its base brought up to committed state (a new, unstored,
@@ -258,15 +303,22 @@ class Mempool:
             item = (-entry.signed.tx.fee, entry.seq, account, queue.base)
             heapq.heappush(self._heads, item)
 
+    def _push_tail(self, account: str, queue: _Queue) -> None:
+        nonce = max(queue.pending)
+        entry = queue.pending[nonce]
+        heapq.heappush(self._tails, (entry.signed.tx.fee, -entry.seq, account, nonce))
+
     def _compact(self) -> None:
-        """Rebuild the heap from live heads once stale entries outnumber pending ones."""
-        if len(self._heads) <= 2 * self._count + 1024:
+        """Rebuild the heaps from live entries once stale ones outnumber pending ones."""
+        if len(self._heads) + len(self._tails) <= 4 * self._count + 2048:
             return
-        self._heads = []
+        self._heads, self._tails = [], []
         for account, queue in self._queues.items():
             entry = queue.pending.get(queue.base)
             if entry is not None:
                 self._heads.append((-entry.signed.tx.fee, entry.seq, account, queue.base))
+            if queue.pending:
+                self._push_tail(account, queue)
         heapq.heapify(self._heads)
 
     def _remove(self, queue: _Queue, nonce: int) -> None:
