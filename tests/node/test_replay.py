@@ -1,0 +1,157 @@
+"""Recovery and replay: snapshot + tail equals genesis replay; tampering is detected."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from paraclear.clearing.transactions import Deposit, Transaction
+from paraclear.cli import main
+from paraclear.execution import Block
+from paraclear.node.crashtest import Plan
+from paraclear.node.replay import open_state, replay
+from paraclear.node.storage import DB_NAME, BlockStore, CorruptStore, RootMismatch
+
+
+def _tamper_block(data_dir: Path, from_height: int) -> int:
+    """Raise the amount of a deposit in the first block from ``from_height`` that has one,
+    keeping the stored root; return that block's height."""
+    with sqlite3.connect(data_dir / DB_NAME) as db:
+        rows = db.execute(
+            "SELECT height, txs FROM blocks WHERE height >= ? ORDER BY height", (from_height,)
+        )
+        for height, raw in rows.fetchall():
+            block = msgspec.msgpack.decode(raw, type=Block[Transaction])
+            txs = list(block.txs)
+            for index, tx in enumerate(txs):
+                if isinstance(tx, Deposit):
+                    txs[index] = msgspec.structs.replace(tx, amount=tx.amount + 1)
+                    forged = Block(height=height, time=block.time, txs=tuple(txs))
+                    encoded = msgspec.msgpack.encode(forged)
+                    db.execute("UPDATE blocks SET txs = ? WHERE height = ?", (encoded, height))
+                    return int(height)
+    raise AssertionError(f"no deposit from height {from_height}")
+
+
+def test_open_state_on_a_new_directory_gives_genesis(tmp_path: Path, plan: Plan) -> None:
+    store, state = open_state(tmp_path, plan.spec)
+    with store:
+        assert store.height == 0 and state.root() == plan.spec.genesis_state().root()
+
+
+def test_snapshot_and_tail_equal_a_replay_from_genesis(chain_dir: Path, plan: Plan) -> None:
+    store, recovered = open_state(chain_dir, plan.spec)
+    with store:
+        assert store.snapshot_heights() == [15, 20, 25]
+        genesis_state, from_genesis = replay(store, "genesis")
+        snapshot_state, from_snapshot = replay(store, "snapshot")
+    assert from_genesis.ok and from_snapshot.ok
+    assert (from_genesis.start_height, from_genesis.blocks) == (0, 25)
+    assert from_genesis.snapshots_checked == 3
+    assert (from_snapshot.start_height, from_snapshot.blocks) == (25, 0)
+    assert from_genesis.txs == sum(len(block.txs) for block in plan.blocks)
+    assert recovered.root() == genesis_state.root() == snapshot_state.root() == plan.roots[-1]
+    assert recovered.data == genesis_state.data == snapshot_state.data
+
+
+def test_recovery_re_executes_the_blocks_after_the_latest_snapshot(
+    chain_dir: Path, plan: Plan
+) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("DELETE FROM snapshots WHERE height > 15")
+    store, state = open_state(chain_dir)
+    with store:
+        _, report = replay(store, "snapshot")
+    assert (report.start_height, report.blocks) == (15, 10)
+    assert state.root() == plan.roots[-1]
+
+
+def test_replay_from_genesis_finds_a_tampered_block(chain_dir: Path, plan: Plan) -> None:
+    height = _tamper_block(chain_dir, 3)
+    with BlockStore.open(chain_dir) as store:
+        _, report = replay(store, "genesis")
+    assert report.mismatch is not None
+    assert report.mismatch.height == height
+    assert report.mismatch.expected == plan.roots[height - 1]
+    assert report.blocks == height - 1 and report.state_root == plan.roots[height - 2]
+
+
+def test_recovery_raises_root_mismatch_for_a_tampered_block_after_the_snapshot(
+    chain_dir: Path, plan: Plan
+) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("DELETE FROM snapshots WHERE height > 15")
+    height = _tamper_block(chain_dir, 16)
+    with pytest.raises(RootMismatch) as mismatch:
+        open_state(chain_dir, plan.spec)
+    assert mismatch.value.height == height and mismatch.value.expected == plan.roots[height - 1]
+
+
+def test_a_tampered_stored_root_is_a_root_mismatch(chain_dir: Path, plan: Plan) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("UPDATE blocks SET state_root = ? WHERE height = 24", (b"\x01" * 32,))
+    with BlockStore.open(chain_dir) as store:
+        _, report = replay(store, "genesis")
+    assert report.mismatch is not None and report.mismatch.height == 24
+    assert report.mismatch.got == plan.roots[23]
+
+
+def test_a_tampered_snapshot_is_a_root_mismatch_on_recovery_and_corrupt_on_replay(
+    chain_dir: Path,
+) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        (raw,) = db.execute("SELECT state FROM snapshots WHERE height = 25").fetchone()
+        forged = raw.replace(b"acct-00001", b"acct-00002", 1)
+        assert forged != raw
+        db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (forged,))
+    with pytest.raises(RootMismatch) as mismatch:
+        open_state(chain_dir)
+    assert mismatch.value.height == 25
+    with BlockStore.open(chain_dir) as store, pytest.raises(CorruptStore, match="snapshot"):
+        replay(store, "genesis")
+
+
+def test_a_gap_in_the_block_log_is_a_corrupt_store(chain_dir: Path) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("DELETE FROM blocks WHERE height = 7")
+    with BlockStore.open(chain_dir) as store, pytest.raises(CorruptStore, match="height 7"):
+        replay(store, "genesis")
+
+
+def test_cli_replay_reports_ok_and_exits_zero(chain_dir: Path, plan: Plan, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["replay", str(chain_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "ok: every root matches up to height 25" in captured.out
+    assert "block 25/25" in captured.err
+    code = main(["replay", str(chain_dir), "--from-snapshot", "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["ok"] is True
+    assert summary["start_height"] == 25 and summary["state_root"] == plan.roots[-1].hex()
+    assert summary["mismatch_height"] is None
+
+
+def test_cli_replay_exits_non_zero_at_the_first_mismatching_height(  # type: ignore[no-untyped-def]
+    chain_dir: Path, capsys
+) -> None:
+    height = _tamper_block(chain_dir, 9)
+    code = main(["replay", str(chain_dir), "--from-genesis"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"MISMATCH at height {height}" in captured.out
+
+
+def test_cli_replay_of_a_missing_directory_exits_two(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["replay", str(tmp_path / "absent")]) == 2
+    assert "StoreMissing" in capsys.readouterr().err
+
+
+def test_cli_replay_on_the_parallel_executor_matches(chain_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = main(
+        ["replay", str(chain_dir), "--executor", "parallel", "--workers", "2", "--json", "--quiet"]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["ok"] and summary["workers"] == 2
