@@ -3,13 +3,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.clearing.transactions import Deposit, Side, Trade, Transfer
+from paraclear.clearing.transactions import Deposit, OracleUpdate, Side, Trade, Transfer
 from paraclear.node import errors
 from paraclear.node.envelope import (
     SIGNING_DOMAIN,
     Keypair,
     SignedTx,
     check_envelope,
+    consumes_nonce,
     decode_signed,
     encode_signed,
     is_operator_only,
@@ -158,6 +159,15 @@ def test_a_flipped_byte_never_verifies_as_a_different_transaction(data):
     except errors.EnvelopeError:
         return
     assert decoded == signed
+
+
+def test_oracle_and_producer_types_are_marked():
+    update = OracleUpdate(
+        sender=ALICE.account, nonce=0, underlying="BTC", index_price=1, atm_vol_ppm=1
+    )
+    assert is_operator_only(update) and consumes_nonce(update)
+    deposit = Deposit(sender=ALICE.account, nonce=0, amount=5)
+    assert not is_operator_only(deposit) and consumes_nonce(deposit)
 
 
 def test_operator_only_follows_the_class_marker(monkeypatch):

@@ -1,8 +1,9 @@
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.clearing.transactions import Deposit
+from paraclear.clearing.transactions import Deposit, OracleUpdate, SettleFill
 from paraclear.node import errors
 from paraclear.node.envelope import SignedTx
 from paraclear.node.mempool import Mempool
@@ -135,6 +136,36 @@ def test_eviction_among_equal_fees_drops_the_latest_arrival():
     mempool.add(env("a", 0, fee=1))
     mempool.add(env("b", 0, fee=1))
     assert mempool.add(env("c", 0, fee=2)) == env("b", 0, fee=1)
+
+
+def test_oracle_updates_are_refused_from_non_operators():
+    update = OracleUpdate(
+        sender="mallory", nonce=0, underlying="BTC", index_price=60_000_000_000, atm_vol_ppm=1
+    )
+    mempool = Mempool(lambda account: 0, operators=["oracle"])
+    with pytest.raises(errors.OperatorOnly):
+        mempool.add(SignedTx(CHAIN, update, bytes(32), bytes(64)))
+    by_oracle = msgspec.structs.replace(update, sender="oracle")
+    mempool.add(SignedTx(CHAIN, by_oracle, bytes(32), bytes(64)))
+    assert len(mempool) == 1
+
+
+def test_settlements_the_producer_derives_are_refused_even_from_the_operator():
+    fill = SettleFill(
+        sender="oracle",
+        nonce=0,
+        instrument="BTC-PERP",
+        taker="a",
+        taker_order=1,
+        maker="b",
+        maker_order=2,
+        price=1,
+        size=1,
+    )
+    mempool = Mempool(lambda account: 0, operators=["oracle"])
+    with pytest.raises(errors.ProducerOnly) as caught:
+        mempool.add(SignedTx(CHAIN, fill, bytes(32), bytes(64)))
+    assert caught.value.data() == {"tx_type": "SettleFill"}
 
 
 def test_operator_only_types_are_refused_from_other_accounts(monkeypatch):

@@ -157,3 +157,9 @@ def is_operator_only(tx: Transaction) -> bool:
     Transaction classes mark themselves with ``operator_only: ClassVar[bool] = True``.
     """
     return bool(getattr(type(tx), "operator_only", False))
+
+
+def consumes_nonce(tx: Transaction) -> bool:
+    """Whether ``tx`` takes its sender's nonce; those that do not (settlements the block
+    producer derives from matching) never come through the mempool."""
+    return bool(getattr(type(tx), "consumes_nonce", True))

@@ -14,6 +14,7 @@ with a stable string ``code`` for machines, a message for people, and typed fiel
     │   └── BadSignature
     └── AdmissionError           the envelope is fine, but the mempool will not hold it
         ├── OperatorOnly
+        ├── ProducerOnly         derived by the block producer; never accepted from outside
         ├── FeeTooLow
         ├── NonceReplayed        nonce below the account's next one
         │   └── ReplacementUnderpriced   same nonce as a pending one, fee not higher
@@ -127,6 +128,18 @@ class OperatorOnly(AdmissionError):
         super().__init__(f"{tx_type} may only be sent by an operator account, not {account!r}")
         self.tx_type = tx_type
         self.account = account
+
+
+class ProducerOnly(AdmissionError):
+    """A type only the block producer derives (fills and order closes from matching): it
+    takes no nonce, so no one may submit it, the operator included."""
+
+    code = "producer_only"
+    fields = ("tx_type",)
+
+    def __init__(self, tx_type: str) -> None:
+        super().__init__(f"{tx_type} is derived by the block producer and cannot be submitted")
+        self.tx_type = tx_type
 
 
 class FeeTooLow(AdmissionError):

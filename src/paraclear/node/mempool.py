@@ -10,11 +10,11 @@ heads), the highest fee, and the earliest arrival among equal fees; that account
 nonce then becomes its head. So higher fees go first across accounts, while one account's
 transactions always leave in nonce order, as Ethereum's price-and-nonce ordering does.
 
-Admission (``add``) refuses, with typed errors: operator-only types from other accounts, a
-fee under ``min_fee``, an envelope over ``max_tx_bytes``, a nonce below ``base`` (replay) or
-too far ahead, a pending nonce again without a higher fee (a higher fee replaces it), and
-anything beyond ``max_per_account``. Signatures are checked before the mempool
-(``paraclear.node.sigverify``).
+Admission (``add``) refuses, with typed errors: types only the block producer derives,
+operator-only types from other accounts, a fee under ``min_fee``, an envelope over
+``max_tx_bytes``, a nonce below ``base`` (replay) or too far ahead, a pending nonce again
+without a higher fee (a higher fee replaces it), and anything beyond ``max_per_account``.
+Signatures are checked before the mempool (``paraclear.node.sigverify``).
 
 Eviction: when the pool holds ``max_txs``, a newcomer evicts the cheapest *tail* (an
 account's highest pending nonce, so no gap opens below what stays) of another account if the
@@ -45,7 +45,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from paraclear.node.envelope import SignedTx, encode_signed, is_operator_only
+from paraclear.node.envelope import SignedTx, consumes_nonce, encode_signed, is_operator_only
 from paraclear.node.errors import (
     AccountQueueFull,
     FeeTooLow,
@@ -54,6 +54,7 @@ from paraclear.node.errors import (
     NonceTooFar,
     OperatorOnly,
     OversizedTransaction,
+    ProducerOnly,
     ReplacementUnderpriced,
 )
 
@@ -129,7 +130,7 @@ class Mempool:
 
         Returns the transaction it evicted to make room, if any (see the module doc).
 
-        Raises OperatorOnly, FeeTooLow, OversizedTransaction, NonceReplayed,
+        Raises ProducerOnly, OperatorOnly, FeeTooLow, OversizedTransaction, NonceReplayed,
         ReplacementUnderpriced, NonceTooFar, AccountQueueFull, MempoolFull.
         """
         tx = signed.tx
@@ -222,6 +223,8 @@ class Mempool:
 
     def _check_static(self, signed: SignedTx, size: int) -> None:
         tx = signed.tx
+        if not consumes_nonce(tx):
+            raise ProducerOnly(type(tx).__name__)
         if is_operator_only(tx) and tx.sender not in self._operators:
             raise OperatorOnly(type(tx).__name__, tx.sender)
         if tx.fee < self.min_fee:
