@@ -1,6 +1,6 @@
 """Signature checks per second on 1, 2, ... threads, measured side by side.
 
-The batch is signed trade envelopes from a few hundred accounts, decoded from their wire
+The batch is signed limit-order envelopes from a few hundred accounts, decoded from their wire
 bytes as the node receives them. Each repeat times every thread count on the same batch in
 turn, so a busy machine slows all of them alike; figures are medians over the repeats, and
 the speedup is the median of the per-repeat ratios (last thread count over the first).
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from paraclear.bench import machine
-from paraclear.clearing.transactions import Side, Trade
+from paraclear.clearing.transactions import PlaceOrder, Side
 from paraclear.node.envelope import Keypair, SignedTx, decode_signed, encode_signed, sign
 from paraclear.node.sigverify import SigVerifier
 
@@ -22,31 +22,28 @@ CHAIN_ID: Final = "paraclear-bench"
 ACCOUNTS: Final = 256
 
 
-def signed_trades(count: int, chain_id: str = CHAIN_ID) -> list[SignedTx]:
-    """``count`` signed trade envelopes, round-tripped through their wire bytes."""
+def signed_orders(count: int, chain_id: str = CHAIN_ID) -> list[SignedTx]:
+    """``count`` signed limit-order envelopes, round-tripped through their wire bytes."""
     keys = [Keypair.from_seed_int(n) for n in range(ACCOUNTS)]
     batch = []
     for i in range(count):
-        taker, maker = keys[i % ACCOUNTS], keys[(i * 7 + 1) % ACCOUNTS]
-        if maker is taker:
-            maker = keys[(i + 1) % ACCOUNTS]
-        trade = Trade(
-            sender=taker.account,
+        key = keys[i % ACCOUNTS]
+        order = PlaceOrder(
+            sender=key.account,
             nonce=i // ACCOUNTS,
             fee=10,
-            maker=maker.account,
             instrument="BTC-PERP",
             side=Side.BUY if i % 2 else Side.SELL,
-            size=1_000_000 + i,
-            price=60_000_000_000,
+            price=60_000_000_000 + i,
+            size=1_000_000,
         )
-        batch.append(decode_signed(encode_signed(sign(taker, chain_id, trade))))
+        batch.append(decode_signed(encode_signed(sign(key, chain_id, order))))
     return batch
 
 
 def bench_sig(count: int, threads: Sequence[int], repeats: int) -> dict[str, object]:
     """Verifications/s per thread count (``verify_per_s_<n>``) and ``speedup``."""
-    batch = signed_trades(count)
+    batch = signed_orders(count)
     verifiers = [SigVerifier(n) for n in threads]
     try:
         for verifier in verifiers:

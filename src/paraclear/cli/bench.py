@@ -190,7 +190,7 @@ def _register_sig(which: Any) -> None:
         "sig",
         help="ed25519 signature checks/s on 1 and 2 threads",
         description=(
-            "Verifies a batch of signed trade envelopes (chain id, sender and ed25519 "
+            "Verifies a batch of signed limit-order envelopes (chain id, sender and ed25519 "
             "signature, as the node does before its mempool) on each thread count in turn, "
             "side by side in every repeat. Prints verifications/s per thread count (medians) "
             "and the speedup of the last count over the first (median of per-repeat ratios)."
