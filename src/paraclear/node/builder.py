@@ -202,7 +202,7 @@ class BlockBuilder:
     def _book_op(self, tx: Transaction, run: _DryRun, index: int) -> _Op | None:
         """The book operation of a successful order transaction (None for other kinds)."""
         if isinstance(tx, PlaceOrder):
-            self._open_book(tx.instrument, run)
+            self.open_book(tx.instrument, run=run)
             position = run.position(tx.sender, tx.instrument)
             row = place_op(
                 order_id(tx.sender, tx.nonce),
@@ -227,11 +227,16 @@ class BlockBuilder:
             return _Op(order.instrument, True, index, row)
         return None
 
-    def _open_book(self, name: str, run: _DryRun) -> None:
+    def open_book(self, name: str, state: State | None = None, run: _DryRun | None = None) -> None:
+        """Open the book of instrument ``name`` (listed in ``state``, or in the dry run)."""
         if name in self._books:
             return
-        inst = run.instrument(name)
-        assert inst is not None  # the order succeeded, so its instrument is listed
+        inst = run.instrument(name) if run is not None else None
+        if inst is None and state is not None:
+            listed = state.get(k.instrument(name))
+            inst = listed if isinstance(listed, Option | Perpetual) else None
+        if inst is None:
+            raise ValueError(f"{name} is not listed")
         self._books[name] = inst
         self.matcher.add_book(name, BookSpec(inst.tick_size, inst.lot_size))
 

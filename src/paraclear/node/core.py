@@ -1,0 +1,405 @@
+"""The node core: admission, the block producer, and what the API reads.
+
+Pipeline, one block at a time::
+
+    submit ─► admission thread: signature checks (threads) ─► mempool
+    producer thread, every ``block_interval`` (or at once when ``max_block_txs`` wait):
+        take ─► build (dry run, books matched in parallel, fills settled) ─► execute
+        (parallel executor) ─► compare with the dry run ─► persist (SQLite, durable)
+        ─► commit to the mempool ─► resolve inclusions ─► publish to listeners
+
+``submit`` returns a ``concurrent.futures.Future`` that resolves to an ``Inclusion`` once
+the block holding the transaction is durable on disk (so an acknowledged transaction is
+never lost by a crash), or fails with the node's typed admission error. Listeners get a
+``BlockReport`` per block, on the producer thread; they must not block (the API hands them
+to its event loop).
+
+Restart: ``Node`` on an existing data directory rebuilds the state from the latest snapshot
+and the blocks after it (every root checked), then reopens the books from the open orders
+in state. The books are the producer's, off-chain: after a restart the orders at one price
+level queue by account and order nonce, not by their original arrival (book snapshots with
+a replay of the blocks after them would keep arrival order; not done yet).
+"""
+
+from __future__ import annotations
+
+import threading
+import time as wallclock
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from paraclear.clearing.events import OrderFilled
+from paraclear.clearing.instruments import Instrument
+from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
+from paraclear.clearing.transactions import Transaction
+from paraclear.execution import Block, BlockResult, ParallelExecutor, Receipt, SequentialExecutor
+from paraclear.market import (
+    NEVER,
+    BookResult,
+    OrderKind,
+    ParallelMatcher,
+    SerialMatcher,
+    place_op,
+    to_columns,
+)
+from paraclear.node import views
+from paraclear.node.builder import BlockBuilder, Built, order_id
+from paraclear.node.envelope import Keypair, SignedTx, encode_signed, tx_id
+from paraclear.node.errors import NodeError
+from paraclear.node.mempool import Mempool
+from paraclear.node.replay import open_state
+from paraclear.node.sigverify import SigVerifier
+from paraclear.node.storage import ChainSpec
+from paraclear.state import keys as k
+
+DEFAULT_CHAIN_ID: Final = "paraclear-local"
+RECENT_TRADES: Final = 1_000
+"""Fills kept per instrument for the API."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """How a node runs. ``operator_seed`` derives the house's admin and oracle key."""
+
+    data_dir: Path
+    chain_id: str = DEFAULT_CHAIN_ID
+    operator_seed: int = 0
+    margin_model: str = "standard"
+    block_interval: float = 0.1
+    """Seconds between blocks while transactions wait."""
+    max_block_txs: int = 20_000
+    executor: Literal["parallel", "sequential"] = "sequential"
+    workers: int = 2
+    backend: Literal["processes", "inline"] = "processes"
+    matcher_processes: int = 1
+    """1: books matched in the producer; more: ``ParallelMatcher`` processes."""
+    sig_threads: int = 2
+    snapshot_every: int = 100
+    genesis_time: int = 1_767_225_600
+    """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, wall clock)."""
+
+    @property
+    def operator(self) -> Keypair:
+        return Keypair.from_seed_int(self.operator_seed)
+
+    @property
+    def spec(self) -> ChainSpec:
+        account = self.operator.account
+        return ChainSpec(
+            self.chain_id, HouseConfig(admin=account, oracle=account), self.margin_model
+        )
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    """Where a submitted transaction landed: its block and receipt."""
+
+    tx_id: str
+    height: int
+    index: int
+    receipt: Receipt
+
+
+@dataclass
+class BlockReport:
+    """One committed block, for listeners (API subscriptions, dashboard, metrics)."""
+
+    block: Block[Transaction]
+    result: BlockResult
+    books: dict[str, BookResult]
+    submitted: int
+    """Transactions in the block that came from the mempool (the rest are settlements)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each stage: admission wait excluded; build, execute, persist, total."""
+
+
+Listener = Callable[[BlockReport], None]
+
+
+class Node:
+    """One node over one data directory. ``start`` runs the admission and producer threads;
+    ``produce_block`` runs one block on the caller's thread instead (tests, tools)."""
+
+    def __init__(self, config: NodeConfig, *, clock: Callable[[], float] = wallclock.time) -> None:
+        self.config = config
+        self.chain_id = config.chain_id
+        self.operator = config.operator
+        self.store, self.state = open_state(
+            config.data_dir, config.spec, snapshot_every=config.snapshot_every
+        )
+        self.machine = ClearingMachine(config.spec.model())
+        self.height = self.store.height
+        self.block_time = (
+            self.store.block(self.height).block.time if self.height else config.genesis_time
+        )
+        self._clock = clock
+        self.matcher: SerialMatcher | ParallelMatcher = (
+            ParallelMatcher(config.matcher_processes)
+            if config.matcher_processes > 1
+            else SerialMatcher()
+        )
+        self.builder = BlockBuilder(self.machine, self.matcher, self.operator.account)
+        self.depth: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
+        """Best levels of each book after the latest block: (bids, asks)."""
+        self.trades: dict[str, deque[tuple[int, int, OrderFilled]]] = {}
+        """Recent fills per instrument: (height, block time, event), oldest first."""
+        self._reopen_books()
+        self.mempool = Mempool(self._committed_nonce, operators=(self.operator.account,))
+        self.verifier = SigVerifier(config.sig_threads)
+        self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] = (
+            ParallelExecutor(self.machine, workers=config.workers, backend=config.backend)
+            if config.executor == "parallel"
+            else SequentialExecutor(self.machine)
+        )
+        self._lock = threading.Lock()
+        """Guards the mempool, the inbox and the waiting futures."""
+        self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
+        self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
+        """By ``id`` of the transaction object taken from the mempool into a block."""
+        self._futures: dict[str, Future[Inclusion]] = {}
+        self._wake = threading.Condition(self._lock)
+        self._listeners: list[Listener] = []
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self.failure: BaseException | None = None
+        """Why the producer stopped, if it did on its own."""
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def submit(self, signed: SignedTx) -> Future[Inclusion]:
+        """Queue an envelope for admission; thread-safe. The future resolves when a durable
+        block includes it, or fails with a ``NodeError`` (bad signature, replayed nonce,
+        full mempool, ...)."""
+        future: Future[Inclusion] = Future()
+        with self._lock:
+            self._inbox.append((signed, future))
+            self._wake.notify_all()
+        return future
+
+    def admit_pending(self) -> int:
+        """Check the signatures of everything submitted so far, in parallel threads, and
+        admit the good ones to the mempool. Returns how many were admitted."""
+        with self._lock:
+            inbox, self._inbox = self._inbox, []
+        if not inbox:
+            return 0
+        outcomes = self.verifier.verify([signed for signed, _ in inbox], self.chain_id)
+        admitted = 0
+        with self._lock:
+            for (signed, future), outcome in zip(inbox, outcomes, strict=True):
+                refused: NodeError | None = outcome
+                if refused is None:
+                    try:
+                        self.mempool.add(signed)
+                    except NodeError as error:
+                        refused = error
+                if refused is not None:
+                    future.set_exception(refused)
+                    continue
+                self._futures[tx_id(signed)] = future
+                admitted += 1
+            if admitted:
+                self._wake.notify_all()
+        return admitted
+
+    # --- producing -----------------------------------------------------------------------
+
+    def produce_block(self) -> BlockReport | None:
+        """Take what the mempool holds and run one block; None if it holds nothing."""
+        started = wallclock.perf_counter()
+        with self._lock:
+            taken = self.mempool.take(self.config.max_block_txs)
+            for signed in taken:
+                self._waiting[id(signed.tx)] = (signed, self._futures.pop(tx_id(signed)))
+        if not taken:
+            return None
+        height = self.height + 1
+        block_time = max(self.block_time, int(self._clock()))
+        built = self.builder.build(self.state, height, block_time, [s.tx for s in taken])
+        built_at = wallclock.perf_counter()
+        result = self.executor.execute(self.state, built.block)
+        executed_at = wallclock.perf_counter()
+        if result.receipts != built.receipts or result.write_set != built.writes:
+            raise RuntimeError(f"block {height}: the executor disagrees with the dry run")
+        envelopes = [self._envelope(tx) for tx in built.block.txs]
+        self.store.append(built.block, result, envelopes)
+        if self.store.snapshot_due(height):
+            self.store.save_snapshot(height, self.state)
+        persisted_at = wallclock.perf_counter()
+        self.height, self.block_time = height, block_time
+        report = BlockReport(
+            built.block,
+            result,
+            built.books,
+            sum(1 for tx in built.block.txs if id(tx) in self._waiting),
+            {
+                "build": built_at - started,
+                "execute": executed_at - built_at,
+                "persist": persisted_at - executed_at,
+            },
+        )
+        self._after_commit(built, result)
+        report.seconds["total"] = wallclock.perf_counter() - started
+        for listener in list(self._listeners):
+            listener(report)
+        return report
+
+    def _envelope(self, tx: Transaction) -> bytes:
+        waiting = self._waiting.get(id(tx))
+        return encode_signed(waiting[0]) if waiting else b""
+
+    def _after_commit(self, built: Built, result: BlockResult) -> None:
+        """Resolve inclusions, hand deferred transactions back, update the API's views."""
+        height = built.block.height
+        with self._lock:
+            self.mempool.on_committed()
+            for index, (tx, receipt) in enumerate(
+                zip(built.block.txs, result.receipts, strict=True)
+            ):
+                waiting = self._waiting.pop(id(tx), None)
+                if waiting is not None:
+                    signed, future = waiting
+                    future.set_result(Inclusion(tx_id(signed), height, index, receipt))
+            for tx in built.deferred:
+                signed, future = self._waiting.pop(id(tx))
+                try:
+                    self.mempool.add(signed)
+                except NodeError as error:
+                    future.set_exception(error)
+                else:
+                    self._futures[tx_id(signed)] = future
+            for signed, future in self._waiting.values():  # pragma: no cover - builder bug
+                future.set_exception(RuntimeError(f"{tx_id(signed)} left out of block {height}"))
+            self._waiting.clear()
+        for name, book in built.books.items():
+            self.depth[name] = (list(book.bids), list(book.asks))
+        for receipt in result.receipts:
+            for event in receipt.events:
+                if isinstance(event, OrderFilled):
+                    trades = self.trades.setdefault(event.instrument, deque(maxlen=RECENT_TRADES))
+                    trades.append((height, built.block.time, event))
+
+    # --- threads -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run admission and block production in background threads until ``stop``."""
+        if self._threads:
+            return
+        self._stopping.clear()
+        for name, target in (
+            ("admission", self._admission_loop),
+            ("producer", self._producer_loop),
+        ):
+            thread = threading.Thread(target=target, name=f"paraclear-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop the threads (the block in progress completes), then close everything."""
+        self._stopping.set()
+        with self._lock:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+        self.verifier.close()
+        self.matcher.close()
+        if isinstance(self.executor, ParallelExecutor):
+            self.executor.close()
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _admission_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if not self._inbox:
+                    self._wake.wait(0.05)
+            self.admit_pending()
+
+    def _producer_loop(self) -> None:
+        interval = self.config.block_interval
+        next_block = wallclock.monotonic()
+        try:
+            while not self._stopping.is_set():
+                with self._lock:
+                    while (
+                        not self._stopping.is_set()
+                        and len(self.mempool) < self.config.max_block_txs
+                        and wallclock.monotonic() < next_block
+                    ):
+                        self._wake.wait(max(next_block - wallclock.monotonic(), 0.0))
+                next_block = wallclock.monotonic() + interval
+                self.produce_block()
+        except BaseException as error:  # the node cannot go on: say why, fail the waiters
+            self.failure = error
+            with self._lock:
+                for _, future in self._inbox:
+                    future.set_exception(error)
+                for future in self._futures.values():
+                    future.set_exception(error)
+                self._inbox, self._futures = [], {}
+            raise
+
+    # --- reading (the API's) -------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after every block; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def instruments(self) -> list[Instrument]:
+        return views.listed_instruments(self.state)
+
+    def oracle(self, underlying: str) -> OracleData | None:
+        return views.oracle_of(self.state, underlying)
+
+    def time(self) -> int | None:
+        return self.block_time if self.height else None
+
+    def next_nonce(self, account: str) -> int:
+        """The nonce the account's next transaction should carry (pending ones counted)."""
+        with self._lock:
+            return self.mempool.next_ready_nonce(account)
+
+    def _committed_nonce(self, account: str) -> int:
+        value = self.state.get(k.nonce(account), 0)
+        return value if isinstance(value, int) else 0
+
+    def _reopen_books(self) -> None:
+        """Rest every open order in state in its book again (see the module docstring)."""
+        orders: dict[str, list[tuple[str, int, OpenOrder]]] = {}
+        for key, value in self.state.items():
+            if key[0] == "acct" and len(key) == 4 and key[2] == "order":
+                assert isinstance(value, OpenOrder)
+                orders.setdefault(value.instrument, []).append((key[1], int(key[3]), value))
+        rows: dict[str, list[tuple[object, ...]]] = {}
+        for name in sorted(orders):
+            self.builder.open_book(name, self.state)
+            rows[name] = [
+                place_op(
+                    order_id(account, nonce),
+                    account,
+                    order.is_buy,
+                    OrderKind.LIMIT,
+                    order.price,
+                    order.remaining,
+                    good_til=order.good_til or NEVER,
+                )
+                for account, nonce, order in sorted(orders[name], key=lambda o: (o[0], o[1]))
+            ]
+        if rows:
+            results = self.matcher.match(self.height, {n: to_columns(r) for n, r in rows.items()})
+            if any(result.fills or result.errors for result in results.values()):
+                raise RuntimeError("the open orders in state do not make a valid book")
+            for name, book in results.items():
+                self.depth[name] = (list(book.bids), list(book.asks))

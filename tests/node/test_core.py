@@ -1,0 +1,163 @@
+"""The node core: signed orders in, durable blocks out, fills settled, restart resumes."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from paraclear.clearing.records import OpenOrder
+from paraclear.clearing.transactions import (
+    CancelOrder,
+    Deposit,
+    ListInstrument,
+    OracleUpdate,
+    OrderType,
+    PlaceOrder,
+    Side,
+    Transaction,
+)
+from paraclear.node.core import BlockReport, Inclusion, Node, NodeConfig
+from paraclear.node.envelope import Keypair, SignedTx, sign
+from paraclear.node.errors import BadSignature, NonceReplayed, OperatorOnly
+from paraclear.state import keys as k
+from tests.clearing.harness import ONE, PERP, T0, usd
+
+CHAIN = "paraclear-local"
+
+
+class Wallet:
+    """A keypair that numbers its transactions."""
+
+    def __init__(self, seed: int) -> None:
+        self.keys = Keypair.from_seed_int(seed)
+        self.account = self.keys.account
+        self.nonces = itertools.count()
+
+    def sign(self, cls: type[Transaction], **fields: object) -> SignedTx:
+        tx = cls(sender=self.account, nonce=next(self.nonces), **fields)  # type: ignore[arg-type]
+        return sign(self.keys, CHAIN, tx)
+
+
+def _node(path: Path, **overrides: object) -> Node:
+    config = NodeConfig(data_dir=path, genesis_time=T0, **overrides)  # type: ignore[arg-type]
+    return Node(config, clock=lambda: T0)
+
+
+def _run(node: Node, *signed: SignedTx) -> list[Inclusion]:
+    futures = [node.submit(s) for s in signed]
+    node.admit_pending()
+    while node.produce_block() is not None:
+        pass
+    return [f.result(timeout=0) for f in futures]
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[tuple[Node, Wallet, list[Wallet]]]:
+    node = _node(tmp_path)
+    operator = Wallet(0)
+    traders = [Wallet(seed) for seed in (1, 2, 3)]
+    _run(
+        node,
+        operator.sign(ListInstrument, instrument=PERP),
+        operator.sign(OracleUpdate, underlying="BTC", index_price=usd(60_000), atm_vol_ppm=600_000),
+        *(w.sign(Deposit, amount=usd(100_000)) for w in traders),
+    )
+    yield node, operator, traders
+    node.stop()
+
+
+def _order(wallet: Wallet, side: Side, price: float, size: int, **fields: object) -> SignedTx:
+    return wallet.sign(
+        PlaceOrder, instrument=PERP.name, side=side, price=usd(price), size=size, **fields
+    )
+
+
+def test_orders_match_and_settle_in_their_block(market: tuple[Node, Wallet, list[Wallet]]) -> None:
+    node, _, (maker, taker, _) = market
+    rest = _run(node, _order(maker, Side.SELL, 60_000, 2 * ONE))[0]
+    assert rest.receipt.ok
+    take = _run(node, _order(taker, Side.BUY, 60_010, ONE, kind=OrderType.IOC))[0]
+    assert take.receipt.ok and take.height == rest.height + 1
+    block = node.store.block(take.height).block
+    assert [type(tx).__name__ for tx in block.txs] == ["PlaceOrder", "SettleFill"]
+    assert node.state.get(k.position(taker.account, PERP.name)).size == ONE  # type: ignore[union-attr]
+    assert node.depth[PERP.name] == ([], [(usd(60_000), ONE)])
+    assert [event.size for _, _, event in node.trades[PERP.name]] == [ONE]
+
+
+def test_bad_envelopes_are_refused_before_the_mempool(
+    market: tuple[Node, Wallet, list[Wallet]],
+) -> None:
+    node, _, (alice, bob, _) = market
+    good = _order(alice, Side.BUY, 50_000, ONE)
+    forged = SignedTx(good.chain_id, good.tx, good.public_key, bytes(64))
+    futures = [node.submit(forged)]
+    node.admit_pending()
+    assert isinstance(futures[0].exception(timeout=0), BadSignature)
+    _run(node, good)
+    replay: Future[Inclusion] = node.submit(good)
+    node.admit_pending()
+    assert isinstance(replay.exception(timeout=0), NonceReplayed)
+    not_operator = bob.sign(ListInstrument, instrument=PERP)
+    refused = node.submit(not_operator)
+    node.admit_pending()
+    assert isinstance(refused.exception(timeout=0), OperatorOnly)
+
+
+def test_restart_resumes_with_the_same_root_and_books(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    operator = Wallet(0)
+    alice, bob = Wallet(1), Wallet(2)
+    _run(
+        node,
+        operator.sign(ListInstrument, instrument=PERP),
+        operator.sign(OracleUpdate, underlying="BTC", index_price=usd(60_000), atm_vol_ppm=600_000),
+        alice.sign(Deposit, amount=usd(100_000)),
+        bob.sign(Deposit, amount=usd(100_000)),
+    )
+    first = _order(alice, Side.BUY, 59_000, ONE)
+    placed = _run(
+        node,
+        first,
+        _order(alice, Side.BUY, 59_500, 2 * ONE),
+        _order(bob, Side.SELL, 61_000, ONE),
+    )
+    assert all(p.receipt.ok for p in placed)
+    _run(node, alice.sign(CancelOrder, instrument=PERP.name, order=first.tx.nonce))
+    root, height, depth = node.state.root(), node.height, node.depth[PERP.name]
+    node.stop()
+    again = _node(tmp_path)
+    try:
+        assert (again.state.root(), again.height) == (root, height)
+        assert again.depth[PERP.name] == depth
+        orders = [v for key, v in again.state.items() if key[2:3] == ("order",)]
+        assert len(orders) == 2 and all(isinstance(o, OpenOrder) for o in orders)
+        take = _run(again, _order(bob, Side.SELL, 59_500, ONE, kind=OrderType.IOC))[0]
+        assert take.receipt.ok
+        assert again.state.get(k.position(alice.account, PERP.name)).size == ONE  # type: ignore[union-attr]
+    finally:
+        again.stop()
+
+
+def test_threads_include_everything_acknowledged(market: tuple[Node, Wallet, list[Wallet]]) -> None:
+    node, _, traders = market
+    reports: list[BlockReport] = []
+    node.subscribe(reports.append)
+    node.start()
+    signed = [
+        _order(traders[i % 3], Side.BUY if i % 2 else Side.SELL, 60_000 + (i % 7) * 10, ONE)
+        for i in range(60)
+    ]
+    futures = [node.submit(s) for s in signed]
+    inclusions = [f.result(timeout=30) for f in futures]
+    assert len({i.tx_id for i in inclusions}) == 60
+    by_height = {report.block.height: report for report in reports}
+    for envelope, inclusion in zip(signed, inclusions, strict=True):
+        report = by_height[inclusion.height]
+        assert report.block.txs[inclusion.index] == envelope.tx
+        assert report.result.receipts[inclusion.index] == inclusion.receipt
+    assert sum(report.submitted for report in reports) == 60
