@@ -57,7 +57,13 @@ def _run(node: Node, *signed: SignedTx) -> list[Inclusion]:
 
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[tuple[Node, Wallet, list[Wallet]]]:
-    node = _node(tmp_path)
+    node, operator, traders = _market(tmp_path)
+    yield node, operator, traders
+    node.stop()
+
+
+def _market(path: Path, **config: object) -> tuple[Node, Wallet, list[Wallet]]:
+    node = _node(path, **config)
     operator = Wallet(0)
     traders = [Wallet(seed) for seed in (1, 2, 3)]
     _run(
@@ -66,8 +72,7 @@ def market(tmp_path: Path) -> Iterator[tuple[Node, Wallet, list[Wallet]]]:
         operator.sign(OracleUpdate, underlying="BTC", index_price=usd(60_000), atm_vol_ppm=600_000),
         *(w.sign(Deposit, amount=usd(100_000)) for w in traders),
     )
-    yield node, operator, traders
-    node.stop()
+    return node, operator, traders
 
 
 def _order(wallet: Wallet, side: Side, price: float, size: int, **fields: object) -> SignedTx:
@@ -143,8 +148,9 @@ def test_restart_resumes_with_the_same_root_and_books(tmp_path: Path) -> None:
         again.stop()
 
 
-def test_threads_include_everything_acknowledged(market: tuple[Node, Wallet, list[Wallet]]) -> None:
-    node, _, traders = market
+@pytest.mark.parametrize("executor", ["dry-run", "sequential", "parallel"])
+def test_threads_include_everything_acknowledged(tmp_path: Path, executor: str) -> None:
+    node, _, traders = _market(tmp_path, executor=executor, backend="inline")
     reports: list[BlockReport] = []
     node.subscribe(reports.append)
     node.start()
@@ -161,3 +167,4 @@ def test_threads_include_everything_acknowledged(market: tuple[Node, Wallet, lis
         assert report.block.txs[inclusion.index] == envelope.tx
         assert report.result.receipts[inclusion.index] == inclusion.receipt
     assert sum(report.submitted for report in reports) == 60
+    node.stop()
