@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from paraclear.clearing.records import OpenOrder
@@ -22,7 +23,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.node.core import BlockReport, Inclusion, Node, NodeConfig
 from paraclear.node.envelope import Keypair, SignedTx, sign
-from paraclear.node.errors import BadSignature, NonceReplayed, OperatorOnly
+from paraclear.node.errors import BadSignature, Dropped, NonceReplayed, OperatorOnly
 from paraclear.state import keys as k
 from tests.clearing.harness import ONE, PERP, T0, usd
 
@@ -168,3 +169,22 @@ def test_threads_include_everything_acknowledged(tmp_path: Path, executor: str) 
         assert report.result.receipts[inclusion.index] == inclusion.receipt
     assert sum(report.submitted for report in reports) == 60
     node.stop()
+
+
+def test_a_replaced_transaction_is_reported_dropped(
+    market: tuple[Node, Wallet, list[Wallet]],
+) -> None:
+    node, _, (alice, _, _) = market
+    cheap = _order(alice, Side.BUY, 50_000, ONE)
+    tx = cheap.tx
+    dearer = sign(alice.keys, CHAIN, type(tx)(**{**msgspec.structs.asdict(tx), "fee": 5}))
+    first, second = node.submit(cheap), node.submit(dearer)
+    node.admit_pending()
+    assert isinstance(first.exception(timeout=0), Dropped)
+    assert first.exception(timeout=0).data() == {  # type: ignore[union-attr]
+        "account": alice.account,
+        "nonce": tx.nonce,
+        "reason": "replaced",
+    }
+    node.produce_block()
+    assert second.result(timeout=0).receipt.ok

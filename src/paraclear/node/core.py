@@ -57,7 +57,7 @@ from paraclear.market import (
 from paraclear.node import views
 from paraclear.node.builder import BlockBuilder, Built, order_id
 from paraclear.node.envelope import Keypair, SignedTx, encode_signed, tx_id
-from paraclear.node.errors import NodeError
+from paraclear.node.errors import Dropped, NodeError
 from paraclear.node.mempool import Mempool
 from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
@@ -175,7 +175,8 @@ class Node:
         self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
         self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
-        self._futures: dict[str, Future[Inclusion]] = {}
+        self._futures: dict[tuple[str, int], Future[Inclusion]] = {}
+        """Futures of the transactions in the mempool, by (sender, nonce)."""
         self._wake = threading.Condition(self._lock)
         self._listeners: list[Listener] = []
         self._threads: list[threading.Thread] = []
@@ -209,17 +210,29 @@ class Node:
                 refused: NodeError | None = outcome
                 if refused is None:
                     try:
-                        self.mempool.add(signed)
+                        self._admit(signed, future)
                     except NodeError as error:
                         refused = error
                 if refused is not None:
                     future.set_exception(refused)
                     continue
-                self._futures[tx_id(signed)] = future
                 admitted += 1
             if admitted:
                 self._wake.notify_all()
         return admitted
+
+    def _admit(self, signed: SignedTx, future: Future[Inclusion]) -> None:
+        """Add to the mempool (lock held); fail the futures of what it replaced or evicted."""
+        evicted = self.mempool.add(signed)
+        key = (signed.tx.sender, signed.tx.nonce)
+        replaced = self._futures.pop(key, None)
+        if replaced is not None:
+            replaced.set_exception(Dropped(*key, "replaced"))
+        if evicted is not None:
+            lost = self._futures.pop((evicted.tx.sender, evicted.tx.nonce), None)
+            if lost is not None:
+                lost.set_exception(Dropped(evicted.tx.sender, evicted.tx.nonce, "evicted"))
+        self._futures[key] = future
 
     # --- producing -----------------------------------------------------------------------
 
@@ -229,7 +242,8 @@ class Node:
         with self._lock:
             taken = self.mempool.take(self.config.max_block_txs)
             for signed in taken:
-                self._waiting[id(signed.tx)] = (signed, self._futures.pop(tx_id(signed)))
+                key = (signed.tx.sender, signed.tx.nonce)
+                self._waiting[id(signed.tx)] = (signed, self._futures.pop(key))
         if not taken:
             return None
         height = self.height + 1
@@ -300,11 +314,9 @@ class Node:
             for tx in built.deferred:
                 signed, future = self._waiting.pop(id(tx))
                 try:
-                    self.mempool.add(signed)
+                    self._admit(signed, future)
                 except NodeError as error:
                     future.set_exception(error)
-                else:
-                    self._futures[tx_id(signed)] = future
             for signed, future in self._waiting.values():  # pragma: no cover - builder bug
                 future.set_exception(RuntimeError(f"{tx_id(signed)} left out of block {height}"))
             self._waiting.clear()

@@ -224,3 +224,17 @@ class MempoolFull(AdmissionError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"mempool is full ({limit} transactions)")
         self.limit = limit
+
+
+class Dropped(AdmissionError):
+    """A transaction admitted earlier left the mempool before any block: ``replaced`` by
+    one of the same nonce with a higher fee, or ``evicted`` by a higher fee when full."""
+
+    code = "dropped"
+    fields = ("account", "nonce", "reason")
+
+    def __init__(self, account: str, nonce: int, reason: str) -> None:
+        super().__init__(f"{account!r}'s transaction {nonce} was {reason} before inclusion")
+        self.account = account
+        self.nonce = nonce
+        self.reason = reason
