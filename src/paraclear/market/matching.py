@@ -106,9 +106,11 @@ class BookResult(NamedTuple):
     """(index of the refused operation in the block's operations, error code)."""
     closed: list[tuple[OrderId, str]]
     """Resting orders the book removed itself (self-trade prevention, expiry)."""
-    open: Sequence[tuple[OrderId, int]] = ()
-    """Every order the block named or filled, with its size left open in the book (0 if
-    gone), in the order first named: what a settlement reconciles with."""
+    open_ids: Sequence[OrderId] = ()
+    """Every order the block named or filled, in the order first named, ..."""
+    open_sizes: Sequence[int] = ()
+    """... and its size left open in the book (0 if gone): what settlement reconciles with.
+    Two flat lists rather than pairs: a worker's reply decodes without a tuple per order."""
     bids: Sequence[tuple[int, int]] = ()
     """The book's best ``DEPTH`` bid levels after the block: (price, open size)."""
     asks: Sequence[tuple[int, int]] = ()
@@ -175,12 +177,13 @@ def _apply(
     for order_id, _ in book.closed:
         touched[order_id] = None
     open_size = book.open_size
-    left = [(oid, open_size(oid)) for oid in touched]
+    ids = list(touched)
     result = BookResult(
         list(book.fills),
         refused,
         list(book.closed),
-        left,
+        ids,
+        [open_size(oid) for oid in ids],
         book.depth(True, DEPTH),
         book.depth(False, DEPTH),
     )
@@ -202,7 +205,8 @@ _Reply = dict[
         list[tuple[int | str, int | str, str, str, bool, int, int]],
         list[tuple[int, str]],
         list[tuple[int | str, str]],
-        list[tuple[int | str, int]],
+        list[int | str],
+        list[int],
         list[tuple[int, int]],
         list[tuple[int, int]],
     ],

@@ -182,7 +182,7 @@ class BlockBuilder:
         }
         for name, result in results.items():
             closed = dict(result.closed)
-            for oid, book_open in result.open:
+            for oid, book_open in zip(result.open_ids, result.open_sizes, strict=True):
                 self._reconcile(run, name, str(oid), book_open, closed, refused_ids)
         if self._pending_cancels:
             cancelled = self.matcher.match(
