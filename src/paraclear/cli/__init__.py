@@ -1,4 +1,4 @@
-"""The ``paraclear`` command: ``simulate``, ``bench`` and ``replay``. Run ``paraclear --help``."""
+"""The ``paraclear`` command: ``simulate``, ``bench``, ``serve`` and ``replay``. See ``--help``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from paraclear import __version__
-from paraclear.cli import bench, replay, simulate
+from paraclear.cli import bench, replay, serve, simulate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.register(commands)
     bench.register(commands)
+    serve.register(commands)
     replay.register(commands)
     return parser
 
