@@ -4,6 +4,11 @@ The batch is signed limit-order envelopes from a few hundred accounts, decoded f
 bytes as the node receives them. Each repeat times every thread count on the same batch in
 turn, so a busy machine slows all of them alike; figures are medians over the repeats, and
 the speedup is the median of the per-repeat ratios (last thread count over the first).
+
+``cpu_per_wall_<n>`` (process CPU seconds over wall seconds, median) shows whether the
+threads really ran at once: near ``n`` if the GIL is released during the checks, at most 1
+if it were held. Below 1 on one thread means other processes took the cores, and the
+figures of that run say little about the code.
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ def bench_sig(count: int, threads: Sequence[int], repeats: int) -> dict[str, obj
         for verifier in verifiers:
             _check_all_good(verifier, batch[: min(len(batch), 256)])
         rates: dict[int, list[float]] = {n: [] for n in threads}
+        cpu_per_wall: dict[int, list[float]] = {n: [] for n in threads}
         for _ in range(repeats):
             for n, verifier in zip(threads, verifiers, strict=True):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 _check_all_good(verifier, batch)
-                rates[n].append(len(batch) / (time.perf_counter() - start))
+                wall = time.perf_counter() - start
+                rates[n].append(len(batch) / wall)
+                cpu_per_wall[n].append((time.process_time() - cpu_start) / wall)
     finally:
         for verifier in verifiers:
             verifier.close()
@@ -61,6 +69,7 @@ def bench_sig(count: int, threads: Sequence[int], repeats: int) -> dict[str, obj
     result: dict[str, object] = {"machine": machine(), "count": count, "repeats": repeats}
     for n in threads:
         result[f"verify_per_s_{n}"] = round(statistics.median(rates[n]))
+        result[f"cpu_per_wall_{n}"] = round(statistics.median(cpu_per_wall[n]), 2)
     result["speedup"] = round(statistics.median(ratios), 3)
     result["speedup_threads"] = [threads[0], threads[-1]]
     return result
