@@ -11,6 +11,7 @@ def test_bench_sig_json_reports_rates_per_thread_count_and_speedup(capsys):
     assert code == 0
     assert result["verify_per_s_1"] > 0 and result["verify_per_s_2"] > 0
     assert result["speedup"] > 0 and result["speedup_threads"] == [1, 2]
+    assert result["cpu_per_wall_1"] > 0 and result["cpu_per_wall_2"] > 0
 
 
 def test_bench_sig_rejects_a_zero_thread_count(capsys):
