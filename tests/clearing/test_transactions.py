@@ -108,3 +108,12 @@ def test_the_union_is_tagged_by_type():
 def test_validate_rejects_integers_too_wide_for_any_encoding():
     with pytest.raises(Rejected):
         validate(Deposit(sender="a", nonce=0, amount=2**70))
+
+
+def test_expiry_settles_the_options_pool_but_no_other_name_with_a_space():
+    settle = SettleExpiry(sender="oracle", nonce=0, instrument="X", accounts=("a", "options pool"))
+    assert validate(settle) is settle
+    with pytest.raises(Rejected):
+        validate(SettleExpiry(sender="oracle", nonce=0, instrument="X", accounts=("a b",)))
+    with pytest.raises(Rejected):
+        validate(Deposit(sender="options pool", nonce=0, amount=1))

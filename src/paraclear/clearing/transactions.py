@@ -12,6 +12,7 @@ rates parts per million (see ``paraclear.numbers``).
 from __future__ import annotations
 
 import enum
+import re
 from typing import Annotated, ClassVar, Final
 
 import msgspec
@@ -20,6 +21,7 @@ from paraclear.clearing.errors import Rejected
 from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.records import PoolConfig, SviSlice
 from paraclear.numbers import MAX_ABS_RAW
+from paraclear.state.keys import POOL_ACCOUNT
 
 MAX_NAME_LENGTH: Final = 64
 MAX_SETTLE_ACCOUNTS: Final = 100_000
@@ -30,6 +32,16 @@ MAX_LABEL_LENGTH: Final = 64
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
 ]
+Holder = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=r"^(?:[\x21-\x7e]+|" + re.escape(POOL_ACCOUNT) + ")$",
+    ),
+]
+"""An account that may hold a position: a ``Name``, or the options pool (whose name has a
+space so that no one can sign as it, but whose positions expiry settles like any other)."""
 Positive = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_RAW)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_ABS_RAW)]
 Rate = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
@@ -245,7 +257,7 @@ class SettleExpiry(Tx, frozen=True, kw_only=True, tag="settle_expiry"):
     operator_only: ClassVar[bool] = True
 
     instrument: Name
-    accounts: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_SETTLE_ACCOUNTS)]
+    accounts: Annotated[tuple[Holder, ...], msgspec.Meta(max_length=MAX_SETTLE_ACCOUNTS)]
 
 
 class Funding(Tx, frozen=True, kw_only=True, tag="funding"):
