@@ -14,8 +14,10 @@ SNAPSHOT_EVERY = 5
 
 @pytest.fixture(scope="session")
 def plan() -> Plan:
-    """The setup block and 24 blocks of 25 mixed transactions over 60 accounts."""
-    return make_plan(WorkloadConfig(seed=7, accounts=60, txs_per_block=25), blocks=24)
+    """The setup block and 24 blocks of 25 mixed transactions over 60 accounts, a tenth of
+    them with the options pool (so that state holds every kind of record)."""
+    config = WorkloadConfig(seed=7, accounts=60, txs_per_block=25, pool_share=0.1)
+    return make_plan(config, blocks=24)
 
 
 @pytest.fixture

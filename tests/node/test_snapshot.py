@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.records import Position, SviSlice
+from paraclear.clearing.records import OpenOrder, Position, SviSlice
 from paraclear.execution import SequentialExecutor
 from paraclear.node.crashtest import Plan
 from paraclear.node.snapshot import (
+    VALUE_TYPES,
     CorruptSnapshot,
     UnsupportedValue,
     decode_entries,
@@ -33,13 +34,34 @@ def test_a_workload_state_round_trips_with_its_types_and_root(plan: Plan) -> Non
     assert list(restored.items()) == list(state.items())
     assert {type(v) for _, v in restored.items()} == {type(v) for _, v in state.items()}
     assert encode_state(restored) == data
-    assert b"pickle" not in data and not data.startswith(b"\x80")
+    assert not data.startswith(b"\x80")  # not a pickle
+
+
+def test_every_record_and_instrument_struct_can_be_snapshotted() -> None:
+    from paraclear.clearing import instruments, records
+
+    for module in (records, instruments):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, msgspec.Struct):
+                assert VALUE_TYPES[value.__name__] is value
 
 
 keys = st.tuples(st.sampled_from(["acct", "market", "fund"]), st.text(max_size=6)).map(tuple)
 values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1).filter(bool),
     st.lists(st.text(max_size=4), max_size=3).map(tuple),
+    st.lists(st.integers(0, 2**40), max_size=3).map(tuple),
+    st.builds(
+        OpenOrder,
+        st.text(max_size=8),
+        st.booleans(),
+        st.sampled_from(["limit", "market"]),
+        st.integers(0, 10**12),
+        st.integers(0, 10**9),
+        st.integers(0, 10**9),
+        st.integers(0, 10**12),
+        st.booleans(),
+    ),
     st.builds(Position, st.integers(-(10**12), 10**12), st.integers(-(10**12), 10**12)),
     st.lists(
         st.builds(SviSlice, st.just(1), st.just(2), st.just(3), st.just(4), st.just(5), st.just(6)),

@@ -10,7 +10,8 @@ import pytest
 
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import HouseConfig
-from paraclear.execution import BlockResult, SequentialExecutor
+from paraclear.clearing.transactions import Deposit
+from paraclear.execution import Block, BlockResult, SequentialExecutor
 from paraclear.node.crashtest import Plan
 from paraclear.node.storage import (
     DB_NAME,
@@ -21,6 +22,7 @@ from paraclear.node.storage import (
     HeightError,
     RootMismatch,
     StoreMissing,
+    UnreadableBlock,
     UnsupportedFormat,
 )
 from paraclear.state import State
@@ -86,6 +88,24 @@ def test_receipts_and_envelopes_must_match_the_transactions(tmp_path: Path, plan
         with pytest.raises(ValueError, match="envelopes"):
             store.append(plan.blocks[0], results[0], [b"one"])
         assert store.height == 0
+
+
+def test_a_transaction_that_would_not_decode_back_is_refused_unless_it_has_an_envelope(
+    tmp_path: Path, plan: Plan
+) -> None:
+    _, results = _execute_first(plan, 1)
+    first = plan.blocks[0]
+    bad = Deposit(sender="no spaces allowed", nonce=0, amount=1)
+    forged = Block(height=1, time=first.time, txs=(*first.txs[:-1], bad))
+    envelopes = [b""] * len(first.txs)
+    with BlockStore.open(tmp_path, plan.spec) as store:
+        with pytest.raises(UnreadableBlock) as refused:
+            store.append(forged, results[0], envelopes)
+        assert refused.value.height == 1 and refused.value.index == len(first.txs) - 1
+        assert store.height == 0
+        envelopes[-1] = b"signed bytes the node checked"
+        store.append(forged, results[0], envelopes)
+        assert store.height == 1
 
 
 def test_opening_a_directory_without_a_chain_and_without_a_spec_fails(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ power cut) leaves either the whole block or none of it. Tables:
 Usage (one thread at a time; the node calls it from its block producer)::
 
     store = BlockStore.open(data_dir, spec)        # creates the directory if needed
-    store.append(block, result, envelopes)          # durable when it returns
+    store.append(block, result, envelopes)          # durable when it returns;
+                                                    # envelopes: b"" for producer-made txs
     if store.snapshot_due(block.height):
         store.save_snapshot(block.height, state)
     store.height, store.last_root, store.block(h), store.blocks(from_height)
@@ -83,6 +84,7 @@ CREATE TABLE snapshots (
 _encoder: Final = msgspec.msgpack.Encoder()
 _block_decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
 _envelopes_decoder: Final = msgspec.msgpack.Decoder(list[bytes])
+_tx_decoder: Final = msgspec.msgpack.Decoder(Transaction)
 _receipts: Final = WireCodec(ClearingMachine())
 
 
@@ -119,6 +121,17 @@ class HeightError(StorageError):
         super().__init__(f"expected a block at height {expected}, got height {got}")
         self.expected = expected
         self.got = got
+
+
+class UnreadableBlock(StorageError):
+    """A transaction that would not decode back from the log (it breaks the transaction
+    format's declared ranges): appending it would make the log unreplayable."""
+
+    def __init__(self, height: int, index: int, reason: str) -> None:
+        super().__init__(f"block {height}, transaction {index} would not decode back: {reason}")
+        self.height = height
+        self.index = index
+        self.reason = reason
 
 
 class RootMismatch(StorageError):
@@ -259,14 +272,20 @@ class BlockStore:
         envelopes: Sequence[bytes] | None = None,
     ) -> None:
         """Append the next block with its result, in one SQLite transaction, durable when
-        this returns. ``envelopes``: the raw signed envelope of each transaction, if any.
-        Raises ``HeightError`` unless ``block.height == height + 1``."""
+        this returns.
+
+        ``envelopes``: the raw signed envelope of each transaction, ``b""`` for one the
+        producer made itself. Transactions without an envelope (all of them if
+        ``envelopes`` is None) are checked to decode back, since nothing validated them.
+        Raises ``HeightError`` unless ``block.height == height + 1``, ``UnreadableBlock``.
+        """
         if block.height != self.height + 1:
             raise HeightError(self.height + 1, block.height)
         if len(result.receipts) != len(block.txs):
             raise ValueError(f"{len(result.receipts)} receipts for {len(block.txs)} txs")
         if envelopes is not None and len(envelopes) != len(block.txs):
             raise ValueError(f"{len(envelopes)} envelopes for {len(block.txs)} txs")
+        _check_decodes(block, envelopes)
         row = (
             block.height,
             block.time,
@@ -404,6 +423,17 @@ def _stored_block(row: tuple[int, bytes, bytes, int, bytes, bytes | None]) -> St
         bytes(receipts),
         None if envelopes is None else bytes(envelopes),
     )
+
+
+def _check_decodes(block: Block[Transaction], envelopes: Sequence[bytes] | None) -> None:
+    """Raise ``UnreadableBlock`` for the first transaction without an envelope that would
+    not decode back (about 5 µs a transaction)."""
+    for index, tx in enumerate(block.txs):
+        if envelopes is None or not envelopes[index]:
+            try:
+                _tx_decoder.decode(_encoder.encode(tx))
+            except (msgspec.ValidationError, msgspec.EncodeError, OverflowError) as error:
+                raise UnreadableBlock(block.height, index, str(error)) from None
 
 
 def _create(db: sqlite3.Connection, spec: ChainSpec) -> None:
