@@ -11,12 +11,10 @@ from typing import Any
 
 from paraclear.node.auth import Authenticator
 from paraclear.node.core import BlockReport, Node, NodeConfig
-from paraclear.node.hub import Hub
 from paraclear.node.methods import PublicMethods
 from paraclear.node.metrics import ApiMetrics
 from paraclear.node.rpc import Registry
 from paraclear.node.server import ApiServer, ServerThread
-from paraclear.node.trading import BlockPublisher, TradingMethods
 
 
 class NodeApp:
@@ -26,17 +24,10 @@ class NodeApp:
         self.node = Node(config)
         self.registry = Registry()
         PublicMethods(self.node, status=self.status).register(self.registry)
-        self.trading = TradingMethods(self.node)
-        self.trading.register(self.registry)
         self.metrics = ApiMetrics()
-        self.hub = Hub()
         self.server = ApiServer(
-            self.registry,
-            hub=self.hub,
-            authenticator=Authenticator(config.chain_id),
-            metrics=self.metrics,
+            self.registry, authenticator=Authenticator(config.chain_id), metrics=self.metrics
         )
-        self.node.subscribe(BlockPublisher(self.node, self.hub, self.trading))
         self.thread = ServerThread(self.server, host, port)
         self.last_block: BlockReport | None = None
         self.node.subscribe(self._on_block)

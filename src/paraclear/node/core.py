@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from paraclear.clearing.events import OrderClosed, OrderFilled
+from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
-from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
+from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
     Block,
     BlockMetrics,
@@ -106,17 +106,12 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class Inclusion:
-    """Where a submitted transaction landed: its block and receipt, and for an order
-    transaction what the block's matching did to its order (fills, and the close if the
-    order did not stay open)."""
+    """Where a submitted transaction landed: its block and receipt."""
 
     tx_id: str
     height: int
     index: int
     receipt: Receipt
-    time: int = 0
-    fills: tuple[OrderFilled, ...] = ()
-    closed: OrderClosed | None = None
 
 
 @dataclass
@@ -306,8 +301,7 @@ class Node:
 
     def _after_commit(self, built: Built, result: BlockResult) -> None:
         """Resolve inclusions, hand deferred transactions back, update the API's views."""
-        height, block_time = built.block.height, built.block.time
-        fills, closes = _order_outcomes(result)
+        height = built.block.height
         with self._lock:
             self.mempool.on_committed()
             for index, (tx, receipt) in enumerate(
@@ -316,17 +310,7 @@ class Node:
                 waiting = self._waiting.pop(id(tx), None)
                 if waiting is not None:
                     signed, future = waiting
-                    order = order_key(tx)
-                    inclusion = Inclusion(
-                        tx_id(signed),
-                        height,
-                        index,
-                        receipt,
-                        block_time,
-                        tuple(fills.get(order, ())) if order else (),
-                        closes.get(order) if order else None,
-                    )
-                    future.set_result(inclusion)
+                    future.set_result(Inclusion(tx_id(signed), height, index, receipt))
             for tx in built.deferred:
                 signed, future = self._waiting.pop(id(tx))
                 try:
@@ -463,28 +447,3 @@ class Node:
                 raise RuntimeError("the open orders in state do not make a valid book")
             for name, book in results.items():
                 self.depth[name] = (list(book.bids), list(book.asks))
-
-
-def order_key(tx: Transaction) -> tuple[str, int] | None:
-    """(account, order nonce) of the order an order transaction opens or changes."""
-    if isinstance(tx, PlaceOrder):
-        return tx.sender, tx.nonce
-    if isinstance(tx, AmendOrder | CancelOrder):
-        return tx.sender, tx.order
-    return None
-
-
-def _order_outcomes(
-    result: BlockResult,
-) -> tuple[dict[tuple[str, int], list[OrderFilled]], dict[tuple[str, int], OrderClosed]]:
-    """The block's fills and closes by (account, order nonce)."""
-    fills: dict[tuple[str, int], list[OrderFilled]] = {}
-    closes: dict[tuple[str, int], OrderClosed] = {}
-    for receipt in result.receipts:
-        for event in receipt.events:
-            if isinstance(event, OrderFilled):
-                fills.setdefault((event.taker, event.taker_order), []).append(event)
-                fills.setdefault((event.maker, event.maker_order), []).append(event)
-            elif isinstance(event, OrderClosed):
-                closes[(event.account, event.order)] = event
-    return fills, closes
