@@ -11,10 +11,12 @@ off-chain and the settlement on-chain, as in dYdX v4. A block is built in three 
    process per group of books, when given a ``ParallelMatcher``). In each book the block's
    cancels and amends go first, then its placements, in block order, so a fill never
    precedes a cancel or amend of the same block (Hyperliquid orders a block's actions the
-   same way). Each fill becomes a ``SettleFill``, in the order its taker's operation has in
-   the block. A cancel or amend of an order placed in the same block waits for the next
-   block, with its account's later transactions, so that the book and the state see every
-   order's operations in the same order.
+   same way). An amend that could take (a new price, a larger size) is a cancel in the
+   first part and a placement, with the order's id and flags, in the second. Each fill
+   becomes a ``SettleFill``, in the order its taker's operation has in the block. A cancel
+   or amend of an order that the block already placed, amended or cancelled waits for the
+   next block, with its account's later transactions: each order meets the book at most
+   once a block, so the book and the state see its operations in the same order.
 3. **Closes**: every order the books left with less open than the state holds (an
    immediate-or-cancel remainder, a post-only order that would cross, self-trade
    prevention, good-til-block expiry, a refused operation, a fill whose settlement failed)
@@ -51,6 +53,7 @@ from paraclear.clearing.transactions import (
 from paraclear.execution import Block, BlockContext, Receipt, run_transaction
 from paraclear.execution.sequential import fold_into
 from paraclear.market import (
+    CANCEL,
     NEVER,
     BookResult,
     BookSpec,
@@ -109,6 +112,10 @@ class Built:
     """The dry run's write set: what any executor must commit for ``block``."""
     books: dict[str, BookResult] = field(default_factory=dict)
     """Each matched book's result: fills, refusals, open sizes, depth."""
+    unsettled: list[tuple[SettleFill, Receipt]] = field(default_factory=list)
+    """Matches whose settlement failed (left out of the block; both orders were reduced by
+    the size). Reservations make this rare: only marks that moved since an order was placed
+    can leave its account short of the fee or premium."""
 
 
 @dataclass
@@ -149,15 +156,17 @@ class BlockBuilder:
         included, deferred = _defer_same_block_edits(txs)
         ops: list[_Op] = []
         for tx in included:
+            before = run.order(tx.sender, tx.order) if isinstance(tx, AmendOrder) else None
             receipt = run.run(tx)
             if receipt.ok:
-                op = self._book_op(tx, run, len(run.txs) - 1)
-                if op is not None:
-                    ops.append(op)
+                ops += self._book_ops(tx, run, len(run.txs) - 1, before)
                 if isinstance(tx, SettleExpiry):
                     self._retired.add(tx.instrument)
         results, rows = self._match(height, ops)
-        position_in_block = {op.row[1]: (0 if op.first else 1, op.index) for op in ops}
+        unsettled: list[tuple[SettleFill, Receipt]] = []
+        position_in_block = {
+            op.row[1]: (0 if op.first else 1, op.index) for op in ops if op.row[0] != CANCEL
+        }
         fills = [
             (position_in_block[fill[0]], name, n, fill)
             for name, result in results.items()
@@ -176,7 +185,9 @@ class BlockBuilder:
                 price=price,
                 size=size,
             )
-            run.run(settle, keep_failed=False)
+            receipt = run.run(settle, keep_failed=False)
+            if not receipt.ok:
+                unsettled.append((settle, receipt))
         refused_ids = {
             rows[name][i][1] for name, result in results.items() for i, _ in result.errors
         }
@@ -195,12 +206,20 @@ class BlockBuilder:
             self._books.pop(name, None)
         self._retired.clear()
         block = Block(height=height, time=time, txs=tuple(run.txs))
-        return Built(block, deferred, run.receipts, run.pending, results)
+        return Built(block, deferred, run.receipts, run.pending, results, unsettled)
 
     # --- internals ------------------------------------------------------------------------
 
-    def _book_op(self, tx: Transaction, run: _DryRun, index: int) -> _Op | None:
-        """The book operation of a successful order transaction (None for other kinds)."""
+    def _book_ops(
+        self, tx: Transaction, run: _DryRun, index: int, before: OpenOrder | None
+    ) -> list[_Op]:
+        """The book operations of a successful order transaction (none for other kinds).
+
+        An amend that moves the price or grows the size leaves the book with the block's
+        cancels and re-enters it with its placements (where it may take), so that every
+        cancel and amend of a block reaches the book before any fill, as in the state. One
+        that only shrinks in place keeps its priority and cannot take.
+        """
         if isinstance(tx, PlaceOrder):
             self.open_book(tx.instrument, run=run)
             position = run.position(tx.sender, tx.instrument)
@@ -215,17 +234,37 @@ class BlockBuilder:
                 position,
                 tx.good_til or NEVER,
             )
-            return _Op(tx.instrument, False, index, row)
+            return [_Op(tx.instrument, False, index, row)]
         if isinstance(tx, CancelOrder):
             row = cancel_op(order_id(tx.sender, tx.order), tx.sender)
-            return _Op(tx.instrument, True, index, row)
+            return [_Op(tx.instrument, True, index, row)]
         if isinstance(tx, AmendOrder):
             order = run.order(tx.sender, tx.order)
-            assert order is not None  # the amend succeeded
+            assert order is not None and before is not None  # the amend succeeded
+            oid = order_id(tx.sender, tx.order)
             position = run.position(tx.sender, order.instrument)
-            row = amend_op(order_id(tx.sender, tx.order), tx.sender, tx.price, tx.size, position)
-            return _Op(order.instrument, True, index, row)
-        return None
+            if tx.price == before.price and tx.size <= before.remaining:
+                row = amend_op(oid, tx.sender, tx.price, tx.size, position)
+                return [_Op(order.instrument, True, index, row)]
+            kind = (
+                OrderKind.POST_ONLY if order.kind == OrderType.POST_ONLY.value else OrderKind.LIMIT
+            )
+            again = place_op(
+                oid,
+                tx.sender,
+                order.is_buy,
+                kind,
+                tx.price,
+                tx.size,
+                order.reduce_only,
+                position,
+                order.good_til or NEVER,
+            )
+            return [
+                _Op(order.instrument, True, index, cancel_op(oid, tx.sender)),
+                _Op(order.instrument, False, index, again),
+            ]
+        return []
 
     def open_book(self, name: str, state: State | None = None, run: _DryRun | None = None) -> None:
         """Open the book of instrument ``name`` (listed in ``state``, or in the dry run)."""
@@ -336,21 +375,23 @@ class _DryRun:
 def _defer_same_block_edits(
     txs: Sequence[Transaction],
 ) -> tuple[list[Transaction], list[Transaction]]:
-    """Split ``txs`` into this block's and the next's: a cancel or amend of an order placed
-    in this block waits, and so does everything its account sends after it."""
-    placed: set[tuple[str, int]] = set()
+    """Split ``txs`` into this block's and the next's: a cancel or amend of an order that
+    an earlier transaction of the block placed, amended or cancelled waits, and so does
+    everything its account sends after it. Each order meets the book at most once a block."""
+    touched: set[tuple[str, int]] = set()
     waiting: set[str] = set()
     included: list[Transaction] = []
     deferred: list[Transaction] = []
     for tx in txs:
         sender = tx.sender
-        if sender in waiting or (
-            isinstance(tx, CancelOrder | AmendOrder) and (sender, tx.order) in placed
-        ):
+        edits = isinstance(tx, CancelOrder | AmendOrder)
+        if sender in waiting or (edits and (sender, tx.order) in touched):  # type: ignore[union-attr]
             waiting.add(sender)
             deferred.append(tx)
             continue
         if isinstance(tx, PlaceOrder):
-            placed.add((sender, tx.nonce))
+            touched.add((sender, tx.nonce))
+        elif isinstance(tx, CancelOrder | AmendOrder):
+            touched.add((sender, tx.order))
         included.append(tx)
     return included, deferred
