@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from nacl.signing import SigningKey
 
 from paraclear.node.auth import Authenticator
+from paraclear.node.envelope import Keypair
 from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
 from paraclear.node.methods import PublicMethods, StateMarket
@@ -21,15 +22,9 @@ from tests.clearing.harness import Exchange
 CHAIN = "paraclear-test"
 
 
-class Signer:
-    """A bare PyNaCl signer (what ``envelope.Keypair`` provides)."""
-
-    def __init__(self, seed: int) -> None:
-        self._key = SigningKey(seed.to_bytes(32, "big"))
-        self.account = bytes(self._key.verify_key).hex()
-
-    def sign_message(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
+def keypair(n: int) -> Keypair:
+    """The account keys numbered ``n`` (deterministic, not secret)."""
+    return Keypair.from_seed_int(n)
 
 
 class Empty(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -45,6 +40,10 @@ def crash(context: Context, params: Empty) -> None:
     raise ZeroDivisionError("a bug with a secret in it")
 
 
+async def hang(context: Context, params: Empty) -> None:
+    await asyncio.Event().wait()
+
+
 def market() -> StateMarket:
     exchange = Exchange().market()
     return StateMarket(exchange.state, exchange.time)
@@ -55,6 +54,7 @@ def make_server(limits: Limits | None = None, static_dir: Path | None = None) ->
     PublicMethods(market(), status=lambda: {"height": 7}).register(registry)
     registry.add("private/whoami", Empty, whoami)
     registry.add("public/crash", Empty, crash)
+    registry.add("public/hang", Empty, hang)
     return ApiServer(
         registry,
         hub=Hub(),

@@ -17,7 +17,7 @@ from paraclear.node.client import AsyncClient, Client, ConnectionClosed
 from paraclear.node.limits import Limits
 from paraclear.node.rpc import RpcError
 from paraclear.node.server import ServerThread
-from tests.node.support import CHAIN, Signer, running
+from tests.node.support import CHAIN, keypair, running
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,31 @@ def test_malformed_frames_get_errors_and_the_connection_survives(client: Client)
     assert client.call("public/test") == {"version": "2.1.1"}
 
 
+def test_call_without_an_answer_times_out(server: ServerThread) -> None:
+    async def scenario() -> None:
+        async with await AsyncClient.connect(server.url) as client:
+            hung = asyncio.ensure_future(client.call("public/hang", timeout=0.05))
+            with pytest.raises(TimeoutError):
+                await hung
+
+    asyncio.run(scenario())
+
+
+def test_calls_in_one_turn_leave_as_one_batch_and_resolve_separately(server: ServerThread) -> None:
+    async def scenario() -> list[Any]:
+        async with await AsyncClient.connect(server.url) as client:
+            client.batch_limit = 7
+            calls = [
+                client.call("public/get_index_price", {"index_name": "btc_usdc"}) for _ in range(20)
+            ]
+            calls.append(client.call("public/nope"))
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert all(r["index_price"] == 60_000.0 for r in results[:20])
+    assert isinstance(results[20], RpcError) and results[20].code == rpc.METHOD_NOT_FOUND
+
+
 def test_internal_errors_do_not_leak_details(client: Client) -> None:
     error = error_of(client, "public/crash")
     assert (error.code, error.message, error.data) == (rpc.INTERNAL_ERROR, "internal error", None)
@@ -102,7 +127,7 @@ def test_internal_errors_do_not_leak_details(client: Client) -> None:
 
 def test_private_method_needs_auth_and_acts_for_the_signer(client: Client) -> None:
     assert error_of(client, "private/whoami").code == rpc.UNAUTHORIZED
-    signer = Signer(11)
+    signer = keypair(11)
     assert client.auth(signer)["account"] == signer.account
     assert client.call("private/whoami") == {"account": signer.account}
     assert error_of(client, "public/auth", {"grant_type": "signature"}).code == rpc.INVALID_PARAMS
@@ -111,7 +136,7 @@ def test_private_method_needs_auth_and_acts_for_the_signer(client: Client) -> No
 def test_auth_with_a_wrong_chain_signature_is_refused(server: ServerThread) -> None:
     with Client.connect(server.url, chain_id="other-chain") as other:
         with pytest.raises(RpcError) as raised:
-            other.auth(Signer(12))
+            other.auth(keypair(12))
         assert raised.value.code == rpc.INVALID_CREDENTIALS
         assert error_of(other, "private/whoami").code == rpc.UNAUTHORIZED
 
@@ -133,7 +158,7 @@ def test_subscriptions_deliver_published_messages_with_gap_free_sequences(
 
 
 def test_private_channel_delivers_only_to_its_account(server: ServerThread) -> None:
-    alice, bob = Signer(21), Signer(22)
+    alice, bob = keypair(21), keypair(22)
     with (
         Client.connect(server.url, chain_id=CHAIN) as a,
         Client.connect(server.url, chain_id=CHAIN) as b,
@@ -208,7 +233,7 @@ def test_http_get_with_query_params(server: ServerThread) -> None:
 def test_http_private_request_needs_a_signed_header_for_that_body(server: ServerThread) -> None:
     body = b'{"jsonrpc":"2.0","id":1,"method":"private/whoami"}'
     assert post(server, body)[1]["error"]["code"] == rpc.UNAUTHORIZED
-    signer = Signer(31)
+    signer = keypair(31)
     header = http_header(signer, CHAIN, "POST", "/api/v2", body)
     assert post(server, body, {"Authorization": header})[1]["result"] == {"account": signer.account}
     status, reply = post(server, body, {"Authorization": header})  # the same signature again

@@ -28,6 +28,7 @@ from paraclear.node.rpc import RpcError
 
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
+DEFAULT_BATCH_LIMIT: Final = 100
 Notification = tuple[str, Any]
 """A subscription message: its channel and its data."""
 Callback = Callable[[str, Any], None]
@@ -108,6 +109,10 @@ class AsyncClient:
         self.closed: ConnectionClosed | None = None
         self._decoder = msgspec.json.Decoder()
         self._encoder = msgspec.json.Encoder()
+        self._outbox: list[tuple[int, bytes]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self.batch_limit = DEFAULT_BATCH_LIMIT
+        """Most calls sent in one frame (the server's ``Limits.max_batch``)."""
 
     @classmethod
     async def connect(
@@ -144,17 +149,47 @@ class AsyncClient:
     async def call(
         self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None
     ) -> Any:
-        """The result of one call. Raises RpcError, TimeoutError, ConnectionClosed."""
+        """The result of one call. Raises RpcError, TimeoutError, ConnectionClosed.
+
+        Calls made in the same turn of the event loop leave together, as one JSON-RPC batch
+        frame (at most ``batch_limit`` each): pipelined callers pay one frame, not one each.
+        """
+        if self.closed is not None or self._ws is None:
+            raise self.closed or ConnectionClosed(None, "not connected")
         request_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._calls[request_id] = future
+        request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+        self._outbox.append((request_id, self._encoder.encode(request)))
+        if len(self._outbox) == 1:
+            loop.call_soon(self._flush)
+        expiry = loop.call_later(self.timeout if timeout is None else timeout, _expire, future)
         try:
-            await self.send(
-                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
-            )
-            return await asyncio.wait_for(future, self.timeout if timeout is None else timeout)
+            return await future
         finally:
+            expiry.cancel()
             self._calls.pop(request_id, None)
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        outbox, self._outbox = self._outbox, []
+        for start in range(0, len(outbox), self.batch_limit):
+            chunk = outbox[start : start + self.batch_limit]
+            frames = [frame for _, frame in chunk]
+            frame = frames[0] if len(frames) == 1 else b"[" + b",".join(frames) + b"]"
+            sending = self._send_chunk(frame, [rid for rid, _ in chunk])
+            self._sending.add(task := loop.create_task(sending))  # a reference until done
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_chunk(self, frame: bytes, request_ids: list[int]) -> None:
+        try:
+            await self.send_raw(frame)
+        except ConnectionClosed as error:
+            for request_id in request_ids:
+                future = self._calls.get(request_id)
+                if future is not None and not future.done():
+                    future.set_exception(error)
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         """Send a notification (no id, so no answer)."""
@@ -282,6 +317,11 @@ class AsyncClient:
             for subscription in subscriptions:
                 subscription.closed = error
                 subscription._queue.put_nowait(None)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no answer in time"))
 
 
 class SyncSubscription:

@@ -31,6 +31,8 @@ class Limits(msgspec.Struct, frozen=True):
     ``flood_strikes``: rejected requests, net of forgiveness, that close the connection.
     ``max_pending_frames``: frames queued to one WebSocket before it counts as a slow
     consumer and is disconnected.
+    ``max_in_flight``: frames of one WebSocket being answered at once; beyond, the server
+    stops reading that connection until one is answered.
     """
 
     max_frame_bytes: int = 256 * 1024
@@ -40,6 +42,7 @@ class Limits(msgspec.Struct, frozen=True):
     burst: int = 20_000
     flood_strikes: int = 2_000
     max_pending_frames: int = 10_000
+    max_in_flight: int = 1_024
 
 
 class TokenBucket:

@@ -2,17 +2,17 @@
 
 Routes (aiohttp):
 
-* ``/ws/api/v2``: JSON-RPC over WebSocket; requests of one connection are answered in order;
-  subscriptions deliver on the same connection.
+* ``/ws/api/v2``: JSON-RPC over WebSocket; requests of one connection start in order and
+  may finish out of order (ids match them); subscriptions deliver on the same connection.
 * ``POST /api/v2``: one JSON-RPC request or batch per body.
 * ``GET /api/v2/{public|private}/{method}?name=value``: Deribit's query-string form.
 * ``/metrics``: Prometheus text format.
 * ``/``: ``index.html`` of the static directory, if there is one (under ``/static/``).
 
-Each WebSocket connection has a ``Session``: one queue of outgoing frames (responses and
-notifications, in order) drained by one writer task, so nothing the node publishes ever
-waits on a client. A connection that lets ``max_pending_frames`` pile up is a slow consumer
-and is closed (1008); so is one that floods past its rate limit. Frames beyond
+Each WebSocket connection has a ``Session``: its outgoing frames (responses and
+notifications) are written without ever waiting on the client. A connection that lets
+``max_pending_frames`` pile up is a slow consumer and is closed (1008); so is one that
+floods past its rate limit. Frames beyond
 ``hard_frame_bytes`` close the connection unread (1009); smaller oversized frames only get
 an error.
 """
@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,18 +43,48 @@ HTTP_PATH: Final = "/api/v2"
 MAX_HTTP_PEERS: Final = 10_000
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
 DASHBOARD_DIR: Final = Path(__file__).parent / "dashboard"
+MAX_BUFFER_BYTES: Final = 16 * 1024 * 1024
+"""Bytes written to a WebSocket and not yet taken by the client before it is cut off."""
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame header (RFC 6455 §5.2), as a server
+    sends it."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65_536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 class Session:
-    """One WebSocket connection's outgoing queue; a ``hub.Subscriber``."""
+    """One WebSocket connection's outgoing frames; a ``hub.Subscriber``.
 
-    def __init__(self, ws: web.WebSocketResponse, max_pending: int) -> None:
+    Frames queued during one turn of the event loop (a burst of notifications, the answers
+    to a pipelined batch) leave in one write to the socket: one system call instead of one
+    per frame. Nothing here waits for the client: the socket's buffer takes what the client
+    has not read, and a client that lets more than ``max_pending`` frames or
+    ``max_buffer_bytes`` pile up is a slow consumer and is closed.
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        max_pending: int,
+        max_buffer_bytes: int = MAX_BUFFER_BYTES,
+    ) -> None:
         self.ws = ws
+        self.transport = transport
         self.account: str | None = None
         self.max_pending = max_pending
+        self.max_buffer_bytes = max_buffer_bytes
         self.close_reason: str | None = None
-        self._pending: deque[bytes] = deque()
-        self._wake = asyncio.Event()
+        self.closed = asyncio.Event()
+        self._pending: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+        self._flush_scheduled = False
 
     def deliver(self, frame: bytes) -> bool:
         """Queue a frame; False (and the connection closes) if the client is too slow."""
@@ -63,32 +93,41 @@ class Session:
         if len(self._pending) >= self.max_pending:
             self.close("slow consumer")
             return False
+        self._pending.append(text_frame(frame))
         self._pending.append(frame)
-        self._wake.set()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
         return True
 
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending or self.close_reason == "slow consumer":
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if self.transport.is_closing():
+            self.close("client closed")
+            return
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.max_buffer_bytes:
+            self.close("slow consumer")
+
     def close(self, reason: str) -> None:
-        """Close after the writer has sent what is queued (at most once)."""
+        """Close after what is queued has been written (at most once)."""
         if self.close_reason is None:
             self.close_reason = reason
-            self._wake.set()
+            self._loop.create_task(self._close())
 
-    async def run_writer(self) -> None:
-        """Send queued frames in order until the session closes."""
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._pending and self.close_reason != "slow consumer":
-                    await self.ws.send_frame(self._pending.popleft(), WSMsgType.TEXT)
-                if self.close_reason is not None:
-                    break
+    async def _close(self) -> None:
+        self._flush()
         self._pending.clear()
         code = (
             WSCloseCode.OK if self.close_reason == "client closed" else WSCloseCode.POLICY_VIOLATION
         )
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.close(code=code, message=(self.close_reason or "").encode())
+        self.closed.set()
 
 
 class ApiServer:
@@ -158,10 +197,11 @@ class ApiServer:
             max_msg_size=self.limits.hard_frame_bytes, compress=False, decode_text=False
         )
         await ws.prepare(request)
-        session = Session(ws, self.limits.max_pending_frames)
+        transport = request.transport
+        assert transport is not None
+        session = Session(ws, transport, self.limits.max_pending_frames)
         context = Context("ws", session=session, peer=request.remote or "")
         bucket = TokenBucket.from_limits(self.limits)
-        writer = asyncio.create_task(session.run_writer())
         self._sessions.add(session)
         self.metrics.connections.inc()
         try:
@@ -169,7 +209,7 @@ class ApiServer:
         finally:
             self.hub.drop(session)
             session.close("client closed")
-            await writer
+            await session.closed.wait()
             self._sessions.discard(session)
             self.metrics.connections.dec()
             self.metrics.disconnects.labels(session.close_reason or "").inc()
@@ -178,17 +218,40 @@ class ApiServer:
     async def _serve_session(
         self, ws: web.WebSocketResponse, session: Session, context: Context, bucket: TokenBucket
     ) -> None:
-        async for message in ws:
-            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                break
-            data = message.data if isinstance(message.data, bytes) else message.data.encode()
-            response = await self.dispatcher.handle(data, context, bucket)
-            if response is not None:
-                session.deliver(response)
-            if bucket.flooding(self.limits.flood_strikes):
-                session.close("flood")
-            if session.close_reason is not None:
-                break
+        """Read frames and answer each in a task of its own, so that a call that waits (an
+        order waiting for its block) does not hold up the next; tasks start in arrival
+        order, so whatever a handler does before its first ``await`` happens in that order.
+        At most ``max_in_flight`` frames are being answered at once; then reading waits."""
+        in_flight: set[asyncio.Task[None]] = set()
+        room = asyncio.Semaphore(self.limits.max_in_flight)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            room.release()
+
+        try:
+            async for message in ws:
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break
+                data = message.data if isinstance(message.data, bytes) else message.data.encode()
+                await room.acquire()
+                task = asyncio.ensure_future(self._answer(data, session, context, bucket))
+                in_flight.add(task)
+                task.add_done_callback(finished)
+                if session.close_reason is not None:
+                    break
+        finally:
+            for task in list(in_flight):
+                task.cancel()
+
+    async def _answer(
+        self, frame: bytes, session: Session, context: Context, bucket: TokenBucket
+    ) -> None:
+        response = await self.dispatcher.handle(frame, context, bucket)
+        if response is not None:
+            session.deliver(response)
+        if bucket.flooding(self.limits.flood_strikes):
+            session.close("flood")
 
     # --- HTTP ---------------------------------------------------------------------------
 
@@ -282,10 +345,18 @@ class ServerThread:
         self.loop.call_soon_threadsafe(function, *args)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result()
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
+
+    async def _shutdown(self) -> None:
+        await self.server.stop()
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def __enter__(self) -> ServerThread:
         self.start()
