@@ -145,7 +145,7 @@ def test_typed_node_error_keeps_code_message_and_data() -> None:
     assert error == {
         "code": rpc.APPLICATION_ERROR,
         "message": "nonce 3 already used",
-        "data": {"reason": "nonce_replayed", "account": "ab", "nonce": 3},
+        "data": {"error": "nonce_replayed", "account": "ab", "nonce": 3},
     }
 
 
@@ -153,7 +153,7 @@ def test_clearing_failure_becomes_an_application_error_with_its_fields() -> None
     error = call("public/fail", {"a": 1})["error"]
     assert error["code"] == rpc.APPLICATION_ERROR
     assert error["data"] == {
-        "reason": "InsufficientFee",
+        "error": "InsufficientFee",
         "account": "ab",
         "fee": 5,
         "collateral": 1,

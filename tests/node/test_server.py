@@ -186,7 +186,7 @@ def test_subscribe_over_http_is_refused(server: ServerThread) -> None:
         }
     )
     status, reply = post(server, body)
-    assert status == 200 and reply["error"]["data"]["reason"] == "WebSocketOnly"
+    assert status == 200 and reply["error"]["data"]["error"] == "WebSocketOnly"
 
 
 def post(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Option, Right, expiry_time
 from paraclear.node import views
-from tests.clearing.harness import CALL, PERP, PUT, Exchange
+from tests.clearing.harness import CALL, ONE, PERP, PUT, T0, Exchange, usd
 
 
 def test_option_view_has_ccxt_and_deribit_fields() -> None:
@@ -70,3 +71,37 @@ def test_index_price_view() -> None:
     oracle = views.oracle_of(Exchange().market(index=61_234.5).state, "BTC")
     assert oracle is not None
     assert views.index_price_view(oracle)["index_price"] == 61_234.5
+
+
+def test_book_view_lists_levels_best_first_with_deribit_and_ccxt_fields() -> None:
+    bids = [(usd(59_990), 2 * ONE), (usd(59_980), ONE)]
+    asks = [(usd(60_010), ONE // 2)]
+    view = views.book_view("BTC-PERP", bids, asks, depth=1, height=7, time=T0, mark=None)
+    assert view["bids"] == [[59_990.0, 2.0]] and view["asks"] == [[60_010.0, 0.5]]
+    assert (view["best_bid_price"], view["best_ask_amount"]) == (59_990.0, 0.5)
+    assert (view["change_id"], view["nonce"], view["symbol"]) == (7, 7, "BTC/USDC:USDC")
+    empty = views.book_view("BTC-PERP", [], [], depth=5, height=1, time=T0)
+    assert empty["best_bid_price"] is None and empty["best_ask_amount"] == 0.0
+
+
+def test_trade_view_names_both_orders_and_the_taker_side() -> None:
+    fill = OrderFilled(
+        instrument="BTC-PERP",
+        taker="bb",
+        taker_order=4,
+        maker="aa",
+        maker_order=1,
+        taker_side="sell",
+        size=ONE // 4,
+        price=usd(60_000),
+        maker_fee=0,
+        taker_fee=1,
+    )
+    view = views.trade_view(9, T0, 2, fill)
+    assert (view["trade_id"], view["side"], view["amount"], view["cost"]) == (
+        "9-BTC-PERP-2",
+        "sell",
+        0.25,
+        15_000.0,
+    )
+    assert (view["taker_order_id"], view["maker_order_id"]) == ("bb-4", "aa-1")

@@ -1,8 +1,9 @@
 """Python clients of the node's WebSocket API: ``AsyncClient`` (asyncio) and ``Client`` (sync).
 
-    with Client.connect(url) as client:
+    with Client.connect(url, chain_id=chain) as client:
         client.auth(keypair)
         subscription = client.subscribe(["trades.BTC-PERP"])
+        placed = client.buy(keypair, "BTC-PERP", "0.5", "60000")  # signed here, not there
         client.call("public/get_instruments", {"currency": "BTC"})
         channel, data = subscription.get(timeout=5)
 
@@ -10,11 +11,15 @@ Calls may run concurrently (each has its own id). A JSON-RPC error raises ``RpcE
 its code, message and data; a call that outlives ``timeout`` raises ``TimeoutError``; a
 closed connection fails every call in flight with ``ConnectionClosed``. The clients do not
 reconnect: a caller that wants to goes on with a new one.
+
+Orders (``buy``, ``sell``, ``edit``, ``cancel``) are transactions the client builds, numbers
+(``next_nonce``) and signs with the account's ``Keypair``; the node never holds a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -23,8 +28,11 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import msgspec
 
+from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Side, Transaction
 from paraclear.node.auth import DEFAULT_WINDOW_MS, Signer, sign_auth
+from paraclear.node.envelope import Keypair, encode_signed, sign
 from paraclear.node.rpc import RpcError
+from paraclear.numbers import parse_price, parse_size
 
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
@@ -33,6 +41,8 @@ Notification = tuple[str, Any]
 """A subscription message: its channel and its data."""
 Callback = Callable[[str, Any], None]
 T = TypeVar("T")
+Decimal = str | int
+"""A decimal number as the user writes it: ``"0.1"``, ``60000`` (never a float)."""
 
 __all__ = [
     "DEFAULT_WINDOW_MS",
@@ -111,6 +121,7 @@ class AsyncClient:
         self._encoder = msgspec.json.Encoder()
         self._outbox: list[tuple[int, bytes]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._nonces: dict[str, int] = {}
         self.batch_limit = DEFAULT_BATCH_LIMIT
         """Most calls sent in one frame (the server's ``Limits.max_batch``)."""
 
@@ -222,6 +233,90 @@ class AsyncClient:
         )
         assert self.closed is not None
         return self.closed
+
+    # --- orders -------------------------------------------------------------------------
+
+    async def next_nonce(self, account: str) -> int:
+        """The nonce the account's next transaction takes: the node's answer the first
+        time, then counted here."""
+        if account not in self._nonces:
+            fetched: int = await self.call("public/get_next_nonce", {"account": account})
+            self._nonces.setdefault(account, fetched)
+        nonce = self._nonces[account]
+        self._nonces[account] = nonce + 1
+        return nonce
+
+    async def submit(self, method: str, keypair: Keypair, tx: Transaction, **params: Any) -> Any:
+        """Sign ``tx`` and send it with Deribit's ``params``; the answer once it is in a
+        block. A refusal before any block makes the next call ask the node for the nonce."""
+        signed = base64.b64encode(encode_signed(sign(keypair, self.chain_id, tx))).decode()
+        try:
+            return await self.call(method, {**params, "signed_tx": signed})
+        except RpcError as error:
+            if not (error.data and "block" in error.data):
+                self._nonces.pop(tx.sender, None)
+            raise
+
+    async def buy(
+        self, keypair: Keypair, instrument: str, amount: Decimal, price: Decimal, **order: Any
+    ) -> Any:
+        """``private/buy``: ``amount`` contracts at ``price`` USDC, as decimal strings or
+        integers; ``order``: ``PlaceOrder``'s other fields (``kind``, ``reduce_only``,
+        ``label``, ``good_til``, ``fee``)."""
+        return await self._place(keypair, Side.BUY, instrument, amount, price, order)
+
+    async def sell(
+        self, keypair: Keypair, instrument: str, amount: Decimal, price: Decimal, **order: Any
+    ) -> Any:
+        """``private/sell``; see ``buy``."""
+        return await self._place(keypair, Side.SELL, instrument, amount, price, order)
+
+    async def _place(
+        self,
+        keypair: Keypair,
+        side: Side,
+        instrument: str,
+        amount: Decimal,
+        price: Decimal,
+        order: dict[str, Any],
+    ) -> Any:
+        nonce = await self.next_nonce(keypair.account)
+        tx = PlaceOrder(
+            sender=keypair.account,
+            nonce=nonce,
+            instrument=instrument,
+            side=side,
+            size=parse_size(amount),
+            price=parse_price(price),
+            **order,
+        )
+        method = f"private/{side.value}"
+        return await self.submit(
+            method, keypair, tx, instrument_name=instrument, amount=str(amount), price=str(price)
+        )
+
+    async def edit(self, keypair: Keypair, order: int, amount: Decimal, price: Decimal) -> Any:
+        """``private/edit`` of the keypair's order opened by its transaction of nonce ``order``."""
+        nonce = await self.next_nonce(keypair.account)
+        tx = AmendOrder(
+            sender=keypair.account,
+            nonce=nonce,
+            order=order,
+            size=parse_size(amount),
+            price=parse_price(price),
+        )
+        order_id = f"{keypair.account}-{order}"
+        return await self.submit(
+            "private/edit", keypair, tx, order_id=order_id, amount=str(amount), price=str(price)
+        )
+
+    async def cancel(self, keypair: Keypair, instrument: str, order: int) -> Any:
+        """``private/cancel`` of the keypair's order ``order`` in ``instrument``."""
+        nonce = await self.next_nonce(keypair.account)
+        tx = CancelOrder(sender=keypair.account, nonce=nonce, instrument=instrument, order=order)
+        return await self.submit(
+            "private/cancel", keypair, tx, order_id=f"{keypair.account}-{order}"
+        )
 
     # --- authentication and subscriptions -------------------------------------------------
 
@@ -389,6 +484,25 @@ class Client:
 
     def auth(self, signer: Signer) -> dict[str, Any]:
         return self._run(self.inner.auth(signer))
+
+    def buy(
+        self, keypair: Keypair, instrument: str, amount: Decimal, price: Decimal, **order: Any
+    ) -> Any:
+        return self._run(self.inner.buy(keypair, instrument, amount, price, **order))
+
+    def sell(
+        self, keypair: Keypair, instrument: str, amount: Decimal, price: Decimal, **order: Any
+    ) -> Any:
+        return self._run(self.inner.sell(keypair, instrument, amount, price, **order))
+
+    def edit(self, keypair: Keypair, order: int, amount: Decimal, price: Decimal) -> Any:
+        return self._run(self.inner.edit(keypair, order, amount, price))
+
+    def cancel(self, keypair: Keypair, instrument: str, order: int) -> Any:
+        return self._run(self.inner.cancel(keypair, instrument, order))
+
+    def next_nonce(self, account: str) -> int:
+        return self._run(self.inner.next_nonce(account))
 
     def subscribe(
         self, channels: list[str], callback: Callback | None = None, *, private: bool | None = None

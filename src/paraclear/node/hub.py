@@ -7,8 +7,8 @@ Channels, named as the client subscribes to them:
   A private channel is a separate stream per account: ``publish(..., account=a)`` reaches
   only the sessions authenticated as ``a``.
 
-Every message of a stream carries ``sequence`` (1, 2, 3, ... per stream, counted whether or
-not anyone listens) and ``prev_sequence``, so a client detects a gap when ``prev_sequence``
+Every message of a stream carries ``sequence`` (1, 2, 3, ... per stream, over the messages
+published to it) and ``prev_sequence``, so a client detects a gap when ``prev_sequence``
 is not the last ``sequence`` it saw. Book messages also carry Deribit's ``change_id`` and
 ``prev_change_id`` (the same numbers, unless the publisher gave its own).
 
@@ -117,6 +117,11 @@ class Hub:
             self.drop(subscriber)
         return sequence
 
+    def listening(self, channel: str, account: str | None = None) -> bool:
+        """Whether anyone listens to a stream: publishers skip building messages otherwise
+        (the stream's sequence counts published messages only, so it stays gap-free)."""
+        return bool(self._listeners.get((channel, account or "")))
+
     def sequence(self, channel: str, account: str | None = None) -> int:
         """The sequence of the last message published on a stream (0 if none)."""
         return self._sequence.get((channel, account or ""), 0)
@@ -215,6 +220,6 @@ def _session(context: Context) -> Subscriber:
         raise RpcError(
             APPLICATION_ERROR,
             "subscriptions need a WebSocket connection",
-            {"reason": "WebSocketOnly"},
+            {"error": "WebSocketOnly"},
         )
     return session

@@ -39,7 +39,8 @@ INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
 # Application errors, numbered as Deribit numbers them where it has one.
 APPLICATION_ERROR: Final = 10000
-"""A typed node or clearing error; ``data.reason`` names it."""
+"""A typed node or clearing error; ``data.error`` names it (its code), the rest of ``data``
+holds its typed fields."""
 TOO_MANY_REQUESTS: Final = 10028
 INVALID_CREDENTIALS: Final = 13004
 UNAUTHORIZED: Final = 13009
@@ -95,10 +96,10 @@ def to_rpc_error(error: BaseException) -> RpcError:
         data = dict(data_of())
         if isinstance(code, int):
             return RpcError(code, message, data)
-        return RpcError(APPLICATION_ERROR, message, {"reason": code, **data})
+        return RpcError(APPLICATION_ERROR, message, {"error": code, **data})
     if isinstance(error, TxFailure):
         return RpcError(
-            APPLICATION_ERROR, error.message, {"reason": error.code, **dict(error.details)}
+            APPLICATION_ERROR, error.message, {"error": error.code, **dict(error.details)}
         )
     log.error("internal error in an RPC handler", exc_info=error)
     return RpcError(INTERNAL_ERROR, "internal error")

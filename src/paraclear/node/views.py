@@ -14,12 +14,20 @@ Numbers leave fixed point here: prices and sizes become JSON numbers in USDC and
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from paraclear.clearing.instruments import Instrument, Option, Perpetual, format_expiry
-from paraclear.clearing.records import OracleData
-from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.clearing.events import OrderFilled
+from paraclear.clearing.instruments import (
+    Instrument,
+    InstrumentNameError,
+    Option,
+    Perpetual,
+    format_expiry,
+    parse_instrument,
+)
+from paraclear.clearing.records import MarkData, OracleData
+from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE, notional
 from paraclear.state import State
 from paraclear.state import keys as k
 
@@ -68,7 +76,7 @@ def instrument_view(instrument: Instrument, *, active: bool = True) -> dict[str,
     is_option = isinstance(instrument, Option)
     view: dict[str, Any] = {
         "id": instrument.name,
-        "symbol": _symbol(instrument),
+        "symbol": symbol(instrument),
         "base": base,
         "quote": SETTLE,
         "settle": SETTLE,
@@ -116,7 +124,7 @@ def instrument_view(instrument: Instrument, *, active: bool = True) -> dict[str,
     return view
 
 
-def _symbol(instrument: Instrument) -> str:
+def symbol(instrument: Instrument) -> str:
     """ccxt's unified symbol: ``BTC/USDC:USDC`` or ``BTC/USDC:USDC-260626-60000-C``."""
     prefix = f"{instrument.underlying}/{SETTLE}:{SETTLE}"
     if isinstance(instrument, Perpetual):
@@ -205,3 +213,126 @@ def select_instruments(
 def oracle_of(state: State, underlying: str) -> OracleData | None:
     value = state.data.get(k.oracle(underlying))
     return value if isinstance(value, OracleData) else None
+
+
+def order_id(account: str, nonce: int) -> str:
+    """An order's id: its account and the nonce of the ``PlaceOrder`` that opened it."""
+    return f"{account}-{nonce}"
+
+
+# --- books and trades ---------------------------------------------------------------------
+
+Level = tuple[int, int]
+"""A book level: raw price and raw open size."""
+
+
+def book_view(
+    instrument: str,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    *,
+    depth: int,
+    height: int,
+    time: int,
+    mark: MarkData | None = None,
+) -> dict[str, Any]:
+    """Deribit's ``get_order_book`` with ccxt's order book fields; ``change_id`` is the
+    height of the block that left the book so."""
+    bid_rows = [[price(p), size(s)] for p, s in bids[:depth]]
+    ask_rows = [[price(p), size(s)] for p, s in asks[:depth]]
+    view = {
+        "symbol": symbol_of(instrument),
+        "instrument_name": instrument,
+        "bids": bid_rows,
+        "asks": ask_rows,
+        "timestamp": ms(time),
+        "datetime": iso8601(time),
+        "nonce": height,
+        "change_id": height,
+        "state": "open",
+        **_best(bids, asks),
+    }
+    view.update(_mark_fields(mark))
+    return view
+
+
+def ticker_view(
+    instrument: str,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    *,
+    last: int | None,
+    volume: int,
+    time: int,
+    mark: MarkData | None = None,
+) -> dict[str, Any]:
+    """Deribit's ``ticker`` with ccxt's ticker fields. ``last``: raw price of the latest
+    trade; ``volume``: raw size traded among the recent trades kept."""
+    best = _best(bids, asks)
+    view = {
+        "symbol": symbol_of(instrument),
+        "instrument_name": instrument,
+        "timestamp": ms(time),
+        "datetime": iso8601(time),
+        "bid": best["best_bid_price"],
+        "ask": best["best_ask_price"],
+        "bidVolume": best["best_bid_amount"],
+        "askVolume": best["best_ask_amount"],
+        "last": None if last is None else price(last),
+        "last_price": None if last is None else price(last),
+        "baseVolume": size(volume),
+        "stats": {"volume": size(volume)},
+        "state": "open",
+        **best,
+    }
+    view.update(_mark_fields(mark))
+    view["mark"] = view["mark_price"]
+    view["index"] = view["index_price"]
+    return view
+
+
+def trade_view(height: int, time: int, sequence: int, fill: OrderFilled) -> dict[str, Any]:
+    """A fill as a ccxt trade with Deribit's trade fields; ``side`` is the taker's.
+
+    ``sequence`` is the fill's number within its instrument (Deribit's ``trade_seq``)."""
+    identifier = f"{height}-{fill.instrument}-{sequence}"
+    return {
+        "id": identifier,
+        "trade_id": identifier,
+        "trade_seq": sequence,
+        "symbol": symbol_of(fill.instrument),
+        "instrument_name": fill.instrument,
+        "timestamp": ms(time),
+        "datetime": iso8601(time),
+        "side": fill.taker_side,
+        "direction": fill.taker_side,
+        "takerOrMaker": "taker",
+        "price": price(fill.price),
+        "amount": size(fill.size),
+        "cost": amount(notional(fill.price, fill.size)),
+        "taker_order_id": order_id(fill.taker, fill.taker_order),
+        "maker_order_id": order_id(fill.maker, fill.maker_order),
+        "block": height,
+    }
+
+
+def _best(bids: Sequence[Level], asks: Sequence[Level]) -> dict[str, Any]:
+    return {
+        "best_bid_price": price(bids[0][0]) if bids else None,
+        "best_bid_amount": size(bids[0][1]) if bids else 0.0,
+        "best_ask_price": price(asks[0][0]) if asks else None,
+        "best_ask_amount": size(asks[0][1]) if asks else 0.0,
+    }
+
+
+def _mark_fields(mark: MarkData | None) -> dict[str, Any]:
+    if mark is None:
+        return {"mark_price": None, "index_price": None}
+    return {"mark_price": price(mark.price), "index_price": price(mark.index)}
+
+
+def symbol_of(name: str) -> str:
+    try:
+        return symbol(parse_instrument(name))
+    except InstrumentNameError:
+        return name

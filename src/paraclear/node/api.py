@@ -1,0 +1,233 @@
+"""The API of a running node: its methods, its subscriptions, its metrics.
+
+``node_api(node)`` builds the ``ApiServer`` for a ``paraclear.node.core.Node``: the public
+market methods, the account reads and order entry (``reads``, ``trading``), the
+subscription hub, signature authentication for the node's chain, and gauges for the node's
+height, last block's latency and size, and mempool size.
+
+``Publisher`` turns each committed block into channel messages. The node calls it on the
+producer thread; it only hands the block report to the event loop
+(``call_soon_threadsafe``) and returns, so publishing never holds up the producer. On the
+loop, it publishes only to channels someone listens to:
+
+* ``book.{instrument}``: the book's best levels after the block (``views.book_view``);
+* ``ticker.{instrument}``: for every instrument whose book or trades changed;
+* ``trades.{instrument}``: ``{"trades": [...]}``, the block's fills in order;
+* ``user.orders``: ``{"orders": [...]}``, the account's orders the block touched, as the
+  block left them (``order_state`` open, filled or cancelled);
+* ``user.portfolio``: the account summary and positions of every account the block touched.
+
+Views read the node's state when the loop gets to them, which may already be a later block
+than the report's; every message says which block it comes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from paraclear.clearing.events import OrderAmended, OrderClosed, OrderFilled, OrderPlaced
+from paraclear.clearing.instruments import Option, Perpetual
+from paraclear.clearing.records import MarkData
+from paraclear.node import account_views, views
+from paraclear.node.auth import Authenticator
+from paraclear.node.core import BlockReport, Node
+from paraclear.node.hub import Hub
+from paraclear.node.limits import Limits
+from paraclear.node.methods import PublicMethods
+from paraclear.node.reads import (
+    PositionsParams,
+    ReadMethods,
+    SummaryParams,
+    open_order,
+    trade_views,
+)
+from paraclear.node.rpc import Context, Registry
+from paraclear.node.server import DASHBOARD_DIR, ApiServer
+from paraclear.node.trading import TradingMethods
+from paraclear.state import keys as k
+
+log = logging.getLogger(__name__)
+
+BOOK_DEPTH: Final = 10
+"""Levels per side in ``book.*`` messages."""
+
+
+def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) -> ApiServer:
+    """The API server of ``node`` (not started); its publisher is attached to the node."""
+    hub = Hub(is_instrument=lambda name: _is_listed(node, name))
+    publisher = Publisher(node, hub)
+    registry = Registry()
+    PublicMethods(node, status=lambda: _status(node)).register(registry)
+    ReadMethods(node).register(registry)
+    TradingMethods(node, caught_up=publisher.caught_up).register(registry)
+    server = ApiServer(
+        registry,
+        hub=hub,
+        authenticator=Authenticator(node.chain_id),
+        limits=limits,
+        testnet=testnet,
+        static_dir=DASHBOARD_DIR,
+    )
+    metrics = server.metrics
+    metrics.gauge("height", "Height of the latest committed block", lambda: node.height)
+    metrics.gauge(
+        "mempool_transactions", "Transactions waiting in the mempool", lambda: len(node.mempool)
+    )
+    metrics.gauge(
+        "block_seconds",
+        "Wall time of the latest block, build to publish",
+        lambda: publisher.last_seconds,
+    )
+    metrics.gauge(
+        "block_transactions", "Transactions in the latest block", lambda: publisher.last_txs
+    )
+    publisher.attach()
+    return server
+
+
+def _is_listed(node: Node, name: str) -> bool:
+    return isinstance(node.state.get(k.instrument(name)), Option | Perpetual)
+
+
+def _status(node: Node) -> dict[str, Any]:
+    return {"height": node.height, "block_time": node.block_time, "chain_id": node.chain_id}
+
+
+class Publisher:
+    """Channel messages from committed blocks; see the module docstring."""
+
+    def __init__(self, node: Node, hub: Hub) -> None:
+        self.node = node
+        self.hub = hub
+        self.last_seconds = 0.0
+        self.last_txs = 0
+        self.height = node.height
+        """The latest block published (on the loop): the node's views include it."""
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._detach: Callable[[], None] | None = None
+
+    def attach(self) -> None:
+        self._detach = self.node.subscribe(self.on_block)
+
+    def detach(self) -> None:
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
+
+    def on_block(self, report: BlockReport) -> None:
+        """Called by the producer thread: hand over to the event loop and return."""
+        self.last_seconds = report.seconds.get("total", 0.0)
+        self.last_txs = len(report.block.txs)
+        loop = self.hub.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to tell
+                loop.call_soon_threadsafe(self.publish_block, report)
+
+    async def caught_up(self, height: int) -> None:
+        """Wait until block ``height`` is published: the node resolves a submission's
+        future before it updates its books and recent trades, and calls its listeners
+        after, so from then on the node's views include the block."""
+        if self.height >= height:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((height, waiter))
+        await waiter
+
+    def publish_block(self, report: BlockReport) -> None:
+        """On the loop: publish what the block changed to the channels that listen."""
+        height, time = report.block.height, report.block.time
+        self.height = max(self.height, height)
+        ready = [waiter for at, waiter in self._waiters if at <= self.height]
+        self._waiters = [(at, waiter) for at, waiter in self._waiters if at > self.height]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+        fills: dict[str, list[tuple[int, int, OrderFilled]]] = {}
+        touched: dict[str, dict[int, None]] = {}
+        for receipt in report.result.receipts:
+            for event in receipt.events:
+                if isinstance(event, OrderFilled):
+                    fills.setdefault(event.instrument, []).append((height, time, event))
+                    touched.setdefault(event.taker, {})[event.taker_order] = None
+                    touched.setdefault(event.maker, {})[event.maker_order] = None
+                elif isinstance(event, OrderPlaced | OrderAmended | OrderClosed):
+                    touched.setdefault(event.account, {})[event.order] = None
+        for name, book in report.books.items():
+            self._publish_book(name, book.bids, book.asks, height, time)
+        for name, trades in fills.items():
+            self._publish_trades(name, trades, height)
+        for name in sorted(report.books.keys() | fills.keys()):
+            self._publish_ticker(name, time)
+        for account, orders in touched.items():
+            self._publish_account(account, list(orders), height)
+
+    def _publish(
+        self, channel: str, build: Callable[[], dict[str, Any]], account: str | None = None
+    ) -> None:
+        if not self.hub.listening(channel, account):
+            return
+        try:
+            data = build()
+        except Exception:  # a view that cannot be built (no mark yet) must not stop the rest
+            log.exception("cannot build a message for %s", channel)
+            return
+        self.hub.publish_now(channel, data, account)
+
+    def _mark(self, name: str) -> MarkData | None:
+        mark = self.node.state.get(k.mark(name))
+        return mark if isinstance(mark, MarkData) else None
+
+    def _publish_book(self, name: str, bids: Any, asks: Any, height: int, time: int) -> None:
+        self._publish(
+            f"book.{name}",
+            lambda: views.book_view(
+                name, bids, asks, depth=BOOK_DEPTH, height=height, time=time, mark=self._mark(name)
+            ),
+        )
+
+    def _publish_trades(
+        self, name: str, trades: list[tuple[int, int, OrderFilled]], height: int
+    ) -> None:
+        self._publish(f"trades.{name}", lambda: {"trades": trade_views(trades), "block": height})
+
+    def _publish_ticker(self, name: str, time: int) -> None:
+        def build() -> dict[str, Any]:
+            bids, asks = self.node.depth.get(name, ([], []))
+            recent = list(self.node.trades.get(name, ()))
+            return views.ticker_view(
+                name,
+                bids,
+                asks,
+                last=recent[-1][2].price if recent else None,
+                volume=sum(fill.size for _, _, fill in recent),
+                time=time,
+                mark=self._mark(name),
+            )
+
+        self._publish(f"ticker.{name}", build)
+
+    def _publish_account(self, account: str, orders: list[int], height: int) -> None:
+        def order_views() -> dict[str, Any]:
+            shown = []
+            for nonce in orders:
+                order = open_order(self.node.state, account, nonce)
+                if order is not None:
+                    shown.append(account_views.order_view(account, nonce, order))
+                else:
+                    order_id = views.order_id(account, nonce)
+                    shown.append({"order_id": order_id, "id": order_id, "order_state": "closed"})
+            return {"orders": shown, "block": height}
+
+        def portfolio() -> dict[str, Any]:
+            reads = ReadMethods(self.node)
+            context = Context(account=account)
+            summary = reads.get_account_summary(context, SummaryParams())
+            positions = reads.get_positions(context, PositionsParams())
+            return {"summary": summary, "positions": positions, "block": height}
+
+        self._publish("user.orders", order_views, account)
+        self._publish("user.portfolio", portfolio, account)
