@@ -293,3 +293,31 @@ json_values = st.recursive(
 def test_no_request_object_raises_out_of_the_handler(request_: dict[str, Any]) -> None:
     response = handle(msgspec.json.encode(request_))
     assert response is None or "result" in response or "error" in response
+
+
+def test_batch_requests_run_concurrently_in_their_order() -> None:
+    """The first request waits for the second: a batch run one by one would never end."""
+    methods = Registry()
+    released = asyncio.Event()
+    order: list[str] = []
+
+    async def wait(context: Context, p: AddParams) -> str:
+        order.append("wait")
+        await released.wait()
+        return "released"
+
+    def release(context: Context, p: AddParams) -> str:
+        order.append("release")
+        released.set()
+        return "done"
+
+    methods.add("public/wait", AddParams, wait)
+    methods.add("public/release", AddParams, release)
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "public/wait", "params": {"a": 0}},
+        {"jsonrpc": "2.0", "id": 2, "method": "public/release", "params": {"a": 0}},
+    ]
+    response = asyncio.run(Dispatcher(methods).handle(msgspec.json.encode(batch), Context()))
+    assert response is not None
+    assert [r["result"] for r in msgspec.json.decode(response)] == ["released", "done"]
+    assert order == ["wait", "release"]

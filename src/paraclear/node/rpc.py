@@ -1,7 +1,10 @@
 """JSON-RPC 2.0, independent of the transport: errors, the method registry, the dispatcher.
 
 ``Dispatcher.handle`` takes one frame (a WebSocket message or an HTTP body) and returns the
-encoded response, or ``None`` when there is nothing to answer (notifications only). It never
+encoded response, or ``None`` when there is nothing to answer (notifications only). The
+requests of a batch run concurrently, started in their order (each runs until its first
+``await`` before the next starts: an order waiting for its block does not hold up the next
+order of the batch), and are answered together in their order. It never
 raises: malformed JSON, wrong versions, unknown methods, bad parameters, oversized frames and
 batches, rate-limit excess and handler crashes all become JSON-RPC error objects.
 
@@ -16,6 +19,7 @@ account on the context (see ``paraclear.node.auth``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -233,9 +237,8 @@ class Dispatcher:
         if len(body) > self.limits.max_batch:
             message = f"batch of {len(body)} requests exceeds the limit of {self.limits.max_batch}"
             return self._error_frame(None, RpcError(INVALID_REQUEST, message), us_in, "batch")
-        parts = [
-            part for request in body if (part := await self._one(request, context, bucket, us_in))
-        ]
+        answers = await asyncio.gather(*(self._one(r, context, bucket, us_in) for r in body))
+        parts = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(parts) + b"]" if parts else None
 
     async def _one(

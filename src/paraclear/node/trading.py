@@ -36,9 +36,17 @@ from paraclear.clearing.transactions import (
     Transaction,
 )
 from paraclear.node import account_views, views
+from paraclear.node.bridge import ThreadBridge
 from paraclear.node.envelope import SignedTx, decode_signed
 from paraclear.node.methods import Params
-from paraclear.node.reads import NodeLike, Number, open_order, raw_number, trade_views
+from paraclear.node.reads import (
+    NodeLike,
+    Number,
+    fills_of_block,
+    open_order,
+    raw_number,
+    trade_views,
+)
 from paraclear.node.rpc import APPLICATION_ERROR, UNAUTHORIZED, Context, Registry, RpcError
 from paraclear.numbers import parse_price, parse_size
 
@@ -144,6 +152,7 @@ class TradingMethods:
     ) -> None:
         self.node = node
         self.caught_up = caught_up
+        self._bridges: tuple[asyncio.AbstractEventLoop, ThreadBridge] | None = None
         """Waits until the node's books and recent trades include a block (see
         ``api.Publisher.caught_up``); answers are built only after."""
 
@@ -207,13 +216,19 @@ class TradingMethods:
         )
         return view
 
+    def _bridge(self) -> ThreadBridge:
+        loop = asyncio.get_running_loop()
+        if self._bridges is None or self._bridges[0] is not loop:
+            self._bridges = (loop, ThreadBridge(loop))
+        return self._bridges[1]
+
     async def _include(self, signed: SignedTx) -> int:
         height, _ = await self._include_with_events(signed)
         return height
 
     async def _include_with_events(self, signed: SignedTx) -> tuple[int, tuple[object, ...]]:
         """Submit and wait for the durable block; raise the failure if the receipt has one."""
-        inclusion = await asyncio.wrap_future(self.node.submit(signed))
+        inclusion = await self._bridge().wrap(self.node.submit(signed))
         if self.caught_up is not None:
             await self.caught_up(inclusion.height)
         receipt = inclusion.receipt
@@ -233,7 +248,7 @@ class TradingMethods:
         self, account: str, nonce: int, instrument: str, height: int, placed: PlaceOrder | None
     ) -> dict[str, Any]:
         """Deribit's ``{"order", "trades"}`` for an order after block ``height``."""
-        block_fills = [t for t in list(self.node.trades.get(instrument, ())) if t[0] == height]
+        block_fills = fills_of_block(self.node.trades.get(instrument, ()), height)
         numbered = zip(trade_views(block_fills), block_fills, strict=True)
         mine = [(view, fill) for view, (_, _, fill) in numbered if _is_party(fill, account, nonce)]
         trades = [view for view, _ in mine]
