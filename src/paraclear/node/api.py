@@ -61,7 +61,7 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
     publisher = Publisher(node, hub)
     registry = Registry()
-    PublicMethods(node, status=lambda: _status(node)).register(registry)
+    PublicMethods(node, status=lambda: node_status(node)).register(registry)
     ReadMethods(node).register(registry)
     TradingMethods(node, caught_up=publisher.caught_up).register(registry)
     server = ApiServer(
@@ -93,8 +93,15 @@ def _is_listed(node: Node, name: str) -> bool:
     return isinstance(node.state.get(k.instrument(name)), Option | Perpetual)
 
 
-def _status(node: Node) -> dict[str, Any]:
-    return {"height": node.height, "block_time": node.block_time, "chain_id": node.chain_id}
+def node_status(node: Node) -> dict[str, Any]:
+    """``public/status``: where the chain is."""
+    return {
+        "chain_id": node.chain_id,
+        "height": node.height,
+        "block_time": node.time(),
+        "state_root": node.store.last_root.hex(),
+        "mempool": len(node.mempool),
+    }
 
 
 class Publisher:
