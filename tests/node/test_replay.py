@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -104,15 +105,23 @@ def test_a_tampered_snapshot_is_a_root_mismatch_on_recovery_and_corrupt_on_repla
     chain_dir: Path,
 ) -> None:
     with sqlite3.connect(chain_dir / DB_NAME) as db:
-        (raw,) = db.execute("SELECT state FROM snapshots WHERE height = 25").fetchone()
+        (stored,) = db.execute("SELECT state FROM snapshots WHERE height = 25").fetchone()
+        raw = zlib.decompress(stored)
         forged = raw.replace(b"acct-00001", b"acct-00002", 1)
         assert forged != raw
-        db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (forged,))
+        db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (zlib.compress(forged),))
     with pytest.raises(RootMismatch) as mismatch:
         open_state(chain_dir)
     assert mismatch.value.height == 25
     with BlockStore.open(chain_dir) as store, pytest.raises(CorruptStore, match="snapshot"):
         replay(store, "genesis")
+
+
+def test_a_snapshot_that_does_not_decompress_is_a_corrupt_store(chain_dir: Path) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (b"not zlib",))
+    with pytest.raises(CorruptStore, match="height 25"):
+        open_state(chain_dir)
 
 
 def test_a_gap_in_the_block_log_is_a_corrupt_store(chain_dir: Path) -> None:

@@ -227,7 +227,7 @@ def _register_store(which: Any) -> None:
             "then replays the directory from genesis, recovers it from its latest snapshot, "
             "and saves and loads a snapshot of the final state --repeats times. Prints append "
             "latency (p50, p99, max), live and replay tx/s, recovery time, and the snapshot's "
-            "keys, bytes and encode/save/load times (medians)."
+            "keys, bytes (encoded and compressed) and encode/save/load times (medians)."
         ),
     )
     store.add_argument(
@@ -261,7 +261,8 @@ def _run_store(args: argparse.Namespace) -> int:
         f"live execution {result['live_tps_after_setup']:,} tx/s; replay from genesis "
         f"{result['replay_tps']:,} tx/s ({result['replay_seconds']} s); recovery from the "
         f"latest snapshot {result['recover_seconds']} s\n"
-        f"snapshot: {result['snapshot_keys']:,} keys, {result['snapshot_bytes']:,} bytes; "
+        f"snapshot: {result['snapshot_keys']:,} keys, {result['snapshot_bytes']:,} bytes "
+        f"({result['snapshot_stored_bytes']:,} compressed); "
         f"encode {result['snapshot_encode_seconds']} s, save {result['snapshot_save_seconds']} "
         f"s, load {result['snapshot_load_seconds']} s (building the state tree alone "
         f"{result['state_build_seconds']} s)"

@@ -15,8 +15,7 @@ type means adding its class to ``VALUE_TYPES``.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -64,32 +63,39 @@ _decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
 _groups_decoder: Final = msgspec.msgpack.Decoder(list[tuple[str, list[Key], msgspec.Raw]])
 
 
+_TAGS: Final[dict[type, str]] = {cls: tag for tag, cls in VALUE_TYPES.items()}
+
+
 def value_tag(key: Key, value: object) -> str:
     """The type tag of ``value`` (stored under ``key``, named in errors)."""
-    if isinstance(value, tuple):
-        tags = {value_tag(key, item) for item in value}
-        if len(tags) > 1:
-            raise UnsupportedValue(key, value)
-        return "(" + "".join(tags) + ")"
-    name = type(value).__name__
-    if VALUE_TYPES.get(name) is not type(value):
+    tag = _TAGS.get(type(value))
+    if tag is not None:
+        return tag
+    if type(value) is not tuple:
         raise UnsupportedValue(key, value)
-    return name
+    tags = {value_tag(key, item) for item in value}
+    if len(tags) > 1:
+        raise UnsupportedValue(key, value)
+    return "(" + "".join(tags) + ")"
 
 
-def encode_entries(entries: Iterable[tuple[Key, object]]) -> bytes:
-    """The snapshot bytes of ``entries`` (any order; the output is sorted)."""
-    groups: dict[str, tuple[list[Key], list[object]]] = defaultdict(lambda: ([], []))
-    for key, value in sorted(entries):
-        keys, values = groups[value_tag(key, value)]
-        keys.append(key)
-        values.append(value)
+def encode_entries(entries: Mapping[Key, object]) -> bytes:
+    """The snapshot bytes of ``entries`` (sorted by key, whatever the mapping's order)."""
+    groups: dict[str, tuple[list[Key], list[object]]] = {}
+    for key in sorted(entries):
+        value = entries[key]
+        tag = value_tag(key, value)
+        group = groups.get(tag)
+        if group is None:
+            group = groups[tag] = ([], [])
+        group[0].append(key)
+        group[1].append(value)
     return _encoder.encode([(tag, *groups[tag]) for tag in sorted(groups)])
 
 
 def encode_state(state: State) -> bytes:
     """The snapshot bytes of ``state``."""
-    return encode_entries(state.data.items())
+    return encode_entries(state.data)
 
 
 def decode_entries(data: bytes) -> dict[Key, object]:
