@@ -281,3 +281,33 @@ def test_metrics_show_the_node(venue: Venue) -> None:
         text = response.read().decode()
     assert "paraclear_height " in text and "paraclear_block_seconds " in text
     assert 'paraclear_rpc_requests_total{method="private/buy"} 1.0' in text
+
+
+def test_order_over_http_needs_the_signed_header_and_acts_for_its_account(venue: Venue) -> None:
+    import urllib.error
+    import urllib.request
+
+    import msgspec
+
+    from paraclear.node.auth import http_header
+
+    alice, bob, _ = venue.traders
+    body = msgspec.json.encode(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "private/buy",
+            "params": {"signed_tx": signed_order(alice, 1)},
+        }
+    )
+
+    def post(signer: Keypair) -> Any:
+        header = http_header(signer, CHAIN, "POST", "/api/v2", body)
+        request = urllib.request.Request(
+            venue.server.http_url + "/api/v2", data=body, headers={"Authorization": header}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return msgspec.json.decode(response.read())
+
+    assert post(bob)["error"]["code"] == rpc.UNAUTHORIZED
+    assert post(alice)["result"]["order"]["order_state"] == "open"

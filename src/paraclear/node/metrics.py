@@ -50,13 +50,20 @@ class ApiMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self._children: dict[str, tuple[Counter, Histogram]] = {}
         self.subscriptions = Gauge(
             f"{PREFIX}_subscriptions", "Channel subscriptions", registry=self.registry
         )
 
     def on_request(self, method: str, error_code: int | None, seconds: float) -> None:
-        self.requests.labels(method).inc()
-        self.latency.labels(method).observe(seconds)
+        children = self._children.get(method)
+        if children is None:  # labels() is slow; method labels are few (registered names)
+            children = self._children[method] = (
+                self.requests.labels(method),
+                self.latency.labels(method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         if error_code is not None:
             self.errors.labels(method, str(error_code)).inc()
 
