@@ -311,3 +311,20 @@ def test_order_over_http_needs_the_signed_header_and_acts_for_its_account(venue:
 
     assert post(bob)["error"]["code"] == rpc.UNAUTHORIZED
     assert post(alice)["result"]["order"]["order_state"] == "open"
+
+
+def test_any_signed_transaction_goes_in_through_send_transaction(venue: Venue) -> None:
+    from paraclear.clearing.transactions import Withdraw
+
+    carol = Keypair.from_seed_int(9)
+    client = venue.client()
+    receipt = client.send_transaction(
+        carol, Deposit(sender=carol.account, nonce=0, amount=usd(500))
+    )
+    assert receipt["ok"] and receipt["error"] is None and receipt["block"] > 0
+    failed = client.send_transaction(
+        carol, Withdraw(sender=carol.account, nonce=1, amount=usd(10_000))
+    )
+    assert not failed["ok"] and failed["error"]["error"] == "InsufficientCollateral"
+    error = error_of(client.call, "public/send_transaction", {"signed_tx": "AAAA"})
+    assert error.data is not None and error.data["error"] == "malformed_envelope"

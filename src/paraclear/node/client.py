@@ -257,6 +257,12 @@ class AsyncClient:
                 self._nonces.pop(tx.sender, None)
             raise
 
+    async def send_transaction(self, keypair: Keypair, tx: Transaction) -> Any:
+        """``public/send_transaction``: sign any transaction (a deposit...) and send it; its
+        receipt once its block is durable."""
+        signed = base64.b64encode(encode_signed(sign(keypair, self.chain_id, tx))).decode()
+        return await self.call("public/send_transaction", {"signed_tx": signed})
+
     async def buy(
         self, keypair: Keypair, instrument: str, amount: Decimal, price: Decimal, **order: Any
     ) -> Any:
@@ -503,6 +509,9 @@ class Client:
 
     def next_nonce(self, account: str) -> int:
         return self._run(self.inner.next_nonce(account))
+
+    def send_transaction(self, keypair: Keypair, tx: Transaction) -> Any:
+        return self._run(self.inner.send_transaction(keypair, tx))
 
     def subscribe(
         self, channels: list[str], callback: Callback | None = None, *, private: bool | None = None

@@ -1,4 +1,4 @@
-"""Deribit's order entry, account and book methods, over the node core.
+"""Deribit's order entry over the node core, and ``public/send_transaction``.
 
 Order entry: a transaction is signed by its account, and the server never signs for anyone,
 so ``private/buy``, ``private/sell``, ``private/edit`` and ``private/cancel`` carry the signed
@@ -13,8 +13,10 @@ A call answers when the block that includes the transaction is durable, with Der
 it. A transaction that fails in its block answers with an application error naming the
 failure (``data.error``, its typed fields, ``data.block``).
 
-Reads (positions, account summary, margins, books, tickers, trades) take the node's latest
-committed state; the core updates it only between blocks.
+``public/send_transaction`` takes any signed transaction (deposits, operators' updates):
+its signature is its authority. It answers with the receipt.
+
+Reads (positions, account summary, margins, books, tickers, trades) are in ``reads``.
 """
 
 from __future__ import annotations
@@ -79,17 +81,26 @@ class CancelParams(Params, frozen=True):
     order_id: str | None = None
 
 
+class TransactionParams(Params, frozen=True):
+    signed_tx: str
+
+
 # --- checking what the client signed ---------------------------------------------------------
 
 
-def decode_order_tx(text: str, account: str | None) -> SignedTx:
-    """The envelope in ``signed_tx``, which must be the caller's. Raises RpcError, and the
-    envelope's typed errors (``MalformedEnvelope``, ...)."""
+def decode_envelope(text: str) -> SignedTx:
+    """The envelope in ``signed_tx`` (base64). Raises RpcError, and the envelope's typed
+    errors (``MalformedEnvelope``, ...)."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise RpcError.invalid_params("signed_tx", "not base64") from None
-    signed = decode_signed(raw)
+    return decode_signed(raw)
+
+
+def decode_order_tx(text: str, account: str | None) -> SignedTx:
+    """The envelope in ``signed_tx``, which must be the caller's (see ``decode_envelope``)."""
+    signed = decode_envelope(text)
     if signed.tx.sender != account:
         raise RpcError(
             UNAUTHORIZED,
@@ -161,6 +172,7 @@ class TradingMethods:
         registry.add("private/sell", OrderParams, self.sell)
         registry.add("private/edit", EditParams, self.edit)
         registry.add("private/cancel", CancelParams, self.cancel)
+        registry.add("public/send_transaction", TransactionParams, self.send_transaction)
 
     # --- order entry ---------------------------------------------------------------------
 
@@ -215,6 +227,24 @@ class TradingMethods:
             block=height,
         )
         return view
+
+    async def send_transaction(self, context: Context, params: TransactionParams) -> dict[str, Any]:
+        """Any signed transaction (a deposit, an operator's oracle update): its signature is
+        its authority, so this is public. Answers with its receipt once its block is
+        durable; a transaction that failed in its block is ``ok: false`` with its error."""
+        signed = decode_envelope(params.signed_tx)
+        inclusion = await self._bridge().wrap(self.node.submit(signed))
+        receipt = inclusion.receipt
+        error = receipt.error
+        return {
+            "tx_id": inclusion.tx_id,
+            "block": inclusion.height,
+            "index": inclusion.index,
+            "ok": receipt.ok,
+            "error": None
+            if error is None
+            else {"error": error.code, "message": error.message, **dict(error.details)},
+        }
 
     def _bridge(self) -> ThreadBridge:
         loop = asyncio.get_running_loop()
