@@ -15,7 +15,14 @@ from paraclear.cli import main
 from paraclear.execution import Block
 from paraclear.node.crashtest import Plan
 from paraclear.node.replay import open_state, replay
-from paraclear.node.storage import DB_NAME, BlockStore, CorruptStore, RootMismatch
+from paraclear.node.storage import (
+    DB_NAME,
+    BlockStore,
+    CorruptStore,
+    ReceiptsMismatch,
+    RootMismatch,
+    encode_receipts,
+)
 
 
 def _tamper_block(data_dir: Path, from_height: int) -> int:
@@ -90,6 +97,29 @@ def test_recovery_raises_root_mismatch_for_a_tampered_block_after_the_snapshot(
     with pytest.raises(RootMismatch) as mismatch:
         open_state(chain_dir, plan.spec)
     assert mismatch.value.height == height and mismatch.value.expected == plan.roots[height - 1]
+
+
+def test_a_tampered_receipt_is_a_receipts_mismatch_though_the_roots_agree(
+    chain_dir: Path, plan: Plan, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    with BlockStore.open(chain_dir) as store:
+        receipts = store.block(20).receipts()
+    index = next(i for i, r in enumerate(receipts) if r.ok)
+    receipts[index] = msgspec.structs.replace(receipts[index], events=())
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("UPDATE blocks SET receipts = ? WHERE height = 20", (encode_receipts(receipts),))
+    with BlockStore.open(chain_dir) as store:
+        _, report = replay(store, "genesis")
+    assert isinstance(report.mismatch, ReceiptsMismatch)
+    assert (report.mismatch.height, report.mismatch.index) == (20, index)
+    assert report.state_root == plan.roots[18]
+    assert main(["replay", str(chain_dir), "--json", "--quiet"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mismatch"] == "receipts" and summary["receipt_index"] == index
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("DELETE FROM snapshots WHERE height > 15")
+    with pytest.raises(ReceiptsMismatch):
+        open_state(chain_dir)
 
 
 def test_a_tampered_stored_root_is_a_root_mismatch(chain_dir: Path, plan: Plan) -> None:

@@ -12,7 +12,7 @@ from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
 from paraclear.node.replay import ReplayReport, replay
-from paraclear.node.storage import BlockStore, StorageError, StoreMissing
+from paraclear.node.storage import BlockStore, RootMismatch, StorageError, StoreMissing
 
 
 def register(commands: Any) -> None:
@@ -21,11 +21,11 @@ def register(commands: Any) -> None:
         help="re-execute a data directory's blocks and check every state root",
         description=(
             "Open the chain in DATA_DIR (written by the node), re-execute its blocks from "
-            "genesis or from the latest state snapshot, and compare the state root after "
-            "every block with the one in the block log. From genesis, every stored snapshot "
-            "is also compared with the replayed state. Prints progress on standard error "
-            "and a summary: blocks, transactions, seconds, tx/s, and ok or the first "
-            "height whose root differs. Exits 0 if every root matches, 1 on a mismatch or a "
+            "genesis or from the latest state snapshot, and compare the state root and the "
+            "receipts after every block with those in the block log. From genesis, every "
+            "stored snapshot is also compared with the replayed state. Prints progress on "
+            "standard error and a summary: blocks, transactions, seconds, tx/s, and ok or the "
+            "first height that differs. Exits 0 if everything matches, 1 on a mismatch or a "
             "corrupt store, 2 on bad arguments or a missing chain."
         ),
     )
@@ -100,8 +100,10 @@ def _text(report: ReplayReport) -> str:
     if mismatch is None:
         lines.append(f"ok: every root matches up to height {report.tip}")
         lines.append(f"state root: {report.state_root.hex()}")
-    else:
-        lines.append(f"MISMATCH at height {mismatch.height}")
+    elif isinstance(mismatch, RootMismatch):
+        lines.append(f"MISMATCH at height {mismatch.height}: state root")
         lines.append(f"  log says   {mismatch.expected.hex()}")
         lines.append(f"  replay got {mismatch.got.hex()}")
+    else:
+        lines.append(f"MISMATCH at height {mismatch.height}: {mismatch}")
     return "\n".join(lines)

@@ -7,8 +7,9 @@ raises ``RootMismatch`` at the first divergence.
 
 ``replay`` is the audit behind ``paraclear replay``: the same re-execution, from genesis or
 from the latest snapshot, on either executor, reporting blocks, transactions, time and the
-first mismatching height instead of raising. From genesis it also checks every stored
-snapshot against the replayed state, byte for byte.
+first mismatching height instead of raising. Both also compare every block's receipts with
+the logged ones. From genesis, replay checks every stored snapshot against the replayed
+state, byte for byte.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Literal
 
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.transactions import Transaction
-from paraclear.execution import ParallelExecutor, SequentialExecutor
+from paraclear.execution import ParallelExecutor, Receipt, SequentialExecutor
 from paraclear.node.snapshot import decode_state, encode_state
 from paraclear.node.storage import (
     DEFAULT_KEEP_SNAPSHOTS,
@@ -29,7 +30,11 @@ from paraclear.node.storage import (
     BlockStore,
     ChainSpec,
     CorruptStore,
+    Divergence,
+    ReceiptsMismatch,
     RootMismatch,
+    StoredBlock,
+    encode_receipts,
 )
 from paraclear.state import State
 
@@ -57,7 +62,9 @@ class ReplayReport:
     executor: ExecutorName = "sequential"
     workers: int = 1
     snapshots_checked: int = 0
-    mismatch: RootMismatch | None = None
+    mismatch: Divergence | None = None
+    """The first block whose root (``RootMismatch``) or receipts (``ReceiptsMismatch``)
+    re-execution did not reproduce."""
 
     @property
     def ok(self) -> bool:
@@ -69,6 +76,7 @@ class ReplayReport:
 
     def as_dict(self) -> dict[str, object]:
         mismatch = self.mismatch
+        root = mismatch if isinstance(mismatch, RootMismatch) else None
         return {
             "ok": self.ok,
             "source": self.source,
@@ -83,8 +91,10 @@ class ReplayReport:
             "snapshots_checked": self.snapshots_checked,
             "state_root": self.state_root.hex(),
             "mismatch_height": None if mismatch is None else mismatch.height,
-            "expected_root": None if mismatch is None else mismatch.expected.hex(),
-            "got_root": None if mismatch is None else mismatch.got.hex(),
+            "mismatch": None if mismatch is None else "root" if root else "receipts",
+            "expected_root": None if root is None else root.expected.hex(),
+            "got_root": None if root is None else root.got.hex(),
+            "receipt_index": mismatch.index if isinstance(mismatch, ReceiptsMismatch) else None,
         }
 
 
@@ -98,7 +108,8 @@ def open_state(
     """Open (or create) the chain in ``data_dir`` and rebuild its state at the tip.
 
     Raises ``RootMismatch`` at the first block (or snapshot) whose root the re-executed
-    state does not reproduce, and ``BlockStore.open``'s errors.
+    state does not reproduce, ``ReceiptsMismatch`` at the first whose receipts it does not,
+    and ``BlockStore.open``'s errors.
     """
     store = BlockStore.open(
         data_dir, spec, snapshot_every=snapshot_every, keep_snapshots=keep_snapshots
@@ -166,6 +177,9 @@ def _reexecute(
         if result.state_root != stored.state_root:
             report.mismatch = RootMismatch(stored.height, stored.state_root, result.state_root)
             return
+        if encode_receipts(result.receipts) != stored.receipts_data:
+            report.mismatch = _receipts_mismatch(stored, result.receipts)
+            return
         report.blocks += 1
         report.txs += stored.tx_count
         report.state_root = result.state_root
@@ -176,6 +190,12 @@ def _reexecute(
             progress(stored.height, report.tip, report.txs, report.seconds)
     if report.start_height + report.blocks != report.tip:
         raise CorruptStore(f"block log ends at {report.start_height + report.blocks}")
+
+
+def _receipts_mismatch(stored: StoredBlock, receipts: list[Receipt]) -> ReceiptsMismatch:
+    logged = stored.receipts()
+    differ = (i for i, pair in enumerate(zip(logged, receipts, strict=True)) if pair[0] != pair[1])
+    return ReceiptsMismatch(stored.height, next(differ, 0))
 
 
 def _check_snapshot(store: BlockStore, height: int, state: State) -> None:

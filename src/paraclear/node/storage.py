@@ -138,16 +138,32 @@ class UnreadableBlock(StorageError):
         self.reason = reason
 
 
-class RootMismatch(StorageError):
+class Divergence(StorageError):
+    """Re-execution of the block at ``height`` does not reproduce what the log holds."""
+
+    def __init__(self, height: int, message: str) -> None:
+        super().__init__(message)
+        self.height = height
+
+
+class RootMismatch(Divergence):
     """A recomputed state root differs from the one stored for ``height``."""
 
     def __init__(self, height: int, expected: bytes, got: bytes) -> None:
         super().__init__(
-            f"state root at height {height} is {got.hex()}, the log says {expected.hex()}"
+            height, f"state root at height {height} is {got.hex()}, the log says {expected.hex()}"
         )
-        self.height = height
         self.expected = expected
         self.got = got
+
+
+class ReceiptsMismatch(Divergence):
+    """Re-execution gives the block at ``height`` the same root but another receipt for
+    transaction ``index`` (what its sender was told happened)."""
+
+    def __init__(self, height: int, index: int) -> None:
+        super().__init__(height, f"receipt {index} of block {height} differs from the log's")
+        self.index = index
 
 
 class ChainSpec(msgspec.Struct, frozen=True):
@@ -298,7 +314,7 @@ class BlockStore:
             len(block.txs),
             _encoder.encode(block),
             None if envelopes is None else _encoder.encode(list(envelopes)),
-            _receipts.encode_receipts(result.receipts),
+            encode_receipts(result.receipts),
             result.state_root,
         )
         with self._transaction():
@@ -429,6 +445,11 @@ def _stored_block(row: tuple[int, bytes, bytes, int, bytes, bytes | None]) -> St
         bytes(receipts),
         None if envelopes is None else bytes(envelopes),
     )
+
+
+def encode_receipts(receipts: list[Receipt]) -> bytes:
+    """The receipts as the log stores them (deterministic: equal receipts, equal bytes)."""
+    return _receipts.encode_receipts(receipts)
 
 
 def _snapshot(row: tuple[int, bytes, int, bytes]) -> Snapshot:
