@@ -13,7 +13,7 @@ import pytest
 from paraclear.clearing.transactions import Deposit, Transaction
 from paraclear.cli import main
 from paraclear.execution import Block
-from paraclear.node.crashtest import Plan
+from paraclear.node.crashtest import Plan, run_plan
 from paraclear.node.replay import open_state, replay
 from paraclear.node.storage import (
     DB_NAME,
@@ -76,6 +76,18 @@ def test_recovery_re_executes_the_blocks_after_the_latest_snapshot(
         _, report = replay(store, "snapshot")
     assert (report.start_height, report.blocks) == (15, 10)
     assert state.root() == plan.roots[-1]
+
+
+def test_replay_of_a_directory_that_grows_meanwhile_stops_at_the_tip_it_opened_at(
+    tmp_path: Path, plan: Plan
+) -> None:
+    short = Plan(plan.spec, plan.blocks[:10], plan.roots[:10])
+    run_plan(tmp_path, short, lambda line: None, snapshot_every=100)
+    with BlockStore.open(tmp_path) as reader:
+        run_plan(tmp_path, plan, lambda line: None, snapshot_every=100)
+        _, report = replay(reader, "genesis")
+    assert report.ok and report.tip == report.blocks == 10
+    assert report.state_root == plan.roots[9]
 
 
 def test_replay_from_genesis_finds_a_tampered_block(chain_dir: Path, plan: Plan) -> None:

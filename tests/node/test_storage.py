@@ -181,3 +181,16 @@ def test_snapshots_keep_the_last_few_and_reject_a_state_with_another_root(
         assert store.snapshot(4).state().root() == store.root_at(4)
         with pytest.raises(KeyError):
             store.snapshot(2)
+
+
+def test_a_second_writer_on_the_same_directory_gets_a_height_error(
+    tmp_path: Path, plan: Plan
+) -> None:
+    _, results = _execute_first(plan, 1)
+    with BlockStore.open(tmp_path, plan.spec) as first, BlockStore.open(tmp_path) as second:
+        first.append(plan.blocks[0], results[0])
+        with pytest.raises(HeightError) as late:
+            second.append(plan.blocks[0], results[0])
+        assert (late.value.expected, late.value.got) == (2, 1)
+        assert [b.height for b in second.blocks()] == [1]
+        assert [b.height for b in second.blocks(1, 0)] == []

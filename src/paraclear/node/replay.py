@@ -171,7 +171,7 @@ def _reexecute(
     """Execute every block after ``report.start_height`` on ``state``, filling ``report``."""
     snapshots = set(store.snapshot_heights()) if report.source == "genesis" else set()
     started = time.perf_counter()
-    for stored in store.blocks(report.start_height + 1):
+    for stored in store.blocks(report.start_height + 1, report.tip):
         result = executor.execute(state, stored.block)
         report.seconds = time.perf_counter() - started
         if result.state_root != stored.state_root:

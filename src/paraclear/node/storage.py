@@ -317,8 +317,12 @@ class BlockStore:
             encode_receipts(result.receipts),
             result.state_root,
         )
-        with self._transaction():
-            self._db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        try:
+            with self._transaction():
+                self._db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        except sqlite3.IntegrityError:  # another writer appended this height meanwhile
+            tip = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+            raise HeightError(tip + 1, block.height) from None
         self.height, self.last_root = block.height, result.state_root
 
     def block(self, height: int) -> StoredBlock:
@@ -328,14 +332,16 @@ class BlockStore:
             raise KeyError(f"no block at height {height}")
         return _stored_block(row)
 
-    def blocks(self, from_height: int = 1) -> Iterator[StoredBlock]:
-        """Every block from ``from_height`` to the tip, in order (fetched in pages, so the
-        caller may append meanwhile). Raises ``CorruptStore`` on a gap."""
+    def blocks(self, from_height: int = 1, to_height: int | None = None) -> Iterator[StoredBlock]:
+        """Every block from ``from_height`` to ``to_height`` (default: the tip, even as it
+        moves), in order, fetched in pages so that the caller may append meanwhile.
+        Raises ``CorruptStore`` on a gap."""
         next_height = max(from_height, 1)
-        while True:
+        last = 2**62 if to_height is None else to_height
+        while next_height <= last:
             rows = self._db.execute(
-                f"{_SELECT_BLOCKS} WHERE height >= ? ORDER BY height LIMIT ?",
-                (next_height, _PAGE),
+                f"{_SELECT_BLOCKS} WHERE height >= ? AND height <= ? ORDER BY height LIMIT ?",
+                (next_height, last, _PAGE),
             ).fetchall()
             if not rows:
                 return
