@@ -36,7 +36,7 @@ from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
-from paraclear.clearing.transactions import Transaction
+from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.execution import (
     Block,
     BlockMetrics,
@@ -106,12 +106,16 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class Inclusion:
-    """Where a submitted transaction landed: its block and receipt."""
+    """Where a submitted transaction landed: its block and receipt; for an order
+    transaction, the block's fills of its order, each with its number among the block's
+    fills of the instrument (from 0)."""
 
     tx_id: str
     height: int
     index: int
     receipt: Receipt
+    time: int = 0
+    fills: tuple[tuple[int, OrderFilled], ...] = ()
 
 
 @dataclass
@@ -301,7 +305,8 @@ class Node:
 
     def _after_commit(self, built: Built, result: BlockResult) -> None:
         """Resolve inclusions, hand deferred transactions back, update the API's views."""
-        height = built.block.height
+        height, block_time = built.block.height, built.block.time
+        fills = _fills_by_order(result)
         with self._lock:
             self.mempool.on_committed()
             for index, (tx, receipt) in enumerate(
@@ -310,7 +315,10 @@ class Node:
                 waiting = self._waiting.pop(id(tx), None)
                 if waiting is not None:
                     signed, future = waiting
-                    future.set_result(Inclusion(tx_id(signed), height, index, receipt))
+                    order = order_key(tx)
+                    mine = tuple(fills.get(order, ())) if order is not None else ()
+                    inclusion = Inclusion(tx_id(signed), height, index, receipt, block_time, mine)
+                    future.set_result(inclusion)
             for tx in built.deferred:
                 signed, future = self._waiting.pop(id(tx))
                 try:
@@ -447,3 +455,29 @@ class Node:
                 raise RuntimeError("the open orders in state do not make a valid book")
             for name, book in results.items():
                 self.depth[name] = (list(book.bids), list(book.asks))
+
+
+def order_key(tx: Transaction) -> tuple[str, int] | None:
+    """(account, order nonce) of the order an order transaction opens, amends or cancels."""
+    if isinstance(tx, PlaceOrder):
+        return tx.sender, tx.nonce
+    if isinstance(tx, AmendOrder | CancelOrder):
+        return tx.sender, tx.order
+    return None
+
+
+def _fills_by_order(
+    result: BlockResult,
+) -> dict[tuple[str, int], list[tuple[int, OrderFilled]]]:
+    """The block's fills by (account, order nonce) of both sides, each numbered among the
+    block's fills of its instrument."""
+    numbers: dict[str, int] = {}
+    found: dict[tuple[str, int], list[tuple[int, OrderFilled]]] = {}
+    for receipt in result.receipts:
+        for event in receipt.events:
+            if isinstance(event, OrderFilled):
+                n = numbers.get(event.instrument, 0)
+                numbers[event.instrument] = n + 1
+                found.setdefault((event.taker, event.taker_order), []).append((n, event))
+                found.setdefault((event.maker, event.maker_order), []).append((n, event))
+    return found

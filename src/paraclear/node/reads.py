@@ -8,7 +8,7 @@ committed state, which the core changes only between blocks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
@@ -251,21 +251,6 @@ def trade_views(fills: Sequence[tuple[int, int, OrderFilled]]) -> list[dict[str,
         previous = height
         result.append(views.trade_view(height, time, n, fill))
     return result
-
-
-def fills_of_block(
-    recent: Iterable[tuple[int, int, OrderFilled]], height: int
-) -> list[tuple[int, int, OrderFilled]]:
-    """The fills of block ``height`` among an instrument's recent fills (oldest first),
-    looking back from the newest only as far as that block."""
-    found = []
-    for entry in reversed(list(recent)):  # list(): one copy, safe from the producer's appends
-        if entry[0] < height:
-            break
-        if entry[0] == height:
-            found.append(entry)
-    found.reverse()
-    return found
 
 
 def open_order(state: State, account: str, nonce: int) -> OpenOrder | None:

@@ -27,7 +27,7 @@ import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from paraclear.clearing.events import OrderClosed, OrderFilled
+from paraclear.clearing.events import OrderClosed
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -39,15 +39,14 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.node import account_views, views
 from paraclear.node.bridge import ThreadBridge
+from paraclear.node.core import Inclusion
 from paraclear.node.envelope import SignedTx, decode_signed
 from paraclear.node.methods import Params
 from paraclear.node.reads import (
     NodeLike,
     Number,
-    fills_of_block,
     open_order,
     raw_number,
-    trade_views,
 )
 from paraclear.node.rpc import APPLICATION_ERROR, UNAUTHORIZED, Context, Registry, RpcError
 from paraclear.numbers import parse_price, parse_size
@@ -185,8 +184,8 @@ class TradingMethods:
     async def _place(self, context: Context, params: OrderParams, side: Side) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
         tx = check_place(params, signed.tx, side)
-        height = await self._include(signed)
-        return self._order_result(tx.sender, tx.nonce, tx.instrument, height, tx)
+        inclusion = await self._include(signed)
+        return self._order_result(tx.sender, tx.nonce, inclusion, tx)
 
     async def edit(self, context: Context, params: EditParams) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
@@ -200,10 +199,8 @@ class TradingMethods:
             _agree("amount", raw_number(params.amount, "amount", parse_size), tx.size)
         if params.price is not None:
             _agree("price", raw_number(params.price, "price", parse_price), tx.price)
-        before = open_order(self.node.state, tx.sender, tx.order)
-        height = await self._include(signed)
-        instrument = before.instrument if before is not None else ""
-        return self._order_result(tx.sender, tx.order, instrument, height, None)
+        inclusion = await self._include(signed)
+        return self._order_result(tx.sender, tx.order, inclusion, None)
 
     async def cancel(self, context: Context, params: CancelParams) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
@@ -214,7 +211,8 @@ class TradingMethods:
             )
         check_order_id(params.order_id, tx.sender, tx.order)
         before = open_order(self.node.state, tx.sender, tx.order)
-        height, events = await self._include_with_events(signed)
+        inclusion = await self._include(signed)
+        height, events = inclusion.height, inclusion.receipt.events
         closed = next((e for e in events if isinstance(e, OrderClosed)), None)
         view = account_views.order_view(tx.sender, tx.order, before) if before is not None else {}
         view.update(
@@ -252,13 +250,9 @@ class TradingMethods:
             self._bridges = (loop, ThreadBridge(loop))
         return self._bridges[1]
 
-    async def _include(self, signed: SignedTx) -> int:
-        height, _ = await self._include_with_events(signed)
-        return height
-
-    async def _include_with_events(self, signed: SignedTx) -> tuple[int, tuple[object, ...]]:
+    async def _include(self, signed: SignedTx) -> Inclusion:
         """Submit and wait for the durable block; raise the failure if the receipt has one."""
-        inclusion = await self._bridge().wrap(self.node.submit(signed))
+        inclusion: Inclusion = await self._bridge().wrap(self.node.submit(signed))
         if self.caught_up is not None:
             await self.caught_up(inclusion.height)
         receipt = inclusion.receipt
@@ -272,17 +266,15 @@ class TradingMethods:
                 f"{reason}: {message}",
                 {"error": reason, **details, "block": inclusion.height},
             )
-        return int(inclusion.height), tuple(receipt.events)
+        return inclusion
 
     def _order_result(
-        self, account: str, nonce: int, instrument: str, height: int, placed: PlaceOrder | None
+        self, account: str, nonce: int, inclusion: Inclusion, placed: PlaceOrder | None
     ) -> dict[str, Any]:
-        """Deribit's ``{"order", "trades"}`` for an order after block ``height``."""
-        block_fills = fills_of_block(self.node.trades.get(instrument, ()), height)
-        numbered = zip(trade_views(block_fills), block_fills, strict=True)
-        mine = [(view, fill) for view, (_, _, fill) in numbered if _is_party(fill, account, nonce)]
-        trades = [view for view, _ in mine]
-        fills = [fill for _, fill in mine]
+        """Deribit's ``{"order", "trades"}`` for an order after its block."""
+        height = inclusion.height
+        trades = [views.trade_view(height, inclusion.time, n, fill) for n, fill in inclusion.fills]
+        fills = [fill for _, fill in inclusion.fills]
         order = open_order(self.node.state, account, nonce)
         if order is not None:
             view = account_views.order_view(account, nonce, order)
@@ -296,13 +288,6 @@ class TradingMethods:
         view["block"] = height
         view["label"] = placed.label if placed is not None else view.get("label", "")
         return {"order": view, "trades": trades}
-
-
-def _is_party(fill: OrderFilled, account: str, nonce: int) -> bool:
-    return (fill.taker, fill.taker_order) == (account, nonce) or (fill.maker, fill.maker_order) == (
-        account,
-        nonce,
-    )
 
 
 def _closed_order(placed: PlaceOrder, filled: int) -> OpenOrder:

@@ -1,0 +1,256 @@
+"""``paraclear bench node``: signed orders per second sustained through the WebSocket API.
+
+A node (``NodeApp``: the core, its threads and the API server) runs in a child process on a
+fresh data directory; this process is the load. Setup goes through the API too: the
+operator lists ``BTC-PERP`` and publishes the index, and each trader deposits.
+
+Every order is built and signed before the clock starts, so the load spends its time on
+the wire. Half the traders make (limit orders one or two ticks from the mid, either side),
+half take (immediate-or-cancel orders that cross by a tick); each trader is one
+authenticated connection keeping ``window`` orders in flight. An order's latency runs from
+sending it to its answer, which the node gives once the block holding the order is durable
+(submit to inclusion). The rate counts answers within the measured window.
+
+Afterwards the node is stopped and its block log opened: every order the API acknowledged
+must be in it (``lost`` counts those that are not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import multiprocessing
+import multiprocessing.connection
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from paraclear.clearing.instruments import Perpetual
+from paraclear.clearing.transactions import (
+    Deposit,
+    ListInstrument,
+    OracleUpdate,
+    OrderType,
+    PlaceOrder,
+    Side,
+    Transaction,
+)
+from paraclear.node.client import AsyncClient, RpcError
+from paraclear.node.core import NodeConfig
+from paraclear.node.envelope import Keypair, decode_signed, encode_signed, sign, tx_id
+from paraclear.node.storage import BlockStore
+from paraclear.numbers import PRICE_SCALE, USDC_SCALE
+
+Progress = Callable[[str], None]
+CHAIN: Final = "paraclear-local"
+PERP: Final = Perpetual(underlying="BTC")
+MID: Final = 60_000 * PRICE_SCALE
+TICK: Final = PERP.tick_size
+LOT: Final = PERP.lot_size
+
+
+def _serve(
+    pipe: multiprocessing.connection.Connection, data_dir: str, settings: dict[str, Any]
+) -> None:
+    from paraclear.node.app import NodeApp
+
+    app = NodeApp(NodeConfig(data_dir=Path(data_dir), **settings))
+    pipe.send(app.start())
+    pipe.recv()
+    app.stop()
+    pipe.send("stopped")
+
+
+def _b64(keypair: Keypair, tx: Transaction) -> str:
+    return base64.b64encode(encode_signed(sign(keypair, CHAIN, tx))).decode()
+
+
+def _orders(
+    trader: Keypair, maker: bool, count: int, rng: random.Random
+) -> list[tuple[str, dict[str, Any], str]]:
+    """(method, params, tx id) of ``count`` signed orders from nonce 1 (0 was the deposit)."""
+    made = []
+    for nonce in range(1, count + 1):
+        side = rng.choice((Side.BUY, Side.SELL))
+        sign_ = 1 if side is Side.BUY else -1
+        offset = -sign_ * rng.randint(1, 2) if maker else sign_ * 2
+        tx = PlaceOrder(
+            sender=trader.account,
+            nonce=nonce,
+            instrument=PERP.name,
+            side=side,
+            kind=OrderType.LIMIT if maker else OrderType.IOC,
+            price=MID + offset * TICK,
+            size=LOT * rng.randint(1, 3),
+        )
+        signed = sign(trader, CHAIN, tx)
+        params = {"signed_tx": base64.b64encode(encode_signed(signed)).decode()}
+        made.append((f"private/{side.value}", params, tx_id(signed)))
+    return made
+
+
+async def _setup(url: str, operator: Keypair, traders: list[Keypair]) -> None:
+    client = await AsyncClient.connect(url)
+    try:
+        oracle = OracleUpdate(
+            sender=operator.account, nonce=1, underlying="BTC", index_price=MID,
+            atm_vol_ppm=600_000,
+        )  # fmt: skip
+        listing = ListInstrument(sender=operator.account, nonce=0, instrument=PERP)
+        for tx in (listing, oracle):
+            result = await client.call("public/send_transaction", {"signed_tx": _b64(operator, tx)})
+            if not result["ok"]:
+                raise RuntimeError(f"setup failed: {result['error']}")
+        deposits = [
+            client.call(
+                "public/send_transaction",
+                {
+                    "signed_tx": _b64(
+                        t, Deposit(sender=t.account, nonce=0, amount=10**9 * USDC_SCALE)
+                    )
+                },
+            )
+            for t in traders
+        ]
+        for result in await asyncio.gather(*deposits):
+            if not result["ok"]:
+                raise RuntimeError(f"deposit failed: {result['error']}")
+    finally:
+        await client.close()
+
+
+async def _load(
+    url: str,
+    traders: list[Keypair],
+    plans: list[list[tuple[str, dict[str, Any], str]]],
+    seconds: float,
+    window: int,
+) -> dict[str, Any]:
+    clients = []
+    for trader in traders:
+        client = await AsyncClient.connect(url, timeout=120)
+        await client.auth(trader)
+        clients.append(client)
+    latencies: list[float] = []
+    acked: list[str] = []
+    failed: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def one(client: AsyncClient, method: str, params: dict[str, Any], ident: str) -> None:
+        sent = time.perf_counter()
+        try:
+            await client.call(method, params)
+        except RpcError as error:
+            data = error.data or {}
+            reason = str(data.get("error", error.code))
+            (failed if "block" in data else refused)[reason] = (
+                failed if "block" in data else refused
+            ).get(reason, 0) + 1
+            if "block" in data:
+                acked.append(ident)
+            return
+        done = time.perf_counter()
+        if done <= deadline:
+            latencies.append(done - sent)
+        acked.append(ident)
+
+    async def trader_loop(client: AsyncClient, plan: list[tuple[str, dict[str, Any], str]]) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        for method, params, ident in plan:
+            if time.perf_counter() >= deadline:
+                break
+            while len(pending) >= window:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.add(asyncio.create_task(one(client, method, params, ident)))
+        if pending:
+            await asyncio.wait(pending)
+
+    await asyncio.gather(*(trader_loop(c, p) for c, p in zip(clients, plans, strict=True)))
+    for client in clients:
+        await client.close()
+    measured = min(time.perf_counter(), deadline) - started
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "orders_per_s": round(len(latencies) / measured),
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "acknowledged": len(acked),
+        "failed_in_block": failed,
+        "refused": refused,
+        "acked_ids": acked,
+    }
+
+
+def bench_node(
+    seconds: float = 10.0,
+    traders: int = 16,
+    window: int = 48,
+    rate_cap: int = 20_000,
+    executor: str = "dry-run",
+    matcher_processes: int = 1,
+    block_interval: float = 0.1,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark; returns the figures (see the module docstring)."""
+    from paraclear.bench import machine
+
+    say = progress or (lambda _: None)
+    operator = Keypair.from_seed_int(0)
+    keys = [Keypair.from_seed_int(1_000 + n) for n in range(traders)]
+    per_trader = max(int(rate_cap * seconds / traders), 10)
+    say(f"signing {per_trader * traders:,} orders")
+    rng = random.Random(7)
+    plans = [_orders(k, n % 2 == 0, per_trader, rng) for n, k in enumerate(keys)]
+    data_dir = tempfile.mkdtemp(prefix="paraclear-bench-node-")
+    settings = {
+        "executor": executor,
+        "matcher_processes": matcher_processes,
+        "block_interval": block_interval,
+    }
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(child, data_dir, settings), daemon=True
+    )
+    process.start()
+    try:
+        url = f"ws://127.0.0.1:{parent.recv()}/ws/api/v2"
+        say("setting up the market through the API")
+        asyncio.run(_setup(url, operator, keys))
+        say(f"{traders} traders, {window} orders in flight each, for {seconds:g} s")
+        result = asyncio.run(_load(url, keys, plans, seconds, window))
+    finally:
+        parent.send("stop")
+        parent.recv()
+        process.join(30)
+    acked = result.pop("acked_ids")
+    with BlockStore.open(data_dir) as store:
+        stored: set[str] = set()
+        blocks = 0
+        for block in store.blocks():
+            blocks += 1
+            for envelope in block.envelopes() or ():
+                if envelope:
+                    stored.add(tx_id(decode_signed(envelope)))
+    lost = sum(1 for ident in acked if ident not in stored)
+    say(
+        f"{result['orders_per_s']:,} orders/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, lost {lost}"
+    )
+    return {
+        "machine": machine(),
+        **result,
+        "lost": lost,
+        "blocks": blocks,
+        "traders": traders,
+        "window": window,
+        "seconds": seconds,
+        "executor": executor,
+        "matcher_processes": matcher_processes,
+        "block_interval": block_interval,
+    }
