@@ -35,7 +35,7 @@ from paraclear.clearing.events import (
 )
 from paraclear.clearing.handlers.common import MARKET_READS, account_access
 from paraclear.clearing.handlers.market import require_role
-from paraclear.clearing.handlers.trading import fill_fees, tradable_instrument
+from paraclear.clearing.handlers.trading import check_steps, fill_fees, tradable_instrument
 from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.records import OpenOrder, Position
@@ -69,7 +69,7 @@ def apply_place_order(
     """Raises UnknownInstrument, InstrumentExpired, NotMultiple, OrderExpired,
     ReduceOnlyWouldIncrease, TooManyOrders, AccountBankrupt, InsufficientMargin."""
     inst = tradable_instrument(view, tx.instrument, ctx)
-    _check_steps(inst, tx.price, tx.size)
+    check_steps(inst, tx.price, tx.size)
     if tx.good_til and tx.good_til < ctx.height:
         raise errors.OrderExpired(good_til=tx.good_til, height=ctx.height)
     is_buy = tx.side is Side.BUY
@@ -143,7 +143,7 @@ def apply_amend_order(
     """
     order = read_order(view, tx.sender, tx.order)
     inst = tradable_instrument(view, order.instrument, ctx)
-    _check_steps(inst, tx.price, tx.size)
+    check_steps(inst, tx.price, tx.size)
     reserve = reservation(view, model, inst, order.instrument, order.is_buy, tx.price, tx.size)
     if reserve > order.reserved:
         require_initial_margin(view, tx.sender, model, extra=reserve - order.reserved)
@@ -178,7 +178,7 @@ def apply_settle_fill(
     """
     require_role(view, tx.sender, "oracle")
     inst = tradable_instrument(view, tx.instrument, ctx)
-    _check_steps(inst, tx.price, tx.size)
+    check_steps(inst, tx.price, tx.size)
     taker = read_order(view, tx.taker, tx.taker_order)
     maker = read_order(view, tx.maker, tx.maker_order)
     _check_match(tx, taker, maker)
@@ -312,13 +312,6 @@ def _add_reserved(view: StateView, account: str, amount: int) -> None:
 def _position_size(view: StateView, account: str, instrument: str) -> int:
     position = view.get(k.position(account, instrument))
     return position.size if isinstance(position, Position) else 0
-
-
-def _check_steps(inst: Instrument, price: int, size: int) -> None:
-    if price % inst.tick_size:
-        raise errors.NotMultiple(field="price", value=price, step=inst.tick_size)
-    if size % inst.lot_size:
-        raise errors.NotMultiple(field="size", value=size, step=inst.lot_size)
 
 
 def _check_match(tx: SettleFill, taker: OpenOrder, maker: OpenOrder) -> None:

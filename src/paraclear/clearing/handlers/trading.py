@@ -36,10 +36,7 @@ def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginMode
     if tx.maker == tx.sender:
         raise errors.SelfTrade(account=tx.sender)
     inst = tradable_instrument(view, tx.instrument, ctx)
-    if tx.price % inst.tick_size:
-        raise errors.NotMultiple(field="price", value=tx.price, step=inst.tick_size)
-    if tx.size % inst.lot_size:
-        raise errors.NotMultiple(field="size", value=tx.size, step=inst.lot_size)
+    check_steps(inst, tx.price, tx.size)
     config = read_config(view)
     cash = tx.price * tx.size // SIZE_SCALE
     maker_fee, taker_fee = fill_fees(view, config, tx.instrument, inst, tx.size, cash)
@@ -66,6 +63,14 @@ def apply_trade(tx: Trade, view: StateView, ctx: BlockContext, model: MarginMode
             taker_fee=taker_fee,
         )
     ]
+
+
+def check_steps(inst: Instrument, price: int, size: int) -> None:
+    """Raise NotMultiple unless ``price`` is a multiple of the tick and ``size`` of the lot."""
+    if price % inst.tick_size:
+        raise errors.NotMultiple(field="price", value=price, step=inst.tick_size)
+    if size % inst.lot_size:
+        raise errors.NotMultiple(field="size", value=size, step=inst.lot_size)
 
 
 def increases_risk(old: int, new: int) -> bool:
