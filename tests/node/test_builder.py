@@ -26,6 +26,7 @@ from paraclear.clearing.transactions import (
     CancelOrder,
     OrderType,
     PlaceOrder,
+    SettleExpiry,
     Side,
     Transaction,
 )
@@ -33,7 +34,7 @@ from paraclear.execution import ParallelExecutor, SequentialExecutor
 from paraclear.market import ParallelMatcher, SerialMatcher
 from paraclear.node.builder import BlockBuilder, order_id, parse_order_id
 from paraclear.state import State
-from tests.clearing.harness import CALL, ONE, PERP, PUT, Exchange, usd
+from tests.clearing.harness import CALL, EXPIRY, ONE, PERP, PUT, Exchange, usd
 
 INSTRUMENTS = (PERP, CALL, PUT)
 ACCOUNTS = tuple(f"trader{i}" for i in range(8))
@@ -222,3 +223,26 @@ def test_order_ids_round_trip() -> None:
     assert parse_order_id(order_id("ab/c", 12)) == ("ab/c", 12)
     with pytest.raises(ValueError):
         parse_order_id("nonce-less")
+
+
+def test_expiry_closes_the_orders_and_retires_the_book() -> None:
+    ex = _market()
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow = Flow(0, dict(ex.nonces))
+    holder = ACCOUNTS[1]
+    bid = flow.tx(
+        PlaceOrder, holder, instrument=PUT.name, side=Side.BUY, price=usd(1_000), size=ONE
+    )
+    built = builder.build(ex.state, ex.height + 1, ex.time + 60, [bid])
+    SequentialExecutor(ex.machine).execute(ex.state, built.block)
+    assert builder.book_names == [PUT.name]
+    ex.height += 1
+    ex.nonces[holder] = flow.nonces[holder]
+    ex.oracle(60_000, time=EXPIRY)
+    settle = ex.tx(SettleExpiry, "oracle", instrument=PUT.name, accounts=(holder,))
+    built = builder.build(ex.state, ex.height + 1, EXPIRY + 60, [settle])
+    result = SequentialExecutor(ex.machine).execute(ex.state, built.block)
+    assert result.receipts[0].ok, result.receipts[0].error
+    assert built.delisted == [PUT.name] and builder.book_names == []
+    assert PUT.name not in built.books and _state_orders(ex.state) == {}
+    assert check_invariants(ex.state) == []

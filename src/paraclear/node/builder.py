@@ -116,6 +116,8 @@ class Built:
     """Matches whose settlement failed (left out of the block; both orders were reduced by
     the size). Reservations make this rare: only marks that moved since an order was placed
     can leave its account short of the fee or premium."""
+    delisted: list[str] = field(default_factory=list)
+    """Books the block's expiries closed: the builder matches them no more."""
 
 
 @dataclass
@@ -202,11 +204,13 @@ class BlockBuilder:
             for name, after in cancelled.items():
                 results[name] = results[name]._replace(bids=after.bids, asks=after.asks)
             self._pending_cancels = {}
-        for name in sorted(self._retired):
+        delisted = sorted(self._retired)
+        for name in delisted:
             self._books.pop(name, None)
+            results.pop(name, None)
         self._retired.clear()
         block = Block(height=height, time=time, txs=tuple(run.txs))
-        return Built(block, deferred, run.receipts, run.pending, results, unsettled)
+        return Built(block, deferred, run.receipts, run.pending, results, unsettled, delisted)
 
     # --- internals ------------------------------------------------------------------------
 

@@ -330,6 +330,8 @@ class Node:
             self._waiting.clear()
         for name, book in built.books.items():
             self.depth[name] = (list(book.bids), list(book.asks))
+        for name in built.delisted:
+            self.depth.pop(name, None)
         for receipt in result.receipts:
             for event in receipt.events:
                 if isinstance(event, OrderFilled):
