@@ -338,3 +338,26 @@ def test_slow_consumer_is_disconnected_and_publishing_does_not_wait() -> None:
 
     with running(limits) as thread:
         asyncio.run(scenario(thread))
+
+
+def test_subscription_by_callback_and_by_async_iteration(server: ServerThread) -> None:
+    async def scenario() -> tuple[list[int], list[int]]:
+        async with await AsyncClient.connect(server.url) as client:
+            heard: list[int] = []
+            await client.subscribe(
+                ["ticker.BTC-PERP"], lambda channel, data: heard.append(data["n"])
+            )
+            iterated = await client.subscribe(["trades.BTC-27JUN26-60000-C"])
+            hub = server.server.hub
+            for n in range(5):
+                server.call_soon(hub.publish_now, "ticker.BTC-PERP", {"n": n})
+                server.call_soon(hub.publish_now, "trades.BTC-27JUN26-60000-C", {"n": n})
+            got = []
+            async for _, data in iterated:
+                got.append(data["n"])
+                if len(got) == 5:
+                    break
+            return heard, got  # each ticker message arrived before the trades one after it
+
+    heard, got = asyncio.run(scenario())
+    assert heard == got == [0, 1, 2, 3, 4]
