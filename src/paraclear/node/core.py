@@ -304,9 +304,19 @@ class Node:
         return encode_signed(waiting[0]) if waiting else b""
 
     def _after_commit(self, built: Built, result: BlockResult) -> None:
-        """Resolve inclusions, hand deferred transactions back, update the API's views."""
+        """Update the API's views (books, recent trades), then resolve inclusions and hand
+        deferred transactions back: whoever a resolved inclusion wakes sees its block."""
         height, block_time = built.block.height, built.block.time
         fills = _fills_by_order(result)
+        for name, book in built.books.items():
+            self.depth[name] = (list(book.bids), list(book.asks))
+        for name in built.delisted:
+            self.depth.pop(name, None)
+        for receipt in result.receipts:
+            for event in receipt.events:
+                if isinstance(event, OrderFilled):
+                    trades = self.trades.setdefault(event.instrument, deque(maxlen=RECENT_TRADES))
+                    trades.append((height, built.block.time, event))
         with self._lock:
             self.mempool.on_committed()
             for index, (tx, receipt) in enumerate(
@@ -328,15 +338,6 @@ class Node:
             for signed, future in self._waiting.values():  # pragma: no cover - builder bug
                 future.set_exception(RuntimeError(f"{tx_id(signed)} left out of block {height}"))
             self._waiting.clear()
-        for name, book in built.books.items():
-            self.depth[name] = (list(book.bids), list(book.asks))
-        for name in built.delisted:
-            self.depth.pop(name, None)
-        for receipt in result.receipts:
-            for event in receipt.events:
-                if isinstance(event, OrderFilled):
-                    trades = self.trades.setdefault(event.instrument, deque(maxlen=RECENT_TRADES))
-                    trades.append((height, built.block.time, event))
 
     # --- threads -------------------------------------------------------------------------
 
