@@ -188,3 +188,13 @@ def test_a_replaced_transaction_is_reported_dropped(
     }
     node.produce_block()
     assert second.result(timeout=0).receipt.ok
+
+
+def test_a_failing_producer_fails_its_waiters(tmp_path: Path) -> None:
+    node, _, (alice, _, _) = _market(tmp_path)
+    node.store.close()  # the next append cannot write: the producer must stop and say why
+    node.start()
+    future = node.submit(_order(alice, Side.BUY, 50_000, ONE))
+    error = future.exception(timeout=30)
+    assert error is not None and node.failure is error
+    node.stop()

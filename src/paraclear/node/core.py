@@ -23,6 +23,7 @@ a replay of the blocks after them would keep arrival order; not done yet).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time as wallclock
 from collections import deque
@@ -63,6 +64,8 @@ from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
 from paraclear.node.storage import ChainSpec
 from paraclear.state import keys as k
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
 RECENT_TRADES: Final = 1_000
@@ -186,7 +189,8 @@ class Node:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.failure: BaseException | None = None
-        """Why the producer stopped, if it did on its own."""
+        """Why the producer stopped, if it did on its own (every waiting future fails with
+        it; ``paraclear serve`` exits 1)."""
 
     # --- submitting ----------------------------------------------------------------------
 
@@ -396,14 +400,17 @@ class Node:
                 next_block = wallclock.monotonic() + interval
                 self.produce_block()
         except BaseException as error:  # the node cannot go on: say why, fail the waiters
+            log.error("the block producer stopped", exc_info=error)
             self.failure = error
             with self._lock:
                 for _, future in self._inbox:
                     future.set_exception(error)
                 for future in self._futures.values():
                     future.set_exception(error)
-                self._inbox, self._futures = [], {}
-            raise
+                for _, future in self._waiting.values():  # the block in progress
+                    if not future.done():
+                        future.set_exception(error)
+                self._inbox, self._futures, self._waiting = [], {}, {}
 
     # --- reading (the API's) -------------------------------------------------------------
 
