@@ -107,25 +107,25 @@ class BookResult(NamedTuple):
     closed: list[tuple[OrderId, str]]
     """Resting orders the book removed itself (self-trade prevention, expiry)."""
     open_ids: Sequence[OrderId] = ()
-    """Every order the block named or filled, in the order first named, ..."""
+    """The orders whose open size a caller cannot work out from the operations and fills:
+    those of refused operations, and reduce-only orders placed or amended (an operation row
+    with its ``reduce_only`` set), which the book caps by the position ..."""
     open_sizes: Sequence[int] = ()
-    """... and its size left open in the book (0 if gone): what settlement reconciles with.
-    Two flat lists rather than pairs: a worker's reply decodes without a tuple per order."""
+    """... and their sizes left open in the book, in the same order. Two flat lists rather
+    than pairs: a worker's reply decodes without a tuple per order."""
     bids: Sequence[tuple[int, int]] = ()
     """The book's best ``DEPTH`` bid levels after the block: (price, open size)."""
     asks: Sequence[tuple[int, int]] = ()
 
 
-def apply_ops(
-    book: OrderBook, height: int, ops: Iterable[Op], ids: Iterable[OrderId] | None = None
-) -> BookResult:
+def apply_ops(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
     """Begin block ``height`` on ``book`` and apply the rows ``ops`` in order.
 
     The garbage collector is paused meanwhile: a book makes no reference cycles, and
     collections triggered by its many small allocations would cost more than the matching.
     """
     with paused_gc():
-        return _apply(book, height, ops, ids)
+        return _apply(book, height, ops)
 
 
 @contextmanager
@@ -140,15 +140,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _apply(
-    book: OrderBook, height: int, ops: Iterable[Op], ids: Iterable[OrderId] | None
-) -> BookResult:
+def _apply(book: OrderBook, height: int, ops: Iterable[Op]) -> BookResult:
     book.begin_block(height)
     place, cancel, amend = book.place, book.cancel, book.amend
     refused: list[tuple[int, str]] = []
-    if ids is None:
-        ops = list(ops)
-        ids = [op[1] for op in ops]
+    reported: list[OrderId] = []
     for index, (
         what,
         oid,
@@ -168,22 +164,18 @@ def _apply(
                 cancel(oid, account)
             else:
                 amend(oid, account, price, size, position)
+            if reduce_only:
+                reported.append(oid)
         except MarketError as error:
             refused.append((index, error.code))
-    touched: dict[OrderId, None] = dict.fromkeys(ids)
-    for fill in book.fills:
-        touched[fill[0]] = None
-        touched[fill[1]] = None
-    for order_id, _ in book.closed:
-        touched[order_id] = None
+            reported.append(oid)
     open_size = book.open_size
-    ids = list(touched)
     result = BookResult(
         list(book.fills),
         refused,
         list(book.closed),
-        ids,
-        [open_size(oid) for oid in ids],
+        reported,
+        [open_size(oid) for oid in reported],
         book.depth(True, DEPTH),
         book.depth(False, DEPTH),
     )
@@ -194,7 +186,7 @@ def _apply(
 
 def apply_columns(book: OrderBook, height: int, columns: Columns) -> BookResult:
     """``apply_ops`` on operations given as ``Columns``."""
-    return apply_ops(book, height, zip(*columns, strict=True), columns[1])
+    return apply_ops(book, height, zip(*columns, strict=True))
 
 
 _encoder: Final = msgspec.msgpack.Encoder()

@@ -55,6 +55,7 @@ from paraclear.execution.sequential import fold_into
 from paraclear.market import (
     CANCEL,
     NEVER,
+    PLACE,
     BookResult,
     BookSpec,
     Op,
@@ -190,13 +191,17 @@ class BlockBuilder:
             receipt = run.run(settle, keep_failed=False)
             if not receipt.ok:
                 unsettled.append((settle, receipt))
-        refused_ids = {
-            rows[name][i][1] for name, result in results.items() for i, _ in result.errors
-        }
+        unfilled: dict[str, int] = {}
+        """Size of the matches whose settlement failed, by order id (the book gave it up)."""
+        for settle, _ in unsettled:
+            for oid in (
+                order_id(settle.taker, settle.taker_order),
+                order_id(settle.maker, settle.maker_order),
+            ):
+                unfilled[oid] = unfilled.get(oid, 0) + settle.size
         for name, result in results.items():
-            closed = dict(result.closed)
-            for oid, book_open in zip(result.open_ids, result.open_sizes, strict=True):
-                self._reconcile(run, name, str(oid), book_open, closed, refused_ids)
+            for oid, book_open, refused in _book_opens(rows[name], result, run, unfilled):
+                self._reconcile(run, name, oid, book_open, refused, dict(result.closed))
         if self._pending_cancels:
             cancelled = self.matcher.match(
                 height, {name: to_columns(rows) for name, rows in self._pending_cancels.items()}
@@ -249,6 +254,8 @@ class BlockBuilder:
             position = run.position(tx.sender, order.instrument)
             if tx.price == before.price and tx.size <= before.remaining:
                 row = amend_op(oid, tx.sender, tx.price, tx.size, position)
+                if order.reduce_only:  # the book caps it: have its open size reported
+                    row = (*row[:7], True, *row[8:])
                 return [_Op(order.instrument, True, index, row)]
             kind = (
                 OrderKind.POST_ONLY if order.kind == OrderType.POST_ONLY.value else OrderKind.LIMIT
@@ -302,16 +309,16 @@ class BlockBuilder:
         book: str,
         oid: str,
         book_open: int,
+        refused: bool,
         closed: Mapping[OrderId, str],
-        refused: set[OrderId],
     ) -> None:
         """Bring the state's open size of order ``oid`` down to the book's, or close both."""
         account, nonce = parse_order_id(oid)
         order = run.order(account, nonce)
         state_open = order.remaining if order is not None else 0
-        if book_open == state_open and oid not in refused:
+        if book_open == state_open and not refused:
             return
-        if book_open < state_open and oid not in refused:
+        if book_open < state_open and not refused:
             reason = closed.get(oid) or ("unfilled" if book_open == 0 else "reduced")
             self._close(run, account, book, nonce, book_open, reason)
             return
@@ -336,6 +343,52 @@ class BlockBuilder:
         receipt = run.run(close)
         if not receipt.ok:  # pragma: no cover - the reconciliation above is wrong
             raise RuntimeError(f"close of {account}/{nonce} failed: {receipt.error}")
+
+
+_RESTING_KINDS: Final = frozenset((int(OrderKind.LIMIT), int(OrderKind.POST_ONLY)))
+
+
+def _book_opens(
+    rows: Sequence[Op], result: BookResult, run: _DryRun, unfilled: Mapping[str, int]
+) -> list[tuple[str, int, bool]]:
+    """(order id, open size in the book, whether an operation on it was refused) for every
+    order the block's operations named or filled, in the order first met.
+
+    The book reports the sizes it alone knows (refused operations, reduce-only caps). Any
+    other order is gone from the book if its last operation cancelled it, if it could not
+    rest, or if the book closed it; otherwise the book holds what the state holds, less the
+    matches whose settlement failed.
+    """
+    refused_at = {index for index, _ in result.errors}
+    reported = {
+        str(oid): size for oid, size in zip(result.open_ids, result.open_sizes, strict=True)
+    }
+    gone: dict[str, bool] = {}
+    refused: set[str] = set()
+    for index, row in enumerate(rows):
+        oid = str(row[1])
+        if index in refused_at:
+            refused.add(oid)
+            gone.setdefault(oid, False)
+        else:
+            gone[oid] = row[0] == CANCEL or (row[0] == PLACE and row[4] not in _RESTING_KINDS)
+    for fill in result.fills:
+        gone.setdefault(str(fill[0]), False)
+        gone.setdefault(str(fill[1]), False)
+    for closed_id, _ in result.closed:
+        gone[str(closed_id)] = True
+    opens = []
+    for oid, is_gone in gone.items():
+        if oid in reported:
+            book_open = reported[oid]
+        elif is_gone:
+            book_open = 0
+        else:
+            account, nonce = parse_order_id(oid)
+            order = run.order(account, nonce)
+            book_open = (order.remaining if order is not None else 0) - unfilled.get(oid, 0)
+        opens.append((oid, book_open, oid in refused))
+    return opens
 
 
 class _DryRun:
