@@ -67,6 +67,7 @@ from paraclear.market import (
     to_columns,
 )
 from paraclear.market.matching import Block as BookBlock
+from paraclear.node.views import order_id, parse_order_id
 from paraclear.state import Key, State, StateView
 from paraclear.state import keys as k
 
@@ -85,19 +86,6 @@ class Matcher(Protocol):
     def add_book(self, name: str, spec: BookSpec) -> None: ...
 
     def match(self, height: int, block: BookBlock) -> dict[str, BookResult]: ...
-
-
-def order_id(account: str, nonce: int) -> str:
-    """The book's id of the order opened by ``account``'s transaction of ``nonce``."""
-    return f"{account}/{nonce}"
-
-
-def parse_order_id(text: str) -> tuple[str, int]:
-    """(account, nonce) of an ``order_id``; raises ValueError if it is not one."""
-    account, _, nonce = text.rpartition("/")
-    if not account or not nonce.isdigit():
-        raise ValueError(f"not an order id: {text!r}")
-    return account, int(nonce)
 
 
 @dataclass
@@ -200,8 +188,11 @@ class BlockBuilder:
             ):
                 unfilled[oid] = unfilled.get(oid, 0) + settle.size
         for name, result in results.items():
-            for oid, book_open, refused in _book_opens(rows[name], result, run, unfilled):
-                self._reconcile(run, name, oid, book_open, refused, dict(result.closed))
+            closed: dict[OrderId, str] = dict(result.closed)
+            for oid, book_open, state_open, refused in _book_opens(
+                rows[name], result, run, unfilled
+            ):
+                self._reconcile(run, name, oid, book_open, state_open, refused, closed)
         if self._pending_cancels:
             cancelled = self.matcher.match(
                 height, {name: to_columns(rows) for name, rows in self._pending_cancels.items()}
@@ -309,13 +300,12 @@ class BlockBuilder:
         book: str,
         oid: str,
         book_open: int,
+        state_open: int,
         refused: bool,
         closed: Mapping[OrderId, str],
     ) -> None:
         """Bring the state's open size of order ``oid`` down to the book's, or close both."""
         account, nonce = parse_order_id(oid)
-        order = run.order(account, nonce)
-        state_open = order.remaining if order is not None else 0
         if book_open == state_open and not refused:
             return
         if book_open < state_open and not refused:
@@ -350,9 +340,10 @@ _RESTING_KINDS: Final = frozenset((int(OrderKind.LIMIT), int(OrderKind.POST_ONLY
 
 def _book_opens(
     rows: Sequence[Op], result: BookResult, run: _DryRun, unfilled: Mapping[str, int]
-) -> list[tuple[str, int, bool]]:
-    """(order id, open size in the book, whether an operation on it was refused) for every
-    order the block's operations named or filled, in the order first met.
+) -> list[tuple[str, int, int, bool]]:
+    """(order id, open size in the book, open size in the state, whether an operation on it
+    was refused) for every order the block's operations named or filled, in the order first
+    met.
 
     The book reports the sizes it alone knows (refused operations, reduce-only caps). Any
     other order is gone from the book if its last operation cancelled it, if it could not
@@ -379,15 +370,16 @@ def _book_opens(
         gone[str(closed_id)] = True
     opens = []
     for oid, is_gone in gone.items():
+        account, nonce = parse_order_id(oid)
+        order = run.order(account, nonce)
+        state_open = order.remaining if order is not None else 0
         if oid in reported:
             book_open = reported[oid]
         elif is_gone:
             book_open = 0
         else:
-            account, nonce = parse_order_id(oid)
-            order = run.order(account, nonce)
-            book_open = (order.remaining if order is not None else 0) - unfilled.get(oid, 0)
-        opens.append((oid, book_open, oid in refused))
+            book_open = state_open - unfilled.get(oid, 0)
+        opens.append((oid, book_open, state_open, oid in refused))
     return opens
 
 

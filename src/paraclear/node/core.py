@@ -56,13 +56,14 @@ from paraclear.market import (
     to_columns,
 )
 from paraclear.node import views
-from paraclear.node.builder import BlockBuilder, Built, order_id
+from paraclear.node.builder import BlockBuilder, Built
 from paraclear.node.envelope import Keypair, SignedTx, encode_signed, tx_id
 from paraclear.node.errors import Dropped, NodeError
 from paraclear.node.mempool import Mempool
 from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
 from paraclear.node.storage import ChainSpec
+from paraclear.node.views import order_id
 from paraclear.state import keys as k
 
 log = logging.getLogger(__name__)

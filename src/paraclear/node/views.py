@@ -216,8 +216,17 @@ def oracle_of(state: State, underlying: str) -> OracleData | None:
 
 
 def order_id(account: str, nonce: int) -> str:
-    """An order's id: its account and the nonce of the ``PlaceOrder`` that opened it."""
+    """An order's id, in the API and in the books: its account and the nonce of the
+    ``PlaceOrder`` that opened it."""
     return f"{account}-{nonce}"
+
+
+def parse_order_id(text: str) -> tuple[str, int]:
+    """(account, nonce) of an ``order_id``; raises ValueError if it is not one."""
+    account, _, nonce = text.rpartition("-")
+    if not account or not nonce.isdigit():
+        raise ValueError(f"not an order id: {text!r}")
+    return account, int(nonce)
 
 
 # --- books and trades ---------------------------------------------------------------------
