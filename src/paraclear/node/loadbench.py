@@ -149,10 +149,10 @@ async def _load(
         except RpcError as error:
             data = error.data or {}
             reason = str(data.get("error", error.code))
-            (failed if "block" in data else refused)[reason] = (
-                failed if "block" in data else refused
-            ).get(reason, 0) + 1
-            if "block" in data:
+            included = "block" in data  # failed in its block: acknowledged all the same
+            counts = failed if included else refused
+            counts[reason] = counts.get(reason, 0) + 1
+            if included:
                 acked.append(ident)
             return
         done = time.perf_counter()
