@@ -38,6 +38,7 @@ from paraclear.node.core import BlockReport, Node
 from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
 from paraclear.node.methods import PublicMethods
+from paraclear.node.overview import AccountIndex, OverviewMethods
 from paraclear.node.reads import (
     PositionsParams,
     ReadMethods,
@@ -59,10 +60,13 @@ BOOK_DEPTH: Final = 10
 def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) -> ApiServer:
     """The API server of ``node`` (not started); its publisher is attached to the node."""
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
-    publisher = Publisher(node, hub)
+    accounts = AccountIndex()
+    accounts.scan(node.state)
+    publisher = Publisher(node, hub, accounts)
     registry = Registry()
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
     ReadMethods(node).register(registry)
+    OverviewMethods(node, accounts).register(registry)
     TradingMethods(node, caught_up=publisher.caught_up).register(registry)
     server = ApiServer(
         registry,
@@ -107,9 +111,10 @@ def node_status(node: Node) -> dict[str, Any]:
 class Publisher:
     """Channel messages from committed blocks; see the module docstring."""
 
-    def __init__(self, node: Node, hub: Hub) -> None:
+    def __init__(self, node: Node, hub: Hub, accounts: AccountIndex | None = None) -> None:
         self.node = node
         self.hub = hub
+        self.accounts = accounts
         self.last_seconds = 0.0
         self.last_txs = 0
         self.height = node.height
@@ -148,6 +153,8 @@ class Publisher:
         """On the loop: publish what the block changed to the channels that listen."""
         height, time = report.block.height, report.block.time
         self.height = max(self.height, height)
+        if self.accounts is not None:
+            self.accounts.update(report.result.write_set)
         ready = [waiter for at, waiter in self._waiters if at <= self.height]
         self._waiters = [(at, waiter) for at, waiter in self._waiters if at > self.height]
         for waiter in ready:
