@@ -15,7 +15,9 @@ loop, it publishes only to channels someone listens to:
 * ``trades.{instrument}``: ``{"trades": [...]}``, the block's fills in order;
 * ``user.orders``: ``{"orders": [...]}``, the account's orders the block touched, as the
   block left them (``order_state`` open, filled or cancelled);
-* ``user.portfolio``: the account summary and positions of every account the block touched.
+* ``user.portfolio``: the account summary and positions of every account the block touched;
+* ``blocks``: every block's statistics (``block_stats``: size, stage times, throughput,
+  DAG shape, hot keys, speedup), also kept for ``public/get_block_stats``.
 
 Views read the node's state when the loop gets to them, which may already be a later block
 than the report's; every message says which block it comes from.
@@ -34,6 +36,7 @@ from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.clearing.records import MarkData
 from paraclear.node import account_views, views
 from paraclear.node.auth import Authenticator
+from paraclear.node.block_stats import BlockStats
 from paraclear.node.core import BlockReport, Node
 from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
@@ -62,11 +65,13 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
     accounts = AccountIndex()
     accounts.scan(node.state)
-    publisher = Publisher(node, hub, accounts)
+    stats = BlockStats(node.machine, node.config.executor)
+    publisher = Publisher(node, hub, accounts, stats)
     registry = Registry()
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
     ReadMethods(node).register(registry)
     OverviewMethods(node, accounts).register(registry)
+    stats.register(registry)
     TradingMethods(node, caught_up=publisher.caught_up).register(registry)
     server = ApiServer(
         registry,
@@ -111,10 +116,17 @@ def node_status(node: Node) -> dict[str, Any]:
 class Publisher:
     """Channel messages from committed blocks; see the module docstring."""
 
-    def __init__(self, node: Node, hub: Hub, accounts: AccountIndex | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        hub: Hub,
+        accounts: AccountIndex | None = None,
+        stats: BlockStats | None = None,
+    ) -> None:
         self.node = node
         self.hub = hub
         self.accounts = accounts
+        self.stats = stats
         self.last_seconds = 0.0
         self.last_txs = 0
         self.height = node.height
@@ -178,11 +190,20 @@ class Publisher:
             self._publish_ticker(name, time)
         for account, orders in touched.items():
             self._publish_account(account, list(orders), height)
+        if self.stats is not None:
+            stats = self.stats
+            self._publish("blocks", lambda: stats.record(report), always=True)
 
     def _publish(
-        self, channel: str, build: Callable[[], dict[str, Any]], account: str | None = None
+        self,
+        channel: str,
+        build: Callable[[], dict[str, Any]],
+        account: str | None = None,
+        *,
+        always: bool = False,
     ) -> None:
-        if not self.hub.listening(channel, account):
+        """Build and publish a message if someone listens (``always``: build it anyway)."""
+        if not always and not self.hub.listening(channel, account):
             return
         try:
             data = build()

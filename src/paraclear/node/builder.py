@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Final, Protocol
 
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
@@ -68,7 +69,7 @@ from paraclear.market import (
 )
 from paraclear.market.matching import Block as BookBlock
 from paraclear.node.views import order_id, parse_order_id
-from paraclear.state import Key, State, StateView
+from paraclear.state import AccessSet, Key, State, StateView
 from paraclear.state import keys as k
 
 _KINDS: Final = {
@@ -107,6 +108,11 @@ class Built:
     can leave its account short of the fee or premium."""
     delisted: list[str] = field(default_factory=list)
     """Books the block's expiries closed: the builder matches them no more."""
+    run_seconds: float = 0.0
+    """Wall time the dry run spent executing transactions (matching and the rest of the
+    build excluded): the sequential baseline of the block's parallel speedup."""
+    accesses: list[AccessSet | None] = field(default_factory=list)
+    """The declared access set of each transaction of the block (for its DAG metrics)."""
 
 
 @dataclass
@@ -206,7 +212,17 @@ class BlockBuilder:
             results.pop(name, None)
         self._retired.clear()
         block = Block(height=height, time=time, txs=tuple(run.txs))
-        return Built(block, deferred, run.receipts, run.pending, results, unsettled, delisted)
+        return Built(
+            block,
+            deferred,
+            run.receipts,
+            run.pending,
+            results,
+            unsettled,
+            delisted,
+            run.seconds,
+            run.accesses,
+        )
 
     # --- internals ------------------------------------------------------------------------
 
@@ -394,14 +410,22 @@ class _DryRun:
         self.pending: dict[Key, object] = {}
         self.txs: list[Transaction] = []
         self.receipts: list[Receipt] = []
+        self.accesses: list[AccessSet | None] = []
+        """The declared access set of each transaction of ``txs``."""
+        self.seconds = 0.0
+        """Wall time spent in ``run``."""
 
     def run(self, tx: Transaction, *, keep_failed: bool = True) -> Receipt:
-        view = StateView(self.data, self.pending, self.machine.access(tx))
+        started = perf_counter()
+        access = self.machine.access(tx)
+        view = StateView(self.data, self.pending, access)
         receipt = run_transaction(self.machine, tx, view, self.ctx, len(self.txs))
         if receipt.ok or keep_failed:
             fold_into(self.pending, self.data, view)
             self.txs.append(tx)
             self.receipts.append(receipt)
+            self.accesses.append(access)
+        self.seconds += perf_counter() - started
         return receipt
 
     def get(self, key: Key) -> object:

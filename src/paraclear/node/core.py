@@ -64,6 +64,7 @@ from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
 from paraclear.node.storage import ChainSpec
 from paraclear.node.views import order_id
+from paraclear.state import AccessSet
 from paraclear.state import keys as k
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ class BlockReport:
     submitted: int
     """Transactions in the block that came from the mempool (the rest are settlements)."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time of each stage: admission wait excluded; build, execute, persist, total."""
+    """Wall time of each stage: admission wait excluded; build, execute, persist, total;
+    and dry_run, the part of build that executed the block's transactions."""
+    accesses: list[AccessSet | None] = field(default_factory=list)
+    """Each transaction's declared access set, as the builder found them."""
 
 
 Listener = Callable[[BlockReport], None]
@@ -281,7 +285,9 @@ class Node:
                 "build": built_at - started,
                 "execute": executed_at - built_at,
                 "persist": persisted_at - executed_at,
+                "dry_run": built.run_seconds,
             },
+            built.accesses,
         )
         self._after_commit(built, result)
         report.seconds["total"] = wallclock.perf_counter() - started

@@ -2,7 +2,8 @@
 
 Channels, named as the client subscribes to them:
 
-* public: ``book.{instrument}``, ``trades.{instrument}``, ``ticker.{instrument}``;
+* public: ``book.{instrument}``, ``trades.{instrument}``, ``ticker.{instrument}``,
+  ``blocks``;
 * private: ``user.orders`` and ``user.portfolio``, each the authenticated account's own.
   A private channel is a separate stream per account: ``publish(..., account=a)`` reaches
   only the sessions authenticated as ``a``.
@@ -30,6 +31,7 @@ from paraclear.clearing.instruments import InstrumentNameError, parse_instrument
 from paraclear.node.rpc import APPLICATION_ERROR, UNAUTHORIZED, Context, Registry, RpcError
 
 PUBLIC_KINDS: Final = ("book", "trades", "ticker")
+PUBLIC_CHANNELS: Final = ("blocks",)
 PRIVATE_CHANNELS: Final = ("user.orders", "user.portfolio")
 MAX_CHANNELS_PER_SESSION: Final = 1_000
 
@@ -185,6 +187,8 @@ class Hub:
                     {"channel": name},
                 )
             return (name, subscriber.account)
+        if name in PUBLIC_CHANNELS:
+            return (name, "")
         kind, _, instrument = name.partition(".")
         if kind in PUBLIC_KINDS and self.is_instrument(instrument):
             return (name, "")
