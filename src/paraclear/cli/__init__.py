@@ -1,4 +1,5 @@
-"""The ``paraclear`` command: ``simulate``, ``bench``, ``serve`` and ``replay``. See ``--help``."""
+"""The ``paraclear`` command: ``demo``, ``simulate``, ``bench``, ``serve`` and ``replay``. See
+``--help``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from paraclear import __version__
-from paraclear.cli import bench, replay, serve, simulate
+from paraclear.cli import bench, demo, replay, serve, simulate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
+    demo.register(commands)
     simulate.register(commands)
     bench.register(commands)
     serve.register(commands)

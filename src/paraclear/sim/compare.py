@@ -1,0 +1,225 @@
+"""Replay comparison: a run's blocks re-executed sequentially and in parallel, side by side.
+
+``compare_replay`` opens a node's data directory, rebuilds the state from genesis twice
+(one copy per executor) and executes every stored block on the ``SequentialExecutor`` and
+on the ``ParallelExecutor``, timing only ``execute`` (not reading or decoding the log). Each
+result's state root and receipts are compared with the log's, so ``roots_equal`` says that
+both executors reproduced, block by block, what the live node committed. The parallel
+executor's per-block metrics (critical path, level widths, hot locks, re-executions, worker
+busy time) explain where the speedup went.
+
+The two executors run interleaved, block by block, on the same machine, so noise hits both
+alike; the first parallel block also pays for starting the worker processes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.transactions import Transaction
+from paraclear.execution import BlockResult, ParallelExecutor, SequentialExecutor
+from paraclear.execution.parallel import Backend
+from paraclear.node.storage import BlockStore, StoredBlock, encode_receipts
+from paraclear.state import State
+
+ReplayProgress = Callable[[int, int, float, float], None]
+"""Called after each block with (height, tip, sequential seconds so far, parallel seconds
+so far)."""
+
+
+@dataclass(frozen=True)
+class BlockComparison:
+    """One block, executed by both executors."""
+
+    height: int
+    txs: int
+    sequential_seconds: float
+    parallel_seconds: float
+    critical_path: int
+    """Longest chain of conflicting transactions in the block (its DAG's depth)."""
+    widest_level: int
+    """Most transactions in one level of the DAG: how many could run at once."""
+    hot_keys: tuple[tuple[str, int], ...]
+    """The block's most accessed locks ("account/7", "market/BTC-PERP") with their accesses."""
+    reexecutions: int
+    busy_seconds: tuple[float, ...]
+    """Each parallel worker's busy time in the block."""
+    fallback: str = ""
+    """Why the parallel executor ran the block sequentially, if it did."""
+    sequential_ok: bool = True
+    parallel_ok: bool = True
+    """Whether each executor reproduced the logged root and receipts."""
+
+    @property
+    def speedup(self) -> float:
+        return self.sequential_seconds / self.parallel_seconds if self.parallel_seconds else 0.0
+
+    @property
+    def path_share(self) -> float:
+        """Critical path as a share of the block's transactions (1.0: a single chain)."""
+        return self.critical_path / self.txs if self.txs else 0.0
+
+
+@dataclass
+class ReplayComparison:
+    """Every block of a data directory re-executed by both executors."""
+
+    workers: int
+    backend: str
+    blocks: list[BlockComparison] = field(default_factory=list)
+    genesis_ok: bool = True
+    final_root: bytes = b""
+    """The root both replays ended at (the sequential one's, if they differ)."""
+    expected_root: bytes | None = None
+    """The live node's final root, when the caller gave it."""
+    first_mismatch: int | None = None
+    """The first height where either executor differed from the log."""
+
+    @property
+    def txs(self) -> int:
+        return sum(block.txs for block in self.blocks)
+
+    @property
+    def sequential_seconds(self) -> float:
+        return sum(block.sequential_seconds for block in self.blocks)
+
+    @property
+    def parallel_seconds(self) -> float:
+        return sum(block.parallel_seconds for block in self.blocks)
+
+    @property
+    def speedup(self) -> float:
+        """Total sequential time over total parallel time."""
+        par = self.parallel_seconds
+        return self.sequential_seconds / par if par else 0.0
+
+    @property
+    def median_speedup(self) -> float:
+        """Median of the per-block time ratios (robust to a slow outlier block)."""
+        ratios = [block.speedup for block in self.blocks if block.parallel_seconds]
+        return statistics.median(ratios) if ratios else 0.0
+
+    @property
+    def roots_equal(self) -> bool:
+        """Every block's root and receipts, on both executors, equal to the log's, and the
+        final root equal to the live one (when known)."""
+        live = self.expected_root is None or self.expected_root == self.final_root
+        return self.genesis_ok and self.first_mismatch is None and live
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for block in self.blocks if block.fallback)
+
+    @property
+    def reexecutions(self) -> int:
+        return sum(block.reexecutions for block in self.blocks)
+
+    def critical_path_stats(self) -> tuple[float, int, float, float]:
+        """(mean, max) of the critical path, and (mean, max) of it as a share of the block,
+        over blocks with transactions."""
+        busy = [block for block in self.blocks if block.txs]
+        if not busy:
+            return 0.0, 0, 0.0, 0.0
+        paths = [block.critical_path for block in busy]
+        shares = [block.path_share for block in busy]
+        return statistics.fmean(paths), max(paths), statistics.fmean(shares), max(shares)
+
+    def hot_keys(self, top: int = 5) -> list[tuple[str, int]]:
+        """The locks accessed most over the run (summing each block's hot locks)."""
+        total: Counter[str] = Counter()
+        for block in self.blocks:
+            for key, count in block.hot_keys:
+                total[key] += count
+        return sorted(total.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def compare_replay(
+    data_dir: str | Path,
+    *,
+    workers: int = 2,
+    backend: Backend = "processes",
+    expected_root: bytes | None = None,
+    progress: ReplayProgress | None = None,
+) -> ReplayComparison:
+    """Re-execute every block in ``data_dir`` from genesis on both executors.
+
+    ``expected_root``: the live node's final root, checked against the replays' final root.
+    Raises ``paraclear.node.storage.StorageError`` if the directory holds no readable chain.
+    """
+    comparison = ReplayComparison(workers, backend, expected_root=expected_root)
+    with BlockStore.open(data_dir) as store:
+        machine = ClearingMachine(store.spec.model())
+        sequential_state, parallel_state = store.spec.genesis_state(), store.spec.genesis_state()
+        comparison.genesis_ok = sequential_state.root() == store.genesis_root
+        comparison.final_root = sequential_state.root()
+        sequential = SequentialExecutor(machine)
+        with ParallelExecutor(machine, workers, backend) as parallel:
+            tip = store.height
+            for stored in store.blocks(1, tip):
+                seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
+                par_result, par_seconds = _timed(parallel, parallel_state, stored)
+                block = _compare_block(stored, seq_result, seq_seconds, par_result, par_seconds)
+                comparison.blocks.append(block)
+                comparison.final_root = seq_result.state_root
+                if not (block.sequential_ok and block.parallel_ok):
+                    comparison.first_mismatch = comparison.first_mismatch or block.height
+                if progress is not None:
+                    progress(
+                        stored.height,
+                        tip,
+                        comparison.sequential_seconds,
+                        comparison.parallel_seconds,
+                    )
+    if parallel_state.root() != sequential_state.root():
+        comparison.first_mismatch = comparison.first_mismatch or len(comparison.blocks)
+    return comparison
+
+
+def _timed(
+    executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction],
+    state: State,
+    stored: StoredBlock,
+) -> tuple[BlockResult, float]:
+    started = time.perf_counter()
+    result = executor.execute(state, stored.block)
+    return result, time.perf_counter() - started
+
+
+def _compare_block(
+    stored: StoredBlock,
+    sequential: BlockResult,
+    sequential_seconds: float,
+    parallel: BlockResult,
+    parallel_seconds: float,
+) -> BlockComparison:
+    details = parallel.metrics.details
+    widths: list[int] = details.get("level_widths", [])  # type: ignore[assignment]
+    locks: list[str] = details.get("hot_locks", [])  # type: ignore[assignment]
+    counts: list[int] = details.get("hot_lock_accesses", [])  # type: ignore[assignment]
+    busy: list[float] = details.get("busy_seconds", [])  # type: ignore[assignment]
+    return BlockComparison(
+        height=stored.height,
+        txs=stored.tx_count,
+        sequential_seconds=sequential_seconds,
+        parallel_seconds=parallel_seconds,
+        critical_path=int(details.get("critical_path", 0)),  # type: ignore[call-overload]
+        widest_level=max(widths, default=0),
+        hot_keys=tuple(zip(locks, counts, strict=False)),
+        reexecutions=int(details.get("reexecutions", 0)),  # type: ignore[call-overload]
+        busy_seconds=tuple(busy),
+        fallback=str(details.get("fallback", "")),
+        sequential_ok=_matches(stored, sequential),
+        parallel_ok=_matches(stored, parallel),
+    )
+
+
+def _matches(stored: StoredBlock, result: BlockResult) -> bool:
+    if result.state_root != stored.state_root:
+        return False
+    return encode_receipts(result.receipts) == stored.receipts_data

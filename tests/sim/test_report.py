@@ -1,0 +1,137 @@
+"""The demo's report on a real small block log: replay comparison, text, JSON, HTML."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from paraclear.node.crashtest import Plan
+from paraclear.node.storage import DB_NAME
+from paraclear.sim.compare import ReplayComparison, compare_replay
+from paraclear.sim.report import DemoReport, Machine, cpu_model, summary, text
+from paraclear.sim.report_html import write_html
+from tests.sim.report_support import CRASH, ORDERS, market_run, small_plan, write_chain
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return small_plan()
+
+
+@pytest.fixture
+def chain_dir(tmp_path: Path, plan: Plan) -> Path:
+    return write_chain(tmp_path / "chain", plan)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory, plan: Plan) -> ReplayComparison:
+    data_dir = write_chain(tmp_path_factory.mktemp("compare") / "chain", plan)
+    return compare_replay(data_dir, workers=2, expected_root=plan.roots[-1])
+
+
+def test_both_executors_reproduce_every_logged_root(
+    comparison: ReplayComparison, plan: Plan
+) -> None:
+    assert comparison.roots_equal
+    assert [block.height for block in comparison.blocks] == list(range(1, 10))
+    assert comparison.final_root == plan.roots[-1]
+    assert comparison.txs == sum(len(block.txs) for block in plan.blocks)
+    assert all(
+        block.sequential_seconds > 0 and block.parallel_seconds > 0 for block in comparison.blocks
+    )
+    assert comparison.speedup == pytest.approx(
+        comparison.sequential_seconds / comparison.parallel_seconds
+    )
+
+
+def test_parallel_metrics_explain_each_block(comparison: ReplayComparison) -> None:
+    for block in comparison.blocks:
+        assert 1 <= block.critical_path <= block.txs
+        assert 1 <= block.widest_level <= block.txs
+        assert len(block.busy_seconds) == 2
+    mean, longest, share_mean, share_max = comparison.critical_path_stats()
+    assert 1 <= mean <= longest and 0 < share_mean <= share_max <= 1
+    hot = comparison.hot_keys(3)
+    assert len(hot) == 3 and hot[0][1] >= hot[1][1] >= hot[2][1] > 0
+
+
+def test_a_wrong_live_root_makes_roots_unequal(chain_dir: Path) -> None:
+    comparison = compare_replay(chain_dir, workers=2, backend="inline", expected_root=bytes(32))
+    assert comparison.first_mismatch is None
+    assert not comparison.roots_equal
+
+
+def test_a_tampered_logged_root_is_found_at_its_height(chain_dir: Path) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        db.execute("UPDATE blocks SET state_root = ? WHERE height = 4", (bytes(32),))
+    comparison = compare_replay(chain_dir, workers=2, backend="inline")
+    assert not comparison.roots_equal
+    assert comparison.first_mismatch == 4
+    bad = [block.height for block in comparison.blocks if not block.sequential_ok]
+    assert bad == [4] and not comparison.blocks[3].parallel_ok
+
+
+def test_a_tampered_receipt_is_found(chain_dir: Path) -> None:
+    with sqlite3.connect(chain_dir / DB_NAME) as db:
+        (receipts,) = db.execute("SELECT receipts FROM blocks WHERE height = 5").fetchone()
+        db.execute("UPDATE blocks SET receipts = ? WHERE height = 5", (receipts[:-1] + b"\0",))
+    comparison = compare_replay(chain_dir, workers=2, backend="inline")
+    assert comparison.first_mismatch == 5 and not comparison.roots_equal
+
+
+def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison) -> None:
+    report = DemoReport(market_run(Path("unused")), comparison, Machine(2, "Test CPU", "3.11"))
+    data = json.loads(json.dumps(summary(report)))
+    assert data["orders"] == ORDERS
+    assert data["blocks"] == 9 and data["txs"] == comparison.txs
+    assert data["roots_equal"] is True and data["speedup"] > 0
+    assert (data["liquidations"], data["backstops"], data["deleverages"]) == (7, 2, 1)
+    assert (data["insurance_fund_before"], data["insurance_fund_after"]) == (1_000.0, 750.0)
+    assert data["orders_per_second"] == pytest.approx(data["orders"] / 4.5, abs=0.1)
+    assert data["workers"] == 2 and data["critical_path_mean"] > 0
+    assert [hot["accesses"] for hot in data["hot_keys"]] == [n for _, n in comparison.hot_keys()]
+    assert list(data["mm_greeks"]) == ["start", "before crash", "crash", "end"]
+    assert data["mm_greeks"]["crash"]["vega"] == 2_500.0 * CRASH
+
+
+def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
+    report = DemoReport(market_run(Path("unused")), comparison, Machine(2, "Test CPU", "3.11"))
+    printed = text(report)
+    for expected in (
+        "orders/s",
+        "speedup x",
+        "roots equal: yes",
+        "liquidations 7",
+        "backstops 2",
+        "auto-deleverages 1",
+        "1,000.00 USDC before the crash",
+        "critical path mean",
+        comparison.hot_keys()[0][0],
+        "before crash",
+        "15,000",  # the crash tick's MM vega
+        "2 cores, Test CPU",
+    ):
+        assert expected in printed, expected
+
+
+def test_html_report_is_one_file_with_plots_and_figures(
+    comparison: ReplayComparison, tmp_path: Path
+) -> None:
+    report = DemoReport(market_run(Path("unused")), comparison, Machine(2, "Test CPU", "3.11"))
+    report.html = tmp_path / "report.html"
+    page = write_html(report, report.html).read_text()
+    assert page.count('src="data:image/png;base64,') == 6
+    assert "How to read this" in page and 'alt="smile"' in page
+    assert f"<td>orders</td><td>{ORDERS:,}</td>" in page
+    assert "<td>roots_equal</td><td>True</td>" in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere
+
+
+def test_cpu_model_reads_the_model_name(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Example CPU @ 3.00GHz\nflags\t: fpu\n")
+    assert cpu_model(info) == "Example CPU @ 3.00GHz"
+    assert cpu_model(tmp_path / "missing")  # falls back to the platform's name
