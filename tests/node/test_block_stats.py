@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from paraclear.clearing.transactions import OrderType, Side
+from paraclear.clearing.transactions import OracleUpdate, OrderType, Side
 from paraclear.node import rpc
 from paraclear.node.block_stats import HISTORY, block_stats
 from paraclear.node.core import BlockReport
-from tests.clearing.harness import ONE
+from tests.clearing.harness import ONE, usd
 from tests.node.test_api import Venue, error_of
 from tests.node.test_core import _market, _order
 
@@ -45,7 +45,7 @@ def test_dry_run_blocks_report_their_dag_and_a_parallelism_bound(tmp_path: Path)
     assert rested["executor"] == "dry-run" and rested["speedup"] is None
     assert (rested["txs"], rested["submitted"], rested["fills"], rested["failed"]) == (2, 2, 0, 0)
     assert rested["critical_path"] == 1 and rested["widest_level"] == 2
-    assert rested["parallelism"] == 2.0
+    assert rested["parallelism"] == 2.0 and rested["index"] == {}
     # c's two buys and their two settlements all write c's account: a chain of four.
     assert (took["txs"], took["submitted"], took["fills"]) == (4, 2, 2)
     assert took["critical_path"] == 4 and took["parallelism"] == 1.0
@@ -96,3 +96,21 @@ def test_blocks_channel_and_history_carry_every_block(venue: Venue) -> None:
     for count in (0, HISTORY + 1):
         error = error_of(watcher.call, "public/get_block_stats", {"count": count})
         assert error.code == rpc.INVALID_PARAMS
+
+
+def test_a_block_with_an_oracle_update_reports_the_new_index(tmp_path: Path) -> None:
+    node, operator, _ = _market(tmp_path)
+    reports: list[BlockReport] = []
+    node.subscribe(reports.append)
+    try:
+        update = operator.sign(
+            OracleUpdate, underlying="BTC", index_price=usd(61_000), atm_vol_ppm=500_000
+        )
+        node.submit(update)
+        node.admit_pending()
+        assert node.produce_block() is not None
+        [stats] = [block_stats(report, node.machine, "dry-run") for report in reports]
+    finally:
+        node.stop()
+    assert stats["index"] == {"BTC": 61_000.0} and stats["txs"] == 1
+    assert stats["critical_path"] == 1 and stats["hot_keys"]

@@ -45,6 +45,10 @@ def test_serve_runs_until_sigterm_and_resumes(tmp_path: Path) -> None:
         banner = process.stderr.readline()
         match = re.search(r"ws://127\.0\.0\.1:(\d+)/ws/api/v2", banner)
         assert match, banner
+        dashboard = process.stderr.readline()
+        assert f"dashboard at http://127.0.0.1:{match[1]}/" in dashboard, dashboard
+        page = urllib.request.urlopen(f"http://127.0.0.1:{match[1]}/").read().decode()
+        assert "paraclear" in page and "/static/dashboard.js" in page
         with Client.connect(f"ws://127.0.0.1:{match[1]}/ws/api/v2") as client:
             assert client.call("public/status")["height"] == 0
         process.send_signal(signal.SIGTERM)

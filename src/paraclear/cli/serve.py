@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    print(f"paraclear: dashboard at http://{args.host}:{port}/", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             if node.failure is not None:

@@ -2,7 +2,8 @@
 
 One record per committed block: its size (transactions, submitted orders, fills, failures),
 where its time went (build, execute, persist, total seconds), throughput, and the shape of
-its dependency DAG (critical path, widest level, hot locks).
+its dependency DAG (critical path, widest level, hot locks), and the index prices its
+oracle updates set.
 
 The DAG comes from the execution engine's own planner (``execution.plan_block``) over the
 block's declared access sets, which the builder's dry run has computed already. The
@@ -20,21 +21,25 @@ bound ``txs / critical_path``, and ``speedup`` null.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from time import perf_counter
 from typing import Any, Final
 
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.records import OracleData
 from paraclear.execution import plan_block
+from paraclear.node import views
 from paraclear.node.core import BlockReport
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
-from paraclear.state import AccessSet
+from paraclear.state import AccessSet, Key
+from paraclear.state import keys as k
 
 HISTORY: Final = 500
 """Blocks of statistics kept for ``public/get_block_stats``."""
 HOT_KEYS: Final = 5
+ORACLE_PREFIX: Final = k.oracle("")[:2]
 
 
 class BlockStatsParams(Params, frozen=True):
@@ -105,6 +110,16 @@ def block_stats(report: BlockReport, machine: ClearingMachine, executor: str) ->
         "dag_seconds": round(dag_seconds, 6),
         "speedup": speedup,
         "parallelism": round(txs / critical_path, 3) if critical_path else None,
+        "index": _indices(result.write_set),
+    }
+
+
+def _indices(writes: Mapping[Key, object]) -> dict[str, float]:
+    """The index prices the block's oracle updates set, by underlying."""
+    return {
+        key[2]: views.price(value.index)
+        for key, value in writes.items()
+        if key[:2] == ORACLE_PREFIX and isinstance(value, OracleData)
     }
 
 
@@ -115,6 +130,7 @@ class BlockStats:
         self.machine = machine
         self.executor = executor
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        dependency_metrics([])  # load the planner's compiled kernel now, not in a block
 
     def record(self, report: BlockReport) -> dict[str, Any]:
         stats = block_stats(report, self.machine, self.executor)
