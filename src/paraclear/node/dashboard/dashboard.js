@@ -14,6 +14,7 @@ const REFRESH_MS = 1000;
 const state = {
   connection: "connecting",
   instruments: [],
+  instrumentsLoaded: 0,
   instrument: null,
   subscribed: [],
   expiry: null,
@@ -175,6 +176,7 @@ async function start() {
 
 async function loadInstruments() {
   const listed = await rpc.call("public/get_instruments", { currency: "any" });
+  state.instrumentsLoaded = Date.now();
   const names = listed.map((i) => i.instrument_name);
   const changed = names.join() !== state.instruments.map((i) => i.instrument_name).join();
   state.instruments = listed;
@@ -247,7 +249,7 @@ function underlying() {
 
 async function refresh() {
   state.lastRefresh = Date.now();
-  if (!state.instruments.length || state.blocks.length % 10 === 0) await loadInstruments();
+  if (!state.instruments.length || Date.now() - state.instrumentsLoaded > 10000) await loadInstruments();
   const currency = underlying();
   const [accounts, summaries, index] = await Promise.all([
     rpc.call("public/get_accounts", { limit: 50 }),
