@@ -89,13 +89,18 @@ class Market:
                 assert admin.send_transaction(operator, tx)["ok"]
             self.oracle_nonce = len(listings)
             self.publish_index(admin, "60000")
-        self.clients = {
-            keys.account: Client.connect(self.app.url) for keys in (self.maker, self.taker)
-        }
+        self.clients: dict[str, Client] = {}
+        self.connect()
         for keys in (self.maker, self.taker):
-            client = self.clients[keys.account]
             deposit = Deposit(sender=keys.account, nonce=0, amount=parse_amount("1000000"))
-            assert client.send_transaction(keys, deposit)["ok"]
+            assert self.clients[keys.account].send_transaction(keys, deposit)["ok"]
+
+    def connect(self) -> None:
+        """(Re)connect the traders' clients and authenticate them."""
+        for client in self.clients.values():
+            client.close()
+        for keys in (self.maker, self.taker):
+            self.clients[keys.account] = client = Client.connect(self.app.url)
             client.auth(keys)
 
     @property
@@ -134,6 +139,12 @@ def market(tmp_path: Path) -> Iterator[Market]:
     market = Market(tmp_path / "node")
     yield market
     market.close()
+
+
+def _drop_sessions(app: NodeApp) -> None:
+    """On the server's loop: close every WebSocket connection, as a restart would."""
+    for session in list(app.server._sessions):
+        session.close("dropped by the test")
 
 
 def _artifacts(tmp_path: Path) -> Path:
@@ -213,6 +224,18 @@ def test_dashboard_shows_live_market_accounts_smile_and_blocks(
             assert page.get_attribute("#errors", "hidden") is not None
             shot = _artifacts(tmp_path) / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
+            # The server drops the connection: the page says so, reconnects and goes on.
+            market.app.thread.call_soon(_drop_sessions, market.app)
+            page.wait_for_selector("#connection[data-state=closed]", timeout=TIMEOUT_MS)
+            assert "connection closed" in (page.text_content("#errors") or "")
+            page.wait_for_selector("#connection[data-state=open]", timeout=TIMEOUT_MS)
+            height = int(page.text_content("#height") or 0)
+            market.connect()
+            market.trade("BTC-PERP", "0.25", "60020")
+            page.wait_for_function(
+                f"Number(document.getElementById('height').textContent) > {height}",
+                timeout=TIMEOUT_MS,
+            )
         finally:
             browser.close()
     assert errors == []

@@ -38,8 +38,9 @@ function fmt(value, digits = 2) {
 
 function fmtSigned(value, digits = 4) {
   if (!Number.isFinite(value)) return "–";
-  if (value === 0) return "0";
-  return (value > 0 ? "+" : "") + fmt(value, digits);
+  const text = fmt(Math.abs(value), digits);
+  if (/^0$/.test(text)) return "0";
+  return (value > 0 ? "+" : "-") + text;
 }
 
 function utc(seconds) {
@@ -436,8 +437,16 @@ function renderBlocks() {
     { label: "txs/s", color: "#5aa9ff", points: series("txs_per_second") },
     { label: "orders/s", color: "#3fb68b", points: series("orders_per_second") },
   ], { yMin: 0 });
-  Charts.draw($("speedup-chart"), [
+  // Measured speedups (around 1) and the DAG's bound (often tens) do not share a scale:
+  // show the measurement when the node runs the parallel executor, else the bound.
+  const measured = blocks.some((b) => b.speedup !== null);
+  $("speedup-note").textContent = measured
+    ? "dry run ÷ parallel execution, per block"
+    : "no parallel executor: DAG bound txs ÷ critical path";
+  Charts.draw($("speedup-chart"), measured ? [
     { label: "speedup (measured)", color: "#f0b429", points: series("speedup") },
+    { label: "break-even", color: "#8b96a3", points: blocks.length ? [[blocks[0].height, 1], [last.height, 1]] : [], dashed: true },
+  ] : [
     { label: "parallelism bound", color: "#b48ead", points: series("parallelism") },
   ], { yMin: 0 });
   Charts.draw($("dag-chart"), [
