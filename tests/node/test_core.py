@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     CancelOrder,
@@ -197,4 +199,45 @@ def test_a_failing_producer_fails_its_waiters(tmp_path: Path) -> None:
     future = node.submit(_order(alice, Side.BUY, 50_000, ONE))
     error = future.exception(timeout=30)
     assert error is not None and node.failure is error
+    node.stop()
+
+
+def test_start_without_producing_admits_but_leaves_blocks_to_the_caller(
+    tmp_path: Path,
+) -> None:
+    node, _, traders = _market(tmp_path)
+    height = node.height
+    node.start(produce=False)
+    try:
+        assert not node.producing
+        futures = [node.submit(_order(t, Side.BUY, 59_000, ONE)) for t in traders]
+        deadline = time.monotonic() + 30
+        while node.checked < node.received and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert (node.received, node.checked, len(node.mempool)) == (len(traders) + 5,) * 2 + (3,)
+        time.sleep(0.2)  # two block intervals: a producer thread would have made a block
+        assert node.height == height and not any(f.done() for f in futures)
+        report = node.produce_block()
+        assert report is not None and report.submitted == 3
+        assert all(f.result(timeout=0).height == height + 1 for f in futures)
+    finally:
+        node.stop()
+
+
+def test_the_producer_thread_is_reported_running(tmp_path: Path) -> None:
+    node, _, _ = _market(tmp_path)
+    node.start()
+    assert node.producing
+    node.stop()
+    assert not node.producing
+
+
+def test_block_time_follows_the_clock_given(tmp_path: Path) -> None:
+    now = [T0 + 600.0]
+    node = Node(NodeConfig(data_dir=tmp_path, genesis_time=T0), clock=lambda: now[0])
+    operator = Wallet(0)
+    _run(node, operator.sign(ListInstrument, instrument=PERP))
+    now[0] += 60
+    _run(node, operator.sign(ListInstrument, instrument=Perpetual("ETH")))
+    assert [node.store.block(h).block.time for h in (1, 2)] == [T0 + 600, T0 + 660]
     node.stop()

@@ -314,3 +314,30 @@ def test_take_equals_the_reference_priority_order(submissions):
         pending[account][nonce] = (fee, seq)
     expected = _reference_take(pending, dict.fromkeys(ACCOUNTS, 0))
     assert order(mempool.take(1000)) == expected
+
+
+def test_sender_tie_break_orders_equal_fees_by_sender_and_nonce_whatever_the_arrival():
+    arrivals = [env("c", 0), env("a", 0), env("b", 0, fee=7), env("a", 1), env("b", 1)]
+    blocks = []
+    for arrival in (arrivals, arrivals[::-1]):
+        mempool = Mempool(lambda account: 0, tie_break="sender")
+        for signed in arrival:
+            mempool.add(signed)
+        blocks.append(order(mempool.take(10)))
+    assert blocks[0] == blocks[1] == [("b", 0), ("a", 0), ("a", 1), ("b", 1), ("c", 0)]
+
+
+def test_arrival_tie_break_is_the_default_and_follows_arrival():
+    mempool = pool()
+    for signed in (env("c", 0), env("a", 0), env("b", 0)):
+        mempool.add(signed)
+    assert order(mempool.take(10)) == [("c", 0), ("a", 0), ("b", 0)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations([(account, nonce) for account in "abcd" for nonce in range(3)]))
+def test_sender_tie_break_gives_one_block_for_any_arrival_order(arrival):
+    mempool = Mempool(lambda account: 0, tie_break="sender")
+    for account, nonce in arrival:
+        mempool.add(env(account, nonce))
+    assert order(mempool.take(100)) == sorted(arrival)

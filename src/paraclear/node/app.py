@@ -7,6 +7,8 @@ loop in its own thread. Restarting on the same data directory resumes.
 
 from __future__ import annotations
 
+import time as wallclock
+from collections.abc import Callable
 from typing import Any
 
 from paraclear.node.api import node_api, node_status
@@ -15,18 +17,29 @@ from paraclear.node.server import ServerThread
 
 
 class NodeApp:
-    """A ``Node`` served over JSON-RPC (WebSocket and HTTP). ``start`` returns the port."""
+    """A ``Node`` served over JSON-RPC (WebSocket and HTTP). ``start`` returns the port.
 
-    def __init__(self, config: NodeConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.node = Node(config)
+    ``clock`` gives block times (the agent market's simulated minutes); ``start(produce=
+    False)`` leaves block production to the caller (``Node.produce_block``).
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        clock: Callable[[], float] = wallclock.time,
+    ) -> None:
+        self.node = Node(config, clock=clock)
         self.server = node_api(self.node)
         self.registry = self.server.registry
         self.metrics = self.server.metrics
         self.thread = ServerThread(self.server, host, port)
 
-    def start(self) -> int:
+    def start(self, *, produce: bool = True) -> int:
         port = self.thread.start()
-        self.node.start()
+        self.node.start(produce=produce)
         return port
 
     def stop(self) -> None:

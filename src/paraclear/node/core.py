@@ -59,7 +59,7 @@ from paraclear.node import views
 from paraclear.node.builder import BlockBuilder, Built
 from paraclear.node.envelope import Keypair, SignedTx, encode_signed, tx_id
 from paraclear.node.errors import Dropped, NodeError
-from paraclear.node.mempool import Mempool
+from paraclear.node.mempool import Mempool, TieBreak
 from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
 from paraclear.node.storage import ChainSpec
@@ -96,6 +96,9 @@ class NodeConfig:
     snapshot_every: int = 100
     genesis_time: int = 1_767_225_600
     """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, wall clock)."""
+    tie_break: TieBreak = "arrival"
+    """Mempool order of equal-fee heads: by arrival, or by (sender, nonce) so that the same
+    set of submissions gives the same block however they raced (``paraclear.sim.market``)."""
 
     @property
     def operator(self) -> Keypair:
@@ -170,7 +173,9 @@ class Node:
         self.trades: dict[str, deque[tuple[int, int, OrderFilled]]] = {}
         """Recent fills per instrument: (height, block time, event), oldest first."""
         self._reopen_books()
-        self.mempool = Mempool(self._committed_nonce, operators=(self.operator.account,))
+        self.mempool = Mempool(
+            self._committed_nonce, operators=(self.operator.account,), tie_break=config.tie_break
+        )
         self.verifier = SigVerifier(config.sig_threads)
         self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] | None
         """What re-executes each block after the builder's dry run: None commits the dry
@@ -190,6 +195,11 @@ class Node:
         self._futures: dict[tuple[str, int], Future[Inclusion]] = {}
         """Futures of the transactions in the mempool, by (sender, nonce)."""
         self._wake = threading.Condition(self._lock)
+        self.received = 0
+        """Envelopes submitted so far."""
+        self.checked = 0
+        """Of those, how many admission has settled (admitted to the mempool or refused): a
+        caller that produces blocks itself waits for ``checked`` to reach what it sent."""
         self._listeners: list[Listener] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -205,6 +215,7 @@ class Node:
         full mempool, ...)."""
         future: Future[Inclusion] = Future()
         with self._lock:
+            self.received += 1
             self._inbox.append((signed, future))
             self._wake.notify_all()
         return future
@@ -230,6 +241,7 @@ class Node:
                     future.set_exception(refused)
                     continue
                 admitted += 1
+            self.checked += len(inbox)
             if admitted:
                 self._wake.notify_all()
         return admitted
@@ -352,18 +364,27 @@ class Node:
 
     # --- threads -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Run admission and block production in background threads until ``stop``."""
+    def start(self, *, produce: bool = True) -> None:
+        """Run admission and block production in background threads until ``stop``.
+
+        ``produce=False`` runs the admission thread only: the caller produces each block
+        with ``produce_block`` when it chooses (the agent market does, once per simulated
+        minute, after every agent's orders are admitted)."""
         if self._threads:
             return
         self._stopping.clear()
-        for name, target in (
-            ("admission", self._admission_loop),
-            ("producer", self._producer_loop),
-        ):
+        loops = [("admission", self._admission_loop)]
+        if produce:
+            loops.append(("producer", self._producer_loop))
+        for name, target in loops:
             thread = threading.Thread(target=target, name=f"paraclear-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    @property
+    def producing(self) -> bool:
+        """Whether the producer thread runs (else blocks come from ``produce_block`` calls)."""
+        return any(thread.name == "paraclear-producer" for thread in self._threads)
 
     def stop(self) -> None:
         """Stop the threads (the block in progress completes), then close everything."""

@@ -30,7 +30,11 @@ nothing), so that the account can send that nonce again instead of being stuck b
 One block in flight at a time: pipelining blocks would need per-block bookkeeping.
 
 Deterministic: the same calls in the same order give the same blocks. Ties go by an arrival
-counter, and nothing iterates over a set.
+counter (``tie_break="arrival"``), and nothing iterates over a set. With
+``tie_break="sender"``, equal-fee heads go by (sender, nonce) instead, so that a block does
+not depend on which of several concurrent senders reached the node first: the same *set* of
+transactions gives the same block (the agent market runs this way; eviction still goes by
+arrival).
 
 Heads wait in a heap, tails in another. An entry goes stale when its transaction is replaced,
 taken, pruned or evicted, and is skipped when popped: a head entry is live only if it is
@@ -43,7 +47,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from paraclear.node.envelope import SignedTx, consumes_nonce, encode_signed, is_operator_only
 from paraclear.node.errors import (
@@ -78,9 +82,13 @@ class _Queue:
     pending: dict[int, _Entry] = field(default_factory=dict)
 
 
+TieBreak = Literal["arrival", "sender"]
+"""How heads of equal fee are ordered: by arrival, or by (sender, nonce)."""
+HeadItem = tuple[int, int, str, int, int]
+"""Heads: (-fee, rank, account, nonce, arrival seq), in priority order; ``rank`` is the
+arrival seq (``tie_break="arrival"``) or 0 (``"sender"``: then account and nonce decide)."""
 HeapItem = tuple[int, int, str, int]
-"""Heads: (-fee, arrival seq, account, nonce), in priority order. Tails: (fee, -arrival seq,
-account, nonce), cheapest and latest first (eviction order)."""
+"""Tails: (fee, -arrival seq, account, nonce), cheapest and latest first (eviction order)."""
 
 
 class Mempool:
@@ -100,6 +108,7 @@ class Mempool:
         max_tx_bytes: int = DEFAULT_MAX_TX_BYTES,
         max_nonce_gap: int = DEFAULT_MAX_NONCE_GAP,
         min_fee: int = 0,
+        tie_break: TieBreak = "arrival",
     ) -> None:
         self._next_nonce = next_nonce
         self._operators = frozenset(operators)
@@ -108,10 +117,11 @@ class Mempool:
         self.max_tx_bytes = max_tx_bytes
         self.max_nonce_gap = max_nonce_gap
         self.min_fee = min_fee
+        self.tie_break = tie_break
         self._queues: dict[str, _Queue] = {}
         self._in_flight: dict[str, None] = {}
         """Senders of transactions taken since the last ``on_committed`` (an ordered set)."""
-        self._heads: list[HeapItem] = []
+        self._heads: list[HeadItem] = []
         self._tails: list[HeapItem] = []
         self._count = 0
         self._bytes = 0
@@ -153,7 +163,7 @@ class Mempool:
         self._count += 1
         self._bytes += size
         if tx.nonce == queue.base:
-            heapq.heappush(self._heads, (-tx.fee, self._seq, tx.sender, tx.nonce))
+            self._push_head(tx.sender, queue)
         if tx.nonce == max(queue.pending):
             heapq.heappush(self._tails, (tx.fee, -self._seq, tx.sender, tx.nonce))
         self._compact()
@@ -167,7 +177,7 @@ class Mempool:
         block: list[SignedTx] = []
         used = 0
         while self._heads and len(block) < max_txs:
-            _, seq, account, nonce = self._heads[0]
+            _, _, account, nonce, seq = self._heads[0]
             queue = self._queues.get(account)
             entry = None if queue is None or queue.base != nonce else queue.pending.get(nonce)
             if queue is None or entry is None or entry.seq != seq:
@@ -300,11 +310,14 @@ class Mempool:
         queue.base = committed
         self._push_head(account, queue)
 
+    def _head_item(self, account: str, nonce: int, entry: _Entry) -> HeadItem:
+        rank = entry.seq if self.tie_break == "arrival" else 0
+        return (-entry.signed.tx.fee, rank, account, nonce, entry.seq)
+
     def _push_head(self, account: str, queue: _Queue) -> None:
         entry = queue.pending.get(queue.base)
         if entry is not None:
-            item = (-entry.signed.tx.fee, entry.seq, account, queue.base)
-            heapq.heappush(self._heads, item)
+            heapq.heappush(self._heads, self._head_item(account, queue.base, entry))
 
     def _push_tail(self, account: str, queue: _Queue) -> None:
         nonce = max(queue.pending)
@@ -319,7 +332,7 @@ class Mempool:
         for account, queue in self._queues.items():
             entry = queue.pending.get(queue.base)
             if entry is not None:
-                self._heads.append((-entry.signed.tx.fee, entry.seq, account, queue.base))
+                self._heads.append(self._head_item(account, queue.base, entry))
             if queue.pending:
                 self._push_tail(account, queue)
         heapq.heapify(self._heads)
