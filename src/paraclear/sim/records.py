@@ -53,6 +53,8 @@ class TickRecord:
     """The market makers' books together, after the tick."""
     seconds: float
     """Wall time of the tick."""
+    txs: int = 0
+    """Transactions in the tick's blocks (oracle, orders, fills, closes, liquidations)."""
 
 
 @dataclass
@@ -72,6 +74,10 @@ class MarketRun:
     wall_seconds: float = 0.0
     final_root: str = ""
     """Hex state root after the last block."""
+    roles: dict[str, int] = field(default_factory=dict)
+    """Agents per role (maker, liquidator, vol, directional)."""
+    errors: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per role, the agents' failed or refused requests by error code."""
 
     @property
     def orders(self) -> int:

@@ -1,0 +1,237 @@
+"""Market makers: two-sided quotes on every option series and the perpetual.
+
+Each tick a maker reads the index, its positions and its open orders through the API, and
+prices the whole chain at once from the oracle's latest SVI surface (``VolRegime``) with
+``paraclear.risk.black76_greeks``: theoretical value, delta and vega per contract. Its book's
+Greeks are Σ position × Greeks (the perpetual adds its size to delta).
+
+Quotes: around a reservation price shifted against inventory,
+
+    r = theo − h · clip(Δ/Δmax · δ/|δ|max + V/Vmax · ν/νmax, −1, 1)
+
+(a long-delta book lowers its bids and asks where the option adds delta; a long-vega book
+lowers the prices of vega), half-spread ``h`` of a few vol points of vega with a floor of a
+tick and a fraction of the premium; post-only, so that makers do not trade with each other
+on arrival. A resting quote whose price moved by at least ``requote_ticks`` ticks, or that
+was partly filled, is amended (``private/edit``); a filled one is placed again.
+
+Delta hedge: beyond ``hedge_delta`` BTC of book delta the maker sends an immediate-or-cancel
+order on the perpetual for most of it, against the book.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from paraclear.clearing.marks import SECONDS_PER_YEAR
+from paraclear.clearing.transactions import OrderType, Side
+from paraclear.node.envelope import Keypair
+from paraclear.numbers import PRICE_SCALE
+from paraclear.risk import KernelMode, black76_greeks
+from paraclear.sim.agents.base import (
+    Agent,
+    Answer,
+    Market,
+    ceil_to,
+    floor_to,
+    raw_price,
+    raw_size,
+)
+from paraclear.sim.agents.oracle import OracleAgent, VolRegime
+from paraclear.sim.records import Greeks
+
+VOL_POINT: Final = 0.01
+PERP_LEVELS: Final = 2
+PERP_STEP: Final = 0.0004
+"""Perpetual quotes: levels 4 bp apart from a 3 bp half-spread."""
+REQUOTE_SHARE: Final = 0.25
+"""An option quote is amended once its price moved by a quarter of its half-spread."""
+
+
+@dataclass(frozen=True)
+class MakerStyle:
+    """One maker's parameters, drawn from its seed."""
+
+    spread_vol_points: float
+    quote_contracts: float
+    perp_contracts: float
+    delta_limit: float
+    vega_limit: float
+    hedge_delta: float
+    requote_ticks: int
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> MakerStyle:
+        return cls(
+            spread_vol_points=rng.uniform(1.0, 2.5),
+            quote_contracts=rng.choice((0.5, 1.0, 1.5, 2.0)),
+            perp_contracts=rng.choice((1.0, 2.0, 3.0)),
+            delta_limit=rng.uniform(8.0, 15.0),
+            vega_limit=rng.uniform(3_000.0, 6_000.0),
+            hedge_delta=rng.uniform(3.0, 6.0),
+            requote_ticks=rng.choice((3, 5, 8)),
+        )
+
+
+@dataclass
+class Quote:
+    """A resting quote of the maker's: its order nonce, price and open size (raw)."""
+
+    order: int
+    price: int
+    size: int
+
+
+def chain_greeks(
+    market: Market, regime: VolRegime, index: float, time: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(theo, delta, gamma, vega, theta) per contract of every option of ``market``,
+    from the surface, in one vectorised call (vega per 1.00 of vol, theta per year)."""
+    options = market.options
+    strikes = np.array([o.strike / PRICE_SCALE for o in options])
+    years = np.array([max(o.expiry - time, 1) / SECONDS_PER_YEAR for o in options])
+    vols = regime.vols(np.log(strikes / index))
+    calls = np.array([o.is_call for o in options])
+    g = black76_greeks(index, strikes, years, 0.0, vols, calls, mode=KernelMode.FAST)
+    return g.price, g.delta, g.gamma, g.vega, g.theta
+
+
+def book_greeks(
+    market: Market, regime: VolRegime, index: float, time: int, held: dict[str, float]
+) -> Greeks:
+    """The summed Greeks of positions ``held`` (contracts by instrument)."""
+    _, delta, gamma, vega, theta = chain_greeks(market, regime, index, time)
+    sizes = np.array([held.get(o.name, 0.0) for o in market.options])
+    return Greeks(
+        delta=float(sizes @ delta) + held.get(market.perpetual.name, 0.0),
+        gamma=float(sizes @ gamma),
+        vega=float(sizes @ vega),
+        theta=float(sizes @ theta),
+    )
+
+
+class MarketMaker(Agent):
+    """Quotes the chain and the perpetual; see the module docstring."""
+
+    role = "maker"
+
+    def __init__(
+        self,
+        name: str,
+        keypair: Keypair,
+        rng: random.Random,
+        deposit: int,
+        feed: OracleAgent,
+    ) -> None:
+        super().__init__(name, keypair, rng, deposit)
+        self.style = MakerStyle.draw(rng)
+        self.feed = feed
+        """The oracle agent: its latest published regime is the market's vol feed."""
+        self.quotes: dict[tuple[str, Side, int], Quote] = {}
+        self.greeks = Greeks()
+
+    async def act(self, tick: int) -> None:
+        assert self.market is not None
+        index = await self.read_index()
+        held = await self.positions()
+        rows = await self.client.call("private/get_open_orders")
+        self._forget_closed(rows)
+        time = self.feed.time
+        regime = self.feed.path.regime
+        theo, delta, _, vega, _ = chain_greeks(self.market, regime, index, time)
+        self.greeks = book_greeks(self.market, regime, index, time, held)
+        self._quote_options(theo, delta, vega)
+        self._quote_perpetual(index)
+        self._hedge(index)
+
+    def _forget_closed(self, rows: list[dict[str, Any]]) -> None:
+        """Drop quotes that are no longer open; note the open size of the rest."""
+        open_sizes = {int(r["order_id"].rpartition("-")[2]): raw_size(r["remaining"]) for r in rows}
+        for key, quote in list(self.quotes.items()):
+            remaining = open_sizes.get(quote.order)
+            if remaining is None:
+                del self.quotes[key]
+            else:
+                quote.size = remaining
+
+    def _quote_options(self, theo: np.ndarray, delta: np.ndarray, vega: np.ndarray) -> None:
+        assert self.market is not None
+        style = self.style
+        skew = np.clip(
+            self.greeks.delta / style.delta_limit * delta / max(np.abs(delta).max(), 1e-9)
+            + self.greeks.vega / style.vega_limit * vega / max(vega.max(), 1e-9),
+            -1.0,
+            1.0,
+        )
+        half = np.maximum(style.spread_vol_points * VOL_POINT * vega, 0.03 * theo)
+        reservation = theo - half * skew
+        size = raw_size(style.quote_contracts)
+        for i, option in enumerate(self.market.options):
+            tick = option.tick_size
+            half_raw = max(raw_price(half[i]), tick)
+            centre = raw_price(reservation[i])
+            bid = floor_to(centre - half_raw, tick)
+            ask = max(ceil_to(centre + half_raw, tick), bid + tick)
+            lot_size = max(floor_to(size, option.lot_size), option.lot_size)
+            moved = max(self.style.requote_ticks * tick, raw_price(half[i] * REQUOTE_SHARE))
+            if bid >= tick:
+                self._keep(option.name, Side.BUY, 0, bid, lot_size, moved)
+            self._keep(option.name, Side.SELL, 0, max(ask, tick), lot_size, moved)
+
+    def _quote_perpetual(self, index: float) -> None:
+        assert self.market is not None
+        perp = self.market.perpetual
+        lean = np.clip(self.greeks.delta / self.style.delta_limit, -1.0, 1.0) * 0.0005
+        centre = index * (1 - lean)
+        size = floor_to(raw_size(self.style.perp_contracts), perp.lot_size)
+        for level in range(PERP_LEVELS):
+            offset = 0.0003 + PERP_STEP * level
+            bid = floor_to(raw_price(centre * (1 - offset)), perp.tick_size)
+            ask = ceil_to(raw_price(centre * (1 + offset)), perp.tick_size)
+            moved = max(self.style.requote_ticks * perp.tick_size, raw_price(index * 0.0001))
+            self._keep(perp.name, Side.BUY, level, bid, size, moved)
+            self._keep(perp.name, Side.SELL, level, ask, size, moved)
+
+    def _keep(self, name: str, side: Side, level: int, price: int, size: int, moved: int) -> None:
+        """Place the quote, or amend the resting one if its price moved by ``moved`` or more
+        (raw) or it was partly filled."""
+        assert self.market is not None
+        key = (name, side, level)
+        quote = self.quotes.get(key)
+        if quote is None:
+            instrument = next(i for i in self.market.instruments if i.name == name)
+            order = self.place(instrument, side, size, price, OrderType.POST_ONLY, "quote")
+            self.quotes[key] = Quote(order, price, size)
+        elif abs(quote.price - price) >= moved or quote.size < size:
+            self.amend(quote.order, size, price)
+            quote.price, quote.size = price, size
+
+    def _hedge(self, index: float) -> None:
+        assert self.market is not None
+        excess = self.greeks.delta
+        if abs(excess) < self.style.hedge_delta:
+            return
+        perp = self.market.perpetual
+        size = floor_to(raw_size(abs(excess) * 0.8), perp.lot_size)
+        if size <= 0:
+            return
+        side = Side.SELL if excess > 0 else Side.BUY
+        bound = index * (0.99 if side is Side.SELL else 1.01)
+        price = floor_to(raw_price(bound), perp.tick_size)
+        self.place(perp, side, size, price, OrderType.IOC, "hedge")
+
+    def on_answer(self, answer: Answer) -> None:
+        """A quote that failed (margin) or closed at once (post-only crossing) is forgotten,
+        so that it is placed again next tick."""
+        if answer.kind not in ("quote", "amend"):
+            return
+        order = answer.tx.nonce if answer.kind == "quote" else answer.tx.order  # type: ignore[union-attr]
+        state = (answer.result or {}).get("order", {}).get("order_state") if answer.result else None
+        if answer.error is not None or state not in (None, "open"):
+            for key, quote in list(self.quotes.items()):
+                if quote.order == order:
+                    del self.quotes[key]
