@@ -241,3 +241,22 @@ def test_block_time_follows_the_clock_given(tmp_path: Path) -> None:
     _run(node, operator.sign(ListInstrument, instrument=Perpetual("ETH")))
     assert [node.store.block(h).block.time for h in (1, 2)] == [T0 + 600, T0 + 660]
     node.stop()
+
+
+def test_node_app_gives_its_clock_to_the_node_and_may_leave_blocks_to_the_caller(
+    tmp_path: Path,
+) -> None:
+    from paraclear.node.app import NodeApp
+
+    app = NodeApp(NodeConfig(data_dir=tmp_path, genesis_time=T0), clock=lambda: T0 + 3_600)
+    app.start(produce=False)
+    try:
+        assert not app.node.producing
+        future = app.node.submit(Wallet(0).sign(ListInstrument, instrument=PERP))
+        deadline = time.monotonic() + 30
+        while app.node.checked < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert app.node.produce_block() is not None
+        assert future.result(timeout=0).time == T0 + 3_600
+    finally:
+        app.stop()

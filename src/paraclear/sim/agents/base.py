@@ -1,10 +1,11 @@
 """What every agent shares: an account, a connection, its own nonces and its requests in flight.
 
 An agent acts as an outside trader does: it reads through the API and sends transactions it
-signs itself. ``act`` reads and decides; the orders it sends are *fired*, not awaited: queued, counted in
-the shared ``Outbox``, and sent by ``launch`` once every agent has read what it needs, so
-that every agent's orders of a tick are in the mempool before the driver makes the block. ``collect`` then awaits the answers, which arrive
-once the block is durable, and hands each to ``on_answer``.
+signs itself. ``act`` reads and decides; the orders it sends are *fired*, not awaited: queued,
+counted in the shared ``Outbox``, and sent by ``launch`` once every agent has read what it
+needs, so that every agent's orders of a tick are in the mempool before the driver makes the
+block. ``collect`` then awaits the answers, which arrive once the block is durable, and hands
+each to ``on_answer``.
 
 Nonces are counted here, not by the client: every fired transaction takes the next one at
 the moment it is fired, so an agent's transactions are numbered in the order it decided
