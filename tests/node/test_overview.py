@@ -9,7 +9,7 @@ import pytest
 
 from paraclear.clearing.transactions import ListInstrument, OracleUpdate, OrderType
 from paraclear.node import rpc
-from paraclear.node.overview import AccountIndex
+from paraclear.node.overview import AccountIndex, _margin_ratio
 from paraclear.node.rpc import RpcError
 from paraclear.state import State
 from tests.clearing.harness import CALL, OTM_CALL, usd
@@ -122,3 +122,11 @@ def test_account_index_learns_accounts_from_written_keys() -> None:
     index.scan(State({("acct", "a", "collateral"): 5, ("market", "fee_pool"): 1}))
     index.update([("acct", "b", "nonce"), ("acct", "c", "portfolio"), ("acct", "a", "pos", "X")])
     assert index.accounts() == ["a", "c"] and index.size == 2
+
+
+def test_accounts_under_water_rank_first_with_a_null_ratio() -> None:
+    assert _margin_ratio(equity=-5, maintenance=0) is None
+    assert _margin_ratio(equity=0, maintenance=3) is None
+    assert _margin_ratio(equity=0, maintenance=0) == 0.0
+    assert _margin_ratio(equity=10, maintenance=0) == 0.0
+    assert _margin_ratio(equity=10, maintenance=4) == 0.4

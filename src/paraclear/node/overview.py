@@ -2,8 +2,10 @@
 every instrument's summary.
 
 * ``public/get_accounts``: accounts by risk, riskiest first (highest maintenance margin per
-  unit of equity; an account whose equity is gone while it still owes margin ranks above
-  all). Each carries its equity, margins, positions with marks, and Greeks.
+  unit of equity; an account under water, with negative equity or none left while it owes
+  margin, has ``margin_ratio`` null and ranks above all: a bankrupt account without
+  positions too, so that keepers find it). Each carries its equity, collateral, margins,
+  positions with marks, and Greeks.
 * ``public/get_book_summary_by_currency``: Deribit's, per instrument: mark, mark IV, best
   bid and ask, recent volume, open interest.
 
@@ -259,11 +261,12 @@ def _positions(state: State, account: str) -> list[tuple[str, Position, MarkData
 
 
 def _margin_ratio(equity: int, maintenance: int) -> float | None:
-    """Maintenance margin per unit of equity; None when equity is gone but margin is owed."""
+    """Maintenance margin per unit of equity; None for an account under water (negative
+    equity, or none left while margin is owed), which ranks above every ratio."""
+    if equity < 0 or (equity == 0 and maintenance > 0):
+        return None
     if maintenance <= 0:
         return 0.0
-    if equity <= 0:
-        return None
     return maintenance / equity
 
 
