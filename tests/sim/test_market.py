@@ -12,7 +12,14 @@ import pytest
 from paraclear.node.replay import replay
 from paraclear.node.storage import BlockStore
 from paraclear.sim.agents.oracle import VolRegime
-from paraclear.sim.market import EXPIRIES, START, MarketConfig, listed_market, run_market
+from paraclear.sim.market import (
+    EXPIRIES,
+    START,
+    STRIKES,
+    MarketConfig,
+    listed_market,
+    run_market,
+)
 from paraclear.sim.records import MarketRun, TickRecord
 
 SMALL = {"accounts": 30, "minutes": 12, "crash_at": 0.5}
@@ -100,4 +107,15 @@ def test_the_surface_has_the_regime_at_the_money_and_passes_the_arbitrage_checks
         slices = regime.surface(EXPIRIES, START)
         check_surface(slices, START)  # raises on butterfly or calendar arbitrage
         assert regime.vols(np.array([0.0]))[0] == pytest.approx(regime.atm)
-    assert len(listed_market().options) == 2 * 7 * 2
+    assert len(listed_market().options) == len(EXPIRIES) * len(STRIKES) * 2
+
+
+def test_agents_can_drive_a_node_app_started_by_the_caller(tmp_path: Path) -> None:
+    from paraclear.node.app import NodeApp
+    from paraclear.node.core import NodeConfig
+
+    config = NodeConfig(data_dir=tmp_path, tie_break="sender", block_interval=0.02)
+    with NodeApp(config) as app:  # its own producer thread and the wall clock
+        run = run_market(MarketConfig(tmp_path, accounts=8, minutes=3), app=app)
+        assert app.node.producing
+    assert run.orders > 0 and len(run.ticks) == 3 and run.blocks == run.ticks[-1].height

@@ -35,8 +35,9 @@ from typing import Final
 
 import numpy as np
 
-from paraclear.clearing.events import Deleveraged, Liquidated, OrderFilled
+from paraclear.clearing.events import Deleveraged, InsuranceCovered, Liquidated, OrderFilled
 from paraclear.clearing.instruments import (
+    EXPIRY_HOUR_UTC,
     Option,
     Perpetual,
     Right,
@@ -61,8 +62,9 @@ from paraclear.state import keys as k
 START: Final = expiry_time(1, 6, 2026) + 3_600
 """The first block's time: 2026-06-01 09:00 UTC."""
 TICK_SECONDS: Final = 60
-EXPIRIES: Final = (expiry_time(12, 6, 2026), expiry_time(26, 6, 2026))
-STRIKES: Final = (48_000, 52_000, 56_000, 60_000, 64_000, 68_000, 72_000)
+EXPIRY_DAYS: Final = (11, 25)
+"""The options expire at 08:00 UTC this many days after the start's day."""
+STRIKES: Final = (44_000, 48_000, 52_000, 56_000, 60_000, 64_000, 68_000, 72_000, 76_000)
 SMILE_STRIKES: Final = np.arange(40_000.0, 80_001.0, 2_000.0)
 CRASH_TICKS: Final = 3
 CHECK_TIMEOUT: Final = 60.0
@@ -89,15 +91,26 @@ class MarketConfig:
         return min(int(self.minutes * self.crash_at), max(self.minutes - 1, 0))
 
 
-def listed_market() -> Market:
-    """BTC-PERP and calls and puts of ``STRIKES`` for each of ``EXPIRIES``."""
+def expiries(start: int) -> tuple[int, ...]:
+    """The options' expiries for a market starting at ``start`` (``EXPIRY_DAYS``)."""
+    day = start - start % 86_400
+    return tuple(day + days * 86_400 + EXPIRY_HOUR_UTC * 3_600 for days in EXPIRY_DAYS)
+
+
+EXPIRIES: Final = expiries(START)
+"""12 and 26 June 2026."""
+
+
+def listed_market(start: int = START) -> Market:
+    """BTC-PERP and calls and puts of ``STRIKES`` for each expiry of ``expiries(start)``."""
+    dates = expiries(start)
     options = tuple(
         Option(UNDERLYING, expiry, strike * PRICE_SCALE, right)
-        for expiry in EXPIRIES
+        for expiry in dates
         for strike in STRIKES
         for right in (Right.CALL, Right.PUT)
     )
-    return Market(Perpetual(UNDERLYING), options, EXPIRIES)
+    return Market(Perpetual(UNDERLYING), options, dates)
 
 
 class SimClock:
@@ -158,16 +171,21 @@ class MarketDriver:
         self.clock = clock
         self.progress = progress
         self.outbox = Outbox()
-        self.market = listed_market()
-        scenario = Scenario(crash_tick=config.crash_tick, crash_ticks=CRASH_TICKS)
+        self.start = clock.now if clock is not None else max(self.node.block_time, _now())
+        self.market = listed_market(self.start)
+        scenario = Scenario(
+            crash_tick=config.crash_tick,
+            crash_ticks=CRASH_TICKS,
+            dip_tick=config.crash_tick // 2 if config.crash_tick >= 2 else -1,
+        )
         path = IndexPath(scenario, random.Random(f"{config.seed}/index"))
-        self.oracle = OracleAgent(self.node.operator, path, EXPIRIES)
+        self.oracle = OracleAgent(self.node.operator, path, self.market.expiries)
         self.agents = make_agents(config, self.oracle)
         self.makers = [a.account for a in self.agents if isinstance(a, MarketMaker)]
         self.reports: list[BlockReport] = []
         self.run = MarketRun(config.seed, config.accounts, config.data_dir)
         self.run.crash_tick = config.crash_tick
-        self.run.smile_expiry = format_expiry(EXPIRIES[0])
+        self.run.smile_expiry = format_expiry(self.market.expiries[0])
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -181,8 +199,9 @@ class MarketDriver:
             for agent in (self.oracle, *self.agents):
                 await agent.close()
         self.run.final_root = self.node.store.last_root.hex()
-        for agent in self.agents:
-            self.run.roles[agent.role] = self.run.roles.get(agent.role, 0) + 1
+        for agent in (self.oracle, *self.agents):
+            if agent is not self.oracle:
+                self.run.roles[agent.role] = self.run.roles.get(agent.role, 0) + 1
             errors = self.run.errors.setdefault(agent.role, {})
             for code, count in sorted(agent.stats.errors.items()):
                 errors[code] = errors.get(code, 0) + count
@@ -199,12 +218,14 @@ class MarketDriver:
         await self.settle([self.oracle])
         listed = await self.oracle.client.call("public/get_instruments", {"currency": UNDERLYING})
         names = {row["instrument_name"] for row in listed}
-        if names != {i.name for i in self.market.instruments}:
+        wanted = {i.name for i in self.market.instruments}
+        if not wanted <= names:
             raise RuntimeError(f"listing failed: the node lists {sorted(names)}")
+        options = (parse_instrument(name) for name in sorted(wanted))
         market = Market(
             self.market.perpetual,
-            tuple(o for o in map(parse_instrument, sorted(names)) if isinstance(o, Option)),
-            EXPIRIES,
+            tuple(o for o in options if isinstance(o, Option)),
+            self.market.expiries,
         )
         await asyncio.gather(*(a.connect(url, chain, self.outbox, market) for a in self.agents))
         await asyncio.gather(*(a.begin_tick(force=True) for a in self.agents))
@@ -218,7 +239,7 @@ class MarketDriver:
         started = wallclock.perf_counter()
         before = [(a.stats.orders, a.stats.refused) for a in self.agents]
         if self.clock is not None:
-            self.clock.now = START + TICK_SECONDS * (tick + 1)
+            self.clock.now = self.start + TICK_SECONDS * (tick + 1)
         await self.oracle.publish(tick, self._time())
         await self.settle([self.oracle])
         if tick == self.config.crash_tick - 1 or (tick == 0 and self.config.crash_tick == 0):
@@ -257,14 +278,14 @@ class MarketDriver:
         await asyncio.gather(*(agent.collect() for agent in agents))
 
     def _time(self) -> int:
-        return self.clock.now if self.clock is not None else int(wallclock.time())
+        return self.clock.now if self.clock is not None else max(self.node.block_time, _now())
 
     # --- recording -------------------------------------------------------------------------------
 
     def record(self, tick: int, before: list[tuple[int, int]], seconds: float) -> TickRecord:
         reports = list(self.reports)
         self.reports.clear()
-        fills = liquidations = backstops = deleverages = failed = txs = 0
+        fills = liquidations = backstops = deleverages = failed = txs = covered = 0
         for report in reports:
             txs += len(report.block.txs)
             for tx, receipt in zip(report.block.txs, report.result.receipts, strict=True):
@@ -274,6 +295,8 @@ class MarketDriver:
                     fills += isinstance(event, OrderFilled)
                     liquidations += isinstance(event, Liquidated)
                     deleverages += isinstance(event, Deleveraged)
+                    if isinstance(event, InsuranceCovered):
+                        covered += event.amount
         orders = sum(a.stats.orders - b[0] for a, b in zip(self.agents, before, strict=True))
         refused = sum(a.stats.refused - b[1] for a, b in zip(self.agents, before, strict=True))
         fund = self.node.state.get(k.INSURANCE_FUND, 0)
@@ -295,6 +318,7 @@ class MarketDriver:
             mm_greeks=self.maker_greeks(),
             seconds=seconds,
             txs=txs,
+            covered=covered / USDC_SCALE,
         )
 
     def maker_greeks(self) -> Greeks:
@@ -309,6 +333,10 @@ class MarketDriver:
                     held[name] = held.get(name, 0.0) + position.size / SIZE_SCALE
         regime = self.oracle.path.regime
         return book_greeks(self.market, regime, self.oracle.index, self.node.block_time, held)
+
+
+def _now() -> int:
+    return int(wallclock.time())
 
 
 def run_market(

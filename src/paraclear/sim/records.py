@@ -55,6 +55,8 @@ class TickRecord:
     """Wall time of the tick."""
     txs: int = 0
     """Transactions in the tick's blocks (oracle, orders, fills, closes, liquidations)."""
+    covered: float = 0.0
+    """What the insurance fund paid this tick towards bankrupt accounts' deficits, USDC."""
 
 
 @dataclass
@@ -77,7 +79,7 @@ class MarketRun:
     roles: dict[str, int] = field(default_factory=dict)
     """Agents per role (maker, liquidator, vol, directional)."""
     errors: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Per role, the agents' failed or refused requests by error code."""
+    """Per role (and the oracle), failed or refused requests by error code."""
 
     @property
     def orders(self) -> int:

@@ -76,8 +76,12 @@ class Liquidator(Agent):
                 continue
             held = raw_size(abs(position["size"]))
             limit = _step_limit(instrument, position["mark_price"], index)
+            deleveraged = 0
             if equity < 0 and steps == 0:
-                held -= self._deleverage(account, instrument, position, min(held, limit), rows)
+                deleveraged = self._deleverage(
+                    account, instrument, position, min(held, limit), rows
+                )
+                held -= deleveraged
             while held > 0 and steps < MAX_STEPS:
                 size = min(held, limit)
                 self.send(
@@ -90,7 +94,7 @@ class Liquidator(Agent):
                 equity -= PENALTY * moved
                 if equity >= maintenance > 0:
                     return
-            if steps >= MAX_STEPS:
+            if steps >= MAX_STEPS or deleveraged:  # a failed ADL step leaves some of it
                 return
 
     def _deleverage(

@@ -1,9 +1,10 @@
 """The oracle agent and the market's volatility: the index path, the vol regime, the surface.
 
 The index follows ``paraclear.sim.prices.PricePath`` (GBM with rare jumps) at the regime's
-at-the-money vol, one step per simulated minute, with a scheduled crash: the index falls
-``crash_drop`` in ``crash_ticks`` equal steps while the ATM vol doubles and the skew
-steepens; both decay back towards calm afterwards.
+at-the-money vol, one step per simulated minute, with a scheduled shake-out (a one-tick dip
+half way to the crash) and a scheduled crash: the index falls ``crash_drop`` in
+``crash_ticks`` equal steps while the ATM vol doubles and the skew steepens; both decay back
+towards calm afterwards.
 
 Each tick the oracle (the house's operator key) publishes one ``OracleUpdate``: the index,
 the ATM vol and skew (the marks' linear smile), the perpetual's impact prices measured on
@@ -98,6 +99,11 @@ class Scenario:
     spike_skew: float = -0.45
     decay_ticks: float = 20.0
     """Half-life of the vol spike, in ticks."""
+    dip_tick: int = 36
+    """A shake-out before the crash: the index drops ``dip_drop`` in one tick (the most
+    leveraged longs are liquidated with equity left, and their penalties seed the
+    insurance fund that the crash then draws on)."""
+    dip_drop: float = 0.035
 
 
 @dataclass
@@ -139,7 +145,9 @@ class IndexPath:
         price = self.path.step()
         if crashing:
             price *= (1 - s.crash_drop) ** (1 / s.crash_ticks)
-            self.path.price = price
+        if tick == s.dip_tick and s.dip_tick < s.crash_tick:
+            price *= 1 - s.dip_drop
+        self.path.price = price
         return price
 
 

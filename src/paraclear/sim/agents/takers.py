@@ -47,7 +47,7 @@ class DirectionalTrader(Agent):
         self.leverage = rng.choice(LEVERAGES)
         self.momentum = rng.random() < 0.6
         self.bias = rng.gauss(0.6, 0.6)
-        self.activity = rng.uniform(0.04, 0.15)
+        self.activity = rng.uniform(0.08, 0.25)
         self.last_price: float | None = None
 
     async def act(self, tick: int) -> None:
@@ -78,7 +78,7 @@ class DirectionalTrader(Agent):
             return
         free = float(summary["available_funds"])
         if change * held >= 0:  # adding risk: only as far as the free margin allows
-            change = math.copysign(min(abs(change), 40 * max(free, 0.0) / price), change)
+            change = math.copysign(min(abs(change), 25 * max(free, 0.0) / price), change)
         size = floor_to(raw_size(abs(change)), perp.lot_size)
         if size <= 0:
             return
@@ -122,7 +122,7 @@ class VolTrader(Agent):
     def __init__(self, name: str, keypair: Keypair, rng: random.Random, deposit: int) -> None:
         super().__init__(name, keypair, rng, deposit)
         self.threshold = rng.uniform(0.1, 0.3)
-        self.activity = rng.uniform(0.05, 0.2)
+        self.activity = rng.uniform(0.1, 0.3)
         self.contracts = rng.choice((0.2, 0.5, 1.0))
         self.variance: float | None = None
         self.last_index: float | None = None
