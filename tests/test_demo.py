@@ -65,6 +65,8 @@ def test_demo_keeps_a_given_data_dir_and_prints_text(
     assert code == 0 and captured.err == ""
     assert (data_dir / "chain.sqlite").exists()
     assert "roots equal: yes" in captured.out and "HTML report" not in captured.out
+    assert main(["demo", "--data-dir", str(data_dir), "--html", "-", "--quiet"]) == 2
+    assert "already holds a chain" in capsys.readouterr().err
 
 
 def test_demo_exits_1_when_the_live_root_differs(

@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
+from paraclear.node.storage import DB_NAME
 from paraclear.sim.compare import compare_replay
 from paraclear.sim.records import MarketRun, TickRecord
 from paraclear.sim.report import DemoReport, summary, text
@@ -123,6 +124,8 @@ def run_market(
 def _data_dir(given: Path | None) -> Iterator[Path]:
     """The given directory (kept), or a fresh temporary one removed afterwards."""
     if given is not None:
+        if (given / DB_NAME).exists():
+            raise ValueError(f"{given} already holds a chain; give a new or empty directory")
         yield given
         return
     made = Path(tempfile.mkdtemp(prefix="paraclear-demo-"))
