@@ -84,3 +84,17 @@ def test_demo_help_explains_how_to_read_the_report(capsys: pytest.CaptureFixture
     for option in ("--minutes", "--seed", "--accounts", "--workers", "--data-dir", "--html"):
         assert option in out
     assert "roots equal" in out and "speedup" in out
+
+
+def test_demo_runs_the_agent_market_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html = tmp_path / "report.html"
+    code = main(["demo", "--minutes", "6", "--accounts", "30", "--json", "--html", str(html)])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert code == 0 and summary["roots_equal"] is True
+    assert summary["orders"] > 0 and summary["blocks"] >= 6 and summary["txs"] > 0
+    assert summary["minutes"] == 6 and summary["accounts"] == 30
+    assert summary["sequential_seconds"] > 0 and summary["parallel_seconds"] > 0
+    assert "market: minute 6/6" in captured.err and html.read_text().count("data:image/png") == 6

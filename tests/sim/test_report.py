@@ -11,7 +11,7 @@ import pytest
 from paraclear.node.crashtest import Plan
 from paraclear.node.storage import DB_NAME
 from paraclear.sim.compare import ReplayComparison, compare_replay
-from paraclear.sim.report import DemoReport, Machine, cpu_model, summary, text
+from paraclear.sim.report import DemoReport, Machine, cpu_model, short_key, summary, text
 from paraclear.sim.report_html import write_html
 from tests.sim.report_support import CRASH, ORDERS, market_run, small_plan, write_chain
 
@@ -90,6 +90,10 @@ def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison)
     assert data["roots_equal"] is True and data["speedup"] > 0
     assert (data["liquidations"], data["backstops"], data["deleverages"]) == (7, 2, 1)
     assert (data["insurance_fund_before"], data["insurance_fund_after"]) == (1_000.0, 750.0)
+    assert (data["insurance_fund_peak"], data["insurance_fund_used"]) == (1_000.0, 250.0)
+    assert data["dag_parallelism"] == pytest.approx(
+        comparison.txs / sum(block.critical_path for block in comparison.blocks), abs=1e-3
+    )
     assert data["orders_per_second"] == pytest.approx(data["orders"] / 4.5, abs=0.1)
     assert data["workers"] == 2 and data["critical_path_mean"] > 0
     assert [hot["accesses"] for hot in data["hot_keys"]] == [n for _, n in comparison.hot_keys()]
@@ -108,6 +112,8 @@ def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
         "backstops 2",
         "auto-deleverages 1",
         "1,000.00 USDC before the crash",
+        "250.00 paid out",
+        "the DAG allows at most x",
         "critical path mean",
         comparison.hot_keys()[0][0],
         "before crash",
@@ -135,3 +141,8 @@ def test_cpu_model_reads_the_model_name(tmp_path: Path) -> None:
     info.write_text("processor\t: 0\nmodel name\t: Example CPU @ 3.00GHz\nflags\t: fpu\n")
     assert cpu_model(info) == "Example CPU @ 3.00GHz"
     assert cpu_model(tmp_path / "missing")  # falls back to the platform's name
+
+
+def test_short_key_cuts_account_hashes_only() -> None:
+    assert short_key("acct/" + "ab" * 32) == "acct/ababababab.."
+    assert short_key("market/BTC-26JUN26-60000-C") == "market/BTC-26JUN26-60000-C"

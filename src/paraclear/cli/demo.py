@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shutil
 import tempfile
@@ -11,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
@@ -110,14 +109,13 @@ def run_market(
     data_dir: Path, args: argparse.Namespace, progress: Callable[[TickRecord], None]
 ) -> MarketRun:
     """The agent market (``paraclear.sim.market.run_market``) on ``data_dir``."""
-    try:
-        market = importlib.import_module("paraclear.sim.market")
-    except ModuleNotFoundError as missing:
-        raise ValueError(f"the agent market is not in this build ({missing})") from None
-    config = market.MarketConfig(
+    from paraclear.sim.market import MarketConfig
+    from paraclear.sim.market import run_market as run
+
+    config = MarketConfig(
         data_dir=data_dir, seed=args.seed, accounts=args.accounts, minutes=args.minutes
     )
-    return cast(MarketRun, market.run_market(config, progress=progress))
+    return run(config, progress=progress)
 
 
 @contextmanager

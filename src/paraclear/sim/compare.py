@@ -120,6 +120,13 @@ class ReplayComparison:
     def reexecutions(self) -> int:
         return sum(block.reexecutions for block in self.blocks)
 
+    @property
+    def dag_parallelism(self) -> float:
+        """Transactions over the sum of critical paths: the speedup the conflict DAGs would
+        allow with unlimited workers and free coordination."""
+        paths = sum(block.critical_path for block in self.blocks)
+        return self.txs / paths if paths else 0.0
+
     def critical_path_stats(self) -> tuple[float, int, float, float]:
         """(mean, max) of the critical path, and (mean, max) of it as a share of the block,
         over blocks with transactions."""

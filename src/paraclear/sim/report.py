@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from paraclear.sim.compare import ReplayComparison
@@ -80,6 +81,15 @@ class DemoReport:
     def fund_after(self) -> float:
         return self.run.ticks[-1].insurance_fund if self.run.ticks else 0.0
 
+    def fund_peak(self) -> float:
+        return max((tick.insurance_fund for tick in self.run.ticks), default=0.0)
+
+    def fund_used(self) -> float:
+        """What left the insurance fund over the run (the sum of its falls from one tick to
+        the next): deficits it covered."""
+        funds = [tick.insurance_fund for tick in self.run.ticks]
+        return sum(max(a - b, 0.0) for a, b in pairwise(funds))
+
     def greeks_rows(self) -> list[tuple[str, TickRecord]]:
         """The ticks the Greeks table shows: start, before the crash, the crash, the end."""
         ticks = self.run.ticks
@@ -129,10 +139,13 @@ def summary(report: DemoReport) -> dict[str, object]:
         "deleverages": report.total("deleverages"),
         "insurance_fund_before": round(report.fund_before_crash(), 6),
         "insurance_fund_after": round(report.fund_after(), 6),
+        "insurance_fund_peak": round(report.fund_peak(), 6),
+        "insurance_fund_used": round(report.fund_used(), 6),
         "critical_path_mean": round(path_mean, 2),
         "critical_path_max": path_max,
         "critical_path_share_mean": round(share_mean, 4),
         "critical_path_share_max": round(share_max, 4),
+        "dag_parallelism": round(replay.dag_parallelism, 3),
         "hot_keys": [{"key": key, "accesses": n} for key, n in replay.hot_keys()],
         "mm_greeks": {label: _greeks(tick.mm_greeks) for label, tick in report.greeks_rows()},
         "final_root": replay.final_root.hex(),
@@ -202,16 +215,18 @@ def _crash_lines(report: DemoReport) -> list[str]:
         f"crash: liquidations {report.run.liquidations:,}, insurance-fund backstops "
         f"{report.total('backstops'):,}, auto-deleverages {report.total('deleverages'):,}",
         f"        insurance fund {report.fund_before_crash():,.2f} USDC before the crash, "
-        f"{report.fund_after():,.2f} USDC at the end",
+        f"peak {report.fund_peak():,.2f}, {report.fund_used():,.2f} paid out to cover "
+        f"deficits, {report.fund_after():,.2f} at the end",
     ]
 
 
 def _contention_lines(report: DemoReport) -> list[str]:
     path_mean, path_max, share_mean, share_max = report.replay.critical_path_stats()
-    hot = ", ".join(f"{key} ({n:,})" for key, n in report.replay.hot_keys())
+    hot = ", ".join(f"{short_key(key)} ({n:,})" for key, n in report.replay.hot_keys())
     return [
         f"contention: critical path mean {path_mean:.1f} transactions ({share_mean:.0%} of a "
-        f"block), max {path_max:,} ({share_max:.0%})",
+        f"block), max {path_max:,} ({share_max:.0%}); the DAG allows at most "
+        f"x{report.replay.dag_parallelism:.2f} with unlimited workers",
         f"        hot keys (accesses to locks written in the block): {hot or 'none'}",
     ]
 
@@ -233,3 +248,13 @@ def greeks_table(report: DemoReport) -> list[str]:
             f"{g.vega:>14,.0f}{g.theta:>14,.0f}"
         )
     return lines
+
+
+def short_key(key: str, keep: int = 10) -> str:
+    """A lock for display: account hashes (long hex parts) cut to their first ``keep`` digits."""
+    return "/".join(_short(part, keep) for part in key.split("/"))
+
+
+def _short(part: str, keep: int) -> str:
+    hexadecimal = len(part) > 2 * keep and all(c in "0123456789abcdef" for c in part)
+    return part[:keep] + ".." if hexadecimal else part

@@ -19,7 +19,7 @@ from typing import Final
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from paraclear.sim.report import DemoReport, summary
+from paraclear.sim.report import DemoReport, short_key, summary
 
 _WIDTH: Final = 9.0
 """Figure width in inches (at 100 dpi: 900 pixels)."""
@@ -141,7 +141,8 @@ def _contention(figure: Figure, report: DemoReport) -> None:
     left.set_ylabel("critical path / transactions")
     left.set_title("critical path as a share of the block")
     hot = report.replay.hot_keys(8)
-    right.barh([key for key, _ in reversed(hot)], [n for _, n in reversed(hot)], color="#d35400")
+    names = [short_key(key) for key, _ in reversed(hot)]
+    right.barh(names, [n for _, n in reversed(hot)], color="#d35400")
     right.set_xlabel("accesses over the run")
     right.set_title("hot keys")
 
@@ -207,7 +208,7 @@ def _figures_table(report: DemoReport) -> str:
             else value
         )
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(shown))}</td></tr>")
-    hot = ", ".join(f"{key} ({n:,})" for key, n in report.replay.hot_keys())
+    hot = ", ".join(f"{short_key(key)} ({n:,})" for key, n in report.replay.hot_keys())
     rows.append(f"<tr><td>hot_keys</td><td>{html.escape(hot)}</td></tr>")
     machine = f"{report.machine.cores} cores, {report.machine.cpu}"
     rows.append(f"<tr><td>machine</td><td>{html.escape(machine)}</td></tr>")
