@@ -19,7 +19,7 @@ same config gives the same blocks and root. The driver reads the node in-process
 record the tick (insurance fund, fills, the makers' Greeks); agents act only through the
 client.
 
-Roles of ``MarketConfig.accounts``: a market maker per 50 accounts (at least 2), a
+Roles of ``MarketConfig.accounts``: a market maker per 25 accounts (at least 2), a
 liquidator per 100 (at least 1), a fifth vol traders, the rest directional traders.
 """
 
@@ -126,7 +126,7 @@ class SimClock:
 def make_agents(config: MarketConfig, oracle: OracleAgent) -> list[Agent]:
     """Every agent of the run, seeded from ``config.seed``, in a fixed order."""
     n = config.accounts
-    makers = max(2, n // 50)
+    makers = max(2, n // 25)
     keepers = max(1, n // 100)
     vol = n // 5
     directional = max(n - makers - keepers - vol, 0)

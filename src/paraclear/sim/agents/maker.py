@@ -15,6 +15,8 @@ tick and a fraction of the premium; post-only, so that makers do not trade with 
 on arrival. A resting quote whose price moved by at least ``requote_ticks`` ticks, or that
 was partly filled, is amended (``private/edit``); a filled one is placed again.
 
+Beyond three vega limits a maker stops quoting (cancels) the side that would add to its vega.
+
 Delta hedge: beyond ``hedge_delta`` BTC of book delta the maker sends an immediate-or-cancel
 order on the perpetual for most of it, against the book.
 """
@@ -48,6 +50,8 @@ VOL_POINT: Final = 0.01
 PERP_LEVELS: Final = 2
 PERP_STEP: Final = 0.0004
 """Perpetual quotes: levels 4 bp apart from a 3 bp half-spread."""
+VEGA_STOP: Final = 3.0
+"""Beyond this many vega limits a maker stops quoting the side that adds to its vega."""
 REQUOTE_SHARE: Final = 0.25
 """An option quote is amended once its price moved by a quarter of its half-spread."""
 
@@ -71,7 +75,7 @@ class MakerStyle:
             quote_contracts=rng.choice((0.5, 1.0, 1.5, 2.0)),
             perp_contracts=rng.choice((1.0, 2.0, 3.0)),
             delta_limit=rng.uniform(8.0, 15.0),
-            vega_limit=rng.uniform(3_000.0, 6_000.0),
+            vega_limit=rng.uniform(10_000.0, 20_000.0),
             hedge_delta=rng.uniform(3.0, 6.0),
             requote_ticks=rng.choice((3, 5, 8)),
         )
@@ -170,6 +174,8 @@ class MarketMaker(Agent):
         half = np.maximum(style.spread_vol_points * VOL_POINT * vega, 0.03 * theo)
         reservation = theo - half * skew
         size = raw_size(style.quote_contracts)
+        vega_used = self.greeks.vega / style.vega_limit
+        sides = {Side.BUY: vega_used < VEGA_STOP, Side.SELL: vega_used > -VEGA_STOP}
         for i, option in enumerate(self.market.options):
             tick = option.tick_size
             half_raw = max(raw_price(half[i]), tick)
@@ -178,9 +184,11 @@ class MarketMaker(Agent):
             ask = max(ceil_to(centre + half_raw, tick), bid + tick)
             lot_size = max(floor_to(size, option.lot_size), option.lot_size)
             moved = max(self.style.requote_ticks * tick, raw_price(half[i] * REQUOTE_SHARE))
-            if bid >= tick:
-                self._keep(option.name, Side.BUY, 0, bid, lot_size, moved)
-            self._keep(option.name, Side.SELL, 0, max(ask, tick), lot_size, moved)
+            for side, price in ((Side.BUY, bid), (Side.SELL, max(ask, tick))):
+                if sides[side] and price >= tick:
+                    self._keep(option.name, side, 0, price, lot_size, moved)
+                else:
+                    self._pull(option.name, side)
 
     def _quote_perpetual(self, index: float) -> None:
         assert self.market is not None
@@ -209,6 +217,12 @@ class MarketMaker(Agent):
         elif abs(quote.price - price) >= moved or quote.size < size:
             self.amend(quote.order, size, price)
             quote.price, quote.size = price, size
+
+    def _pull(self, name: str, side: Side) -> None:
+        """Cancel the resting quote of ``name`` on ``side``, if there is one."""
+        quote = self.quotes.pop((name, side, 0), None)
+        if quote is not None:
+            self.cancel(name, quote.order)
 
     def _hedge(self, index: float) -> None:
         assert self.market is not None

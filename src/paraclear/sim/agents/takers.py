@@ -106,7 +106,7 @@ class DirectionalTrader(Agent):
         ask = ticker["best_ask_price"]
         if ask is None or ask <= 0:
             return
-        contracts = min(0.05 * equity / ask, 5.0)
+        contracts = min(0.02 * equity / ask, 1.0)
         size = floor_to(raw_size(contracts), option.lot_size)
         if size <= 0:
             return
