@@ -44,6 +44,8 @@ def tick(number: int) -> TickRecord:
         insurance_fund=1_000.0 if number < CRASH else 750.0,
         mm_greeks=Greeks(delta=-3.0 + number, gamma=1e-4, vega=2_500.0 * number, theta=-40.0),
         seconds=0.5,
+        txs=30,
+        covered=250.0 if number == CRASH else 0.0,
     )
 
 
@@ -61,4 +63,9 @@ def market_run(data_dir: Path, final_root: bytes = b"") -> MarketRun:
     run.smile_expiry = "BTC-26JUN26"
     run.wall_seconds = 4.5
     run.final_root = final_root.hex()
+    run.roles = {"maker": 2, "liquidator": 1, "vol": 8, "directional": 29}
+    run.errors = {
+        "maker": {"InsufficientMargin": 3, "PostOnlyWouldCross": 5},
+        "vol": {"InsufficientMargin": 4},
+    }
     return run

@@ -97,6 +97,7 @@ def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison)
     assert data["orders_per_second"] == pytest.approx(data["orders"] / 4.5, abs=0.1)
     assert data["workers"] == 2 and data["critical_path_mean"] > 0
     assert [hot["accesses"] for hot in data["hot_keys"]] == [n for _, n in comparison.hot_keys()]
+    assert data["roles"]["maker"] == 2 and data["errors"]["vol"] == {"InsufficientMargin": 4}
     assert list(data["mm_greeks"]) == ["start", "before crash", "crash", "end"]
     assert data["mm_greeks"]["crash"]["vega"] == 2_500.0 * CRASH
 
@@ -113,6 +114,8 @@ def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
         "auto-deleverages 1",
         "1,000.00 USDC before the crash",
         "250.00 paid out",
+        "(2 maker, 1 liquidator, 8 vol, 29 directional)",
+        "(most: InsufficientMargin 7, PostOnlyWouldCross 5)",
         "the DAG allows at most x",
         "critical path mean",
         comparison.hot_keys()[0][0],

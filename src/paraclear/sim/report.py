@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 
 from paraclear.sim.compare import ReplayComparison
@@ -85,10 +84,8 @@ class DemoReport:
         return max((tick.insurance_fund for tick in self.run.ticks), default=0.0)
 
     def fund_used(self) -> float:
-        """What left the insurance fund over the run (the sum of its falls from one tick to
-        the next): deficits it covered."""
-        funds = [tick.insurance_fund for tick in self.run.ticks]
-        return sum(max(a - b, 0.0) for a, b in pairwise(funds))
+        """What the insurance fund paid out over the run towards bankrupt accounts' deficits."""
+        return sum(tick.covered for tick in self.run.ticks)
 
     def greeks_rows(self) -> list[tuple[str, TickRecord]]:
         """The ticks the Greeks table shows: start, before the crash, the crash, the end."""
@@ -147,6 +144,8 @@ def summary(report: DemoReport) -> dict[str, object]:
         "critical_path_share_max": round(share_max, 4),
         "dag_parallelism": round(replay.dag_parallelism, 3),
         "hot_keys": [{"key": key, "accesses": n} for key, n in replay.hot_keys()],
+        "roles": dict(run.roles),
+        "errors": {role: dict(codes) for role, codes in run.errors.items()},
         "mm_greeks": {label: _greeks(tick.mm_greeks) for label, tick in report.greeks_rows()},
         "final_root": replay.final_root.hex(),
         "machine": {"cores": report.machine.cores, "cpu": report.machine.cpu},
@@ -181,15 +180,28 @@ def text(report: DemoReport) -> str:
 
 def _market_lines(report: DemoReport) -> list[str]:
     run = report.run
+    roles = ", ".join(f"{n:,} {role}" for role, n in run.roles.items())
     return [
-        f"paraclear demo: seed {run.seed}, {run.accounts:,} accounts, {len(run.ticks)} "
-        f"simulated minutes, crash at minute {run.crash_tick}",
+        f"paraclear demo: seed {run.seed}, {run.accounts:,} accounts"
+        + (f" ({roles})" if roles else "")
+        + f", {len(run.ticks)} simulated minutes, crash at minute {run.crash_tick}",
         f"market: {run.orders:,} orders in {report.run_seconds:.1f} s = "
         f"{report.orders_per_second:,.0f} orders/s; {run.blocks:,} blocks, "
         f"{report.replay.txs:,} transactions = {report.tx_per_second:,.0f} tx/s",
         f"        fills {report.total('fills'):,}, refused at admission "
-        f"{report.total('refused'):,}, failed in block {report.total('failed'):,}",
+        f"{report.total('refused'):,}, failed in block {report.total('failed'):,}"
+        + (f" (most: {common})" if (common := _common_errors(run)) else ""),
     ]
+
+
+def _common_errors(run: MarketRun, top: int = 3) -> str:
+    """The agents' most frequent error codes over all roles, with their counts."""
+    total: dict[str, int] = {}
+    for codes in run.errors.values():
+        for code, n in codes.items():
+            total[code] = total.get(code, 0) + n
+    ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return ", ".join(f"{code} {n:,}" for code, n in ranked)
 
 
 def _replay_lines(report: DemoReport) -> list[str]:
