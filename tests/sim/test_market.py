@@ -119,3 +119,21 @@ def test_agents_can_drive_a_node_app_started_by_the_caller(tmp_path: Path) -> No
         run = run_market(MarketConfig(tmp_path, accounts=8, minutes=3), app=app)
         assert app.node.producing
     assert run.orders > 0 and len(run.ticks) == 3 and run.blocks == run.ticks[-1].height
+
+
+def test_a_request_refused_before_the_node_stalls_the_tick_but_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paraclear.clearing.transactions import Liquidate
+    from paraclear.sim import market
+    from paraclear.sim.agents.keeper import Liquidator
+
+    async def liquidate_itself(self: Liquidator, tick: int) -> None:
+        if tick == 1:  # the API refuses it at decoding: the node never counts it
+            self.send("liquidate", Liquidate, account=self.account, instrument="BTC-PERP", size=1)
+
+    monkeypatch.setattr(market, "STALL_SECONDS", 0.2)
+    monkeypatch.setattr(Liquidator, "act", liquidate_itself)
+    run = run_market(MarketConfig(tmp_path, accounts=8, minutes=3))
+    assert run.stalls == 1 and len(run.ticks) == 3
+    assert sum(run.errors["liquidator"].values()) == 1

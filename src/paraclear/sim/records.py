@@ -80,6 +80,9 @@ class MarketRun:
     """Agents per role (maker, liquidator, vol, directional)."""
     errors: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per role (and the oracle), failed or refused requests by error code."""
+    stalls: int = 0
+    """Times the driver made a block without every request sent reaching the node (0 in a
+    sound run; the run is then not reproducible)."""
 
     @property
     def orders(self) -> int:
