@@ -96,6 +96,8 @@ def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison)
     )
     assert data["orders_per_second"] == pytest.approx(data["orders"] / 4.5, abs=0.1)
     assert data["workers"] == 2 and data["critical_path_mean"] > 0
+    assert data["widest_level_mean"] >= 1 and len(data["worker_busy_seconds"]) == 2
+    assert 0 < sum(data["worker_busy_seconds"]) <= 2 * data["parallel_seconds"]
     assert [hot["accesses"] for hot in data["hot_keys"]] == [n for _, n in comparison.hot_keys()]
     assert data["roles"]["maker"] == 2 and data["errors"]["vol"] == {"InsufficientMargin": 4}
     assert list(data["mm_greeks"]) == ["start", "before crash", "crash", "end"]

@@ -127,6 +127,21 @@ class ReplayComparison:
         paths = sum(block.critical_path for block in self.blocks)
         return self.txs / paths if paths else 0.0
 
+    def worker_busy_seconds(self) -> list[float]:
+        """Each parallel worker's busy time summed over the run (worker 0 runs in this
+        process; the others are forked)."""
+        busy = [0.0] * self.workers
+        for block in self.blocks:
+            for worker, seconds in enumerate(block.busy_seconds[: self.workers]):
+                busy[worker] += seconds
+        return busy
+
+    def widest_level_mean(self) -> float:
+        """The mean over blocks of the DAG's widest level: how many transactions could run
+        at once at best."""
+        busy = [block.widest_level for block in self.blocks if block.txs]
+        return statistics.fmean(busy) if busy else 0.0
+
     def critical_path_stats(self) -> tuple[float, int, float, float]:
         """(mean, max) of the critical path, and (mean, max) of it as a share of the block,
         over blocks with transactions."""

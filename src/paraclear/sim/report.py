@@ -143,6 +143,8 @@ def summary(report: DemoReport) -> dict[str, object]:
         "critical_path_share_mean": round(share_mean, 4),
         "critical_path_share_max": round(share_max, 4),
         "dag_parallelism": round(replay.dag_parallelism, 3),
+        "widest_level_mean": round(replay.widest_level_mean(), 2),
+        "worker_busy_seconds": [round(busy, 4) for busy in replay.worker_busy_seconds()],
         "hot_keys": [{"key": key, "accesses": n} for key, n in replay.hot_keys()],
         "roles": dict(run.roles),
         "errors": {role: dict(codes) for role, codes in run.errors.items()},
@@ -214,12 +216,18 @@ def _replay_lines(report: DemoReport) -> list[str]:
         verdict = "NO" + (f": first difference at height {where}" if where else ": final root")
     return [
         f"replay of the same blocks from genesis: sequential {replay.sequential_seconds:.3f} s, "
-        f"parallel {replay.parallel_seconds:.3f} s ({replay.workers} worker processes)",
+        f"parallel {replay.parallel_seconds:.3f} s ({_workers(replay.workers)})",
         f"        speedup x{replay.speedup:.2f} (total), x{replay.median_speedup:.2f} "
         f"(median per block); re-executions {replay.reexecutions:,}, sequential fallbacks "
-        f"{replay.fallbacks}",
+        f"{replay.fallbacks}; workers busy "
+        + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
+        + " s",
         f"roots equal: {verdict}",
     ]
+
+
+def _workers(count: int) -> str:
+    return "1 worker" if count == 1 else f"{count} workers, one in this process"
 
 
 def _crash_lines(report: DemoReport) -> list[str]:
