@@ -107,6 +107,7 @@ def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison)
 def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
     report = DemoReport(market_run(Path("unused")), comparison, Machine(2, "Test CPU", "3.11"))
     printed = text(report)
+    assert "WARNING" not in printed
     for expected in (
         "orders/s",
         "speedup x",
@@ -126,6 +127,14 @@ def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
         "2 cores, Test CPU",
     ):
         assert expected in printed, expected
+
+
+def test_text_report_warns_of_stalls(comparison: ReplayComparison) -> None:
+    run = market_run(Path("unused"))
+    run.stalls = 3
+    report = DemoReport(run, comparison, Machine(2, "Test CPU", "3.11"))
+    assert "WARNING: 3 blocks made before every request" in text(report)
+    assert summary(report)["stalls"] == 3
 
 
 def test_html_report_is_one_file_with_plots_and_figures(

@@ -122,6 +122,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "refused": report.total("refused"),
         "failed": report.total("failed"),
         "run_seconds": round(report.run_seconds, 3),
+        "stalls": run.stalls,
         "roots_equal": replay.roots_equal,
         "first_mismatch": replay.first_mismatch,
         "speedup": round(replay.speedup, 3),
@@ -193,6 +194,14 @@ def _market_lines(report: DemoReport) -> list[str]:
         f"        fills {report.total('fills'):,}, refused at admission "
         f"{report.total('refused'):,}, failed in block {report.total('failed'):,}"
         + (f" (most: {common})" if (common := _common_errors(run)) else ""),
+        *(
+            [
+                f"        WARNING: {run.stalls} blocks made before every request reached the node "
+                "(this run is not reproducible from its seed)"
+            ]
+            if run.stalls
+            else []
+        ),
     ]
 
 
