@@ -47,13 +47,13 @@ from paraclear.sim.agents.oracle import OracleAgent, VolRegime
 from paraclear.sim.records import Greeks
 
 VOL_POINT: Final = 0.01
-PERP_LEVELS: Final = 2
+PERP_LEVELS: Final = 3
 PERP_STEP: Final = 0.0004
 """Perpetual quotes: levels 4 bp apart from a 3 bp half-spread."""
 VEGA_STOP: Final = 3.0
 """Beyond this many vega limits a maker stops quoting the side that adds to its vega."""
-REQUOTE_SHARE: Final = 0.25
-"""An option quote is amended once its price moved by a quarter of its half-spread."""
+REQUOTE_SHARE: Final = 0.1
+"""An option quote is amended once its price moved by a tenth of its half-spread."""
 
 
 @dataclass(frozen=True)
