@@ -260,3 +260,17 @@ def test_node_app_gives_its_clock_to_the_node_and_may_leave_blocks_to_the_caller
         assert future.result(timeout=0).time == T0 + 3_600
     finally:
         app.stop()
+
+
+def test_admission_counts_what_it_checked_and_refused(
+    market: tuple[Node, Wallet, list[Wallet]],
+) -> None:
+    node, _, (alice, _, _) = market
+    received, checked, refused = node.received, node.checked, node.refused
+    good = _order(alice, Side.BUY, 50_000, ONE)
+    replayed = sign(alice.keys, CHAIN, msgspec.structs.replace(good.tx, nonce=0))
+    futures = [node.submit(good), node.submit(replayed)]
+    assert (node.received, node.checked) == (received + 2, checked)
+    node.admit_pending()
+    assert (node.checked, node.refused) == (checked + 2, refused + 1)
+    assert isinstance(futures[1].exception(timeout=0), NonceReplayed)

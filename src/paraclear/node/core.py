@@ -200,6 +200,8 @@ class Node:
         self.checked = 0
         """Of those, how many admission has settled (admitted to the mempool or refused): a
         caller that produces blocks itself waits for ``checked`` to reach what it sent."""
+        self.refused = 0
+        """Of those, how many admission refused (counted before their futures fail)."""
         self._listeners: list[Listener] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -238,6 +240,7 @@ class Node:
                     except NodeError as error:
                         refused = error
                 if refused is not None:
+                    self.refused += 1
                     future.set_exception(refused)
                     continue
                 admitted += 1

@@ -70,8 +70,9 @@ EXPIRY_DAYS: Final = (11, 25)
 STRIKES: Final = (44_000, 48_000, 52_000, 56_000, 60_000, 64_000, 68_000, 72_000, 76_000)
 SMILE_STRIKES: Final = np.arange(40_000.0, 80_001.0, 2_000.0)
 CRASH_TICKS: Final = 3
-STALL_SECONDS: Final = 5.0
-"""How long the driver waits for the node to check more of what the agents sent."""
+STALL_SECONDS: Final = 30.0
+"""How long the driver waits for any progress of the node's checks before it gives up on
+the rest of what the agents sent (never in a sound run)."""
 AGENT_SEED_BASE: Final = 10_000
 """Agent n signs with ``Keypair.from_seed_int(AGENT_SEED_BASE + n)``."""
 
@@ -202,6 +203,7 @@ class MarketDriver:
             for agent in (self.oracle, *self.agents):
                 await agent.close()
         self.run.final_root = self.node.store.last_root.hex()
+        self.run.lost = self.outbox.lost
         for agent in (self.oracle, *self.agents):
             if agent is not self.oracle:
                 self.run.roles[agent.role] = self.run.roles.get(agent.role, 0) + 1
@@ -269,28 +271,34 @@ class MarketDriver:
         for agent in agents:
             agent.launch()
         if not self.node.producing:
-            await self._wait_checked()
+            await self._wait_checked(agents)
             while self.node.produce_block() is not None and len(self.node.mempool):
                 pass
         await asyncio.gather(*(agent.collect() for agent in agents))
 
-    async def _wait_checked(self) -> None:
-        """Wait until the node has checked as many submissions as the agents sent. A request
-        the API refuses before the node (a bug of an agent's) never counts: after
-        ``STALL_SECONDS`` without progress the driver goes on without it, and says so."""
-        last, since = self.node.checked, wallclock.monotonic()
-        while self.node.checked < self.outbox.sent:
+    async def _wait_checked(self, agents: Sequence[Agent]) -> None:
+        """Wait until every request sent has reached the node and been checked.
+
+        Requests the API refuses before the node (an agent's bug) never reach it: they are
+        the requests answered before the block less the node's refusals, which it counts
+        before it answers them. ``STALL_SECONDS`` without progress is a last resort (the
+        driver goes on and counts ``MarketRun.stalls``)."""
+        node, outbox = self.node, self.outbox
+        refused_before = node.refused  # nothing of this round has left yet
+        last, since = (node.checked, 0), wallclock.monotonic()
+        while True:
+            early = sum(agent.answered() for agent in agents)
+            lost = max(early - (node.refused - refused_before), 0)
+            if node.checked + outbox.lost + lost >= outbox.sent:
+                outbox.lost += lost
+                return
             await asyncio.sleep(0.001)
-            if self.node.checked != last:
-                last, since = self.node.checked, wallclock.monotonic()
+            if (node.checked, early) != last:
+                last, since = (node.checked, early), wallclock.monotonic()
             elif wallclock.monotonic() - since > STALL_SECONDS:
-                log.warning(
-                    "the node checked %d of %d submissions; going on",
-                    self.node.checked,
-                    self.outbox.sent,
-                )
+                log.warning("the node checked %d of %d submissions", node.checked, outbox.sent)
                 self.run.stalls += 1
-                self.outbox.sent = self.node.checked
+                outbox.lost = outbox.sent - node.checked
                 return
 
     def _time(self) -> int:

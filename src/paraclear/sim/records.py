@@ -81,8 +81,10 @@ class MarketRun:
     errors: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per role (and the oracle), failed or refused requests by error code."""
     stalls: int = 0
-    """Times the driver made a block without every request sent reaching the node (0 in a
-    sound run; the run is then not reproducible)."""
+    """Times the driver gave up waiting for requests to reach the node (0 in a sound run;
+    the run is then not reproducible)."""
+    lost: int = 0
+    """Requests the API refused before they reached the node (0 in a sound run)."""
 
     @property
     def orders(self) -> int:

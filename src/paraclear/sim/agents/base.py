@@ -45,6 +45,8 @@ class Outbox:
     as many submissions before it makes a block."""
 
     sent: int = 0
+    lost: int = 0
+    """Of those, requests the API refused before they reached the node (an agent's bug)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,11 @@ class Agent:
         """Fire any other transaction of the agent's (liquidations, oracle updates)."""
         tx: Transaction = tx_type(sender=self.account, nonce=self._next(), **fields)
         self.fire(kind, tx)
+
+    def answered(self) -> int:
+        """How many of the requests in flight have their answer already (before their
+        block, only refusals have)."""
+        return sum(1 for _, future in self._pending if future.done())
 
     async def collect(self) -> list[Answer]:
         """Await the answers of everything fired, in the order fired."""
