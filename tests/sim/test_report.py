@@ -10,7 +10,7 @@ import pytest
 
 from paraclear.node.crashtest import Plan
 from paraclear.node.storage import DB_NAME
-from paraclear.sim.compare import ReplayComparison, compare_replay
+from paraclear.sim.compare import BlockComparison, ReplayComparison, compare_replay
 from paraclear.sim.report import DemoReport, Machine, cpu_model, short_key, summary, text
 from paraclear.sim.report_html import write_html
 from tests.sim.report_support import CRASH, ORDERS, market_run, small_plan, write_chain
@@ -56,6 +56,24 @@ def test_parallel_metrics_explain_each_block(comparison: ReplayComparison) -> No
     assert 1 <= mean <= longest and 0 < share_mean <= share_max <= 1
     hot = comparison.hot_keys(3)
     assert len(hot) == 3 and hot[0][1] >= hot[1][1] >= hot[2][1] > 0
+
+
+def _block(height: int, txs: int, path: int, seconds: tuple[float, float]) -> BlockComparison:
+    return BlockComparison(height, txs, *seconds, path, txs - path + 1, (), 0, (0.1, 0.2))
+
+
+def test_run_figures_from_block_figures() -> None:
+    comparison = ReplayComparison(2, "processes")
+    comparison.blocks = [
+        _block(1, 1, 1, (1.0, 1.0)),  # an oracle block: left out of the critical path figures
+        _block(2, 10, 2, (2.0, 1.0)),
+        _block(3, 20, 10, (3.0, 6.0)),
+    ]
+    assert comparison.critical_path_stats() == (6.0, 10, 0.35, 0.5)
+    assert comparison.widest_level_mean() == (9 + 11) / 2
+    assert comparison.speedup == 6 / 8 and comparison.median_speedup == 1.0
+    assert comparison.dag_parallelism == 31 / 13
+    assert comparison.worker_busy_seconds() == pytest.approx([0.3, 0.6])
 
 
 def test_a_wrong_live_root_makes_roots_unequal(chain_dir: Path) -> None:

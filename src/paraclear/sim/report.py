@@ -254,7 +254,7 @@ def _contention_lines(report: DemoReport) -> list[str]:
     hot = ", ".join(f"{short_key(key)} ({n:,})" for key, n in report.replay.hot_keys())
     return [
         f"contention: critical path mean {path_mean:.1f} transactions ({share_mean:.0%} of a "
-        f"block), max {path_max:,} ({share_max:.0%}); the DAG allows at most "
+        f"block of 2 or more), max {path_max:,} ({share_max:.0%}); the DAG allows at most "
         f"x{report.replay.dag_parallelism:.2f} with unlimited workers",
         f"        hot keys (accesses to locks written in the block): {hot or 'none'}",
     ]

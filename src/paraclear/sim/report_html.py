@@ -123,7 +123,11 @@ def _throughput(figure: Figure, report: DemoReport) -> None:
     left.set_title("orders per second of wall time")
     _mark_crash(left, report)
     blocks = [b for b in report.replay.blocks if b.parallel_seconds]
-    right.plot([b.height for b in blocks], [b.speedup for b in blocks], ".", color="#27ae60")
+    points = right.scatter(
+        [b.height for b in blocks], [b.speedup for b in blocks], c=[b.txs for b in blocks],
+        s=10, cmap="viridis",
+    )  # fmt: skip
+    figure.colorbar(points, ax=right, label="transactions in the block")
     right.axhline(1.0, color="#888", linewidth=0.8)
     right.axhline(report.replay.speedup, color="#27ae60", linestyle="--", label="total")
     right.set_xlabel("block height")
