@@ -30,7 +30,7 @@ from typing import Any, Final
 import numpy as np
 
 from paraclear.clearing.marks import SECONDS_PER_YEAR
-from paraclear.clearing.transactions import OrderType, Side
+from paraclear.clearing.transactions import AmendOrder, OrderType, PlaceOrder, Side
 from paraclear.node.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE
 from paraclear.risk import KernelMode, black76_greeks
@@ -241,10 +241,14 @@ class MarketMaker(Agent):
     def on_answer(self, answer: Answer) -> None:
         """A quote that failed (margin) or closed at once (post-only crossing) is forgotten,
         so that it is placed again next tick."""
-        if answer.kind not in ("quote", "amend"):
+        tx = answer.tx
+        if isinstance(tx, PlaceOrder) and answer.kind == "quote":
+            order = tx.nonce
+        elif isinstance(tx, AmendOrder):
+            order = tx.order
+        else:
             return
-        order = answer.tx.nonce if answer.kind == "quote" else answer.tx.order  # type: ignore[union-attr]
-        state = (answer.result or {}).get("order", {}).get("order_state") if answer.result else None
+        state = (answer.result or {}).get("order", {}).get("order_state")
         if answer.error is not None or state not in (None, "open"):
             for key, quote in list(self.quotes.items()):
                 if quote.order == order:
