@@ -96,5 +96,6 @@ def test_demo_runs_the_agent_market_end_to_end(
     assert code == 0 and summary["roots_equal"] is True
     assert summary["orders"] > 0 and summary["blocks"] >= 6 and summary["txs"] > 0
     assert summary["minutes"] == 6 and summary["accounts"] == 30
+    assert (summary["stalls"], summary["lost"]) == (0, 0)
     assert summary["sequential_seconds"] > 0 and summary["parallel_seconds"] > 0
     assert "market: minute 6/6" in captured.err and html.read_text().count("data:image/png") == 6

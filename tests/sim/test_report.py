@@ -149,10 +149,11 @@ def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
 
 def test_text_report_warns_of_stalls(comparison: ReplayComparison) -> None:
     run = market_run(Path("unused"))
-    run.stalls = 3
+    run.stalls, run.lost = 3, 4
     report = DemoReport(run, comparison, Machine(2, "Test CPU", "3.11"))
-    assert "WARNING: 3 blocks made before every request" in text(report)
-    assert summary(report)["stalls"] == 3
+    assert "WARNING: 3 times the driver gave up waiting" in text(report)
+    assert "WARNING: 4 requests refused by the API" in text(report)
+    assert (summary(report)["stalls"], summary(report)["lost"]) == (3, 4)
 
 
 def test_html_report_is_one_file_with_plots_and_figures(

@@ -123,6 +123,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "failed": report.total("failed"),
         "run_seconds": round(report.run_seconds, 3),
         "stalls": run.stalls,
+        "lost": run.lost,
         "roots_equal": replay.roots_equal,
         "first_mismatch": replay.first_mismatch,
         "speedup": round(replay.speedup, 3),
@@ -194,15 +195,21 @@ def _market_lines(report: DemoReport) -> list[str]:
         f"        fills {report.total('fills'):,}, refused at admission "
         f"{report.total('refused'):,}, failed in block {report.total('failed'):,}"
         + (f" (most: {common})" if (common := _common_errors(run)) else ""),
-        *(
-            [
-                f"        WARNING: {run.stalls} blocks made before every request reached the node "
-                "(this run is not reproducible from its seed)"
-            ]
-            if run.stalls
-            else []
-        ),
+        *_warnings(run),
     ]
+
+
+def _warnings(run: MarketRun) -> list[str]:
+    """What makes a run unsound: blocks made too early, requests lost before the node."""
+    lines = []
+    if run.stalls:
+        lines.append(
+            f"        WARNING: {run.stalls} times the driver gave up waiting for requests to "
+            "reach the node (this run is not reproducible from its seed)"
+        )
+    if run.lost:
+        lines.append(f"        WARNING: {run.lost} requests refused by the API before the node")
+    return lines
 
 
 def _common_errors(run: MarketRun, top: int = 3) -> str:
