@@ -116,6 +116,9 @@ def test_summary_has_the_figures_the_demo_promises(comparison: ReplayComparison)
     assert data["workers"] == 2 and data["critical_path_mean"] > 0
     assert data["widest_level_mean"] >= 1 and len(data["worker_busy_seconds"]) == 2
     assert 0 < sum(data["worker_busy_seconds"]) <= 2 * data["parallel_seconds"]
+    stages = data["parallel_stage_seconds"]
+    assert list(stages) == ["access sets", "schedule", "tasks", "workers", "merge", "commit"]
+    assert 0 < sum(stages.values()) <= data["parallel_seconds"] and stages["workers"] > 0
     assert [hot["accesses"] for hot in data["hot_keys"]] == [n for _, n in comparison.hot_keys()]
     assert data["roles"]["maker"] == 2 and data["errors"]["vol"] == {"InsufficientMargin": 4}
     assert list(data["mm_greeks"]) == ["start", "before crash", "crash", "end"]
@@ -138,6 +141,7 @@ def test_text_report_names_every_topic(comparison: ReplayComparison) -> None:
         "(2 maker, 1 liquidator, 8 vol, 29 directional)",
         "(most: InsufficientMargin 7, PostOnlyWouldCross 5)",
         "the DAG allows at most x",
+        "parallel time by stage: access sets ",
         "critical path mean",
         comparison.hot_keys()[0][0],
         "before crash",

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.transactions import Transaction
@@ -34,6 +35,10 @@ from paraclear.state import State
 ReplayProgress = Callable[[int, int, float, float], None]
 """Called after each block with (height, tip, sequential seconds so far, parallel seconds
 so far)."""
+STAGES: Final = ("access sets", "schedule", "tasks", "workers", "merge", "commit")
+"""The parallel executor's stages, as ``BlockComparison.stages`` names them."""
+_STAGE_DETAILS: Final = ("access_seconds", "dag_seconds", "tasks_seconds")
+"""The metrics details holding the first three stages' seconds."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class BlockComparison:
     reexecutions: int
     busy_seconds: tuple[float, ...]
     """Each parallel worker's busy time in the block."""
+    stages: tuple[tuple[str, float], ...] = ()
+    """Where the parallel executor's time went ("access sets", "schedule", "tasks",
+    "workers", "merge", "commit"), from its metrics."""
     fallback: str = ""
     """Why the parallel executor ran the block sequentially, if it did."""
     sequential_ok: bool = True
@@ -138,6 +146,14 @@ class ReplayComparison:
             for worker, seconds in enumerate(block.busy_seconds[: self.workers]):
                 busy[worker] += seconds
         return busy
+
+    def stage_seconds(self) -> dict[str, float]:
+        """The parallel executor's time by stage (``STAGES``), summed over the run."""
+        total = dict.fromkeys(STAGES, 0.0)
+        for block in self.blocks:
+            for stage, seconds in block.stages:
+                total[stage] += seconds
+        return total
 
     def widest_level_mean(self) -> float:
         """The mean over blocks of two or more transactions of the DAG's widest level: how
@@ -249,10 +265,23 @@ def _compare_block(
         hot_keys=tuple(zip(locks, counts, strict=False)),
         reexecutions=int(details.get("reexecutions", 0)),  # type: ignore[call-overload]
         busy_seconds=tuple(busy),
+        stages=_stages(parallel),
         fallback=str(details.get("fallback", "")),
         sequential_ok=_matches(stored, sequential),
         parallel_ok=_matches(stored, parallel),
     )
+
+
+def _stages(result: BlockResult) -> tuple[tuple[str, float], ...]:
+    """The parallel executor's time by stage: access sets (and speculation), the schedule,
+    building the workers' tasks, the workers' run (the rest of execution), merging their
+    results, committing to state."""
+    metrics, details = result.metrics, result.metrics.details
+    parts = [float(details.get(name, 0.0)) for name in _STAGE_DETAILS]  # type: ignore[arg-type]
+    workers = max(metrics.execute_seconds - sum(parts), 0.0)
+    merge = float(details.get("merge_seconds", 0.0))  # type: ignore[arg-type]
+    seconds = (*parts, workers, merge, max(metrics.commit_seconds - merge, 0.0))
+    return tuple(zip(STAGES, seconds, strict=True))
 
 
 def _matches(stored: StoredBlock, result: BlockResult) -> bool:

@@ -147,6 +147,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "dag_parallelism": round(replay.dag_parallelism, 3),
         "widest_level_mean": round(replay.widest_level_mean(), 2),
         "worker_busy_seconds": [round(busy, 4) for busy in replay.worker_busy_seconds()],
+        "parallel_stage_seconds": {k: round(v, 4) for k, v in replay.stage_seconds().items()},
         "hot_keys": [{"key": key, "accesses": n} for key, n in replay.hot_keys()],
         "roles": dict(run.roles),
         "errors": {role: dict(codes) for role, codes in run.errors.items()},
@@ -237,6 +238,9 @@ def _replay_lines(report: DemoReport) -> list[str]:
         f"(median per block); re-executions {replay.reexecutions:,}, sequential fallbacks "
         f"{replay.fallbacks}; workers busy "
         + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
+        + " s",
+        "        parallel time by stage: "
+        + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in replay.stage_seconds().items())
         + " s",
         f"roots equal: {verdict}",
     ]
