@@ -328,3 +328,31 @@ def test_any_signed_transaction_goes_in_through_send_transaction(venue: Venue) -
     assert not failed["ok"] and failed["error"]["error"] == "InsufficientCollateral"
     error = error_of(client.call, "public/send_transaction", {"signed_tx": "AAAA"})
     assert error.data is not None and error.data["error"] == "malformed_envelope"
+
+
+def test_the_volatility_surface_is_the_oracles_latest(venue: Venue) -> None:
+    from paraclear.clearing.records import SVI_SCALE, SviSlice
+
+    client = venue.client()
+    bare = client.call("public/get_volatility_surface", {"currency": "btc"})
+    assert (bare["currency"], bare["index_price"], bare["atm_vol"], bare["slices"]) == (
+        "BTC",
+        60_000.0,
+        0.6,
+        [],
+    )
+    expiry = T0 + 30 * 86_400
+    svi = SviSlice(expiry=expiry, a=SVI_SCALE // 100, b=SVI_SCALE // 50, rho=-SVI_SCALE // 2,
+                   m=0, sigma=SVI_SCALE // 10)  # fmt: skip
+    update = OracleUpdate(sender=venue.operator.account, nonce=2, underlying="BTC",
+                          index_price=usd(61_000), atm_vol_ppm=700_000, skew_ppm=-100_000,
+                          surface=(svi,))  # fmt: skip
+    assert client.send_transaction(venue.operator, update)["ok"]
+    surface = client.call("public/get_volatility_surface", {"currency": "BTC"})
+    assert (surface["index_price"], surface["atm_vol"], surface["skew"]) == (61_000.0, 0.7, -0.1)
+    assert surface["slices"] == [
+        {"expiration_timestamp": expiry * 1000, "a": 0.01, "b": 0.02, "rho": -0.5, "m": 0.0,
+         "sigma": 0.1}
+    ]  # fmt: skip
+    error = error_of(client.call, "public/get_volatility_surface", {"currency": "ETH"})
+    assert error.code == rpc.INVALID_PARAMS

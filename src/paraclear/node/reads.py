@@ -16,12 +16,12 @@ from paraclear.clearing.accounts import equity, margin_status, read_mark
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.records import MarkData, OpenOrder, Position
+from paraclear.clearing.records import SVI_SCALE, MarkData, OpenOrder, Position, SviSlice
 from paraclear.node import account_views, views
 from paraclear.node.envelope import SignedTx
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
-from paraclear.numbers import NumberError, parse_size
+from paraclear.numbers import PPM, NumberError, parse_size
 from paraclear.state import State, StateView
 from paraclear.state import keys as k
 
@@ -83,6 +83,10 @@ class NonceParams(Params, frozen=True):
     account: str
 
 
+class SurfaceParams(Params, frozen=True):
+    currency: str
+
+
 class NoParams(Params, frozen=True):
     pass
 
@@ -107,6 +111,7 @@ class ReadMethods:
         registry.add("private/get_margins", MarginsParams, self.get_margins)
         registry.add("private/get_open_orders", NoParams, self.get_open_orders)
         registry.add("public/get_next_nonce", NonceParams, self.get_next_nonce)
+        registry.add("public/get_volatility_surface", SurfaceParams, self.get_volatility_surface)
         registry.add("public/get_order_book", BookParams, self.get_order_book)
         registry.add("public/ticker", InstrumentParams, self.ticker)
         registry.add("public/get_last_trades_by_instrument", TradesParams, self.last_trades)
@@ -190,6 +195,34 @@ class ReadMethods:
 
     def get_next_nonce(self, context: Context, params: NonceParams) -> int:
         return self.node.next_nonce(params.account)
+
+    def get_volatility_surface(self, context: Context, params: SurfaceParams) -> dict[str, Any]:
+        """The oracle's latest index and smile of an underlying, and the SVI surface it
+        keeps (``paraclear.clearing.records.SviSlice``, as floats: total variance and
+        log-moneyness units, expiries in ms), from which makers may price."""
+        underlying = params.currency.upper()
+        oracle = views.oracle_of(self.node.state, underlying)
+        if oracle is None:
+            raise RpcError.invalid_params("currency", f"no index published for {underlying!r}")
+        slices = self.node.state.get(k.surface(underlying)) or ()
+        return {
+            "currency": underlying,
+            "index_price": views.price(oracle.index),
+            "atm_vol": oracle.atm_vol_ppm / PPM,
+            "skew": oracle.skew_ppm / PPM,
+            "timestamp": views.ms(oracle.time),
+            "slices": [
+                {
+                    "expiration_timestamp": views.ms(svi.expiry),
+                    **{
+                        name: getattr(svi, name) / SVI_SCALE
+                        for name in ("a", "b", "rho", "m", "sigma")
+                    },
+                }
+                for svi in (slices if isinstance(slices, tuple) else ())
+                if isinstance(svi, SviSlice)
+            ],
+        }
 
     # --- books and trades ----------------------------------------------------------------
 

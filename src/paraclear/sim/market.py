@@ -54,7 +54,7 @@ from paraclear.node.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
 from paraclear.sim.agents.base import UNDERLYING, Agent, Market, Outbox
 from paraclear.sim.agents.keeper import Liquidator
-from paraclear.sim.agents.maker import MarketMaker, book_greeks
+from paraclear.sim.agents.maker import MarketMaker, book_greeks, regime_vols
 from paraclear.sim.agents.oracle import IndexPath, OracleAgent, Scenario, smile
 from paraclear.sim.agents.takers import DirectionalTrader, VolTrader, deposit_between
 from paraclear.sim.records import Greeks, MarketRun, TickRecord
@@ -127,7 +127,7 @@ class SimClock:
         return float(self.now)
 
 
-def make_agents(config: MarketConfig, oracle: OracleAgent) -> list[Agent]:
+def make_agents(config: MarketConfig) -> list[Agent]:
     """Every agent of the run, seeded from ``config.seed``, in a fixed order."""
     n = config.accounts
     makers = max(2, n // 25)
@@ -142,7 +142,7 @@ def make_agents(config: MarketConfig, oracle: OracleAgent) -> list[Agent]:
     for _ in range(makers):
         pair, rng = keys(len(agents))
         name = f"maker-{len(agents)}"
-        agents.append(MarketMaker(name, pair, rng, 5_000_000 * USDC_SCALE, oracle))
+        agents.append(MarketMaker(name, pair, rng, 5_000_000 * USDC_SCALE))
     for rank in range(keepers):
         pair, rng = keys(len(agents))
         keeper = Liquidator(f"liquidator-{rank}", pair, rng, 20_000_000 * USDC_SCALE)
@@ -184,7 +184,7 @@ class MarketDriver:
         )
         path = IndexPath(scenario, random.Random(f"{config.seed}/index"))
         self.oracle = OracleAgent(self.node.operator, path, self.market.expiries)
-        self.agents = make_agents(config, self.oracle)
+        self.agents = make_agents(config)
         self.makers = [a.account for a in self.agents if isinstance(a, MarketMaker)]
         self.reports: list[BlockReport] = []
         self.run = MarketRun(config.seed, config.accounts, config.data_dir)
@@ -355,8 +355,9 @@ class MarketDriver:
                 position = state.get(k.position(account, name))
                 if isinstance(position, Position):
                     held[name] = held.get(name, 0.0) + position.size / SIZE_SCALE
-        regime = self.oracle.path.regime
-        return book_greeks(self.market, regime, self.oracle.index, self.node.block_time, held)
+        index = self.oracle.index
+        vols = regime_vols(self.market, self.oracle.path.regime, index)
+        return book_greeks(self.market, vols, index, self.node.block_time, held)
 
 
 def _now() -> int:

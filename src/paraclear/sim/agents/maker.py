@@ -1,8 +1,9 @@
 """Market makers: two-sided quotes on every option series and the perpetual.
 
-Each tick a maker reads the index, its positions and its open orders through the API, and
-prices the whole chain at once from the oracle's latest SVI surface (``VolRegime``) with
-``paraclear.risk.black76_greeks``: theoretical value, delta and vega per contract. Its book's
+Each tick a maker reads the oracle's index and SVI surface (``public/get_volatility_surface``),
+its positions and its open orders through the API, and prices the whole chain at once with
+``paraclear.risk`` (the surface's vols, then ``black76_greeks``): theoretical value, delta and
+vega per contract. Its book's
 Greeks are Σ position × Greeks (the perpetual adds its size to delta).
 
 Quotes: around a reservation price shifted against inventory,
@@ -34,7 +35,10 @@ from paraclear.clearing.transactions import AmendOrder, OrderType, PlaceOrder, S
 from paraclear.node.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE
 from paraclear.risk import KernelMode, black76_greeks
+from paraclear.risk.surface import VolSurface
+from paraclear.risk.svi import SviParams
 from paraclear.sim.agents.base import (
+    UNDERLYING,
     Agent,
     Answer,
     Market,
@@ -43,7 +47,7 @@ from paraclear.sim.agents.base import (
     raw_price,
     raw_size,
 )
-from paraclear.sim.agents.oracle import OracleAgent, VolRegime
+from paraclear.sim.agents.oracle import VolRegime
 from paraclear.sim.records import Greeks
 
 VOL_POINT: Final = 0.01
@@ -90,25 +94,52 @@ class Quote:
     size: int
 
 
-def chain_greeks(
-    market: Market, regime: VolRegime, index: float, time: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(theo, delta, gamma, vega, theta) per contract of every option of ``market``,
-    from the surface, in one vectorised call (vega per 1.00 of vol, theta per year)."""
+def surface_vols(market: Market, surface: dict[str, Any]) -> tuple[np.ndarray, float, int]:
+    """Implied vols of every option of ``market`` from ``public/get_volatility_surface``'s
+    answer, with its index and time (seconds)."""
+    time = surface["timestamp"] // 1000
+    index = float(surface["index_price"])
+    live = sorted(
+        (row["expiration_timestamp"] // 1000, row)
+        for row in surface["slices"]
+        if row["expiration_timestamp"] // 1000 > time
+    )
     options = market.options
     strikes = np.array([o.strike / PRICE_SCALE for o in options])
     years = np.array([max(o.expiry - time, 1) / SECONDS_PER_YEAR for o in options])
-    vols = regime.vols(np.log(strikes / index))
+    if not live:
+        return np.full(len(options), float(surface["atm_vol"])), index, time
+    vol_surface = VolSurface(
+        tuple((expiry - time) / SECONDS_PER_YEAR for expiry, _ in live),
+        tuple(SviParams(r["a"], r["b"], r["rho"], r["m"], r["sigma"]) for _, r in live),
+    )
+    return vol_surface.implied_vol(strikes, years, index), index, time
+
+
+def regime_vols(market: Market, regime: VolRegime, index: float) -> np.ndarray:
+    """Implied vols of every option of ``market`` in ``regime`` (the oracle's own view)."""
+    strikes = np.array([o.strike / PRICE_SCALE for o in market.options])
+    return regime.vols(np.log(strikes / index))
+
+
+def chain_greeks(
+    market: Market, vols: np.ndarray, index: float, time: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(theo, delta, gamma, vega, theta) per contract of every option of ``market`` at
+    ``vols``, in one vectorised call (vega per 1.00 of vol, theta per year)."""
+    options = market.options
+    strikes = np.array([o.strike / PRICE_SCALE for o in options])
+    years = np.array([max(o.expiry - time, 1) / SECONDS_PER_YEAR for o in options])
     calls = np.array([o.is_call for o in options])
     g = black76_greeks(index, strikes, years, 0.0, vols, calls, mode=KernelMode.FAST)
     return g.price, g.delta, g.gamma, g.vega, g.theta
 
 
 def book_greeks(
-    market: Market, regime: VolRegime, index: float, time: int, held: dict[str, float]
+    market: Market, vols: np.ndarray, index: float, time: int, held: dict[str, float]
 ) -> Greeks:
     """The summed Greeks of positions ``held`` (contracts by instrument)."""
-    _, delta, gamma, vega, theta = chain_greeks(market, regime, index, time)
+    _, delta, gamma, vega, theta = chain_greeks(market, vols, index, time)
     sizes = np.array([held.get(o.name, 0.0) for o in market.options])
     return Greeks(
         delta=float(sizes @ delta) + held.get(market.perpetual.name, 0.0),
@@ -123,31 +154,21 @@ class MarketMaker(Agent):
 
     role = "maker"
 
-    def __init__(
-        self,
-        name: str,
-        keypair: Keypair,
-        rng: random.Random,
-        deposit: int,
-        feed: OracleAgent,
-    ) -> None:
+    def __init__(self, name: str, keypair: Keypair, rng: random.Random, deposit: int) -> None:
         super().__init__(name, keypair, rng, deposit)
         self.style = MakerStyle.draw(rng)
-        self.feed = feed
-        """The oracle agent: its latest published regime is the market's vol feed."""
         self.quotes: dict[tuple[str, Side, int], Quote] = {}
         self.greeks = Greeks()
 
     async def act(self, tick: int) -> None:
         assert self.market is not None
-        index = await self.read_index()
+        surface = await self.client.call("public/get_volatility_surface", {"currency": UNDERLYING})
         held = await self.positions()
         rows = await self.client.call("private/get_open_orders")
         self._forget_closed(rows)
-        time = self.feed.time
-        regime = self.feed.path.regime
-        theo, delta, _, vega, _ = chain_greeks(self.market, regime, index, time)
-        self.greeks = book_greeks(self.market, regime, index, time, held)
+        vols, index, time = surface_vols(self.market, surface)
+        theo, delta, _, vega, _ = chain_greeks(self.market, vols, index, time)
+        self.greeks = book_greeks(self.market, vols, index, time, held)
         self._quote_options(theo, delta, vega)
         self._quote_perpetual(index)
         self._hedge(index)

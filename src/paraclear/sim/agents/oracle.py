@@ -13,8 +13,8 @@ its book as the API shows it, and an SVI surface whose slices follow the same re
     w(k) = T (A + B (rho k + sqrt(k^2 + s^2))),  B = 2 atm skew / rho,  A = atm^2 - B s
 
 so that every slice has the regime's ATM vol and skew (the marks' smile is its tangent at
-the money), total variance grows with expiry, and the wings are convex. The surface is also
-the market's public vol feed: market makers price from the latest published one.
+the money), total variance grows with expiry, and the wings are convex. Market makers read
+the surface back through the API (``public/get_volatility_surface``) and price from it.
 Funding is posted once an hour.
 """
 
