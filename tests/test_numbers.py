@@ -18,6 +18,7 @@ from paraclear.numbers import (
     format_size,
     notional,
     parse_amount,
+    parse_fixed,
     parse_price,
     parse_size,
     ppm_of_ceil,
@@ -94,3 +95,72 @@ def test_check_multiple():
     check_multiple(300, 100, "size")
     with pytest.raises(NotAMultipleError):
         check_multiple(301, 100, "size")
+
+
+# --- hostile inputs: bounded work, typed errors (issue 17) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "huge", ["1e800000", "1E+1000000", "1e999999999999", "9" * 90, "1.5e19", "0.1e40"]
+)
+def test_huge_magnitudes_are_out_of_range_without_being_built(huge):
+    with pytest.raises(OutOfRangeError):
+        parse_amount(huge)
+    with pytest.raises(OutOfRangeError):
+        parse_size("-" + huge, signed=True)
+
+
+def test_negative_huge_magnitude_unsigned_is_out_of_range():
+    with pytest.raises(OutOfRangeError):
+        parse_price("-1e999999999999")
+
+
+@pytest.mark.parametrize("tiny", ["1e-800000", "1e-999999999999", "0.5e-6"])
+def test_tiny_magnitudes_have_too_many_decimals(tiny):
+    with pytest.raises(TooManyDecimalsError):
+        parse_amount(tiny)
+
+
+def test_zero_with_any_exponent_is_zero():
+    assert parse_amount("0e999999999999") == 0
+    assert parse_amount("-0.000e-999999") == 0
+
+
+def test_overlong_text_and_huge_integers_are_refused():
+    with pytest.raises(NotADecimalError):
+        parse_amount("1" + "0" * 200)
+    with pytest.raises(OutOfRangeError):
+        parse_amount(10**4000)
+    with pytest.raises(NotADecimalError):
+        parse_amount("1_000")
+
+
+def decimal_reference(text: str, decimals: int) -> int | type[Exception]:
+    """The readable rule: exact Decimal arithmetic (only for short, tame inputs)."""
+    value = Decimal(text.strip()).scaleb(decimals)
+    if value != value.to_integral_value():
+        return TooManyDecimalsError
+    raw = int(value)
+    return OutOfRangeError if abs(raw) > MAX_ABS_RAW else raw
+
+
+decimal_texts = st.builds(
+    lambda sign, whole, fraction, exponent: f"{sign}{whole}{fraction}{exponent}",
+    st.sampled_from(["", "-", "+"]),
+    st.text("0123456789", min_size=1, max_size=22),
+    st.one_of(st.just(""), st.text("0123456789", max_size=12).map(lambda f: "." + f)),
+    st.one_of(
+        st.just(""),
+        st.builds(lambda e, n: f"{e}{n}", st.sampled_from("eE"), st.integers(-40, 40)),
+    ),
+)
+
+
+@given(decimal_texts, st.sampled_from([0, 2, 6]))
+def test_parse_fixed_agrees_with_decimal_on_every_short_decimal(text, decimals):
+    expected = decimal_reference(text, decimals)
+    if isinstance(expected, int):
+        assert parse_fixed(text, decimals, signed=True) == expected
+    else:
+        with pytest.raises(expected):
+            parse_fixed(text, decimals, signed=True)

@@ -12,7 +12,9 @@ down, what it pays or must hold is rounded up (``div_floor`` / ``div_ceil``).
 
 Parsing accepts decimal strings and integers only. Floats are refused, because a float has
 already lost the exact decimal the user meant; so are NaN, infinities, more decimals than
-the scale holds, and values beyond ``MAX_ABS_RAW``.
+the scale holds, and values beyond ``MAX_ABS_RAW``. Parsing reads the digits and exponent
+as text and checks range and places before it builds an integer, so its cost is bounded
+whatever the input (the parsers face the API).
 
 >>> parse_amount("12.5")
 12500000
@@ -24,7 +26,7 @@ the scale holds, and values beyond ``MAX_ABS_RAW``.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
 from typing import Final, NewType
 
 Amount = NewType("Amount", int)
@@ -72,31 +74,69 @@ class NotAMultipleError(NumberError):
     """A price or size is not a multiple of the instrument's tick or lot size."""
 
 
+MAX_DECIMAL_CHARS: Final = 100
+"""Longest decimal string the parsers read; a longer one is refused unread."""
+MAX_RAW_DIGITS: Final = len(str(MAX_ABS_RAW))
+"""Digits of ``MAX_ABS_RAW``: a raw value with more is out of range before it is built."""
+_DECIMAL: Final = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+_NON_FINITE: Final = frozenset(
+    sign + name for sign in ("", "+", "-") for name in ("nan", "snan", "inf", "infinity")
+)
+
+
 def parse_fixed(text: str | int, decimals: int, *, signed: bool = False) -> int:
     """Parse a decimal string or an integer into raw units with ``decimals`` places.
+
+    The work is bounded whatever the input: a string is read only up to
+    ``MAX_DECIMAL_CHARS``, and its magnitude and decimal places are checked on its digits
+    and exponent before any integer is built (``"1e800000"`` is out of range at once).
 
     Raises NotADecimalError, NonFiniteError, TooManyDecimalsError, OutOfRangeError.
     """
     if isinstance(text, bool) or not isinstance(text, str | int):
         raise NotADecimalError(f"expected a decimal string or int, got {type(text).__name__}")
     if isinstance(text, int):
+        if abs(text) > MAX_ABS_RAW:
+            raise OutOfRangeError(f"out of range: {_shown(text)}")
         raw: int = text * 10**decimals
     else:
-        try:
-            value = Decimal(text.strip())
-        except InvalidOperation:
-            raise NotADecimalError(f"not a decimal number: {text!r}") from None
-        if not value.is_finite():
-            raise NonFiniteError(f"not a finite number: {text!r}")
-        scaled = value.scaleb(decimals)
-        if scaled != scaled.to_integral_value():
-            raise TooManyDecimalsError(f"{text!r} has more than {decimals} decimal places")
-        raw = int(scaled.to_integral_value())
+        raw = _parse_decimal(text, decimals)
     if raw < 0 and not signed:
-        raise OutOfRangeError(f"must not be negative: {text!r}")
+        raise OutOfRangeError(f"must not be negative: {_shown(text)}")
     if abs(raw) > MAX_ABS_RAW:
-        raise OutOfRangeError(f"out of range: {text!r}")
+        raise OutOfRangeError(f"out of range: {_shown(text)}")
     return raw
+
+
+def _parse_decimal(text: str, decimals: int) -> int:
+    """Raw units of a decimal string: sign, digits, optional fraction and exponent."""
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise NotADecimalError(f"a number of more than {MAX_DECIMAL_CHARS} characters")
+    text = text.strip()
+    match = _DECIMAL.fullmatch(text)
+    if match is None or not (match[2] or match[3]):
+        if text.lower() in _NON_FINITE:
+            raise NonFiniteError(f"not a finite number: {text!r}")
+        raise NotADecimalError(f"not a decimal number: {text!r}")
+    sign, whole, fraction, exponent = match[1], match[2], match[3] or "", match[4] or "0"
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    shift = int(exponent) - len(fraction) + decimals  # raw = int(digits) * 10**shift
+    if shift < 0:
+        significant = digits.rstrip("0")
+        if len(digits) - len(significant) < -shift:
+            raise TooManyDecimalsError(f"{text!r} has more than {decimals} decimal places")
+        digits, shift = digits[:shift], 0
+    if len(digits) + shift > MAX_RAW_DIGITS:
+        raise OutOfRangeError(f"out of range: {text!r}")
+    raw: int = int(digits) * 10**shift
+    return -raw if sign == "-" else raw
+
+
+def _shown(text: str | int) -> str:
+    """An input as an error message quotes it (long integers are not written out)."""
+    return repr(text) if isinstance(text, str) else f"an integer of {text.bit_length()} bits"
 
 
 def format_fixed(raw: int, decimals: int) -> str:

@@ -246,6 +246,18 @@ def test_margins_and_book_errors(venue: Venue) -> None:
     assert client.call("public/status")["height"] == venue.node.height
 
 
+@pytest.mark.parametrize(
+    "amount", ["1e600000", "1e999999999999", "-1e999999999999", "1E+1000000", "NaN", "-1"]
+)
+def test_huge_or_invalid_amounts_are_invalid_params_at_once(venue: Venue, amount: str) -> None:
+    client = venue.client(Keypair.from_seed_int(77))  # a fresh, unfunded key
+    error = error_of(
+        client.call, "private/get_margins", {"instrument_name": "BTC-PERP", "amount": amount}
+    )
+    assert error.code == rpc.INVALID_PARAMS and error.data is not None
+    assert error.data["param"] == "amount"
+
+
 def test_block_messages_reach_subscribers_in_gap_free_sequence(venue: Venue) -> None:
     maker, taker, _ = venue.traders
     a, b = venue.client(maker), venue.client(taker)

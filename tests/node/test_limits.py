@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from paraclear.node.limits import TokenBucket
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paraclear.node.limits import TokenBucket, deeper_than, nesting_depth
 
 
 class Clock:
@@ -36,3 +40,49 @@ def test_persistent_flood_accumulates_strikes_but_backing_off_is_forgiven() -> N
     assert bucket.flooding(50)
     clock.now += 60
     assert bucket.take() and not bucket.flooding(50)
+
+
+# --- nesting depth, measured before parsing ------------------------------------------------
+
+
+def reference_depth(text: str) -> int:
+    """The readable rule: walk the text; a quote after an odd run of backslashes neither
+    opens nor closes a string (in JSON, backslashes occur only inside strings)."""
+    depth = deepest = run = 0
+    inside = False
+    for char in text:
+        if char == '"' and run % 2 == 0:
+            inside = not inside
+        elif char in "[{" and not inside:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and not inside:
+            depth -= 1
+        run = run + 1 if char == "\\" else 0
+    return deepest
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:'),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text('[]{}"\\a'), inner),
+    max_leaves=40,
+)
+
+
+@given(json_values)
+def test_nesting_depth_agrees_with_a_walk_over_every_json_value(value: object) -> None:
+    text = msgspec.json.encode(value)
+    assert nesting_depth(text) == reference_depth(text.decode())
+
+
+@given(st.text(alphabet='[]{}"\\ab', max_size=60))
+def test_nesting_depth_agrees_with_a_walk_on_arbitrary_text(text: str) -> None:
+    assert nesting_depth(text.encode()) == reference_depth(text)
+
+
+def test_deep_frames_are_found_and_brackets_in_strings_do_not_count() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert nesting_depth(deep) == 100_000 and deeper_than(deep, 32)
+    assert not deeper_than(b'{"label": "' + b"[" * 1_000 + b'"}', 32)
+    assert not deeper_than(b'["\\\\", [[1]]]', 3) and deeper_than(b'["\\\\", [[[1]]]]', 3)
+    assert nesting_depth(b"") == 0 and nesting_depth(b"1") == 0

@@ -321,3 +321,34 @@ def test_batch_requests_run_concurrently_in_their_order() -> None:
     assert response is not None
     assert [r["result"] for r in msgspec.json.decode(response)] == ["released", "done"]
     assert order == ["wait", "release"]
+
+
+# --- hostile frames (issue 17): typed errors, never an exception -----------------------------
+
+
+@pytest.mark.parametrize("depth", [33, 1_000, 100_000])
+def test_frames_nested_too_deep_are_refused_before_parsing(depth: int) -> None:
+    frame = b'{"jsonrpc":"2.0","id":1,"method":"public/add","params":{"a":' + b"[" * depth
+    frame += b"]" * depth + b"}}"
+    error = handle(frame, Limits(max_frame_bytes=1_000_000))["error"]
+    assert error["code"] == rpc.INVALID_REQUEST
+    assert error["data"] == {"reason": "too_deep", "limit": 32}
+
+
+def test_nesting_at_the_limit_is_parsed_and_reaches_the_method() -> None:
+    frame = b'{"jsonrpc":"2.0","id":1,"method":"public/add","params":{"a":'
+    frame += b"[" * 30 + b"]" * 30 + b"}}"  # 32 levels with the request and its params
+    error = handle(frame)["error"]
+    assert error["code"] == rpc.INVALID_PARAMS and error["data"]["param"] == "a"
+
+
+@pytest.mark.parametrize("number", [b"1e800000", b"-1e999999999999", b"9" * 5_000])
+def test_json_numbers_beyond_any_float_or_integer_are_parse_errors(number: bytes) -> None:
+    frame = b'{"jsonrpc":"2.0","id":1,"method":"public/add","params":{"a":' + number + b"}}"
+    assert handle(frame)["error"]["code"] in (rpc.PARSE_ERROR, rpc.INVALID_PARAMS)
+
+
+def test_a_recursion_error_in_decoding_is_a_parse_error() -> None:
+    frame = b"[" * 5_000 + b"]" * 5_000  # past the interpreter's recursion limit
+    error = handle(frame, Limits(max_depth=10_000))["error"]
+    assert error["code"] == rpc.PARSE_ERROR and "recursion" in error["message"]

@@ -243,6 +243,19 @@ def test_http_private_request_needs_a_signed_header_for_that_body(server: Server
     assert status == 401
 
 
+def test_deep_json_gets_a_typed_error_over_websocket_and_http(
+    server: ServerThread, client: Client
+) -> None:
+    deep = b'{"jsonrpc":"2.0","id":1,"method":"public/test","params":' + b"[" * 1_000
+    deep += b"]" * 1_000 + b"}"
+    client.send_raw(deep)
+    error = client.next_stray()["error"]
+    assert error["code"] == rpc.INVALID_REQUEST and error["data"]["reason"] == "too_deep"
+    assert client.call("public/test") == {"version": "2.1.1"}
+    status, reply = post(server, deep)
+    assert status == 200 and reply["error"]["data"]["reason"] == "too_deep"
+
+
 def test_metrics_in_prometheus_text(server: ServerThread, client: Client) -> None:
     client.call("public/test")
     with pytest.raises(RpcError):

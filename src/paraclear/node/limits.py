@@ -1,10 +1,14 @@
-"""What one connection may send: frame and batch sizes, and a request rate.
+"""What one connection may send: frame size, nesting depth and batch length, and a rate.
 
 The rate is a token bucket per connection (per peer address over HTTP). A request beyond it
 gets a ``too_many_requests`` error and the connection survives. Each such rejection is a
 *strike*; strikes are forgiven at a tenth of the rate, so a client that backs off is never
 punished, while one that keeps sending faster than it may accumulates strikes and, past
 ``flood_strikes``, is disconnected.
+
+A frame's nesting depth is measured (``nesting_depth``) before it is parsed, in time linear
+in its length and without recursion, so that JSON nested a thousand levels deep is refused
+rather than decoded into a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable
 from typing import Final
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 Clock = Callable[[], float]
 
@@ -26,6 +32,8 @@ class Limits(msgspec.Struct, frozen=True):
 
     ``max_frame_bytes``: a larger request frame or HTTP body gets an invalid-request error.
     ``hard_frame_bytes``: a larger WebSocket frame closes the connection (1009) unread.
+    ``max_depth``: deepest nesting of arrays and objects in a frame (a batch of requests
+    whose params hold an array is 4 deep).
     ``max_batch``: most requests in one JSON-RPC batch.
     ``rate_per_s`` and ``burst``: the token bucket, in requests (a batch counts each).
     ``flood_strikes``: rejected requests, net of forgiveness, that close the connection.
@@ -37,6 +45,7 @@ class Limits(msgspec.Struct, frozen=True):
 
     max_frame_bytes: int = 256 * 1024
     hard_frame_bytes: int = 1024 * 1024
+    max_depth: int = 32
     max_batch: int = 100
     rate_per_s: float = 20_000.0
     burst: int = 20_000
@@ -95,3 +104,47 @@ class TokenBucket:
     def flooding(self, flood_strikes: int) -> bool:
         """Whether the sender has kept exceeding the rate long enough to be disconnected."""
         return self._strikes_at(self._clock()) > flood_strikes
+
+
+_STEPS: Final = np.zeros(256, dtype=np.int8)
+_STEPS[[ord("["), ord("{")]] = 1
+_STEPS[[ord("]"), ord("}")]] = -1
+_QUOTE: Final = ord('"')
+_BACKSLASH: Final = ord("\\")
+
+
+def deeper_than(frame: bytes, max_depth: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``max_depth`` deep. Frames
+    with no more opening brackets than that (nearly all) are not scanned."""
+    if frame.count(b"[") + frame.count(b"{") <= max_depth:
+        return False
+    return nesting_depth(frame) > max_depth
+
+
+def nesting_depth(frame: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, not counting brackets
+    inside strings.
+
+    Linear in the frame's length and vectorised (a few passes of numpy over its bytes):
+    0.1 ms for a small frame, a few ms for 256 KiB of brackets.
+    """
+    data = np.frombuffer(frame, dtype=np.uint8)
+    steps = _STEPS[data]
+    brackets = np.flatnonzero(steps)
+    if len(brackets) and b'"' in frame:
+        quotes = _string_quotes(data, has_escapes=b"\\" in frame)
+        brackets = brackets[np.searchsorted(quotes, brackets) % 2 == 0]
+    return int(np.cumsum(steps[brackets], dtype=np.int32).max(initial=0))
+
+
+def _string_quotes(data: npt.NDArray[np.uint8], *, has_escapes: bool) -> npt.NDArray[np.intp]:
+    """Positions of the quotes that open or close strings: those after an even run of
+    backslashes (``\\"`` is a quote inside a string, ``\\\\"`` ends one)."""
+    if not has_escapes:
+        return np.flatnonzero(data == _QUOTE)
+    plain = np.flatnonzero(data != _BACKSLASH)
+    among = np.flatnonzero(data[plain] == _QUOTE)
+    quotes = plain[among]
+    before = np.where(among > 0, plain[among - 1], -1)  # the byte before the backslash run
+    result: npt.NDArray[np.intp] = quotes[(quotes - before) % 2 == 1]
+    return result

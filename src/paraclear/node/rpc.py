@@ -30,7 +30,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from paraclear.node.limits import Limits, TokenBucket
+from paraclear.node.limits import Limits, TokenBucket, deeper_than
 from paraclear.state import TxFailure
 
 log = logging.getLogger(__name__)
@@ -212,22 +212,36 @@ class Dispatcher:
     async def handle(
         self, frame: bytes, context: Context, bucket: TokenBucket | None = None
     ) -> bytes | None:
-        """The encoded response to one frame, or None if it held only notifications."""
+        """The encoded response to one frame, or None if it held only notifications.
+
+        Size and nesting depth are checked before the frame is parsed; nothing raises out
+        of here (a bug becomes an internal error, logged)."""
         us_in = now_us()
-        if len(frame) > self.limits.max_frame_bytes:
-            message = (
-                f"frame of {len(frame)} bytes exceeds the limit of {self.limits.max_frame_bytes}"
-            )
-            return self._error_frame(None, RpcError(INVALID_REQUEST, message), us_in, "oversized")
         try:
-            body = msgspec.json.decode(frame)
-        except msgspec.DecodeError as error:
-            return self._error_frame(
-                None, RpcError(PARSE_ERROR, f"parse error: {error}"), us_in, "parse"
-            )
-        if isinstance(body, list):
-            return await self._batch(body, context, bucket, us_in)
-        return await self._one(body, context, bucket, us_in)
+            body = self._decode(frame)
+            if isinstance(body, list):
+                return await self._batch(body, context, bucket, us_in)
+            return await self._one(body, context, bucket, us_in)
+        except RpcError as error:  # the frame itself: oversized, too deep, not JSON
+            label = "parse" if error.data is None else str(error.data["reason"])
+            return self._error_frame(None, error, us_in, label)
+        except Exception as error:
+            return self._error_frame(None, to_rpc_error(error), us_in, "other")
+
+    def _decode(self, frame: bytes) -> Any:
+        """The JSON value of a frame. Raises RpcError (oversized, too deep, parse error)."""
+        limit = self.limits.max_frame_bytes
+        if len(frame) > limit:
+            message = f"frame of {len(frame)} bytes exceeds the limit of {limit}"
+            raise RpcError(INVALID_REQUEST, message, {"reason": "oversized", "limit": limit})
+        depth = self.limits.max_depth
+        if deeper_than(frame, depth):
+            message = f"frame nests arrays and objects deeper than {depth} levels"
+            raise RpcError(INVALID_REQUEST, message, {"reason": "too_deep", "limit": depth})
+        try:
+            return msgspec.json.decode(frame)
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise RpcError(PARSE_ERROR, f"parse error: {error}") from None
 
     async def _batch(
         self, body: list[Any], context: Context, bucket: TokenBucket | None, us_in: int
