@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.accounts import holdings, margin_status
-from paraclear.clearing.liquidation import adl_score, liquidation_order, step_limit
+from paraclear.clearing.liquidation import liquidation_order, step_limit
+from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.records import MarkData, Position
 from paraclear.clearing.transactions import (
     MAX_ADL_COUNTERPARTIES,
@@ -35,6 +36,7 @@ from paraclear.clearing.transactions import (
 from paraclear.execution import BlockContext, Receipt, run_transaction
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.sequential import fold_into
+from paraclear.sim.adl_queue import AdlQueue
 from paraclear.sim.scan import ScanResult, scan
 from paraclear.state import Key, StateView
 from paraclear.state import keys as k
@@ -50,6 +52,12 @@ class DryRun:
     ctx: BlockContext
     pending: dict[Key, object] = field(default_factory=dict)
     txs: list[Transaction] = field(default_factory=list)
+    equities: dict[str, int] = field(default_factory=dict)
+    """Equity of accounts the dry run has not changed since it was computed (marks do not
+    move within a block, so only a transaction's own writes change an account's equity)."""
+    changed: list[str] = field(default_factory=list)
+    """Accounts under whose lock each kept transaction wrote, in order."""
+    queues: dict[tuple[str, bool], AdlQueue] = field(default_factory=dict)
 
     def view(self) -> StateView:
         """A read view of the state the next transaction will see."""
@@ -65,7 +73,18 @@ class DryRun:
         if receipt.ok:
             fold_into(self.pending, self.data, view)  # type: ignore[arg-type]
             self.txs.append(tx)
+            for key in (*view.writes, *view.deltas):
+                if key[0] == "acct":
+                    self.equities.pop(key[1], None)
+                    self.changed.append(key[1])
         return receipt
+
+    def equity(self, account: str, model: MarginModel) -> int:
+        """``account``'s equity in the state the next transaction will see."""
+        known = self.equities.get(account)
+        if known is None:
+            known = self.equities[account] = margin_status(self.view(), account, model).equity
+        return known
 
 
 class LiquidationEngine:
@@ -181,20 +200,22 @@ class LiquidationEngine:
         excluded: set[str],
     ) -> list[tuple[str, int]]:
         """Opposite holders with a positive ADL score, highest first (ties by name)."""
-        view, name = dry.view(), market.instrument.name
+        name, long = market.instrument.name, position.size > 0
+        queue = dry.queues.get((name, long))
+        if queue is None:
+            queue = dry.queues[name, long] = AdlQueue(market, long, found.table.holders(name))
         model = self.machine.margin_model
-        scored = []
-        for holder in found.table.holders(name):
-            if holder == account or holder in excluded:
-                continue
-            theirs = view.get(k.position(holder, name))
-            if not isinstance(theirs, Position) or (theirs.size > 0) == (position.size > 0):
-                continue
-            score = adl_score(theirs, market, margin_status(view, holder, model).equity)
-            if score > 0:
-                scored.append((-score, holder, abs(theirs.size)))
-        scored.sort()
-        return [(holder, size) for _, holder, size in scored]
+        view = dry.view()
+        ranked = queue.ranked(
+            dry.changed,
+            lambda holder: view.get(k.position(holder, name)),
+            lambda holder: dry.equity(holder, model),
+        )
+        return [
+            (holder, size)
+            for _, holder, size in ranked
+            if holder != account and holder not in excluded
+        ]
 
     def _backstop(self, dry: DryRun, account: str) -> None:
         view = dry.view()
