@@ -187,17 +187,17 @@ def _run_crash(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     report = run_crash(config).as_dict()
-    print(json.dumps(report) if args.json else _crash_text(report))
+    print(json.dumps(report) if args.json else crash_text(report))
     return 0 if report["invariants_ok"] else 1
 
 
-def _crash_text(summary: dict[str, Any]) -> str:
+def crash_text(summary: dict[str, Any]) -> str:
     fund = summary["insurance_fund"]
     failed = summary["failed_by_error"]
     lines = [
-        f"crash: seed {summary['seed']}, {summary['traders']:,} traders, index -30% in one "
-        f"block then {summary['cascade_blocks']} liquidation blocks (final index "
-        f"{summary['final_index']:,})",
+        f"crash: seed {summary['seed']}, {summary['traders']:,} traders, index "
+        f"-{summary['crash_ppm'] / 10_000:g}% then {summary['cascade_blocks']} liquidation "
+        f"blocks (final index {summary['final_index']:,})",
         f"{summary['blocks']} blocks, {summary['txs']:,} transactions in "
         f"{summary['seconds']:.3f} s",
         f"liquidations: {summary['liquidations']:,} steps over "

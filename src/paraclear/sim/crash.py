@@ -22,14 +22,16 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+
+import msgspec
 
 from paraclear.clearing import ClearingMachine
+from paraclear.clearing.accounts import equity, holdings
 from paraclear.clearing.events import Deleveraged, InsuranceCovered, Liquidated
 from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.instruments import Option, Perpetual, Right, expiry_time
 from paraclear.clearing.invariants import check_invariants
-from paraclear.clearing.margin import PortfolioMargin
+from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.perpetuals import IMPACT_NOTIONAL
 from paraclear.clearing.records import Bankruptcy, HouseConfig
 from paraclear.clearing.transactions import (
@@ -47,12 +49,13 @@ from paraclear.execution import (
     ParallelExecutor,
     SequentialExecutor,
 )
-from paraclear.execution.parallel import Backend
 from paraclear.market import OrderBook, OrderKind
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
+from paraclear.sim.crash_report import CrashConfig as CrashConfig
+from paraclear.sim.crash_report import CrashReport as CrashReport
 from paraclear.sim.impact import impact_prices
 from paraclear.sim.liquidator import LiquidationEngine
-from paraclear.state import State
+from paraclear.state import State, StateView
 from paraclear.state import keys as k
 
 ADMIN, ORACLE = "admin", "oracle"
@@ -76,94 +79,21 @@ SPOT_DEPTH = 2_000_000_000 * USDC_SCALE
 million USDC sold, at most 1 % a block): liquidators hedge on spot markets."""
 
 
-@dataclass
-class CrashConfig:
-    seed: int = 1
-    traders: int = 400
-    dip_ppm: int = 15_000
-    crash_ppm: int = 300_000
-    vol_before_ppm: int = 600_000
-    vol_after_ppm: int = 1_500_000
-    max_blocks: int = 40
-    portfolio_margin: bool = False
-    executor: str = "sequential"
-    """``sequential`` or ``parallel`` (then ``workers`` and ``backend`` apply)."""
-    workers: int = 2
-    backend: Backend = "processes"
-
-
-@dataclass
-class CrashReport:
-    """What the crash did. Amounts in micro-USDC."""
-
-    config: CrashConfig
-    blocks: int = 0
-    txs: int = 0
-    seconds: float = 0.0
-    events: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)
-    liquidated_accounts: set[str] = field(default_factory=set)
-    deleveraged_accounts: set[str] = field(default_factory=set)
-    fund_before_crash: int = 0
-    fund_min: int = 0
-    fund_final: int = 0
-    penalties: int = 0
-    covered: int = 0
-    deleveraged_loss: int = 0
-    bad_debt: int = 0
-    cascade_blocks: int = 0
-    final_index: int = 0
-    net_deposits: int = 0
-    violations: list[str] = field(default_factory=list)
-    state_root: str = ""
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "seed": self.config.seed,
-            "traders": self.config.traders,
-            "crash_ppm": self.config.crash_ppm,
-            "executor": self.config.executor,
-            "blocks": self.blocks,
-            "cascade_blocks": self.cascade_blocks,
-            "final_index": self.final_index,
-            "txs": self.txs,
-            "seconds": round(self.seconds, 3),
-            "liquidations": self.events["Liquidated"],
-            "liquidated_accounts": len(self.liquidated_accounts),
-            "adl_events": self.events["Deleveraged"],
-            "deleveraged_accounts": len(self.deleveraged_accounts),
-            "insurance_fund": {
-                "before_crash": self.fund_before_crash,
-                "penalties_in": self.penalties,
-                "covered_out": self.covered,
-                "minimum": self.fund_min,
-                "final": self.fund_final,
-                "exhausted": self.fund_min == 0 and self.events["Deleveraged"] > 0,
-            },
-            "adl_loss_absorbed": self.deleveraged_loss,
-            "bad_debt": self.bad_debt,
-            "net_deposits": self.net_deposits,
-            "failed_by_error": dict(sorted(self.failed.items())),
-            "invariants_ok": not self.violations,
-            "invariant_violations": self.violations[:20],
-            "state_root": self.state_root,
-        }
-
-
 class CrashScenario:
     """Builds the market and runs the crash; ``run`` returns the report."""
 
     def __init__(self, config: CrashConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
-        self.machine = ClearingMachine(PortfolioMargin() if config.portfolio_margin else None)
+        self.machine = ClearingMachine(margin_model(config))
         self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] = (
             ParallelExecutor(self.machine, config.workers, config.backend)
             if config.executor == "parallel"
             else SequentialExecutor(self.machine)
         )
         self.engine = LiquidationEngine(self.machine, LIQUIDATORS, max_steps=3)
-        self.state: State = genesis_state(HouseConfig(admin=ADMIN, oracle=ORACLE))
+        self.state: State = _genesis(config)
+        self.skew_ppm = config.skew_before_ppm
         self.nonces: Counter[str] = Counter()
         self.height = 0
         self.time = START
@@ -185,18 +115,33 @@ class CrashScenario:
         self._liquidate_until_calm(index, self.config.vol_before_ppm, impact=False)
         self.report.fund_before_crash = self.report.fund_min = self._fund()
         self.crashed = True
-        index = INDEX * (1_000_000 - self.config.crash_ppm) // 1_000_000
-        self.publish_index(index, self.config.vol_after_ppm)
-        self.report.cascade_blocks = self._liquidate_until_calm(
-            index, self.config.vol_after_ppm, impact=True
-        )
+        self._crash()
         self._finish()
         return self.report
+
+    def _crash(self) -> None:
+        """The crash in ``crash_blocks`` equal steps of the index, the volatility and the
+        skew, each followed by liquidation until calm (whose sales move the index further)."""
+        config, steps = self.config, self.config.crash_blocks
+        index, level = INDEX, 1_000_000
+        for step in range(1, steps + 1):
+            after = 1_000_000 - config.crash_ppm * step // steps
+            index, level = index * after // level, after
+            vol = _between(config.vol_before_ppm, config.vol_after_ppm, step, steps)
+            self.skew_ppm = _between(config.skew_before_ppm, config.skew_after_ppm, step, steps)
+            self.publish_index(index, vol)
+            self.report.cascade_blocks += self._liquidate_until_calm(index, vol, impact=True)
+            index = self.report.final_index
 
     # --- phases ---------------------------------------------------------------------------
 
     def setup_market(self) -> None:
-        self._block([self._tx(ListInstrument, ADMIN, instrument=i) for i in (PERP, *PUTS, CALL)])
+        perp = msgspec.structs.replace(
+            PERP,
+            initial_margin_ppm=self.config.perp_initial_ppm,
+            maintenance_margin_ppm=self.config.perp_maintenance_ppm,
+        )
+        self._block([self._tx(ListInstrument, ADMIN, instrument=i) for i in (perp, *PUTS, CALL)])
         self.publish_index(INDEX, self.config.vol_before_ppm)
         deposits, trades = self._positions()
         self.setup_deposits = deposits
@@ -236,6 +181,14 @@ class CrashScenario:
         )
         self.report.net_deposits = data.get(k.NET_DEPOSITS, 0)  # type: ignore[assignment]
         self.report.state_root = self.state.root().hex()
+        for key, v in data.items():
+            if isinstance(v, Bankruptcy) and key[0] == "acct":
+                self.report.deficits[key[1]] += v.deficit
+        view = StateView(data)
+        for tx in self.setup_deposits:
+            if isinstance(tx, Deposit) and tx.sender not in LIQUIDATORS:
+                held = equity(view.get_int(k.collateral(tx.sender)), holdings(view, tx.sender))
+                self.report.losses[tx.sender] = tx.amount - held
 
     # --- the market -----------------------------------------------------------------------
 
@@ -252,7 +205,7 @@ class CrashScenario:
         trades: list[tuple[str, str, Perpetual | Option, int]] = []
         for i, account in enumerate(longs):
             deposit = rng.randrange(2_000, 50_000)
-            leverage = rng.choice((2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45))
+            leverage = rng.choice(self.config.leverages)
             lots = deposit * leverage // (INDEX // 1_000)
             deposits[account] = deposit
             short = shorts[i % len(shorts)]
@@ -304,7 +257,7 @@ class CrashScenario:
                     underlying="BTC",
                     index_price=raw,
                     atm_vol_ppm=vol_ppm,
-                    skew_ppm=-100_000,
+                    skew_ppm=self.skew_ppm,
                     impact_bid=bid,
                     impact_ask=ask,
                 )
@@ -375,8 +328,11 @@ class CrashScenario:
                 elif isinstance(event, Deleveraged):
                     report.deleveraged_accounts.add(event.account)
                     report.deleveraged_loss += event.loss
+                    report.adl_volume += event.size * event.price // SIZE_SCALE
+                    report.deficits[event.account] += event.loss
                 elif isinstance(event, InsuranceCovered):
                     report.covered += event.amount
+                    report.deficits[event.account] += event.amount
         if self.crashed:
             report.fund_min = min(report.fund_min, self._fund())
 
@@ -387,3 +343,27 @@ class CrashScenario:
 def run_crash(config: CrashConfig) -> CrashReport:
     """Run the crash scenario described by ``config``."""
     return CrashScenario(config).run()
+
+
+def margin_model(config: CrashConfig) -> MarginModel:
+    """The margin model ``config`` names, with its parameters."""
+    if config.portfolio_margin:
+        return PortfolioMargin()
+    return StandardMargin(short_option_maintenance_ppm=config.option_maintenance_ppm)
+
+
+def _genesis(config: CrashConfig) -> State:
+    """The house, with ``config.insurance_fund`` in its fund (counted as deposited)."""
+    house = HouseConfig(
+        admin=ADMIN, oracle=ORACLE, liquidation_penalty_ppm=config.liquidation_penalty_ppm
+    )
+    state = genesis_state(house)
+    if not config.insurance_fund:
+        return state
+    fund = config.insurance_fund
+    return State({**state.data, k.INSURANCE_FUND: fund, k.NET_DEPOSITS: fund})
+
+
+def _between(start: int, end: int, step: int, steps: int) -> int:
+    """The value ``step`` of ``steps`` of the way from ``start`` to ``end``."""
+    return start + (end - start) * step // steps
