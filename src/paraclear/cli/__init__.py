@@ -1,5 +1,5 @@
-"""The ``paraclear`` command: ``demo``, ``simulate``, ``bench``, ``serve`` and ``replay``. See
-``--help``."""
+"""The ``paraclear`` command: ``demo``, ``simulate``, ``stress``, ``bench``, ``serve`` and
+``replay``. See ``--help``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from paraclear import __version__
-from paraclear.cli import bench, demo, replay, serve, simulate
+from paraclear.cli import bench, demo, replay, serve, simulate, stress
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.register(commands)
     simulate.register(commands)
+    stress.register(commands)
     bench.register(commands)
     serve.register(commands)
     replay.register(commands)

@@ -14,7 +14,7 @@ import html
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -24,6 +24,7 @@ from paraclear.sim.report import DemoReport, short_key, summary
 _WIDTH: Final = 9.0
 """Figure width in inches (at 100 dpi: 900 pixels)."""
 _CRASH_COLOUR: Final = "#c0392b"
+T = TypeVar("T")
 
 HOW_TO_READ: Final = """\
 An agent market (market makers quoting option chains from their Greeks and hedging with the
@@ -56,18 +57,18 @@ def render_html(report: DemoReport) -> str:
     run = report.run
     title = f"paraclear demo: seed {run.seed}, {run.accounts} accounts, {len(run.ticks)} minutes"
     sections = [
-        _section("Price path", _png(_price_path, report)),
-        _section("Throughput and speedup", _png(_throughput, report)),
-        _section("Contention", _png(_contention, report)),
-        _section("Liquidations and the insurance fund", _png(_liquidations, report)),
-        _section("Implied-vol smile before and after the crash", _png(_smile, report)),
-        _section("Market makers' Greeks", _png(_greeks, report)),
-        _section("Figures", _figures_table(report) + _greeks_table(report)),
+        section("Price path", png(_price_path, report)),
+        section("Throughput and speedup", png(_throughput, report)),
+        section("Contention", png(_contention, report)),
+        section("Liquidations and the insurance fund", png(_liquidations, report)),
+        section("Implied-vol smile before and after the crash", png(_smile, report)),
+        section("Market makers' Greeks", png(_greeks, report)),
+        section("Figures", _figures_table(report) + _greeks_table(report)),
     ]
-    return _PAGE.format(title=html.escape(title), how=HOW_TO_READ, sections="\n".join(sections))
+    return PAGE.format(title=html.escape(title), how=HOW_TO_READ, sections="\n".join(sections))
 
 
-_PAGE: Final = """<!DOCTYPE html>
+PAGE: Final = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 960px; margin: 2em auto; color: #222; }}
@@ -84,13 +85,13 @@ td:first-child, th:first-child {{ text-align: left; }}
 """
 
 
-def _section(heading: str, body: str) -> str:
+def section(heading: str, body: str) -> str:
     return f"<h2>{html.escape(heading)}</h2>\n{body}"
 
 
-def _png(draw: Callable[[Figure, DemoReport], None], report: DemoReport) -> str:
-    """Draw one figure and return it as an inline ``<img>``."""
-    figure = Figure(figsize=(_WIDTH, 3.6), dpi=100, layout="constrained")
+def png(draw: Callable[[Figure, T], None], report: T, height: float = 3.6) -> str:
+    """Draw one figure (``height`` inches) and return it as an inline ``<img>``."""
+    figure = Figure(figsize=(_WIDTH, height), dpi=100, layout="constrained")
     draw(figure, report)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -1,0 +1,48 @@
+"""``paraclear stress``: JSON and HTML reports, resuming, rerunning one scenario, bad input."""
+
+import json
+import sys
+
+from paraclear.cli import main
+
+SMALL = ["stress", "--scenarios", "3", "--traders", "30", "--workers", "2", "--quiet"]
+
+
+def test_stress_json_reports_every_figure_and_a_rerun_reproduces_the_worst(tmp_path, capsys):
+    results, page = tmp_path / "r.jsonl", tmp_path / "report.html"
+    args = [*SMALL, "--results", str(results), "--html", str(page), "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["completed"] == 3 and summary["failed"] == 0
+    assert summary["invariants_violated"] == []
+    assert {"cover_1", "cover_2", "exceedance", "liquidations", "adl_frequency"} <= set(summary)
+    assert page.read_text().count("data:image/png;base64") == 3
+    assert main(args) == 0  # a rerun resumes every scenario from the file
+    assert json.loads(capsys.readouterr().out)["resumed"] == 3
+    worst = summary["worst"][0]
+    assert main(["stress", "--rerun", json.dumps(worst["scenario"]), "--json"]) == 0
+    crash = json.loads(capsys.readouterr().out)
+    assert crash["seed"] == worst["seed"] and crash["invariants_ok"]
+    assert crash["insurance_fund"]["covered_out"] == worst["fund_paid"]
+
+
+def test_stress_text_gives_the_cover_verdicts_and_rerun_commands(tmp_path, capsys):
+    assert main([*SMALL, "--results", str(tmp_path / "r.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "Cover-1:" in out and "Cover-2:" in out and "paraclear stress --rerun '" in out
+
+
+def test_stress_refuses_a_bad_range_and_a_bad_rerun(tmp_path, capsys):
+    assert main([*SMALL, "--vary", "crash_ppm=9:1"]) == 2
+    assert "LOW is above HIGH" in capsys.readouterr().err
+    assert main([*SMALL, "--vary", "speed=1:2"]) == 2
+    assert "expected NAME=LOW:HIGH" in capsys.readouterr().err
+    assert main(["stress", "--rerun", "{}"]) == 2
+    assert "not a scenario" in capsys.readouterr().err
+
+
+def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    assert main([*SMALL, "--results", str(tmp_path / "r.jsonl"), "--ray"]) == 2
+    assert "pip install 'paraclear[cluster]'" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
