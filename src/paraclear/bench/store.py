@@ -21,7 +21,7 @@ from paraclear.clearing.records import HouseConfig
 from paraclear.execution import Block, SequentialExecutor
 from paraclear.node.replay import open_state, replay
 from paraclear.node.snapshot import decode_state, encode_state
-from paraclear.node.storage import BlockStore, ChainSpec
+from paraclear.node.storage import DEFAULT_KEEP_SNAPSHOTS, BlockStore, ChainSpec
 from paraclear.sim.workload import ADMIN, ORACLE, Workload, WorkloadConfig
 from paraclear.state import State
 
@@ -35,7 +35,7 @@ def bench_store(
     with tempfile.TemporaryDirectory(prefix="paraclear-bench-store-") as tmp:
         data_dir = Path(tmp)
         say(f"writing {blocks + 1} blocks for {accounts:,} accounts")
-        appends, live = _write_chain(data_dir, accounts, blocks, txs_per_block)
+        appends, live = write_chain(data_dir, accounts, blocks, txs_per_block)
         say("replaying from genesis")
         with BlockStore.open(data_dir) as store:
             _, report = replay(store, "genesis")
@@ -66,11 +66,17 @@ def bench_store(
     }
 
 
-def _write_chain(
-    data_dir: Path, accounts: int, blocks: int, txs_per_block: int
+def write_chain(
+    data_dir: Path,
+    accounts: int,
+    blocks: int,
+    txs_per_block: int,
+    *,
+    snapshot_every: int = 0,
+    keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
 ) -> tuple[list[float], dict[str, object]]:
-    """Execute and append the workload: every append's time, the live execution rate and
-    the directory's size."""
+    """Execute and append the workload (a snapshot every ``snapshot_every`` blocks, default
+    half the chain): every append's time, the live execution rate and the directory's size."""
     workload = Workload(WorkloadConfig(seed=1, accounts=accounts, txs_per_block=txs_per_block))
     spec = ChainSpec("bench-store", HouseConfig(admin=ADMIN, oracle=ORACLE))
     executor = SequentialExecutor(ClearingMachine(workload.model))
@@ -78,7 +84,10 @@ def _write_chain(
     appends: list[float] = []
     execute_seconds = 0.0
     txs = 0
-    with BlockStore.open(data_dir, spec, snapshot_every=max(1, blocks // 2)) as store:
+    every = snapshot_every or max(1, blocks // 2)
+    with BlockStore.open(
+        data_dir, spec, snapshot_every=every, keep_snapshots=keep_snapshots
+    ) as store:
         for height in range(1, blocks + 2):
             made = workload.setup_block() if height == 1 else workload.next_block(state)
             block = Block(height=height, time=made.time, txs=made.txs)

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from paraclear.cli import replay_segments
 from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
@@ -56,15 +57,19 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--workers",
         type=int_in(1, MAX_WORKERS),
-        default=2,
-        help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2)",
+        default=None,
+        help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2); with "
+        "--segments, processes verifying segments (default every core)",
     )
+    replay_segments.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if replay_segments.wanted(args):
+        return replay_segments.run(args)
     line = ProgressLine(enabled=not args.quiet)
     shown = [0.0]
 
@@ -78,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with BlockStore.open(args.data_dir) as store:
             _, report = replay(
-                store, args.source, executor=args.executor, workers=args.workers, progress=progress
+                store,
+                args.source,
+                executor=args.executor,
+                workers=args.workers or 2,
+                progress=progress,
             )
     except StorageError as error:
         print(f"paraclear replay: {type(error).__name__}: {error}", file=sys.stderr)
