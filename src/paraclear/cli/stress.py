@@ -39,13 +39,24 @@ def register(commands: Any) -> None:
             "invariants holding, 1 otherwise."
         ),
     )
-    parser.add_argument("--scenarios", type=int_in(1, 10_000_000), default=100,
-                        help="how many scenarios to draw (default 100)")  # fmt: skip
-    parser.add_argument("--sample-seed", type=int_in(0, 2**63 - 1), default=1,
-                        help="seed of the sample: scenario i is the same for any --scenarios "
-                        "(default 1)")  # fmt: skip
-    parser.add_argument("--traders", type=int_in(2, 100_000), default=400,
-                        help="accounts per scenario (default 400)")  # fmt: skip
+    parser.add_argument(
+        "--scenarios",
+        type=int_in(1, 10_000_000),
+        default=100,
+        help="how many scenarios to draw (default 100)",
+    )
+    parser.add_argument(
+        "--sample-seed",
+        type=int_in(0, 2**63 - 1),
+        default=1,
+        help="seed of the sample: scenario i is the same for any --scenarios (default 1)",
+    )
+    parser.add_argument(
+        "--traders",
+        type=int_in(2, 100_000),
+        default=400,
+        help="accounts per scenario (default 400)",
+    )
     parser.add_argument(
         "--vary",
         action="append",
@@ -55,9 +66,12 @@ def register(commands: Any) -> None:
         "margin=standard,portfolio). Parameters and defaults: "
         + "; ".join(f"{n} {_range_text(r)}" for n, r in RANGES.items()),
     )
-    parser.add_argument("--workers", type=int_in(0, 4096), default=0,
-                        help="local worker processes, or CPUs of an embedded Ray instance "
-                        "(default 0: every core)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int_in(0, 4096),
+        default=0,
+        help="local worker processes, or CPUs of an embedded Ray instance (default 0: every core)",
+    )
     parser.add_argument(
         "--ray",
         nargs="?",
@@ -68,18 +82,27 @@ def register(commands: Any) -> None:
         "started here with 'ray start --head'; HOST:PORT a cluster (its workers need "
         "paraclear installed). Needs pip install 'paraclear[cluster]'",
     )
-    parser.add_argument("--results", default=DEFAULT_RESULTS, metavar="FILE",
-                        help=f"result file to append to and resume from (default "
-                        f"{DEFAULT_RESULTS})")  # fmt: skip
-    parser.add_argument("--worst", type=int_in(1, 1000), default=10,
-                        help="worst scenarios to list (default 10)")  # fmt: skip
+    parser.add_argument(
+        "--results",
+        default=DEFAULT_RESULTS,
+        metavar="FILE",
+        help=f"result file to append to and resume from (default {DEFAULT_RESULTS})",
+    )
+    parser.add_argument(
+        "--worst", type=int_in(1, 1000), default=10, help="worst scenarios to list (default 10)"
+    )
     parser.add_argument("--html", metavar="FILE", help="also write an HTML report with plots")
-    parser.add_argument("--heatmap", default="crash_ppm,insurance_fund", metavar="X,Y",
-                        help="the two parameters of the HTML heat map (default "
-                        "crash_ppm,insurance_fund)")  # fmt: skip
-    parser.add_argument("--rerun", metavar="JSON",
-                        help="run one scenario (as a report's worst list prints it) and show "
-                        "the crash in full")  # fmt: skip
+    parser.add_argument(
+        "--heatmap",
+        default="crash_ppm,insurance_fund",
+        metavar="X,Y",
+        help="the two parameters of the HTML heat map (default crash_ppm,insurance_fund)",
+    )
+    parser.add_argument(
+        "--rerun",
+        metavar="JSON",
+        help="run one scenario (as a report's worst list prints it) and show the crash in full",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
@@ -138,8 +161,9 @@ def _ranges(items: list[str]) -> dict[str, Range]:
     for item in items:
         name, _, spec = item.partition("=")
         if name not in PARAMETERS or not spec:
-            raise ValueError(f"--vary {item!r}: expected NAME=LOW:HIGH, NAME one of "
-                             f"{', '.join(PARAMETERS)}")  # fmt: skip
+            raise ValueError(
+                f"--vary {item!r}: expected NAME=LOW:HIGH, NAME one of {', '.join(PARAMETERS)}"
+            )
         if name == "margin":
             choices = tuple(spec.split(","))
             if not set(choices) <= {"standard", "portfolio"}:

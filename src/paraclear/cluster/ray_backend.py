@@ -44,8 +44,11 @@ def run_ray(
     if started_here:
         _init(ray, address, workers)
     try:
-        remote = ray.remote(max_retries=MAX_RETRIES)(Timed(fn))
-        refs: dict[Any, int] = {remote.remote(item): index for index, item in enumerate(items)}
+        remote = ray.remote(max_retries=MAX_RETRIES)(_call)
+        task = ray.put(Timed(fn))  # stored once, passed to every task by reference
+        refs: dict[Any, int] = {
+            remote.remote(task, item): index for index, item in enumerate(items)
+        }
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
@@ -53,6 +56,11 @@ def run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _call(task: Timed[T, R], item: T) -> tuple[R, float]:
+    """The Ray task: ``task`` arrives resolved from the object store."""
+    return task(item)
 
 
 def _init(ray: ModuleType, address: str | None, workers: int) -> None:
