@@ -314,7 +314,8 @@ def test_order_over_http_needs_the_signed_header_and_acts_for_its_account(venue:
     )
 
     def post(signer: Keypair) -> Any:
-        header = http_header(signer, CHAIN, "POST", "/api/v2", body)
+        challenge = venue.server.server.authenticator.challenge
+        header = http_header(signer, CHAIN, challenge, "POST", "/api/v2", body)
         request = urllib.request.Request(
             venue.server.http_url + "/api/v2", data=body, headers={"Authorization": header}
         )

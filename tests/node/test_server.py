@@ -234,11 +234,15 @@ def test_http_private_request_needs_a_signed_header_for_that_body(server: Server
     body = b'{"jsonrpc":"2.0","id":1,"method":"private/whoami"}'
     assert post(server, body)[1]["error"]["code"] == rpc.UNAUTHORIZED
     signer = keypair(31)
-    header = http_header(signer, CHAIN, "POST", "/api/v2", body)
+    header = http_header(
+        signer, CHAIN, server.server.authenticator.challenge, "POST", "/api/v2", body
+    )
     assert post(server, body, {"Authorization": header})[1]["result"] == {"account": signer.account}
     status, reply = post(server, body, {"Authorization": header})  # the same signature again
     assert status == 401 and reply["error"]["code"] == rpc.INVALID_CREDENTIALS
-    other = http_header(signer, CHAIN, "POST", "/api/v2", body)
+    other = http_header(
+        signer, CHAIN, server.server.authenticator.challenge, "POST", "/api/v2", body
+    )
     status, reply = post(server, body.replace(b'id":1', b'id":2'), {"Authorization": other})
     assert status == 401
 

@@ -327,8 +327,11 @@ class AsyncClient:
     # --- authentication and subscriptions -------------------------------------------------
 
     async def auth(self, signer: Signer) -> dict[str, Any]:
-        """Bind this connection to ``signer``'s account (``public/auth``, signature grant)."""
-        result: dict[str, Any] = await self.call("public/auth", sign_auth(signer, self.chain_id))
+        """Bind this connection to ``signer``'s account: ``public/get_auth_challenge``, then
+        ``public/auth`` with a signature grant over the challenge."""
+        challenge = (await self.call("public/get_auth_challenge"))["challenge"]
+        grant = sign_auth(signer, self.chain_id, challenge)
+        result: dict[str, Any] = await self.call("public/auth", grant)
         self.account = signer.account
         return result
 
