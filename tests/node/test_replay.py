@@ -143,8 +143,8 @@ def test_a_tampered_stored_root_is_a_root_mismatch(chain_dir: Path, plan: Plan) 
     assert report.mismatch.got == plan.roots[23]
 
 
-def test_a_tampered_snapshot_is_a_root_mismatch_on_recovery_and_corrupt_on_replay(
-    chain_dir: Path,
+def test_a_tampered_snapshot_is_skipped_on_recovery_and_corrupt_on_replay(
+    chain_dir: Path, plan: Plan
 ) -> None:
     with sqlite3.connect(chain_dir / DB_NAME) as db:
         (stored,) = db.execute("SELECT state FROM snapshots WHERE height = 25").fetchone()
@@ -152,18 +152,39 @@ def test_a_tampered_snapshot_is_a_root_mismatch_on_recovery_and_corrupt_on_repla
         forged = raw.replace(b"acct-00001", b"acct-00002", 1)
         assert forged != raw
         db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (zlib.compress(forged),))
-    with pytest.raises(RootMismatch) as mismatch:
-        open_state(chain_dir)
-    assert mismatch.value.height == 25
+    store, state = open_state(chain_dir)
+    with store:
+        assert state.root() == plan.roots[-1]
+        _, report = replay(store, "snapshot")
+        assert report.start_height == 20 and report.blocks == 5
+        assert [height for height, _ in report.skipped_snapshots] == [25]
+        assert "root" in report.skipped_snapshots[0][1]
     with BlockStore.open(chain_dir) as store, pytest.raises(CorruptStore, match="snapshot"):
         replay(store, "genesis")
 
 
-def test_a_snapshot_that_does_not_decompress_is_a_corrupt_store(chain_dir: Path) -> None:
+def _flip_bit(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x10]) + data[offset + 1 :]
+
+
+def test_one_bit_flipped_in_each_snapshot_falls_back_to_an_older_one_then_to_genesis(
+    chain_dir: Path, plan: Plan, caplog: pytest.LogCaptureFixture
+) -> None:
     with sqlite3.connect(chain_dir / DB_NAME) as db:
-        db.execute("UPDATE snapshots SET state = ? WHERE height = 25", (b"not zlib",))
-    with pytest.raises(CorruptStore, match="height 25"):
-        open_state(chain_dir)
+        rows = db.execute("SELECT height, state FROM snapshots ORDER BY height").fetchall()
+    assert [height for height, _ in rows] == [15, 20, 25]
+    for flipped, (height, stored) in enumerate(reversed(rows), start=1):
+        with sqlite3.connect(chain_dir / DB_NAME) as db:
+            bad = _flip_bit(stored, len(stored) // 2)
+            db.execute("UPDATE snapshots SET state = ? WHERE height = ?", (bad, height))
+        caplog.clear()
+        store, state = open_state(chain_dir)
+        with store:
+            assert state.root() == plan.roots[-1]
+            _, report = replay(store, "snapshot")
+        assert len(report.skipped_snapshots) == flipped
+        assert report.start_height == (rows[-flipped - 1][0] if flipped < len(rows) else 0)
+        assert f"skipping the snapshot at height {height}" in caplog.text
 
 
 def test_a_gap_in_the_block_log_is_a_corrupt_store(chain_dir: Path) -> None:

@@ -154,9 +154,11 @@ def test_another_format_version_and_garbled_meta_are_typed_errors(
         BlockStore.open(tmp_path, plan.spec)
 
 
-def test_a_file_that_is_not_sqlite_is_an_error(tmp_path: Path, plan: Plan) -> None:
+def test_a_file_that_is_not_sqlite_is_a_corrupt_store_in_one_line(
+    tmp_path: Path, plan: Plan
+) -> None:
     (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
-    with pytest.raises(sqlite3.DatabaseError):
+    with pytest.raises(CorruptStore, match="file is not a database"):
         BlockStore.open(tmp_path, plan.spec)
 
 

@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from paraclear import __version__
 from paraclear.cli import bench, demo, replay, serve, simulate, stress
+from paraclear.node.store_errors import StorageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("paraclear: interrupted", file=sys.stderr)
         return 130
+    except StorageError as error:  # a damaged or full data directory: not a bad argument
+        print(f"paraclear: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
     except ValueError as error:
         print(f"paraclear: error: {error}", file=sys.stderr)
         return 2

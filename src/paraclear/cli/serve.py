@@ -69,6 +69,16 @@ def register(commands: Any) -> None:
         "--snapshot-every", type=int_in(1, 1_000_000), default=100,
         help="blocks between state snapshots (default 100)",
     )  # fmt: skip
+    parser.add_argument(
+        "--accept-loss", action="store_true",
+        help="start even if the block log ends below the last block acknowledged to clients "
+        "(a damaged or deleted WAL): those blocks are given up and their heights reused",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-db-mb", type=int_in(1, 10**9), default=None,
+        help="cap the chain database at this many MiB; at the cap the node stops producing "
+        "blocks and answers storage_full, as on a full disk (default: no cap)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -86,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         matcher_processes=args.matcher_processes,
         snapshot_every=args.snapshot_every,
+        accept_loss=args.accept_loss,
+        max_db_bytes=None if args.max_db_mb is None else args.max_db_mb << 20,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -101,11 +113,17 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"paraclear: dashboard at http://{args.host}:{port}/", file=sys.stderr, flush=True)
+    damage_told = False
     try:
         while not stop.wait(0.5):
             if node.failure is not None:
                 print(f"paraclear: block producer failed: {node.failure!r}", file=sys.stderr)
                 return 1
+            if node.damage is not None and not damage_told:
+                damage_told = True
+                print(
+                    f"paraclear: warning: the block log is damaged: {node.damage}", file=sys.stderr
+                )
     finally:
         app.stop()
     print(f"paraclear: stopped at height {node.height}", file=sys.stderr)

@@ -14,8 +14,17 @@ never lost by a crash), or fails with the node's typed admission error. Listener
 ``BlockReport`` per block, on the producer thread; they must not block (the API hands them
 to its event loop).
 
+Full disk: when the store has no room for a block (``StorageFull``: the disk, or the
+``max_db_bytes`` cap), nothing of the block was written; the node puts its state and books
+back as they were after the previous block, fails the block's transactions and everything
+waiting with ``StorageFull`` (retryable: clients see ``data.error == "storage_full"``),
+refuses new submissions with it, and stops producing while reads go on. The producer probes
+for room every ``ROOM_PROBE_SECONDS`` and resumes by itself once a block's worth fits.
+
 Restart: ``Node`` on an existing data directory rebuilds the state from the latest snapshot
-and the blocks after it (every root checked), then reopens the books from the open orders
+and the blocks after it (every root, receipt and block hash checked; ``open_state``), while
+a background thread checks the block hashes of the whole log below (``damage`` holds what
+it found), then reopens the books from the open orders
 in state. The books are the producer's, off-chain: after a restart the orders at one price
 level queue by account and order nonce, not by their original arrival (book snapshots with
 a replay of the blocks after them would keep arrival order; not done yet).
@@ -62,9 +71,9 @@ from paraclear.node.errors import Dropped, NodeError
 from paraclear.node.mempool import Mempool, TieBreak
 from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
-from paraclear.node.storage import ChainSpec
+from paraclear.node.storage import BlockStore, ChainSpec, StorageError, StorageFull
 from paraclear.node.views import order_id
-from paraclear.state import AccessSet
+from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
 RECENT_TRADES: Final = 1_000
 """Fills kept per instrument for the API."""
+ROOM_PROBE_SECONDS: Final = 0.5
+"""While storage is full, how often the producer checks whether a block fits again."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,11 @@ class NodeConfig:
     """1: books matched in the producer; more: ``ParallelMatcher`` processes."""
     sig_threads: int = 2
     snapshot_every: int = 100
+    accept_loss: bool = False
+    """Start even if the block log ends below the acknowledged height (``BlockStore.open``):
+    the operator gives those blocks up, and their heights are reused."""
+    max_db_bytes: int | None = None
+    """Cap on the chain database's size; reaching it is handled as a full disk."""
     genesis_time: int = 1_767_225_600
     """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, wall clock)."""
     tie_break: TieBreak = "arrival"
@@ -154,28 +170,30 @@ class Node:
         self.chain_id = config.chain_id
         self.operator = config.operator
         self.store, self.state = open_state(
-            config.data_dir, config.spec, snapshot_every=config.snapshot_every
+            config.data_dir,
+            config.spec,
+            snapshot_every=config.snapshot_every,
+            accept_loss=config.accept_loss,
+            max_bytes=config.max_db_bytes,
         )
         self.machine = ClearingMachine(config.spec.model())
         self.height = self.store.height
+        self._start_height = self.height
         self.block_time = (
             self.store.block(self.height).block.time if self.height else config.genesis_time
         )
         self._clock = clock
-        self.matcher: SerialMatcher | ParallelMatcher = (
-            ParallelMatcher(config.matcher_processes)
-            if config.matcher_processes > 1
-            else SerialMatcher()
-        )
-        self.builder = BlockBuilder(self.machine, self.matcher, self.operator.account)
         self.depth: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         """Best levels of each book after the latest block: (bids, asks)."""
         self.trades: dict[str, deque[tuple[int, int, OrderFilled]]] = {}
         """Recent fills per instrument: (height, block time, event), oldest first."""
-        self._reopen_books()
-        self.mempool = Mempool(
-            self._committed_nonce, operators=(self.operator.account,), tie_break=config.tie_break
-        )
+        self.matcher: SerialMatcher | ParallelMatcher
+        self.builder: BlockBuilder
+        self._open_books()
+        self.mempool = self._new_mempool()
+        self.storage_full: StorageFull | None = None
+        """Why the node stopped producing for want of room, while it has (see the module
+        docstring); None while it produces."""
         self.verifier = SigVerifier(config.sig_threads)
         self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] | None
         """What re-executes each block after the builder's dry run: None commits the dry
@@ -205,6 +223,10 @@ class Node:
         self._listeners: list[Listener] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self.damage: StorageError | None = None
+        """What the background check of the log's block hashes found wrong, if anything."""
+        self.verified = 0
+        """Blocks the background check has verified (it stops at the height at start)."""
         self.failure: BaseException | None = None
         """Why the producer stopped, if it did on its own (every waiting future fails with
         it; ``paraclear serve`` exits 1)."""
@@ -233,7 +255,7 @@ class Node:
         admitted = 0
         with self._lock:
             for (signed, future), outcome in zip(inbox, outcomes, strict=True):
-                refused: NodeError | None = outcome
+                refused: NodeError | StorageFull | None = outcome or self.storage_full
                 if refused is None:
                     try:
                         self._admit(signed, future)
@@ -278,6 +300,7 @@ class Node:
         block_time = max(self.block_time, int(self._clock()))
         built = self.builder.build(self.state, height, block_time, [s.tx for s in taken])
         built_at = wallclock.perf_counter()
+        undo = {key: self.state.get(key) for key in built.writes}
         if self.executor is None:
             result = self._commit_dry_run(built)
         else:
@@ -286,9 +309,17 @@ class Node:
                 raise RuntimeError(f"block {height}: the executor disagrees with the dry run")
         executed_at = wallclock.perf_counter()
         envelopes = [self._envelope(tx) for tx in built.block.txs]
-        self.store.append(built.block, result, envelopes)
+        try:
+            self.store.append(built.block, result, envelopes)
+        except StorageFull as full:
+            self._abandon(undo, full)
+            return None
+        full_after = None
         if self.store.snapshot_due(height):
-            self.store.save_snapshot(height, self.state)
+            try:
+                self.store.save_snapshot(height, self.state)
+            except StorageFull as full:  # the block is durable: finish it, then stop
+                full_after = full
         persisted_at = wallclock.perf_counter()
         self.height, self.block_time = height, block_time
         report = BlockReport(
@@ -308,7 +339,49 @@ class Node:
         report.seconds["total"] = wallclock.perf_counter() - started
         for listener in list(self._listeners):
             listener(report)
+        if full_after is not None:
+            self._stop_producing(full_after)
         return report
+
+    # --- a full disk -----------------------------------------------------------------------
+
+    def _abandon(self, undo: dict[Key, object], full: StorageFull) -> None:
+        """The store had no room for the block just executed: put state and books back as
+        the previous block left them, and stop producing."""
+        self.state.apply(undo)
+        if self.state.root() != self.store.last_root:  # pragma: no cover - a bug
+            raise RuntimeError(f"block {full.height}: undoing it did not restore the root")
+        self.matcher.close()
+        self._open_books()
+        self._stop_producing(full)
+
+    def _stop_producing(self, full: StorageFull) -> None:
+        """Fail everything waiting with ``full`` and refuse submissions until there is room."""
+        log.warning("storage full: stopped producing at height %d (%s)", self.height, full)
+        with self._lock:
+            self.storage_full = full
+            waiting = [f for _, f in self._waiting.values()]
+            waiting += [*self._futures.values(), *(f for _, f in self._inbox)]
+            self._waiting, self._futures, self._inbox = {}, {}, []
+            self.mempool = self._new_mempool()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(full)
+
+    def check_room(self) -> bool:
+        """While storage is full: whether a block the size of the one refused fits now; if
+        it does, production resumes. True when producing."""
+        full = self.storage_full
+        if full is None:
+            return True
+        try:
+            self.store.check_room(full.size)
+        except StorageFull:
+            return False
+        log.warning("storage has room again: producing from height %d", self.height + 1)
+        with self._lock:
+            self.storage_full = None
+        return True
 
     def _commit_dry_run(self, built: Built) -> BlockResult:
         """Commit the builder's dry run, which executed the block sequentially already."""
@@ -376,7 +449,7 @@ class Node:
         if self._threads:
             return
         self._stopping.clear()
-        loops = [("admission", self._admission_loop)]
+        loops = [("admission", self._admission_loop), ("verifier", self._verify_log)]
         if produce:
             loops.append(("producer", self._producer_loop))
         for name, target in loops:
@@ -409,6 +482,16 @@ class Node:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _verify_log(self) -> None:
+        """Check every block hash up to the height the node started at, on a connection of
+        its own; say what is wrong (recovery checked only the blocks after the snapshot)."""
+        try:
+            with BlockStore.open(self.config.data_dir) as store:
+                self.verified = store.verify_hashes(1, self._start_height, self._stopping.is_set)
+        except StorageError as error:
+            log.error("the block log is damaged (`paraclear replay` names the block): %s", error)
+            self.damage = error
+
     def _admission_loop(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
@@ -421,6 +504,9 @@ class Node:
         next_block = wallclock.monotonic()
         try:
             while not self._stopping.is_set():
+                if not self.check_room():
+                    self._stopping.wait(ROOM_PROBE_SECONDS)
+                    continue
                 with self._lock:
                     while (
                         not self._stopping.is_set()
@@ -467,6 +553,20 @@ class Node:
     def _committed_nonce(self, account: str) -> int:
         value = self.state.get(k.nonce(account), 0)
         return value if isinstance(value, int) else 0
+
+    def _new_mempool(self) -> Mempool:
+        return Mempool(
+            self._committed_nonce,
+            operators=(self.operator.account,),
+            tie_break=self.config.tie_break,
+        )
+
+    def _open_books(self) -> None:
+        """A fresh matcher and builder, with the books of the open orders in state."""
+        processes = self.config.matcher_processes
+        self.matcher = ParallelMatcher(processes) if processes > 1 else SerialMatcher()
+        self.builder = BlockBuilder(self.machine, self.matcher, self.operator.account)
+        self._reopen_books()
 
     def _reopen_books(self) -> None:
         """Rest every open order in state in its book again (see the module docstring)."""

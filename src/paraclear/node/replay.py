@@ -3,27 +3,32 @@
 ``open_state`` is what a node does on start: load the latest snapshot (its root checked),
 re-execute the blocks after it and compare each state root with the log's; a block whose
 SQLite transaction had not committed when the process died is simply not in the log. It
-raises ``RootMismatch`` at the first divergence.
+raises ``RootMismatch`` at the first divergence. A snapshot that does not load (damaged
+bytes, another root) is skipped with a warning for the next older one, or genesis: the log
+is the truth, a snapshot only a shortcut. (``BlockStore.open`` has already refused a log
+shorter than what was acknowledged.)
 
 ``replay`` is the audit behind ``paraclear replay``: the same re-execution, from genesis or
 from the latest snapshot, on either executor, reporting blocks, transactions, time and the
 first mismatching height instead of raising. Both also compare every block's receipts with
-the logged ones. From genesis, replay checks every stored snapshot against the replayed
-state, byte for byte.
+the logged ones and its block hash with the one recomputed over its stored bytes
+(``BlockHashMismatch``: envelopes or times altered, which re-execution cannot see). From
+genesis, replay checks every stored snapshot against the replayed state, byte for byte.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, Receipt, SequentialExecutor
-from paraclear.node.snapshot import decode_state, encode_state
+from paraclear.node.snapshot import CorruptSnapshot, encode_state
 from paraclear.node.storage import (
     DEFAULT_KEEP_SNAPSHOTS,
     DEFAULT_SNAPSHOT_EVERY,
@@ -33,10 +38,14 @@ from paraclear.node.storage import (
     Divergence,
     ReceiptsMismatch,
     RootMismatch,
+    StorageError,
     StoredBlock,
+    check_block_hash,
     encode_receipts,
 )
 from paraclear.state import State
+
+log = logging.getLogger(__name__)
 
 Source = Literal["genesis", "snapshot"]
 ExecutorName = Literal["sequential", "parallel"]
@@ -65,6 +74,8 @@ class ReplayReport:
     mismatch: Divergence | None = None
     """The first block whose root (``RootMismatch``) or receipts (``ReceiptsMismatch``)
     re-execution did not reproduce."""
+    skipped_snapshots: list[tuple[int, str]] = field(default_factory=list)
+    """Snapshots that would not load, newest first: (height, what was wrong)."""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +106,9 @@ class ReplayReport:
             "expected_root": None if root is None else root.expected.hex(),
             "got_root": None if root is None else root.got.hex(),
             "receipt_index": mismatch.index if isinstance(mismatch, ReceiptsMismatch) else None,
+            "skipped_snapshots": [
+                {"height": height, "error": error} for height, error in self.skipped_snapshots
+            ],
         }
 
 
@@ -104,15 +118,24 @@ def open_state(
     *,
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
     keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+    accept_loss: bool = False,
+    max_bytes: int | None = None,
 ) -> tuple[BlockStore, State]:
-    """Open (or create) the chain in ``data_dir`` and rebuild its state at the tip.
+    """Open (or create) the chain in ``data_dir`` and rebuild its state at the tip, from
+    the latest snapshot that loads (see the module docstring).
 
-    Raises ``RootMismatch`` at the first block (or snapshot) whose root the re-executed
-    state does not reproduce, ``ReceiptsMismatch`` at the first whose receipts it does not,
-    and ``BlockStore.open``'s errors.
+    Raises ``RootMismatch`` at the first block whose root the re-executed state does not
+    reproduce, ``ReceiptsMismatch`` at the first whose receipts it does not,
+    ``BlockHashMismatch`` at the first whose stored bytes were altered, and
+    ``BlockStore.open``'s errors (``accept_loss`` and ``max_bytes`` are passed to it).
     """
     store = BlockStore.open(
-        data_dir, spec, snapshot_every=snapshot_every, keep_snapshots=keep_snapshots
+        data_dir,
+        spec,
+        snapshot_every=snapshot_every,
+        keep_snapshots=keep_snapshots,
+        accept_loss=accept_loss,
+        max_bytes=max_bytes,
     )
     try:
         state, report = replay(store, "snapshot")
@@ -135,10 +158,13 @@ def replay(
     """Re-execute the log from genesis or from the latest snapshot, comparing every root.
 
     Stops at the first mismatch and reports it (``report.mismatch``). Raises
-    ``CorruptStore`` if the log has a gap or a snapshot differs from the replayed state.
+    ``CorruptStore`` if the log has a gap, a block that cannot be read or whose hash is
+    wrong (``BlockHashMismatch``), or a snapshot differs from the replayed state.
     """
-    state, start = _start_state(store, source)
+    skipped: list[tuple[int, str]] = []
+    state, start = _start_state(store, source, skipped)
     report = ReplayReport(source, start, store.height, 0, 0, 0.0, state.root(), executor)
+    report.skipped_snapshots = skipped
     if state.root() != store.root_at(start):
         report.mismatch = RootMismatch(start, store.root_at(start), state.root())
         return state, report
@@ -152,13 +178,28 @@ def replay(
     return state, report
 
 
-def _start_state(store: BlockStore, source: Source) -> tuple[State, int]:
-    """Genesis, or the latest snapshot decoded (whose root the caller checks)."""
+def _start_state(
+    store: BlockStore, source: Source, skipped: list[tuple[int, str]]
+) -> tuple[State, int]:
+    """Genesis, or the latest snapshot that loads with the log's root at its height;
+    those that do not are logged and added to ``skipped``."""
     if source == "snapshot":
-        snapshot = store.latest_snapshot()
-        if snapshot is not None:
-            return decode_state(snapshot.data), snapshot.height
+        for height in reversed(store.snapshot_heights()):
+            try:
+                return _load_snapshot(store, height), height
+            except (StorageError, CorruptSnapshot) as error:
+                log.warning("skipping the snapshot at height %d: %s", height, error)
+                skipped.append((height, str(error)))
     return store.spec.genesis_state(), 0
+
+
+def _load_snapshot(store: BlockStore, height: int) -> State:
+    """The snapshot at ``height``, decoded. Raises ``CorruptStore``, ``CorruptSnapshot``,
+    ``RootMismatch`` (its root is not the one stored with it, or not the log's)."""
+    state = store.snapshot(height).state()
+    if state.root() != store.root_at(height):
+        raise RootMismatch(height, store.root_at(height), state.root())
+    return state
 
 
 def _reexecute(
@@ -170,6 +211,7 @@ def _reexecute(
 ) -> None:
     """Execute every block after ``report.start_height`` on ``state``, filling ``report``."""
     snapshots = set(store.snapshot_heights()) if report.source == "genesis" else set()
+    parent = store.hash_at(report.start_height)
     started = time.perf_counter()
     for stored in store.blocks(report.start_height + 1, report.tip):
         result = executor.execute(state, stored.block)
@@ -180,6 +222,7 @@ def _reexecute(
         if encode_receipts(result.receipts) != stored.receipts_data:
             report.mismatch = _receipts_mismatch(stored, result.receipts)
             return
+        parent = check_block_hash(stored, parent)
         report.blocks += 1
         report.txs += stored.tx_count
         report.state_root = result.state_root

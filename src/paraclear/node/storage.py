@@ -9,7 +9,18 @@ power cut) leaves either the whole block or none of it. Tables:
   ``ChainMismatch``.
 * ``blocks``: one row per height, contiguous from 1: time, the transactions (msgpack of
   ``Block[Transaction]``), the signed envelopes as one optional blob, the receipts, the
-  state root after the block and the transaction count.
+  state root after the block, the transaction count and the **block hash**: BLAKE2b-256
+  of the parent's block hash and everything in the row (the genesis root is block 0's), so
+  each block hash commits to the whole log up to its height (``block_hash``).
+
+Beside the database, ``DATA_DIR/acknowledged`` records the height and block hash of the last
+block whose ``append`` returned (``paraclear.node.acknowledged``): opening a log that ends
+below it, or whose block at that height hashes otherwise, raises
+``AcknowledgedBlocksMissing`` or ``BlockHashMismatch`` instead of silently starting lower.
+Every error is a ``StorageError`` (``paraclear.node.store_errors``) naming the height; an
+SQLite error reading a damaged file becomes ``CorruptStore``; no room to write a block
+(``SQLITE_FULL``: the disk, or the ``max_bytes`` cap) is ``StorageFull``, and nothing of
+the block is written.
 * ``snapshots``: the state after some heights (``paraclear.node.snapshot``'s encoding,
   zlib-compressed), with its root; the last ``keep_snapshots`` are kept.
 
@@ -30,27 +41,78 @@ blocks after it, checking every root.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
-from paraclear.clearing.genesis import genesis_state
-from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
-from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import Transaction
-from paraclear.execution import Block, BlockResult, Receipt
-from paraclear.execution.wire import WireCodec
-from paraclear.node.snapshot import decode_state, encode_state
+from paraclear.execution import Block, BlockResult
+from paraclear.node import store_sql as sql
+from paraclear.node.acknowledged import FILE_NAME, AcknowledgedRecord, Mark
+from paraclear.node.snapshot import encode_state
+from paraclear.node.store_errors import (
+    AcknowledgedBlocksMissing,
+    BlockHashMismatch,
+    ChainMismatch,
+    CorruptStore,
+    Divergence,
+    HeightError,
+    ReceiptsMismatch,
+    RootMismatch,
+    StorageError,
+    StorageFull,
+    StoreMissing,
+    UnreadableBlock,
+    UnsupportedFormat,
+)
+from paraclear.node.store_records import (
+    MARGIN_MODELS,
+    ChainSpec,
+    Snapshot,
+    StoredBlock,
+    check_block_hash,
+    check_decodes,
+    check_spec,
+    decode_spec,
+    encode_receipts,
+    snapshot_of,
+    stored_block,
+)
+from paraclear.node.store_sql import FORMAT_VERSION, block_hash
 from paraclear.state import State
 
-FORMAT_VERSION: Final = 2
-"""2: snapshots are zlib-compressed."""
+__all__ = [
+    "FORMAT_VERSION",
+    "MARGIN_MODELS",
+    "AcknowledgedBlocksMissing",
+    "BlockHashMismatch",
+    "BlockStore",
+    "ChainMismatch",
+    "ChainSpec",
+    "CorruptStore",
+    "Divergence",
+    "HeightError",
+    "ReceiptsMismatch",
+    "RootMismatch",
+    "Snapshot",
+    "StorageError",
+    "StorageFull",
+    "StoreMissing",
+    "StoredBlock",
+    "UnreadableBlock",
+    "UnsupportedFormat",
+    "block_hash",
+    "check_block_hash",
+    "encode_receipts",
+]
+
+log = logging.getLogger(__name__)
+
 DB_NAME: Final = "chain.sqlite"
 DEFAULT_SNAPSHOT_EVERY: Final = 100
 """Blocks between state snapshots: recovery re-executes at most this many blocks."""
@@ -59,172 +121,7 @@ _ZLIB_LEVEL: Final = 1
 """Snapshots compress about 20x at level 1 (state is repetitive), in ~2 % of encode time."""
 _PAGE: Final = 64
 """Rows fetched per query when iterating blocks."""
-
-MARGIN_MODELS: Final[dict[str, MarginModel]] = {
-    "standard": StandardMargin(),
-    "portfolio": PortfolioMargin(),
-}
-"""The margin models a chain can name, with their default parameters."""
-
-_SCHEMA: Final = """
-CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE blocks (
-    height INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    tx_count INTEGER NOT NULL,
-    txs BLOB NOT NULL,
-    envelopes BLOB,
-    receipts BLOB NOT NULL,
-    state_root BLOB NOT NULL
-);
-CREATE TABLE snapshots (
-    height INTEGER PRIMARY KEY,
-    state_root BLOB NOT NULL,
-    keys INTEGER NOT NULL,
-    state BLOB NOT NULL
-);
-"""
-
 _encoder: Final = msgspec.msgpack.Encoder()
-_block_decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
-_envelopes_decoder: Final = msgspec.msgpack.Decoder(list[bytes])
-_tx_decoder: Final = msgspec.msgpack.Decoder(Transaction)
-_receipts: Final = WireCodec(ClearingMachine())
-
-
-class StorageError(Exception):
-    """Base of every storage and recovery error."""
-
-
-class StoreMissing(StorageError):
-    """No chain in the data directory, and no spec to create one with."""
-
-
-class UnsupportedFormat(StorageError):
-    """The data directory was written by another storage format version."""
-
-
-class CorruptStore(StorageError):
-    """The database is not what this module writes (a gap in the log, a bad snapshot)."""
-
-
-class ChainMismatch(StorageError):
-    """The data directory holds another chain than the one asked for."""
-
-    def __init__(self, field: str, stored: object, given: object) -> None:
-        super().__init__(f"data directory holds {field} {stored!r}, not {given!r}")
-        self.field = field
-        self.stored = stored
-        self.given = given
-
-
-class HeightError(StorageError):
-    """A block appended at the wrong height (heights are contiguous from 1)."""
-
-    def __init__(self, expected: int, got: int) -> None:
-        super().__init__(f"expected a block at height {expected}, got height {got}")
-        self.expected = expected
-        self.got = got
-
-
-class UnreadableBlock(StorageError):
-    """A transaction that would not decode back from the log (it breaks the transaction
-    format's declared ranges): appending it would make the log unreplayable."""
-
-    def __init__(self, height: int, index: int, reason: str) -> None:
-        super().__init__(f"block {height}, transaction {index} would not decode back: {reason}")
-        self.height = height
-        self.index = index
-        self.reason = reason
-
-
-class Divergence(StorageError):
-    """Re-execution of the block at ``height`` does not reproduce what the log holds."""
-
-    def __init__(self, height: int, message: str) -> None:
-        super().__init__(message)
-        self.height = height
-
-
-class RootMismatch(Divergence):
-    """A recomputed state root differs from the one stored for ``height``."""
-
-    def __init__(self, height: int, expected: bytes, got: bytes) -> None:
-        super().__init__(
-            height, f"state root at height {height} is {got.hex()}, the log says {expected.hex()}"
-        )
-        self.expected = expected
-        self.got = got
-
-
-class ReceiptsMismatch(Divergence):
-    """Re-execution gives the block at ``height`` the same root but another receipt for
-    transaction ``index`` (what its sender was told happened)."""
-
-    def __init__(self, height: int, index: int) -> None:
-        super().__init__(height, f"receipt {index} of block {height} differs from the log's")
-        self.index = index
-
-
-class ChainSpec(msgspec.Struct, frozen=True):
-    """What identifies a chain: its id, its genesis and its margin model (by name)."""
-
-    chain_id: str
-    genesis: HouseConfig
-    margin_model: str = "standard"
-
-    def __post_init__(self) -> None:
-        if self.margin_model not in MARGIN_MODELS:
-            raise ValueError(f"margin model must be one of {sorted(MARGIN_MODELS)}")
-
-    def model(self) -> MarginModel:
-        return MARGIN_MODELS[self.margin_model]
-
-    def genesis_state(self) -> State:
-        return genesis_state(self.genesis)
-
-
-@dataclass(frozen=True)
-class StoredBlock:
-    """One row of the block log. Receipts and envelopes are decoded on demand."""
-
-    block: Block[Transaction]
-    state_root: bytes
-    tx_count: int
-    receipts_data: bytes
-    envelopes_data: bytes | None
-
-    @property
-    def height(self) -> int:
-        return self.block.height
-
-    def receipts(self) -> list[Receipt]:
-        return _receipts.decode_receipts(self.receipts_data)
-
-    def envelopes(self) -> list[bytes] | None:
-        """The raw signed envelopes of the transactions, if the producer stored them."""
-        if self.envelopes_data is None:
-            return None
-        return _envelopes_decoder.decode(self.envelopes_data)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A stored state: its height, its root and its encoding (``data``, decompressed)."""
-
-    height: int
-    state_root: bytes
-    keys: int
-    data: bytes
-    stored_bytes: int
-    """Its size in the database (compressed)."""
-
-    def state(self) -> State:
-        """The decoded state. Raises ``RootMismatch`` if its root is not the stored one."""
-        state = decode_state(self.data)
-        if state.root() != self.state_root:
-            raise RootMismatch(self.height, self.state_root, state.root())
-        return state
 
 
 class BlockStore:
@@ -235,6 +132,7 @@ class BlockStore:
         connection: sqlite3.Connection,
         path: Path,
         spec: ChainSpec,
+        acknowledged: AcknowledgedRecord,
         *,
         snapshot_every: int,
         keep_snapshots: int,
@@ -243,10 +141,11 @@ class BlockStore:
         self._db = connection
         self.path = path
         self.spec = spec
+        self.acknowledged = acknowledged
         self.snapshot_every = snapshot_every
         self.keep_snapshots = keep_snapshots
         self.genesis_root: bytes = self._meta("genesis_root")
-        self.height, self.last_root = self._tip()
+        self.height, self.last_root, self.last_hash = self._tip()
 
     @classmethod
     def open(
@@ -256,33 +155,61 @@ class BlockStore:
         *,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+        accept_loss: bool = False,
+        max_bytes: int | None = None,
     ) -> BlockStore:
         """Open the chain in ``data_dir``, creating it (and the directory) from ``spec`` if
-        there is none. Raises ``StoreMissing`` (none and no spec), ``ChainMismatch``
-        (another spec), ``UnsupportedFormat``."""
+        there is none, and check it against the acknowledged record.
+
+        ``accept_loss``: start from the log's tip even if it ends below the acknowledged
+        height (the operator gives those blocks up; their heights will be reused).
+        ``max_bytes``: cap the database file at about this size (``StorageFull`` beyond).
+        Raises ``StoreMissing`` (none and no spec), ``ChainMismatch`` (another spec),
+        ``UnsupportedFormat``, ``AcknowledgedBlocksMissing``, ``BlockHashMismatch``,
+        ``CorruptStore`` (a file SQLite cannot read, a missing acknowledged record).
+        """
         if snapshot_every < 1 or keep_snapshots < 1:
             raise ValueError("snapshot_every and keep_snapshots must be at least 1")
-        path = Path(data_dir) / DB_NAME
+        directory = Path(data_dir)
+        path = directory / DB_NAME
         if not path.exists() and spec is None:
+            _refuse_if_acknowledged(directory, accept_loss)
             raise StoreMissing(f"no chain in {data_dir} (expected {DB_NAME})")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        record: AcknowledgedRecord | None = None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            stored = _read_spec(db, path)
-            if stored is None:
+            with sql.reading(path, "the database header"):
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                meta = sql.read_meta(db, path)
+            record = AcknowledgedRecord.open(directory)
+            if meta is None:
                 if spec is None:
+                    _refuse_if_acknowledged(directory, accept_loss)
                     raise StoreMissing(f"no chain in {data_dir} (empty {DB_NAME})")
-                _create(db, spec)
+                record = _create(db, directory, spec, record, accept_loss)
                 stored = spec
-            elif spec is not None:
-                _check_spec(stored, spec)
-            return cls(
-                db, path, stored, snapshot_every=snapshot_every, keep_snapshots=keep_snapshots
+            else:
+                stored = decode_spec(meta[0], path)
+                if spec is not None:
+                    check_spec(stored, spec)
+                record = _upgrade(db, directory, meta, record, accept_loss)
+            store = cls(
+                db,
+                path,
+                stored,
+                record,
+                snapshot_every=snapshot_every,
+                keep_snapshots=keep_snapshots,
             )
+            store._check_acknowledged(accept_loss)
+            store.max_bytes = max_bytes
+            return store
         except BaseException:
             db.close()
+            if record is not None:
+                record.close()
             raise
 
     # --- the block log ----------------------------------------------------------------------
@@ -294,12 +221,13 @@ class BlockStore:
         envelopes: Sequence[bytes] | None = None,
     ) -> None:
         """Append the next block with its result, in one SQLite transaction, durable when
-        this returns.
+        this returns; then record it as acknowledged.
 
         ``envelopes``: the raw signed envelope of each transaction, ``b""`` for one the
         producer made itself. Transactions without an envelope (all of them if
         ``envelopes`` is None) are checked to decode back, since nothing validated them.
-        Raises ``HeightError`` unless ``block.height == height + 1``, ``UnreadableBlock``.
+        Raises ``HeightError`` unless ``block.height == height + 1``, ``UnreadableBlock``,
+        ``StorageFull`` (nothing written), ``CorruptStore``.
         """
         if block.height != self.height + 1:
             raise HeightError(self.height + 1, block.height)
@@ -307,7 +235,7 @@ class BlockStore:
             raise ValueError(f"{len(result.receipts)} receipts for {len(block.txs)} txs")
         if envelopes is not None and len(envelopes) != len(block.txs):
             raise ValueError(f"{len(envelopes)} envelopes for {len(block.txs)} txs")
-        _check_decodes(block, envelopes)
+        check_decodes(block, envelopes)
         row = (
             block.height,
             block.time,
@@ -317,49 +245,84 @@ class BlockStore:
             encode_receipts(result.receipts),
             result.state_root,
         )
+        digest = block_hash(self.last_hash, *row)
         try:
             with self._transaction():
-                self._db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                self._db.execute(sql.INSERT_BLOCK, (*row, digest))
         except sqlite3.IntegrityError:  # another writer appended this height meanwhile
             tip = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
             raise HeightError(tip + 1, block.height) from None
-        self.height, self.last_root = block.height, result.state_root
+        except sqlite3.DatabaseError as error:
+            size = sum(len(blob) for blob in row[3:6] if isinstance(blob, bytes))
+            raise sql.write_error(error, self.path, block.height, "the block", size) from None
+        self.height, self.last_root, self.last_hash = block.height, result.state_root, digest
+        try:
+            self.acknowledged.write(Mark(block.height, digest))
+        except OSError as error:
+            raise CorruptStore(
+                f"block {block.height} is in the log, but {self.acknowledged.path} could not "
+                f"be written: {error}",
+                block.height,
+            ) from None
 
     def block(self, height: int) -> StoredBlock:
-        """The block at ``height``. Raises ``KeyError`` if there is none."""
-        row = self._db.execute(f"{_SELECT_BLOCKS} WHERE height = ?", (height,)).fetchone()
+        """The block at ``height``. Raises ``KeyError`` if there is none, ``CorruptStore``
+        if it cannot be read."""
+        with sql.reading(self.path, "block", height):
+            row = self._db.execute(f"{sql.SELECT_BLOCKS} WHERE height = ?", (height,)).fetchone()
         if row is None:
             raise KeyError(f"no block at height {height}")
-        return _stored_block(row)
+        return stored_block(row)
 
     def blocks(self, from_height: int = 1, to_height: int | None = None) -> Iterator[StoredBlock]:
         """Every block from ``from_height`` to ``to_height`` (default: the tip, even as it
         moves), in order, fetched in pages so that the caller may append meanwhile.
-        Raises ``CorruptStore`` on a gap."""
+        Raises ``CorruptStore`` on a gap or a block that cannot be read."""
         next_height = max(from_height, 1)
         last = 2**62 if to_height is None else to_height
         while next_height <= last:
-            rows = self._db.execute(
-                f"{_SELECT_BLOCKS} WHERE height >= ? AND height <= ? ORDER BY height LIMIT ?",
-                (next_height, last, _PAGE),
-            ).fetchall()
+            with sql.reading(self.path, "block", next_height):
+                rows = self._db.execute(
+                    f"{sql.SELECT_BLOCKS} WHERE height >= ? AND height <= ? "
+                    "ORDER BY height LIMIT ?",
+                    (next_height, last, _PAGE),
+                ).fetchall()
             if not rows:
                 return
             for row in rows:
                 if row[0] != next_height:
-                    raise CorruptStore(f"block log has no height {next_height}")
-                yield _stored_block(row)
+                    raise CorruptStore(f"block log has no height {next_height}", next_height)
+                yield stored_block(row)
                 next_height += 1
 
     def root_at(self, height: int) -> bytes:
         """The state root after ``height`` (the genesis root for 0)."""
-        if height == 0:
-            return self.genesis_root
-        row = self._db.execute("SELECT state_root FROM blocks WHERE height = ?", (height,))
-        found = row.fetchone()
-        if found is None:
-            raise KeyError(f"no block at height {height}")
-        return bytes(found[0])
+        return self._column_at("state_root", height)
+
+    def hash_at(self, height: int) -> bytes:
+        """The block hash stored for ``height`` (the genesis root for 0)."""
+        return self._column_at("hash", height)
+
+    def verify_hashes(
+        self,
+        from_height: int = 1,
+        to_height: int | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Recompute the block hash of every block from ``from_height`` to ``to_height``
+        (default: the tip) over its stored bytes and compare it with the stored one: a
+        check of the log without re-executing it (about the speed of reading it). Returns
+        the blocks checked (fewer if ``cancelled()`` turned true). Raises
+        ``BlockHashMismatch`` at the first altered block, ``CorruptStore`` at one that
+        cannot be read."""
+        parent = self.hash_at(max(from_height, 1) - 1)
+        checked = 0
+        for stored in self.blocks(from_height, to_height):
+            parent = check_block_hash(stored, parent)
+            checked += 1
+            if cancelled():
+                break
+        return checked
 
     # --- snapshots --------------------------------------------------------------------------
 
@@ -369,38 +332,74 @@ class BlockStore:
 
     def save_snapshot(self, height: int, state: State) -> None:
         """Store ``state`` as the state after ``height`` and drop all but the last
-        ``keep_snapshots``. Raises ``RootMismatch`` if its root is not the log's."""
+        ``keep_snapshots``. Raises ``RootMismatch`` if its root is not the log's,
+        ``StorageFull`` (no snapshot written)."""
         expected = self.root_at(height)
         if state.root() != expected:
             raise RootMismatch(height, expected, state.root())
         row = (height, expected, len(state), zlib.compress(encode_state(state), _ZLIB_LEVEL))
-        with self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", row)
-            self._db.execute(
-                "DELETE FROM snapshots WHERE height NOT IN "
-                "(SELECT height FROM snapshots ORDER BY height DESC LIMIT ?)",
-                (self.keep_snapshots,),
-            )
+        try:
+            with self._transaction():
+                self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", row)
+                self._db.execute(
+                    "DELETE FROM snapshots WHERE height NOT IN "
+                    "(SELECT height FROM snapshots ORDER BY height DESC LIMIT ?)",
+                    (self.keep_snapshots,),
+                )
+        except sqlite3.DatabaseError as error:
+            raise sql.write_error(error, self.path, height, "a snapshot", len(row[3])) from None
 
     def snapshot_heights(self) -> list[int]:
-        rows = self._db.execute("SELECT height FROM snapshots ORDER BY height").fetchall()
+        with sql.reading(self.path, "the snapshot list"):
+            rows = self._db.execute("SELECT height FROM snapshots ORDER BY height").fetchall()
         return [height for (height,) in rows]
 
     def snapshot(self, height: int) -> Snapshot:
-        """The snapshot after ``height``. Raises ``KeyError`` if there is none."""
-        row = self._db.execute(f"{_SELECT_SNAPSHOTS} WHERE height = ?", (height,)).fetchone()
+        """The snapshot after ``height``. Raises ``KeyError`` if there is none,
+        ``CorruptStore`` if it cannot be read or decompressed."""
+        with sql.reading(self.path, "snapshot", height):
+            query = f"{sql.SELECT_SNAPSHOTS} WHERE height = ?"
+            row = self._db.execute(query, (height,)).fetchone()
         if row is None:
             raise KeyError(f"no snapshot at height {height}")
-        return _snapshot(row)
+        return snapshot_of(row)
 
     def latest_snapshot(self) -> Snapshot | None:
-        row = self._db.execute(f"{_SELECT_SNAPSHOTS} ORDER BY height DESC LIMIT 1").fetchone()
-        return None if row is None else _snapshot(row)
+        heights = self.snapshot_heights()
+        return self.snapshot(heights[-1]) if heights else None
+
+    # --- room -------------------------------------------------------------------------------
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The database's size cap in bytes (None: as much as the disk holds)."""
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int | None) -> None:
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = 2**31 - 2 if value is None else max(value // page_size, 1)
+        self._db.execute(f"PRAGMA max_page_count = {int(pages)}")
+        self._max_bytes = value
+
+    def check_room(self, size: int) -> None:
+        """Commit and delete a row of ``size`` bytes: whether a block that size would fit.
+        Raises ``StorageFull``."""
+        try:
+            for statement, args in (
+                ("INSERT OR REPLACE INTO meta VALUES ('room', zeroblob(?))", (size,)),
+                ("DELETE FROM meta WHERE name = 'room'", ()),
+            ):
+                with self._transaction():
+                    self._db.execute(statement, args)
+        except sqlite3.DatabaseError as error:
+            raise sql.write_error(error, self.path, self.height + 1, "a probe") from None
 
     # --- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
         self._db.close()
+        self.acknowledged.close()
 
     def __enter__(self) -> BlockStore:
         return self
@@ -408,105 +407,117 @@ class BlockStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> sql.Transaction:
+        return sql.Transaction(self._db)
 
     def _meta(self, name: str) -> bytes:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        with sql.reading(self.path, "meta"):
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise CorruptStore(f"meta has no {name}")
         return bytes(row[0])
 
-    def _tip(self) -> tuple[int, bytes]:
-        row = self._db.execute(
-            "SELECT height, state_root FROM blocks ORDER BY height DESC LIMIT 1"
-        ).fetchone()
-        return (0, self.genesis_root) if row is None else (row[0], bytes(row[1]))
+    def _tip(self) -> tuple[int, bytes, bytes]:
+        with sql.reading(self.path, "the last block"):
+            row = self._db.execute(
+                "SELECT height, state_root, hash FROM blocks ORDER BY height DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return 0, self.genesis_root, self.genesis_root
+        return row[0], bytes(row[1]), bytes(row[2])
+
+    def _column_at(self, column: str, height: int) -> bytes:
+        if height == 0:
+            return self.genesis_root
+        with sql.reading(self.path, f"the {column}", height):
+            query = f"SELECT {column} FROM blocks WHERE height = ?"
+            found = self._db.execute(query, (height,)).fetchone()
+        if found is None:
+            raise KeyError(f"no block at height {height}")
+        return bytes(found[0])
+
+    def _check_acknowledged(self, accept_loss: bool) -> None:
+        """Refuse a log that ends below, or differs at, the acknowledged record's block.
+        (The tip is read again after the record: a writer in another connection commits a
+        block before recording it, so a reader never sees the record ahead of the log.)"""
+        mark = self.acknowledged.read()
+        self.height, self.last_root, self.last_hash = self._tip()
+        if self.height < mark.height:
+            directory = self.path.parent
+            if not accept_loss:
+                raise AcknowledgedBlocksMissing(str(directory), self.height, mark.height)
+            log.warning(
+                "accepting the loss of blocks %d..%d in %s", self.height + 1, mark.height, directory
+            )
+            self.acknowledged.close()
+            self.acknowledged = AcknowledgedRecord.create(
+                directory, Mark(self.height, self.last_hash)
+            )
+        elif self.hash_at(mark.height) != mark.block_hash:
+            raise BlockHashMismatch(mark.height, f"acknowledged in {self.acknowledged.path}")
 
 
-_SELECT_BLOCKS: Final = "SELECT height, txs, state_root, tx_count, receipts, envelopes FROM blocks"
-_SELECT_SNAPSHOTS: Final = "SELECT height, state_root, keys, state FROM snapshots"
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` if the body raises."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _stored_block(row: tuple[int, bytes, bytes, int, bytes, bytes | None]) -> StoredBlock:
-    _, txs, root, tx_count, receipts, envelopes = row
-    block = _block_decoder.decode(txs)
-    return StoredBlock(
-        block,
-        bytes(root),
-        tx_count,
-        bytes(receipts),
-        None if envelopes is None else bytes(envelopes),
-    )
-
-
-def encode_receipts(receipts: list[Receipt]) -> bytes:
-    """The receipts as the log stores them (deterministic: equal receipts, equal bytes)."""
-    return _receipts.encode_receipts(receipts)
-
-
-def _snapshot(row: tuple[int, bytes, int, bytes]) -> Snapshot:
-    height, root, keys, stored = row
+def _create(
+    db: sqlite3.Connection,
+    directory: Path,
+    spec: ChainSpec,
+    record: AcknowledgedRecord | None,
+    accept_loss: bool,
+) -> AcknowledgedRecord:
+    """Create a new chain: the acknowledged record at genesis first, then the tables (a
+    crash in between leaves an empty database and a record at height 0). Refuses when the
+    record says blocks were acknowledged: the database holding them is gone."""
+    if record is not None:
+        record.close()
+    _refuse_if_acknowledged(directory, accept_loss)
+    genesis_root = spec.genesis_state().root()
+    created = AcknowledgedRecord.create(directory, Mark(0, genesis_root))
     try:
-        data = zlib.decompress(stored)
-    except zlib.error as error:
-        raise CorruptStore(f"snapshot at height {height}: {error}") from None
-    return Snapshot(height, bytes(root), keys, data, len(stored))
+        meta = {"spec": _encoder.encode(spec), "genesis_root": genesis_root}
+        sql.create(db, meta)
+    except BaseException:
+        created.close()
+        raise
+    return created
 
 
-def _check_decodes(block: Block[Transaction], envelopes: Sequence[bytes] | None) -> None:
-    """Raise ``UnreadableBlock`` for the first transaction without an envelope that would
-    not decode back (about 5 µs a transaction)."""
-    for index, tx in enumerate(block.txs):
-        if envelopes is None or not envelopes[index]:
-            try:
-                _tx_decoder.decode(_encoder.encode(tx))
-            except (msgspec.ValidationError, msgspec.EncodeError, OverflowError) as error:
-                raise UnreadableBlock(block.height, index, str(error)) from None
-
-
-def _create(db: sqlite3.Connection, spec: ChainSpec) -> None:
-    """Create the tables and the meta rows in one transaction: a crash leaves none."""
-    meta = {
-        "format": _encoder.encode(FORMAT_VERSION),
-        "spec": _encoder.encode(spec),
-        "genesis_root": spec.genesis_state().root(),
-    }
-    with _Transaction(db):
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            db.execute(statement)
-        db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-
-
-def _read_spec(db: sqlite3.Connection, path: Path) -> ChainSpec | None:
-    """The stored spec, or ``None`` for a database with no tables yet."""
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
-    if found.fetchone() is None:
-        return None
-    rows = dict(db.execute("SELECT name, value FROM meta").fetchall())
+def _refuse_if_acknowledged(directory: Path, accept_loss: bool) -> None:
+    """Raise ``AcknowledgedBlocksMissing`` if ``directory`` has no chain (no database, or
+    an empty one) but its acknowledged record says blocks were acknowledged."""
+    record = AcknowledgedRecord.open(directory)
+    if record is None:
+        return
     try:
-        version = msgspec.msgpack.decode(rows["format"], type=int)
-        if version != FORMAT_VERSION:
-            raise UnsupportedFormat(f"{path} has format {version}, this is {FORMAT_VERSION}")
-        return msgspec.msgpack.decode(rows["spec"], type=ChainSpec)
-    except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise CorruptStore(f"{path}: unreadable meta ({error})") from error
+        height = record.read().height
+    finally:
+        record.close()
+    if height > 0 and not accept_loss:
+        raise AcknowledgedBlocksMissing(str(directory), 0, height)
 
 
-def _check_spec(stored: ChainSpec, given: ChainSpec) -> None:
-    for field in ChainSpec.__struct_fields__:
-        if getattr(stored, field) != getattr(given, field):
-            raise ChainMismatch(field, getattr(stored, field), getattr(given, field))
+def _upgrade(
+    db: sqlite3.Connection,
+    directory: Path,
+    meta: tuple[dict[str, bytes], int],
+    record: AcknowledgedRecord | None,
+    accept_loss: bool,
+) -> AcknowledgedRecord:
+    """The record of an existing chain, upgrading a format 2 one (which had none)."""
+    rows, version = meta
+    if version == sql.FORMAT_VERSION and record is not None:
+        return record
+    if version == sql.FORMAT_VERSION and not accept_loss:
+        raise CorruptStore(
+            f"{directory / FILE_NAME} is missing: it records the last block acknowledged as "
+            "durable, without which a shortened log cannot be told from a whole one. Restore "
+            "it with the data directory, or start with --accept-loss to trust the log as it is"
+        )
+    genesis_root = rows["genesis_root"]
+    with sql.reading(directory / DB_NAME, "the block log (upgrading it)"):
+        if version == sql.UPGRADABLE:
+            sql.upgrade(db, genesis_root)
+        tip = db.execute("SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+    if record is not None:
+        record.close()
+    mark = Mark(0, genesis_root) if tip is None else Mark(tip[0], bytes(tip[1]))
+    return AcknowledgedRecord.create(directory, mark)
