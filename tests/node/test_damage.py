@@ -21,6 +21,7 @@ import pytest
 
 from paraclear.cli import main
 from paraclear.node.acknowledged import FILE_NAME
+from paraclear.node.core import Node, NodeConfig
 from paraclear.node.crashtest import Plan, run_plan
 from paraclear.node.replay import open_state, replay
 from paraclear.node.storage import (
@@ -31,6 +32,7 @@ from paraclear.node.storage import (
     CorruptStore,
     StorageError,
 )
+from tests.node.test_storage_full import _config, _orders, _produce, _setup
 
 WAL = DB_NAME + "-wal"
 
@@ -220,9 +222,6 @@ def test_a_format_2_directory_is_upgraded_with_the_same_block_hashes(
 def test_a_running_node_finds_a_receipt_altered_below_its_snapshots_in_the_background(
     tmp_path: Path,
 ) -> None:
-    from paraclear.node.core import Node, NodeConfig
-    from tests.node.test_storage_full import _config, _orders, _produce, _setup
-
     node = Node(_config(tmp_path, snapshot_every=2))
     _setup(node)
     for first in (1, 2, 3):

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from paraclear.cli import bench_cluster
+from paraclear.cli import bench_cluster, chaos
 from paraclear.cli.args import float_in, float_list, int_in, int_list
 from paraclear.execution import BACKENDS, MAX_WORKERS
 
@@ -137,6 +137,7 @@ def register(commands: Any) -> None:
     _register_store(which)
     _register_node(which)
     bench_cluster.register(which)
+    chaos.register(which)
     risk = which.add_parser(
         "risk",
         add_help=False,

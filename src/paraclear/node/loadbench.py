@@ -25,6 +25,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -66,7 +67,24 @@ def _serve(
 
 
 def _b64(keypair: Keypair, tx: Transaction) -> str:
-    return base64.b64encode(encode_signed(sign(keypair, CHAIN, tx))).decode()
+    return signed_b64(keypair, tx)[0]
+
+
+def signed_b64(keypair: Keypair, tx: Transaction) -> tuple[str, str]:
+    """``tx`` signed for ``CHAIN``: base64 of its envelope (``signed_tx``), and its id."""
+    signed = sign(keypair, CHAIN, tx)
+    return base64.b64encode(encode_signed(signed)).decode(), tx_id(signed)
+
+
+def logged_tx_ids(data_dir: str | Path) -> Counter[str]:
+    """How many times each signed transaction's id is in the block log of ``data_dir``."""
+    found: Counter[str] = Counter()
+    with BlockStore.open(data_dir) as store:
+        for block in store.blocks():
+            for envelope in block.envelopes() or ():
+                if envelope:
+                    found[tx_id(decode_signed(envelope))] += 1
+    return found
 
 
 def _orders(
@@ -93,7 +111,8 @@ def _orders(
     return made
 
 
-async def _setup(url: str, operator: Keypair, traders: list[Keypair]) -> None:
+async def setup_market(url: str, operator: Keypair, traders: list[Keypair]) -> None:
+    """List ``BTC-PERP``, publish its index and fund every trader, through the API."""
     client = await AsyncClient.connect(url)
     try:
         oracle = OracleUpdate(
@@ -221,7 +240,7 @@ def bench_node(
     try:
         url = f"ws://127.0.0.1:{parent.recv()}/ws/api/v2"
         say("setting up the market through the API")
-        asyncio.run(_setup(url, operator, keys))
+        asyncio.run(setup_market(url, operator, keys))
         say(f"{traders} traders, {window} orders in flight each, for {seconds:g} s")
         result = asyncio.run(_load(url, keys, plans, seconds, window))
     finally:
@@ -229,14 +248,9 @@ def bench_node(
         parent.recv()
         process.join(30)
     acked = result.pop("acked_ids")
+    stored = logged_tx_ids(data_dir)
     with BlockStore.open(data_dir) as store:
-        stored: set[str] = set()
-        blocks = 0
-        for block in store.blocks():
-            blocks += 1
-            for envelope in block.envelopes() or ():
-                if envelope:
-                    stored.add(tx_id(decode_signed(envelope)))
+        blocks = store.height
     lost = sum(1 for ident in acked if ident not in stored)
     say(
         f"{result['orders_per_s']:,} orders/s, p50 {result['p50_ms']} ms, "

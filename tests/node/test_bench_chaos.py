@@ -1,0 +1,18 @@
+"""``paraclear bench chaos`` in small: a live node killed under load a few times loses and
+duplicates nothing, and every damaged copy of its WAL is refused at start."""
+
+from __future__ import annotations
+
+from paraclear.bench.chaos import bench_chaos
+
+
+def test_a_few_kills_under_load_lose_nothing_and_damage_is_detected() -> None:
+    result = bench_chaos(rounds=3, traders=2, window=8, max_kill_after=0.5, startup_share=0.5)
+    assert result["kills_under_load"] == 3
+    assert result["kills"] == 3 + result["kills_at_startup"]
+    assert result["acknowledged"] > 0 and result["sent"] >= result["acknowledged"]
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["replay_ok"] and result["clean_stop_exit"] == 0
+    assert "silent" not in result["damage"].values(), result["damage"]
+    assert result["damage"]["deleted_wal"] == "detected", result["damage"]
+    assert list(result["damage"].values()).count("detected") >= 2, result["damage"]
