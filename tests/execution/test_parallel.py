@@ -73,8 +73,8 @@ def test_every_contention_level_with_mispredicted_optimistic_transactions(backen
         results = run_side_by_side(
             executor, keys, keys, blocks=4, optimistic_rate=0.5, dynamic_rate=0.2
         )
-    fallbacks = [r.metrics.details.get("fallback") for r in results]
-    assert all(r.metrics.details["speculative_runs"] > 0 for r in results)
+    fallbacks = [r.metrics.parallel.fallback for r in results]
+    assert all(r.metrics.parallel.speculative_runs > 0 for r in results)
     # Either prediction held, or the block fell back and says why.
     assert all(reason is None or reason.startswith("mispredicted") for reason in fallbacks)
 
@@ -93,13 +93,13 @@ def test_a_misprediction_widens_the_prediction_and_runs_again():
                 expected = execute_block(sequential, block, MACHINE)
                 got = executor.execute(parallel, block)
                 assert got.consensus_bytes() == expected.consensus_bytes()
-                details = got.metrics.details
-                assert "fallback" not in details
+                metrics = got.metrics.parallel
+                assert metrics.fallback is None
                 if height == 1:  # speculated once, then one aborted attempt of the block
-                    assert details["attempts"] == 2
-                    assert details["reexecutions"] == 1 + len(txs)
+                    assert metrics.attempts == 2
+                    assert metrics.reexecutions == 1 + len(txs)
                 else:
-                    assert details["attempts"] == 1
+                    assert metrics.attempts == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -115,7 +115,7 @@ def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(backend, 
             expected = execute_block(sequential, block, MACHINE)
             got = executor.execute(parallel, block)
             assert got.consensus_bytes() == expected.consensus_bytes()
-            reason = got.metrics.details.get("fallback")
+            reason = got.metrics.parallel.fallback
             if height == 2:
                 assert reason is not None and reason.startswith("worker lost")
             else:
@@ -151,8 +151,8 @@ def test_metrics_explain_the_block():
     rng = random.Random(1)
     with ParallelExecutor(MACHINE, 2, "inline") as executor:
         result = executor.execute(State(), random_block(rng, 200, 10))
-    details = result.metrics.details
-    assert details["critical_path"] == len(details["level_widths"])
-    assert sum(details["level_widths"]) == 200
-    assert details["hot_locks"] and details["dag_seconds"] > 0
-    assert len(details["busy_seconds"]) == 2
+    metrics = result.metrics.parallel
+    assert metrics.dag.critical_path == len(metrics.dag.level_widths)
+    assert sum(metrics.dag.level_widths) == 200
+    assert metrics.dag.hot_locks and metrics.dag_seconds > 0
+    assert len(metrics.busy_seconds) == 2

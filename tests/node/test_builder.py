@@ -163,6 +163,21 @@ def test_parallel_executor_matches_the_dry_run(backend: str) -> None:
     )
 
 
+def test_committing_the_dry_run_equals_executing_the_block() -> None:
+    ex = _market()
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow = Flow(11, dict(ex.nonces))
+    replica = ex.state.copy()
+    for height in range(ex.height + 1, ex.height + 6):
+        built = builder.build(ex.state, height, ex.time + 60 * height, flow.batch(60, height))
+        committed = built.commit(ex.state)
+        executed = SequentialExecutor(ex.machine).execute(replica, built.block)
+        assert committed.consensus_bytes() == executed.consensus_bytes()
+        assert committed.metrics.execute_seconds == built.run_seconds > 0
+        assert ex.state.root() == replica.root()
+    assert _book_orders(builder.matcher) == _state_orders(ex.state)  # type: ignore[arg-type]
+
+
 def test_parallel_matching_builds_the_same_blocks() -> None:
     def blocks(matcher: Any) -> list[Any]:
         ex = _market()

@@ -42,4 +42,4 @@ def side_by_side(
 
 def fallbacks(results: list[BlockResult]) -> list[object]:
     """Why each block did not run in parallel (``None`` where it did)."""
-    return [result.metrics.details.get("fallback") for result in results]
+    return [result.metrics.parallel.fallback for result in results]

@@ -2,8 +2,8 @@
 
 from paraclear.clearing.accounts import margin_status
 from paraclear.clearing.transactions import Backstop, Deleverage, Liquidate, Side
-from paraclear.execution import BlockContext
-from paraclear.sim.liquidator import LiquidationEngine
+from paraclear.execution import Block, BlockContext, execute_block
+from paraclear.sim.liquidator import DryRun, LiquidationEngine
 from paraclear.state import keys as k
 from tests.clearing.harness import ONE, PERP, PUT, Exchange, usd
 
@@ -71,3 +71,21 @@ def test_a_deficit_the_fund_can_pay_is_liquidated_then_backstopped():
     txs = plan_and_run(ex2, engine2)
     assert [type(tx) for tx in txs] == [Liquidate, Backstop]
     assert ex2.collateral("alice") == 0
+
+
+def test_the_planner_dry_run_includes_only_successes_and_equals_the_executor():
+    ex = Exchange().market().fund(carol=20_000, bob=10_000_000, keeper=10_000_000)
+    ex.trade("carol", "bob", PERP, Side.BUY, 3 * ONE, usd(60_000))
+    ex.trade("carol", "bob", PUT, Side.SELL, ONE, ex.mark(PUT).price // 100_000 * 100_000)
+    ex.oracle(55_000)
+    ctx = BlockContext(ex.height + 1, ex.time + 60)
+    planned = LiquidationEngine(ex.machine, ["keeper"]).plan(ex.state.data, ctx)
+    assert planned and all(isinstance(tx, Liquidate) for tx in planned)
+    healthy = ex.tx(Liquidate, "keeper", account="bob", instrument=PERP.name, size=ONE)
+    dry = DryRun(ex.state.data, ex.machine, ctx)
+    assert not dry.try_run(healthy).ok  # bob is healthy: left out, nonce and all
+    assert all(dry.try_run(tx).ok for tx in planned) and dry.txs == planned
+    expected = execute_block(
+        ex.state.copy(), Block(ctx.height, ctx.time, tuple(planned)), ex.machine
+    )
+    assert dry.finish(ex.state).consensus_bytes() == expected.consensus_bytes()

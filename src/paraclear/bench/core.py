@@ -5,12 +5,17 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from paraclear.bench import machine
 from paraclear.clearing import ClearingMachine
-from paraclear.execution import ParallelExecutor, execute_block
+from paraclear.execution import (
+    DependencyMetrics,
+    ParallelExecutor,
+    ParallelMetrics,
+    execute_block,
+)
 from paraclear.execution.parallel import Backend
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
@@ -56,7 +61,7 @@ def _exec_row(
     sequential, parallel_state = workload.genesis(), workload.genesis()
     seq_times, par_times, ratios, equal = [], [], [], True
     execute_times, commit_ms = [], []
-    details: list[dict[str, object]] = []
+    parallel_metrics: list[ParallelMetrics] = []
     failed = 0
     with ParallelExecutor(machine_, workers, backend) as parallel:
         for number in range(repeats + 2):
@@ -78,12 +83,15 @@ def _exec_row(
             commit = metrics.commit_seconds + metrics.root_seconds
             commit_ms.append(commit * 1e6 / max(metrics.keys_written, 1))
             failed += metrics.failed
-            details.append(got.metrics.details)
+            assert got.metrics.parallel is not None
+            parallel_metrics.append(got.metrics.parallel)
     seq_median = statistics.median(seq_times)
+    dags = [p.dag or DependencyMetrics() for p in parallel_metrics]
 
-    def median_of(name: str) -> float:
-        return float(statistics.median([float(d.get(name, 0)) for d in details]))  # type: ignore[arg-type]
+    def median_of(values: Iterable[float]) -> float:
+        return float(statistics.median(values))
 
+    dag_seconds = median_of(p.dag_seconds for p in parallel_metrics)
     return {
         "accounts": accounts,
         "workers": workers,
@@ -92,18 +100,18 @@ def _exec_row(
         "par_tps": round(txs / statistics.median(par_times), 1),
         "speedup": round(statistics.median(ratios), 3),
         "roots_equal": equal,
-        "reexecutions": sum(int(d.get("reexecutions", 0)) for d in details),  # type: ignore[call-overload]
-        "critical_path": int(median_of("critical_path")),
-        "rounds": int(median_of("rounds")),
-        "spread": all(bool(d.get("spread")) for d in details),
-        "dag_seconds": round(median_of("dag_seconds"), 6),
-        "dag_share": round(median_of("dag_seconds") / seq_median, 4),
-        "access_seconds": round(median_of("access_seconds"), 6),
-        "fallbacks": sum(1 for d in details if "fallback" in d),
+        "reexecutions": sum(p.reexecutions for p in parallel_metrics),
+        "critical_path": int(median_of(dag.critical_path for dag in dags)),
+        "rounds": int(median_of(p.rounds for p in parallel_metrics)),
+        "spread": all(p.spread for p in parallel_metrics),
+        "dag_seconds": round(dag_seconds, 6),
+        "dag_share": round(dag_seconds / seq_median, 4),
+        "access_seconds": round(median_of(p.access_seconds for p in parallel_metrics), 6),
+        "fallbacks": sum(1 for p in parallel_metrics if p.fallback is not None),
         "seq_execute_only_tps": round(txs / statistics.median(execute_times), 1),
         "seq_commit_ms_per_1000_keys": round(statistics.median(commit_ms), 2),
         "failed_share": round(failed / (repeats * txs), 4),
-        "hot_locks": list(details[-1].get("hot_locks", []))[:3],  # type: ignore[call-overload]
+        "hot_locks": [name for name, _ in dags[-1].hot_keys()[:3]],
     }
 
 

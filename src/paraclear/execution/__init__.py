@@ -5,9 +5,12 @@ transaction universe as well as with the clearing house.
 
 * ``machine``: the ``StateMachine`` protocol a transaction universe implements, ``Block`` and
   ``BlockContext``.
-* ``transaction``: ``run_transaction``, the one way every executor runs one transaction
-  (begin → savepoint → apply, rolling back the body on failure) and builds its ``Receipt``.
-* ``result``: ``Receipt``, ``ErrorInfo``, ``BlockResult``, ``BlockMetrics``.
+* ``block_run``: ``BlockRun``, the one way a block's transactions are run (begin →
+  savepoint → apply, rolling back the body on failure; receipts; deltas folded once) and
+  committed, by every executor, the node's builder and the liquidation planner.
+* ``result``: ``Receipt``, ``ErrorInfo``, ``BlockResult``.
+* ``metrics``: typed metrics: ``BlockMetrics``, the parallel executor's ``ParallelMetrics``
+  and ``WorkerMetrics``, the DAG's ``DependencyMetrics``.
 * ``sequential``: ``execute_block``, the sequential executor: the oracle that every other
   executor must equal bit for bit, and the fallback.
 * ``schedule``: dependency mapping (critical path, level widths, hot locks) and the
@@ -16,12 +19,18 @@ transaction universe as well as with the clearing house.
   ``wire``: the encodings that cross process boundaries.
 """
 
+from paraclear.execution.block_run import BlockRun, BlockRunFinished, fold, fold_delta
 from paraclear.execution.machine import Block, BlockContext, StateMachine
+from paraclear.execution.metrics import (
+    BlockMetrics,
+    DependencyMetrics,
+    ParallelMetrics,
+    WorkerMetrics,
+)
 from paraclear.execution.parallel import BACKENDS, MAX_WORKERS, ParallelExecutor
-from paraclear.execution.result import BlockMetrics, BlockResult, ErrorInfo, Receipt
-from paraclear.execution.schedule import DependencyMetrics, plan_block
+from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
+from paraclear.execution.schedule import plan_block
 from paraclear.execution.sequential import SequentialExecutor, execute_block
-from paraclear.execution.transaction import run_transaction
 
 __all__ = [
     "BACKENDS",
@@ -30,13 +39,18 @@ __all__ = [
     "BlockContext",
     "BlockMetrics",
     "BlockResult",
+    "BlockRun",
+    "BlockRunFinished",
     "DependencyMetrics",
     "ErrorInfo",
     "ParallelExecutor",
+    "ParallelMetrics",
     "Receipt",
     "SequentialExecutor",
     "StateMachine",
+    "WorkerMetrics",
     "execute_block",
+    "fold",
+    "fold_delta",
     "plan_block",
-    "run_transaction",
 ]

@@ -31,7 +31,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
-from paraclear.execution.result import BlockMetrics, BlockResult, Receipt
+from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
+from paraclear.execution.result import BlockResult, Receipt
 from paraclear.execution.schedule import Schedule, plan_block
 from paraclear.execution.sequential import execute_block
 from paraclear.execution.shard import (
@@ -44,7 +45,7 @@ from paraclear.execution.shard import (
     owner_of,
 )
 from paraclear.execution.wire import WireCodec, dumps, loads
-from paraclear.state import AccessSet, Key, Lock, State, StateView, TxFailure
+from paraclear.state import AccessSet, Key, State, StateView, TxFailure
 from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
 
 TxT = TypeVar("TxT")
@@ -110,60 +111,46 @@ class ParallelExecutor(Generic[TxT]):
     def _execute(self, state: State, block: Block[TxT]) -> BlockResult:
         started = perf_counter()
         accesses, speculated = self._accesses(state, block)
-        accessed = perf_counter()
-        details: dict[str, object] = {
-            "executor": "parallel",
-            "backend": self.backend,
-            "workers": self.workers,
-            "access_seconds": accessed - started,
-            "speculative_runs": speculated,
-        }
-        reexecutions, attempts = speculated, 0
+        metrics = ParallelMetrics(
+            self.backend,
+            self.workers,
+            access_seconds=perf_counter() - started,
+            speculative_runs=speculated,
+            reexecutions=speculated,
+        )
         fault, self._fault = self._fault, None
         while True:
             planned_from = perf_counter()
             schedule = plan_block(accesses, self.workers, self._owner, self._weights)
             planned = perf_counter()
-            attempts += 1
-            details.update(
-                dag_seconds=planned - planned_from, attempts=attempts, reexecutions=reexecutions
-            )
+            metrics.attempts += 1
+            metrics.dag_seconds = planned - planned_from
             try:
                 pool = self._pool_for(state)
                 tasks = self._tasks(block, schedule, accesses, fault)
-                details["tasks_seconds"] = perf_counter() - planned
+                metrics.tasks_seconds = perf_counter() - planned
                 results = pool.run(tasks)
             except WorkerLost as lost:
                 self.close()
-                return self._fallback(state, block, details, f"worker lost: {lost}", started)
-            missed: list[tuple[int, Lock, str]] = [
-                r.detail["mispredicted"]  # type: ignore[misc]
-                for r in results
-                if "mispredicted" in r.detail
-            ]
+                return self._fallback(state, block, metrics, f"worker lost: {lost}", started)
+            missed = [r.mispredicted for r in results if r.mispredicted is not None]
             if not any(result.aborted for result in results):
                 break
             # The workers discarded the block and still hold its starting state. Widen the
             # prediction of the transaction that stepped outside it and run the block again;
             # after a few rounds of this, run it sequentially.
-            reexecutions += len(block.txs)
-            details["reexecutions"] = reexecutions
+            metrics.reexecutions += len(block.txs)
             index, lock, _ = min(missed)
-            if attempts >= MAX_ATTEMPTS:
-                return self._fallback(state, block, details, f"mispredicted: {missed}", started)
+            if metrics.attempts >= MAX_ATTEMPTS:
+                return self._fallback(state, block, metrics, f"mispredicted: {missed}", started)
             access = accesses[index]
             accesses[index] = AccessSet(
                 access.reads, access.writes | {lock}, access.deltas, predicted=True
             )
-        details.update(
-            critical_path=schedule.metrics.critical_path,
-            level_widths=schedule.metrics.level_widths,
-            hot_locks=["/".join(lock) for lock, _ in schedule.metrics.hot_locks],
-            hot_lock_accesses=[count for _, count in schedule.metrics.hot_locks],
-            rounds=schedule.rounds,
-            spread=schedule.spread,
-            replicated=len(schedule.replicated),
-        )
+        metrics.dag = schedule.metrics
+        metrics.rounds = schedule.rounds
+        metrics.spread = schedule.spread
+        metrics.replicated = len(schedule.replicated)
         executed = perf_counter()
         receipts: list[Receipt | None] = [None] * len(block.txs)
         write_set: dict[Key, object] = {}
@@ -181,23 +168,19 @@ class ParallelExecutor(Generic[TxT]):
         state.apply_hashed(write_set, root)
         self._version = state.version
         done = perf_counter()
-        details["merge_seconds"] = merged - executed
-        details["busy_seconds"] = [round(result.busy_seconds, 6) for result in results]
-        details["worker_cpu"] = [
-            {k: round(float(v), 4) for k, v in r.detail.items() if k != "mispredicted"}  # type: ignore[arg-type]
-            for r in results
-        ]
-        details["transfers"] = sum(result.transfers for result in results)
+        metrics.merge_seconds = merged - executed
+        metrics.per_worker = [result.metrics for result in results]
+        metrics.transfers = sum(result.transfers for result in results)
         final: list[Receipt] = receipts  # type: ignore[assignment]
-        metrics = BlockMetrics(
+        block_metrics = BlockMetrics(
             txs=len(final),
             failed=sum(1 for receipt in final if not receipt.ok),
             keys_written=len(write_set),
             execute_seconds=executed - started,
             commit_seconds=done - executed,
-            details=details,
+            parallel=metrics,
         )
-        return BlockResult(final, write_set, root, metrics)
+        return BlockResult(final, write_set, root, block_metrics)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -279,15 +262,15 @@ class ParallelExecutor(Generic[TxT]):
         self,
         state: State,
         block: Block[TxT],
-        details: dict[str, object],
+        metrics: ParallelMetrics,
         reason: str,
         started: float,
     ) -> BlockResult:
         """Run the block sequentially from the block-start state (which nothing touched)."""
         result = execute_block(state, block, self.machine)
-        details["fallback"] = reason
-        details["reexecutions"] = int(details["reexecutions"]) + len(block.txs)  # type: ignore[call-overload]
-        result.metrics.details.update(details)
+        metrics.fallback = reason
+        metrics.reexecutions += len(block.txs)
+        result.metrics.parallel = metrics
         result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
         return result
 
@@ -389,8 +372,8 @@ class _ProcessPool:
                 conn.send_bytes(_encode_task(task, codec))
             self.exchange.waited = self.exchange.spent = 0.0
             local = _run_worker(self.local, tasks[0], self.exchange)
-            local.detail["exchange_wait"] = self.exchange.waited
-            local.detail["exchange_total"] = self.exchange.spent
+            local.metrics.exchange_wait_seconds = self.exchange.waited
+            local.metrics.exchange_seconds = self.exchange.spent
             finished = perf_counter()
         except (OSError, EOFError) as error:
             raise WorkerLost(f"a worker died: {error!r}") from error
@@ -409,7 +392,7 @@ class _ProcessPool:
                     index = sentinels[ready]
                     if index in waiting.values():
                         raise WorkerLost(f"worker {index} died")
-        local.detail["results_tail"] = perf_counter() - finished
+        local.metrics.results_tail_seconds = perf_counter() - finished
         return [results[index] for index in range(len(tasks))]
 
     def close(self) -> None:
@@ -512,18 +495,18 @@ def _encode_result(result: WorkerResult, codec: WireCodec) -> bytes:
             codec.encode_receipts(result.receipts),
             result.writes,
             result.subtrees,
-            result.busy_seconds,
             result.transfers,
+            result.metrics,
             result.aborted,
-            result.detail,
+            result.mispredicted,
         )
     )
 
 
 def _decode_result(data: bytes, codec: WireCodec) -> WorkerResult:
-    receipts, writes, subtrees, busy, transfers, aborted, detail = loads(data)
+    receipts, writes, subtrees, transfers, metrics, aborted, mispredicted = loads(data)
     return WorkerResult(
-        codec.decode_receipts(receipts), writes, subtrees, busy, transfers, aborted, detail
+        codec.decode_receipts(receipts), writes, subtrees, transfers, metrics, aborted, mispredicted
     )
 
 
@@ -559,9 +542,9 @@ def _worker_main(
             with paused_gc():
                 exchange.waited = exchange.spent = 0.0
                 result = _run_worker(worker, task, exchange)
-                result.detail["exchange_wait"] = exchange.waited
-                result.detail["exchange_total"] = exchange.spent
+                result.metrics.exchange_wait_seconds = exchange.waited
+                result.metrics.exchange_seconds = exchange.spent
         except (WorkerLost, EOFError, OSError):
             os._exit(1)
-        result.detail["cpu_total"] = thread_time() - cpu  # all but encoding the result
+        result.metrics.process_cpu_seconds = thread_time() - cpu  # all but encoding the result
         coordinator.send_bytes(_encode_result(result, codec))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 
+from paraclear.execution.metrics import BlockMetrics
 from paraclear.state import Key, TxFailure
 from paraclear.state.codec import encode
 
@@ -29,19 +30,6 @@ class Receipt(msgspec.Struct, frozen=True):
     ok: bool
     error: ErrorInfo | None = None
     events: tuple[object, ...] = ()
-
-
-@dataclass
-class BlockMetrics:
-    """How a block was executed. Timings vary run to run; nothing here is consensus."""
-
-    txs: int = 0
-    failed: int = 0
-    keys_written: int = 0
-    execute_seconds: float = 0.0
-    commit_seconds: float = 0.0
-    root_seconds: float = 0.0
-    details: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

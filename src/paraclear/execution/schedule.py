@@ -34,25 +34,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from paraclear.execution.metrics import DependencyMetrics
 from paraclear.state import AccessSet, Lock
 
 ROUND_COST_TXS = 4.0
 """What one round's exchange costs, in transactions' worth of time (a pipe round trip and
 the wait for the slower worker), for deciding whether to spread a block at all."""
-
-
-@dataclass
-class DependencyMetrics:
-    """The shape of a block's conflict DAG."""
-
-    critical_path: int = 0
-    level_widths: list[int] = field(default_factory=list)
-    hot_locks: list[tuple[Lock, int]] = field(default_factory=list)
 
 
 @dataclass

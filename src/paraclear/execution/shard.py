@@ -19,14 +19,15 @@ the block at ``commit`` and the executor runs it another way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter, thread_time
 from typing import Any, Final
 
+from paraclear.execution.block_run import BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
+from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
-from paraclear.execution.transaction import run_transaction
-from paraclear.state import AccessSet, Key, Lock, State, StateView
+from paraclear.state import AccessSet, Key, Lock, State
 from paraclear.state.codec import key_path, lock_nibble, value_hash
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
@@ -37,6 +38,8 @@ _MISSING: Final = object()
 LockData = dict[Key, object]
 Message = tuple[bool, Any]
 Predicted = tuple[tuple[Lock, ...], tuple[Lock, ...], tuple[Lock, ...]]
+Mispredicted = tuple[int, Lock, str]
+"""(index of the transaction, the lock it stepped into, the error's message)."""
 
 
 @dataclass
@@ -74,16 +77,17 @@ class Task:
 
 @dataclass
 class WorkerResult:
-    """What a worker reports after ``commit``; ``None`` fields when it aborted."""
+    """What a worker reports after ``commit``; empty fields when it aborted."""
 
     receipts: list[Receipt]
     writes: dict[Key, object]
     subtrees: list[tuple[int, bytes, int]]
     """(nibble, digest, leaves) of every subtree the worker owns."""
-    busy_seconds: float
     transfers: int
+    metrics: WorkerMetrics
     aborted: bool = False
-    detail: dict[str, object] = field(default_factory=dict)
+    mispredicted: Mispredicted | None = None
+    """Why it aborted: the first transaction that stepped outside its predicted set."""
 
 
 class WorkerLost(Exception):
@@ -113,6 +117,7 @@ class ShardWorker:
         self.busy = 0.0
         self.cpu = 0.0
         self.ran = 0
+        self.mispredicted: Mispredicted | None = None
         self._reset_block()
 
     # --- loading -------------------------------------------------------------------------
@@ -141,7 +146,9 @@ class ShardWorker:
         """Begin a block: send the committed keys of locks that peers will use."""
         self._reset_block()
         self.task = task
-        self.ctx = BlockContext(task.height, task.time)
+        self.run = BlockRun(
+            self.data, self.machine, BlockContext(task.height, task.time), self.pending
+        )
         self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
         tracked = self.tracked
         for item in task.txs:
@@ -167,7 +174,7 @@ class ShardWorker:
         if self.aborted:
             return self._messages(out)
         started, cpu = perf_counter(), thread_time()
-        machine, ctx, task = self.machine, self.ctx, self.task
+        machine, run, task = self.machine, self.run, self.task
         data, pending, by_lock = self.data, self.pending, self.pending_by_lock
         pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
         die_after = task.die_after if task.die_after is not None else -1
@@ -182,12 +189,11 @@ class ShardWorker:
                     access = machine.access(tx)
                 else:
                     access = AccessSet(*item.predicted, predicted=True)
-            view = StateView(data, pending, access)
             try:
-                receipt = run_transaction(machine, tx, view, ctx, item.index)
+                receipt, view = run.attempt(tx, item.index, access)
             except AccessMispredicted as miss:
                 self.aborted = True
-                self.detail["mispredicted"] = (item.index, miss.key[:2], str(miss))
+                self.mispredicted = (item.index, miss.key[:2], str(miss))
                 break
             ran += 1
             replica = item.replica
@@ -209,11 +215,7 @@ class ShardWorker:
                     if not replica:
                         sums[key] = sums.get(key, 0) + amount
                     continue
-                base = pending.get(key, _MISSING)
-                if base is _MISSING:
-                    base = data.get(key)
-                value = (base or 0) + amount  # type: ignore[operator]
-                pending[key] = value
+                value = fold_delta(pending, data, key, amount)
                 if lock in tracked:
                     by_lock.setdefault(lock, {})[key] = value
             for dest, lock in item.sends:
@@ -252,7 +254,9 @@ class ShardWorker:
         for key in self.foreign:
             self.data.pop(key, None)
         if self.aborted:
-            result = WorkerResult([], {}, [], self.busy, self.transfers, True, self.detail)
+            result = WorkerResult(
+                [], {}, [], self.transfers, WorkerMetrics(self.busy), True, self.mispredicted
+            )
             self._reset_block()
             return result
         pending, sums = self.pending, self.delta_sums
@@ -269,19 +273,13 @@ class ShardWorker:
         data = self.data
         for key, amount in sums.items():
             if lock_nibble(key[:2]) % workers == index:
-                writes[key] = (data.get(key) or 0) + amount  # type: ignore[operator]
+                fold_delta(writes, data, key, amount)
         self._commit(writes)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
-        result = WorkerResult(
-            self.receipts,
-            writes,
-            subtrees,
-            self.busy,
-            self.transfers,
-            detail={"cpu": self.cpu, "cpu_commit": thread_time() - cpu},
-        )
+        metrics = WorkerMetrics(self.busy, self.cpu, commit_cpu_seconds=thread_time() - cpu)
+        result = WorkerResult(self.receipts, writes, subtrees, self.transfers, metrics)
         self._reset_block()
         return result
 
@@ -301,7 +299,7 @@ class ShardWorker:
         self.cpu = 0.0
         self.ran = 0
         self.transfers = 0
-        self.detail: dict[str, object] = {}
+        self.mispredicted = None
 
     def _messages(self, out: Sequence[object]) -> list[Message]:
         return [(self.aborted, payload) for payload in out]

@@ -57,8 +57,7 @@ def dependency_metrics(
     if len(declared) < len(accesses):
         return None
     metrics = plan_block(declared, 1, _one_owner).metrics
-    hot = [("/".join(lock), count) for lock, count in metrics.hot_locks]
-    return metrics.critical_path, metrics.level_widths, hot
+    return metrics.critical_path, metrics.level_widths, metrics.hot_keys()
 
 
 def _one_owner(lock: object) -> int:
@@ -68,16 +67,12 @@ def _one_owner(lock: object) -> int:
 def block_stats(report: BlockReport, machine: ClearingMachine, executor: str) -> dict[str, Any]:
     """The statistics record of one committed block (see the module docstring)."""
     block, result = report.block, report.result
-    details = result.metrics.details
+    parallel = result.metrics.parallel
     started = perf_counter()
     dag: tuple[int, list[int], list[tuple[str, int]]] | None
-    if "critical_path" in details:
-        dag = (
-            int(details["critical_path"]),  # type: ignore[call-overload]
-            list(details["level_widths"]),  # type: ignore[call-overload]
-            list(zip(details["hot_locks"], details["hot_lock_accesses"], strict=True)),  # type: ignore[call-overload]
-        )
-        dag_seconds = float(details.get("dag_seconds", 0.0))  # type: ignore[arg-type]
+    if parallel is not None and parallel.dag is not None:
+        dag = (parallel.dag.critical_path, parallel.dag.level_widths, parallel.dag.hot_keys())
+        dag_seconds = parallel.dag_seconds
     else:
         accesses = report.accesses or [machine.access(tx) for tx in block.txs]
         dag = dependency_metrics(accesses)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from time import perf_counter
 from typing import Final, Protocol
 
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
@@ -51,8 +50,7 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.execution import Block, BlockContext, Receipt, run_transaction
-from paraclear.execution.sequential import fold_into
+from paraclear.execution import Block, BlockContext, BlockResult, BlockRun, Receipt
 from paraclear.market import (
     CANCEL,
     NEVER,
@@ -69,7 +67,7 @@ from paraclear.market import (
 )
 from paraclear.market.matching import Block as BookBlock
 from paraclear.node.views import order_id, parse_order_id
-from paraclear.state import AccessSet, Key, State, StateView
+from paraclear.state import AccessSet, Key, State
 from paraclear.state import keys as k
 
 _KINDS: Final = {
@@ -96,10 +94,8 @@ class Built:
     block: Block[Transaction]
     deferred: list[Transaction]
     """Transactions that wait for the next block (in order): hand them back first."""
-    receipts: list[Receipt]
-    """The dry run's receipts: what any executor must return for ``block``."""
-    writes: dict[Key, object]
-    """The dry run's write set: what any executor must commit for ``block``."""
+    run: BlockRun[Transaction]
+    """The dry run: ``block``'s transactions run over the state it was built on."""
     books: dict[str, BookResult] = field(default_factory=dict)
     """Each matched book's result: fills, refusals, open sizes, depth."""
     unsettled: list[tuple[SettleFill, Receipt]] = field(default_factory=list)
@@ -108,11 +104,32 @@ class Built:
     can leave its account short of the fee or premium."""
     delisted: list[str] = field(default_factory=list)
     """Books the block's expiries closed: the builder matches them no more."""
-    run_seconds: float = 0.0
-    """Wall time the dry run spent executing transactions (matching and the rest of the
-    build excluded): the sequential baseline of the block's parallel speedup."""
-    accesses: list[AccessSet | None] = field(default_factory=list)
-    """The declared access set of each transaction of the block (for its DAG metrics)."""
+
+    @property
+    def receipts(self) -> list[Receipt]:
+        """The dry run's receipts: what any executor must return for ``block``."""
+        return self.run.receipts
+
+    @property
+    def writes(self) -> dict[Key, object]:
+        """The dry run's write set: what any executor must commit for ``block``."""
+        return self.run.pending
+
+    @property
+    def run_seconds(self) -> float:
+        """Wall time the dry run spent executing transactions (matching and the rest of the
+        build excluded): the sequential baseline of the block's parallel speedup."""
+        return self.run.seconds
+
+    @property
+    def accesses(self) -> list[AccessSet | None]:
+        """The declared access set of each transaction of the block (for its DAG metrics)."""
+        return self.run.accesses
+
+    def commit(self, state: State) -> BlockResult:
+        """Commit the dry run, which executed the block sequentially already, to ``state``
+        (the state the block was built on, unchanged since)."""
+        return self.run.finish(state)
 
 
 @dataclass
@@ -149,7 +166,7 @@ class BlockBuilder:
     def build(self, state: State, height: int, time: int, txs: Sequence[Transaction]) -> Built:
         """The block at ``height`` on top of ``state`` (not modified) from ``txs``."""
         ctx = BlockContext(height, time)
-        run = _DryRun(state, self.machine, ctx)
+        run = _DryRun(state.data, self.machine, ctx)
         included, deferred = _defer_same_block_edits(txs)
         ops: list[_Op] = []
         for tx in included:
@@ -182,7 +199,7 @@ class BlockBuilder:
                 price=price,
                 size=size,
             )
-            receipt = run.run(settle, keep_failed=False)
+            receipt = run.try_run(settle)
             if not receipt.ok:
                 unsettled.append((settle, receipt))
         unfilled: dict[str, int] = {}
@@ -212,17 +229,7 @@ class BlockBuilder:
             results.pop(name, None)
         self._retired.clear()
         block = Block(height=height, time=time, txs=tuple(run.txs))
-        return Built(
-            block,
-            deferred,
-            run.receipts,
-            run.pending,
-            results,
-            unsettled,
-            delisted,
-            run.seconds,
-            run.accesses,
-        )
+        return Built(block, deferred, run, results, unsettled, delisted)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -399,38 +406,9 @@ def _book_opens(
     return opens
 
 
-class _DryRun:
-    """Runs transactions one by one over the committed state, as the sequential executor
-    does, keeping the ones that belong in the block."""
-
-    def __init__(self, state: State, machine: ClearingMachine, ctx: BlockContext) -> None:
-        self.data = state.data
-        self.machine = machine
-        self.ctx = ctx
-        self.pending: dict[Key, object] = {}
-        self.txs: list[Transaction] = []
-        self.receipts: list[Receipt] = []
-        self.accesses: list[AccessSet | None] = []
-        """The declared access set of each transaction of ``txs``."""
-        self.seconds = 0.0
-        """Wall time spent in ``run``."""
-
-    def run(self, tx: Transaction, *, keep_failed: bool = True) -> Receipt:
-        started = perf_counter()
-        access = self.machine.access(tx)
-        view = StateView(self.data, self.pending, access)
-        receipt = run_transaction(self.machine, tx, view, self.ctx, len(self.txs))
-        if receipt.ok or keep_failed:
-            fold_into(self.pending, self.data, view)
-            self.txs.append(tx)
-            self.receipts.append(receipt)
-            self.accesses.append(access)
-        self.seconds += perf_counter() - started
-        return receipt
-
-    def get(self, key: Key) -> object:
-        """The value of ``key`` after the transactions run so far."""
-        return self.pending[key] if key in self.pending else self.data.get(key)
+class _DryRun(BlockRun[Transaction]):
+    """The block's transactions run over the committed state (``BlockRun``), keeping the
+    ones that belong in the block, with the reads the builder needs between them."""
 
     def order(self, account: str, nonce: int) -> OpenOrder | None:
         order = self.get(k.order(account, nonce))

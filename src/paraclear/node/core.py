@@ -49,7 +49,6 @@ from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.execution import (
     Block,
-    BlockMetrics,
     BlockResult,
     ParallelExecutor,
     Receipt,
@@ -302,7 +301,7 @@ class Node:
         built_at = wallclock.perf_counter()
         undo = {key: self.state.get(key) for key in built.writes}
         if self.executor is None:
-            result = self._commit_dry_run(built)
+            result = built.commit(self.state)
         else:
             result = self.executor.execute(self.state, built.block)
             if result.receipts != built.receipts or result.write_set != built.writes:
@@ -382,21 +381,6 @@ class Node:
         with self._lock:
             self.storage_full = None
         return True
-
-    def _commit_dry_run(self, built: Built) -> BlockResult:
-        """Commit the builder's dry run, which executed the block sequentially already."""
-        started = wallclock.perf_counter()
-        self.state.apply(built.writes)
-        committed = wallclock.perf_counter()
-        root = self.state.root()
-        metrics = BlockMetrics(
-            txs=len(built.receipts),
-            failed=sum(1 for receipt in built.receipts if not receipt.ok),
-            keys_written=len(built.writes),
-            commit_seconds=committed - started,
-            root_seconds=wallclock.perf_counter() - committed,
-        )
-        return BlockResult(built.receipts, built.writes, root, metrics)
 
     def _envelope(self, tx: Transaction) -> bytes:
         waiting = self._waiting.get(id(tx))

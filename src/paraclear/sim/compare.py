@@ -27,7 +27,14 @@ from typing import Final
 
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.transactions import Transaction
-from paraclear.execution import BlockResult, ParallelExecutor, SequentialExecutor
+from paraclear.execution import (
+    BlockMetrics,
+    BlockResult,
+    DependencyMetrics,
+    ParallelExecutor,
+    ParallelMetrics,
+    SequentialExecutor,
+)
 from paraclear.execution.parallel import Backend
 from paraclear.node.storage import BlockStore, StoredBlock, encode_receipts
 from paraclear.state import State
@@ -37,8 +44,6 @@ ReplayProgress = Callable[[int, int, float, float], None]
 so far)."""
 STAGES: Final = ("access sets", "schedule", "tasks", "workers", "merge", "commit")
 """The parallel executor's stages, as ``BlockComparison.stages`` names them."""
-_STAGE_DETAILS: Final = ("access_seconds", "dag_seconds", "tasks_seconds")
-"""The metrics details holding the first three stages' seconds."""
 
 
 @dataclass(frozen=True)
@@ -250,37 +255,33 @@ def _compare_block(
     parallel: BlockResult,
     parallel_seconds: float,
 ) -> BlockComparison:
-    details = parallel.metrics.details
-    widths: list[int] = details.get("level_widths", [])  # type: ignore[assignment]
-    locks: list[str] = details.get("hot_locks", [])  # type: ignore[assignment]
-    counts: list[int] = details.get("hot_lock_accesses", [])  # type: ignore[assignment]
-    busy: list[float] = details.get("busy_seconds", [])  # type: ignore[assignment]
+    metrics = parallel.metrics.parallel or ParallelMetrics("", 0)
+    dag = metrics.dag or DependencyMetrics()
     return BlockComparison(
         height=stored.height,
         txs=stored.tx_count,
         sequential_seconds=sequential_seconds,
         parallel_seconds=parallel_seconds,
-        critical_path=int(details.get("critical_path", 0)),  # type: ignore[call-overload]
-        widest_level=max(widths, default=0),
-        hot_keys=tuple(zip(locks, counts, strict=False)),
-        reexecutions=int(details.get("reexecutions", 0)),  # type: ignore[call-overload]
-        busy_seconds=tuple(busy),
-        stages=_stages(parallel),
-        fallback=str(details.get("fallback", "")),
+        critical_path=dag.critical_path,
+        widest_level=max(dag.level_widths, default=0),
+        hot_keys=tuple(dag.hot_keys()),
+        reexecutions=metrics.reexecutions,
+        busy_seconds=tuple(metrics.busy_seconds),
+        stages=_stages(parallel.metrics, metrics),
+        fallback=metrics.fallback or "",
         sequential_ok=_matches(stored, sequential),
         parallel_ok=_matches(stored, parallel),
     )
 
 
-def _stages(result: BlockResult) -> tuple[tuple[str, float], ...]:
+def _stages(block: BlockMetrics, parallel: ParallelMetrics) -> tuple[tuple[str, float], ...]:
     """The parallel executor's time by stage: access sets (and speculation), the schedule,
     building the workers' tasks, the workers' run (the rest of execution), merging their
     results, committing to state."""
-    metrics, details = result.metrics, result.metrics.details
-    parts = [float(details.get(name, 0.0)) for name in _STAGE_DETAILS]  # type: ignore[arg-type]
-    workers = max(metrics.execute_seconds - sum(parts), 0.0)
-    merge = float(details.get("merge_seconds", 0.0))  # type: ignore[arg-type]
-    seconds = (*parts, workers, merge, max(metrics.commit_seconds - merge, 0.0))
+    parts = (parallel.access_seconds, parallel.dag_seconds, parallel.tasks_seconds)
+    workers = max(block.execute_seconds - sum(parts), 0.0)
+    merge = parallel.merge_seconds
+    seconds = (*parts, workers, merge, max(block.commit_seconds - merge, 0.0))
     return tuple(zip(STAGES, seconds, strict=True))
 
 

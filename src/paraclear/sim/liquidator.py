@@ -19,7 +19,6 @@ Per account, at most ``max_steps`` transactions a block (liquidation is incremen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.accounts import holdings, margin_status
@@ -33,51 +32,39 @@ from paraclear.clearing.transactions import (
     Liquidate,
     Transaction,
 )
-from paraclear.execution import BlockContext, Receipt, run_transaction
+from paraclear.execution import BlockContext, BlockRun, Receipt
 from paraclear.execution.gc import paused_gc
-from paraclear.execution.sequential import fold_into
 from paraclear.sim.adl_queue import AdlQueue
 from paraclear.sim.scan import ScanResult, scan
-from paraclear.state import Key, StateView
+from paraclear.state import AccessSet, Key, StateView
 from paraclear.state import keys as k
 
 
-@dataclass
-class DryRun:
-    """Transactions run in order on top of ``data`` without committing; only successful ones
-    are kept (``txs``), as the block producer will include them."""
+class DryRun(BlockRun[Transaction]):
+    """The planned transactions run in order on top of committed ``data`` (``BlockRun``),
+    never committed; only successful ones are kept (``try_run``), as the block producer
+    will include them."""
 
-    data: Mapping[Key, object]
-    machine: ClearingMachine
-    ctx: BlockContext
-    pending: dict[Key, object] = field(default_factory=dict)
-    txs: list[Transaction] = field(default_factory=list)
-    equities: dict[str, int] = field(default_factory=dict)
-    """Equity of accounts the dry run has not changed since it was computed (marks do not
-    move within a block, so only a transaction's own writes change an account's equity)."""
-    changed: list[str] = field(default_factory=list)
-    """Accounts under whose lock each kept transaction wrote, in order."""
-    queues: dict[tuple[str, bool], AdlQueue] = field(default_factory=dict)
-
-    def view(self) -> StateView:
-        """A read view of the state the next transaction will see."""
-        return StateView(self.data, self.pending)
+    def __init__(self, data: Mapping[Key, object], machine: ClearingMachine, ctx: BlockContext):
+        super().__init__(data, machine, ctx)
+        self.equities: dict[str, int] = {}
+        """Equity of accounts the dry run has not changed since it was computed (marks do not
+        move within a block, so only a transaction's own writes change an account's equity)."""
+        self.changed: list[str] = []
+        """Accounts under whose lock each kept transaction wrote, in order."""
+        self.queues: dict[tuple[str, bool], AdlQueue] = {}
 
     def nonce(self, account: str) -> int:
         return self.view().get_int(k.nonce(account))
 
-    def attempt(self, tx: Transaction) -> Receipt:
-        """Run ``tx``; keep it (and its effects) only if it succeeds."""
-        view = StateView(self.data, self.pending, self.machine.access(tx))
-        receipt = run_transaction(self.machine, tx, view, self.ctx, len(self.txs))
-        if receipt.ok:
-            fold_into(self.pending, self.data, view)  # type: ignore[arg-type]
-            self.txs.append(tx)
-            for key in (*view.writes, *view.deltas):
-                if key[0] == "acct":
-                    self.equities.pop(key[1], None)
-                    self.changed.append(key[1])
-        return receipt
+    def include(
+        self, tx: Transaction, receipt: Receipt, view: StateView, access: AccessSet | None
+    ) -> None:
+        super().include(tx, receipt, view, access)
+        for key in (*view.writes, *view.deltas):
+            if key[0] == "acct":
+                self.equities.pop(key[1], None)
+                self.changed.append(key[1])
 
     def equity(self, account: str, model: MarginModel) -> int:
         """``account``'s equity in the state the next transaction will see."""
@@ -148,7 +135,7 @@ class LiquidationEngine:
                 instrument=market.instrument.name,
                 size=size,
             )
-            if dry.attempt(tx).ok:
+            if dry.try_run(tx).ok:
                 return True
         return False
 
@@ -181,7 +168,7 @@ class LiquidationEngine:
                 size=size,
                 counterparties=tuple(counterparties),
             )
-            receipt = dry.attempt(tx)
+            receipt = dry.try_run(tx)
             if receipt.ok:
                 return True
             culprit = dict(receipt.error.details).get("account") if receipt.error else None
@@ -224,4 +211,4 @@ class LiquidationEngine:
         if view.get_int(k.INSURANCE_FUND) <= 0:
             return
         keeper = self.liquidators[0]
-        dry.attempt(Backstop(sender=keeper, nonce=dry.nonce(keeper), account=account))
+        dry.try_run(Backstop(sender=keeper, nonce=dry.nonce(keeper), account=account))

@@ -127,11 +127,13 @@ def _run(
                 failures[receipt.error.code] += 1
             events.update(type(event).__name__ for event in receipt.events)
         violations += [f"block {block.height}: {v}" for v in check_invariants(state)]
-        details = result.metrics.details
-        critical_path = max(critical_path, int(details.get("critical_path", 0)))  # type: ignore[call-overload]
-        reexecutions += int(details.get("reexecutions", 0))  # type: ignore[call-overload]
-        fallbacks += "fallback" in details
-        hot_locks = list(details.get("hot_locks", hot_locks))  # type: ignore[call-overload]
+        parallel = result.metrics.parallel
+        if parallel is not None:
+            reexecutions += parallel.reexecutions
+            fallbacks += parallel.fallback is not None
+            if parallel.dag is not None:
+                critical_path = max(critical_path, parallel.dag.critical_path)
+                hot_locks = [name for name, _ in parallel.dag.hot_keys()]
         if progress:
             progress(number, blocks, txs, seconds)
     return SimulationReport(

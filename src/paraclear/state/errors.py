@@ -47,7 +47,7 @@ class AccessMispredicted(Exception):
     """An optimistic transaction stepped outside the access set predicted for it.
 
     Not a ``TxFailure``: the transaction did nothing wrong, the executor's schedule did. It
-    escapes ``run_transaction`` and makes the executor run the block another way.
+    escapes ``BlockRun.attempt`` and makes the executor run the block another way.
     """
 
     def __init__(self, key: tuple[str, ...], access: str) -> None:

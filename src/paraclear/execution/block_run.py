@@ -1,0 +1,193 @@
+"""Running a block: ``BlockRun``, the one way transactions are run, by every executor, the
+node's block builder and the liquidation planner.
+
+A run holds a block's pending writes over committed state data. Each transaction runs in its
+own ``StateView`` over them: ``begin`` (nonce, fee), a savepoint, then the body. A failure in
+the body rolls back to what ``begin`` wrote; a failure in ``begin`` leaves nothing. Other
+exceptions are bugs, or the parallel executor's ``AccessMispredicted``, and propagate. An
+included transaction's writes and deltas are folded into the pending writes once
+(``fold``), and its receipt joins the block's. ``finish`` commits the pending writes to
+the state and returns the ``BlockResult``.
+
+Who runs what:
+
+* the sequential executor: ``run_all`` over the block, then ``finish``;
+* the node's builder (dry run) and the liquidation planner: ``run`` (include whatever the
+  outcome) or ``try_run`` (include only what succeeds), reading the state as the next
+  transaction will see it (``get``, ``view``); the node commits the builder's run itself
+  with ``finish``; the planner follows what each included transaction wrote by extending
+  ``include``;
+* the parallel executor's shard workers: ``attempt`` each transaction of their part of the
+  block at its index in the block, and fold its writes with their own bookkeeping of the
+  locks that move between workers (``fold_delta``).
+
+``run_all`` is where a machine's batch entry point (a compiled runner over a block's
+transactions) takes over: it must give the same receipts and fold the same writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from time import perf_counter
+from typing import Final, Generic, TypeVar
+
+from paraclear.execution.machine import BlockContext, StateMachine
+from paraclear.execution.metrics import BlockMetrics
+from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
+from paraclear.state import AccessSet, Key, State, StateView, TxFailure
+
+TxT = TypeVar("TxT")
+_MISSING: Final = object()
+
+
+class BlockRunFinished(RuntimeError):
+    """The run was committed by ``finish``: it runs nothing more."""
+
+
+class BlockRun(Generic[TxT]):
+    """The transactions of one block at height ``ctx.height``, run in order over ``data``
+    (a committed ``State``'s data, never changed here) with the block's writes so far in
+    ``pending``.
+
+    ``txs``, ``receipts`` and ``accesses`` (the declared access sets) list the transactions
+    included so far; a receipt's index is its transaction's position among them.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[Key, object],
+        machine: StateMachine[TxT],
+        ctx: BlockContext,
+        pending: dict[Key, object] | None = None,
+    ) -> None:
+        self.data = data
+        self.machine = machine
+        self.ctx = ctx
+        self.pending: dict[Key, object] = {} if pending is None else pending
+        self.txs: list[TxT] = []
+        self.receipts: list[Receipt] = []
+        self.accesses: list[AccessSet | None] = []
+        self.seconds = 0.0
+        """Wall time spent in ``run``, ``try_run`` and ``run_all``."""
+        self.finished = False
+
+    def run(self, tx: TxT) -> Receipt:
+        """Run ``tx`` and include it whatever the outcome: a failed transaction is included
+        with what ``begin`` wrote (its nonce and fee) and its typed error."""
+        started = perf_counter()
+        receipt = self._run(tx, True)
+        self.seconds += perf_counter() - started
+        return receipt
+
+    def try_run(self, tx: TxT) -> Receipt:
+        """Run ``tx`` and include it only if it succeeds; after a failure the run is as it
+        was (a planner leaves out what would fail). Returns the receipt either way."""
+        started = perf_counter()
+        receipt = self._run(tx, False)
+        self.seconds += perf_counter() - started
+        return receipt
+
+    def run_all(self, txs: Iterable[TxT]) -> list[Receipt]:
+        """``run`` each of ``txs`` in order; their receipts."""
+        started = perf_counter()
+        run = self._run
+        receipts = [run(tx, True) for tx in txs]
+        self.seconds += perf_counter() - started
+        return receipts
+
+    def attempt(self, tx: TxT, index: int, access: AccessSet | None) -> tuple[Receipt, StateView]:
+        """Run ``tx`` as the transaction at ``index`` of the block, enforcing ``access``
+        (None: nothing), in a view over the pending writes; fold and include nothing.
+
+        Returns its receipt and its view, whose ``writes`` and ``deltas`` are what including
+        it would fold. Raises ``BlockRunFinished`` after ``finish``.
+        """
+        if self.finished:
+            raise BlockRunFinished("this block run was committed")
+        machine, ctx = self.machine, self.ctx
+        view = StateView(self.data, self.pending, access)
+        try:
+            machine.begin(tx, view, ctx)
+        except TxFailure as failure:
+            view.rollback(({}, {}))
+            return Receipt(index, False, ErrorInfo.of(failure)), view
+        savepoint = view.savepoint()
+        try:
+            events = machine.apply(tx, view, ctx)
+        except TxFailure as failure:
+            view.rollback(savepoint)
+            return Receipt(index, False, ErrorInfo.of(failure)), view
+        return Receipt(index, True, None, tuple(events)), view
+
+    def get(self, key: Key) -> object:
+        """The value of ``key`` after the transactions included so far (None if absent)."""
+        pending = self.pending
+        return pending[key] if key in pending else self.data.get(key)
+
+    def view(self) -> StateView:
+        """A view of the state the next transaction will see, with no access set: for
+        reading (what it records is discarded)."""
+        return StateView(self.data, self.pending)
+
+    def finish(self, state: State) -> BlockResult:
+        """Commit the pending writes to ``state`` (the state whose data the run read, not
+        changed since), compute the root, and return the block's result.
+
+        Raises ``ValueError`` for another state, ``BlockRunFinished`` if already committed.
+        """
+        if state.data is not self.data:
+            raise ValueError("a block run commits only to the state whose data it read")
+        if self.finished:
+            raise BlockRunFinished("this block run was committed")
+        self.finished = True
+        started = perf_counter()
+        state.apply(self.pending)
+        committed = perf_counter()
+        root = state.root()
+        receipts = self.receipts
+        metrics = BlockMetrics(
+            txs=len(receipts),
+            failed=sum(1 for receipt in receipts if not receipt.ok),
+            keys_written=len(self.pending),
+            execute_seconds=self.seconds,
+            commit_seconds=committed - started,
+            root_seconds=perf_counter() - committed,
+        )
+        return BlockResult(receipts, self.pending, root, metrics)
+
+    def include(self, tx: TxT, receipt: Receipt, view: StateView, access: AccessSet | None) -> None:
+        """Include the transaction just attempted at the next index: fold its view into the
+        pending writes (once) and list it. A subclass may extend this to follow what the
+        included transactions change."""
+        fold(self.pending, self.data, view)
+        self.txs.append(tx)
+        self.receipts.append(receipt)
+        self.accesses.append(access)
+
+    def _run(self, tx: TxT, keep_failed: bool) -> Receipt:
+        access = self.machine.access(tx)
+        receipt, view = self.attempt(tx, len(self.receipts), access)
+        if keep_failed or receipt.ok:
+            self.include(tx, receipt, view, access)
+        return receipt
+
+
+def fold(pending: dict[Key, object], data: Mapping[Key, object], view: StateView) -> None:
+    """Fold a finished transaction's view into the block's pending writes: its writes, then
+    each of its deltas (``fold_delta``)."""
+    pending.update(view.writes)
+    for key, amount in view.deltas.items():
+        fold_delta(pending, data, key, amount)
+
+
+def fold_delta(
+    pending: dict[Key, object], data: Mapping[Key, object], key: Key, amount: int
+) -> object:
+    """Add ``amount`` to the value of ``key`` so far (in ``pending``, else in ``data``;
+    absent is 0), store the sum in ``pending`` and return it."""
+    base = pending.get(key, _MISSING)
+    if base is _MISSING:
+        base = data.get(key)
+    value = (base or 0) + amount  # type: ignore[operator]
+    pending[key] = value
+    return value

@@ -1,0 +1,104 @@
+"""How a block was executed: typed per-block metrics. Nothing here is consensus.
+
+* ``BlockMetrics``: what every executor reports (transactions, failures, keys written, and
+  seconds spent executing, committing and hashing).
+* ``ParallelMetrics``: what the parallel executor adds: where its time went by stage, the
+  shape of the block's dependency DAG (``DependencyMetrics``), re-executions, each worker's
+  time (``WorkerMetrics``), and why the block ran sequentially if it did.
+
+All durations are wall-clock seconds unless a field says CPU seconds; they vary run to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from paraclear.state import Lock
+
+
+@dataclass
+class DependencyMetrics:
+    """The shape of a block's conflict DAG."""
+
+    critical_path: int = 0
+    """Levels of the DAG: the longest chain of conflicting transactions."""
+    level_widths: list[int] = field(default_factory=list)
+    """Transactions in each level, first level first."""
+    hot_locks: list[tuple[Lock, int]] = field(default_factory=list)
+    """The most accessed locks written in the block, with their accesses, most first."""
+
+    def hot_keys(self) -> list[tuple[str, int]]:
+        """``hot_locks`` named as the API and reports show them (``"acct/alice"``)."""
+        return [("/".join(lock), count) for lock, count in self.hot_locks]
+
+
+@dataclass
+class WorkerMetrics:
+    """One shard worker's time in one block."""
+
+    busy_seconds: float = 0.0
+    """Running transactions, then committing and hashing its subtrees."""
+    cpu_seconds: float = 0.0
+    """Thread CPU seconds of the same."""
+    commit_cpu_seconds: float = 0.0
+    """Thread CPU seconds of committing and hashing alone."""
+    exchange_seconds: float = 0.0
+    """In exchanges with peers, waiting included (``processes`` backend)."""
+    exchange_wait_seconds: float = 0.0
+    """Blocked waiting for peers (``processes`` backend)."""
+    process_cpu_seconds: float = 0.0
+    """A forked worker's CPU seconds for the whole block but encoding its result."""
+    results_tail_seconds: float = 0.0
+    """Worker 0 in the coordinator's process: waiting for the others' results after its own."""
+
+
+@dataclass
+class ParallelMetrics:
+    """How the parallel executor ran a block, stage by stage."""
+
+    backend: str
+    workers: int
+    access_seconds: float = 0.0
+    """Access sets, and the speculative runs that predict undeclared ones."""
+    speculative_runs: int = 0
+    dag_seconds: float = 0.0
+    """Dependency mapping and the schedule (the last attempt's)."""
+    tasks_seconds: float = 0.0
+    """Building the workers' tasks."""
+    merge_seconds: float = 0.0
+    """Merging the workers' receipts, writes and subtree digests into the root."""
+    attempts: int = 0
+    """Parallel attempts (more than one after a mispredicted optimistic transaction)."""
+    reexecutions: int = 0
+    """Transactions run more than once: speculation, aborted attempts, the fallback."""
+    dag: DependencyMetrics | None = None
+    """The DAG of the schedule that ran; None when the block fell back to sequential."""
+    rounds: int = 0
+    spread: bool = False
+    """Whether the block was spread over workers (else it ran on worker 0)."""
+    replicated: int = 0
+    """Transactions run on every worker (barriers read by all)."""
+    transfers: int = 0
+    """Lock batches exchanged between workers."""
+    per_worker: list[WorkerMetrics] = field(default_factory=list)
+    fallback: str | None = None
+    """Why the block ran on the sequential executor instead (None: it did not)."""
+
+    @property
+    def busy_seconds(self) -> list[float]:
+        """Each worker's busy time, worker 0 first (empty after a fallback)."""
+        return [worker.busy_seconds for worker in self.per_worker]
+
+
+@dataclass
+class BlockMetrics:
+    """How a block was executed, by any executor."""
+
+    txs: int = 0
+    failed: int = 0
+    keys_written: int = 0
+    execute_seconds: float = 0.0
+    commit_seconds: float = 0.0
+    root_seconds: float = 0.0
+    parallel: ParallelMetrics | None = None
+    """The parallel executor's own metrics; None from the sequential executor."""
