@@ -104,9 +104,17 @@ def test_bench_smoke_runs_report_json(capsys, tmp_path):
         assert keys <= set(row) and row["roots_equal"] is True
         assert row["seq_tps"] > 0 and row["par_tps"] > 0 and row["critical_path"] >= 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["bench", "root", "--state-keys", "2000", "--changed", "100", "--json"]) == 0
+    args = ["--state-keys", "2000", "--changed", "100", "--fills", "50", "--repeats", "2"]
+    assert main(["bench", "root", *args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ms_per_1000_keys"] > 0
+    rows = result["rows"]
+    assert [(r["workload"], r["tree"]) for r in rows][::2] == [
+        ("random", "reference"),
+        ("random", "compiled"),
+        ("block", "compiled"),
+    ]
+    assert all(r["changed_keys"] > 0 and r["tree_ms"] > 0 for r in rows)
 
 
 def test_bench_risk_is_reached_through_the_paraclear_command(capsys):

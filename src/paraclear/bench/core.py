@@ -1,8 +1,7 @@
-"""Execution throughput on trade workloads, sequential and parallel; the state root's cost."""
+"""Execution throughput on trade workloads, sequential and parallel."""
 
 from __future__ import annotations
 
-import random
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -18,7 +17,6 @@ from paraclear.execution import (
 )
 from paraclear.execution.parallel import Backend
 from paraclear.sim.workload import Workload, WorkloadConfig
-from paraclear.state import State
 
 Progress = Callable[[str], None]
 
@@ -141,41 +139,3 @@ def plot_speedup(result: dict[str, object], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
-
-
-def bench_root(
-    state_keys: int = 100_000,
-    changed: int = 1_000,
-    repeats: int = 5,
-    progress: Progress | None = None,
-) -> dict[str, object]:
-    """Milliseconds to commit ``changed`` keys and recompute the root of a state of
-    ``state_keys`` keys: half updates of existing keys, half new keys (median of repeats)."""
-    rng = random.Random(1)
-    state = State({("acct", f"a{i}", "collateral"): i + 1 for i in range(state_keys)})
-    state.root()
-    timings = []
-    for repeat in range(repeats):
-        writes: dict[tuple[str, ...], object] = {
-            ("acct", f"a{rng.randrange(state_keys)}", "collateral"): rng.randrange(1, 10**9)
-            for _ in range(changed // 2)
-        }
-        writes.update(
-            {
-                ("acct", f"new{repeat}-{i}", "collateral"): i + 1
-                for i in range(changed - len(writes))
-            }
-        )
-        started = time.perf_counter()
-        state.apply(writes)
-        state.root()
-        timings.append(time.perf_counter() - started)
-    ms = statistics.median(timings) * 1_000
-    if progress:
-        progress(f"{changed:,} changed keys in a state of {state_keys:,}: {ms:.1f} ms")
-    return {
-        "machine": machine(),
-        "state_keys": state_keys,
-        "changed_keys": changed,
-        "ms_per_1000_keys": round(ms * 1_000 / changed, 3),
-    }

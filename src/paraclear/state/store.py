@@ -1,17 +1,25 @@
 """``State``: the committed key-value store and its Merkle commitment.
 
 Values are changed only by ``apply`` with the write set of a block (or a genesis), in one
-batch; the root is then recomputed over the changed paths only.
+batch; the root is then recomputed over the changed paths only. The tree is the compiled
+``CompiledTree`` by default; ``State(tree="reference")`` keeps the readable
+``SparseMerkleTree`` (same roots and proofs; the differential tests run both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Final
+from time import perf_counter
+from typing import Final, Literal
 
-from paraclear.state.codec import key_path, value_hash
+from paraclear.state.codec import encode, key_path, value_hash
+from paraclear.state.compiled import CompiledTree, hash_values, path_rows
 from paraclear.state.keys import Key
-from paraclear.state.smt import Proof, SparseMerkleTree, verify
+from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
+
+TreeKind = Literal["compiled", "reference"]
+TREE_KINDS: Final[tuple[TreeKind, ...]] = ("compiled", "reference")
+Timings = dict[str, float]
 
 _MISSING: Final = object()
 
@@ -29,12 +37,17 @@ class State:
     executor's workers) can tell whether anything else changed it since.
     """
 
-    __slots__ = ("_paths", "_stale", "_stale_root", "_tree", "data", "version")
+    __slots__ = ("_paths", "_stale", "_stale_root", "_tree", "data", "kind", "version")
 
-    def __init__(self, initial: Mapping[Key, object] | None = None) -> None:
+    def __init__(
+        self, initial: Mapping[Key, object] | None = None, tree: TreeKind = "compiled"
+    ) -> None:
+        if tree not in TREE_KINDS:
+            raise ValueError(f"tree must be one of {TREE_KINDS}, not {tree!r}")
         self.data: dict[Key, object] = {}
+        self.kind: TreeKind = tree
         self._paths: dict[Key, bytes] = {}
-        self._tree = SparseMerkleTree()
+        self._tree = CompiledTree() if tree == "compiled" else SparseMerkleTree()
         self._stale: set[Key] = set()
         self._stale_root: bytes | None = None
         self.version = 0
@@ -55,21 +68,31 @@ class State:
         for key in sorted(self.data):
             yield key, self.data[key]
 
-    def apply(self, writes: Mapping[Key, object]) -> None:
-        """Commit a write set: set each key, deleting those written absent."""
+    def apply(self, writes: Mapping[Key, object], timings: Timings | None = None) -> None:
+        """Commit a write set: set each key, deleting those written absent.
+
+        With ``timings``, record the seconds spent in each stage: ``encode`` (per key: path,
+        comparison, canonical encoding), ``value_hashes`` and ``tree``.
+        """
+        started = perf_counter()
         self._sync()
         self.version += 1
         data = self.data
-        changes: list[tuple[bytes, bytes | None]] = []
+        paths: list[bytes] = []
+        encoded: list[bytes] = []
         for key, value in writes.items():
             if is_absent(value):
                 if key in data:
                     del data[key]
-                    changes.append((self._paths.pop(key, b"") or key_path(key), None))
+                    paths.append(self._paths.pop(key, b"") or key_path(key))
+                    encoded.append(b"")
             elif data.get(key, _MISSING) != value:
                 data[key] = value
-                changes.append((self._path(key), value_hash(value)))
-        self._tree.update(changes)
+                paths.append(self._path(key))
+                encoded.append(encode(value))
+        if timings is not None:
+            timings["encode"] = perf_counter() - started
+        self._update(paths, encoded, timings)
 
     def apply_hashed(self, writes: Mapping[Key, object], root: bytes) -> None:
         """Commit a write set whose new root was computed elsewhere (by the owners of the
@@ -105,26 +128,54 @@ class State:
         return self._path(key)
 
     def copy(self) -> State:
-        """An independent copy with the same contents and root."""
-        return State(self.data)
+        """An independent copy with the same contents, root and kind of tree (a compiled
+        tree is copied as arrays, not rehashed)."""
+        if not isinstance(self._tree, CompiledTree):
+            return State(self.data, self.kind)
+        self._sync()
+        other = State(tree=self.kind)
+        other.data = dict(self.data)
+        other._paths = dict(self._paths)
+        other._tree = self._tree.copy()
+        return other
 
     def _sync(self) -> None:
         """Bring the tree up to date with commits made by ``apply_hashed``."""
         if self._stale_root is None:
             return
         data = self.data
-        changes: list[tuple[bytes, bytes | None]] = []
+        paths: list[bytes] = []
+        encoded: list[bytes] = []
         for key in self._stale:
             value = data.get(key, _MISSING)
             if value is _MISSING:
-                changes.append((self._paths.pop(key, b"") or key_path(key), None))
+                paths.append(self._paths.pop(key, b"") or key_path(key))
+                encoded.append(b"")
             else:
-                changes.append((self._path(key), value_hash(value)))
-        self._tree.update(changes)
+                paths.append(self._path(key))
+                encoded.append(encode(value))
+        self._update(paths, encoded)
         expected, self._stale_root = self._stale_root, None
         self._stale = set()
         if self._tree.root() != expected:
             raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
+
+    def _update(
+        self, paths: list[bytes], encoded: list[bytes], timings: Timings | None = None
+    ) -> None:
+        """Set each path to the value encoded (an empty encoding deletes), in one batch."""
+        started = perf_counter()
+        if isinstance(self._tree, CompiledTree):
+            cvh, cdel = hash_values(encoded)
+            hashed = perf_counter()
+            self._tree.update_rows(path_rows(paths), cvh, cdel)
+        else:
+            hashes = [hash_bytes(value) if value else None for value in encoded]
+            hashed = perf_counter()
+            self._tree.update(zip(paths, hashes, strict=True))
+        if timings is not None:
+            timings["value_hashes"] = hashed - started
+            timings["tree"] = perf_counter() - hashed
 
     def _path(self, key: Key) -> bytes:
         path = self._paths.get(key)

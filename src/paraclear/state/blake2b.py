@@ -1,0 +1,168 @@
+"""BLAKE2b-256 in compiled code, bit-identical to ``hashlib.blake2b(data, digest_size=32)``.
+
+RFC 7693 with an unkeyed 32-byte digest. Everything is ``uint64`` arithmetic, which wraps by
+definition in BLAKE2b (additions are modulo 2**64); lengths are ``int64`` byte counts below
+2**62, so the byte counter ``t`` never needs its high word. The kernels take ``nogil=True``
+so that callers can hash independent subtrees in parallel threads.
+
+``hash_into`` hashes one message; ``hash_many`` hashes a batch of messages laid end to end in
+one buffer (``offsets[i]:offsets[i + 1]`` is message ``i``), one call for a whole block's
+values instead of one ``hashlib`` call per value.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+DIGEST_SIZE: Final = 32
+BLOCK_SIZE: Final = 128
+
+_IV: Final = np.array(
+    [
+        0x6A09E667F3BCC908,
+        0xBB67AE8584CAA73B,
+        0x3C6EF372FE94F82B,
+        0xA54FF53A5F1D36F1,
+        0x510E527FADE682D1,
+        0x9B05688C2B3E6C1F,
+        0x1F83D9ABFB41BD6B,
+        0x5BE0CD19137E2179,
+    ],
+    dtype=np.uint64,
+)
+_SIGMA: Final = np.array(
+    [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
+        [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
+        [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
+        [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
+        [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
+        [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
+        [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
+        [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
+        [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
+    ],
+    dtype=np.int64,
+)
+_ROUNDS: Final = tuple(tuple(int(i) for i in row) for row in _SIGMA)
+# Parameter block word 0 for an unkeyed 32-byte digest: digest length, fanout 1, depth 1.
+_PARAM0: Final = np.uint64(0x01010000 | DIGEST_SIZE)
+
+Bytes = npt.NDArray[np.uint8]
+Offsets = npt.NDArray[np.int64]
+
+_jit = numba.njit(nogil=True, cache=True)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _rotr(x: np.uint64, n: np.uint64) -> np.uint64:
+    return (x >> n) | (x << (np.uint64(64) - n))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
+    """The G function of RFC 7693 (additions wrap modulo 2**64, as BLAKE2b defines)."""
+    a = a + b + x
+    d = _rotr(d ^ a, np.uint64(32))
+    c = c + d
+    b = _rotr(b ^ c, np.uint64(24))
+    a = a + b + y
+    d = _rotr(d ^ a, np.uint64(16))
+    c = c + d
+    b = _rotr(b ^ c, np.uint64(63))
+    return a, b, c, d
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _load64(data, at):  # type: ignore[no-untyped-def]
+    """The little-endian ``uint64`` at ``data[at:at + 8]``."""
+    return (
+        np.uint64(data[at])
+        | (np.uint64(data[at + 1]) << np.uint64(8))
+        | (np.uint64(data[at + 2]) << np.uint64(16))
+        | (np.uint64(data[at + 3]) << np.uint64(24))
+        | (np.uint64(data[at + 4]) << np.uint64(32))
+        | (np.uint64(data[at + 5]) << np.uint64(40))
+        | (np.uint64(data[at + 6]) << np.uint64(48))
+        | (np.uint64(data[at + 7]) << np.uint64(56))
+    )
+
+
+@_jit
+def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-def]
+    """Compress ``count`` (1..128) bytes of ``block`` from ``start``, zero-padded, into ``h``;
+    ``t`` is the number of message bytes so far including these (below 2**62)."""
+    full = count >> 3
+    for w in range(full):
+        m[w] = _load64(block, start + w * 8)
+    for w in range(full, 16):
+        m[w] = np.uint64(0)
+    for i in range(full * 8, count):
+        m[i >> 3] |= np.uint64(block[start + i]) << np.uint64(8 * (i & 7))
+    v0, v1, v2, v3, v4, v5, v6, v7 = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+    v8, v9, v10, v11 = _IV[0], _IV[1], _IV[2], _IV[3]
+    v12, v13, v14, v15 = _IV[4] ^ np.uint64(t), _IV[5], _IV[6], _IV[7]
+    if last:
+        v14 = ~v14
+    for s in numba.literal_unroll(_ROUNDS):
+        v0, v4, v8, v12 = _mix(v0, v4, v8, v12, m[s[0]], m[s[1]])
+        v1, v5, v9, v13 = _mix(v1, v5, v9, v13, m[s[2]], m[s[3]])
+        v2, v6, v10, v14 = _mix(v2, v6, v10, v14, m[s[4]], m[s[5]])
+        v3, v7, v11, v15 = _mix(v3, v7, v11, v15, m[s[6]], m[s[7]])
+        v0, v5, v10, v15 = _mix(v0, v5, v10, v15, m[s[8]], m[s[9]])
+        v1, v6, v11, v12 = _mix(v1, v6, v11, v12, m[s[10]], m[s[11]])
+        v2, v7, v8, v13 = _mix(v2, v7, v8, v13, m[s[12]], m[s[13]])
+        v3, v4, v9, v14 = _mix(v3, v4, v9, v14, m[s[14]], m[s[15]])
+    h[0] ^= v0 ^ v8
+    h[1] ^= v1 ^ v9
+    h[2] ^= v2 ^ v10
+    h[3] ^= v3 ^ v11
+    h[4] ^= v4 ^ v12
+    h[5] ^= v5 ^ v13
+    h[6] ^= v6 ^ v14
+    h[7] ^= v7 ^ v15
+
+
+@_jit
+def hash_into(data, start, length, out, out_start, scratch):  # type: ignore[no-untyped-def]
+    """BLAKE2b-256 of ``data[start:start + length]`` into ``out[out_start:out_start + 32]``.
+
+    ``scratch`` is a ``uint64`` array of 24 words (state and message block), so that a
+    caller hashing many messages allocates nothing per message.
+    """
+    h, m = scratch[0:8], scratch[8:24]
+    for i in range(8):
+        h[i] = _IV[i]
+    h[0] ^= _PARAM0
+    done = 0
+    while length - done > BLOCK_SIZE:
+        done += BLOCK_SIZE
+        _compress(h, data, start + done - BLOCK_SIZE, BLOCK_SIZE, done, False, m)
+    _compress(h, data, start + done, length - done, length, True, m)
+    for i in range(DIGEST_SIZE):
+        out[out_start + i] = np.uint8((h[i >> 3] >> np.uint64(8 * (i & 7))) & np.uint64(0xFF))
+
+
+@_jit
+def hash_many(data, offsets, out):  # type: ignore[no-untyped-def]
+    """Hash message ``i`` = ``data[offsets[i]:offsets[i + 1]]`` into row ``i`` of ``out``
+    (shape ``(len(offsets) - 1, 32)``)."""
+    scratch = np.empty(24, dtype=np.uint64)
+    flat = out.reshape(-1)
+    for i in range(len(offsets) - 1):
+        hash_into(data, offsets[i], offsets[i + 1] - offsets[i], flat, i * DIGEST_SIZE, scratch)
+
+
+def blake2b_256(data: bytes) -> bytes:
+    """BLAKE2b-256 of ``data`` by the compiled kernel (for tests and one-off use)."""
+    buffer = np.frombuffer(bytearray(data or b"\0"), dtype=np.uint8)
+    out = np.empty((1, DIGEST_SIZE), dtype=np.uint8)
+    hash_many(buffer, np.array([0, len(data)], dtype=np.int64), out)
+    return out.tobytes()

@@ -1,0 +1,291 @@
+"""The compiled batch update of one sparse Merkle (sub)tree held in arrays.
+
+Same definition as ``smt`` (radix 16, ``leaf = H(0x00 ‖ path ‖ value_hash)``,
+``branch = H(0x01 ‖ 16 child digests)``, a subtree of one leaf collapses to it); this is the
+same algorithm as ``smt._update``, written as an explicit-stack walk over arrays so that it
+runs without the interpreter and without the GIL.
+
+A tree is a ``Pool`` of arrays. A node is referred to by an ``int32`` *ref*: ``0`` is empty,
+``b + 1`` is branch ``b`` and ``-(l + 1)`` is leaf ``l``. Branch ``b`` has its 16 child refs
+in ``kids[b]``, its number of non-empty children in ``count[b]`` and its digest in
+``bdig[b]``; leaf ``l`` has ``lpath[l]``, ``lvh[l]`` (value hash) and ``ldig[l]``. Freed rows
+go on the ``bfree`` / ``lfree`` stacks and are reused. ``meta`` holds the root ref and the
+counters (``META_*``). The arrays grow (doubling) inside the kernel, which returns them.
+
+A batch is the rows ``idx`` of the change arrays ``cpath`` (``uint8[k, 32]``), ``cvh`` and
+``cdel`` (delete when true); a path given twice keeps its last row, as in ``smt``. Each
+branch on a changed path is visited once and rehashed on the way back up: one compression per
+changed leaf and five per dirty branch (513 bytes).
+
+Bounds: depths are at most 64 (a branch at depth ``d`` has two leaves differing below
+nibble ``d``, so ``d <= 63``); row counts stay below ``MAX_ROWS`` = 2**31 - 2 so that refs fit
+``int32`` (the kernel raises ``OverflowError`` rather than wrap); every other integer is an
+``int64`` index bounded by an array length.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numba
+import numpy as np
+
+from paraclear.state.blake2b import hash_into
+
+META_ROOT: Final = 0
+META_BRANCHES: Final = 1  # rows of kids/bdig in use or freed (high-water mark)
+META_LEAVES: Final = 2
+META_BFREE: Final = 3  # entries on the bfree stack
+META_LFREE: Final = 4
+META_SIZE: Final = 8
+MAX_ROWS: Final = 2**31 - 2
+MAX_DEPTH: Final = 64
+_BRANCH_MSG: Final = 1 + 16 * 32
+_LEAF_MSG: Final = 1 + 32 + 32
+_UPDATE: Final = 0
+_BUILD: Final = 1
+
+_jit = numba.njit(nogil=True, cache=True, boundscheck=False)
+
+
+@numba.njit(nogil=True, cache=True, boundscheck=False, inline="always")
+def _nibble(paths, row, depth):  # type: ignore[no-untyped-def]
+    byte = np.int64(paths[row, depth >> 1])
+    return (byte >> 4) if (depth & 1) == 0 else (byte & 15)
+
+
+@_jit
+def _grown(array, rows):  # type: ignore[no-untyped-def]
+    """A copy of ``array`` with ``rows`` rows (more than it has)."""
+    if rows > MAX_ROWS:
+        raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows")
+    shape = (rows,) + array.shape[1:]  # noqa: RUF005 - numba builds no starred tuples
+    out = np.zeros(shape, dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out
+
+
+@_jit
+def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # type: ignore[no-untyped-def]
+    """Stable counting sort of ``items[lo:hi]`` by nibble ``depth`` of each item's path;
+    ``starts[n]:starts[n + 1]`` is then nibble ``n``'s run. Item ``i >= 0`` is change row
+    ``i`` (path in ``paths_c``), item ``i < 0`` is leaf ``-(i + 1)`` (path in ``paths_l``)."""
+    if depth >= MAX_DEPTH:
+        raise ValueError("sparse Merkle tree: partition below the last nibble")
+    for n in range(17):
+        starts[n] = 0
+    for j in range(lo, hi):
+        item = items[j]
+        n = _nibble(paths_c, item, depth) if item >= 0 else _nibble(paths_l, -item - 1, depth)
+        starts[n + 1] += 1
+    starts[0] = lo
+    for n in range(16):
+        starts[n + 1] += starts[n]
+    for n in range(16):
+        fill[n] = starts[n]
+    for j in range(lo, hi):
+        item = items[j]
+        n = _nibble(paths_c, item, depth) if item >= 0 else _nibble(paths_l, -item - 1, depth)
+        tmp[fill[n]] = item
+        fill[n] += 1
+    for j in range(lo, hi):
+        items[j] = tmp[j]
+
+
+@_jit
+def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
+    """Whether every item of ``items[lo:hi]`` has the same path."""
+    first = items[lo]
+    a = paths_c[first] if first >= 0 else paths_l[-first - 1]
+    for j in range(lo + 1, hi):
+        item = items[j]
+        b = paths_c[item] if item >= 0 else paths_l[-item - 1]
+        for i in range(32):
+            if a[i] != b[i]:
+                return False
+    return True
+
+
+@_jit
+def _hash_leaf(lpath, lvh, ldig, leaf, msg, scratch):  # type: ignore[no-untyped-def]
+    msg[0] = 0
+    for i in range(32):
+        msg[1 + i] = lpath[leaf, i]
+        msg[33 + i] = lvh[leaf, i]
+    hash_into(msg, 0, _LEAF_MSG, ldig[leaf], 0, scratch)
+
+
+@_jit
+def _hash_branch(kids, bdig, ldig, branch, msg, scratch):  # type: ignore[no-untyped-def]
+    msg[0] = 1
+    for n in range(16):
+        ref = kids[branch, n]
+        at = 1 + 32 * n
+        if ref > 0:
+            for i in range(32):
+                msg[at + i] = bdig[ref - 1, i]
+        elif ref < 0:
+            for i in range(32):
+                msg[at + i] = ldig[-ref - 1, i]
+        else:
+            for i in range(32):
+                msg[at + i] = 0
+    hash_into(msg, 0, _BRANCH_MSG, bdig[branch], 0, scratch)
+
+
+@_jit
+def update(  # type: ignore[no-untyped-def]
+    kids, count, bdig, bfree, lpath, lvh, ldig, lfree, meta, depth0, cpath, cvh, cdel, idx
+):
+    """Apply the changes ``idx`` to the tree at depth ``depth0``; return the (possibly grown)
+    arrays ``(kids, count, bdig, bfree, lpath, lvh, ldig, lfree)``; ``meta`` is updated."""
+    m = len(idx)
+    if m == 0:
+        return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
+    tmp = np.empty(m + 1, dtype=np.int64)
+    items = np.empty(m + 1, dtype=np.int64)
+    msg = np.zeros(_BRANCH_MSG, dtype=np.uint8)
+    scratch = np.empty(24, dtype=np.uint64)
+    fill = np.empty(16, dtype=np.int64)
+    levels = MAX_DEPTH + 2
+    f_mode = np.zeros(levels, dtype=np.int64)
+    f_ref = np.zeros(levels, dtype=np.int64)  # update: branch row; build: unused
+    f_depth = np.zeros(levels, dtype=np.int64)
+    f_next = np.zeros(levels, dtype=np.int64)
+    f_cur = np.zeros(levels, dtype=np.int64)
+    f_starts = np.zeros((levels, 17), dtype=np.int64)
+    f_kids = np.zeros((levels, 16), dtype=np.int32)
+    sp = -1  # top of the frame stack
+    # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
+    # frame below (or becomes the root when the stack is empty).
+    call, c_ref, c_depth, c_lo, c_hi = _UPDATE, meta[META_ROOT], depth0, 0, m
+    pending = True
+    result = 0
+    while True:
+        if pending:
+            pending = False
+            if call == _UPDATE and c_ref > 0:
+                sp += 1
+                f_mode[sp], f_ref[sp], f_depth[sp], f_next[sp] = _UPDATE, c_ref - 1, c_depth, 0
+                _partition(idx, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
+                continue
+            else:
+                if call == _UPDATE:  # a leaf or nothing: rebuild it with the changes
+                    n_items = 0
+                    if c_ref < 0:
+                        items[0] = c_ref
+                        n_items = 1
+                    for j in range(c_lo, c_hi):
+                        items[n_items] = idx[j]
+                        n_items += 1
+                    c_lo, c_hi = 0, n_items
+                if _same_path(items, c_lo, c_hi, cpath, lpath):
+                    # Resolve one path: the last change wins over the old leaf.
+                    last, first = items[c_hi - 1], items[c_lo]
+                    old = -first - 1 if first < 0 else -1
+                    if last < 0:
+                        result = last
+                    elif cdel[last]:
+                        if old >= 0:
+                            lfree[meta[META_LFREE]] = old
+                            meta[META_LFREE] += 1
+                        result = 0
+                    else:
+                        leaf = old
+                        if leaf < 0:
+                            if meta[META_LFREE] > 0:
+                                meta[META_LFREE] -= 1
+                                leaf = lfree[meta[META_LFREE]]
+                            else:
+                                leaf = meta[META_LEAVES]
+                                if leaf == len(lpath):
+                                    rows = 2 * leaf + 16
+                                    lpath, lvh = _grown(lpath, rows), _grown(lvh, rows)
+                                    ldig, lfree = _grown(ldig, rows), _grown(lfree, rows)
+                                meta[META_LEAVES] += 1
+                            for i in range(32):
+                                lpath[leaf, i] = cpath[last, i]
+                        for i in range(32):
+                            lvh[leaf, i] = cvh[last, i]
+                        _hash_leaf(lpath, lvh, ldig, leaf, msg, scratch)
+                        result = -leaf - 1
+                else:
+                    sp += 1
+                    f_mode[sp], f_depth[sp], f_next[sp] = _BUILD, c_depth, 0
+                    f_kids[sp, :] = 0
+                    _partition(items, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
+                    continue
+                if sp < 0:
+                    break
+                # deliver below
+        else:
+            # The frame on top: descend into its next non-empty run, or finish it.
+            starts = f_starts[sp]
+            n = f_next[sp]
+            while n < 16 and starts[n] == starts[n + 1]:
+                n += 1
+            if n < 16:
+                f_next[sp], f_cur[sp] = n + 1, n
+                depth = f_depth[sp] + 1
+                if f_mode[sp] == _UPDATE:
+                    call, c_ref = _UPDATE, kids[f_ref[sp], n]
+                else:
+                    call, c_ref = _BUILD, 0
+                c_depth, c_lo, c_hi = depth, starts[n], starts[n + 1]
+                pending = True
+                continue
+            if f_mode[sp] == _UPDATE:
+                branch = f_ref[sp]
+                result = branch + 1
+                if count[branch] <= 1:
+                    only = 0
+                    for c in range(16):
+                        if kids[branch, c] != 0:
+                            only = kids[branch, c]
+                    if only <= 0:
+                        kids[branch, :] = 0
+                        count[branch] = 0
+                        bfree[meta[META_BFREE]] = branch
+                        meta[META_BFREE] += 1
+                        result = only
+                if result == branch + 1:
+                    _hash_branch(kids, bdig, ldig, branch, msg, scratch)
+            else:
+                refs = f_kids[sp]
+                filled, only = 0, 0
+                for c in range(16):
+                    if refs[c] != 0:
+                        filled += 1
+                        only = refs[c]
+                if filled == 0 or (filled == 1 and only < 0):
+                    result = only
+                else:
+                    if meta[META_BFREE] > 0:
+                        meta[META_BFREE] -= 1
+                        branch = bfree[meta[META_BFREE]]
+                    else:
+                        branch = meta[META_BRANCHES]
+                        if branch == len(kids):
+                            rows = 2 * branch + 16
+                            kids, count = _grown(kids, rows), _grown(count, rows)
+                            bdig, bfree = _grown(bdig, rows), _grown(bfree, rows)
+                        meta[META_BRANCHES] += 1
+                    for c in range(16):
+                        kids[branch, c] = refs[c]
+                    count[branch] = filled
+                    _hash_branch(kids, bdig, ldig, branch, msg, scratch)
+                    result = branch + 1
+            sp -= 1
+            if sp < 0:
+                break
+        # Deliver ``result`` to the frame on top.
+        n = f_cur[sp]
+        if f_mode[sp] == _UPDATE:
+            branch = f_ref[sp]
+            old_ref = kids[branch, n]
+            kids[branch, n] = result
+            count[branch] += (1 if result != 0 else 0) - (1 if old_ref != 0 else 0)
+        else:
+            f_kids[sp, n] = result
+    meta[META_ROOT] = result
+    return kids, count, bdig, bfree, lpath, lvh, ldig, lfree

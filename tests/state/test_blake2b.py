@@ -1,0 +1,37 @@
+"""The compiled BLAKE2b-256 against hashlib, bit for bit."""
+
+import hashlib
+import random
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraclear.state.blake2b import blake2b_256, hash_many
+
+
+def reference(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def test_every_length_around_the_block_boundaries_matches_hashlib():
+    rng = random.Random(7)
+    for length in [*range(0, 300), 511, 512, 513, 1024, 4097]:
+        data = rng.randbytes(length)
+        assert blake2b_256(data) == reference(data), length
+
+
+@given(st.lists(st.binary(max_size=400), max_size=30))
+@settings(max_examples=100, deadline=None)
+def test_a_batch_over_one_buffer_matches_one_hashlib_call_per_message(messages):
+    offsets = np.zeros(len(messages) + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in messages], out=offsets[1:])
+    data = np.frombuffer(bytearray(b"".join(messages) or b"\0"), dtype=np.uint8)
+    out = np.empty((len(messages), 32), dtype=np.uint8)
+    hash_many(data, offsets, out)
+    assert [row.tobytes() for row in out] == [reference(m) for m in messages]
+
+
+def test_all_ones_bytes_and_the_known_empty_digest():
+    assert blake2b_256(b"\xff" * 1000) == reference(b"\xff" * 1000)
+    assert blake2b_256(b"").hex().startswith("0e5751c026e543b2e8ab2eb06099daa1")

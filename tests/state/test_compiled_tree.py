@@ -1,0 +1,121 @@
+"""The compiled tree against the readable reference: same roots, proofs and shapes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraclear.state.compiled import CompiledTree
+from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
+from paraclear.state.smt_kernel import MAX_ROWS, _grown
+
+# Paths drawn from a small alphabet of prefixes and tails, so that batches share deep
+# prefixes (down to a single differing last nibble), hit the same path twice, and collapse.
+prefixes = st.sampled_from([b"", b"\x00", b"\x12\x34", b"\xab" * 16, b"\x5a" * 31])
+paths = st.builds(
+    lambda prefix, tail: (prefix + tail)[:32].ljust(32, b"\x00"),
+    prefixes,
+    st.binary(min_size=0, max_size=32),
+)
+values = st.one_of(st.none(), st.binary(min_size=32, max_size=32))
+batches = st.lists(st.lists(st.tuples(paths, values), max_size=25), min_size=1, max_size=6)
+
+
+def both(depth: int = 0) -> tuple[SparseMerkleTree, CompiledTree]:
+    return SparseMerkleTree(depth), CompiledTree(depth)
+
+
+def present(changes: list[tuple[bytes, bytes | None]]) -> set[bytes]:
+    return {path for path, value in changes}
+
+
+@given(batches)
+@settings(max_examples=300, deadline=None)
+def test_random_batches_give_the_reference_root_and_proofs(batches):
+    reference, compiled = both()
+    seen: set[bytes] = set()
+    for batch in batches:
+        reference.update(batch)
+        compiled.update(batch)
+        seen |= present(batch)
+        root = reference.root()
+        assert compiled.root() == root
+        assert compiled.leaves() == reference.leaves()
+        for path in sorted(seen)[:12]:
+            proof = compiled.prove(path)
+            assert proof == reference.prove(path)
+            value = proof.leaf_value_hash if proof.leaf_path == path else None
+            assert verify(root, path, value, proof)
+
+
+@given(batches)
+@settings(max_examples=100, deadline=None)
+def test_a_depth_one_subtree_matches_the_reference_subtree(batches):
+    reference, compiled = both(1)
+    for batch in batches:
+        inside = [(b"\x70" + path[1:], value) for path, value in batch]  # top nibble 7
+        reference.update(inside)
+        compiled.update(inside)
+        assert compiled.root() == reference.root()
+        assert compiled.leaves() == reference.leaves()
+
+
+def test_an_empty_tree_a_single_leaf_and_deleting_back_to_empty():
+    reference, compiled = both()
+    assert compiled.root() == EMPTY == reference.root()
+    a, b = b"\x11" * 32, b"\x11" * 31 + b"\x12"  # differ in the last nibble only
+    for batch in ([(a, b"\x01" * 32)], [(b, b"\x02" * 32)], [(a, None)], [(b, None)]):
+        reference.update(batch)
+        compiled.update(batch)
+        assert compiled.root() == reference.root()
+    assert compiled.root() == EMPTY and compiled.leaves() == 0
+
+
+def test_the_last_change_of_a_path_wins_within_a_batch():
+    reference, compiled = both()
+    path = b"\x33" * 32
+    batch = [(path, b"\x01" * 32), (path, None), (path, b"\x02" * 32), (b"\x34" * 32, None)]
+    reference.update(batch)
+    compiled.update(batch)
+    assert compiled.root() == reference.root() != EMPTY
+    compiled.update([(path, b"\x05" * 32), (path, None)])
+    assert compiled.root() == EMPTY
+
+
+def test_subtrees_combine_to_the_root_and_copies_are_independent():
+    rng = np.random.default_rng(5)
+    changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x07" * 32) for _ in range(500)]
+    reference, compiled = both()
+    reference.update(changes)
+    compiled.update(changes)
+    parts = compiled.subtrees()
+    assert len(parts) == RADIX
+    assert combine_subtrees([(p.root(), p.leaves()) for p in parts]) == reference.root()
+    copy = compiled.copy()
+    compiled.update([(changes[0][0], None)])
+    assert copy.root() == reference.root() != compiled.root()
+    with pytest.raises(ValueError):
+        parts[0].subtrees()
+
+
+def test_a_large_batch_hashed_in_threads_gives_the_reference_root():
+    rng = np.random.default_rng(9)
+    changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x09" * 32) for _ in range(9000)]
+    reference, compiled = both()
+    reference.update(changes)
+    compiled.update(changes)
+    assert compiled.root() == reference.root()
+    update = [(path, None if i % 3 == 0 else b"\x0a" * 32) for i, (path, _) in enumerate(changes)]
+    reference.update(update)
+    compiled.update(update)
+    assert compiled.root() == reference.root()
+
+
+def test_paths_of_the_wrong_length_are_refused():
+    with pytest.raises(ValueError, match="32 bytes"):
+        CompiledTree().update([(b"\x01" * 31, b"\x02" * 32)])
+
+
+def test_row_counts_beyond_int32_refs_raise_instead_of_wrapping():
+    with pytest.raises(OverflowError):
+        _grown(np.zeros(4, dtype=np.int32), MAX_ROWS + 1)
