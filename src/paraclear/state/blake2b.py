@@ -51,22 +51,21 @@ _SIGMA: Final = np.array(
     ],
     dtype=np.int64,
 )
-_ROUNDS: Final = tuple(tuple(int(i) for i in row) for row in _SIGMA)
 # Parameter block word 0 for an unkeyed 32-byte digest: digest length, fanout 1, depth 1.
 _PARAM0: Final = np.uint64(0x01010000 | DIGEST_SIZE)
 
 Bytes = npt.NDArray[np.uint8]
 Offsets = npt.NDArray[np.int64]
 
-_jit = numba.njit(nogil=True, cache=True)
+_jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@_jit
 def _rotr(x: np.uint64, n: np.uint64) -> np.uint64:
     return (x >> n) | (x << (np.uint64(64) - n))
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@_jit
 def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
     """The G function of RFC 7693 (additions wrap modulo 2**64, as BLAKE2b defines)."""
     a = a + b + x
@@ -80,7 +79,7 @@ def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
     return a, b, c, d
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@_jit
 def _load64(data, at):  # type: ignore[no-untyped-def]
     """The little-endian ``uint64`` at ``data[at:at + 8]``."""
     return (
@@ -111,7 +110,8 @@ def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-de
     v12, v13, v14, v15 = _IV[4] ^ np.uint64(t), _IV[5], _IV[6], _IV[7]
     if last:
         v14 = ~v14
-    for s in numba.literal_unroll(_ROUNDS):
+    for r in range(12):
+        s = _SIGMA[r]
         v0, v4, v8, v12 = _mix(v0, v4, v8, v12, m[s[0]], m[s[1]])
         v1, v5, v9, v13 = _mix(v1, v5, v9, v13, m[s[2]], m[s[3]])
         v2, v6, v10, v14 = _mix(v2, v6, v10, v14, m[s[4]], m[s[5]])

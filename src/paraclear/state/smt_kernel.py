@@ -48,20 +48,32 @@ _BUILD: Final = 1
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False, inline="always")
+@_jit
 def _nibble(paths, row, depth):  # type: ignore[no-untyped-def]
     byte = np.int64(paths[row, depth >> 1])
     return (byte >> 4) if (depth & 1) == 0 else (byte & 15)
 
 
 @_jit
-def _grown(array, rows):  # type: ignore[no-untyped-def]
-    """A copy of ``array`` with ``rows`` rows (more than it has)."""
+def _grown_rows(array, rows):  # type: ignore[no-untyped-def]
+    """A copy of the ``(n, 32)`` or ``(n, 16)`` array ``array`` with ``rows`` rows (> n)."""
     if rows > MAX_ROWS:
         raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows")
-    shape = (rows,) + array.shape[1:]  # noqa: RUF005 - numba builds no starred tuples
-    out = np.zeros(shape, dtype=array.dtype)
-    out[: array.shape[0]] = array
+    out = np.zeros((rows, array.shape[1]), dtype=array.dtype)
+    for i in range(array.shape[0]):
+        for j in range(array.shape[1]):
+            out[i, j] = array[i, j]
+    return out
+
+
+@_jit
+def _grown_list(array, rows):  # type: ignore[no-untyped-def]
+    """A copy of the ``int32`` vector ``array`` with ``rows`` entries (more than it has)."""
+    if rows > MAX_ROWS:
+        raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows")
+    out = np.zeros(rows, dtype=np.int32)
+    for i in range(array.shape[0]):
+        out[i] = array[i]
     return out
 
 
@@ -200,8 +212,8 @@ def update(  # type: ignore[no-untyped-def]
                                 leaf = meta[META_LEAVES]
                                 if leaf == len(lpath):
                                     rows = 2 * leaf + 16
-                                    lpath, lvh = _grown(lpath, rows), _grown(lvh, rows)
-                                    ldig, lfree = _grown(ldig, rows), _grown(lfree, rows)
+                                    lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
+                                    ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
                                 meta[META_LEAVES] += 1
                             for i in range(32):
                                 lpath[leaf, i] = cpath[last, i]
@@ -267,8 +279,8 @@ def update(  # type: ignore[no-untyped-def]
                         branch = meta[META_BRANCHES]
                         if branch == len(kids):
                             rows = 2 * branch + 16
-                            kids, count = _grown(kids, rows), _grown(count, rows)
-                            bdig, bfree = _grown(bdig, rows), _grown(bfree, rows)
+                            kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
+                            bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
                         meta[META_BRANCHES] += 1
                     for c in range(16):
                         kids[branch, c] = refs[c]
