@@ -46,3 +46,15 @@ def test_without_ray_the_command_says_how_to_install_it(monkeypatch, tmp_path, c
     assert main([*SMALL, "--results", str(tmp_path / "r.jsonl"), "--ray"]) == 2
     assert "pip install 'paraclear[cluster]'" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_bench_stress_and_bench_replay_run_and_agree_across_worker_counts(capsys):
+    args = ["bench", "stress", "--scenarios", "2", "--traders", "20", "--workers", "1,2"]
+    assert main([*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["workers"] for r in rows] == [1, 2] and all(r["failures"] == 0 for r in rows)
+    args = ["bench", "replay", "--blocks", "12", "--snapshot-every", "4", "--accounts", "20"]
+    assert main([*args, "--txs-per-block", "5", "--workers", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["blocks"] == 12 and all(r["ok"] for r in result["rows"])
+    assert result["rows"][1]["segments"] == 3

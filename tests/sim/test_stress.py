@@ -7,7 +7,7 @@ from paraclear.cluster import Backend
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.stress import Range, Scenario, run_scenario, sample
 from paraclear.sim.stress_file import ResultFile
-from paraclear.sim.stress_report import summarise, worst_results
+from paraclear.sim.stress_report import exceedance, summarise, worst_results
 from paraclear.sim.stress_run import run_stress
 
 
@@ -77,3 +77,9 @@ def test_the_summary_names_the_worst_scenarios_and_the_cover_verdicts():
     assert summary["cover_1"]["holds"] == all(r.cover(1) for r in run.results)
     assert summary["cover_2"]["failed"] == sum(not r.cover(2) for r in run.results)
     assert summary["exceedance"][-1] == [summary["shortfall"]["max"], 0.0]
+
+
+def test_the_exceedance_curve_counts_scenarios_strictly_above_each_level():
+    assert exceedance([0, 0, 0, 5, 7, 7, 9]) == [(0, 4 / 7), (5, 3 / 7), (7, 1 / 7), (9, 0.0)]
+    thinned = exceedance(list(range(1000)), points=50)
+    assert 50 <= len(thinned) <= 52 and thinned[-1] == (999, 0.0)

@@ -33,7 +33,7 @@ def register(which: Any) -> None:
     )
     stress.add_argument(
         "--workers",
-        type=int_list,
+        type=int_list(1, 4096),
         default=[1, 2],
         help="worker counts, comma-separated (default 1,2)",
     )
@@ -72,7 +72,7 @@ def register(which: Any) -> None:
     )
     replay.add_argument(
         "--workers",
-        type=int_list,
+        type=int_list(1, 4096),
         default=[1, 2],
         help="worker counts, comma-separated (default 1,2)",
     )

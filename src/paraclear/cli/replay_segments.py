@@ -8,8 +8,9 @@ import json
 import sys
 from typing import Any
 
+from paraclear.cli.cluster_args import add_ray_option, backend
 from paraclear.cli.progress import ProgressLine
-from paraclear.cluster import Backend, MissingRay, WorkerLost
+from paraclear.cluster import MissingRay, WorkerLost
 from paraclear.node.segments import SegmentsReport, replay_segments
 from paraclear.node.storage import StorageError, StoreMissing
 
@@ -21,15 +22,10 @@ def add_arguments(parser: Any) -> None:
         help="verify the segments between snapshots in parallel, each from the snapshot at "
         "its start, on --workers local processes (default every core)",
     )
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="verify the segments on Ray (implies --segments): without ADDRESS an embedded "
-        "local instance, 'auto' the one started with 'ray start --head', HOST:PORT a cluster "
-        "whose workers see DATA_DIR at the same path. Needs pip install 'paraclear[cluster]'",
+    add_ray_option(
+        parser,
+        "verify the segments (implies --segments)",
+        "paraclear installed and DATA_DIR at the same path",
     )
 
 
@@ -38,7 +34,6 @@ def wanted(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    backend = Backend(args.workers or 0, args.ray is not None, args.ray or None)
     line = ProgressLine(enabled=not args.quiet)
 
     def progress(report: SegmentsReport) -> None:
@@ -49,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     try:
-        report = replay_segments(args.data_dir, backend, progress)
+        report = replay_segments(args.data_dir, backend(args), progress)
     except (MissingRay, WorkerLost) as error:
         print(f"paraclear replay: {error}", file=sys.stderr)
         return 2 if isinstance(error, MissingRay) else 1

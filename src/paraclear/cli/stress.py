@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 
 from paraclear.cli.args import int_in
+from paraclear.cli.cluster_args import add_ray_option, backend
 from paraclear.cli.progress import ProgressLine
 from paraclear.cli.simulate import crash_text
-from paraclear.cluster import Backend, MissingRay, WorkerLost
+from paraclear.cluster import MissingRay, WorkerLost
 from paraclear.sim.crash import run_crash
 from paraclear.sim.stress import PARAMETERS, RANGES, Range, Scenario, ScenarioResult, sample
 from paraclear.sim.stress_report import summarise, text, usdc
@@ -72,16 +73,7 @@ def register(commands: Any) -> None:
         default=0,
         help="local worker processes, or CPUs of an embedded Ray instance (default 0: every core)",
     )
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run on Ray: without ADDRESS an embedded local instance; 'auto' the instance "
-        "started here with 'ray start --head'; HOST:PORT a cluster (its workers need "
-        "paraclear installed). Needs pip install 'paraclear[cluster]'",
-    )
+    add_ray_option(parser, "run the scenarios")
     parser.add_argument(
         "--results",
         default=DEFAULT_RESULTS,
@@ -113,10 +105,9 @@ def run(args: argparse.Namespace) -> int:
         return _rerun(args)
     heatmap = _heatmap(args.heatmap)
     scenarios = sample(args.scenarios, args.sample_seed, _ranges(args.vary), args.traders)
-    backend = Backend(args.workers, args.ray is not None, args.ray or None)
     line = ProgressLine(enabled=not args.quiet)
     try:
-        run = run_stress(scenarios, backend, args.results, _progress(line, len(scenarios)))
+        run = run_stress(scenarios, backend(args), args.results, _progress(line, len(scenarios)))
     except MissingRay as error:
         print(f"paraclear stress: {error}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
 """The stress run's HTML report: one file, plots inline (``report_html``'s page and figures).
 
 Plots: the loss exceedance curve (share of scenarios whose shortfall exceeds a level), the
-insurance fund paid against the index move, ADL frequency by move size, and a heat map of the
-mean shortfall over two chosen parameters; then the Cover-1/Cover-2 verdict and the worst
-scenarios with the command that reruns each alone.
+insurance fund paid against the index move, ADL frequency by move size, and a heat map over
+two chosen parameters of the mean deficit the fund did not cover (taken by ADL or left as
+bad debt); then the Cover-1/Cover-2 verdict and the worst scenarios with the command that
+reruns each alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 from paraclear.numbers import USDC_SCALE
 from paraclear.sim.report_html import PAGE, png, section
 from paraclear.sim.stress import ScenarioResult
-from paraclear.sim.stress_report import usdc
+from paraclear.sim.stress_report import exceedance, usdc
 from paraclear.sim.stress_run import StressRun
 
 HOW_TO_READ: Final = """\
@@ -50,7 +51,10 @@ def write_html(
     sections = [
         section("Loss exceedance", png(_exceedance, data)),
         section("Insurance fund and ADL against the index move", png(_fund_and_adl, data)),
-        section(f"Mean shortfall over {heatmap[0]} and {heatmap[1]}", png(_heatmap, data, 4.5)),
+        section(
+            f"What the fund did not cover, over {heatmap[0]} and {heatmap[1]}",
+            png(_heatmap, data, 4.5),
+        ),
         section("Cover-1 / Cover-2", _cover(summary)),
         section("Worst scenarios", _worst_table(summary)),
     ]
@@ -65,10 +69,9 @@ def _usdc(values: list[int]) -> list[float]:
 
 def _exceedance(figure: Figure, data: _Data) -> None:
     axes = figure.add_subplot()
-    levels = sorted(r.shortfall for r in data.results)
-    n = len(levels)
-    shares = [(n - i - 1) / n for i in range(n)] if n else []
-    axes.step(_usdc(levels), shares, where="post", color="#c0392b")
+    curve = exceedance(sorted(r.shortfall for r in data.results))
+    levels = _usdc([level for level, _ in curve])
+    axes.step(levels, [share for _, share in curve], where="post", color="#c0392b")
     axes.set_xlabel("shortfall (USDC)")
     axes.set_ylabel("share of scenarios exceeding it")
     axes.set_ylim(0, 1.02)
@@ -96,10 +99,11 @@ def _fund_and_adl(figure: Figure, data: _Data) -> None:
 
 
 def _heatmap(figure: Figure, data: _Data) -> None:
+    """Mean of what the fund did not cover (ADL loss + bad debt) over two parameters."""
     x_name, y_name = data.heatmap
-    x = np.array([getattr(r.scenario, x_name) for r in data.results], dtype=float)
-    y = np.array([getattr(r.scenario, y_name) for r in data.results], dtype=float)
-    z = np.array([r.shortfall / USDC_SCALE for r in data.results])
+    x = np.array([_shown(x_name, getattr(r.scenario, x_name)) for r in data.results])
+    y = np.array([_shown(y_name, getattr(r.scenario, y_name)) for r in data.results])
+    z = np.array([(r.adl_loss + r.bad_debt) / USDC_SCALE for r in data.results])
     axes = figure.add_subplot()
     if len(z) == 0:
         return
@@ -109,9 +113,22 @@ def _heatmap(figure: Figure, data: _Data) -> None:
     count, _, _ = np.histogram2d(x, y, [x_edges, y_edges])
     mean = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
     mesh = axes.pcolormesh(x_edges, y_edges, mean.T, cmap="magma_r")
-    figure.colorbar(mesh, ax=axes, label="mean shortfall (USDC)")
-    axes.set_xlabel(x_name)
-    axes.set_ylabel(y_name)
+    figure.colorbar(mesh, ax=axes, label="mean ADL loss + bad debt (USDC)")
+    axes.set_xlabel(_label(x_name))
+    axes.set_ylabel(_label(y_name))
+
+
+def _shown(name: str, value: int) -> float:
+    """A parameter in the unit the plots show: percent for rates, USDC for amounts."""
+    if name.endswith("_ppm"):
+        return value / 10_000
+    return value / USDC_SCALE if name == "insurance_fund" else float(value)
+
+
+def _label(name: str) -> str:
+    if name.endswith("_ppm"):
+        return f"{name.removesuffix('_ppm')} (%)"
+    return f"{name} (USDC)" if name == "insurance_fund" else name
 
 
 def _cover(summary: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ scenario. The worst scenarios carry their full parameters, so each can be rerun 
 
 from __future__ import annotations
 
+import bisect
 import shlex
 from typing import Any
 
@@ -47,7 +48,7 @@ def summarise(run: StressRun, worst: int = 10) -> dict[str, Any]:
         "scenarios_with_bad_debt": sum(r.bad_debt > 0 for r in results),
         "largest_loss": _largest_loss(results),
         "shortfall": _spread(shortfalls),
-        "exceedance": _exceedance(shortfalls),
+        "exceedance": [[x, round(p, 6)] for x, p in exceedance(shortfalls, EXCEEDANCE_POINTS)],
         "cover_1": _cover(results, 1),
         "cover_2": _cover(results, 2),
         "worst": [_worst(r) for r in worst_results(results, worst)],
@@ -94,16 +95,14 @@ def _largest_loss(results: list[ScenarioResult]) -> dict[str, Any]:
     }
 
 
-def _exceedance(shortfalls: list[int]) -> list[list[float]]:
-    """Points ``[level, share of scenarios whose shortfall exceeds it]`` (sorted levels)."""
+def exceedance(shortfalls: list[int], points: int | None = None) -> list[tuple[int, float]]:
+    """``(level, share of scenarios whose shortfall exceeds it)`` at each distinct level of
+    the sorted ``shortfalls`` (at most about ``points`` of them, the largest always kept)."""
     n = len(shortfalls)
-    if n == 0:
-        return []
-    step = max(1, n // EXCEEDANCE_POINTS)
-    points = [[shortfalls[i], round((n - i - 1) / n, 6)] for i in range(0, n, step)]
-    if points[-1][0] != shortfalls[-1]:
-        points.append([shortfalls[-1], 0.0])
-    return points
+    levels = sorted(set(shortfalls))
+    if points is not None and len(levels) > points:
+        levels = levels[:: len(levels) // points] + levels[-1:]
+    return [(level, (n - bisect.bisect_right(shortfalls, level)) / n) for level in levels]
 
 
 def _cover(results: list[ScenarioResult], members: int) -> dict[str, Any]:
@@ -143,8 +142,12 @@ def text(summary: dict[str, Any]) -> str:
         f"{summary['completed']:,} of {summary['scenarios']:,} scenarios done "
         f"({summary['resumed']:,} from the result file), {summary['failed']} failed; "
         f"{summary['backend']}",
-        f"ran in {summary['wall_seconds']:.1f} s: {summary['scenarios_per_second']:.2f} "
-        f"scenarios/s, {summary['mean_scenario_seconds']:.3f} s each on its worker",
+        (
+            f"ran in {summary['wall_seconds']:.1f} s: {summary['scenarios_per_second']:.2f} "
+            f"scenarios/s, {summary['mean_scenario_seconds']:.3f} s each on its worker"
+            if summary["completed"] > summary["resumed"]
+            else "nothing run: every result came from the file"
+        ),
         "invariants: "
         + (
             "held in every scenario"
