@@ -129,7 +129,7 @@ def test_one_at_a_time_equals_run_all_and_both_executors(seed, n_keys):
     one_by_one = State()
     run = BlockRun(one_by_one.data, MACHINE, block.context)
     receipts = [run.run(tx) for tx in block.txs]
-    assert receipts == run.receipts and run.accesses == [MACHINE.access(tx) for tx in block.txs]
+    assert receipts == run.receipts and run.txs == list(block.txs)
     stepped = run.finish(one_by_one)
     batched = State()
     all_at_once = BlockRun(batched.data, MACHINE, block.context)

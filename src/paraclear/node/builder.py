@@ -67,7 +67,7 @@ from paraclear.market import (
 )
 from paraclear.market.matching import Block as BookBlock
 from paraclear.node.views import order_id, parse_order_id
-from paraclear.state import AccessSet, Key, State
+from paraclear.state import AccessSet, Key, State, StateView
 from paraclear.state import keys as k
 
 _KINDS: Final = {
@@ -94,7 +94,7 @@ class Built:
     block: Block[Transaction]
     deferred: list[Transaction]
     """Transactions that wait for the next block (in order): hand them back first."""
-    run: BlockRun[Transaction]
+    run: _DryRun
     """The dry run: ``block``'s transactions run over the state it was built on."""
     books: dict[str, BookResult] = field(default_factory=dict)
     """Each matched book's result: fills, refusals, open sizes, depth."""
@@ -409,6 +409,17 @@ def _book_opens(
 class _DryRun(BlockRun[Transaction]):
     """The block's transactions run over the committed state (``BlockRun``), keeping the
     ones that belong in the block, with the reads the builder needs between them."""
+
+    def __init__(self, data: Mapping[Key, object], machine: ClearingMachine, ctx: BlockContext):
+        super().__init__(data, machine, ctx)
+        self.accesses: list[AccessSet | None] = []
+        """The declared access set of each transaction of ``txs``."""
+
+    def include(
+        self, tx: Transaction, receipt: Receipt, view: StateView, access: AccessSet | None
+    ) -> None:
+        super().include(tx, receipt, view, access)
+        self.accesses.append(access)
 
     def order(self, account: str, nonce: int) -> OpenOrder | None:
         order = self.get(k.order(account, nonce))
