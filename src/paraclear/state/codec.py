@@ -22,6 +22,12 @@ def encode(value: object) -> bytes:
     return _encoder.encode(value)
 
 
+def append_encoding(value: object, buffer: bytearray) -> int:
+    """Append the canonical encoding of ``value`` to ``buffer``; return the new length."""
+    _encoder.encode_into(value, buffer, -1)
+    return len(buffer)
+
+
 def lock_nibble(lock: Lock) -> int:
     """The top nibble of every path under ``lock``: the top nibble of BLAKE2b-256 of the lock.
 

@@ -7,8 +7,8 @@ each a ``Pool`` of arrays (see ``smt_kernel``), combined by ``combine_subtrees``
 subtrees are hashed in parallel without sharing anything, and ``subtrees()`` hands them out
 to the parallel executor's workers as they are.
 
-``update_encoded`` is the batch entry used by ``State``: tree paths and the values' canonical
-encodings of a whole block, hashed in one compiled call over a concatenated buffer.
+``update_encoded`` is the batch entry used by ``State``: the tree paths of a whole block and
+its values' canonical encodings laid end to end in one buffer, hashed in one compiled call.
 """
 
 from __future__ import annotations
@@ -129,10 +129,13 @@ class CompiledTree(SparseMerkleTree):
         cdel = np.array([latest[path] is None for path in paths], dtype=np.bool_)
         self.update_rows(_rows(paths), _rows(hashes), cdel)
 
-    def update_encoded(self, paths: Sequence[bytes], encoded: Sequence[bytes]) -> None:
-        """Set each path to the value whose canonical encoding is ``encoded[i]``; an empty
-        encoding removes the leaf. The value hashes are computed in one compiled call."""
-        cvh, cdel = hash_values(encoded)
+    def update_encoded(
+        self, paths: Sequence[bytes], encodings: bytearray, ends: Sequence[int]
+    ) -> None:
+        """Set path ``i`` to the value whose canonical encoding is ``encodings[ends[i - 1]:
+        ends[i]]``; an empty encoding removes the leaf. The value hashes are computed in one
+        compiled call over ``encodings``."""
+        cvh, cdel = hash_values(encodings, ends)
         self.update_rows(path_rows(paths), cvh, cdel)
 
     def update_rows(self, cpath: Rows, cvh: Rows, cdel: Flags) -> None:
@@ -218,16 +221,15 @@ class CompiledTree(SparseMerkleTree):
         return other
 
 
-def hash_values(encoded: Sequence[bytes]) -> tuple[Rows, Flags]:
-    """BLAKE2b-256 of each encoding, in one compiled call over the concatenated bytes; and
-    which encodings are empty (deletions)."""
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.frombuffer(bytearray(b"".join(encoded) or b"\0"), dtype=np.uint8)
-    cvh = np.empty((len(encoded), DIGEST_SIZE), dtype=np.uint8)
+def hash_values(encodings: bytearray, ends: Sequence[int]) -> tuple[Rows, Flags]:
+    """BLAKE2b-256 of each value encoding ``encodings[ends[i - 1]:ends[i]]`` (from 0 for the
+    first), in one compiled call; and which of them are empty (deletions)."""
+    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+    offsets[1:] = ends
+    data = np.frombuffer(encodings or bytearray(1), dtype=np.uint8)  # a view: no copy
+    cvh = np.empty((len(ends), DIGEST_SIZE), dtype=np.uint8)
     hash_many(data, offsets, cvh)
-    return cvh, lengths == 0
+    return cvh, offsets[1:] == offsets[:-1]
 
 
 def path_rows(paths: Sequence[bytes]) -> Rows:
@@ -280,6 +282,6 @@ def warm() -> float:
     """Compile (or load from numba's cache) the tree's kernels; return the seconds it took."""
     started = time.perf_counter()
     tree = CompiledTree()
-    tree.update_encoded([bytes(DIGEST_SIZE), b"\xff" * DIGEST_SIZE], [b"\x01", b""])
+    tree.update_encoded([bytes(DIGEST_SIZE), b"\xff" * DIGEST_SIZE], bytearray(b"\x01"), [1, 1])
     tree.update([(b"\x01" * DIGEST_SIZE, EMPTY)])
     return time.perf_counter() - started

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from time import perf_counter
 from typing import Final, Literal
 
-from paraclear.state.codec import encode, key_path, value_hash
+from paraclear.state.codec import append_encoding, key_path, value_hash
 from paraclear.state.compiled import CompiledTree, hash_values, path_rows
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
@@ -77,22 +77,25 @@ class State:
         started = perf_counter()
         self._sync()
         self.version += 1
-        data = self.data
-        paths: list[bytes] = []
-        encoded: list[bytes] = []
+        data, known = self.data, self._paths
+        batch = _Batch()
+        paths, ends, buffer = batch.paths, batch.ends, batch.buffer
         for key, value in writes.items():
-            if is_absent(value):
+            if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
                     del data[key]
-                    paths.append(self._paths.pop(key, b"") or key_path(key))
-                    encoded.append(b"")
+                    paths.append(known.pop(key, b"") or key_path(key))
+                    ends.append(len(buffer))
             elif data.get(key, _MISSING) != value:
                 data[key] = value
-                paths.append(self._path(key))
-                encoded.append(encode(value))
+                path = known.get(key)
+                if path is None:
+                    path = known[key] = key_path(key)
+                paths.append(path)
+                ends.append(append_encoding(value, buffer))
         if timings is not None:
             timings["encode"] = perf_counter() - started
-        self._update(paths, encoded, timings)
+        self._update(batch, timings)
 
     def apply_hashed(self, writes: Mapping[Key, object], root: bytes) -> None:
         """Commit a write set whose new root was computed elsewhere (by the owners of the
@@ -144,35 +147,34 @@ class State:
         if self._stale_root is None:
             return
         data = self.data
-        paths: list[bytes] = []
-        encoded: list[bytes] = []
+        batch = _Batch()
         for key in self._stale:
             value = data.get(key, _MISSING)
             if value is _MISSING:
-                paths.append(self._paths.pop(key, b"") or key_path(key))
-                encoded.append(b"")
+                batch.paths.append(self._paths.pop(key, b"") or key_path(key))
+                batch.ends.append(len(batch.buffer))
             else:
-                paths.append(self._path(key))
-                encoded.append(encode(value))
-        self._update(paths, encoded)
+                batch.paths.append(self._path(key))
+                batch.ends.append(append_encoding(value, batch.buffer))
+        self._update(batch)
         expected, self._stale_root = self._stale_root, None
         self._stale = set()
         if self._tree.root() != expected:
             raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
 
-    def _update(
-        self, paths: list[bytes], encoded: list[bytes], timings: Timings | None = None
-    ) -> None:
-        """Set each path to the value encoded (an empty encoding deletes), in one batch."""
+    def _update(self, batch: _Batch, timings: Timings | None = None) -> None:
+        """Commit a batch of changed paths to the tree."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
-            cvh, cdel = hash_values(encoded)
+            cvh, cdel = hash_values(batch.buffer, batch.ends)
             hashed = perf_counter()
-            self._tree.update_rows(path_rows(paths), cvh, cdel)
+            self._tree.update_rows(path_rows(batch.paths), cvh, cdel)
         else:
+            starts, buffer = [0, *batch.ends[:-1]], bytes(batch.buffer)
+            encoded = [buffer[a:b] for a, b in zip(starts, batch.ends, strict=True)]
             hashes = [hash_bytes(value) if value else None for value in encoded]
             hashed = perf_counter()
-            self._tree.update(zip(paths, hashes, strict=True))
+            self._tree.update(zip(batch.paths, hashes, strict=True))
         if timings is not None:
             timings["value_hashes"] = hashed - started
             timings["tree"] = perf_counter() - hashed
@@ -182,6 +184,18 @@ class State:
         if path is None:
             path = self._paths[key] = key_path(key)
         return path
+
+
+class _Batch:
+    """Changed paths of one commit and their values' encodings, laid end to end in
+    ``buffer``: path ``i``'s encoding ends at ``ends[i]`` (empty: the key was deleted)."""
+
+    __slots__ = ("buffer", "ends", "paths")
+
+    def __init__(self) -> None:
+        self.paths: list[bytes] = []
+        self.ends: list[int] = []
+        self.buffer = bytearray()
 
 
 def verify_value(root: bytes, key: Key, value: object, proof: Proof) -> bool:
