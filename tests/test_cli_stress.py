@@ -58,3 +58,12 @@ def test_bench_stress_and_bench_replay_run_and_agree_across_worker_counts(capsys
     result = json.loads(capsys.readouterr().out)
     assert result["blocks"] == 12 and all(r["ok"] for r in result["rows"])
     assert result["rows"][1]["segments"] == 3
+
+
+def test_stress_grid_runs_every_combination_of_the_listed_values(tmp_path, capsys):
+    args = [*SMALL, "--scenarios", "4", "--grid", "--results", str(tmp_path / "r.jsonl")]
+    grid = ["--vary", "crash_ppm=150000,400000", "--vary", "margin=standard,portfolio"]
+    assert main([*args, *grid, "--json"]) == 0
+    worst = json.loads(capsys.readouterr().out)["worst"]
+    points = {(w["scenario"]["crash_ppm"], w["scenario"]["margin"]) for w in worst}
+    assert points == {(c, m) for c in (150_000, 400_000) for m in ("standard", "portfolio")}

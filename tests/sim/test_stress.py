@@ -83,3 +83,21 @@ def test_the_exceedance_curve_counts_scenarios_strictly_above_each_level():
     assert exceedance([0, 0, 0, 5, 7, 7, 9]) == [(0, 4 / 7), (5, 3 / 7), (7, 1 / 7), (9, 0.0)]
     thinned = exceedance(list(range(1000)), points=50)
     assert 50 <= len(thinned) <= 52 and thinned[-1] == (999, 0.0)
+
+
+def test_a_grid_takes_every_combination_in_turn_with_its_own_seed():
+    ranges = {
+        "crash_ppm": Range(choices=(100_000, 300_000)),
+        "margin": Range(choices=("standard",)),
+    }
+    ranges["insurance_fund"] = Range(choices=(0, 10**12))
+    scenarios = sample(8, 3, ranges, grid=True)
+    points = [(s.crash_ppm, s.insurance_fund, s.margin) for s in scenarios]
+    assert points[:4] == [
+        (100_000, 0, "standard"),
+        (100_000, 10**12, "standard"),
+        (300_000, 0, "standard"),
+        (300_000, 10**12, "standard"),
+    ]
+    assert points[4:] == points[:4] and len({s.seed for s in scenarios}) == 8
+    assert sample(8, 3, ranges) != scenarios  # without --grid the lists are random choices

@@ -63,9 +63,15 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=LOW:HIGH",
-        help="override a parameter's range (LOW:HIGH integers, or one value to fix it; "
-        "margin=standard,portfolio). Parameters and defaults: "
+        help="override a parameter's range: LOW:HIGH integers, one value to fix it, or a "
+        "list V1,V2,... to choose from (margin=standard,portfolio). Parameters and defaults: "
         + "; ".join(f"{n} {_range_text(r)}" for n, r in RANGES.items()),
+    )
+    parser.add_argument(
+        "--grid",
+        action="store_true",
+        help="the parameters given as lists (--vary NAME=V1,V2,...) take every combination in "
+        "turn instead of random choices; the others are still drawn per scenario",
     )
     parser.add_argument(
         "--workers",
@@ -104,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rerun is not None:
         return _rerun(args)
     heatmap = _heatmap(args.heatmap)
-    scenarios = sample(args.scenarios, args.sample_seed, _ranges(args.vary), args.traders)
+    scenarios = sample(
+        args.scenarios, args.sample_seed, _ranges(args.vary), args.traders, grid=args.grid
+    )
     line = ProgressLine(enabled=not args.quiet)
     try:
         run = run_stress(scenarios, backend(args), args.results, _progress(line, len(scenarios)))
@@ -153,22 +161,29 @@ def _ranges(items: list[str]) -> dict[str, Range]:
         name, _, spec = item.partition("=")
         if name not in PARAMETERS or not spec:
             raise ValueError(
-                f"--vary {item!r}: expected NAME=LOW:HIGH, NAME one of {', '.join(PARAMETERS)}"
+                f"--vary {item!r}: expected NAME=LOW:HIGH or NAME=V1,V2,..., NAME one of "
+                f"{', '.join(PARAMETERS)}"
             )
-        if name == "margin":
-            choices = tuple(spec.split(","))
-            if not set(choices) <= {"standard", "portfolio"}:
-                raise ValueError(f"--vary {item!r}: margin is standard and/or portfolio")
-            ranges[name] = Range(choices=choices)
-            continue
-        low, _, high = spec.partition(":")
-        try:
-            ranges[name] = Range(int(low), int(high or low))
-        except ValueError:
-            raise ValueError(f"--vary {item!r}: LOW and HIGH must be integers") from None
-        if ranges[name].low > ranges[name].high:
-            raise ValueError(f"--vary {item!r}: LOW is above HIGH")
+        ranges[name] = _range(item, name, spec)
     return ranges
+
+
+def _range(item: str, name: str, spec: str) -> Range:
+    if name == "margin":
+        margins = tuple(spec.split(","))
+        if not set(margins) <= {"standard", "portfolio"}:
+            raise ValueError(f"--vary {item!r}: margin is standard and/or portfolio")
+        return Range(choices=margins)
+    try:
+        if "," in spec:
+            return Range(choices=tuple(int(v) for v in spec.split(",")))
+        low, _, high = spec.partition(":")
+        found = Range(int(low), int(high or low))
+    except ValueError:
+        raise ValueError(f"--vary {item!r}: values must be integers") from None
+    if found.low > found.high:
+        raise ValueError(f"--vary {item!r}: LOW is above HIGH")
+    return found
 
 
 def _heatmap(spec: str) -> tuple[str, str]:
@@ -180,7 +195,7 @@ def _heatmap(spec: str) -> tuple[str, str]:
 
 
 def _range_text(r: Range) -> str:
-    return ",".join(r.choices) if r.choices else f"{r.low}:{r.high}"
+    return ",".join(map(str, r.choices)) if r.choices else f"{r.low}:{r.high}"
 
 
 def _rerun(args: argparse.Namespace) -> int:

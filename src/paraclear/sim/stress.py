@@ -5,15 +5,18 @@ parameter fixed: the index move (size, and speed as the number of oracle updates
 the volatility shock, the skew change, the population and its leverage, the margin model
 and its perpetual maintenance rate, the liquidation penalty, the insurance fund at genesis
 and the seed. ``sample`` draws scenario ``i`` of a sample from its own generator seeded by
-``(sample seed, i)``, so a larger sample starts with the same scenarios and a result file
-can be resumed. ``run_scenario`` is a pure function of the scenario: the same scenario gives
-the same ``ScenarioResult`` on any machine, process or worker (``seconds`` aside).
+``"SEED:i"``, so a larger sample starts with the same scenarios and a result file
+can be resumed; with ``grid``, the parameters given as lists of values take every
+combination in turn. ``run_scenario`` is a pure function of the scenario: the same
+scenario gives the same ``ScenarioResult`` on any machine, process or worker (``seconds``
+aside).
 
 Amounts are micro-USDC, rates parts per million.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from dataclasses import dataclass
@@ -151,11 +154,12 @@ def run_scenario(scenario: Scenario) -> ScenarioResult:
 
 @dataclass(frozen=True)
 class Range:
-    """Values a parameter is drawn from: uniform integers in [low, high], or ``choices``."""
+    """Values a parameter is drawn from: uniform integers in [low, high], or ``choices``
+    (which a grid enumerates)."""
 
     low: int = 0
     high: int = 0
-    choices: tuple[str, ...] = ()
+    choices: tuple[int | str, ...] = ()
 
     def draw(self, rng: random.Random) -> int | str:
         if self.choices:
@@ -181,18 +185,28 @@ PARAMETERS: Final = ("traders", *RANGES)
 
 
 def sample(
-    count: int, sample_seed: int = 1, ranges: dict[str, Range] | None = None, traders: int = 400
+    count: int,
+    sample_seed: int = 1,
+    ranges: dict[str, Range] | None = None,
+    traders: int = 400,
+    *,
+    grid: bool = False,
 ) -> list[Scenario]:
-    """``count`` scenarios, scenario ``i`` drawn from ``random.Random((sample_seed, i))``
-    over ``ranges`` (``RANGES`` where not given)."""
+    """``count`` scenarios, scenario ``i`` drawn from ``random.Random(f"{sample_seed}:{i}")``
+    over ``ranges`` (``RANGES`` where not given). With ``grid``, the parameters given as
+    ``choices`` take every combination in turn instead (scenario ``i`` the ``i``-th modulo
+    their number, by parameter name), each with its own seed and other parameters drawn."""
     merged = {**RANGES, **(ranges or {})}
     unknown = set(merged) - set(PARAMETERS)
     if unknown:
         raise ValueError(f"unknown parameters: {', '.join(sorted(unknown))}")
+    axes = sorted(name for name in merged if grid and merged[name].choices)
+    points = list(itertools.product(*(merged[name].choices for name in axes)))
     scenarios = []
     for index in range(count):
         rng = random.Random(f"{sample_seed}:{index}")
         values = {name: merged[name].draw(rng) for name in sorted(merged)}
+        values.update(zip(axes, points[index % len(points)], strict=True))
         values.setdefault("traders", traders)
         seed = rng.randrange(2**31)
         scenarios.append(
