@@ -42,6 +42,11 @@ Indices = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
 
 
+_BRANCH_ARRAYS: Final = ("kids", "count", "bdig", "bfree")
+_ARRAYS: Final = (*_BRANCH_ARRAYS, "lpath", "lvh", "ldig", "lfree")
+"""The arrays of a ``Pool``, in the order ``smt_kernel.update`` takes and returns them."""
+
+
 class Pool:
     """The arrays of one subtree rooted at ``depth`` (layout in ``smt_kernel``)."""
 
@@ -61,31 +66,10 @@ class Pool:
 
     def update(self, cpath: Rows, cvh: Rows, cdel: Flags, idx: Indices) -> None:
         """Apply change rows ``idx`` (reordered in place) in one compiled call."""
-        (
-            self.kids,
-            self.count,
-            self.bdig,
-            self.bfree,
-            self.lpath,
-            self.lvh,
-            self.ldig,
-            self.lfree,
-        ) = update(
-            self.kids,
-            self.count,
-            self.bdig,
-            self.bfree,
-            self.lpath,
-            self.lvh,
-            self.ldig,
-            self.lfree,
-            self.meta,
-            self.depth,
-            cpath,
-            cvh,
-            cdel,
-            idx,
-        )
+        arrays = tuple(getattr(self, name) for name in _ARRAYS)
+        grown = update(arrays, self.meta, self.depth, cpath, cvh, cdel, idx)
+        for name, array in zip(_ARRAYS, grown, strict=True):
+            setattr(self, name, array)
 
     def digest(self, ref: int) -> bytes:
         """The digest of the node ``ref`` (32 zero bytes for empty)."""
@@ -99,11 +83,10 @@ class Pool:
     def copy(self) -> Pool:
         other = Pool.__new__(Pool)
         other.depth = self.depth
-        branches, leaves = int(self.meta[META_BRANCHES]), int(self.meta[META_LEAVES])
-        for name in ("kids", "count", "bdig", "bfree"):
-            setattr(other, name, getattr(self, name)[: max(branches, 16)].copy())
-        for name in ("lpath", "lvh", "ldig", "lfree"):
-            setattr(other, name, getattr(self, name)[: max(leaves, 16)].copy())
+        rows = {"b": int(self.meta[META_BRANCHES]), "l": int(self.meta[META_LEAVES])}
+        for name in _ARRAYS:
+            used = rows["b" if name in _BRANCH_ARRAYS else "l"]
+            setattr(other, name, getattr(self, name)[: max(used, 16)].copy())
         other.meta = self.meta.copy()
         return other
 

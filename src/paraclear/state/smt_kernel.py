@@ -78,6 +78,24 @@ def _grown_list(array, rows):  # type: ignore[no-untyped-def]
 
 
 @_jit
+def _take(free, meta, free_slot, used_slot):  # type: ignore[no-untyped-def]
+    """A row for a new node: the last one freed, else the next never used (which may be one
+    past the arrays' end: the caller then grows them)."""
+    if meta[free_slot] > 0:
+        meta[free_slot] -= 1
+        return np.int64(free[meta[free_slot]])
+    meta[used_slot] += 1
+    return meta[used_slot] - 1
+
+
+@_jit
+def _give(free, meta, free_slot, row):  # type: ignore[no-untyped-def]
+    """Put ``row`` back on the free stack (it has room: it holds each row at most once)."""
+    free[meta[free_slot]] = row
+    meta[free_slot] += 1
+
+
+@_jit
 def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # type: ignore[no-untyped-def]
     """Stable counting sort of ``items[lo:hi]`` by nibble ``depth`` of each item's path;
     ``starts[n]:starts[n + 1]`` is then nibble ``n``'s run. Item ``i >= 0`` is change row
@@ -146,11 +164,11 @@ def _hash_branch(kids, bdig, ldig, branch, msg, scratch):  # type: ignore[no-unt
 
 
 @_jit
-def update(  # type: ignore[no-untyped-def]
-    kids, count, bdig, bfree, lpath, lvh, ldig, lfree, meta, depth0, cpath, cvh, cdel, idx
-):
-    """Apply the changes ``idx`` to the tree at depth ``depth0``; return the (possibly grown)
-    arrays ``(kids, count, bdig, bfree, lpath, lvh, ldig, lfree)``; ``meta`` is updated."""
+def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-untyped-def]
+    """Apply the changes ``idx`` to the tree at depth ``depth0`` whose ``arrays`` are
+    ``(kids, count, bdig, bfree, lpath, lvh, ldig, lfree)``; return them (grown where they
+    had to); ``meta`` is updated in place."""
+    kids, count, bdig, bfree, lpath, lvh, ldig, lfree = arrays
     m = len(idx)
     if m == 0:
         return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
@@ -199,22 +217,16 @@ def update(  # type: ignore[no-untyped-def]
                         result = last
                     elif cdel[last]:
                         if old >= 0:
-                            lfree[meta[META_LFREE]] = old
-                            meta[META_LFREE] += 1
+                            _give(lfree, meta, META_LFREE, old)
                         result = 0
                     else:
                         leaf = old
                         if leaf < 0:
-                            if meta[META_LFREE] > 0:
-                                meta[META_LFREE] -= 1
-                                leaf = lfree[meta[META_LFREE]]
-                            else:
-                                leaf = meta[META_LEAVES]
-                                if leaf == len(lpath):
-                                    rows = 2 * leaf + 16
-                                    lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
-                                    ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
-                                meta[META_LEAVES] += 1
+                            leaf = _take(lfree, meta, META_LFREE, META_LEAVES)
+                            if leaf == len(lpath):
+                                rows = 2 * leaf + 16
+                                lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
+                                ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
                             for i in range(32):
                                 lpath[leaf, i] = cpath[last, i]
                         for i in range(32):
@@ -257,8 +269,7 @@ def update(  # type: ignore[no-untyped-def]
                     if only <= 0:
                         kids[branch, :] = 0
                         count[branch] = 0
-                        bfree[meta[META_BFREE]] = branch
-                        meta[META_BFREE] += 1
+                        _give(bfree, meta, META_BFREE, branch)
                         result = only
                 if result == branch + 1:
                     _hash_branch(kids, bdig, ldig, branch, msg, scratch)
@@ -272,16 +283,11 @@ def update(  # type: ignore[no-untyped-def]
                 if filled == 0 or (filled == 1 and only < 0):
                     result = only
                 else:
-                    if meta[META_BFREE] > 0:
-                        meta[META_BFREE] -= 1
-                        branch = bfree[meta[META_BFREE]]
-                    else:
-                        branch = meta[META_BRANCHES]
-                        if branch == len(kids):
-                            rows = 2 * branch + 16
-                            kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
-                            bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
-                        meta[META_BRANCHES] += 1
+                    branch = _take(bfree, meta, META_BFREE, META_BRANCHES)
+                    if branch == len(kids):
+                        rows = 2 * branch + 16
+                        kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
+                        bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
                     for c in range(16):
                         kids[branch, c] = refs[c]
                     count[branch] = filled
