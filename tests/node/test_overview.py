@@ -9,9 +9,9 @@ import pytest
 
 from paraclear.clearing.transactions import ListInstrument, OracleUpdate, OrderType
 from paraclear.node import rpc
-from paraclear.node.overview import AccountIndex, _margin_ratio
+from paraclear.node.account_risk import AccountRow, account_row, margin_ratio, touched_accounts
+from paraclear.node.overview import ACCOUNTS_BURST
 from paraclear.node.rpc import RpcError
-from paraclear.state import State
 from tests.clearing.harness import CALL, OTM_CALL, usd
 from tests.node.test_api import Venue, error_of
 
@@ -117,16 +117,87 @@ def test_book_summary_has_marks_ivs_quotes_and_open_interest(venue: Venue) -> No
     assert error.code == rpc.INVALID_PARAMS
 
 
-def test_account_index_learns_accounts_from_written_keys() -> None:
-    index = AccountIndex()
-    index.scan(State({("acct", "a", "collateral"): 5, ("market", "fee_pool"): 1}))
-    index.update([("acct", "b", "nonce"), ("acct", "c", "portfolio"), ("acct", "a", "pos", "X")])
-    assert index.accounts() == ["a", "c"] and index.size == 2
+def test_written_keys_name_touched_accounts_holders_and_market_wide_changes() -> None:
+    touched, holders, everyone = touched_accounts(
+        [("acct", "b", "nonce"), ("acct", "c", "portfolio"), ("acct", "a", "pos", "X")]
+    )
+    assert touched == {"a", "b", "c"} and holders == {"c"} and not everyone
+    assert touched_accounts([("market", "open_interest", "X")])[2] is False
+    assert touched_accounts([("market", "mark", "BTC-PERP")])[2] is True
 
 
 def test_accounts_under_water_rank_first_with_a_null_ratio() -> None:
-    assert _margin_ratio(equity=-5, maintenance=0) is None
-    assert _margin_ratio(equity=0, maintenance=3) is None
-    assert _margin_ratio(equity=0, maintenance=0) == 0.0
-    assert _margin_ratio(equity=10, maintenance=0) == 0.0
-    assert _margin_ratio(equity=10, maintenance=4) == 0.4
+    assert margin_ratio(equity=-5, maintenance=0) is None
+    assert margin_ratio(equity=0, maintenance=3) is None
+    assert margin_ratio(equity=0, maintenance=0) == 0.0
+    assert margin_ratio(equity=10, maintenance=0) == 0.0
+    assert margin_ratio(equity=10, maintenance=4) == 0.4
+
+
+def test_pages_of_the_ranking_follow_offset_and_count(venue: Venue) -> None:
+    maker, taker, _ = venue.traders
+    venue.client(maker).sell(maker, "BTC-PERP", "2", "60000")
+    venue.client(taker).buy(taker, "BTC-PERP", "1", "60010", kind=OrderType.IOC)
+    client = venue.client()
+    everything = client.call("public/get_accounts", {"limit": 1000})
+    pages = [client.call("public/get_accounts", {"count": 1, "offset": n}) for n in range(4)]
+    assert [row for page in pages for row in page] == everything
+    assert pages[-1] == [] and len(everything) == 3
+    error = error_of(client.call, "public/get_accounts", {"offset": -1})
+    assert error.code == rpc.INVALID_PARAMS and error.data == {
+        "param": "offset",
+        "reason": "must be between 0 and 10000000",
+    }
+
+
+def test_get_accounts_is_rate_limited_per_connection(venue: Venue) -> None:
+    greedy, patient = venue.client(), venue.client()
+    answers = []
+    for _ in range(ACCOUNTS_BURST + 5):
+        try:
+            answers.append(len(greedy.call("public/get_accounts", {"limit": 1})))
+        except RpcError as error:
+            assert error.code == rpc.TOO_MANY_REQUESTS and error.data is not None
+            answers.append(-1)
+    assert answers.count(-1) >= 1 and answers[:ACCOUNTS_BURST] == [1] * ACCOUNTS_BURST
+    assert len(patient.call("public/get_accounts", {"limit": 1})) == 1
+
+
+def test_the_kept_ranking_equals_one_computed_from_scratch_after_each_block(venue: Venue) -> None:
+    """Trades touch two accounts, an oracle update every account: the ranking kept per
+    block must equal the rows computed afresh over the whole state."""
+    maker, taker, idle = venue.traders
+    a, b = venue.client(maker), venue.client(taker)
+    reader = venue.client()
+    model = venue.node.machine.margin_model
+
+    def from_scratch() -> list[AccountRow]:
+        state = venue.node.state
+        rows = [account_row(state, t.account, model) for t in venue.traders]
+        return sorted((row for row in rows if row is not None), key=lambda row: row[:2])
+
+    def kept() -> list[str]:
+        return [row["account"] for row in reader.call("public/get_accounts", {"limit": 10})]
+
+    assert kept() == [row.account for row in from_scratch()]
+    a.sell(maker, "BTC-PERP", "3", "60000")
+    b.buy(taker, "BTC-PERP", "2", "60000", kind=OrderType.IOC)
+    rows = reader.call("public/get_accounts", {"limit": 10})
+    assert [row["account"] for row in rows] == [row.account for row in from_scratch()]
+    assert rows[0]["margin_ratio"] == from_scratch()[0].ratio
+    operator = venue.operator
+    crash = OracleUpdate(
+        sender=operator.account,
+        nonce=venue.node.next_nonce(operator.account),
+        underlying="BTC",
+        index_price=usd(40_000),
+        atm_vol_ppm=600_000,
+    )
+    assert venue.client().send_transaction(operator, crash)["ok"]
+    rows = reader.call("public/get_accounts", {"limit": 10})
+    fresh = from_scratch()
+    assert [(r["account"], r["margin_ratio"]) for r in rows] == [
+        (r.account, r.ratio) for r in fresh
+    ]
+    assert {p["mark_price"] for r in rows for p in r["positions"]} == {40_000.0}
+    assert idle.account in {r["account"] for r in rows}

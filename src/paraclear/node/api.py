@@ -35,13 +35,14 @@ from paraclear.clearing.events import OrderAmended, OrderClosed, OrderFilled, Or
 from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.clearing.records import MarkData
 from paraclear.node import account_views, views
+from paraclear.node.account_risk import AccountRisk
 from paraclear.node.auth import Authenticator
 from paraclear.node.block_stats import BlockStats
 from paraclear.node.core import BlockReport, Node
 from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
 from paraclear.node.methods import PublicMethods
-from paraclear.node.overview import AccountIndex, OverviewMethods
+from paraclear.node.overview import OverviewMethods
 from paraclear.node.reads import (
     PositionsParams,
     ReadMethods,
@@ -63,14 +64,15 @@ BOOK_DEPTH: Final = 10
 def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) -> ApiServer:
     """The API server of ``node`` (not started); its publisher is attached to the node."""
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
-    accounts = AccountIndex()
-    accounts.scan(node.state)
     stats = BlockStats(node.machine, node.config.executor)
-    publisher = Publisher(node, hub, accounts, stats)
+    publisher = Publisher(node, hub, stats=stats)
+    risk = AccountRisk(lambda: node.state, node.machine.margin_model, publisher.caught_up)
+    risk.scan(node.state)
+    publisher.risk = risk
     registry = Registry()
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
     ReadMethods(node).register(registry)
-    OverviewMethods(node, accounts).register(registry)
+    OverviewMethods(node, risk).register(registry)
     stats.register(registry)
     TradingMethods(node, caught_up=publisher.caught_up).register(registry)
     server = ApiServer(
@@ -120,12 +122,12 @@ class Publisher:
         self,
         node: Node,
         hub: Hub,
-        accounts: AccountIndex | None = None,
+        risk: AccountRisk | None = None,
         stats: BlockStats | None = None,
     ) -> None:
         self.node = node
         self.hub = hub
-        self.accounts = accounts
+        self.risk = risk
         self.stats = stats
         self.last_seconds = 0.0
         self.last_txs = 0
@@ -165,8 +167,8 @@ class Publisher:
         """On the loop: publish what the block changed to the channels that listen."""
         height, time = report.block.height, report.block.time
         self.height = max(self.height, height)
-        if self.accounts is not None:
-            self.accounts.update(report.result.write_set)
+        if self.risk is not None:
+            self.risk.on_block(report.result.write_set)
         ready = [waiter for at, waiter in self._waiters if at <= self.height]
         self._waiters = [(at, waiter) for at, waiter in self._waiters if at > self.height]
         for waiter in ready:

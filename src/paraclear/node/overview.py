@@ -14,9 +14,11 @@ forward = index, rate 0, in Deribit's units: delta in underlying, gamma per unde
 unit, vega in USDC per vol point, theta in USDC per day. A perpetual contributes its
 underlying to delta.
 
-What an account holds changes only with blocks, so the accounts and their risk are computed
-once per height, on the API's event loop; ``AccountIndex`` learns new accounts from each
-block's write set instead of scanning state.
+The accounts' risk is kept by ``paraclear.node.account_risk.AccountRisk``: per block, only
+for the accounts the block touched (every account after an oracle update), on a worker
+thread, once per height; a call awaits the ranking of the latest block and builds views for
+its page only (``count`` rows from ``offset``). Each connection (each peer over HTTP) may call
+``get_accounts`` at most ``ACCOUNTS_RATE_PER_S`` times a second, ``ACCOUNTS_BURST`` at once.
 """
 
 from __future__ import annotations
@@ -28,21 +30,27 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from paraclear.clearing.accounts import margin_status
-from paraclear.clearing.errors import NoMarketData
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.marks import SECONDS_PER_YEAR, smile_vol
 from paraclear.clearing.records import MarkData, Position
 from paraclear.node import views
+from paraclear.node.account_risk import AccountRisk, AccountRow
+from paraclear.node.limits import TokenBucket
 from paraclear.node.methods import Params
 from paraclear.node.reads import NodeLike
-from paraclear.node.rpc import Context, Registry, RpcError
+from paraclear.node.rpc import TOO_MANY_REQUESTS, Context, Registry, RpcError
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE
 from paraclear.risk.greeks import KernelMode, black76_greeks
-from paraclear.state import State, StateView
+from paraclear.state import State
 from paraclear.state import keys as k
 
 MAX_ACCOUNTS: Final = 1_000
+"""Most rows of ``get_accounts`` in one call."""
+MAX_OFFSET: Final = 10_000_000
+ACCOUNTS_RATE_PER_S: Final = 20.0
+ACCOUNTS_BURST: Final = 20
+MAX_CALLERS: Final = 10_000
+"""Callers whose ``get_accounts`` rate is remembered (the oldest is forgotten first)."""
 DAYS_PER_YEAR: Final = 365.0
 VOL_POINT: Final = 0.01
 GREEKS: Final = ("delta", "gamma", "vega", "theta")
@@ -50,35 +58,16 @@ GREEKS: Final = ("delta", "gamma", "vega", "theta")
 
 class AccountsParams(Params, frozen=True):
     limit: int = 100
+    """Rows to return (Deribit's ``count``, if given, instead)."""
+    count: int | None = None
+    offset: int = 0
+    """Rows to skip: ``offset`` and ``count`` page through the ranking."""
     sort: Literal["margin_ratio"] = "margin_ratio"
 
 
 class SummaryByCurrencyParams(Params, frozen=True):
     currency: str
     kind: Literal["option", "future"] | None = None
-
-
-class AccountIndex:
-    """The accounts that hold collateral or positions, learnt from write sets."""
-
-    def __init__(self) -> None:
-        self._accounts: dict[str, None] = {}
-        self.size = 0
-        """How many accounts are known: views cached for a height also depend on it."""
-
-    def scan(self, state: State) -> None:
-        """Learn every account in ``state`` (once, at start)."""
-        self.update(list(state.data))
-
-    def update(self, keys: Any) -> None:
-        """Learn the accounts among ``keys`` (a block's written keys)."""
-        for key in keys:
-            if key[0] == "acct" and len(key) >= 3 and key[2] in ("collateral", "portfolio"):
-                self._accounts[key[1]] = None
-        self.size = len(self._accounts)
-
-    def accounts(self) -> list[str]:
-        return sorted(self._accounts)
 
 
 @dataclass(frozen=True)
@@ -137,10 +126,10 @@ def _finite(value: Any) -> float:
 class OverviewMethods:
     """``public/get_accounts`` and ``public/get_book_summary_by_currency`` of one node."""
 
-    def __init__(self, node: NodeLike, index: AccountIndex) -> None:
+    def __init__(self, node: NodeLike, risk: AccountRisk) -> None:
         self.node = node
-        self.index = index
-        self._cached: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+        self.risk = risk
+        self._buckets: dict[object, TokenBucket] = {}
 
     def register(self, registry: Registry) -> None:
         registry.add("public/get_accounts", AccountsParams, self.get_accounts)
@@ -148,59 +137,33 @@ class OverviewMethods:
             "public/get_book_summary_by_currency", SummaryByCurrencyParams, self.book_summary
         )
 
-    def get_accounts(self, context: Context, params: AccountsParams) -> list[dict[str, Any]]:
-        if not 1 <= params.limit <= MAX_ACCOUNTS:
-            raise RpcError.invalid_params("limit", f"must be between 1 and {MAX_ACCOUNTS}")
-        version = (self.node.height, self.index.size)
-        if self._cached is None or self._cached[0] != version:
-            self._cached = (version, self._ranked())
-        return self._cached[1][: params.limit]
+    async def get_accounts(self, context: Context, params: AccountsParams) -> list[dict[str, Any]]:
+        name, count = ("limit", params.limit) if params.count is None else ("count", params.count)
+        if not 1 <= count <= MAX_ACCOUNTS:
+            raise RpcError.invalid_params(name, f"must be between 1 and {MAX_ACCOUNTS}")
+        if not 0 <= params.offset <= MAX_OFFSET:
+            raise RpcError.invalid_params("offset", f"must be between 0 and {MAX_OFFSET}")
+        self._take(context)
+        ranking = await self.risk.ranking(self.node.height)
+        page = ranking.rows[params.offset : params.offset + count]
+        marks = {name: mark for row in page for name, _, mark in row.positions}
+        greeks = series_greeks(self.node.state, marks, self.node.block_time)
+        return [account_view(row, greeks) for row in page]
 
-    def _ranked(self) -> list[dict[str, Any]]:
-        """Every indexed account's risk view, riskiest first (then by name)."""
-        state = self.node.state
-        view = StateView(state.data)
-        model = self.node.machine.margin_model
-        rows: list[tuple[float, str, dict[str, Any]]] = []
-        held: dict[str, list[tuple[str, Position, MarkData]]] = {}
-        marks: dict[str, MarkData] = {}
-        for account in self.index.accounts():
-            positions = _positions(state, account)
-            held[account] = positions
-            for name, _, mark in positions:
-                marks[name] = mark
-        greeks = series_greeks(state, marks, self.node.block_time)
-        for account, positions in held.items():
-            try:
-                status = margin_status(view, account, model)
-            except NoMarketData:  # a mark missing mid-listing: leave the account out
-                continue
-            ratio = _margin_ratio(status.equity, status.maintenance)
-            rows.append(
-                (
-                    -math.inf if ratio is None else -ratio,
-                    account,
-                    {
-                        "account": account,
-                        "equity": views.amount(status.equity),
-                        "collateral": views.amount(status.collateral),
-                        "initial_margin": views.amount(status.initial),
-                        "maintenance_margin": views.amount(status.maintenance),
-                        "margin_ratio": ratio,
-                        "positions": [
-                            {
-                                "instrument_name": name,
-                                "size": views.size(position.size),
-                                "mark_price": views.price(mark.price),
-                            }
-                            for name, position, mark in positions
-                        ],
-                        "greeks": _account_greeks(positions, greeks),
-                    },
-                )
+    def _take(self, context: Context) -> None:
+        """Spend one of the caller's ``get_accounts`` tokens. Raises RpcError."""
+        caller: object = context.session if context.session is not None else context.peer
+        bucket = self._buckets.get(caller)
+        if bucket is None:
+            if len(self._buckets) >= MAX_CALLERS:
+                del self._buckets[next(iter(self._buckets))]
+            bucket = self._buckets[caller] = TokenBucket(ACCOUNTS_RATE_PER_S, ACCOUNTS_BURST)
+        if not bucket.take():
+            raise RpcError(
+                TOO_MANY_REQUESTS,
+                "too many get_accounts calls",
+                {"retry_after_ms": bucket.retry_after_ms()},
             )
-        rows.sort(key=lambda row: row[:2])
-        return [row[2] for row in rows]
 
     def book_summary(
         self, context: Context, params: SummaryByCurrencyParams
@@ -250,24 +213,25 @@ class OverviewMethods:
         return summary
 
 
-def _positions(state: State, account: str) -> list[tuple[str, Position, MarkData]]:
-    names = state.get(k.portfolio(account)) or ()
-    found = []
-    for name in names if isinstance(names, tuple) else ():
-        position, mark = state.get(k.position(account, name)), state.get(k.mark(name))
-        if isinstance(position, Position) and isinstance(mark, MarkData) and position.size:
-            found.append((name, position, mark))
-    return found
-
-
-def _margin_ratio(equity: int, maintenance: int) -> float | None:
-    """Maintenance margin per unit of equity; None for an account under water (negative
-    equity, or none left while margin is owed), which ranks above every ratio."""
-    if equity < 0 or (equity == 0 and maintenance > 0):
-        return None
-    if maintenance <= 0:
-        return 0.0
-    return maintenance / equity
+def account_view(row: AccountRow, greeks: Mapping[str, SeriesGreeks]) -> dict[str, Any]:
+    """One row of ``public/get_accounts``."""
+    return {
+        "account": row.account,
+        "equity": views.amount(row.equity),
+        "collateral": views.amount(row.collateral),
+        "initial_margin": views.amount(row.initial),
+        "maintenance_margin": views.amount(row.maintenance),
+        "margin_ratio": row.ratio,
+        "positions": [
+            {
+                "instrument_name": name,
+                "size": views.size(position.size),
+                "mark_price": views.price(mark.price),
+            }
+            for name, position, mark in row.positions
+        ],
+        "greeks": _account_greeks(list(row.positions), greeks),
+    }
 
 
 def _account_greeks(
