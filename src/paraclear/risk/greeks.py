@@ -118,6 +118,10 @@ def broadcast_flat(
 
 
 _REUSE_LOCK = threading.Lock()
+_LAUNCH_LOCK = threading.Lock()
+"""Held while a CPU kernel runs: numba's workqueue threading layer aborts the process when
+two threads launch parallel kernels at once (the API's Greeks while the block producer
+prices marks, or the simulation's makers)."""
 _REUSABLE: dict[int, tuple[FloatArray, npt.NDArray[np.int8]]] = {}
 _MIN_REUSE = 65_536
 """Batches at least this large reuse their output block (see :func:`_buffers`)."""
@@ -197,7 +201,8 @@ def _run(
     )
     out, reasons = _buffers(8, s.shape[0])
     kernel = _k.greeks_strict if mode is KernelMode.STRICT else _fast.greeks_fast
-    n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
+    with _LAUNCH_LOCK:
+        n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
         raise_invalid(reasons, n_bad)
     rows = [row.reshape(shape) for row in out]
@@ -253,7 +258,8 @@ def _price(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
     out, reasons = _buffers(1, s.shape[0])
-    n_bad = _k.price_strict(s, k, t, r, q, v, flags, bsm, out, reasons)
+    with _LAUNCH_LOCK:
+        n_bad = _k.price_strict(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
         raise_invalid(reasons, n_bad)
     price: FloatArray = out[0].reshape(shape)
