@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,13 +177,19 @@ def test_the_kept_ranking_equals_one_computed_from_scratch_after_each_block(venu
         rows = [account_row(state, t.account, model) for t in venue.traders]
         return sorted((row for row in rows if row is not None), key=lambda row: row[:2])
 
+    def read() -> list[dict[str, Any]]:
+        params = {"limit": 10, "min_height": venue.node.height}
+        rows: list[dict[str, Any]] = reader.call("public/get_accounts", params)
+        assert {row["block"] for row in rows} == {venue.node.height}
+        return rows
+
     def kept() -> list[str]:
-        return [row["account"] for row in reader.call("public/get_accounts", {"limit": 10})]
+        return [row["account"] for row in read()]
 
     assert kept() == [row.account for row in from_scratch()]
     a.sell(maker, "BTC-PERP", "3", "60000")
     b.buy(taker, "BTC-PERP", "2", "60000", kind=OrderType.IOC)
-    rows = reader.call("public/get_accounts", {"limit": 10})
+    rows = read()
     assert [row["account"] for row in rows] == [row.account for row in from_scratch()]
     assert rows[0]["margin_ratio"] == from_scratch()[0].ratio
     operator = venue.operator
@@ -194,10 +201,29 @@ def test_the_kept_ranking_equals_one_computed_from_scratch_after_each_block(venu
         atm_vol_ppm=600_000,
     )
     assert venue.client().send_transaction(operator, crash)["ok"]
-    rows = reader.call("public/get_accounts", {"limit": 10})
+    rows = read()
     fresh = from_scratch()
     assert [(r["account"], r["margin_ratio"]) for r in rows] == [
         (r.account, r.ratio) for r in fresh
     ]
     assert {p["mark_price"] for r in rows for p in r["positions"]} == {40_000.0}
     assert idle.account in {r["account"] for r in rows}
+
+
+def test_without_min_height_the_newest_ranking_comes_at_once_and_catches_up(
+    venue: Venue,
+) -> None:
+    maker, taker, _ = venue.traders
+    client = venue.client()
+    first = client.call("public/get_accounts", {"limit": 10})
+    assert {row["block"] for row in first} == {venue.node.height}
+    venue.client(maker).sell(maker, "BTC-PERP", "2", "60000")
+    venue.client(taker).buy(taker, "BTC-PERP", "1", "60010", kind=OrderType.IOC)
+    height = venue.node.height
+    rows = client.call("public/get_accounts", {"limit": 10})
+    assert {row["block"] for row in rows} <= {first[0]["block"], height}
+    fresh = client.call("public/get_accounts", {"limit": 10, "min_height": height})
+    assert {row["block"] for row in fresh} == {height}
+    error = error_of(client.call, "public/get_accounts", {"min_height": height + 1})
+    assert error.code == rpc.INVALID_PARAMS and error.data is not None
+    assert error.data["param"] == "min_height"

@@ -16,8 +16,9 @@ underlying to delta.
 
 The accounts' risk is kept by ``paraclear.node.account_risk.AccountRisk``: per block, only
 for the accounts the block touched (every account after an oracle update), on a worker
-thread, once per height; a call awaits the ranking of the latest block and builds views for
-its page only (``count`` rows from ``offset``). Each connection (each peer over HTTP) may call
+thread, once per height. A call gets the newest ranking at once, or waits for the ranking of
+``min_height`` (the keepers' agents, which act on the latest oracle update); views are built
+for its page only (``count`` rows from ``offset``). Each connection (each peer over HTTP) may call
 ``get_accounts`` at most ``ACCOUNTS_RATE_PER_S`` times a second, ``ACCOUNTS_BURST`` at once.
 """
 
@@ -62,6 +63,9 @@ class AccountsParams(Params, frozen=True):
     count: int | None = None
     offset: int = 0
     """Rows to skip: ``offset`` and ``count`` page through the ranking."""
+    min_height: int | None = None
+    """Wait for the ranking of this height or later (at most the latest block's); without
+    it, the newest ranking computed comes at once (each row's ``block`` says its height)."""
     sort: Literal["margin_ratio"] = "margin_ratio"
 
 
@@ -143,12 +147,18 @@ class OverviewMethods:
             raise RpcError.invalid_params(name, f"must be between 1 and {MAX_ACCOUNTS}")
         if not 0 <= params.offset <= MAX_OFFSET:
             raise RpcError.invalid_params("offset", f"must be between 0 and {MAX_OFFSET}")
+        height = self.node.height
+        if params.min_height is not None and not 0 <= params.min_height <= height:
+            raise RpcError.invalid_params("min_height", f"must be between 0 and {height}")
         self._take(context)
-        ranking = await self.risk.ranking(self.node.height)
+        if params.min_height is None:
+            ranking = await self.risk.newest(height)
+        else:
+            ranking = await self.risk.ranking(params.min_height)
         page = ranking.rows[params.offset : params.offset + count]
         marks = {name: mark for row in page for name, _, mark in row.positions}
         greeks = series_greeks(self.node.state, marks, self.node.block_time)
-        return [account_view(row, greeks) for row in page]
+        return [account_view(row, greeks, ranking.height) for row in page]
 
     def _take(self, context: Context) -> None:
         """Spend one of the caller's ``get_accounts`` tokens. Raises RpcError."""
@@ -213,10 +223,13 @@ class OverviewMethods:
         return summary
 
 
-def account_view(row: AccountRow, greeks: Mapping[str, SeriesGreeks]) -> dict[str, Any]:
-    """One row of ``public/get_accounts``."""
+def account_view(
+    row: AccountRow, greeks: Mapping[str, SeriesGreeks], height: int
+) -> dict[str, Any]:
+    """One row of ``public/get_accounts``, ranked at block ``height``."""
     return {
         "account": row.account,
+        "block": height,
         "equity": views.amount(row.equity),
         "collateral": views.amount(row.collateral),
         "initial_margin": views.amount(row.initial),

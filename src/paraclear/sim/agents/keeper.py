@@ -1,8 +1,9 @@
 """Liquidators: find accounts under maintenance margin through the API and liquidate them.
 
-Each tick a liquidator reads ``public/get_accounts`` (every account's equity, margins and
-positions with marks, riskiest first) and takes its share of the accounts under maintenance
-(the liquidators split the list by rank, so that they do not race for the same account).
+Each tick a liquidator reads ``public/get_accounts`` as of the latest block (every
+account's equity, margins and positions with marks, riskiest first) and takes its share of
+the accounts under maintenance (the liquidators split the list by rank, so that they do not
+race for the same account).
 For each, following ``paraclear.clearing.liquidation``:
 
 * positions in liquidation order (perpetuals first, then options, by name), in steps of at
@@ -48,8 +49,10 @@ class Liquidator(Agent):
 
     async def act(self, tick: int) -> None:
         self._capacity: dict[tuple[str, str], int] = {}
+        height = (await self.client.call("public/status"))["height"]
         rows = await self.client.call(
-            "public/get_accounts", {"limit": ACCOUNTS_READ, "sort": "margin_ratio"}
+            "public/get_accounts",
+            {"limit": ACCOUNTS_READ, "sort": "margin_ratio", "min_height": height},
         )
         mine = [
             row
