@@ -150,6 +150,7 @@ def register(commands: Any) -> None:
     _register_book(which)
     _register_sig(which)
     _register_hostile(which)
+    _register_accounts(which)
     _register_store(which)
     _register_node(which)
     bench_cluster.register(which)
@@ -362,6 +363,29 @@ def _run_hostile(args: argparse.Namespace) -> int:
 
     argv = ["--requests", str(args.requests), "--warmup", str(args.warmup)]
     return main([*argv, "--seed", str(args.seed), *(["--json"] if args.json else [])])
+
+
+def _register_accounts(which: Any) -> None:
+    accounts = which.add_parser(
+        "accounts",
+        help="public/get_accounts latency at 10k/100k accounts, and other clients' latency",
+        description=(
+            "A chain of N accounts with positions behind a real server: get_accounts round "
+            "trips while blocks (oracle updates every fifth) commit, and another client's "
+            "ticker latency with and without that load."
+        ),
+    )
+    accounts.add_argument("--accounts", default="10000,100000", help="comma-separated counts")
+    accounts.add_argument("--seconds", type=float_in(0.5, 3_600), default=10.0)
+    accounts.add_argument("--json", action="store_true", help="print one JSON object")
+    accounts.set_defaults(run=_run_accounts)
+
+
+def _run_accounts(args: argparse.Namespace) -> int:
+    from paraclear.node.accountsbench import main
+
+    argv = ["--accounts", args.accounts, "--seconds", str(args.seconds)]
+    return main([*argv, *(["--json"] if args.json else [])])
 
 
 def _say(text: str) -> None:
