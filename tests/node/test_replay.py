@@ -144,7 +144,7 @@ def test_a_tampered_stored_root_is_a_root_mismatch(chain_dir: Path, plan: Plan) 
 
 
 def test_a_tampered_snapshot_is_skipped_on_recovery_and_corrupt_on_replay(
-    chain_dir: Path, plan: Plan
+    chain_dir: Path, plan: Plan, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with sqlite3.connect(chain_dir / DB_NAME) as db:
         (stored,) = db.execute("SELECT state FROM snapshots WHERE height = 25").fetchone()
@@ -159,6 +159,8 @@ def test_a_tampered_snapshot_is_skipped_on_recovery_and_corrupt_on_replay(
         assert report.start_height == 20 and report.blocks == 5
         assert [height for height, _ in report.skipped_snapshots] == [25]
         assert "root" in report.skipped_snapshots[0][1]
+    assert main(["replay", str(chain_dir), "--from-snapshot", "--quiet"]) == 0
+    assert "warning: skipped the snapshot at height 25" in capsys.readouterr().out
     with BlockStore.open(chain_dir) as store, pytest.raises(CorruptStore, match="snapshot"):
         replay(store, "genesis")
 

@@ -44,6 +44,10 @@ from paraclear.node.storage import DB_NAME, AcknowledgedBlocksMissing, BlockStor
 Progress = Callable[[str], None]
 WAL: Final = DB_NAME + "-wal"
 _READY: Final = "paraclear: serving chain"
+_WAL_HEADER: Final = 32
+_FRAME_HEADER: Final = 24
+"""SQLite's WAL format: a 32-byte file header, then frames of a 24-byte header (salts at
+bytes 8..16) and one page."""
 
 
 class Node:
@@ -153,13 +157,31 @@ class Load:
         first_ack.set()
 
 
+def _current_wal_bytes(wal: Path) -> int:
+    """Bytes of ``wal`` holding its current frames (those carrying the header's salts;
+    after a checkpoint SQLite writes over the file from the start, and older frames
+    beyond are dead)."""
+    data = wal.read_bytes()
+    if len(data) < _WAL_HEADER:
+        return len(data)
+    page_size = int.from_bytes(data[8:12], "big")
+    salts = data[16:24]
+    end = _WAL_HEADER
+    while end + _FRAME_HEADER + page_size <= len(data) and data[end + 8 : end + 16] == salts:
+        end += _FRAME_HEADER + page_size
+    return end
+
+
 def _damage(kind: str, data_dir: Path) -> None:
+    """Damage the current frames of ``data_dir``'s WAL: cut its last 60 %, flip 20 bytes
+    in its middle, or delete the file."""
     wal = data_dir / WAL
+    current = _current_wal_bytes(wal)
     if kind == "truncated_wal":
-        os.truncate(wal, wal.stat().st_size * 2 // 5)
+        os.truncate(wal, _WAL_HEADER + (current - _WAL_HEADER) * 2 // 5)
     elif kind == "flipped_wal":
         data = bytearray(wal.read_bytes())
-        middle = len(data) // 2
+        middle = (_WAL_HEADER + current) // 2
         data[middle : middle + 20] = bytes(b ^ 0xFF for b in data[middle : middle + 20])
         wal.write_bytes(bytes(data))
     else:

@@ -103,6 +103,8 @@ def _text(report: ReplayReport) -> str:
         f"{report.seconds:.3f} s: {report.tps:,.0f} tx/s ({report.executor}"
         + (f", {report.workers} workers)" if report.executor == "parallel" else ")"),
     ]
+    for height, error in report.skipped_snapshots:
+        lines.append(f"warning: skipped the snapshot at height {height}: {error}")
     if report.snapshots_checked:
         lines.append(f"snapshots checked against the replayed state: {report.snapshots_checked}")
     mismatch = report.mismatch

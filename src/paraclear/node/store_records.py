@@ -21,7 +21,7 @@ from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
-from paraclear.node.snapshot import decode_state
+from paraclear.node.snapshot import CorruptSnapshot, decode_state
 from paraclear.node.store_errors import (
     BlockHashMismatch,
     ChainMismatch,
@@ -118,8 +118,12 @@ class Snapshot:
     """Its size in the database (compressed)."""
 
     def state(self) -> State:
-        """The decoded state. Raises ``RootMismatch`` if its root is not the stored one."""
-        state = decode_state(self.data)
+        """The decoded state. Raises ``CorruptStore`` if it does not decode,
+        ``RootMismatch`` if its root is not the stored one."""
+        try:
+            state = decode_state(self.data)
+        except CorruptSnapshot as error:
+            raise CorruptStore(f"snapshot at height {self.height}: {error}", self.height) from None
         if state.root() != self.state_root:
             raise RootMismatch(self.height, self.state_root, state.root())
         return state
