@@ -15,8 +15,8 @@ transaction universe as well as with the clearing house.
   executor must equal bit for bit, and the fallback.
 * ``schedule``: dependency mapping (critical path, level widths, hot locks) and the
   parallel schedule (placement, rounds, which locks move between workers).
-* ``shard``: one shard worker; ``parallel``: ``ParallelExecutor`` and its backends;
-  ``wire``: the encodings that cross process boundaries.
+* ``shard``: one shard worker; ``parallel``: ``ParallelExecutor``; ``pool``: its backends,
+  the pools that drive the workers; ``wire``: the encodings that cross process boundaries.
 """
 
 from paraclear.execution.block_run import BlockRun, BlockRunFinished, fold, fold_delta

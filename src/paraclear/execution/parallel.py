@@ -7,8 +7,8 @@ worker its part, and merges receipts, writes and subtree digests. The workers
 (``shard.ShardWorker``) run transactions, exchange only the locks a peer will read, commit
 their shard and hash their subtrees in parallel.
 
-Backends: ``processes`` (persistent forked worker processes, pipes between every pair) and
-``inline`` (the same workers and steps in this process, for debugging and tests).
+Backends (``pool``): ``processes`` (persistent forked worker processes, pipes between every
+pair) and ``inline`` (the same workers and steps in this process, for debugging and tests).
 
 Whenever the parallel run cannot finish — a worker died, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from
@@ -19,32 +19,19 @@ executor's last block.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import os
-import queue
-import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection, wait
-from time import perf_counter, thread_time
+from time import perf_counter
 from typing import Any, Generic, Literal, TypeVar
 
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
+from paraclear.execution.pool import InlinePool, ProcessPool
 from paraclear.execution.result import BlockResult, Receipt
 from paraclear.execution.schedule import Schedule, plan_block
 from paraclear.execution.sequential import execute_block
-from paraclear.execution.shard import (
-    Message,
-    ShardWorker,
-    Task,
-    TaskTx,
-    WorkerLost,
-    WorkerResult,
-    owner_of,
-)
-from paraclear.execution.wire import WireCodec, dumps, loads
+from paraclear.execution.shard import Task, TaskTx, WorkerLost, owner_of
+from paraclear.execution.wire import WireCodec
 from paraclear.state import AccessSet, Key, State, StateView, TxFailure
 from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
 
@@ -78,7 +65,7 @@ class ParallelExecutor(Generic[TxT]):
         self.workers = workers
         self.backend = backend
         self._codec = WireCodec(machine)
-        self._pool: _InlinePool | _ProcessPool | None = None
+        self._pool: InlinePool | ProcessPool | None = None
         self._state: State | None = None
         self._version = -1
         self._fault: tuple[int, int] | None = None
@@ -247,14 +234,14 @@ class ParallelExecutor(Generic[TxT]):
             )
         return tasks
 
-    def _pool_for(self, state: State) -> _InlinePool | _ProcessPool:
+    def _pool_for(self, state: State) -> InlinePool | ProcessPool:
         if self._pool is not None and (state is not self._state or state.version != self._version):
             self.close()
         if self._pool is None:
             if self.backend == "inline":
-                self._pool = _InlinePool(self.machine, self.workers, state)
+                self._pool = InlinePool(self.machine, self.workers, state)
             else:
-                self._pool = _ProcessPool(self.machine, self.workers, state, self._codec)
+                self._pool = ProcessPool(self.machine, self.workers, state, self._codec)
             self._state, self._version = state, state.version
         return self._pool
 
@@ -289,262 +276,3 @@ def _predict(machine: StateMachine[Any], tx: object, state: State, ctx: BlockCon
         {key[:2] for key in view.deltas},
         predicted=True,
     )
-
-
-class _InlinePool:
-    """All shard workers in this process, stepped in lockstep."""
-
-    def __init__(self, machine: StateMachine[Any], workers: int, state: State) -> None:
-        self.workers = [ShardWorker(i, workers, machine) for i in range(workers)]
-        for worker in self.workers:
-            worker.load(state, share_tree=False)
-
-    def run(self, tasks: list[Task]) -> list[WorkerResult]:
-        workers = self.workers
-
-        def column(outs: list[list[Message]], to: int) -> list[Message]:
-            return [out[to] for out in outs]
-
-        outs = [worker.start(task) for worker, task in zip(workers, tasks, strict=True)]
-        for worker in workers:
-            worker.receive_prefetch(column(outs, worker.index))
-        for round_ in range(tasks[0].rounds):
-            outs = [worker.run_round(round_) for worker in workers]
-            for worker in workers:
-                worker.receive_round(column(outs, worker.index))
-        outs = [worker.final() for worker in workers]
-        return [worker.commit(column(outs, worker.index)) for worker in workers]
-
-    def close(self) -> None:
-        self.workers = []
-
-
-class _ProcessPool:
-    """Worker 0 in this process, workers 1… in forked processes; a pipe between every pair
-    of workers and from this process to each forked one.
-
-    Hosting a worker here spares a process: on a machine with as many cores as workers, the
-    coordinator's own work would otherwise compete with every worker's.
-    """
-
-    def __init__(
-        self, machine: StateMachine[Any], workers: int, state: State, codec: WireCodec
-    ) -> None:
-        state.tree()  # bring the tree up to date so that workers inherit current subtrees
-        context = multiprocessing.get_context("fork")
-        self.codec = codec
-        self.conns: list[Connection] = []
-        child_conns: list[Connection] = []
-        peers: list[dict[int, Connection]] = [{} for _ in range(workers)]
-        for _ in range(1, workers):
-            mine, theirs = context.Pipe()
-            self.conns.append(mine)
-            child_conns.append(theirs)
-        for i in range(workers):
-            for j in range(i + 1, workers):
-                a, b = context.Pipe()
-                peers[i][j], peers[j][i] = a, b
-        every = child_conns + [conn for table in peers[1:] for conn in table.values()]
-        every += list(peers[0].values())
-        self.processes = []
-        for index in range(1, workers):
-            process = context.Process(
-                target=_worker_main,
-                args=(index, workers, machine, state, codec, child_conns[index - 1], peers[index]),
-                kwargs={"every": every},
-                daemon=True,
-                name=f"paraclear-shard-{index}",
-            )
-            process.start()
-            self.processes.append(process)
-        local = set(map(id, peers[0].values()))
-        for conn in every:
-            if id(conn) not in local:
-                conn.close()
-        self.local = ShardWorker(0, workers, machine)
-        self.local.load(state, share_tree=False)
-        self.exchange = _PipeExchange(0, workers, peers[0], quit_on_error=False)
-
-    def run(self, tasks: list[Task]) -> list[WorkerResult]:
-        codec = self.codec
-        try:
-            for conn, task in zip(self.conns, tasks[1:], strict=True):
-                conn.send_bytes(_encode_task(task, codec))
-            self.exchange.waited = self.exchange.spent = 0.0
-            local = _run_worker(self.local, tasks[0], self.exchange)
-            local.metrics.exchange_wait_seconds = self.exchange.waited
-            local.metrics.exchange_seconds = self.exchange.spent
-            finished = perf_counter()
-        except (OSError, EOFError) as error:
-            raise WorkerLost(f"a worker died: {error!r}") from error
-        results: dict[int, WorkerResult] = {0: local}
-        waiting = {conn: index for index, conn in enumerate(self.conns, start=1)}
-        sentinels = {p.sentinel: index for index, p in enumerate(self.processes, start=1)}
-        while waiting:
-            for ready in wait(list(waiting) + list(sentinels)):
-                if isinstance(ready, Connection) and ready in waiting:
-                    index = waiting.pop(ready)
-                    try:
-                        results[index] = _decode_result(ready.recv_bytes(), codec)
-                    except (EOFError, OSError) as error:
-                        raise WorkerLost(f"worker {index} died") from error
-                elif isinstance(ready, int) and ready in sentinels:
-                    index = sentinels[ready]
-                    if index in waiting.values():
-                        raise WorkerLost(f"worker {index} died")
-        local.metrics.results_tail_seconds = perf_counter() - finished
-        return [results[index] for index in range(len(tasks))]
-
-    def close(self) -> None:
-        self.exchange.close()
-        for conn in self.conns:
-            conn.close()
-        for process in self.processes:
-            process.kill()
-        for process in self.processes:
-            process.join(timeout=5)
-
-
-class _PipeExchange:
-    """One worker's lockstep exchange over pipes: send to every peer (from a thread, so two
-    workers sending large batches to each other cannot block each other), then receive."""
-
-    def __init__(
-        self, index: int, workers: int, peers: dict[int, Connection], *, quit_on_error: bool
-    ) -> None:
-        self.workers = workers
-        self.peers = peers
-        self.outbox: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
-        self.quit_on_error = quit_on_error
-        self.waited = 0.0
-        """Seconds blocked waiting for peers (reset by whoever reports it)."""
-        self.spent = 0.0
-        """Seconds in exchanges, waiting and encoding included."""
-        self.thread = threading.Thread(target=self._send_forever, daemon=True)
-        self.thread.start()
-
-    def __call__(self, out: list[Message]) -> list[Message]:
-        started = perf_counter()
-        for peer, conn in self.peers.items():
-            self.outbox.put((conn, dumps(out[peer])))
-        ins: list[Message] = [(False, [])] * self.workers
-        for peer, conn in self.peers.items():
-            waiting = perf_counter()
-            data = conn.recv_bytes()
-            self.waited += perf_counter() - waiting
-            ins[peer] = loads(data)
-        self.spent += perf_counter() - started
-        return ins
-
-    def close(self) -> None:
-        self.outbox.put(None)
-        for conn in self.peers.values():
-            conn.close()
-
-    def _send_forever(self) -> None:
-        while (item := self.outbox.get()) is not None:
-            conn, data = item
-            try:
-                conn.send_bytes(data)
-            except OSError:
-                if self.quit_on_error:
-                    os._exit(3)
-                return
-
-
-def _run_worker(worker: ShardWorker, task: Task, exchange: _PipeExchange) -> WorkerResult:
-    """The steps of one block on one worker (the same order as ``_InlinePool.run``)."""
-    worker.receive_prefetch(exchange(worker.start(task)))
-    for round_ in range(task.rounds):
-        worker.receive_round(exchange(worker.run_round(round_)))
-    return worker.commit(exchange(worker.final()))
-
-
-def _encode_task(task: Task, codec: WireCodec) -> bytes:
-    txs = codec.encode_txs([item.tx for item in task.txs])
-    meta = [(item.index, item.round, item.sends, item.predicted, item.replica) for item in task.txs]
-    return dumps(
-        (
-            task.height,
-            task.time,
-            task.rounds,
-            txs,
-            meta,
-            task.prefetch,
-            task.final,
-            task.pure_deltas,
-            task.die_after,
-        )
-    )
-
-
-def _decode_task(data: bytes, codec: WireCodec) -> Task:
-    height, time, rounds, txs, meta, prefetch, final, pure, die_after = loads(data)
-    items = [
-        TaskTx(index, tx, round_, sends, predicted, replica)
-        for tx, (index, round_, sends, predicted, replica) in zip(
-            codec.decode_txs(txs), meta, strict=True
-        )
-    ]
-    return Task(height, time, rounds, items, prefetch, final, pure, die_after)
-
-
-def _encode_result(result: WorkerResult, codec: WireCodec) -> bytes:
-    return dumps(
-        (
-            codec.encode_receipts(result.receipts),
-            result.writes,
-            result.subtrees,
-            result.transfers,
-            result.metrics,
-            result.aborted,
-            result.mispredicted,
-        )
-    )
-
-
-def _decode_result(data: bytes, codec: WireCodec) -> WorkerResult:
-    receipts, writes, subtrees, transfers, metrics, aborted, mispredicted = loads(data)
-    return WorkerResult(
-        codec.decode_receipts(receipts), writes, subtrees, transfers, metrics, aborted, mispredicted
-    )
-
-
-def _worker_main(
-    index: int,
-    workers: int,
-    machine: StateMachine[Any],
-    state: State,
-    codec: WireCodec,
-    coordinator: Connection,
-    peers: dict[int, Connection],
-    every: list[Connection],
-) -> None:
-    """A worker process: load the shard, then run blocks until the coordinator hangs up."""
-    mine = {id(coordinator), *(id(conn) for conn in peers.values())}
-    for conn in every:
-        if id(conn) not in mine:
-            conn.close()
-    worker = ShardWorker(index, workers, machine)
-    worker.load(state, share_tree=True)
-    del state
-    gc.freeze()  # what the worker inherited and loaded is long-lived: never scan it again
-    exchange = _PipeExchange(index, workers, peers, quit_on_error=True)
-
-    while True:
-        try:
-            raw = coordinator.recv_bytes()
-        except (EOFError, OSError):
-            return
-        cpu = thread_time()
-        task = _decode_task(raw, codec)
-        try:
-            with paused_gc():
-                exchange.waited = exchange.spent = 0.0
-                result = _run_worker(worker, task, exchange)
-                result.metrics.exchange_wait_seconds = exchange.waited
-                result.metrics.exchange_seconds = exchange.spent
-        except (WorkerLost, EOFError, OSError):
-            os._exit(1)
-        result.metrics.process_cpu_seconds = thread_time() - cpu  # all but encoding the result
-        coordinator.send_bytes(_encode_result(result, codec))
