@@ -6,10 +6,13 @@ as their values. State holds no dicts and no floats, so the encoding is canonica
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import msgspec
+import numpy as np
 
+from paraclear.state.blake2b import DIGEST_SIZE, hash_many
 from paraclear.state.keys import Key, Lock
 from paraclear.state.smt import hash_bytes
 
@@ -46,6 +49,19 @@ def key_path(key: Key) -> bytes:
     replaced by its lock's (``lock_nibble``)."""
     digest = hash_bytes(_encoder.encode(key))
     return bytes(((lock_nibble(key[:2]) << 4) | (digest[0] & 0x0F),)) + digest[1:]
+
+
+def key_paths(keys: Sequence[Key]) -> list[bytes]:
+    """``key_path`` of each key, with the keys' hashes computed in one compiled call."""
+    buffer = bytearray()
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    offsets[1:] = [append_encoding(key, buffer) for key in keys]
+    digests = np.empty((len(keys), DIGEST_SIZE), dtype=np.uint8)
+    hash_many(np.frombuffer(buffer or bytearray(1), dtype=np.uint8), offsets, digests)
+    tops = np.fromiter((lock_nibble(key[:2]) for key in keys), dtype=np.uint8, count=len(keys))
+    digests[:, 0] = (tops << 4) | (digests[:, 0] & 0x0F)
+    flat = digests.tobytes()
+    return [flat[at : at + DIGEST_SIZE] for at in range(0, len(flat), DIGEST_SIZE)]
 
 
 def value_hash(value: object) -> bytes:

@@ -9,10 +9,11 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from itertools import pairwise
 from time import perf_counter
 from typing import Final, Literal
 
-from paraclear.state.codec import append_encoding, key_path, value_hash
+from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
 from paraclear.state.compiled import CompiledTree, hash_values, path_rows
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
@@ -80,6 +81,8 @@ class State:
         data, known = self.data, self._paths
         batch = _Batch()
         paths, ends, buffer = batch.paths, batch.ends, batch.buffer
+        unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
+        fresh: list[Key] = []
         for key, value in writes.items():
             if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
@@ -90,9 +93,12 @@ class State:
                 data[key] = value
                 path = known.get(key)
                 if path is None:
-                    path = known[key] = key_path(key)
-                paths.append(path)
+                    unknown.append(len(paths))
+                    fresh.append(key)
+                paths.append(path or b"")
                 ends.append(append_encoding(value, buffer))
+        for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
+            paths[at] = known[key] = path
         if timings is not None:
             timings["encode"] = perf_counter() - started
         self._update(batch, timings)
@@ -170,8 +176,8 @@ class State:
             hashed = perf_counter()
             self._tree.update_rows(path_rows(batch.paths), cvh, cdel)
         else:
-            starts, buffer = [0, *batch.ends[:-1]], bytes(batch.buffer)
-            encoded = [buffer[a:b] for a, b in zip(starts, batch.ends, strict=True)]
+            buffer = bytes(batch.buffer)
+            encoded = [buffer[a:b] for a, b in pairwise([0, *batch.ends])]
             hashes = [hash_bytes(value) if value else None for value in encoded]
             hashed = perf_counter()
             self._tree.update(zip(batch.paths, hashes, strict=True))
