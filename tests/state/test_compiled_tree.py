@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
-from paraclear.state.smt_kernel import MAX_ROWS, _grown_list, _grown_rows
+from paraclear.state.smt_kernel import MAX_ROWS, _grown_list, _grown_rows, _rows_after
 
 # Paths drawn from a small alphabet of prefixes and tails, so that batches share deep
 # prefixes (down to a single differing last nibble), hit the same path twice, and collapse.
@@ -118,7 +118,8 @@ def test_paths_of_the_wrong_length_are_refused():
 
 def test_row_counts_beyond_int32_refs_raise_instead_of_wrapping():
     with pytest.raises(OverflowError):
-        _grown_list(np.zeros(4, dtype=np.int32), MAX_ROWS + 1)
-    with pytest.raises(OverflowError):
-        _grown_rows(np.zeros((4, 32), dtype=np.uint8), MAX_ROWS + 1)
+        _rows_after(MAX_ROWS, MAX_ROWS)
+    assert _rows_after(MAX_ROWS - 1, MAX_ROWS) == MAX_ROWS  # capped, not doubled past it
+    assert _rows_after(100, MAX_ROWS) == 216
     assert _grown_rows(np.ones((2, 16), dtype=np.int32), 5).sum() == 32
+    assert list(_grown_list(np.ones(2, dtype=np.int32), 3)) == [1, 1, 0]

@@ -55,10 +55,17 @@ def _nibble(paths, row, depth):  # type: ignore[no-untyped-def]
 
 
 @_jit
+def _rows_after(used, limit):  # type: ignore[no-untyped-def]
+    """How many rows arrays holding ``used`` rows grow to: about twice, at most ``limit``
+    (``MAX_ROWS``); ``OverflowError`` when they already hold ``limit``."""
+    if used >= limit:
+        raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows in a subtree")
+    return min(2 * used + 16, limit)
+
+
+@_jit
 def _grown_rows(array, rows):  # type: ignore[no-untyped-def]
     """A copy of the ``(n, 32)`` or ``(n, 16)`` array ``array`` with ``rows`` rows (> n)."""
-    if rows > MAX_ROWS:
-        raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows")
     out = np.zeros((rows, array.shape[1]), dtype=array.dtype)
     for i in range(array.shape[0]):
         for j in range(array.shape[1]):
@@ -69,8 +76,6 @@ def _grown_rows(array, rows):  # type: ignore[no-untyped-def]
 @_jit
 def _grown_list(array, rows):  # type: ignore[no-untyped-def]
     """A copy of the ``int32`` vector ``array`` with ``rows`` entries (more than it has)."""
-    if rows > MAX_ROWS:
-        raise OverflowError("sparse Merkle tree: more than 2**31 - 2 rows")
     out = np.zeros(rows, dtype=np.int32)
     for i in range(array.shape[0]):
         out[i] = array[i]
@@ -137,19 +142,19 @@ def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _hash_leaf(lpath, lvh, ldig, leaf, msg, scratch):  # type: ignore[no-untyped-def]
-    msg[0] = 0
-    for i in range(32):
-        msg[1 + i] = lpath[leaf, i]
-        msg[33 + i] = lvh[leaf, i]
-    hash_into(msg, 0, _LEAF_MSG, ldig[leaf], 0, scratch)
-
-
-@_jit
-def _hash_branch(kids, bdig, ldig, branch, msg, scratch):  # type: ignore[no-untyped-def]
+def _hash_node(kids, bdig, lpath, lvh, ldig, row, leaf, msg, scratch):  # type: ignore[no-untyped-def]
+    """Rehash leaf ``row`` (``leaf``: ``H(0x00 ‖ path ‖ value_hash)``) or branch ``row``
+    (``H(0x01 ‖ its 16 child digests)``, empty children as 32 zero bytes)."""
+    if leaf:
+        msg[0] = 0
+        for i in range(32):
+            msg[1 + i] = lpath[row, i]
+            msg[33 + i] = lvh[row, i]
+        hash_into(msg, 0, _LEAF_MSG, ldig[row], 0, scratch)
+        return
     msg[0] = 1
     for n in range(16):
-        ref = kids[branch, n]
+        ref = kids[row, n]
         at = 1 + 32 * n
         if ref > 0:
             for i in range(32):
@@ -160,7 +165,7 @@ def _hash_branch(kids, bdig, ldig, branch, msg, scratch):  # type: ignore[no-unt
         else:
             for i in range(32):
                 msg[at + i] = 0
-    hash_into(msg, 0, _BRANCH_MSG, bdig[branch], 0, scratch)
+    hash_into(msg, 0, _BRANCH_MSG, bdig[row], 0, scratch)
 
 
 @_jit
@@ -224,14 +229,14 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                         if leaf < 0:
                             leaf = _take(lfree, meta, META_LFREE, META_LEAVES)
                             if leaf == len(lpath):
-                                rows = 2 * leaf + 16
+                                rows = _rows_after(leaf, MAX_ROWS)
                                 lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
                                 ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
                             for i in range(32):
                                 lpath[leaf, i] = cpath[last, i]
                         for i in range(32):
                             lvh[leaf, i] = cvh[last, i]
-                        _hash_leaf(lpath, lvh, ldig, leaf, msg, scratch)
+                        _hash_node(kids, bdig, lpath, lvh, ldig, leaf, True, msg, scratch)
                         result = -leaf - 1
                 else:
                     sp += 1
@@ -272,7 +277,7 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                         _give(bfree, meta, META_BFREE, branch)
                         result = only
                 if result == branch + 1:
-                    _hash_branch(kids, bdig, ldig, branch, msg, scratch)
+                    _hash_node(kids, bdig, lpath, lvh, ldig, branch, False, msg, scratch)
             else:
                 refs = f_kids[sp]
                 filled, only = 0, 0
@@ -285,13 +290,13 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                 else:
                     branch = _take(bfree, meta, META_BFREE, META_BRANCHES)
                     if branch == len(kids):
-                        rows = 2 * branch + 16
+                        rows = _rows_after(branch, MAX_ROWS)
                         kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
                         bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
                     for c in range(16):
                         kids[branch, c] = refs[c]
                     count[branch] = filled
-                    _hash_branch(kids, bdig, ldig, branch, msg, scratch)
+                    _hash_node(kids, bdig, lpath, lvh, ldig, branch, False, msg, scratch)
                     result = branch + 1
             sp -= 1
             if sp < 0:
