@@ -53,7 +53,7 @@ import msgspec
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, BlockResult
 from paraclear.node import store_sql as sql
-from paraclear.node.acknowledged import FILE_NAME, AcknowledgedRecord, Mark
+from paraclear.node.acknowledged import AcknowledgedRecord, Mark
 from paraclear.node.snapshot import encode_state
 from paraclear.node.store_errors import (
     AcknowledgedBlocksMissing,
@@ -70,6 +70,7 @@ from paraclear.node.store_errors import (
     UnreadableBlock,
     UnsupportedFormat,
 )
+from paraclear.node.store_open import create_chain, open_record, refuse_if_acknowledged
 from paraclear.node.store_records import (
     MARGIN_MODELS,
     ChainSpec,
@@ -83,10 +84,11 @@ from paraclear.node.store_records import (
     snapshot_of,
     stored_block,
 )
-from paraclear.node.store_sql import FORMAT_VERSION, block_hash
+from paraclear.node.store_sql import DB_NAME, FORMAT_VERSION, block_hash
 from paraclear.state import State
 
 __all__ = [
+    "DB_NAME",
     "FORMAT_VERSION",
     "MARGIN_MODELS",
     "AcknowledgedBlocksMissing",
@@ -113,7 +115,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DB_NAME: Final = "chain.sqlite"
 DEFAULT_SNAPSHOT_EVERY: Final = 100
 """Blocks between state snapshots: recovery re-executes at most this many blocks."""
 DEFAULT_KEEP_SNAPSHOTS: Final = 3
@@ -173,7 +174,7 @@ class BlockStore:
         directory = Path(data_dir)
         path = directory / DB_NAME
         if not path.exists() and spec is None:
-            _refuse_if_acknowledged(directory, accept_loss)
+            refuse_if_acknowledged(directory, accept_loss)
             raise StoreMissing(f"no chain in {data_dir} (expected {DB_NAME})")
         directory.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -186,15 +187,15 @@ class BlockStore:
             record = AcknowledgedRecord.open(directory)
             if meta is None:
                 if spec is None:
-                    _refuse_if_acknowledged(directory, accept_loss)
+                    refuse_if_acknowledged(directory, accept_loss)
                     raise StoreMissing(f"no chain in {data_dir} (empty {DB_NAME})")
-                record = _create(db, directory, spec, record, accept_loss)
+                record = create_chain(db, directory, spec, record, accept_loss)
                 stored = spec
             else:
                 stored = decode_spec(meta[0], path)
                 if spec is not None:
                     check_spec(stored, spec)
-                record = _upgrade(db, directory, meta, record, accept_loss)
+                record = open_record(db, directory, meta, record, accept_loss)
             store = cls(
                 db,
                 path,
@@ -455,69 +456,3 @@ class BlockStore:
             )
         elif self.hash_at(mark.height) != mark.block_hash:
             raise BlockHashMismatch(mark.height, f"acknowledged in {self.acknowledged.path}")
-
-
-def _create(
-    db: sqlite3.Connection,
-    directory: Path,
-    spec: ChainSpec,
-    record: AcknowledgedRecord | None,
-    accept_loss: bool,
-) -> AcknowledgedRecord:
-    """Create a new chain: the acknowledged record at genesis first, then the tables (a
-    crash in between leaves an empty database and a record at height 0). Refuses when the
-    record says blocks were acknowledged: the database holding them is gone."""
-    if record is not None:
-        record.close()
-    _refuse_if_acknowledged(directory, accept_loss)
-    genesis_root = spec.genesis_state().root()
-    created = AcknowledgedRecord.create(directory, Mark(0, genesis_root))
-    try:
-        meta = {"spec": _encoder.encode(spec), "genesis_root": genesis_root}
-        sql.create(db, meta)
-    except BaseException:
-        created.close()
-        raise
-    return created
-
-
-def _refuse_if_acknowledged(directory: Path, accept_loss: bool) -> None:
-    """Raise ``AcknowledgedBlocksMissing`` if ``directory`` has no chain (no database, or
-    an empty one) but its acknowledged record says blocks were acknowledged."""
-    record = AcknowledgedRecord.open(directory)
-    if record is None:
-        return
-    try:
-        height = record.read().height
-    finally:
-        record.close()
-    if height > 0 and not accept_loss:
-        raise AcknowledgedBlocksMissing(str(directory), 0, height)
-
-
-def _upgrade(
-    db: sqlite3.Connection,
-    directory: Path,
-    meta: tuple[dict[str, bytes], int],
-    record: AcknowledgedRecord | None,
-    accept_loss: bool,
-) -> AcknowledgedRecord:
-    """The record of an existing chain, upgrading a format 2 one (which had none)."""
-    rows, version = meta
-    if version == sql.FORMAT_VERSION and record is not None:
-        return record
-    if version == sql.FORMAT_VERSION and not accept_loss:
-        raise CorruptStore(
-            f"{directory / FILE_NAME} is missing: it records the last block acknowledged as "
-            "durable, without which a shortened log cannot be told from a whole one. Restore "
-            "it with the data directory, or start with --accept-loss to trust the log as it is"
-        )
-    genesis_root = rows["genesis_root"]
-    with sql.reading(directory / DB_NAME, "the block log (upgrading it)"):
-        if version == sql.UPGRADABLE:
-            sql.upgrade(db, genesis_root)
-        tip = db.execute("SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
-    if record is not None:
-        record.close()
-    mark = Mark(0, genesis_root) if tip is None else Mark(tip[0], bytes(tip[1]))
-    return AcknowledgedRecord.create(directory, mark)

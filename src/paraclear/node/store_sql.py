@@ -21,6 +21,8 @@ from paraclear.node.store_errors import (
     UnsupportedFormat,
 )
 
+DB_NAME: Final = "chain.sqlite"
+"""The database file in a data directory."""
 FORMAT_VERSION: Final = 3
 """2: snapshots are zlib-compressed. 3: blocks carry their block hash, and the directory
 holds the acknowledged record (a format 2 directory is upgraded when opened)."""
