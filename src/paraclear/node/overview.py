@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import numpy as np
-
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.marks import SECONDS_PER_YEAR, smile_vol
 from paraclear.clearing.records import MarkData, Position
@@ -41,7 +39,7 @@ from paraclear.node.methods import Params
 from paraclear.node.reads import NodeLike
 from paraclear.node.rpc import TOO_MANY_REQUESTS, Context, Registry, RpcError
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE
-from paraclear.risk.greeks import KernelMode, black76_greeks
+from paraclear.risk.reference import black76_greeks_scalar
 from paraclear.state import State
 from paraclear.state import keys as k
 
@@ -87,9 +85,9 @@ class SeriesGreeks:
 def series_greeks(
     state: State, marks: Mapping[str, MarkData], time: int
 ) -> dict[str, SeriesGreeks]:
-    """Per-contract Greeks of the instruments of ``marks``, options in one vectorised call."""
+    """Per-contract Greeks of the instruments of ``marks`` (a page's few series): scalar
+    Black-76 on the API's thread, so that no parallel kernel is launched there."""
     result: dict[str, SeriesGreeks] = {}
-    options: list[tuple[str, Option, float, float]] = []
     for name, mark in marks.items():
         instrument = mark.instrument
         units = instrument.contract_size / SIZE_SCALE
@@ -99,25 +97,19 @@ def series_greeks(
         oracle = views.oracle_of(state, instrument.underlying)
         index = oracle.index if oracle is not None else mark.index
         vol = smile_vol(oracle, instrument.strike) if oracle is not None else 0.0
-        options.append((name, instrument, index / PRICE_SCALE, vol))
-    if options:
-        greeks = black76_greeks(
-            np.array([forward for _, _, forward, _ in options]),
-            np.array([o.strike / PRICE_SCALE for _, o, _, _ in options]),
-            np.array([max(o.expiry - time, 0) / SECONDS_PER_YEAR for _, o, _, _ in options]),
-            0.0,
-            np.array([vol for *_, vol in options]),
-            np.array([o.is_call for _, o, _, _ in options]),
-            mode=KernelMode.FAST,
+        delta, gamma, vega, theta = black76_greeks_scalar(
+            index / PRICE_SCALE,
+            instrument.strike / PRICE_SCALE,
+            max(instrument.expiry - time, 0) / SECONDS_PER_YEAR,
+            vol,
+            instrument.is_call,
         )
-        for i, (name, option, _, _) in enumerate(options):
-            units = option.contract_size / SIZE_SCALE
-            result[name] = SeriesGreeks(
-                _finite(greeks.delta[i]) * units,
-                _finite(greeks.gamma[i]) * units,
-                _finite(greeks.vega[i]) * VOL_POINT * units,
-                _finite(greeks.theta[i]) / DAYS_PER_YEAR * units,
-            )
+        result[name] = SeriesGreeks(
+            _finite(delta) * units,
+            _finite(gamma) * units,
+            _finite(vega) * VOL_POINT * units,
+            _finite(theta) / DAYS_PER_YEAR * units,
+        )
     return result
 
 
