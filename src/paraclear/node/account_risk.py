@@ -41,7 +41,7 @@ from paraclear.state import keys as k
 
 RESORT_SHARE: Final = 0.05
 """Beyond this share of rows changed, one sort is cheaper than re-inserting each."""
-YIELD_EVERY: Final = 64
+YIELD_EVERY: Final = 16
 """Accounts ranked between two offers of the interpreter lock to the event loop's thread
 (otherwise it waits up to the 5 ms switch interval for each)."""
 MARKET_WIDE: Final = frozenset(("mark", "oracle", "config"))
