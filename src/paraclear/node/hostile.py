@@ -148,7 +148,6 @@ class HostileVenue:
         self.node.start()
         self.server = node_api(self.node)
         self.dispatcher: Dispatcher = self.server.dispatcher
-        self.envelope = base64.b64encode(encode_signed(self.order())).decode()
 
     def order(self, chain: str = "", signer: Keypair | None = None) -> SignedTx:
         """A limit order of the trader's, signed for ``chain`` by ``signer`` (by default

@@ -47,13 +47,14 @@ def rss_mb() -> float:
 
 
 def method_of(frame: bytes) -> str:
-    """The method a single request names, ``(batch)`` for a batch, or what the frame is."""
+    """The method a single request names, ``(batch)`` for a batch, or ``(unparsed)`` for a
+    frame that is not JSON or too deep to parse here."""
     if frame.lstrip()[:1] == b"[":
         return "(batch)"
     try:
         body = msgspec.json.decode(frame)
     except (msgspec.DecodeError, RecursionError):
-        return "(not json)"
+        return "(unparsed)"
     name = body.get("method") if isinstance(body, dict) else None
     return name[:40] if isinstance(name, str) else "(no method)"
 
