@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from paraclear.clearing.records import MarkData
 from paraclear.clearing.transactions import ListInstrument, OracleUpdate, OrderType
 from paraclear.node import rpc
 from paraclear.node.account_risk import AccountRow, account_row, margin_ratio, touched_accounts
-from paraclear.node.overview import ACCOUNTS_BURST
+from paraclear.node.overview import ACCOUNTS_BURST, SeriesGreeks, series_greeks
 from paraclear.node.rpc import RpcError
+from paraclear.state import State
 from tests.clearing.harness import CALL, OTM_CALL, usd
 from tests.node.test_api import Venue, error_of
 
@@ -227,3 +229,8 @@ def test_without_min_height_the_newest_ranking_comes_at_once_and_catches_up(
     error = error_of(client.call, "public/get_accounts", {"min_height": height + 1})
     assert error.code == rpc.INVALID_PARAMS and error.data is not None
     assert error.data["param"] == "min_height"
+
+
+def test_series_without_a_positive_index_have_zero_greeks_instead_of_an_error() -> None:
+    greeks = series_greeks(State({}), {CALL.name: MarkData(CALL, price=0, index=0)}, 0)
+    assert greeks == {CALL.name: SeriesGreeks(0.0, 0.0, 0.0, 0.0)}

@@ -97,13 +97,16 @@ def series_greeks(
         oracle = views.oracle_of(state, instrument.underlying)
         index = oracle.index if oracle is not None else mark.index
         vol = smile_vol(oracle, instrument.strike) if oracle is not None else 0.0
-        delta, gamma, vega, theta = black76_greeks_scalar(
-            index / PRICE_SCALE,
-            instrument.strike / PRICE_SCALE,
-            max(instrument.expiry - time, 0) / SECONDS_PER_YEAR,
-            vol,
-            instrument.is_call,
-        )
+        try:
+            delta, gamma, vega, theta = black76_greeks_scalar(
+                index / PRICE_SCALE,
+                instrument.strike / PRICE_SCALE,
+                max(instrument.expiry - time, 0) / SECONDS_PER_YEAR,
+                vol,
+                instrument.is_call,
+            )
+        except ValueError:  # no positive index yet: no Greeks to show
+            delta = gamma = vega = theta = 0.0
         result[name] = SeriesGreeks(
             _finite(delta) * units,
             _finite(gamma) * units,
