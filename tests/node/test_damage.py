@@ -21,6 +21,7 @@ import pytest
 
 from paraclear.cli import main
 from paraclear.node.acknowledged import FILE_NAME
+from paraclear.node.api import node_status
 from paraclear.node.core import Node, NodeConfig
 from paraclear.node.crashtest import Plan, run_plan
 from paraclear.node.replay import open_state, replay
@@ -231,7 +232,8 @@ def test_a_running_node_finds_a_receipt_altered_below_its_snapshots_in_the_backg
     node = Node(NodeConfig(data_dir=tmp_path, snapshot_every=2))
     node.start()
     _wait_for(lambda: node.verified == height)
-    assert node.damage is None
+    assert node.damage is None and node_status(node)["log_damage"] is None
+    assert node_status(node)["log_verified"] == height
     node.stop()
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         (other,) = db.execute("SELECT receipts FROM blocks WHERE height = 2").fetchone()
@@ -242,6 +244,8 @@ def test_a_running_node_finds_a_receipt_altered_below_its_snapshots_in_the_backg
         node.start()
         _wait_for(lambda: node.damage is not None)
         assert isinstance(node.damage, BlockHashMismatch) and node.damage.height == 1
+        status = node_status(node)
+        assert status["log_damage"] is not None and status["log_damage"].startswith("block 1 ")
         assert node.failure is None
     finally:
         node.stop()
@@ -252,3 +256,20 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_the_background_check_goes_on_and_finds_a_block_altered_after_the_start(
+    tmp_path: Path,
+) -> None:
+    node = Node(_config(tmp_path, verify_every=0.05))
+    try:
+        node.start(produce=False)
+        _setup(node)
+        assert all(f.exception(timeout=0) is None for f in _produce(node, _orders(1, 3)))
+        _wait_for(lambda: node.verified == node.height)
+        with sqlite3.connect(tmp_path / DB_NAME) as db:
+            db.execute("UPDATE blocks SET envelopes = ? WHERE height = ?", (b"\x90", node.height))
+        _wait_for(lambda: node.damage is not None)
+        assert isinstance(node.damage, BlockHashMismatch) and node.damage.height == node.height
+    finally:
+        node.stop()

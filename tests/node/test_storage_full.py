@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -127,10 +129,14 @@ def test_clients_get_a_typed_retryable_error_and_reads_go_on(tmp_path: Path) -> 
                 assert error.code == APPLICATION_ERROR and error.data is not None
                 assert error.data["error"] == "storage_full" and error.data["retryable"] == 1
             assert app.node.storage_full is not None and app.node.failure is None
-            assert client.call("public/status")["height"] == app.node.height
+            status = client.call("public/status")
+            assert status["height"] == app.node.height and status["storage_full"] is True
+            metrics = urllib.request.urlopen(f"{app.thread.http_url}/metrics").read().decode()
+            assert re.search(r"^paraclear_storage_full(_\w+)? 1\.0$", metrics, re.M), metrics
             assert client.call("public/get_instruments", {"currency": "any"})
             app.node.store.max_bytes = None
             _wait(lambda: app.node.storage_full is None)
+            assert client.call("public/status")["storage_full"] is False
             retried = asyncio.run(_send_all(app.url, _orders(1, 150)))
             assert all(isinstance(a, dict) and a["ok"] for a in retried), retried
         assert app.node.height > height

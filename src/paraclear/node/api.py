@@ -96,6 +96,16 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     metrics.gauge(
         "block_transactions", "Transactions in the latest block", lambda: publisher.last_txs
     )
+    metrics.gauge(
+        "storage_full",
+        "1 while the store has no room and the node produces no blocks",
+        lambda: float(node.storage_full is not None),
+    )
+    metrics.gauge(
+        "log_damaged",
+        "1 if the background check of the log's block hashes found a damaged block",
+        lambda: float(node.damage is not None),
+    )
     publisher.attach()
     return server
 
@@ -112,6 +122,9 @@ def node_status(node: Node) -> dict[str, Any]:
         "block_time": node.time(),
         "state_root": node.store.last_root.hex(),
         "mempool": len(node.mempool),
+        "storage_full": node.storage_full is not None,
+        "log_verified": node.verified,
+        "log_damage": None if node.damage is None else str(node.damage),
     }
 
 

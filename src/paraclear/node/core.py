@@ -23,11 +23,12 @@ for room every ``ROOM_PROBE_SECONDS`` and resumes by itself once a block's worth
 
 Restart: ``Node`` on an existing data directory rebuilds the state from the latest snapshot
 and the blocks after it (every root, receipt and block hash checked; ``open_state``), while
-a background thread checks the block hashes of the whole log below (``damage`` holds what
-it found), then reopens the books from the open orders
-in state. The books are the producer's, off-chain: after a restart the orders at one price
-level queue by account and order nonce, not by their original arrival (book snapshots with
-a replay of the blocks after them would keep arrival order; not done yet).
+a background thread checks the block hashes of the whole log below, and of the whole log
+again every ``verify_every`` seconds (``damage`` holds what it found), then reopens the
+books from the open orders in state. The books are the producer's, off-chain: after a
+restart the orders at one price level queue by account and order nonce, not by their
+original arrival (book snapshots with a replay of the blocks after them would keep arrival
+order; not done yet).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class NodeConfig:
     the operator gives those blocks up, and their heights are reused."""
     max_db_bytes: int | None = None
     """Cap on the chain database's size; reaching it is handled as a full disk."""
+    verify_every: float = 600.0
+    """Seconds between background checks of every block hash in the log."""
     genesis_time: int = 1_767_225_600
     """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, wall clock)."""
     tie_break: TieBreak = "arrival"
@@ -467,11 +470,17 @@ class Node:
         self.stop()
 
     def _verify_log(self) -> None:
-        """Check every block hash up to the height the node started at, on a connection of
-        its own; say what is wrong (recovery checked only the blocks after the snapshot)."""
+        """Check every block hash up to the height the node started at, then the whole log
+        again every ``verify_every`` seconds, on a connection of its own (recovery checked
+        only the blocks after the snapshot); say what is wrong, once."""
+        to_height = self._start_height
         try:
             with BlockStore.open(self.config.data_dir) as store:
-                self.verified = store.verify_hashes(1, self._start_height, self._stopping.is_set)
+                while True:
+                    self.verified = store.verify_hashes(1, to_height, self._stopping.is_set)
+                    if self._stopping.wait(self.config.verify_every):
+                        return
+                    to_height = self.height
         except StorageError as error:
             log.error("the block log is damaged (`paraclear replay` names the block): %s", error)
             self.damage = error
