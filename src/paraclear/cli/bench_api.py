@@ -30,7 +30,7 @@ def _register_hostile(which: Any) -> None:
     hostile.add_argument(
         "--requests", type=int_in(1, 10_000_000), default=100_000, help="(default 100000)"
     )
-    hostile.add_argument("--warmup", type=int_in(0, 1_000_000), default=2_000)
+    hostile.add_argument("--warmup", type=int_in(0, 1_000_000), default=20_000)
     hostile.add_argument("--seed", type=int, default=1)
     hostile.add_argument("--json", action="store_true", help="print one JSON object")
     hostile.set_defaults(run=_run_hostile)
