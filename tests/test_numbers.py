@@ -1,7 +1,7 @@
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from paraclear.numbers import (
@@ -136,8 +136,12 @@ def test_overlong_text_and_huge_integers_are_refused():
 
 
 def decimal_reference(text: str, decimals: int) -> int | type[Exception]:
-    """The readable rule: exact Decimal arithmetic (only for short, tame inputs)."""
-    value = Decimal(text.strip()).scaleb(decimals)
+    """The readable rule: exact Decimal arithmetic (only for short, tame inputs). The context
+    holds every digit of the inputs drawn below (Decimal's default 28 digits would round
+    ``1000000000000000000000.0000001`` to an integer)."""
+    with localcontext() as context:
+        context.prec = 100
+        value = Decimal(text.strip()).scaleb(decimals)
     if value != value.to_integral_value():
         return TooManyDecimalsError
     raw = int(value)
@@ -157,6 +161,7 @@ decimal_texts = st.builds(
 
 
 @given(decimal_texts, st.sampled_from([0, 2, 6]))
+@example("1000000000000000000000.0000001", 0)
 def test_parse_fixed_agrees_with_decimal_on_every_short_decimal(text, decimals):
     expected = decimal_reference(text, decimals)
     if isinstance(expected, int):

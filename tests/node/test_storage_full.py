@@ -155,14 +155,14 @@ def test_a_restart_on_a_still_full_store_serves_and_does_not_die_on_its_first_wr
         assert node.height == height and node.instruments()
         orders = _orders(1, 150)
         futures = [node.submit(signed) for signed in orders]
-        errors = [future.exception(timeout=30) for future in futures]
+        errors = [future.exception(timeout=90) for future in futures]
         assert any(isinstance(error, StorageFull) for error in errors)
         assert node.failure is None and node.producing
         node.store.max_bytes = None
         _wait(lambda: node.storage_full is None)
         landed = sum(error is None for error in errors)
         futures = [node.submit(signed) for signed in orders[landed:]]
-        assert all(future.result(timeout=30).receipt for future in futures)
+        assert all(future.result(timeout=90).receipt for future in futures)
     finally:
         node.stop()
 
@@ -188,7 +188,7 @@ def _b64(signed: SignedTx) -> str:
     return base64.b64encode(encode_signed(signed)).decode()
 
 
-def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+def _wait(condition: Callable[[], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
