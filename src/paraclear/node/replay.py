@@ -172,9 +172,9 @@ def replay(
     if executor == "parallel":
         report.workers = workers
         with ParallelExecutor(machine, workers) as parallel:
-            _reexecute(store, state, parallel, report, progress)
+            reexecute(store, state, parallel, report, progress)
     else:
-        _reexecute(store, state, SequentialExecutor(machine), report, progress)
+        reexecute(store, state, SequentialExecutor(machine), report, progress)
     return state, report
 
 
@@ -202,14 +202,15 @@ def _load_snapshot(store: BlockStore, height: int) -> State:
     return state
 
 
-def _reexecute(
+def reexecute(
     store: BlockStore,
     state: State,
     executor: Executor,
     report: ReplayReport,
     progress: Progress | None,
 ) -> None:
-    """Execute every block after ``report.start_height`` on ``state``, filling ``report``."""
+    """Execute every block after ``report.start_height`` on ``state``, filling ``report``
+    (the whole replay here, one segment in ``paraclear.node.segments``)."""
     snapshots = set(store.snapshot_heights()) if report.source == "genesis" else set()
     parent = store.hash_at(report.start_height)
     started = time.perf_counter()
@@ -227,7 +228,7 @@ def _reexecute(
         report.txs += stored.tx_count
         report.state_root = result.state_root
         if stored.height in snapshots:
-            _check_snapshot(store, stored.height, state)
+            check_snapshot(store, stored.height, state)
             report.snapshots_checked += 1
         if progress is not None:
             progress(stored.height, report.tip, report.txs, report.seconds)
@@ -241,6 +242,7 @@ def _receipts_mismatch(stored: StoredBlock, receipts: list[Receipt]) -> Receipts
     return ReceiptsMismatch(stored.height, next(differ, 0))
 
 
-def _check_snapshot(store: BlockStore, height: int, state: State) -> None:
+def check_snapshot(store: BlockStore, height: int, state: State) -> None:
+    """Raise CorruptStore unless the stored snapshot at ``height`` encodes ``state``."""
     if store.snapshot(height).data != encode_state(state):
         raise CorruptStore(f"the snapshot at height {height} differs from the replayed state")

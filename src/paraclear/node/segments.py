@@ -23,7 +23,7 @@ from pathlib import Path
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.cluster import Backend, run_tasks
 from paraclear.execution import SequentialExecutor
-from paraclear.node.replay import ReplayReport, _check_snapshot, _reexecute
+from paraclear.node.replay import ReplayReport, check_snapshot, reexecute
 from paraclear.node.snapshot import decode_state
 from paraclear.node.storage import BlockStore, CorruptStore, RootMismatch
 
@@ -119,13 +119,13 @@ def verify_segment(segment: Segment) -> SegmentResult:
         expected = store.root_at(segment.start)
         if state.root() != expected:
             return SegmentResult(segment, 0, 0, 0.0, segment.start, "the starting snapshot's root")
-        # "snapshot": _reexecute leaves the snapshots alone; the one at the end is checked here
+        # "snapshot": reexecute leaves the snapshots alone; the one at the end is checked here
         report = ReplayReport("snapshot", segment.start, segment.end, 0, 0, 0.0, expected)
         executor = SequentialExecutor(ClearingMachine(store.spec.model()))
         try:
-            _reexecute(store, state, executor, report, None)
+            reexecute(store, state, executor, report, None)
             if report.mismatch is None and segment.end in store.snapshot_heights():
-                _check_snapshot(store, segment.end, state)
+                check_snapshot(store, segment.end, state)
         except CorruptStore as error:
             height = min(segment.start + report.blocks + 1, segment.end)
             return SegmentResult(
