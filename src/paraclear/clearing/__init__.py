@@ -14,6 +14,6 @@
 * ``genesis``: the initial state; ``invariants``: checks that hold after every block.
 """
 
-from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.machine import ENGINES, ClearingMachine, Engine
 
-__all__ = ["ClearingMachine"]
+__all__ = ["ENGINES", "ClearingMachine", "Engine"]

@@ -7,7 +7,7 @@ transaction class to its access-set function and its apply function.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Union
+from typing import Any, Final, Literal, Union
 
 from paraclear.clearing import errors
 from paraclear.clearing.events import Event
@@ -78,16 +78,31 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
 }
 
 
+Engine = Literal["reference"]
+ENGINES: Final[tuple[Engine, ...]] = ("reference",)
+"""How a machine runs transactions: ``reference`` runs the readable handlers (the
+specification)."""
+
+
 class ClearingMachine:
     """Runs clearing transactions: nonce and fee in ``begin``, the handler in ``apply``."""
 
     tx_type: Final = Transaction
     """For the parallel executor's wire encoding (msgspec decodes the tagged union)."""
 
-    def __init__(self, margin_model: MarginModel | None = None, *, declared: bool = True) -> None:
+    def __init__(
+        self,
+        margin_model: MarginModel | None = None,
+        *,
+        declared: bool = True,
+        engine: Engine = "reference",
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         self.margin_model: MarginModel = margin_model or StandardMargin()
         self.declared = declared
         """With ``False`` every transaction runs optimistically (declares nothing)."""
+        self.engine: Engine = engine
 
     @property
     def event_type(self) -> object:
