@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Final, Literal
+
+Mix = Literal["trades", "orders"]
+MIXES: Final[tuple[Mix, ...]] = ("trades", "orders")
+"""What ``bench exec`` blocks hold (``bench.blocks``)."""
 
 
 def machine() -> dict[str, object]:

@@ -7,9 +7,8 @@ import json
 import sys
 from typing import Any
 
-from paraclear.cli import bench_api, bench_cluster, chaos
+from paraclear.cli import bench_api, bench_cluster, bench_exec, chaos
 from paraclear.cli.args import float_in, float_list, int_in, int_list
-from paraclear.execution import BACKENDS, MAX_WORKERS
 
 
 def register(commands: Any) -> None:
@@ -22,51 +21,7 @@ def register(commands: Any) -> None:
     which = parser.add_subparsers(
         dest="bench", required=True, metavar="BENCH", parser_class=type(parser)
     )
-    exec_ = which.add_parser(
-        "exec",
-        help="sequential vs parallel trade throughput over contention and worker counts",
-        description=(
-            "Blocks of trades with margin checks over each number of accounts (fewer accounts, "
-            "more contention), run by the sequential and the parallel executor side by side on "
-            "the same blocks. Each row: sequential and parallel tx/s (medians), speedup (median "
-            "of per-block ratios), re-executions, critical path, dependency mapping's share of "
-            "the sequential block time, and whether the state roots are equal. Also writes a "
-            "PNG plot of speedup against contention."
-        ),
-    )
-    exec_.add_argument(
-        "--accounts",
-        type=int_list(2, 1_000_000),
-        default=[2, 10, 100, 1_000, 10_000],
-        help="comma-separated account counts (default 2,10,100,1000,10000)",
-    )
-    exec_.add_argument(
-        "--workers",
-        type=int_list(1, MAX_WORKERS),
-        default=[1, 2],
-        help=f"comma-separated worker counts, each 1 to {MAX_WORKERS} (default 1,2)",
-    )
-    exec_.add_argument(
-        "--txs", type=int_in(1, 1_000_000), default=10_000, help="trades per block (default 10000)"
-    )
-    exec_.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default="processes",
-        help="parallel backend (default processes)",
-    )
-    exec_.add_argument(
-        "--plot",
-        default="paraclear-bench-exec.png",
-        metavar="PATH",
-        help="where to write the PNG plot of speedup (default paraclear-bench-exec.png; "
-        "'-' for none)",
-    )
-    exec_.add_argument(
-        "--repeats", type=int_in(1, 100), default=3, help="measured blocks (default 3)"
-    )
-    exec_.add_argument("--json", action="store_true", help="print one JSON object")
-    exec_.set_defaults(run=_run_exec)
+    bench_exec.register(which)
     root = which.add_parser(
         "root",
         help="state commitment: reference vs compiled tree, per stage",
@@ -340,19 +295,6 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _run_exec(args: argparse.Namespace) -> int:
-    from paraclear.bench.core import bench_exec, plot_speedup
-
-    result = bench_exec(
-        args.accounts, args.txs, args.repeats, _say, workers=args.workers, backend=args.backend
-    )
-    if args.plot != "-":
-        plot_speedup(result, args.plot)
-        _say(f"plot written to {args.plot}")
-    print(json.dumps(result) if args.json else _table(result["rows"]))  # type: ignore[arg-type]
-    return 0
-
-
 def _run_root(args: argparse.Namespace) -> int:
     from paraclear.bench.root import bench_root
 
@@ -411,20 +353,6 @@ def run_risk(argv: list[str]) -> int:
     from paraclear.risk.bench import main as risk_main
 
     return risk_main(argv)
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{'accounts':>9} {'workers':>7} {'seq tx/s':>9} {'par tx/s':>9} {'speedup':>7} "
-        f"{'re-exec':>7} {'crit.path':>9} {'rounds':>6} {'dag share':>9} {'roots':>6}"
-    ]
-    lines += [
-        f"{r['accounts']:>9,} {r['workers']:>7} {r['seq_tps']:>9,.0f} {r['par_tps']:>9,.0f} "
-        f"{r['speedup']:>7.2f} {r['reexecutions']:>7,} {r['critical_path']:>9,} "
-        f"{r['rounds']:>6,} {r['dag_share']:>9.1%} {'equal' if r['roots_equal'] else 'DIFFER':>6}"
-        for r in rows
-    ]
-    return "\n".join(lines)
 
 
 def _register_node(which: Any) -> None:

@@ -175,7 +175,7 @@ class Workload:
         taker = self._other(maker)
         inst = rng.choice(live)
         mark = acc.read_mark(view, inst.name).price
-        price = _to_tick(mark * (1.0 + rng.uniform(-0.02, 0.02)), inst.tick_size)
+        price = to_tick(mark * (1.0 + rng.uniform(-0.02, 0.02)), inst.tick_size)
         lots = rng.randint(1, 20 if isinstance(inst, Option) else 200)
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
         return Trade(
@@ -217,7 +217,7 @@ class Workload:
         updates: list[Transaction] = []
         for underlying, path in self.paths.items():
             vol_ppm = int(UNDERLYINGS[underlying][1] * 1_000_000)
-            index = _to_tick(path.price * PRICE_SCALE, PRICE_SCALE // 100)
+            index = to_tick(path.price * PRICE_SCALE, PRICE_SCALE // 100)
             bid, ask = self._impact_prices(index)
             updates.append(
                 OracleUpdate(
@@ -317,5 +317,6 @@ def _expired(inst: Instrument, time: int) -> bool:
     return isinstance(inst, Option) and time >= inst.expiry
 
 
-def _to_tick(value: float, tick: int) -> int:
+def to_tick(value: float, tick: int) -> int:
+    """``value`` (micro-USDC) rounded to the nearest multiple of ``tick``, at least one tick."""
     return max(tick, round(value / tick) * tick)

@@ -1,0 +1,164 @@
+"""``paraclear bench exec``: engines and executors side by side on the same blocks, with the
+share of each stage of the sequential run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from paraclear.bench import MIXES
+from paraclear.bench.stages import STAGES
+from paraclear.clearing import ENGINES
+from paraclear.cli.args import int_in, int_list
+from paraclear.execution import BACKENDS, MAX_WORKERS
+
+
+def register(which: Any) -> None:
+    exec_ = which.add_parser(
+        "exec",
+        help="execution throughput: engines and executors side by side, stage by stage",
+        description=(
+            "Blocks of one mix over each number of accounts (fewer accounts, more "
+            "contention). 'trades': Trade transactions (maker and taker agreed off-chain). "
+            "'orders': the node's order flow, built by its block builder: placements (makers "
+            "resting limit and post-only orders around the mark, takers crossing with limit, "
+            "immediate-or-cancel and market orders), amends and cancels of open orders, and "
+            "the SettleFill of every match and the CloseOrder of every order the books left "
+            "with less open. Every block is encoded once, then run end to end by the "
+            "sequential executor of each engine, each on its own copy of state: decode, "
+            "access sets, execution, receipts, commit (State.apply), root. For each worker "
+            "count above 0 the parallel executor runs the same blocks too. Each row "
+            "(account count, engine, worker count): tx/s end to end and of the sequential "
+            "executor, seconds per block, microseconds per transaction and share of each "
+            "stage (medians over the measured blocks), the ratio against the reference "
+            "engine (median of per-block ratios), the parallel executor's tx/s and speedup, "
+            "and whether every state root and receipt came out equal (for the order flow, "
+            "to the builder's dry run as well). Also writes a PNG plot of speedup against "
+            "contention."
+        ),
+    )
+    exec_.add_argument(
+        "--mix", choices=list(MIXES), default="trades", help="what the blocks hold (default trades)"
+    )
+    exec_.add_argument(
+        "--engine",
+        nargs="+",
+        choices=list(ENGINES),
+        default=list(ENGINES),
+        metavar="ENGINE",
+        help=f"engines to run side by side, of {', '.join(ENGINES)} (default all of them)",
+    )
+    exec_.add_argument(
+        "--accounts",
+        type=int_list(2, 1_000_000),
+        default=[2, 10, 100, 1_000, 10_000],
+        help="comma-separated account counts (default 2,10,100,1000,10000)",
+    )
+    exec_.add_argument(
+        "--workers",
+        type=int_list(0, MAX_WORKERS),
+        default=[1, 2],
+        help=f"comma-separated worker counts of the parallel executor, each 0 to {MAX_WORKERS} "
+        "(0: the sequential executor alone; default 1,2)",
+    )
+    exec_.add_argument(
+        "--txs",
+        type=int_in(1, 1_000_000),
+        default=10_000,
+        help="transactions per block (default 10000; with --mix orders the builder's fills "
+        "and closes are counted, so blocks come out near this size)",
+    )
+    exec_.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="processes",
+        help="parallel backend (default processes)",
+    )
+    exec_.add_argument(
+        "--plot",
+        default="paraclear-bench-exec.png",
+        metavar="PATH",
+        help="where to write the PNG plot of speedup (default paraclear-bench-exec.png; "
+        "'-' for none)",
+    )
+    exec_.add_argument(
+        "--repeats", type=int_in(1, 100), default=3, help="measured blocks (default 3)"
+    )
+    exec_.add_argument("--json", action="store_true", help="print one JSON object")
+    exec_.set_defaults(run=_run_exec)
+
+
+def _run_exec(args: argparse.Namespace) -> int:
+    from paraclear.bench.core import bench_exec, plot_speedup
+
+    engines = list(dict.fromkeys(args.engine))
+    workers = list(dict.fromkeys(args.workers)) or [0]
+    result = bench_exec(
+        args.accounts,
+        args.txs,
+        args.repeats,
+        _say,
+        workers=workers,
+        backend=args.backend,
+        mix=args.mix,
+        engines=engines,
+    )
+    if args.plot != "-" and plot_speedup(result, args.plot):
+        _say(f"plot written to {args.plot}")
+    print(json.dumps(result) if args.json else text(result))
+    return 0 if _all_equal(result["rows"]) else 1  # type: ignore[arg-type]
+
+
+def _all_equal(rows: list[dict[str, Any]]) -> bool:
+    return all(row["roots_equal"] and row["receipts_equal"] for row in rows)
+
+
+def text(result: dict[str, Any]) -> str:
+    """The rows as a table, then each engine's stages per account count."""
+    rows: list[dict[str, Any]] = result["rows"]
+    lines = [
+        f"mix {result['mix']}, load average {' '.join(map(str, result['load_average']))}",
+        f"{'accounts':>9} {'engine':>10} {'workers':>7} {'txs':>6} {'e2e tx/s':>9} "
+        f"{'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} {'crit.path':>9} "
+        f"{'roots':>6} {'receipts':>8}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['accounts']:>9,} {r['engine']:>10} {r['workers']:>7} {r['txs']:>6,} "
+            f"{r['e2e_tps']:>9,.0f} {r['seq_tps']:>9,.0f} {_cell(r['vs_reference'], '.2f'):>6} "
+            f"{_cell(r['par_tps'], ',.0f'):>9} {_cell(r['speedup'], '.2f'):>7} "
+            f"{_cell(r['critical_path'], ','):>9} "
+            f"{'equal' if r['roots_equal'] else 'DIFFER':>6} "
+            f"{'equal' if r['receipts_equal'] else 'DIFFER':>8}"
+        )
+    seen = set()
+    for r in rows:
+        if (r["accounts"], r["engine"]) in seen:
+            continue
+        seen.add((r["accounts"], r["engine"]))
+        lines.append(
+            f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
+            f"{r['txs']:,} txs per block ({_composition(r['composition'])}):"
+        )
+        lines.append(f"  {'stage':<9} {'s/block':>8} {'us/tx':>8} {'share':>6}")
+        for stage in STAGES:
+            s = r["stages"][stage]
+            lines.append(
+                f"  {stage:<9} {s['seconds']:>8.4f} {s['us_per_tx']:>8.2f} {s['share']:>6.1%}"
+            )
+    return "\n".join(lines)
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """``value`` formatted by ``spec``; '-' where it was not measured."""
+    return "-" if value is None else format(value, spec)
+
+
+def _composition(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
