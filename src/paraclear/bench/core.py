@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paraclear.bench import Mix, machine
-from paraclear.bench.blocks import OrderBlocks, composition, make_source
+from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.stages import STAGES, StageTimes, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
+from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
+    Block,
     BlockResult,
     DependencyMetrics,
     ParallelExecutor,
@@ -89,78 +91,113 @@ def _exec_rows(
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     say = progress or (lambda text: None)
-    source = make_source(mix, accounts, txs)
-    machines = {e: ClearingMachine(source.workload.model, engine=e) for e in engines}
-    genesis = source.workload.genesis()
-    states = {e: genesis.copy() for e in engines}
-    parallel_runs = [(e, w) for e in engines for w in workers if w > 0]
-    parallel_states = {run: genesis.copy() for run in parallel_runs}
-    samples = {e: _Samples() for e in engines}
-    par_samples = {run: _Samples() for run in parallel_runs}
-    equal = {"roots": True, "receipts": True}
-    kinds: Counter[str] = Counter()
-    build_seconds: list[float] = []
+    side = _SideBySide(make_source(mix, accounts, txs), engines, workers)
     with ExitStack() as stack:
         executors = {
-            run: stack.enter_context(ParallelExecutor(machines[run[0]], run[1], backend))
-            for run in parallel_runs
+            run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], backend))
+            for run in side.parallel_runs
         }
-        total_blocks = repeats + WARM_UP_BLOCKS + 1
-        for number in range(total_blocks):
-            measured = number > WARM_UP_BLOCKS
+        blocks = repeats + WARM_UP_BLOCKS + 1
+        for number in range(blocks):
             started = time.perf_counter()
-            block = source.setup_block() if number == 0 else source.next_block(states[engines[0]])
+            block = side.block(number)
             if number:
                 say(
-                    f"{mix}, {accounts:,} accounts: block {number}/{total_blocks - 1} of "
+                    f"{mix}, {accounts:,} accounts: block {number}/{blocks - 1} of "
                     f"{len(block.txs):,} txs made in {time.perf_counter() - started:.1f} s"
                 )
-            data = encode_block(block)
-            results: list[tuple[BlockResult, bytes]] = []
-            for engine in engines:
-                result, receipts, times = run_staged(states[engine], data, machines[engine])
-                results.append((result, receipts))
-                if measured:
-                    _record(samples[engine], len(block.txs), times, result)
-            first = results[0][0]
-            equal["roots"] &= all(r.state_root == first.state_root for r, _ in results)
-            equal["receipts"] &= all(receipts == results[0][1] for _, receipts in results)
-            if isinstance(source, OrderBlocks) and number:
-                assert source.built is not None
-                equal["receipts"] &= first.receipts == source.built.receipts
-            for run, executor in executors.items():
-                started = time.perf_counter()
-                got = executor.execute(parallel_states[run], block)
-                seconds = time.perf_counter() - started
-                equal["roots"] &= got.state_root == first.state_root
-                equal["receipts"] &= got.receipts == first.receipts
-                if measured:
-                    assert got.metrics.parallel is not None
-                    par_samples[run].parallel.append(seconds)
-                    par_samples[run].parallel_metrics.append(got.metrics.parallel)
-            if measured:
-                kinds.update(composition(block))
-                if isinstance(source, OrderBlocks):
-                    build_seconds.append(source.build_seconds)
-    shared = {
-        "mix": mix,
-        "accounts": accounts,
-        "roots_equal": equal["roots"],
-        "receipts_equal": equal["receipts"],
-        "composition": _shares(kinds),
-        "build_seconds": _median(build_seconds) if build_seconds else None,
-    }
-    rows = []
-    reference = samples.get("reference")
-    for engine in engines:
-        for worker_count in workers:
-            mine = samples[engine]
-            row = shared | _sequential(engine, mine, reference)
-            row["workers"] = worker_count
-            row |= _parallel(mine, par_samples.get((engine, worker_count)))
-            rows.append(row)
-            say(_summary(row))
+            side.run(block, number > WARM_UP_BLOCKS, executors)
+    rows = side.rows(mix, accounts, workers)
+    for row in rows:
+        say(_summary(row))
     return rows
+
+
+class _SideBySide:
+    """The blocks of one source run by each engine's sequential executor and by each
+    parallel run (engine, workers), each on its own copy of state; what they measured."""
+
+    def __init__(
+        self, source: TradeBlocks | OrderBlocks, engines: list[Engine], workers: list[int]
+    ) -> None:
+        self.source = source
+        model = source.workload.model
+        self.machines = {e: ClearingMachine(model, engine=e) for e in engines}
+        genesis = source.workload.genesis()
+        self.states = {e: genesis.copy() for e in engines}
+        self.parallel_runs = [(e, w) for e in engines for w in workers if w > 0]
+        self.parallel_states = {run: genesis.copy() for run in self.parallel_runs}
+        self.samples = {e: _Samples() for e in engines}
+        self.par_samples = {run: _Samples() for run in self.parallel_runs}
+        self.roots_equal = True
+        self.receipts_equal = True
+        self.kinds: Counter[str] = Counter()
+        self.build_seconds: list[float] = []
+
+    def block(self, number: int) -> Block[Transaction]:
+        """The setup block (``number`` 0), else the next block on the first engine's state."""
+        if number == 0:
+            return self.source.setup_block()
+        return self.source.next_block(next(iter(self.states.values())))
+
+    def run(
+        self,
+        block: Block[Transaction],
+        measured: bool,
+        executors: dict[tuple[Engine, int], ParallelExecutor[Transaction]],
+    ) -> None:
+        """Run ``block`` everywhere, compare, and record the figures if ``measured``."""
+        first = self._sequential(block, measured)
+        if isinstance(self.source, OrderBlocks) and block.height > 0:
+            assert self.source.built is not None
+            self.receipts_equal &= first.receipts == self.source.built.receipts
+        for run, executor in executors.items():
+            started = time.perf_counter()
+            got = executor.execute(self.parallel_states[run], block)
+            seconds = time.perf_counter() - started
+            self.roots_equal &= got.state_root == first.state_root
+            self.receipts_equal &= got.receipts == first.receipts
+            if measured:
+                assert got.metrics.parallel is not None
+                self.par_samples[run].parallel.append(seconds)
+                self.par_samples[run].parallel_metrics.append(got.metrics.parallel)
+        if measured:
+            self.kinds.update(composition(block))
+            if isinstance(self.source, OrderBlocks):
+                self.build_seconds.append(self.source.build_seconds)
+
+    def _sequential(self, block: Block[Transaction], measured: bool) -> BlockResult:
+        """Every engine end to end, stage by stage, from the same encoded block; the first
+        engine's result."""
+        data = encode_block(block)
+        results: list[tuple[BlockResult, bytes]] = []
+        for engine, state in self.states.items():
+            result, receipts, times = run_staged(state, data, self.machines[engine])
+            results.append((result, receipts))
+            if measured:
+                _record(self.samples[engine], len(block.txs), times, result)
+        first, first_receipts = results[0]
+        self.roots_equal &= all(r.state_root == first.state_root for r, _ in results)
+        self.receipts_equal &= all(receipts == first_receipts for _, receipts in results)
+        return first
+
+    def rows(self, mix: Mix, accounts: int, workers: list[int]) -> list[dict[str, object]]:
+        """One row per engine and worker count."""
+        shared = {
+            "mix": mix,
+            "accounts": accounts,
+            "roots_equal": self.roots_equal,
+            "receipts_equal": self.receipts_equal,
+            "composition": _shares(self.kinds),
+            "build_seconds": _median(self.build_seconds) if self.build_seconds else None,
+        }
+        reference = self.samples.get("reference")
+        rows = []
+        for engine, mine in self.samples.items():
+            for worker_count in workers:
+                row = shared | _sequential(engine, mine, reference) | {"workers": worker_count}
+                rows.append(row | _parallel(mine, self.par_samples.get((engine, worker_count))))
+        return rows
 
 
 def _record(samples: _Samples, txs: int, times: StageTimes, result: BlockResult) -> None:
@@ -187,6 +224,7 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
         "engine": engine,
         "txs": round(txs),
         "e2e_tps": round(_median(n / t.total for n, t in blocks), 1),
+        "e2e_cpu_tps": round(_median(n / max(t.cpu, 1e-9) for n, t in blocks), 1),
         "seq_tps": round(_median(n / t.executor for n, t in blocks), 1),
         "seq_execute_only_tps": round(
             _median(n / s for n, s in zip(mine.txs, mine.execute_only, strict=True)), 1

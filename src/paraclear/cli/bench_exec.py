@@ -142,7 +142,8 @@ def text(result: dict[str, Any]) -> str:
         seen.add((r["accounts"], r["engine"]))
         lines.append(
             f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
-            f"{r['txs']:,} txs per block ({_composition(r['composition'])}):"
+            f"{r['txs']:,} txs per block ({_composition(r['composition'])}); "
+            f"{r['e2e_cpu_tps']:,.0f} tx per CPU second:"
         )
         lines.append(f"  {'stage':<9} {'s/block':>8} {'us/tx':>8} {'share':>6}")
         for stage in STAGES:
