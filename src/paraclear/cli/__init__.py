@@ -1,5 +1,5 @@
-"""The ``paraclear`` command: ``demo``, ``simulate``, ``stress``, ``bench``, ``serve`` and
-``replay``. See ``--help``."""
+"""The ``paraclear`` command: ``demo``, ``simulate``, ``stress``, ``bench``, ``serve``,
+``replay`` and ``warmup``. See ``--help``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from paraclear import __version__
-from paraclear.cli import bench, demo, replay, serve, simulate, stress
+from paraclear.cli import bench, demo, replay, serve, simulate, stress, warmup
 from paraclear.node.store_errors import StorageError
 
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(commands)
     serve.register(commands)
     replay.register(commands)
+    warmup.register(commands)
     return parser
 
 

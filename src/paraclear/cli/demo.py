@@ -19,6 +19,7 @@ from paraclear.node.storage import DB_NAME
 from paraclear.sim.compare import compare_replay
 from paraclear.sim.records import MarketRun, TickRecord
 from paraclear.sim.report import DemoReport, summary, text
+from paraclear.warmup import warm
 
 DEFAULT_MINUTES: Final = 120
 DEFAULT_ACCOUNTS: Final = 200
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from paraclear.sim.report_html import write_html  # matplotlib: only when needed
 
     line = ProgressLine(enabled=not args.quiet)
+    warm("demo", line.show)
     html = None if args.html == "-" else Path(args.html)
     with _data_dir(args.data_dir) as data_dir:
         market = run_market(data_dir, args, _tick_progress(line, args.minutes))

@@ -14,6 +14,7 @@ from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
 from paraclear.node.replay import ReplayReport, replay
 from paraclear.node.storage import BlockStore, RootMismatch, StorageError, StoreMissing
+from paraclear.warmup import warm
 
 
 def register(commands: Any) -> None:
@@ -68,9 +69,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    line = ProgressLine(enabled=not args.quiet)
+    warm("replay", line.show)
     if replay_segments.wanted(args):
         return replay_segments.run(args)
-    line = ProgressLine(enabled=not args.quiet)
     shown = [0.0]
 
     def progress(height: int, tip: int, txs: int, seconds: float) -> None:

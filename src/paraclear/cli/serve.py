@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from paraclear.cli.args import float_in, int_in
+from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.node.core import DEFAULT_CHAIN_ID, NodeConfig
+from paraclear.warmup import warm
 
 
 def register(commands: Any) -> None:
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    warm("serve", ProgressLine().show)
     app = NodeApp(config, args.host, args.port)
     port = app.start()
     node = app.node

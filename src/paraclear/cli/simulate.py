@@ -13,6 +13,7 @@ from paraclear.numbers import format_amount
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.run import run_simulation
 from paraclear.sim.workload import WorkloadConfig
+from paraclear.warmup import warm
 
 
 def register(commands: Any) -> None:
@@ -108,6 +109,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    warm("simulate", ProgressLine(enabled=not args.quiet).show)
     if args.scenario == "crash":
         return _run_crash(args)
     config = WorkloadConfig(

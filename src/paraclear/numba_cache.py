@@ -1,0 +1,66 @@
+"""Where numba keeps compiled kernels when it cannot write its cache anywhere.
+
+numba caches a ``cache=True`` kernel next to its source (``__pycache__``), else in the
+user's cache directory (``~/.cache/numba``), or in ``NUMBA_CACHE_DIR`` when that is set.
+When none of them is writable (a read-only install without a writable home), numba refuses
+to define the kernel at all, and importing paraclear would fail. :func:`install` adds a
+last resort after numba's own choices: a private temporary directory for this process,
+removed at exit, announced once on standard error. Kernels then compile on every start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+from numba.core import caching
+
+
+def _numba_name(*names: str) -> Any:
+    """The first of ``names`` that numba's caching module has (older versions: ``_``)."""
+    return next(getattr(caching, name) for name in names if hasattr(caching, name))
+
+
+_Base = _numba_name("UserProvidedCacheLocator", "_UserProvidedCacheLocator")
+_directory: list[str] = []
+
+
+def _process_directory() -> str:
+    """This process's private cache directory, made (and announced) on first use."""
+    if not _directory:
+        path = tempfile.mkdtemp(prefix="paraclear-numba-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _directory.append(path)
+        print(
+            "paraclear: numba cannot write its cache (next to the package, in the user cache "
+            "directory or NUMBA_CACHE_DIR); kernels compile on every start. Set "
+            "NUMBA_CACHE_DIR to a writable directory to keep them.",
+            file=sys.stderr,
+        )
+    return _directory[0]
+
+
+class TemporaryCacheLocator(_Base):  # type: ignore[misc,valid-type]
+    """numba's last cache locator: a temporary directory private to this process."""
+
+    def __init__(self, py_func: Any, py_file: str) -> None:
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(
+            _process_directory(), self.get_suitable_cache_subpath(py_file)
+        )
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> Any:
+        # numba's source-file locator logic, without the NUMBA_CACHE_DIR condition
+        return super(_Base, cls).from_function(py_func, py_file)
+
+
+def install() -> None:
+    """Put :class:`TemporaryCacheLocator` after numba's own locators (once)."""
+    locators = _numba_name("CacheImpl", "_CacheImpl")._locator_classes
+    if TemporaryCacheLocator not in locators:
+        locators.append(TemporaryCacheLocator)

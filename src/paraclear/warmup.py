@@ -1,0 +1,256 @@
+"""Compile the numba kernels a command needs before it starts, with progress and timings.
+
+numba compiles a kernel the first time it is called and keeps the machine code in its
+on-disk cache (``__pycache__`` next to the source, or ``NUMBA_CACHE_DIR``); a later process
+loads it in milliseconds. On a fresh machine the demo's kernels take half a minute to
+compile, which used to happen silently inside the first blocks. Here:
+
+* a **step** runs one area's kernels on tiny inputs through the same public functions that
+  real work calls, so the argument types are the real ones and the later calls find their
+  code compiled (``tests/test_warmup.py`` runs each command after its warm-up and checks
+  that nothing compiles any more, and that every kernel in the package is reached by a
+  step);
+* each **command** names the steps it needs (:data:`COMMANDS`);
+* :func:`warm` runs the steps, timing each one and each kernel compiled (a listener on
+  numba's ``numba:compile`` event, which fires for compiles, not for cache loads), and
+  shows a progress line only while something actually compiles.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import numpy as np
+from numba.core import event
+
+
+class Progress(Protocol):
+    """Shows a progress line; ``final`` marks the last one (``ProgressLine.show``)."""
+
+    def __call__(self, text: str, *, final: bool = False) -> None: ...
+
+
+def _state_tree() -> None:
+    from paraclear.state.compiled import warm
+
+    warm()
+
+
+def _schedule() -> None:
+    from paraclear.execution import plan_block
+
+    plan_block([], 1, lambda lock: 0)
+
+
+_STRIKES: Final = np.array([90.0, 100.0, 110.0])
+_CALLS: Final = np.array([True, False, True])
+_EXPIRIES: Final = np.array([0.25, 0.25, 0.0])
+"""The last option has expired: the fast kernel's second pass (limits) runs too."""
+
+
+def _marks() -> None:
+    """The oracle update's strict prices and risk arrays."""
+    from paraclear.risk import risk_arrays
+    from paraclear.risk.greeks import KernelMode, black76_price
+
+    black76_price(100.0, _STRIKES, 0.25, 0.0, 0.5, _CALLS, mode=KernelMode.STRICT)
+    risk_arrays([1, 2, 0], 100.0, [90.0, 110.0, 0.0], 0.25, 0.5, 1.0)
+
+
+def _greeks() -> None:
+    """Strict Greeks (the pool's quotes)."""
+    from paraclear.risk.greeks import KernelMode, black76_greeks
+
+    black76_greeks(100.0, _STRIKES, 0.25, 0.0, 0.5, _CALLS, mode=KernelMode.STRICT)
+
+
+def _fast_greeks() -> None:
+    """Fast-math Greeks (analytics: the market makers' books)."""
+    from paraclear.risk.greeks import KernelMode, black76_greeks
+
+    black76_greeks(100.0, _STRIKES, _EXPIRIES, 0.0, 0.5, _CALLS, mode=KernelMode.FAST)
+
+
+def _implied_vol() -> None:
+    from paraclear.risk import implied_vol_black76
+
+    implied_vol_black76(np.array([11.0, 2.0, 1.5]), 100.0, _STRIKES, 0.25, 0.0, _CALLS)
+
+
+def _portfolio_margin() -> None:
+    """Portfolio margin of one account and of many (the liquidation scan)."""
+    from paraclear.risk.portfolio import (
+        portfolio_margin,
+        portfolio_margins,
+        portfolio_margins_sparse,
+    )
+
+    pnl = np.array([[-3_000_000, 0, 2_000_000]], dtype=np.int64)
+    portfolio_margin([500_000], pnl, -pnl)
+    portfolio_margins(np.array([[500_000]], dtype=np.int64), pnl, -pnl)
+    one = np.array([0, 1], dtype=np.int64)
+    portfolio_margins_sparse(one, one[:1], np.array([500_000], dtype=np.int64), pnl, -pnl)
+
+
+def _monte_carlo() -> None:
+    from paraclear.risk import GbmModel, simulate_features, simulate_gbm_paths
+
+    model = GbmModel(spot=100.0, rate=0.0, dividend=0.0, vol=0.5)
+    simulate_features(model, 0.25, 2, 4, seed=1, block_size=4)
+    simulate_gbm_paths(model, 0.25, 2, 4, seed=1, block_size=4)
+
+
+STEPS: Final[dict[str, Callable[[], None]]] = {
+    "state tree": _state_tree,
+    "block schedule": _schedule,
+    "marks": _marks,
+    "greeks": _greeks,
+    "fast greeks": _fast_greeks,
+    "implied vol": _implied_vol,
+    "portfolio margin": _portfolio_margin,
+    "monte carlo": _monte_carlo,
+}
+"""Every step by name, in the order they run."""
+
+_NODE: Final = ("state tree", "block schedule", "marks", "greeks")
+COMMANDS: Final[dict[str, tuple[str, ...]]] = {
+    "demo": (*_NODE, "fast greeks", "implied vol"),
+    "serve": _NODE,
+    "replay": _NODE,
+    "simulate": (*_NODE, "portfolio margin"),
+    "all": tuple(STEPS),
+}
+"""The steps each command needs: the node's (commit, schedule, the oracle update's marks
+and the pool's quotes), plus the agents' analytics in the demo and portfolio margin in the
+simulation."""
+
+
+@dataclass(frozen=True, slots=True)
+class KernelCompile:
+    """One kernel compiled for one signature; ``seconds`` includes the helpers it calls."""
+
+    kernel: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """One step: wall seconds (compiling, or loading from numba's cache) and what compiled."""
+
+    step: str
+    seconds: float
+    compiled: tuple[KernelCompile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupReport:
+    command: str
+    seconds: float
+    steps: tuple[StepTime, ...]
+
+    @property
+    def compiled(self) -> bool:
+        """Whether anything compiled (False: everything came from numba's cache)."""
+        return any(step.compiled for step in self.steps)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "seconds": round(self.seconds, 3),
+            "compiled": self.compiled,
+            "steps": [
+                {
+                    "step": step.step,
+                    "seconds": round(step.seconds, 3),
+                    "compiled": [
+                        {"kernel": k.kernel, "seconds": round(k.seconds, 3)} for k in step.compiled
+                    ],
+                }
+                for step in self.steps
+            ],
+        }
+
+
+@dataclass
+class _CompileWatch(event.Listener):
+    """Times top-level compiles (a kernel's helpers compile inside it) and calls ``on_first``
+    when the first one of the current step starts."""
+
+    on_first: Callable[[], None]
+    compiled: list[KernelCompile] = field(default_factory=list)
+    _starts: list[float] = field(default_factory=list)
+
+    def on_start(self, ev: event.Event) -> None:
+        if not self._starts and not self.compiled:
+            self.on_first()
+        self._starts.append(time.perf_counter())
+
+    def on_end(self, ev: event.Event) -> None:
+        started = self._starts.pop()
+        if not self._starts:
+            func = ev.data["dispatcher"].py_func
+            name = f"{func.__module__}.{func.__qualname__}"
+            self.compiled.append(KernelCompile(name, time.perf_counter() - started))
+
+
+@contextmanager
+def _watching(on_first: Callable[[], None]) -> Iterator[_CompileWatch]:
+    watch = _CompileWatch(on_first)
+    with event.install_listener("numba:compile", watch):
+        yield watch
+
+
+def warm(command: str = "all", progress: Progress | None = None) -> WarmupReport:
+    """Compile (or load from numba's cache) the kernels ``command`` needs.
+
+    ``progress`` gets a line when a step starts compiling ("compiling kernels (first run
+    only): 3/6 marks") and a last line with the total, only if something compiled.
+
+    Raises:
+        ValueError: ``command`` is not in :data:`COMMANDS`.
+    """
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
+    names = COMMANDS[command]
+    started = time.perf_counter()
+    steps = []
+    for number, name in enumerate(names, 1):
+
+        def announce(number: int = number, name: str = name) -> None:
+            if progress is not None:
+                text = f"compiling kernels (first run only): {number}/{len(names)} {name}"
+                progress(text)
+
+        step_started = time.perf_counter()
+        with _watching(announce) as watch:
+            STEPS[name]()
+        steps.append(StepTime(name, time.perf_counter() - step_started, tuple(watch.compiled)))
+    report = WarmupReport(command, time.perf_counter() - started, tuple(steps))
+    if progress is not None and report.compiled:
+        progress(f"compiled kernels in {report.seconds:.1f} s (later starts load them)", final=True)
+    return report
+
+
+def kernels() -> dict[str, Any]:
+    """Every CPU kernel (numba dispatcher) defined in the package, by module and function
+    name. Imports every module of the package."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import paraclear
+
+    found: dict[str, Any] = {}
+    for module in pkgutil.walk_packages(paraclear.__path__, "paraclear."):
+        if module.name.endswith("__main__"):
+            continue
+        names = vars(importlib.import_module(module.name))
+        for value in names.values():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.name:
+                found[f"{module.name}.{value.py_func.__qualname__}"] = value
+    return found

@@ -1,0 +1,153 @@
+"""The warm-up step: every kernel is reached by a step, each command finds every kernel
+signature it uses already there (compiled or loaded from numba's cache), and a cache nobody
+can write is said once and worked around. Each check runs in a fresh process: a kernel's
+signatures are per process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from paraclear.cli import main
+
+_COVERAGE = """
+import json, types
+from paraclear.warmup import kernels, warm
+
+warm("all")
+found = kernels()
+
+def callees(func):
+    # kernels a kernel's code names (helpers compile inside their callers)
+    codes, names = [func.__code__], set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    values = (func.__globals__.get(name) for name in names)
+    return {id(v) for v in values if v is not None}
+
+called = set().union(*(callees(k.py_func) for k in found.values()))
+print(json.dumps({
+    "kernels": len(found),
+    "unreached": sorted(
+        name for name, k in found.items() if not k.signatures and id(k) not in called
+    ),
+}))
+"""
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=900
+    )
+
+
+def test_every_kernel_in_the_package_is_compiled_by_a_step_or_inside_one() -> None:
+    done = _python(_COVERAGE)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["kernels"] >= 40  # the walk found the package's kernels
+    assert result["unreached"] == []
+
+
+_AFTER_WARMUP = """
+import json, sys
+from numba.core.registry import CPUDispatcher
+from paraclear.cli import demo, main, simulate
+from paraclear.warmup import warm
+
+warm({steps!r})
+for command in (demo, simulate):  # only the steps above, not the command's own
+    command.warm = lambda *args: None
+added = []  # signatures a kernel got after the warm-up: compiled, or loaded from the cache
+add_overload = CPUDispatcher.add_overload
+
+def watched(self, cres):
+    frames, frame = [], sys._getframe()
+    while frame is not None:
+        frames.append(frame.f_globals.get("__name__", ""))
+        frame = frame.f_back
+    from_agents = any(name.startswith("paraclear.sim.agents") for name in frames)
+    added.append([self.py_func.__module__ + "." + self.py_func.__qualname__, from_agents])
+    add_overload(self, cres)
+
+CPUDispatcher.add_overload = watched
+code = main({argv!r})
+print(json.dumps({{"code": code, "added": added}}), file=sys.stderr)
+"""
+
+
+def _run_after_warmup(steps: str, argv: list[str]) -> list[list[object]]:
+    done = _python(_AFTER_WARMUP.format(steps=steps, argv=argv))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["code"] == 0
+    added: list[list[object]] = result["added"]
+    return added
+
+
+_DEMO = ["demo", "--minutes", "4", "--accounts", "12", "--html", "-", "--json", "--quiet"]
+
+
+def test_the_demo_after_its_warmup_needs_no_other_kernel() -> None:
+    assert _run_after_warmup("demo", _DEMO) == []
+
+
+def test_the_node_steps_cover_everything_but_the_demo_agents() -> None:
+    """serve and replay warm the node's steps: in the demo, only the agents' own analytics
+    (called from ``paraclear.sim.agents``) compile after them."""
+    added = _run_after_warmup("serve", _DEMO)
+    assert added  # the agents' kernels are not among the node's steps
+    assert [name for name, from_agents in added if not from_agents] == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--margin", "portfolio", "--executor", "parallel", "--backend", "inline"],
+        ["--scenario", "crash", "--accounts", "40"],
+    ],
+)
+def test_simulate_after_its_warmup_needs_no_other_kernel(argv: list[str]) -> None:
+    small = ["simulate", "--blocks", "3", "--txs-per-block", "60", "--json", "--quiet"]
+    assert _run_after_warmup("simulate", small + argv) == []
+
+
+def test_a_cache_nobody_can_write_is_said_once_and_the_kernels_still_run() -> None:
+    done = _python("""
+        from numba.core import caching
+        for name in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
+            setattr(getattr(caching, name), "from_function", classmethod(lambda *_: None))
+        import numpy as np
+        from paraclear.risk import portfolio_margin
+        pnl = np.array([[-3_000_000, 0, 2_000_000]], dtype=np.int64)
+        print(portfolio_margin([500_000], pnl, -pnl).maintenance)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1500000"]
+    assert done.stderr.count("numba cannot write its cache") == 1
+
+
+def test_warmup_json_reports_every_step_of_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["warmup", "--command", "serve", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["command"] == "serve"
+    assert [step["step"] for step in report["steps"]] == [
+        "state tree",
+        "block schedule",
+        "marks",
+        "greeks",
+    ]
+    assert report["seconds"] >= sum(step["seconds"] for step in report["steps"]) - 0.01
+
+
+def test_warmup_refuses_an_unknown_command() -> None:
+    from paraclear.warmup import warm
+
+    with pytest.raises(ValueError, match="unknown command"):
+        warm("trade")
