@@ -94,7 +94,7 @@ def test_orders_match_and_settle_in_their_block(market: tuple[Node, Wallet, list
     assert [type(tx).__name__ for tx in block.txs] == ["PlaceOrder", "SettleFill"]
     assert node.state.get(k.position(taker.account, PERP.name)).size == ONE  # type: ignore[union-attr]
     assert node.depth[PERP.name] == ([], [(usd(60_000), ONE)])
-    assert [event.size for _, _, event in node.trades[PERP.name]] == [ONE]
+    assert [(t.fill.size, t.seq) for t in node.tape.recent(PERP.name)] == [(ONE, 1)]
 
 
 def test_bad_envelopes_are_refused_before_the_mempool(

@@ -10,9 +10,15 @@ producer thread; it only hands the block report to the event loop
 (``call_soon_threadsafe``) and returns, so publishing never holds up the producer. On the
 loop, it publishes only to channels someone listens to:
 
-* ``book.{instrument}``: the book's best levels after the block (``views.book_view``);
-* ``ticker.{instrument}``: for every instrument whose book or trades changed;
-* ``trades.{instrument}``: ``{"trades": [...]}``, the block's fills in order;
+* ``book.{instrument}``: the book's best levels after a block that changed it
+  (``views.book_view``), ``change_id`` its height and ``prev_change_id`` that of the
+  block that changed the book before;
+* ``ticker.{instrument}``: for every instrument whose book or trades changed (Deribit's
+  ticker: ``deribit_views.ticker``);
+* ``trades.{instrument}``: ``{"trades": [...]}``, the block's fills in order, each with
+  its chain-long ``trade_seq``;
+* Deribit's streams (``deribit_streams``: books as snapshot and changes, trades by
+  currency, quotes, incremental tickers, index, option marks, perpetual interest);
 * ``user.orders``: ``{"orders": [...]}``, the account's orders the block touched, as the
   block left them (``order_state`` open, filled or cancelled);
 * ``user.portfolio``: the account summary and positions of every account the block touched;
@@ -34,11 +40,16 @@ from typing import Any, Final
 from paraclear.clearing.events import OrderAmended, OrderClosed, OrderFilled, OrderPlaced
 from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.clearing.records import MarkData
-from paraclear.node import account_views, views
+from paraclear.clearing.transactions import OracleUpdate
+from paraclear.node import account_views, deribit_views, views
 from paraclear.node.account_risk import AccountRisk
 from paraclear.node.auth import Authenticator
 from paraclear.node.block_stats import BlockStats
 from paraclear.node.core import BlockReport, Node
+from paraclear.node.deribit import DeribitMethods
+from paraclear.node.deribit_streams import DeribitStreams
+from paraclear.node.deribit_trades import TradeMethods
+from paraclear.node.heartbeat import Heartbeats
 from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
 from paraclear.node.methods import PublicMethods
@@ -48,7 +59,6 @@ from paraclear.node.reads import (
     ReadMethods,
     SummaryParams,
     open_order,
-    trade_views,
 )
 from paraclear.node.rpc import Context, Registry
 from paraclear.node.server import DASHBOARD_DIR, ApiServer
@@ -71,7 +81,10 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     publisher.risk = risk
     registry = Registry()
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
+    Heartbeats().register(registry)
     ReadMethods(node).register(registry)
+    DeribitMethods(node).register(registry)
+    TradeMethods(node).register(registry)
     OverviewMethods(node, risk).register(registry)
     stats.register(registry)
     TradingMethods(node, caught_up=publisher.caught_up).register(registry)
@@ -148,6 +161,7 @@ class Publisher:
         """The latest block published (on the loop): the node's views include it."""
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._detach: Callable[[], None] | None = None
+        self.streams = DeribitStreams(node, hub, self._publish)
 
     def attach(self) -> None:
         self._detach = self.node.subscribe(self.on_block)
@@ -187,22 +201,27 @@ class Publisher:
         for waiter in ready:
             if not waiter.done():
                 waiter.set_result(None)
-        fills: dict[str, list[tuple[int, int, OrderFilled]]] = {}
+        fills: dict[str, None] = {}
         touched: dict[str, dict[int, None]] = {}
         for receipt in report.result.receipts:
             for event in receipt.events:
                 if isinstance(event, OrderFilled):
-                    fills.setdefault(event.instrument, []).append((height, time, event))
+                    fills[event.instrument] = None
                     touched.setdefault(event.taker, {})[event.taker_order] = None
                     touched.setdefault(event.maker, {})[event.maker_order] = None
                 elif isinstance(event, OrderPlaced | OrderAmended | OrderClosed):
                     touched.setdefault(event.account, {})[event.order] = None
+        for tx, receipt in zip(report.block.txs, report.result.receipts, strict=True):
+            if isinstance(tx, OracleUpdate) and receipt.ok:
+                self.streams.oracle(tx.underlying, time)
         for name, book in report.books.items():
             self._publish_book(name, book.bids, book.asks, height, time)
-        for name, trades in fills.items():
-            self._publish_trades(name, trades, height)
+        for name in fills:
+            self._publish_trades(name, height)
+            self.streams.trades(name, height)
         for name in sorted(report.books.keys() | fills.keys()):
             self._publish_ticker(name, time)
+            self.streams.instrument(name, time)
         for account, orders in touched.items():
             self._publish_account(account, list(orders), height)
         if self.stats is not None:
@@ -232,33 +251,36 @@ class Publisher:
         return mark if isinstance(mark, MarkData) else None
 
     def _publish_book(self, name: str, bids: Any, asks: Any, height: int, time: int) -> None:
+        """A book the block touched, if it changed it: its ``change_id`` is the block's
+        height, its ``prev_change_id`` that of the block that changed it before."""
+        previous = self.streams.book(name, bids, asks, height, time)
+        if previous is None:
+            return
         self._publish(
             f"book.{name}",
-            lambda: views.book_view(
-                name, bids, asks, depth=BOOK_DEPTH, height=height, time=time, mark=self._mark(name)
-            ),
+            lambda: {
+                **views.book_view(
+                    name,
+                    bids,
+                    asks,
+                    depth=BOOK_DEPTH,
+                    height=height,
+                    time=time,
+                    mark=self._mark(name),
+                ),
+                "prev_change_id": previous,
+            },
         )
 
-    def _publish_trades(
-        self, name: str, trades: list[tuple[int, int, OrderFilled]], height: int
-    ) -> None:
-        self._publish(f"trades.{name}", lambda: {"trades": trade_views(trades), "block": height})
+    def _publish_trades(self, name: str, height: int) -> None:
+        def build() -> dict[str, Any]:
+            trades = deribit_views.trade_views(self.node.tape.block_trades(name, height))
+            return {"trades": trades, "block": height}
+
+        self._publish(f"trades.{name}", build)
 
     def _publish_ticker(self, name: str, time: int) -> None:
-        def build() -> dict[str, Any]:
-            bids, asks = self.node.depth.get(name, ([], []))
-            recent = list(self.node.trades.get(name, ()))
-            return views.ticker_view(
-                name,
-                bids,
-                asks,
-                last=recent[-1][2].price if recent else None,
-                volume=sum(fill.size for _, _, fill in recent),
-                time=time,
-                mark=self._mark(name),
-            )
-
-        self._publish(f"ticker.{name}", build)
+        self._publish(f"ticker.{name}", lambda: deribit_views.ticker(self.node, name))
 
     def _publish_account(self, account: str, orders: list[int], height: int) -> None:
         def order_views() -> dict[str, Any]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import threading
 import time as wallclock
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ from paraclear.node.mempool import Mempool, TieBreak
 from paraclear.node.replay import open_state
 from paraclear.node.sigverify import SigVerifier
 from paraclear.node.storage import BlockStore, ChainSpec, StorageError, StorageFull
+from paraclear.node.tape import Tape
 from paraclear.node.views import order_id
 from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
@@ -79,8 +79,6 @@ from paraclear.state import keys as k
 log = logging.getLogger(__name__)
 
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
-RECENT_TRADES: Final = 1_000
-"""Fills kept per instrument for the API."""
 ROOM_PROBE_SECONDS: Final = 0.5
 """While storage is full, how often the producer checks whether a block fits again."""
 
@@ -187,8 +185,8 @@ class Node:
         self._clock = clock
         self.depth: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         """Best levels of each book after the latest block: (bids, asks)."""
-        self.trades: dict[str, deque[tuple[int, int, OrderFilled]]] = {}
-        """Recent fills per instrument: (height, block time, event), oldest first."""
+        self.tape = Tape.from_log(self.store.blocks(1, self.height))
+        """Trades, candles, index, funding and settlements, from the blocks (``tape``)."""
         self.matcher: SerialMatcher | ParallelMatcher
         self.builder: BlockBuilder
         self._open_books()
@@ -398,11 +396,7 @@ class Node:
             self.depth[name] = (list(book.bids), list(book.asks))
         for name in built.delisted:
             self.depth.pop(name, None)
-        for receipt in result.receipts:
-            for event in receipt.events:
-                if isinstance(event, OrderFilled):
-                    trades = self.trades.setdefault(event.instrument, deque(maxlen=RECENT_TRADES))
-                    trades.append((height, built.block.time, event))
+        self.tape.record(built.block, result.receipts)
         with self._lock:
             self.mempool.on_committed()
             for index, (tx, receipt) in enumerate(

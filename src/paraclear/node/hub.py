@@ -1,12 +1,20 @@
 """Subscriptions: channels, who listens to them, and numbered notifications.
 
-Channels, named as the client subscribes to them:
+Channels, named as the client subscribes to them (``paraclear.node.channels`` lists them,
+Deribit's with their interval suffixes):
 
 * public: ``book.{instrument}``, ``trades.{instrument}``, ``ticker.{instrument}``,
-  ``blocks``;
+  ``blocks``, and Deribit's (``book.BTC-PERP.100ms``, ``deribit_price_index.btc_usdc``, ...);
 * private: ``user.orders`` and ``user.portfolio``, each the authenticated account's own.
   A private channel is a separate stream per account: ``publish(..., account=a)`` reaches
   only the sessions authenticated as ``a``.
+
+A publisher publishes a *stream* once; the hub delivers it under every channel name that
+reads it (``channels.stream_of``), each name numbered on its own. A subscription that
+names an unknown channel is refused for that channel only: the others are subscribed and
+returned, as Deribit does (if none is known, the first error is the answer). A stream may
+have an ``initial`` message, delivered to each new subscriber alone before the stream's
+next (Deribit's book snapshot).
 
 Every message of a stream carries ``sequence`` (1, 2, 3, ... per stream, over the messages
 published to it) and ``prev_sequence``, so a client detects a gap when ``prev_sequence``
@@ -28,10 +36,9 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from paraclear.clearing.instruments import InstrumentNameError, parse_instrument
+from paraclear.node.channels import stream_of
 from paraclear.node.rpc import APPLICATION_ERROR, UNAUTHORIZED, Context, Registry, RpcError
 
-PUBLIC_KINDS: Final = ("book", "trades", "ticker")
-PUBLIC_CHANNELS: Final = ("blocks",)
 PRIVATE_CHANNELS: Final = ("user.orders", "user.portfolio")
 MAX_CHANNELS_PER_SESSION: Final = 1_000
 
@@ -70,7 +77,13 @@ class Hub:
 
     def __init__(self, is_instrument: Callable[[str], bool] = is_instrument_name) -> None:
         self.is_instrument = is_instrument
+        self.initial: Callable[[str], Any] | None = None
+        """The message a new subscriber of a stream gets first (None: none)."""
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._readers: dict[str, dict[str, None]] = {}
+        """Public channel names being listened to, by the stream they read."""
+        self._streams: dict[str, str] = {}
+        """The stream of each public channel name being listened to."""
         self._listeners: dict[Topic, dict[Subscriber, None]] = {}
         self._topics: dict[Subscriber, dict[Topic, None]] = {}
         self._sequence: dict[Topic, int] = {}
@@ -94,18 +107,22 @@ class Hub:
         except RuntimeError:  # the loop closed between the check and the call
             return
 
-    def publish_now(self, channel: str, data: Mapping[str, Any], account: str | None = None) -> int:
-        """Number and deliver a message on the loop's thread; returns its sequence."""
-        topic = (channel, account or "")
-        sequence = self._sequence.get(topic, 0) + 1
-        self._sequence[topic] = sequence
-        listeners = self._listeners.get(topic)
-        if not listeners:
-            return sequence
-        message = {**data, "sequence": sequence, "prev_sequence": sequence - 1}
-        if channel.startswith("book."):
-            message.setdefault("change_id", sequence)
-            message.setdefault("prev_change_id", sequence - 1)
+    def publish_now(self, channel: str, data: Any, account: str | None = None) -> int:
+        """Number and deliver a message of stream ``channel`` on the loop's thread, under
+        every channel name that reads it; returns the stream's own sequence."""
+        names = [channel, *(n for n in self._readers.get(channel, ()) if n != channel)]
+        own = 0
+        for name in names:
+            topic = (name, account or "")
+            sequence = self._sequence.get(topic, 0) + 1
+            self._sequence[topic] = sequence
+            own = own or sequence
+            listeners = self._listeners.get(topic)
+            if listeners:
+                self._deliver(list(listeners), name, _numbered(name, data, sequence))
+        return own
+
+    def _deliver(self, listeners: list[Subscriber], channel: str, message: Any) -> None:
         frame = self._encoder.encode(
             {
                 "jsonrpc": "2.0",
@@ -117,12 +134,12 @@ class Hub:
         for subscriber in slow:
             self.dropped += 1
             self.drop(subscriber)
-        return sequence
 
     def listening(self, channel: str, account: str | None = None) -> bool:
         """Whether anyone listens to a stream: publishers skip building messages otherwise
         (the stream's sequence counts published messages only, so it stays gap-free)."""
-        return bool(self._listeners.get((channel, account or "")))
+        names = (channel, *self._readers.get(channel, ()))
+        return any(self._listeners.get((name, account or "")) for name in names)
 
     def sequence(self, channel: str, account: str | None = None) -> int:
         """The sequence of the last message published on a stream (0 if none)."""
@@ -133,21 +150,56 @@ class Hub:
     def subscribe(
         self, subscriber: Subscriber, channels: Iterable[str], private: bool
     ) -> list[str]:
-        """Add channels to a subscriber; returns them, as Deribit does.
+        """Add channels to a subscriber; returns those subscribed, as Deribit does (an
+        unknown channel is left out).
 
-        Raises RpcError: a malformed channel, a private channel without ``private`` access,
-        or too many channels.
+        Raises RpcError: no channel known (the first one's error: malformed, or private
+        without ``private`` access), or too many channels.
         """
-        topics = [self._topic(subscriber, name, private) for name in channels]
+        accepted: list[tuple[Topic, str]] = []
+        refused: list[RpcError] = []
+        for name in channels:
+            try:
+                accepted.append(self._topic(subscriber, name, private))
+            except RpcError as error:
+                refused.append(error)
+        if refused and not accepted:
+            raise refused[0]
         mine = self._topics.setdefault(subscriber, {})
-        if len(mine.keys() | set(topics)) > MAX_CHANNELS_PER_SESSION:
+        if len(mine.keys() | {topic for topic, _ in accepted}) > MAX_CHANNELS_PER_SESSION:
             raise RpcError.invalid_params(
                 "channels", f"at most {MAX_CHANNELS_PER_SESSION} channels per connection"
             )
-        for topic in topics:
+        for topic, stream in accepted:
+            if topic in mine:
+                continue
             mine[topic] = None
             self._listeners.setdefault(topic, {})[subscriber] = None
-        return list(dict.fromkeys(channel for channel, _ in topics))
+            if not topic[1]:
+                self._readers.setdefault(stream, {})[topic[0]] = None
+                self._streams[topic[0]] = stream
+                self._start(subscriber, topic[0], stream)
+        return list(dict.fromkeys(topic[0] for topic, _ in accepted))
+
+    def _start(self, subscriber: Subscriber, name: str, stream: str) -> None:
+        """Deliver the stream's initial message to a new subscriber, after the answer to
+        its subscription (on the loop's next turn; at once without a loop)."""
+        initial = self.initial
+        if initial is None:
+            return
+
+        def send() -> None:
+            if subscriber not in self._listeners.get((name, ""), {}):
+                return
+            message = initial(stream)
+            if message is not None:
+                self._deliver([subscriber], name, message)
+
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon(send)
+        else:
+            send()
 
     def unsubscribe(self, subscriber: Subscriber, channels: Iterable[str]) -> list[str]:
         """Remove channels; returns those of them the subscriber was listening to."""
@@ -177,8 +229,15 @@ class Hub:
             listeners.pop(subscriber, None)
             if not listeners:
                 del self._listeners[topic]
+                stream = self._streams.pop(topic[0], None) if not topic[1] else None
+                readers = self._readers.get(stream or "")
+                if stream is not None and readers is not None:
+                    readers.pop(topic[0], None)
+                    if not readers:
+                        del self._readers[stream]
 
-    def _topic(self, subscriber: Subscriber, name: str, private: bool) -> Topic:
+    def _topic(self, subscriber: Subscriber, name: str, private: bool) -> tuple[Topic, str]:
+        """The stream (channel name, account) a channel name is, and the stream it reads."""
         if name in PRIVATE_CHANNELS:
             if not private or subscriber.account is None:
                 raise RpcError(
@@ -186,13 +245,11 @@ class Hub:
                     f"channel {name} is private: authenticate, then use private/subscribe",
                     {"channel": name},
                 )
-            return (name, subscriber.account)
-        if name in PUBLIC_CHANNELS:
-            return (name, "")
-        kind, _, instrument = name.partition(".")
-        if kind in PUBLIC_KINDS and self.is_instrument(instrument):
-            return (name, "")
-        raise RpcError.invalid_params("channels", f"unknown channel {name!r}")
+            return (name, subscriber.account), name
+        stream = stream_of(name, self.is_instrument)
+        if stream is None:
+            raise RpcError.invalid_params("channels", f"unknown channel {name!r}")
+        return (name, ""), stream
 
     # --- methods ------------------------------------------------------------------------
 
@@ -216,6 +273,18 @@ class Hub:
     def _unsubscribe_all(self, context: Context, params: NoParams) -> str:
         self.drop(_session(context))
         return "ok"
+
+
+def _numbered(channel: str, data: Any, sequence: int) -> Any:
+    """A message with its stream's ``sequence`` and ``prev_sequence`` (a list of
+    Deribit's trades goes as it is); a book message's change ids default to them."""
+    if not isinstance(data, Mapping):
+        return data
+    message = {**data, "sequence": sequence, "prev_sequence": sequence - 1}
+    if channel.startswith("book."):
+        message.setdefault("change_id", sequence)
+        message.setdefault("prev_change_id", sequence - 1)
+    return message
 
 
 def _session(context: Context) -> Subscriber:

@@ -27,6 +27,8 @@ INDEX_QUOTES: Final = ("usd", "usdc")
 class Market(Protocol):
     """Market data the public methods read."""
 
+    state: State
+
     def instruments(self) -> list[Instrument]: ...
 
     def oracle(self, underlying: str) -> OracleData | None: ...
@@ -76,7 +78,8 @@ class IndexParams(Params, frozen=True):
 
 class InstrumentsParams(Params, frozen=True):
     currency: str = "any"
-    kind: Literal["option", "future"] | None = None
+    kind: Literal["option", "future", "spot", "future_combo", "option_combo"] | None = None
+    """Deribit's kinds; this venue lists no spot pairs or combos."""
     expired: bool = False
 
 
@@ -130,6 +133,8 @@ class PublicMethods:
         chosen = views.select_instruments(
             self.market.instruments(), params.currency, params.kind, params.expired, now
         )
+        config = views.house_config(self.market.state)
         return [
-            views.instrument_view(instrument, active=not params.expired) for instrument in chosen
+            views.instrument_view(instrument, active=not params.expired, config=config)
+            for instrument in chosen
         ]

@@ -7,12 +7,10 @@ every instrument's summary.
   positions too, so that keepers find it). Each carries its equity, collateral, margins,
   positions with marks, and Greeks.
 * ``public/get_book_summary_by_currency``: Deribit's, per instrument: mark, mark IV, best
-  bid and ask, recent volume, open interest.
+  bid and ask, 24 h statistics, open interest.
 
-Greeks are Black-76 at each option's mark volatility (the oracle's smile, as the marks use),
-forward = index, rate 0, in Deribit's units: delta in underlying, gamma per underlying
-unit, vega in USDC per vol point, theta in USDC per day. A perpetual contributes its
-underlying to delta.
+Greeks are ``paraclear.node.option_views``'s: Black-76 at each option's mark volatility, in
+Deribit's units. Summaries are ``deribit_views.book_summary``'s.
 
 The accounts' risk is kept by ``paraclear.node.account_risk.AccountRisk``: per block, only
 for the accounts the block touched (every account after an oracle update), on a worker
@@ -24,24 +22,19 @@ for its page only (``count`` rows from ``offset``). Each connection (each peer o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from paraclear.clearing.instruments import Instrument, Option, Perpetual
-from paraclear.clearing.marks import SECONDS_PER_YEAR, smile_vol
+from paraclear.clearing.instruments import Option
 from paraclear.clearing.records import MarkData, Position
-from paraclear.node import views
+from paraclear.node import deribit_views, views
 from paraclear.node.account_risk import AccountRisk, AccountRow
 from paraclear.node.limits import TokenBucket
 from paraclear.node.methods import Params
+from paraclear.node.option_views import SeriesGreeks, series_greeks
 from paraclear.node.reads import NodeLike
 from paraclear.node.rpc import TOO_MANY_REQUESTS, Context, Registry, RpcError
-from paraclear.numbers import PRICE_SCALE, SIZE_SCALE
-from paraclear.risk.reference import black76_greeks_scalar
-from paraclear.state import State
-from paraclear.state import keys as k
+from paraclear.numbers import SIZE_SCALE
 
 MAX_ACCOUNTS: Final = 1_000
 """Most rows of ``get_accounts`` in one call."""
@@ -70,56 +63,6 @@ class AccountsParams(Params, frozen=True):
 class SummaryByCurrencyParams(Params, frozen=True):
     currency: str
     kind: Literal["option", "future"] | None = None
-
-
-@dataclass(frozen=True)
-class SeriesGreeks:
-    """Greeks of one contract of a series (Deribit's units; see the module docstring)."""
-
-    delta: float
-    gamma: float = 0.0
-    vega: float = 0.0
-    theta: float = 0.0
-
-
-def series_greeks(
-    state: State, marks: Mapping[str, MarkData], time: int
-) -> dict[str, SeriesGreeks]:
-    """Per-contract Greeks of the instruments of ``marks`` (a page's few series): scalar
-    Black-76 on the API's thread, so that no parallel kernel is launched there."""
-    result: dict[str, SeriesGreeks] = {}
-    for name, mark in marks.items():
-        instrument = mark.instrument
-        units = instrument.contract_size / SIZE_SCALE
-        if isinstance(instrument, Perpetual):
-            result[name] = SeriesGreeks(units)
-            continue
-        oracle = views.oracle_of(state, instrument.underlying)
-        index = oracle.index if oracle is not None else mark.index
-        vol = smile_vol(oracle, instrument.strike) if oracle is not None else 0.0
-        try:
-            delta, gamma, vega, theta = black76_greeks_scalar(
-                index / PRICE_SCALE,
-                instrument.strike / PRICE_SCALE,
-                max(instrument.expiry - time, 0) / SECONDS_PER_YEAR,
-                vol,
-                instrument.is_call,
-            )
-        except ValueError:  # no positive index yet: no Greeks to show
-            delta = gamma = vega = theta = 0.0
-        result[name] = SeriesGreeks(
-            _finite(delta) * units,
-            _finite(gamma) * units,
-            _finite(vega) * VOL_POINT * units,
-            _finite(theta) / DAYS_PER_YEAR * units,
-        )
-    return result
-
-
-def _finite(value: Any) -> float:
-    """A Greek as a JSON-safe float (the at-the-money limits at expiry are infinite)."""
-    number = float(value)
-    return number if math.isfinite(number) else 0.0
 
 
 class OverviewMethods:
@@ -183,39 +126,7 @@ class OverviewMethods:
         ]
         if not listed and currency != "ANY" and views.oracle_of(state, currency) is None:
             raise RpcError.invalid_params("currency", f"no instruments on {params.currency!r}")
-        return [self._summary(instrument) for instrument in listed]
-
-    def _summary(self, instrument: Instrument) -> dict[str, Any]:
-        name = instrument.name
-        state = self.node.state
-        mark = state.get(k.mark(name))
-        oracle = views.oracle_of(state, instrument.underlying)
-        bids, asks = self.node.depth.get(name, ([], []))
-        recent = list(self.node.trades.get(name, ()))
-        open_interest = state.get(k.open_interest(name), 0)
-        mark_iv = None
-        if isinstance(instrument, Option) and oracle is not None:
-            mark_iv = round(smile_vol(oracle, instrument.strike) * 100, 4)
-        summary: dict[str, Any] = {
-            "instrument_name": name,
-            "base_currency": instrument.underlying,
-            "quote_currency": views.SETTLE,
-            "kind": "option" if isinstance(instrument, Option) else "future",
-            "mark_price": views.price(mark.price) if isinstance(mark, MarkData) else None,
-            "underlying_price": views.price(oracle.index) if oracle is not None else None,
-            "mark_iv": mark_iv,
-            "bid_price": views.price(bids[0][0]) if bids else None,
-            "ask_price": views.price(asks[0][0]) if asks else None,
-            "last": views.price(recent[-1][2].price) if recent else None,
-            "volume": views.size(sum(fill.size for _, _, fill in recent)),
-            "open_interest": views.size(open_interest) if isinstance(open_interest, int) else 0.0,
-            "creation_timestamp": views.ms(self.node.block_time),
-        }
-        if isinstance(instrument, Option):
-            summary["strike"] = views.price(instrument.strike)
-            summary["expiration_timestamp"] = views.ms(instrument.expiry)
-            summary["option_type"] = "call" if instrument.is_call else "put"
-        return summary
+        return [deribit_views.book_summary(self.node, instrument) for instrument in listed]
 
 
 def account_view(

@@ -8,19 +8,18 @@ committed state, which the core changes only between blocks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
 from paraclear.clearing.accounts import equity, margin_status, read_mark
-from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import SVI_SCALE, MarkData, OpenOrder, Position, SviSlice
-from paraclear.node import account_views, views
+from paraclear.node import account_views, deribit_views, views
 from paraclear.node.envelope import SignedTx
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
+from paraclear.node.tape import Tape
 from paraclear.numbers import PPM, NumberError, parse_size
 from paraclear.state import State, StateView
 from paraclear.state import keys as k
@@ -38,8 +37,8 @@ class NodeLike(Protocol):
     block_time: int
     machine: ClearingMachine
     depth: dict[str, tuple[list[Level], list[Level]]]
-    trades: Any
-    """Recent fills per instrument: a sequence of (height, block time, ``OrderFilled``)."""
+    tape: Tape
+    """Trades, candles and history derived from the committed blocks."""
 
     def submit(self, signed: SignedTx) -> Future[Any]: ...
 
@@ -56,11 +55,6 @@ class InstrumentParams(Params, frozen=True):
 class BookParams(Params, frozen=True):
     instrument_name: str
     depth: int = 10
-
-
-class TradesParams(Params, frozen=True):
-    instrument_name: str
-    count: int = 10
 
 
 class PositionsParams(Params, frozen=True):
@@ -114,7 +108,6 @@ class ReadMethods:
         registry.add("public/get_volatility_surface", SurfaceParams, self.get_volatility_surface)
         registry.add("public/get_order_book", BookParams, self.get_order_book)
         registry.add("public/ticker", InstrumentParams, self.ticker)
-        registry.add("public/get_last_trades_by_instrument", TradesParams, self.last_trades)
 
     # --- account reads -------------------------------------------------------------------
 
@@ -239,7 +232,7 @@ class ReadMethods:
         if not 1 <= params.depth <= 10_000:
             raise RpcError.invalid_params("depth", "must be between 1 and 10000")
         bids, asks = self.node.depth.get(params.instrument_name, ([], []))
-        return views.book_view(
+        book = views.book_view(
             params.instrument_name,
             bids,
             asks,
@@ -248,42 +241,11 @@ class ReadMethods:
             time=self.node.block_time,
             mark=self._mark(params.instrument_name),
         )
+        return {**deribit_views.ticker(self.node, params.instrument_name), **book}
 
     def ticker(self, context: Context, params: InstrumentParams) -> dict[str, Any]:
-        name = params.instrument_name
-        self._listed(name)
-        bids, asks = self.node.depth.get(name, ([], []))
-        recent = list(self.node.trades.get(name, ()))
-        return views.ticker_view(
-            name,
-            bids,
-            asks,
-            last=recent[-1][2].price if recent else None,
-            volume=sum(fill.size for _, _, fill in recent),
-            time=self.node.block_time,
-            mark=self._mark(name),
-        )
-
-    def last_trades(self, context: Context, params: TradesParams) -> dict[str, Any]:
         self._listed(params.instrument_name)
-        if not 1 <= params.count <= 1_000:
-            raise RpcError.invalid_params("count", "must be between 1 and 1000")
-        recent = list(self.node.trades.get(params.instrument_name, ()))
-        return {
-            "trades": trade_views(recent[-params.count :]),
-            "has_more": len(recent) > params.count,
-        }
-
-
-def trade_views(fills: Sequence[tuple[int, int, OrderFilled]]) -> list[dict[str, Any]]:
-    """Views of consecutive recent fills; each fill is numbered within its block."""
-    result = []
-    previous, n = -1, 0
-    for height, time, fill in fills:
-        n = n + 1 if height == previous else 0
-        previous = height
-        result.append(views.trade_view(height, time, n, fill))
-    return result
+        return deribit_views.ticker(self.node, params.instrument_name)
 
 
 def open_order(state: State, account: str, nonce: int) -> OpenOrder | None:

@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from paraclear.node.limits import Limits, TokenBucket, deeper_than
+from paraclear.node.names import canonical_params
 from paraclear.state import TxFailure
 
 log = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ class Dispatcher:
         elif not isinstance(raw, dict):
             raise RpcError.invalid_params("params", "params must be an object or an array")
         try:
-            return msgspec.convert(raw, method.params, strict=not lax)
+            return msgspec.convert(canonical_params(raw), method.params, strict=not lax)
         except msgspec.ValidationError as error:
             raise params_error(error) from None
 

@@ -273,7 +273,13 @@ class TradingMethods:
     ) -> dict[str, Any]:
         """Deribit's ``{"order", "trades"}`` for an order after its block."""
         height = inclusion.height
-        trades = [views.trade_view(height, inclusion.time, n, fill) for n, fill in inclusion.fills]
+        tape = self.node.tape
+        trades = [
+            views.trade_view(
+                height, inclusion.time, n, fill, seq=tape.seq_of(fill.instrument, height, n)
+            )
+            for n, fill in inclusion.fills
+        ]
         fills = [fill for _, fill in inclusion.fills]
         order = open_order(self.node.state, account, nonce)
         if order is not None:

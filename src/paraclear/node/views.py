@@ -26,8 +26,8 @@ from paraclear.clearing.instruments import (
     format_expiry,
     parse_instrument,
 )
-from paraclear.clearing.records import MarkData, OracleData
-from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE, notional
+from paraclear.clearing.records import HouseConfig, MarkData, OracleData
+from paraclear.numbers import PPM, PRICE_SCALE, SIZE_SCALE, USDC_SCALE, notional
 from paraclear.state import State
 from paraclear.state import keys as k
 
@@ -70,8 +70,13 @@ def settlement_period(expiry: int) -> str:
     return "month" if next_week.month != day.month else "week"
 
 
-def instrument_view(instrument: Instrument, *, active: bool = True) -> dict[str, Any]:
-    """One instrument as a ccxt market with Deribit's instrument fields."""
+def instrument_view(
+    instrument: Instrument, *, active: bool = True, config: HouseConfig | None = None
+) -> dict[str, Any]:
+    """One instrument as a ccxt market with Deribit's instrument fields; with the house's
+    ``config``, its fee rates as Deribit's ``maker_commission`` and ``taker_commission``
+    (fractions: of the notional for a perpetual, of the index per contract for an option,
+    whose fee is also capped at a fraction of the premium)."""
     base = instrument.underlying
     is_option = isinstance(instrument, Option)
     view: dict[str, Any] = {
@@ -116,12 +121,33 @@ def instrument_view(instrument: Instrument, *, active: bool = True) -> dict[str,
         "counter_currency": SETTLE,
         "settlement_currency": SETTLE,
         "instrument_type": "linear",
+        "price_index": f"{base.lower()}_usdc",
+        "rfq": False,
     }
     if isinstance(instrument, Option):
         view.update(_option_fields(instrument))
     else:
         view.update(_perpetual_fields(instrument))
+    if config is not None:
+        maker, taker = (
+            (config.option_fee_ppm, config.option_fee_ppm)
+            if is_option
+            else (config.maker_fee_ppm, config.taker_fee_ppm)
+        )
+        view.update(
+            maker=maker / PPM,
+            taker=taker / PPM,
+            maker_commission=maker / PPM,
+            taker_commission=taker / PPM,
+            block_trade_commission=taker / PPM,
+        )
     return view
+
+
+def house_config(state: State) -> HouseConfig | None:
+    """The house's configuration (fee rates), if the chain has one."""
+    config = state.data.get(k.CONFIG)
+    return config if isinstance(config, HouseConfig) else None
 
 
 def symbol(instrument: Instrument) -> str:
@@ -150,7 +176,9 @@ def _option_fields(option: Option) -> dict[str, Any]:
 def _perpetual_fields(perpetual: Perpetual) -> dict[str, Any]:
     return {
         "settlement_period": "perpetual",
-        "expiration_timestamp": None,
+        "expiration_timestamp": 32_503_708_800_000,
+        "future_type": "linear",
+        "max_leverage": PPM // perpetual.initial_margin_ppm,
         "initial_margin": perpetual.initial_margin_ppm / 1_000_000,
         "maintenance_margin": perpetual.maintenance_margin_ppm / 1_000_000,
     }
@@ -300,15 +328,19 @@ def ticker_view(
     return view
 
 
-def trade_view(height: int, time: int, sequence: int, fill: OrderFilled) -> dict[str, Any]:
+def trade_view(
+    height: int, time: int, number: int, fill: OrderFilled, *, seq: int | None = None
+) -> dict[str, Any]:
     """A fill as a ccxt trade with Deribit's trade fields; ``side`` is the taker's.
 
-    ``sequence`` is the fill's number within its instrument (Deribit's ``trade_seq``)."""
-    identifier = f"{height}-{fill.instrument}-{sequence}"
+    ``number`` is the fill's number among its block's fills of the instrument (the trade's
+    id is its block, instrument and number); ``seq``, Deribit's ``trade_seq``, counts the
+    instrument's fills since the chain began (``number`` if not known)."""
+    identifier = f"{height}-{fill.instrument}-{number}"
     return {
         "id": identifier,
         "trade_id": identifier,
-        "trade_seq": sequence,
+        "trade_seq": number if seq is None else seq,
         "symbol": symbol_of(fill.instrument),
         "instrument_name": fill.instrument,
         "timestamp": ms(time),
