@@ -99,3 +99,14 @@ def test_demo_runs_the_agent_market_end_to_end(
     assert (summary["stalls"], summary["lost"]) == (0, 0)
     assert summary["sequential_seconds"] > 0 and summary["parallel_seconds"] > 0
     assert "market: minute 6/6" in captured.err and html.read_text().count("data:image/png") == 6
+
+
+def test_the_html_report_goes_to_the_data_dir_or_a_temporary_one_never_here(
+    tmp_path: Path,
+) -> None:
+    import tempfile
+
+    assert demo.report_path(None, tmp_path) == tmp_path / demo.REPORT_NAME
+    assert demo.report_path(None, None) == Path(tempfile.gettempdir()) / demo.REPORT_NAME
+    assert demo.report_path("mine.html", tmp_path) == Path("mine.html")
+    assert demo.report_path("-", tmp_path) is None

@@ -110,3 +110,70 @@ def test_auth_grants_captured_before_a_restart_are_refused_after_it(tmp_path: Pa
         assert status == 401 and reply["error"]["code"] == INVALID_CREDENTIALS
     finally:
         stop(process)
+
+
+def serve_once(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``paraclear serve`` with ``arguments``, expected to refuse to start."""
+    env = {**os.environ, "PYTHONPATH": str(Path(paraclear.__file__).parents[1])}
+    command = [sys.executable, "-m", "paraclear", "serve", *arguments]
+    return subprocess.run(command, capture_output=True, env=env, text=True, timeout=120)
+
+
+def test_a_busy_port_gives_one_line_and_leaves_no_data_directory(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data_dir = tmp_path / "new-chain"
+        result = serve_once("--data-dir", str(data_dir), "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "in use" in result.stderr, result.stderr
+    assert not data_dir.exists()
+
+
+def test_a_second_node_on_a_data_directory_is_refused(tmp_path: Path) -> None:
+    from paraclear.node.core import Node
+    from paraclear.node.dir_lock import DataDirectoryLocked
+
+    process, _ = serve(tmp_path)
+    try:
+        result = serve_once("--data-dir", str(tmp_path), "--port", "0")
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"in use by another node (process {process.pid})" in result.stderr
+        with pytest.raises(DataDirectoryLocked):
+            Node(NodeConfig(data_dir=tmp_path))
+    finally:
+        stop(process)
+    Node(NodeConfig(data_dir=tmp_path)).stop()  # free again once it stopped
+
+
+def test_serve_market_trades_live_until_sigterm(tmp_path: Path) -> None:
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(paraclear.__file__).parents[1])}
+    command = [sys.executable, "-m", "paraclear", "serve", "--data-dir", str(tmp_path)]
+    market = ["--market", "--market-minutes", "20", "--tick-seconds", "0.05", "--accounts", "20"]
+    process = subprocess.Popen(
+        [*command, "--port", "0", *market], stderr=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert process.stderr is not None
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/api/v2", process.stderr.readline())
+        assert match
+        url = f"http://127.0.0.1:{match[1]}/api/v2/public/get_last_trades_by_currency"
+        deadline = time.monotonic() + 300  # a liveness bound (numba compiles first), not a figure
+        trades: list[Any] = []
+        while not trades:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"{url}?currency=BTC&count=5", timeout=30) as answer:
+                trades = msgspec.json.decode(answer.read())["result"]["trades"]
+        assert all(trade["instrument_name"].startswith("BTC-") for trade in trades)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
+    refused = serve_once("--data-dir", str(tmp_path), "--port", "0", "--market")
+    assert refused.returncode == 2 and "without a chain" in refused.stderr

@@ -183,3 +183,10 @@ def test_cpu_model_reads_the_model_name(tmp_path: Path) -> None:
 def test_short_key_cuts_account_hashes_only() -> None:
     assert short_key("acct/" + "ab" * 32) == "acct/ababababab.."
     assert short_key("market/BTC-26JUN26-60000-C") == "market/BTC-26JUN26-60000-C"
+
+
+def test_short_key_names_the_accounts_the_run_knows() -> None:
+    maker, stranger = "ab" * 32, "cd" * 32
+    names = {maker: "maker-0"}
+    assert short_key(f"acct/{maker}", names=names) == "acct/maker-0"
+    assert short_key(f"acct/{stranger}", names=names) == "acct/cdcdcdcdcd.."

@@ -23,7 +23,9 @@ from paraclear.warmup import warm
 
 DEFAULT_MINUTES: Final = 120
 DEFAULT_ACCOUNTS: Final = 200
-DEFAULT_HTML: Final = "paraclear-report.html"
+REPORT_NAME: Final = "paraclear-report.html"
+"""The HTML report's file, in ``--data-dir`` if given, else in the system's temporary
+directory: never the working directory (a checkout) unless asked."""
 TICKS_PER_LINE: Final = 10
 """Market progress: one line per this many ticks (simulated minutes)."""
 
@@ -80,8 +82,9 @@ def register(commands: Any) -> None:
         "directory, removed afterwards); it must not hold a chain yet",
     )  # fmt: skip
     parser.add_argument(
-        "--html", default=DEFAULT_HTML, metavar="PATH",
-        help=f"where to write the HTML report (default {DEFAULT_HTML}; '-' for none)",
+        "--html", default=None, metavar="PATH",
+        help=f"where to write the HTML report (default: {REPORT_NAME} in --data-dir if "
+        "given, else in the system's temporary directory; '-' for none)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     line = ProgressLine(enabled=not args.quiet)
     warm("demo", line.show)
-    html = None if args.html == "-" else Path(args.html)
+    html = report_path(args.html, args.data_dir)
     with _data_dir(args.data_dir) as data_dir:
         market = run_market(data_dir, args, _tick_progress(line, args.minutes))
         expected = bytes.fromhex(market.final_root) if market.final_root else None
@@ -105,6 +108,16 @@ def run(args: argparse.Namespace) -> int:
         write_html(report, html)
     print(json.dumps(summary(report)) if args.json else text(report))
     return 0 if comparison.roots_equal else 1
+
+
+def report_path(given: str | None, data_dir: Path | None) -> Path | None:
+    """Where the HTML report goes: ``given`` ('-': nowhere), else ``REPORT_NAME`` in the
+    data directory if one was given, else in the system's temporary directory."""
+    if given == "-":
+        return None
+    if given is not None:
+        return Path(given)
+    return (data_dir or Path(tempfile.gettempdir())) / REPORT_NAME
 
 
 def run_market(

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import shutil
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from paraclear.cli.args import float_in, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
+from paraclear.node.chain_clock import CLOCK_MODES
 from paraclear.node.core import DEFAULT_CHAIN_ID, NodeConfig
+from paraclear.node.store_sql import DB_NAME
 from paraclear.warmup import warm
+
+MARKET_STOP_SECONDS: Final = 60.0
+"""How long a stopping node waits for the market's tick in progress to end."""
 
 
 def register(commands: Any) -> None:
@@ -81,11 +89,89 @@ def register(commands: Any) -> None:
         help="cap the chain database at this many MiB; at the cap the node stops producing "
         "blocks and answers storage_full, as on a full disk (default: no cap)",
     )  # fmt: skip
+    parser.add_argument(
+        "--clock", choices=CLOCK_MODES, default="auto",
+        help="block times after a restart: auto continues a chain whose latest block is more "
+        "than a day from the wall clock (a simulated chain) at the wall clock's pace, else "
+        "takes the wall clock; wall or chain force either (default auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--market", action="store_true",
+        help="run the agent market of paraclear demo against this node through its API "
+        "(makers quoting options and the perpetual, takers, liquidators, an oracle with a "
+        "crash), one block per --tick-seconds on the wall clock, so that the dashboard shows "
+        "a live exchange; needs a data directory without a chain",
+    )  # fmt: skip
+    parser.add_argument(
+        "--market-minutes", type=int_in(2, 10_000_000), default=600,
+        help="ticks the market runs before the node serves on without it (default 600)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tick-seconds", type=float_in(0.0, 60.0), default=1.0,
+        help="wall seconds a market tick lasts at least (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--accounts", type=int_in(4, 100_000), default=60,
+        help="agent accounts of the market (default 60)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
+
+
+def start_market(app: Any, args: argparse.Namespace, stop: threading.Event) -> threading.Thread:
+    """The agent market on ``app``'s node, in a thread of its own, until done or ``stop``."""
+    from paraclear.sim.market import MarketConfig, run_market
+
+    config = MarketConfig(
+        data_dir=args.data_dir,
+        accounts=args.accounts,
+        minutes=args.market_minutes,
+        tick_seconds=args.tick_seconds,
+        stopping=stop.is_set,
+    )
+
+    def trade() -> None:
+        try:
+            run = run_market(config, app=app)
+        except Exception as error:  # the market is a guest: the node serves on without it
+            print(f"paraclear: the market stopped: {error!r}", file=sys.stderr, flush=True)
+            return
+        print(
+            f"paraclear: the market ran {len(run.ticks)} ticks ({run.orders:,} orders); serving on",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    thread = threading.Thread(target=trade, name="paraclear-market", daemon=True)
+    thread.start()
+    return thread
+
+
+def port_refusal(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (checked before the data directory is
+    touched, so that a busy port leaves nothing behind), or None."""
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        return f"cannot listen on {host}:{port}: {error}"
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = "in use" if error.errno == errno.EADDRINUSE else error.strerror
+            return (
+                f"cannot listen on {host}:{port}: {reason} "
+                "(another paraclear serve? choose another with --port)"
+            )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     from paraclear.node.app import NodeApp
+    from paraclear.node.dir_lock import DataDirectoryLocked
 
     config = NodeConfig(
         data_dir=args.data_dir,
@@ -100,14 +186,39 @@ def run(args: argparse.Namespace) -> int:
         snapshot_every=args.snapshot_every,
         accept_loss=args.accept_loss,
         max_db_bytes=None if args.max_db_mb is None else args.max_db_mb << 20,
+        clock=args.clock,
+        tie_break="sender" if args.market else "arrival",
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if args.market and (config.data_dir / DB_NAME).exists():
+        print(
+            f"paraclear: --market needs a data directory without a chain; {config.data_dir} "
+            "has one (serve it without --market, or give another --data-dir)",
+            file=sys.stderr,
+        )
+        return 2
+    refusal = port_refusal(args.host, args.port)
+    if refusal is not None:
+        print(f"paraclear: {refusal}", file=sys.stderr)
+        return 2
     warm("serve", ProgressLine().show)
-    app = NodeApp(config, args.host, args.port)
-    port = app.start()
+    created = not config.data_dir.exists()
+    try:
+        app = NodeApp(config, args.host, args.port)
+    except DataDirectoryLocked as error:
+        print(f"paraclear: {error}", file=sys.stderr)
+        return 2
     node = app.node
+    try:
+        port = app.start(produce=not args.market)
+    except OSError as error:  # the port was taken between the check and the bind
+        app.stop()
+        if created and node.height == 0:
+            shutil.rmtree(config.data_dir, ignore_errors=True)
+        print(f"paraclear: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
     print(
         f"paraclear: serving chain {config.chain_id!r} at height {node.height} from "
         f"{config.data_dir} on ws://{args.host}:{port}/ws/api/v2 and "
@@ -116,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"paraclear: dashboard at http://{args.host}:{port}/", file=sys.stderr, flush=True)
+    market = start_market(app, args, stop) if args.market else None
     damage_told = False
     try:
         while not stop.wait(0.5):
@@ -128,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
                     f"paraclear: warning: the block log is damaged: {node.damage}", file=sys.stderr
                 )
     finally:
+        stop.set()
+        if market is not None:
+            market.join(MARKET_STOP_SECONDS)
         app.stop()
     print(f"paraclear: stopped at height {node.height}", file=sys.stderr)
     return 0

@@ -44,7 +44,7 @@ from paraclear.clearing.transactions import OracleUpdate
 from paraclear.node import account_views, deribit_views, views
 from paraclear.node.account_risk import AccountRisk
 from paraclear.node.auth import Authenticator
-from paraclear.node.block_stats import BlockStats
+from paraclear.node.block_stats import STATS_FILE, BlockStats
 from paraclear.node.core import BlockReport, Node
 from paraclear.node.deribit import DeribitMethods
 from paraclear.node.deribit_streams import DeribitStreams
@@ -74,7 +74,9 @@ BOOK_DEPTH: Final = 10
 def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) -> ApiServer:
     """The API server of ``node`` (not started); its publisher is attached to the node."""
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
-    stats = BlockStats(node.machine, node.config.executor)
+    stats = BlockStats(
+        node.machine, node.config.executor, node.config.data_dir / STATS_FILE, node.height
+    )
     publisher = Publisher(node, hub, stats=stats)
     risk = AccountRisk(lambda: node.state, node.machine.margin_model, publisher.caught_up)
     risk.scan(node.state)

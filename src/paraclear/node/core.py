@@ -65,6 +65,8 @@ from paraclear.market import (
 )
 from paraclear.node import views
 from paraclear.node.builder import BlockBuilder, Built
+from paraclear.node.chain_clock import ClockMode, chain_clock
+from paraclear.node.dir_lock import DirectoryLock
 from paraclear.node.envelope import Keypair, SignedTx, encode_signed, tx_id
 from paraclear.node.errors import Dropped, NodeError
 from paraclear.node.mempool import Mempool, TieBreak
@@ -111,7 +113,10 @@ class NodeConfig:
     verify_every: float = 600.0
     """Seconds between background checks of every block hash in the log."""
     genesis_time: int = 1_767_225_600
-    """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, wall clock)."""
+    """Block time floor (2026-01-01T00:00Z): a block's time is max(previous, clock)."""
+    clock: ClockMode = "auto"
+    """Where block times come from after a restart (``chain_clock``): the wall clock, or
+    the chain's own time continued at the wall clock's pace when it is simulated."""
     tie_break: TieBreak = "arrival"
     """Mempool order of equal-fee heads: by arrival, or by (sender, nonce) so that the same
     set of submissions gives the same block however they raced (``paraclear.sim.market``)."""
@@ -169,20 +174,25 @@ class Node:
         self.config = config
         self.chain_id = config.chain_id
         self.operator = config.operator
-        self.store, self.state = open_state(
-            config.data_dir,
-            config.spec,
-            snapshot_every=config.snapshot_every,
-            accept_loss=config.accept_loss,
-            max_bytes=config.max_db_bytes,
-        )
+        self.lock = DirectoryLock.acquire(config.data_dir)
+        try:
+            self.store, self.state = open_state(
+                config.data_dir,
+                config.spec,
+                snapshot_every=config.snapshot_every,
+                accept_loss=config.accept_loss,
+                max_bytes=config.max_db_bytes,
+            )
+        except BaseException:
+            self.lock.release()
+            raise
         self.machine = ClearingMachine(config.spec.model())
         self.height = self.store.height
         self._start_height = self.height
         self.block_time = (
             self.store.block(self.height).block.time if self.height else config.genesis_time
         )
-        self._clock = clock
+        self._clock = chain_clock(self.block_time if self.height else None, clock, config.clock)
         self.depth: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         """Best levels of each book after the latest block: (bids, asks)."""
         self.tape = Tape.from_log(self.store.blocks(1, self.height))
@@ -456,6 +466,7 @@ class Node:
         if isinstance(self.executor, ParallelExecutor):
             self.executor.close()
         self.store.close()
+        self.lock.release()
 
     def __enter__(self) -> Node:
         return self

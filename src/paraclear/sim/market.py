@@ -89,6 +89,11 @@ class MarketConfig:
     """Ticks; one tick is one simulated minute."""
     crash_at: float = 0.6
     """Fraction of the run at which the crash starts."""
+    tick_seconds: float = 0.0
+    """Wall seconds each tick lasts at least: 0 runs as fast as it can; a live market that
+    a person watches (``paraclear serve --market``) takes about 1."""
+    stopping: Callable[[], bool] | None = None
+    """Checked between ticks: the run ends early once it returns True."""
 
     @property
     def crash_tick(self) -> int:
@@ -190,6 +195,8 @@ class MarketDriver:
         self.run = MarketRun(config.seed, config.accounts, config.data_dir)
         self.run.crash_tick = config.crash_tick
         self.run.smile_expiry = format_expiry(self.market.expiries[0])
+        self.run.names = {agent.account: agent.name for agent in self.agents}
+        self.run.names[self.node.operator.account] = "oracle"
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -198,7 +205,13 @@ class MarketDriver:
         try:
             await self.setup()
             for tick in range(self.config.minutes):
+                if self.config.stopping is not None and self.config.stopping():
+                    break
+                started = wallclock.monotonic()
                 await self.tick(tick)
+                rest = self.config.tick_seconds - (wallclock.monotonic() - started)
+                if rest > 0:
+                    await asyncio.sleep(rest)
         finally:
             for agent in (self.oracle, *self.agents):
                 await agent.close()

@@ -78,6 +78,9 @@ class MarketRun:
     """Hex state root after the last block."""
     roles: dict[str, int] = field(default_factory=dict)
     """Agents per role (maker, liquidator, vol, directional)."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Each agent's name (``maker-0``, ``liquidator-0``, ...) and the operator's
+    (``oracle``) by account, for reports."""
     errors: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per role (and the oracle), failed or refused requests by error code."""
     stalls: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -262,7 +263,8 @@ def _crash_lines(report: DemoReport) -> list[str]:
 
 def _contention_lines(report: DemoReport) -> list[str]:
     path_mean, path_max, share_mean, share_max = report.replay.critical_path_stats()
-    hot = ", ".join(f"{short_key(key)} ({n:,})" for key, n in report.replay.hot_keys())
+    names = report.run.names
+    hot = ", ".join(f"{short_key(key, names=names)} ({n:,})" for key, n in report.replay.hot_keys())
     return [
         f"contention: critical path mean {path_mean:.1f} transactions ({share_mean:.0%} of a "
         f"block of 2 or more), max {path_max:,} ({share_max:.0%}); the DAG allows at most "
@@ -290,9 +292,11 @@ def greeks_table(report: DemoReport) -> list[str]:
     return lines
 
 
-def short_key(key: str, keep: int = 10) -> str:
-    """A lock for display: account hashes (long hex parts) cut to their first ``keep`` digits."""
-    return "/".join(_short(part, keep) for part in key.split("/"))
+def short_key(key: str, keep: int = 10, names: Mapping[str, str] | None = None) -> str:
+    """A lock for display: an account the run knows by its agent's name (``maker-0``),
+    other account hashes (long hex parts) cut to their first ``keep`` digits."""
+    known = names or {}
+    return "/".join(known.get(part) or _short(part, keep) for part in key.split("/"))
 
 
 def _short(part: str, keep: int) -> str:

@@ -149,7 +149,7 @@ def _contention(figure: Figure, report: DemoReport) -> None:
     left.set_ylabel("critical path / transactions")
     left.set_title("critical path as a share of the block")
     hot = report.replay.hot_keys(8)
-    names = [short_key(key) for key, _ in reversed(hot)]
+    names = [short_key(key, names=report.run.names) for key, _ in reversed(hot)]
     right.barh(names, [n for _, n in reversed(hot)], color="#d35400")
     right.set_xlabel("accesses over the run")
     right.set_title("hot keys")
@@ -216,7 +216,9 @@ def _figures_table(report: DemoReport) -> str:
             else value
         )
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(shown))}</td></tr>")
-    hot = ", ".join(f"{short_key(key)} ({n:,})" for key, n in report.replay.hot_keys())
+    hot = ", ".join(
+        f"{short_key(key, names=report.run.names)} ({n:,})" for key, n in report.replay.hot_keys()
+    )
     rows.append(f"<tr><td>hot_keys</td><td>{html.escape(hot)}</td></tr>")
     machine = f"{report.machine.cores} cores, {report.machine.cpu}"
     rows.append(f"<tr><td>machine</td><td>{html.escape(machine)}</td></tr>")
