@@ -47,6 +47,7 @@ class _Samples:
     stages: list[StageTimes] = field(default_factory=list)
     execute_only: list[float] = field(default_factory=list)
     commit_us_per_key: list[float] = field(default_factory=list)
+    keys_written: list[int] = field(default_factory=list)
     failed: int = 0
     parallel: list[float] = field(default_factory=list)
     parallel_metrics: list[ParallelMetrics] = field(default_factory=list)
@@ -207,6 +208,7 @@ def _record(samples: _Samples, txs: int, times: StageTimes, result: BlockResult)
     samples.execute_only.append(metrics.execute_seconds)
     commit = metrics.commit_seconds + metrics.root_seconds
     samples.commit_us_per_key.append(commit * 1e6 / max(metrics.keys_written, 1))
+    samples.keys_written.append(metrics.keys_written)
     samples.failed += metrics.failed
 
 
@@ -238,6 +240,7 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
             }
             for stage in STAGES
         },
+        "keys_written": round(_median(mine.keys_written)),
         "seq_commit_ms_per_1000_keys": round(_median(mine.commit_us_per_key), 2),
         "failed_share": round(mine.failed / max(1, sum(mine.txs)), 4),
     }

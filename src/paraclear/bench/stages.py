@@ -12,11 +12,12 @@ The stages, in seconds of wall time:
 * ``receipts``: the block's receipts encoded as the block store keeps them (``WireCodec``);
 * ``commit``: ``State.apply`` of the block's writes (``BlockMetrics.commit_seconds``);
 * ``root``: ``State.root`` after it (``BlockMetrics.root_seconds``);
-* ``other``: the rest of the executor's wall time: chiefly the cyclic garbage collection
-  that the executor defers to the end of the block (it pauses the collector while the
-  block runs; the first allocation after runs the collections the block's allocations
-  were owed, walking the state's objects: 2-3 % of a block at 1,000 accounts, near 10 % at
-  10,000).
+* ``gc``: Python's cyclic garbage collector, wherever it ran during the block (timed by a
+  ``gc.callbacks`` clock and taken out of the stage it interrupted). The executor pauses
+  it while the block runs, so the collections the block's allocations are owed run at
+  the first allocation after: walking the young objects, and every few blocks the whole
+  heap, the state's objects included;
+* ``other``: the rest of the executor's wall time (starting the run, building the result).
 
 ``total`` is decode + the executor's wall time + receipts: the separate access pass is not
 counted twice.
@@ -24,7 +25,9 @@ counted twice.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
+from itertools import pairwise
 from time import perf_counter, process_time
 from typing import Final
 
@@ -36,7 +39,7 @@ from paraclear.execution import Block, BlockResult, execute_block
 from paraclear.execution.wire import WireCodec
 from paraclear.state import State
 
-STAGES: Final = ("decode", "access", "execute", "receipts", "commit", "root", "other")
+STAGES: Final = ("decode", "access", "execute", "receipts", "commit", "root", "gc", "other")
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
 
@@ -51,6 +54,7 @@ class StageTimes:
     receipts: float
     commit: float
     root: float
+    gc: float
     other: float
     cpu: float
     """Not a stage: the process's CPU seconds over the whole run, every thread's (a figure
@@ -61,11 +65,12 @@ class StageTimes:
         """Seconds end to end: the sum of the stages."""
         return (
             self.decode + self.access + self.execute + self.receipts + self.commit + self.root
-        ) + self.other
+        ) + (self.gc + self.other)
 
     @property
     def executor(self) -> float:
-        """Seconds of the sequential executor alone (access, execute, commit, root, other)."""
+        """Seconds of the sequential executor alone: all but decode and receipts (and the
+        collector's runs during those two)."""
         return self.total - self.decode - self.receipts
 
 
@@ -80,29 +85,32 @@ def run_staged(
     """Decode the block in ``data``, execute it on ``state`` sequentially and encode its
     receipts. Returns the result, the encoded receipts and the seconds of each stage."""
     codec = WireCodec(machine)
-    cpu_started = process_time()
-    started = perf_counter()
-    block = _decoder.decode(data)
-    decoded = perf_counter()
-    access = machine.access
-    for tx in block.txs:
-        access(tx)
-    accessed = perf_counter()
-    result = execute_block(state, block, machine)
-    executed = perf_counter()
-    receipts = codec.encode_receipts(result.receipts)
-    encoded = perf_counter()
-    cpu = process_time() - cpu_started
+    with _GcClock() as collector:
+        cpu_started = process_time()
+        marks = [(perf_counter(), 0.0)]
+        block = _decoder.decode(data)
+        marks.append((perf_counter(), collector.seconds))
+        access = machine.access
+        for tx in block.txs:
+            access(tx)
+        marks.append((perf_counter(), collector.seconds))
+        result = execute_block(state, block, machine)
+        marks.append((perf_counter(), collector.seconds))
+        receipts = codec.encode_receipts(result.receipts)
+        marks.append((perf_counter(), collector.seconds))
+        cpu = process_time() - cpu_started
+    decode, access_pass, executor, encode = (
+        (end - start) - (end_gc - start_gc) for (start, start_gc), (end, end_gc) in pairwise(marks)
+    )
     metrics = result.metrics
-    executor = executed - accessed
-    access_seconds = accessed - decoded
     times = StageTimes(
-        decode=decoded - started,
-        access=access_seconds,
-        execute=max(0.0, metrics.execute_seconds - access_seconds),
-        receipts=encoded - executed,
+        decode=decode,
+        access=access_pass,
+        execute=max(0.0, metrics.execute_seconds - access_pass),
+        receipts=encode,
         commit=metrics.commit_seconds,
         root=metrics.root_seconds,
+        gc=marks[-1][1],
         other=max(
             0.0,
             executor - metrics.execute_seconds - metrics.commit_seconds - metrics.root_seconds,
@@ -110,3 +118,24 @@ def run_staged(
         cpu=cpu,
     )
     return result, receipts, times
+
+
+class _GcClock:
+    """Wall seconds spent in the cyclic garbage collector while installed (``with``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = perf_counter()
+        else:
+            self.seconds += perf_counter() - self._started
+
+    def __enter__(self) -> _GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)

@@ -20,25 +20,25 @@ def register(which: Any) -> None:
         "exec",
         help="execution throughput: engines and executors side by side, stage by stage",
         description=(
-            "Blocks of one mix over each number of accounts (fewer accounts, more "
-            "contention). 'trades': Trade transactions (maker and taker agreed off-chain). "
-            "'orders': the node's order flow, built by its block builder: placements (makers "
-            "resting limit and post-only orders around the mark, takers crossing with limit, "
+            "Blocks of one mix over each number of accounts (fewer accounts, more contention)."
+            " 'trades': Trade transactions (maker and taker agreed off-chain). 'orders': the "
+            "node's order flow, built by its block builder: placements (makers resting limit "
+            "and post-only orders around the mark, takers crossing with limit, "
             "immediate-or-cancel and market orders), amends and cancels of open orders, and "
             "the SettleFill of every match and the CloseOrder of every order the books left "
             "with less open. After a setup block and two warm-up blocks, every block is "
-            "encoded once, then run end to end by the sequential executor of each engine, each "
-            "on its own copy of state, timed by stage: decode (msgspec, the block store's wire "
-            "format), access sets, execution, receipts (encoded as stored), commit "
-            "(State.apply), root, and the rest (chiefly the garbage collection deferred to the "
-            "block's end). For each worker count above 0 the parallel executor runs the same "
-            "blocks too. Each row (account count, engine, worker count): tx/s end to end and "
-            "of the sequential executor alone; seconds per block, microseconds per transaction "
-            "and share of each stage (medians over the measured blocks); how many times faster "
-            "than the reference engine (median of per-block ratios); the parallel executor's "
-            "tx/s and speedup; and whether every state root and receipt came out equal (for "
-            "the order flow, to the builder's dry run as well; exit status 1 if not). Also "
-            "writes a PNG plot of speedup against contention."
+            "encoded once, then run end to end by the sequential executor of each engine, each"
+            " on its own copy of state, timed by stage: decode (msgspec, the block store's "
+            "wire format), access sets, execution, receipts (encoded as stored), commit "
+            "(State.apply), root, Python's garbage collector (wherever it ran), and the rest. "
+            "For each worker count above 0 the parallel executor runs the same blocks too. "
+            "Each row (account count, engine, worker count): tx/s end to end (wall time, and "
+            "per CPU second) and of the sequential executor alone; seconds per block, "
+            "microseconds per transaction and share of each stage (medians over the measured "
+            "blocks); how many times faster than the reference engine (median of per-block "
+            "ratios); the parallel executor's tx/s and speedup; and whether every state root "
+            "and receipt came out equal (for the order flow, to the builder's dry run as well;"
+            " exit status 1 if not). Also writes a PNG plot of speedup against contention."
         ),
     )
     exec_.add_argument(
@@ -143,7 +143,8 @@ def text(result: dict[str, Any]) -> str:
         lines.append(
             f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
             f"{r['txs']:,} txs per block ({_composition(r['composition'])}); "
-            f"{r['e2e_cpu_tps']:,.0f} tx per CPU second:"
+            f"{r['e2e_cpu_tps']:,.0f} tx per CPU second; {r['keys_written']:,} keys written, "
+            f"commit and root {r['seq_commit_ms_per_1000_keys']} us per key:"
         )
         lines.append(f"  {'stage':<9} {'s/block':>8} {'us/tx':>8} {'share':>6}")
         for stage in STAGES:
