@@ -3,13 +3,16 @@ engine and executor on the same blocks (shape and equality only: no timing is as
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 
-from paraclear.bench.stages import STAGES
-from paraclear.clearing import ENGINES
+from paraclear.bench.blocks import TradeBlocks
+from paraclear.bench.stages import STAGES, encode_block, run_staged
+from paraclear.clearing import ENGINES, ClearingMachine
 from paraclear.cli import main
+from paraclear.execution.wire import WireCodec
 
 ORDER_TYPES = {"PlaceOrder", "AmendOrder", "CancelOrder", "SettleFill", "CloseOrder"}
 
@@ -49,3 +52,21 @@ def test_help_explains_the_mixes_engines_and_stages(capsys):
     out = " ".join(capsys.readouterr().out.split())
     for words in ("--mix {trades,orders}", "--engine", "SettleFill", "decode", "root"):
         assert words in out
+
+
+def test_the_collector_is_timed_as_a_stage_of_its_own_and_receipts_come_back_as_stored():
+    source = TradeBlocks(accounts=20, txs=50)
+    machine = ClearingMachine(source.workload.model)
+    state = source.workload.genesis()
+    run_staged(state, encode_block(source.setup_block()), machine)
+    block = source.next_block(state)
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)  # a collection at nearly every allocation, in every stage
+    try:
+        result, receipts, times = run_staged(state, encode_block(block), machine)
+    finally:
+        gc.set_threshold(*threshold)
+    assert times.gc > 0 and times.cpu > 0
+    assert all(getattr(times, stage) >= 0 for stage in STAGES)
+    assert WireCodec(machine).decode_receipts(receipts) == result.receipts
+    assert len(result.receipts) == len(block.txs)
