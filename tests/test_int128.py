@@ -107,8 +107,15 @@ def test_checked_ops_at_the_int64_boundary(name, args):
     agree(name, args[0], args[1])
 
 
+@settings(max_examples=300, deadline=None)
+@given(a=int64s)
+def test_abs_checked_refuses_only_int64_min(a):
+    agree("abs_checked", a)
+
+
 def test_every_edge_operand_combination():
     for a in EDGES:
+        agree("abs_checked", a)
         for b in EDGES:
             for name in CHECKED:
                 agree(name, a, b)
@@ -184,6 +191,7 @@ def _batch(a, b, c, d, out):
             int128.add_checked(a[i], b[i]),
             int128.sub_checked(a[i], b[i]),
             int128.mul_checked(a[i], b[i]),
+            int128.abs_checked(a[i]),
         )
         for j in range(len(results)):
             out[i, 2 * j] = results[j][0]
@@ -193,7 +201,7 @@ def _batch(a, b, c, d, out):
     return int128.acc_div_floor(acc, 10**6)
 
 
-BATCH_COLUMNS = [*MUL_DIV, *MUL3_DIV, *CHECKED]
+BATCH_COLUMNS = [*MUL_DIV, *MUL3_DIV, *CHECKED, "abs_checked"]
 
 
 def _draw_column(rng: np.random.Generator, n: int, low: int = INT64_MIN) -> np.ndarray:
@@ -232,6 +240,8 @@ def pick_args(name: str, args: tuple[int, int, int, int]) -> tuple[int, ...]:
         return a, b, d
     if name in MUL3_DIV:
         return a, b, c, d
+    if name == "abs_checked":
+        return (a,)
     return a, b
 
 
@@ -273,7 +283,8 @@ from paraclear import int128 as m
 calls = {
     m.mul_div_floor: (1, 2, 3), m.mul_div_ceil: (1, 2, 3), m.mul3_div_floor: (1, 2, 3, 4),
     m.mul3_div_ceil: (1, 2, 3, 4), m.add_checked: (1, 2), m.sub_checked: (1, 2),
-    m.mul_checked: (1, 2), m.acc_add: (m.acc_zero(), 1), m.acc_sub: (m.acc_zero(), 1),
+    m.mul_checked: (1, 2), m.abs_checked: (-1,), m.acc_add: (m.acc_zero(), 1),
+    m.acc_sub: (m.acc_zero(), 1),
     m.acc_add_mul: (m.acc_zero(), 1, 2), m.acc_sub_mul: (m.acc_zero(), 1, 2),
     m.acc_div_floor: (m.acc_zero(), 3), m.acc_div_ceil: (m.acc_zero(), 3),
     m.acc_to_int64: (m.acc_zero(),),
@@ -297,4 +308,4 @@ def test_compiled_code_has_no_floating_point(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split("\n")
-    assert len([line for line in lines if line.endswith(" ok")]) == 14, done.stdout
+    assert len([line for line in lines if line.endswith(" ok")]) == 15, done.stdout

@@ -8,7 +8,8 @@ does not fit ``int64``. The readable references are in ``paraclear.int128_refere
 * ``mul_div_floor(a, b, d)`` = ``a * b // d``; ``mul_div_ceil`` = ``-(-a * b // d)``; d > 0.
 * ``mul3_div_floor(a, b, c, d)`` = ``a * b * c // d`` (the product may reach 2^189);
   ``mul3_div_ceil`` rounds up.
-* ``add_checked``, ``sub_checked``, ``mul_checked``: ``a + b``, ``a - b``, ``a * b``.
+* ``add_checked``, ``sub_checked``, ``mul_checked``, ``abs_checked``: ``a + b``, ``a - b``,
+  ``a * b``, ``abs(a)``; ``sub_checked(0, a)`` negates.
 * An accumulator of 192 bits (``acc_zero``, ``acc_add``, ``acc_sub``, ``acc_add_mul``,
   ``acc_sub_mul``, ``acc_div_floor``, ``acc_div_ceil``, ``acc_to_int64``): sums of up to
   2^63 ``int64`` values or products of two ``int64`` (each at most 2^126 in magnitude), held
@@ -21,12 +22,11 @@ magnitude (``_mag``), which also covers ``-2^63`` (whose ``abs`` wraps in ``int6
 Constants are ``np.uint64`` globals: mixing ``uint64`` with an ``int64`` literal makes numba
 compute in ``float64``, so no step here does that.
 
-All functions are ``@numba.njit(cache=True, nogil=True)`` and are meant to be called from
-the kernels (numba links them in). Measured per call inside a compiled loop over 200,000
-elements (AMD EPYC, 2 cores shared, load average 2.3-3.4, so the spread is wide; median of
-5 runs, 4 rounds): ``mul_div_floor`` 7-31 ns when a * b < 2^64 and 15-63 ns beyond;
-``mul3_div_floor`` 17-70 ns; ``add_checked`` and ``mul_checked`` about 1 ns; ``acc_add_mul``
-3-4.5 ns. A plain wrapping ``a * b // d`` in the same loop: 2.6 ns.
+All are ``@numba.njit(cache=True, nogil=True)``, for kernels to call. Thread CPU time per
+call in a compiled loop of 200,000 (AMD EPYC, load 3.9-4.1 on 2 cores, medians of 7, three
+runs): ``mul_div_floor`` 7-9 ns when a * b < 2^64, 17-27 ns beyond; ``mul3_div_floor`` 17-33
+ns; ``add_checked``, ``mul_checked`` 0.7-1.2 ns; ``acc_add_mul`` 3-4.5 ns. A plain wrapping
+``a * b // d`` in the same loop: 2.1-2.5 ns.
 
 >>> mul_div_floor(-7, 3, 2)
 (-11, True)
@@ -275,6 +275,12 @@ def mul_checked(a: int, b: int) -> tuple[np.int64, bool]:
     if hi != U0:
         return np.int64(0), False
     return _signed((a < 0) != (b < 0), lo, False)
+
+
+@_jit
+def abs_checked(a: int) -> tuple[np.int64, bool]:
+    """(|a|, True), or (0, False) for a = -2^63 (numba's ``abs`` returns -2^63 there)."""
+    return _signed(False, _mag(a), False)
 
 
 # The accumulator: 192-bit two's complement in three limbs, arithmetic modulo 2^192. Exact

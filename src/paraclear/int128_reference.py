@@ -71,6 +71,11 @@ def mul_checked(a: int, b: int) -> tuple[int, bool]:
     return fit_int64(a * b)
 
 
+def abs_checked(a: int) -> tuple[int, bool]:
+    """abs(a)."""
+    return fit_int64(abs(a))
+
+
 def acc_value(acc: tuple[int, int, int]) -> int:
     """The integer a compiled accumulator holds: its limbs (top, mid, low) as 192-bit two's
     complement."""
