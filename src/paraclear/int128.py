@@ -399,3 +399,19 @@ def acc_div_ceil(acc: Acc, d: int) -> tuple[np.int64, bool]:
 def acc_to_int64(acc: Acc) -> tuple[np.int64, bool]:
     """(acc, True) when it fits int64, else (0, False)."""
     return _acc_div(acc, 1, False)
+
+
+def warm() -> None:
+    """Compile (or load from numba's cache) every public function for int64 operands, the
+    signatures the kernels use (``paraclear.warmup``'s step "exact arithmetic")."""
+    for binary in (add_checked, sub_checked, mul_checked):
+        binary(1, 2)
+    abs_checked(-1)
+    for ternary in (mul_div_floor, mul_div_ceil):
+        ternary(1, 2, 3)
+    for quaternary in (mul3_div_floor, mul3_div_ceil):
+        quaternary(1, 2, 3, 4)
+    acc = acc_sub_mul(acc_add_mul(acc_sub(acc_add(acc_zero(), 1), 2), 3, 4), 5, 6)
+    for division in (acc_div_floor, acc_div_ceil):
+        division(acc, 7)
+    acc_to_int64(acc)

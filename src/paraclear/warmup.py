@@ -104,6 +104,13 @@ def _monte_carlo() -> None:
     simulate_gbm_paths(model, 0.25, 2, 4, seed=1, block_size=4)
 
 
+def _exact_arithmetic() -> None:
+    """The exact int64 arithmetic (``paraclear.int128``) that compiled kernels call."""
+    from paraclear.int128 import warm
+
+    warm()
+
+
 STEPS: Final[dict[str, Callable[[], None]]] = {
     "state tree": _state_tree,
     "block schedule": _schedule,
@@ -113,6 +120,7 @@ STEPS: Final[dict[str, Callable[[], None]]] = {
     "implied vol": _implied_vol,
     "portfolio margin": _portfolio_margin,
     "monte carlo": _monte_carlo,
+    "exact arithmetic": _exact_arithmetic,
 }
 """Every step by name, in the order they run."""
 
