@@ -15,7 +15,9 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from numba.core import caching
 
@@ -27,6 +29,7 @@ def _numba_name(*names: str) -> Any:
 
 _Base = _numba_name("UserProvidedCacheLocator", "_UserProvidedCacheLocator")
 _directory: list[str] = []
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _process_directory() -> str:
@@ -57,6 +60,20 @@ class TemporaryCacheLocator(_Base):  # type: ignore[misc,valid-type]
     def from_function(cls, py_func: Any, py_file: str) -> Any:
         # numba's source-file locator logic, without the NUMBA_CACHE_DIR condition
         return super(_Base, cls).from_function(py_func, py_file)
+
+
+def renamed(func: _F, name: str) -> _F:
+    """``func`` under another name, for compiling one loop twice with different options.
+
+    numba keys its cache by a function's module, name, line and bytecode, not by the
+    options it was compiled with: a serial and a parallel compilation of the same function
+    would load each other's code. The copy shares code, globals and line with ``func``.
+    """
+    code = func.__code__.replace(co_name=name, co_qualname=name)
+    copy = types.FunctionType(code, func.__globals__, name, func.__defaults__, func.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = func.__doc__
+    return cast(_F, copy)
 
 
 def install() -> None:

@@ -81,6 +81,19 @@ def _implied_vol() -> None:
     implied_vol_black76(np.array([11.0, 2.0, 1.5]), 100.0, _STRIKES, 0.25, 0.0, _CALLS)
 
 
+def _large_batches() -> None:
+    """The parallel compilations of the risk kernels (batches of ``PARALLEL_MIN`` or more)."""
+    from paraclear.risk import implied_vol_black76
+    from paraclear.risk._threading import PARALLEL_MIN
+    from paraclear.risk.greeks import KernelMode, black76_greeks, black76_price
+
+    strikes, expiries, calls = (np.resize(a, PARALLEL_MIN) for a in (_STRIKES, _EXPIRIES, _CALLS))
+    black76_price(100.0, strikes, 0.25, 0.0, 0.5, calls, mode=KernelMode.STRICT)
+    for mode in KernelMode:
+        black76_greeks(100.0, strikes, expiries, 0.0, 0.5, calls, mode=mode)
+    implied_vol_black76(np.resize([11.0, 2.0, 1.5], PARALLEL_MIN), 100.0, strikes, 0.25, 0.0, calls)
+
+
 def _portfolio_margin() -> None:
     """Portfolio margin of one account and of many (the liquidation scan)."""
     from paraclear.risk.portfolio import (
@@ -118,6 +131,7 @@ STEPS: Final[dict[str, Callable[[], None]]] = {
     "greeks": _greeks,
     "fast greeks": _fast_greeks,
     "implied vol": _implied_vol,
+    "risk, large batches": _large_batches,
     "portfolio margin": _portfolio_margin,
     "monte carlo": _monte_carlo,
     "exact arithmetic": _exact_arithmetic,
@@ -137,20 +151,33 @@ and the pool's quotes), plus the agents' analytics in the demo and portfolio mar
 simulation."""
 
 
+LIBRARIES: Final = ("paraclear.int128",)
+"""Modules of helpers that kernels call (numba compiles them inside their callers); none of
+them runs on its own, so no step compiles them."""
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and CPU seconds (this process) so far: compile time is CPU time, and on a busy
+    machine the wall time is a multiple of it."""
+    return time.perf_counter(), time.process_time()
+
+
 @dataclass(frozen=True, slots=True)
 class KernelCompile:
-    """One kernel compiled for one signature; ``seconds`` includes the helpers it calls."""
+    """One kernel compiled for one signature; the seconds include the helpers it calls."""
 
     kernel: str
     seconds: float
+    cpu_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class StepTime:
-    """One step: wall seconds (compiling, or loading from numba's cache) and what compiled."""
+    """One step: seconds spent compiling, or loading from numba's cache, and what compiled."""
 
     step: str
     seconds: float
+    cpu_seconds: float
     compiled: tuple[KernelCompile, ...]
 
 
@@ -158,6 +185,7 @@ class StepTime:
 class WarmupReport:
     command: str
     seconds: float
+    cpu_seconds: float
     steps: tuple[StepTime, ...]
 
     @property
@@ -169,13 +197,20 @@ class WarmupReport:
         return {
             "command": self.command,
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "compiled": self.compiled,
             "steps": [
                 {
                     "step": step.step,
                     "seconds": round(step.seconds, 3),
+                    "cpu_seconds": round(step.cpu_seconds, 3),
                     "compiled": [
-                        {"kernel": k.kernel, "seconds": round(k.seconds, 3)} for k in step.compiled
+                        {
+                            "kernel": k.kernel,
+                            "seconds": round(k.seconds, 3),
+                            "cpu_seconds": round(k.cpu_seconds, 3),
+                        }
+                        for k in step.compiled
                     ],
                 }
                 for step in self.steps
@@ -190,19 +225,19 @@ class _CompileWatch(event.Listener):
 
     on_first: Callable[[], None]
     compiled: list[KernelCompile] = field(default_factory=list)
-    _starts: list[float] = field(default_factory=list)
+    _starts: list[tuple[float, float]] = field(default_factory=list)
 
     def on_start(self, ev: event.Event) -> None:
         if not self._starts and not self.compiled:
             self.on_first()
-        self._starts.append(time.perf_counter())
+        self._starts.append(_clock())
 
     def on_end(self, ev: event.Event) -> None:
-        started = self._starts.pop()
+        (wall, cpu), (wall_now, cpu_now) = self._starts.pop(), _clock()
         if not self._starts:
             func = ev.data["dispatcher"].py_func
             name = f"{func.__module__}.{func.__qualname__}"
-            self.compiled.append(KernelCompile(name, time.perf_counter() - started))
+            self.compiled.append(KernelCompile(name, wall_now - wall, cpu_now - cpu))
 
 
 @contextmanager
@@ -224,7 +259,7 @@ def warm(command: str = "all", progress: Progress | None = None) -> WarmupReport
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
     names = COMMANDS[command]
-    started = time.perf_counter()
+    wall, cpu = _clock()
     steps = []
     for number, name in enumerate(names, 1):
 
@@ -233,13 +268,17 @@ def warm(command: str = "all", progress: Progress | None = None) -> WarmupReport
                 text = f"compiling kernels (first run only): {number}/{len(names)} {name}"
                 progress(text)
 
-        step_started = time.perf_counter()
+        step_wall, step_cpu = _clock()
         with _watching(announce) as watch:
             STEPS[name]()
-        steps.append(StepTime(name, time.perf_counter() - step_started, tuple(watch.compiled)))
-    report = WarmupReport(command, time.perf_counter() - started, tuple(steps))
+        wall_now, cpu_now = _clock()
+        times = (wall_now - step_wall, cpu_now - step_cpu)
+        steps.append(StepTime(name, *times, tuple(watch.compiled)))
+    wall_now, cpu_now = _clock()
+    report = WarmupReport(command, wall_now - wall, cpu_now - cpu, tuple(steps))
     if progress is not None and report.compiled:
-        progress(f"compiled kernels in {report.seconds:.1f} s (later starts load them)", final=True)
+        done = f"compiled kernels in {report.seconds:.1f} s ({report.cpu_seconds:.1f} s CPU)"
+        progress(f"{done}; later starts load them from numba's cache", final=True)
     return report
 
 

@@ -44,9 +44,17 @@ def run(args: argparse.Namespace) -> int:
 def text(report: WarmupReport) -> str:
     """One line per step (compiled or loaded, seconds), then one per compiled kernel."""
     how = "compiled" if report.compiled else "loaded from numba's cache"
-    lines = [f"kernels for {report.command}: {how} in {report.seconds:.2f} s"]
+    lines = [
+        f"kernels for {report.command}: {how} in {report.seconds:.2f} s "
+        f"({report.cpu_seconds:.2f} s CPU)",
+        f"  {'step / kernel compiled':<56} {'wall s':>7} {'CPU s':>7}",
+    ]
     for step in report.steps:
         state = "compiled" if step.compiled else "cached"
-        lines.append(f"  {step.step:<18} {step.seconds:7.2f} s  {state}")
-        lines.extend(f"    {k.kernel:<52} {k.seconds:6.2f} s" for k in step.compiled)
+        lines.append(
+            f"  {step.step + ' (' + state + ')':<56} {step.seconds:7.2f} {step.cpu_seconds:7.2f}"
+        )
+        lines.extend(
+            f"    {k.kernel:<54} {k.seconds:7.2f} {k.cpu_seconds:7.2f}" for k in step.compiled
+        )
     return "\n".join(lines)

@@ -52,7 +52,9 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
 from numba.extending import intrinsic
 
-from paraclear.risk._black_kernels import LIMIT, fixup_limits
+from paraclear.numba_cache import renamed
+from paraclear.risk._black_kernels import LIMIT, fixup_limits, fixup_limits_serial
+from paraclear.risk._threading import threads_pay
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
@@ -255,6 +257,9 @@ def _main_pass(
 _main = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=_FAST_FLAGS
 )(_main_pass)
+_main_serial = numba.njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_FAST_FLAGS)(
+    renamed(_main_pass, "_main_pass_serial")
+)
 
 
 def greeks_fast(
@@ -271,6 +276,7 @@ def greeks_fast(
 ) -> int:
     """Fill ``out[k, i]`` like ``greeks_strict``; return the number of invalid elements."""
     args = (under, strike, expiry, rate, dividend, vol, is_call, bsm, out, reasons)
-    if _main(*args) == 0:  # skip the fix-up pass (a second parallel launch) when clean
+    threads = threads_pay(under.shape[0])
+    if (_main if threads else _main_serial)(*args) == 0:  # clean: skip the fix-up pass
         return 0
-    return int(fixup_limits(*args))
+    return int((fixup_limits if threads else fixup_limits_serial)(*args))

@@ -10,6 +10,9 @@ results are bit-identical for any thread count. The fast-math variant for analyt
 ``_black_fast.greeks_fast`` (vectorisable, without libm); its second pass,
 ``fixup_limits``, lives here next to ``_limit_element``.
 
+Each loop is compiled twice: parallel over ``numba.prange`` (``greeks_strict``...) and
+serial (``..._serial``) for batches too small to pay for threads (``_threading.threads_pay``).
+
 Validation happens inside the loop: an invalid element gets NaN outputs and a non-zero
 ``InputReason`` code in ``reasons``; the kernel returns how many elements were invalid.
 Elements with zero total volatility ``vol * sqrt(expiry) == 0`` take the limiting values
@@ -23,6 +26,8 @@ import math
 
 import numba
 import numpy as np
+
+from paraclear.numba_cache import renamed
 
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT2 = 0.7071067811865476
@@ -169,6 +174,9 @@ def _greeks_loop(
 greeks_strict = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
 )(_greeks_loop)
+greeks_strict_serial = numba.njit(
+    cache=True, error_model="numpy", boundscheck=False, fastmath=False
+)(renamed(_greeks_loop, "_greeks_loop_serial"))
 
 
 def _price_loop(
@@ -213,6 +221,9 @@ def _price_loop(
 price_strict = numba.njit(
     parallel=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False
 )(_price_loop)
+price_strict_serial = numba.njit(
+    cache=True, error_model="numpy", boundscheck=False, fastmath=False
+)(renamed(_price_loop, "_price_loop_serial"))
 
 
 LIMIT = 127
@@ -252,4 +263,7 @@ def _fixup_loop(
 
 fixup_limits = numba.njit(parallel=True, cache=True, error_model="numpy", boundscheck=False)(
     _fixup_loop
+)
+fixup_limits_serial = numba.njit(cache=True, error_model="numpy", boundscheck=False)(
+    renamed(_fixup_loop, "_fixup_loop_serial")
 )

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
+
+from paraclear.numba_cache import renamed
 
 _INV_SQRT_2PI = 0.3989422804014327
 _LN_SQRT_2PI = 0.9189385332046728
@@ -327,3 +329,9 @@ def implied_vol_loop(
         if code != 0:
             n_bad += 1
     return n_bad
+
+
+implied_vol_loop_serial = _jit(
+    renamed(cast(Any, implied_vol_loop).py_func, "implied_vol_loop_serial")
+)
+"""``implied_vol_loop`` compiled serially, for batches too small to pay for threads."""

@@ -49,6 +49,7 @@ import numpy.typing as npt
 
 from paraclear.risk import _black_fast as _fast
 from paraclear.risk import _black_kernels as _k
+from paraclear.risk._threading import threads_pay
 from paraclear.risk.errors import BackendUnavailable, InputReason, InvalidInputError
 
 __all__ = [
@@ -200,7 +201,12 @@ def _run(
         (under, strike, expiry, rate, dividend, vol), is_call
     )
     out, reasons = _buffers(8, s.shape[0])
-    kernel = _k.greeks_strict if mode is KernelMode.STRICT else _fast.greeks_fast
+    if mode is not KernelMode.STRICT:
+        kernel = _fast.greeks_fast
+    elif threads_pay(s.shape[0]):
+        kernel = _k.greeks_strict
+    else:
+        kernel = _k.greeks_strict_serial
     with _LAUNCH_LOCK:
         n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
@@ -259,7 +265,8 @@ def _price(
     )
     out, reasons = _buffers(1, s.shape[0])
     with _LAUNCH_LOCK:
-        n_bad = _k.price_strict(s, k, t, r, q, v, flags, bsm, out, reasons)
+        kernel = _k.price_strict if threads_pay(s.shape[0]) else _k.price_strict_serial
+        n_bad = kernel(s, k, t, r, q, v, flags, bsm, out, reasons)
     if n_bad:
         raise_invalid(reasons, n_bad)
     price: FloatArray = out[0].reshape(shape)

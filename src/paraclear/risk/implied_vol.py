@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from paraclear.risk import _iv_kernels as _k
+from paraclear.risk._threading import threads_pay
 from paraclear.risk.errors import InputReason, InvalidInputError
 from paraclear.risk.greeks import ArrayLike, FloatArray, broadcast_flat
 
@@ -84,7 +85,8 @@ def _run(
     )
     vol = np.empty(p.shape[0], dtype=np.float64)
     reason = np.empty(p.shape[0], dtype=np.int8)
-    _k.implied_vol_loop(p, u, k, t, r, q, call, bsm, vol, reason)
+    kernel = _k.implied_vol_loop if threads_pay(p.shape[0]) else _k.implied_vol_loop_serial
+    kernel(p, u, k, t, r, q, call, bsm, vol, reason)
     return ImpliedVol(vol.reshape(shape), reason.reshape(shape))
 
 
