@@ -47,6 +47,18 @@ class Inbox:
         return found
 
 
+def publish_index(venue: Venue, nonce: int, index: float) -> None:
+    """The operator's oracle update of the BTC index, in a block of its own."""
+    update = OracleUpdate(
+        sender=venue.operator.account,
+        nonce=nonce,
+        underlying="BTC",
+        index_price=usd(index),
+        atm_vol_ppm=600_000,
+    )
+    assert venue.node.submit(sign(venue.operator, CHAIN, update)).result(timeout=60).receipt.ok
+
+
 def apply(book: dict[float, float], levels: list[list[Any]]) -> None:
     for action, price, amount in levels:
         if action == "delete":
@@ -132,14 +144,7 @@ def test_index_quote_and_incremental_ticker(venue: Venue) -> None:
     quote = stream.take("quote.BTC-PERP", 1)[0]
     assert quote["best_ask_price"] == 61_000.0 and quote["best_ask_amount"] == 1.0
     assert stream.take("incremental_ticker.BTC-PERP", 1)[0]["type"] == "change"
-    update = OracleUpdate(
-        sender=venue.operator.account,
-        nonce=2,
-        underlying="BTC",
-        index_price=usd(61_000),
-        atm_vol_ppm=600_000,
-    )
-    assert venue.node.submit(sign(venue.operator, CHAIN, update)).result(timeout=60).receipt.ok
+    publish_index(venue, 2, 61_000)
     index = stream.take("deribit_price_index.btc_usdc", 1)[0]
     assert (index["index_name"], index["price"]) == ("btc_usdc", 61_000.0)
 

@@ -31,6 +31,7 @@ import msgspec
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Side, Transaction
 from paraclear.node.auth import DEFAULT_WINDOW_MS, Signer, sign_auth
 from paraclear.node.envelope import Keypair, encode_signed, sign
+from paraclear.node.names import canonical
 from paraclear.node.rpc import RpcError
 from paraclear.numbers import parse_price, parse_size
 
@@ -287,6 +288,7 @@ class AsyncClient:
         order: dict[str, Any],
     ) -> Any:
         nonce = await self.next_nonce(keypair.account)
+        instrument = canonical(instrument)  # the signed order names the listed instrument
         tx = PlaceOrder(
             sender=keypair.account,
             nonce=nonce,
@@ -319,7 +321,9 @@ class AsyncClient:
     async def cancel(self, keypair: Keypair, instrument: str, order: int) -> Any:
         """``private/cancel`` of the keypair's order ``order`` in ``instrument``."""
         nonce = await self.next_nonce(keypair.account)
-        tx = CancelOrder(sender=keypair.account, nonce=nonce, instrument=instrument, order=order)
+        tx = CancelOrder(
+            sender=keypair.account, nonce=nonce, instrument=canonical(instrument), order=order
+        )
         return await self.submit(
             "private/cancel", keypair, tx, order_id=f"{keypair.account}-{order}"
         )

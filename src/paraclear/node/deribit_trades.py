@@ -20,7 +20,7 @@ from paraclear.node import deribit_views, views
 from paraclear.node.deribit_views import MarketNode
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
-from paraclear.node.tape import MINUTE, Candle, TapeTrade
+from paraclear.node.tape import MINUTE, Candle, TapeTrade, merged
 from paraclear.state import keys as k
 
 MAX_COUNT: Final = 1_000
@@ -118,28 +118,14 @@ def chart(candles: list[Candle], minutes: int, start: int, end: int) -> dict[str
     """Deribit's ``get_tradingview_chart_data``: candles of ``minutes`` that start in
     ``[start, end]`` (seconds), built from one-minute candles; only periods with trades."""
     width = minutes * MINUTE
-    merged: dict[int, Candle] = {}
+    periods: dict[int, Candle] = {}
     for candle in candles:
         at = candle.start - candle.start % width
         if not start - width < at <= end:
             continue
-        old = merged.get(at)
-        merged[at] = (
-            Candle(
-                at, candle.open, candle.high, candle.low, candle.close, candle.volume, candle.cost
-            )
-            if old is None
-            else Candle(
-                at,
-                old.open,
-                max(old.high, candle.high),
-                min(old.low, candle.low),
-                candle.close,
-                old.volume + candle.volume,
-                old.cost + candle.cost,
-            )
-        )
-    rows = [merged[at] for at in sorted(merged)]
+        old = periods.get(at)
+        periods[at] = candle._replace(start=at) if old is None else merged(old, candle)
+    rows = [periods[at] for at in sorted(periods)]
     return {
         "status": "ok" if rows else "no_data",
         "ticks": [views.ms(row.start) for row in rows],

@@ -74,6 +74,19 @@ class Candle(NamedTuple):
     cost: int
 
 
+def merged(first: Candle, then: Candle) -> Candle:
+    """One candle of ``first``'s start covering ``first`` and the trades after it, ``then``."""
+    return Candle(
+        first.start,
+        first.open,
+        max(first.high, then.high),
+        min(first.low, then.low),
+        then.close,
+        first.volume + then.volume,
+        first.cost + then.cost,
+    )
+
+
 class Funding(NamedTuple):
     """A funding payment: ``rate_ppm`` of the index per contract (longs pay when positive),
     the index then (raw price) and the funding index after it (micro-USDC per lot)."""
@@ -199,21 +212,12 @@ class Tape:
         candles = self.candles.setdefault(name, deque(maxlen=CANDLE_MINUTES))
         start = time - time % MINUTE
         cost = notional(fill.price, fill.size)
-        last = candles[-1] if candles else None
-        if last is not None and last.start == start:
-            candles[-1] = Candle(
-                start,
-                last.open,
-                max(last.high, fill.price),
-                min(last.low, fill.price),
-                fill.price,
-                last.volume + fill.size,
-                last.cost + cost,
-            )
+        price = fill.price
+        candle = Candle(start, price, price, price, price, fill.size, cost)
+        if candles and candles[-1].start == start:
+            candles[-1] = merged(candles[-1], candle)
         else:
-            candles.append(
-                Candle(start, fill.price, fill.price, fill.price, fill.price, fill.size, cost)
-            )
+            candles.append(candle)
 
     def _funding(self, event: FundingPaid, time: int) -> None:
         oracle = self.oracles.get(_underlying(event.instrument))
