@@ -34,7 +34,7 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
         assert all(s["seconds"] >= 0 and s["us_per_tx"] >= 0 for s in row["stages"].values())
         assert row["e2e_tps"] > 0 and row["build_seconds"] > 0
         assert (row["par_tps"] is None) == (row["workers"] == 0)
-    assert rows[0]["vs_reference"] == 1.0
+    assert rows[0]["vs_reference"] == rows[0]["vs_reference_cpu"] == 1.0
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -218,10 +218,11 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
     seconds = {s: _median(getattr(t, s) for t in mine.stages) for s in STAGES}
     total = sum(seconds.values()) or 1.0
     txs = _median(mine.txs)
-    ratio = None
+    ratio = cpu_ratio = None
     if reference is not None:
-        pairs = zip(reference.stages, mine.stages, strict=True)
-        ratio = _median(r.total / t.total for r, t in pairs)
+        pairs = list(zip(reference.stages, mine.stages, strict=True))
+        ratio = round(_median(r.total / t.total for r, t in pairs), 3)
+        cpu_ratio = round(_median(r.cpu / max(t.cpu, 1e-9) for r, t in pairs), 3)
     return {
         "engine": engine,
         "txs": round(txs),
@@ -231,7 +232,8 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
         "seq_execute_only_tps": round(
             _median(n / s for n, s in zip(mine.txs, mine.execute_only, strict=True)), 1
         ),
-        "vs_reference": None if ratio is None else round(ratio, 3),
+        "vs_reference": ratio,
+        "vs_reference_cpu": cpu_ratio,
         "stages": {
             stage: {
                 "seconds": round(seconds[stage], 6),

@@ -36,9 +36,10 @@ def register(which: Any) -> None:
             "per CPU second) and of the sequential executor alone; seconds per block, "
             "microseconds per transaction and share of each stage (medians over the measured "
             "blocks); how many times faster than the reference engine (median of per-block "
-            "ratios); the parallel executor's tx/s and speedup; and whether every state root "
-            "and receipt came out equal (for the order flow, to the builder's dry run as well;"
-            " exit status 1 if not). Also writes a PNG plot of speedup against contention."
+            "ratios, of wall and of CPU time); the parallel executor's tx/s and speedup; and "
+            "whether every state root and receipt came out equal (for the order flow, to the "
+            "builder's dry run as well; exit status 1 if not). Also writes a PNG plot of "
+            "speedup against contention."
         ),
     )
     exec_.add_argument(
@@ -143,7 +144,8 @@ def text(result: dict[str, Any]) -> str:
         lines.append(
             f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
             f"{r['txs']:,} txs per block ({_composition(r['composition'])}); "
-            f"{r['e2e_cpu_tps']:,.0f} tx per CPU second; {r['keys_written']:,} keys written, "
+            f"{r['e2e_cpu_tps']:,.0f} tx per CPU second ({_cell(r['vs_reference_cpu'], '.2f')} "
+            f"times the reference's); {r['keys_written']:,} keys written, "
             f"commit and root {r['seq_commit_ms_per_1000_keys']} us per key:"
         )
         lines.append(f"  {'stage':<9} {'s/block':>8} {'us/tx':>8} {'share':>6}")
