@@ -46,7 +46,7 @@ from paraclear.clearing.transactions import (
     Transfer,
     Withdraw,
 )
-from paraclear.execution import BlockContext
+from paraclear.execution import BatchRunner, BlockContext
 from paraclear.state import AccessSet, StateView
 from paraclear.state import keys as k
 
@@ -78,10 +78,12 @@ _HANDLERS: Final[dict[type, tuple[AccessFn, ApplyFn]]] = {
 }
 
 
-Engine = Literal["reference"]
-ENGINES: Final[tuple[Engine, ...]] = ("reference",)
+Engine = Literal["reference", "compiled"]
+ENGINES: Final[tuple[Engine, ...]] = ("reference", "compiled")
 """How a machine runs transactions: ``reference`` runs the readable handlers (the
-specification)."""
+specification); ``compiled`` runs blocks' order flow (placements, cancels, amends, fills,
+closes) as compiled kernels over columnar tables (``clearing.kernels``) wherever a block is
+run as a whole (``BlockRun.run_all``), with identical receipts, writes and roots."""
 
 
 class ClearingMachine:
@@ -103,6 +105,11 @@ class ClearingMachine:
         self.declared = declared
         """With ``False`` every transaction runs optimistically (declares nothing)."""
         self.engine: Engine = engine
+        self.batch_runner: BatchRunner[Transaction] | None = None
+        if engine == "compiled":
+            from paraclear.clearing.kernels.engine import CompiledEngine
+
+            self.batch_runner = CompiledEngine(self)
 
     @property
     def event_type(self) -> object:

@@ -19,7 +19,13 @@ transaction universe as well as with the clearing house.
   the pools that drive the workers; ``wire``: the encodings that cross process boundaries.
 """
 
-from paraclear.execution.block_run import BlockRun, BlockRunFinished, fold, fold_delta
+from paraclear.execution.block_run import (
+    BatchRunner,
+    BlockRun,
+    BlockRunFinished,
+    fold,
+    fold_delta,
+)
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import (
     BlockMetrics,
@@ -35,6 +41,7 @@ from paraclear.execution.sequential import SequentialExecutor, execute_block
 __all__ = [
     "BACKENDS",
     "MAX_WORKERS",
+    "BatchRunner",
     "Block",
     "BlockContext",
     "BlockMetrics",

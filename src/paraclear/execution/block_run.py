@@ -21,15 +21,17 @@ Who runs what:
   block at its index in the block, and fold its writes with their own bookkeeping of the
   locks that move between workers (``fold_delta``).
 
-``run_all`` is where a machine's batch entry point (a compiled runner over a block's
-transactions) takes over: it must give the same receipts and fold the same writes.
+``run_all`` is where a machine's batch entry point takes over: a machine with a
+``batch_runner`` (``BatchRunner``: a compiled runner over a block's transactions) runs the
+whole list itself and must give the same receipts and pending writes as running them one by
+one; ``finish`` tells it the run was committed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from time import perf_counter
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics
@@ -38,6 +40,20 @@ from paraclear.state import AccessSet, Key, State, StateView, TxFailure
 
 TxT = TypeVar("TxT")
 _MISSING: Final = object()
+
+
+class BatchRunner(Protocol[TxT]):
+    """A machine's way of running many transactions at once (``machine.batch_runner``)."""
+
+    def run_batch(self, run: BlockRun[TxT], txs: Iterable[TxT]) -> list[Receipt]:
+        """Run ``txs`` in order in ``run`` exactly as ``run.run`` one by one would: append
+        them to ``run.txs``, their receipts to ``run.receipts``, fold their writes into
+        ``run.pending``; return their receipts."""
+        ...
+
+    def committed(self, run: BlockRun[TxT], state: State) -> None:
+        """``run`` (whose transactions it may have run) was committed to ``state``."""
+        ...
 
 
 class BlockRunFinished(RuntimeError):
@@ -87,10 +103,15 @@ class BlockRun(Generic[TxT]):
         return receipt
 
     def run_all(self, txs: Iterable[TxT]) -> list[Receipt]:
-        """``run`` each of ``txs`` in order; their receipts."""
+        """``run`` each of ``txs`` in order (through the machine's ``batch_runner`` if it has
+        one); their receipts."""
         started = perf_counter()
-        run = self._run
-        receipts = [run(tx, True) for tx in txs]
+        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        if runner is not None:
+            receipts = runner.run_batch(self, txs)
+        else:
+            run = self._run
+            receipts = [run(tx, True) for tx in txs]
         self.seconds += perf_counter() - started
         return receipts
 
@@ -141,6 +162,9 @@ class BlockRun(Generic[TxT]):
         self.finished = True
         started = perf_counter()
         state.apply(self.pending)
+        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        if runner is not None:
+            runner.committed(self, state)
         committed = perf_counter()
         root = state.root()
         receipts = self.receipts

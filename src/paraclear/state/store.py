@@ -8,7 +8,7 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import pairwise
 from time import perf_counter
 from typing import Final, Literal
@@ -38,7 +38,16 @@ class State:
     executor's workers) can tell whether anything else changed it since.
     """
 
-    __slots__ = ("_paths", "_stale", "_stale_root", "_tree", "data", "kind", "version")
+    __slots__ = (
+        "_paths",
+        "_stale",
+        "_stale_root",
+        "_tree",
+        "_watchers",
+        "data",
+        "kind",
+        "version",
+    )
 
     def __init__(
         self, initial: Mapping[Key, object] | None = None, tree: TreeKind = "compiled"
@@ -52,8 +61,15 @@ class State:
         self._stale: set[Key] = set()
         self._stale_root: bytes | None = None
         self.version = 0
+        self._watchers: list[Callable[[Mapping[Key, object]], None]] = []
         if initial:
             self.apply(initial)
+
+    def watch(self, watcher: Callable[[Mapping[Key, object]], None]) -> None:
+        """Call ``watcher`` with every write set committed from now on (after it is applied).
+        For mirrors of the state kept elsewhere (the compiled engine's tables); a copy of the
+        state has no watchers."""
+        self._watchers.append(watcher)
 
     def get(self, key: Key, default: object = None) -> object:
         return self.data.get(key, default)
@@ -102,6 +118,8 @@ class State:
         if timings is not None:
             timings["encode"] = perf_counter() - started
         self._update(batch, timings)
+        for watcher in self._watchers:
+            watcher(writes)
 
     def apply_hashed(self, writes: Mapping[Key, object], root: bytes) -> None:
         """Commit a write set whose new root was computed elsewhere (by the owners of the
@@ -115,6 +133,8 @@ class State:
         self._stale.update(writes)
         self._stale_root = root
         self.version += 1
+        for watcher in self._watchers:
+            watcher(writes)
 
     def root(self) -> bytes:
         """The state root: the sparse Merkle root over all present keys."""

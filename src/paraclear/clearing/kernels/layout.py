@@ -1,0 +1,133 @@
+"""The columnar tables the compiled kernels run over: one row per account, position, order
+and instrument, int64 columns addressed by the field constants below.
+
+Each table is a 2-D ``int64`` array, ``rows × fields``, grown by doubling. The names that
+rows stand for (account names, instrument names, ``(account, nonce)`` of an order) live in
+Python dictionaries beside the arrays: the kernels only see row numbers, which the glue
+resolves before it calls them.
+
+The tables mirror the committed state's hot keys (collateral, nonces, reservations,
+positions, open orders, instruments, marks, the house's fees) plus, during a block, what the
+block's transactions changed so far. ``sync`` keeps them in step with the key-value state in
+both directions.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+Int64Array = npt.NDArray[np.int64]
+
+# --- accounts -------------------------------------------------------------------------------
+A_COLL: Final = 0
+"""Collateral, micro-USDC."""
+A_NONCE: Final = 1
+A_RESV: Final = 2
+"""Initial margin reserved for open orders, micro-USDC."""
+A_BANK: Final = 3
+"""1 if the account has a bankruptcy record."""
+A_NPOS: Final = 4
+"""Number of live positions (listed in ``account_positions[row, :A_NPOS]``)."""
+A_NORD: Final = 5
+"""Number of open orders."""
+A_WIDE: Final = 6
+"""1 if a value of the account does not fit the tables (every transaction touching it runs
+the reference handler)."""
+A_TOUCH: Final = 7
+"""Which of its keys the block wrote since the last flush (``T_*`` bits)."""
+A_FIELDS: Final = 8
+
+T_COLL: Final = 1
+T_NONCE: Final = 2
+T_RESV: Final = 4
+T_ORDERS: Final = 8
+T_PORTFOLIO: Final = 16
+
+# --- positions --------------------------------------------------------------------------------
+P_ACCT: Final = 0
+P_INST: Final = 1
+P_SIZE: Final = 2
+P_QUOTE: Final = 3
+P_FIDX: Final = 4
+P_TOUCH: Final = 5
+P_FIELDS: Final = 6
+
+# --- orders -----------------------------------------------------------------------------------
+O_LIVE: Final = 0
+O_ACCT: Final = 1
+O_NONCE: Final = 2
+O_INST: Final = 3
+O_BUY: Final = 4
+O_KIND: Final = 5
+O_PRICE: Final = 6
+O_REM: Final = 7
+O_FILLED: Final = 8
+O_RESV: Final = 9
+O_REDUCE: Final = 10
+O_GTB: Final = 11
+O_TOUCH: Final = 12
+O_FIELDS: Final = 13
+
+ORDER_KINDS: Final = ("limit", "market", "immediate_or_cancel", "fill_or_kill", "post_only")
+"""``OrderType`` values by their code in ``O_KIND``."""
+KIND_LIMIT: Final = 0
+KIND_POST_ONLY: Final = 4
+
+# --- instruments ------------------------------------------------------------------------------
+I_OK: Final = 0
+"""1 if listed, marked, and its mark's copy of the specification equals the listing."""
+I_OPTION: Final = 1
+I_CALL: Final = 2
+I_EXPIRY: Final = 3
+I_STRIKE: Final = 4
+I_CSIZE: Final = 5
+I_TICK: Final = 6
+I_LOT: Final = 7
+I_IM: Final = 8
+I_MM: Final = 9
+I_MARK: Final = 10
+I_INDEX: Final = 11
+I_FIDX: Final = 12
+I_OI_TOUCH: Final = 13
+I_OI_DELTA: Final = 14
+I_OC_TOUCH: Final = 15
+I_OC_DELTA: Final = 16
+I_FIELDS: Final = 17
+
+# --- the house (one row) ----------------------------------------------------------------------
+H_OK: Final = 0
+"""1 if the configuration exists and the margin model is standard margin."""
+H_MAKER: Final = 1
+H_TAKER: Final = 2
+H_OPTION_FEE: Final = 3
+H_OPTION_CAP: Final = 4
+H_ORACLE: Final = 5
+"""Row of the oracle's account (-1: none yet)."""
+H_FEE_TOUCH: Final = 6
+H_FEE_DELTA: Final = 7
+H_SHORT_BASE: Final = 8
+H_SHORT_FLOOR: Final = 9
+H_SHORT_MAINT: Final = 10
+H_FIELDS: Final = 11
+
+
+def grown(table: Int64Array, rows: int) -> Int64Array:
+    """``table`` with at least ``rows`` rows (doubling), new rows zero."""
+    if rows <= table.shape[0]:
+        return table
+    capacity = max(rows, 2 * table.shape[0], 16)
+    bigger = np.zeros((capacity, *table.shape[1:]), dtype=np.int64)
+    bigger[: table.shape[0]] = table
+    return bigger
+
+
+def widened(table: Int64Array, columns: int) -> Int64Array:
+    """``table`` with at least ``columns`` columns (doubling), new columns zero."""
+    if columns <= table.shape[1]:
+        return table
+    wider = np.zeros((table.shape[0], max(columns, 2 * table.shape[1])), dtype=np.int64)
+    wider[:, : table.shape[1]] = table
+    return wider

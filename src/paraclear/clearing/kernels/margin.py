@@ -1,0 +1,209 @@
+"""Standard margin, reservations and fees in compiled code: the arithmetic of
+``clearing.margin.StandardMargin``, ``accounts.equity`` and ``handlers.orders.reservation``
+over the tables' rows.
+
+Every product that could leave int64 goes through ``paraclear.int128`` (exact, or refused);
+every sum is checked. A refused step makes the transaction ``FALLBACK``: the reference
+handler runs it instead, with Python's unbounded integers, so the result is always the
+specification's. Functions return ``(value, ok)``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numba
+
+from paraclear.clearing.kernels.layout import (
+    A_NPOS,
+    A_RESV,
+    H_MAKER,
+    H_OPTION_CAP,
+    H_OPTION_FEE,
+    H_SHORT_BASE,
+    H_SHORT_FLOOR,
+    H_TAKER,
+    I_CALL,
+    I_CSIZE,
+    I_FIDX,
+    I_IM,
+    I_INDEX,
+    I_LOT,
+    I_MARK,
+    I_OK,
+    I_OPTION,
+    I_STRIKE,
+    P_FIDX,
+    P_INST,
+    P_QUOTE,
+    P_SIZE,
+    Int64Array,
+)
+from paraclear.int128 import (
+    add_checked,
+    mul3_div_ceil,
+    mul_checked,
+    mul_div_ceil,
+    mul_div_floor,
+    sub_checked,
+)
+
+SIZE_SCALE: Final = 1_000_000
+PPM: Final = 1_000_000
+MARGIN_SCALE: Final = PPM * SIZE_SCALE
+
+
+@numba.njit(cache=True, nogil=True)
+def ppm_of_ceil(amount: int, rate: int) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """``numbers.ppm_of_ceil``: ceil(amount × rate / 1e6)."""
+    return mul_div_ceil(amount, rate, PPM)
+
+
+@numba.njit(cache=True, nogil=True)
+def pending_funding(
+    instrument: Int64Array, size: int, funding_index: int
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """``accounts.pending_funding`` of a perpetual position."""
+    steps, ok = sub_checked(instrument[I_FIDX], funding_index)
+    return mul_checked(size // instrument[I_LOT], steps) if ok else (0, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def short_option_initial(
+    instrument: Int64Array, size: int, house: Int64Array
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """The standard initial requirement of a short option position (``size`` < 0)."""
+    spot, ok1 = mul_div_floor(instrument[I_INDEX], instrument[I_CSIZE], SIZE_SCALE)
+    strike, ok2 = mul_div_floor(instrument[I_STRIKE], instrument[I_CSIZE], SIZE_SCALE)
+    if not (ok1 and ok2):
+        return 0, False
+    out_of_money = max(strike - spot, 0) if instrument[I_CALL] else max(spot - strike, 0)
+    base, ok3 = mul_checked(house[H_SHORT_BASE], spot)
+    otm, ok4 = mul_checked(PPM, out_of_money)
+    floor, ok5 = mul_checked(house[H_SHORT_FLOOR], spot)
+    mark, ok6 = mul_checked(PPM, instrument[I_MARK])
+    if not (ok3 and ok4 and ok5 and ok6):
+        return 0, False
+    per_contract, ok7 = add_checked(max(base - otm, floor), mark)
+    if not ok7:
+        return 0, False
+    charge, ok8 = mul_div_floor(per_contract, size, MARGIN_SCALE)
+    return -charge, ok8 and charge != -(2**63)
+
+
+@numba.njit(cache=True, nogil=True)
+def initial_term(
+    instrument: Int64Array, size: int, house: Int64Array
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """One position's term of ``StandardMargin.requirement(...).initial``."""
+    mark = instrument[I_MARK]
+    if not instrument[I_OPTION]:
+        return mul3_div_ceil(mark, abs(size), instrument[I_IM], MARGIN_SCALE)
+    if size > 0:
+        return mul_div_ceil(mark, size, SIZE_SCALE)
+    if size < 0:
+        return short_option_initial(instrument, size, house)
+    return 0, True
+
+
+@numba.njit(cache=True, nogil=True)
+def value_term(
+    instrument: Int64Array, size: int, quote: int, funding_index: int
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """One position's term of ``accounts.equity``: its value at the mark, rounded down,
+    for a perpetual with its quote cash and less its unsettled funding."""
+    value, ok = mul_div_floor(instrument[I_MARK], size, SIZE_SCALE)
+    if not ok or instrument[I_OPTION]:
+        return value, ok
+    funding, ok = pending_funding(instrument, size, funding_index)
+    total, ok2 = add_checked(quote, value)
+    if not (ok and ok2):
+        return 0, False
+    return sub_checked(total, funding)
+
+
+@numba.njit(cache=True, nogil=True)
+def equity_and_initial(
+    account: int,
+    collateral: int,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """(equity, initial requirement, ok) of ``account`` with ``collateral`` as its cash.
+    Not ok if a position's instrument has no usable mark (the reference raises
+    NoMarketData) or a sum leaves int64."""
+    equity, initial = collateral, 0
+    for at in range(accounts[account, A_NPOS]):
+        position = positions[account_positions[account, at]]
+        instrument = instruments[position[P_INST]]
+        if not instrument[I_OK]:
+            return 0, 0, False
+        value, ok1 = value_term(instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX])
+        term, ok2 = initial_term(instrument, position[P_SIZE], house)
+        if not (ok1 and ok2):
+            return 0, 0, False
+        equity, ok1 = add_checked(equity, value)
+        initial, ok2 = add_checked(initial, term)
+        if not (ok1 and ok2):
+            return 0, 0, False
+    return equity, initial, True
+
+
+@numba.njit(cache=True, nogil=True)
+def margin_shortfall(
+    account: int,
+    collateral: int,
+    extra: int,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """``require_initial_margin``: (required, available, ok); the check fails when
+    available < required."""
+    equity, initial, ok = equity_and_initial(
+        account, collateral, accounts, account_positions, positions, instruments, house
+    )
+    if not ok:
+        return 0, 0, False
+    required, ok1 = add_checked(initial, accounts[account, A_RESV])
+    required, ok2 = add_checked(required, extra)
+    return required, equity, ok1 and ok2
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_fees(
+    instrument: Int64Array, size: int, cash: int, house: Int64Array
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """``handlers.trading.fill_fees``: (maker fee, taker fee, ok)."""
+    if not instrument[I_OPTION]:
+        maker, ok1 = ppm_of_ceil(cash, house[H_MAKER])
+        taker, ok2 = ppm_of_ceil(cash, house[H_TAKER])
+        return maker, taker, ok1 and ok2
+    per_contract, ok1 = mul_div_floor(instrument[I_INDEX], instrument[I_CSIZE], SIZE_SCALE)
+    underlying, ok2 = mul_div_floor(per_contract, size, SIZE_SCALE)
+    by_underlying, ok3 = ppm_of_ceil(underlying, house[H_OPTION_FEE])
+    cap, ok4 = ppm_of_ceil(cash, house[H_OPTION_CAP])
+    fee = min(by_underlying, cap)
+    return fee, fee, ok1 and ok2 and ok3 and ok4
+
+
+@numba.njit(cache=True, nogil=True)
+def reservation(
+    instrument: Int64Array, is_buy: bool, price: int, size: int, house: Int64Array
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """``handlers.orders.reservation``: the order's standalone initial margin, what its
+    price pays beyond the mark, and its largest fee."""
+    signed = size if is_buy else -size
+    initial, ok1 = initial_term(instrument, signed, house)
+    beyond, ok2 = sub_checked(price, instrument[I_MARK])
+    beyond, ok3 = mul_div_ceil(beyond, signed, SIZE_SCALE)
+    cash, ok4 = mul_div_ceil(price, size, SIZE_SCALE)
+    maker, taker, ok5 = fill_fees(instrument, size, cash, house)
+    total, ok6 = add_checked(initial, max(beyond, 0))
+    total, ok7 = add_checked(total, max(maker, taker))
+    return total, ok1 and ok2 and ok3 and ok4 and ok5 and ok6 and ok7

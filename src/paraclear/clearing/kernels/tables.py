@@ -1,0 +1,448 @@
+"""``Tables``: the columnar mirror of the hot state, and the two ways across between it and
+the key-value state.
+
+* ``route(key, value)`` sets the rows a committed (or pending) key stands for: used to load
+  the tables from a state (``load``) and to bring them up to date after a transaction the
+  reference handlers ran.
+* ``flush(pending, data)`` writes every key the kernels changed since the last flush into a
+  block's pending writes, with the values the reference handlers would have written.
+
+Keys the kernels never read (pool shares, statistics, surfaces, counters they only add to)
+are not mirrored. Derived keys (an account's portfolio and list of open orders) are rebuilt
+from the rows on flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import numpy as np
+
+from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.kernels.layout import (
+    A_BANK,
+    A_COLL,
+    A_FIELDS,
+    A_NONCE,
+    A_NORD,
+    A_NPOS,
+    A_RESV,
+    A_TOUCH,
+    A_WIDE,
+    H_FEE_DELTA,
+    H_FEE_TOUCH,
+    H_FIELDS,
+    H_MAKER,
+    H_OK,
+    H_OPTION_CAP,
+    H_OPTION_FEE,
+    H_ORACLE,
+    H_SHORT_BASE,
+    H_SHORT_FLOOR,
+    H_SHORT_MAINT,
+    H_TAKER,
+    I_CALL,
+    I_CSIZE,
+    I_EXPIRY,
+    I_FIDX,
+    I_FIELDS,
+    I_IM,
+    I_INDEX,
+    I_LOT,
+    I_MARK,
+    I_MM,
+    I_OC_DELTA,
+    I_OC_TOUCH,
+    I_OI_DELTA,
+    I_OI_TOUCH,
+    I_OK,
+    I_OPTION,
+    I_STRIKE,
+    I_TICK,
+    O_ACCT,
+    O_BUY,
+    O_FIELDS,
+    O_FILLED,
+    O_GTB,
+    O_INST,
+    O_KIND,
+    O_LIVE,
+    O_NONCE,
+    O_PRICE,
+    O_REDUCE,
+    O_REM,
+    O_RESV,
+    O_TOUCH,
+    ORDER_KINDS,
+    P_ACCT,
+    P_FIDX,
+    P_FIELDS,
+    P_INST,
+    P_QUOTE,
+    P_SIZE,
+    P_TOUCH,
+    T_COLL,
+    T_NONCE,
+    T_ORDERS,
+    T_PORTFOLIO,
+    T_RESV,
+    Int64Array,
+    grown,
+    widened,
+)
+from paraclear.clearing.margin import MarginModel, StandardMargin
+from paraclear.clearing.records import HouseConfig, MarkData, OpenOrder, Position
+from paraclear.execution.block_run import fold_delta
+from paraclear.state import Key
+from paraclear.state import keys as k
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+_KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
+
+
+def fits(*values: int) -> bool:
+    """Whether every value fits a signed 64-bit column."""
+    return all(INT64_MIN <= value <= INT64_MAX for value in values)
+
+
+class Tables:
+    """The arrays and the names their rows stand for. See ``layout`` for the columns."""
+
+    def __init__(self, model: MarginModel) -> None:
+        self.accounts: Int64Array = np.zeros((0, A_FIELDS), dtype=np.int64)
+        self.account_positions: Int64Array = np.zeros((0, 8), dtype=np.int64)
+        """Position rows of each account's live positions, ``[:A_NPOS]``, in no order."""
+        self.positions: Int64Array = np.zeros((0, P_FIELDS), dtype=np.int64)
+        self.orders: Int64Array = np.zeros((0, O_FIELDS), dtype=np.int64)
+        self.instruments: Int64Array = np.zeros((0, I_FIELDS), dtype=np.int64)
+        self.house: Int64Array = np.zeros(H_FIELDS, dtype=np.int64)
+        self.house[H_ORACLE] = -1
+        self.model_ok = type(model) is StandardMargin
+        if isinstance(model, StandardMargin):
+            self.house[H_SHORT_BASE] = model.short_option_base_ppm
+            self.house[H_SHORT_FLOOR] = model.short_option_floor_ppm
+            self.house[H_SHORT_MAINT] = model.short_option_maintenance_ppm
+        self.account_row: dict[str, int] = {}
+        self.account_names: list[str] = []
+        self.instrument_row: dict[str, int] = {}
+        self.instrument_names: list[str] = []
+        self._listings: dict[int, Instrument] = {}
+        self._marks: dict[int, MarkData] = {}
+        self.position_row: dict[tuple[int, int], int] = {}
+        self.order_row: dict[tuple[int, int], int] = {}
+        """``(account row, order nonce)`` → the order's row (the latest one given out)."""
+        self.free_orders: list[int] = []
+        self.order_count = 0
+        """Order rows given out so far (free ones included)."""
+        self.touched_accounts: list[int] = []
+        self.touched_positions: list[int] = []
+        self.touched_orders: list[int] = []
+        self.touched_instruments: list[int] = []
+
+    @property
+    def usable(self) -> bool:
+        """Whether the kernels can run at all: standard margin and a house configuration."""
+        return bool(self.house[H_OK])
+
+    # --- rows by name ---------------------------------------------------------------------
+
+    def account(self, name: str) -> int:
+        """The row of account ``name``, a new zero row if it has none yet."""
+        row = self.account_row.get(name)
+        if row is None:
+            row = self.account_row[name] = len(self.account_names)
+            self.account_names.append(name)
+            self.accounts = grown(self.accounts, row + 1)
+            self.account_positions = grown(self.account_positions, row + 1)
+        return row
+
+    def instrument(self, name: str) -> int:
+        """The row of instrument ``name``, a new row (not ``I_OK``) if it has none yet."""
+        row = self.instrument_row.get(name)
+        if row is None:
+            row = self.instrument_row[name] = len(self.instrument_names)
+            self.instrument_names.append(name)
+            self.instruments = grown(self.instruments, row + 1)
+        return row
+
+    def position(self, account: int, instrument: int) -> int:
+        """The row of a position (a new empty one if the account never held it)."""
+        row = self.position_row.get((account, instrument))
+        if row is None:
+            row = self.position_row[(account, instrument)] = len(self.position_row)
+            self.positions = grown(self.positions, row + 1)
+            self.positions[row, P_ACCT] = account
+            self.positions[row, P_INST] = instrument
+        return row
+
+    def new_order(self, account: int, nonce: int) -> int:
+        """A free order row for order ``nonce`` of ``account``; it becomes the row the pair
+        stands for (the kernel sets it live if the placement succeeds)."""
+        if self.free_orders:
+            row = self.free_orders.pop()
+        else:
+            row = self.order_count
+            self.order_count += 1
+            self.orders = grown(self.orders, row + 1)
+        self.orders[row] = 0
+        self.orders[row, O_ACCT] = account
+        self.orders[row, O_NONCE] = nonce
+        self.order_row[(account, nonce)] = row
+        return row
+
+    def find_order(self, account: int, nonce: int) -> int:
+        """The row of order ``nonce`` of ``account``, or -1."""
+        return self.order_row.get((account, nonce), -1)
+
+    def make_room(self, positions: int) -> None:
+        """Let every account list at least ``positions`` positions."""
+        self.account_positions = widened(self.account_positions, positions)
+
+    # --- key-value state → rows -------------------------------------------------------------
+
+    def load(self, data: Mapping[Key, object]) -> None:
+        """Mirror every hot key of ``data`` (a fresh ``Tables``)."""
+        for key, value in data.items():
+            self.route(key, value)
+
+    def route(self, key: Key, value: object) -> None:
+        """Set the rows ``key`` stands for to ``value`` (None: absent)."""
+        if key[0] == "acct" and len(key) >= 3:
+            self._route_account(key, value)
+        elif key[0] == "market" and len(key) == 3:
+            if key[1] == "instrument":
+                self._route_listing(key[2], value)  # type: ignore[arg-type]
+            elif key[1] == "mark":
+                self._route_mark(key[2], value)  # type: ignore[arg-type]
+        elif key == k.CONFIG:
+            self._route_config(value)  # type: ignore[arg-type]
+
+    def _route_account(self, key: Key, value: object) -> None:
+        row, field = self.account(key[1]), key[2]
+        accounts = self.accounts
+        if field in ("collateral", "nonce", "reserved"):
+            number = 0 if value is None else value
+            column = {"collateral": A_COLL, "nonce": A_NONCE, "reserved": A_RESV}[field]
+            if isinstance(number, int) and fits(number):
+                accounts[row, column] = number
+            else:
+                accounts[row, A_WIDE] = 1
+        elif field == "bankruptcy":
+            accounts[row, A_BANK] = 0 if value is None else 1
+        elif field == "pos" and len(key) == 4:
+            self._route_position(row, key[3], value)
+        elif field == "order" and len(key) == 4:
+            self._route_order(row, int(key[3]), value)
+
+    def _route_position(self, account: int, name: str, value: object) -> None:
+        row = self.position(account, self.instrument(name))
+        was_live = self.positions[row, P_SIZE] != 0
+        if isinstance(value, Position) and not fits(value.size, value.quote, value.funding_index):
+            self.accounts[account, A_WIDE] = 1
+            return
+        size, quote, index = (
+            (value.size, value.quote, value.funding_index)
+            if isinstance(value, Position)
+            else (0, 0, 0)
+        )
+        self.positions[row, P_SIZE] = size
+        self.positions[row, P_QUOTE] = quote
+        self.positions[row, P_FIDX] = index
+        if was_live != (size != 0):
+            self._list_position(account, row, size != 0)
+
+    def _list_position(self, account: int, row: int, live: bool) -> None:
+        count = int(self.accounts[account, A_NPOS])
+        listed = self.account_positions[account]
+        if live:
+            self.make_room(count + 1)
+            self.account_positions[account, count] = row
+            self.accounts[account, A_NPOS] = count + 1
+        else:
+            at = int(np.flatnonzero(listed[:count] == row)[0])
+            listed[at] = listed[count - 1]
+            self.accounts[account, A_NPOS] = count - 1
+
+    def _route_order(self, account: int, nonce: int, value: object) -> None:
+        row = self.find_order(account, nonce)
+        was_live = row >= 0 and self.orders[row, O_LIVE] == 1
+        if not isinstance(value, OpenOrder):
+            if was_live:
+                self.orders[row, O_LIVE] = 0
+                self.accounts[account, A_NORD] -= 1
+            return
+        if not fits(value.price, value.remaining, value.filled, value.reserved, value.good_til):
+            self.accounts[account, A_WIDE] = 1
+            return
+        if row < 0:
+            row = self.new_order(account, nonce)
+        self.orders[row, O_LIVE] = 1
+        self.orders[row, O_INST] = self.instrument(value.instrument)
+        self.orders[row, O_BUY] = value.is_buy
+        self.orders[row, O_KIND] = _KIND_CODES[value.kind]
+        self.orders[row, O_PRICE] = value.price
+        self.orders[row, O_REM] = value.remaining
+        self.orders[row, O_FILLED] = value.filled
+        self.orders[row, O_RESV] = value.reserved
+        self.orders[row, O_REDUCE] = value.reduce_only
+        self.orders[row, O_GTB] = value.good_til
+        if not was_live:
+            self.accounts[account, A_NORD] += 1
+
+    def _route_listing(self, name: str, value: Instrument | None) -> None:
+        row = self.instrument(name)
+        if value is None:
+            self._listings.pop(row, None)
+        else:
+            self._listings[row] = value
+        self._set_instrument(row)
+
+    def _route_mark(self, name: str, value: MarkData | None) -> None:
+        row = self.instrument(name)
+        if value is None:
+            self._marks.pop(row, None)
+        else:
+            self._marks[row] = value
+        self._set_instrument(row)
+
+    def _set_instrument(self, row: int) -> None:
+        listing, mark = self._listings.get(row), self._marks.get(row)
+        columns = self.instruments[row]
+        columns[I_OK] = 0
+        if listing is None or mark is None or mark.instrument != listing:
+            return
+        option = isinstance(listing, Option)
+        values = {
+            I_OPTION: int(option),
+            I_CALL: int(listing.is_call) if isinstance(listing, Option) else 0,
+            I_EXPIRY: listing.expiry if isinstance(listing, Option) else 0,
+            I_STRIKE: listing.strike if isinstance(listing, Option) else 0,
+            I_CSIZE: listing.contract_size,
+            I_TICK: listing.tick_size,
+            I_LOT: listing.lot_size,
+            I_IM: 0 if isinstance(listing, Option) else listing.initial_margin_ppm,
+            I_MM: 0 if isinstance(listing, Option) else listing.maintenance_margin_ppm,
+            I_MARK: mark.price,
+            I_INDEX: mark.index,
+            I_FIDX: mark.funding_index,
+        }
+        if not fits(*values.values()) or listing.tick_size <= 0 or listing.lot_size <= 0:
+            return
+        for column, number in values.items():
+            columns[column] = number
+        columns[I_OK] = 1
+
+    def _route_config(self, value: HouseConfig | None) -> None:
+        house = self.house
+        house[H_OK] = 0
+        if value is None or not self.model_ok:
+            return
+        rates = (
+            value.maker_fee_ppm,
+            value.taker_fee_ppm,
+            value.option_fee_ppm,
+            value.option_fee_cap_ppm,
+        )
+        if not fits(*rates):
+            return
+        house[H_MAKER], house[H_TAKER], house[H_OPTION_FEE], house[H_OPTION_CAP] = rates
+        house[H_ORACLE] = self.account(value.oracle)
+        house[H_OK] = 1
+
+    # --- rows → key-value state ---------------------------------------------------------------
+
+    def flush(self, pending: dict[Key, object], data: Mapping[Key, object]) -> None:
+        """Write every key the kernels changed since the last flush into ``pending``, as
+        the reference handlers would have (absolute values; counters folded), and clear the
+        marks of what changed. Order rows closed since then become free."""
+        orders_of: dict[int, list[int]] = {}
+        for row in self.touched_orders:
+            self._flush_order(row, pending)
+            orders_of.setdefault(int(self.orders[row, O_ACCT]), []).append(row)
+        for row in self.touched_positions:
+            self._flush_position(row, pending)
+        for account in self.touched_accounts:
+            self._flush_account(account, pending, data, orders_of.get(account, []))
+        for row in self.touched_instruments:
+            self._flush_counters(row, pending, data)
+        house = self.house
+        if house[H_FEE_TOUCH]:
+            fold_delta(pending, data, k.FEE_POOL, int(house[H_FEE_DELTA]))
+            house[H_FEE_TOUCH] = house[H_FEE_DELTA] = 0
+        self.touched_accounts, self.touched_positions = [], []
+        self.touched_orders, self.touched_instruments = [], []
+
+    def _flush_order(self, row: int, pending: dict[Key, object]) -> None:
+        o = self.orders[row]
+        account, nonce = int(o[O_ACCT]), int(o[O_NONCE])
+        key = k.order(self.account_names[account], nonce)
+        o[O_TOUCH] = 0
+        if not o[O_LIVE]:
+            pending[key] = None
+            if self.order_row.get((account, nonce)) == row:
+                del self.order_row[(account, nonce)]
+            self.free_orders.append(row)
+            return
+        pending[key] = OpenOrder(
+            instrument=self.instrument_names[int(o[O_INST])],
+            is_buy=bool(o[O_BUY]),
+            kind=ORDER_KINDS[int(o[O_KIND])],
+            price=int(o[O_PRICE]),
+            remaining=int(o[O_REM]),
+            filled=int(o[O_FILLED]),
+            reserved=int(o[O_RESV]),
+            reduce_only=bool(o[O_REDUCE]),
+            good_til=int(o[O_GTB]),
+        )
+
+    def _flush_position(self, row: int, pending: dict[Key, object]) -> None:
+        p = self.positions[row]
+        p[P_TOUCH] = 0
+        key = k.position(self.account_names[int(p[P_ACCT])], self.instrument_names[int(p[P_INST])])
+        size = int(p[P_SIZE])
+        pending[key] = Position(size, int(p[P_QUOTE]), int(p[P_FIDX])) if size else None
+
+    def _flush_account(
+        self,
+        account: int,
+        pending: dict[Key, object],
+        data: Mapping[Key, object],
+        order_rows: list[int],
+    ) -> None:
+        a = self.accounts[account]
+        name, touched = self.account_names[account], int(a[A_TOUCH])
+        a[A_TOUCH] = 0
+        if touched & T_COLL:
+            pending[k.collateral(name)] = int(a[A_COLL])
+        if touched & T_NONCE:
+            pending[k.nonce(name)] = int(a[A_NONCE])
+        if touched & T_RESV:
+            pending[k.reserved(name)] = int(a[A_RESV]) or None
+        if touched & T_PORTFOLIO:
+            rows = self.account_positions[account, : int(a[A_NPOS])]
+            names = sorted(self.instrument_names[int(self.positions[r, P_INST])] for r in rows)
+            pending[k.portfolio(name)] = tuple(names) if names else None
+        if touched & T_ORDERS:
+            key = k.open_orders(name)
+            before = pending[key] if key in pending else data.get(key)
+            nonces = set(before or ())  # type: ignore[call-overload]
+            for row in order_rows:
+                nonce = int(self.orders[row, O_NONCE])
+                if self.orders[row, O_LIVE]:
+                    nonces.add(nonce)
+                else:
+                    nonces.discard(nonce)
+            pending[key] = tuple(sorted(nonces)) if nonces else None
+
+    def _flush_counters(
+        self, row: int, pending: dict[Key, object], data: Mapping[Key, object]
+    ) -> None:
+        i = self.instruments[row]
+        name = self.instrument_names[row]
+        if i[I_OI_TOUCH]:
+            fold_delta(pending, data, k.open_interest(name), int(i[I_OI_DELTA]))
+        if i[I_OC_TOUCH]:
+            fold_delta(pending, data, k.order_count(name), int(i[I_OC_DELTA]))
+        i[I_OI_TOUCH] = i[I_OI_DELTA] = i[I_OC_TOUCH] = i[I_OC_DELTA] = 0
