@@ -97,7 +97,12 @@ def test_bench_smoke_runs_report_json(capsys, tmp_path):
     assert main([*argv, "--repeats", "1", "--json", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = result["rows"]
-    assert [(r["accounts"], r["workers"]) for r in rows] == [(10, 1), (10, 2), (100, 1), (100, 2)]
+    assert sorted((r["accounts"], r["engine"], r["workers"]) for r in rows) == [
+        (accounts, engine, workers)
+        for accounts in (10, 100)
+        for engine in ("compiled", "reference")
+        for workers in (1, 2)
+    ]
     keys = {"accounts", "workers", "seq_tps", "par_tps", "speedup", "roots_equal"}
     keys |= {"reexecutions", "critical_path", "dag_seconds"}
     for row in rows:

@@ -24,6 +24,21 @@ def number_in(kind: type[N], low: N, high: N) -> Callable[[str], N]:
     return parse
 
 
+def add_engine_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--engine reference|compiled`` (default compiled), for commands that execute blocks."""
+    from paraclear.clearing import ENGINES
+
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="compiled",
+        help=f"how {what} runs transactions: 'compiled' runs the order flow (placements, "
+        "cancels, amends, fills, closes) as compiled kernels over columnar tables, with "
+        "results identical to 'reference', the readable handlers that are the "
+        "specification (default compiled; the kernels compile once, on first use)",
+    )
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     return number_in(int, low, high)
 

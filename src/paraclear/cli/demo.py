@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from paraclear.cli.args import int_in
+from paraclear.cli.args import add_engine_argument, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
 from paraclear.node.storage import DB_NAME
@@ -86,6 +86,7 @@ def register(commands: Any) -> None:
         help=f"where to write the HTML report (default: {REPORT_NAME} in --data-dir if "
         "given, else in the system's temporary directory; '-' for none)",
     )  # fmt: skip
+    add_engine_argument(parser, "the sequential replay")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
@@ -101,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
         market = run_market(data_dir, args, _tick_progress(line, args.minutes))
         expected = bytes.fromhex(market.final_root) if market.final_root else None
         comparison = compare_replay(
-            data_dir, workers=args.workers, expected_root=expected, progress=_replay_progress(line)
+            data_dir,
+            workers=args.workers,
+            expected_root=expected,
+            progress=_replay_progress(line),
+            engine=args.engine,
         )
     report = DemoReport(market, comparison, html=html)
     if html is not None:

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from paraclear.cli import replay_segments
-from paraclear.cli.args import int_in
+from paraclear.cli.args import add_engine_argument, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
 from paraclear.node.replay import ReplayReport, replay
@@ -62,6 +62,7 @@ def register(commands: Any) -> None:
         help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2); with "
         "--segments, processes verifying segments (default every core)",
     )
+    add_engine_argument(parser, "the sequential executor")
     replay_segments.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 executor=args.executor,
                 workers=args.workers or 2,
                 progress=progress,
+                engine=args.engine,
             )
     except StorageError as error:
         print(f"paraclear replay: {type(error).__name__}: {error}", file=sys.stderr)
@@ -103,7 +105,8 @@ def _text(report: ReplayReport) -> str:
     lines = [
         f"replayed {report.blocks:,} blocks ({report.txs:,} transactions) from {start} in "
         f"{report.seconds:.3f} s: {report.tps:,.0f} tx/s ({report.executor}"
-        + (f", {report.workers} workers)" if report.executor == "parallel" else ")"),
+        + (f", {report.workers} workers" if report.executor == "parallel" else "")
+        + f", {report.engine} engine)",
     ]
     for height, error in report.skipped_snapshots:
         lines.append(f"warning: skipped the snapshot at height {height}: {error}")

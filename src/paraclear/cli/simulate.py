@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from paraclear.cli.args import float_in, int_in
+from paraclear.cli.args import add_engine_argument, float_in, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.numbers import format_amount
@@ -103,6 +103,7 @@ def register(commands: Any) -> None:
         help="parallel backend: worker processes, or the same algorithm inline in one process "
         "for debugging (default processes)",
     )
+    add_engine_argument(parser, "the sequential executor")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
@@ -134,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         backend=args.backend,
+        engine=args.engine,
     )
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -222,6 +224,7 @@ def crash_text(summary: dict[str, Any]) -> str:
 
 
 def _executor(summary: dict[str, Any]) -> str:
+    engine = f"{summary['engine']} engine" if "engine" in summary else ""
     if summary["executor"] == "parallel":
-        return f"parallel, {summary['workers']} workers"
-    return "sequential"
+        return ", ".join(filter(None, [f"parallel, {summary['workers']} workers", engine]))
+    return ", ".join(filter(None, ["sequential", engine]))

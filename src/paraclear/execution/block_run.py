@@ -55,6 +55,10 @@ class BatchRunner(Protocol[TxT]):
         """``run`` (whose transactions it may have run) was committed to ``state``."""
         ...
 
+    def warm_up(self) -> None:
+        """Compile (or load from the cache) whatever it runs, before anything is timed."""
+        ...
+
 
 class BlockRunFinished(RuntimeError):
     """The run was committed by ``finish``: it runs nothing more."""

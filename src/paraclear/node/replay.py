@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, Receipt, SequentialExecutor
 from paraclear.node.snapshot import CorruptSnapshot, encode_state
@@ -70,6 +70,7 @@ class ReplayReport:
     """The root of the replayed state (after the last block that matched)."""
     executor: ExecutorName = "sequential"
     workers: int = 1
+    engine: str = "reference"
     snapshots_checked: int = 0
     mismatch: Divergence | None = None
     """The first block whose root (``RootMismatch``) or receipts (``ReceiptsMismatch``)
@@ -98,6 +99,7 @@ class ReplayReport:
             "seconds": round(self.seconds, 6),
             "tps": round(self.tps, 1),
             "executor": self.executor,
+            "engine": self.engine,
             "workers": self.workers,
             "snapshots_checked": self.snapshots_checked,
             "state_root": self.state_root.hex(),
@@ -154,6 +156,7 @@ def replay(
     executor: ExecutorName = "sequential",
     workers: int = 2,
     progress: Progress | None = None,
+    engine: Engine = "compiled",
 ) -> tuple[State, ReplayReport]:
     """Re-execute the log from genesis or from the latest snapshot, comparing every root.
 
@@ -168,7 +171,8 @@ def replay(
     if state.root() != store.root_at(start):
         report.mismatch = RootMismatch(start, store.root_at(start), state.root())
         return state, report
-    machine = ClearingMachine(store.spec.model())
+    machine = ClearingMachine(store.spec.model(), engine=engine)
+    report.engine = engine
     if executor == "parallel":
         report.workers = workers
         with ParallelExecutor(machine, workers) as parallel:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
     BlockMetrics,
@@ -96,6 +96,8 @@ class ReplayComparison:
     """The live node's final root, when the caller gave it."""
     first_mismatch: int | None = None
     """The first height where either executor differed from the log."""
+    engine: str = "reference"
+    """The sequential executor's engine (the parallel workers run the reference handlers)."""
 
     @property
     def txs(self) -> int:
@@ -193,6 +195,7 @@ def compare_replay(
     backend: Backend = "processes",
     expected_root: bytes | None = None,
     progress: ReplayProgress | None = None,
+    engine: Engine = "compiled",
 ) -> ReplayComparison:
     """Re-execute every block in ``data_dir`` from genesis on both executors.
 
@@ -202,13 +205,16 @@ def compare_replay(
     comparison = ReplayComparison(workers, backend, expected_root=expected_root)
     with BlockStore.open(data_dir) as store:
         machine = ClearingMachine(store.spec.model())
+        comparison.engine = engine
+        sequential_machine = ClearingMachine(store.spec.model(), engine=engine)
         sequential_state, parallel_state = store.spec.genesis_state(), store.spec.genesis_state()
         comparison.genesis_ok = sequential_state.root() == store.genesis_root
         comparison.final_root = sequential_state.root()
-        sequential = SequentialExecutor(machine)
+        sequential = SequentialExecutor(sequential_machine)
         tip = store.height
         if tip:
             _warm_up(store, machine, workers)
+            _warm_up_engine(store, sequential_machine)
         with ParallelExecutor(machine, workers, backend) as parallel:
             for stored in store.blocks(1, tip):
                 seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
@@ -236,6 +242,12 @@ def _warm_up(store: BlockStore, machine: ClearingMachine, workers: int) -> None:
     SequentialExecutor(machine).execute(store.spec.genesis_state(), first)
     with ParallelExecutor(machine, workers, "inline") as parallel:
         parallel.execute(store.spec.genesis_state(), first)
+
+
+def _warm_up_engine(store: BlockStore, machine: ClearingMachine) -> None:
+    """Load (or compile) the engine's kernels before the timed blocks."""
+    if machine.batch_runner is not None:
+        machine.batch_runner.warm_up()
 
 
 def _timed(

@@ -132,6 +132,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "sequential_seconds": round(replay.sequential_seconds, 4),
         "parallel_seconds": round(replay.parallel_seconds, 4),
         "workers": replay.workers,
+        "engine": replay.engine,
         "reexecutions": replay.reexecutions,
         "fallbacks": replay.fallbacks,
         "liquidations": run.liquidations,
@@ -233,8 +234,9 @@ def _replay_lines(report: DemoReport) -> list[str]:
         where = replay.first_mismatch
         verdict = "NO" + (f": first difference at height {where}" if where else ": final root")
     return [
-        f"replay of the same blocks from genesis: sequential {replay.sequential_seconds:.3f} s, "
-        f"parallel {replay.parallel_seconds:.3f} s ({_workers(replay.workers)})",
+        f"replay of the same blocks from genesis: sequential {replay.sequential_seconds:.3f} s "
+        f"({replay.engine} engine), parallel {replay.parallel_seconds:.3f} s "
+        f"({_workers(replay.workers)}, reference handlers)",
         f"        speedup x{replay.speedup:.2f} (total), x{replay.median_speedup:.2f} "
         f"(median per block); re-executions {replay.reexecutions:,}, sequential fallbacks "
         f"{replay.fallbacks}; workers busy "

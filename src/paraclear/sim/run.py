@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from paraclear.clearing import ClearingMachine
+from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, SequentialExecutor, execute_block
@@ -34,6 +34,7 @@ class SimulationReport:
     root_seconds: float
     events: dict[str, int] = field(default_factory=dict)
     executor: str = "sequential"
+    engine: str = "reference"
     workers: int = 1
     critical_path_max: int = 0
     reexecutions: int = 0
@@ -62,6 +63,7 @@ class SimulationReport:
             "root_seconds": round(self.root_seconds, 6),
             "state_root": self.state_root,
             "executor": self.executor,
+            "engine": self.engine,
             "workers": self.workers,
             "critical_path_max": self.critical_path_max,
             "reexecutions": self.reexecutions,
@@ -83,11 +85,16 @@ def run_simulation(
     executor: str = "sequential",
     workers: int = 2,
     backend: Backend = "processes",
+    engine: Engine = "compiled",
 ) -> SimulationReport:
     """Generate and execute ``blocks`` blocks (after a setup block) on ``executor``
-    (``sequential`` or ``parallel`` with ``workers`` on ``backend``)."""
+    (``sequential`` or ``parallel`` with ``workers`` on ``backend``), the sequential
+    executor running ``engine`` (the parallel executor's workers run the reference
+    handlers)."""
     workload = Workload(config)
-    machine = ClearingMachine(workload.model)
+    machine = ClearingMachine(
+        workload.model, engine=engine if executor == "sequential" else "reference"
+    )
     state = workload.genesis()
     execute_block(state, workload.setup_block(), machine)
     if executor == "parallel":
@@ -150,6 +157,7 @@ def _run(
         root_seconds=root_seconds,
         events=dict(events),
         executor="parallel" if isinstance(executor, ParallelExecutor) else "sequential",
+        engine=machine.engine,
         workers=workers,
         critical_path_max=critical_path,
         reexecutions=reexecutions,

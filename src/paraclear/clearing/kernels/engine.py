@@ -55,6 +55,7 @@ from paraclear.clearing.kernels.codes import (
     R_V1,
     R_V2,
     X_FIELDS,
+    X_KIND,
     X_ORDER,
 )
 from paraclear.clearing.kernels.layout import (
@@ -143,6 +144,17 @@ class CompiledEngine:
             self._watched.add(id(state))
             state.watch(self._on_commit)
 
+    def warm_up(self) -> None:
+        """Compile the kernels (or load them from numba's cache) on an empty block."""
+        tables = Tables(self.machine.margin_model)
+        none = np.zeros((0, X_FIELDS), dtype=np.int64)
+        run_orders(
+            none, np.zeros((0, R_FIELDS), dtype=np.int64), 0,
+            tables.accounts, tables.account_positions, tables.positions, tables.orders,
+            tables.instruments, tables.house, 0, 0,
+            np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
+        )  # fmt: skip
+
     def _on_commit(self, writes: Mapping[Key, object]) -> None:
         if self._run is None or writes is not self._run.pending:
             self._trusted = False
@@ -197,20 +209,20 @@ class CompiledEngine:
         for at in range(done):
             run.txs.append(txs[at])
             run.receipts.append(_receipt(tables, txs[at], columns[at], results[at], index + at))
-        _free_unplaced(tables, txs, columns)
+        _free_unplaced(tables, columns)
         return int(done)
 
 
-def _free_unplaced(tables: Tables, txs: list[Transaction], columns: np.ndarray) -> None:
+def _free_unplaced(tables: Tables, columns: np.ndarray) -> None:
     """Give back the order rows of placements that did not open an order."""
     orders = tables.orders
-    for tx, row in zip(txs, columns[:, X_ORDER].tolist(), strict=True):
-        placed = row >= 0 and (orders[row, O_LIVE] or orders[row, O_TOUCH])
-        if isinstance(tx, PlaceOrder) and row >= 0 and not placed:
-            key = (int(orders[row, O_ACCT]), int(orders[row, O_NONCE]))
-            if tables.order_row.get(key) == row:
-                del tables.order_row[key]
-            tables.free_orders.append(row)
+    rows = columns[(columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0), X_ORDER]
+    rows = rows[(orders[rows, O_LIVE] == 0) & (orders[rows, O_TOUCH] == 0)]
+    accounts, nonces = orders[rows, O_ACCT].tolist(), orders[rows, O_NONCE].tolist()
+    for row, account, nonce in zip(rows.tolist(), accounts, nonces, strict=True):
+        if tables.order_row.get((account, nonce)) == row:
+            del tables.order_row[(account, nonce)]
+        tables.free_orders.append(row)
 
 
 def _columns(tables: Tables, tx: Transaction) -> list[int]:

@@ -357,14 +357,9 @@ class Tables:
         """Write every key the kernels changed since the last flush into ``pending``, as
         the reference handlers would have (absolute values; counters folded), and clear the
         marks of what changed. Order rows closed since then become free."""
-        orders_of: dict[int, list[int]] = {}
-        for row in self.touched_orders:
-            self._flush_order(row, pending)
-            orders_of.setdefault(int(self.orders[row, O_ACCT]), []).append(row)
-        for row in self.touched_positions:
-            self._flush_position(row, pending)
-        for account in self.touched_accounts:
-            self._flush_account(account, pending, data, orders_of.get(account, []))
+        orders_of = self._flush_orders(pending)
+        self._flush_positions(pending)
+        self._flush_accounts(pending, data, orders_of)
         for row in self.touched_instruments:
             self._flush_counters(row, pending, data)
         house = self.house
@@ -374,67 +369,71 @@ class Tables:
         self.touched_accounts, self.touched_positions = [], []
         self.touched_orders, self.touched_instruments = [], []
 
-    def _flush_order(self, row: int, pending: dict[Key, object]) -> None:
-        o = self.orders[row]
-        account, nonce = int(o[O_ACCT]), int(o[O_NONCE])
-        key = k.order(self.account_names[account], nonce)
-        o[O_TOUCH] = 0
-        if not o[O_LIVE]:
+    def _flush_orders(self, pending: dict[Key, object]) -> dict[int, list[tuple[int, int]]]:
+        """Write the touched orders; returns (nonce, live) of each, by account row."""
+        rows = self.touched_orders
+        values = self.orders[rows].tolist()
+        self.orders[rows, O_TOUCH] = 0
+        names, instruments, order_row = self.account_names, self.instrument_names, self.order_row
+        orders_of: dict[int, list[tuple[int, int]]] = {}
+        for row, o in zip(rows, values, strict=True):
+            account, nonce, live = o[O_ACCT], o[O_NONCE], o[O_LIVE]
+            orders_of.setdefault(account, []).append((nonce, live))
+            key = k.order(names[account], nonce)
+            if live:
+                pending[key] = OpenOrder(
+                    instruments[o[O_INST]], o[O_BUY] == 1, ORDER_KINDS[o[O_KIND]],
+                    o[O_PRICE], o[O_REM], o[O_FILLED], o[O_RESV], o[O_REDUCE] == 1, o[O_GTB],
+                )  # fmt: skip
+                continue
             pending[key] = None
-            if self.order_row.get((account, nonce)) == row:
-                del self.order_row[(account, nonce)]
+            if order_row.get((account, nonce)) == row:
+                del order_row[(account, nonce)]
             self.free_orders.append(row)
-            return
-        pending[key] = OpenOrder(
-            instrument=self.instrument_names[int(o[O_INST])],
-            is_buy=bool(o[O_BUY]),
-            kind=ORDER_KINDS[int(o[O_KIND])],
-            price=int(o[O_PRICE]),
-            remaining=int(o[O_REM]),
-            filled=int(o[O_FILLED]),
-            reserved=int(o[O_RESV]),
-            reduce_only=bool(o[O_REDUCE]),
-            good_til=int(o[O_GTB]),
-        )
+        return orders_of
 
-    def _flush_position(self, row: int, pending: dict[Key, object]) -> None:
-        p = self.positions[row]
-        p[P_TOUCH] = 0
-        key = k.position(self.account_names[int(p[P_ACCT])], self.instrument_names[int(p[P_INST])])
-        size = int(p[P_SIZE])
-        pending[key] = Position(size, int(p[P_QUOTE]), int(p[P_FIDX])) if size else None
+    def _flush_positions(self, pending: dict[Key, object]) -> None:
+        rows = self.touched_positions
+        values = self.positions[rows].tolist()
+        self.positions[rows, P_TOUCH] = 0
+        names, instruments = self.account_names, self.instrument_names
+        for p in values:
+            key = k.position(names[p[P_ACCT]], instruments[p[P_INST]])
+            size = p[P_SIZE]
+            pending[key] = Position(size, p[P_QUOTE], p[P_FIDX]) if size else None
 
-    def _flush_account(
+    def _flush_accounts(
         self,
-        account: int,
         pending: dict[Key, object],
         data: Mapping[Key, object],
-        order_rows: list[int],
+        orders_of: dict[int, list[tuple[int, int]]],
     ) -> None:
-        a = self.accounts[account]
-        name, touched = self.account_names[account], int(a[A_TOUCH])
-        a[A_TOUCH] = 0
-        if touched & T_COLL:
-            pending[k.collateral(name)] = int(a[A_COLL])
-        if touched & T_NONCE:
-            pending[k.nonce(name)] = int(a[A_NONCE])
-        if touched & T_RESV:
-            pending[k.reserved(name)] = int(a[A_RESV]) or None
-        if touched & T_PORTFOLIO:
-            rows = self.account_positions[account, : int(a[A_NPOS])]
-            names = sorted(self.instrument_names[int(self.positions[r, P_INST])] for r in rows)
-            pending[k.portfolio(name)] = tuple(names) if names else None
-        if touched & T_ORDERS:
-            key = k.open_orders(name)
-            before = pending[key] if key in pending else data.get(key)
-            nonces = set(before or ())  # type: ignore[call-overload]
-            for row in order_rows:
-                nonce = int(self.orders[row, O_NONCE])
-                if self.orders[row, O_LIVE]:
-                    nonces.add(nonce)
-                else:
-                    nonces.discard(nonce)
-            pending[key] = tuple(sorted(nonces)) if nonces else None
+        rows = self.touched_accounts
+        values = self.accounts[rows].tolist()
+        self.accounts[rows, A_TOUCH] = 0
+        for account, a in zip(rows, values, strict=True):
+            name, touched = self.account_names[account], a[A_TOUCH]
+            if touched & T_COLL:
+                pending[k.collateral(name)] = a[A_COLL]
+            if touched & T_NONCE:
+                pending[k.nonce(name)] = a[A_NONCE]
+            if touched & T_RESV:
+                pending[k.reserved(name)] = a[A_RESV] or None
+            if touched & T_PORTFOLIO:
+                listed = self.account_positions[account, : a[A_NPOS]].tolist()
+                held = self.positions[listed, P_INST].tolist()
+                instruments = sorted(self.instrument_names[at] for at in held)
+                pending[k.portfolio(name)] = tuple(instruments) if instruments else None
+            if touched & T_ORDERS:
+                key = k.open_orders(name)
+                before = pending[key] if key in pending else data.get(key)
+                nonces = set(before or ())  # type: ignore[call-overload]
+                for nonce, live in orders_of.get(account, ()):
+                    if live:
+                        nonces.add(nonce)
+                    else:
+                        nonces.discard(nonce)
+                pending[key] = tuple(sorted(nonces)) if nonces else None
 
     def _flush_counters(
         self, row: int, pending: dict[Key, object], data: Mapping[Key, object]
