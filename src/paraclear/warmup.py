@@ -46,6 +46,15 @@ def _schedule() -> None:
     plan_block([], 1, lambda lock: 0)
 
 
+def _clearing_kernels() -> None:
+    """The compiled engine's order-flow kernels."""
+    from paraclear.clearing import ClearingMachine
+
+    runner = ClearingMachine(engine="compiled").batch_runner
+    assert runner is not None
+    runner.warm_up()
+
+
 _STRIKES: Final = np.array([90.0, 100.0, 110.0])
 _CALLS: Final = np.array([True, False, True])
 _EXPIRIES: Final = np.array([0.25, 0.25, 0.0])
@@ -127,6 +136,7 @@ def _exact_arithmetic() -> None:
 STEPS: Final[dict[str, Callable[[], None]]] = {
     "state tree": _state_tree,
     "block schedule": _schedule,
+    "clearing kernels": _clearing_kernels,
     "marks": _marks,
     "greeks": _greeks,
     "fast greeks": _fast_greeks,
@@ -138,7 +148,7 @@ STEPS: Final[dict[str, Callable[[], None]]] = {
 }
 """Every step by name, in the order they run."""
 
-_NODE: Final = ("state tree", "block schedule", "marks", "greeks")
+_NODE: Final = ("state tree", "block schedule", "clearing kernels", "marks", "greeks")
 COMMANDS: Final[dict[str, tuple[str, ...]]] = {
     "demo": (*_NODE, "fast greeks", "implied vol"),
     "serve": _NODE,
@@ -146,9 +156,9 @@ COMMANDS: Final[dict[str, tuple[str, ...]]] = {
     "simulate": (*_NODE, "portfolio margin"),
     "all": tuple(STEPS),
 }
-"""The steps each command needs: the node's (commit, schedule, the oracle update's marks
-and the pool's quotes), plus the agents' analytics in the demo and portfolio margin in the
-simulation."""
+"""The steps each command needs: the node's (commit, schedule, the compiled engine, the
+oracle update's marks and the pool's quotes), plus the agents' analytics in the demo and
+portfolio margin in the simulation."""
 
 
 LIBRARIES: Final = ("paraclear.int128",)

@@ -1,0 +1,15 @@
+"""The compiled engine: the order flow as numba ``nogil`` kernels over columnar tables.
+
+* ``layout``: the tables' columns; ``tables``: ``Tables``, the columnar mirror of the hot
+  state and the two ways across between it and the key-value state (``route``, ``flush``).
+* ``margin``: standard margin, reservations and fees in compiled code.
+* ``orders``: PlaceOrder, CancelOrder, AmendOrder, SettleFill and CloseOrder, and
+  ``run_orders``, which runs a table of them.
+* ``codes``: the transaction and result columns the glue and the kernels exchange.
+* ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``.
+
+The readable handlers in ``clearing.handlers`` are the specification; every kernel checks
+and changes what its handler does, in the same order, and hands anything it cannot do
+exactly back to the handler (``tests/clearing/test_kernels.py`` compares them block by
+block).
+"""
