@@ -27,10 +27,11 @@ from paraclear.clearing.transactions import (
     Transaction,
     Withdraw,
 )
-from paraclear.execution import Block, BlockResult, SequentialExecutor
+from paraclear.execution import Block, BlockResult, SequentialExecutor, execute_block
 from paraclear.market import SerialMatcher
 from paraclear.node.builder import BlockBuilder
 from paraclear.numbers import MAX_ABS_RAW
+from paraclear.sim.workload import Workload, WorkloadConfig
 from tests.clearing.harness import PERP, Exchange
 from tests.node.test_builder import ACCOUNTS, Flow
 
@@ -159,3 +160,29 @@ def test_extreme_sizes_and_prices_agree() -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="engine must be one of"):
         ClearingMachine(engine="fast")  # type: ignore[arg-type]
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    accounts=st.sampled_from([2, 10, 200]),
+    portfolio=st.booleans(),
+)
+def test_the_simulation_workload_agrees(seed: int, accounts: int, portfolio: bool) -> None:
+    """Trades (with failures for margin and collateral), liquidations, oracle updates,
+    funding and expiries from the simulation's workload, at several contention levels."""
+    workload = Workload(
+        WorkloadConfig(
+            seed=seed, accounts=accounts, txs_per_block=80, portfolio_margin=portfolio
+        )
+    )
+    reference = ClearingMachine(workload.model)
+    compiled = ClearingMachine(workload.model, engine="compiled")
+    state = workload.genesis()
+    execute_block(state, workload.setup_block(), reference)
+    replica = state.copy()
+    for _ in range(5):
+        block = workload.next_block(state)
+        want = execute_block(state, block, reference)
+        got = execute_block(replica, block, compiled)
+        _same(got, want, block)

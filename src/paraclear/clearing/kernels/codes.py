@@ -11,6 +11,7 @@ K_CANCEL: Final = 2
 K_AMEND: Final = 3
 K_FILL: Final = 4
 K_CLOSE: Final = 5
+K_TRADE: Final = 6
 
 # --- transaction columns ---------------------------------------------------------------------
 X_KIND: Final = 0
@@ -31,12 +32,14 @@ X_ORDER: Final = 12
 or the taker's) otherwise; -1 if none."""
 X_ORDER_NONCE: Final = 13
 X_ACCOUNT: Final = 14
-"""CloseOrder's account; SettleFill's taker."""
+"""CloseOrder's account; SettleFill's taker (-1 for the others)."""
 X_MAKER: Final = 15
+"""SettleFill's and Trade's maker."""
 X_MAKER_ORDER: Final = 16
 X_MAKER_NONCE: Final = 17
 X_POSITION: Final = 18
-"""Position row of the sender (placement) or taker (fill) in the instrument; -1: none."""
+"""Position row of the sender (placement, trade) or taker (fill) in the instrument; -1:
+none."""
 X_MAKER_POSITION: Final = 19
 X_REMAINING: Final = 20
 X_FIELDS: Final = 21
@@ -65,6 +68,7 @@ E_REDUCE_ONLY: Final = 8
 E_TOO_MANY_ORDERS: Final = 9
 E_BANKRUPT: Final = 10
 E_INSUFFICIENT_MARGIN: Final = 11
+"""E1: account row, E2: required, E3: available."""
 E_UNKNOWN_ORDER: Final = 12
 """E1: account row, E2: order nonce."""
 E_FILL_MISMATCH: Final = 13
@@ -75,6 +79,7 @@ E_UNAUTHORIZED: Final = 15
 E_REMAINING_TOO_LARGE: Final = 16
 E_BALANCE_LIMIT: Final = 17
 """E1: account row, E2: balance."""
+E_SELF_TRADE: Final = 18
 
 FILL_REASONS: Final = (
     "an order is in another instrument",

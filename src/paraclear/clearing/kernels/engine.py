@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from paraclear.clearing import errors
-from paraclear.clearing.events import OrderAmended, OrderClosed, OrderFilled, OrderPlaced
+from paraclear.clearing.events import (
+    OrderAmended,
+    OrderClosed,
+    OrderFilled,
+    OrderPlaced,
+    TradeSettled,
+)
 from paraclear.clearing.kernels.codes import (
     E_BALANCE_LIMIT,
     E_BANKRUPT,
@@ -38,6 +44,7 @@ from paraclear.clearing.kernels.codes import (
     E_ORDER_EXPIRED,
     E_REDUCE_ONLY,
     E_REMAINING_TOO_LARGE,
+    E_SELF_TRADE,
     E_TOO_MANY_ORDERS,
     E_UNAUTHORIZED,
     E_UNKNOWN_ORDER,
@@ -47,6 +54,7 @@ from paraclear.clearing.kernels.codes import (
     K_CLOSE,
     K_FILL,
     K_PLACE,
+    K_TRADE,
     R_E1,
     R_E2,
     R_E3,
@@ -67,7 +75,8 @@ from paraclear.clearing.kernels.layout import (
     O_TOUCH,
     ORDER_KINDS,
 )
-from paraclear.clearing.kernels.orders import MAX_BALANCE, MAX_OPEN_ORDERS, run_orders
+from paraclear.clearing.kernels.rows import MAX_BALANCE, MAX_OPEN_ORDERS
+from paraclear.clearing.kernels.run import run_orders
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -76,6 +85,7 @@ from paraclear.clearing.transactions import (
     PlaceOrder,
     SettleFill,
     Side,
+    Trade,
     Transaction,
 )
 from paraclear.execution import BlockRun, Receipt
@@ -86,7 +96,7 @@ if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
 
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
-KERNEL_TYPES: Final = (PlaceOrder, CancelOrder, AmendOrder, SettleFill, CloseOrder)
+KERNEL_TYPES: Final = (PlaceOrder, CancelOrder, AmendOrder, SettleFill, CloseOrder, Trade)
 MIN_CHUNK: Final = 8
 MAX_CHUNK: Final = 4096
 """Transactions glued and run per kernel call: a fallback makes the glue of the rest of its
@@ -258,6 +268,14 @@ def _columns(tables: Tables, tx: Transaction) -> list[int]:
             tables.find_order(maker, tx.maker_order), tx.maker_order,
             tables.position(taker, at), tables.position(maker, at), 0,
         ]  # fmt: skip
+    if isinstance(tx, Trade):
+        at = tables.instrument(tx.instrument)
+        maker = tables.account(tx.maker)
+        return [
+            K_TRADE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY, 0, tx.price,
+            tx.size, 0, 0, -1, 0, -1, maker, -1, 0, tables.position(sender, at),
+            tables.position(maker, at), 0,
+        ]  # fmt: skip
     assert isinstance(tx, CloseOrder)
     account = tables.account(tx.account)
     return [
@@ -296,6 +314,12 @@ def _receipt(
             maker=tx.maker, maker_order=tx.maker_order, taker_side="buy" if buys else "sell",
             size=tx.size, price=tx.price, maker_fee=value, taker_fee=int(result[R_V2]),
         )  # fmt: skip
+    elif isinstance(tx, Trade):
+        event = TradeSettled(
+            instrument=tx.instrument, maker=tx.maker, taker=tx.sender,
+            taker_side=tx.side.value, size=tx.size, price=tx.price, maker_fee=value,
+            taker_fee=int(result[R_V2]),
+        )  # fmt: skip
     else:
         assert isinstance(tx, CloseOrder)
         event = OrderClosed(
@@ -319,7 +343,7 @@ def _failure(
         field = "price" if status == E_NOT_MULTIPLE_PRICE else "size"
         return errors.NotMultiple(field=field, value=e1, step=e2)
     if status == E_INSTRUMENT_EXPIRED:
-        if isinstance(tx, PlaceOrder | SettleFill):
+        if isinstance(tx, PlaceOrder | SettleFill | Trade):
             instrument = tx.instrument
         else:
             row = tables.orders[int(columns[X_ORDER])]
@@ -337,7 +361,9 @@ def _failure(
     if status == E_BANKRUPT:
         return errors.AccountBankrupt(account=tx.sender, deficit=e1)
     if status == E_INSUFFICIENT_MARGIN:
-        return errors.InsufficientMargin(account=tx.sender, required=e1, available=e2)
+        return errors.InsufficientMargin(account=name[e1], required=e2, available=e3)
+    if status == E_SELF_TRADE:
+        return errors.SelfTrade(account=tx.sender)
     if status == E_UNKNOWN_ORDER:
         return errors.UnknownOrder(account=name[e1], order=e2)
     if status == E_FILL_MISMATCH:

@@ -123,6 +123,19 @@ def value_term(
 
 
 @numba.njit(cache=True, nogil=True)
+def _add_terms(
+    equity: int, initial: int, instrument: Int64Array, size: int, quote: int, index: int,
+    house: Int64Array,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """Add one position's value and initial requirement to the running sums."""
+    value, ok1 = value_term(instrument, size, quote, index)
+    term, ok2 = initial_term(instrument, size, house)
+    equity, ok3 = add_checked(equity, value)
+    initial, ok4 = add_checked(initial, term)
+    return equity, initial, ok1 and ok2 and ok3 and ok4
+
+
+@numba.njit(cache=True, nogil=True)
 def equity_and_initial(
     account: int,
     collateral: int,
@@ -131,24 +144,40 @@ def equity_and_initial(
     positions: Int64Array,
     instruments: Int64Array,
     house: Int64Array,
+    changed: int = -1,
+    size: int = 0,
+    quote: int = 0,
+    index: int = 0,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
-    """(equity, initial requirement, ok) of ``account`` with ``collateral`` as its cash.
-    Not ok if a position's instrument has no usable mark (the reference raises
-    NoMarketData) or a sum leaves int64."""
-    equity, initial = collateral, 0
+    """(equity, initial requirement, ok) of ``account`` with ``collateral`` as its cash,
+    and, if ``changed`` is a position row, that position as (``size``, ``quote``,
+    ``index``) instead of its row (a check of the state a fill would leave). Not ok if a
+    position's instrument has no usable mark (the reference raises NoMarketData) or a sum
+    leaves int64."""
+    equity, initial, seen = collateral, 0, False
     for at in range(accounts[account, A_NPOS]):
-        position = positions[account_positions[account, at]]
+        row = account_positions[account, at]
+        position = positions[row]
         instrument = instruments[position[P_INST]]
         if not instrument[I_OK]:
             return 0, 0, False
-        value, ok1 = value_term(instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX])
-        term, ok2 = initial_term(instrument, position[P_SIZE], house)
-        if not (ok1 and ok2):
+        if row == changed:
+            seen = True
+            equity, initial, ok = _add_terms(
+                equity, initial, instrument, size, quote, index, house
+            )
+        else:
+            equity, initial, ok = _add_terms(
+                equity, initial, instrument, position[P_SIZE], position[P_QUOTE],
+                position[P_FIDX], house,
+            )  # fmt: skip
+        if not ok:
             return 0, 0, False
-        equity, ok1 = add_checked(equity, value)
-        initial, ok2 = add_checked(initial, term)
-        if not (ok1 and ok2):
+    if changed >= 0 and not seen and size != 0:
+        instrument = instruments[positions[changed, P_INST]]
+        if not instrument[I_OK]:
             return 0, 0, False
+        return _add_terms(equity, initial, instrument, size, quote, index, house)
     return equity, initial, True
 
 
@@ -162,12 +191,17 @@ def margin_shortfall(
     positions: Int64Array,
     instruments: Int64Array,
     house: Int64Array,
+    changed: int = -1,
+    size: int = 0,
+    quote: int = 0,
+    index: int = 0,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
     """``require_initial_margin``: (required, available, ok); the check fails when
-    available < required."""
+    available < required. ``changed`` and the rest: as in ``equity_and_initial``."""
     equity, initial, ok = equity_and_initial(
-        account, collateral, accounts, account_positions, positions, instruments, house
-    )
+        account, collateral, accounts, account_positions, positions, instruments, house,
+        changed, size, quote, index,
+    )  # fmt: skip
     if not ok:
         return 0, 0, False
     required, ok1 = add_checked(initial, accounts[account, A_RESV])
