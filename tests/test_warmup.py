@@ -141,6 +141,7 @@ def test_warmup_json_reports_every_step_of_the_command(capsys: pytest.CaptureFix
     assert [step["step"] for step in report["steps"]] == [
         "state tree",
         "block schedule",
+        "clearing kernels",
         "marks",
         "greeks",
     ]

@@ -19,7 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.clearing import ENGINES, ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
+from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -123,10 +125,14 @@ def _state_orders(state: State) -> dict[tuple[str, int], tuple[str, int]]:
     }
 
 
-def _run(seed: int, blocks: int, per_block: int, executor: str) -> list[bytes]:
+def _run(
+    seed: int, blocks: int, per_block: int, executor: str, engine: Engine = "reference"
+) -> list[bytes]:
     ex = _market()
     matcher = SerialMatcher()
-    builder = BlockBuilder(ex.machine, matcher, operator="oracle")
+    builder = BlockBuilder(
+        ClearingMachine(ex.machine.margin_model, engine=engine), matcher, operator="oracle"
+    )
     flow = Flow(seed, dict(ex.nonces))
     run_block = (
         SequentialExecutor(ex.machine)
@@ -156,6 +162,14 @@ def test_books_and_state_agree_after_every_block(seed: int, per_block: int) -> N
     _run(seed, blocks=6, per_block=per_block, executor="sequential")
 
 
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), per_block=st.sampled_from([5, 40, 120]))
+def test_the_compiled_dry_run_equals_the_reference_executor(seed: int, per_block: int) -> None:
+    """The builder's dry run on the compiled engine (order operations and fills in
+    batches) against the reference handlers executing the block it built."""
+    _run(seed, blocks=6, per_block=per_block, executor="sequential", engine="compiled")
+
+
 @pytest.mark.parametrize("backend", ["inline", "processes"])
 def test_parallel_executor_matches_the_dry_run(backend: str) -> None:
     assert _run(7, blocks=5, per_block=80, executor=backend) == _run(
@@ -163,9 +177,11 @@ def test_parallel_executor_matches_the_dry_run(backend: str) -> None:
     )
 
 
-def test_committing_the_dry_run_equals_executing_the_block() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_committing_the_dry_run_equals_executing_the_block(engine: Engine) -> None:
     ex = _market()
-    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    machine = ClearingMachine(ex.machine.margin_model, engine=engine)
+    builder = BlockBuilder(machine, SerialMatcher(), operator="oracle")
     flow = Flow(11, dict(ex.nonces))
     replica = ex.state.copy()
     for height in range(ex.height + 1, ex.height + 6):
@@ -176,6 +192,8 @@ def test_committing_the_dry_run_equals_executing_the_block() -> None:
         assert committed.metrics.execute_seconds == built.run_seconds > 0
         assert ex.state.root() == replica.root()
     assert _book_orders(builder.matcher) == _state_orders(ex.state)  # type: ignore[arg-type]
+    if isinstance(machine.batch_runner, CompiledEngine):
+        assert machine.batch_runner.loads == 1  # its tables followed every committed block
 
 
 def test_parallel_matching_builds_the_same_blocks() -> None:

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
-from paraclear.cli.args import float_in, int_in
+from paraclear.cli.args import add_engine_argument, float_in, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.node.chain_clock import CLOCK_MODES
@@ -71,6 +71,7 @@ def register(commands: Any) -> None:
         help="worker processes of the parallel executor (default 2)",
     )  # fmt: skip
     parser.add_argument("--backend", choices=BACKENDS, default="processes", help=argparse.SUPPRESS)
+    add_engine_argument(parser, "the block builder's dry run")
     parser.add_argument(
         "--matcher-processes", type=int_in(1, 16), default=1,
         help="processes that match the books (1: in the block producer; default 1)",
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         block_interval=args.block_interval,
         max_block_txs=args.max_block_txs,
         executor=args.executor,
+        engine=args.engine,
         workers=args.workers,
         backend=args.backend,
         matcher_processes=args.matcher_processes,

@@ -92,9 +92,11 @@ class BlockRun(Generic[TxT]):
 
     def run(self, tx: TxT) -> Receipt:
         """Run ``tx`` and include it whatever the outcome: a failed transaction is included
-        with what ``begin`` wrote (its nonce and fee) and its typed error."""
+        with what ``begin`` wrote (its nonce and fee) and its typed error (through the
+        machine's ``batch_runner`` if it has one)."""
         started = perf_counter()
-        receipt = self._run(tx, True)
+        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        receipt = runner.run_batch(self, [tx])[0] if runner is not None else self._run(tx, True)
         self.seconds += perf_counter() - started
         return receipt
 

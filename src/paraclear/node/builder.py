@@ -36,6 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+import msgspec
+
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OpenOrder, Position
@@ -169,13 +171,17 @@ class BlockBuilder:
         run = _DryRun(state.data, self.machine, ctx)
         included, deferred = _defer_same_block_edits(txs)
         ops: list[_Op] = []
-        for tx in included:
-            before = run.order(tx.sender, tx.order) if isinstance(tx, AmendOrder) else None
-            receipt = run.run(tx)
-            if receipt.ok:
-                ops += self._book_ops(tx, run, len(run.txs) - 1, before)
-                if isinstance(tx, SettleExpiry):
-                    self._retired.add(tx.instrument)
+        for segment in _order_segments(included):
+            befores = [
+                run.order(tx.sender, tx.order) if isinstance(tx, AmendOrder) else None
+                for tx in segment
+            ]
+            start = len(run.txs)
+            for at, (tx, receipt) in enumerate(zip(segment, run.run_all(segment), strict=True)):
+                if receipt.ok:
+                    ops += self._book_ops(tx, run, start + at, befores[at])
+                    if isinstance(tx, SettleExpiry):
+                        self._retired.add(tx.instrument)
         results, rows = self._match(height, ops)
         unsettled: list[tuple[SettleFill, Receipt]] = []
         position_in_block = {
@@ -187,8 +193,8 @@ class BlockBuilder:
             for n, fill in enumerate(result.fills)
         ]
         fills.sort(key=lambda item: item[:3])
-        for _, name, _, (taker_id, maker_id, taker, maker, _, price, size) in fills:
-            settle = SettleFill(
+        settles = [
+            SettleFill(
                 sender=self.operator,
                 nonce=0,
                 instrument=name,
@@ -199,9 +205,9 @@ class BlockBuilder:
                 price=price,
                 size=size,
             )
-            receipt = run.try_run(settle)
-            if not receipt.ok:
-                unsettled.append((settle, receipt))
+            for _, name, _, (taker_id, maker_id, taker, maker, _, price, size) in fills
+        ]
+        unsettled = run.settle_all(settles)
         unfilled: dict[str, int] = {}
         """Size of the matches whose settlement failed, by order id (the book gave it up)."""
         for settle, _ in unsettled:
@@ -412,14 +418,44 @@ class _DryRun(BlockRun[Transaction]):
 
     def __init__(self, data: Mapping[Key, object], machine: ClearingMachine, ctx: BlockContext):
         super().__init__(data, machine, ctx)
-        self.accesses: list[AccessSet | None] = []
-        """The declared access set of each transaction of ``txs``."""
+        self.recorded: list[AccessSet | None] = []
+        """The declared access set of each transaction of ``txs`` that ran one by one."""
+        self.batched = machine.batch_runner is not None
+
+    @property
+    def accesses(self) -> list[AccessSet | None]:
+        """The declared access set of each transaction of ``txs``; empty when some ran in
+        a batch, which declares none (the block's statistics derive them then)."""
+        return [] if self.batched else self.recorded
 
     def include(
         self, tx: Transaction, receipt: Receipt, view: StateView, access: AccessSet | None
     ) -> None:
         super().include(tx, receipt, view, access)
-        self.accesses.append(access)
+        self.recorded.append(access)
+
+    def settle_all(self, settles: list[SettleFill]) -> list[tuple[SettleFill, Receipt]]:
+        """Run the fills' settlements in order, keeping those that succeed (as ``try_run``
+        each would: a failed settlement writes nothing, since it takes no nonce); returns
+        the failed ones with their receipts (indexed where they would have gone)."""
+        start = len(self.txs)
+        receipts = self.run_all(settles)
+        if all(receipt.ok for receipt in receipts):
+            return []
+        failed: list[tuple[SettleFill, Receipt]] = []
+        del self.txs[start:], self.receipts[start:]
+        if not self.batched:
+            del self.recorded[start:]
+        for settle, receipt in zip(settles, receipts, strict=True):
+            index = len(self.txs)
+            if not receipt.ok:
+                failed.append((settle, msgspec.structs.replace(receipt, index=index)))
+                continue
+            self.txs.append(settle)
+            self.receipts.append(msgspec.structs.replace(receipt, index=index))
+            if not self.batched:
+                self.recorded.append(self.machine.access(settle))
+        return failed
 
     def order(self, account: str, nonce: int) -> OpenOrder | None:
         order = self.get(k.order(account, nonce))
@@ -432,6 +468,23 @@ class _DryRun(BlockRun[Transaction]):
     def instrument(self, name: str) -> Instrument | None:
         inst = self.get(k.instrument(name))
         return inst if isinstance(inst, Option | Perpetual) else None
+
+
+_ORDER_OPS: Final = (PlaceOrder, CancelOrder, AmendOrder)
+
+
+def _order_segments(txs: Sequence[Transaction]) -> list[list[Transaction]]:
+    """``txs`` in order, cut into runs of order operations (run as one batch: none of them
+    moves a position or touches another's order, since each order meets the book at most
+    once a block, so what the builder reads after the run is what it would read after each)
+    and single other transactions."""
+    segments: list[list[Transaction]] = []
+    for tx in txs:
+        if isinstance(tx, _ORDER_OPS) and segments and isinstance(segments[-1][-1], _ORDER_OPS):
+            segments[-1].append(tx)
+        else:
+            segments.append([tx])
+    return segments
 
 
 def _defer_same_block_edits(

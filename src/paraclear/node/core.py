@@ -44,7 +44,7 @@ from typing import Final, Literal
 
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Instrument
-from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.execution import (
@@ -101,6 +101,8 @@ class NodeConfig:
     "sequential" and "parallel" execute it again and check that they agree with it."""
     workers: int = 2
     backend: Literal["processes", "inline"] = "processes"
+    engine: Engine = "compiled"
+    """How the block builder's dry run (and a sequential executor) runs transactions."""
     matcher_processes: int = 1
     """1: books matched in the producer; more: ``ParallelMatcher`` processes."""
     sig_threads: int = 2
@@ -186,7 +188,7 @@ class Node:
         except BaseException:
             self.lock.release()
             raise
-        self.machine = ClearingMachine(config.spec.model())
+        self.machine = ClearingMachine(config.spec.model(), engine=config.engine)
         self.height = self.store.height
         self._start_height = self.height
         self.block_time = (

@@ -117,6 +117,10 @@ class CompiledEngine:
         self._watched: set[int] = set()
         self.fallbacks = 0
         """Transactions of a kernel type that the reference handlers ran (since start)."""
+        self.loads = 0
+        """Times the tables were loaded from a state (since start): once, and again after
+        anything else committed to the state or ran in a block between the engine's
+        batches."""
 
     # --- the BatchRunner protocol ------------------------------------------------------------
 
@@ -146,10 +150,10 @@ class CompiledEngine:
 
     def committed(self, run: BlockRun[Transaction], state: State) -> None:
         """``run`` was committed to ``state``: the tables mirror it until someone else
-        commits to it."""
+        commits to it, unless something ran in ``run`` after the engine's last batch."""
         if run is not self._run:
             return
-        self._run, self._trusted = None, True
+        self._run, self._trusted = None, self._included == len(run.receipts)
         if id(state) not in self._watched:
             self._watched.add(id(state))
             state.watch(self._on_commit)
@@ -178,6 +182,7 @@ class CompiledEngine:
         if tables is not None and self._data is run.data and (fresh_block or same_run):
             return tables
         tables = self.tables = Tables(self.machine.margin_model)
+        self.loads += 1
         tables.load(run.data)
         for key, value in run.pending.items():
             tables.route(key, value)
