@@ -40,6 +40,7 @@ from paraclear.clearing.kernels.layout import (
     Int64Array,
 )
 from paraclear.int128 import (
+    abs_checked,
     add_checked,
     mul3_div_ceil,
     mul_checked,
@@ -77,18 +78,21 @@ def short_option_initial(
     strike, ok2 = mul_div_floor(instrument[I_STRIKE], instrument[I_CSIZE], SIZE_SCALE)
     if not (ok1 and ok2):
         return 0, False
+    # spot and strike are >= 0 (positive index, strike and contract size), so their
+    # difference fits
     out_of_money = max(strike - spot, 0) if instrument[I_CALL] else max(spot - strike, 0)
     base, ok3 = mul_checked(house[H_SHORT_BASE], spot)
     otm, ok4 = mul_checked(PPM, out_of_money)
     floor, ok5 = mul_checked(house[H_SHORT_FLOOR], spot)
     mark, ok6 = mul_checked(PPM, instrument[I_MARK])
-    if not (ok3 and ok4 and ok5 and ok6):
+    less_otm, ok7 = sub_checked(base, otm)
+    if not (ok3 and ok4 and ok5 and ok6 and ok7):
         return 0, False
-    per_contract, ok7 = add_checked(max(base - otm, floor), mark)
-    if not ok7:
+    per_contract, ok8 = add_checked(max(less_otm, floor), mark)
+    if not ok8:
         return 0, False
-    charge, ok8 = mul_div_floor(per_contract, size, MARGIN_SCALE)
-    return -charge, ok8 and charge != -(2**63)
+    charge, ok9 = mul_div_floor(per_contract, size, MARGIN_SCALE)
+    return -charge, ok9 and charge != -(2**63)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -98,7 +102,10 @@ def initial_term(
     """One position's term of ``StandardMargin.requirement(...).initial``."""
     mark = instrument[I_MARK]
     if not instrument[I_OPTION]:
-        return mul3_div_ceil(mark, abs(size), instrument[I_IM], MARGIN_SCALE)
+        magnitude, ok = abs_checked(size)
+        if not ok:
+            return 0, False
+        return mul3_div_ceil(mark, magnitude, instrument[I_IM], MARGIN_SCALE)
     if size > 0:
         return mul_div_ceil(mark, size, SIZE_SCALE)
     if size < 0:
