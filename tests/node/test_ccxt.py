@@ -69,3 +69,51 @@ def test_ccxt_loads_markets_and_reads_public_market_data(exchange: tuple[Any, Op
     assert deribit.fetch_status()["status"] == "ok"
     option_ticker = deribit.fetch_ticker(option["symbol"])
     assert option_ticker["info"]["mark_iv"] == 60.0
+
+
+def test_ccxt_pro_watches_books_tickers_and_trades_over_the_websocket(
+    tmp_path: Path, local_only: None
+) -> None:
+    import asyncio
+    import time
+
+    pro = pytest.importorskip("ccxt.pro")
+    venue = OptionVenue(tmp_path)
+    perp = "BTC/USDC:USDC"
+
+    async def watch() -> tuple[Any, Any, Any]:
+        urls = {"rest": venue.server.http_url, "ws": venue.server.url}
+        deribit = pro.deribit({"urls": {"api": urls, "test": urls}})
+        try:
+            await deribit.load_markets()
+            book = asyncio.ensure_future(deribit.watch_order_book(perp))
+            ticker = asyncio.ensure_future(deribit.watch_ticker(perp))
+            trades = asyncio.ensure_future(deribit.watch_trades(perp))
+            first = await asyncio.wait_for(book, 60)  # subscribed: the snapshot came
+            assert (first["bids"], first["asks"]) == ([], [])
+            rounds = 0  # trade until both streams spoke (a subscription may land late)
+            while not (ticker.done() and trades.done()):
+                assert rounds < 5, "no ticker or trades message after five rounds"
+                await asyncio.to_thread(trade_twice, venue)
+                rounds += 1
+            rest = venue.client().call("public/get_order_book", {"instrument_name": "BTC-PERP"})
+            deadline = time.monotonic() + 60  # a liveness bound, not a timing figure
+            while [level[:2] for level in deribit.orderbooks[perp]["asks"]] != rest["asks"]:
+                assert time.monotonic() < deadline, deribit.orderbooks[perp]["asks"]
+                await asyncio.sleep(0.05)
+            return (
+                deribit.orderbooks[perp],
+                await asyncio.wait_for(ticker, 60),
+                await asyncio.wait_for(trades, 60),
+            )
+        finally:
+            await deribit.close()
+
+    try:
+        book, ticker, trades = asyncio.run(watch())
+    finally:
+        venue.close()
+    assert book["bids"] == [] and book["nonce"] > 0  # ccxt applied snapshot and changes
+    assert ticker["symbol"] == perp and ticker["ask"] == 60_000.0
+    numbers = [trade["info"]["trade_seq"] for trade in trades]
+    assert trades[0]["symbol"] == perp and numbers == list(range(numbers[0], numbers[-1] + 1))
