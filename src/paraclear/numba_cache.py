@@ -6,17 +6,28 @@ When none of them is writable (a read-only install without a writable home), num
 to define the kernel at all, and importing paraclear would fail. :func:`install` adds a
 last resort after numba's own choices: a private temporary directory for this process,
 removed at exit, announced once on standard error. Kernels then compile on every start.
+
+It also makes a cached kernel as fresh as **every** kernel source of the package. numba
+stamps a cached kernel with its own source file only, and compiles the helpers it calls
+(``paraclear.int128``, the margin functions) into it: after a helper changes (a ``git
+pull`` in an editable install changes only the files that changed), a kernel whose own file
+did not would load its old machine code, with the old helper inlined: a silent fork between
+nodes with a warm cache and nodes without. Kernels of this package are stamped with a
+digest of every package source that uses numba as well (``kernel_sources_digest``), so any
+change to any of them compiles them all again.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from numba.core import caching
@@ -62,6 +73,46 @@ class TemporaryCacheLocator(_Base):  # type: ignore[misc,valid-type]
         return super(_Base, cls).from_function(py_func, py_file)
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+_digests: dict[Path, str] = {}
+
+
+def kernel_sources_digest(root: Path | None = None) -> str:
+    """BLAKE2b of every ``.py`` file under ``root`` (the package by default) that mentions
+    numba (path and bytes), computed once per process."""
+    root = root or PACKAGE_DIR
+    digest = _digests.get(root)
+    if digest is None:
+        hasher = hashlib.blake2b(digest_size=16)
+        for path in sorted(root.rglob("*.py")):
+            data = path.read_bytes()
+            if b"numba" in data:
+                hasher.update(str(path.relative_to(root)).encode() + b"\0" + data)
+        digest = _digests[root] = hasher.hexdigest()
+    return digest
+
+
+def _package_stamped(base: Any) -> Any:
+    """``base``, a numba cache locator, for the package's kernels only, stamping them
+    with ``kernel_sources_digest`` beside their own file's stamp."""
+
+    class Locator(base):  # type: ignore[misc]
+        def get_source_stamp(self) -> Any:
+            return (super().get_source_stamp(), kernel_sources_digest())
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            if not Path(py_file).resolve().is_relative_to(PACKAGE_DIR):
+                return None
+            return super().from_function(py_func, py_file)
+
+    Locator.__name__ = Locator.__qualname__ = f"Package{base.__name__.lstrip('_')}"
+    return Locator
+
+
+_STAMPED: list[Any] = []
+
+
 def renamed(func: _F, name: str) -> _F:
     """``func`` under another name, for compiling one loop twice with different options.
 
@@ -77,7 +128,15 @@ def renamed(func: _F, name: str) -> _F:
 
 
 def install() -> None:
-    """Put :class:`TemporaryCacheLocator` after numba's own locators (once)."""
+    """Put the package-stamped versions of numba's source-file locators before numba's
+    own, and :class:`TemporaryCacheLocator` after them (once)."""
     locators = _numba_name("CacheImpl", "_CacheImpl")._locator_classes
     if TemporaryCacheLocator not in locators:
+        bases = [
+            _numba_name(name, f"_{name}")
+            for name in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+        ]
+        _STAMPED.extend(_package_stamped(base) for base in bases)
+        locators[:0] = _STAMPED
+        locators.append(_package_stamped(TemporaryCacheLocator))
         locators.append(TemporaryCacheLocator)
