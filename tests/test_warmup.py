@@ -6,6 +6,7 @@ signatures are per process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from paraclear.cli import main
 
 _COVERAGE = """
 import json, types
-from paraclear.warmup import LIBRARIES, kernels, warm
+from paraclear.warmup import kernels, warm
 
 warm("all")
 found = kernels()
@@ -35,8 +36,7 @@ called = set().union(*(callees(k.py_func) for k in found.values()))
 print(json.dumps({
     "kernels": len(found),
     "unreached": sorted(
-        name for name, k in found.items()
-        if not k.signatures and id(k) not in called and not name.startswith(LIBRARIES)
+        name for name, k in found.items() if not k.signatures and id(k) not in called
     ),
 }))
 """
@@ -153,3 +153,33 @@ def test_warmup_refuses_an_unknown_command() -> None:
 
     with pytest.raises(ValueError, match="unknown command"):
         warm("trade")
+
+
+def test_on_a_cold_cache_another_process_compiles_the_later_steps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import json
+            from paraclear import warmup
+            from paraclear.risk import _black_kernels
+
+            warmup.COMMANDS["cheap"] = ("greeks", "marks")
+            report = warmup.warm("cheap", processes=2)
+            price = _black_kernels.price_strict_serial.stats
+            print(json.dumps({
+                "report": report.as_json(),
+                "price_loaded": sum(price.cache_hits.values()),
+                "price_compiled_here": sum(price.cache_misses.values()),
+                "again": warmup.warm("cheap", processes=2).compiled,
+            }))
+        """)],
+        env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    greeks, marks = result["report"]["steps"]
+    assert [k["kernel"].rsplit(".", 1)[1] for k in greeks["compiled"]] == ["_greeks_loop_serial"]
+    # "marks" compiled in the other process; this one loaded it from the cache
+    assert "_price_loop_serial" in {k["kernel"].rsplit(".", 1)[1] for k in marks["compiled"]}
+    assert (result["price_loaded"], result["price_compiled_here"]) == (1, 0)
+    assert result["again"] is False

@@ -113,6 +113,12 @@ def _package_stamped(base: Any) -> Any:
 _STAMPED: list[Any] = []
 
 
+def private() -> bool:
+    """Whether kernels are cached in this process's private directory (no other process can
+    load what this one compiles)."""
+    return bool(_directory)
+
+
 def renamed(func: _F, name: str) -> _F:
     """``func`` under another name, for compiling one loop twice with different options.
 

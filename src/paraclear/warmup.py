@@ -13,11 +13,18 @@ compile, which used to happen silently inside the first blocks. Here:
 * each **command** names the steps it needs (:data:`COMMANDS`);
 * :func:`warm` runs the steps, timing each one and each kernel compiled (a listener on
   numba's ``numba:compile`` event, which fires for compiles, not for cache loads), and
-  shows a progress line only while something actually compiles.
+  shows a progress line only while something actually compiles;
+* numba compiles one kernel at a time per process, so when the first compile shows that
+  the cache is cold, other processes (one per core) compile the later steps into the
+  cache meanwhile, and this process then loads them.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +33,8 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 from numba.core import event
+
+from paraclear import numba_cache
 
 
 class Progress(Protocol):
@@ -161,15 +170,14 @@ oracle update's marks and the pool's quotes), plus the agents' analytics in the 
 portfolio margin in the simulation."""
 
 
-LIBRARIES: Final = ("paraclear.int128",)
-"""Modules of helpers that kernels call (numba compiles them inside their callers); none of
-them runs on its own, so no step compiles them."""
-
-
 def _clock() -> tuple[float, float]:
-    """Wall and CPU seconds (this process) so far: compile time is CPU time, and on a busy
-    machine the wall time is a multiple of it."""
-    return time.perf_counter(), time.process_time()
+    """Wall and CPU seconds so far, the CPU of this process and of its finished helpers:
+    compile time is CPU time, and on a busy machine the wall time is a multiple of it."""
+    times = os.times()
+    return (
+        time.perf_counter(),
+        times.user + times.system + times.children_user + times.children_system,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +217,21 @@ class WarmupReport:
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "compiled": self.compiled,
-            "steps": [
-                {
-                    "step": step.step,
-                    "seconds": round(step.seconds, 3),
-                    "cpu_seconds": round(step.cpu_seconds, 3),
-                    "compiled": [
-                        {
-                            "kernel": k.kernel,
-                            "seconds": round(k.seconds, 3),
-                            "cpu_seconds": round(k.cpu_seconds, 3),
-                        }
-                        for k in step.compiled
-                    ],
-                }
-                for step in self.steps
-            ],
+            "steps": [_step_json(step) for step in self.steps],
         }
+
+
+def _step_json(step: StepTime) -> dict[str, Any]:
+    compiled = [
+        {"kernel": k.kernel, "seconds": round(k.seconds, 3), "cpu_seconds": round(k.cpu_seconds, 3)}
+        for k in step.compiled
+    ]
+    return {
+        "step": step.step,
+        "seconds": round(step.seconds, 3),
+        "cpu_seconds": round(step.cpu_seconds, 3),
+        "compiled": compiled,
+    }
 
 
 @dataclass
@@ -257,11 +263,74 @@ def _watching(on_first: Callable[[], None]) -> Iterator[_CompileWatch]:
         yield watch
 
 
-def warm(command: str = "all", progress: Progress | None = None) -> WarmupReport:
+class _Helpers:
+    """Other processes compiling the later steps into numba's cache while this one compiles
+    the current step: numba compiles one kernel at a time per process (a global lock, held
+    mostly by Python code), so only processes use more cores. Started when a compile shows
+    that the cache is cold, never when the cache is private to this process."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self.started = False
+        self.running: list[tuple[tuple[str, ...], subprocess.Popen[str]]] = []
+
+    def start(self, names: tuple[str, ...]) -> None:
+        """Hand ``names`` (the steps after the one compiling) to the other processes, once."""
+        count = min(len(names), self.processes - 1)
+        if self.started or count < 1 or numba_cache.private():
+            return
+        self.started = True
+        for part in (names[i::count] for i in range(count)):
+            command = [sys.executable, "-m", "paraclear.warmup", *part]
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            self.running.append((part, process))
+
+    def finish(self, show: Progress) -> dict[str, StepTime]:
+        """Wait for the processes; the steps they compiled (a failed one reports nothing,
+        and this process compiles its steps itself)."""
+        done: dict[str, StepTime] = {}
+        if self.running:
+            count = len(self.running)
+            show(f"compiling kernels (first run only): the rest in {count} more process(es)")
+        for _, process in self.running:
+            out, _ = process.communicate()
+            if process.returncode == 0:
+                done.update((step.step, step) for step in map(_step_from_json, json.loads(out)))
+        self.running = []
+        return done
+
+    def stop(self) -> None:
+        """End the processes still running (this one was interrupted)."""
+        for _, process in self.running:
+            process.kill()
+            process.wait()
+        self.running = []
+
+
+def _step_from_json(step: dict[str, Any]) -> StepTime:
+    compiled = tuple(KernelCompile(**kernel) for kernel in step["compiled"])
+    return StepTime(step["step"], step["seconds"], step["cpu_seconds"], compiled)
+
+
+def _run_step(name: str, announce: Callable[[], None]) -> StepTime:
+    wall, cpu = _clock()
+    with _watching(announce) as watch:
+        STEPS[name]()
+    wall_now, cpu_now = _clock()
+    return StepTime(name, wall_now - wall, cpu_now - cpu, tuple(watch.compiled))
+
+
+def warm(
+    command: str = "all", progress: Progress | None = None, processes: int | None = None
+) -> WarmupReport:
     """Compile (or load from numba's cache) the kernels ``command`` needs.
 
     ``progress`` gets a line when a step starts compiling ("compiling kernels (first run
-    only): 3/6 marks") and a last line with the total, only if something compiled.
+    only): 3/6 marks") and a last line with the total, only if something compiled. When a
+    step compiles, up to ``processes - 1`` other processes (default: one per core) compile
+    the later steps at the same time; this process then loads them from numba's cache.
 
     Raises:
         ValueError: ``command`` is not in :data:`COMMANDS`.
@@ -269,26 +338,28 @@ def warm(command: str = "all", progress: Progress | None = None) -> WarmupReport
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
     names = COMMANDS[command]
+    helpers = _Helpers(processes or os.cpu_count() or 1)
+    show = progress or (lambda text, final=False: None)
+    elsewhere: dict[str, StepTime] = {}
     wall, cpu = _clock()
     steps = []
-    for number, name in enumerate(names, 1):
+    try:
+        for number, name in enumerate(names, 1):
 
-        def announce(number: int = number, name: str = name) -> None:
-            if progress is not None:
-                text = f"compiling kernels (first run only): {number}/{len(names)} {name}"
-                progress(text)
+            def announce(number: int = number, name: str = name) -> None:
+                show(f"compiling kernels (first run only): {number}/{len(names)} {name}")
+                helpers.start(names[number:])
 
-        step_wall, step_cpu = _clock()
-        with _watching(announce) as watch:
-            STEPS[name]()
-        wall_now, cpu_now = _clock()
-        times = (wall_now - step_wall, cpu_now - step_cpu)
-        steps.append(StepTime(name, *times, tuple(watch.compiled)))
+            step = _run_step(name, announce)
+            elsewhere.update(helpers.finish(show))
+            steps.append(elsewhere.get(name, step))
+    finally:
+        helpers.stop()
     wall_now, cpu_now = _clock()
     report = WarmupReport(command, wall_now - wall, cpu_now - cpu, tuple(steps))
-    if progress is not None and report.compiled:
+    if report.compiled:
         done = f"compiled kernels in {report.seconds:.1f} s ({report.cpu_seconds:.1f} s CPU)"
-        progress(f"{done}; later starts load them from numba's cache", final=True)
+        show(f"{done}; later starts load them from numba's cache", final=True)
     return report
 
 
@@ -311,3 +382,7 @@ def kernels() -> dict[str, Any]:
             if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.name:
                 found[f"{module.name}.{value.py_func.__qualname__}"] = value
     return found
+
+
+if __name__ == "__main__":  # a helper process of warm(): python -m paraclear.warmup STEP...
+    print(json.dumps([_step_json(_run_step(name, lambda: None)) for name in sys.argv[1:]]))

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.warmup import COMMANDS, WarmupReport, warm
 
@@ -14,9 +15,10 @@ Compile the numba kernels that COMMAND uses (default: all of them), or load them
 numba's cache, and print how long each step took and which kernels compiled, with their
 seconds. The first run on a machine compiles (tens of seconds); later runs load the
 compiled code from the cache (next to the package's sources, in the user cache directory,
-or in NUMBA_CACHE_DIR). demo, serve, simulate and replay run this step themselves when they
-start; running it ahead (for instance while building an image) makes their first start
-fast."""
+or in NUMBA_CACHE_DIR). When the cache is cold, other processes (one per core) compile
+later steps while this one compiles the first. demo, serve, simulate and replay run this
+step themselves when they start; running it ahead (for instance while building an image)
+makes their first start fast."""
 
 
 def register(commands: Any) -> None:
@@ -30,13 +32,18 @@ def register(commands: Any) -> None:
         "--command", choices=list(COMMANDS), default="all",
         help="the command whose kernels to compile (default all)",
     )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int_in(1, 64), default=None,
+        help="processes compiling at once when the cache is cold (default: one per core; 1: "
+        "all in this process)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = warm(args.command, ProgressLine(enabled=not args.quiet).show)
+    report = warm(args.command, ProgressLine(enabled=not args.quiet).show, args.processes)
     print(json.dumps(report.as_json()) if args.json else text(report))
     return 0
 
