@@ -9,7 +9,7 @@ import json
 import pytest
 
 from paraclear.bench.blocks import TradeBlocks
-from paraclear.bench.stages import STAGES, encode_block, run_staged
+from paraclear.bench.stages import PARTS, STAGES, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine
 from paraclear.cli import main
 from paraclear.execution.wire import WireCodec
@@ -34,6 +34,14 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
         assert all(s["seconds"] >= 0 and s["us_per_tx"] >= 0 for s in row["stages"].values())
         assert row["e2e_tps"] > 0 and row["build_seconds"] > 0
         assert (row["par_tps"] is None) == (row["workers"] == 0)
+        split = ["commit", "execute"] if row["engine"] == "compiled" else ["commit"]
+        assert sorted(row["parts"]) == split
+        for stage in split:  # medians of 2 blocks are means: the parts add up to the stage
+            assert list(row["parts"][stage]) == list(PARTS[stage])
+            seconds = sum(part["seconds"] for part in row["parts"][stage].values())
+            assert seconds == pytest.approx(row["stages"][stage]["seconds"], abs=1e-5)
+        assert (row["kernel_tps"] is None) == (row["engine"] == "reference")
+        assert (row["kernel_txs"] > 0) == (row["engine"] == "compiled")
     assert rows[0]["vs_reference"] == rows[0]["vs_reference_cpu"] == 1.0
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -44,6 +52,7 @@ def test_trades_mix_text_names_every_stage_and_the_sequential_executor_alone(cap
     out = capsys.readouterr().out
     assert "mix trades" in out and "reference engine, sequential, 40 txs per block" in out
     assert all(f"  {stage} " in out for stage in STAGES)
+    assert all(f"    {part} " in out for part in PARTS["commit"])
 
 
 def test_help_explains_the_mixes_engines_and_stages(capsys):

@@ -74,3 +74,13 @@ def test_sequential_executor_object_matches_the_function():
     state = State()
     via_object = SequentialExecutor(MockMachine()).execute(state, block)
     assert direct.consensus_bytes() == via_object.consensus_bytes()
+
+
+def test_metrics_split_out_the_access_sets_and_the_commits_encode_hashes_and_tree():
+    block = random_block(random.Random(3), 60, 12)
+    _, result = run(block)
+    metrics = result.metrics
+    assert 0 < metrics.access_seconds <= metrics.execute_seconds
+    commit = (metrics.encode_seconds, metrics.value_hash_seconds, metrics.tree_seconds)
+    assert all(seconds > 0 for seconds in commit)
+    assert sum(commit) <= metrics.commit_seconds

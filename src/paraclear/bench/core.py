@@ -23,7 +23,7 @@ from typing import Any
 
 from paraclear.bench import Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
-from paraclear.bench.stages import STAGES, StageTimes, encode_block, run_staged
+from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
@@ -235,17 +235,45 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
         "vs_reference": ratio,
         "vs_reference_cpu": cpu_ratio,
         "stages": {
-            stage: {
-                "seconds": round(seconds[stage], 6),
-                "us_per_tx": round(_median(getattr(t, stage) * 1e6 / n for n, t in blocks), 3),
-                "share": round(seconds[stage] / total, 4),
-            }
-            for stage in STAGES
+            stage: _stage([(n, getattr(t, stage)) for n, t in blocks], total) for stage in STAGES
         },
+        "parts": {
+            stage: {
+                part: _stage([(n, t.parts[stage][part]) for n, t in blocks], total)
+                for part in PARTS[stage]
+            }
+            for stage in PARTS
+            if all(stage in t.parts for t in mine.stages)
+        },
+        "kernel_txs": round(_median(t.kernel_txs for t in mine.stages)),
+        "kernel_tps": _kernel_tps(mine.stages),
         "keys_written": round(_median(mine.keys_written)),
         "seq_commit_ms_per_1000_keys": round(_median(mine.commit_us_per_key), 2),
         "failed_share": round(mine.failed / max(1, sum(mine.txs)), 4),
     }
+
+
+def _stage(blocks: list[tuple[int, float]], total: float) -> dict[str, float]:
+    """A stage's (or part's) median ``seconds`` per block, median ``us_per_tx`` and
+    ``share`` of ``total`` (the sum of the stages' medians), from each block's
+    (transactions, seconds)."""
+    seconds = _median(s for _, s in blocks)
+    return {
+        "seconds": round(seconds, 6),
+        "us_per_tx": round(_median(s * 1e6 / n for n, s in blocks), 3),
+        "share": round(seconds / total, 4),
+    }
+
+
+def _kernel_tps(stages: list[StageTimes]) -> float | None:
+    """Median over the blocks of the compiled engine's kernels' own rate: transactions they
+    ran per second of ``run_orders`` (None for the reference engine)."""
+    rates = [
+        t.kernel_txs / t.parts["execute"]["kernels"]
+        for t in stages
+        if t.kernel_txs and t.parts["execute"]["kernels"] > 0
+    ]
+    return round(_median(rates), 1) if rates else None
 
 
 def _parallel(mine: _Samples, par: _Samples | None) -> dict[str, object]:

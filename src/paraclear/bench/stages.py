@@ -4,9 +4,9 @@ The stages, in seconds of wall time:
 
 * ``decode``: the block's wire bytes (msgpack of ``Block[Transaction]``, as the block store
   keeps it) decoded into transactions by msgspec;
-* ``access``: ``machine.access`` of every transaction, timed in a pass of its own over the
-  decoded block just before the executor runs it (the executor computes each access set
-  once more as it runs the transaction: that time is taken out of ``execute``);
+* ``access``: ``machine.access`` of the transactions the executor computed access sets for,
+  timed inside it (``BlockMetrics.access_seconds``; the compiled engine computes none for
+  what its kernels run);
 * ``execute``: the executor's execution time (``BlockMetrics.execute_seconds``: begin, the
   handler, rollback on failure, folding the writes, the receipt objects) less ``access``;
 * ``receipts``: the block's receipts encoded as the block store keeps them (``WireCodec``);
@@ -19,13 +19,21 @@ The stages, in seconds of wall time:
   heap, the state's objects included;
 * ``other``: the rest of the executor's wall time (starting the run, building the result).
 
-``total`` is decode + the executor's wall time + receipts: the separate access pass is not
-counted twice.
+``total`` is decode + the executor's wall time + receipts.
+
+Two stages are split into parts (``PARTS``; each part's seconds are within its stage's, and
+``rest`` is what the parts leave of it):
+
+* ``commit``: ``State.apply``'s own timings: ``encode`` (each changed key's path, comparison
+  and canonical encoding), ``value_hashes`` and ``tree``;
+* ``execute``, for the compiled engine: its ``EngineTimings`` (glue, kernels, receipt
+  objects, flush, the reference handlers, table loads).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from time import perf_counter, process_time
@@ -34,12 +42,19 @@ from typing import Final
 import msgspec
 
 from paraclear.clearing import ClearingMachine
+from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
+from paraclear.clearing.kernels.timings import EngineTimings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, BlockResult, execute_block
 from paraclear.execution.wire import WireCodec
 from paraclear.state import State
 
 STAGES: Final = ("decode", "access", "execute", "receipts", "commit", "root", "gc", "other")
+PARTS: Final = {
+    "execute": (*ENGINE_PARTS, "rest"),
+    "commit": ("encode", "value_hashes", "tree", "rest"),
+}
+"""The parts of the stages that are split, each stage's in the order reports show them."""
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
 
@@ -59,6 +74,12 @@ class StageTimes:
     cpu: float
     """Not a stage: the process's CPU seconds over the whole run, every thread's (a figure
     that other processes on a loaded machine disturb less than wall time)."""
+    parts: dict[str, dict[str, float]]
+    """Seconds of each part of the split stages (``PARTS``), by stage; ``execute`` only for
+    the compiled engine."""
+    kernel_txs: int = 0
+    """Transactions the compiled engine's kernels ran (0 for the reference engine): over
+    ``parts["execute"]["kernels"]``, the kernels' own rate."""
 
     @property
     def total(self) -> float:
@@ -85,28 +106,34 @@ def run_staged(
     """Decode the block in ``data``, execute it on ``state`` sequentially and encode its
     receipts. Returns the result, the encoded receipts and the seconds of each stage."""
     codec = WireCodec(machine)
+    engine = getattr(machine.batch_runner, "timings", None)  # the compiled engine's
     with _GcClock() as collector:
         cpu_started = process_time()
         marks = [(perf_counter(), 0.0)]
         block = _decoder.decode(data)
         marks.append((perf_counter(), collector.seconds))
-        access = machine.access
-        for tx in block.txs:
-            access(tx)
-        marks.append((perf_counter(), collector.seconds))
+        before = engine.copy() if isinstance(engine, EngineTimings) else None
         result = execute_block(state, block, machine)
         marks.append((perf_counter(), collector.seconds))
         receipts = codec.encode_receipts(result.receipts)
         marks.append((perf_counter(), collector.seconds))
         cpu = process_time() - cpu_started
-    decode, access_pass, executor, encode = (
+    decode, executor, encode = (
         (end - start) - (end_gc - start_gc) for (start, start_gc), (end, end_gc) in pairwise(marks)
     )
     metrics = result.metrics
+    execute = metrics.execute_seconds - metrics.access_seconds
+    commit = (metrics.encode_seconds, metrics.value_hash_seconds, metrics.tree_seconds)
+    parts = {"commit": _split("commit", metrics.commit_seconds, commit)}
+    kernel_txs = 0
+    if isinstance(engine, EngineTimings) and before is not None:
+        spent = engine.since(before)
+        parts["execute"] = _split("execute", execute, [getattr(spent, p) for p in ENGINE_PARTS])
+        kernel_txs = spent.kernel_txs
     times = StageTimes(
         decode=decode,
-        access=access_pass,
-        execute=max(0.0, metrics.execute_seconds - access_pass),
+        access=metrics.access_seconds,
+        execute=execute,
         receipts=encode,
         commit=metrics.commit_seconds,
         root=metrics.root_seconds,
@@ -116,8 +143,16 @@ def run_staged(
             executor - metrics.execute_seconds - metrics.commit_seconds - metrics.root_seconds,
         ),
         cpu=cpu,
+        parts=parts,
+        kernel_txs=kernel_txs,
     )
     return result, receipts, times
+
+
+def _split(stage: str, seconds: float, parts: Sequence[float]) -> dict[str, float]:
+    """The seconds of each part of ``stage`` (``PARTS``), given all but ``rest``: what
+    they leave of the stage's ``seconds``."""
+    return dict(zip(PARTS[stage], (*parts, max(0.0, seconds - sum(parts))), strict=True))
 
 
 class _GcClock:

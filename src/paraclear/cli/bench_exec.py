@@ -30,7 +30,10 @@ def register(which: Any) -> None:
             "encoded once, then run end to end by the sequential executor of each engine, each"
             " on its own copy of state, timed by stage: decode (msgspec, the block store's "
             "wire format), access sets, execution, receipts (encoded as stored), commit "
-            "(State.apply), root, Python's garbage collector (wherever it ran), and the rest. "
+            "(State.apply), root, Python's garbage collector (wherever it ran), and the rest; "
+            "commit is split into encoding, value hashes and the tree, and the compiled "
+            "engine's execution into its glue, kernels, receipt objects, flushes, reference "
+            "handlers and table loads (with the kernels' own rate). "
             "For each worker count above 0 the parallel executor runs the same blocks too. "
             "Each row (account count, engine, worker count): tx/s end to end (wall time, and "
             "per CPU second) and of the sequential executor alone; seconds per block, "
@@ -148,13 +151,25 @@ def text(result: dict[str, Any]) -> str:
             f"times the reference's); {r['keys_written']:,} keys written, "
             f"commit and root {r['seq_commit_ms_per_1000_keys']} us per key:"
         )
-        lines.append(f"  {'stage':<9} {'s/block':>8} {'us/tx':>8} {'share':>6}")
-        for stage in STAGES:
-            s = r["stages"][stage]
+        if r["kernel_tps"] is not None:
             lines.append(
-                f"  {stage:<9} {s['seconds']:>8.4f} {s['us_per_tx']:>8.2f} {s['share']:>6.1%}"
+                f"  the kernels alone: {r['kernel_tps']:,.0f} tx/s "
+                f"({r['kernel_txs']:,} of the block's txs ran in them)"
             )
+        lines.append(f"  {'stage':<14} {'s/block':>8} {'us/tx':>8} {'share':>6}")
+        for stage in STAGES:
+            lines.append(_stage_line(stage, r["stages"][stage], 2))
+            for part, figures in r["parts"].get(stage, {}).items():
+                lines.append(_stage_line(part, figures, 4))
     return "\n".join(lines)
+
+
+def _stage_line(name: str, figures: dict[str, float], indent: int) -> str:
+    """One stage (or part, indented further) of a row: seconds per block, us per tx, share."""
+    return (
+        f"{'':<{indent}}{name:<{16 - indent}} {figures['seconds']:>8.4f} "
+        f"{figures['us_per_tx']:>8.2f} {figures['share']:>6.1%}"
+    )
 
 
 def _cell(value: float | None, spec: str) -> str:

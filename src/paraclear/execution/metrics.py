@@ -1,7 +1,8 @@
 """How a block was executed: typed per-block metrics. Nothing here is consensus.
 
 * ``BlockMetrics``: what every executor reports (transactions, failures, keys written, and
-  seconds spent executing, committing and hashing).
+  seconds spent executing, committing and hashing; the sequential run splits execution's
+  access sets and commit's stages out of them).
 * ``ParallelMetrics``: what the parallel executor adds: where its time went by stage, the
   shape of the block's dependency DAG (``DependencyMetrics``), re-executions, each worker's
   time (``WorkerMetrics``), and why the block ran sequentially if it did.
@@ -98,7 +99,18 @@ class BlockMetrics:
     failed: int = 0
     keys_written: int = 0
     execute_seconds: float = 0.0
+    access_seconds: float = 0.0
+    """Of ``execute_seconds``: computing the transactions' access sets (``BlockRun.access``;
+    a batch runner computes none for what it runs itself). 0 from the parallel executor,
+    which reports its own in ``parallel.access_seconds``."""
     commit_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    """Of ``commit_seconds``: each changed key's path, comparison and canonical encoding
+    (``State.apply``'s ``encode``). 0 from the parallel executor, as are the next two."""
+    value_hash_seconds: float = 0.0
+    """Of ``commit_seconds``: hashing the encoded values (``value_hashes``)."""
+    tree_seconds: float = 0.0
+    """Of ``commit_seconds``: updating the tree with the new leaves (``tree``)."""
     root_seconds: float = 0.0
     parallel: ParallelMetrics | None = None
     """The parallel executor's own metrics; None from the sequential executor."""

@@ -6,7 +6,8 @@
 * ``orders``: PlaceOrder, CancelOrder, AmendOrder, SettleFill and CloseOrder, and
   ``run_orders``, which runs a table of them.
 * ``codes``: the transaction and result columns the glue and the kernels exchange.
-* ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``.
+* ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``;
+  ``timings``: ``EngineTimings``, where its time goes.
 
 The readable handlers in ``clearing.handlers`` are the specification; every kernel checks
 and changes what its handler does, in the same order, and hands anything it cannot do

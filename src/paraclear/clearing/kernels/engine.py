@@ -11,12 +11,16 @@ tables after.
 The tables persist from block to block while they mirror the state: the engine trusts them
 after it committed a block it ran, until anything else commits to that state (it watches).
 Otherwise it loads them again from the state and the block's pending writes.
+
+``timings`` (``EngineTimings``) says where the engine's time went: glue, kernels, receipt
+objects, flushes, the reference handlers and table loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from itertools import chain
+from time import perf_counter
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -78,6 +82,7 @@ from paraclear.clearing.kernels.layout import (
 from paraclear.clearing.kernels.rows import MAX_BALANCE, MAX_OPEN_ORDERS
 from paraclear.clearing.kernels.run import run_orders
 from paraclear.clearing.kernels.tables import Tables
+from paraclear.clearing.kernels.timings import EngineTimings
 from paraclear.clearing.transactions import (
     AmendOrder,
     CancelOrder,
@@ -121,6 +126,8 @@ class CompiledEngine:
         """Times the tables were loaded from a state (since start): once, and again after
         anything else committed to the state or ran in a block between the engine's
         batches."""
+        self.timings = EngineTimings()
+        """Where its time went, part by part (since start)."""
 
     # --- the BatchRunner protocol ------------------------------------------------------------
 
@@ -144,7 +151,7 @@ class CompiledEngine:
                 chunk = MIN_CHUNK
             self._run_reference(run, tables, batch[at])
             at += 1
-        tables.flush(run.pending, run.data)
+        self._flush(run, tables)
         self._run, self._included = run, len(run.receipts)
         return run.receipts[first:]
 
@@ -181,22 +188,31 @@ class CompiledEngine:
         same_run = self._run is run and self._included == len(run.receipts)
         if tables is not None and self._data is run.data and (fresh_block or same_run):
             return tables
+        started = perf_counter()
         tables = self.tables = Tables(self.machine.margin_model)
         self.loads += 1
         tables.load(run.data)
         for key, value in run.pending.items():
             tables.route(key, value)
         self._data, self._trusted = run.data, False
+        self.timings.loads += perf_counter() - started
         return tables
 
-    def _run_reference(self, run: BlockRun[Transaction], tables: Tables, tx: Transaction) -> None:
+    def _flush(self, run: BlockRun[Transaction], tables: Tables) -> None:
+        started = perf_counter()
         tables.flush(run.pending, run.data)
-        access = self.machine.access(tx)
+        self.timings.flush += perf_counter() - started
+
+    def _run_reference(self, run: BlockRun[Transaction], tables: Tables, tx: Transaction) -> None:
+        self._flush(run, tables)
+        access = run.access(tx)
+        started = perf_counter()
         receipt, view = run.attempt(tx, len(run.receipts), access)
         run.include(tx, receipt, view, access)
         pending = run.pending
         for key in chain(view.writes, view.deltas):
             tables.route(key, pending.get(key))
+        self.timings.reference += perf_counter() - started
 
     # --- the kernels ---------------------------------------------------------------------------
 
@@ -205,26 +221,38 @@ class CompiledEngine:
     ) -> int:
         """Run ``txs`` through the kernels until one falls back; include what ran and
         return how many."""
+        started = perf_counter()
         columns = np.array([_columns(tables, tx) for tx in txs], dtype=np.int64)
         columns = columns.reshape(len(txs), X_FIELDS)
         results = np.zeros((len(txs), R_FIELDS), dtype=np.int64)
         log = np.empty((4, 2 * len(txs) + 8), dtype=np.int64)
         count = np.zeros(4, dtype=np.int64)
         ctx = run.ctx
+        glued = perf_counter()
         done = run_orders(
             columns, results, 0,
             tables.accounts, tables.account_positions, tables.positions, tables.orders,
             tables.instruments, tables.house, ctx.height, ctx.time, log, count,
         )  # fmt: skip
+        ran = perf_counter()
         tables.touched_accounts.extend(log[0, : count[0]].tolist())
         tables.touched_positions.extend(log[1, : count[1]].tolist())
         tables.touched_orders.extend(log[2, : count[2]].tolist())
         tables.touched_instruments.extend(log[3, : count[3]].tolist())
         index = len(run.receipts)
+        receipts_started = perf_counter()
         for at in range(done):
             run.txs.append(txs[at])
             run.receipts.append(_receipt(tables, txs[at], columns[at], results[at], index + at))
+        receipts_done = perf_counter()
         _free_unplaced(tables, columns)
+        timings = self.timings
+        timings.glue += (glued - started) + (receipts_started - ran)
+        timings.glue += perf_counter() - receipts_done
+        timings.kernels += ran - glued
+        timings.receipts += receipts_done - receipts_started
+        timings.kernel_txs += int(done)
+        timings.kernel_calls += 1
         return int(done)
 
 
