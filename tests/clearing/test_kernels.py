@@ -19,19 +19,22 @@ from hypothesis import strategies as st
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
+from paraclear.clearing.records import Bankruptcy
 from paraclear.clearing.transactions import (
     CancelOrder,
     Deposit,
     PlaceOrder,
     Side,
     Transaction,
+    Transfer,
     Withdraw,
 )
 from paraclear.execution import Block, BlockResult, SequentialExecutor, execute_block
 from paraclear.market import SerialMatcher
 from paraclear.node.builder import BlockBuilder
-from paraclear.numbers import MAX_ABS_RAW
+from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
 from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.state import keys as k
 from tests.clearing.harness import PERP, Exchange
 from tests.node.test_builder import ACCOUNTS, Flow
 
@@ -186,3 +189,45 @@ def test_the_simulation_workload_agrees(seed: int, accounts: int, portfolio: boo
         want = execute_block(state, block, reference)
         got = execute_block(replica, block, compiled)
         _same(got, want, block)
+
+
+def test_funds_failures_and_a_bankruptcy_paid_back() -> None:
+    """Deposits, withdrawals and transfers in the kernels, with every failure they have: a
+    bankrupt account cannot withdraw until deposits bring it back to zero or more (which
+    ends its bankruptcy), a transfer to oneself, more than the free collateral, a balance
+    beyond the limit."""
+    ex = _market()
+    ex.state.apply(
+        {
+            k.collateral("broke"): -500,
+            k.bankruptcy("broke"): Bankruptcy(height=1, deficit=500),
+            k.collateral("rich"): MAX_BALANCE - 10,
+        }
+    )
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    txs: list[Transaction] = [
+        Deposit(sender="broke", nonce=0, amount=300),
+        Withdraw(sender="broke", nonce=1, amount=1),
+        Deposit(sender="broke", nonce=2, amount=300),
+        Withdraw(sender="broke", nonce=3, amount=50),
+        Transfer(sender="broke", nonce=4, to="broke", amount=1),
+        Transfer(sender="broke", nonce=5, to="trader1", amount=10**9),
+        Transfer(sender="broke", nonce=6, to="rich", amount=20),
+        Transfer(sender="broke", nonce=7, to="trader1", amount=10),
+        Deposit(sender="rich", nonce=0, amount=11),
+        Deposit(sender="rich", nonce=1, amount=10),
+        Withdraw(sender="trader0", nonce=ex.nonces["trader0"], amount=10**15, fee=1),
+        Deposit(sender="broke", nonce=9, amount=1),
+    ]
+    block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+    want = SequentialExecutor(ex.machine).execute(ex.state, block)
+    got = SequentialExecutor(compiled).execute(replica, block)
+    _same(got, want, block)
+    codes = [receipt.error.code if receipt.error else "ok" for receipt in got.receipts]
+    assert codes == [
+        "ok", "AccountBankrupt", "ok", "ok", "Malformed", "InsufficientCollateral",
+        "BalanceLimit", "ok", "BalanceLimit", "ok", "InsufficientCollateral", "InvalidNonce",
+    ]  # fmt: skip
+    assert isinstance(compiled.batch_runner, CompiledEngine)
+    assert compiled.batch_runner.fallbacks == 0

@@ -12,6 +12,9 @@ K_AMEND: Final = 3
 K_FILL: Final = 4
 K_CLOSE: Final = 5
 K_TRADE: Final = 6
+K_DEPOSIT: Final = 7
+K_WITHDRAW: Final = 8
+K_TRANSFER: Final = 9
 
 # --- transaction columns ---------------------------------------------------------------------
 X_KIND: Final = 0
@@ -25,6 +28,7 @@ X_BUY: Final = 6
 X_KIND_CODE: Final = 7
 X_PRICE: Final = 8
 X_SIZE: Final = 9
+"""The size of an order, fill or trade; the amount of a deposit, withdrawal or transfer."""
 X_REDUCE: Final = 10
 X_GTB: Final = 11
 X_ORDER: Final = 12
@@ -34,7 +38,7 @@ X_ORDER_NONCE: Final = 13
 X_ACCOUNT: Final = 14
 """CloseOrder's account; SettleFill's taker (-1 for the others)."""
 X_MAKER: Final = 15
-"""SettleFill's and Trade's maker."""
+"""SettleFill's and Trade's maker; Transfer's recipient."""
 X_MAKER_ORDER: Final = 16
 X_MAKER_NONCE: Final = 17
 X_POSITION: Final = 18
@@ -80,6 +84,7 @@ E_REMAINING_TOO_LARGE: Final = 16
 E_BALANCE_LIMIT: Final = 17
 """E1: account row, E2: balance."""
 E_SELF_TRADE: Final = 18
+E_SELF_TRANSFER: Final = 19
 
 FILL_REASONS: Final = (
     "an order is in another instrument",

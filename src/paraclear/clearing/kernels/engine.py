@@ -27,11 +27,14 @@ import numpy as np
 
 from paraclear.clearing import errors
 from paraclear.clearing.events import (
+    Deposited,
     OrderAmended,
     OrderClosed,
     OrderFilled,
     OrderPlaced,
     TradeSettled,
+    Transferred,
+    Withdrawn,
 )
 from paraclear.clearing.kernels.codes import (
     E_BALANCE_LIMIT,
@@ -49,6 +52,7 @@ from paraclear.clearing.kernels.codes import (
     E_REDUCE_ONLY,
     E_REMAINING_TOO_LARGE,
     E_SELF_TRADE,
+    E_SELF_TRANSFER,
     E_TOO_MANY_ORDERS,
     E_UNAUTHORIZED,
     E_UNKNOWN_ORDER,
@@ -56,9 +60,12 @@ from paraclear.clearing.kernels.codes import (
     K_AMEND,
     K_CANCEL,
     K_CLOSE,
+    K_DEPOSIT,
     K_FILL,
     K_PLACE,
     K_TRADE,
+    K_TRANSFER,
+    K_WITHDRAW,
     R_E1,
     R_E2,
     R_E3,
@@ -87,11 +94,14 @@ from paraclear.clearing.transactions import (
     AmendOrder,
     CancelOrder,
     CloseOrder,
+    Deposit,
     PlaceOrder,
     SettleFill,
     Side,
     Trade,
     Transaction,
+    Transfer,
+    Withdraw,
 )
 from paraclear.execution import BlockRun, Receipt
 from paraclear.execution.result import ErrorInfo
@@ -101,7 +111,17 @@ if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
 
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
-KERNEL_TYPES: Final = (PlaceOrder, CancelOrder, AmendOrder, SettleFill, CloseOrder, Trade)
+KERNEL_TYPES: Final = (
+    PlaceOrder,
+    CancelOrder,
+    AmendOrder,
+    SettleFill,
+    CloseOrder,
+    Trade,
+    Deposit,
+    Withdraw,
+    Transfer,
+)
 MIN_CHUNK: Final = 8
 MAX_CHUNK: Final = 4096
 """Transactions glued and run per kernel call: a fallback makes the glue of the rest of its
@@ -309,6 +329,15 @@ def _columns(tables: Tables, tx: Transaction) -> list[int]:
             tx.size, 0, 0, -1, 0, -1, maker, -1, 0, tables.position(sender, at),
             tables.position(maker, at), 0,
         ]  # fmt: skip
+    if isinstance(tx, Deposit | Withdraw | Transfer):
+        kind = K_DEPOSIT if isinstance(tx, Deposit) else K_WITHDRAW
+        to = -1
+        if isinstance(tx, Transfer):
+            kind, to = K_TRANSFER, tables.account(tx.to)
+        return [
+            kind, sender, tx.nonce, tx.fee, 1, -1, 0, 0, 0, tx.amount, 0, 0, -1, 0, -1, to,
+            -1, 0, -1, -1, 0,
+        ]  # fmt: skip
     assert isinstance(tx, CloseOrder)
     account = tables.account(tx.account)
     return [
@@ -347,6 +376,12 @@ def _receipt(
             maker=tx.maker, maker_order=tx.maker_order, taker_side="buy" if buys else "sell",
             size=tx.size, price=tx.price, maker_fee=value, taker_fee=int(result[R_V2]),
         )  # fmt: skip
+    elif isinstance(tx, Deposit):
+        event = Deposited(account=tx.sender, amount=tx.amount)
+    elif isinstance(tx, Withdraw):
+        event = Withdrawn(account=tx.sender, amount=tx.amount)
+    elif isinstance(tx, Transfer):
+        event = Transferred(sender=tx.sender, to=tx.to, amount=tx.amount)
     elif isinstance(tx, Trade):
         event = TradeSettled(
             instrument=tx.instrument, maker=tx.maker, taker=tx.sender,
@@ -397,6 +432,8 @@ def _failure(
         return errors.InsufficientMargin(account=name[e1], required=e2, available=e3)
     if status == E_SELF_TRADE:
         return errors.SelfTrade(account=tx.sender)
+    if status == E_SELF_TRANSFER:
+        return errors.Malformed(field="to", reason="transfer to oneself")
     if status == E_UNKNOWN_ORDER:
         return errors.UnknownOrder(account=name[e1], order=e2)
     if status == E_FILL_MISMATCH:

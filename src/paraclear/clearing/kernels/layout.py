@@ -45,6 +45,7 @@ T_NONCE: Final = 2
 T_RESV: Final = 4
 T_ORDERS: Final = 8
 T_PORTFOLIO: Final = 16
+T_BANK: Final = 32
 
 # --- positions --------------------------------------------------------------------------------
 P_ACCT: Final = 0
@@ -111,7 +112,10 @@ H_FEE_DELTA: Final = 7
 H_SHORT_BASE: Final = 8
 H_SHORT_FLOOR: Final = 9
 H_SHORT_MAINT: Final = 10
-H_FIELDS: Final = 11
+H_DEPOSITS_TOUCH: Final = 11
+H_DEPOSITS_DELTA: Final = 12
+"""Net deposits added since the last flush, micro-USDC."""
+H_FIELDS: Final = 13
 
 
 def grown(table: Int64Array, rows: int) -> Int64Array:

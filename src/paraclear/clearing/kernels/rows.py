@@ -138,7 +138,7 @@ def begin_check(
     if tx[X_NONCE] != expected:
         return fail(result, E_INVALID_NONCE, expected, tx[X_NONCE], 0)
     balance = accounts[sender, A_COLL]
-    if tx[X_FEE] > balance:
+    if tx[X_FEE] and tx[X_FEE] > balance:
         return fail(result, E_INSUFFICIENT_FEE, tx[X_FEE], balance, 0)
     if not add_checked(house[H_FEE_DELTA], tx[X_FEE])[1]:
         return E_FALLBACK

@@ -11,13 +11,17 @@ from paraclear.clearing.kernels.codes import (
     K_AMEND,
     K_CANCEL,
     K_CLOSE,
+    K_DEPOSIT,
     K_FILL,
     K_PLACE,
     K_TRADE,
+    K_TRANSFER,
+    K_WITHDRAW,
     R_STATUS,
     X_KIND,
 )
 from paraclear.clearing.kernels.fills import fill, trade
+from paraclear.clearing.kernels.funds import deposit, transfer, withdraw
 from paraclear.clearing.kernels.layout import Int64Array
 from paraclear.clearing.kernels.orders import amend, cancel, close, place
 from paraclear.clearing.kernels.rows import begin_check
@@ -68,6 +72,18 @@ def run_orders(
                 status = trade(
                     tx, result, accounts, account_positions, positions, instruments, house,
                     time, log, count,
+                )  # fmt: skip
+            elif kind == K_DEPOSIT:
+                status = deposit(tx, result, accounts, house, log, count)
+            elif kind == K_WITHDRAW:
+                status = withdraw(
+                    tx, result, accounts, account_positions, positions, instruments, house,
+                    log, count,
+                )  # fmt: skip
+            elif kind == K_TRANSFER:
+                status = transfer(
+                    tx, result, accounts, account_positions, positions, instruments, house,
+                    log, count,
                 )  # fmt: skip
             elif kind == K_CLOSE:
                 status = close(tx, result, accounts, orders, instruments, house, log, count)

@@ -30,6 +30,8 @@ from paraclear.clearing.kernels.layout import (
     A_RESV,
     A_TOUCH,
     A_WIDE,
+    H_DEPOSITS_DELTA,
+    H_DEPOSITS_TOUCH,
     H_FEE_DELTA,
     H_FEE_TOUCH,
     H_FIELDS,
@@ -82,6 +84,7 @@ from paraclear.clearing.kernels.layout import (
     P_QUOTE,
     P_SIZE,
     P_TOUCH,
+    T_BANK,
     T_COLL,
     T_NONCE,
     T_ORDERS,
@@ -366,6 +369,9 @@ class Tables:
         if house[H_FEE_TOUCH]:
             fold_delta(pending, data, k.FEE_POOL, int(house[H_FEE_DELTA]))
             house[H_FEE_TOUCH] = house[H_FEE_DELTA] = 0
+        if house[H_DEPOSITS_TOUCH]:
+            fold_delta(pending, data, k.NET_DEPOSITS, int(house[H_DEPOSITS_DELTA]))
+            house[H_DEPOSITS_TOUCH] = house[H_DEPOSITS_DELTA] = 0
         self.touched_accounts, self.touched_positions = [], []
         self.touched_orders, self.touched_instruments = [], []
 
@@ -419,6 +425,8 @@ class Tables:
                 pending[k.nonce(name)] = a[A_NONCE]
             if touched & T_RESV:
                 pending[k.reserved(name)] = a[A_RESV] or None
+            if touched & T_BANK:
+                pending[k.bankruptcy(name)] = None
             if touched & T_PORTFOLIO:
                 listed = self.account_positions[account, : a[A_NPOS]].tolist()
                 held = self.positions[listed, P_INST].tolist()
