@@ -71,7 +71,7 @@ def test_ccxt_loads_markets_and_reads_public_market_data(exchange: tuple[Any, Op
     assert option_ticker["info"]["mark_iv"] == 60.0
 
 
-def test_ccxt_pro_watches_books_tickers_and_trades_over_the_websocket(
+def test_ccxt_pro_watches_books_tickers_trades_and_candles_over_the_websocket(
     tmp_path: Path, local_only: None
 ) -> None:
     import asyncio
@@ -89,11 +89,12 @@ def test_ccxt_pro_watches_books_tickers_and_trades_over_the_websocket(
             book = asyncio.ensure_future(deribit.watch_order_book(perp))
             ticker = asyncio.ensure_future(deribit.watch_ticker(perp))
             trades = asyncio.ensure_future(deribit.watch_trades(perp))
+            candles = asyncio.ensure_future(deribit.watch_ohlcv(perp, "1m"))
             first = await asyncio.wait_for(book, 60)  # subscribed: the snapshot came
             assert (first["bids"], first["asks"]) == ([], [])
             rounds = 0  # trade until both streams spoke (a subscription may land late)
-            while not (ticker.done() and trades.done()):
-                assert rounds < 5, "no ticker or trades message after five rounds"
+            while not (ticker.done() and trades.done() and candles.done()):
+                assert rounds < 5, "a stream said nothing in five rounds of trades"
                 await asyncio.to_thread(trade_twice, venue)
                 rounds += 1
             rest = venue.client().call("public/get_order_book", {"instrument_name": "BTC-PERP"})
@@ -101,11 +102,9 @@ def test_ccxt_pro_watches_books_tickers_and_trades_over_the_websocket(
             while [level[:2] for level in deribit.orderbooks[perp]["asks"]] != rest["asks"]:
                 assert time.monotonic() < deadline, deribit.orderbooks[perp]["asks"]
                 await asyncio.sleep(0.05)
-            return (
-                deribit.orderbooks[perp],
-                await asyncio.wait_for(ticker, 60),
-                await asyncio.wait_for(trades, 60),
-            )
+            [candle] = candles.result()[-1:]
+            assert candle[0] == T0 * 1000 and candle[4] == 60_000.0 and candle[5] > 0
+            return deribit.orderbooks[perp], ticker.result(), trades.result()
         finally:
             await deribit.close()
 

@@ -18,9 +18,10 @@ from paraclear.node.hub import Hub
 from paraclear.node.methods import PublicMethods
 from paraclear.node.rpc import Registry
 from paraclear.node.server import ApiServer, ServerThread
-from tests.clearing.harness import usd
+from tests.clearing.harness import T0, usd
 from tests.node.support import market
 from tests.node.test_api import CHAIN, Venue
+from tests.node.test_deribit import trade_twice
 
 
 @pytest.fixture
@@ -83,11 +84,13 @@ def test_a_batch_with_an_unknown_channel_subscribes_the_others(venue: Venue) -> 
         "deribit_price_index.btc_usd",
         "markprice.options.btc_usdc",
         "platform_state",
+        "chart.trades.BTC-PERPETUAL.1D",
+        "chart.trades.BTC-PERP.7",
         "book.BTC-PERP.1s",
         "book.ETH-PERP.100ms",
         "nonsense",
     ]
-    assert client.call("public/subscribe", {"channels": asked}) == asked[:-3]
+    assert client.call("public/subscribe", {"channels": asked}) == asked[:-4]
 
 
 def test_book_snapshot_then_changes_chain_and_rebuild_the_book(venue: Venue) -> None:
@@ -131,6 +134,19 @@ def test_trades_come_as_deribit_lists_numbered_for_the_chain(venue: Venue) -> No
     assert by_instrument[0][0]["instrument_name"] == "BTC-PERP"
     by_currency = stream.take("trades.future.BTC.raw", 2)
     assert [[t["amount"] for t in m] for m in by_currency] == [[1.0], [0.5]]
+
+
+def test_candles_of_each_resolution_follow_the_trades(venue: Venue) -> None:
+    watcher = venue.client()
+    stream = Inbox(watcher.subscribe(["chart.trades.BTC-PERPETUAL.1", "chart.trades.BTC-PERP.60"]))
+    trade_twice(venue)
+    minute = stream.take("chart.trades.BTC-PERPETUAL.1", 2)
+    hour = stream.take("chart.trades.BTC-PERP.60", 2)
+    assert [(m["tick"], m["close"], m["volume"]) for m in minute] == [
+        (T0 * 1000, 60_000.0, 1.0),
+        (T0 * 1000, 60_000.0, 1.5),
+    ]
+    assert hour[-1]["tick"] == (T0 - T0 % 3_600) * 1000 and hour[-1]["cost"] == 90_000.0
 
 
 def test_index_quote_and_incremental_ticker(venue: Venue) -> None:

@@ -220,7 +220,7 @@ class Publisher:
             self._publish_book(name, book.bids, book.asks, height, time)
         for name in fills:
             self._publish_trades(name, height)
-            self.streams.trades(name, height)
+            self.streams.trades(name, height, time)
         for name in sorted(report.books.keys() | fills.keys()):
             self._publish_ticker(name, time)
             self.streams.instrument(name, time)
@@ -233,7 +233,7 @@ class Publisher:
     def _publish(
         self,
         channel: str,
-        build: Callable[[], dict[str, Any]],
+        build: Callable[[], Any],
         account: str | None = None,
         *,
         always: bool = False,
@@ -246,7 +246,8 @@ class Publisher:
         except Exception:  # a view that cannot be built (no mark yet) must not stop the rest
             log.exception("cannot build a message for %s", channel)
             return
-        self.hub.publish_now(channel, data, account)
+        if data is not None:  # nothing to say (a candle of a period without trades)
+            self.hub.publish_now(channel, data, account)
 
     def _mark(self, name: str) -> MarkData | None:
         mark = self.node.state.get(k.mark(name))

@@ -25,6 +25,8 @@ stream here, published once per block, the venue's only interval):
 * ``perpetual.{instrument}.{interval}`` → ``perpetual.{instrument}``;
 * ``incremental_ticker.{instrument}``, ``quote.{instrument}``: their own streams;
 * ``deribit_price_index.{index}`` and ``markprice.options.{index}`` → the ``_usdc`` index;
+* ``chart.trades.{instrument}.{resolution}``: the candle of the period each block traded
+  in (resolutions ``1`` to ``720`` minutes and ``1D``);
 * ``platform_state``: accepted; the platform is never locked, so nothing is published.
 
 Instrument names may be Deribit's (``paraclear.node.names``).
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from typing import Final
 
 from paraclear.node.names import canonical
+from paraclear.node.tape import RESOLUTIONS
 
 INTERVALS: Final = ("100ms", "raw", "agg2")
 BOOK_DEPTHS: Final = ("1", "10", "20")
@@ -55,6 +58,11 @@ def stream_of(name: str, is_instrument: IsInstrument) -> str | None:
     kind = parts[0]
     if kind in ("deribit_price_index", "markprice"):
         return _index_stream(parts)
+    if kind == "chart" and len(parts) == 4 and parts[1] == "trades":
+        instrument = canonical(parts[2])
+        if parts[3] in RESOLUTIONS and is_instrument(instrument):
+            return f"chart.trades.{instrument}.{parts[3]}"
+        return None
     if kind == "trades" and len(parts) == 4 and parts[1] in TRADE_KINDS:
         currency, interval = parts[2], parts[3]
         return f"trades.{parts[1]}.{currency.upper()}.raw" if interval in INTERVALS else None

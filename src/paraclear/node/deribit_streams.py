@@ -1,6 +1,6 @@
 """Deribit's public streams of each committed block (``paraclear.node.channels`` names
-them): incremental and grouped books, trades by instrument and by currency, quotes,
-incremental tickers, perpetuals' interest, the index and option marks.
+them): incremental and grouped books, trades by instrument and by currency, candles,
+quotes, incremental tickers, perpetuals' interest, the index and option marks.
 
 ``DeribitStreams`` runs on the event loop, called by ``api.Publisher`` for each block; it
 builds a message only for a stream someone listens to, except the books' levels and
@@ -18,9 +18,11 @@ from paraclear.clearing.instruments import Option, Perpetual
 from paraclear.node import deribit_views, views
 from paraclear.node.book_stream import BookStream, Level
 from paraclear.node.channels import BOOK_DEPTHS
+from paraclear.node.deribit_trades import period_candle
 from paraclear.node.deribit_views import MarketNode
 from paraclear.node.hub import Hub
 from paraclear.node.option_views import mark_iv_percent
+from paraclear.node.tape import MINUTE, RESOLUTIONS
 from paraclear.state import keys as k
 
 Publish = Callable[[str, Callable[[], Any]], None]
@@ -73,8 +75,9 @@ class DeribitStreams:
     def _grouped(self, name: str, depth: int, time: int) -> Callable[[], Any]:
         return lambda: self.books.grouped(name, depth, time)
 
-    def trades(self, name: str, height: int) -> None:
-        """The block's trades of an instrument, as Deribit's lists."""
+    def trades(self, name: str, height: int, time: int) -> None:
+        """The block's trades of an instrument, as Deribit's lists, and the candles of the
+        periods they fell in."""
         underlying = name.partition("-")[0]
         kind = "option" if isinstance(self._instrument(name), Option) else "future"
         streams = (
@@ -82,11 +85,19 @@ class DeribitStreams:
             f"trades.{kind}.{underlying}.raw",
             f"trades.any.{underlying}.raw",
         )
-        if not any(self.hub.listening(stream) for stream in streams):
-            return
-        trades = deribit_views.trade_views(self.node.tape.block_trades(name, height))
-        for stream in streams:
-            self.publish(stream, lambda: trades)
+        if any(self.hub.listening(stream) for stream in streams):
+            trades = deribit_views.trade_views(self.node.tape.block_trades(name, height))
+            for stream in streams:
+                self.publish(stream, lambda: trades)
+        for resolution, minutes in RESOLUTIONS.items():
+            self.publish(f"chart.trades.{name}.{resolution}", self._candle(name, minutes, time))
+
+    def _candle(self, name: str, minutes: int, time: int) -> Callable[[], Any]:
+        def build() -> Any:
+            start = time - minutes * MINUTE
+            return period_candle(self.node.tape.candles_between(name, start, time), minutes, time)
+
+        return build
 
     def instrument(self, name: str, time: int) -> None:
         """An instrument whose book or trades the block changed: quote, incremental ticker."""

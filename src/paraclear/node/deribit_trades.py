@@ -20,17 +20,12 @@ from paraclear.node import deribit_views, views
 from paraclear.node.deribit_views import MarketNode
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
-from paraclear.node.tape import MINUTE, Candle, TapeTrade, merged
+from paraclear.node.tape import MINUTE, RESOLUTIONS, Candle, TapeTrade, merged
 from paraclear.state import keys as k
 
 MAX_COUNT: Final = 1_000
 Sorting = Literal["asc", "desc", "default"]
 CurrencyKind = Literal["future", "option", "spot", "future_combo", "option_combo", "combo", "any"]
-RESOLUTIONS: Final = {
-    **{str(minutes): minutes for minutes in (1, 3, 5, 10, 15, 30, 60, 120, 180, 360, 720)},
-    "1D": 1_440,
-}
-"""Deribit's chart resolutions, in minutes."""
 
 
 class ByInstrumentParams(Params, frozen=True):
@@ -135,6 +130,19 @@ def chart(candles: list[Candle], minutes: int, start: int, end: int) -> dict[str
         "close": [views.price(row.close) for row in rows],
         "volume": [views.size(row.volume) for row in rows],
         "cost": [views.amount(row.cost) for row in rows],
+    }
+
+
+def period_candle(candles: list[Candle], minutes: int, time: int) -> dict[str, Any] | None:
+    """Deribit's ``chart.trades`` message: the candle of ``minutes`` holding ``time``
+    (seconds), from one-minute candles; None without trades in it."""
+    width = minutes * MINUTE
+    start = time - time % width
+    rows = chart([c for c in candles if start <= c.start < start + width], minutes, start, start)
+    if rows["status"] != "ok":
+        return None
+    return {name: rows[name][0] for name in ("open", "high", "low", "close", "volume", "cost")} | {
+        "tick": rows["ticks"][0]
     }
 
 

@@ -23,7 +23,7 @@ from paraclear.clearing.perpetuals import FUNDING_DIVISOR
 from paraclear.clearing.records import MarkData, PremiumAccumulator
 from paraclear.node import views
 from paraclear.node.option_views import mark_iv_percent, option_ticker_fields
-from paraclear.node.tape import Tape, TapeTrade
+from paraclear.node.tape import DayStats, Tape, TapeTrade
 from paraclear.numbers import PPM, SIZE_SCALE
 from paraclear.state import State
 from paraclear.state import keys as k
@@ -48,9 +48,8 @@ def mark_of(state: State, name: str) -> MarkData | None:
     return mark if isinstance(mark, MarkData) else None
 
 
-def stats_view(tape: Tape, name: str, now: int) -> dict[str, Any]:
+def stats_view(day: DayStats) -> dict[str, Any]:
     """Deribit's ``stats`` of a ticker."""
-    day = tape.day_stats(name, now)
     return {
         "volume": views.size(day.volume),
         "volume_usd": views.amount(day.cost),
@@ -65,13 +64,14 @@ def ticker(node: MarketNode, name: str) -> dict[str, Any]:
     bids, asks = node.depth.get(name, ([], []))
     mark = mark_of(node.state, name)
     last = node.tape.last_price(name)
-    stats = stats_view(node.tape, name, node.block_time)
+    day = node.tape.day_stats(name, node.block_time)
+    stats = stats_view(day)
     view = views.ticker_view(
         name,
         bids,
         asks,
         last=last,
-        volume=node.tape.day_stats(name, node.block_time).volume,
+        volume=day.volume,
         time=node.block_time,
         mark=mark,
     )
@@ -115,7 +115,7 @@ def book_summary(node: MarketNode, instrument: Instrument) -> dict[str, Any]:
     bid = views.price(bids[0][0]) if bids else None
     ask = views.price(asks[0][0]) if asks else None
     last = node.tape.last_price(name)
-    stats = stats_view(node.tape, name, node.block_time)
+    stats = stats_view(node.tape.day_stats(name, node.block_time))
     summary: dict[str, Any] = {
         "instrument_name": name,
         "base_currency": instrument.underlying,

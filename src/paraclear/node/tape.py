@@ -44,6 +44,11 @@ FUNDING_KEPT: Final = 10_000
 SETTLEMENTS_KEPT: Final = 10_000
 DAY: Final = 86_400
 MINUTE: Final = 60
+RESOLUTIONS: Final = {
+    **{str(minutes): minutes for minutes in (1, 3, 5, 10, 15, 30, 60, 120, 180, 360, 720)},
+    "1D": 1_440,
+}
+"""Deribit's candle resolutions (chart data and ``chart.trades`` channels), in minutes."""
 
 
 class TapeTrade(NamedTuple):

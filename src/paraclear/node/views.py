@@ -304,7 +304,7 @@ def ticker_view(
     mark: MarkData | None = None,
 ) -> dict[str, Any]:
     """Deribit's ``ticker`` with ccxt's ticker fields. ``last``: raw price of the latest
-    trade; ``volume``: raw size traded among the recent trades kept."""
+    trade; ``volume``: raw size traded in the last 24 hours."""
     best = _best(bids, asks)
     view = {
         "symbol": symbol_of(instrument),
