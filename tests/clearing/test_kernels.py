@@ -6,8 +6,7 @@ with the reference handlers and matches it in the books; each built block (place
 amends, cancels, fills, closes, oracle updates) is then executed by the compiled engine on a
 replica of the state. Receipts, write sets and roots must be identical after every block,
 with deposits, withdrawals, expiry and oracle updates (reference transactions) between
-them, after the state was changed behind the engine's back, and under portfolio margin
-(which the kernels hand back to the reference handlers whole).
+them, after the state was changed behind the engine's back, and under portfolio margin.
 """
 
 from __future__ import annotations
@@ -111,9 +110,12 @@ def test_reference_transactions_between_kernels() -> None:
     _follow(9, blocks=5, per_block=60, extra=extra)
 
 
-def test_portfolio_margin_runs_the_reference_handlers() -> None:
-    engine = _follow(3, blocks=3, per_block=40, model=PortfolioMargin())
-    assert engine.tables is not None and not engine.tables.usable
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), per_block=st.sampled_from([5, 40, 120]))
+def test_portfolio_margin_in_the_kernels(seed: int, per_block: int) -> None:
+    engine = _follow(seed, blocks=5, per_block=per_block, model=PortfolioMargin())
+    assert engine.tables is not None and engine.tables.usable
+    assert engine.fallbacks == 0
 
 
 def test_a_state_changed_behind_the_engine_is_loaded_again() -> None:

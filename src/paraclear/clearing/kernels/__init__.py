@@ -2,7 +2,7 @@
 
 * ``layout``: the tables' columns; ``tables``: ``Tables``, the columnar mirror of the hot
   state and the two ways across between it and the key-value state (``route``, ``flush``).
-* ``margin``: standard margin, reservations and fees in compiled code.
+* ``margin``: standard and portfolio margin, reservations and fees in compiled code.
 * ``orders``: PlaceOrder, CancelOrder, AmendOrder, SettleFill and CloseOrder, and
   ``run_orders``, which runs a table of them.
 * ``codes``: the transaction and result columns the glue and the kernels exchange.

@@ -96,11 +96,15 @@ I_OI_TOUCH: Final = 13
 I_OI_DELTA: Final = 14
 I_OC_TOUCH: Final = 15
 I_OC_DELTA: Final = 16
-I_FIELDS: Final = 17
+I_PNL_OK: Final = 17
+"""1 if the mark carries one risk-array entry per scenario of the grid."""
+I_FIELDS: Final = 18
+"""Then the risk arrays: ``long_pnl`` in ``I_FIELDS + s`` and ``short_pnl`` in
+``I_FIELDS + H_SCENARIOS + s`` for each scenario ``s`` (portfolio margin)."""
 
 # --- the house (one row) ----------------------------------------------------------------------
 H_OK: Final = 0
-"""1 if the configuration exists and the margin model is standard margin."""
+"""1 if the configuration exists and the margin model is standard or portfolio margin."""
 H_MAKER: Final = 1
 H_TAKER: Final = 2
 H_OPTION_FEE: Final = 3
@@ -115,7 +119,15 @@ H_SHORT_MAINT: Final = 10
 H_DEPOSITS_TOUCH: Final = 11
 H_DEPOSITS_DELTA: Final = 12
 """Net deposits added since the last flush, micro-USDC."""
-H_FIELDS: Final = 13
+H_PORTFOLIO: Final = 13
+"""1 under portfolio margin (0: standard margin)."""
+H_SCENARIOS: Final = 14
+"""Scenarios of the risk grid (portfolio margin)."""
+H_INITIAL_NUM: Final = 15
+H_INITIAL_DEN: Final = 16
+"""Portfolio margin's initial requirement: ceil(maintenance × num / den)."""
+H_FIELDS: Final = 17
+"""Then the grid's cover fractions, ppm, in ``H_FIELDS + s``."""
 
 
 def grown(table: Int64Array, rows: int) -> Int64Array:

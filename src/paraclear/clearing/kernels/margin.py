@@ -1,6 +1,6 @@
-"""Standard margin, reservations and fees in compiled code: the arithmetic of
-``clearing.margin.StandardMargin``, ``accounts.equity`` and ``handlers.orders.reservation``
-over the tables' rows.
+"""Margin, reservations and fees in compiled code: the arithmetic of
+``clearing.margin.StandardMargin`` and ``PortfolioMargin`` (``risk.portfolio``),
+``accounts.equity`` and ``handlers.orders.reservation`` over the tables' rows.
 
 Every product that could leave int64 goes through ``paraclear.int128`` (exact, or refused);
 every sum is checked. A refused step makes the transaction ``FALLBACK``: the reference
@@ -13,25 +13,33 @@ from __future__ import annotations
 from typing import Final
 
 import numba
+import numpy as np
 
 from paraclear.clearing.kernels.layout import (
     A_NPOS,
     A_RESV,
+    H_FIELDS,
+    H_INITIAL_DEN,
+    H_INITIAL_NUM,
     H_MAKER,
     H_OPTION_CAP,
     H_OPTION_FEE,
+    H_PORTFOLIO,
+    H_SCENARIOS,
     H_SHORT_BASE,
     H_SHORT_FLOOR,
     H_TAKER,
     I_CALL,
     I_CSIZE,
     I_FIDX,
+    I_FIELDS,
     I_IM,
     I_INDEX,
     I_LOT,
     I_MARK,
     I_OK,
     I_OPTION,
+    I_PNL_OK,
     I_STRIKE,
     P_FIDX,
     P_INST,
@@ -52,6 +60,8 @@ from paraclear.int128 import (
 SIZE_SCALE: Final = 1_000_000
 PPM: Final = 1_000_000
 MARGIN_SCALE: Final = PPM * SIZE_SCALE
+SAFE_BOUND: Final = float(2**62)
+"""Below this float bound on Σ |size| × max |risk array|, int64 sums are exact."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -130,13 +140,84 @@ def value_term(
 
 
 @numba.njit(cache=True, nogil=True)
+def worst_initial(
+    rows: Int64Array, sizes: Int64Array, count: int, instruments: Int64Array, house: Int64Array
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """``PortfolioMargin.requirement(...).initial`` of positions ``sizes[j]`` in the
+    instruments of rows ``rows[j]`` (``risk.portfolio``): the worst covered scenario loss of
+    Σ |size| × the side's risk array, then the policy's ceiling. Not ok where the reference
+    raises (an instrument without risk arrays) or leaves int64 arithmetic (the same float
+    bound as ``risk.portfolio._account_worst``)."""
+    scenarios = house[H_SCENARIOS]
+    bound = 0.0
+    for j in range(count):
+        if sizes[j] == 0:
+            continue
+        instrument = instruments[rows[j]]
+        if not instrument[I_PNL_OK]:
+            return 0, False
+        side = I_FIELDS if sizes[j] > 0 else I_FIELDS + scenarios
+        peak = 0.0
+        for s in range(scenarios):
+            peak = max(peak, abs(float(instrument[side + s])))
+        bound += abs(float(sizes[j])) * peak
+    if not bound < SAFE_BOUND:
+        return 0, False
+    worst = 0
+    for s in range(scenarios):
+        total = 0
+        for j in range(count):
+            size = sizes[j]
+            if size != 0:
+                side = I_FIELDS if size > 0 else I_FIELDS + scenarios
+                total += (size if size > 0 else -size) * instruments[rows[j], side + s]
+        total //= SIZE_SCALE
+        if total < 0:
+            covered, ok = mul_div_floor(total, house[H_FIELDS + s], PPM)
+            if not ok:
+                return 0, False
+            worst = max(worst, -covered)
+    return mul_div_ceil(worst, house[H_INITIAL_NUM], house[H_INITIAL_DEN])
+
+
+@numba.njit(cache=True, nogil=True)
+def _portfolio_initial(
+    account: int,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+    changed: int,
+    size: int,
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """``worst_initial`` of the account's positions, ``changed`` at ``size``."""
+    listed = accounts[account, A_NPOS]
+    rows = np.empty(listed + 1, dtype=np.int64)
+    sizes = np.empty(listed + 1, dtype=np.int64)
+    seen = False
+    for at in range(listed):
+        row = account_positions[account, at]
+        rows[at] = positions[row, P_INST]
+        sizes[at] = size if row == changed else positions[row, P_SIZE]
+        seen = seen or row == changed
+    count = listed
+    if changed >= 0 and not seen:
+        rows[count] = positions[changed, P_INST]
+        sizes[count] = size
+        count += 1
+    return worst_initial(rows, sizes, count, instruments, house)
+
+
+@numba.njit(cache=True, nogil=True)
 def _add_terms(
     equity: int, initial: int, instrument: Int64Array, size: int, quote: int, index: int,
     house: Int64Array,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
-    """Add one position's value and initial requirement to the running sums."""
+    """Add one position's value and (under standard margin) initial requirement to the
+    running sums."""
     value, ok1 = value_term(instrument, size, quote, index)
-    term, ok2 = initial_term(instrument, size, house)
+    term, ok2 = (0, True) if house[H_PORTFOLIO] else initial_term(instrument, size, house)
     equity, ok3 = add_checked(equity, value)
     initial, ok4 = add_checked(initial, term)
     return equity, initial, ok1 and ok2 and ok3 and ok4
@@ -184,7 +265,14 @@ def equity_and_initial(
         instrument = instruments[positions[changed, P_INST]]
         if not instrument[I_OK]:
             return 0, 0, False
-        return _add_terms(equity, initial, instrument, size, quote, index, house)
+        equity, initial, ok = _add_terms(equity, initial, instrument, size, quote, index, house)
+        if not ok:
+            return 0, 0, False
+    if house[H_PORTFOLIO]:
+        initial, ok = _portfolio_initial(
+            account, accounts, account_positions, positions, instruments, house, changed, size
+        )
+        return equity, initial, ok
     return equity, initial, True
 
 
@@ -235,12 +323,25 @@ def fill_fees(
 
 @numba.njit(cache=True, nogil=True)
 def reservation(
-    instrument: Int64Array, is_buy: bool, price: int, size: int, house: Int64Array
+    instruments: Int64Array,
+    instrument_row: int,
+    is_buy: bool,
+    price: int,
+    size: int,
+    house: Int64Array,
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
     """``handlers.orders.reservation``: the order's standalone initial margin, what its
     price pays beyond the mark, and its largest fee."""
+    instrument = instruments[instrument_row]
     signed = size if is_buy else -size
-    initial, ok1 = initial_term(instrument, signed, house)
+    if house[H_PORTFOLIO]:
+        alone = np.empty(1, dtype=np.int64)
+        alone[0] = signed
+        row = np.empty(1, dtype=np.int64)
+        row[0] = instrument_row
+        initial, ok1 = worst_initial(row, alone, 1, instruments, house)
+    else:
+        initial, ok1 = initial_term(instrument, signed, house)
     beyond, ok2 = sub_checked(price, instrument[I_MARK])
     beyond, ok3 = mul_div_ceil(beyond, signed, SIZE_SCALE)
     cash, ok4 = mul_div_ceil(price, size, SIZE_SCALE)

@@ -109,7 +109,7 @@ def place(
         status = fail(result, E_BANKRUPT, -cash, 0, 0)
     reserve = 0
     if status == E_OK:
-        reserve, ok = reservation(instrument, is_buy, price, size, house)
+        reserve, ok = reservation(instruments, at, is_buy, price, size, house)
         required, available, ok2 = margin_shortfall(
             sender, cash, reserve, accounts, account_positions, positions, instruments, house
         )
@@ -188,7 +188,7 @@ def amend(
             return E_FALLBACK
         status = tradable(instruments[at], price, size, time, result)
     if status == E_OK:
-        reserve, ok = reservation(instruments[at], orders[row, O_BUY] == 1, price, size, house)
+        reserve, ok = reservation(instruments, at, orders[row, O_BUY] == 1, price, size, house)
         if not ok:
             return E_FALLBACK
         more = reserve - orders[row, O_RESV]

@@ -35,11 +35,15 @@ from paraclear.clearing.kernels.layout import (
     H_FEE_DELTA,
     H_FEE_TOUCH,
     H_FIELDS,
+    H_INITIAL_DEN,
+    H_INITIAL_NUM,
     H_MAKER,
     H_OK,
     H_OPTION_CAP,
     H_OPTION_FEE,
     H_ORACLE,
+    H_PORTFOLIO,
+    H_SCENARIOS,
     H_SHORT_BASE,
     H_SHORT_FLOOR,
     H_SHORT_MAINT,
@@ -60,6 +64,7 @@ from paraclear.clearing.kernels.layout import (
     I_OI_TOUCH,
     I_OK,
     I_OPTION,
+    I_PNL_OK,
     I_STRIKE,
     I_TICK,
     O_ACCT,
@@ -94,9 +99,10 @@ from paraclear.clearing.kernels.layout import (
     grown,
     widened,
 )
-from paraclear.clearing.margin import MarginModel, StandardMargin
+from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.records import HouseConfig, MarkData, OpenOrder, Position
 from paraclear.execution.block_run import fold_delta
+from paraclear.risk.scenarios import DEFAULT_GRID
 from paraclear.state import Key
 from paraclear.state import keys as k
 
@@ -119,14 +125,27 @@ class Tables:
         """Position rows of each account's live positions, ``[:A_NPOS]``, in no order."""
         self.positions: Int64Array = np.zeros((0, P_FIELDS), dtype=np.int64)
         self.orders: Int64Array = np.zeros((0, O_FIELDS), dtype=np.int64)
-        self.instruments: Int64Array = np.zeros((0, I_FIELDS), dtype=np.int64)
-        self.house: Int64Array = np.zeros(H_FIELDS, dtype=np.int64)
+        cover = DEFAULT_GRID.cover_array()
+        self.scenarios = len(cover)
+        self.instruments: Int64Array = np.zeros(
+            (0, I_FIELDS + 2 * self.scenarios), dtype=np.int64
+        )
+        self.house: Int64Array = np.zeros(H_FIELDS + self.scenarios, dtype=np.int64)
         self.house[H_ORACLE] = -1
-        self.model_ok = type(model) is StandardMargin
+        self.house[H_SCENARIOS] = self.scenarios
+        self.house[H_FIELDS:] = cover
+        self.model_ok = type(model) in (StandardMargin, PortfolioMargin)
         if isinstance(model, StandardMargin):
             self.house[H_SHORT_BASE] = model.short_option_base_ppm
             self.house[H_SHORT_FLOOR] = model.short_option_floor_ppm
             self.house[H_SHORT_MAINT] = model.short_option_maintenance_ppm
+        if isinstance(model, PortfolioMargin):
+            self.house[H_PORTFOLIO] = 1
+            self.house[H_INITIAL_NUM] = model.policy.initial_numerator
+            self.house[H_INITIAL_DEN] = model.policy.initial_denominator
+            self.model_ok = model.policy.initial_denominator > 0 and fits(
+                model.policy.initial_numerator
+            )
         self.account_row: dict[str, int] = {}
         self.account_names: list[str] = []
         self.instrument_row: dict[str, int] = {}
@@ -146,7 +165,7 @@ class Tables:
 
     @property
     def usable(self) -> bool:
-        """Whether the kernels can run at all: standard margin and a house configuration."""
+        """Whether the kernels can run at all: a margin model they know and a configuration."""
         return bool(self.house[H_OK])
 
     # --- rows by name ---------------------------------------------------------------------
@@ -336,6 +355,11 @@ class Tables:
         for column, number in values.items():
             columns[column] = number
         columns[I_OK] = 1
+        scenarios = self.scenarios
+        pnl = (*mark.long_pnl, *mark.short_pnl)
+        columns[I_PNL_OK] = len(mark.long_pnl) == len(mark.short_pnl) == scenarios and fits(*pnl)
+        if columns[I_PNL_OK]:
+            columns[I_FIELDS : I_FIELDS + 2 * scenarios] = pnl
 
     def _route_config(self, value: HouseConfig | None) -> None:
         house = self.house
