@@ -180,6 +180,39 @@ def side_apply(
 
 
 @numba.njit(cache=True, nogil=True)
+def _apply_sides(
+    tx: Int64Array,
+    result: Int64Array,
+    taker: int,
+    maker: int,
+    taker_fee: int,
+    maker_fee: int,
+    taker_side: tuple[int, int, int, int],
+    maker_side: tuple[int, int, int, int],
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+    log: Int64Array,
+    count: Int64Array,
+) -> None:  # pragma: no cover - compiled
+    """Apply both sides of a fill or trade, each (cash, size, quote, funding index) as
+    ``side_check`` allowed, and record the fees."""
+    at = tx[X_INST]
+    for account, position, fee, side in (
+        (taker, tx[X_POSITION], taker_fee, taker_side),
+        (maker, tx[X_MAKER_POSITION], maker_fee, maker_side),
+    ):
+        side_apply(
+            account, position, fee, at, side[0], side[1], side[2], side[3],
+            accounts, account_positions, positions, instruments, house, log, count,
+        )  # fmt: skip
+    result[R_V1] = maker_fee
+    result[R_V2] = taker_fee
+
+
+@numba.njit(cache=True, nogil=True)
 def _match(
     tx: Int64Array, orders: Int64Array, taker: int, maker: int
 ) -> int:  # pragma: no cover - compiled
@@ -268,16 +301,11 @@ def fill(
     for account, row, keep in ((taker, taker_row, taker_keep), (maker, maker_row, maker_keep)):
         remaining = orders[row, O_REM] - size
         apply_shrink(accounts, orders, instruments, account, row, remaining, size, keep, log, count)
-    side_apply(
-        taker, tx[X_POSITION], taker_fee, at, t_cash, t_size, t_quote, t_index,
+    _apply_sides(
+        tx, result, taker, maker, taker_fee, maker_fee,
+        (t_cash, t_size, t_quote, t_index), (m_cash, m_size, m_quote, m_index),
         accounts, account_positions, positions, instruments, house, log, count,
     )  # fmt: skip
-    side_apply(
-        maker, tx[X_MAKER_POSITION], maker_fee, at, m_cash, m_size, m_quote, m_index,
-        accounts, account_positions, positions, instruments, house, log, count,
-    )  # fmt: skip
-    result[R_V1] = maker_fee
-    result[R_V2] = taker_fee
     return E_OK
 
 
@@ -368,14 +396,9 @@ def trade(
     begin_apply(tx, accounts, house, log, count)
     if status != E_OK:
         return status
-    side_apply(
-        taker, tx[X_POSITION], taker_fee, at, t_cash, t_size, t_quote, t_index,
+    _apply_sides(
+        tx, result, taker, maker, taker_fee, maker_fee,
+        (t_cash, t_size, t_quote, t_index), (m_cash, m_size, m_quote, m_index),
         accounts, account_positions, positions, instruments, house, log, count,
     )  # fmt: skip
-    side_apply(
-        maker, tx[X_MAKER_POSITION], maker_fee, at, m_cash, m_size, m_quote, m_index,
-        accounts, account_positions, positions, instruments, house, log, count,
-    )  # fmt: skip
-    result[R_V1] = maker_fee
-    result[R_V2] = taker_fee
     return E_OK
