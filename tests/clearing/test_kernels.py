@@ -11,6 +11,8 @@ them, after the state was changed behind the engine's back, and under portfolio 
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +34,8 @@ from paraclear.execution import Block, BlockResult, SequentialExecutor, execute_
 from paraclear.market import SerialMatcher
 from paraclear.node.builder import BlockBuilder
 from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
+from paraclear.sim import crash
+from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import keys as k
 from tests.clearing.harness import PERP, Exchange
@@ -233,3 +237,17 @@ def test_funds_failures_and_a_bankruptcy_paid_back() -> None:
     ]  # fmt: skip
     assert isinstance(compiled.batch_runner, CompiledEngine)
     assert compiled.batch_runner.fallbacks == 0
+
+
+@pytest.mark.parametrize("portfolio", [False, True])
+def test_a_liquidation_cascade_agrees(monkeypatch: pytest.MonkeyPatch, portfolio: bool) -> None:
+    """The crash scenario (a market built by trades, a -30 % move, liquidations, backstops
+    and deleveraging planned against dry runs) on the compiled engine: the same report."""
+    config = CrashConfig(seed=5, traders=80, portfolio_margin=portfolio)
+    want = run_crash(config).as_dict()
+    monkeypatch.setattr(crash, "ClearingMachine", partial(ClearingMachine, engine="compiled"))
+    got = run_crash(config).as_dict()
+    for timing in ("seconds", "tps"):
+        want.pop(timing, None), got.pop(timing, None)
+    assert got == want
+    assert want["liquidations"] > 0
