@@ -102,6 +102,17 @@ def test_trade_seq_counts_fills_per_instrument_across_blocks(venue: OptionVenue)
         "public/get_last_trades_by_currency", {"currency": "BTC", "kind": "future"}
     )
     assert [t["trade_seq"] for t in by_currency["trades"]] == [1, 2]
+    second = by_currency["trades"][1]["trade_id"]
+    from_id = client.call(
+        "public/get_last_trades_by_currency", {"currency": "BTC", "start_id": second}
+    )
+    assert [t["trade_id"] for t in from_id["trades"]] == [second]
+    up_to = client.call("public/get_last_trades_by_currency", {"currency": "BTC", "end_id": second})
+    assert len(up_to["trades"]) == 2
+    error = error_of(
+        client.call, "public/get_last_trades_by_currency", {"currency": "BTC", "end_id": "x"}
+    )
+    assert error.data is not None and error.data["param"] == "end_id"
     options = client.call(
         "public/get_last_trades_by_currency", {"currency": "BTC", "kind": "option"}
     )

@@ -4,11 +4,12 @@
 
 Parameters are Deribit's. Honoured: ``count`` (1 to 1,000), ``start_seq`` and ``end_seq``
 (``trade_seq`` bounds), ``start_timestamp`` and ``end_timestamp`` (milliseconds, inclusive),
-``sorting`` (``asc``, ``desc``; ``default`` is ascending), ``kind``. Accepted and ignored:
-``include_old`` (the tape keeps the latest ``RECENT_TRADES`` fills of each instrument,
-however old) and ``start_id``/``end_id`` of the by-currency reads. Without a start bound the
-latest ``count`` trades come; with one, the first ``count`` from it. ``has_more`` says
-whether more matched.
+``start_id`` and ``end_id`` (trade ids, inclusive, in the by-currency reads' order: block,
+instrument, number in the block), ``sorting`` (``asc``, ``desc``; ``default`` is
+ascending), ``kind``. Accepted and ignored: ``include_old`` (the tape keeps the latest
+``RECENT_TRADES`` fills of each instrument, however old). Without a start bound the latest
+``count`` trades come; with one, the first ``count`` from it. ``has_more`` says whether
+more matched.
 """
 
 from __future__ import annotations
@@ -85,6 +86,20 @@ def _kind(name: str) -> str:
         return "future"
 
 
+def trade_key(trade: TapeTrade) -> tuple[int, str, int]:
+    """A trade's place among a currency's trades: block, instrument, number in the block."""
+    return trade.height, trade.fill.instrument, trade.number
+
+
+def parse_trade_id(text: str, param: str) -> tuple[int, str, int]:
+    """The ``trade_key`` of a trade id (``{block}-{instrument}-{number}``). Raises RpcError."""
+    height, _, rest = text.partition("-")
+    instrument, _, number = rest.rpartition("-")
+    if not (height.isdigit() and number.isdigit() and instrument):
+        raise RpcError.invalid_params(param, f"not a trade id: {text!r}")
+    return int(height), instrument, int(number)
+
+
 def select(
     trades: list[TapeTrade],
     params: ByInstrumentParams | ByInstrumentAndTimeParams | ByCurrencyParams,
@@ -94,15 +109,20 @@ def select(
         raise RpcError.invalid_params("count", f"must be between 1 and {MAX_COUNT}")
     start_seq = getattr(params, "start_seq", None)
     end_seq = getattr(params, "end_seq", None)
+    start_id, end_id = getattr(params, "start_id", None), getattr(params, "end_id", None)
+    first = None if start_id is None else parse_trade_id(start_id, "start_id")
+    last = None if end_id is None else parse_trade_id(end_id, "end_id")
     chosen = [
         trade
         for trade in trades
         if (start_seq is None or trade.seq >= start_seq)
         and (end_seq is None or trade.seq <= end_seq)
+        and (first is None or trade_key(trade) >= first)
+        and (last is None or trade_key(trade) <= last)
         and (params.start_timestamp is None or views.ms(trade.time) >= params.start_timestamp)
         and (params.end_timestamp is None or views.ms(trade.time) <= params.end_timestamp)
     ]
-    from_start = start_seq is not None or params.start_timestamp is not None
+    from_start = start_seq is not None or first is not None or params.start_timestamp is not None
     page = chosen[: params.count] if from_start else chosen[-params.count :]
     if params.sorting == "desc":
         page.reverse()
@@ -188,7 +208,7 @@ class TradeMethods:
             if name.partition("-")[0] == currency and params.kind in ("any", _kind(name))
             for trade in self.node.tape.recent(name)
         ]
-        trades.sort(key=lambda trade: (trade.height, trade.fill.instrument, trade.number))
+        trades.sort(key=trade_key)
         if isinstance(params, ByCurrencyAndTimeParams):
             params = ByCurrencyParams(
                 currency=params.currency,
