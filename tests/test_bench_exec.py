@@ -43,6 +43,11 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
         assert (row["kernel_tps"] is None) == (row["engine"] == "reference")
         assert (row["kernel_txs"] > 0) == (row["engine"] == "compiled")
     assert rows[0]["vs_reference"] == rows[0]["vs_reference_cpu"] == 1.0
+    assert result["builder"] == "compiled"
+    dry_run = rows[0]["dry_run"]  # the builder's, on the compiled engine by default
+    assert dry_run["ms"] > 0 and list(dry_run["parts"]) == list(PARTS["execute"])
+    seconds = sum(part["seconds"] for part in dry_run["parts"].values())
+    assert seconds * 1e3 == pytest.approx(dry_run["ms"], abs=1e-2)
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -53,6 +58,16 @@ def test_trades_mix_text_names_every_stage_and_the_sequential_executor_alone(cap
     assert "mix trades" in out and "reference engine, sequential, 40 txs per block" in out
     assert all(f"  {stage} " in out for stage in STAGES)
     assert all(f"    {part} " in out for part in PARTS["commit"])
+
+
+def test_orders_mix_text_shows_the_dry_run_and_the_compiled_engines_parts(capsys):
+    argv = ["bench", "exec", "--mix", "orders", "--accounts", "20", "--txs", "60"]
+    argv += ["--workers", "0", "--repeats", "1", "--plot", "-"]
+    assert main([*argv, "--engine", "compiled", "--builder-engine", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "the builder's dry run (reference engine, matching excluded)" in out
+    assert "compiled engine, sequential" in out and "the kernels alone: " in out
+    assert all(f"    {part} " in out for part in PARTS["execute"] + PARTS["commit"])
 
 
 def test_help_explains_the_mixes_engines_and_stages(capsys):

@@ -22,6 +22,7 @@ def _blocks(seed: int, count: int) -> tuple[list[Counter[str]], list[float], lis
         result = execute_block(state, block, machine)
         assert source.built is not None and source.built.deferred == []
         assert result.receipts == source.built.receipts
+        assert result.state_root == source.root  # the dry run, committed to its own state
         assert check_invariants(state) == []
         kinds.append(Counter(type(tx).__name__ for tx in block.txs))
         failed.append(result.metrics.failed / len(block.txs))

@@ -21,7 +21,8 @@ from collections import Counter
 from typing import Final, Protocol
 
 from paraclear.bench import Mix
-from paraclear.clearing import ClearingMachine
+from paraclear.clearing import ClearingMachine, Engine
+from paraclear.clearing.kernels.timings import EngineTimings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block
 from paraclear.market import SerialMatcher
@@ -60,15 +61,22 @@ class TradeBlocks:
 
 class OrderBlocks:
     """Blocks of about ``txs`` transactions built by the node's builder from random order
-    flow at ``accounts`` accounts. ``built`` is the last build (its dry run's receipts are
-    what every executor must return)."""
+    flow at ``accounts`` accounts, its dry run on ``engine``. ``built`` is the last build
+    (its dry run's receipts are what every executor must return).
 
-    def __init__(self, accounts: int, txs: int, seed: int = 1) -> None:
+    As in the node, each dry run is committed to the builder's own state (``state``, a copy
+    of the state the first block is built on), so the compiled engine keeps its tables from
+    one dry run to the next."""
+
+    def __init__(self, accounts: int, txs: int, seed: int = 1, engine: Engine = "compiled") -> None:
         config = WorkloadConfig(seed=seed, accounts=accounts, txs_per_block=txs, mix={"trade": 1})
         self.workload = Workload(config)
         self.txs = txs
-        machine = ClearingMachine(self.workload.model)
+        machine = ClearingMachine(self.workload.model, engine=engine)
         self.builder = BlockBuilder(machine, SerialMatcher(), operator=ORACLE)
+        self.state: State | None = None
+        self.root = b""
+        """The state root after the last dry run was committed."""
         self.flow = OrderFlow(
             random.Random(self.workload.rng.getrandbits(64)),
             self.workload.accounts,
@@ -80,27 +88,42 @@ class OrderBlocks:
         self.built: Built | None = None
         self.build_seconds = 0.0
         """Wall time of the last build: making the flow, dry run, matching."""
+        self.dry_run: EngineTimings | None = None
+        """Where the last dry run's time went (its seconds: ``built.run_seconds``); None
+        for the reference engine."""
 
     def setup_block(self) -> Block[Transaction]:
         return self.workload.setup_block()
 
     def next_block(self, state: State) -> Block[Transaction]:
-        """Build the next block on ``state`` (not modified: execute the block on it next)."""
+        """Build the next block on ``state`` (not modified: execute the block on it next;
+        the builder's own state is a copy of the first ``state`` it is given)."""
+        if self.state is None:
+            self.state = state.copy()
+        timings = getattr(self.builder.machine.batch_runner, "timings", None)
+        before = timings.copy() if isinstance(timings, EngineTimings) else None
         started = time.perf_counter()
         height = self.workload.height
         self.workload.height += 1
         count = max(1, round(self.txs / self.growth) - len(self.deferred))
-        orders = self.deferred + self.flow.batch(StateView(state.data), count)
-        built = self.builder.build(state, height, self.workload.time + height, orders)
+        orders = self.deferred + self.flow.batch(StateView(self.state.data), count)
+        built = self.builder.build(self.state, height, self.workload.time + height, orders)
         self.growth = len(built.block.txs) / max(1, len(orders) - len(built.deferred))
         self.deferred, self.built = built.deferred, built
         self.build_seconds = time.perf_counter() - started
+        if isinstance(timings, EngineTimings) and before is not None:
+            self.dry_run = timings.since(before)
+        self.root = built.run.finish(self.state).state_root
         return built.block
 
 
-def make_source(mix: Mix, accounts: int, txs: int) -> TradeBlocks | OrderBlocks:
-    """The block source of ``mix``."""
-    return OrderBlocks(accounts, txs) if mix == "orders" else TradeBlocks(accounts, txs)
+def make_source(
+    mix: Mix, accounts: int, txs: int, builder: Engine = "compiled"
+) -> TradeBlocks | OrderBlocks:
+    """The block source of ``mix`` (``builder``: the engine of the order flow's dry run)."""
+    if mix == "orders":
+        return OrderBlocks(accounts, txs, engine=builder)
+    return TradeBlocks(accounts, txs)
 
 
 def composition(block: Block[Transaction]) -> dict[str, int]:

@@ -25,6 +25,8 @@ from paraclear.bench import Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
+from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
+from paraclear.clearing.kernels.timings import EngineTimings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
     Block,
@@ -62,19 +64,23 @@ def bench_exec(
     backend: Backend = "processes",
     mix: Mix = "trades",
     engines: Sequence[Engine] = ENGINES,
+    builder: Engine = "compiled",
 ) -> dict[str, object]:
     """Rows of tx/s and stage shares for each account count, engine and worker count (0:
-    the sequential executor alone), on the same blocks of about ``txs`` transactions."""
+    the sequential executor alone), on the same blocks of about ``txs`` transactions
+    (``builder``: the engine of the order flow's dry run)."""
     rows: list[dict[str, object]] = []
     for count in accounts:
+        source = make_source(mix, count, txs, builder)
         rows += _exec_rows(
-            mix, count, list(engines), workers or [1, 2], txs, repeats, backend, progress
+            mix, source, count, list(engines), workers or [1, 2], repeats, backend, progress
         )
     return {
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "mix": mix,
         "engines": list(engines),
+        "builder": builder if mix == "orders" else None,
         "backend": backend,
         "txs": txs,
         "rows": rows,
@@ -83,16 +89,16 @@ def bench_exec(
 
 def _exec_rows(
     mix: Mix,
+    source: TradeBlocks | OrderBlocks,
     accounts: int,
     engines: list[Engine],
     workers: list[int],
-    txs: int,
     repeats: int,
     backend: Backend,
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     say = progress or (lambda text: None)
-    side = _SideBySide(make_source(mix, accounts, txs), engines, workers)
+    side = _SideBySide(source, engines, workers)
     with ExitStack() as stack:
         executors = {
             run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], backend))
@@ -134,6 +140,9 @@ class _SideBySide:
         self.receipts_equal = True
         self.kinds: Counter[str] = Counter()
         self.build_seconds: list[float] = []
+        self.dry_runs: list[tuple[int, float, EngineTimings | None]] = []
+        """Each measured order-flow block's transactions, dry-run seconds and where the
+        compiled engine's went."""
 
     def block(self, number: int) -> Block[Transaction]:
         """The setup block (``number`` 0), else the next block on the first engine's state."""
@@ -152,6 +161,7 @@ class _SideBySide:
         if isinstance(self.source, OrderBlocks) and block.height > 0:
             assert self.source.built is not None
             self.receipts_equal &= first.receipts == self.source.built.receipts
+            self.roots_equal &= first.state_root == self.source.root
         for run, executor in executors.items():
             started = time.perf_counter()
             got = executor.execute(self.parallel_states[run], block)
@@ -165,7 +175,10 @@ class _SideBySide:
         if measured:
             self.kinds.update(composition(block))
             if isinstance(self.source, OrderBlocks):
+                assert self.source.built is not None
                 self.build_seconds.append(self.source.build_seconds)
+                seconds = self.source.built.run_seconds
+                self.dry_runs.append((len(block.txs), seconds, self.source.dry_run))
 
     def _sequential(self, block: Block[Transaction], measured: bool) -> BlockResult:
         """Every engine end to end, stage by stage, from the same encoded block; the first
@@ -191,6 +204,7 @@ class _SideBySide:
             "receipts_equal": self.receipts_equal,
             "composition": _shares(self.kinds),
             "build_seconds": _median(self.build_seconds) if self.build_seconds else None,
+            "dry_run": _dry_run(self.dry_runs) if self.dry_runs else None,
         }
         reference = self.samples.get("reference")
         rows = []
@@ -250,6 +264,29 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
         "keys_written": round(_median(mine.keys_written)),
         "seq_commit_ms_per_1000_keys": round(_median(mine.commit_us_per_key), 2),
         "failed_share": round(mine.failed / max(1, sum(mine.txs)), 4),
+    }
+
+
+def _dry_run(runs: list[tuple[int, float, EngineTimings | None]]) -> dict[str, object]:
+    """The builder's dry run (matching excluded): median milliseconds per block and
+    microseconds per transaction, and for the compiled engine its parts (``rest``: the
+    dry run's own work between batches)."""
+    txs = [n for n, _, _ in runs]
+    seconds = [s for _, s, _ in runs]
+    spent = [timings for _, _, timings in runs if timings is not None]
+    parts: dict[str, dict[str, float]] | None = None
+    if len(spent) == len(runs):
+        named = {part: [getattr(t, part) for t in spent] for part in ENGINE_PARTS}
+        named["rest"] = [s - t.seconds for s, t in zip(seconds, spent, strict=True)]
+        total = _median(seconds)
+        parts = {
+            part: _stage(list(zip(txs, values, strict=True)), total)
+            for part, values in named.items()
+        }
+    return {
+        "ms": round(_median(seconds) * 1e3, 3),
+        "us_per_tx": round(_median(s * 1e6 / n for n, s in zip(txs, seconds, strict=True)), 3),
+        "parts": parts,
     }
 
 

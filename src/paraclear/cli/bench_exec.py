@@ -57,6 +57,13 @@ def register(which: Any) -> None:
         help=f"engines to run side by side, of {', '.join(ENGINES)} (default all of them)",
     )
     exec_.add_argument(
+        "--builder-engine",
+        choices=list(ENGINES),
+        default="compiled",
+        help="engine of the block builder's dry run of the order flow, as 'serve --engine' "
+        "(default compiled); its time per block, matching excluded, is reported",
+    )
+    exec_.add_argument(
         "--accounts",
         type=int_list(2, 1_000_000),
         default=[2, 10, 100, 1_000, 10_000],
@@ -110,6 +117,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         backend=args.backend,
         mix=args.mix,
         engines=engines,
+        builder=args.builder_engine,
     )
     if args.plot != "-" and plot_speedup(result, args.plot):
         _say(f"plot written to {args.plot}")
@@ -139,10 +147,12 @@ def text(result: dict[str, Any]) -> str:
             f"{'equal' if r['roots_equal'] else 'DIFFER':>6} "
             f"{'equal' if r['receipts_equal'] else 'DIFFER':>8}"
         )
-    seen = set()
+    seen: set[tuple[int, str]] = set()
     for r in rows:
         if (r["accounts"], r["engine"]) in seen:
             continue
+        if r["dry_run"] is not None and r["accounts"] not in {a for a, _ in seen}:
+            lines += _dry_run_lines(r["accounts"], result["builder"], r["dry_run"])
         seen.add((r["accounts"], r["engine"]))
         lines.append(
             f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
@@ -162,6 +172,17 @@ def text(result: dict[str, Any]) -> str:
             for part, figures in r["parts"].get(stage, {}).items():
                 lines.append(_stage_line(part, figures, 4))
     return "\n".join(lines)
+
+
+def _dry_run_lines(accounts: int, engine: str, dry_run: dict[str, Any]) -> list[str]:
+    """The builder's dry run of the blocks at ``accounts`` accounts, with its parts."""
+    lines = [
+        f"\n{accounts:,} accounts, the builder's dry run ({engine} engine, matching excluded): "
+        f"{dry_run['ms']:,.1f} ms per block, {dry_run['us_per_tx']:.2f} us per tx"
+    ]
+    for part, figures in (dry_run["parts"] or {}).items():
+        lines.append(_stage_line(part, figures, 4))
+    return lines
 
 
 def _stage_line(name: str, figures: dict[str, float], indent: int) -> str:
