@@ -22,7 +22,7 @@ from typing import Final, Protocol
 
 from paraclear.bench import Mix
 from paraclear.clearing import ClearingMachine, Engine
-from paraclear.clearing.kernels.timings import EngineTimings
+from paraclear.clearing.kernels.timings import EngineTimings, engine_timings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block
 from paraclear.market import SerialMatcher
@@ -100,8 +100,8 @@ class OrderBlocks:
         the builder's own state is a copy of the first ``state`` it is given)."""
         if self.state is None:
             self.state = state.copy()
-        timings = getattr(self.builder.machine.batch_runner, "timings", None)
-        before = timings.copy() if isinstance(timings, EngineTimings) else None
+        timings = engine_timings(self.builder.machine)
+        before = timings.copy() if timings is not None else None
         started = time.perf_counter()
         height = self.workload.height
         self.workload.height += 1
@@ -111,7 +111,7 @@ class OrderBlocks:
         self.growth = len(built.block.txs) / max(1, len(orders) - len(built.deferred))
         self.deferred, self.built = built.deferred, built
         self.build_seconds = time.perf_counter() - started
-        if isinstance(timings, EngineTimings) and before is not None:
+        if timings is not None and before is not None:
             self.dry_run = timings.since(before)
         self.root = built.run.finish(self.state).state_root
         return built.block

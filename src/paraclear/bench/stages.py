@@ -43,7 +43,7 @@ import msgspec
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
-from paraclear.clearing.kernels.timings import EngineTimings
+from paraclear.clearing.kernels.timings import engine_timings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, BlockResult, execute_block
 from paraclear.execution.wire import WireCodec
@@ -106,13 +106,13 @@ def run_staged(
     """Decode the block in ``data``, execute it on ``state`` sequentially and encode its
     receipts. Returns the result, the encoded receipts and the seconds of each stage."""
     codec = WireCodec(machine)
-    engine = getattr(machine.batch_runner, "timings", None)  # the compiled engine's
+    engine = engine_timings(machine)
     with _GcClock() as collector:
         cpu_started = process_time()
         marks = [(perf_counter(), 0.0)]
         block = _decoder.decode(data)
         marks.append((perf_counter(), collector.seconds))
-        before = engine.copy() if isinstance(engine, EngineTimings) else None
+        before = engine.copy() if engine is not None else None
         result = execute_block(state, block, machine)
         marks.append((perf_counter(), collector.seconds))
         receipts = codec.encode_receipts(result.receipts)
@@ -126,7 +126,7 @@ def run_staged(
     commit = (metrics.encode_seconds, metrics.value_hash_seconds, metrics.tree_seconds)
     parts = {"commit": _split("commit", metrics.commit_seconds, commit)}
     kernel_txs = 0
-    if isinstance(engine, EngineTimings) and before is not None:
+    if engine is not None and before is not None:
         spent = engine.since(before)
         parts["execute"] = _split("execute", execute, [getattr(spent, p) for p in ENGINE_PARTS])
         kernel_txs = spent.kernel_txs

@@ -4,7 +4,10 @@ consensus: the figures vary run to run and nothing reads them but reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from paraclear.clearing.machine import ClearingMachine
 
 PARTS: Final = ("glue", "kernels", "receipts", "flush", "reference", "loads")
 """The parts of ``EngineTimings`` in seconds, in the order reports show them."""
@@ -56,3 +59,9 @@ class EngineTimings:
         return EngineTimings(
             **{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)}
         )
+
+
+def engine_timings(machine: ClearingMachine) -> EngineTimings | None:
+    """The timings of ``machine``'s compiled engine (None for the reference engine)."""
+    timings = getattr(machine.batch_runner, "timings", None)
+    return timings if isinstance(timings, EngineTimings) else None
