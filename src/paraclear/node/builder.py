@@ -53,6 +53,7 @@ from paraclear.clearing.transactions import (
     Transaction,
 )
 from paraclear.execution import Block, BlockContext, BlockResult, BlockRun, Receipt
+from paraclear.execution.gc import paused_gc
 from paraclear.market import (
     CANCEL,
     NEVER,
@@ -166,7 +167,12 @@ class BlockBuilder:
         return sorted(self._books)
 
     def build(self, state: State, height: int, time: int, txs: Sequence[Transaction]) -> Built:
-        """The block at ``height`` on top of ``state`` (not modified) from ``txs``."""
+        """The block at ``height`` on top of ``state`` (not modified) from ``txs``, with
+        the garbage collector paused as the executors pause it."""
+        with paused_gc():
+            return self._build(state, height, time, txs)
+
+    def _build(self, state: State, height: int, time: int, txs: Sequence[Transaction]) -> Built:
         ctx = BlockContext(height, time)
         run = _DryRun(state.data, self.machine, ctx)
         included, deferred = _defer_same_block_edits(txs)
@@ -216,12 +222,14 @@ class BlockBuilder:
                 order_id(settle.maker, settle.maker_order),
             ):
                 unfilled[oid] = unfilled.get(oid, 0) + settle.size
+        closes: list[CloseOrder] = []
         for name, result in results.items():
             closed: dict[OrderId, str] = dict(result.closed)
             for oid, book_open, state_open, refused in _book_opens(
                 rows[name], result, run, unfilled
             ):
-                self._reconcile(run, name, oid, book_open, state_open, refused, closed)
+                self._reconcile(name, oid, book_open, state_open, refused, closed, closes)
+        _run_closes(run, closes)
         if self._pending_cancels:
             cancelled = self.matcher.match(
                 height, {name: to_columns(rows) for name, rows in self._pending_cancels.items()}
@@ -325,32 +333,34 @@ class BlockBuilder:
 
     def _reconcile(
         self,
-        run: _DryRun,
         book: str,
         oid: str,
         book_open: int,
         state_open: int,
         refused: bool,
         closed: Mapping[OrderId, str],
+        closes: list[CloseOrder],
     ) -> None:
-        """Bring the state's open size of order ``oid`` down to the book's, or close both."""
+        """Bring the state's open size of order ``oid`` down to the book's, or close both:
+        add the ``CloseOrder`` it needs to ``closes`` (each order needs at most one, so
+        none of them changes what the others read)."""
         account, nonce = parse_order_id(oid)
         if book_open == state_open and not refused:
             return
         if book_open < state_open and not refused:
             reason = closed.get(oid) or ("unfilled" if book_open == 0 else "reduced")
-            self._close(run, account, book, nonce, book_open, reason)
+            closes.append(self._close(account, book, nonce, book_open, reason))
             return
         # The book holds what the state does not, or refused an amend the state accepted.
         if state_open:
-            self._close(run, account, book, nonce, 0, "refused")
+            closes.append(self._close(account, book, nonce, 0, "refused"))
         if book_open:
             self._pending_cancels.setdefault(book, []).append(cancel_op(oid, account))
 
     def _close(
-        self, run: _DryRun, account: str, book: str, nonce: int, remaining: int, reason: str
-    ) -> None:
-        close = CloseOrder(
+        self, account: str, book: str, nonce: int, remaining: int, reason: str
+    ) -> CloseOrder:
+        return CloseOrder(
             sender=self.operator,
             nonce=0,
             account=account,
@@ -359,9 +369,6 @@ class BlockBuilder:
             remaining=remaining,
             reason=reason,
         )
-        receipt = run.run(close)
-        if not receipt.ok:  # pragma: no cover - the reconciliation above is wrong
-            raise RuntimeError(f"close of {account}/{nonce} failed: {receipt.error}")
 
 
 _RESTING_KINDS: Final = frozenset((int(OrderKind.LIMIT), int(OrderKind.POST_ONLY)))
@@ -468,6 +475,13 @@ class _DryRun(BlockRun[Transaction]):
     def instrument(self, name: str) -> Instrument | None:
         inst = self.get(k.instrument(name))
         return inst if isinstance(inst, Option | Perpetual) else None
+
+
+def _run_closes(run: _DryRun, closes: list[CloseOrder]) -> None:
+    """Run the block's closes, in order, as one batch; each must succeed."""
+    for close, receipt in zip(closes, run.run_all(closes), strict=True):
+        if not receipt.ok:  # pragma: no cover - the reconciliation is wrong
+            raise RuntimeError(f"close of {close.account}/{close.order} failed: {receipt.error}")
 
 
 _ORDER_OPS: Final = (PlaceOrder, CancelOrder, AmendOrder)
