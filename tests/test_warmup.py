@@ -60,11 +60,8 @@ _AFTER_WARMUP = """
 import json, sys
 from numba.core.registry import CPUDispatcher
 from paraclear.cli import demo, main, simulate
-from paraclear.warmup import warm
+from paraclear import warmup
 
-warm({steps!r})
-for command in (demo, simulate):  # only the steps above, not the command's own
-    command.warm = lambda *args: None
 added = []  # signatures a kernel got after the warm-up: compiled, or loaded from the cache
 add_overload = CPUDispatcher.add_overload
 
@@ -77,13 +74,19 @@ def watched(self, cres):
     added.append([self.py_func.__module__ + "." + self.py_func.__qualname__, from_agents])
     add_overload(self, cres)
 
-CPUDispatcher.add_overload = watched
+def then_watch(command, *args, **kwargs):
+    # the command's own warm-up (or the steps of {steps!r} instead), then watch
+    report = warmup.warm({steps!r}) if {steps!r} else warmup.warm(command, *args, **kwargs)
+    CPUDispatcher.add_overload = watched
+    return report
+
+demo.warm = simulate.warm = then_watch
 code = main({argv!r})
 print(json.dumps({{"code": code, "added": added}}), file=sys.stderr)
 """
 
 
-def _run_after_warmup(steps: str, argv: list[str]) -> list[list[object]]:
+def _run_after_warmup(steps: str | None, argv: list[str]) -> list[list[object]]:
     done = _python(_AFTER_WARMUP.format(steps=steps, argv=argv))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stderr.strip().splitlines()[-1])
@@ -96,7 +99,7 @@ _DEMO = ["demo", "--minutes", "4", "--accounts", "12", "--html", "-", "--json", 
 
 
 def test_the_demo_after_its_warmup_needs_no_other_kernel() -> None:
-    assert _run_after_warmup("demo", _DEMO) == []
+    assert _run_after_warmup(None, _DEMO) == []
 
 
 def test_the_node_steps_cover_everything_but_the_demo_agents() -> None:
@@ -110,13 +113,15 @@ def test_the_node_steps_cover_everything_but_the_demo_agents() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
+        [],
+        ["--engine", "reference"],
         ["--margin", "portfolio", "--executor", "parallel", "--backend", "inline"],
         ["--scenario", "crash", "--accounts", "40"],
     ],
 )
 def test_simulate_after_its_warmup_needs_no_other_kernel(argv: list[str]) -> None:
     small = ["simulate", "--blocks", "3", "--txs-per-block", "60", "--json", "--quiet"]
-    assert _run_after_warmup("simulate", small + argv) == []
+    assert _run_after_warmup(None, small + argv) == []
 
 
 def test_a_cache_nobody_can_write_is_said_once_and_the_kernels_still_run() -> None:
@@ -155,20 +160,23 @@ def test_warmup_refuses_an_unknown_command() -> None:
         warm("trade")
 
 
-def test_on_a_cold_cache_another_process_compiles_the_later_steps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_on_a_cold_cache_another_process_compiles_a_share_of_the_later_steps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two processes: this one compiles the first step, then its round-robin share of the
+    rest ("marks"); the other one the other share ("implied vol"), which this one loads."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent("""
             import json
             from paraclear import warmup
-            from paraclear.risk import _black_kernels
+            from paraclear.risk import _black_kernels, _iv_kernels
 
-            warmup.COMMANDS["cheap"] = ("greeks", "marks")
+            warmup.COMMANDS["cheap"] = ("greeks", "marks", "implied vol")
             report = warmup.warm("cheap", processes=2)
             price = _black_kernels.price_strict_serial.stats
+            vol = _iv_kernels.implied_vol_loop_serial.stats
             print(json.dumps({
                 "report": report.as_json(),
-                "price_loaded": sum(price.cache_hits.values()),
-                "price_compiled_here": sum(price.cache_misses.values()),
+                "price": [sum(price.cache_hits.values()), sum(price.cache_misses.values())],
+                "vol": [sum(vol.cache_hits.values()), sum(vol.cache_misses.values())],
                 "again": warmup.warm("cheap", processes=2).compiled,
             }))
         """)],
@@ -177,9 +185,14 @@ def test_on_a_cold_cache_another_process_compiles_the_later_steps(tmp_path) -> N
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    greeks, marks = result["report"]["steps"]
-    assert [k["kernel"].rsplit(".", 1)[1] for k in greeks["compiled"]] == ["_greeks_loop_serial"]
-    # "marks" compiled in the other process; this one loaded it from the cache
-    assert "_price_loop_serial" in {k["kernel"].rsplit(".", 1)[1] for k in marks["compiled"]}
-    assert (result["price_loaded"], result["price_compiled_here"]) == (1, 0)
+    compiled = [
+        {k["kernel"].rsplit(".", 1)[1] for k in s["compiled"]} for s in result["report"]["steps"]
+    ]
+    assert compiled == [
+        {"_greeks_loop_serial"},
+        {"_price_loop_serial"},
+        {"implied_vol_loop_serial"},
+    ]
+    assert result["price"] == [0, 1]  # [loaded from the cache, compiled] in this process
+    assert result["vol"] == [1, 0]
     assert result["again"] is False

@@ -5,18 +5,18 @@ on-disk cache (``__pycache__`` next to the source, or ``NUMBA_CACHE_DIR``); a la
 loads it in milliseconds. On a fresh machine the demo's kernels take half a minute to
 compile, which used to happen silently inside the first blocks. Here:
 
-* a **step** runs one area's kernels on tiny inputs through the same public functions that
-  real work calls, so the argument types are the real ones and the later calls find their
-  code compiled (``tests/test_warmup.py`` runs each command after its warm-up and checks
-  that nothing compiles any more, and that every kernel in the package is reached by a
-  step);
-* each **command** names the steps it needs (:data:`COMMANDS`);
+* a **step** (``warmup_steps.STEPS``) runs one area's kernels on tiny inputs through the
+  same public functions that real work calls, so the argument types are the real ones and
+  the later calls find their code compiled (``tests/test_warmup.py`` runs each command
+  after its warm-up and checks that it needs no other kernel signature, and that every
+  kernel in the package is reached by a step);
+* each **command** names the steps it needs (``warmup_steps.COMMANDS``);
 * :func:`warm` runs the steps, timing each one and each kernel compiled (a listener on
   numba's ``numba:compile`` event, which fires for compiles, not for cache loads), and
   shows a progress line only while something actually compiles;
 * numba compiles one kernel at a time per process, so when the first compile shows that
-  the cache is cold, other processes (one per core) compile the later steps into the
-  cache meanwhile, and this process then loads them.
+  the cache is cold, other processes (one per core) compile a round-robin share of the
+  later steps into the cache meanwhile, and this process then loads them.
 """
 
 from __future__ import annotations
@@ -29,145 +29,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
-import numpy as np
 from numba.core import event
 
 from paraclear import numba_cache
+from paraclear.warmup_steps import COMMANDS, STEPS
 
 
 class Progress(Protocol):
     """Shows a progress line; ``final`` marks the last one (``ProgressLine.show``)."""
 
     def __call__(self, text: str, *, final: bool = False) -> None: ...
-
-
-def _state_tree() -> None:
-    from paraclear.state.compiled import warm
-
-    warm()
-
-
-def _schedule() -> None:
-    from paraclear.execution import plan_block
-
-    plan_block([], 1, lambda lock: 0)
-
-
-def _clearing_kernels() -> None:
-    """The compiled engine's order-flow kernels."""
-    from paraclear.clearing import ClearingMachine
-
-    runner = ClearingMachine(engine="compiled").batch_runner
-    assert runner is not None
-    runner.warm_up()
-
-
-_STRIKES: Final = np.array([90.0, 100.0, 110.0])
-_CALLS: Final = np.array([True, False, True])
-_EXPIRIES: Final = np.array([0.25, 0.25, 0.0])
-"""The last option has expired: the fast kernel's second pass (limits) runs too."""
-
-
-def _marks() -> None:
-    """The oracle update's strict prices and risk arrays."""
-    from paraclear.risk import risk_arrays
-    from paraclear.risk.greeks import KernelMode, black76_price
-
-    black76_price(100.0, _STRIKES, 0.25, 0.0, 0.5, _CALLS, mode=KernelMode.STRICT)
-    risk_arrays([1, 2, 0], 100.0, [90.0, 110.0, 0.0], 0.25, 0.5, 1.0)
-
-
-def _greeks() -> None:
-    """Strict Greeks (the pool's quotes)."""
-    from paraclear.risk.greeks import KernelMode, black76_greeks
-
-    black76_greeks(100.0, _STRIKES, 0.25, 0.0, 0.5, _CALLS, mode=KernelMode.STRICT)
-
-
-def _fast_greeks() -> None:
-    """Fast-math Greeks (analytics: the market makers' books)."""
-    from paraclear.risk.greeks import KernelMode, black76_greeks
-
-    black76_greeks(100.0, _STRIKES, _EXPIRIES, 0.0, 0.5, _CALLS, mode=KernelMode.FAST)
-
-
-def _implied_vol() -> None:
-    from paraclear.risk import implied_vol_black76
-
-    implied_vol_black76(np.array([11.0, 2.0, 1.5]), 100.0, _STRIKES, 0.25, 0.0, _CALLS)
-
-
-def _large_batches() -> None:
-    """The parallel compilations of the risk kernels (batches of ``PARALLEL_MIN`` or more)."""
-    from paraclear.risk import implied_vol_black76
-    from paraclear.risk._threading import PARALLEL_MIN
-    from paraclear.risk.greeks import KernelMode, black76_greeks, black76_price
-
-    strikes, expiries, calls = (np.resize(a, PARALLEL_MIN) for a in (_STRIKES, _EXPIRIES, _CALLS))
-    black76_price(100.0, strikes, 0.25, 0.0, 0.5, calls, mode=KernelMode.STRICT)
-    for mode in KernelMode:
-        black76_greeks(100.0, strikes, expiries, 0.0, 0.5, calls, mode=mode)
-    implied_vol_black76(np.resize([11.0, 2.0, 1.5], PARALLEL_MIN), 100.0, strikes, 0.25, 0.0, calls)
-
-
-def _portfolio_margin() -> None:
-    """Portfolio margin of one account and of many (the liquidation scan)."""
-    from paraclear.risk.portfolio import (
-        portfolio_margin,
-        portfolio_margins,
-        portfolio_margins_sparse,
-    )
-
-    pnl = np.array([[-3_000_000, 0, 2_000_000]], dtype=np.int64)
-    portfolio_margin([500_000], pnl, -pnl)
-    portfolio_margins(np.array([[500_000]], dtype=np.int64), pnl, -pnl)
-    one = np.array([0, 1], dtype=np.int64)
-    portfolio_margins_sparse(one, one[:1], np.array([500_000], dtype=np.int64), pnl, -pnl)
-
-
-def _monte_carlo() -> None:
-    from paraclear.risk import GbmModel, simulate_features, simulate_gbm_paths
-
-    model = GbmModel(spot=100.0, rate=0.0, dividend=0.0, vol=0.5)
-    simulate_features(model, 0.25, 2, 4, seed=1, block_size=4)
-    simulate_gbm_paths(model, 0.25, 2, 4, seed=1, block_size=4)
-
-
-def _exact_arithmetic() -> None:
-    """The exact int64 arithmetic (``paraclear.int128``) that compiled kernels call."""
-    from paraclear.int128 import warm
-
-    warm()
-
-
-STEPS: Final[dict[str, Callable[[], None]]] = {
-    "state tree": _state_tree,
-    "block schedule": _schedule,
-    "clearing kernels": _clearing_kernels,
-    "marks": _marks,
-    "greeks": _greeks,
-    "fast greeks": _fast_greeks,
-    "implied vol": _implied_vol,
-    "risk, large batches": _large_batches,
-    "portfolio margin": _portfolio_margin,
-    "monte carlo": _monte_carlo,
-    "exact arithmetic": _exact_arithmetic,
-}
-"""Every step by name, in the order they run."""
-
-_NODE: Final = ("state tree", "block schedule", "clearing kernels", "marks", "greeks")
-COMMANDS: Final[dict[str, tuple[str, ...]]] = {
-    "demo": (*_NODE, "fast greeks", "implied vol"),
-    "serve": _NODE,
-    "replay": _NODE,
-    "simulate": (*_NODE, "portfolio margin"),
-    "all": tuple(STEPS),
-}
-"""The steps each command needs: the node's (commit, schedule, the compiled engine, the
-oracle update's marks and the pool's quotes), plus the agents' analytics in the demo and
-portfolio margin in the simulation."""
 
 
 def _clock() -> tuple[float, float]:
@@ -264,28 +137,33 @@ def _watching(on_first: Callable[[], None]) -> Iterator[_CompileWatch]:
 
 
 class _Helpers:
-    """Other processes compiling the later steps into numba's cache while this one compiles
-    the current step: numba compiles one kernel at a time per process (a global lock, held
-    mostly by Python code), so only processes use more cores. Started when a compile shows
-    that the cache is cold, never when the cache is private to this process."""
+    """Other processes compiling later steps into numba's cache while this one compiles the
+    rest: numba compiles one kernel at a time per process (a global lock, held mostly by
+    Python code), so only processes use more cores. Started when a compile shows that the
+    cache is cold, never when the cache is private to this process."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self.started = False
+        self.handed: set[str] = set()
+        """The steps another process compiles."""
         self.running: list[tuple[tuple[str, ...], subprocess.Popen[str]]] = []
 
     def start(self, names: tuple[str, ...]) -> None:
-        """Hand ``names`` (the steps after the one compiling) to the other processes, once."""
+        """Share ``names`` (the steps after the one compiling) round robin between this
+        process, which keeps the first and every ``processes``-th after it, and the others;
+        once."""
         count = min(len(names), self.processes - 1)
         if self.started or count < 1 or numba_cache.private():
             return
         self.started = True
-        for part in (names[i::count] for i in range(count)):
+        for part in (names[i :: count + 1] for i in range(1, count + 1)):
             command = [sys.executable, "-m", "paraclear.warmup", *part]
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
             )
             self.running.append((part, process))
+            self.handed.update(part)
 
     def finish(self, show: Progress) -> dict[str, StepTime]:
         """Wait for the processes; the steps they compiled (a failed one reports nothing,
@@ -323,43 +201,59 @@ def _run_step(name: str, announce: Callable[[], None]) -> StepTime:
 
 
 def warm(
-    command: str = "all", progress: Progress | None = None, processes: int | None = None
+    command: str = "all",
+    progress: Progress | None = None,
+    processes: int | None = None,
+    steps: tuple[str, ...] | None = None,
 ) -> WarmupReport:
-    """Compile (or load from numba's cache) the kernels ``command`` needs.
+    """Compile (or load from numba's cache) the kernels ``command`` needs: the steps
+    ``COMMANDS[command]``, or ``steps`` when given (a command whose options decide).
 
     ``progress`` gets a line when a step starts compiling ("compiling kernels (first run
     only): 3/6 marks") and a last line with the total, only if something compiled. When a
-    step compiles, up to ``processes - 1`` other processes (default: one per core) compile
-    the later steps at the same time; this process then loads them from numba's cache.
+    step compiles, up to ``processes - 1`` other processes (default: one per core) take a
+    round-robin share of the later steps and compile them at the same time; this process
+    compiles its own share, then loads theirs from numba's cache.
 
     Raises:
-        ValueError: ``command`` is not in :data:`COMMANDS`.
+        ValueError: ``command`` is not in ``COMMANDS`` or a step not in ``STEPS``.
     """
-    if command not in COMMANDS:
+    if steps is None and command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
-    names = COMMANDS[command]
+    names = COMMANDS[command] if steps is None else steps
+    unknown = [name for name in names if name not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown warm-up steps {unknown}; choose from {', '.join(STEPS)}")
     helpers = _Helpers(processes or os.cpu_count() or 1)
     show = progress or (lambda text, final=False: None)
-    elsewhere: dict[str, StepTime] = {}
+
+    def announcer(number: int) -> Callable[[], None]:
+        def announce() -> None:
+            show(f"compiling kernels (first run only): {number}/{len(names)} {names[number - 1]}")
+            helpers.start(names[number:])
+
+        return announce
+
+    done: dict[str, StepTime] = {}
     wall, cpu = _clock()
-    steps = []
     try:
         for number, name in enumerate(names, 1):
-
-            def announce(number: int = number, name: str = name) -> None:
-                show(f"compiling kernels (first run only): {number}/{len(names)} {name}")
-                helpers.start(names[number:])
-
-            step = _run_step(name, announce)
-            elsewhere.update(helpers.finish(show))
-            steps.append(elsewhere.get(name, step))
+            if name not in helpers.handed:
+                done[name] = _run_step(name, announcer(number))
+        elsewhere = helpers.finish(show)
+        for number, name in enumerate(names, 1):  # load what the others compiled
+            if name in helpers.handed:
+                step = _run_step(name, announcer(number))  # compiles if another failed
+                done[name] = elsewhere.get(name, step)
     finally:
         helpers.stop()
     wall_now, cpu_now = _clock()
-    report = WarmupReport(command, wall_now - wall, cpu_now - cpu, tuple(steps))
+    report = WarmupReport(
+        command, wall_now - wall, cpu_now - cpu, tuple(done[name] for name in names)
+    )
     if report.compiled:
-        done = f"compiled kernels in {report.seconds:.1f} s ({report.cpu_seconds:.1f} s CPU)"
-        show(f"{done}; later starts load them from numba's cache", final=True)
+        took = f"compiled kernels in {report.seconds:.1f} s ({report.cpu_seconds:.1f} s CPU)"
+        show(f"{took}; later starts load them from numba's cache", final=True)
     return report
 
 

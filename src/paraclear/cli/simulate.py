@@ -109,8 +109,19 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def warmup_steps(args: argparse.Namespace) -> tuple[str, ...]:
+    """The kernels these options use: the commitment and the marks always; the compiled
+    engine's in the sequential workload; the parallel schedule; portfolio margin."""
+    workload = args.scenario == "workload" and args.executor == "sequential"
+    engine_runs = workload and args.margin == "standard" and args.engine == "compiled"
+    engine = ("clearing kernels",) if engine_runs else ()
+    schedule = ("block schedule",) if args.executor == "parallel" else ()
+    margin = ("portfolio margin",) if args.margin == "portfolio" else ()
+    return ("state tree", *schedule, *engine, "marks", *margin)
+
+
 def run(args: argparse.Namespace) -> int:
-    warm("simulate", ProgressLine(enabled=not args.quiet).show)
+    warm("simulate", ProgressLine(enabled=not args.quiet).show, steps=warmup_steps(args))
     if args.scenario == "crash":
         return _run_crash(args)
     config = WorkloadConfig(

@@ -8,7 +8,8 @@ from typing import Any
 
 from paraclear.cli.args import int_in
 from paraclear.cli.progress import ProgressLine
-from paraclear.warmup import COMMANDS, WarmupReport, warm
+from paraclear.warmup import WarmupReport, warm
+from paraclear.warmup_steps import COMMANDS
 
 DESCRIPTION = """\
 Compile the numba kernels that COMMAND uses (default: all of them), or load them from
