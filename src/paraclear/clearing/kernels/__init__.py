@@ -3,10 +3,13 @@
 * ``layout``: the tables' columns; ``tables``: ``Tables``, the columnar mirror of the hot
   state and the two ways across between it and the key-value state (``route``, ``flush``).
 * ``margin``: standard and portfolio margin, reservations and fees in compiled code.
-* ``orders``: PlaceOrder, CancelOrder, AmendOrder, SettleFill and CloseOrder, and
-  ``run_orders``, which runs a table of them.
+* ``rows``: what every kernel shares (begin's nonce and fee, cash, open orders, marking the
+  rows it changed); ``orders``: PlaceOrder, CancelOrder, AmendOrder, CloseOrder; ``fills``:
+  SettleFill and Trade; ``funds``: Deposit, Withdraw, Transfer; ``run``: ``run_orders``,
+  which runs a table of them in order.
 * ``codes``: the transaction and result columns the glue and the kernels exchange.
-* ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``;
+* ``glue``: transactions as rows of the transaction table, results as receipts.
+* ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``.
   ``timings``: ``EngineTimings``, where its time goes.
 
 The readable handlers in ``clearing.handlers`` are the specification; every kernel checks
