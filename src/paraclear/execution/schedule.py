@@ -317,12 +317,17 @@ def _plan_kernel(  # type: ignore[no-untyped-def]
                     best_cost = key
                     worker = candidate
                     round_ = r
+            # element loops, not slice copies: numba compiles a slice copy's shape-mismatch
+            # message too, about 5 s of this kernel's 8.7 s of compile
             while round_ >= round_load.shape[0]:
                 grown = np.zeros((round_load.shape[0] * 2, workers), np.float64)
-                grown[: round_load.shape[0]] = round_load
+                for row in range(round_load.shape[0]):
+                    for col in range(workers):
+                        grown[row, col] = round_load[row, col]
                 round_load = grown
                 grown_slowest = np.zeros(round_load.shape[0], np.float64)
-                grown_slowest[: slowest.shape[0]] = slowest
+                for row in range(slowest.shape[0]):
+                    grown_slowest[row] = slowest[row]
                 slowest = grown_slowest
             n_rounds = max(n_rounds, round_ + 1)
             round_load[round_, worker] += weights[worker]
