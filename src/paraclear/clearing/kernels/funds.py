@@ -28,7 +28,7 @@ from paraclear.clearing.kernels.layout import (
     T_COLL,
     Int64Array,
 )
-from paraclear.clearing.kernels.margin import equity_and_initial
+from paraclear.clearing.kernels.margin import NO_ROW, ZERO, equity_and_initial
 from paraclear.clearing.kernels.rows import begin_apply, cash_after_begin, change_cash, fail
 from paraclear.clearing.kernels.rows import touch_account as touch
 from paraclear.int128 import add_checked, sub_checked
@@ -50,8 +50,9 @@ def _free_collateral(
     if accounts[account, A_BANK]:
         return fail(result, E_BANKRUPT, -cash, 0, 0)
     equity, initial, ok1 = equity_and_initial(
-        account, cash, accounts, account_positions, positions, instruments, house
-    )
+        account, cash, accounts, account_positions, positions, instruments, house,
+        NO_ROW, ZERO, ZERO, ZERO,
+    )  # fmt: skip
     spare, ok2 = sub_checked(equity, initial)
     spare, ok3 = sub_checked(spare, accounts[account, A_RESV])
     if not (ok1 and ok2 and ok3):

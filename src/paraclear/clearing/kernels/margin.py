@@ -60,6 +60,10 @@ from paraclear.int128 import (
 SIZE_SCALE: Final = 1_000_000
 PPM: Final = 1_000_000
 MARGIN_SCALE: Final = PPM * SIZE_SCALE
+NO_ROW: Final = np.int64(-1)
+"""``changed`` of a margin check of the account as it is (an int64, not a literal: numba
+compiles a helper again for every literal argument it is called with)."""
+ZERO: Final = np.int64(0)
 SAFE_BOUND: Final = float(2**62)
 """Below this float bound on Σ |size| × max |risk array|, int64 sums are exact."""
 
@@ -232,10 +236,10 @@ def equity_and_initial(
     positions: Int64Array,
     instruments: Int64Array,
     house: Int64Array,
-    changed: int = -1,
-    size: int = 0,
-    quote: int = 0,
-    index: int = 0,
+    changed: int,
+    size: int,
+    quote: int,
+    index: int,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
     """(equity, initial requirement, ok) of ``account`` with ``collateral`` as its cash,
     and, if ``changed`` is a position row, that position as (``size``, ``quote``,
@@ -286,10 +290,10 @@ def margin_shortfall(
     positions: Int64Array,
     instruments: Int64Array,
     house: Int64Array,
-    changed: int = -1,
-    size: int = 0,
-    quote: int = 0,
-    index: int = 0,
+    changed: int,
+    size: int,
+    quote: int,
+    index: int,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
     """``require_initial_margin``: (required, available, ok); the check fails when
     available < required. ``changed`` and the rest: as in ``equity_and_initial``."""

@@ -56,7 +56,7 @@ from paraclear.clearing.kernels.layout import (
     T_RESV,
     Int64Array,
 )
-from paraclear.clearing.kernels.margin import margin_shortfall, reservation
+from paraclear.clearing.kernels.margin import NO_ROW, ZERO, margin_shortfall, reservation
 from paraclear.clearing.kernels.rows import (
     LOG_ORDERS,
     MAX_OPEN_ORDERS,
@@ -111,8 +111,9 @@ def place(
     if status == E_OK:
         reserve, ok = reservation(instruments, at, is_buy, price, size, house)
         required, available, ok2 = margin_shortfall(
-            sender, cash, reserve, accounts, account_positions, positions, instruments, house
-        )
+            sender, cash, reserve, accounts, account_positions, positions, instruments, house,
+            NO_ROW, ZERO, ZERO, ZERO,
+        )  # fmt: skip
         if not (ok and ok2 and add_checked(accounts[sender, A_RESV], reserve)[1]):
             return E_FALLBACK
         if available < required:
@@ -204,6 +205,10 @@ def amend(
                 positions,
                 instruments,
                 house,
+                NO_ROW,
+                ZERO,
+                ZERO,
+                ZERO,
             )
             if not ok:
                 return E_FALLBACK
