@@ -1,6 +1,7 @@
-"""Session setup: compile (or load from cache) the state tree's kernels once, up front, so
-that no test's deadline includes numba's compile time."""
+"""Session setup: compile (or load from numba's cache) every kernel of the package once, up
+front, so that no test's deadline, nor a node a test starts in another process, includes
+numba's compile time (on an empty cache: a minute or more of CPU, shared between processes)."""
 
-from paraclear.state.compiled import warm
+from paraclear.warmup import warm
 
-warm()
+warm("all")

@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"paraclear: {refusal}", file=sys.stderr)
         return 2
-    warm("serve", ProgressLine().show)
+    warm("demo" if args.market else "serve", ProgressLine().show)  # the demo's agents trade
     created = not config.data_dir.exists()
     try:
         app = NodeApp(config, args.host, args.port)
