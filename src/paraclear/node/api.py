@@ -54,6 +54,7 @@ from paraclear.node.hub import Hub
 from paraclear.node.limits import Limits
 from paraclear.node.methods import PublicMethods
 from paraclear.node.overview import OverviewMethods
+from paraclear.node.proofs import ProofMethods
 from paraclear.node.reads import (
     PositionsParams,
     ReadMethods,
@@ -85,6 +86,7 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
     Heartbeats().register(registry)
     ReadMethods(node).register(registry)
+    ProofMethods(node).register(registry)
     DeribitMethods(node).register(registry)
     TradeMethods(node).register(registry)
     OverviewMethods(node, risk).register(registry)

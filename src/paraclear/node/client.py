@@ -32,6 +32,7 @@ from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder,
 from paraclear.node.auth import DEFAULT_WINDOW_MS, Signer, sign_auth
 from paraclear.node.envelope import Keypair, encode_signed, sign
 from paraclear.node.names import canonical
+from paraclear.node.proof_check import verify_account_proof
 from paraclear.node.rpc import RpcError
 from paraclear.numbers import parse_price, parse_size
 
@@ -50,9 +51,14 @@ __all__ = [
     "AsyncClient",
     "Client",
     "ConnectionClosed",
+    "ProofRejected",
     "RpcError",
     "Subscription",
 ]
+
+
+class ProofRejected(Exception):
+    """A proof from the node does not lead to the root it published."""
 
 
 class ConnectionClosed(ConnectionError):
@@ -519,6 +525,16 @@ class Client:
 
     def send_transaction(self, keypair: Keypair, tx: Transaction) -> Any:
         return self._run(self.inner.send_transaction(keypair, tx))
+
+    def get_proof(self, account: str) -> dict[str, Any]:
+        """The account's records with their proofs, checked here against the root of the
+        block header of the same height (``paraclear.node.proof_check``); the answer gains
+        ``header``. Raises ``ProofRejected`` if any record fails."""
+        answer: dict[str, Any] = self.call("public/get_proof", {"account": account})
+        header = self.call("public/get_block_header", {"height": answer["height"]})
+        if not verify_account_proof(header, answer):
+            raise ProofRejected(f"the node's proof of {account} at {answer['height']} fails")
+        return {**answer, "header": header}
 
     def subscribe(
         self, channels: list[str], callback: Callback | None = None, *, private: bool | None = None

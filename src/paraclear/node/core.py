@@ -219,6 +219,9 @@ class Node:
             )
         self._lock = threading.Lock()
         """Guards the mempool, the inbox and the waiting futures."""
+        self.state_lock = threading.Lock()
+        """Held while a block changes the state, until ``height`` names it: a reader that
+        holds it sees a state, its tree and ``height`` that agree (proofs)."""
         self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
         self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
@@ -312,28 +315,29 @@ class Node:
         block_time = max(self.block_time, int(self._clock()))
         built = self.builder.build(self.state, height, block_time, [s.tx for s in taken])
         built_at = wallclock.perf_counter()
-        undo = {key: self.state.get(key) for key in built.writes}
-        if self.executor is None:
-            result = built.commit(self.state)
-        else:
-            result = self.executor.execute(self.state, built.block)
-            if result.receipts != built.receipts or result.write_set != built.writes:
-                raise RuntimeError(f"block {height}: the executor disagrees with the dry run")
-        executed_at = wallclock.perf_counter()
-        envelopes = [self._envelope(tx) for tx in built.block.txs]
-        try:
-            self.store.append(built.block, result, envelopes)
-        except StorageFull as full:
-            self._abandon(undo, full)
-            return None
-        full_after = None
-        if self.store.snapshot_due(height):
+        with self.state_lock:
+            undo = {key: self.state.get(key) for key in built.writes}
+            if self.executor is None:
+                result = built.commit(self.state)
+            else:
+                result = self.executor.execute(self.state, built.block)
+                if result.receipts != built.receipts or result.write_set != built.writes:
+                    raise RuntimeError(f"block {height}: the executor disagrees with the dry run")
+            executed_at = wallclock.perf_counter()
+            envelopes = [self._envelope(tx) for tx in built.block.txs]
             try:
-                self.store.save_snapshot(height, self.state)
-            except StorageFull as full:  # the block is durable: finish it, then stop
-                full_after = full
-        persisted_at = wallclock.perf_counter()
-        self.height, self.block_time = height, block_time
+                self.store.append(built.block, result, envelopes)
+            except StorageFull as full:
+                self._abandon(undo, full)
+                return None
+            full_after = None
+            if self.store.snapshot_due(height):
+                try:
+                    self.store.save_snapshot(height, self.state)
+                except StorageFull as full:  # the block is durable: finish it, then stop
+                    full_after = full
+            persisted_at = wallclock.perf_counter()
+            self.height, self.block_time = height, block_time
         report = BlockReport(
             built.block,
             result,
