@@ -129,9 +129,7 @@ def test_the_houses_totals_verify(venue: Venue, client: Client) -> None:
     assert not verify_records(bytes.fromhex(header["state_root"]), tampered)
 
 
-def test_block_headers_chain_and_commit_to_their_transactions(
-    venue: Venue, client: Client
-) -> None:
+def test_block_headers_chain_and_commit_to_their_transactions(venue: Venue, client: Client) -> None:
     store = venue.node.store
     latest = client.call("public/get_block_header")
     assert latest["height"] == venue.node.height >= 2
