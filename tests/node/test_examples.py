@@ -34,3 +34,26 @@ def test_bot_example_quotes_around_the_mark_on_a_running_node(tmp_path: Path) ->
         venue.close()
     assert [(q["mark"], q["bid"], q["ask"]) for q in quotes] == [(60_000.0, 59_880.0, 60_120.0)] * 3
     assert book["bids"] == [] and book["asks"] == []  # it cancelled its last pair
+
+
+def test_verify_balance_example_proves_a_balance_against_the_root(tmp_path: Path) -> None:
+    from paraclear.state import keys as k
+    from tests.node.test_api import Venue
+
+    spec = importlib.util.spec_from_file_location("example_verify", EXAMPLES / "verify_balance.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    venue = Venue(tmp_path)
+    try:
+        maker, taker = venue.traders[:2]
+        venue.client(maker).sell(maker, "BTC-PERP", "0.2", "60000")
+        venue.client(taker).buy(taker, "BTC-PERP", "0.2", "60000")
+        report = module.run(venue.server.url, taker.account)
+        collateral = venue.node.state.get(k.collateral(taker.account))
+        root = venue.node.state.root().hex()
+    finally:
+        venue.close()
+    assert report["verified"] and report["totals_verified"]
+    assert report["collateral_usdc"] * 1_000_000 == collateral
+    assert report["positions"] == ["BTC-PERP"] and report["state_root"] == root
