@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-def test_trade_example_fills_and_reports_positions() -> None:
-    spec = importlib.util.spec_from_file_location("example_trade", EXAMPLES / "trade.py")
+def load(name: str) -> ModuleType:
+    """The example ``examples/{name}.py``, imported."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_trade_example_fills_and_reports_positions() -> None:
+    module = load("trade")
     result = module.main()
     assert (result["fill"]["amount"], result["fill"]["price"]) == (1.0, 60_000.0)
     assert result["book"]["asks"] == [[60_000.0, 0.5]]
@@ -22,10 +29,7 @@ def test_trade_example_fills_and_reports_positions() -> None:
 def test_bot_example_quotes_around_the_mark_on_a_running_node(tmp_path: Path) -> None:
     from tests.node.test_api import Venue
 
-    spec = importlib.util.spec_from_file_location("example_bot", EXAMPLES / "bot.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load("bot")
     venue = Venue(tmp_path)
     try:
         quotes = module.run(venue.server.url, quotes=3)
@@ -40,10 +44,7 @@ def test_verify_balance_example_proves_a_balance_against_the_root(tmp_path: Path
     from paraclear.state import keys as k
     from tests.node.test_api import Venue
 
-    spec = importlib.util.spec_from_file_location("example_verify", EXAMPLES / "verify_balance.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load("verify_balance")
     venue = Venue(tmp_path)
     try:
         maker, taker = venue.traders[:2]
