@@ -174,8 +174,12 @@ class _Helpers:
             show(f"compiling kernels (first run only): the rest in {count} more process(es)")
         for _, process in self.running:
             out, _ = process.communicate()
+            try:
+                steps = [_step_from_json(step) for step in json.loads(out)]
+            except (ValueError, TypeError, KeyError):
+                continue  # it failed or said something else: this process compiles its steps
             if process.returncode == 0:
-                done.update((step.step, step) for step in map(_step_from_json, json.loads(out)))
+                done.update((step.step, step) for step in steps)
         self.running = []
         return done
 
