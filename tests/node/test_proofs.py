@@ -167,3 +167,13 @@ def test_bad_parameters_are_refused(venue: Venue, client: Client) -> None:
         client.call("public/get_block_header", {"height": venue.node.height + 5})
     with pytest.raises(RpcError, match="height"):
         client.call("public/get_block_header", {"height": 0})
+
+
+def test_orders_may_be_left_out_when_asked(venue: Venue, client: Client) -> None:
+    account = venue.traders[1].account
+    answer = client.call("public/get_proof", {"account": account, "orders": False})
+    header = client.call("public/get_block_header", {"height": answer["height"]})
+    keys = [tuple(record["key"]) for record in answer["records"]]
+    assert k.open_orders(account) in keys and not [key for key in keys if key[2] == "order"]
+    assert verify_account_proof(header, answer, orders=False)
+    assert not verify_account_proof(header, answer)  # the orders were expected

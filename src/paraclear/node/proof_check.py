@@ -92,9 +92,13 @@ def root_of(header_or_root: Answer | bytes | str, answer: Answer) -> bytes | Non
     return bytes.fromhex(header_or_root["state_root"])
 
 
-def verify_account_proof(header_or_root: Answer | bytes | str, answer: Answer) -> bool:
+def verify_account_proof(
+    header_or_root: Answer | bytes | str, answer: Answer, *, orders: bool = True
+) -> bool:
     """True if ``answer`` (of ``public/get_proof``) proves the account's whole record set
-    under the root of ``header_or_root`` (a ``get_block_header`` answer, or a root)."""
+    under the root of ``header_or_root`` (a ``get_block_header`` answer, or a root); with
+    ``orders`` False (asked with ``orders: false``) its open orders' own records may be
+    left out (their list is still required)."""
     try:
         root = root_of(header_or_root, answer)
         account = answer["account"]
@@ -110,5 +114,6 @@ def verify_account_proof(header_or_root: Answer | bytes | str, answer: Answer) -
     assert isinstance(names, tuple) and isinstance(nonces, tuple)
     needed = {k.collateral(account), k.portfolio(account), k.open_orders(account)}
     needed |= {k.position(account, name) for name in names}
-    needed |= {k.order(account, nonce) for nonce in nonces}
+    if orders:
+        needed |= {k.order(account, nonce) for nonce in nonces}
     return needed <= values.keys()

@@ -55,14 +55,19 @@ class ProvingNode(Protocol):
 class ProofParams(Params, frozen=True):
     account: str
     height: int | None = None
+    orders: bool = True
+    """False: leave out the open orders' own records (the order list and the margin they
+    reserve are still proven): an account with 200 open orders and 2 positions answers 209
+    records (1.4 MB as JSON) with them, 9 without."""
 
 
 class HeightParams(Params, frozen=True):
     height: int | None = None
 
 
-def account_keys(state: State, account: str) -> list[Key]:
-    """Every key an account can hold: the fixed ones, then its positions and open orders."""
+def account_keys(state: State, account: str, orders: bool = True) -> list[Key]:
+    """Every key an account can hold: the fixed ones, then its positions and (``orders``)
+    its open orders."""
     fixed = [
         k.collateral(account),
         k.nonce(account),
@@ -75,11 +80,11 @@ def account_keys(state: State, account: str) -> list[Key]:
     if account == k.POOL_ACCOUNT:
         fixed.append(k.POOL_TOTAL_SHARES)
     names = state.get(k.portfolio(account)) or ()
-    nonces = state.get(k.open_orders(account)) or ()
+    nonces = (state.get(k.open_orders(account)) or ()) if orders else ()
     assert isinstance(names, tuple) and isinstance(nonces, tuple)
     positions = [k.position(account, str(name)) for name in names]
-    orders = [k.order(account, int(nonce)) for nonce in nonces]
-    return fixed + positions + orders
+    order_keys = [k.order(account, int(nonce)) for nonce in nonces]
+    return fixed + positions + order_keys
 
 
 def total_keys(state: State) -> list[Key]:
@@ -141,8 +146,10 @@ class ProofMethods:
     def get_proof(self, context: Context, params: ProofParams) -> dict[str, Any]:
         if not params.account or len(params.account) > MAX_ACCOUNT_NAME:
             raise RpcError.invalid_params("account", f"1 to {MAX_ACCOUNT_NAME} characters")
-        answer = self._records(params.height, lambda state: account_keys(state, params.account))
-        return {"account": params.account, **answer}
+        answer = self._records(
+            params.height, lambda state: account_keys(state, params.account, params.orders)
+        )
+        return {"account": params.account, "orders": params.orders, **answer}
 
     def get_totals(self, context: Context, params: HeightParams) -> dict[str, Any]:
         return self._records(params.height, total_keys)
