@@ -4,6 +4,7 @@ root a block header publishes, verified on the client's side; tampering fails.""
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,24 @@ def test_orders_may_be_left_out_when_asked(venue: Venue, client: Client) -> None
     assert k.open_orders(account) in keys and not [key for key in keys if key[2] == "order"]
     assert verify_account_proof(header, answer, orders=False)
     assert not verify_account_proof(header, answer)  # the orders were expected
+
+
+def test_proofs_taken_while_blocks_commit_match_their_headers(venue: Venue, client: Client) -> None:
+    trader = venue.traders[2]
+    trading = venue.client(trader)
+
+    def orders() -> None:
+        for round_ in range(20):  # a block per order, each waited for
+            trading.buy(trader, "BTC-PERP", "0.01", str(50_000 + round_))
+
+    flow = threading.Thread(target=orders)
+    flow.start()
+    heights, proofs = set(), 0
+    while flow.is_alive() or proofs == 0:
+        answer = client.call("public/get_proof", {"account": venue.traders[1].account})
+        header = client.call("public/get_block_header", {"height": answer["height"]})
+        assert verify_account_proof(header, answer), answer["height"]
+        heights.add(answer["height"])
+        proofs += 1
+    flow.join()
+    assert len(heights) >= 5  # proofs were taken at many heights while the chain moved on
