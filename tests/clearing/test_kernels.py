@@ -85,9 +85,7 @@ def _follow(
 
 def _fields(tx: Transaction) -> dict[str, object]:
     return {
-        name: getattr(tx, name)
-        for name in tx.__struct_fields__
-        if name not in ("sender", "nonce")
+        name: getattr(tx, name) for name in tx.__struct_fields__ if name not in ("sender", "nonce")
     }
 
 
@@ -181,9 +179,7 @@ def test_the_simulation_workload_agrees(seed: int, accounts: int, portfolio: boo
     """Trades (with failures for margin and collateral), liquidations, oracle updates,
     funding and expiries from the simulation's workload, at several contention levels."""
     workload = Workload(
-        WorkloadConfig(
-            seed=seed, accounts=accounts, txs_per_block=80, portfolio_margin=portfolio
-        )
+        WorkloadConfig(seed=seed, accounts=accounts, txs_per_block=80, portfolio_margin=portfolio)
     )
     reference = ClearingMachine(workload.model)
     compiled = ClearingMachine(workload.model, engine="compiled")

@@ -111,9 +111,7 @@ def require_initial_margin(
     status = margin_status(view, account, model)
     required = status.initial + view.get_int(k.reserved(account)) + extra
     if status.equity < required:
-        raise errors.InsufficientMargin(
-            account=account, required=required, available=status.equity
-        )
+        raise errors.InsufficientMargin(account=account, required=required, available=status.equity)
 
 
 def change_cash(view: StateView, account: str, amount: int, *, allow_negative: bool = False) -> int:

@@ -215,7 +215,12 @@ def _portfolio_initial(
 
 @numba.njit(cache=True, nogil=True)
 def _add_terms(
-    equity: int, initial: int, instrument: Int64Array, size: int, quote: int, index: int,
+    equity: int,
+    initial: int,
+    instrument: Int64Array,
+    size: int,
+    quote: int,
+    index: int,
     house: Int64Array,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
     """Add one position's value and (under standard margin) initial requirement to the
@@ -255,9 +260,7 @@ def equity_and_initial(
             return 0, 0, False
         if row == changed:
             seen = True
-            equity, initial, ok = _add_terms(
-                equity, initial, instrument, size, quote, index, house
-            )
+            equity, initial, ok = _add_terms(equity, initial, instrument, size, quote, index, house)
         else:
             equity, initial, ok = _add_terms(
                 equity, initial, instrument, position[P_SIZE], position[P_QUOTE],

@@ -258,4 +258,3 @@ def close(
         accounts, orders, instruments, account, row, remaining, 0, keep, log, count
     )
     return E_OK
-

@@ -253,4 +253,3 @@ def change_cash(
     if after > MAX_BALANCE and amount > 0:
         return fail(result, E_BALANCE_LIMIT, account, after, 0), 0
     return E_OK, after
-

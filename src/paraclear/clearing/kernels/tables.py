@@ -127,9 +127,7 @@ class Tables:
         self.orders: Int64Array = np.zeros((0, O_FIELDS), dtype=np.int64)
         cover = DEFAULT_GRID.cover_array()
         self.scenarios = len(cover)
-        self.instruments: Int64Array = np.zeros(
-            (0, I_FIELDS + 2 * self.scenarios), dtype=np.int64
-        )
+        self.instruments: Int64Array = np.zeros((0, I_FIELDS + 2 * self.scenarios), dtype=np.int64)
         self.house: Int64Array = np.zeros(H_FIELDS + self.scenarios, dtype=np.int64)
         self.house[H_ORACLE] = -1
         self.house[H_SCENARIOS] = self.scenarios
