@@ -66,10 +66,11 @@ class State:
             self.apply(initial)
 
     def watch(self, watcher: Callable[[Mapping[Key, object]], None]) -> None:
-        """Call ``watcher`` with every write set committed from now on (after it is applied).
-        For mirrors of the state kept elsewhere (the compiled engine's tables); a copy of the
-        state has no watchers."""
-        self._watchers.append(watcher)
+        """Call ``watcher`` with every write set committed from now on (after it is applied),
+        once however often it is given. For mirrors of the state kept elsewhere (the compiled
+        engine's tables); a copy of the state has no watchers."""
+        if watcher not in self._watchers:
+            self._watchers.append(watcher)
 
     def get(self, key: Key, default: object = None) -> object:
         return self.data.get(key, default)

@@ -88,7 +88,6 @@ class CompiledEngine:
         self._run: BlockRun[Transaction] | None = None
         self._included = 0
         self._trusted = False
-        self._watched: set[int] = set()
         self.fallbacks = 0
         """Transactions of a kernel type that the reference handlers ran (since start)."""
         self.loads = 0
@@ -130,9 +129,7 @@ class CompiledEngine:
         if run is not self._run:
             return
         self._run, self._trusted = None, self._included == len(run.receipts)
-        if id(state) not in self._watched:
-            self._watched.add(id(state))
-            state.watch(self._on_commit)
+        state.watch(self._on_commit)
 
     def warm_up(self) -> None:
         """Compile the kernels (or load them from numba's cache) on an empty block."""
