@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
-from paraclear.clearing.records import Bankruptcy
+from paraclear.clearing.records import Bankruptcy, OpenOrder
 from paraclear.clearing.transactions import (
     CancelOrder,
     Deposit,
     PlaceOrder,
+    SettleFill,
     Side,
     Transaction,
     Transfer,
@@ -247,3 +248,54 @@ def test_a_liquidation_cascade_agrees(monkeypatch: pytest.MonkeyPatch, portfolio
         want.pop(timing, None), got.pop(timing, None)
     assert got == want
     assert want["liquidations"] > 0
+
+
+def test_fills_whose_counters_and_sizes_leave_int64_agree() -> None:
+    """Fills of about 2^62 raw contracts: an order's filled size, the block's open-interest
+    delta and a bankrupt account's deficit pass 2^63 - 1. The kernels must hand exactly
+    those transactions to the handlers (Python integers), and agree on everything else."""
+    ex = _market()
+    lot = PERP.lot_size
+    size = MAX_ABS_RAW // lot * lot
+    half = size // 2 // lot * lot
+    price = PERP.tick_size
+    setup: dict[tuple[str, ...], object] = {}
+    for buyer, seller in (("a", "b"), ("c", "d"), ("e", "f"), ("g", "h")):
+        for account, is_buy in ((buyer, True), (seller, False)):
+            filled = 2**63 - 1 - half // 2 if account == "a" else 0
+            setup[k.collateral(account)] = MAX_BALANCE
+            setup[k.order(account, 100)] = OpenOrder(
+                instrument=PERP.name, is_buy=is_buy, kind="limit", price=price,
+                remaining=size, filled=filled, reserved=0,
+            )  # fmt: skip
+            setup[k.open_orders(account)] = (100,)
+    setup[k.collateral("broke")] = -(2**63)
+    setup[k.bankruptcy("broke")] = Bankruptcy(height=1, deficit=2**63)
+    ex.state.apply(setup)
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+
+    def fill(taker: str, maker: str, amount: int) -> SettleFill:
+        return SettleFill(
+            sender="oracle", nonce=0, instrument=PERP.name, taker=taker, taker_order=100,
+            maker=maker, maker_order=100, price=price, size=amount,
+        )  # fmt: skip
+
+    txs: list[Transaction] = [
+        fill("a", "b", half),  # a's filled size passes 2^63 - 1
+        fill("c", "d", size),
+        fill("e", "f", size),
+        fill("g", "h", size),  # the block's open-interest delta passes 2^63 - 1
+        PlaceOrder(
+            sender="broke", nonce=0, instrument=PERP.name, side=Side.BUY, price=price, size=lot
+        ),
+        Withdraw(sender="broke", nonce=1, amount=1),
+    ]
+    block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+    want = SequentialExecutor(ex.machine).execute(ex.state, block)
+    got = SequentialExecutor(compiled).execute(replica, block)
+    _same(got, want, block)
+    assert [receipt.ok for receipt in got.receipts] == [True, True, True, True, False, False]
+    assert dict(got.receipts[4].error.details)["deficit"] == 2**63  # type: ignore[union-attr]
+    assert isinstance(compiled.batch_runner, CompiledEngine)
+    assert compiled.batch_runner.fallbacks == 4  # both fills past int64, both of broke's

@@ -23,6 +23,7 @@ from paraclear.clearing.kernels.codes import (
     R_V2,
     X_ACCOUNT,
     X_BUY,
+    X_FEE,
     X_INST,
     X_MAKER,
     X_MAKER_NONCE,
@@ -52,6 +53,7 @@ from paraclear.clearing.kernels.layout import (
     KIND_LIMIT,
     KIND_POST_ONLY,
     O_BUY,
+    O_FILLED,
     O_INST,
     O_KIND,
     O_PRICE,
@@ -238,9 +240,37 @@ def _match(
 def _order_check(
     accounts: Int64Array, orders: Int64Array, account: int, row: int, size: int
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
-    """The reservation an order keeps when ``size`` of it fills (``shrink_order``)."""
+    """The reservation an order keeps when ``size`` of it fills (``shrink_order``), and
+    whether its reservation total and filled size stay within int64."""
     keep, ok = kept_reservation(orders, row, orders[row, O_REM] - size)
-    return keep, ok and add_checked(accounts[account, A_RESV], keep - orders[row, O_RESV])[1]
+    resv_ok = add_checked(accounts[account, A_RESV], keep - orders[row, O_RESV])[1]
+    return keep, ok and resv_ok and add_checked(orders[row, O_FILLED], size)[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _counters_fit(
+    house: Int64Array,
+    instruments: Int64Array,
+    at: int,
+    fees: tuple[int, int, int],
+    positions: Int64Array,
+    sides: tuple[tuple[int, int], tuple[int, int]],
+) -> bool:  # pragma: no cover - compiled
+    """Whether the block's fee pool and open interest deltas stay within int64 when the
+    ``fees`` are added one by one, and each side's position row moves to its new size (the
+    apply adds them in that order)."""
+    fee_total = house[H_FEE_DELTA]
+    for fee in fees:
+        fee_total, ok = add_checked(fee_total, fee)
+        if not ok:
+            return False
+    open_interest = instruments[at, I_OI_DELTA]
+    for row, new in sides:
+        old = positions[row, P_SIZE]
+        open_interest, ok = add_checked(open_interest, max(new, 0) - max(old, 0))
+        if not ok:
+            return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -282,8 +312,7 @@ def fill(
     maker_fee, taker_fee, ok2 = fill_fees(instrument, size, cash, house)
     taker_keep, ok3 = _order_check(accounts, orders, taker, taker_row, size)
     maker_keep, ok4 = _order_check(accounts, orders, maker, maker_row, size)
-    fees_ok = add_checked(house[H_FEE_DELTA], maker_fee + taker_fee)[1]
-    if not (ok1 and ok2 and ok3 and ok4 and fees_ok):
+    if not (ok1 and ok2 and ok3 and ok4):
         return E_FALLBACK
     delta = size if orders[taker_row, O_BUY] else -size
     status, t_cash, t_size, t_quote, t_index = side_check(
@@ -298,6 +327,9 @@ def fill(
     )  # fmt: skip
     if status != E_OK:
         return status
+    moves = ((tx[X_POSITION], t_size), (tx[X_MAKER_POSITION], m_size))
+    if not _counters_fit(house, instruments, at, (0, taker_fee, maker_fee), positions, moves):
+        return E_FALLBACK
     for account, row, keep in ((taker, taker_row, taker_keep), (maker, maker_row, maker_keep)):
         remaining = orders[row, O_REM] - size
         apply_shrink(accounts, orders, instruments, account, row, remaining, size, keep, log, count)
@@ -379,7 +411,7 @@ def trade(
         instrument = instruments[at]
         cash, ok1 = mul_div_floor(price, size, SIZE_SCALE)
         maker_fee, taker_fee, ok2 = fill_fees(instrument, size, cash, house)
-        if not (ok1 and ok2 and add_checked(house[H_FEE_DELTA], maker_fee + taker_fee)[1]):
+        if not (ok1 and ok2):
             return E_FALLBACK
         delta = size if tx[X_BUY] else -size
         status, t_cash, t_size, t_quote, t_index = _trade_side(
@@ -393,6 +425,11 @@ def trade(
             )  # fmt: skip
     if status == E_FALLBACK:
         return E_FALLBACK
+    if status == E_OK:
+        fees = (tx[X_FEE], taker_fee, maker_fee)
+        moves = ((tx[X_POSITION], t_size), (tx[X_MAKER_POSITION], m_size))
+        if not _counters_fit(house, instruments, at, fees, positions, moves):
+            return E_FALLBACK
     begin_apply(tx, accounts, house, log, count)
     if status != E_OK:
         return status

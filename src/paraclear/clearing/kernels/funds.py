@@ -48,7 +48,8 @@ def _free_collateral(
 ) -> int:  # pragma: no cover - compiled
     """``debit_free_collateral``'s checks for taking ``amount`` of ``cash``."""
     if accounts[account, A_BANK]:
-        return fail(result, E_BANKRUPT, -cash, 0, 0)
+        deficit, ok = sub_checked(0, cash)  # -(-2^63) does not fit
+        return fail(result, E_BANKRUPT, deficit, 0, 0) if ok else E_FALLBACK
     equity, initial, ok1 = equity_and_initial(
         account, cash, accounts, account_positions, positions, instruments, house,
         NO_ROW, ZERO, ZERO, ZERO,

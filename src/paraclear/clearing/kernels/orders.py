@@ -71,7 +71,7 @@ from paraclear.clearing.kernels.rows import (
     touch_row,
     tradable,
 )
-from paraclear.int128 import add_checked
+from paraclear.int128 import add_checked, sub_checked
 
 
 @numba.njit(cache=True, nogil=True)
@@ -106,7 +106,10 @@ def place(
     if status == E_OK and accounts[sender, A_NORD] >= MAX_OPEN_ORDERS:
         status = fail(result, E_TOO_MANY_ORDERS, 0, 0, 0)
     if status == E_OK and accounts[sender, A_BANK]:
-        status = fail(result, E_BANKRUPT, -cash, 0, 0)
+        deficit, ok = sub_checked(0, cash)  # -(-2^63) does not fit
+        if not ok:
+            return E_FALLBACK
+        status = fail(result, E_BANKRUPT, deficit, 0, 0)
     reserve = 0
     if status == E_OK:
         reserve, ok = reservation(instruments, at, is_buy, price, size, house)
