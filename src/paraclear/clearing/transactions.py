@@ -67,7 +67,7 @@ class OrderType(enum.Enum):
     """Rests only; closed unfilled if it would take on arrival."""
 
 
-class Tx(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Tx(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
     """Fields every transaction has.
 
     ``operator_only``: only the house's oracle may sign it (the node refuses it from anyone

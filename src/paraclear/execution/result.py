@@ -11,7 +11,7 @@ from paraclear.state import Key, TxFailure
 from paraclear.state.codec import encode
 
 
-class ErrorInfo(msgspec.Struct, frozen=True):
+class ErrorInfo(msgspec.Struct, frozen=True, gc=False):
     """A failure's typed error: its class name and typed fields, in declaration order."""
 
     code: str
@@ -23,7 +23,7 @@ class ErrorInfo(msgspec.Struct, frozen=True):
         return cls(failure.code, failure.message, failure.details)
 
 
-class Receipt(msgspec.Struct, frozen=True):
+class Receipt(msgspec.Struct, frozen=True, gc=False):
     """The outcome of one transaction: success and its events, or the error it failed with."""
 
     index: int
