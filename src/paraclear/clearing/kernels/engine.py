@@ -31,6 +31,8 @@ from paraclear.clearing.kernels.codes import (
     X_FIELDS,
     X_KIND,
     X_ORDER,
+    X_ORDER_NONCE,
+    X_SENDER,
 )
 from paraclear.clearing.kernels.glue import columns_of, receipt_of
 from paraclear.clearing.kernels.layout import (
@@ -190,6 +192,10 @@ class CompiledEngine:
         started = perf_counter()
         columns = np.array([columns_of(tables, tx) for tx in txs], dtype=np.int64)
         columns = columns.reshape(len(txs), X_FIELDS)
+        claimed = (columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0)
+        tables.clear_orders(
+            columns[claimed, X_ORDER], columns[claimed, X_SENDER], columns[claimed, X_ORDER_NONCE]
+        )
         results = np.zeros((len(txs), R_FIELDS), dtype=np.int64)
         log = np.empty((4, 2 * len(txs) + 8), dtype=np.int64)
         count = np.zeros(4, dtype=np.int64)
@@ -207,11 +213,14 @@ class CompiledEngine:
         tables.touched_instruments.extend(log[3, : count[3]].tolist())
         index = len(run.receipts)
         receipts_started = perf_counter()
+        order_rows, outcomes = columns[:done, X_ORDER].tolist(), results[:done].tolist()
         for at in range(done):
             run.txs.append(txs[at])
-            run.receipts.append(receipt_of(tables, txs[at], columns[at], results[at], index + at))
+            run.receipts.append(
+                receipt_of(tables, txs[at], order_rows[at], outcomes[at], index + at)
+            )
         receipts_done = perf_counter()
-        _free_unplaced(tables, columns)
+        _free_unplaced(tables, columns, claimed)
         timings = self.timings
         timings.glue += (glued - started) + (receipts_started - ran)
         timings.glue += perf_counter() - receipts_done
@@ -222,10 +231,11 @@ class CompiledEngine:
         return int(done)
 
 
-def _free_unplaced(tables: Tables, columns: np.ndarray) -> None:
-    """Give back the order rows of placements that did not open an order."""
+def _free_unplaced(tables: Tables, columns: np.ndarray, claimed: np.ndarray) -> None:
+    """Give back the order rows of placements (``claimed``: the columns' rows that got a
+    new order row) that did not open an order."""
     orders = tables.orders
-    rows = columns[(columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0), X_ORDER]
+    rows = columns[claimed, X_ORDER]
     rows = rows[(orders[rows, O_LIVE] == 0) & (orders[rows, O_TOUCH] == 0)]
     accounts, nonces = orders[rows, O_ACCT].tolist(), orders[rows, O_NONCE].tolist()
     for row, account, nonce in zip(rows.tolist(), accounts, nonces, strict=True):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import numpy as np
-
 from paraclear.clearing import errors
 from paraclear.clearing.events import (
     Deposited,
@@ -55,7 +53,6 @@ from paraclear.clearing.kernels.codes import (
     R_STATUS,
     R_V1,
     R_V2,
-    X_ORDER,
 )
 from paraclear.clearing.kernels.layout import O_BUY, O_INST, O_LIVE, ORDER_KINDS
 from paraclear.clearing.kernels.rows import MAX_BALANCE, MAX_OPEN_ORDERS
@@ -81,13 +78,14 @@ _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
 
 
 def columns_of(tables: Tables, tx: Transaction) -> list[int]:
-    """The transaction as a row of ``X_*`` columns."""
+    """The transaction as a row of ``X_*`` columns. A placement's new order row is claimed,
+    not cleared: clear the batch's (``Tables.clear_orders``) before running it."""
     sender = tables.account(tx.sender)
     if isinstance(tx, PlaceOrder):
         at = tables.instrument(tx.instrument)
         held = tables.find_order(sender, tx.nonce)
         live = held >= 0 and tables.orders[held, O_LIVE]
-        row = -1 if live else tables.new_order(sender, tx.nonce)
+        row = -1 if live else tables.claim_order(sender, tx.nonce)
         position = tables.position(sender, at) if tx.reduce_only else -1
         return [
             K_PLACE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY,
@@ -140,12 +138,14 @@ def columns_of(tables: Tables, tx: Transaction) -> list[int]:
 
 
 def receipt_of(
-    tables: Tables, tx: Transaction, columns: np.ndarray, result: np.ndarray, index: int
+    tables: Tables, tx: Transaction, order_row: int, result: list[int], index: int
 ) -> Receipt:
-    status = int(result[R_STATUS])
+    """The receipt of ``tx`` from its kernel result row (a list of ``R_*`` columns) and
+    its ``X_ORDER`` column (the order row it named, or -1)."""
+    status = result[R_STATUS]
     if status != E_OK:
-        return Receipt(index, False, ErrorInfo.of(failure_of(tables, tx, columns, result)))
-    value = int(result[R_V1])
+        return Receipt(index, False, ErrorInfo.of(failure_of(tables, tx, order_row, result)))
+    value = result[R_V1]
     event: object
     if isinstance(tx, PlaceOrder):
         event = OrderPlaced(
@@ -162,11 +162,11 @@ def receipt_of(
             account=tx.sender, order=tx.order, price=tx.price, size=tx.size, reserved=value
         )
     elif isinstance(tx, SettleFill):
-        buys = tables.orders[int(columns[X_ORDER]), O_BUY]
+        buys = tables.orders[order_row, O_BUY]
         event = OrderFilled(
             instrument=tx.instrument, taker=tx.taker, taker_order=tx.taker_order,
             maker=tx.maker, maker_order=tx.maker_order, taker_side="buy" if buys else "sell",
-            size=tx.size, price=tx.price, maker_fee=value, taker_fee=int(result[R_V2]),
+            size=tx.size, price=tx.price, maker_fee=value, taker_fee=result[R_V2],
         )  # fmt: skip
     elif isinstance(tx, Deposit):
         event = Deposited(account=tx.sender, amount=tx.amount)
@@ -178,7 +178,7 @@ def receipt_of(
         event = TradeSettled(
             instrument=tx.instrument, maker=tx.maker, taker=tx.sender,
             taker_side=tx.side.value, size=tx.size, price=tx.price, maker_fee=value,
-            taker_fee=int(result[R_V2]),
+            taker_fee=result[R_V2],
         )  # fmt: skip
     else:
         assert isinstance(tx, CloseOrder)
@@ -189,11 +189,10 @@ def receipt_of(
     return Receipt(index, True, None, (event,))
 
 
-def failure_of(
-    tables: Tables, tx: Transaction, columns: np.ndarray, result: np.ndarray
-) -> TxFailure:
-    """The typed error the handler raises, from a kernel's result row."""
-    status, e1, e2, e3 = (int(result[c]) for c in (R_STATUS, R_E1, R_E2, R_E3))
+def failure_of(tables: Tables, tx: Transaction, order_row: int, result: list[int]) -> TxFailure:
+    """The typed error the handler raises, from a kernel's result row (``order_row`` as in
+    ``receipt_of``)."""
+    status, e1, e2, e3 = (result[c] for c in (R_STATUS, R_E1, R_E2, R_E3))
     name = tables.account_names
     if status == E_INVALID_NONCE:
         return errors.InvalidNonce(account=tx.sender, expected=e1, got=e2)
@@ -206,7 +205,7 @@ def failure_of(
         if isinstance(tx, PlaceOrder | SettleFill | Trade):
             instrument = tx.instrument
         else:
-            row = tables.orders[int(columns[X_ORDER])]
+            row = tables.orders[order_row]
             instrument = tables.instrument_names[int(row[O_INST])]
         return errors.InstrumentExpired(instrument=instrument, expiry=e1, time=e2)
     if status == E_ORDER_EXPIRED:

@@ -198,19 +198,32 @@ class Tables:
         return row
 
     def new_order(self, account: int, nonce: int) -> int:
-        """A free order row for order ``nonce`` of ``account``; it becomes the row the pair
-        stands for (the kernel sets it live if the placement succeeds)."""
+        """A free order row for order ``nonce`` of ``account``, cleared; it becomes the row
+        the pair stands for (the kernel sets it live if the placement succeeds)."""
+        row = self.claim_order(account, nonce)
+        self.orders[row] = 0
+        self.orders[row, O_ACCT] = account
+        self.orders[row, O_NONCE] = nonce
+        return row
+
+    def claim_order(self, account: int, nonce: int) -> int:
+        """``new_order`` without clearing the row, for a batch whose claimed rows are
+        cleared together (``clear_orders``) before the kernels run. Until then the row
+        reads as not live: a free row always has ``O_LIVE`` and ``O_TOUCH`` at 0."""
         if self.free_orders:
             row = self.free_orders.pop()
         else:
             row = self.order_count
             self.order_count += 1
             self.orders = grown(self.orders, row + 1)
-        self.orders[row] = 0
-        self.orders[row, O_ACCT] = account
-        self.orders[row, O_NONCE] = nonce
         self.order_row[(account, nonce)] = row
         return row
+
+    def clear_orders(self, rows: Int64Array, accounts: Int64Array, nonces: Int64Array) -> None:
+        """Clear claimed order rows and give each its account row and order nonce."""
+        self.orders[rows] = 0
+        self.orders[rows, O_ACCT] = accounts
+        self.orders[rows, O_NONCE] = nonces
 
     def find_order(self, account: int, nonce: int) -> int:
         """The row of order ``nonce`` of ``account``, or -1."""
