@@ -363,8 +363,13 @@ def _register_node(which: Any) -> None:
             "Starts a node with its API in a child process on a fresh data directory, sets up "
             "a perpetual market through the API, then drives it from this process: half the "
             "traders make, half take, each one authenticated WebSocket connection keeping "
-            "--window signed orders in flight for --seconds. Latency runs from sending an "
-            "order to its answer, which comes once its block is durable. Afterwards every "
+            "--window signed orders in flight for --seconds, or, with --rate, sending on a "
+            "fixed schedule (at most --window in flight). Every order is signed before the "
+            "clock starts. Latency runs from sending an order (from its scheduled time with "
+            "--rate, so a late send counts) to its answer, which comes once its block is "
+            "durable: p50, p99 and max. Reported beside the rate: the load generator's CPU "
+            "(share of a core; near 1 it may be the bound), the node process's CPU by thread, "
+            "and each block stage's share of the blocks' wall time. Afterwards every "
             "acknowledged order is looked up in the node's block log (lost counts the missing)."
         ),
     )
@@ -377,6 +382,10 @@ def _register_node(which: Any) -> None:
     node.add_argument(
         "--window", type=int_in(1, 64), default=48, help="orders in flight per trader (48)"
     )
+    node.add_argument(
+        "--rate", type=float_in(0.0, 1_000_000.0), default=0.0,
+        help="orders/s offered over all traders on a fixed schedule (default 0: flat out)",
+    )  # fmt: skip
     node.add_argument(
         "--rate-cap", type=int_in(100, 1_000_000), default=20_000,
         help="orders signed in advance per second of the run (default 20000)",
@@ -409,14 +418,24 @@ def _run_node(args: argparse.Namespace) -> int:
         args.matcher_processes,
         args.block_interval,
         _say,
+        args.rate,
     )
     if args.json:
         print(json.dumps(result))
         return 0
+    offered = f" of {result['offered_per_s']:,} offered" if result["offered_per_s"] else ""
     print(
-        f"{result['orders_per_s']:,} signed orders/s through the API; submit to durable "
-        f"inclusion p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; "
+        f"{result['orders_per_s']:,} signed orders/s{offered} through the API; "
+        f"{result['latency_from']} to durable inclusion p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
         f"{result['acknowledged']:,} acknowledged, {result['lost']} lost; "
         f"{result['blocks']} blocks"
+    )
+    bound = " (it may be the bound)" if result["generator_bound"] else ""
+    threads = ", ".join(f"{name} {cpu:.2f}" for name, cpu in result["node_threads_cpu"].items())
+    stages = ", ".join(f"{name} {share:.0%}" for name, share in result["node_block_stages"].items())
+    print(
+        f"CPU, cores: load generator {result['generator_cpu']:.2f}{bound}; node "
+        f"{result['node_cpu']:.2f} ({threads}); block stages: {stages}"
     )
     return 0 if result["lost"] == 0 else 1

@@ -24,6 +24,7 @@ import multiprocessing.connection
 import random
 import statistics
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -52,18 +53,79 @@ PERP: Final = Perpetual(underlying="BTC")
 MID: Final = 60_000 * PRICE_SCALE
 TICK: Final = PERP.tick_size
 LOT: Final = PERP.lot_size
+GENERATOR_BOUND: Final = 0.9
+"""Above this share of a core, the load generator may be what limits the rate."""
 
 
 def _serve(
     pipe: multiprocessing.connection.Connection, data_dir: str, settings: dict[str, Any]
 ) -> None:
+    """The node's process: start, then answer ``"mark"`` (start of the measured window)
+    and ``"stop"`` (its end) with what the node spent in between (``_NodeUsage``)."""
     from paraclear.node.app import NodeApp
 
     app = NodeApp(NodeConfig(data_dir=Path(data_dir), **settings))
+    usage = _NodeUsage()
+    app.node.subscribe(usage.on_block)
     pipe.send(app.start())
-    pipe.recv()
+    while pipe.recv() == "mark":
+        usage.mark()
+    pipe.send(usage.since_mark())
     app.stop()
     pipe.send("stopped")
+
+
+class _NodeUsage:
+    """CPU seconds of the node's process and of each of its threads (grouped by name, pool
+    numbering dropped), and wall seconds of each block stage summed over blocks, since
+    ``mark``."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.blocks = 0
+        self._cpu = 0.0
+        self._threads: dict[int, float] = {}
+
+    def on_block(self, report: Any) -> None:
+        for stage, seconds in report.seconds.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        self.blocks += 1
+
+    def mark(self) -> None:
+        self.stages, self.blocks = {}, 0
+        self._cpu, self._threads = time.process_time(), _thread_cpu()
+
+    def since_mark(self) -> dict[str, Any]:
+        by_name: dict[str, float] = {}
+        for ident, (name, cpu) in _named_thread_cpu().items():
+            by_name[name] = by_name.get(name, 0.0) + cpu - self._threads.get(ident, 0.0)
+        return {
+            "cpu_seconds": round(time.process_time() - self._cpu, 3),
+            "thread_cpu_seconds": {
+                name: round(cpu, 3) for name, cpu in sorted(by_name.items(), key=lambda i: -i[1])
+            },
+            "blocks": self.blocks,
+            "block_stage_seconds": {name: round(s, 3) for name, s in self.stages.items()},
+        }
+
+
+def _named_thread_cpu() -> dict[int, tuple[str, float]]:
+    """Each live thread's CPU seconds, by thread id, with its name less pool numbering."""
+    found = {}
+    for thread in threading.enumerate():
+        ident = thread.ident
+        if ident is None:  # not started yet
+            continue
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except (OSError, AttributeError):  # exited meanwhile, or not on this platform
+            continue
+        found[ident] = (thread.name.rstrip("0123456789_-").removesuffix("Thread"), cpu)
+    return found
+
+
+def _thread_cpu() -> dict[int, float]:
+    return {ident: cpu for ident, (_, cpu) in _named_thread_cpu().items()}
 
 
 def _b64(keypair: Keypair, tx: Transaction) -> str:
@@ -148,7 +210,13 @@ async def _load(
     plans: list[list[tuple[str, dict[str, Any], str]]],
     seconds: float,
     window: int,
+    rate: float,
 ) -> dict[str, Any]:
+    """Drive the node for ``seconds``. Flat out (``rate`` 0) each trader keeps ``window``
+    orders in flight and an order's latency starts when it is sent; at a fixed ``rate``
+    (orders/s over all traders) each trader sends on its own schedule, ``window`` still the
+    most in flight, and latency starts at the order's scheduled time, so an order the
+    generator sends late counts its wait (no coordinated omission)."""
     clients = []
     for trader in traders:
         client = await AsyncClient.connect(url, timeout=120)
@@ -158,11 +226,16 @@ async def _load(
     acked: list[str] = []
     failed: dict[str, int] = {}
     refused: dict[str, int] = {}
+    cpu_started = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
+    gap = len(traders) / rate if rate > 0 else 0.0
+    """Seconds between one trader's orders at a fixed rate."""
 
-    async def one(client: AsyncClient, method: str, params: dict[str, Any], ident: str) -> None:
-        sent = time.perf_counter()
+    async def one(
+        client: AsyncClient, method: str, params: dict[str, Any], ident: str, due: float | None
+    ) -> None:
+        sent = time.perf_counter() if due is None else due
         try:
             await client.call(method, params)
         except RpcError as error:
@@ -179,26 +252,43 @@ async def _load(
             latencies.append(done - sent)
         acked.append(ident)
 
-    async def trader_loop(client: AsyncClient, plan: list[tuple[str, dict[str, Any], str]]) -> None:
+    async def trader_loop(
+        number: int, client: AsyncClient, plan: list[tuple[str, dict[str, Any], str]]
+    ) -> None:
         pending: set[asyncio.Task[None]] = set()
-        for method, params, ident in plan:
+        for sent, (method, params, ident) in enumerate(plan):
+            due = None
+            if gap:
+                due = started + gap * (sent + number / len(traders))
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             if time.perf_counter() >= deadline:
                 break
             while len(pending) >= window:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.add(asyncio.create_task(one(client, method, params, ident)))
+            pending.add(asyncio.create_task(one(client, method, params, ident, due)))
         if pending:
             await asyncio.wait(pending)
 
-    await asyncio.gather(*(trader_loop(c, p) for c, p in zip(clients, plans, strict=True)))
+    await asyncio.gather(
+        *(trader_loop(n, c, p) for n, (c, p) in enumerate(zip(clients, plans, strict=True)))
+    )
+    generator_cpu = time.process_time() - cpu_started
     for client in clients:
         await client.close()
     measured = min(time.perf_counter(), deadline) - started
-    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    cuts = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
+        else [0.0] * 99
+    )
     return {
         "orders_per_s": round(len(latencies) / measured),
+        "offered_per_s": round(rate) if rate > 0 else None,
+        "latency_from": "scheduled send" if rate > 0 else "send",
         "p50_ms": round(cuts[49] * 1000, 1),
         "p99_ms": round(cuts[98] * 1000, 1),
+        "max_ms": round(max(latencies, default=0.0) * 1000, 1),
+        "generator_cpu": round(generator_cpu / measured, 2),
         "acknowledged": len(acked),
         "failed_in_block": failed,
         "refused": refused,
@@ -215,14 +305,16 @@ def bench_node(
     matcher_processes: int = 1,
     block_interval: float = 0.1,
     progress: Progress | None = None,
+    rate: float = 0.0,
 ) -> dict[str, Any]:
-    """Run the benchmark; returns the figures (see the module docstring)."""
+    """Run the benchmark; returns the figures (see the module docstring). ``rate``:
+    orders/s offered over all traders (0: flat out, ``window`` in flight each)."""
     from paraclear.bench import machine
 
     say = progress or (lambda _: None)
     operator = Keypair.from_seed_int(0)
     keys = [Keypair.from_seed_int(1_000 + n) for n in range(traders)]
-    per_trader = max(int(rate_cap * seconds / traders), 10)
+    per_trader = max(int((rate or rate_cap) * seconds / traders) + 1, 10)
     say(f"signing {per_trader * traders:,} orders")
     rng = random.Random(7)
     plans = [_orders(k, n % 2 == 0, per_trader, rng) for n, k in enumerate(keys)]
@@ -241,10 +333,13 @@ def bench_node(
         url = f"ws://127.0.0.1:{parent.recv()}/ws/api/v2"
         say("setting up the market through the API")
         asyncio.run(setup_market(url, operator, keys))
-        say(f"{traders} traders, {window} orders in flight each, for {seconds:g} s")
-        result = asyncio.run(_load(url, keys, plans, seconds, window))
+        pace = f"{rate:,.0f} orders/s offered" if rate > 0 else "flat out"
+        say(f"{traders} traders, at most {window} orders in flight each, {pace}, {seconds:g} s")
+        parent.send("mark")
+        result = asyncio.run(_load(url, keys, plans, seconds, window, rate))
     finally:
         parent.send("stop")
+        node_usage = parent.recv()
         parent.recv()
         process.join(30)
     acked = result.pop("acked_ids")
@@ -256,9 +351,17 @@ def bench_node(
         f"{result['orders_per_s']:,} orders/s, p50 {result['p50_ms']} ms, "
         f"p99 {result['p99_ms']} ms, lost {lost}"
     )
+    measured = seconds
     return {
         "machine": machine(),
         **result,
+        "generator_bound": result["generator_cpu"] >= GENERATOR_BOUND,
+        "node_cpu": round(node_usage["cpu_seconds"] / measured, 2),
+        "node_threads_cpu": {
+            name: round(cpu / measured, 3) for name, cpu in node_usage["thread_cpu_seconds"].items()
+        },
+        "node_blocks": node_usage["blocks"],
+        "node_block_stages": _stage_shares(node_usage["block_stage_seconds"]),
         "lost": lost,
         "blocks": blocks,
         "traders": traders,
@@ -267,4 +370,15 @@ def bench_node(
         "executor": executor,
         "matcher_processes": matcher_processes,
         "block_interval": block_interval,
+        "rate": rate,
+    }
+
+
+def _stage_shares(seconds: dict[str, float]) -> dict[str, float]:
+    """Each block stage's share of the blocks' total wall time (``BlockReport.seconds``)."""
+    total = seconds.get("total", 0.0)
+    return {
+        name: round(spent / total, 3)
+        for name, spent in seconds.items()
+        if total and name != "total"
     }
