@@ -205,21 +205,6 @@ def test_serve_on_a_damaged_directory_exits_one_with_the_reason(
     assert "AcknowledgedBlocksMissing" in err and "Traceback" not in err
 
 
-def test_a_format_2_directory_is_upgraded_with_the_same_block_hashes(
-    chain_dir: Path, plan: Plan
-) -> None:
-    with BlockStore.open(chain_dir) as store:
-        tip_hash = store.hash_at(store.height)
-    with sqlite3.connect(chain_dir / DB_NAME) as db:
-        db.execute("ALTER TABLE blocks DROP COLUMN hash")
-        db.execute("UPDATE meta SET value = ? WHERE name = 'format'", (b"\x02",))
-    (chain_dir / FILE_NAME).unlink()
-    with BlockStore.open(chain_dir) as store:
-        assert store.hash_at(store.height) == tip_hash
-        assert store.verify_hashes() == len(plan.blocks)
-        assert store.acknowledged.read().height == len(plan.blocks)
-
-
 def test_a_running_node_finds_a_receipt_altered_below_its_snapshots_in_the_background(
     tmp_path: Path,
 ) -> None:

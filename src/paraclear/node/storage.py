@@ -9,9 +9,13 @@ power cut) leaves either the whole block or none of it. Tables:
   ``ChainMismatch``.
 * ``blocks``: one row per height, contiguous from 1: time, the transactions (msgpack of
   ``Block[Transaction]``), the signed envelopes as one optional blob, the receipts, the
-  state root after the block, the transaction count and the **block hash**: BLAKE2b-256
-  of the parent's block hash and everything in the row (the genesis root is block 0's), so
-  each block hash commits to the whole log up to its height (``block_hash``).
+  state root after the block, the transaction count and the **block hash**, which commits
+  to the parent's block hash (the genesis root is block 0's) and everything in the row, so
+  to the whole log up to its height. Version 2 (``paraclear.node.headers.header_hash``)
+  hashes the block's header: its transaction root and the hashes of its receipts and
+  envelopes, so that a client can check it; version 1 (``store_sql.block_hash``), of
+  blocks written by format 3 and before, the row's bytes. ``header_from`` is the first
+  height of version 2.
 
 Beside the database, ``DATA_DIR/acknowledged`` records the height and block hash of the last
 block whose ``append`` returned (``paraclear.node.acknowledged``): opening a log that ends
@@ -146,6 +150,8 @@ class BlockStore:
         self.snapshot_every = snapshot_every
         self.keep_snapshots = keep_snapshots
         self.genesis_root: bytes = self._meta("genesis_root")
+        self.header_from: int = msgspec.msgpack.decode(self._meta("header_from"), type=int)
+        """The first height hashed under block hash version 2 (``paraclear.node.headers``)."""
         self.height, self.last_root, self.last_hash = self._tip()
 
     @classmethod
@@ -237,16 +243,25 @@ class BlockStore:
         if envelopes is not None and len(envelopes) != len(block.txs):
             raise ValueError(f"{len(envelopes)} envelopes for {len(block.txs)} txs")
         check_decodes(block, envelopes)
+        stored = StoredBlock(
+            block,
+            result.state_root,
+            len(block.txs),
+            encode_receipts(result.receipts),
+            None if envelopes is None else _encoder.encode(list(envelopes)),
+            _encoder.encode(block),
+            hash_version=2 if block.height >= self.header_from else 1,
+        )
+        digest = stored.hash_from(self.last_hash)
         row = (
             block.height,
             block.time,
-            len(block.txs),
-            _encoder.encode(block),
-            None if envelopes is None else _encoder.encode(list(envelopes)),
-            encode_receipts(result.receipts),
-            result.state_root,
+            stored.tx_count,
+            stored.txs_data,
+            stored.envelopes_data,
+            stored.receipts_data,
+            stored.state_root,
         )
-        digest = block_hash(self.last_hash, *row)
         try:
             with self._transaction():
                 self._db.execute(sql.INSERT_BLOCK, (*row, digest))
@@ -273,7 +288,7 @@ class BlockStore:
             row = self._db.execute(f"{sql.SELECT_BLOCKS} WHERE height = ?", (height,)).fetchone()
         if row is None:
             raise KeyError(f"no block at height {height}")
-        return stored_block(row)
+        return stored_block(row, self.header_from)
 
     def blocks(self, from_height: int = 1, to_height: int | None = None) -> Iterator[StoredBlock]:
         """Every block from ``from_height`` to ``to_height`` (default: the tip, even as it
@@ -293,7 +308,7 @@ class BlockStore:
             for row in rows:
                 if row[0] != next_height:
                     raise CorruptStore(f"block log has no height {next_height}", next_height)
-                yield stored_block(row)
+                yield stored_block(row, self.header_from)
                 next_height += 1
 
     def root_at(self, height: int) -> bytes:

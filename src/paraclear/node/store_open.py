@@ -14,9 +14,9 @@ from paraclear.node.acknowledged import FILE_NAME, AcknowledgedRecord, Mark
 from paraclear.node.store_errors import AcknowledgedBlocksMissing, CorruptStore
 from paraclear.node.store_records import ChainSpec
 from paraclear.node.store_sql import (
+    ACKNOWLEDGED_SINCE,
     DB_NAME,
     FORMAT_VERSION,
-    UPGRADABLE,
     create,
     reading,
     upgrade,
@@ -70,11 +70,10 @@ def open_record(
     record: AcknowledgedRecord | None,
     accept_loss: bool,
 ) -> AcknowledgedRecord:
-    """The record of an existing chain, upgrading a format 2 one (which had none)."""
+    """The record of an existing chain, upgrading an older format (format 2 had none)."""
     rows, version = meta
-    if version == FORMAT_VERSION and record is not None:
-        return record
-    if version == FORMAT_VERSION and not accept_loss:
+    has_record = record is not None and version >= ACKNOWLEDGED_SINCE
+    if not has_record and version >= ACKNOWLEDGED_SINCE and not accept_loss:
         raise CorruptStore(
             f"{directory / FILE_NAME} is missing: it records the last block acknowledged as "
             "durable, without which a shortened log cannot be told from a whole one. Restore "
@@ -82,9 +81,12 @@ def open_record(
         )
     genesis_root = rows["genesis_root"]
     with reading(directory / DB_NAME, "the block log (upgrading it)"):
-        if version == UPGRADABLE:
-            upgrade(db, genesis_root)
+        if version < FORMAT_VERSION:
+            upgrade(db, genesis_root, version)
         tip = db.execute("SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+    if has_record:
+        assert record is not None
+        return record
     if record is not None:
         record.close()
     mark = Mark(0, genesis_root) if tip is None else Mark(tip[0], bytes(tip[1]))

@@ -21,6 +21,7 @@ from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
+from paraclear.node.headers import Header, blob_hash, header_hash
 from paraclear.node.snapshot import CorruptSnapshot, decode_state
 from paraclear.node.store_errors import (
     BlockHashMismatch,
@@ -30,6 +31,7 @@ from paraclear.node.store_errors import (
     UnreadableBlock,
 )
 from paraclear.node.store_sql import block_hash
+from paraclear.node.tx_hashes import block_tx_root
 from paraclear.state import State
 
 MARGIN_MODELS: Final[dict[str, MarginModel]] = {
@@ -73,8 +75,11 @@ class StoredBlock:
     receipts_data: bytes
     envelopes_data: bytes | None
     txs_data: bytes = b""
-    """The transactions as stored (what the block hash covers)."""
+    """The transactions as stored (what a version 1 block hash covers)."""
     block_hash: bytes = b""
+    hash_version: int = 2
+    """How ``block_hash`` is made: 1 over the stored row, 2 over the header
+    (``paraclear.node.headers``)."""
 
     @property
     def height(self) -> int:
@@ -92,8 +97,24 @@ class StoredBlock:
         with _decoding(self.height, "envelopes"):
             return _envelopes_decoder.decode(self.envelopes_data)
 
+    def header(self, parent: bytes, tx_root: bytes | None = None) -> Header:
+        """This block's header after the block hash ``parent`` (its transaction root
+        computed from its transactions unless given)."""
+        return Header(
+            self.height,
+            self.block.time,
+            self.tx_count,
+            parent,
+            block_tx_root(self.block.txs) if tx_root is None else tx_root,
+            blob_hash(self.receipts_data),
+            blob_hash(self.envelopes_data),
+            self.state_root,
+        )
+
     def hash_from(self, parent: bytes) -> bytes:
         """This block's hash recomputed over its stored bytes, after ``parent``."""
+        if self.hash_version == 2:
+            return header_hash(self.header(parent))
         return block_hash(
             parent,
             self.height,
@@ -145,7 +166,10 @@ def _decoding(height: int, what: str) -> Iterator[None]:
         raise CorruptStore(f"block {height}: its {what} do not decode: {error}", height) from None
 
 
-def stored_block(row: tuple[int, bytes, bytes, int, bytes, bytes | None, bytes]) -> StoredBlock:
+def stored_block(
+    row: tuple[int, bytes, bytes, int, bytes, bytes | None, bytes], header_from: int
+) -> StoredBlock:
+    """The block of a row; its hash is version 2 from height ``header_from`` on."""
     height, txs, root, tx_count, receipts, envelopes, digest = row
     with _decoding(height, "transactions"):
         block = _block_decoder.decode(txs)
@@ -159,6 +183,7 @@ def stored_block(row: tuple[int, bytes, bytes, int, bytes, bytes | None, bytes])
         None if envelopes is None else bytes(envelopes),
         bytes(txs),
         bytes(digest or b""),
+        2 if height >= header_from else 1,
     )
 
 

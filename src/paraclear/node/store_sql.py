@@ -23,11 +23,16 @@ from paraclear.node.store_errors import (
 
 DB_NAME: Final = "chain.sqlite"
 """The database file in a data directory."""
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 """2: snapshots are zlib-compressed. 3: blocks carry their block hash, and the directory
-holds the acknowledged record (a format 2 directory is upgraded when opened)."""
+holds the acknowledged record. 4: blocks from the height in meta ``header_from`` on are
+hashed under block hash version 2 (``paraclear.node.headers``), those below it under
+version 1 (``block_hash``). Formats 2 and 3 are upgraded when opened: their blocks keep
+their version 1 hashes, and the blocks appended after them are version 2."""
 UPGRADABLE: Final = 2
-"""The older format that ``upgrade`` brings to ``FORMAT_VERSION``."""
+"""The oldest format that ``upgrade`` brings to ``FORMAT_VERSION``."""
+ACKNOWLEDGED_SINCE: Final = 3
+"""The first format whose directories hold the acknowledged record."""
 
 SCHEMA: Final = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -71,8 +76,8 @@ def block_hash(
     receipts: bytes,
     state_root: bytes,
 ) -> bytes:
-    """BLAKE2b-256 of the parent's block hash and a block row (each blob length-prefixed;
-    no envelopes and empty envelopes hash differently)."""
+    """Block hash version 1: BLAKE2b-256 of the parent's block hash and a block row (each
+    blob length-prefixed; no envelopes and empty envelopes hash differently)."""
     digest = hashlib.blake2b(parent, digest_size=32)
     digest.update(_HEADER.pack(height, time, tx_count))
     for blob in (txs, envelopes, receipts):
@@ -129,7 +134,7 @@ class Transaction:
 
 def create(db: sqlite3.Connection, meta: Mapping[str, bytes]) -> None:
     """Create the tables and the meta rows in one transaction: a crash leaves none."""
-    rows = {"format": _encoder.encode(FORMAT_VERSION), **meta}
+    rows = {"format": _encoder.encode(FORMAT_VERSION), "header_from": _encoder.encode(1), **meta}
     with Transaction(db):
         for statement in filter(str.strip, SCHEMA.split(";")):
             db.execute(statement)
@@ -148,24 +153,32 @@ def read_meta(db: sqlite3.Connection, path: Path) -> tuple[dict[str, bytes], int
         version = msgspec.msgpack.decode(rows["format"], type=int)
     except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as error:
         raise CorruptStore(f"{path}: unreadable meta ({error})") from error
-    if version not in (FORMAT_VERSION, UPGRADABLE):
+    if not UPGRADABLE <= version <= FORMAT_VERSION:
         raise UnsupportedFormat(f"{path} has format {version}, this is {FORMAT_VERSION}")
     return rows, version
 
 
-def upgrade(db: sqlite3.Connection, genesis_root: bytes) -> None:
-    """Bring a format 2 database to format 3: add and fill every block's hash, in one
-    transaction."""
+def upgrade(db: sqlite3.Connection, genesis_root: bytes, version: int) -> None:
+    """Bring a database of format ``version`` (2 or 3) to ``FORMAT_VERSION`` in one
+    transaction: (2) add and fill every block's version 1 hash; (3) hash the blocks after
+    the tip under version 2 (meta ``header_from``)."""
     with Transaction(db):
-        db.execute("ALTER TABLE blocks ADD COLUMN hash BLOB")
-        parent = genesis_root
-        rows = db.execute(
-            "SELECT height, time, tx_count, txs, envelopes, receipts, state_root FROM blocks "
-            "ORDER BY height"
-        ).fetchall()
-        for height, time, tx_count, txs, envelopes, receipts, root in rows:
-            parent = block_hash(parent, height, time, tx_count, txs, envelopes, receipts, root)
-            db.execute("UPDATE blocks SET hash = ? WHERE height = ?", (parent, height))
+        if version == 2:
+            _add_hashes(db, genesis_root)
+        tip = db.execute("SELECT MAX(height) FROM blocks").fetchone()[0] or 0
+        db.execute("INSERT INTO meta VALUES ('header_from', ?)", (_encoder.encode(tip + 1),))
         db.execute(
             "UPDATE meta SET value = ? WHERE name = 'format'", (_encoder.encode(FORMAT_VERSION),)
         )
+
+
+def _add_hashes(db: sqlite3.Connection, genesis_root: bytes) -> None:
+    db.execute("ALTER TABLE blocks ADD COLUMN hash BLOB")
+    parent = genesis_root
+    rows = db.execute(
+        "SELECT height, time, tx_count, txs, envelopes, receipts, state_root FROM blocks "
+        "ORDER BY height"
+    ).fetchall()
+    for height, time, tx_count, txs, envelopes, receipts, root in rows:
+        parent = block_hash(parent, height, time, tx_count, txs, envelopes, receipts, root)
+        db.execute("UPDATE blocks SET hash = ? WHERE height = ?", (parent, height))
