@@ -6,10 +6,11 @@
 Asks the node for the account's records with their proofs (``public/get_proof``) and for the
 header of the same block (``public/get_block_header``), then checks on this side that every
 record hashes up to the header's state root (``verify_account_proof``): collateral,
-positions, open orders and the rest, each decoded back to its exact value. Then checks the
-house's totals (``public/get_totals``) the same way. Prints the balance and what was proven;
-exits 1 if any proof fails. Compare the header's ``block_hash`` with one published elsewhere
-(another node, a checkpoint) to know the root itself is the chain's.
+positions, open orders and the rest, each decoded back to its exact value, and that the
+header hashes to its ``block_hash`` (``verify_header``). Then checks the house's totals
+(``public/get_totals``) the same way. Prints the balance and what was proven; exits 1 if any
+proof fails. Compare the header's ``block_hash`` with one published elsewhere (another
+node, a checkpoint) to know the root itself is the chain's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import sys
 from typing import Any
 
+from paraclear.node.block_check import verify_header
 from paraclear.node.client import Client
 from paraclear.node.proof_check import record_values, verify_account_proof, verify_records
 from paraclear.numbers import PPM
@@ -37,8 +39,9 @@ def run(url: str, account: str) -> dict[str, Any]:
         "height": header["height"],
         "block_hash": header["block_hash"],
         "state_root": header["state_root"],
-        "verified": verify_account_proof(header, answer),
-        "totals_verified": verify_records(bytes.fromhex(totals_header["state_root"]), totals),
+        "verified": verify_header(header) and verify_account_proof(header, answer),
+        "totals_verified": verify_header(totals_header)
+        and verify_records(bytes.fromhex(totals_header["state_root"]), totals),
         "collateral_usdc": collateral / PPM,
         "records": len(values),
         "positions": sorted(key[3] for key, value in values.items() if key[2] == "pos" and value),

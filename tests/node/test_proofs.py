@@ -14,8 +14,8 @@ import pytest
 
 from paraclear.clearing.records import OpenOrder, Position
 from paraclear.node.client import Client
+from paraclear.node.headers import tx_root
 from paraclear.node.proof_check import record_values, verify_account_proof, verify_records
-from paraclear.node.proofs import tx_root
 from paraclear.node.rpc import RpcError
 from paraclear.state import keys as k
 from paraclear.state.codec import encode
@@ -160,8 +160,12 @@ def test_tx_root_is_a_merkle_root_over_the_transactions() -> None:
 
 
 def test_bad_parameters_are_refused(venue: Venue, client: Client) -> None:
-    with pytest.raises(RpcError, match="only its latest state"):
+    with pytest.raises(RpcError, match="account proofs are kept for heights") as refused:
         client.call("public/get_proof", {"account": "x", "height": 1})
+    latest = venue.node.height
+    assert refused.value.data is not None
+    assert refused.value.data["error"] == "height_not_kept"
+    assert refused.value.data["oldest"] == refused.value.data["latest"] >= latest
     with pytest.raises(RpcError, match="account"):
         client.call("public/get_proof", {"account": "x" * 500})
     with pytest.raises(RpcError, match="height"):

@@ -1,6 +1,7 @@
 """A restart changes nothing a client reads: trades and their numbers, candles, 24 h
-statistics, funding, settlements, index history and block statistics come back from the
-log and the data directory, and the first new block continues the chain's time."""
+statistics, funding, settlements, index history, block statistics and the totals' history
+come back from the log and the data directory, and the first new block continues the
+chain's time."""
 
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ READS: list[tuple[str, dict[str, Any]]] = [
     ("public/get_mark_price_history", {"instrument_name": LATER.name}),
     ("public/get_historical_volatility", {"currency": "BTC"}),
     ("public/get_block_stats", {"count": 500}),
+    ("public/get_totals_history", {"count": 500}),
+    ("public/get_totals", {}),
+    ("public/get_block_header", {"height": 2}),
     ("public/get_accounts", {}),
 ]
 
@@ -179,6 +183,9 @@ def test_a_restart_changes_no_public_read_and_continues_the_chains_time(tmp_path
         stats = read["public/get_block_stats"]
         assert [s["height"] for s in stats] == list(range(1, again.node.height + 1))
         assert all(s["seconds"]["total"] > 0 for s in stats)
+        totals = read["public/get_totals_history"]
+        assert [t["height"] for t in totals] == list(range(1, again.node.height + 1))
+        assert totals[-1]["totals"]["net_deposits"] == usd(2_000_000)
         again.send(Keypair.from_seed_int(3), Deposit, amount=usd(1))
         assert last_time <= again.node.block_time < last_time + 60
     finally:

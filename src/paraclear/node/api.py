@@ -23,7 +23,10 @@ loop, it publishes only to channels someone listens to:
   block left them (``order_state`` open, filled or cancelled);
 * ``user.portfolio``: the account summary and positions of every account the block touched;
 * ``blocks``: every block's statistics (``block_stats``: size, stage times, throughput,
-  DAG shape, hot keys, speedup), also kept for ``public/get_block_stats``.
+  DAG shape, hot keys, speedup), also kept for ``public/get_block_stats``;
+* ``totals``: every block's totals of the house (``totals``: net deposits, fees, insurance
+  fund, collateral, open interest) with its root and block hash, recorded on the producer
+  thread before the next block, also kept for ``public/get_totals_history``.
 
 Views read the node's state when the loop gets to them, which may already be a later block
 than the report's; every message says which block it comes from.
@@ -44,6 +47,7 @@ from paraclear.clearing.transactions import OracleUpdate
 from paraclear.node import account_views, deribit_views, views
 from paraclear.node.account_risk import AccountRisk
 from paraclear.node.auth import Authenticator
+from paraclear.node.block_methods import BlockMethods
 from paraclear.node.block_stats import STATS_FILE, BlockStats
 from paraclear.node.core import BlockReport, Node
 from paraclear.node.deribit import DeribitMethods
@@ -63,6 +67,7 @@ from paraclear.node.reads import (
 )
 from paraclear.node.rpc import Context, Registry
 from paraclear.node.server import DASHBOARD_DIR, ApiServer
+from paraclear.node.totals import TOTALS_FILE, HouseTotals
 from paraclear.node.trading import TradingMethods
 from paraclear.state import keys as k
 
@@ -78,7 +83,8 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     stats = BlockStats(
         node.machine, node.config.executor, node.config.data_dir / STATS_FILE, node.height
     )
-    publisher = Publisher(node, hub, stats=stats)
+    totals = HouseTotals(node, node.config.data_dir / TOTALS_FILE)
+    publisher = Publisher(node, hub, stats=stats, totals=totals)
     risk = AccountRisk(lambda: node.state, node.machine.margin_model, publisher.caught_up)
     risk.scan(node.state)
     publisher.risk = risk
@@ -86,7 +92,9 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     PublicMethods(node, status=lambda: node_status(node)).register(registry)
     Heartbeats().register(registry)
     ReadMethods(node).register(registry)
-    ProofMethods(node).register(registry)
+    ProofMethods(node, totals).register(registry)
+    BlockMethods(node).register(registry)
+    totals.register(registry)
     DeribitMethods(node).register(registry)
     TradeMethods(node).register(registry)
     OverviewMethods(node, risk).register(registry)
@@ -154,11 +162,13 @@ class Publisher:
         hub: Hub,
         risk: AccountRisk | None = None,
         stats: BlockStats | None = None,
+        totals: HouseTotals | None = None,
     ) -> None:
         self.node = node
         self.hub = hub
         self.risk = risk
         self.stats = stats
+        self.totals = totals
         self.last_seconds = 0.0
         self.last_txs = 0
         self.height = node.height
@@ -179,10 +189,14 @@ class Publisher:
         """Called by the producer thread: hand over to the event loop and return."""
         self.last_seconds = report.seconds.get("total", 0.0)
         self.last_txs = len(report.block.txs)
+        totals = None
+        if self.totals is not None:
+            block = report.block
+            totals = self.totals.on_block(block.height, block.time, report.result.write_set)
         loop = self.hub.loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to tell
-                loop.call_soon_threadsafe(self.publish_block, report)
+                loop.call_soon_threadsafe(self.publish_block, report, totals)
 
     async def caught_up(self, height: int) -> None:
         """Wait until block ``height`` is published: the node resolves a submission's
@@ -194,7 +208,7 @@ class Publisher:
         self._waiters.append((height, waiter))
         await waiter
 
-    def publish_block(self, report: BlockReport) -> None:
+    def publish_block(self, report: BlockReport, totals: dict[str, Any] | None = None) -> None:
         """On the loop: publish what the block changed to the channels that listen."""
         height, time = report.block.height, report.block.time
         self.height = max(self.height, height)
@@ -231,6 +245,8 @@ class Publisher:
         if self.stats is not None:
             stats = self.stats
             self._publish("blocks", lambda: stats.record(report), always=True)
+        if totals is not None:
+            self._publish("totals", lambda: totals)
 
     def _publish(
         self,

@@ -22,14 +22,10 @@ bound ``txs / critical_path``, and ``speedup`` null.
 
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
-
-import msgspec
 
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.machine import ClearingMachine
@@ -37,12 +33,11 @@ from paraclear.clearing.records import OracleData
 from paraclear.execution import plan_block
 from paraclear.node import views
 from paraclear.node.core import BlockReport
+from paraclear.node.jsonl_history import JsonlHistory
 from paraclear.node.methods import Params
 from paraclear.node.rpc import Context, Registry, RpcError
 from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
-
-log = logging.getLogger(__name__)
 
 STATS_FILE: Final = "block_stats.jsonl"
 HISTORY: Final = 500
@@ -134,11 +129,9 @@ def _indices(writes: Mapping[Key, object]) -> dict[str, float]:
 class BlockStats:
     """The statistics of the latest ``HISTORY`` blocks, and ``public/get_block_stats``.
 
-    With a ``path`` (``STATS_FILE`` in the node's data directory), each record is also
-    appended there as a line of JSON, and the latest ``HISTORY`` records up to ``height``
-    are read back when a node starts, so that a restart shows the same statistics (their
-    stage times cannot be derived from the log). The file is rewritten with the records
-    kept once it holds twice as many; a line cut short by a crash is skipped.
+    With a ``path`` (``STATS_FILE`` in the node's data directory), the records are kept in
+    that file too (``JsonlHistory``) and read back when a node starts, so that a restart
+    shows the same statistics (their stage times cannot be derived from the log).
     """
 
     def __init__(
@@ -150,47 +143,13 @@ class BlockStats:
     ) -> None:
         self.machine = machine
         self.executor = executor
-        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
-        self.path = path
-        self._lines = 0
-        if path is not None:
-            self._load(path, height)
+        self.history = JsonlHistory(HISTORY, path, height)
         dependency_metrics([])  # load the planner's compiled kernel now, not in a block
-
-    def _load(self, path: Path, height: int | None) -> None:
-        try:
-            lines = path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return
-        self._lines = len(lines)
-        for line in lines:
-            try:
-                record = msgspec.json.decode(line)
-            except msgspec.DecodeError:
-                continue
-            if isinstance(record, dict) and (height is None or record.get("height", 0) <= height):
-                self.history.append(record)
 
     def record(self, report: BlockReport) -> dict[str, Any]:
         stats = block_stats(report, self.machine, self.executor)
         self.history.append(stats)
-        if self.path is not None:
-            self._save(self.path, stats)
         return stats
-
-    def _save(self, path: Path, stats: dict[str, Any]) -> None:
-        try:
-            if self._lines >= 2 * HISTORY:
-                spare = path.with_suffix(".tmp")
-                spare.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in self.history))
-                spare.replace(path)
-                self._lines = len(self.history)
-                return
-            with path.open("ab") as file:
-                file.write(msgspec.json.encode(stats) + b"\n")
-            self._lines += 1
-        except OSError as error:  # statistics are not the chain: a full disk must not stop it
-            log.warning("cannot save block statistics to %s: %s", path, error)
 
     def register(self, registry: Registry) -> None:
         registry.add("public/get_block_stats", BlockStatsParams, self.get_block_stats)
@@ -199,5 +158,4 @@ class BlockStats:
         """The latest ``count`` blocks' statistics, oldest first."""
         if not 1 <= params.count <= HISTORY:
             raise RpcError.invalid_params("count", f"must be between 1 and {HISTORY}")
-        recent = list(self.history)
-        return recent[-params.count :]
+        return self.history.recent(params.count)

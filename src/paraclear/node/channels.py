@@ -9,7 +9,8 @@ This node's own channels (each is its own stream):
 
 * ``book.{instrument}``: the book's best levels after each block that changed it;
 * ``trades.{instrument}``: ``{"trades": [...], "block": height}``;
-* ``ticker.{instrument}``; ``blocks``; private ``user.orders`` and ``user.portfolio``.
+* ``ticker.{instrument}``; ``blocks``; ``totals`` (the house's totals per block,
+  ``paraclear.node.totals``); private ``user.orders`` and ``user.portfolio``.
 
 Deribit's public channels, with its interval suffixes (``100ms``, ``raw``, ``agg2``: one
 stream here, published once per block, the venue's only interval):
@@ -45,7 +46,7 @@ BOOK_DEPTHS: Final = ("1", "10", "20")
 TRADE_KINDS: Final = ("future", "option", "any")
 PLAIN_KINDS: Final = ("book", "trades", "ticker", "incremental_ticker", "quote")
 """Per-instrument channels without an interval."""
-GLOBAL: Final = ("blocks", "platform_state")
+GLOBAL: Final = ("blocks", "totals", "platform_state")
 
 IsInstrument = Callable[[str], bool]
 

@@ -30,6 +30,7 @@ import msgspec
 
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Side, Transaction
 from paraclear.node.auth import DEFAULT_WINDOW_MS, Signer, sign_auth
+from paraclear.node.block_check import verify_block, verify_header
 from paraclear.node.envelope import Keypair, encode_signed, sign
 from paraclear.node.names import canonical
 from paraclear.node.proof_check import verify_account_proof
@@ -528,13 +529,27 @@ class Client:
 
     def get_proof(self, account: str) -> dict[str, Any]:
         """The account's records with their proofs, checked here against the root of the
-        block header of the same height (``paraclear.node.proof_check``); the answer gains
-        ``header``. Raises ``ProofRejected`` if any record fails."""
+        block header of the same height (``paraclear.node.proof_check``), and the header
+        against its block hash when it is version 2; the answer gains ``header``. Raises
+        ``ProofRejected`` if any record fails."""
         answer: dict[str, Any] = self.call("public/get_proof", {"account": account})
         header = self.call("public/get_block_header", {"height": answer["height"]})
+        if header.get("version", 1) >= 2 and not verify_header(header):
+            raise ProofRejected(f"the node's header of {answer['height']} does not hash right")
         if not verify_account_proof(header, answer):
             raise ProofRejected(f"the node's proof of {account} at {answer['height']} fails")
         return {**answer, "header": header}
+
+    def get_block(self, height: int, offset: int = 0, count: int = 100) -> dict[str, Any]:
+        """``public/get_block``, checked here (``paraclear.node.block_check.verify_block``,
+        envelopes included): its header hashes to its block hash, its transactions to its
+        transaction root. Raises ``ProofRejected`` if not (a block written before block
+        hash version 2 cannot be checked, and is refused too)."""
+        params = {"height": height, "offset": offset, "count": count}
+        answer: dict[str, Any] = self.call("public/get_block", params)
+        if not verify_block(answer["header"], answer, chain_id=self.inner.chain_id):
+            raise ProofRejected(f"the node's block {height} does not verify")
+        return answer
 
     def subscribe(
         self, channels: list[str], callback: Callback | None = None, *, private: bool | None = None
