@@ -7,6 +7,7 @@ set and state root must equal the sequential executor's. Also with a worker kill
 """
 
 import random
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -122,6 +123,40 @@ def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(backend, 
                 assert reason is None
 
 
+class FaultyOnThreads(MockMachine):
+    """Raises (a bug, not a ``TxFailure``) in transaction ``id`` of block 2 on a worker
+    thread only; on the coordinator's thread it runs as the mock does (the ids below run on
+    a worker thread, not on worker 0)."""
+
+    def __init__(self, id: int) -> None:
+        self.id = id
+
+    def apply(self, tx, view, ctx):
+        on_worker = threading.current_thread().name.startswith("paraclear-shard")
+        if tx.id == self.id and ctx.height == 2 and on_worker:
+            raise RuntimeError(f"bug in transaction {tx.id}")
+        return super().apply(tx, view, ctx)
+
+
+@pytest.mark.parametrize("workers, victim", [(2, 17), (4, 13)])
+def test_a_thread_that_raises_mid_block_falls_back_to_an_identical_block(workers, victim):
+    rng = random.Random(workers)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(FaultyOnThreads(victim), workers, "threads") as executor:
+        for height in (1, 2, 3):
+            block = random_block(rng, 150, 10_000, height=height)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+            assert parallel.data == sequential.data
+            reason = got.metrics.parallel.fallback
+            if height == 2:
+                assert reason is not None
+                assert f"RuntimeError('bug in transaction {victim}')" in reason
+            else:
+                assert reason is None
+
+
 def test_state_changed_elsewhere_between_blocks_is_picked_up():
     rng = random.Random(5)
     sequential, parallel = State(), State()
@@ -142,7 +177,7 @@ def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="workers"):
         ParallelExecutor(MACHINE, 17)
     with pytest.raises(ValueError, match="backend"):
-        ParallelExecutor(MACHINE, 2, "threads")  # type: ignore[arg-type]
+        ParallelExecutor(MACHINE, 2, "fibers")  # type: ignore[arg-type]
     with ParallelExecutor(MACHINE, 2, "inline") as executor, pytest.raises(ValueError):
         executor.inject_fault(2, 0)
 

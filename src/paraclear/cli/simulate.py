@@ -94,14 +94,14 @@ def register(commands: Any) -> None:
         "--workers",
         type=int_in(1, MAX_WORKERS),
         default=2,
-        help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2)",
+        help=f"parallel executor's workers, 1 to {MAX_WORKERS} (default 2)",
     )
     parser.add_argument(
         "--backend",
         choices=list(BACKENDS),
         default="processes",
-        help="parallel backend: worker processes, or the same algorithm inline in one process "
-        "for debugging (default processes)",
+        help="parallel backend: worker threads in this process, worker processes, or the same "
+        "algorithm inline on one thread for debugging (default processes)",
     )
     add_engine_argument(parser, "the sequential executor")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

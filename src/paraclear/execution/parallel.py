@@ -7,10 +7,12 @@ worker its part, and merges receipts, writes and subtree digests. The workers
 (``shard.ShardWorker``) run transactions, exchange only the locks a peer will read, commit
 their shard and hash their subtrees in parallel.
 
-Backends (``pool``): ``processes`` (persistent forked worker processes, pipes between every
-pair) and ``inline`` (the same workers and steps in this process, for debugging and tests).
+Backends: ``threads`` (``threads.ThreadPool``: persistent worker threads in this process,
+queues between every pair, nothing encoded), ``processes`` (``pool.ProcessPool``: persistent
+forked worker processes, pipes between every pair) and ``inline`` (``pool.InlinePool``: the
+same workers and steps stepped in lockstep on one thread, for debugging and tests).
 
-Whenever the parallel run cannot finish — a worker died, or an optimistic transaction
+Whenever the parallel run cannot finish — a worker died or raised, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from
 the untouched block-start state, so the result is the same, and the pool is rebuilt from
 state before the next block. The same happens if anything else changed state since this
@@ -31,13 +33,14 @@ from paraclear.execution.result import BlockResult, Receipt
 from paraclear.execution.schedule import Schedule, plan_block
 from paraclear.execution.sequential import execute_block
 from paraclear.execution.shard import Task, TaskTx, WorkerLost, owner_of
+from paraclear.execution.threads import ThreadPool
 from paraclear.execution.wire import WireCodec
 from paraclear.state import AccessSet, Key, State, StateView, TxFailure
 from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
 
 TxT = TypeVar("TxT")
-Backend = Literal["processes", "inline"]
-BACKENDS: tuple[Backend, ...] = ("processes", "inline")
+Backend = Literal["threads", "processes", "inline"]
+BACKENDS: tuple[Backend, ...] = ("threads", "processes", "inline")
 MAX_WORKERS = RADIX
 FORKED_COST = 1.15
 """A transaction's cost on a forked worker relative to worker 0 in the coordinator's process:
@@ -65,7 +68,7 @@ class ParallelExecutor(Generic[TxT]):
         self.workers = workers
         self.backend = backend
         self._codec = WireCodec(machine)
-        self._pool: InlinePool | ProcessPool | None = None
+        self._pool: InlinePool | ProcessPool | ThreadPool | None = None
         self._state: State | None = None
         self._version = -1
         self._fault: tuple[int, int] | None = None
@@ -85,7 +88,7 @@ class ParallelExecutor(Generic[TxT]):
 
     def inject_fault(self, worker: int, after_txs: int) -> None:
         """For tests: in the next block, worker ``worker`` is lost after ``after_txs``
-        transactions (its process exits; inline, it raises ``WorkerLost``)."""
+        transactions (its process exits; on a thread or inline, it raises ``WorkerLost``)."""
         if not 0 <= worker < self.workers:
             raise ValueError(f"no worker {worker}")
         self._fault = (worker, after_txs)
@@ -197,6 +200,7 @@ class ParallelExecutor(Generic[TxT]):
     ) -> list[Task]:
         per_worker: list[list[TaskTx]] = [[] for _ in range(self.workers)]
         sends = schedule.sends
+        here = self.backend != "processes"  # every worker shares this process
         for index, tx in enumerate(block.txs):
             access = accesses[index]
             predicted = None
@@ -210,10 +214,10 @@ class ParallelExecutor(Generic[TxT]):
             round_ = schedule.round_of[index]
             if worker < 0:  # replicated on every worker; worker 0 reports it
                 for copy, items in enumerate(per_worker):
-                    known = access if copy == 0 else None
+                    known = access if here or copy == 0 else None
                     items.append(TaskTx(index, tx, round_, (), predicted, copy > 0, known))
                 continue
-            known = access if worker == 0 else None  # worker 0 may share this process
+            known = access if here or worker == 0 else None  # worker 0 shares this process
             per_worker[worker].append(
                 TaskTx(index, tx, round_, sends.get(index, ()), predicted, False, known)
             )
@@ -234,12 +238,14 @@ class ParallelExecutor(Generic[TxT]):
             )
         return tasks
 
-    def _pool_for(self, state: State) -> InlinePool | ProcessPool:
+    def _pool_for(self, state: State) -> InlinePool | ProcessPool | ThreadPool:
         if self._pool is not None and (state is not self._state or state.version != self._version):
             self.close()
         if self._pool is None:
             if self.backend == "inline":
                 self._pool = InlinePool(self.machine, self.workers, state)
+            elif self.backend == "threads":
+                self._pool = ThreadPool(self.machine, self.workers, state)
             else:
                 self._pool = ProcessPool(self.machine, self.workers, state, self._codec)
             self._state, self._version = state, state.version

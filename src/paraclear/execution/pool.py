@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from time import perf_counter, thread_time
 from typing import Any
@@ -25,6 +26,8 @@ from paraclear.execution.machine import StateMachine
 from paraclear.execution.shard import Message, ShardWorker, Task, TaskTx, WorkerLost, WorkerResult
 from paraclear.execution.wire import WireCodec, dumps, loads
 from paraclear.state import State
+
+Exchange = Callable[[list[Message]], list[Message]]
 
 
 class InlinePool:
@@ -188,8 +191,9 @@ class PipeExchange:
                 return
 
 
-def run_worker(worker: ShardWorker, task: Task, exchange: PipeExchange) -> WorkerResult:
-    """The steps of one block on one worker (the same order as ``InlinePool.run``)."""
+def run_worker(worker: ShardWorker, task: Task, exchange: Exchange) -> WorkerResult:
+    """The steps of one block on one worker (the same order as ``InlinePool.run``), each
+    ending in ``exchange``: one message to every peer, one from every peer."""
     worker.receive_prefetch(exchange(worker.start(task)))
     for round_ in range(task.rounds):
         worker.receive_round(exchange(worker.run_round(round_)))
