@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from paraclear.execution import BACKENDS, Block, ParallelExecutor, execute_block
 from paraclear.state import State
 
-from .universe import MockMachine, MockTx, random_block
+from .universe import BatchedMockMachine, MockMachine, MockTx, random_block
 
 CONTENTION = [2, 10, 100, 1_000, 10_000]
 MACHINE = MockMachine()
@@ -45,10 +45,19 @@ def run_side_by_side(executor, seed, keys, blocks=3, txs=120, kill=None, **rates
     return results
 
 
-@pytest.fixture(scope="module", params=[(b, w) for b in BACKENDS for w in (1, 2, 3, 4)])
+BATCHED = BatchedMockMachine()
+"""The same universe with a batch runner: each worker runs its declared transactions in
+batches of its own runner."""
+RUNS = [(b, w, MACHINE) for b in BACKENDS for w in (1, 2, 3, 4)]
+RUNS += [("threads", w, BATCHED) for w in (1, 2, 3, 4)] + [("processes", 3, BATCHED)]
+
+
+@pytest.fixture(
+    scope="module", params=RUNS, ids=lambda run: f"{run[0]}-{run[1]}-{type(run[2]).__name__}"
+)
 def executor(request):
-    backend, workers = request.param
-    with ParallelExecutor(MACHINE, workers, backend) as executor:
+    backend, workers, machine = request.param
+    with ParallelExecutor(machine, workers, backend) as executor:
         yield executor
 
 
@@ -69,8 +78,9 @@ def test_parallel_equals_sequential(executor, seed, keys, fail_rate, optimistic_
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("keys", CONTENTION)
-def test_every_contention_level_with_mispredicted_optimistic_transactions(backend, keys):
-    with ParallelExecutor(MACHINE, 3, backend) as executor:
+@pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
+def test_every_contention_level_with_mispredicted_optimistic_transactions(backend, keys, machine):
+    with ParallelExecutor(machine, 3, backend) as executor:
         results = run_side_by_side(
             executor, keys, keys, blocks=4, optimistic_rate=0.5, dynamic_rate=0.2
         )
@@ -105,10 +115,13 @@ def test_a_misprediction_widens_the_prediction_and_runs_again():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("victim, after", [(0, 0), (1, 7), (2, 40)])
-def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(backend, victim, after):
+@pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
+def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(
+    backend, victim, after, machine
+):
     rng = random.Random(victim * 100 + after)
     sequential, parallel = State(), State()
-    with ParallelExecutor(MACHINE, 3, backend) as executor:
+    with ParallelExecutor(machine, 3, backend) as executor:
         for height in range(1, 4):
             block = random_block(rng, 150, 1_000, height=height, optimistic_rate=0.2)
             if height == 2:

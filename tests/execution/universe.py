@@ -8,12 +8,12 @@ and may fail after writing (so rollback matters) or touch an undeclared key.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
-from paraclear.execution import Block, BlockContext
-from paraclear.state import AccessSet, StateView, TxFailure
+from paraclear.execution import Block, BlockContext, BlockRun, Receipt
+from paraclear.state import AccessSet, State, StateView, TxFailure
 
 
 class MockFailure(TxFailure):
@@ -76,6 +76,54 @@ class MockMachine:
         if tx.fails:
             raise MockFailure(tx=tx.id)
         return [("done", tx.id, seen)]
+
+
+class MockRunner:
+    """A batch runner for the mock universe (``BatchRunner``): it runs a batch one by one as
+    ``BlockRun.run_all`` would, and keeps a mirror of what it wrote, as a compiled runner
+    keeps tables, which must follow what others set in between (``changed``): a stale
+    mirror raises."""
+
+    def __init__(self) -> None:
+        self.run: BlockRun[MockTx] | None = None
+        self.mirror: dict[tuple[str, ...], object] = {}
+        self.batches = 0
+
+    def run_batch(self, run: BlockRun[MockTx], txs: Iterable[MockTx]) -> list[Receipt]:
+        if run is not self.run:
+            self.run, self.mirror = run, {}
+        for key, value in self.mirror.items():
+            if run.get(key) != value:
+                raise AssertionError(f"the runner was not told that {key} changed")
+        receipts = []
+        for tx in txs:
+            access = run.access(tx)
+            receipt, view = run.attempt(tx, len(run.receipts), access)
+            run.include(tx, receipt, view, access)
+            self.mirror.update(view.writes)
+            receipts.append(receipt)
+        self.batches += 1
+        return receipts
+
+    def committed(self, run: BlockRun[MockTx], state: State) -> None:
+        self.run = None
+
+    def warm_up(self) -> None:
+        pass
+
+    def spawn(self) -> MockRunner:
+        return MockRunner()
+
+    def changed(self, run: BlockRun[MockTx], writes: Mapping[tuple[str, ...], object]) -> None:
+        if run is self.run:
+            self.mirror.update((key, value) for key, value in writes.items() if key in self.mirror)
+
+
+class BatchedMockMachine(MockMachine):
+    """The mock universe with a batch runner."""
+
+    def __init__(self) -> None:
+        self.batch_runner = MockRunner()
 
 
 def random_block(

@@ -1,7 +1,8 @@
-"""Run a generated workload on the sequential and the parallel executor, block by block,
-asserting that every block's result and the state after it are identical."""
+"""Run a generated workload on the sequential executor (reference engine) and the parallel
+executor (either engine), block by block, asserting that every block's result and the state
+after it are identical."""
 
-from paraclear.clearing import ClearingMachine
+from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
 from paraclear.execution import BlockResult, ParallelExecutor, execute_block
 from paraclear.sim.workload import Workload, WorkloadConfig
@@ -15,14 +16,17 @@ def side_by_side(
     blocks: int = 3,
     declared: bool = True,
     kill: tuple[int, int] | None = None,
+    engine: Engine = "reference",
 ) -> list[BlockResult]:
-    """The parallel results of ``blocks`` blocks after the setup block. ``kill`` = (worker,
-    after): that worker is lost mid-way through the second block."""
+    """The parallel results of ``blocks`` blocks after the setup block, on a machine with
+    ``engine``, checked against the reference engine's sequential executor. ``kill`` =
+    (worker, after): that worker is lost mid-way through the second block."""
     workload = Workload(config)
     machine = ClearingMachine(workload.model, declared=declared)
+    tested = ClearingMachine(workload.model, declared=declared, engine=engine)
     sequential, parallel = workload.genesis(), workload.genesis()
     results = []
-    with ParallelExecutor(machine, workers, backend) as executor:  # type: ignore[arg-type]
+    with ParallelExecutor(tested, workers, backend) as executor:  # type: ignore[arg-type]
         setup = workload.setup_block()
         execute_block(sequential, setup, machine)
         executor.execute(parallel, setup)

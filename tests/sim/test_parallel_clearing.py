@@ -13,12 +13,19 @@ from paraclear.sim.workload import WorkloadConfig
 from .side_by_side import fallbacks, side_by_side
 
 
-def run(accounts, workers, backend, *, blocks=3, txs=80, declared=True, kill=None):
+def run(
+    accounts, workers, backend, *, blocks=3, txs=80, declared=True, kill=None, engine="reference"
+):
+    return fallbacks(results_of(accounts, workers, backend, blocks, txs, declared, kill, engine))
+
+
+def results_of(accounts, workers, backend, blocks, txs, declared, kill, engine):
     config = WorkloadConfig(
         seed=accounts + workers, accounts=accounts, txs_per_block=txs, hot_share=0.2
     )
-    results = side_by_side(config, workers, backend, blocks=blocks, declared=declared, kill=kill)
-    return fallbacks(results)
+    return side_by_side(
+        config, workers, backend, blocks=blocks, declared=declared, kill=kill, engine=engine
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -29,6 +36,33 @@ def test_clearing_blocks_equal_sequential(accounts, workers, backend):
         pytest.skip("covered by the process backend at this size; keeps CI short")
     reasons = run(accounts, workers, backend)
     assert reasons == [None] * len(reasons)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+@pytest.mark.parametrize("accounts", [2, 10, 100, 1_000, 10_000])
+def test_compiled_workers_on_threads_equal_the_reference(accounts, workers):
+    # Each worker runs its declared transactions in batches of a compiled engine of its own.
+    results = results_of(accounts, workers, "threads", 3, 160, True, None, "compiled")
+    assert fallbacks(results) == [None] * len(results)
+    batched = [w.batched_txs for r in results for w in r.metrics.parallel.per_worker]
+    if accounts >= 100:  # the block is spread: every worker ran batches
+        assert min(batched) > 0, batched
+
+
+@pytest.mark.parametrize("backend", ["inline", "processes"])
+def test_compiled_workers_equal_the_reference_on_every_backend(backend):
+    assert run(1_000, 3, backend, engine="compiled") == [None] * 3
+
+
+@pytest.mark.parametrize("accounts", [2, 100, 1_000])
+def test_compiled_workers_with_optimistic_transactions_equal_the_reference(accounts):
+    run(accounts, 2, "threads", declared=False, engine="compiled")
+
+
+def test_compiled_workers_survive_a_killed_worker():
+    reasons = run(1_000, 3, "threads", kill=(1, 10), engine="compiled")
+    assert reasons[0] is None and reasons[2] is None
+    assert reasons[1] is not None and reasons[1].startswith("worker lost")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -15,8 +15,10 @@ transaction universe as well as with the clearing house.
   executor must equal bit for bit, and the fallback.
 * ``schedule``: dependency mapping (critical path, level widths, hot locks) and the
   parallel schedule (placement, rounds, which locks move between workers).
-* ``shard``: one shard worker; ``parallel``: ``ParallelExecutor``; ``pool``: its backends,
-  the pools that drive the workers; ``wire``: the encodings that cross process boundaries.
+* ``shard``: one shard worker; ``task``: what the coordinator and the workers exchange;
+  ``parallel``: ``ParallelExecutor``; ``pool``: its ``processes`` and ``inline`` backends,
+  the pools that drive the workers; ``threads``: its ``threads`` backend; ``wire``: the
+  encodings that cross process boundaries.
 """
 
 from paraclear.execution.block_run import (

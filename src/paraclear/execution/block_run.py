@@ -24,7 +24,8 @@ Who runs what:
 ``run_all`` is where a machine's batch entry point takes over: a machine with a
 ``batch_runner`` (``BatchRunner``: a compiled runner over a block's transactions) runs the
 whole list itself and must give the same receipts and pending writes as running them one by
-one; ``finish`` tells it the run was committed.
+one; ``finish`` tells it the run was committed. The parallel executor's shard workers each
+``spawn`` a runner of their own and run each round's declared transactions as one batch.
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ class BatchRunner(Protocol[TxT]):
 
     def warm_up(self) -> None:
         """Compile (or load from the cache) whatever it runs, before anything is timed."""
+        ...
+
+    def spawn(self) -> BatchRunner[TxT]:
+        """A runner of its own for the same machine, to run beside this one (the parallel
+        executor's shard workers each run their part of a block with one)."""
+        ...
+
+    def changed(self, run: BlockRun[TxT], writes: Mapping[Key, object]) -> None:
+        """``writes`` were set in the state ``run`` reads (its ``data`` or ``pending``) by
+        someone else after this runner's last batch in ``run``: follow them. (A shard
+        worker sets what its peers wrote, and what it ran one by one.)"""
         ...
 
 

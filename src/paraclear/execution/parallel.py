@@ -32,7 +32,8 @@ from paraclear.execution.pool import InlinePool, ProcessPool
 from paraclear.execution.result import BlockResult, Receipt
 from paraclear.execution.schedule import Schedule, plan_block
 from paraclear.execution.sequential import execute_block
-from paraclear.execution.shard import Task, TaskTx, WorkerLost, owner_of
+from paraclear.execution.shard import owner_of
+from paraclear.execution.task import Task, TaskTx, WorkerLost
 from paraclear.execution.threads import ThreadPool
 from paraclear.execution.wire import WireCodec
 from paraclear.state import AccessSet, Key, State, StateView, TxFailure

@@ -23,7 +23,8 @@ from typing import Any
 
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import StateMachine
-from paraclear.execution.shard import Message, ShardWorker, Task, TaskTx, WorkerLost, WorkerResult
+from paraclear.execution.shard import ShardWorker
+from paraclear.execution.task import Message, Task, TaskTx, WorkerLost, WorkerResult
 from paraclear.execution.wire import WireCodec, dumps, loads
 from paraclear.state import State
 

@@ -5,10 +5,20 @@ so a shard is also a set of whole top-level subtrees of the state tree: the work
 its keys and hashes its subtrees itself, in parallel with the others.
 
 The worker is transport-agnostic. A block is a fixed sequence of steps, each ending in an
-exchange of one message with every peer (lockstep), driven either in one process (backend
-``inline``) or by a worker process over pipes (backend ``processes``):
+exchange of one message with every peer (lockstep), driven on one thread (backend
+``inline``), on a thread of its own with queues between workers (``threads``) or by a
+worker process over pipes (``processes``):
 
 ``start`` (send prefetched locks) → ``run_round`` × rounds → ``final`` → ``commit``.
+
+A machine with a batch runner (``BatchRunner``) gives every worker a runner of its own
+(``spawn``): each stretch of a round's declared transactions runs as one batch (compiled
+kernels, for the clearing house) in a ``BlockRun`` whose pending writes are that batch's
+alone, read through this block's writes so far; the worker then folds them in as it folds
+one transaction's, and tells the runner what peers and one-by-one transactions set in
+between (``changed``). A lock sent after a batch carries its contents at the batch's end,
+which is what its reader needs: a later write of the lock in the same round on this worker
+would come after the reader in block order, and the schedule puts that in a later round.
 
 Messages are ``(aborted, payload)``. A worker that loses the schedule (an optimistic
 transaction stepped outside its predicted access set) keeps the lockstep but runs nothing
@@ -18,15 +28,26 @@ the block at ``commit`` and the executor runs it another way.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from time import perf_counter, thread_time
 from typing import Any, Final
 
-from paraclear.execution.block_run import BlockRun, fold_delta
+from msgspec.structs import replace
+
+from paraclear.execution.block_run import BatchRunner, BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
+from paraclear.execution.task import (
+    LockData,
+    Message,
+    Mispredicted,
+    Task,
+    TaskTx,
+    WorkerLost,
+    WorkerResult,
+)
 from paraclear.state import AccessSet, Key, Lock, State
 from paraclear.state.codec import key_path, lock_nibble, value_hash
 from paraclear.state.errors import AccessMispredicted
@@ -35,63 +56,10 @@ from paraclear.state.store import is_absent
 
 _MISSING: Final = object()
 
-LockData = dict[Key, object]
-Message = tuple[bool, Any]
-Predicted = tuple[tuple[Lock, ...], tuple[Lock, ...], tuple[Lock, ...]]
-Mispredicted = tuple[int, Lock, str]
-"""(index of the transaction, the lock it stepped into, the error's message)."""
 
-
-@dataclass
-class TaskTx:
-    """One transaction of a worker's task: where it sits and what it sends afterwards."""
-
-    index: int
-    tx: object
-    round: int
-    sends: Sequence[tuple[int, Lock]] = ()
-    predicted: Predicted | None = None
-    """The predicted (reads, writes, deltas) of an optimistic transaction."""
-    replica: bool = False
-    """A replicated transaction run here only for its writes: another worker reports it
-    (its receipt and its pure deltas)."""
-    access: AccessSet | None = None
-    """The access set, when the worker shares the coordinator's process (never encoded)."""
-
-
-@dataclass
-class Task:
-    """A worker's part of a block."""
-
-    height: int
-    time: int
-    rounds: int
-    txs: list[TaskTx]
-    """Sorted by (round, index)."""
-    prefetch: list[tuple[int, Lock]]
-    final: list[tuple[int, Lock]]
-    pure_deltas: frozenset[Lock]
-    die_after: int | None = None
-    """Fault injection for tests: the worker is lost after running this many transactions."""
-
-
-@dataclass
-class WorkerResult:
-    """What a worker reports after ``commit``; empty fields when it aborted."""
-
-    receipts: list[Receipt]
-    writes: dict[Key, object]
-    subtrees: list[tuple[int, bytes, int]]
-    """(nibble, digest, leaves) of every subtree the worker owns."""
-    transfers: int
-    metrics: WorkerMetrics
-    aborted: bool = False
-    mispredicted: Mispredicted | None = None
-    """Why it aborted: the first transaction that stepped outside its predicted set."""
-
-
-class WorkerLost(Exception):
-    """A worker died mid-block (or was made to, by fault injection)."""
+def _batchable(item: TaskTx) -> bool:
+    """Whether a batch runner may run ``item``: declared, and reported by this worker."""
+    return item.predicted is None and not item.replica
 
 
 def owner_of(lock: Lock, workers: int) -> int:
@@ -108,6 +76,9 @@ class ShardWorker:
         self.index = index
         self.workers = workers
         self.machine = machine
+        spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
+        self.runner: BatchRunner[Any] | None = spawn() if spawn is not None else None
+        """This worker's own batch runner, if the machine offers one."""
         self.nibbles = [n for n in range(RADIX) if n % workers == index]
         self.data: dict[Key, object] = {}
         self.by_lock: dict[Lock, set[Key]] = {}
@@ -146,9 +117,9 @@ class ShardWorker:
         """Begin a block: send the committed keys of locks that peers will use."""
         self._reset_block()
         self.task = task
-        self.run = BlockRun(
-            self.data, self.machine, BlockContext(task.height, task.time), self.pending
-        )
+        ctx = BlockContext(task.height, task.time)
+        self.run = BlockRun(self.data, self.machine, ctx, self.pending)
+        self.batch = BlockRun(ChainMap(self.pending, self.data), self.machine, ctx)
         self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
         tracked = self.tracked
         for item in task.txs:
@@ -169,17 +140,42 @@ class ShardWorker:
                 self.foreign.extend(contents)
 
     def run_round(self, round_: int) -> list[Message]:
-        """Run this round's transactions; return the locks peers need from them."""
+        """Run this round's transactions; return the locks peers need from them.
+
+        With a batch runner, each stretch of declared transactions that no other worker
+        reports runs as one batch; the rest (predicted or replicated) one by one."""
         out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
         if self.aborted:
             return self._messages(out)
         started, cpu = perf_counter(), thread_time()
+        items = self.by_round[round_]
+        if self.runner is None:
+            self._run_each(items, out)
+        else:
+            at = 0
+            while at < len(items) and not self.aborted:
+                end = at
+                while end < len(items) and _batchable(items[end]):
+                    end += 1
+                if end > at:
+                    self._run_batch(items[at:end], out)
+                else:
+                    end = at + 1
+                    self._run_each(items[at:end], out)
+                at = end
+        self.busy += perf_counter() - started
+        self.cpu += thread_time() - cpu
+        return self._messages(out)
+
+    def _run_each(self, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]) -> None:
+        """Run ``items`` one by one with their access sets; with a batch runner, tell it
+        what they wrote."""
         machine, run, task = self.machine, self.run, self.task
         data, pending, by_lock = self.data, self.pending, self.pending_by_lock
         pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
         die_after = task.die_after if task.die_after is not None else -1
         ran, receipts = self.ran, self.receipts
-        for item in self.by_round[round_]:
+        for item in items:
             if ran == die_after:
                 raise WorkerLost(f"worker {self.index} lost (injected)")
             tx = item.tx
@@ -218,20 +214,59 @@ class ShardWorker:
                 value = fold_delta(pending, data, key, amount)
                 if lock in tracked:
                     by_lock.setdefault(lock, {})[key] = value
+            if self.runner is not None:
+                changes = {key: pending[key] for key in view.deltas if key[:2] not in pure}
+                self.runner.changed(self.batch, writes | changes)
             for dest, lock in item.sends:
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
         self.ran = ran
-        self.busy += perf_counter() - started
-        self.cpu += thread_time() - cpu
-        return self._messages(out)
+
+    def _run_batch(self, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]) -> None:
+        """Run ``items`` (declared, reported here) as one batch of the runner, in a run
+        over this block's writes so far whose own pending writes are the batch's alone;
+        fold those in as ``_run_each`` would (a pure delta is the batch's sum less the
+        committed value)."""
+        task, runner = self.task, self.runner
+        assert runner is not None
+        if task.die_after is not None and self.ran <= task.die_after < self.ran + len(items):
+            raise WorkerLost(f"worker {self.index} lost (injected)")
+        batch = self.batch
+        written: dict[Key, object] = {}
+        batch.pending = written
+        receipts = runner.run_batch(batch, [item.tx for item in items])
+        self.receipts += [
+            replace(receipt, index=item.index)
+            for receipt, item in zip(receipts, items, strict=True)
+        ]
+        self.ran += len(items)
+        self.batched += len(items)
+        data, pending, by_lock = self.data, self.pending, self.pending_by_lock
+        pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
+        for key, value in written.items():
+            lock = key[:2]
+            if lock in pure:
+                sums[key] = sums.get(key, 0) + value - (data.get(key) or 0)  # type: ignore[operator]
+                continue
+            pending[key] = value
+            if lock in tracked:
+                contents = by_lock.get(lock)
+                if contents is None:
+                    contents = by_lock[lock] = {}
+                contents[key] = value
+        for item in items:
+            for dest, lock in item.sends:
+                out[dest].append((lock, dict(by_lock.get(lock, ()))))
 
     def receive_round(self, messages: Sequence[Message]) -> None:
         pending, by_lock, tracked = self.pending, self.pending_by_lock, self.tracked
+        runner = self.runner
         for payload in self._payloads(messages):
             for lock, contents in payload:
                 pending.update(contents)
                 if lock in tracked:
                     by_lock.setdefault(lock, {}).update(contents)
+                if runner is not None:
+                    runner.changed(self.batch, contents)
 
     def final(self) -> list[Message]:
         """Hand the block writes of locks last written here, and delta sums, to owners."""
@@ -278,7 +313,9 @@ class ShardWorker:
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
-        metrics = WorkerMetrics(self.busy, self.cpu, commit_cpu_seconds=thread_time() - cpu)
+        metrics = WorkerMetrics(
+            self.busy, self.cpu, commit_cpu_seconds=thread_time() - cpu, batched_txs=self.batched
+        )
         result = WorkerResult(self.receipts, writes, subtrees, self.transfers, metrics)
         self._reset_block()
         return result
@@ -298,6 +335,7 @@ class ShardWorker:
         self.busy = 0.0
         self.cpu = 0.0
         self.ran = 0
+        self.batched = 0
         self.transfers = 0
         self.mispredicted = None
 

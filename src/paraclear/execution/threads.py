@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from paraclear.execution.machine import StateMachine
 from paraclear.execution.pool import run_worker
-from paraclear.execution.shard import Message, ShardWorker, Task, WorkerLost, WorkerResult
+from paraclear.execution.shard import ShardWorker
+from paraclear.execution.task import Message, Task, WorkerLost, WorkerResult
 from paraclear.state import State
 
 LOST: Final = "lost"
@@ -141,4 +142,3 @@ class ThreadPool:
         result.metrics.exchange_wait_seconds = exchange.waited
         result.metrics.exchange_seconds = exchange.spent
         return index, result
-

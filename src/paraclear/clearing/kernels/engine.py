@@ -144,6 +144,18 @@ class CompiledEngine:
             np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
         )  # fmt: skip
 
+    def spawn(self) -> CompiledEngine:
+        """An engine of its own (tables of its own) for the same machine."""
+        return CompiledEngine(self.machine)
+
+    def changed(self, run: BlockRun[Transaction], writes: Mapping[Key, object]) -> None:
+        """Route ``writes``, set in ``run``'s state by someone else, into the tables if they
+        mirror ``run`` (otherwise the next batch loads them, with these writes)."""
+        tables = self.tables
+        if run is self._run and tables is not None:
+            for key, value in writes.items():
+                tables.route(key, value)
+
     def _on_commit(self, writes: Mapping[Key, object]) -> None:
         if self._run is None or writes is not self._run.pending:
             self._trusted = False
