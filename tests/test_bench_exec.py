@@ -19,13 +19,22 @@ ORDER_TYPES = {"PlaceOrder", "AmendOrder", "CancelOrder", "SettleFill", "CloseOr
 
 def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_path):
     argv = ["bench", "exec", "--mix", "orders", "--accounts", "30", "--txs", "120"]
-    argv += ["--workers", "0,2", "--backend", "inline", "--repeats", "2", "--json"]
+    argv += ["--workers", "0,2", "--backend", "threads", "inline", "--repeats", "2", "--json"]
     assert main([*argv, "--engine", *ENGINES, "--plot", str(tmp_path / "plot.png")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mix"] == "orders" and result["engines"] == list(ENGINES)
+    assert result["backends"] == ["threads", "inline"]
     rows = result["rows"]
-    assert [(r["engine"], r["workers"]) for r in rows] == [(e, w) for e in ENGINES for w in (0, 2)]
+    runs = [(0, None), (2, "threads"), (2, "inline")]
+    assert [(r["engine"], r["workers"], r["backend"]) for r in rows] == [
+        (e, w, b) for e in ENGINES for w, b in runs
+    ]
     for row in rows:
+        if row["workers"]:
+            assert row["ceiling"] > 0 and row["speedup"] > 0
+            assert row["efficiency"] == pytest.approx(row["speedup"] / row["ceiling"], abs=2e-3)
+        else:
+            assert row["ceiling"] is row["efficiency"] is None
         assert row["mix"] == "orders" and row["accounts"] == 30
         assert row["roots_equal"] is True and row["receipts_equal"] is True
         assert set(row["composition"]) >= ORDER_TYPES

@@ -97,6 +97,7 @@ def test_bench_smoke_runs_report_json(capsys, tmp_path):
     assert main([*argv, "--repeats", "1", "--json", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = result["rows"]
+    assert {r["backend"] for r in rows} == {"threads"}  # the default
     assert sorted((r["accounts"], r["engine"], r["workers"]) for r in rows) == [
         (accounts, engine, workers)
         for accounts in (10, 100)

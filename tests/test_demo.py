@@ -50,6 +50,7 @@ def test_demo_json_summary_and_html(
     assert code == 0 and summary["roots_equal"] is True
     assert summary["orders"] == ORDERS and summary["blocks"] == 9
     assert {"speedup", "liquidations", "sequential_seconds", "hot_keys"} <= set(summary)
+    assert summary["backend"] == "threads" and summary["ceiling"] > 0
     assert summary["html"] == str(html) and "data:image/png;base64," in html.read_text()
     assert (seen["seed"], seen["accounts"]) == (5, 40)
     assert not Path(seen["data_dir"]).exists()  # type: ignore[arg-type]  # temporary: removed

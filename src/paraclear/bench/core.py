@@ -4,10 +4,11 @@ For each account count (fewer accounts, more contention) one block source (``blo
 trades, or the node's order flow through its builder) makes a setup block, two warm-up
 blocks and ``repeats`` measured blocks. Each block is encoded once, then run by every
 engine's sequential executor end to end, stage by stage (``stages.run_staged``), each on its
-own copy of state, and by the parallel executor for each engine and worker count, again on
-copies of their own. Rows give medians over the measured blocks, and whether every state
-root and every receipt came out equal (to each other, and for the order flow to the
-builder's dry run).
+own copy of state, and by the parallel executor for each engine, worker count and backend,
+again on copies of their own. Before each measured block the box's ceiling is measured for
+each worker count (``ceiling``). Rows give medians over the measured blocks, speedups over
+the compiled engine's sequential executor, and whether every state root and every receipt
+came out equal (to each other, and for the order flow to the builder's dry run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from paraclear.bench import Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
+from paraclear.bench.ceiling import measure_ceiling
 from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
 from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
@@ -38,6 +40,8 @@ from paraclear.execution import (
 from paraclear.execution.parallel import Backend
 
 Progress = Callable[[str], None]
+ParallelRun = tuple[Engine, int, Backend]
+"""(engine, workers, backend)."""
 WARM_UP_BLOCKS = 2
 
 
@@ -61,19 +65,19 @@ def bench_exec(
     repeats: int = 3,
     progress: Progress | None = None,
     workers: list[int] | None = None,
-    backend: Backend = "processes",
+    backends: Sequence[Backend] = ("threads",),
     mix: Mix = "trades",
     engines: Sequence[Engine] = ENGINES,
     builder: Engine = "compiled",
 ) -> dict[str, object]:
-    """Rows of tx/s and stage shares for each account count, engine and worker count (0:
-    the sequential executor alone), on the same blocks of about ``txs`` transactions
+    """Rows of tx/s and stage shares for each account count, engine, worker count (0: the
+    sequential executor alone) and backend, on the same blocks of about ``txs`` transactions
     (``builder``: the engine of the order flow's dry run)."""
     rows: list[dict[str, object]] = []
     for count in accounts:
         source = make_source(mix, count, txs, builder)
         rows += _exec_rows(
-            mix, source, count, list(engines), workers or [1, 2], repeats, backend, progress
+            mix, source, count, list(engines), workers or [1, 2], repeats, backends, progress
         )
     return {
         "machine": machine(),
@@ -81,7 +85,7 @@ def bench_exec(
         "mix": mix,
         "engines": list(engines),
         "builder": builder if mix == "orders" else None,
-        "backend": backend,
+        "backends": list(backends),
         "txs": txs,
         "rows": rows,
     }
@@ -94,14 +98,14 @@ def _exec_rows(
     engines: list[Engine],
     workers: list[int],
     repeats: int,
-    backend: Backend,
+    backends: Sequence[Backend],
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     say = progress or (lambda text: None)
-    side = _SideBySide(source, engines, workers)
+    side = _SideBySide(source, engines, workers, backends)
     with ExitStack() as stack:
         executors = {
-            run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], backend))
+            run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], run[2]))
             for run in side.parallel_runs
         }
         blocks = repeats + WARM_UP_BLOCKS + 1
@@ -122,19 +126,28 @@ def _exec_rows(
 
 class _SideBySide:
     """The blocks of one source run by each engine's sequential executor and by each
-    parallel run (engine, workers), each on its own copy of state; what they measured."""
+    parallel run (engine, workers, backend), each on its own copy of state; what they
+    measured, and the box's ceiling for each worker count, measured before each block."""
 
     def __init__(
-        self, source: TradeBlocks | OrderBlocks, engines: list[Engine], workers: list[int]
+        self,
+        source: TradeBlocks | OrderBlocks,
+        engines: list[Engine],
+        workers: list[int],
+        backends: Sequence[Backend],
     ) -> None:
         self.source = source
         model = source.workload.model
         self.machines = {e: ClearingMachine(model, engine=e) for e in engines}
         genesis = source.workload.genesis()
         self.states = {e: genesis.copy() for e in engines}
-        self.parallel_runs = [(e, w) for e in engines for w in workers if w > 0]
+        self.parallel_runs = [
+            (e, w, b) for e in engines for w in workers if w > 0 for b in backends
+        ]
+        self.ceilings: dict[int, list[float]] = {w: [] for w in workers if w > 0}
         self.parallel_states = {run: genesis.copy() for run in self.parallel_runs}
         self.samples = {e: _Samples() for e in engines}
+        self.backends = list(backends)
         self.par_samples = {run: _Samples() for run in self.parallel_runs}
         self.roots_equal = True
         self.receipts_equal = True
@@ -154,9 +167,13 @@ class _SideBySide:
         self,
         block: Block[Transaction],
         measured: bool,
-        executors: dict[tuple[Engine, int], ParallelExecutor[Transaction]],
+        executors: dict[ParallelRun, ParallelExecutor[Transaction]],
     ) -> None:
         """Run ``block`` everywhere, compare, and record the figures if ``measured``."""
+        if measured:
+            data, model = next(iter(self.states.values())).data, self.source.workload.model
+            for count, ceilings in self.ceilings.items():
+                ceilings.append(measure_ceiling(data, block, model, count))
         first = self._sequential(block, measured)
         if isinstance(self.source, OrderBlocks) and block.height > 0:
             assert self.source.built is not None
@@ -207,11 +224,20 @@ class _SideBySide:
             "dry_run": _dry_run(self.dry_runs) if self.dry_runs else None,
         }
         reference = self.samples.get("reference")
+        fastest = self.samples.get("compiled") or next(iter(self.samples.values()))
         rows = []
         for engine, mine in self.samples.items():
-            for worker_count in workers:
-                row = shared | _sequential(engine, mine, reference) | {"workers": worker_count}
-                rows.append(row | _parallel(mine, self.par_samples.get((engine, worker_count))))
+            for count in workers:
+                row = shared | _sequential(engine, mine, reference) | {"workers": count}
+                if count == 0:
+                    rows.append(row | {"backend": None} | _parallel(fastest, mine, None, []))
+                    continue
+                for backend in self.backends:
+                    par = self.par_samples[(engine, count, backend)]
+                    ceilings = self.ceilings[count]
+                    rows.append(
+                        row | {"backend": backend} | _parallel(fastest, mine, par, ceilings)
+                    )
         return rows
 
 
@@ -313,28 +339,42 @@ def _kernel_tps(stages: list[StageTimes]) -> float | None:
     return round(_median(rates), 1) if rates else None
 
 
-def _parallel(mine: _Samples, par: _Samples | None) -> dict[str, object]:
-    """The parallel executor's figures beside the same engine's sequential executor (None
-    for worker count 0: not run)."""
+def _parallel(
+    fastest: _Samples, mine: _Samples, par: _Samples | None, ceilings: list[float]
+) -> dict[str, object]:
+    """The parallel executor's figures (None for worker count 0: not run); its speedup is
+    over the fastest sequential executor (the compiled engine's, where it ran), median of
+    per-block ratios; ``ceiling`` is the box's (``bench.ceiling``), median over the blocks,
+    and ``efficiency`` the speedup over it."""
     names = (
-        *("par_tps", "speedup", "reexecutions", "critical_path", "rounds", "spread"),
-        *("dag_seconds", "dag_share", "access_seconds", "fallbacks", "hot_locks"),
+        *("par_tps", "speedup", "ceiling", "efficiency", "reexecutions", "critical_path"),
+        *("rounds", "spread", "dag_seconds", "dag_share", "access_seconds", "fallbacks"),
+        *("plan_share", "hot_locks", "batched_share"),
     )
     if par is None:
         return dict.fromkeys(names)
     metrics = par.parallel_metrics
     dags = [p.dag or DependencyMetrics() for p in metrics]
-    executor = [t.executor for t in mine.stages]
+    executor = [t.executor for t in fastest.stages]
     dag_seconds = _median(p.dag_seconds for p in metrics)
+    speedup = _median(s / p for s, p in zip(executor, par.parallel, strict=True))
+    ceiling = _median(ceilings) if ceilings else 1.0
+    batched = sum(w.batched_txs for p in metrics for w in p.per_worker)
     return {
         "par_tps": round(_median(n / s for n, s in zip(mine.txs, par.parallel, strict=True)), 1),
-        "speedup": round(_median(s / p for s, p in zip(executor, par.parallel, strict=True)), 3),
+        "speedup": round(speedup, 3),
+        "ceiling": round(ceiling, 3),
+        "efficiency": round(speedup / ceiling, 3),
+        "batched_share": round(batched / max(1, sum(mine.txs)), 4),
         "reexecutions": sum(p.reexecutions for p in metrics),
         "critical_path": int(_median(dag.critical_path for dag in dags)),
         "rounds": int(_median(p.rounds for p in metrics)),
         "spread": all(p.spread for p in metrics),
         "dag_seconds": round(dag_seconds, 6),
         "dag_share": round(dag_seconds / _median(executor), 4),
+        "plan_share": round(
+            _median(p.access_seconds + p.dag_seconds for p in metrics) / _median(executor), 4
+        ),
         "access_seconds": round(_median(p.access_seconds for p in metrics), 6),
         "fallbacks": sum(1 for p in metrics if p.fallback is not None),
         "hot_locks": [name for name, _ in dags[-1].hot_keys()[:3]],
@@ -348,8 +388,8 @@ def _summary(row: dict[str, Any]) -> str:
     )
     if row["par_tps"] is not None:
         text += (
-            f", {row['par_tps']:,.0f} tx/s parallel on {row['workers']} workers, "
-            f"x{row['speedup']:.2f}"
+            f", {row['par_tps']:,.0f} tx/s parallel on {row['workers']} workers "
+            f"({row['backend']}), x{row['speedup']:.2f} of ceiling x{row['ceiling']:.2f}"
         )
     return text
 
@@ -361,39 +401,3 @@ def _shares(kinds: Counter[str]) -> dict[str, float]:
 
 def _median(values: Iterable[float]) -> float:
     return float(statistics.median(values))
-
-
-def plot_speedup(result: dict[str, object], path: str) -> bool:
-    """A PNG of speedup against the number of accounts, one line per worker count (the
-    first engine's rows). Returns False, writing nothing, when no parallel run was made."""
-    rows: list[dict[str, Any]] = [
-        row
-        for row in result["rows"]  # type: ignore[attr-defined]
-        if row["speedup"] is not None and row["engine"] == result["engines"][0]  # type: ignore[index]
-    ]
-    if not rows:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for workers in sorted({row["workers"] for row in rows}):
-        mine = sorted((r for r in rows if r["workers"] == workers), key=lambda r: r["accounts"])
-        axes.plot(
-            [r["accounts"] for r in mine],
-            [r["speedup"] for r in mine],
-            marker="o",
-            label=f"{workers} worker{'s' if workers > 1 else ''}",
-        )
-    axes.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
-    axes.set_xscale("log")
-    axes.set_xlabel("accounts (fewer = more contention)")
-    axes.set_ylabel("speedup over sequential")
-    axes.set_title(f"parallel execution, blocks of {result['txs']:,} {result['mix']}")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return True

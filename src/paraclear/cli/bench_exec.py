@@ -34,12 +34,17 @@ def register(which: Any) -> None:
             "commit is split into encoding, value hashes and the tree, and the compiled "
             "engine's execution into its glue, kernels, receipt objects, flushes, reference "
             "handlers and table loads (with the kernels' own rate). "
-            "For each worker count above 0 the parallel executor runs the same blocks too. "
-            "Each row (account count, engine, worker count): tx/s end to end (wall time, and "
-            "per CPU second) and of the sequential executor alone; seconds per block, "
-            "microseconds per transaction and share of each stage (medians over the measured "
-            "blocks); how many times faster than the reference engine (median of per-block "
-            "ratios, of wall and of CPU time); the parallel executor's tx/s and speedup; and "
+            "For each worker count above 0 the parallel executor runs the same blocks too, on "
+            "each backend; before each measured block, the box's ceiling for that many "
+            "workers is measured: how much faster that many threads, each running the "
+            "block's compiled kernels on its own copy of the tables, get through them than "
+            "one thread. Each row (account count, engine, worker count, backend): tx/s end "
+            "to end (wall time, and per CPU second) and of the sequential executor alone; "
+            "seconds per block, microseconds per transaction and share of each stage "
+            "(medians over the measured blocks); how many times faster than the reference "
+            "engine (median of per-block ratios, of wall and of CPU time); the parallel "
+            "executor's tx/s, its speedup over the compiled engine's sequential executor, the "
+            "ceiling and the efficiency (speedup / ceiling); and "
             "whether every state root and receipt came out equal (for the order flow, to the "
             "builder's dry run as well; exit status 1 if not). Also writes a PNG plot of "
             "speedup against contention."
@@ -85,9 +90,11 @@ def register(which: Any) -> None:
     )
     exec_.add_argument(
         "--backend",
+        nargs="+",
         choices=list(BACKENDS),
-        default="processes",
-        help="parallel backend (default processes)",
+        default=["threads"],
+        metavar="BACKEND",
+        help=f"parallel backends to run side by side, of {', '.join(BACKENDS)} (default threads)",
     )
     exec_.add_argument(
         "--plot",
@@ -104,7 +111,8 @@ def register(which: Any) -> None:
 
 
 def _run_exec(args: argparse.Namespace) -> int:
-    from paraclear.bench.core import bench_exec, plot_speedup
+    from paraclear.bench.core import bench_exec
+    from paraclear.bench.plot import plot_speedup
 
     engines = list(dict.fromkeys(args.engine))
     workers = list(dict.fromkeys(args.workers)) or [0]
@@ -114,7 +122,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         args.repeats,
         _say,
         workers=workers,
-        backend=args.backend,
+        backends=list(dict.fromkeys(args.backend)),
         mix=args.mix,
         engines=engines,
         builder=args.builder_engine,
@@ -134,15 +142,19 @@ def text(result: dict[str, Any]) -> str:
     rows: list[dict[str, Any]] = result["rows"]
     lines = [
         f"mix {result['mix']}, load average {' '.join(map(str, result['load_average']))}",
-        f"{'accounts':>9} {'engine':>10} {'workers':>7} {'txs':>6} {'e2e tx/s':>9} "
-        f"{'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} {'crit.path':>9} "
-        f"{'roots':>6} {'receipts':>8}",
+        "speedup: over the compiled engine's sequential executor; ceiling: the box's, for as "
+        "many threads as workers; efficiency: speedup / ceiling",
+        f"{'accounts':>9} {'engine':>10} {'workers':>7} {'backend':>9} {'txs':>6} "
+        f"{'e2e tx/s':>9} {'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} "
+        f"{'ceiling':>7} {'effic.':>6} {'crit.path':>9} {'roots':>6} {'receipts':>8}",
     ]
     for r in rows:
         lines.append(
-            f"{r['accounts']:>9,} {r['engine']:>10} {r['workers']:>7} {r['txs']:>6,} "
+            f"{r['accounts']:>9,} {r['engine']:>10} {r['workers']:>7} "
+            f"{r['backend'] or '-':>9} {r['txs']:>6,} "
             f"{r['e2e_tps']:>9,.0f} {r['seq_tps']:>9,.0f} {_cell(r['vs_reference'], '.2f'):>6} "
             f"{_cell(r['par_tps'], ',.0f'):>9} {_cell(r['speedup'], '.2f'):>7} "
+            f"{_cell(r['ceiling'], '.2f'):>7} {_cell(r['efficiency'], '.2f'):>6} "
             f"{_cell(r['critical_path'], ','):>9} "
             f"{'equal' if r['roots_equal'] else 'DIFFER':>6} "
             f"{'equal' if r['receipts_equal'] else 'DIFFER':>8}"

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from paraclear.cli.args import add_engine_argument, int_in
 from paraclear.cli.progress import ProgressLine
-from paraclear.execution import MAX_WORKERS
+from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.node.storage import DB_NAME
 from paraclear.sim.compare import compare_replay
 from paraclear.sim.records import MarketRun, TickRecord
@@ -36,18 +36,22 @@ BTC option chains from an SVI surface and their own Greeks and delta-hedge with 
 perpetual, directional and volatility takers trade against them, liquidators watch margin,
 and the index follows a seeded path with a crash (a jump down and a volatility spike) about
 60% of the way in. Then every block the node committed is re-executed from genesis twice,
-one transaction at a time (the sequential executor) and on --workers processes (the
-parallel executor), and each block's state root and receipts are checked against the log.
+one transaction at a time (the sequential executor) and on --workers workers (the parallel
+executor, on --backend), both with --engine, and each block's state root and receipts are
+checked against the log.
 
 Reading the report: "orders/s" is the agents' order operations per second of wall time;
 "speedup" is sequential over parallel execution time of the same blocks (total, and the
-median of per-block ratios); "roots equal: yes" means both executors reproduced every block
-bit for bit. Liquidations, insurance-fund backstops and auto-deleverages show how the crash
-was absorbed; the critical path (the longest chain of transactions on the same locks, as a
-share of the block) and the hot keys say what limits the speedup; the market makers'
-Greeks table shows their risk before, at and after the crash. The HTML report has the plots
-(price path, throughput and speedup per block, contention, liquidations with the insurance
-fund, the implied-vol smile before and after the crash, the Greeks over time).
+median of per-block ratios), beside this machine's ceiling: how much faster as many threads,
+each running the same compiled kernels on its own copy of a block, went than one thread,
+measured on a few blocks during the replay; "roots equal: yes" means both executors
+reproduced every block bit for bit. Liquidations, insurance-fund backstops and
+auto-deleverages show how the crash was absorbed; the critical path (the longest chain of
+transactions on the same locks, as a share of the block) and the hot keys say what limits
+the speedup; the market makers' Greeks table shows their risk before, at and after the
+crash. The HTML report has the plots (price path, throughput and speedup per block,
+contention, liquidations with the insurance fund, the implied-vol smile before and after
+the crash, the Greeks over time).
 
 Progress goes to standard error; the report (or --json's one object) to standard output.
 Exits 0 when the roots are equal, 1 when they are not."""
@@ -74,7 +78,12 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int_in(1, MAX_WORKERS), default=2,
-        help=f"worker processes of the parallel replay, 1 to {MAX_WORKERS} (default 2)",
+        help=f"workers of the parallel replay, 1 to {MAX_WORKERS} (default 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend", choices=list(BACKENDS), default="threads",
+        help="the parallel replay's backend: worker threads in this process, forked worker "
+        "processes, or inline on one thread (default threads)",
     )  # fmt: skip
     parser.add_argument(
         "--data-dir", type=Path, default=None,
@@ -93,6 +102,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from paraclear.bench.ceiling import measure_ceiling
     from paraclear.sim.report_html import write_html  # matplotlib: only when needed
 
     line = ProgressLine(enabled=not args.quiet)
@@ -104,9 +114,13 @@ def run(args: argparse.Namespace) -> int:
         comparison = compare_replay(
             data_dir,
             workers=args.workers,
+            backend=args.backend,
             expected_root=expected,
             progress=_replay_progress(line),
             engine=args.engine,
+            ceiling=lambda state, block, model: measure_ceiling(
+                state.data, block, model, args.workers
+            ),
         )
     report = DemoReport(market, comparison, html=html)
     if html is not None:

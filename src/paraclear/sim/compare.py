@@ -12,7 +12,7 @@ The two executors run interleaved, block by block, on the same machine, so noise
 alike. Before timing, the first block runs once on a throwaway genesis state on each
 executor (the parallel one inline), so that first-use costs (loading compiled kernels,
 warming caches) count against neither; the first timed parallel block still pays for
-starting the worker processes.
+starting its workers (threads, or forked processes).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Final
 
 from paraclear.clearing.machine import ClearingMachine, Engine
+from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
+    Block,
     BlockMetrics,
     BlockResult,
     DependencyMetrics,
@@ -38,6 +40,10 @@ from paraclear.execution import (
 from paraclear.execution.parallel import Backend
 from paraclear.node.storage import BlockStore, StoredBlock, encode_receipts
 from paraclear.state import State
+
+Ceiling = Callable[[State, Block[Transaction], MarginModel], float]
+"""Measures the machine's ceiling before a block, on the state at its start."""
+CEILING_SAMPLES: Final = 5
 
 ReplayProgress = Callable[[int, int, float, float], None]
 """Called after each block with (height, tip, sequential seconds so far, parallel seconds
@@ -97,7 +103,11 @@ class ReplayComparison:
     first_mismatch: int | None = None
     """The first height where either executor differed from the log."""
     engine: str = "reference"
-    """The sequential executor's engine (the parallel workers run the reference handlers)."""
+    """The engine of both executors (the parallel workers each run one of their own)."""
+    ceiling: float | None = None
+    """The machine's ceiling for this many workers, median over a few blocks, when the
+    caller measured it: the speedup that threads each running the same compiled work
+    reached on this machine during the replay."""
 
     @property
     def txs(self) -> int:
@@ -192,19 +202,23 @@ def compare_replay(
     data_dir: str | Path,
     *,
     workers: int = 2,
-    backend: Backend = "processes",
+    backend: Backend = "threads",
     expected_root: bytes | None = None,
     progress: ReplayProgress | None = None,
     engine: Engine = "compiled",
+    ceiling: Ceiling | None = None,
 ) -> ReplayComparison:
-    """Re-execute every block in ``data_dir`` from genesis on both executors.
+    """Re-execute every block in ``data_dir`` from genesis on both executors, each with
+    ``engine``.
 
     ``expected_root``: the live node's final root, checked against the replays' final root.
+    ``ceiling``: measures the machine's ceiling on a block (``state`` at its start), before
+    ``CEILING_SAMPLES`` blocks spread over the chain; their median is reported.
     Raises ``paraclear.node.storage.StorageError`` if the directory holds no readable chain.
     """
     comparison = ReplayComparison(workers, backend, expected_root=expected_root)
     with BlockStore.open(data_dir) as store:
-        machine = ClearingMachine(store.spec.model())
+        machine = ClearingMachine(store.spec.model(), engine=engine)
         comparison.engine = engine
         sequential_machine = ClearingMachine(store.spec.model(), engine=engine)
         sequential_state, parallel_state = store.spec.genesis_state(), store.spec.genesis_state()
@@ -215,8 +229,12 @@ def compare_replay(
         if tip:
             _warm_up(store, machine, workers)
             _warm_up_engine(store, sequential_machine)
+        samples = {tip * k // (CEILING_SAMPLES + 1) + 1 for k in range(1, CEILING_SAMPLES + 1)}
+        ceilings = []
         with ParallelExecutor(machine, workers, backend) as parallel:
             for stored in store.blocks(1, tip):
+                if ceiling is not None and stored.height in samples:
+                    ceilings.append(ceiling(sequential_state, stored.block, machine.margin_model))
                 seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
                 par_result, par_seconds = _timed(parallel, parallel_state, stored)
                 block = _compare_block(stored, seq_result, seq_seconds, par_result, par_seconds)
@@ -231,13 +249,16 @@ def compare_replay(
                         comparison.sequential_seconds,
                         comparison.parallel_seconds,
                     )
+    if ceilings:
+        comparison.ceiling = statistics.median(ceilings)
     if parallel_state.root() != sequential_state.root():
         comparison.first_mismatch = comparison.first_mismatch or len(comparison.blocks)
     return comparison
 
 
 def _warm_up(store: BlockStore, machine: ClearingMachine, workers: int) -> None:
-    """Run the first block on throwaway genesis states, sequentially and in parallel inline."""
+    """Run the first block on throwaway genesis states, sequentially and in parallel inline
+    (with the machine's engine: that compiles or loads its kernels)."""
     first = store.block(1).block
     SequentialExecutor(machine).execute(store.spec.genesis_state(), first)
     with ParallelExecutor(machine, workers, "inline") as parallel:

@@ -132,6 +132,8 @@ def summary(report: DemoReport) -> dict[str, object]:
         "sequential_seconds": round(replay.sequential_seconds, 4),
         "parallel_seconds": round(replay.parallel_seconds, 4),
         "workers": replay.workers,
+        "backend": replay.backend,
+        "ceiling": None if replay.ceiling is None else round(replay.ceiling, 3),
         "engine": replay.engine,
         "reexecutions": replay.reexecutions,
         "fallbacks": replay.fallbacks,
@@ -236,10 +238,10 @@ def _replay_lines(report: DemoReport) -> list[str]:
     return [
         f"replay of the same blocks from genesis: sequential {replay.sequential_seconds:.3f} s "
         f"({replay.engine} engine), parallel {replay.parallel_seconds:.3f} s "
-        f"({_workers(replay.workers)}, reference handlers)",
+        f"({_workers(replay.workers)}, {replay.backend})",
         f"        speedup x{replay.speedup:.2f} (total), x{replay.median_speedup:.2f} "
-        f"(median per block); re-executions {replay.reexecutions:,}, sequential fallbacks "
-        f"{replay.fallbacks}; workers busy "
+        f"(median per block){_ceiling(replay.ceiling)}; re-executions "
+        f"{replay.reexecutions:,}, sequential fallbacks {replay.fallbacks}; workers busy "
         + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
         + " s",
         "        parallel time by stage: "
@@ -247,6 +249,12 @@ def _replay_lines(report: DemoReport) -> list[str]:
         + " s",
         f"roots equal: {verdict}",
     ]
+
+
+def _ceiling(ceiling: float | None) -> str:
+    if ceiling is None:
+        return ""
+    return f", of this machine's ceiling x{ceiling:.2f} for as many threads"
 
 
 def _workers(count: int) -> str:
