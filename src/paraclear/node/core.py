@@ -1,25 +1,31 @@
 """The node core: admission, the block producer, and what the API reads.
 
-Pipeline, one block at a time::
+Pipeline, two blocks in flight::
 
     submit ─► admission thread: signature checks (threads) ─► mempool
     producer thread, every ``block_interval`` (or at once when ``max_block_txs`` wait):
-        take ─► build (dry run, books matched in parallel, fills settled) ─► execute
-        (parallel executor) ─► compare with the dry run ─► persist (SQLite, durable)
-        ─► commit to the mempool ─► resolve inclusions ─► publish to listeners
+        take ─► build (dry run, books matched in parallel, fills settled) ─► wait for the
+        previous block to be durable ─► execute (parallel executor) ─► compare with the
+        dry run ─► commit to the state and the mempool ─► hand over to ...
+    persister thread:
+        persist (SQLite, durable) ─► resolve inclusions ─► publish to listeners
 
-``submit`` returns a ``concurrent.futures.Future`` that resolves to an ``Inclusion`` once
-the block holding the transaction is durable on disk (so an acknowledged transaction is
-never lost by a crash), or fails with the node's typed admission error. Listeners get a
-``BlockReport`` per block, on the producer thread; they must not block (the API hands them
-to its event loop).
+so block n+1 is taken and built while block n is written and fsynced. ``state_lock`` is
+held from a block's commit to the state until it is durable and ``height`` names it, so a
+reader holding it never sees a state the log does not have. ``submit`` returns a
+``concurrent.futures.Future`` that resolves to an ``Inclusion`` once the block holding the
+transaction is durable on disk (so an acknowledged transaction is never lost by a crash),
+or fails with the node's typed admission error. Listeners get a ``BlockReport`` per block,
+on the persister thread, before the next block commits (the state is the block's while
+they run); they must not block (the API hands them to its event loop).
 
 Full disk: when the store has no room for a block (``StorageFull``: the disk, or the
 ``max_db_bytes`` cap), nothing of the block was written; the node puts its state and books
-back as they were after the previous block, fails the block's transactions and everything
-waiting with ``StorageFull`` (retryable: clients see ``data.error == "storage_full"``),
-refuses new submissions with it, and stops producing while reads go on. The producer probes
-for room every ``ROOM_PROBE_SECONDS`` and resumes by itself once a block's worth fits.
+back as they were after the previous block (dropping the block built meanwhile), fails the
+block's transactions and everything waiting with ``StorageFull`` (retryable: clients see
+``data.error == "storage_full"``), refuses new submissions with it, and stops producing
+while reads go on. The producer probes for room every ``ROOM_PROBE_SECONDS`` and resumes by
+itself once a block's worth fits.
 
 Restart: ``Node`` on an existing data directory rebuilds the state from the latest snapshot
 and the blocks after it (every root, receipt and block hash checked; ``open_state``), while
@@ -37,7 +43,7 @@ import logging
 import threading
 import time as wallclock
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -159,8 +165,9 @@ class BlockReport:
     submitted: int
     """Transactions in the block that came from the mempool (the rest are settlements)."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time of each stage: admission wait excluded; build, execute, persist, total;
-    and dry_run, the part of build that executed the block's transactions."""
+    """Wall time of each stage: admission wait excluded; build, wait (for the block before
+    to be durable), execute, persist, total; and dry_run, the part of build that executed
+    the block's transactions."""
     accesses: list[AccessSet | None] = field(default_factory=list)
     """Each transaction's declared access set, as the builder found them."""
 
@@ -190,10 +197,15 @@ class Node:
             raise
         self.machine = ClearingMachine(config.spec.model(), engine=config.engine)
         self.height = self.store.height
+        """The latest durable block."""
         self._start_height = self.height
         self.block_time = (
             self.store.block(self.height).block.time if self.height else config.genesis_time
         )
+        self._tip = (self.height, self.block_time)
+        """Height and time of the latest block committed to the state (durable or not)."""
+        self._void: tuple[dict[Key, object], StorageFull] | None = None
+        """A block the store had no room for: its undo, and why (see ``_settle_void``)."""
         self._clock = chain_clock(self.block_time if self.height else None, clock, config.clock)
         self.depth: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         """Best levels of each book after the latest block: (bids, asks)."""
@@ -220,8 +232,9 @@ class Node:
         self._lock = threading.Lock()
         """Guards the mempool, the inbox and the waiting futures."""
         self.state_lock = threading.Lock()
-        """Held while a block changes the state, until ``height`` names it: a reader that
-        holds it sees a state, its tree and ``height`` that agree (proofs)."""
+        """Held from a block's commit to the state until it is durable and ``height`` names
+        it (taken by the producer, released by the persister): a reader that holds it sees
+        a state, its tree, the log and ``height`` that agree (proofs)."""
         self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
         self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
@@ -302,7 +315,19 @@ class Node:
     # --- producing -----------------------------------------------------------------------
 
     def produce_block(self) -> BlockReport | None:
-        """Take what the mempool holds and run one block; None if it holds nothing."""
+        """Take what the mempool holds and run one block, durable and published when this
+        returns; None if the mempool holds nothing (or the store had no room)."""
+        persist = self._produce(None)
+        if persist is None:
+            return None
+        report = persist()
+        self._settle_void()
+        return report
+
+    def _produce(self, previous: Future[BlockReport | None] | None) -> _Persist | None:
+        """Take, build and commit the next block to the state; returns what persists and
+        publishes it (None if the mempool held nothing). ``previous``: the persisting of the
+        block before, which the build overlaps and the commit waits for."""
         started = wallclock.perf_counter()
         with self._lock:
             taken = self.mempool.take(self.config.max_block_txs)
@@ -311,11 +336,19 @@ class Node:
                 self._waiting[id(signed.tx)] = (signed, self._futures.pop(key))
         if not taken:
             return None
-        height = self.height + 1
-        block_time = max(self.block_time, int(self._clock()))
+        height, block_time = self._tip[0] + 1, max(self._tip[1], int(self._clock()))
         built = self.builder.build(self.state, height, block_time, [s.tx for s in taken])
         built_at = wallclock.perf_counter()
-        with self.state_lock:
+        if previous is not None:
+            previous.result()
+        if self._settle_void():
+            return None
+        if self.storage_full is not None:  # a snapshot found no room after the last block
+            self._reset_books()  # the books moved with this build: back to the state's
+            return None
+        waited_at = wallclock.perf_counter()
+        self.state_lock.acquire()
+        try:
             undo = {key: self.state.get(key) for key in built.writes}
             if self.executor is None:
                 result = built.commit(self.state)
@@ -323,36 +356,62 @@ class Node:
                 result = self.executor.execute(self.state, built.block)
                 if result.receipts != built.receipts or result.write_set != built.writes:
                     raise RuntimeError(f"block {height}: the executor disagrees with the dry run")
-            executed_at = wallclock.perf_counter()
+            self._tip = (height, block_time)
+            self._after_state(built)
             envelopes = [self._envelope(tx) for tx in built.block.txs]
+        except BaseException:
+            self.state_lock.release()
+            raise
+        seconds = {
+            "build": built_at - started,
+            "wait": waited_at - built_at,
+            "execute": wallclock.perf_counter() - waited_at,
+            "dry_run": built.run_seconds,
+        }
+        taken_ids = [id(signed.tx) for signed in taken]
+        return _Persist(self, built, result, envelopes, undo, taken_ids, seconds, started)
+
+    def _persist(
+        self,
+        built: Built,
+        result: BlockResult,
+        envelopes: list[bytes],
+        undo: dict[Key, object],
+        taken: list[int],
+        seconds: dict[str, float],
+        started: float,
+    ) -> BlockReport | None:
+        """Make a committed block durable, resolve its inclusions, publish it; releases
+        ``state_lock``. None if the store had no room (``_void`` then holds the undo).
+        ``seconds`` of the stages so far, from ``started`` (``perf_counter``)."""
+        executed_at = wallclock.perf_counter()
+        height = built.block.height
+        full_after = None
+        try:
             try:
                 self.store.append(built.block, result, envelopes)
             except StorageFull as full:
-                self._abandon(undo, full)
+                self._void = (undo, full)
                 return None
-            full_after = None
             if self.store.snapshot_due(height):
                 try:
                     self.store.save_snapshot(height, self.state)
                 except StorageFull as full:  # the block is durable: finish it, then stop
                     full_after = full
-            persisted_at = wallclock.perf_counter()
-            self.height, self.block_time = height, block_time
+            self.height, self.block_time = height, built.block.time
+        finally:
+            self.state_lock.release()
+        seconds["persist"] = wallclock.perf_counter() - executed_at
         report = BlockReport(
             built.block,
             result,
             built.books,
             sum(1 for tx in built.block.txs if id(tx) in self._waiting),
-            {
-                "build": built_at - started,
-                "execute": executed_at - built_at,
-                "persist": persisted_at - executed_at,
-                "dry_run": built.run_seconds,
-            },
+            seconds,
             built.accesses,
         )
-        self._after_commit(built, result)
-        report.seconds["total"] = wallclock.perf_counter() - started
+        self._after_durable(built, result, taken)
+        seconds["total"] = wallclock.perf_counter() - started
         for listener in list(self._listeners):
             listener(report)
         if full_after is not None:
@@ -361,15 +420,27 @@ class Node:
 
     # --- a full disk -----------------------------------------------------------------------
 
-    def _abandon(self, undo: dict[Key, object], full: StorageFull) -> None:
-        """The store had no room for the block just executed: put state and books back as
-        the previous block left them, and stop producing."""
-        self.state.apply(undo)
-        if self.state.root() != self.store.last_root:  # pragma: no cover - a bug
-            raise RuntimeError(f"block {full.height}: undoing it did not restore the root")
+    def _settle_void(self) -> bool:
+        """If the store had no room for the last block committed to the state: put state
+        and books back as the block before left them, and stop producing (on the producer's
+        thread, the state's only writer). Whether it had to."""
+        if self._void is None:
+            return False
+        undo, full = self._void
+        self._void = None
+        with self.state_lock:
+            self.state.apply(undo)
+            if self.state.root() != self.store.last_root:  # pragma: no cover - a bug
+                raise RuntimeError(f"block {full.height}: undoing it did not restore the root")
+            self._tip = (self.height, self.block_time)
+        self._reset_books()
+        self._stop_producing(full)
+        return True
+
+    def _reset_books(self) -> None:
+        """New books from the state's open orders (a build moved the old ones on)."""
         self.matcher.close()
         self._open_books()
-        self._stop_producing(full)
 
     def _stop_producing(self, full: StorageFull) -> None:
         """Fail everything waiting with ``full`` and refuse submissions until there is room."""
@@ -403,9 +474,22 @@ class Node:
         waiting = self._waiting.get(id(tx))
         return encode_signed(waiting[0]) if waiting else b""
 
-    def _after_commit(self, built: Built, result: BlockResult) -> None:
-        """Update the API's views (books, recent trades), then resolve inclusions and hand
-        deferred transactions back: whoever a resolved inclusion wakes sees its block."""
+    def _after_state(self, built: Built) -> None:
+        """The block is committed to the state: the mempool follows it and takes back the
+        transactions the block deferred (before the next block is taken)."""
+        with self._lock:
+            self.mempool.on_committed()
+            for tx in built.deferred:
+                signed, future = self._waiting.pop(id(tx))
+                try:
+                    self._admit(signed, future)
+                except NodeError as error:
+                    future.set_exception(error)
+
+    def _after_durable(self, built: Built, result: BlockResult, taken: list[int]) -> None:
+        """The block is durable: update the API's views (books, recent trades), then
+        resolve its inclusions (whoever one wakes sees its block). ``taken``: ids of the
+        transactions taken from the mempool for it."""
         height, block_time = built.block.height, built.block.time
         fills = _fills_by_order(result)
         for name, book in built.books.items():
@@ -414,7 +498,6 @@ class Node:
             self.depth.pop(name, None)
         self.tape.record(built.block, result.receipts)
         with self._lock:
-            self.mempool.on_committed()
             for index, (tx, receipt) in enumerate(
                 zip(built.block.txs, result.receipts, strict=True)
             ):
@@ -425,15 +508,13 @@ class Node:
                     mine = tuple(fills.get(order, ())) if order is not None else ()
                     inclusion = Inclusion(tx_id(signed), height, index, receipt, block_time, mine)
                     future.set_result(inclusion)
-            for tx in built.deferred:
-                signed, future = self._waiting.pop(id(tx))
-                try:
-                    self._admit(signed, future)
-                except NodeError as error:
-                    future.set_exception(error)
-            for signed, future in self._waiting.values():  # pragma: no cover - builder bug
-                future.set_exception(RuntimeError(f"{tx_id(signed)} left out of block {height}"))
-            self._waiting.clear()
+            for ident in taken:  # pragma: no cover - a builder bug
+                left = self._waiting.pop(ident, None)
+                if left is not None:
+                    signed, future = left
+                    future.set_exception(
+                        RuntimeError(f"{tx_id(signed)} left out of block {height}")
+                    )
 
     # --- threads -------------------------------------------------------------------------
 
@@ -506,8 +587,13 @@ class Node:
     def _producer_loop(self) -> None:
         interval = self.config.block_interval
         next_block = wallclock.monotonic()
+        persister = ThreadPoolExecutor(1, thread_name_prefix="paraclear-persister")
+        in_flight: Future[BlockReport | None] | None = None
         try:
             while not self._stopping.is_set():
+                if in_flight is not None and in_flight.done():
+                    in_flight.result()  # a failure stops the producer
+                    self._settle_void()
                 if not self.check_room():
                     self._stopping.wait(ROOM_PROBE_SECONDS)
                     continue
@@ -519,7 +605,12 @@ class Node:
                     ):
                         self._wake.wait(max(next_block - wallclock.monotonic(), 0.0))
                 next_block = wallclock.monotonic() + interval
-                self.produce_block()
+                persist = self._produce(in_flight)
+                if persist is not None:
+                    in_flight = persister.submit(persist)
+            if in_flight is not None:
+                in_flight.result()
+                self._settle_void()
         except BaseException as error:  # the node cannot go on: say why, fail the waiters
             log.error("the block producer stopped", exc_info=error)
             self.failure = error
@@ -528,10 +619,12 @@ class Node:
                     future.set_exception(error)
                 for future in self._futures.values():
                     future.set_exception(error)
-                for _, future in self._waiting.values():  # the block in progress
+                for _, future in self._waiting.values():  # the blocks in progress
                     if not future.done():
                         future.set_exception(error)
                 self._inbox, self._futures, self._waiting = [], {}, {}
+        finally:
+            persister.shutdown(wait=True)
 
     # --- reading (the API's) -------------------------------------------------------------
 
@@ -600,6 +693,27 @@ class Node:
                 raise RuntimeError("the open orders in state do not make a valid book")
             for name, book in results.items():
                 self.depth[name] = (list(book.bids), list(book.asks))
+
+
+@dataclass
+class _Persist:
+    """A block committed to the state, waiting to be made durable and published
+    (``Node._persist``); call it once, on the producer's thread or the persister's."""
+
+    node: Node
+    built: Built
+    result: BlockResult
+    envelopes: list[bytes]
+    undo: dict[Key, object]
+    taken: list[int]
+    seconds: dict[str, float]
+    started: float
+
+    def __call__(self) -> BlockReport | None:
+        return self.node._persist(
+            self.built, self.result, self.envelopes, self.undo, self.taken, self.seconds,
+            self.started,
+        )  # fmt: skip
 
 
 def order_key(tx: Transaction) -> tuple[str, int] | None:

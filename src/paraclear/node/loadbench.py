@@ -53,6 +53,8 @@ PERP: Final = Perpetual(underlying="BTC")
 MID: Final = 60_000 * PRICE_SCALE
 TICK: Final = PERP.tick_size
 LOT: Final = PERP.lot_size
+SETUP_TIMEOUT: Final = 120.0
+"""Seconds the setup's calls may take (not measured)."""
 GENERATOR_BOUND: Final = 0.9
 """Above this share of a core, the load generator may be what limits the rate."""
 
@@ -174,8 +176,9 @@ def _orders(
 
 
 async def setup_market(url: str, operator: Keypair, traders: list[Keypair]) -> None:
-    """List ``BTC-PERP``, publish its index and fund every trader, through the API."""
-    client = await AsyncClient.connect(url)
+    """List ``BTC-PERP``, publish its index and fund every trader, through the API (with
+    a generous timeout: the node's first blocks may load its compiled kernels)."""
+    client = await AsyncClient.connect(url, timeout=SETUP_TIMEOUT)
     try:
         oracle = OracleUpdate(
             sender=operator.account, nonce=1, underlying="BTC", index_price=MID,
