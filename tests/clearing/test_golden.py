@@ -1,4 +1,5 @@
-"""Golden vectors: a pre-state, blocks, and the expected root and receipts after each block.
+"""Golden vectors: a pre-state, blocks, and the expected root and receipts after each block,
+reproduced by both engines (the reference handlers and the compiled kernels).
 
 The vectors in ``tests/data/golden_blocks.json`` pin the encoding of state and the
 semantics of every transaction type. Regenerate them only for a deliberate change:
@@ -11,9 +12,11 @@ import hashlib
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.genesis import genesis_state
+from paraclear.clearing.machine import ENGINES, Engine
 from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, BlockResult, execute_block
@@ -52,10 +55,11 @@ def generate() -> Golden:
     return Golden(config, steps)
 
 
-def test_golden_blocks_reproduce_their_roots_and_receipts():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_golden_blocks_reproduce_their_roots_and_receipts(engine: Engine) -> None:
     golden = msgspec.json.decode(GOLDEN.read_bytes(), type=Golden)
     state = genesis_state(golden.config)
-    machine = ClearingMachine()
+    machine = ClearingMachine(engine=engine)
     outcomes = set()
     for step in golden.steps:
         result = execute_block(state, step.block, machine)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.genesis import genesis_state
+from paraclear.clearing.machine import ENGINES, Engine
 from paraclear.clearing.records import HouseConfig
 from paraclear.execution import execute_block
 from paraclear.sim.workload import Workload, WorkloadConfig
@@ -42,10 +44,11 @@ def write() -> None:
     print(f"wrote {GOLDEN_POOL}")
 
 
-def test_golden_pool_blocks_reproduce_their_roots_and_receipts():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_golden_pool_blocks_reproduce_their_roots_and_receipts(engine: Engine) -> None:
     golden = msgspec.json.decode(GOLDEN_POOL.read_bytes(), type=Golden)
     state = genesis_state(golden.config)
-    machine = ClearingMachine()
+    machine = ClearingMachine(engine=engine)
     outcomes = set()
     for step in golden.steps:
         result = execute_block(state, step.block, machine)
