@@ -57,7 +57,11 @@ def test_the_digest_follows_kernel_sources_only(tmp_path: Path) -> None:
     assert numba_cache.kernel_sources_digest(tmp_path) == first
     numba_cache._digests.clear()
     (tmp_path / "kernel.py").write_text(_KERNEL + "\n# changed\n")
-    assert numba_cache.kernel_sources_digest(tmp_path) != first
+    changed = numba_cache.kernel_sources_digest(tmp_path)
+    assert changed != first
+    numba_cache._digests.clear()
+    (tmp_path / "helpers.py").write_text("from paraclear.jit import helper\n")  # no "numba"
+    assert numba_cache.kernel_sources_digest(tmp_path) != changed
 
 
 def test_the_package_kernels_carry_the_digest() -> None:

@@ -22,11 +22,13 @@ magnitude (``_mag``), which also covers ``-2^63`` (whose ``abs`` wraps in ``int6
 Constants are ``np.uint64`` globals: mixing ``uint64`` with an ``int64`` literal makes numba
 compute in ``float64``, so no step here does that.
 
-All are ``@numba.njit(cache=True, nogil=True)``, for kernels to call. Thread CPU time per
-call in a compiled loop of 200,000 (AMD EPYC, load 3.9-4.1 on 2 cores, medians of 7, three
-runs): ``mul_div_floor`` 7-9 ns when a * b < 2^64, 17-27 ns beyond; ``mul3_div_floor`` 17-33
-ns; ``add_checked``, ``mul_checked`` 0.7-1.2 ns; ``acc_add_mul`` 3-4.5 ns. A plain wrapping
-``a * b // d`` in the same loop: 2.1-2.5 ns.
+All are compiled by ``paraclear.jit.helper`` (``numba.njit(cache=True, nogil=True)``, once
+per plain signature) for kernels to call; the public ones, ``_mul_u64`` and ``_div_u128``
+can be called from Python too (tests). Thread CPU time per call in a compiled loop of
+200,000 (AMD EPYC, load 3.9-4.1 on 2 cores, medians of 7, three runs): ``mul_div_floor``
+7-9 ns when a * b < 2^64, 17-27 ns beyond; ``mul3_div_floor`` 17-33 ns; ``add_checked``,
+``mul_checked`` 0.7-1.2 ns; ``acc_add_mul`` 3-4.5 ns. A plain wrapping ``a * b // d`` in the
+same loop: 2.1-2.5 ns.
 
 >>> mul_div_floor(-7, 3, 2)
 (-11, True)
@@ -36,8 +38,9 @@ ns; ``add_checked``, ``mul_checked`` 0.7-1.2 ns; ``acc_add_mul`` 3-4.5 ns. A pla
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from paraclear.jit import helper
 
 U0 = np.uint64(0)
 U1 = np.uint64(1)
@@ -57,10 +60,8 @@ Acc = tuple[np.int64, np.int64, np.int64]
 Limbs = tuple[np.uint64, np.uint64, np.uint64]
 """The same limbs as uint64, the type the accumulator computes in."""
 
-_jit = numba.njit(cache=True, nogil=True)
 
-
-@_jit
+@helper
 def _mag(x: int) -> np.uint64:
     """|x| as ``uint64``, exact for all int64 x including -2^63 (-(x + 1) <= 2^63 - 1)."""
     if x >= 0:
@@ -68,7 +69,7 @@ def _mag(x: int) -> np.uint64:
     return np.uint64(-(x + 1)) + U1
 
 
-@_jit
+@helper(python=True)
 def _mul_u64(x: np.uint64, y: np.uint64) -> tuple[np.uint64, np.uint64]:
     """x * y as ``(hi, lo)``, exactly: x * y = hi * 2^64 + lo.
 
@@ -84,7 +85,7 @@ def _mul_u64(x: np.uint64, y: np.uint64) -> tuple[np.uint64, np.uint64]:
     return hi, lo
 
 
-@_jit
+@helper
 def _leading_zeros(x: np.uint64) -> np.uint64:
     """The number of leading zero bits of x > 0 (0..63), by binary search: each step shifts
     the top set bit up by half the remaining width when the top half of that width is 0."""
@@ -104,7 +105,7 @@ def _leading_zeros(x: np.uint64) -> np.uint64:
     return n
 
 
-@_jit
+@helper
 def _quotient_digit(top: np.uint64, digit: np.uint64, vn1: np.uint64, vn0: np.uint64) -> np.uint64:
     """floor((top * B + digit) / v) for v = vn1 * B + vn0, given top < v and vn1 >= B / 2.
 
@@ -128,7 +129,7 @@ def _quotient_digit(top: np.uint64, digit: np.uint64, vn1: np.uint64, vn0: np.ui
     return qhat
 
 
-@_jit
+@helper(python=True)
 def _div_u128(hi: np.uint64, lo: np.uint64, d: np.uint64) -> tuple[np.uint64, np.uint64]:
     """(hi * 2^64 + lo) divmod d, given 0 < d and hi < d (so the quotient is < 2^64).
 
@@ -156,7 +157,7 @@ def _div_u128(hi: np.uint64, lo: np.uint64, d: np.uint64) -> tuple[np.uint64, np
     return (q1 << U32) | q0, remainder
 
 
-@_jit
+@helper
 def _signed(negative: bool, magnitude: np.uint64, bump: bool) -> tuple[np.int64, bool]:
     """±(magnitude + bump) as int64, or (0, False) when it leaves [-2^63, 2^63 - 1]."""
     if magnitude > TWO63:
@@ -173,7 +174,7 @@ def _signed(negative: bool, magnitude: np.uint64, bump: bool) -> tuple[np.int64,
     return np.int64(m), True
 
 
-@_jit
+@helper
 def _rounded(negative: bool, q: np.uint64, rem: np.uint64, ceil: bool) -> tuple[np.int64, bool]:
     """The signed quotient of a magnitude division q rem r, rounded down or up.
 
@@ -183,7 +184,7 @@ def _rounded(negative: bool, q: np.uint64, rem: np.uint64, ceil: bool) -> tuple[
     return _signed(negative, q, rem != U0 and negative != ceil)
 
 
-@_jit
+@helper
 def _mul_div(a: int, b: int, d: int, ceil: bool) -> tuple[np.int64, bool]:
     """a * b / d rounded down (or up). |a * b| <= 2^126; if its high half is >= d, then
     |a * b| / d >= 2^64 and the result cannot fit; otherwise ``_div_u128`` applies."""
@@ -197,19 +198,19 @@ def _mul_div(a: int, b: int, d: int, ceil: bool) -> tuple[np.int64, bool]:
     return _rounded((a < 0) != (b < 0), q, r, ceil)
 
 
-@_jit
+@helper(python=True)
 def mul_div_floor(a: int, b: int, d: int) -> tuple[np.int64, bool]:
     """(``a * b // d``, True), or (0, False) when d <= 0 or the result leaves int64."""
     return _mul_div(a, b, d, False)
 
 
-@_jit
+@helper(python=True)
 def mul_div_ceil(a: int, b: int, d: int) -> tuple[np.int64, bool]:
     """(``-(-a * b // d)``, True), or (0, False) when d <= 0 or the result leaves int64."""
     return _mul_div(a, b, d, True)
 
 
-@_jit
+@helper
 def _mul3_div(a: int, b: int, c: int, d: int, ceil: bool) -> tuple[np.int64, bool]:
     """a * b * c / d rounded down (or up), exactly, with |c| = C >= 1.
 
@@ -238,19 +239,19 @@ def _mul3_div(a: int, b: int, c: int, d: int, ceil: bool) -> tuple[np.int64, boo
     return _rounded(negative, magnitude, r2, ceil)
 
 
-@_jit
+@helper(python=True)
 def mul3_div_floor(a: int, b: int, c: int, d: int) -> tuple[np.int64, bool]:
     """(``a * b * c // d``, True), or (0, False) when d <= 0 or the result leaves int64."""
     return _mul3_div(a, b, c, d, False)
 
 
-@_jit
+@helper(python=True)
 def mul3_div_ceil(a: int, b: int, c: int, d: int) -> tuple[np.int64, bool]:
     """(``-(-a * b * c // d)``, True), or (0, False) when d <= 0 or it leaves int64."""
     return _mul3_div(a, b, c, d, True)
 
 
-@_jit
+@helper(python=True)
 def add_checked(a: int, b: int) -> tuple[np.int64, bool]:
     """(a + b, True), or (0, False) when it leaves int64. The bounds compared against,
     INT64_MAX - b (b > 0) and INT64_MIN - b (b < 0), are themselves in range."""
@@ -259,7 +260,7 @@ def add_checked(a: int, b: int) -> tuple[np.int64, bool]:
     return np.int64(a + b), True
 
 
-@_jit
+@helper(python=True)
 def sub_checked(a: int, b: int) -> tuple[np.int64, bool]:
     """(a - b, True), or (0, False) when it leaves int64. INT64_MIN + b (b > 0) and
     INT64_MAX + b (b < 0) are in range."""
@@ -268,7 +269,7 @@ def sub_checked(a: int, b: int) -> tuple[np.int64, bool]:
     return np.int64(a - b), True
 
 
-@_jit
+@helper(python=True)
 def mul_checked(a: int, b: int) -> tuple[np.int64, bool]:
     """(a * b, True), or (0, False) when it leaves int64."""
     hi, lo = _mul_u64(_mag(a), _mag(b))
@@ -277,7 +278,7 @@ def mul_checked(a: int, b: int) -> tuple[np.int64, bool]:
     return _signed((a < 0) != (b < 0), lo, False)
 
 
-@_jit
+@helper(python=True)
 def abs_checked(a: int) -> tuple[np.int64, bool]:
     """(|a|, True), or (0, False) for a = -2^63 (numba's ``abs`` returns -2^63 there)."""
     return _signed(False, _mag(a), False)
@@ -289,25 +290,25 @@ def abs_checked(a: int) -> tuple[np.int64, bool]:
 # inside, they are the same bits as uint64 (numba casts between equal widths bit for bit).
 
 
-@_jit
+@helper(python=True)
 def acc_zero() -> Acc:
     """An accumulator holding 0."""
     return np.int64(0), np.int64(0), np.int64(0)
 
 
-@_jit
+@helper
 def _limbs(acc: Acc) -> Limbs:
     """The limbs' bits as uint64."""
     return np.uint64(acc[0]), np.uint64(acc[1]), np.uint64(acc[2])
 
 
-@_jit
+@helper
 def _pack(limbs: Limbs) -> Acc:
     """The limbs' bits as int64."""
     return np.int64(limbs[0]), np.int64(limbs[1]), np.int64(limbs[2])
 
 
-@_jit
+@helper
 def _add3(x: Limbs, y: Limbs) -> Limbs:
     """x + y modulo 2^192, carrying between limbs (each carry is 0 or 1)."""
     s0 = x[2] + y[2]
@@ -318,13 +319,13 @@ def _add3(x: Limbs, y: Limbs) -> Limbs:
     return x[0] + y[0] + c1, s1, s0
 
 
-@_jit
+@helper
 def _negate3(x: Limbs) -> Limbs:
     """-x modulo 2^192: invert every bit and add one."""
     return _add3((~x[0], ~x[1], ~x[2]), (U0, U0, U1))
 
 
-@_jit
+@helper
 def _add_magnitude(acc: Acc, negative: bool, hi: np.uint64, lo: np.uint64) -> Acc:
     """acc ± (hi * 2^64 + lo)."""
     term = (U0, hi, lo)
@@ -333,33 +334,33 @@ def _add_magnitude(acc: Acc, negative: bool, hi: np.uint64, lo: np.uint64) -> Ac
     return _pack(_add3(_limbs(acc), term))
 
 
-@_jit
+@helper(python=True)
 def acc_add(acc: Acc, x: int) -> Acc:
     """acc + x."""
     return _add_magnitude(acc, x < 0, U0, _mag(x))
 
 
-@_jit
+@helper(python=True)
 def acc_sub(acc: Acc, x: int) -> Acc:
     """acc - x (also for x = -2^63, whose negation is not an int64)."""
     return _add_magnitude(acc, x > 0, U0, _mag(x))
 
 
-@_jit
+@helper(python=True)
 def acc_add_mul(acc: Acc, a: int, b: int) -> Acc:
     """acc + a * b, the product exact (|a * b| <= 2^126)."""
     hi, lo = _mul_u64(_mag(a), _mag(b))
     return _add_magnitude(acc, (a < 0) != (b < 0), hi, lo)
 
 
-@_jit
+@helper(python=True)
 def acc_sub_mul(acc: Acc, a: int, b: int) -> Acc:
     """acc - a * b, the product exact."""
     hi, lo = _mul_u64(_mag(a), _mag(b))
     return _add_magnitude(acc, (a < 0) == (b < 0), hi, lo)
 
 
-@_jit
+@helper
 def _acc_div(acc: Acc, d: int, ceil: bool) -> tuple[np.int64, bool]:
     """acc / d rounded down (or up): long division of the magnitude, one limb at a time.
 
@@ -383,19 +384,19 @@ def _acc_div(acc: Acc, d: int, ceil: bool) -> tuple[np.int64, bool]:
     return _rounded(negative, q0, r, ceil)
 
 
-@_jit
+@helper(python=True)
 def acc_div_floor(acc: Acc, d: int) -> tuple[np.int64, bool]:
     """(acc // d, True), or (0, False) when d <= 0 or the result leaves int64."""
     return _acc_div(acc, d, False)
 
 
-@_jit
+@helper(python=True)
 def acc_div_ceil(acc: Acc, d: int) -> tuple[np.int64, bool]:
     """(-(-acc // d), True), or (0, False) when d <= 0 or the result leaves int64."""
     return _acc_div(acc, d, True)
 
 
-@_jit
+@helper(python=True)
 def acc_to_int64(acc: Acc) -> tuple[np.int64, bool]:
     """(acc, True) when it fits int64, else (0, False)."""
     return _acc_div(acc, 1, False)

@@ -79,14 +79,14 @@ _digests: dict[Path, str] = {}
 
 def kernel_sources_digest(root: Path | None = None) -> str:
     """BLAKE2b of every ``.py`` file under ``root`` (the package by default) that mentions
-    numba (path and bytes), computed once per process."""
+    numba or compiles with ``paraclear.jit`` (path and bytes), computed once per process."""
     root = root or PACKAGE_DIR
     digest = _digests.get(root)
     if digest is None:
         hasher = hashlib.blake2b(digest_size=16)
         for path in sorted(root.rglob("*.py")):
             data = path.read_bytes()
-            if b"numba" in data:
+            if b"numba" in data or b"paraclear.jit" in data:
                 hasher.update(str(path.relative_to(root)).encode() + b"\0" + data)
         digest = _digests[root] = hasher.hexdigest()
     return digest

@@ -12,11 +12,13 @@ values instead of one ``hashlib`` call per value.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numba
 import numpy as np
 import numpy.typing as npt
+
+from paraclear.jit import helper
 
 DIGEST_SIZE: Final = 32
 BLOCK_SIZE: Final = 128
@@ -58,14 +60,17 @@ Bytes = npt.NDArray[np.uint8]
 Offsets = npt.NDArray[np.int64]
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
+_helper: Any = helper(boundscheck=False)
+_literal: Any = helper(literal=True, boundscheck=False)
+"""A constant block length lets LLVM unroll the message load (``paraclear.jit``)."""
 
 
-@_jit
+@helper(boundscheck=False)
 def _rotr(x: np.uint64, n: np.uint64) -> np.uint64:
     return (x >> n) | (x << (np.uint64(64) - n))
 
 
-@_jit
+@_helper
 def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
     """The G function of RFC 7693 (additions wrap modulo 2**64, as BLAKE2b defines)."""
     a = a + b + x
@@ -79,7 +84,7 @@ def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
     return a, b, c, d
 
 
-@_jit
+@_helper
 def _load64(data, at):  # type: ignore[no-untyped-def]
     """The little-endian ``uint64`` at ``data[at:at + 8]``."""
     return (
@@ -94,7 +99,7 @@ def _load64(data, at):  # type: ignore[no-untyped-def]
     )
 
 
-@_jit
+@_literal
 def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-def]
     """Compress ``count`` (1..128) bytes of ``block`` from ``start``, zero-padded, into ``h``;
     ``t`` is the number of message bytes so far including these (below 2**62)."""
@@ -130,7 +135,7 @@ def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-de
     h[7] ^= v7 ^ v15
 
 
-@_jit
+@_literal
 def hash_into(data, start, length, out, out_start, scratch):  # type: ignore[no-untyped-def]
     """BLAKE2b-256 of ``data[start:start + length]`` into ``out[out_start:out_start + 32]``.
 
@@ -145,7 +150,8 @@ def hash_into(data, start, length, out, out_start, scratch):  # type: ignore[no-
     while length - done > BLOCK_SIZE:
         done += BLOCK_SIZE
         _compress(h, data, start + done - BLOCK_SIZE, BLOCK_SIZE, done, False, m)
-    _compress(h, data, start + done, length - done, length, True, m)
+    # the byte count as a plain int64: a literal one would compile _compress once per length
+    _compress(h, data, start + done, length - done, np.int64(length), True, m)
     for i in range(DIGEST_SIZE):
         out[out_start + i] = np.uint8((h[i >> 3] >> np.uint64(8 * (i & 7))) & np.uint64(0xFF))
 

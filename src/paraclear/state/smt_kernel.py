@@ -25,11 +25,12 @@ nibble ``d``, so ``d <= 63``); row counts stay below ``MAX_ROWS`` = 2**31 - 2 so
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numba
 import numpy as np
 
+from paraclear.jit import helper
 from paraclear.state.blake2b import hash_into
 
 META_ROOT: Final = 0
@@ -46,9 +47,10 @@ _UPDATE: Final = 0
 _BUILD: Final = 1
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
+_helper: Any = helper(boundscheck=False)
 
 
-@_jit
+@_helper
 def _nibble(paths, row, depth):  # type: ignore[no-untyped-def]
     byte = np.int64(paths[row, depth >> 1])
     return (byte >> 4) if (depth & 1) == 0 else (byte & 15)
@@ -82,7 +84,7 @@ def _grown_list(array, rows):  # type: ignore[no-untyped-def]
     return out
 
 
-@_jit
+@_helper
 def _take(free, meta, free_slot, used_slot):  # type: ignore[no-untyped-def]
     """A row for a new node: the last one freed, else the next never used (which may be one
     past the arrays' end: the caller then grows them)."""
@@ -93,14 +95,14 @@ def _take(free, meta, free_slot, used_slot):  # type: ignore[no-untyped-def]
     return meta[used_slot] - 1
 
 
-@_jit
+@_helper
 def _give(free, meta, free_slot, row):  # type: ignore[no-untyped-def]
     """Put ``row`` back on the free stack (it has room: it holds each row at most once)."""
     free[meta[free_slot]] = row
     meta[free_slot] += 1
 
 
-@_jit
+@_helper
 def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # type: ignore[no-untyped-def]
     """Stable counting sort of ``items[lo:hi]`` by nibble ``depth`` of each item's path;
     ``starts[n]:starts[n + 1]`` is then nibble ``n``'s run. Item ``i >= 0`` is change row
@@ -127,7 +129,7 @@ def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # ty
         items[j] = tmp[j]
 
 
-@_jit
+@_helper
 def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
     """Whether every item of ``items[lo:hi]`` has the same path."""
     first = items[lo]
@@ -141,7 +143,7 @@ def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
     return True
 
 
-@_jit
+@_helper
 def _hash_node(kids, bdig, lpath, lvh, ldig, row, leaf, msg, scratch):  # type: ignore[no-untyped-def]
     """Rehash leaf ``row`` (``leaf``: ``H(0x00 ‖ path ‖ value_hash)``) or branch ``row``
     (``H(0x01 ‖ its 16 child digests)``, empty children as 32 zero bytes)."""

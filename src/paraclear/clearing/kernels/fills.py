@@ -10,8 +10,6 @@ depend on the other's changes.
 
 from __future__ import annotations
 
-import numba
-
 from paraclear.clearing.kernels.codes import (
     E_FALLBACK,
     E_FILL_MISMATCH,
@@ -88,9 +86,10 @@ from paraclear.clearing.kernels.rows import (
     tradable,
 )
 from paraclear.int128 import add_checked, mul_div_floor, sub_checked
+from paraclear.jit import helper
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def side_check(
     account: int,
     balance: int,
@@ -134,7 +133,7 @@ def side_check(
     return E_OK, balance, new, quote, instrument[I_FIDX]
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def side_apply(
     account: int,
     position: int,
@@ -181,7 +180,7 @@ def side_apply(
         add_counter(instruments, at, I_OI_TOUCH, I_OI_DELTA, open_interest, log, count)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _apply_sides(
     tx: Int64Array,
     result: Int64Array,
@@ -214,7 +213,7 @@ def _apply_sides(
     result[R_V2] = taker_fee
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _match(
     tx: Int64Array, orders: Int64Array, taker: int, maker: int
 ) -> int:  # pragma: no cover - compiled
@@ -236,7 +235,7 @@ def _match(
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _order_check(
     accounts: Int64Array, orders: Int64Array, account: int, row: int, size: int
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -247,7 +246,7 @@ def _order_check(
     return keep, ok and resv_ok and add_checked(orders[row, O_FILLED], size)[1]
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _counters_fit(
     house: Int64Array,
     instruments: Int64Array,
@@ -273,7 +272,7 @@ def _counters_fit(
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def fill(
     tx: Int64Array,
     result: Int64Array,
@@ -341,13 +340,13 @@ def fill(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _adds_risk(old: int, new: int) -> bool:  # pragma: no cover - compiled
     """``handlers.trading.increases_risk``."""
     return abs(new) > abs(old) or (new != 0 and (old > 0) != (new > 0))
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _trade_side(
     account: int,
     balance: int,
@@ -382,7 +381,7 @@ def _trade_side(
     return E_OK, balance, new, quote, index
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def trade(
     tx: Int64Array,
     result: Int64Array,

@@ -4,8 +4,6 @@ only free collateral (what no margin requirement or open order needs)."""
 
 from __future__ import annotations
 
-import numba
-
 from paraclear.clearing.kernels.codes import (
     E_BANKRUPT,
     E_FALLBACK,
@@ -32,9 +30,10 @@ from paraclear.clearing.kernels.margin import NO_ROW, ZERO, equity_and_initial
 from paraclear.clearing.kernels.rows import begin_apply, cash_after_begin, change_cash, fail
 from paraclear.clearing.kernels.rows import touch_account as touch
 from paraclear.int128 import add_checked, sub_checked
+from paraclear.jit import helper
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _free_collateral(
     account: int,
     cash: int,
@@ -64,7 +63,7 @@ def _free_collateral(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _credit(
     account: int, balance: int, accounts: Int64Array, log: Int64Array, count: Int64Array
 ) -> None:  # pragma: no cover - compiled
@@ -76,13 +75,13 @@ def _credit(
         touch(accounts, account, T_BANK, log, count)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _count_deposits(house: Int64Array, amount: int) -> None:  # pragma: no cover - compiled
     house[H_DEPOSITS_DELTA] += amount
     house[H_DEPOSITS_TOUCH] = 1
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def deposit(
     tx: Int64Array,
     result: Int64Array,
@@ -106,7 +105,7 @@ def deposit(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def withdraw(
     tx: Int64Array,
     result: Int64Array,
@@ -137,7 +136,7 @@ def withdraw(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def transfer(
     tx: Int64Array,
     result: Int64Array,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import numba
 import numpy as np
 
 from paraclear.clearing.kernels.layout import (
@@ -56,6 +55,7 @@ from paraclear.int128 import (
     mul_div_floor,
     sub_checked,
 )
+from paraclear.jit import helper
 
 SIZE_SCALE: Final = 1_000_000
 PPM: Final = 1_000_000
@@ -68,13 +68,13 @@ SAFE_BOUND: Final = float(2**62)
 """Below this float bound on Σ |size| × max |risk array|, int64 sums are exact."""
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def ppm_of_ceil(amount: int, rate: int) -> tuple[int, bool]:  # pragma: no cover - compiled
     """``numbers.ppm_of_ceil``: ceil(amount × rate / 1e6)."""
     return mul_div_ceil(amount, rate, PPM)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def pending_funding(
     instrument: Int64Array, size: int, funding_index: int
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -83,7 +83,7 @@ def pending_funding(
     return mul_checked(size // instrument[I_LOT], steps) if ok else (0, False)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def short_option_initial(
     instrument: Int64Array, size: int, house: Int64Array
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -109,7 +109,7 @@ def short_option_initial(
     return -charge, ok9 and charge != -(2**63)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def initial_term(
     instrument: Int64Array, size: int, house: Int64Array
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -127,7 +127,7 @@ def initial_term(
     return 0, True
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def value_term(
     instrument: Int64Array, size: int, quote: int, funding_index: int
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -143,7 +143,7 @@ def value_term(
     return sub_checked(total, funding)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def worst_initial(
     rows: Int64Array, sizes: Int64Array, count: int, instruments: Int64Array, house: Int64Array
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -184,7 +184,7 @@ def worst_initial(
     return mul_div_ceil(worst, house[H_INITIAL_NUM], house[H_INITIAL_DEN])
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _portfolio_initial(
     account: int,
     accounts: Int64Array,
@@ -213,7 +213,7 @@ def _portfolio_initial(
     return worst_initial(rows, sizes, count, instruments, house)
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def _add_terms(
     equity: int,
     initial: int,
@@ -232,7 +232,7 @@ def _add_terms(
     return equity, initial, ok1 and ok2 and ok3 and ok4
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def equity_and_initial(
     account: int,
     collateral: int,
@@ -283,7 +283,7 @@ def equity_and_initial(
     return equity, initial, True
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def margin_shortfall(
     account: int,
     collateral: int,
@@ -311,7 +311,7 @@ def margin_shortfall(
     return required, equity, ok1 and ok2
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def fill_fees(
     instrument: Int64Array, size: int, cash: int, house: Int64Array
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
@@ -328,7 +328,7 @@ def fill_fees(
     return fee, fee, ok1 and ok2 and ok3 and ok4
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def reservation(
     instruments: Int64Array,
     instrument_row: int,

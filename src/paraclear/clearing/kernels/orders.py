@@ -3,8 +3,6 @@ check-then-apply as its handler in ``clearing.handlers.orders`` (the specificati
 
 from __future__ import annotations
 
-import numba
-
 from paraclear.clearing.kernels.codes import (
     E_BANKRUPT,
     E_FALLBACK,
@@ -72,9 +70,10 @@ from paraclear.clearing.kernels.rows import (
     tradable,
 )
 from paraclear.int128 import add_checked, sub_checked
+from paraclear.jit import helper
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def place(
     tx: Int64Array,
     result: Int64Array,
@@ -146,7 +145,7 @@ def place(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def cancel(
     tx: Int64Array,
     result: Int64Array,
@@ -167,7 +166,7 @@ def cancel(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def amend(
     tx: Int64Array,
     result: Int64Array,
@@ -232,7 +231,7 @@ def amend(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def close(
     tx: Int64Array,
     result: Int64Array,

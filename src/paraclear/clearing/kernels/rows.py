@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import numba
-
 from paraclear.clearing.kernels.codes import (
     E_BALANCE_LIMIT,
     E_FALLBACK,
@@ -63,6 +61,7 @@ from paraclear.clearing.kernels.layout import (
     Int64Array,
 )
 from paraclear.int128 import add_checked, mul_div_floor
+from paraclear.jit import helper
 
 MAX_OPEN_ORDERS: Final = 200
 MAX_BALANCE: Final = 10**17
@@ -72,13 +71,13 @@ LOG_ORDERS: Final = 2
 LOG_INSTRUMENTS: Final = 3
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def log_row(log: Int64Array, count: Int64Array, which: int, row: int) -> None:  # pragma: no cover
     log[which, count[which]] = row
     count[which] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def touch_account(
     accounts: Int64Array, row: int, bit: int, log: Int64Array, count: Int64Array
 ) -> None:  # pragma: no cover - compiled
@@ -87,7 +86,7 @@ def touch_account(
     accounts[row, A_TOUCH] |= bit
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def touch_row(
     table: Int64Array, row: int, column: int, which: int, log: Int64Array, count: Int64Array
 ) -> None:  # pragma: no cover - compiled
@@ -96,7 +95,7 @@ def touch_row(
         table[row, column] = 1
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def add_counter(
     instruments: Int64Array,
     row: int,
@@ -112,7 +111,7 @@ def add_counter(
     instruments[row, delta] += amount
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def fail(result: Int64Array, status: int, e1: int, e2: int, e3: int) -> int:  # pragma: no cover
     result[R_STATUS] = status
     result[R_E1] = e1
@@ -124,7 +123,7 @@ def fail(result: Int64Array, status: int, e1: int, e2: int, e3: int) -> int:  # 
 # --- begin: nonce and fee ------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def begin_check(
     tx: Int64Array, accounts: Int64Array, house: Int64Array, result: Int64Array
 ) -> int:  # pragma: no cover - compiled
@@ -145,13 +144,13 @@ def begin_check(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def cash_after_begin(tx: Int64Array, accounts: Int64Array) -> int:  # pragma: no cover
     fee = tx[X_FEE] if tx[X_CONSUMES] else 0
     return accounts[tx[X_SENDER], A_COLL] - fee
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def begin_apply(
     tx: Int64Array, accounts: Int64Array, house: Int64Array, log: Int64Array, count: Int64Array
 ) -> None:  # pragma: no cover - compiled
@@ -170,7 +169,7 @@ def begin_apply(
 # --- shared checks -------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def tradable(
     instrument: Int64Array, price: int, size: int, time: int, result: Int64Array
 ) -> int:  # pragma: no cover - compiled
@@ -184,7 +183,7 @@ def tradable(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def live_order(
     orders: Int64Array, row: int, account: int, instrument: int, result: Int64Array, nonce: int
 ) -> int:  # pragma: no cover - compiled
@@ -196,7 +195,7 @@ def live_order(
     return E_OK
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def kept_reservation(
     orders: Int64Array, row: int, remaining: int
 ) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -206,7 +205,7 @@ def kept_reservation(
     return mul_div_floor(orders[row, O_RESV], remaining, orders[row, O_REM])
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def apply_shrink(
     accounts: Int64Array,
     orders: Int64Array,
@@ -240,7 +239,7 @@ def apply_shrink(
 # --- the transactions ----------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@helper
 def change_cash(
     before: int, amount: int, account: int, result: Int64Array
 ) -> tuple[int, int]:  # pragma: no cover - compiled
