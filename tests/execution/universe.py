@@ -114,6 +114,16 @@ class MockRunner:
     def spawn(self) -> MockRunner:
         return MockRunner()
 
+    def carry(
+        self,
+        run: BlockRun[MockTx],
+        to: BlockRun[MockTx],
+        writes: Mapping[tuple[str, ...], object],
+    ) -> None:
+        if run is self.run:
+            self.run = to
+            self.changed(to, writes)
+
     def changed(self, run: BlockRun[MockTx], writes: Mapping[tuple[str, ...], object]) -> None:
         if run is self.run:
             self.mirror.update((key, value) for key, value in writes.items() if key in self.mirror)

@@ -15,7 +15,8 @@ transaction universe as well as with the clearing house.
   executor must equal bit for bit, and the fallback.
 * ``schedule``: dependency mapping (critical path, level widths, hot locks) and the
   parallel schedule (placement, rounds, which locks move between workers).
-* ``shard``: one shard worker; ``task``: what the coordinator and the workers exchange;
+* ``shard``: one shard worker; ``shard_batch``: how it runs with a machine's batch runner;
+  ``task``: what the coordinator and the workers exchange;
   ``parallel``: ``ParallelExecutor``; ``pool``: its ``processes`` and ``inline`` backends,
   the pools that drive the workers; ``threads``: its ``threads`` backend; ``wire``: the
   encodings that cross process boundaries.

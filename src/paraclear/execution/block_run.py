@@ -65,6 +65,12 @@ class BatchRunner(Protocol[TxT]):
         executor's shard workers each run their part of a block with one)."""
         ...
 
+    def carry(self, run: BlockRun[TxT], to: BlockRun[TxT], writes: Mapping[Key, object]) -> None:
+        """``to`` reads what ``run`` read with ``run``'s pending writes and then ``writes``
+        applied: follow ``to`` from here, if this runner followed ``run`` to its end (else
+        it loads ``to``'s state on its first batch)."""
+        ...
+
     def changed(self, run: BlockRun[TxT], writes: Mapping[Key, object]) -> None:
         """``writes`` were set in the state ``run`` reads (its ``data`` or ``pending``) by
         someone else after this runner's last batch in ``run``: follow them. (A shard

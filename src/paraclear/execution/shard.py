@@ -11,14 +11,8 @@ worker process over pipes (``processes``):
 
 ``start`` (send prefetched locks) → ``run_round`` × rounds → ``final`` → ``commit``.
 
-A machine with a batch runner (``BatchRunner``) gives every worker a runner of its own
-(``spawn``): each stretch of a round's declared transactions runs as one batch (compiled
-kernels, for the clearing house) in a ``BlockRun`` whose pending writes are that batch's
-alone, read through this block's writes so far; the worker then folds them in as it folds
-one transaction's, and tells the runner what peers and one-by-one transactions set in
-between (``changed``). A lock sent after a batch carries its contents at the batch's end,
-which is what its reader needs: a later write of the lock in the same round on this worker
-would come after the reader in block order, and the schedule puts that in a later round.
+A machine with a batch runner (``BatchRunner``) gives every worker a runner of its own,
+which runs its declared transactions in batches (``shard_batch``).
 
 Messages are ``(aborted, payload)``. A worker that loses the schedule (an optimistic
 transaction stepped outside its predicted access set) keeps the lockstep but runs nothing
@@ -31,14 +25,13 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Sequence
 from time import perf_counter, thread_time
-from typing import Any, Final
-
-from msgspec.structs import replace
+from typing import Any, Final, cast
 
 from paraclear.execution.block_run import BatchRunner, BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
+from paraclear.execution.shard_batch import batchable, carried, run_batch
 from paraclear.execution.task import (
     LockData,
     Message,
@@ -50,16 +43,12 @@ from paraclear.execution.task import (
 )
 from paraclear.state import AccessSet, Key, Lock, State
 from paraclear.state.codec import key_path, lock_nibble, value_hash
+from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
 from paraclear.state.store import is_absent
 
 _MISSING: Final = object()
-
-
-def _batchable(item: TaskTx) -> bool:
-    """Whether a batch runner may run ``item``: declared, and reported by this worker."""
-    return item.predicted is None and not item.replica
 
 
 def owner_of(lock: Lock, workers: int) -> int:
@@ -79,6 +68,10 @@ class ShardWorker:
         spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
         self.runner: BatchRunner[Any] | None = spawn() if spawn is not None else None
         """This worker's own batch runner, if the machine offers one."""
+        self.followed: BlockRun[Any] | None = None
+        """The last block's run of batches, which the batch runner followed to its end: it
+        carries its tables to the next block's run, with ``carried``."""
+        self.carried: dict[Key, object] = {}
         self.nibbles = [n for n in range(RADIX) if n % workers == index]
         self.data: dict[Key, object] = {}
         self.by_lock: dict[Lock, set[Key]] = {}
@@ -104,7 +97,12 @@ class ShardWorker:
             parts = state.tree().subtrees()
             self.trees = {n: parts[n] for n in self.nibbles}
             return
-        self.trees = {n: SparseMerkleTree(1) for n in self.nibbles}
+        tree = state.tree()
+        if isinstance(tree, CompiledTree):  # copied as arrays, nothing rehashed
+            parts = tree.subtrees()
+            self.trees = {n: cast(CompiledTree, parts[n]).copy() for n in self.nibbles}
+            return
+        self.trees = {n: SparseMerkleTree(1) for n in self.nibbles}  # a reference tree
         changes: dict[int, list[tuple[bytes, bytes | None]]] = {n: [] for n in self.nibbles}
         for key, value in self.data.items():
             changes[lock_nibble(key[:2])].append((self._path(key, state), value_hash(value)))
@@ -120,6 +118,8 @@ class ShardWorker:
         ctx = BlockContext(task.height, task.time)
         self.run = BlockRun(self.data, self.machine, ctx, self.pending)
         self.batch = BlockRun(ChainMap(self.pending, self.data), self.machine, ctx)
+        if self.runner is not None and self.followed is not None:
+            self.runner.carry(self.followed, self.batch, self.carried)
         self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
         tracked = self.tracked
         for item in task.txs:
@@ -134,10 +134,13 @@ class ShardWorker:
         return self._messages(out)
 
     def receive_prefetch(self, messages: Sequence[Message]) -> None:
+        runner = self.runner
         for payload in self._payloads(messages):
             for _lock, contents in payload:
                 self.data.update(contents)
                 self.foreign.extend(contents)
+                if runner is not None:
+                    runner.changed(self.batch, contents)
 
     def run_round(self, round_: int) -> list[Message]:
         """Run this round's transactions; return the locks peers need from them.
@@ -155,10 +158,10 @@ class ShardWorker:
             at = 0
             while at < len(items) and not self.aborted:
                 end = at
-                while end < len(items) and _batchable(items[end]):
+                while end < len(items) and batchable(items[end]):
                     end += 1
                 if end > at:
-                    self._run_batch(items[at:end], out)
+                    run_batch(self, items[at:end], out)
                 else:
                     end = at + 1
                     self._run_each(items[at:end], out)
@@ -221,42 +224,6 @@ class ShardWorker:
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
         self.ran = ran
 
-    def _run_batch(self, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]) -> None:
-        """Run ``items`` (declared, reported here) as one batch of the runner, in a run
-        over this block's writes so far whose own pending writes are the batch's alone;
-        fold those in as ``_run_each`` would (a pure delta is the batch's sum less the
-        committed value)."""
-        task, runner = self.task, self.runner
-        assert runner is not None
-        if task.die_after is not None and self.ran <= task.die_after < self.ran + len(items):
-            raise WorkerLost(f"worker {self.index} lost (injected)")
-        batch = self.batch
-        written: dict[Key, object] = {}
-        batch.pending = written
-        receipts = runner.run_batch(batch, [item.tx for item in items])
-        self.receipts += [
-            replace(receipt, index=item.index)
-            for receipt, item in zip(receipts, items, strict=True)
-        ]
-        self.ran += len(items)
-        self.batched += len(items)
-        data, pending, by_lock = self.data, self.pending, self.pending_by_lock
-        pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
-        for key, value in written.items():
-            lock = key[:2]
-            if lock in pure:
-                sums[key] = sums.get(key, 0) + value - (data.get(key) or 0)  # type: ignore[operator]
-                continue
-            pending[key] = value
-            if lock in tracked:
-                contents = by_lock.get(lock)
-                if contents is None:
-                    contents = by_lock[lock] = {}
-                contents[key] = value
-        for item in items:
-            for dest, lock in item.sends:
-                out[dest].append((lock, dict(by_lock.get(lock, ()))))
-
     def receive_round(self, messages: Sequence[Message]) -> None:
         pending, by_lock, tracked = self.pending, self.pending_by_lock, self.tracked
         runner = self.runner
@@ -293,6 +260,7 @@ class ShardWorker:
                 [], {}, [], self.transfers, WorkerMetrics(self.busy), True, self.mispredicted
             )
             self._reset_block()
+            self.followed = None  # the runner followed the discarded block: it starts afresh
             return result
         pending, sums = self.pending, self.delta_sums
         for transfers, deltas in payloads:
@@ -310,6 +278,8 @@ class ShardWorker:
             if lock_nibble(key[:2]) % workers == index:
                 fold_delta(writes, data, key, amount)
         self._commit(writes)
+        if self.runner is not None:
+            self.followed, self.carried = self.batch, carried(self, payloads, writes)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu

@@ -148,6 +148,20 @@ class CompiledEngine:
         """An engine of its own (tables of its own) for the same machine."""
         return CompiledEngine(self.machine)
 
+    def carry(
+        self, run: BlockRun[Transaction], to: BlockRun[Transaction], writes: Mapping[Key, object]
+    ) -> None:
+        """Carry the tables from ``run`` (if they mirror it to its end) over to ``to``, whose
+        state is ``run``'s with its pending writes and then ``writes``."""
+        tables = self.tables
+        if run is not self._run or tables is None or self._included != len(run.receipts):
+            return
+        started = perf_counter()
+        for key, value in writes.items():
+            tables.route(key, value)
+        self._run, self._data, self._included = to, to.data, len(to.receipts)
+        self.timings.loads += perf_counter() - started
+
     def changed(self, run: BlockRun[Transaction], writes: Mapping[Key, object]) -> None:
         """Route ``writes``, set in ``run``'s state by someone else, into the tables if they
         mirror ``run`` (otherwise the next batch loads them, with these writes)."""

@@ -1,0 +1,93 @@
+"""How a shard worker runs with its machine's batch runner (``BatchRunner``).
+
+Each worker has a runner of its own (``spawn``). Each stretch of a round's declared
+transactions that this worker reports runs as one batch (``run_batch``), in a ``BlockRun``
+whose pending writes are that batch's alone, read through the block's writes so far; the
+worker then folds them in as it folds one transaction's, and tells the runner what peers
+and one-by-one transactions set in between (``changed``). A lock sent after a batch carries
+its contents at the batch's end, which is what its reader needs: a later write of the lock
+in the same round on this worker would come after the reader in block order, and the
+schedule puts that in a later round.
+
+After a committed block the runner keeps what it holds (a compiled engine's tables) for
+the next block (``carry``), told what differs (``carried``): what peers handed over at the
+end, the pure deltas' sums, and the keys of locks owned elsewhere, which leave the shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import replace
+
+from paraclear.execution.task import LockData, TaskTx, WorkerLost
+from paraclear.state import Key, Lock
+from paraclear.state.codec import lock_nibble
+
+if TYPE_CHECKING:
+    from paraclear.execution.shard import ShardWorker
+
+
+def batchable(item: TaskTx) -> bool:
+    """Whether a batch runner may run ``item``: declared, and reported by this worker."""
+    return item.predicted is None and not item.replica
+
+
+def run_batch(
+    worker: ShardWorker, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]
+) -> None:
+    """Run ``items`` (declared, reported by ``worker``) as one batch of its runner, in a run
+    over the block's writes so far whose own pending writes are the batch's alone; fold
+    those in as ``ShardWorker._run_each`` would (a pure delta is the batch's sum less the
+    committed value) and queue the locks sent after them."""
+    task, runner = worker.task, worker.runner
+    assert runner is not None
+    if task.die_after is not None and worker.ran <= task.die_after < worker.ran + len(items):
+        raise WorkerLost(f"worker {worker.index} lost (injected)")
+    batch = worker.batch
+    written: dict[Key, object] = {}
+    batch.pending = written
+    receipts = runner.run_batch(batch, [item.tx for item in items])
+    worker.receipts += [
+        replace(receipt, index=item.index) for receipt, item in zip(receipts, items, strict=True)
+    ]
+    worker.ran += len(items)
+    worker.batched += len(items)
+    data, pending, by_lock = worker.data, worker.pending, worker.pending_by_lock
+    pure, sums, tracked = task.pure_deltas, worker.delta_sums, worker.tracked
+    for key, value in written.items():
+        lock = key[:2]
+        if lock in pure:
+            sums[key] = sums.get(key, 0) + value - (data.get(key) or 0)  # type: ignore[operator]
+            continue
+        pending[key] = value
+        if lock in tracked:
+            contents = by_lock.get(lock)
+            if contents is None:
+                contents = by_lock[lock] = {}
+            contents[key] = value
+    for item in items:
+        for dest, lock in item.sends:
+            out[dest].append((lock, dict(by_lock.get(lock, ()))))
+
+
+def carried(
+    worker: ShardWorker, payloads: list[Any], writes: dict[Key, object]
+) -> dict[Key, object]:
+    """What differs, after ``worker`` committed ``writes``, between the state its batch
+    runner followed in the block and the shard's data: what peers handed over at the end
+    (``payloads``), the sums of pure deltas, and every key of a lock owned elsewhere (now
+    gone from the shard: None)."""
+    carried: dict[Key, object] = {}
+    for transfers, _ in payloads:
+        for _lock, contents in transfers:
+            carried.update(contents)
+    for key in worker.delta_sums:
+        carried[key] = writes.get(key)
+    workers, index = worker.workers, worker.index
+    for key in chain(worker.foreign, worker.pending, worker.delta_sums):
+        if lock_nibble(key[:2]) % workers != index:
+            carried[key] = None
+    return carried
