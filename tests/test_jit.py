@@ -1,9 +1,11 @@
 """``paraclear.jit.helper``: one compilation per plain signature, whatever constants the
-callers pass; ``literal=True`` keeps numba's one per constant."""
+callers pass; ``literal=True`` keeps numba's one per constant; a helper without a Python
+entry point refuses a call from Python instead of crashing."""
 
 from __future__ import annotations
 
 import numba
+import pytest
 
 from paraclear.jit import helper
 
@@ -44,3 +46,9 @@ def _from_python(a: int) -> int:
 
 def test_a_helper_for_python_is_called_from_python() -> None:
     assert _from_python(21) == 42
+
+
+def test_a_helper_without_python_refuses_a_call_from_python() -> None:
+    assert _callers(1) == (9, 9, 9)  # compiled, for compiled callers
+    with pytest.raises(TypeError, match="compiled kernels only"):
+        _add(1, 2)

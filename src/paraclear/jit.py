@@ -35,11 +35,23 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 class _HelperDispatcher(CPUDispatcher):
     """A ``CPUDispatcher`` that compiles for its arguments' plain types when called from
-    compiled code."""
+    compiled code (unless ``literal``) and, without ``python``, refuses a call from Python
+    (there is no entry point to call: numba would crash the process)."""
+
+    literal = False
+    python = False
 
     def get_call_template(self, args: Any, kws: Any) -> Any:
-        plain = tuple(_plain(arg) for arg in args)
-        return super().get_call_template(plain, {name: _plain(t) for name, t in kws.items()})
+        if not self.literal:
+            args = tuple(_plain(arg) for arg in args)
+            kws = {name: _plain(t) for name, t in kws.items()}
+        return super().get_call_template(args, kws)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.python:
+            name = self.py_func.__qualname__
+            raise TypeError(f"{name} is called from compiled kernels only (paraclear.jit.helper)")
+        return super().__call__(*args, **kwargs)
 
 
 def _plain(numba_type: Any) -> Any:
@@ -74,8 +86,8 @@ def helper(
         options = {"nopython": True, "nogil": True, "boundscheck": boundscheck}
         if not python:
             options.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-        kind = CPUDispatcher if literal else _HelperDispatcher
-        dispatcher = kind(py_func=func, locals={}, targetoptions=options)
+        dispatcher = _HelperDispatcher(py_func=func, locals={}, targetoptions=options)
+        dispatcher.literal, dispatcher.python = literal, python
         dispatcher.enable_caching()
         return cast(_F, dispatcher)
 
