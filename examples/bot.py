@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from paraclear.clearing.transactions import Deposit
-from paraclear.node.client import Client
-from paraclear.node.envelope import Keypair
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import parse_amount
 
 INSTRUMENT = "BTC-PERPETUAL"

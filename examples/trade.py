@@ -14,12 +14,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from paraclear.api.app import NodeApp
+from paraclear.chain.core import NodeConfig
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.transactions import Deposit, ListInstrument, OracleUpdate, OrderType
-from paraclear.node.app import NodeApp
-from paraclear.node.client import Client
-from paraclear.node.core import NodeConfig
-from paraclear.node.envelope import Keypair
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import parse_amount, parse_price
 
 

@@ -19,9 +19,9 @@ import argparse
 import sys
 from typing import Any
 
-from paraclear.node.block_check import verify_header
-from paraclear.node.client import Client
-from paraclear.node.proof_check import record_values, verify_account_proof, verify_records
+from paraclear.client.block_check import verify_header
+from paraclear.client.connection import Client
+from paraclear.client.proof_check import record_values, verify_account_proof, verify_records
 from paraclear.numbers import PPM
 from paraclear.state import keys as k
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
@@ -33,7 +34,6 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import Block, BlockResult, SequentialExecutor, execute_block
 from paraclear.market import SerialMatcher
-from paraclear.node.builder import BlockBuilder
 from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
 from paraclear.sim import crash
 from paraclear.sim.crash import CrashConfig, run_crash

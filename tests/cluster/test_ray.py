@@ -9,9 +9,9 @@ from ray.cluster_utils import Cluster
 
 import tests.cluster.support
 from paraclear.bench.store import write_chain
+from paraclear.chain.segments import replay_segments
 from paraclear.cluster import Backend, run_tasks
 from paraclear.cluster.pool import run_local
-from paraclear.node.segments import replay_segments
 from paraclear.sim.stress import run_scenario, sample
 from paraclear.sim.stress_run import run_stress
 from tests.cluster.support import DiesOnce

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from paraclear.node.crashtest import Plan, make_plan, run_plan
+from paraclear.bench.crashtest import Plan, make_plan, run_plan
 from paraclear.sim.workload import WorkloadConfig
 
 SNAPSHOT_EVERY = 5

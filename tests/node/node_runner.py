@@ -14,6 +14,7 @@ import sys
 from concurrent.futures import Future
 from pathlib import Path
 
+from paraclear.chain.core import Inclusion, Node, NodeConfig
 from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
@@ -23,8 +24,7 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.node.core import Inclusion, Node, NodeConfig
-from paraclear.node.envelope import Keypair, sign
+from paraclear.client.envelope import Keypair, sign
 from tests.clearing.harness import ONE, PERP, T0, usd
 
 CHAIN = "paraclear-local"

@@ -10,13 +10,13 @@ from typing import Any
 
 import msgspec
 
-from paraclear.node.auth import Authenticator
-from paraclear.node.envelope import Keypair
-from paraclear.node.hub import Hub
-from paraclear.node.limits import Limits
-from paraclear.node.methods import PublicMethods, StateMarket
-from paraclear.node.rpc import Context, Registry
-from paraclear.node.server import ApiServer, ServerThread
+from paraclear.api.auth import Authenticator
+from paraclear.api.hub import Hub
+from paraclear.api.limits import Limits
+from paraclear.api.methods import PublicMethods, StateMarket
+from paraclear.api.rpc import Context, Registry
+from paraclear.api.server import ApiServer, ServerThread
+from paraclear.client.envelope import Keypair
 from tests.clearing.harness import Exchange
 
 CHAIN = "paraclear-test"

@@ -10,6 +10,11 @@ from typing import Any
 
 import pytest
 
+from paraclear.api import rpc
+from paraclear.api.node_api import node_api
+from paraclear.api.rpc import RpcError
+from paraclear.api.server import ServerThread
+from paraclear.chain.core import Node, NodeConfig
 from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
@@ -18,13 +23,8 @@ from paraclear.clearing.transactions import (
     PlaceOrder,
     Side,
 )
-from paraclear.node import rpc
-from paraclear.node.api import node_api
-from paraclear.node.client import Client
-from paraclear.node.core import Node, NodeConfig
-from paraclear.node.envelope import Keypair, encode_signed, sign
-from paraclear.node.rpc import RpcError
-from paraclear.node.server import ServerThread
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair, encode_signed, sign
 from tests.clearing.harness import PERP, T0, usd
 
 CHAIN = "paraclear-local"
@@ -301,7 +301,7 @@ def test_order_over_http_needs_the_signed_header_and_acts_for_its_account(venue:
 
     import msgspec
 
-    from paraclear.node.auth import http_header
+    from paraclear.api.auth import http_header
 
     alice, bob, _ = venue.traders
     body = msgspec.json.encode(

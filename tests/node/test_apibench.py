@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paraclear.node import apibench
+from paraclear.bench import api as apibench
 
 
 def test_bench_reports_its_figures() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from paraclear.node import rpc
-from paraclear.node.auth import Authenticator, AuthParams, http_data, http_header, sign_auth
-from paraclear.node.envelope import Keypair
-from paraclear.node.rpc import Context, RpcError
+from paraclear.api import rpc
+from paraclear.api.auth import Authenticator, AuthParams, http_data, http_header, sign_auth
+from paraclear.api.rpc import Context, RpcError
+from paraclear.client.envelope import Keypair
 from tests.node.support import CHAIN, keypair
 
 NOW = 1_780_000_000_000

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from paraclear.node.block_check import (
+from paraclear.api.rpc import RpcError
+from paraclear.api.totals import PROOF_BLOCKS
+from paraclear.client.block_check import (
     verify_block,
     verify_chain,
     verify_header,
     verify_transaction,
 )
-from paraclear.node.client import Client
-from paraclear.node.proof_check import record_values, verify_records
-from paraclear.node.rpc import RpcError
-from paraclear.node.totals import PROOF_BLOCKS
+from paraclear.client.connection import Client
+from paraclear.client.proof_check import record_values, verify_records
 from paraclear.state import keys as k
 from tests.clearing.harness import usd
 from tests.node.test_api import CHAIN, Venue

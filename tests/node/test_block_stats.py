@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from paraclear.api import rpc
+from paraclear.api.block_stats import HISTORY, block_stats
+from paraclear.chain.core import BlockReport
 from paraclear.clearing.transactions import OracleUpdate, OrderType, Side
-from paraclear.node import rpc
-from paraclear.node.block_stats import HISTORY, block_stats
-from paraclear.node.core import BlockReport
 from tests.clearing.harness import ONE, usd
 from tests.node.test_api import Venue, error_of
 from tests.node.test_core import _market, _order

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from paraclear.chain.acknowledged import FILE_NAME
+from paraclear.chain.core import Node, NodeConfig
+from paraclear.chain.storage import DB_NAME, FORMAT_VERSION, BlockStore
 from paraclear.clearing.transactions import Deposit
 from paraclear.cli import main
-from paraclear.node.acknowledged import FILE_NAME
-from paraclear.node.core import Node, NodeConfig
-from paraclear.node.envelope import Keypair, sign
-from paraclear.node.headers import header_hash
-from paraclear.node.storage import DB_NAME, FORMAT_VERSION, BlockStore
+from paraclear.client.envelope import Keypair, sign
+from paraclear.client.headers import header_hash
 from tests.clearing.harness import T0, usd
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chain_v3"

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from paraclear.node.bridge import ThreadBridge
+from paraclear.api.bridge import ThreadBridge
 
 
 def test_results_and_errors_cross_from_another_thread() -> None:

@@ -19,6 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.api.views import order_id, parse_order_id
+from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.kernels.engine import CompiledEngine
@@ -34,8 +36,6 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import ParallelExecutor, SequentialExecutor
 from paraclear.market import ParallelMatcher, SerialMatcher
-from paraclear.node.builder import BlockBuilder
-from paraclear.node.views import order_id, parse_order_id
 from paraclear.state import State
 from tests.clearing.harness import CALL, EXPIRY, ONE, PERP, PUT, Exchange, usd
 

@@ -3,7 +3,7 @@ the wall clock's pace; a chain near the wall clock takes the wall clock."""
 
 from __future__ import annotations
 
-from paraclear.node.chain_clock import MAX_CLOCK_GAP, chain_clock
+from paraclear.chain.chain_clock import MAX_CLOCK_GAP, chain_clock
 
 WALL = 1_800_000_000.0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from paraclear.chain.core import BlockReport, Inclusion, Node, NodeConfig
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
@@ -23,9 +24,8 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.node.core import BlockReport, Inclusion, Node, NodeConfig
-from paraclear.node.envelope import Keypair, SignedTx, sign
-from paraclear.node.errors import BadSignature, Dropped, NonceReplayed, OperatorOnly
+from paraclear.client.envelope import Keypair, SignedTx, sign
+from paraclear.client.errors import BadSignature, Dropped, NonceReplayed, OperatorOnly
 from paraclear.state import keys as k
 from tests.clearing.harness import ONE, PERP, T0, usd
 
@@ -246,7 +246,7 @@ def test_block_time_follows_the_clock_given(tmp_path: Path) -> None:
 def test_node_app_gives_its_clock_to_the_node_and_may_leave_blocks_to_the_caller(
     tmp_path: Path,
 ) -> None:
-    from paraclear.node.app import NodeApp
+    from paraclear.api.app import NodeApp
 
     app = NodeApp(NodeConfig(data_dir=tmp_path, genesis_time=T0), clock=lambda: T0 + 3_600)
     app.start(produce=False)

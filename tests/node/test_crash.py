@@ -4,7 +4,7 @@ After every kill: each height the writer reported committed is in the log with t
 reported; the recovered state's root is the log's last root; and every root ever reported
 equals the uninterrupted run's. The fast test forks the writer from the test process (a real
 process, really killed, with the imports already loaded); the second one runs it as
-``python -m paraclear.node.crashtest``.
+``python -m paraclear.bench.crashtest``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import msgspec
 
 import paraclear
-from paraclear.node.crashtest import Plan, run_plan
-from paraclear.node.replay import open_state
-from paraclear.node.storage import BlockStore
+from paraclear.bench.crashtest import Plan, run_plan
+from paraclear.chain.replay import open_state
+from paraclear.chain.storage import BlockStore
 
 KILLS = 24
 MID_RUN_KILLS = 12
@@ -173,7 +173,7 @@ def test_the_writer_run_as_a_command_survives_kills_after_reporting_commits(
     command = [
         sys.executable,
         "-m",
-        "paraclear.node.crashtest",
+        "paraclear.bench.crashtest",
         "run",
         str(data_dir),
         str(plan_file),

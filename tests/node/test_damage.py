@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from paraclear.cli import main
-from paraclear.node.acknowledged import FILE_NAME
-from paraclear.node.api import node_status
-from paraclear.node.core import Node, NodeConfig
-from paraclear.node.crashtest import Plan, run_plan
-from paraclear.node.replay import open_state, replay
-from paraclear.node.storage import (
+from paraclear.api.node_api import node_status
+from paraclear.bench.crashtest import Plan, run_plan
+from paraclear.chain.acknowledged import FILE_NAME
+from paraclear.chain.core import Node, NodeConfig
+from paraclear.chain.replay import open_state, replay
+from paraclear.chain.storage import (
     DB_NAME,
     AcknowledgedBlocksMissing,
     BlockHashMismatch,
@@ -33,6 +32,7 @@ from paraclear.node.storage import (
     CorruptStore,
     StorageError,
 )
+from paraclear.cli import main
 from tests.node.test_storage_full import _config, _orders, _produce, _setup
 
 WAL = DB_NAME + "-wal"

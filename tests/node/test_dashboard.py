@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from paraclear.api.app import NodeApp
+from paraclear.chain.core import NodeConfig
 from paraclear.clearing.instruments import Option, Perpetual, Right, expiry_time
 from paraclear.clearing.transactions import Deposit, ListInstrument, OracleUpdate, OrderType
-from paraclear.node.app import NodeApp
-from paraclear.node.client import Client
-from paraclear.node.core import NodeConfig
-from paraclear.node.envelope import Keypair
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE, parse_amount, parse_price
 
 CHROMIUM = "/usr/bin/chromium"

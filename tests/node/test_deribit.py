@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from paraclear.api import rpc
 from paraclear.clearing.transactions import ListInstrument
-from paraclear.node import rpc
-from paraclear.node.envelope import sign
+from paraclear.client.envelope import sign
 from tests.clearing.harness import CALL, T0
 from tests.node.test_api import CHAIN, Venue, error_of
 

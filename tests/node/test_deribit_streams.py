@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from paraclear.api.heartbeat import Heartbeats
+from paraclear.api.hub import Hub
+from paraclear.api.methods import PublicMethods
+from paraclear.api.rpc import Registry
+from paraclear.api.server import ApiServer, ServerThread
 from paraclear.clearing.transactions import OracleUpdate
-from paraclear.node.client import Client, ConnectionClosed
-from paraclear.node.envelope import sign
-from paraclear.node.heartbeat import Heartbeats
-from paraclear.node.hub import Hub
-from paraclear.node.methods import PublicMethods
-from paraclear.node.rpc import Registry
-from paraclear.node.server import ApiServer, ServerThread
+from paraclear.client.connection import Client, ConnectionClosed
+from paraclear.client.envelope import sign
 from tests.clearing.harness import T0, usd
 from tests.node.support import market
 from tests.node.test_api import CHAIN, Venue

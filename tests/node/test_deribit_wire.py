@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from paraclear.node.client import Client
+from paraclear.client.connection import Client
 from tests.clearing.harness import CALL
 from tests.node.test_deribit import OptionVenue, trade_twice
 from tests.node.test_deribit_streams import Inbox, publish_index

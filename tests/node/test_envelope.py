@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paraclear.clearing.transactions import Deposit, OracleUpdate, Side, Trade, Transfer
-from paraclear.node import errors
-from paraclear.node.envelope import (
+from paraclear.client import errors
+from paraclear.client.envelope import (
     SIGNING_DOMAIN,
     Keypair,
     SignedTx,

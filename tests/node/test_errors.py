@@ -1,4 +1,4 @@
-from paraclear.node import errors
+from paraclear.client import errors
 
 
 def _leaves(cls: type[errors.NodeError]) -> list[type[errors.NodeError]]:

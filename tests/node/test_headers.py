@@ -6,8 +6,9 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
+from paraclear.chain.tx_hashes import block_tx_root, leaves_root, tx_leaves
 from paraclear.clearing.transactions import Deposit
-from paraclear.node.headers import (
+from paraclear.client.headers import (
     EMPTY_ROOT,
     Header,
     header_hash,
@@ -17,7 +18,6 @@ from paraclear.node.headers import (
     tx_leaf,
     tx_root,
 )
-from paraclear.node.tx_hashes import block_tx_root, leaves_root, tx_leaves
 from paraclear.state.codec import encode
 
 

@@ -3,7 +3,7 @@
 Each example sends hostile frames to the dispatcher of a running node as an authenticated
 stranger would, and checks that each is answered, with a typed error where it is one (never
 ``internal error``), and that nothing changed: height, state root, mempool. The CPU each
-request takes is measured by ``paraclear.node.hostilebench``, not asserted here.
+request takes is measured by ``paraclear.bench.hostile``, not asserted here.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paraclear.api.rpc import INVALID_PARAMS
+from paraclear.bench import hostile_requests as hostile
+from paraclear.bench.hostile_requests import HostileVenue
 from paraclear.clearing.transactions import Side
-from paraclear.node import hostile
-from paraclear.node.hostile import HostileVenue
-from paraclear.node.rpc import INVALID_PARAMS
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from paraclear.node import rpc
-from paraclear.node.hub import Hub
-from paraclear.node.rpc import RpcError
+from paraclear.api import rpc
+from paraclear.api.hub import Hub
+from paraclear.api.rpc import RpcError
 
 
 class Listener:

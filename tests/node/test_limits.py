@@ -6,7 +6,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paraclear.node.limits import TokenBucket, deeper_than, nesting_depth
+from paraclear.api.limits import TokenBucket, deeper_than, nesting_depth
 
 
 class Clock:

@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.chain.mempool import Mempool
 from paraclear.clearing.transactions import Deposit, OracleUpdate, SettleFill
-from paraclear.node import errors
-from paraclear.node.envelope import SignedTx
-from paraclear.node.mempool import Mempool
+from paraclear.client import errors
+from paraclear.client.envelope import SignedTx
 
 CHAIN = "paraclear-test"
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import paraclear
-from paraclear.node.envelope import decode_signed, tx_id
-from paraclear.node.replay import replay
-from paraclear.node.storage import BlockStore
+from paraclear.chain.replay import replay
+from paraclear.chain.storage import BlockStore
+from paraclear.client.envelope import decode_signed, tx_id
 
 KILLS = 8
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from paraclear.api import rpc
+from paraclear.api.account_risk import AccountRow, account_row, margin_ratio, touched_accounts
+from paraclear.api.option_views import SeriesGreeks, series_greeks
+from paraclear.api.overview import ACCOUNTS_BURST
+from paraclear.api.rpc import RpcError
 from paraclear.clearing.records import MarkData
 from paraclear.clearing.transactions import ListInstrument, OracleUpdate, OrderType
-from paraclear.node import rpc
-from paraclear.node.account_risk import AccountRow, account_row, margin_ratio, touched_accounts
-from paraclear.node.option_views import SeriesGreeks, series_greeks
-from paraclear.node.overview import ACCOUNTS_BURST
-from paraclear.node.rpc import RpcError
 from paraclear.state import State
 from tests.clearing.harness import CALL, OTM_CALL, usd
 from tests.node.test_api import Venue, error_of

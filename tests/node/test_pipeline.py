@@ -10,9 +10,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from paraclear.node.app import NodeApp
-from paraclear.node.core import Node
-from paraclear.node.storage import BlockStore, StorageFull
+from paraclear.api.app import NodeApp
+from paraclear.chain.core import Node
+from paraclear.chain.storage import BlockStore, StorageFull
 from tests.node.test_storage_full import TRADERS, _config, _orders, _produce, _setup
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from paraclear.api.rpc import RpcError
 from paraclear.clearing.records import OpenOrder, Position
-from paraclear.node.client import Client
-from paraclear.node.headers import tx_root
-from paraclear.node.proof_check import record_values, verify_account_proof, verify_records
-from paraclear.node.rpc import RpcError
+from paraclear.client.connection import Client
+from paraclear.client.headers import tx_root
+from paraclear.client.proof_check import record_values, verify_account_proof, verify_records
 from paraclear.state import keys as k
 from paraclear.state.codec import encode
 from tests.clearing.harness import usd

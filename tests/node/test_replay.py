@@ -10,12 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from paraclear.clearing.transactions import Deposit, Transaction
-from paraclear.cli import main
-from paraclear.execution import Block
-from paraclear.node.crashtest import Plan, run_plan
-from paraclear.node.replay import open_state, replay
-from paraclear.node.storage import (
+from paraclear.bench.crashtest import Plan, run_plan
+from paraclear.chain.replay import open_state, replay
+from paraclear.chain.storage import (
     DB_NAME,
     BlockStore,
     CorruptStore,
@@ -23,6 +20,9 @@ from paraclear.node.storage import (
     RootMismatch,
     encode_receipts,
 )
+from paraclear.clearing.transactions import Deposit, Transaction
+from paraclear.cli import main
+from paraclear.execution import Block
 
 
 def _tamper_block(data_dir: Path, from_height: int) -> int:

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from paraclear.api.node_api import node_api
+from paraclear.api.server import ServerThread
+from paraclear.chain.core import Node, NodeConfig
 from paraclear.clearing.instruments import Option, Right, expiry_time
 from paraclear.clearing.transactions import (
     Deposit,
@@ -18,11 +21,8 @@ from paraclear.clearing.transactions import (
     SettleExpiry,
     Transaction,
 )
-from paraclear.node.api import node_api
-from paraclear.node.client import Client
-from paraclear.node.core import Node, NodeConfig
-from paraclear.node.envelope import Keypair, sign
-from paraclear.node.server import ServerThread
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair, sign
 from paraclear.numbers import PRICE_SCALE
 from tests.clearing.harness import CALL, EXPIRY, PERP, T0, usd
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.api import rpc
+from paraclear.api.limits import Limits, TokenBucket
+from paraclear.api.rpc import Context, Dispatcher, Registry, RpcError
 from paraclear.clearing.errors import InsufficientFee
-from paraclear.node import rpc
-from paraclear.node.limits import Limits, TokenBucket
-from paraclear.node.rpc import Context, Dispatcher, Registry, RpcError
 
 
 class AddParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -22,7 +22,7 @@ class AddParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TypedNodeError(Exception):
-    """Shaped like ``paraclear.node.errors.NodeError``: string code, message, data()."""
+    """Shaped like ``paraclear.client.errors.NodeError``: string code, message, data()."""
 
     code = "nonce_replayed"
 

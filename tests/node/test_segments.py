@@ -9,13 +9,13 @@ import msgspec
 import pytest
 
 from paraclear.bench.store import write_chain
+from paraclear.chain.replay import replay
+from paraclear.chain.segments import plan_segments, replay_segments
+from paraclear.chain.storage import DB_NAME, BlockStore
 from paraclear.clearing.transactions import Transaction
 from paraclear.cli import main
 from paraclear.cluster import Backend
 from paraclear.execution import Block
-from paraclear.node.replay import replay
-from paraclear.node.segments import plan_segments, replay_segments
-from paraclear.node.storage import DB_NAME, BlockStore
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ import msgspec
 import pytest
 
 import paraclear
-from paraclear.node.app import NodeApp
-from paraclear.node.auth import http_header, sign_auth
-from paraclear.node.client import Client
-from paraclear.node.core import NodeConfig
-from paraclear.node.envelope import Keypair
-from paraclear.node.rpc import INVALID_CREDENTIALS, UNAUTHORIZED, RpcError
+from paraclear.api.app import NodeApp
+from paraclear.api.auth import http_header, sign_auth
+from paraclear.api.rpc import INVALID_CREDENTIALS, UNAUTHORIZED, RpcError
+from paraclear.chain.core import NodeConfig
+from paraclear.client.connection import Client
+from paraclear.client.envelope import Keypair
 from tests.clearing.harness import T0
 
 
@@ -134,8 +134,8 @@ def test_a_busy_port_gives_one_line_and_leaves_no_data_directory(tmp_path: Path)
 
 
 def test_a_second_node_on_a_data_directory_is_refused(tmp_path: Path) -> None:
-    from paraclear.node.core import Node
-    from paraclear.node.dir_lock import DataDirectoryLocked
+    from paraclear.chain.core import Node
+    from paraclear.chain.dir_lock import DataDirectoryLocked
 
     process, _ = serve(tmp_path)
     try:

@@ -11,12 +11,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from paraclear.node import rpc
-from paraclear.node.auth import http_header
-from paraclear.node.client import AsyncClient, Client, ConnectionClosed
-from paraclear.node.limits import Limits
-from paraclear.node.rpc import RpcError
-from paraclear.node.server import ServerThread
+from paraclear.api import rpc
+from paraclear.api.auth import http_header
+from paraclear.api.limits import Limits
+from paraclear.api.rpc import RpcError
+from paraclear.api.server import ServerThread
+from paraclear.client.connection import AsyncClient, Client, ConnectionClosed
 from tests.node.support import CHAIN, keypair, running
 
 

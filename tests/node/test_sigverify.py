@@ -1,10 +1,10 @@
 import msgspec
 import pytest
 
+from paraclear.chain.sigverify import SigVerifier
 from paraclear.clearing.transactions import Deposit
-from paraclear.node import errors
-from paraclear.node.envelope import Keypair, SignedTx, check_envelope, sign
-from paraclear.node.sigverify import SigVerifier
+from paraclear.client import errors
+from paraclear.client.envelope import Keypair, SignedTx, check_envelope, sign
 
 CHAIN = "paraclear-test"
 KEYS = [Keypair.from_seed_int(n) for n in range(8)]

@@ -7,11 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.records import OpenOrder, Position, SviSlice
-from paraclear.execution import SequentialExecutor
-from paraclear.node.crashtest import Plan
-from paraclear.node.snapshot import (
+from paraclear.bench.crashtest import Plan
+from paraclear.chain.snapshot import (
     VALUE_TYPES,
     CorruptSnapshot,
     UnsupportedValue,
@@ -20,6 +17,9 @@ from paraclear.node.snapshot import (
     encode_entries,
     encode_state,
 )
+from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.records import OpenOrder, Position, SviSlice
+from paraclear.execution import SequentialExecutor
 from paraclear.state import State
 
 

@@ -8,12 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.records import HouseConfig
-from paraclear.clearing.transactions import Deposit
-from paraclear.execution import Block, BlockResult, SequentialExecutor
-from paraclear.node.crashtest import Plan
-from paraclear.node.storage import (
+from paraclear.bench.crashtest import Plan
+from paraclear.chain.storage import (
     DB_NAME,
     BlockStore,
     ChainMismatch,
@@ -25,6 +21,10 @@ from paraclear.node.storage import (
     UnreadableBlock,
     UnsupportedFormat,
 )
+from paraclear.clearing.machine import ClearingMachine
+from paraclear.clearing.records import HouseConfig
+from paraclear.clearing.transactions import Deposit
+from paraclear.execution import Block, BlockResult, SequentialExecutor
 from paraclear.state import State
 
 

@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from paraclear.api.app import NodeApp
+from paraclear.api.rpc import APPLICATION_ERROR
+from paraclear.chain.core import Inclusion, Node, NodeConfig
+from paraclear.chain.replay import replay
+from paraclear.chain.storage import BlockStore, StorageFull
 from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
@@ -28,13 +33,8 @@ from paraclear.clearing.transactions import (
     PlaceOrder,
     Side,
 )
-from paraclear.node.app import NodeApp
-from paraclear.node.client import AsyncClient, Client, RpcError
-from paraclear.node.core import Inclusion, Node, NodeConfig
-from paraclear.node.envelope import Keypair, SignedTx, encode_signed, sign
-from paraclear.node.replay import replay
-from paraclear.node.rpc import APPLICATION_ERROR
-from paraclear.node.storage import BlockStore, StorageFull
+from paraclear.client.connection import AsyncClient, Client, RpcError
+from paraclear.client.envelope import Keypair, SignedTx, encode_signed, sign
 from tests.clearing.harness import ONE, PERP, T0, usd
 
 CHAIN = "paraclear-local"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from paraclear.api import views
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import Option, Right, expiry_time
-from paraclear.node import views
 from tests.clearing.harness import CALL, ONE, PERP, PUT, T0, Exchange, usd
 
 

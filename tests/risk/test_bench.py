@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from paraclear.risk.bench import main, run_risk_bench
+from paraclear.bench.risk import main, run_risk_bench
 
 REQUIRED = (
     "greeks_per_s", "greeks_per_s_2threads", "iv_per_s", "mc_path_steps_per_s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from paraclear.node.crashtest import Plan, make_plan, run_plan
+from paraclear.bench.crashtest import Plan, make_plan, run_plan
 from paraclear.sim.records import Greeks, MarketRun, TickRecord
 from paraclear.sim.workload import WorkloadConfig
 

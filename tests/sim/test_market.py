@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paraclear.node.replay import replay
-from paraclear.node.storage import BlockStore
+from paraclear.chain.replay import replay
+from paraclear.chain.storage import BlockStore
 from paraclear.sim.agents.oracle import VolRegime
 from paraclear.sim.market import (
     EXPIRIES,
@@ -112,8 +112,8 @@ def test_the_surface_has_the_regime_at_the_money_and_passes_the_arbitrage_checks
 
 
 def test_agents_can_drive_a_node_app_started_by_the_caller(tmp_path: Path) -> None:
-    from paraclear.node.app import NodeApp
-    from paraclear.node.core import NodeConfig
+    from paraclear.api.app import NodeApp
+    from paraclear.chain.core import NodeConfig
 
     config = NodeConfig(data_dir=tmp_path, tie_break="sender", block_interval=0.02)
     with NodeApp(config) as app:  # its own producer thread and the wall clock

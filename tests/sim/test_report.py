@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from paraclear.node.crashtest import Plan
-from paraclear.node.storage import DB_NAME
+from paraclear.bench.crashtest import Plan
+from paraclear.chain.storage import DB_NAME
 from paraclear.sim.compare import BlockComparison, ReplayComparison, compare_replay
 from paraclear.sim.report import DemoReport, Machine, cpu_model, short_key, summary, text
 from paraclear.sim.report_html import write_html

@@ -21,12 +21,12 @@ from collections import Counter
 from typing import Final, Protocol
 
 from paraclear.bench import Mix
+from paraclear.chain.builder import BlockBuilder, Built
 from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.kernels.timings import EngineTimings, engine_timings
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block
 from paraclear.market import SerialMatcher
-from paraclear.node.builder import BlockBuilder, Built
 from paraclear.sim.order_flow import OrderFlow
 from paraclear.sim.workload import ORACLE, Workload, WorkloadConfig
 from paraclear.state import State, StateView

@@ -34,12 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from paraclear.bench.load import LOT, MID, PERP, TICK, logged_tx_ids, setup_market, signed_b64
+from paraclear.chain.replay import replay
+from paraclear.chain.storage import DB_NAME, AcknowledgedBlocksMissing, BlockStore, StorageError
 from paraclear.clearing.transactions import OrderType, PlaceOrder, Side
-from paraclear.node.client import AsyncClient, ConnectionClosed, RpcError
-from paraclear.node.envelope import Keypair
-from paraclear.node.loadbench import LOT, MID, PERP, TICK, logged_tx_ids, setup_market, signed_b64
-from paraclear.node.replay import replay
-from paraclear.node.storage import DB_NAME, AcknowledgedBlocksMissing, BlockStore, StorageError
+from paraclear.client.connection import AsyncClient, ConnectionClosed, RpcError
+from paraclear.client.envelope import Keypair
 
 Progress = Callable[[str], None]
 WAL: Final = DB_NAME + "-wal"

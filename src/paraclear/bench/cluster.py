@@ -20,11 +20,11 @@ from pathlib import Path
 
 from paraclear.bench import machine
 from paraclear.bench.store import write_chain
+from paraclear.chain.replay import replay
+from paraclear.chain.segments import Segment, replay_segments, verify_segment
+from paraclear.chain.storage import BlockStore
 from paraclear.cluster import Backend
 from paraclear.cluster.ray_backend import import_ray
-from paraclear.node.replay import replay
-from paraclear.node.segments import Segment, replay_segments, verify_segment
-from paraclear.node.storage import BlockStore
 from paraclear.sim.stress import sample
 from paraclear.sim.stress_run import StressRun, run_stress, warm_up
 

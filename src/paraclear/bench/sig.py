@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from paraclear.bench import machine
+from paraclear.chain.sigverify import SigVerifier
 from paraclear.clearing.transactions import PlaceOrder, Side
-from paraclear.node.envelope import Keypair, SignedTx, decode_signed, encode_signed, sign
-from paraclear.node.sigverify import SigVerifier
+from paraclear.client.envelope import Keypair, SignedTx, decode_signed, encode_signed, sign
 
 CHAIN_ID: Final = "paraclear-bench"
 ACCOUNTS: Final = 256

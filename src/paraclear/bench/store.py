@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from paraclear.bench import machine
+from paraclear.chain.replay import open_state, replay
+from paraclear.chain.snapshot import decode_state, encode_state
+from paraclear.chain.storage import DEFAULT_KEEP_SNAPSHOTS, BlockStore, ChainSpec
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import HouseConfig
 from paraclear.execution import Block, SequentialExecutor
-from paraclear.node.replay import open_state, replay
-from paraclear.node.snapshot import decode_state, encode_state
-from paraclear.node.storage import DEFAULT_KEEP_SNAPSHOTS, BlockStore, ChainSpec
 from paraclear.sim.workload import ADMIN, ORACLE, Workload, WorkloadConfig
 from paraclear.state import State
 

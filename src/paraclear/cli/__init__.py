@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from paraclear import __version__
+from paraclear.chain.store_errors import StorageError
 from paraclear.cli import bench, demo, replay, serve, simulate, stress, warmup
-from paraclear.node.store_errors import StorageError
 
 
 class _Parser(argparse.ArgumentParser):

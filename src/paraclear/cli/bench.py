@@ -265,7 +265,7 @@ def _run_sig(args: argparse.Namespace) -> int:
 
 
 def _run_book(args: argparse.Namespace) -> int:
-    from paraclear.market.bench import bench_book
+    from paraclear.bench.matching import bench_book
 
     result = bench_book(
         args.resting,
@@ -350,7 +350,7 @@ def _run_liquidation(args: argparse.Namespace) -> int:
 
 def run_risk(argv: list[str]) -> int:
     """``paraclear bench risk ARGS``: the risk benchmark parses its own arguments."""
-    from paraclear.risk.bench import main as risk_main
+    from paraclear.bench.risk import main as risk_main
 
     return risk_main(argv)
 
@@ -407,7 +407,7 @@ def _register_node(which: Any) -> None:
 
 
 def _run_node(args: argparse.Namespace) -> int:
-    from paraclear.node.loadbench import bench_node
+    from paraclear.bench.load import bench_node
 
     result = bench_node(
         args.seconds,

@@ -1,5 +1,5 @@
 """``paraclear bench hostile`` and ``paraclear bench accounts``: the API under hostile input,
-and ``public/get_accounts`` at scale (``paraclear.node.hostilebench``, ``accountsbench``)."""
+and ``public/get_accounts`` at scale (``paraclear.bench.hostile``, ``accountsbench``)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _register_hostile(which: Any) -> None:
 
 
 def _run_hostile(args: argparse.Namespace) -> int:
-    from paraclear.node.hostilebench import main
+    from paraclear.bench.hostile import main
 
     argv = ["--requests", str(args.requests), "--warmup", str(args.warmup)]
     return main([*argv, "--seed", str(args.seed), *(["--json"] if args.json else [])])
@@ -60,7 +60,7 @@ def _register_accounts(which: Any) -> None:
 
 
 def _run_accounts(args: argparse.Namespace) -> int:
-    from paraclear.node.accountsbench import main
+    from paraclear.bench.accounts import main
 
     argv = ["--accounts", args.accounts, "--seconds", str(args.seconds)]
     return main([*argv, *(["--json"] if args.json else [])])

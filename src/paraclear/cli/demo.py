@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from paraclear.chain.storage import DB_NAME
 from paraclear.cli.args import add_engine_argument, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
-from paraclear.node.storage import DB_NAME
 from paraclear.sim.compare import compare_replay
 from paraclear.sim.records import MarketRun, TickRecord
 from paraclear.sim.report import DemoReport, summary, text

@@ -8,12 +8,12 @@ import sys
 import time
 from typing import Any
 
+from paraclear.chain.replay import ReplayReport, replay
+from paraclear.chain.storage import BlockStore, RootMismatch, StorageError, StoreMissing
 from paraclear.cli import replay_segments
 from paraclear.cli.args import add_engine_argument, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import MAX_WORKERS
-from paraclear.node.replay import ReplayReport, replay
-from paraclear.node.storage import BlockStore, RootMismatch, StorageError, StoreMissing
 from paraclear.warmup import warm
 
 

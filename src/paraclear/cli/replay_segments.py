@@ -8,11 +8,11 @@ import json
 import sys
 from typing import Any
 
+from paraclear.chain.segments import SegmentsReport, replay_segments
+from paraclear.chain.storage import StorageError, StoreMissing
 from paraclear.cli.cluster_args import add_ray_option, backend
 from paraclear.cli.progress import ProgressLine
 from paraclear.cluster import MissingRay, WorkerLost
-from paraclear.node.segments import SegmentsReport, replay_segments
-from paraclear.node.storage import StorageError, StoreMissing
 
 
 def add_arguments(parser: Any) -> None:

@@ -12,12 +12,12 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+from paraclear.chain.chain_clock import CLOCK_MODES
+from paraclear.chain.core import DEFAULT_CHAIN_ID, NodeConfig
+from paraclear.chain.store_sql import DB_NAME
 from paraclear.cli.args import add_engine_argument, float_in, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
-from paraclear.node.chain_clock import CLOCK_MODES
-from paraclear.node.core import DEFAULT_CHAIN_ID, NodeConfig
-from paraclear.node.store_sql import DB_NAME
 from paraclear.warmup import warm
 
 MARKET_STOP_SECONDS: Final = 60.0
@@ -171,8 +171,8 @@ def port_refusal(host: str, port: int) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from paraclear.node.app import NodeApp
-    from paraclear.node.dir_lock import DataDirectoryLocked
+    from paraclear.api.app import NodeApp
+    from paraclear.chain.dir_lock import DataDirectoryLocked
 
     config = NodeConfig(
         data_dir=args.data_dir,

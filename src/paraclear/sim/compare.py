@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from paraclear.chain.storage import BlockStore, StoredBlock, encode_receipts
 from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.transactions import Transaction
@@ -38,7 +39,6 @@ from paraclear.execution import (
     SequentialExecutor,
 )
 from paraclear.execution.parallel import Backend
-from paraclear.node.storage import BlockStore, StoredBlock, encode_receipts
 from paraclear.state import State
 
 Ceiling = Callable[[State, Block[Transaction], MarginModel], float]
@@ -214,7 +214,7 @@ def compare_replay(
     ``expected_root``: the live node's final root, checked against the replays' final root.
     ``ceiling``: measures the machine's ceiling on a block (``state`` at its start), before
     ``CEILING_SAMPLES`` blocks spread over the chain; their median is reported.
-    Raises ``paraclear.node.storage.StorageError`` if the directory holds no readable chain.
+    Raises ``paraclear.chain.storage.StorageError`` if the directory holds no readable chain.
     """
     comparison = ReplayComparison(workers, backend, expected_root=expected_root)
     with BlockStore.open(data_dir) as store:

@@ -36,6 +36,8 @@ from typing import Final
 
 import numpy as np
 
+from paraclear.api.app import NodeApp
+from paraclear.chain.core import BlockReport, Node, NodeConfig
 from paraclear.clearing.events import Deleveraged, InsuranceCovered, Liquidated, OrderFilled
 from paraclear.clearing.instruments import (
     EXPIRY_HOUR_UTC,
@@ -48,9 +50,7 @@ from paraclear.clearing.instruments import (
 )
 from paraclear.clearing.records import Position
 from paraclear.clearing.transactions import Backstop, ListInstrument
-from paraclear.node.app import NodeApp
-from paraclear.node.core import BlockReport, Node, NodeConfig
-from paraclear.node.envelope import Keypair
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE, USDC_SCALE
 from paraclear.sim.agents.base import UNDERLYING, Agent, Market, Outbox
 from paraclear.sim.agents.keeper import Liquidator

@@ -31,8 +31,8 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.node.client import AsyncClient, RpcError
-from paraclear.node.envelope import Keypair
+from paraclear.client.connection import AsyncClient, RpcError
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE
 
 UNDERLYING: Final = "BTC"

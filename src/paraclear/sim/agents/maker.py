@@ -32,7 +32,7 @@ import numpy as np
 
 from paraclear.clearing.marks import SECONDS_PER_YEAR
 from paraclear.clearing.transactions import AmendOrder, OrderType, PlaceOrder, Side
-from paraclear.node.envelope import Keypair
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE
 from paraclear.risk import KernelMode, black76_greeks
 from paraclear.risk.surface import VolSurface

@@ -30,7 +30,7 @@ from paraclear.clearing.marks import SECONDS_PER_YEAR
 from paraclear.clearing.perpetuals import IMPACT_NOTIONAL
 from paraclear.clearing.records import SVI_SCALE, SviSlice
 from paraclear.clearing.transactions import Funding, OracleUpdate
-from paraclear.node.envelope import Keypair
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PPM
 from paraclear.sim.agents.base import UNDERLYING, Agent, raw_price, raw_size
 from paraclear.sim.impact import impact_price

@@ -26,7 +26,7 @@ import numpy as np
 from paraclear.clearing.instruments import Option
 from paraclear.clearing.marks import SECONDS_PER_YEAR
 from paraclear.clearing.transactions import OrderType, Side
-from paraclear.node.envelope import Keypair
+from paraclear.client.envelope import Keypair
 from paraclear.numbers import PRICE_SCALE, USDC_SCALE
 from paraclear.risk import implied_vol_black76
 from paraclear.sim.agents.base import Agent, ceil_to, floor_to, raw_price, raw_size

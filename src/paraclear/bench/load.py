@@ -1,0 +1,387 @@
+"""``paraclear bench node``: signed orders per second sustained through the WebSocket API.
+
+A node (``NodeApp``: the core, its threads and the API server) runs in a child process on a
+fresh data directory; this process is the load. Setup goes through the API too: the
+operator lists ``BTC-PERP`` and publishes the index, and each trader deposits.
+
+Every order is built and signed before the clock starts, so the load spends its time on
+the wire. Half the traders make (limit orders one or two ticks from the mid, either side),
+half take (immediate-or-cancel orders that cross by a tick); each trader is one
+authenticated connection keeping ``window`` orders in flight. An order's latency runs from
+sending it to its answer, which the node gives once the block holding the order is durable
+(submit to inclusion). The rate counts answers within the measured window.
+
+Afterwards the node is stopped and its block log opened: every order the API acknowledged
+must be in it (``lost`` counts those that are not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import multiprocessing
+import multiprocessing.connection
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from paraclear.chain.core import NodeConfig
+from paraclear.chain.storage import BlockStore
+from paraclear.clearing.instruments import Perpetual
+from paraclear.clearing.transactions import (
+    Deposit,
+    ListInstrument,
+    OracleUpdate,
+    OrderType,
+    PlaceOrder,
+    Side,
+    Transaction,
+)
+from paraclear.client.connection import AsyncClient, RpcError
+from paraclear.client.envelope import Keypair, decode_signed, encode_signed, sign, tx_id
+from paraclear.numbers import PRICE_SCALE, USDC_SCALE
+
+Progress = Callable[[str], None]
+CHAIN: Final = "paraclear-local"
+PERP: Final = Perpetual(underlying="BTC")
+MID: Final = 60_000 * PRICE_SCALE
+TICK: Final = PERP.tick_size
+LOT: Final = PERP.lot_size
+SETUP_TIMEOUT: Final = 120.0
+"""Seconds the setup's calls may take (not measured)."""
+GENERATOR_BOUND: Final = 0.9
+"""Above this share of a core, the load generator may be what limits the rate."""
+
+
+def _serve(
+    pipe: multiprocessing.connection.Connection, data_dir: str, settings: dict[str, Any]
+) -> None:
+    """The node's process: start, then answer ``"mark"`` (start of the measured window)
+    and ``"stop"`` (its end) with what the node spent in between (``_NodeUsage``)."""
+    from paraclear.api.app import NodeApp
+
+    app = NodeApp(NodeConfig(data_dir=Path(data_dir), **settings))
+    usage = _NodeUsage()
+    app.node.subscribe(usage.on_block)
+    pipe.send(app.start())
+    while pipe.recv() == "mark":
+        usage.mark()
+    pipe.send(usage.since_mark())
+    app.stop()
+    pipe.send("stopped")
+
+
+class _NodeUsage:
+    """CPU seconds of the node's process and of each of its threads (grouped by name, pool
+    numbering dropped), and wall seconds of each block stage summed over blocks, since
+    ``mark``."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.blocks = 0
+        self._cpu = 0.0
+        self._threads: dict[int, float] = {}
+
+    def on_block(self, report: Any) -> None:
+        for stage, seconds in report.seconds.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        self.blocks += 1
+
+    def mark(self) -> None:
+        self.stages, self.blocks = {}, 0
+        self._cpu, self._threads = time.process_time(), _thread_cpu()
+
+    def since_mark(self) -> dict[str, Any]:
+        by_name: dict[str, float] = {}
+        for ident, (name, cpu) in _named_thread_cpu().items():
+            by_name[name] = by_name.get(name, 0.0) + cpu - self._threads.get(ident, 0.0)
+        return {
+            "cpu_seconds": round(time.process_time() - self._cpu, 3),
+            "thread_cpu_seconds": {
+                name: round(cpu, 3) for name, cpu in sorted(by_name.items(), key=lambda i: -i[1])
+            },
+            "blocks": self.blocks,
+            "block_stage_seconds": {name: round(s, 3) for name, s in self.stages.items()},
+        }
+
+
+def _named_thread_cpu() -> dict[int, tuple[str, float]]:
+    """Each live thread's CPU seconds, by thread id, with its name less pool numbering."""
+    found = {}
+    for thread in threading.enumerate():
+        ident = thread.ident
+        if ident is None:  # not started yet
+            continue
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except (OSError, AttributeError):  # exited meanwhile, or not on this platform
+            continue
+        found[ident] = (thread.name.rstrip("0123456789_-").removesuffix("Thread"), cpu)
+    return found
+
+
+def _thread_cpu() -> dict[int, float]:
+    return {ident: cpu for ident, (_, cpu) in _named_thread_cpu().items()}
+
+
+def _b64(keypair: Keypair, tx: Transaction) -> str:
+    return signed_b64(keypair, tx)[0]
+
+
+def signed_b64(keypair: Keypair, tx: Transaction) -> tuple[str, str]:
+    """``tx`` signed for ``CHAIN``: base64 of its envelope (``signed_tx``), and its id."""
+    signed = sign(keypair, CHAIN, tx)
+    return base64.b64encode(encode_signed(signed)).decode(), tx_id(signed)
+
+
+def logged_tx_ids(data_dir: str | Path) -> Counter[str]:
+    """How many times each signed transaction's id is in the block log of ``data_dir``."""
+    found: Counter[str] = Counter()
+    with BlockStore.open(data_dir) as store:
+        for block in store.blocks():
+            for envelope in block.envelopes() or ():
+                if envelope:
+                    found[tx_id(decode_signed(envelope))] += 1
+    return found
+
+
+def _orders(
+    trader: Keypair, maker: bool, count: int, rng: random.Random
+) -> list[tuple[str, dict[str, Any], str]]:
+    """(method, params, tx id) of ``count`` signed orders from nonce 1 (0 was the deposit)."""
+    made = []
+    for nonce in range(1, count + 1):
+        side = rng.choice((Side.BUY, Side.SELL))
+        sign_ = 1 if side is Side.BUY else -1
+        offset = -sign_ * rng.randint(1, 2) if maker else sign_ * 2
+        tx = PlaceOrder(
+            sender=trader.account,
+            nonce=nonce,
+            instrument=PERP.name,
+            side=side,
+            kind=OrderType.LIMIT if maker else OrderType.IOC,
+            price=MID + offset * TICK,
+            size=LOT * rng.randint(1, 3),
+        )
+        signed = sign(trader, CHAIN, tx)
+        params = {"signed_tx": base64.b64encode(encode_signed(signed)).decode()}
+        made.append((f"private/{side.value}", params, tx_id(signed)))
+    return made
+
+
+async def setup_market(url: str, operator: Keypair, traders: list[Keypair]) -> None:
+    """List ``BTC-PERP``, publish its index and fund every trader, through the API (with
+    a generous timeout: the node's first blocks may load its compiled kernels)."""
+    client = await AsyncClient.connect(url, timeout=SETUP_TIMEOUT)
+    try:
+        oracle = OracleUpdate(
+            sender=operator.account, nonce=1, underlying="BTC", index_price=MID,
+            atm_vol_ppm=600_000,
+        )  # fmt: skip
+        listing = ListInstrument(sender=operator.account, nonce=0, instrument=PERP)
+        for tx in (listing, oracle):
+            result = await client.call("public/send_transaction", {"signed_tx": _b64(operator, tx)})
+            if not result["ok"]:
+                raise RuntimeError(f"setup failed: {result['error']}")
+        deposits = [
+            client.call(
+                "public/send_transaction",
+                {
+                    "signed_tx": _b64(
+                        t, Deposit(sender=t.account, nonce=0, amount=10**9 * USDC_SCALE)
+                    )
+                },
+            )
+            for t in traders
+        ]
+        for result in await asyncio.gather(*deposits):
+            if not result["ok"]:
+                raise RuntimeError(f"deposit failed: {result['error']}")
+    finally:
+        await client.close()
+
+
+async def _load(
+    url: str,
+    traders: list[Keypair],
+    plans: list[list[tuple[str, dict[str, Any], str]]],
+    seconds: float,
+    window: int,
+    rate: float,
+) -> dict[str, Any]:
+    """Drive the node for ``seconds``. Flat out (``rate`` 0) each trader keeps ``window``
+    orders in flight and an order's latency starts when it is sent; at a fixed ``rate``
+    (orders/s over all traders) each trader sends on its own schedule, ``window`` still the
+    most in flight, and latency starts at the order's scheduled time, so an order the
+    generator sends late counts its wait (no coordinated omission)."""
+    clients = []
+    for trader in traders:
+        client = await AsyncClient.connect(url, timeout=120)
+        await client.auth(trader)
+        clients.append(client)
+    latencies: list[float] = []
+    acked: list[str] = []
+    failed: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    deadline = started + seconds
+    gap = len(traders) / rate if rate > 0 else 0.0
+    """Seconds between one trader's orders at a fixed rate."""
+
+    async def one(
+        client: AsyncClient, method: str, params: dict[str, Any], ident: str, due: float | None
+    ) -> None:
+        sent = time.perf_counter() if due is None else due
+        try:
+            await client.call(method, params)
+        except RpcError as error:
+            data = error.data or {}
+            reason = str(data.get("error", error.code))
+            included = "block" in data  # failed in its block: acknowledged all the same
+            counts = failed if included else refused
+            counts[reason] = counts.get(reason, 0) + 1
+            if included:
+                acked.append(ident)
+            return
+        done = time.perf_counter()
+        if done <= deadline:
+            latencies.append(done - sent)
+        acked.append(ident)
+
+    async def trader_loop(
+        number: int, client: AsyncClient, plan: list[tuple[str, dict[str, Any], str]]
+    ) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        for sent, (method, params, ident) in enumerate(plan):
+            due = None
+            if gap:
+                due = started + gap * (sent + number / len(traders))
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if time.perf_counter() >= deadline:
+                break
+            while len(pending) >= window:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.add(asyncio.create_task(one(client, method, params, ident, due)))
+        if pending:
+            await asyncio.wait(pending)
+
+    await asyncio.gather(
+        *(trader_loop(n, c, p) for n, (c, p) in enumerate(zip(clients, plans, strict=True)))
+    )
+    generator_cpu = time.process_time() - cpu_started
+    for client in clients:
+        await client.close()
+    measured = min(time.perf_counter(), deadline) - started
+    cuts = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
+        else [0.0] * 99
+    )
+    return {
+        "orders_per_s": round(len(latencies) / measured),
+        "offered_per_s": round(rate) if rate > 0 else None,
+        "latency_from": "scheduled send" if rate > 0 else "send",
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "max_ms": round(max(latencies, default=0.0) * 1000, 1),
+        "generator_cpu": round(generator_cpu / measured, 2),
+        "acknowledged": len(acked),
+        "failed_in_block": failed,
+        "refused": refused,
+        "acked_ids": acked,
+    }
+
+
+def bench_node(
+    seconds: float = 10.0,
+    traders: int = 16,
+    window: int = 48,
+    rate_cap: int = 20_000,
+    executor: str = "dry-run",
+    matcher_processes: int = 1,
+    block_interval: float = 0.1,
+    progress: Progress | None = None,
+    rate: float = 0.0,
+) -> dict[str, Any]:
+    """Run the benchmark; returns the figures (see the module docstring). ``rate``:
+    orders/s offered over all traders (0: flat out, ``window`` in flight each)."""
+    from paraclear.bench import machine
+
+    say = progress or (lambda _: None)
+    operator = Keypair.from_seed_int(0)
+    keys = [Keypair.from_seed_int(1_000 + n) for n in range(traders)]
+    per_trader = max(int((rate or rate_cap) * seconds / traders) + 1, 10)
+    say(f"signing {per_trader * traders:,} orders")
+    rng = random.Random(7)
+    plans = [_orders(k, n % 2 == 0, per_trader, rng) for n, k in enumerate(keys)]
+    data_dir = tempfile.mkdtemp(prefix="paraclear-bench-node-")
+    settings = {
+        "executor": executor,
+        "matcher_processes": matcher_processes,
+        "block_interval": block_interval,
+    }
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(child, data_dir, settings), daemon=True
+    )
+    process.start()
+    try:
+        url = f"ws://127.0.0.1:{parent.recv()}/ws/api/v2"
+        say("setting up the market through the API")
+        asyncio.run(setup_market(url, operator, keys))
+        pace = f"{rate:,.0f} orders/s offered" if rate > 0 else "flat out"
+        say(f"{traders} traders, at most {window} orders in flight each, {pace}, {seconds:g} s")
+        parent.send("mark")
+        result = asyncio.run(_load(url, keys, plans, seconds, window, rate))
+    finally:
+        parent.send("stop")
+        node_usage = parent.recv()
+        parent.recv()
+        process.join(30)
+    acked = result.pop("acked_ids")
+    stored = logged_tx_ids(data_dir)
+    with BlockStore.open(data_dir) as store:
+        blocks = store.height
+    lost = sum(1 for ident in acked if ident not in stored)
+    say(
+        f"{result['orders_per_s']:,} orders/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, lost {lost}"
+    )
+    measured = seconds
+    return {
+        "machine": machine(),
+        **result,
+        "generator_bound": result["generator_cpu"] >= GENERATOR_BOUND,
+        "node_cpu": round(node_usage["cpu_seconds"] / measured, 2),
+        "node_threads_cpu": {
+            name: round(cpu / measured, 3) for name, cpu in node_usage["thread_cpu_seconds"].items()
+        },
+        "node_blocks": node_usage["blocks"],
+        "node_block_stages": _stage_shares(node_usage["block_stage_seconds"]),
+        "lost": lost,
+        "blocks": blocks,
+        "traders": traders,
+        "window": window,
+        "seconds": seconds,
+        "executor": executor,
+        "matcher_processes": matcher_processes,
+        "block_interval": block_interval,
+        "rate": rate,
+    }
+
+
+def _stage_shares(seconds: dict[str, float]) -> dict[str, float]:
+    """Each block stage's share of the blocks' total wall time (``BlockReport.seconds``)."""
+    total = seconds.get("total", 0.0)
+    return {
+        name: round(spent / total, 3)
+        for name, spent in seconds.items()
+        if total and name != "total"
+    }
