@@ -301,7 +301,7 @@ def test_order_over_http_needs_the_signed_header_and_acts_for_its_account(venue:
 
     import msgspec
 
-    from paraclear.api.auth import http_header
+    from paraclear.client.grants import http_header
 
     alice, bob, _ = venue.traders
     body = msgspec.json.encode(

@@ -6,9 +6,10 @@ import msgspec
 import pytest
 
 from paraclear.api import rpc
-from paraclear.api.auth import Authenticator, AuthParams, http_data, http_header, sign_auth
+from paraclear.api.auth import Authenticator, AuthParams
 from paraclear.api.rpc import Context, RpcError
 from paraclear.client.envelope import Keypair
+from paraclear.client.grants import http_data, http_header, sign_auth
 from tests.node.support import CHAIN, keypair
 
 NOW = 1_780_000_000_000

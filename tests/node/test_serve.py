@@ -17,11 +17,11 @@ import pytest
 
 import paraclear
 from paraclear.api.app import NodeApp
-from paraclear.api.auth import http_header, sign_auth
 from paraclear.api.rpc import INVALID_CREDENTIALS, UNAUTHORIZED, RpcError
 from paraclear.chain.core import NodeConfig
 from paraclear.client.connection import Client
 from paraclear.client.envelope import Keypair
+from paraclear.client.grants import http_header, sign_auth
 from tests.clearing.harness import T0
 
 

@@ -12,11 +12,11 @@ import msgspec
 import pytest
 
 from paraclear.api import rpc
-from paraclear.api.auth import http_header
 from paraclear.api.limits import Limits
 from paraclear.api.rpc import RpcError
 from paraclear.api.server import ServerThread
 from paraclear.client.connection import AsyncClient, Client, ConnectionClosed
+from paraclear.client.grants import http_header
 from tests.node.support import CHAIN, keypair, running
 
 

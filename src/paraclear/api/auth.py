@@ -1,7 +1,7 @@
 """Who is calling: accounts prove themselves by signing, and the server never signs for them.
 
 An account is the hex of its ed25519 verify key (``paraclear.client.envelope``). To
-authenticate, a client signs
+authenticate, a client signs (``paraclear.client.grants``)
 ``AUTH_DOMAIN + "{chain_id}\\n{challenge}\\n{timestamp}\\n{nonce}\\n{data}"`` with the
 account's key, where ``challenge`` is the server's (``public/get_auth_challenge``),
 ``timestamp`` the client's clock in milliseconds and ``nonce`` a fresh string.
@@ -31,37 +31,24 @@ being authenticated lets a connection read an account's data and subscribe to it
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Final, Literal, Protocol
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from paraclear.api.rpc import INVALID_CREDENTIALS, Context, Registry, RpcError
+from paraclear.client.grants import DEFAULT_WINDOW_MS, HTTP_SCHEME, auth_message
 
-AUTH_DOMAIN: Final = b"paraclear/auth/v2\x00"
-HTTP_SCHEME: Final = "paraclear-ed25519"
-HTTP_FIELDS: Final = ("client_id", "challenge", "timestamp", "nonce", "signature")
-DEFAULT_WINDOW_MS: Final = 60_000
 CHALLENGE_BYTES: Final = 16
 
 Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
 Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Hex128 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{128}$")]
-
-
-class Signer(Protocol):
-    """What signs for an account (``paraclear.client.envelope.Keypair`` is one)."""
-
-    @property
-    def account(self) -> str: ...
-
-    def sign_message(self, message: bytes) -> bytes: ...
 
 
 class ChallengeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,47 +63,6 @@ class AuthParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nonce: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     signature: Hex128
     data: Annotated[str, msgspec.Meta(max_length=256)] = ""
-
-
-def auth_message(chain_id: str, challenge: str, timestamp: int, nonce: str, data: str) -> bytes:
-    """The exact bytes an authentication signature covers."""
-    return AUTH_DOMAIN + f"{chain_id}\n{challenge}\n{timestamp}\n{nonce}\n{data}".encode()
-
-
-def sign_auth(
-    signer: Signer,
-    chain_id: str,
-    challenge: str,
-    data: str = "",
-    timestamp: int | None = None,
-) -> dict[str, Any]:
-    """The ``public/auth`` params that authenticate ``signer`` now (client side), for the
-    server whose ``public/get_auth_challenge`` gave ``challenge``."""
-    timestamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
-    nonce = secrets.token_hex(16)
-    signature = signer.sign_message(auth_message(chain_id, challenge, timestamp, nonce, data))
-    return {
-        "grant_type": "signature",
-        "client_id": signer.account,
-        "challenge": challenge,
-        "timestamp": timestamp,
-        "nonce": nonce,
-        "signature": signature.hex(),
-        "data": data,
-    }
-
-
-def http_data(method: str, path_qs: str, body: bytes) -> str:
-    """What an HTTP request's signature covers: hex SHA-256 of its body, or of its target."""
-    return hashlib.sha256(body if method == "POST" else path_qs.encode()).hexdigest()
-
-
-def http_header(
-    signer: Signer, chain_id: str, challenge: str, method: str, path_qs: str, body: bytes
-) -> str:
-    """The ``Authorization`` header value for one HTTP request (client side)."""
-    params = sign_auth(signer, chain_id, challenge, http_data(method, path_qs, body))
-    return f"{HTTP_SCHEME} " + ",".join(f"{name}={params[name]}" for name in HTTP_FIELDS)
 
 
 class Authenticator:

@@ -1,4 +1,5 @@
 """JSON-RPC 2.0, independent of the transport: errors, the method registry, the dispatcher.
+(The error codes and ``RpcError`` are ``paraclear.client.rpc_errors``'s, named here too.)
 
 ``Dispatcher.handle`` takes one frame (a WebSocket message or an HTTP body) and returns the
 encoded response, or ``None`` when there is nothing to answer (notifications only). The
@@ -24,7 +25,7 @@ import inspect
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -32,56 +33,45 @@ import msgspec
 
 from paraclear.api.limits import Limits, TokenBucket, deeper_than
 from paraclear.client.names import canonical_params
+from paraclear.client.rpc_errors import (
+    APPLICATION_ERROR,
+    INTERNAL_ERROR,
+    INVALID_CREDENTIALS,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    JSONRPC,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    TOO_MANY_REQUESTS,
+    UNAUTHORIZED,
+    RpcError,
+)
 from paraclear.state import TxFailure
 
+__all__ = [
+    "APPLICATION_ERROR",
+    "INTERNAL_ERROR",
+    "INVALID_CREDENTIALS",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "JSONRPC",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "TOO_MANY_REQUESTS",
+    "UNAUTHORIZED",
+    "Context",
+    "Dispatcher",
+    "Handler",
+    "Method",
+    "Observer",
+    "Registry",
+    "RpcError",
+    "now_us",
+    "params_error",
+    "to_rpc_error",
+]
+
 log = logging.getLogger(__name__)
-
-JSONRPC: Final = "2.0"
-PARSE_ERROR: Final = -32700
-INVALID_REQUEST: Final = -32600
-METHOD_NOT_FOUND: Final = -32601
-INVALID_PARAMS: Final = -32602
-INTERNAL_ERROR: Final = -32603
-# Application errors, numbered as Deribit numbers them where it has one.
-APPLICATION_ERROR: Final = 10000
-"""A typed node or clearing error; ``data.error`` names it (its code), the rest of ``data``
-holds its typed fields."""
-TOO_MANY_REQUESTS: Final = 10028
-INVALID_CREDENTIALS: Final = 13004
-UNAUTHORIZED: Final = 13009
-
-
-class RpcError(Exception):
-    """A JSON-RPC error: an integer ``code``, a ``message`` and optional structured ``data``."""
-
-    def __init__(self, code: int, message: str, data: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.data = dict(data) if data is not None else None
-
-    def to_object(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
-
-    @classmethod
-    def from_object(cls, error: Mapping[str, Any]) -> RpcError:
-        """The error a response's ``error`` member describes (used by the client)."""
-        code = error.get("code")
-        data = error.get("data")
-        return cls(
-            code if isinstance(code, int) else INTERNAL_ERROR,
-            str(error.get("message", "")),
-            data if isinstance(data, Mapping) else None,
-        )
-
-    @classmethod
-    def invalid_params(cls, param: str, reason: str) -> RpcError:
-        return cls(
-            INVALID_PARAMS, f"invalid params: {param}: {reason}", {"param": param, "reason": reason}
-        )
 
 
 def to_rpc_error(error: BaseException) -> RpcError:

@@ -30,11 +30,12 @@ from typing import Any, Final
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from paraclear.api.auth import Authenticator, http_data
+from paraclear.api.auth import Authenticator
 from paraclear.api.hub import Hub
 from paraclear.api.limits import Limits, TokenBucket
 from paraclear.api.metrics import CONTENT_TYPE, ApiMetrics
 from paraclear.api.rpc import Context, Dispatcher, Registry, RpcError
+from paraclear.client.grants import http_data
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ Objects are shaped like ccxt's unified structures wherever a field exists there 
 ``symbol``, ``base``, ``quote``, ``settle``, ``type``, ``strike``, ``optionType``, ``expiry``,
 ``contractSize``, ``precision``, ``limits``), and also carry Deribit's names
 (``instrument_name``, ``tick_size``, ``min_trade_amount``, ``kind``, ``settlement_period``,
-``is_active``), so both kinds of client find what they look for. The API server, the node
-core and the dashboard share them.
+``is_active``), so both kinds of client find what they look for. The API server and the
+dashboard share them; the lookups the chain needs too (listed instruments, oracle records,
+order ids) are ``paraclear.chain.lookups``'s, named here as well.
 
 Numbers leave fixed point here: prices and sizes become JSON numbers in USDC and contracts
 (decimal values with at most six places, exact in a double's shortest representation).
@@ -17,6 +18,10 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from paraclear.chain.lookups import listed_instruments as listed_instruments
+from paraclear.chain.lookups import oracle_of as oracle_of
+from paraclear.chain.lookups import order_id as order_id
+from paraclear.chain.lookups import parse_order_id as parse_order_id
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.instruments import (
     Instrument,
@@ -196,24 +201,6 @@ def index_price_view(oracle: OracleData) -> dict[str, Any]:
 # --- reading state ---------------------------------------------------------------------------
 
 
-def listed_instruments(state: State) -> list[Instrument]:
-    """Every listed instrument, by name.
-
-    Scans a copy of the key list (taken in one step under the GIL, so a producer thread
-    committing meanwhile cannot break the iteration). A node with many accounts should
-    keep an index instead.
-    """
-    found: list[Instrument] = []
-    for key, value in list(state.data.items()):
-        if (
-            key[:2] == k.INSTRUMENTS_LOCK
-            and len(key) == 3
-            and isinstance(value, Option | Perpetual)
-        ):
-            found.append(value)
-    return sorted(found, key=lambda instrument: instrument.name)
-
-
 def select_instruments(
     instruments: Iterable[Instrument],
     currency: str = "any",
@@ -236,25 +223,6 @@ def select_instruments(
             continue
         chosen.append(instrument)
     return chosen
-
-
-def oracle_of(state: State, underlying: str) -> OracleData | None:
-    value = state.data.get(k.oracle(underlying))
-    return value if isinstance(value, OracleData) else None
-
-
-def order_id(account: str, nonce: int) -> str:
-    """An order's id, in the API and in the books: its account and the nonce of the
-    ``PlaceOrder`` that opened it."""
-    return f"{account}-{nonce}"
-
-
-def parse_order_id(text: str) -> tuple[str, int]:
-    """(account, nonce) of an ``order_id``; raises ValueError if it is not one."""
-    account, _, nonce = text.rpartition("-")
-    if not account or not nonce.isdigit():
-        raise ValueError(f"not an order id: {text!r}")
-    return account, int(nonce)
 
 
 # --- books and trades ---------------------------------------------------------------------

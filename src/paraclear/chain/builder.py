@@ -38,7 +38,7 @@ from typing import Final, Protocol
 
 import msgspec
 
-from paraclear.api.views import order_id, parse_order_id
+from paraclear.chain.lookups import order_id, parse_order_id
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OpenOrder, Position

@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from paraclear.api import views
-from paraclear.api.views import order_id
+from paraclear.chain import lookups
 from paraclear.chain.builder import BlockBuilder, Built
 from paraclear.chain.chain_clock import ClockMode, chain_clock
 from paraclear.chain.dir_lock import DirectoryLock
+from paraclear.chain.lookups import order_id
 from paraclear.chain.mempool import Mempool, TieBreak
 from paraclear.chain.replay import open_state
 from paraclear.chain.sigverify import SigVerifier
@@ -634,10 +634,10 @@ class Node:
         return lambda: self._listeners.remove(listener)
 
     def instruments(self) -> list[Instrument]:
-        return views.listed_instruments(self.state)
+        return lookups.listed_instruments(self.state)
 
     def oracle(self, underlying: str) -> OracleData | None:
-        return views.oracle_of(self.state, underlying)
+        return lookups.oracle_of(self.state, underlying)
 
     def time(self) -> int | None:
         return self.block_time if self.height else None

@@ -28,13 +28,13 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import msgspec
 
-from paraclear.api.auth import DEFAULT_WINDOW_MS, Signer, sign_auth
-from paraclear.api.rpc import RpcError
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Side, Transaction
 from paraclear.client.block_check import verify_block, verify_header
 from paraclear.client.envelope import Keypair, encode_signed, sign
+from paraclear.client.grants import DEFAULT_WINDOW_MS, Signer, sign_auth
 from paraclear.client.names import canonical
 from paraclear.client.proof_check import verify_account_proof
+from paraclear.client.rpc_errors import RpcError
 from paraclear.numbers import parse_price, parse_size
 
 DEFAULT_TIMEOUT: Final = 10.0
