@@ -57,7 +57,7 @@ RUNS += [("threads", w, BATCHED) for w in (1, 2, 3, 4)] + [("processes", 3, BATC
 )
 def executor(request):
     backend, workers, machine = request.param
-    with ParallelExecutor(machine, workers, backend) as executor:
+    with ParallelExecutor(machine, workers, backend, unspread_sequential=False) as executor:
         yield executor
 
 
@@ -80,7 +80,7 @@ def test_parallel_equals_sequential(executor, seed, keys, fail_rate, optimistic_
 @pytest.mark.parametrize("keys", CONTENTION)
 @pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
 def test_every_contention_level_with_mispredicted_optimistic_transactions(backend, keys, machine):
-    with ParallelExecutor(machine, 3, backend) as executor:
+    with ParallelExecutor(machine, 3, backend, unspread_sequential=False) as executor:
         results = run_side_by_side(
             executor, keys, keys, blocks=4, optimistic_rate=0.5, dynamic_rate=0.2
         )
@@ -98,7 +98,7 @@ def test_a_misprediction_widens_the_prediction_and_runs_again():
     blocks = [(seen_odd, dynamic), (MockTx(id=3, sender=3, reads=(9,), writes=(1,), deltas=(0,)),)]
     for backend in BACKENDS:
         sequential, parallel = State(), State()
-        with ParallelExecutor(MACHINE, 2, backend) as executor:
+        with ParallelExecutor(MACHINE, 2, backend, unspread_sequential=False) as executor:
             for height, txs in enumerate(blocks, start=1):
                 block = Block(height=height, time=height, txs=txs)
                 expected = execute_block(sequential, block, MACHINE)
@@ -170,6 +170,23 @@ def test_a_thread_that_raises_mid_block_falls_back_to_an_identical_block(workers
                 assert reason is None
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result(backend):
+    rng = random.Random(3)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(BATCHED, 2, backend) as executor:
+        for height in (1, 2, 3):  # a fully contended block, then spread ones, then contended
+            keys = 2 if height != 2 else 10_000
+            block = random_block(rng, 150, keys, height=height)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+            assert parallel.data == sequential.data
+            metrics = got.metrics.parallel
+            assert metrics.fallback is None and metrics.spread == (keys > 2)
+            assert (metrics.per_worker == []) == (keys == 2)  # no worker ran it
+
+
 def test_state_changed_elsewhere_between_blocks_is_picked_up():
     rng = random.Random(5)
     sequential, parallel = State(), State()
@@ -197,7 +214,7 @@ def test_bad_configuration_is_refused():
 
 def test_metrics_explain_the_block():
     rng = random.Random(1)
-    with ParallelExecutor(MACHINE, 2, "inline") as executor:
+    with ParallelExecutor(MACHINE, 2, "inline", unspread_sequential=False) as executor:
         result = executor.execute(State(), random_block(rng, 200, 10))
     metrics = result.metrics.parallel
     assert metrics.dag.critical_path == len(metrics.dag.level_widths)

@@ -97,9 +97,14 @@ class BlockRun(Generic[TxT]):
         machine: StateMachine[TxT],
         ctx: BlockContext,
         pending: dict[Key, object] | None = None,
+        runner: BatchRunner[TxT] | None = None,
     ) -> None:
         self.data = data
         self.machine = machine
+        if runner is None:
+            runner = getattr(machine, "batch_runner", None)
+        self.runner: BatchRunner[TxT] | None = runner
+        """What runs its batches: ``runner`` if given, else the machine's, if it has one."""
         self.ctx = ctx
         self.pending: dict[Key, object] = {} if pending is None else pending
         self.txs: list[TxT] = []
@@ -115,7 +120,7 @@ class BlockRun(Generic[TxT]):
         with what ``begin`` wrote (its nonce and fee) and its typed error (through the
         machine's ``batch_runner`` if it has one)."""
         started = perf_counter()
-        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        runner = self.runner
         receipt = runner.run_batch(self, [tx])[0] if runner is not None else self._run(tx, True)
         self.seconds += perf_counter() - started
         return receipt
@@ -132,7 +137,7 @@ class BlockRun(Generic[TxT]):
         """``run`` each of ``txs`` in order (through the machine's ``batch_runner`` if it has
         one); their receipts."""
         started = perf_counter()
-        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        runner = self.runner
         if runner is not None:
             receipts = runner.run_batch(self, txs)
         else:
@@ -197,7 +202,7 @@ class BlockRun(Generic[TxT]):
         started = perf_counter()
         timings: dict[str, float] = {}
         state.apply(self.pending, timings)
-        runner: BatchRunner[TxT] | None = getattr(self.machine, "batch_runner", None)
+        runner = self.runner
         if runner is not None:
             runner.committed(self, state)
         committed = perf_counter()

@@ -78,7 +78,8 @@ class ParallelMetrics:
     """The DAG of the schedule that ran; None when the block fell back to sequential."""
     rounds: int = 0
     spread: bool = False
-    """Whether the block was spread over workers (else it ran on worker 0)."""
+    """Whether the block was spread over workers (else the schedule gave it all to one
+    worker, and it ran on the sequential executor in the coordinator's thread)."""
     replicated: int = 0
     """Transactions run on every worker (barriers read by all)."""
     transfers: int = 0

@@ -12,6 +12,10 @@ queues between every pair, nothing encoded), ``processes`` (``pool.ProcessPool``
 forked worker processes, pipes between every pair) and ``inline`` (``pool.InlinePool``: the
 same workers and steps stepped in lockstep on one thread, for debugging and tests).
 
+A block the schedule gives all to one worker (its rounds would cost more than they save: a
+hot chain, a fully contended block) runs on the sequential executor in this thread instead,
+with the same result and none of the workers' exchanges or bookkeeping.
+
 Whenever the parallel run cannot finish — a worker died or raised, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from
 the untouched block-start state, so the result is the same, and the pool is rebuilt from
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any, Generic, Literal, TypeVar
 
+from paraclear.execution.block_run import BatchRunner
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
@@ -59,7 +64,12 @@ class ParallelExecutor(Generic[TxT]):
     """
 
     def __init__(
-        self, machine: StateMachine[TxT], workers: int = 2, backend: Backend = "processes"
+        self,
+        machine: StateMachine[TxT],
+        workers: int = 2,
+        backend: Backend = "processes",
+        *,
+        unspread_sequential: bool = True,
     ) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
@@ -68,12 +78,19 @@ class ParallelExecutor(Generic[TxT]):
         self.machine = machine
         self.workers = workers
         self.backend = backend
+        self.unspread_sequential = unspread_sequential
+        """Run a block the schedule gives all to one worker on the sequential executor here
+        (False: on that worker, as any other block; the tests of the workers use it)."""
         self._codec = WireCodec(machine)
         self._pool: InlinePool | ProcessPool | ThreadPool | None = None
         self._state: State | None = None
         self._version = -1
         self._fault: tuple[int, int] | None = None
         self._weights = [1.0] + [FORKED_COST] * (workers - 1) if backend == "processes" else None
+        spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
+        self._runner: BatchRunner[TxT] | None = spawn() if spawn is not None else None
+        """The batch runner of blocks run here sequentially (not the machine's own, which
+        may be following another state)."""
 
     def __enter__(self) -> ParallelExecutor[TxT]:
         return self
@@ -116,6 +133,8 @@ class ParallelExecutor(Generic[TxT]):
             planned = perf_counter()
             metrics.attempts += 1
             metrics.dag_seconds = planned - planned_from
+            if not schedule.spread and self.unspread_sequential and fault is None:
+                return self._sequential(state, block, metrics, schedule, started)
             try:
                 pool = self._pool_for(state)
                 tasks = self._tasks(block, schedule, accesses, fault)
@@ -252,6 +271,26 @@ class ParallelExecutor(Generic[TxT]):
             self._state, self._version = state, state.version
         return self._pool
 
+    def _sequential(
+        self,
+        state: State,
+        block: Block[TxT],
+        metrics: ParallelMetrics,
+        schedule: Schedule,
+        started: float,
+    ) -> BlockResult:
+        """Run a block that the schedule gave to one worker (its rounds would cost more than
+        they save) on the sequential executor in this thread, with a batch runner of this
+        executor's own: the same result, without the workers' exchanges and bookkeeping."""
+        result = execute_block(state, block, self.machine, self._runner)
+        metrics.dag = schedule.metrics
+        metrics.rounds = schedule.rounds
+        metrics.spread = False
+        metrics.replicated = len(schedule.replicated)
+        result.metrics.parallel = metrics
+        result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
+        return result
+
     def _fallback(
         self,
         state: State,
@@ -261,7 +300,7 @@ class ParallelExecutor(Generic[TxT]):
         started: float,
     ) -> BlockResult:
         """Run the block sequentially from the block-start state (which nothing touched)."""
-        result = execute_block(state, block, self.machine)
+        result = execute_block(state, block, self.machine, self._runner)
         metrics.fallback = reason
         metrics.reexecutions += len(block.txs)
         result.metrics.parallel = metrics
