@@ -129,6 +129,8 @@ class Tape:
     def __init__(self) -> None:
         self.trades: dict[str, deque[TapeTrade]] = {}
         self.seq: dict[str, int] = {}
+        self._starts: dict[str, deque[tuple[int, int]]] = {}
+        """Per instrument, (height, ``seq`` of its first fill) of each block with fills."""
         """Fills of each instrument since the chain began."""
         self.candles: dict[str, deque[Candle]] = {}
         self.oracles: dict[str, OracleData] = {}
@@ -198,6 +200,9 @@ class Tape:
         name = fill.instrument
         seq = self.seq.get(name, 0) + 1
         self.seq[name] = seq
+        if number == 0:
+            starts = self._starts.setdefault(name, deque(maxlen=RECENT_TRADES))
+            starts.append((block.height, seq))
         trades = self.trades.setdefault(name, deque(maxlen=RECENT_TRADES))
         previous = trades[-1] if trades else None
         trades.append(
@@ -243,7 +248,7 @@ class Tape:
     def block_trades(self, name: str, height: int) -> list[TapeTrade]:
         """The instrument's fills in block ``height``, if kept."""
         found = []
-        for trade in reversed(self.recent(name)):
+        for trade in reversed(self.trades.get(name, ())):
             if trade.height < height:
                 break
             if trade.height == height:
@@ -251,9 +256,20 @@ class Tape:
         return found[::-1]
 
     def seq_of(self, name: str, height: int, number: int) -> int | None:
-        """``trade_seq`` of the instrument's fill ``number`` of block ``height``, if kept."""
-        trades = self.block_trades(name, height)
-        return trades[number].seq if number < len(trades) else None
+        """``trade_seq`` of the instrument's fill ``number`` of block ``height``, if kept
+        (looked up from the block's first ``seq``, not by walking the trades: the API asks
+        once per fill of every order it answers)."""
+        starts = self._starts.get(name, ())
+        for at in range(len(starts) - 1, -1, -1):
+            block, first = starts[at]
+            if block < height:
+                return None
+            if block == height:
+                end = starts[at + 1][1] if at + 1 < len(starts) else self.seq[name] + 1
+                seq = first + number
+                kept = self.trades[name]
+                return seq if seq < end and kept and seq >= kept[0].seq else None
+        return None
 
     def candles_between(self, name: str, start: int, end: int) -> list[Candle]:
         """One-minute candles that start in ``[start, end]`` (Unix seconds)."""
