@@ -72,6 +72,7 @@ from paraclear.execution import (
     Receipt,
     SequentialExecutor,
 )
+from paraclear.execution.parallel import Backend
 from paraclear.market import (
     NEVER,
     BookResult,
@@ -106,7 +107,7 @@ class NodeConfig:
     """How a built block is executed: "dry-run" commits the builder's own sequential run;
     "sequential" and "parallel" execute it again and check that they agree with it."""
     workers: int = 2
-    backend: Literal["processes", "inline"] = "processes"
+    backend: Backend = "processes"
     engine: Engine = "compiled"
     """How the block builder's dry run (and a sequential executor) runs transactions."""
     matcher_processes: int = 1
