@@ -61,8 +61,7 @@ SIZE_SCALE: Final = 1_000_000
 PPM: Final = 1_000_000
 MARGIN_SCALE: Final = PPM * SIZE_SCALE
 NO_ROW: Final = np.int64(-1)
-"""``changed`` of a margin check of the account as it is (an int64, not a literal: numba
-compiles a helper again for every literal argument it is called with)."""
+"""``changed`` of a margin check of the account as it is."""
 ZERO: Final = np.int64(0)
 SAFE_BOUND: Final = float(2**62)
 """Below this float bound on Σ |size| × max |risk array|, int64 sums are exact."""
