@@ -107,7 +107,7 @@ class NodeConfig:
     """How a built block is executed: "dry-run" commits the builder's own sequential run;
     "sequential" and "parallel" execute it again and check that they agree with it."""
     workers: int = 2
-    backend: Backend = "processes"
+    backend: Backend = "threads"
     engine: Engine = "compiled"
     """How the block builder's dry run (and a sequential executor) runs transactions."""
     matcher_processes: int = 1

@@ -70,7 +70,7 @@ def register(commands: Any) -> None:
         "--workers", type=int_in(1, MAX_WORKERS), default=2,
         help="worker processes of the parallel executor (default 2)",
     )  # fmt: skip
-    parser.add_argument("--backend", choices=BACKENDS, default="processes", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=BACKENDS, default="threads", help=argparse.SUPPRESS)
     add_engine_argument(parser, "the block builder's dry run")
     parser.add_argument(
         "--matcher-processes", type=int_in(1, 16), default=1,

@@ -67,7 +67,7 @@ class ParallelExecutor(Generic[TxT]):
         self,
         machine: StateMachine[TxT],
         workers: int = 2,
-        backend: Backend = "processes",
+        backend: Backend = "threads",
         *,
         unspread_sequential: bool = True,
     ) -> None:

@@ -30,7 +30,7 @@ class CrashConfig:
     executor: str = "sequential"
     """``sequential`` or ``parallel`` (then ``workers`` and ``backend`` apply)."""
     workers: int = 2
-    backend: Backend = "processes"
+    backend: Backend = "threads"
     crash_blocks: int = 1
     """The crash's speed: oracle updates it takes, in equal steps with liquidation between."""
     skew_before_ppm: int = -100_000

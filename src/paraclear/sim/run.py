@@ -84,7 +84,7 @@ def run_simulation(
     *,
     executor: str = "sequential",
     workers: int = 2,
-    backend: Backend = "processes",
+    backend: Backend = "threads",
     engine: Engine = "compiled",
 ) -> SimulationReport:
     """Generate and execute ``blocks`` blocks (after a setup block) on ``executor``
