@@ -7,16 +7,16 @@ persisting on a thread of its own, and end to end with the producer thread runni
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from paraclear.api.app import NodeApp
-from paraclear.chain.core import Node
+from paraclear.chain.core import Inclusion, Node
 from paraclear.chain.storage import BlockStore, StorageFull
 from tests.node.test_storage_full import TRADERS, _config, _orders, _produce, _setup
 
 
-def _admit(node: Node, first_nonce: int, count: int) -> list:  # type: ignore[type-arg]
+def _admit(node: Node, first_nonce: int, count: int) -> list[Future[Inclusion]]:
     futures = [node.submit(s) for s in _orders(first_nonce, count)]
     node.admit_pending()
     return futures

@@ -45,6 +45,7 @@ import time as wallclock
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Final, Literal
 
@@ -325,7 +326,9 @@ class Node:
         self._settle_void()
         return report
 
-    def _produce(self, previous: Future[BlockReport | None] | None) -> _Persist | None:
+    def _produce(
+        self, previous: Future[BlockReport | None] | None
+    ) -> Callable[[], BlockReport | None] | None:
         """Take, build and commit the next block to the state; returns what persists and
         publishes it (None if the mempool held nothing). ``previous``: the persisting of the
         block before, which the build overlaps and the commit waits for."""
@@ -370,7 +373,7 @@ class Node:
             "dry_run": built.run_seconds,
         }
         taken_ids = [id(signed.tx) for signed in taken]
-        return _Persist(self, built, result, envelopes, undo, taken_ids, seconds, started)
+        return partial(self._persist, built, result, envelopes, undo, taken_ids, seconds, started)
 
     def _persist(
         self,
@@ -694,27 +697,6 @@ class Node:
                 raise RuntimeError("the open orders in state do not make a valid book")
             for name, book in results.items():
                 self.depth[name] = (list(book.bids), list(book.asks))
-
-
-@dataclass
-class _Persist:
-    """A block committed to the state, waiting to be made durable and published
-    (``Node._persist``); call it once, on the producer's thread or the persister's."""
-
-    node: Node
-    built: Built
-    result: BlockResult
-    envelopes: list[bytes]
-    undo: dict[Key, object]
-    taken: list[int]
-    seconds: dict[str, float]
-    started: float
-
-    def __call__(self) -> BlockReport | None:
-        return self.node._persist(
-            self.built, self.result, self.envelopes, self.undo, self.taken, self.seconds,
-            self.started,
-        )  # fmt: skip
 
 
 def order_key(tx: Transaction) -> tuple[str, int] | None:
