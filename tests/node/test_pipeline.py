@@ -13,6 +13,7 @@ from pathlib import Path
 from paraclear.api.app import NodeApp
 from paraclear.chain.core import Inclusion, Node
 from paraclear.chain.storage import BlockStore, StorageFull
+from paraclear.client.envelope import SignedTx
 from tests.node.test_storage_full import TRADERS, _config, _orders, _produce, _setup
 
 
@@ -117,3 +118,35 @@ def _setup_through(node: Node) -> None:
 
     for future in [node.submit(s) for s in _setup_txs()]:
         assert future.result(timeout=30).receipt.ok
+
+
+def test_a_block_starts_at_once_when_none_is_in_flight(tmp_path: Path) -> None:
+    """With an interval far longer than the test's timeout, transactions are included all
+    the same: an idle producer does not wait for the interval."""
+    with NodeApp(_config(tmp_path, block_interval=3600.0)) as app:
+        node = app.node
+        _setup_through(node)  # each setup block started at once
+        for first in (1, 11):
+            heights = {f.result(timeout=30).height for f in _submit(node, _orders(first, 30))}
+            assert heights and max(heights) == node.height
+
+
+def test_snapshots_are_paced_by_snapshot_seconds(tmp_path: Path) -> None:
+    """``snapshot_every`` names every height, but a snapshot younger than
+    ``snapshot_seconds`` makes the producer skip the next ones; with 0 every one is taken."""
+    for pace, expected in ((3600.0, 1), (0.0, None)):
+        path = tmp_path / str(pace)
+        node = Node(_config(path, snapshot_every=1, snapshot_seconds=pace), clock=lambda: 1)
+        try:
+            _setup(node)
+            for first in (1, 11, 21):
+                _produce(node, _orders(first, 10))
+            taken = node.store.snapshot_heights()
+            assert len(taken) == (expected or min(node.height, node.store.keep_snapshots))
+            assert taken[-1] == (node.store.snapshot_heights()[0] if expected else node.height)
+        finally:
+            node.stop()
+
+
+def _submit(node: Node, signed: list[SignedTx]) -> list[Future[Inclusion]]:
+    return [node.submit(s) for s in signed]

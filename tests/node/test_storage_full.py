@@ -42,7 +42,8 @@ TRADERS = [Keypair.from_seed_int(seed) for seed in (1, 2, 3)]
 
 
 def _config(path: Path, **overrides: object) -> NodeConfig:
-    return NodeConfig(data_dir=path, genesis_time=T0, block_interval=0.02, **overrides)  # type: ignore[arg-type]
+    settings: dict[str, object] = {"block_interval": 0.02, **overrides}
+    return NodeConfig(data_dir=path, genesis_time=T0, **settings)  # type: ignore[arg-type]
 
 
 def _setup(node: Node) -> None:

@@ -58,6 +58,7 @@ class Node:
         command = [
             sys.executable, "-m", "paraclear", "serve", "--data-dir", str(data_dir),
             "--port", "0", "--block-interval", str(block_interval), "--snapshot-every", "10",
+            "--snapshot-seconds", "0",
         ]  # fmt: skip
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stderr=log, stdout=subprocess.DEVNULL)

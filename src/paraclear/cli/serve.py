@@ -55,7 +55,8 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--block-interval", type=float_in(0.001, 60.0), default=0.1,
-        help="seconds between blocks while transactions wait (default 0.1)",
+        help="seconds between block starts while the block before is still being written; "
+        "when it is durable, a block starts as soon as a transaction waits (default 0.1)",
     )  # fmt: skip
     parser.add_argument(
         "--max-block-txs", type=int_in(1, 1_000_000), default=20_000,
@@ -79,6 +80,12 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--snapshot-every", type=int_in(1, 1_000_000), default=100,
         help="blocks between state snapshots (default 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--snapshot-seconds", type=float_in(0.0, 86_400.0), default=10.0,
+        help="least seconds between two snapshots: a height --snapshot-every names is "
+        "skipped while the last snapshot is younger (default 10; blocks come milliseconds "
+        "apart when traffic is light)",
     )  # fmt: skip
     parser.add_argument(
         "--accept-loss", action="store_true",
@@ -186,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         matcher_processes=args.matcher_processes,
         snapshot_every=args.snapshot_every,
+        snapshot_seconds=args.snapshot_seconds,
         accept_loss=args.accept_loss,
         max_db_bytes=None if args.max_db_mb is None else args.max_db_mb << 20,
         clock=args.clock,
