@@ -15,7 +15,7 @@ from the rows on flush.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -116,6 +116,28 @@ def fits(*values: int) -> bool:
     return all(INT64_MIN <= value <= INT64_MAX for value in values)
 
 
+class AccountKeys(NamedTuple):
+    """The keys of one account's fields that the kernels change."""
+
+    collateral: Key
+    nonce: Key
+    reserved: Key
+    bankruptcy: Key
+    portfolio: Key
+    open_orders: Key
+
+    @classmethod
+    def of(cls, account: str) -> AccountKeys:
+        return cls(
+            k.collateral(account),
+            k.nonce(account),
+            k.reserved(account),
+            k.bankruptcy(account),
+            k.portfolio(account),
+            k.open_orders(account),
+        )
+
+
 class Tables:
     """The arrays and the names their rows stand for. See ``layout`` for the columns."""
 
@@ -146,11 +168,16 @@ class Tables:
             )
         self.account_row: dict[str, int] = {}
         self.account_names: list[str] = []
+        self.account_keys: list[AccountKeys] = []
+        """The keys of each account row, made once: a flush names them without building
+        tuples (each one new tuple for the cyclic collector to scan after the block)."""
         self.instrument_row: dict[str, int] = {}
         self.instrument_names: list[str] = []
         self._listings: dict[int, Instrument] = {}
         self._marks: dict[int, MarkData] = {}
         self.position_row: dict[tuple[int, int], int] = {}
+        self.position_keys: list[Key] = []
+        """The key of each position row, made once (as ``account_keys``)."""
         self.order_row: dict[tuple[int, int], int] = {}
         """``(account row, order nonce)`` → the order's row (the latest one given out)."""
         self.free_orders: list[int] = []
@@ -174,6 +201,7 @@ class Tables:
         if row is None:
             row = self.account_row[name] = len(self.account_names)
             self.account_names.append(name)
+            self.account_keys.append(AccountKeys.of(name))
             self.accounts = grown(self.accounts, row + 1)
             self.account_positions = grown(self.account_positions, row + 1)
         return row
@@ -192,6 +220,8 @@ class Tables:
         row = self.position_row.get((account, instrument))
         if row is None:
             row = self.position_row[(account, instrument)] = len(self.position_row)
+            name = self.account_names[account]
+            self.position_keys.append(k.position(name, self.instrument_names[instrument]))
             self.positions = grown(self.positions, row + 1)
             self.positions[row, P_ACCT] = account
             self.positions[row, P_INST] = instrument
@@ -437,11 +467,10 @@ class Tables:
         rows = self.touched_positions
         values = self.positions[rows].tolist()
         self.positions[rows, P_TOUCH] = 0
-        names, instruments = self.account_names, self.instrument_names
-        for p in values:
-            key = k.position(names[p[P_ACCT]], instruments[p[P_INST]])
+        keys = self.position_keys
+        for row, p in zip(rows, values, strict=True):
             size = p[P_SIZE]
-            pending[key] = Position(size, p[P_QUOTE], p[P_FIDX]) if size else None
+            pending[keys[row]] = Position(size, p[P_QUOTE], p[P_FIDX]) if size else None
 
     def _flush_accounts(
         self,
@@ -453,22 +482,22 @@ class Tables:
         values = self.accounts[rows].tolist()
         self.accounts[rows, A_TOUCH] = 0
         for account, a in zip(rows, values, strict=True):
-            name, touched = self.account_names[account], a[A_TOUCH]
+            keys, touched = self.account_keys[account], a[A_TOUCH]
             if touched & T_COLL:
-                pending[k.collateral(name)] = a[A_COLL]
+                pending[keys.collateral] = a[A_COLL]
             if touched & T_NONCE:
-                pending[k.nonce(name)] = a[A_NONCE]
+                pending[keys.nonce] = a[A_NONCE]
             if touched & T_RESV:
-                pending[k.reserved(name)] = a[A_RESV] or None
+                pending[keys.reserved] = a[A_RESV] or None
             if touched & T_BANK:
-                pending[k.bankruptcy(name)] = None
+                pending[keys.bankruptcy] = None
             if touched & T_PORTFOLIO:
                 listed = self.account_positions[account, : a[A_NPOS]].tolist()
                 held = self.positions[listed, P_INST].tolist()
                 instruments = sorted(self.instrument_names[at] for at in held)
-                pending[k.portfolio(name)] = tuple(instruments) if instruments else None
+                pending[keys.portfolio] = tuple(instruments) if instruments else None
             if touched & T_ORDERS:
-                key = k.open_orders(name)
+                key = keys.open_orders
                 before = pending[key] if key in pending else data.get(key)
                 nonces = set(before or ())  # type: ignore[call-overload]
                 for nonce, live in orders_of.get(account, ()):
