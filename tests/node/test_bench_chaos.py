@@ -16,3 +16,13 @@ def test_a_few_kills_under_load_lose_nothing_and_damage_is_detected() -> None:
     assert "silent" not in result["damage"].values(), result["damage"]
     assert result["damage"]["deleted_wal"] == "detected", result["damage"]
     assert list(result["damage"].values()).count("detected") >= 2, result["damage"]
+
+
+def test_kills_of_the_core_with_frontends_up_lose_nothing() -> None:
+    result = bench_chaos(
+        rounds=2, traders=2, window=8, max_kill_after=0.5, startup_share=0.0, frontends=2
+    )
+    assert result["frontends"] == 2 and result["kills_under_load"] == 2
+    assert result["acknowledged"] > 0
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["replay_ok"] and result["clean_stop_exit"] == 0

@@ -48,6 +48,7 @@ from paraclear.api.block_stats import STATS_FILE, BlockStats
 from paraclear.api.deribit import DeribitMethods
 from paraclear.api.deribit_streams import DeribitStreams
 from paraclear.api.deribit_trades import TradeMethods
+from paraclear.api.desk import LocalDesk
 from paraclear.api.heartbeat import Heartbeats
 from paraclear.api.hub import Hub
 from paraclear.api.limits import Limits
@@ -77,8 +78,16 @@ BOOK_DEPTH: Final = 10
 """Levels per side in ``book.*`` messages."""
 
 
-def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) -> ApiServer:
-    """The API server of ``node`` (not started); its publisher is attached to the node."""
+def node_api(
+    node: Node,
+    limits: Limits | None = None,
+    *,
+    testnet: bool = True,
+    desk: LocalDesk | None = None,
+) -> ApiServer:
+    """The API server of ``node`` (not started); its publisher is attached to the node.
+    ``desk``: the order entry's (its ``caught_up`` is set here), for the front-ends' link
+    to share."""
     hub = Hub(is_instrument=lambda name: _is_listed(node, name))
     stats = BlockStats(
         node.machine, node.config.executor, node.config.data_dir / STATS_FILE, node.height
@@ -99,7 +108,9 @@ def node_api(node: Node, limits: Limits | None = None, *, testnet: bool = True) 
     TradeMethods(node).register(registry)
     OverviewMethods(node, risk).register(registry)
     stats.register(registry)
-    TradingMethods(node, caught_up=publisher.caught_up).register(registry)
+    desk = desk or LocalDesk(node)
+    desk.caught_up = publisher.caught_up
+    TradingMethods(desk).register(registry)
     server = ApiServer(
         registry,
         hub=hub,

@@ -129,6 +129,9 @@ class Method:
     handler: Handler
     private: bool
     is_async: bool
+    raw: bool = False
+    """The handler takes the request's ``params`` as sent, unchecked (a front-end forwarding
+    the call to the node core, which checks them)."""
 
 
 class Registry:
@@ -141,6 +144,13 @@ class Registry:
         """Register ``handler(context, params)``; sync or async. Replaces an earlier one."""
         is_async = inspect.iscoroutinefunction(handler)
         self._methods[name] = Method(name, params, handler, name.startswith("private/"), is_async)
+
+    def forward(self, name: str, handler: Handler) -> None:
+        """Register an async ``handler(context, request)`` that gets the whole request, its
+        ``params`` unchecked (see ``Method.raw``)."""
+        self._methods[name] = Method(
+            name, msgspec.Struct, handler, name.startswith("private/"), True, raw=True
+        )
 
     def method(self, name: str, params: type[msgspec.Struct]) -> Callable[[Handler], Handler]:
         """Decorator form of ``add``."""
@@ -219,6 +229,11 @@ class Dispatcher:
         except Exception as error:
             return self._error_frame(None, to_rpc_error(error), us_in, "other")
 
+    async def call(self, request: dict[str, Any], context: Context) -> Any:
+        """The result of one request object (no rate limit: a front-end took it); raises
+        what its handler raised, or ``RpcError``."""
+        return await self._call(request, context, None)
+
     def _decode(self, frame: bytes) -> Any:
         """The JSON value of a frame. Raises RpcError (oversized, too deep, parse error)."""
         limit = self.limits.max_frame_bytes
@@ -287,6 +302,8 @@ class Dispatcher:
             raise RpcError(METHOD_NOT_FOUND, f"method not found: {name}", {"method": name})
         if method.private and context.account is None:
             raise RpcError(UNAUTHORIZED, f"{name} needs an authenticated account (public/auth)")
+        if method.raw:
+            return await method.handler(context, request)
         params = self._params(method, request.get("params"), context.lax)
         if method.is_async:
             return await method.handler(context, params)

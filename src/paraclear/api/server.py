@@ -24,8 +24,9 @@ import contextlib
 import logging
 import struct
 import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -38,6 +39,7 @@ from paraclear.api.rpc import Context, Dispatcher, Registry, RpcError
 from paraclear.client.grants import http_data
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WS_PATH: Final = "/ws/api/v2"
 HTTP_PATH: Final = "/api/v2"
@@ -144,8 +146,12 @@ class ApiServer:
         metrics: ApiMetrics | None = None,
         testnet: bool = True,
         static_dir: Path | None = DASHBOARD_DIR,
+        header_check: Callable[[str, str], Awaitable[str]] | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.header_check = header_check
+        """Checks an HTTP ``Authorization`` header elsewhere (a front-end asks its core);
+        by default the authenticator here does."""
         self.hub = hub or Hub()
         self.authenticator = authenticator or Authenticator(DEFAULT_CHAIN_ID)
         self.metrics = metrics or ApiMetrics()
@@ -175,12 +181,16 @@ class ApiServer:
             app.router.add_static("/static", self.static_dir)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; returns the bound port (``port=0`` picks a free one)."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+    ) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one). ``reuse_port``:
+        share the port with other processes (``SO_REUSEPORT``: the kernel spreads the
+        connections over them; the API's front-ends)."""
         self.hub.bind(asyncio.get_running_loop())
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        await web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None).start()
         bound: int = self._runner.addresses[0][1]
         return bound
 
@@ -274,7 +284,10 @@ class ApiServer:
         if header is not None:
             data = http_data(request.method, request.path_qs, body)
             try:
-                context.account = self.authenticator.verify_header(header, data)
+                if self.header_check is not None:
+                    context.account = await self.header_check(header, data)
+                else:
+                    context.account = self.authenticator.verify_header(header, data)
             except RpcError as error:
                 return self._http_error(401, error)
         response = await self.dispatcher.handle(body, context, self._http_bucket(context.peer))
@@ -325,14 +338,19 @@ class ServerThread:
         self._requested_port = port
         self.port = 0
 
-    def start(self) -> int:
-        """Start serving; returns the port."""
+    def start(self, *, listen: bool = True) -> int:
+        """Start serving; returns the port. ``listen=False`` runs the loop and the hub
+        without a listening socket (the API's front-ends listen instead; port 0)."""
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            self.server.start(self.host, self._requested_port), self.loop
-        )
-        self.port = future.result()
+        if not listen:
+            self.loop.call_soon_threadsafe(self.server.hub.bind, self.loop)
+            return 0
+        self.port = self.run(self.server.start(self.host, self._requested_port))
         return self.port
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's loop; wait for and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     @property
     def url(self) -> str:

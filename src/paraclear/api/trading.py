@@ -21,24 +21,15 @@ Reads (positions, account summary, margins, books, tickers, trades) are in ``rea
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from paraclear.api import account_views, views
-from paraclear.api.bridge import ThreadBridge
+from paraclear.api.desk import Desk, Included
 from paraclear.api.methods import Params
-from paraclear.api.reads import (
-    NodeLike,
-    Number,
-    open_order,
-    raw_number,
-)
+from paraclear.api.reads import Number, raw_number
 from paraclear.api.rpc import APPLICATION_ERROR, UNAUTHORIZED, Context, Registry, RpcError
-from paraclear.chain.core import Inclusion
-from paraclear.clearing.events import OrderClosed
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -155,16 +146,10 @@ def check_order_id(param: str | None, account: str, order: int) -> None:
 
 
 class TradingMethods:
-    """Order entry, account reads, books and trades of one node."""
+    """Order entry through a ``Desk``: the node in this process, or a front-end's core."""
 
-    def __init__(
-        self, node: NodeLike, caught_up: Callable[[int], Awaitable[None]] | None = None
-    ) -> None:
-        self.node = node
-        self.caught_up = caught_up
-        self._bridges: tuple[asyncio.AbstractEventLoop, ThreadBridge] | None = None
-        """Waits until the node's books and recent trades include a block (see
-        ``api.Publisher.caught_up``); answers are built only after."""
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
 
     def register(self, registry: Registry) -> None:
         registry.add("private/buy", OrderParams, self.buy)
@@ -184,8 +169,8 @@ class TradingMethods:
     async def _place(self, context: Context, params: OrderParams, side: Side) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
         tx = check_place(params, signed.tx, side)
-        inclusion = await self._include(signed)
-        return self._order_result(tx.sender, tx.nonce, inclusion, tx)
+        included = await self._include(signed)
+        return _order_result(tx.sender, tx.nonce, included, tx)
 
     async def edit(self, context: Context, params: EditParams) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
@@ -199,8 +184,8 @@ class TradingMethods:
             _agree("amount", raw_number(params.amount, "amount", parse_size), tx.size)
         if params.price is not None:
             _agree("price", raw_number(params.price, "price", parse_price), tx.price)
-        inclusion = await self._include(signed)
-        return self._order_result(tx.sender, tx.order, inclusion, None)
+        included = await self._include(signed)
+        return _order_result(tx.sender, tx.order, included, None)
 
     async def cancel(self, context: Context, params: CancelParams) -> dict[str, Any]:
         signed = decode_order_tx(params.signed_tx, context.account)
@@ -210,10 +195,9 @@ class TradingMethods:
                 "signed_tx", f"expected a cancel_order, got {type(tx).__name__}"
             )
         check_order_id(params.order_id, tx.sender, tx.order)
-        before = open_order(self.node.state, tx.sender, tx.order)
-        inclusion = await self._include(signed)
-        height, events = inclusion.height, inclusion.receipt.events
-        closed = next((e for e in events if isinstance(e, OrderClosed)), None)
+        included = await self._include(signed)
+        before = included.before
+        closed = included.closed
         view = account_views.order_view(tx.sender, tx.order, before) if before is not None else {}
         view.update(
             order_id=views.order_id(tx.sender, tx.order),
@@ -222,7 +206,7 @@ class TradingMethods:
             order_state="cancelled",
             status="canceled",
             remaining=views.size(closed.remaining) if closed else 0.0,
-            block=height,
+            block=included.height,
         )
         return view
 
@@ -231,69 +215,57 @@ class TradingMethods:
         its authority, so this is public. Answers with its receipt once its block is
         durable; a transaction that failed in its block is ``ok: false`` with its error."""
         signed = decode_envelope(params.signed_tx)
-        inclusion = await self._bridge().wrap(self.node.submit(signed))
-        receipt = inclusion.receipt
-        error = receipt.error
+        included = await self.desk.include(signed, views=False)
+        error = included.error
         return {
-            "tx_id": inclusion.tx_id,
-            "block": inclusion.height,
-            "index": inclusion.index,
-            "ok": receipt.ok,
+            "tx_id": included.tx_id,
+            "block": included.height,
+            "index": included.index,
+            "ok": included.ok,
             "error": None
             if error is None
             else {"error": error.code, "message": error.message, **dict(error.details)},
         }
 
-    def _bridge(self) -> ThreadBridge:
-        loop = asyncio.get_running_loop()
-        if self._bridges is None or self._bridges[0] is not loop:
-            self._bridges = (loop, ThreadBridge(loop))
-        return self._bridges[1]
-
-    async def _include(self, signed: SignedTx) -> Inclusion:
-        """Submit and wait for the durable block; raise the failure if the receipt has one."""
-        inclusion: Inclusion = await self._bridge().wrap(self.node.submit(signed))
-        if self.caught_up is not None:
-            await self.caught_up(inclusion.height)
-        receipt = inclusion.receipt
-        if not receipt.ok:
-            error = receipt.error
+    async def _include(self, signed: SignedTx) -> Included:
+        """Submit and wait until the block is durable and in the views; raise the failure
+        if the receipt has one."""
+        included = await self.desk.include(signed, views=True)
+        if not included.ok:
+            error = included.error
             reason = error.code if error is not None else "failed"
             details = dict(error.details) if error is not None else {}
             message = error.message if error is not None else "transaction failed"
             raise RpcError(
                 APPLICATION_ERROR,
                 f"{reason}: {message}",
-                {"error": reason, **details, "block": inclusion.height},
+                {"error": reason, **details, "block": included.height},
             )
-        return inclusion
+        return included
 
-    def _order_result(
-        self, account: str, nonce: int, inclusion: Inclusion, placed: PlaceOrder | None
-    ) -> dict[str, Any]:
-        """Deribit's ``{"order", "trades"}`` for an order after its block."""
-        height = inclusion.height
-        tape = self.node.tape
-        trades = [
-            views.trade_view(
-                height, inclusion.time, n, fill, seq=tape.seq_of(fill.instrument, height, n)
-            )
-            for n, fill in inclusion.fills
-        ]
-        fills = [fill for _, fill in inclusion.fills]
-        order = open_order(self.node.state, account, nonce)
-        if order is not None:
-            view = account_views.order_view(account, nonce, order)
-        elif placed is not None:
-            filled = sum(fill.size for fill in fills)
-            view = account_views.order_view(account, nonce, _closed_order(placed, filled))
-            state = "filled" if filled == placed.size else "cancelled"
-            view.update(order_state=state, status="closed" if state == "filled" else "canceled")
-        else:
-            view = {"order_id": views.order_id(account, nonce), "order_state": "closed"}
-        view["block"] = height
-        view["label"] = placed.label if placed is not None else view.get("label", "")
-        return {"order": view, "trades": trades}
+
+def _order_result(
+    account: str, nonce: int, included: Included, placed: PlaceOrder | None
+) -> dict[str, Any]:
+    """Deribit's ``{"order", "trades"}`` for an order after its block."""
+    height = included.height
+    trades = [
+        views.trade_view(height, included.time, n, fill, seq=seq) for n, fill, seq in included.fills
+    ]
+    fills = [fill for _, fill, _ in included.fills]
+    order = included.order
+    if order is not None:
+        view = account_views.order_view(account, nonce, order)
+    elif placed is not None:
+        filled = sum(fill.size for fill in fills)
+        view = account_views.order_view(account, nonce, _closed_order(placed, filled))
+        state = "filled" if filled == placed.size else "cancelled"
+        view.update(order_state=state, status="closed" if state == "filled" else "canceled")
+    else:
+        view = {"order_id": views.order_id(account, nonce), "order_state": "closed"}
+    view["block"] = height
+    view["label"] = placed.label if placed is not None else view.get("label", "")
+    return {"order": view, "trades": trades}
 
 
 def _closed_order(placed: PlaceOrder, filled: int) -> OpenOrder:

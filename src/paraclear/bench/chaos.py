@@ -53,12 +53,12 @@ bytes 8..16) and one page."""
 class Node:
     """``paraclear serve`` in a child process on ``data_dir``, its standard error in a file."""
 
-    def __init__(self, data_dir: Path, block_interval: float) -> None:
+    def __init__(self, data_dir: Path, block_interval: float, frontends: int = 0) -> None:
         self.log = data_dir.parent / "serve.log"
         command = [
             sys.executable, "-m", "paraclear", "serve", "--data-dir", str(data_dir),
             "--port", "0", "--block-interval", str(block_interval), "--snapshot-every", "10",
-            "--snapshot-seconds", "0",
+            "--snapshot-seconds", "0", "--frontends", str(frontends),
         ]  # fmt: skip
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stderr=log, stdout=subprocess.DEVNULL)
@@ -223,8 +223,10 @@ def bench_chaos(
     seed: int = 1,
     startup_share: float = 0.2,
     progress: Progress | None = None,
+    frontends: int = 0,
 ) -> dict[str, Any]:
-    """Run the bench (see the module docstring); returns the figures."""
+    """Run the bench (see the module docstring); returns the figures. ``frontends``: the
+    node's API front-end processes (``serve --frontends``); only the core is killed."""
     from paraclear.bench import machine
 
     say = progress or (lambda _: None)
@@ -239,9 +241,9 @@ def bench_chaos(
     startup_kills = 0
     for number in range(rounds):
         if number > 0 and rng.random() < startup_share:
-            Node(data_dir, block_interval).kill_within(rng.uniform(0.0, 1.5))
+            Node(data_dir, block_interval, frontends).kill_within(rng.uniform(0.0, 1.5))
             startup_kills += 1
-        node = Node(data_dir, block_interval)
+        node = Node(data_dir, block_interval, frontends)
         url = node.url()
         if number == 0:
             asyncio.run(setup_market(url, Keypair.from_seed_int(0), keys))
@@ -249,7 +251,7 @@ def bench_chaos(
         heights.append(max((max(h) for h in load.acked.values()), default=0))
         say(f"kill {number + 1}/{rounds}: {len(load.acked):,} acknowledged so far")
     damage = damage_cases(data_dir, heights[-1] if heights else 0)
-    node = Node(data_dir, block_interval)
+    node = Node(data_dir, block_interval, frontends)
     node.url()
     stopped = node.stop()
     logged = logged_tx_ids(data_dir)
@@ -280,4 +282,5 @@ def bench_chaos(
         "load_average_after": round(os.getloadavg()[0], 2),
         "traders": traders,
         "window": window,
+        "frontends": frontends,
     }

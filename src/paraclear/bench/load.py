@@ -21,6 +21,7 @@ import asyncio
 import base64
 import multiprocessing
 import multiprocessing.connection
+import os
 import random
 import statistics
 import tempfile
@@ -60,18 +61,22 @@ GENERATOR_BOUND: Final = 0.9
 
 
 def _serve(
-    pipe: multiprocessing.connection.Connection, data_dir: str, settings: dict[str, Any]
+    pipe: multiprocessing.connection.Connection,
+    data_dir: str,
+    settings: dict[str, Any],
+    frontends: int = 0,
 ) -> None:
     """The node's process: start, then answer ``"mark"`` (start of the measured window)
     and ``"stop"`` (its end) with what the node spent in between (``_NodeUsage``)."""
     from paraclear.api.app import NodeApp
 
-    app = NodeApp(NodeConfig(data_dir=Path(data_dir), **settings))
+    app = NodeApp(NodeConfig(data_dir=Path(data_dir), **settings), frontends=frontends)
     usage = _NodeUsage()
     app.node.subscribe(usage.on_block)
     pipe.send(app.start())
+    pids = app.api.frontends.pids if app.api.frontends is not None else []
     while pipe.recv() == "mark":
-        usage.mark()
+        usage.mark(pids)
     pipe.send(usage.since_mark())
     app.stop()
     pipe.send("stopped")
@@ -87,15 +92,18 @@ class _NodeUsage:
         self.blocks = 0
         self._cpu = 0.0
         self._threads: dict[int, float] = {}
+        self._frontends: dict[int, float] = {}
+        """CPU seconds of each front-end process (by pid) at the mark."""
 
     def on_block(self, report: Any) -> None:
         for stage, seconds in report.seconds.items():
             self.stages[stage] = self.stages.get(stage, 0.0) + seconds
         self.blocks += 1
 
-    def mark(self) -> None:
+    def mark(self, frontends: list[int]) -> None:
         self.stages, self.blocks = {}, 0
         self._cpu, self._threads = time.process_time(), _thread_cpu()
+        self._frontends = {pid: _process_cpu(pid) for pid in frontends}
 
     def since_mark(self) -> dict[str, Any]:
         by_name: dict[str, float] = {}
@@ -108,7 +116,19 @@ class _NodeUsage:
             },
             "blocks": self.blocks,
             "block_stage_seconds": {name: round(s, 3) for name, s in self.stages.items()},
+            "frontend_cpu_seconds": [
+                round(_process_cpu(pid) - cpu, 3) for pid, cpu in self._frontends.items()
+            ],
         }
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) of process ``pid`` so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _named_thread_cpu() -> dict[int, tuple[str, float]]:
@@ -309,9 +329,11 @@ def bench_node(
     block_interval: float = 0.1,
     progress: Progress | None = None,
     rate: float = 0.0,
+    frontends: int = 0,
 ) -> dict[str, Any]:
     """Run the benchmark; returns the figures (see the module docstring). ``rate``:
-    orders/s offered over all traders (0: flat out, ``window`` in flight each)."""
+    orders/s offered over all traders (0: flat out, ``window`` in flight each);
+    ``frontends``: API front-end processes of the node (0: its own API server)."""
     from paraclear.bench import machine
 
     say = progress or (lambda _: None)
@@ -329,7 +351,7 @@ def bench_node(
     }
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(child, data_dir, settings), daemon=True
+        target=_serve, args=(child, data_dir, settings, frontends), daemon=True
     )
     process.start()
     try:
@@ -363,6 +385,12 @@ def bench_node(
         "node_threads_cpu": {
             name: round(cpu / measured, 3) for name, cpu in node_usage["thread_cpu_seconds"].items()
         },
+        "node_cpu_us_per_order": _per_order(node_usage["cpu_seconds"], result["acknowledged"]),
+        "frontends": frontends,
+        "frontends_cpu_us_per_order": _per_order(
+            sum(node_usage["frontend_cpu_seconds"]), result["acknowledged"]
+        ),
+        "frontends_cpu": [round(cpu / measured, 2) for cpu in node_usage["frontend_cpu_seconds"]],
         "node_blocks": node_usage["blocks"],
         "node_block_stages": _stage_shares(node_usage["block_stage_seconds"]),
         "lost": lost,
@@ -375,6 +403,11 @@ def bench_node(
         "block_interval": block_interval,
         "rate": rate,
     }
+
+
+def _per_order(cpu_seconds: float, orders: int) -> float:
+    """Microseconds of CPU per acknowledged order (the mark to the stop, drain included)."""
+    return round(cpu_seconds * 1e6 / orders, 1) if orders else 0.0
 
 
 def _stage_shares(seconds: dict[str, float]) -> dict[str, float]:

@@ -247,7 +247,8 @@ class Node:
         """Held from a block's commit to the state until it is durable and ``height`` names
         it (taken by the producer, released by the persister): a reader that holds it sees
         a state, its tree, the log and ``height`` that agree (proofs)."""
-        self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
+        self._inbox: list[tuple[SignedTx, Future[Inclusion], bool]] = []
+        """Submitted envelopes, their futures, and whether their signatures were checked."""
         self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
         self._futures: dict[tuple[str, int], Future[Inclusion]] = {}
@@ -279,12 +280,20 @@ class Node:
         """Queue an envelope for admission; thread-safe. The future resolves when a durable
         block includes it, or fails with a ``NodeError`` (bad signature, replayed nonce,
         full mempool, ...)."""
-        future: Future[Inclusion] = Future()
+        return self.submit_many([signed])[0]
+
+    def submit_many(
+        self, batch: list[SignedTx], *, checked: bool = False
+    ) -> list[Future[Inclusion]]:
+        """``submit`` each envelope of ``batch``, in its order, under one lock. ``checked``:
+        their signatures were checked already (by an API front-end, whose process this
+        node trusts), so admission does not check them again."""
+        futures: list[Future[Inclusion]] = [Future() for _ in batch]
         with self._lock:
-            self.received += 1
-            self._inbox.append((signed, future))
+            self.received += len(batch)
+            self._inbox.extend(zip(batch, futures, [checked] * len(batch), strict=True))
             self._wake.notify_all()
-        return future
+        return futures
 
     def admit_pending(self) -> int:
         """Check the signatures of everything submitted so far, in parallel threads, and
@@ -293,10 +302,12 @@ class Node:
             inbox, self._inbox = self._inbox, []
         if not inbox:
             return 0
-        outcomes = self.verifier.verify([signed for signed, _ in inbox], self.chain_id)
+        unchecked = [signed for signed, _, checked in inbox if not checked]
+        outcomes = iter(self.verifier.verify(unchecked, self.chain_id))
         admitted = 0
         with self._lock:
-            for (signed, future), outcome in zip(inbox, outcomes, strict=True):
+            for signed, future, checked in inbox:
+                outcome = None if checked else next(outcomes)
                 refused: NodeError | StorageFull | None = outcome or self.storage_full
                 if refused is None:
                     try:
@@ -471,7 +482,7 @@ class Node:
         with self._lock:
             self.storage_full = full
             waiting = [f for _, f in self._waiting.values()]
-            waiting += [*self._futures.values(), *(f for _, f in self._inbox)]
+            waiting += [*self._futures.values(), *(f for _, f, _ in self._inbox)]
             self._waiting, self._futures, self._inbox = {}, {}, []
             self.mempool = self._new_mempool()
         for future in waiting:
@@ -640,7 +651,7 @@ class Node:
             log.error("the block producer stopped", exc_info=error)
             self.failure = error
             with self._lock:
-                for _, future in self._inbox:
+                for _, future, _ in self._inbox:
                     future.set_exception(error)
                 for future in self._futures.values():
                     future.set_exception(error)

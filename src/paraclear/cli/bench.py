@@ -402,6 +402,11 @@ def _register_node(which: Any) -> None:
         "--block-interval", type=float_in(0.001, 10.0), default=0.1,
         help="seconds between blocks (default 0.1)",
     )  # fmt: skip
+    node.add_argument(
+        "--frontends", type=int_in(0, 64), default=0,
+        help="API front-end processes of the node, as paraclear serve --frontends "
+        "(default 0: the node's own API server); their CPU is reported beside the node's",
+    )  # fmt: skip
     node.add_argument("--json", action="store_true", help="print one JSON object")
     node.set_defaults(run=_run_node)
 
@@ -419,6 +424,7 @@ def _run_node(args: argparse.Namespace) -> int:
         args.block_interval,
         _say,
         args.rate,
+        args.frontends,
     )
     if args.json:
         print(json.dumps(result))
@@ -434,8 +440,13 @@ def _run_node(args: argparse.Namespace) -> int:
     bound = " (it may be the bound)" if result["generator_bound"] else ""
     threads = ", ".join(f"{name} {cpu:.2f}" for name, cpu in result["node_threads_cpu"].items())
     stages = ", ".join(f"{name} {share:.0%}" for name, share in result["node_block_stages"].items())
+    frontends = ", ".join(f"{cpu:.2f}" for cpu in result["frontends_cpu"])
+    if frontends:
+        per_order = result["frontends_cpu_us_per_order"]
+        frontends = f"; front-ends {frontends} ({per_order} µs per order)"
     print(
         f"CPU, cores: load generator {result['generator_cpu']:.2f}{bound}; node "
-        f"{result['node_cpu']:.2f} ({threads}); block stages: {stages}"
+        f"{result['node_cpu']:.2f} ({threads}; {result['node_cpu_us_per_order']} µs per "
+        f"order){frontends}; block stages: {stages}"
     )
     return 0 if result["lost"] == 0 else 1

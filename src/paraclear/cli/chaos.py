@@ -38,6 +38,11 @@ def register(which: Any) -> None:
         "--startup-share", type=float_in(0.0, 1.0), default=0.2,
         help="chance that a round also kills the node while it starts (default 0.2)",
     )  # fmt: skip
+    chaos.add_argument(
+        "--frontends", type=int_in(0, 64), default=0,
+        help="API front-end processes of the node (serve --frontends); the core is killed, "
+        "its front-ends lose it (default 0)",
+    )  # fmt: skip
     chaos.add_argument("--seed", type=int_in(0, 2**32), default=1, help="seed (default 1)")
     chaos.add_argument("--json", action="store_true", help="print one JSON object")
     chaos.set_defaults(run=run)
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         startup_share=args.startup_share,
         progress=lambda text: print(text, file=sys.stderr),
+        frontends=args.frontends,
     )
     if args.json:
         print(json.dumps(result))

@@ -104,6 +104,12 @@ def register(commands: Any) -> None:
         "takes the wall clock; wall or chain force either (default auto)",
     )  # fmt: skip
     parser.add_argument(
+        "--frontends", type=int_in(0, 64), default=0,
+        help="API front-end processes that hold the client connections on the port, parse "
+        "JSON-RPC and check orders' signatures, then forward to this process over a unix "
+        "socket (0: this process serves the API itself; default 0)",
+    )  # fmt: skip
+    parser.add_argument(
         "--market", action="store_true",
         help="run the agent market of paraclear demo against this node through its API "
         "(makers quoting options and the perpetual, takers, liquidators, an oracle with a "
@@ -216,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     warm("demo" if args.market else "serve", ProgressLine().show)  # the demo's agents trade
     created = not config.data_dir.exists()
     try:
-        app = NodeApp(config, args.host, args.port)
+        app = NodeApp(config, args.host, args.port, frontends=args.frontends)
     except DataDirectoryLocked as error:
         print(f"paraclear: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,260 @@
+"""The node core's end of its front-ends' links (messages: ``paraclear.api.link``).
+
+``CoreLink`` listens on a unix socket, on the API server's event loop of the core, and
+serves every front-end that connects:
+
+* ``Submit``: each envelope is decoded and handed to the node as checked
+  (``Node.submit_many``: the front-end checked its signature). When a transaction's future
+  resolves (on the persister thread once its block is durable, or on the admission thread
+  when refused), the outcome is queued, and the loop answers a whole burst in one ``Done``
+  once the API's views include the block, as order entry in this process does
+  (``LocalDesk``, which builds each ``Included``).
+* ``Call``: the request runs through the core's own dispatcher (one implementation of every
+  method), in a ``Context`` kept per front-end connection (its account, its heartbeat), whose
+  session is a ``RemoteSession``: subscriptions and heartbeats deliver through the link.
+* ``Header``: the core's authenticator checks an HTTP request's ``Authorization`` header,
+  so that one challenge and one memory of used grants serve every front-end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from paraclear.api import link
+from paraclear.api.desk import LocalDesk
+from paraclear.api.rpc import Context, to_rpc_error
+from paraclear.api.server import ApiServer
+from paraclear.chain.core import Inclusion, Node
+from paraclear.clearing.records import OpenOrder
+from paraclear.clearing.transactions import Transaction
+from paraclear.client.envelope import decode_signed
+from paraclear.client.errors import NodeError
+
+log = logging.getLogger(__name__)
+
+_json = msgspec.json.Encoder()
+
+Resolved = tuple["Peer", link.Envelope, Transaction, OpenOrder | None, "Future[Inclusion]"]
+
+
+class RemoteSession:
+    """A front-end's client connection, as the core's hub and heartbeats see it."""
+
+    def __init__(self, peer: Peer, conn: int, account: str | None) -> None:
+        self.peer = peer
+        self.conn = conn
+        self.account = account
+        self.closed = asyncio.Event()
+
+    def deliver(self, frame: bytes) -> bool:
+        """Queue a notification for the connection; False once it is gone."""
+        return not self.closed.is_set() and self.peer.notify(self.conn, frame)
+
+    def close(self, reason: str) -> None:
+        """Ask the front-end to close the connection (it answers ``Closed``)."""
+        if not self.closed.is_set():
+            self.peer.writer.send(link.Close(self.conn, reason))
+
+
+class Peer:
+    """One front-end: its writer and the contexts of its client connections."""
+
+    def __init__(self, core: CoreLink, writer: link.Writer) -> None:
+        self.core = core
+        self.writer = writer
+        self.contexts: dict[int, Context] = {}
+        self._frames: list[tuple[int, bytes]] = []
+
+    def context(self, call: link.Call) -> Context:
+        """The context of a forwarded call: kept per WebSocket connection, fresh over HTTP."""
+        if call.conn == 0:
+            return Context(call.transport, account=call.account, lax=call.lax)
+        context = self.contexts.get(call.conn)
+        if context is None:
+            session = RemoteSession(self, call.conn, call.account)
+            context = Context(call.transport, account=call.account, session=session)
+            self.contexts[call.conn] = context
+        if call.account is not None:
+            context.account = context.session.account = call.account
+        return context
+
+    def notify(self, conn: int, frame: bytes) -> bool:
+        if self.writer.writer.is_closing():
+            return False
+        if not self._frames:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._frames.append((conn, frame))
+        return True
+
+    def _flush(self) -> None:
+        frames, self._frames = self._frames, []
+        self.writer.send(link.Notify(frames))
+
+    def closed(self, conn: int) -> None:
+        """A client connection went away: forget its subscriptions and context."""
+        context = self.contexts.pop(conn, None)
+        if context is not None:
+            context.session.closed.set()
+            self.core.server.hub.drop(context.session)
+
+    def gone(self) -> None:
+        for conn in list(self.contexts):
+            self.closed(conn)
+
+
+class CoreLink:
+    """Serves front-ends on a unix socket at ``path``; see the module docstring."""
+
+    def __init__(self, node: Node, server: ApiServer, desk: LocalDesk, path: Path) -> None:
+        self.node = node
+        self.server = server
+        self.desk = desk
+        self.path = path
+        self._peers: set[Peer] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resolved: deque[Resolved] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for peer in list(self._peers):
+                peer.writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = Peer(self, link.Writer(writer))
+        self._peers.add(peer)
+        peer.writer.send(link.Hello(self.node.chain_id, self.server.registry.names()))
+        try:
+            while True:
+                self._handle(peer, await link.read(reader))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            peer.gone()
+            self._peers.discard(peer)
+            writer.close()
+
+    def _handle(self, peer: Peer, message: link.Message) -> None:
+        if isinstance(message, link.Submit):
+            self._submit(peer, message.envelopes)
+        elif isinstance(message, link.Call):
+            self._spawn(self._call(peer, message))
+        elif isinstance(message, link.Header):
+            self._header(peer, message)
+        elif isinstance(message, link.Closed):
+            peer.closed(message.conn)
+        else:
+            log.warning("a front-end sent %s, which only the core sends", type(message).__name__)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- calls ---------------------------------------------------------------------------
+
+    async def _call(self, peer: Peer, call: link.Call) -> None:
+        context = peer.context(call)
+        try:
+            result = await self.server.dispatcher.call(call.request, context)
+            answer = link.Answer(call.rid, _json.encode(result), None, context.account)
+        except Exception as error:
+            answer = link.Answer(call.rid, None, to_rpc_error(error).to_object(), context.account)
+        peer.writer.send(answer)
+
+    def _header(self, peer: Peer, message: link.Header) -> None:
+        try:
+            account = self.server.authenticator.verify_header(message.header, message.data)
+            answer = link.Answer(message.rid, _json.encode(account), None, account)
+        except Exception as error:
+            answer = link.Answer(message.rid, None, to_rpc_error(error).to_object(), None)
+        peer.writer.send(answer)
+
+    # --- submissions ---------------------------------------------------------------------
+
+    def _submit(self, peer: Peer, envelopes: list[link.Envelope]) -> None:
+        accepted = []
+        refused = []
+        for envelope in envelopes:
+            try:
+                accepted.append((envelope, decode_signed(envelope.raw)))
+            except NodeError as error:
+                refused.append(link.Outcome(envelope.rid, None, to_rpc_error(error).to_object()))
+        if refused:
+            peer.writer.send(link.Done(refused))
+        befores = [self.desk.before(signed.tx) for _, signed in accepted]
+        futures = self.node.submit_many([signed for _, signed in accepted], checked=True)
+        for (envelope, signed), before, future in zip(accepted, befores, futures, strict=True):
+            future.add_done_callback(partial(self._done, peer, envelope, signed.tx, before))
+
+    def _done(
+        self,
+        peer: Peer,
+        envelope: link.Envelope,
+        tx: Transaction,
+        before: OpenOrder | None,
+        future: Future[Inclusion],
+    ) -> None:
+        """On the thread that resolved ``future``: queue it, wake the loop once a burst."""
+        self._resolved.append((peer, envelope, tx, before, future))
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to answer
+                self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._scheduled = False
+        burst = []
+        while self._resolved:
+            burst.append(self._resolved.popleft())
+        heights = [
+            future.result().height
+            for _, envelope, _, _, future in burst
+            if envelope.views and future.exception() is None
+        ]
+        caught_up = self.desk.caught_up
+        if heights and caught_up is not None:
+            self._spawn(self._answer_after(caught_up(max(heights)), burst))
+        else:
+            self._answer(burst)
+
+    async def _answer_after(self, views: Any, burst: list[Resolved]) -> None:
+        await views
+        self._answer(burst)
+
+    def _answer(self, burst: list[Resolved]) -> None:
+        outcomes: dict[Peer, list[link.Outcome]] = {}
+        for peer, envelope, tx, before, future in burst:
+            error = future.exception()
+            if error is None:
+                included = self.desk.included(future.result(), tx, before)
+                outcome = link.Outcome(envelope.rid, included, None)
+            else:
+                outcome = link.Outcome(envelope.rid, None, to_rpc_error(error).to_object())
+            outcomes.setdefault(peer, []).append(outcome)
+        for peer, done in outcomes.items():
+            peer.writer.send(link.Done(done))
