@@ -25,16 +25,18 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from numba.core import event
 
 from paraclear import numba_cache
-from paraclear.warmup_steps import COMMANDS, STEPS
+from paraclear.warmup_claims import Claims
+from paraclear.warmup_steps import COMMANDS, NEEDS, PARTS, STEPS, WEIGHTS
 
 
 class Progress(Protocol):
@@ -64,12 +66,14 @@ class KernelCompile:
 
 @dataclass(frozen=True, slots=True)
 class StepTime:
-    """One step: seconds spent compiling, or loading from numba's cache, and what compiled."""
+    """One step or part: seconds spent compiling, or loading from numba's cache, what
+    compiled, and in which process (0: this one; 1 and up: the others of ``_Pool``)."""
 
     step: str
     seconds: float
     cpu_seconds: float
     compiled: tuple[KernelCompile, ...]
+    process: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,11 @@ class WarmupReport:
     seconds: float
     cpu_seconds: float
     steps: tuple[StepTime, ...]
+    """The command's steps in order, each after the parts compiled ahead for it (on a cold
+    cache only)."""
+    processes: tuple[float, ...] = ()
+    """CPU seconds of each process that compiled, this one first (the others' include their
+    start); the longest is the critical path."""
 
     @property
     def compiled(self) -> bool:
@@ -90,6 +99,7 @@ class WarmupReport:
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "compiled": self.compiled,
+            "processes_cpu_seconds": [round(seconds, 3) for seconds in self.processes],
             "steps": [_step_json(step) for step in self.steps],
         }
 
@@ -104,6 +114,8 @@ def _step_json(step: StepTime) -> dict[str, Any]:
         "seconds": round(step.seconds, 3),
         "cpu_seconds": round(step.cpu_seconds, 3),
         "compiled": compiled,
+        "part": step.step in PARTS,
+        "process": step.process,
     }
 
 
@@ -136,70 +148,146 @@ def _watching(on_first: Callable[[], None]) -> Iterator[_CompileWatch]:
         yield watch
 
 
-class _Helpers:
-    """Other processes compiling later steps into numba's cache while this one compiles the
-    rest: numba compiles one kernel at a time per process (a global lock, held mostly by
-    Python code), so only processes use more cores. Started when a compile shows that the
-    cache is cold, never when the cache is private to this process."""
+class _Helper:
+    """Another process compiling steps into numba's cache, fed by a thread of this one that
+    claims the next step whenever the process is free (``python -m paraclear.warmup N``)."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, number: int, pool: _Pool) -> None:
+        self.number, self.pool = number, pool
+        command = [sys.executable, "-m", "paraclear.warmup", str(number)]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.cpu_seconds = 0.0
+        """The process's CPU seconds, its start included (once it has ended)."""
+        self.thread = threading.Thread(target=self._feed, daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        process, claims = self.process, self.pool.claims
+        assert process.stdin is not None and process.stdout is not None and claims is not None
+        try:
+            while (name := claims.claim()) is not None:
+                self.pool.starting(name, self.number)
+                try:
+                    process.stdin.write(name + "\n")
+                    process.stdin.flush()
+                    step = _step_from_json(json.loads(process.stdout.readline()), self.number)
+                except (OSError, ValueError, TypeError, KeyError):
+                    return  # it failed: this process compiles the step, or what needs it does
+                finally:
+                    claims.finished(name)
+                self.pool.finished(step)
+            process.stdin.close()
+            self.cpu_seconds = float(json.loads(process.stdout.readline())["cpu_seconds"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return
+
+
+class _Pool:
+    """The processes compiling a cold cache's steps at once: numba compiles one kernel at a
+    time per process (a global lock, held mostly by Python code), so only processes use
+    more cores. Started when a compile shows that the cache is cold, never when the cache
+    is private to this process. Every process, this one included, claims the next step
+    from one ``Claims`` (longest chain of work first, parts before the steps that need
+    them); this one then loads what the others compiled."""
+
+    def __init__(self, processes: int, show: Progress) -> None:
         self.processes = processes
-        self.started = False
-        self.handed: set[str] = set()
-        """The steps another process compiles."""
-        self.running: list[tuple[tuple[str, ...], subprocess.Popen[str]]] = []
+        self.show = show
+        self.claims: Claims | None = None
+        self.helpers: list[_Helper] = []
+        self.done: dict[str, StepTime] = {}
+        self._compiling: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def start(self, names: tuple[str, ...]) -> None:
-        """Share ``names`` (the steps after the one compiling) round robin between this
-        process, which keeps the first and every ``processes``-th after it, and the others;
-        once."""
-        count = min(len(names), self.processes - 1)
-        if self.started or count < 1 or numba_cache.private():
+        """Hand out ``names`` (the first one is compiling here already) and their parts
+        between this process and ``processes - 1`` others; once."""
+        items = _with_parts(names)
+        count = min(len(items) - 1, self.processes - 1)
+        if self.claims is not None or count < 1 or numba_cache.private():
             return
-        self.started = True
-        for part in (names[i :: count + 1] for i in range(1, count + 1)):
-            command = [sys.executable, "-m", "paraclear.warmup", *part]
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
-            self.running.append((part, process))
-            self.handed.update(part)
+        self.processes = count + 1
+        self.claims = Claims(items, WEIGHTS, NEEDS)
+        self.claims.take(names[0])
+        self._compiling[names[0]] = 0
+        self.helpers = [_Helper(number, self) for number in range(1, count + 1)]
 
-    def finish(self, show: Progress) -> dict[str, StepTime]:
-        """Wait for the processes; the steps they compiled (a failed one reports nothing,
-        and this process compiles its steps itself)."""
-        done: dict[str, StepTime] = {}
-        if self.running:
-            count = len(self.running)
-            show(f"compiling kernels (first run only): the rest in {count} more process(es)")
-        for _, process in self.running:
-            out, _ = process.communicate()
+    def starting(self, name: str, process: int) -> None:
+        with self._lock:
+            self._compiling[name] = process
+            self._show()
+
+    def finished(self, step: StepTime) -> None:
+        with self._lock:
+            self._compiling.pop(step.step, None)
+            self.done[step.step] = step
+            self._show()
+
+    def _show(self) -> None:
+        assert self.claims is not None
+        names = self.claims.names
+        total, finished = len(names), sum(name in self.done for name in names)
+        now = "; now " + ", ".join(sorted(self._compiling)) if self._compiling else ""
+        self.show(
+            f"compiling kernels (first run only, {self.processes} processes): "
+            f"{finished}/{total} done{now}"
+        )
+
+    def run_claims(self, first: StepTime) -> None:
+        """After ``first`` (the step that started the pool), claim and compile steps in this
+        process until none is left, then wait for the other processes."""
+        assert self.claims is not None
+        self.claims.finished(first.step)
+        self.finished(first)
+        while (name := self.claims.claim()) is not None:
+            self.starting(name, 0)
             try:
-                steps = [_step_from_json(step) for step in json.loads(out)]
-            except (ValueError, TypeError, KeyError):
-                continue  # it failed or said something else: this process compiles its steps
-            if process.returncode == 0:
-                done.update((step.step, step) for step in steps)
-        self.running = []
-        return done
+                step = _run_step(name, lambda: None)
+            finally:
+                self.claims.finished(name)
+            self.finished(step)
+        for helper in self.helpers:
+            helper.thread.join()
+            helper.process.wait()
 
     def stop(self) -> None:
         """End the processes still running (this one was interrupted)."""
-        for _, process in self.running:
-            process.kill()
-            process.wait()
-        self.running = []
+        for helper in self.helpers:
+            if helper.process.poll() is None:
+                helper.process.kill()
+                helper.process.wait()
 
 
-def _step_from_json(step: dict[str, Any]) -> StepTime:
+def _with_parts(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` with the parts each one needs (directly or not) before it."""
+    items: dict[str, None] = {}
+
+    def add(name: str) -> None:
+        for before in NEEDS.get(name, ()):
+            if before in PARTS:
+                add(before)
+        items[name] = None
+
+    for name in names:
+        add(name)
+    return tuple(items)
+
+
+def _step_from_json(step: dict[str, Any], process: int) -> StepTime:
     compiled = tuple(KernelCompile(**kernel) for kernel in step["compiled"])
-    return StepTime(step["step"], step["seconds"], step["cpu_seconds"], compiled)
+    return StepTime(step["step"], step["seconds"], step["cpu_seconds"], compiled, process)
 
 
 def _run_step(name: str, announce: Callable[[], None]) -> StepTime:
     wall, cpu = _clock()
     with _watching(announce) as watch:
-        STEPS[name]()
+        (STEPS.get(name) or PARTS[name])()
     wall_now, cpu_now = _clock()
     return StepTime(name, wall_now - wall, cpu_now - cpu, tuple(watch.compiled))
 
@@ -214,10 +302,11 @@ def warm(
     ``COMMANDS[command]``, or ``steps`` when given (a command whose options decide).
 
     ``progress`` gets a line when a step starts compiling ("compiling kernels (first run
-    only): 3/6 marks") and a last line with the total, only if something compiled. When a
-    step compiles, up to ``processes - 1`` other processes (default: one per core) take a
-    round-robin share of the later steps and compile them at the same time; this process
-    compiles its own share, then loads theirs from numba's cache.
+    only): 3/6 marks"), lines as the processes compiling at once take and finish steps,
+    and a last line with the total, only if something compiled. When a step compiles, up
+    to ``processes - 1`` other processes (default: one per core) start, and every process
+    claims the next of the later steps and their parts (``_Pool``); this process then
+    loads what the others compiled.
 
     Raises:
         ValueError: ``command`` is not in ``COMMANDS`` or a step not in ``STEPS``.
@@ -228,33 +317,34 @@ def warm(
     unknown = [name for name in names if name not in STEPS]
     if unknown:
         raise ValueError(f"unknown warm-up steps {unknown}; choose from {', '.join(STEPS)}")
-    helpers = _Helpers(processes or os.cpu_count() or 1)
     show = progress or (lambda text, final=False: None)
+    pool = _Pool(processes or os.cpu_count() or 1, show)
 
     def announcer(number: int) -> Callable[[], None]:
         def announce() -> None:
             show(f"compiling kernels (first run only): {number}/{len(names)} {names[number - 1]}")
-            helpers.start(names[number:])
+            pool.start(names[number - 1 :])
 
         return announce
 
-    done: dict[str, StepTime] = {}
-    wall, cpu = _clock()
+    wall, cpu, own = *_clock(), time.process_time()
     try:
         for number, name in enumerate(names, 1):
-            if name not in helpers.handed:
-                done[name] = _run_step(name, announcer(number))
-        elsewhere = helpers.finish(show)
-        for number, name in enumerate(names, 1):  # load what the others compiled
-            if name in helpers.handed:
-                step = _run_step(name, announcer(number))  # compiles if another failed
-                done[name] = elsewhere.get(name, step)
+            pool.done[name] = _run_step(name, announcer(number))
+            if pool.claims is not None:  # it compiled, and the others started
+                pool.run_claims(pool.done[name])
+                break
+        for name in names:  # load what the others compiled, or compile what they failed
+            step = pool.done.get(name)
+            if step is None or step.process:
+                loaded = _run_step(name, lambda: None)
+                pool.done[name] = step or loaded
     finally:
-        helpers.stop()
+        pool.stop()
     wall_now, cpu_now = _clock()
-    report = WarmupReport(
-        command, wall_now - wall, cpu_now - cpu, tuple(done[name] for name in names)
-    )
+    cpu_seconds = (time.process_time() - own, *(h.cpu_seconds for h in pool.helpers))
+    ran = tuple(pool.done[name] for name in _with_parts(names) if name in pool.done)
+    report = WarmupReport(command, wall_now - wall, cpu_now - cpu, ran, cpu_seconds)
     if report.compiled:
         took = f"compiled kernels in {report.seconds:.1f} s ({report.cpu_seconds:.1f} s CPU)"
         show(f"{took}; later starts load them from numba's cache", final=True)
@@ -282,5 +372,16 @@ def kernels() -> dict[str, Any]:
     return found
 
 
-if __name__ == "__main__":  # a helper process of warm(): python -m paraclear.warmup STEP...
-    print(json.dumps([_step_json(_run_step(name, lambda: None)) for name in sys.argv[1:]]))
+def _serve(number: int) -> None:
+    """A helper process of ``warm`` (``_Helper``): compile each step named on standard input,
+    one per line, answering each with one JSON line; at the end, a line with this
+    process's CPU seconds, its start included."""
+    for line in sys.stdin:
+        step = replace(_run_step(line.strip(), lambda: None), process=number)
+        print(json.dumps(_step_json(step)), flush=True)
+    times = os.times()
+    print(json.dumps({"cpu_seconds": round(times.user + times.system, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))

@@ -1,7 +1,9 @@
 """The warm-up steps and the steps each command needs (see :mod:`paraclear.warmup`).
 
 A step runs one area's kernels on tiny inputs through the same public functions that real
-work calls, so that the argument types are the real ones.
+work calls, so that the argument types are the real ones. A step may have **parts**: kernels
+it calls, compiled ahead on a cold cache by other processes, which the step then loads from
+numba's cache instead of compiling them itself.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ def _clearing_kernels() -> None:
     runner = ClearingMachine(engine="compiled").batch_runner
     assert runner is not None
     runner.warm_up()
+
+
+def _clearing_part(part: str) -> Callable[[], None]:
+    """The transaction kernels of ``run_orders`` in ``clearing.kernels.ahead.PARTS[part]``."""
+
+    def run() -> None:
+        from paraclear.clearing.kernels.ahead import compile_part
+
+        compile_part(part)
+
+    return run
 
 
 _STRIKES: Final = np.array([90.0, 100.0, 110.0])
@@ -125,6 +138,40 @@ STEPS: Final[dict[str, Callable[[], None]]] = {
     "exact arithmetic": _exact_arithmetic,
 }
 """Every step by name, in the order they run."""
+
+PARTS: Final[dict[str, Callable[[], None]]] = {
+    f"clearing kernels: {part}": _clearing_part(part)
+    for part in ("margin", "orders", "fills", "funds")
+}
+"""Parts of steps, compiled ahead only on a cold cache (a part's name starts with its step's)."""
+
+NEEDS: Final[dict[str, tuple[str, ...]]] = {
+    "clearing kernels": tuple(PARTS),
+    **{part: ("clearing kernels: margin",) for part in tuple(PARTS)[1:]},
+}
+"""What a step or part waits for on a cold cache (the margin check that every transaction
+kernel calls is compiled once, first)."""
+
+WEIGHTS: Final[dict[str, float]] = {
+    "state tree": 8.9,
+    "block schedule": 2.6,
+    "clearing kernels": 2.0,
+    "clearing kernels: margin": 4.9,
+    "clearing kernels: orders": 3.7,
+    "clearing kernels: fills": 3.2,
+    "clearing kernels: funds": 1.8,
+    "marks": 0.4,
+    "greeks": 0.8,
+    "fast greeks": 2.7,
+    "implied vol": 2.5,
+    "risk, large batches": 14.9,
+    "portfolio margin": 4.8,
+    "monte carlo": 1.8,
+    "exact arithmetic": 1.5,
+}
+"""CPU seconds to compile each step and part on a cold cache (``paraclear warmup --json
+--processes 1`` on the 2-core development machine): the order in which processes claim
+them (``warmup_claims``). Only the order depends on them."""
 
 _NODE: Final = ("state tree", "block schedule", "clearing kernels", "marks", "greeks")
 COMMANDS: Final[dict[str, tuple[str, ...]]] = {

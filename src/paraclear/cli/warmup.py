@@ -17,7 +17,9 @@ numba's cache, and print how long each step took and which kernels compiled, wit
 seconds. The first run on a machine compiles (tens of seconds); later runs load the
 compiled code from the cache (next to the package's sources, in the user cache directory,
 or in NUMBA_CACHE_DIR). When the cache is cold, other processes (one per core) compile
-later steps while this one compiles the first. demo, serve, simulate and replay run this
+later steps while this one compiles the first: each process claims the next step (and
+parts of steps: kernels another step calls, compiled ahead) as soon as it is free, the
+longest chain of work first. demo, serve, simulate and replay run this
 step themselves when they start; running it ahead (for instance while building an image)
 makes their first start fast."""
 
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def text(report: WarmupReport) -> str:
-    """One line per step (compiled or loaded, seconds), then one per compiled kernel."""
+    """One line per step (compiled or loaded, where, seconds), then one per compiled
+    kernel, and the CPU seconds of each process that compiled."""
     how = "compiled" if report.compiled else "loaded from numba's cache"
     lines = [
         f"kernels for {report.command}: {how} in {report.seconds:.2f} s "
@@ -59,10 +62,15 @@ def text(report: WarmupReport) -> str:
     ]
     for step in report.steps:
         state = "compiled" if step.compiled else "cached"
+        if step.process:
+            state += f" in process {step.process}"
         lines.append(
             f"  {step.step + ' (' + state + ')':<56} {step.seconds:7.2f} {step.cpu_seconds:7.2f}"
         )
         lines.extend(
             f"    {k.kernel:<54} {k.seconds:7.2f} {k.cpu_seconds:7.2f}" for k in step.compiled
         )
+    if len(report.processes) > 1:
+        each = ", ".join(f"{seconds:.2f}" for seconds in report.processes)
+        lines.append(f"  CPU s of each process (this one first; others from start): {each}")
     return "\n".join(lines)
