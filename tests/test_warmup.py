@@ -95,7 +95,7 @@ def _run_after_warmup(steps: str | None, argv: list[str]) -> list[list[object]]:
     return added
 
 
-_DEMO = ["demo", "--minutes", "4", "--accounts", "12", "--html", "-", "--json", "--quiet"]
+_DEMO = ["demo", "--minutes", "10", "--accounts", "12", "--html", "-", "--json", "--quiet"]
 
 
 def test_the_demo_after_its_warmup_needs_no_other_kernel() -> None:
@@ -104,7 +104,8 @@ def test_the_demo_after_its_warmup_needs_no_other_kernel() -> None:
 
 def test_the_node_steps_cover_everything_but_the_demo_agents() -> None:
     """serve and replay warm the node's steps: in the demo, only the agents' own analytics
-    (called from ``paraclear.sim.agents``) compile after them."""
+    (called from ``paraclear.sim.agents``: the vol takers' implied vol, from their sixth
+    minute) compile after them."""
     added = _run_after_warmup("serve", _DEMO)
     assert added  # the agents' kernels are not among the node's steps
     assert [name for name, from_agents in added if not from_agents] == []

@@ -62,14 +62,14 @@ def _marks() -> None:
 
 
 def _greeks() -> None:
-    """Strict Greeks (the pool's quotes)."""
+    """Strict Greeks (the pool's quotes, the market makers' books)."""
     from paraclear.risk.greeks import KernelMode, black76_greeks
 
     black76_greeks(100.0, _STRIKES, 0.25, 0.0, 0.5, _CALLS, mode=KernelMode.STRICT)
 
 
 def _fast_greeks() -> None:
-    """Fast-math Greeks (analytics: the market makers' books)."""
+    """Fast-math Greeks (analytics: ``paraclear bench risk``)."""
     from paraclear.risk.greeks import KernelMode, black76_greeks
 
     black76_greeks(100.0, _STRIKES, _EXPIRIES, 0.0, 0.5, _CALLS, mode=KernelMode.FAST)
@@ -175,7 +175,7 @@ them (``warmup_claims``). Only the order depends on them."""
 
 _NODE: Final = ("state tree", "block schedule", "clearing kernels", "marks", "greeks")
 COMMANDS: Final[dict[str, tuple[str, ...]]] = {
-    "demo": (*_NODE, "fast greeks", "implied vol"),
+    "demo": (*_NODE, "implied vol"),
     "serve": _NODE,
     "replay": _NODE,
     "simulate": ("state tree", "clearing kernels", "marks"),
