@@ -92,3 +92,22 @@ def test_one_worker_gets_everything():
     accesses = [AccessSet(writes=[acct(f"a{i}")], deltas=[FEES]) for i in range(10)]
     schedule = plan_block(accesses, 1, lambda lock: 0)
     assert schedule.worker_of == [0] * 10 and schedule.rounds == 1
+
+
+def test_a_block_not_worth_spreading_is_left_unplaced_when_asked_with_the_same_metrics(
+    monkeypatch,
+):
+    from paraclear.execution import schedule as planner
+
+    accesses = [AccessSet(writes=[acct("a1"), acct(f"a{i % 2}")]) for i in range(200)]
+    placed = plan_block(accesses, 2, by_parity)
+    passes = []
+    kernel = planner._plan_kernel
+    monkeypatch.setattr(planner, "_plan_kernel", lambda *a: passes.append(a[5]) or kernel(*a))
+    unplaced = plan_block(accesses, 2, by_parity, place_unspread=False)
+    assert passes == [-1]  # one pass: the spread one, found not worth it
+    assert placed.placed and not unplaced.placed and not unplaced.spread
+    assert unplaced.metrics == placed.metrics
+    assert (unplaced.rounds, unplaced.replicated) == (placed.rounds, placed.replicated)
+    spread = plan_block([AccessSet(writes=[acct(f"a{i}")]) for i in range(40)], 2, by_parity)
+    assert spread.placed and spread.spread

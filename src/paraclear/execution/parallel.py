@@ -129,11 +129,14 @@ class ParallelExecutor(Generic[TxT]):
         fault, self._fault = self._fault, None
         while True:
             planned_from = perf_counter()
-            schedule = plan_block(accesses, self.workers, self._owner, self._weights)
+            here = self.unspread_sequential and fault is None  # run unspread blocks here
+            schedule = plan_block(
+                accesses, self.workers, self._owner, self._weights, place_unspread=not here
+            )
             planned = perf_counter()
             metrics.attempts += 1
             metrics.dag_seconds = planned - planned_from
-            if not schedule.spread and self.unspread_sequential and fault is None:
+            if not schedule.placed:
                 return self._sequential(state, block, metrics, schedule, started)
             try:
                 pool = self._pool_for(state)

@@ -64,6 +64,9 @@ class Schedule:
     pure_deltas: frozenset[Lock]
     spread: bool
     """False when the whole block was given to one worker."""
+    placed: bool
+    """False for a block not worth spreading that the caller runs elsewhere (``plan_block``
+    with ``place_unspread=False``): only its metrics are filled in, nothing is placed."""
     replicated: list[int]
     """Transactions run on every worker (``worker_of`` is -2): the first worker reports
     them, the others only use their writes."""
@@ -75,12 +78,17 @@ def plan_block(
     workers: int,
     owner: Callable[[Lock], int],
     weights: Sequence[float] | None = None,
+    *,
+    place_unspread: bool = True,
 ) -> Schedule:
     """The dependency metrics and the schedule of a block with these access sets.
 
     ``weights`` is what a transaction costs on each worker, relative to the others (1.0 by
-    default): a worker that pays for decoding and exchanges gets proportionally fewer."""
-    return _Planner(accesses, workers, owner, weights).plan()
+    default): a worker that pays for decoding and exchanges gets proportionally fewer. With
+    ``place_unspread`` False, a block not worth spreading is not placed on one worker (a
+    second pass over the block): the caller runs it sequentially and needs only its
+    metrics."""
+    return _Planner(accesses, workers, owner, weights).plan(place_unspread)
 
 
 _EVERYWHERE = -2
@@ -158,25 +166,53 @@ class _Planner:
         """A transaction whose inputs all come from replicated ones and which writes a lock
         read this often runs on every worker (a barrier such as an oracle update)."""
 
-    def plan(self) -> Schedule:
-        schedule = self._plan(-1)
-        if self.workers > 1 and schedule.spread and not self._worth_spreading(schedule):
-            schedule = self._plan(0)
-        return schedule
+    def plan(self, place_unspread: bool) -> Schedule:
+        placed = self._pass(-1)
+        if self.workers > 1 and not self._worth_spreading(placed[-1]):
+            if not place_unspread:
+                return self._unplaced(placed)
+            placed = self._pass(0)
+            return self._schedule(placed, spread=False)
+        return self._schedule(placed, spread=True)
 
-    def _worth_spreading(self, schedule: Schedule) -> bool:
-        """Whether rounds on several workers beat one worker running everything."""
-        spread_cost = float(self.slowest.sum()) + ROUND_COST_TXS * schedule.rounds
-        return spread_cost < len(self.accesses)
+    def _worth_spreading(self, slowest: np.ndarray) -> bool:
+        """Whether rounds on several workers (``slowest``: the cost of each round's slowest
+        worker) beat one worker running everything."""
+        rounds = max(len(slowest), 1)
+        return float(slowest.sum()) + ROUND_COST_TXS * rounds < len(self.accesses)
 
-    def _plan(self, single: int) -> Schedule:
-        workers, names, owners = self.workers, self.names, self.owners
-        (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
-         finals, n_finals, slowest) = _plan_kernel(
-            self.pointers, self.lock_ids, self.kinds, owners, workers, single,
+    def _pass(self, single: int) -> tuple[np.ndarray, ...]:
+        """The compiled pass over the block (everything on worker ``single`` if >= 0)."""
+        return _plan_kernel(  # type: ignore[no-any-return]
+            self.pointers, self.lock_ids, self.kinds, self.owners, self.workers, single,
             self.broadcast_reads, self.weights, ROUND_COST_TXS,
         )  # fmt: skip
-        self.slowest = slowest
+
+    def _unplaced(self, placed: tuple[np.ndarray, ...]) -> Schedule:
+        """A block left to one worker, with its metrics only."""
+        levels, counts = placed[2], placed[3]
+        n_tx, workers = len(self.accesses), self.workers
+        return Schedule(
+            workers=workers,
+            worker_of=[0] * n_tx,
+            round_of=[0] * n_tx,
+            rounds=1,
+            sends={},
+            prefetch=[[] for _ in range(workers)],
+            final=[[] for _ in range(workers)],
+            pure_deltas=self.pure,
+            spread=False,
+            placed=False,
+            replicated=[],
+            metrics=self._metrics(levels, counts),
+        )
+
+    def _schedule(self, placed: tuple[np.ndarray, ...], spread: bool) -> Schedule:
+        """The schedule of a pass: the kernel's lists as locks, and the prefetches of locks
+        only read."""
+        workers, names = self.workers, self.names
+        (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
+         finals, n_finals, slowest) = placed  # fmt: skip
         send_map: dict[int, list[tuple[int, Lock]]] = {}
         for tx, dest, lock in sends[:n_sends].tolist():
             send_map.setdefault(tx, []).append((dest, names[lock]))
@@ -209,7 +245,8 @@ class _Planner:
             prefetch=prefetch,
             final=final,
             pure_deltas=self.pure,
-            spread=single < 0,
+            spread=spread,
+            placed=True,
             replicated=np.flatnonzero(worker_of == _EVERYWHERE).tolist(),
             metrics=self._metrics(levels, counts),
         )
