@@ -102,8 +102,8 @@ def test_a_block_not_worth_spreading_is_left_unplaced_when_asked_with_the_same_m
     accesses = [AccessSet(writes=[acct("a1"), acct(f"a{i % 2}")]) for i in range(200)]
     placed = plan_block(accesses, 2, by_parity)
     passes = []
-    kernel = planner._plan_kernel
-    monkeypatch.setattr(planner, "_plan_kernel", lambda *a: passes.append(a[5]) or kernel(*a))
+    kernel = planner.plan_kernel
+    monkeypatch.setattr(planner, "plan_kernel", lambda *a: passes.append(a[5]) or kernel(*a))
     unplaced = plan_block(accesses, 2, by_parity, place_unspread=False)
     assert passes == [-1]  # one pass: the spread one, found not worth it
     assert placed.placed and not unplaced.placed and not unplaced.spread

@@ -11,8 +11,10 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
+import numpy as np
 
 from paraclear.execution import Block, BlockContext, BlockRun, Receipt
+from paraclear.execution.access_batch import DELTA, READ, WRITE, AccessBatch, LockTable
 from paraclear.state import AccessSet, State, StateView, TxFailure
 
 
@@ -130,10 +132,38 @@ class MockRunner:
 
 
 class BatchedMockMachine(MockMachine):
-    """The mock universe with a batch runner."""
+    """The mock universe with a batch runner, and its access sets in bulk (``BatchAccess``):
+    every entry of the block in one list, each family's names looked up at once."""
 
     def __init__(self) -> None:
         self.batch_runner = MockRunner()
+        self.table = LockTable()
+
+    def access_batch(self, txs: Sequence[MockTx]) -> AccessBatch:
+        entries = [
+            (kind, family, str(i))
+            for tx in txs
+            if tx.declared
+            for kind, family, items in (
+                (READ, "k", tx.reads),
+                (WRITE, "k", tx.writes),
+                (WRITE, "n", (tx.sender,)),
+                (DELTA, "c", tx.deltas),
+            )
+            for i in items
+        ]
+        ids = np.empty(len(entries), dtype=np.int64)
+        for family in ("k", "n", "c"):
+            at = [j for j, entry in enumerate(entries) if entry[1] == family]
+            ids[at] = self.table.ids(family, [entries[j][2] for j in at])
+        sizes = [
+            len(tx.reads) + len(tx.writes) + 1 + len(tx.deltas) if tx.declared else 0 for tx in txs
+        ]
+        pointers = np.zeros(len(txs) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=pointers[1:])
+        kinds = np.array([entry[0] for entry in entries], dtype=np.int8)
+        declared = np.array([tx.declared for tx in txs], dtype=np.bool_)
+        return AccessBatch(self.table, pointers, ids, kinds, declared, np.zeros(len(txs), np.bool_))
 
 
 def random_block(

@@ -373,7 +373,9 @@ def _parallel(
         "dag_seconds": round(dag_seconds, 6),
         "dag_share": round(dag_seconds / _median(executor), 4),
         "plan_share": round(
-            _median(p.access_seconds + p.dag_seconds for p in metrics) / _median(executor), 4
+            _median(p.access_seconds + p.dag_seconds + p.tasks_seconds for p in metrics)
+            / _median(executor),
+            4,
         ),
         "access_seconds": round(_median(p.access_seconds for p in metrics), 6),
         "fallbacks": sum(1 for p in metrics if p.fallback is not None),

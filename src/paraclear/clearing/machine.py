@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, Union
 
 from paraclear.clearing import errors
+from paraclear.clearing.access_shapes import SHAPES
 from paraclear.clearing.events import Event
 from paraclear.clearing.handlers import (
     backstop,
@@ -47,6 +48,7 @@ from paraclear.clearing.transactions import (
     Withdraw,
 )
 from paraclear.execution import BatchRunner, BlockContext
+from paraclear.execution.access_batch import AccessBatch, ShapedAccess
 from paraclear.state import AccessSet, StateView
 from paraclear.state import keys as k
 
@@ -105,6 +107,7 @@ class ClearingMachine:
         self.declared = declared
         """With ``False`` every transaction runs optimistically (declares nothing)."""
         self.engine: Engine = engine
+        self._shaped = ShapedAccess(SHAPES, self.access)
         self.batch_runner: BatchRunner[Transaction] | None = None
         if engine == "compiled":
             from paraclear.clearing.kernels.engine import CompiledEngine
@@ -120,6 +123,13 @@ class ClearingMachine:
         if not self.declared:
             return None
         return _HANDLERS[type(tx)][0](tx)
+
+    def access_batch(self, txs: Sequence[Transaction]) -> AccessBatch:
+        """The access sets of ``txs``, as ``access`` gives them, as lock ids in bulk: the
+        order flow's types by their shapes (``access_shapes``), the others one by one."""
+        if not self.declared:
+            return AccessBatch.of([None] * len(txs), self._shaped.table)
+        return self._shaped(txs)
 
     def begin(self, tx: Transaction, view: StateView, ctx: BlockContext) -> None:
         """Check and consume the sender's nonce, and pay the fee into the fee pool.

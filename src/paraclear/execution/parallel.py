@@ -25,17 +25,19 @@ executor's last block.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from time import perf_counter
 from typing import Any, Generic, Literal, TypeVar
 
+import numpy as np
+
+from paraclear.execution.access_batch import AccessBatch, access_batch
 from paraclear.execution.block_run import BatchRunner
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
 from paraclear.execution.pool import InlinePool, ProcessPool
 from paraclear.execution.result import BlockResult, Receipt
-from paraclear.execution.schedule import Schedule, plan_block
+from paraclear.execution.schedule import Schedule, plan_batch
 from paraclear.execution.sequential import execute_block
 from paraclear.execution.shard import owner_of
 from paraclear.execution.task import Task, TaskTx, WorkerLost
@@ -118,7 +120,7 @@ class ParallelExecutor(Generic[TxT]):
 
     def _execute(self, state: State, block: Block[TxT]) -> BlockResult:
         started = perf_counter()
-        accesses, speculated = self._accesses(state, block)
+        batch, speculated = self._accesses(state, block)
         metrics = ParallelMetrics(
             self.backend,
             self.workers,
@@ -130,8 +132,8 @@ class ParallelExecutor(Generic[TxT]):
         while True:
             planned_from = perf_counter()
             here = self.unspread_sequential and fault is None  # run unspread blocks here
-            schedule = plan_block(
-                accesses, self.workers, self._owner, self._weights, place_unspread=not here
+            schedule = plan_batch(
+                batch, self.workers, weights=self._weights, place_unspread=not here
             )
             planned = perf_counter()
             metrics.attempts += 1
@@ -140,7 +142,7 @@ class ParallelExecutor(Generic[TxT]):
                 return self._sequential(state, block, metrics, schedule, started)
             try:
                 pool = self._pool_for(state)
-                tasks = self._tasks(block, schedule, accesses, fault)
+                tasks = self._tasks(block, schedule, batch, fault)
                 metrics.tasks_seconds = perf_counter() - planned
                 results = pool.run(tasks)
             except WorkerLost as lost:
@@ -156,10 +158,10 @@ class ParallelExecutor(Generic[TxT]):
             index, lock, _ = min(missed)
             if metrics.attempts >= MAX_ATTEMPTS:
                 return self._fallback(state, block, metrics, f"mispredicted: {missed}", started)
-            access = accesses[index]
-            accesses[index] = AccessSet(
-                access.reads, access.writes | {lock}, access.deltas, predicted=True
-            )
+            access = batch.access(index)
+            assert access is not None
+            widened = AccessSet(access.reads, access.writes | {lock}, access.deltas, predicted=True)
+            batch = batch.replaced({index: widened})
         metrics.dag = schedule.metrics
         metrics.rounds = schedule.rounds
         metrics.spread = schedule.spread
@@ -200,41 +202,41 @@ class ParallelExecutor(Generic[TxT]):
     def _owner(self, lock: tuple[str, ...]) -> int:
         return owner_of(lock, self.workers)
 
-    def _accesses(self, state: State, block: Block[TxT]) -> tuple[list[AccessSet], int]:
-        """Declared access sets; for optimistic transactions, a prediction from running them
-        on the block-start state (their accesses there)."""
-        machine, ctx = self.machine, block.context
-        accesses: list[AccessSet] = []
-        speculated = 0
-        for tx in block.txs:
-            access = machine.access(tx)
-            if access is None:
-                access = _predict(machine, tx, state, ctx)
-                speculated += 1
-            accesses.append(access)
-        return accesses, speculated
+    def _accesses(self, state: State, block: Block[TxT]) -> tuple[AccessBatch, int]:
+        """Declared access sets (in bulk where the machine offers it); for optimistic
+        transactions, a prediction from running them on the block-start state (their
+        accesses there). Also how many were predicted."""
+        batch = access_batch(self.machine, block.txs)
+        undeclared = np.flatnonzero(~batch.declared).tolist()
+        ctx = block.context
+        predicted = {i: _predict(self.machine, block.txs[i], state, ctx) for i in undeclared}
+        return batch.replaced(predicted), len(predicted)
 
     def _tasks(
         self,
         block: Block[TxT],
         schedule: Schedule,
-        accesses: Sequence[AccessSet],
+        batch: AccessBatch,
         fault: tuple[int, int] | None,
     ) -> list[Task]:
         per_worker: list[list[TaskTx]] = [[] for _ in range(self.workers)]
         sends = schedule.sends
         here = self.backend != "processes"  # every worker shares this process
-        for index, tx in enumerate(block.txs):
-            access = accesses[index]
+        sets = batch.sets if here else None
+        predicted_ones = set(np.flatnonzero(batch.predicted).tolist())
+        for index, (tx, worker, round_) in enumerate(
+            zip(block.txs, schedule.worker_of, schedule.round_of, strict=True)
+        ):
+            access = sets[index] if sets is not None else None
             predicted = None
-            if access.predicted:
+            if index in predicted_ones:
+                access = batch.access(index)
+                assert access is not None
                 predicted = (
                     tuple(sorted(access.reads)),
                     tuple(sorted(access.writes)),
                     tuple(sorted(access.deltas)),
                 )
-            worker = schedule.worker_of[index]
-            round_ = schedule.round_of[index]
             if worker < 0:  # replicated on every worker; worker 0 reports it
                 for copy, items in enumerate(per_worker):
                     known = access if here or copy == 0 else None
