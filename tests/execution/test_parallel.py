@@ -49,7 +49,7 @@ BATCHED = BatchedMockMachine()
 """The same universe with a batch runner: each worker runs its declared transactions in
 batches of its own runner."""
 RUNS = [(b, w, MACHINE) for b in BACKENDS for w in (1, 2, 3, 4)]
-RUNS += [("threads", w, BATCHED) for w in (1, 2, 3, 4)] + [("processes", 3, BATCHED)]
+RUNS += [("threads", w, BATCHED) for w in (1, 2, 3, 4)] + [("inline", 3, BATCHED)]
 
 
 @pytest.fixture(
@@ -190,7 +190,7 @@ def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result
 def test_state_changed_elsewhere_between_blocks_is_picked_up():
     rng = random.Random(5)
     sequential, parallel = State(), State()
-    with ParallelExecutor(MACHINE, 2, "processes") as executor:
+    with ParallelExecutor(MACHINE, 2, "threads") as executor:
         for height in range(1, 5):
             block = random_block(rng, 80, 50, height=height)
             expected = execute_block(sequential, block, MACHINE)

@@ -50,7 +50,6 @@ def nonce(sender: int) -> tuple[str, ...]:
 
 
 class MockMachine:
-    tx_type = MockTx
     event_type = tuple[str, int, int]
 
     def access(self, tx: MockTx) -> AccessSet | None:

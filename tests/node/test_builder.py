@@ -170,7 +170,7 @@ def test_the_compiled_dry_run_equals_the_reference_executor(seed: int, per_block
     _run(seed, blocks=6, per_block=per_block, executor="sequential", engine="compiled")
 
 
-@pytest.mark.parametrize("backend", ["inline", "processes"])
+@pytest.mark.parametrize("backend", ["inline", "threads"])
 def test_parallel_executor_matches_the_dry_run(backend: str) -> None:
     assert _run(7, blocks=5, per_block=80, executor=backend) == _run(
         7, blocks=5, per_block=80, executor="sequential"

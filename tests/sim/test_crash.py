@@ -46,7 +46,7 @@ def test_no_collateral_appears_or_vanishes_and_the_run_is_reproducible(report):
     assert scenario.report.state_root == report.state_root
 
 
-@pytest.mark.parametrize(("backend", "workers"), [("inline", 3), ("processes", 2)])
+@pytest.mark.parametrize(("backend", "workers"), [("inline", 3), ("threads", 2)])
 def test_the_crash_on_the_parallel_executor_reaches_the_sequential_state_root(backend, workers):
     config = dict(seed=8, traders=60)
     sequential = run_crash(CrashConfig(**config))

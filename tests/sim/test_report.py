@@ -63,7 +63,7 @@ def _block(height: int, txs: int, path: int, seconds: tuple[float, float]) -> Bl
 
 
 def test_run_figures_from_block_figures() -> None:
-    comparison = ReplayComparison(2, "processes")
+    comparison = ReplayComparison(2, "threads")
     comparison.blocks = [
         _block(1, 1, 1, (1.0, 1.0)),  # an oracle block: left out of the critical path figures
         _block(2, 10, 2, (2.0, 1.0)),

@@ -91,9 +91,6 @@ run as a whole (``BlockRun.run_all``), with identical receipts, writes and roots
 class ClearingMachine:
     """Runs clearing transactions: nonce and fee in ``begin``, the handler in ``apply``."""
 
-    tx_type: Final = Transaction
-    """For the parallel executor's wire encoding (msgspec decodes the tagged union)."""
-
     def __init__(
         self,
         margin_model: MarginModel | None = None,
@@ -116,7 +113,7 @@ class ClearingMachine:
 
     @property
     def event_type(self) -> object:
-        """Every event class, as one tagged union, for the parallel executor's wire."""
+        """Every event class, as one tagged union, for the receipts' encoding (``wire``)."""
         return Union[tuple(_leaf_classes(Event))]  # noqa: UP007
 
     def access(self, tx: Transaction) -> AccessSet | None:

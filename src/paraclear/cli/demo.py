@@ -82,8 +82,8 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--backend", choices=list(BACKENDS), default="threads",
-        help="the parallel replay's backend: worker threads in this process, forked worker "
-        "processes, or inline on one thread (default threads)",
+        help="the parallel replay's backend: worker threads in this process, or inline on "
+        "one thread (default threads)",
     )  # fmt: skip
     parser.add_argument(
         "--data-dir", type=Path, default=None,

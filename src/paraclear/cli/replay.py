@@ -59,7 +59,7 @@ def register(commands: Any) -> None:
         "--workers",
         type=int_in(1, MAX_WORKERS),
         default=None,
-        help=f"parallel executor's worker processes, 1 to {MAX_WORKERS} (default 2); with "
+        help=f"parallel executor's worker threads, 1 to {MAX_WORKERS} (default 2); with "
         "--segments, processes verifying segments (default every core)",
     )
     add_engine_argument(parser, "the sequential executor")

@@ -69,7 +69,7 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int_in(1, MAX_WORKERS), default=2,
-        help="worker processes of the parallel executor (default 2)",
+        help="worker threads of the parallel executor (default 2)",
     )  # fmt: skip
     parser.add_argument("--backend", choices=BACKENDS, default="threads", help=argparse.SUPPRESS)
     add_engine_argument(parser, "the block builder's dry run")

@@ -100,8 +100,8 @@ def register(commands: Any) -> None:
         "--backend",
         choices=list(BACKENDS),
         default="threads",
-        help="parallel backend: worker threads in this process, worker processes, or the same "
-        "algorithm inline on one thread for debugging (default threads)",
+        help="parallel backend: worker threads in this process, or the same algorithm inline "
+        "on one thread for debugging (default threads)",
     )
     add_engine_argument(parser, "the sequential executor")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

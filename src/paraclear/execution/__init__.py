@@ -15,11 +15,14 @@ transaction universe as well as with the clearing house.
   executor must equal bit for bit, and the fallback.
 * ``schedule``: dependency mapping (critical path, level widths, hot locks) and the
   parallel schedule (placement, rounds, which locks move between workers).
+* ``access_batch``: a block's access sets as lock ids in columns (``AccessBatch``), from a
+  machine in bulk (``BatchAccess``) or one by one; ``plan_kernels``: the planner's compiled
+  passes over them.
 * ``shard``: one shard worker; ``shard_batch``: how it runs with a machine's batch runner;
   ``task``: what the coordinator and the workers exchange;
-  ``parallel``: ``ParallelExecutor``; ``pool``: its ``processes`` and ``inline`` backends,
-  the pools that drive the workers; ``threads``: its ``threads`` backend; ``wire``: the
-  encodings that cross process boundaries.
+  ``parallel``: ``ParallelExecutor``; ``threads``: its ``threads`` backend (the default);
+  ``pool``: its ``inline`` backend and the steps every backend drives; ``wire``: the
+  encoding of receipts.
 """
 
 from paraclear.execution.block_run import (

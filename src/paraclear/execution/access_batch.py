@@ -258,9 +258,7 @@ class ShapedAccess(Generic[TxT]):
         others = order[: bounds[1]].tolist()
         return assemble(self.table, count, groups, {i: self.access(txs[i]) for i in others})
 
-    def _rows(
-        self, txs: Sequence[TxT], indices: np.ndarray, shape: Sequence[Slot]
-    ) -> np.ndarray:
+    def _rows(self, txs: Sequence[TxT], indices: np.ndarray, shape: Sequence[Slot]) -> np.ndarray:
         """The lock ids of each slot (columns) of each transaction at ``indices`` (rows)."""
         group = [txs[i] for i in indices.tolist()]
         rows = np.empty((len(group), len(shape)), dtype=np.int64)

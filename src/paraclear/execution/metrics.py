@@ -44,13 +44,11 @@ class WorkerMetrics:
     commit_cpu_seconds: float = 0.0
     """Thread CPU seconds of committing and hashing alone."""
     exchange_seconds: float = 0.0
-    """In exchanges with peers, waiting included (``processes`` and ``threads``)."""
+    """In exchanges with peers, waiting included (``threads``)."""
     exchange_wait_seconds: float = 0.0
-    """Blocked waiting for peers (``processes`` and ``threads``)."""
-    process_cpu_seconds: float = 0.0
-    """A forked worker's CPU seconds for the whole block but encoding its result."""
+    """Blocked waiting for peers (``threads``)."""
     results_tail_seconds: float = 0.0
-    """Worker 0 in the coordinator's process: waiting for the others' results after its own."""
+    """Worker 0 on the coordinator's thread: waiting for the others' results after its own."""
     batched_txs: int = 0
     """Transactions it ran in batches of its machine's batch runner (the rest one by one)."""
 

@@ -8,9 +8,8 @@ worker its part, and merges receipts, writes and subtree digests. The workers
 their shard and hash their subtrees in parallel.
 
 Backends: ``threads`` (``threads.ThreadPool``: persistent worker threads in this process,
-queues between every pair, nothing encoded), ``processes`` (``pool.ProcessPool``: persistent
-forked worker processes, pipes between every pair) and ``inline`` (``pool.InlinePool``: the
-same workers and steps stepped in lockstep on one thread, for debugging and tests).
+queues between every pair, nothing encoded) and ``inline`` (``pool.InlinePool``: the same
+workers and steps stepped in lockstep on one thread, for debugging and tests).
 
 A block the schedule gives all to one worker (its rounds would cost more than they save: a
 hot chain, a fully contended block) runs on the sequential executor in this thread instead,
@@ -35,25 +34,19 @@ from paraclear.execution.block_run import BatchRunner
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
-from paraclear.execution.pool import InlinePool, ProcessPool
+from paraclear.execution.pool import InlinePool
 from paraclear.execution.result import BlockResult, Receipt
-from paraclear.execution.schedule import Schedule, plan_batch
+from paraclear.execution.schedule import EVERYWHERE, Schedule, plan_batch
 from paraclear.execution.sequential import execute_block
-from paraclear.execution.shard import owner_of
-from paraclear.execution.task import Task, TaskTx, WorkerLost
+from paraclear.execution.task import Task, WorkerLost
 from paraclear.execution.threads import ThreadPool
-from paraclear.execution.wire import WireCodec
-from paraclear.state import AccessSet, Key, State, StateView, TxFailure
+from paraclear.state import AccessSet, Key, Lock, State, StateView, TxFailure
 from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
 
 TxT = TypeVar("TxT")
-Backend = Literal["threads", "processes", "inline"]
-BACKENDS: tuple[Backend, ...] = ("threads", "processes", "inline")
+Backend = Literal["threads", "inline"]
+BACKENDS: tuple[Backend, ...] = ("threads", "inline")
 MAX_WORKERS = RADIX
-FORKED_COST = 1.15
-"""A transaction's cost on a forked worker relative to worker 0 in the coordinator's process:
-the forked one also decodes its task, encodes its results and pickles its exchanges
-(measured: 10–25 % more CPU for the same share at 10,000 accounts)."""
 MAX_ATTEMPTS = 3
 """Parallel attempts at a block whose optimistic transactions keep leaving their predicted
 access sets, before it runs sequentially."""
@@ -62,7 +55,7 @@ access sets, before it runs sequentially."""
 class ParallelExecutor(Generic[TxT]):
     """Runs blocks on ``workers`` shard workers; same interface and result as sequential.
 
-    Use it as a context manager (or call ``close``) to stop worker processes.
+    Use it as a context manager (or call ``close``) to stop its worker threads.
     """
 
     def __init__(
@@ -83,12 +76,10 @@ class ParallelExecutor(Generic[TxT]):
         self.unspread_sequential = unspread_sequential
         """Run a block the schedule gives all to one worker on the sequential executor here
         (False: on that worker, as any other block; the tests of the workers use it)."""
-        self._codec = WireCodec(machine)
-        self._pool: InlinePool | ProcessPool | ThreadPool | None = None
+        self._pool: InlinePool | ThreadPool | None = None
         self._state: State | None = None
         self._version = -1
         self._fault: tuple[int, int] | None = None
-        self._weights = [1.0] + [FORKED_COST] * (workers - 1) if backend == "processes" else None
         spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
         self._runner: BatchRunner[TxT] | None = spawn() if spawn is not None else None
         """The batch runner of blocks run here sequentially (not the machine's own, which
@@ -108,7 +99,7 @@ class ParallelExecutor(Generic[TxT]):
 
     def inject_fault(self, worker: int, after_txs: int) -> None:
         """For tests: in the next block, worker ``worker`` is lost after ``after_txs``
-        transactions (its process exits; on a thread or inline, it raises ``WorkerLost``)."""
+        transactions (it raises ``WorkerLost``)."""
         if not 0 <= worker < self.workers:
             raise ValueError(f"no worker {worker}")
         self._fault = (worker, after_txs)
@@ -132,9 +123,7 @@ class ParallelExecutor(Generic[TxT]):
         while True:
             planned_from = perf_counter()
             here = self.unspread_sequential and fault is None  # run unspread blocks here
-            schedule = plan_batch(
-                batch, self.workers, weights=self._weights, place_unspread=not here
-            )
+            schedule = plan_batch(batch, self.workers, place_unspread=not here)
             planned = perf_counter()
             metrics.attempts += 1
             metrics.dag_seconds = planned - planned_from
@@ -199,9 +188,6 @@ class ParallelExecutor(Generic[TxT]):
 
     # --- internals -----------------------------------------------------------------------
 
-    def _owner(self, lock: tuple[str, ...]) -> int:
-        return owner_of(lock, self.workers)
-
     def _accesses(self, state: State, block: Block[TxT]) -> tuple[AccessBatch, int]:
         """Declared access sets (in bulk where the machine offers it); for optimistic
         transactions, a prediction from running them on the block-start state (their
@@ -219,42 +205,34 @@ class ParallelExecutor(Generic[TxT]):
         batch: AccessBatch,
         fault: tuple[int, int] | None,
     ) -> list[Task]:
-        per_worker: list[list[TaskTx]] = [[] for _ in range(self.workers)]
-        sends = schedule.sends
-        here = self.backend != "processes"  # every worker shares this process
-        sets = batch.sets if here else None
-        predicted_ones = set(np.flatnonzero(batch.predicted).tolist())
-        for index, (tx, worker, round_) in enumerate(
-            zip(block.txs, schedule.worker_of, schedule.round_of, strict=True)
-        ):
-            access = sets[index] if sets is not None else None
-            predicted = None
-            if index in predicted_ones:
-                access = batch.access(index)
-                assert access is not None
-                predicted = (
-                    tuple(sorted(access.reads)),
-                    tuple(sorted(access.writes)),
-                    tuple(sorted(access.deltas)),
-                )
-            if worker < 0:  # replicated on every worker; worker 0 reports it
-                for copy, items in enumerate(per_worker):
-                    known = access if here or copy == 0 else None
-                    items.append(TaskTx(index, tx, round_, (), predicted, copy > 0, known))
-                continue
-            known = access if here or worker == 0 else None  # worker 0 shares this process
-            per_worker[worker].append(
-                TaskTx(index, tx, round_, sends.get(index, ()), predicted, False, known)
-            )
+        """Each worker's part: its positions by round (a replicated transaction on every
+        worker, reported by worker 0), the sends after them, and those it runs alone."""
+        worker_of = np.asarray(schedule.worker_of, dtype=np.int64)
+        round_of = np.asarray(schedule.round_of, dtype=np.int64)
+        replicated = worker_of == EVERYWHERE
+        replicas = frozenset(schedule.replicated)
+        predicted = frozenset(np.flatnonzero(batch.predicted).tolist())
+        sends: list[dict[int, list[tuple[int, Lock]]]] = [{} for _ in range(self.workers)]
+        for position, pairs in schedule.sends.items():
+            sends[schedule.worker_of[position]][position] = pairs
+        bounds = np.arange(schedule.rounds + 1)
         tasks = []
-        for worker, items in enumerate(per_worker):
-            items.sort(key=lambda item: (item.round, item.index))
+        for worker in range(self.workers):
+            mine = np.flatnonzero((worker_of == worker) | replicated)
+            order = mine[np.argsort(round_of[mine], kind="stable")]
+            copies = replicas if worker > 0 else frozenset()
             tasks.append(
                 Task(
                     height=block.height,
                     time=block.time,
                     rounds=schedule.rounds,
-                    txs=items,
+                    txs=block.txs,
+                    order=order.tolist(),
+                    starts=np.searchsorted(round_of[order], bounds).tolist(),
+                    sends=sends[worker],
+                    one_by_one=predicted | copies if predicted else copies,
+                    replicas=copies,
+                    accesses=batch,
                     prefetch=schedule.prefetch[worker],
                     final=schedule.final[worker],
                     pure_deltas=schedule.pure_deltas,
@@ -263,16 +241,14 @@ class ParallelExecutor(Generic[TxT]):
             )
         return tasks
 
-    def _pool_for(self, state: State) -> InlinePool | ProcessPool | ThreadPool:
+    def _pool_for(self, state: State) -> InlinePool | ThreadPool:
         if self._pool is not None and (state is not self._state or state.version != self._version):
             self.close()
         if self._pool is None:
             if self.backend == "inline":
                 self._pool = InlinePool(self.machine, self.workers, state)
-            elif self.backend == "threads":
-                self._pool = ThreadPool(self.machine, self.workers, state)
             else:
-                self._pool = ProcessPool(self.machine, self.workers, state, self._codec)
+                self._pool = ThreadPool(self.machine, self.workers, state)
             self._state, self._version = state, state.version
         return self._pool
 

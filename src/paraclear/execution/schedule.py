@@ -114,7 +114,7 @@ def plan_batch(
     return _Planner(batch, workers, owner, weights).plan(place_unspread)
 
 
-_EVERYWHERE = -2
+EVERYWHERE = -2
 """Worker of a replicated transaction: it runs on every worker."""
 
 
@@ -229,7 +229,7 @@ class _Planner:
             pure_deltas=self.pure,
             spread=spread,
             placed=True,
-            replicated=np.flatnonzero(worker_of == _EVERYWHERE).tolist(),
+            replicated=np.flatnonzero(worker_of == EVERYWHERE).tolist(),
             metrics=self._metrics(levels, counts),
         )
 

@@ -6,8 +6,7 @@ its keys and hashes its subtrees itself, in parallel with the others.
 
 The worker is transport-agnostic. A block is a fixed sequence of steps, each ending in an
 exchange of one message with every peer (lockstep), driven on one thread (backend
-``inline``), on a thread of its own with queues between workers (``threads``) or by a
-worker process over pipes (``processes``):
+``inline``) or on a thread of its own with queues between workers (``threads``):
 
 ``start`` (send prefetched locks) → ``run_round`` × rounds → ``final`` → ``commit``.
 
@@ -31,17 +30,16 @@ from paraclear.execution.block_run import BatchRunner, BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
-from paraclear.execution.shard_batch import batchable, carried, run_batch
+from paraclear.execution.shard_batch import carried, run_batch
 from paraclear.execution.task import (
     LockData,
     Message,
     Mispredicted,
     Task,
-    TaskTx,
     WorkerLost,
     WorkerResult,
 )
-from paraclear.state import AccessSet, Key, Lock, State
+from paraclear.state import Key, Lock, State
 from paraclear.state.codec import key_path, lock_nibble, value_hash
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
@@ -86,17 +84,12 @@ class ShardWorker:
 
     # --- loading -------------------------------------------------------------------------
 
-    def load(self, state: State, share_tree: bool) -> None:
-        """Take this shard's keys from ``state``; with ``share_tree`` adopt the state tree's
-        subtrees (in a forked process, whose memory is private), else build them."""
+    def load(self, state: State) -> None:
+        """Take this shard's keys and subtrees from ``state``."""
         mine = set(self.nibbles)
         for key, value in state.data.items():
             if lock_nibble(key[:2]) in mine:
                 self._store(key, value)
-        if share_tree:
-            parts = state.tree().subtrees()
-            self.trees = {n: parts[n] for n in self.nibbles}
-            return
         tree = state.tree()
         if isinstance(tree, CompiledTree):  # copied as arrays, nothing rehashed
             parts = tree.subtrees()
@@ -120,12 +113,9 @@ class ShardWorker:
         self.batch = BlockRun(ChainMap(self.pending, self.data), self.machine, ctx)
         if self.runner is not None and self.followed is not None:
             self.runner.carry(self.followed, self.batch, self.carried)
-        self.by_round: list[list[TaskTx]] = [[] for _ in range(task.rounds)]
         tracked = self.tracked
-        for item in task.txs:
-            self.by_round[item.round].append(item)
-            for _, lock in item.sends:
-                tracked.add(lock)
+        for pairs in task.sends.values():
+            tracked.update(lock for _, lock in pairs)
         tracked.update(lock for _, lock in task.final)
         out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
         data = self.data
@@ -151,51 +141,53 @@ class ShardWorker:
         if self.aborted:
             return self._messages(out)
         started, cpu = perf_counter(), thread_time()
-        items = self.by_round[round_]
+        task = self.task
+        positions = task.order[task.starts[round_] : task.starts[round_ + 1]]
+        alone = task.one_by_one
         if self.runner is None:
-            self._run_each(items, out)
+            self._run_each(positions, out)
+        elif not alone:
+            if positions:
+                run_batch(self, positions, out)
         else:
             at = 0
-            while at < len(items) and not self.aborted:
+            while at < len(positions) and not self.aborted:
                 end = at
-                while end < len(items) and batchable(items[end]):
+                while end < len(positions) and positions[end] not in alone:
                     end += 1
                 if end > at:
-                    run_batch(self, items[at:end], out)
+                    run_batch(self, positions[at:end], out)
                 else:
                     end = at + 1
-                    self._run_each(items[at:end], out)
+                    self._run_each(positions[at:end], out)
                 at = end
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
         return self._messages(out)
 
-    def _run_each(self, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]) -> None:
-        """Run ``items`` one by one with their access sets; with a batch runner, tell it
-        what they wrote."""
+    def _run_each(self, positions: Sequence[int], out: list[list[tuple[Lock, LockData]]]) -> None:
+        """Run the transactions at ``positions`` one by one with their access sets; with a
+        batch runner, tell it what they wrote."""
         machine, run, task = self.machine, self.run, self.task
         data, pending, by_lock = self.data, self.pending, self.pending_by_lock
         pure, sums, tracked = task.pure_deltas, self.delta_sums, self.tracked
         die_after = task.die_after if task.die_after is not None else -1
-        ran, receipts = self.ran, self.receipts
-        for item in items:
+        ran, receipts, sends, replicas = self.ran, self.receipts, task.sends, task.replicas
+        for position in positions:
             if ran == die_after:
                 raise WorkerLost(f"worker {self.index} lost (injected)")
-            tx = item.tx
-            access = item.access
+            tx = task.txs[position]
+            access = task.access(position)
             if access is None:
-                if item.predicted is None:
-                    access = machine.access(tx)
-                else:
-                    access = AccessSet(*item.predicted, predicted=True)
+                access = machine.access(tx)
             try:
-                receipt, view = run.attempt(tx, item.index, access)
+                receipt, view = run.attempt(tx, position, access)
             except AccessMispredicted as miss:
                 self.aborted = True
-                self.mispredicted = (item.index, miss.key[:2], str(miss))
+                self.mispredicted = (position, miss.key[:2], str(miss))
                 break
             ran += 1
-            replica = item.replica
+            replica = position in replicas
             if not replica:
                 receipts.append(receipt)
             writes = view.writes
@@ -220,7 +212,7 @@ class ShardWorker:
             if self.runner is not None:
                 changes = {key: pending[key] for key in view.deltas if key[:2] not in pure}
                 self.runner.changed(self.batch, writes | changes)
-            for dest, lock in item.sends:
+            for dest, lock in sends.get(position, ()):
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
         self.ran = ran
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
 
-from paraclear.execution.task import LockData, TaskTx, WorkerLost
+from paraclear.execution.task import LockData, WorkerLost
 from paraclear.state import Key, Lock
 from paraclear.state.codec import lock_nibble
 
@@ -30,31 +30,28 @@ if TYPE_CHECKING:
     from paraclear.execution.shard import ShardWorker
 
 
-def batchable(item: TaskTx) -> bool:
-    """Whether a batch runner may run ``item``: declared, and reported by this worker."""
-    return item.predicted is None and not item.replica
-
-
 def run_batch(
-    worker: ShardWorker, items: Sequence[TaskTx], out: list[list[tuple[Lock, LockData]]]
+    worker: ShardWorker, positions: Sequence[int], out: list[list[tuple[Lock, LockData]]]
 ) -> None:
-    """Run ``items`` (declared, reported by ``worker``) as one batch of its runner, in a run
-    over the block's writes so far whose own pending writes are the batch's alone; fold
-    those in as ``ShardWorker._run_each`` would (a pure delta is the batch's sum less the
-    committed value) and queue the locks sent after them."""
+    """Run the transactions at ``positions`` (declared, reported by ``worker``) as one batch
+    of its runner, in a run over the block's writes so far whose own pending writes are the
+    batch's alone; fold those in as ``ShardWorker._run_each`` would (a pure delta is the
+    batch's sum less the committed value) and queue the locks sent after them."""
     task, runner = worker.task, worker.runner
     assert runner is not None
-    if task.die_after is not None and worker.ran <= task.die_after < worker.ran + len(items):
+    if task.die_after is not None and worker.ran <= task.die_after < worker.ran + len(positions):
         raise WorkerLost(f"worker {worker.index} lost (injected)")
     batch = worker.batch
     written: dict[Key, object] = {}
     batch.pending = written
-    receipts = runner.run_batch(batch, [item.tx for item in items])
+    txs = task.txs
+    receipts = runner.run_batch(batch, [txs[position] for position in positions])
     worker.receipts += [
-        replace(receipt, index=item.index) for receipt, item in zip(receipts, items, strict=True)
+        replace(receipt, index=position)
+        for receipt, position in zip(receipts, positions, strict=True)
     ]
-    worker.ran += len(items)
-    worker.batched += len(items)
+    worker.ran += len(positions)
+    worker.batched += len(positions)
     data, pending, by_lock = worker.data, worker.pending, worker.pending_by_lock
     pure, sums, tracked = task.pure_deltas, worker.delta_sums, worker.tracked
     for key, value in written.items():
@@ -68,9 +65,11 @@ def run_batch(
             if contents is None:
                 contents = by_lock[lock] = {}
             contents[key] = value
-    for item in items:
-        for dest, lock in item.sends:
-            out[dest].append((lock, dict(by_lock.get(lock, ()))))
+    sends = task.sends
+    if sends:
+        for position in positions:
+            for dest, lock in sends.get(position, ()):
+                out[dest].append((lock, dict(by_lock.get(lock, ()))))
 
 
 def carried(

@@ -1,5 +1,5 @@
 """What the parallel executor's coordinator and its shard workers exchange: a worker's part
-of a block (``Task`` of ``TaskTx``), its report (``WorkerResult``), the lockstep messages
+of a block (``Task``), its report (``WorkerResult``), the lockstep messages
 between workers, and ``WorkerLost``."""
 
 from __future__ import annotations
@@ -8,48 +8,52 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from paraclear.execution.access_batch import AccessBatch
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
 from paraclear.state import AccessSet, Key, Lock
 
 LockData = dict[Key, object]
 Message = tuple[bool, Any]
-Predicted = tuple[tuple[Lock, ...], tuple[Lock, ...], tuple[Lock, ...]]
 Mispredicted = tuple[int, Lock, str]
 """(index of the transaction, the lock it stepped into, the error's message)."""
 
 
 @dataclass
-class TaskTx:
-    """One transaction of a worker's task: where it sits and what it sends afterwards."""
-
-    index: int
-    tx: object
-    round: int
-    sends: Sequence[tuple[int, Lock]] = ()
-    predicted: Predicted | None = None
-    """The predicted (reads, writes, deltas) of an optimistic transaction."""
-    replica: bool = False
-    """A replicated transaction run here only for its writes: another worker reports it
-    (its receipt and its pure deltas)."""
-    access: AccessSet | None = None
-    """The access set, when the worker shares the coordinator's process (never encoded)."""
-
-
-@dataclass
 class Task:
-    """A worker's part of a block."""
+    """A worker's part of a block: positions in the block's transactions, by round."""
 
     height: int
     time: int
     rounds: int
-    txs: list[TaskTx]
-    """Sorted by (round, index)."""
+    txs: Sequence[Any]
+    """The block's transactions, all of them (shared, never copied)."""
+    order: list[int]
+    """Positions of the transactions this worker runs, by round, then position."""
+    starts: list[int]
+    """Round r runs ``order[starts[r]:starts[r + 1]]``."""
+    sends: dict[int, list[tuple[int, Lock]]]
+    """After the transaction at a position: (destination worker, lock) pairs to send."""
+    one_by_one: frozenset[int]
+    """Positions this worker runs alone, not in a batch: predicted access sets, replicas."""
+    replicas: frozenset[int]
+    """Positions run here only for their writes: another worker reports them (their
+    receipts and their pure deltas)."""
+    accesses: AccessBatch
+    """The block's access sets (predictions included)."""
     prefetch: list[tuple[int, Lock]]
     final: list[tuple[int, Lock]]
     pure_deltas: frozenset[Lock]
     die_after: int | None = None
     """Fault injection for tests: the worker is lost after running this many transactions."""
+
+    def access(self, position: int) -> AccessSet | None:
+        """The access set of the transaction at ``position`` if known here (the one it was
+        planned with, or a prediction); None: ask the machine."""
+        accesses = self.accesses
+        if accesses.sets is not None or accesses.predicted[position]:
+            return accesses.access(position)
+        return None
 
 
 @dataclass

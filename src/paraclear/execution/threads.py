@@ -82,7 +82,7 @@ class ThreadPool:
     def __init__(self, machine: StateMachine[Any], workers: int, state: State) -> None:
         self.workers = [ShardWorker(i, workers, machine) for i in range(workers)]
         for worker in self.workers:
-            worker.load(state, share_tree=False)
+            worker.load(state)
         self.lines: list[list[Line]] = [
             [queue.SimpleQueue() for _ in range(workers)] for _ in range(workers)
         ]

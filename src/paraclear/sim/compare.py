@@ -12,7 +12,7 @@ The two executors run interleaved, block by block, on the same machine, so noise
 alike. Before timing, the first block runs once on a throwaway genesis state on each
 executor (the parallel one inline), so that first-use costs (loading compiled kernels,
 warming caches) count against neither; the first timed parallel block still pays for
-starting its workers (threads, or forked processes).
+starting its worker threads.
 """
 
 from __future__ import annotations
@@ -156,8 +156,8 @@ class ReplayComparison:
         return self.txs / paths if paths else 0.0
 
     def worker_busy_seconds(self) -> list[float]:
-        """Each parallel worker's busy time summed over the run (worker 0 runs in this
-        process; the others are forked)."""
+        """Each parallel worker's busy time summed over the run (worker 0 runs on the
+        coordinator's thread; the others on threads of their own)."""
         busy = [0.0] * self.workers
         for block in self.blocks:
             for worker, seconds in enumerate(block.busy_seconds[: self.workers]):

@@ -31,7 +31,7 @@ An agent market (market makers quoting option chains from their Greeks and hedgi
 perpetual, directional and volatility takers, liquidators) traded through the node for the
 simulated minutes shown, with a crash (a jump down and a volatility spike) at the red line.
 Every block the node committed was then re-executed from genesis twice: one transaction at a
-time (the sequential executor, the reference) and on worker processes (the parallel
+time (the sequential executor, the reference) and on worker threads (the parallel
 executor). <b>Roots equal</b> means both reproduced, block by block, the state root and the
 receipts the node logged: the parallel result is the sequential one, bit for bit.
 <b>Speedup</b> is sequential over parallel execution time of the same blocks (below 1: the
