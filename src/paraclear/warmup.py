@@ -15,8 +15,12 @@ compile, which used to happen silently inside the first blocks. Here:
   numba's ``numba:compile`` event, which fires for compiles, not for cache loads), and
   shows a progress line only while something actually compiles;
 * numba compiles one kernel at a time per process, so when the first compile shows that
-  the cache is cold, other processes (one per core) compile a round-robin share of the
-  later steps into the cache meanwhile, and this process then loads them.
+  the cache is cold, other processes (one per core) start (``_Pool``): every process,
+  this one included, claims the next step whenever it is free, in the order of
+  ``warmup_claims.Claims`` (the longest chain of work first; a step's **parts**, kernels
+  it calls that can compile ahead, before it), and this process then loads from the
+  cache what the others compiled. The report says which process compiled each step and
+  each process's CPU seconds (the longest is the critical path on idle cores).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ next step when it is free. Claims follow one fixed order, so the same steps with
 prerequisites finished are always handed out the same way:
 
 * a step is **ready** when every step it ``needs`` is finished (a part of a kernel compiled
-  ahead, which the kernel then loads from numba's cache instead of compiling it again);
+  ahead, which the kernel then loads from the kernel cache instead of compiling it again);
 * of the ready steps, the one with the longest **chain** goes first: its own weight (the
   seconds it takes to compile) plus the longest chain of a step that needs it. A long
   chain started late is what keeps the last process busy after the others have finished

@@ -3,7 +3,7 @@
 A step runs one area's kernels on tiny inputs through the same public functions that real
 work calls, so that the argument types are the real ones. A step may have **parts**: kernels
 it calls, compiled ahead on a cold cache by other processes, which the step then loads from
-numba's cache instead of compiling them itself.
+the kernel cache instead of compiling them itself.
 """
 
 from __future__ import annotations
