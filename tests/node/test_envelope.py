@@ -12,6 +12,7 @@ from paraclear.client.envelope import (
     check_envelope,
     consumes_nonce,
     decode_signed,
+    decode_trusted,
     encode_signed,
     is_operator_only,
     sign,
@@ -48,6 +49,13 @@ def test_signed_envelope_round_trips_and_verifies():
     assert decoded == signed
     check_envelope(decoded, CHAIN)
     assert tx_id(decoded) == tx_id(signed) != tx_id(sign(ALICE, CHAIN, trade(nonce=1)))
+
+
+def test_trusted_decoding_gives_the_same_envelope_and_refuses_garbage():
+    raw = encode_signed(sign(ALICE, CHAIN, trade()))
+    assert decode_trusted(raw) == decode_signed(raw)
+    with pytest.raises(errors.MalformedEnvelope):
+        decode_trusted(b"\xc1 not msgpack")
 
 
 def test_forged_signature_is_rejected_with_bad_signature():

@@ -4,7 +4,8 @@
 serves every front-end that connects:
 
 * ``Submit``: each envelope is decoded and handed to the node as checked
-  (``Node.submit_many``: the front-end checked its signature). When a transaction's future
+  (``decode_trusted``, ``Node.submit_many``: the front-end checked its fields and its
+  signature). When a transaction's future
   resolves (on the persister thread once its block is durable, or on the admission thread
   when refused), the outcome is queued, and the loop answers a whole burst in one ``Done``
   once the API's views include the block, as order entry in this process does
@@ -37,7 +38,7 @@ from paraclear.api.server import ApiServer
 from paraclear.chain.core import Inclusion, Node
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import Transaction
-from paraclear.client.envelope import decode_signed
+from paraclear.client.envelope import decode_trusted
 from paraclear.client.errors import NodeError
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,13 @@ class Peer:
         return True
 
     def _flush(self) -> None:
+        """Send the queued notifications, each frame once with every connection it is for
+        (the hub encodes a message once for all its subscribers)."""
         frames, self._frames = self._frames, []
-        self.writer.send(link.Notify(frames))
+        by_frame: dict[int, tuple[list[int], bytes]] = {}
+        for conn, frame in frames:
+            by_frame.setdefault(id(frame), ([], frame))[0].append(conn)
+        self.writer.send(link.Notify(list(by_frame.values())))
 
     def closed(self, conn: int) -> None:
         """A client connection went away: forget its subscriptions and context."""
@@ -197,7 +203,7 @@ class CoreLink:
         refused = []
         for envelope in envelopes:
             try:
-                accepted.append((envelope, decode_signed(envelope.raw)))
+                accepted.append((envelope, decode_trusted(envelope.raw)))
             except NodeError as error:
                 refused.append(link.Outcome(envelope.rid, None, to_rpc_error(error).to_object()))
         if refused:

@@ -227,10 +227,11 @@ class CoreClient:
             if future is not None and not future.done():
                 future.set_result(message)
         elif isinstance(message, link.Notify):
-            for conn, frame in message.frames:
-                session = self._sessions.get(conn)
-                if session is not None:
-                    session.deliver(frame)
+            for conns, frame in message.frames:
+                for conn in conns:
+                    session = self._sessions.get(conn)
+                    if session is not None:
+                        session.deliver(frame)
         elif isinstance(message, link.Close):
             session = self._sessions.get(message.conn)
             if session is not None:

@@ -96,7 +96,8 @@ class Frontends:
             "--host", self.host, "--port", str(self.port),
             "--sig-threads", str(self.sig_threads),
         ]  # fmt: skip
-        return subprocess.Popen(command, stdout=subprocess.PIPE)
+        # a session of its own: a terminal's Ctrl-C stops the node, which stops its front-ends
+        return subprocess.Popen(command, stdout=subprocess.PIPE, start_new_session=True)
 
     @staticmethod
     def _ready(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:

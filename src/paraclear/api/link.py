@@ -93,7 +93,9 @@ class Answer(msgspec.Struct, frozen=True, array_like=True, tag="answer"):
 
 
 class Notify(msgspec.Struct, frozen=True, array_like=True, tag="notify"):
-    frames: list[tuple[int, bytes]]
+    """Subscription frames, each with the connections it goes to."""
+
+    frames: list[tuple[list[int], bytes]]
 
 
 class Close(msgspec.Struct, frozen=True, array_like=True, tag="close"):

@@ -133,6 +133,18 @@ def decode_signed(data: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> SignedTx:
     return signed
 
 
+def decode_trusted(data: bytes) -> SignedTx:
+    """Decode an envelope that a trusted process decoded and checked already
+    (``decode_signed``, ``check_envelope``: an API front-end forwarding to its node core),
+    without checking its fields again (a tenth of ``decode_signed``'s time). Raises
+    MalformedEnvelope on bytes that do not decode at all."""
+    try:
+        signed: SignedTx = _decoder.decode(data)
+    except (msgspec.DecodeError, ValueError) as error:
+        raise MalformedEnvelope(f"undecodable: {error}") from None
+    return signed
+
+
 def check_envelope(signed: SignedTx, chain_id: str) -> None:
     """Check that ``signed`` is for this chain, from its signer, and correctly signed.
 
