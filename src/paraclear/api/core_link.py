@@ -79,11 +79,11 @@ class Peer:
     def context(self, call: link.Call) -> Context:
         """The context of a forwarded call: kept per WebSocket connection, fresh over HTTP."""
         if call.conn == 0:
-            return Context(call.transport, account=call.account, lax=call.lax)
+            return Context(call.transport, account=call.account, lax=call.lax, peer=call.peer)
         context = self.contexts.get(call.conn)
         if context is None:
             session = RemoteSession(self, call.conn, call.account)
-            context = Context(call.transport, account=call.account, session=session)
+            context = Context(call.transport, account=call.account, session=session, peer=call.peer)
             self.contexts[call.conn] = context
         if call.account is not None:
             context.account = context.session.account = call.account

@@ -146,7 +146,9 @@ class CoreClient:
         account the core's answer names (``public/auth``)."""
         session = context.session
         conn = self._conn(session) if session is not None else 0
-        call = link.Call(0, conn, context.account, context.lax, context.transport, request)
+        call = link.Call(
+            0, conn, context.account, context.lax, context.transport, context.peer, request
+        )
         answer = await self._ask(call)
         if answer.account is not None and answer.account != context.account:
             context.account = answer.account

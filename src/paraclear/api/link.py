@@ -67,13 +67,15 @@ class Done(msgspec.Struct, frozen=True, array_like=True, tag="done"):
 
 
 class Call(msgspec.Struct, frozen=True, array_like=True, tag="call"):
-    """A request forwarded whole; ``conn`` 0 for HTTP (no session)."""
+    """A request forwarded whole; ``conn`` 0 for HTTP (no session); ``peer`` the client's
+    address (per-peer limits over HTTP)."""
 
     rid: int
     conn: int
     account: str | None
     lax: bool
     transport: str
+    peer: str
     request: dict[str, Any]
 
 
