@@ -4,6 +4,7 @@ fills, books, positions and subscriptions come out."""
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ CHAIN = "paraclear-local"
 class Venue:
     """A node with BTC-PERP listed and three funded traders, its API, and clients."""
 
-    def __init__(self, path: Path, frontends: int = 0) -> None:
+    def __init__(self, path: Path, frontends: int | None = None) -> None:
+        if frontends is None:  # the venues of other modules: PARACLEAR_TEST_FRONTENDS=1 runs
+            frontends = int(os.environ.get("PARACLEAR_TEST_FRONTENDS", "0"))  # them through one
         self.frontends = frontends
         config = NodeConfig(data_dir=path, genesis_time=T0, block_interval=0.02)
         self.node = Node(config, clock=lambda: T0)

@@ -22,7 +22,7 @@ import pytest
 
 from paraclear.api import link
 from paraclear.api.app import NodeApp
-from paraclear.api.frontend import READY
+from paraclear.api.frontend import READY, CoreClient, CoreUnavailable
 from paraclear.bench.load import LOT, MID, PERP, TICK, logged_tx_ids, setup_market, signed_b64
 from paraclear.chain.core import NodeConfig
 from paraclear.clearing.transactions import Deposit, OrderType, PlaceOrder, Side
@@ -219,3 +219,27 @@ def test_a_frontend_that_loses_its_core_refuses_with_a_typed_error(grace: float)
 
     process = asyncio.run(scenario())
     assert process.wait(60) == 1  # it served, and it lost its core
+
+
+def test_an_order_whose_client_went_away_before_it_was_checked_is_not_sent() -> None:
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="paraclear-test-"), "core.sock")
+    key = Keypair.from_seed_int(1)
+    signed = [sign(key, CHAIN, Deposit(sender=key.account, nonce=n, amount=1)) for n in (0, 1)]
+
+    async def scenario() -> list[bytes]:
+        core = FakeCore(socket_path)
+        await core.start()
+        client = CoreClient(socket_path)
+        await client.connect()
+        gone = asyncio.create_task(client.include(signed[0], views=False))
+        kept = asyncio.create_task(client.include(signed[1], views=False))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await _until(lambda: any(isinstance(m, link.Submit) for m in core.received))
+        core.cut()
+        with pytest.raises(CoreUnavailable):  # the kept one is still answered
+            await kept
+        client.close()
+        return [e.raw for m in core.received if isinstance(m, link.Submit) for e in m.envelopes]
+
+    assert asyncio.run(scenario()) == [encode_signed(signed[1])]

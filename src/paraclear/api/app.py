@@ -21,7 +21,7 @@ from paraclear.api.core_link import CoreLink
 from paraclear.api.desk import LocalDesk
 from paraclear.api.frontends import Frontends
 from paraclear.api.node_api import node_api, node_status
-from paraclear.api.server import HTTP_PATH, WS_PATH, ServerThread
+from paraclear.api.server import ServerThread
 from paraclear.chain.core import Node, NodeConfig
 
 
@@ -31,13 +31,11 @@ class ApiHost:
 
     def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0, frontends: int = 0):
         self.node = node
-        self.host = host
         self.desk = LocalDesk(node)
         self.server = node_api(node, desk=self.desk)
         self.thread = ServerThread(self.server, host, port)
         self.frontends: Frontends | None = None
         self.link: CoreLink | None = None
-        self.port = port
         if frontends:
             socket_dir = Path(tempfile.mkdtemp(prefix="paraclear-core-"))
             self.link = CoreLink(node, self.server, self.desk, socket_dir / "core.sock")
@@ -46,12 +44,11 @@ class ApiHost:
     def start(self) -> int:
         """Serve; returns the port clients connect to."""
         if self.frontends is None or self.link is None:
-            self.port = self.thread.start()
-        else:
-            self.thread.start(listen=False)
-            self.thread.run(self.link.start())
-            self.port = self.thread.port = self.frontends.start()
-        return self.port
+            return self.thread.start()
+        self.thread.start(listen=False)
+        self.thread.run(self.link.start())
+        self.thread.port = self.frontends.start()
+        return self.thread.port
 
     def stop(self) -> None:
         if self.frontends is not None and self.link is not None:
@@ -62,15 +59,11 @@ class ApiHost:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
+        return self.thread.url
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return self.http_url + HTTP_PATH
+        return self.thread.http_url
 
 
 class NodeApp:

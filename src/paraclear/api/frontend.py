@@ -126,6 +126,8 @@ class CoreClient:
                 )
                 envelopes = []
                 for (tx, views, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its client went away meanwhile: nothing was sent
+                        continue
                     if outcome is not None:
                         future.set_exception(outcome)
                         continue
