@@ -116,6 +116,21 @@ def test_bad_envelopes_are_refused_before_the_mempool(
     assert isinstance(refused.exception(timeout=0), OperatorOnly)
 
 
+def test_checked_envelopes_are_admitted_at_once_without_a_signature_check(
+    market: tuple[Node, Wallet, list[Wallet]],
+) -> None:
+    """What a front-end checked is trusted (``submit_many(checked=True)``); the mempool's
+    own rules still apply."""
+    node, _, (alice, _, _) = market
+    good = _order(alice, Side.BUY, 50_000, ONE)
+    unsigned = SignedTx(good.chain_id, good.tx, good.public_key, bytes(64))
+    admitted, replayed = node.submit_many([unsigned, good], checked=True)
+    assert node.checked == node.received and len(node.mempool) == 1
+    assert isinstance(replayed.exception(timeout=0), NonceReplayed)  # same nonce, same fee
+    node.produce_block()
+    assert admitted.result(timeout=0).receipt.ok
+
+
 def test_restart_resumes_with_the_same_root_and_books(tmp_path: Path) -> None:
     node = _node(tmp_path)
     operator = Wallet(0)

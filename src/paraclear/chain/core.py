@@ -66,7 +66,7 @@ from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.client.envelope import Keypair, SignedTx, encode_signed, tx_id
-from paraclear.client.errors import Dropped, NodeError
+from paraclear.client.errors import Dropped, EnvelopeError, NodeError
 from paraclear.execution import (
     Block,
     BlockResult,
@@ -247,8 +247,7 @@ class Node:
         """Held from a block's commit to the state until it is durable and ``height`` names
         it (taken by the producer, released by the persister): a reader that holds it sees
         a state, its tree, the log and ``height`` that agree (proofs)."""
-        self._inbox: list[tuple[SignedTx, Future[Inclusion], bool]] = []
-        """Submitted envelopes, their futures, and whether their signatures were checked."""
+        self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
         self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
         self._futures: dict[tuple[str, int], Future[Inclusion]] = {}
@@ -286,13 +285,16 @@ class Node:
         self, batch: list[SignedTx], *, checked: bool = False
     ) -> list[Future[Inclusion]]:
         """``submit`` each envelope of ``batch``, in its order, under one lock. ``checked``:
-        their signatures were checked already (by an API front-end, whose process this
-        node trusts), so admission does not check them again."""
+        their signatures were checked already (by an API front-end, whose process this node
+        trusts), so they are admitted to the mempool here and now, on the caller's thread."""
         futures: list[Future[Inclusion]] = [Future() for _ in batch]
         with self._lock:
             self.received += len(batch)
-            self._inbox.extend(zip(batch, futures, [checked] * len(batch), strict=True))
-            self._wake.notify_all()
+            if checked:
+                self._settle(list(zip(batch, futures, strict=True)), [None] * len(batch))
+            else:
+                self._inbox.extend(zip(batch, futures, strict=True))
+                self._wake.notify_all()
         return futures
 
     def admit_pending(self) -> int:
@@ -302,26 +304,33 @@ class Node:
             inbox, self._inbox = self._inbox, []
         if not inbox:
             return 0
-        unchecked = [signed for signed, _, checked in inbox if not checked]
-        outcomes = iter(self.verifier.verify(unchecked, self.chain_id))
-        admitted = 0
+        outcomes = self.verifier.verify([signed for signed, _ in inbox], self.chain_id)
         with self._lock:
-            for signed, future, checked in inbox:
-                outcome = None if checked else next(outcomes)
-                refused: NodeError | StorageFull | None = outcome or self.storage_full
-                if refused is None:
-                    try:
-                        self._admit(signed, future)
-                    except NodeError as error:
-                        refused = error
-                if refused is not None:
-                    self.refused += 1
-                    future.set_exception(refused)
-                    continue
-                admitted += 1
-            self.checked += len(inbox)
-            if admitted:
-                self._wake.notify_all()
+            return self._settle(inbox, outcomes)
+
+    def _settle(
+        self,
+        inbox: list[tuple[SignedTx, Future[Inclusion]]],
+        outcomes: list[EnvelopeError | None],
+    ) -> int:
+        """Admit each envelope whose signature check found nothing wrong, fail the others'
+        futures (lock held). Returns how many were admitted."""
+        admitted = 0
+        for (signed, future), outcome in zip(inbox, outcomes, strict=True):
+            refused: NodeError | StorageFull | None = outcome or self.storage_full
+            if refused is None:
+                try:
+                    self._admit(signed, future)
+                except NodeError as error:
+                    refused = error
+            if refused is not None:
+                self.refused += 1
+                future.set_exception(refused)
+                continue
+            admitted += 1
+        self.checked += len(inbox)
+        if admitted:
+            self._wake.notify_all()
         return admitted
 
     def _admit(self, signed: SignedTx, future: Future[Inclusion]) -> None:
@@ -482,7 +491,7 @@ class Node:
         with self._lock:
             self.storage_full = full
             waiting = [f for _, f in self._waiting.values()]
-            waiting += [*self._futures.values(), *(f for _, f, _ in self._inbox)]
+            waiting += [*self._futures.values(), *(f for _, f in self._inbox)]
             self._waiting, self._futures, self._inbox = {}, {}, []
             self.mempool = self._new_mempool()
         for future in waiting:
@@ -651,7 +660,7 @@ class Node:
             log.error("the block producer stopped", exc_info=error)
             self.failure = error
             with self._lock:
-                for _, future, _ in self._inbox:
+                for _, future in self._inbox:
                     future.set_exception(error)
                 for future in self._futures.values():
                     future.set_exception(error)
