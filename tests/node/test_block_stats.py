@@ -123,3 +123,25 @@ def test_a_block_with_an_oracle_update_reports_the_new_index(tmp_path: Path) -> 
         node.stop()
     assert stats["index"] == {"BTC": 61_000.0} and stats["txs"] == 1
     assert stats["critical_path"] == 1 and stats["hot_keys"]
+
+
+@pytest.mark.parametrize("accounts", [3, 200])
+def test_the_dag_from_bulk_access_sets_equals_the_one_from_each_transactions(
+    accounts: int,
+) -> None:
+    """The statistics plan a block from the machine's bulk lock ids (``access_batch``);
+    they must describe the same DAG as the access sets the handlers declare one by one."""
+    from paraclear.api.block_stats import batch_metrics, dependency_metrics
+    from paraclear.bench.blocks import OrderBlocks
+    from paraclear.clearing.machine import ClearingMachine
+    from paraclear.execution.sequential import execute_block
+
+    source = OrderBlocks(accounts, 300)
+    state = source.workload.genesis()
+    machine = ClearingMachine(source.workload.model)
+    execute_block(state, source.setup_block(), machine)
+    for _ in range(3):
+        txs = source.next_block(state).txs  # built on the source's own copy of ``state``
+        one_by_one = dependency_metrics([machine.access(tx) for tx in txs])
+        assert one_by_one is not None and one_by_one[0] > 1
+        assert batch_metrics(machine.access_batch(txs)) == one_by_one

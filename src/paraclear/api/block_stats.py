@@ -5,11 +5,12 @@ where its time went (build, execute, persist, total seconds), throughput, and th
 its dependency DAG (critical path, widest level, hot locks), and the index prices its
 oracle updates set.
 
-The DAG comes from the execution engine's own planner (``execution.plan_block``) over the
+The DAG comes from the execution engine's own planner (``execution.plan_batch``) over the
 block's declared access sets, which the builder's dry run has computed already. The
 parallel executor reports it itself; under the "dry-run" and "sequential" executors it is
-computed here, on one worker, for every block: about 2 µs per transaction (40 ms for
-20,000), ``dag_seconds`` says what it cost. A block with a transaction that declares no
+computed here, on one worker, for every block, from the machine's access sets in bulk
+(``access_batch``: lock ids by transaction type, no object per transaction);
+``dag_seconds`` says what it cost. A block with a transaction that declares no
 access set has no DAG to show.
 
 ``speedup`` is measured, not modelled: under the parallel executor it is the builder's
@@ -35,7 +36,8 @@ from paraclear.chain.core import BlockReport
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OracleData
-from paraclear.execution import plan_block
+from paraclear.execution.access_batch import AccessBatch
+from paraclear.execution.schedule import plan_batch
 from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
 
@@ -50,20 +52,21 @@ class BlockStatsParams(Params, frozen=True):
     count: int = 100
 
 
-def dependency_metrics(
-    accesses: Sequence[AccessSet | None],
-) -> tuple[int, list[int], list[tuple[str, int]]] | None:
+Dag = tuple[int, list[int], list[tuple[str, int]]]
+
+
+def dependency_metrics(accesses: Sequence[AccessSet | None]) -> Dag | None:
     """Critical path, level widths and hot locks of a block with these access sets, or None
     if a transaction declares none."""
-    declared = [access for access in accesses if access is not None]
-    if len(declared) < len(accesses):
+    return batch_metrics(AccessBatch.of(accesses))
+
+
+def batch_metrics(batch: AccessBatch) -> Dag | None:
+    """``dependency_metrics`` of access sets given as lock ids (``access_batch``)."""
+    if not batch.declared.all():
         return None
-    metrics = plan_block(declared, 1, _one_owner).metrics
+    metrics = plan_batch(batch, 1, place_unspread=False).metrics
     return metrics.critical_path, metrics.level_widths, metrics.hot_keys()
-
-
-def _one_owner(lock: object) -> int:
-    return 0
 
 
 def block_stats(report: BlockReport, machine: ClearingMachine, executor: str) -> dict[str, Any]:
@@ -71,13 +74,15 @@ def block_stats(report: BlockReport, machine: ClearingMachine, executor: str) ->
     block, result = report.block, report.result
     parallel = result.metrics.parallel
     started = perf_counter()
-    dag: tuple[int, list[int], list[tuple[str, int]]] | None
+    dag: Dag | None
     if parallel is not None and parallel.dag is not None:
         dag = (parallel.dag.critical_path, parallel.dag.level_widths, parallel.dag.hot_keys())
         dag_seconds = parallel.dag_seconds
     else:
-        accesses = report.accesses or [machine.access(tx) for tx in block.txs]
-        dag = dependency_metrics(accesses)
+        if report.accesses:
+            dag = dependency_metrics(report.accesses)
+        else:
+            dag = batch_metrics(machine.access_batch(block.txs))
         dag_seconds = perf_counter() - started
     seconds = report.seconds
     total = seconds.get("total", 0.0)
