@@ -36,6 +36,26 @@ DELTA: Final = 2
 """Kinds of an entry: the lock is read, written, or only added to (a delta)."""
 
 
+class _Family(dict[str, int]):
+    """The ids of one family's locks by name; a name not seen before gets the next id."""
+
+    def __init__(self, table: LockTable, family: str) -> None:
+        super().__init__()
+        self.table = table
+        self.family = family
+
+    def __missing__(self, name: str) -> int:
+        table = self.table
+        with table._mutex:
+            found = self.get(name)
+            if found is None:
+                lock = (self.family, name)
+                found = self[name] = len(table.locks)
+                table._nibbles.append(lock_nibble(lock))
+                table.locks.append(lock)
+            return found
+
+
 class LockTable:
     """Lock ids that last: each lock gets the next id the first time it is seen.
 
@@ -46,43 +66,29 @@ class LockTable:
         self.locks: list[Lock] = []
         """Lock of each id."""
         self._nibbles = array("B")
-        self._families: dict[str, dict[str, int]] = {}
+        self._families: dict[str, _Family] = {}
         self._mutex = threading.Lock()
 
     def id(self, lock: Lock) -> int:
         """The id of ``lock``."""
-        found = self._families.get(lock[0], {}).get(lock[1])
-        return found if found is not None else self._add(lock[0], [lock[1]])[0]
+        return self._family(lock[0])[lock[1]]
 
-    def ids(self, family: str, names: Iterable[str]) -> np.ndarray:
-        """The ids of the locks ``(family, name)`` for each of ``names`` (int64)."""
-        names = list(names)
-        found = list(map(self._families.get(family, {}).get, names))
-        if None in found:
-            added = iter(
-                self._add(family, [n for n, i in zip(names, found, strict=True) if i is None])
-            )
-            found = [next(added) if i is None else i for i in found]
-        return np.array(found, dtype=np.int64)
+    def ids(self, family: str, names: Iterable[str], count: int = -1) -> np.ndarray:
+        """The ids of the locks ``(family, name)`` for each of ``names`` (int64; ``count``
+        names if known)."""
+        return np.fromiter(map(self._family(family).__getitem__, names), np.int64, count)
 
     @property
     def nibbles(self) -> np.ndarray:
         """``lock_nibble`` of each lock, by id (uint8)."""
         return np.frombuffer(self._nibbles, dtype=np.uint8) if self.locks else _NO_NIBBLES
 
-    def _add(self, family: str, names: list[str]) -> list[int]:
-        with self._mutex:
-            ids = self._families.setdefault(family, {})
-            out = []
-            for name in names:
-                found = ids.get(name)
-                if found is None:
-                    lock = (family, name)
-                    found = ids[name] = len(self.locks)
-                    self._nibbles.append(lock_nibble(lock))
-                    self.locks.append(lock)
-                out.append(found)
-            return out
+    def _family(self, family: str) -> _Family:
+        found = self._families.get(family)
+        if found is None:
+            with self._mutex:
+                found = self._families.setdefault(family, _Family(self, family))
+        return found
 
 
 _NO_NIBBLES: Final = np.zeros(0, dtype=np.uint8)
@@ -264,7 +270,8 @@ class ShapedAccess(Generic[TxT]):
         rows = np.empty((len(group), len(shape)), dtype=np.int64)
         for column, slot in enumerate(shape):
             if slot.field:
-                rows[:, column] = self.table.ids(slot.family, map(attrgetter(slot.field), group))
+                names = map(attrgetter(slot.field), group)
+                rows[:, column] = self.table.ids(slot.family, names, len(group))
             else:
                 rows[:, column] = self.table.id((slot.family, slot.name))
         return rows

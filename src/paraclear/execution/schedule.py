@@ -36,7 +36,7 @@ owners still commit and hash their subtrees in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,8 +151,13 @@ class _Planner:
         """A transaction whose inputs all come from replicated ones and which writes a lock
         read this often runs on every worker (a barrier such as an oracle update)."""
 
-    def _name(self, flow: int) -> Lock:
-        return self.locks[int(self.flow_dense[flow])]
+    def _named(self, rows: np.ndarray, dense: np.ndarray | None) -> Iterator[tuple[int, int, Lock]]:
+        """``(source, dest, lock)`` rows of the kernels with each lock id (a flow id, or with
+        ``dense`` None a dense id) as its lock."""
+        ids = rows[:, 2] if dense is None else dense[rows[:, 2]]
+        locks = self.locks
+        names = [locks[i] for i in ids.tolist()]
+        return zip(rows[:, 0].tolist(), rows[:, 1].tolist(), names, strict=True)
 
     def plan(self, place_unspread: bool) -> Schedule:
         placed = self._pass(-1)
@@ -199,24 +204,25 @@ class _Planner:
     def _schedule(self, placed: tuple[np.ndarray, ...], spread: bool) -> Schedule:
         """The schedule of a pass: the kernel's lists as locks, and the prefetches of locks
         only read."""
-        workers, name = self.workers, self._name
+        workers = self.workers
         (worker_of, round_of, levels, counts, sends, n_sends, fetches, n_fetches,
          finals, n_finals, slowest) = placed  # fmt: skip
         send_map: dict[int, list[tuple[int, Lock]]] = {}
-        for tx, dest, lock in sends[:n_sends].tolist():
-            send_map.setdefault(tx, []).append((dest, name(lock)))
+        for tx, dest, lock in self._named(sends[:n_sends], self.flow_dense):
+            send_map.setdefault(tx, []).append((dest, lock))
         prefetch: list[list[tuple[int, Lock]]] = [[] for _ in range(workers)]
-        for source, dest, lock in fetches[:n_fetches].tolist():
-            prefetch[source].append((dest, name(lock)))
         final: list[list[tuple[int, Lock]]] = [[] for _ in range(workers)]
-        for source, dest, lock in finals[:n_finals].tolist():
-            final[source].append((dest, name(lock)))
         batch = self.batch
         reads = read_prefetch_kernel(
             batch.pointers, batch.kinds, self.dense, self.flows, self.owners, worker_of, workers
         )
-        for source, dest, lock in reads.tolist():
-            prefetch[source].append((dest, self.locks[lock]))
+        for lists, rows, dense in (
+            (prefetch, fetches[:n_fetches], self.flow_dense),
+            (final, finals[:n_finals], self.flow_dense),
+            (prefetch, reads, None),
+        ):
+            for source, dest, lock in self._named(rows, dense):
+                lists[source].append((dest, lock))
         worker_list = worker_of.tolist()
         return Schedule(
             workers=workers,
@@ -245,5 +251,6 @@ class _Planner:
             hot = top[np.argsort(-lock_counts[top], kind="stable")[:HOT_LOCKS]].tolist()
         else:
             hot = np.argsort(-lock_counts, kind="stable").tolist()
-        counts = lock_counts.tolist()
-        return DependencyMetrics(critical, widths, [(self._name(i), counts[i]) for i in hot])
+        locks, dense = self.locks, self.flow_dense
+        hottest = [(locks[int(dense[i])], int(lock_counts[i])) for i in hot]
+        return DependencyMetrics(critical, widths, hottest)
