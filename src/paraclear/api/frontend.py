@@ -30,7 +30,7 @@ import contextlib
 import itertools
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -74,12 +74,13 @@ class CoreClient:
         self.chain_id = ""
         self.methods: list[str] = []
         self.lost: CoreUnavailable | None = None
-        self.on_lost: list[Any] = []
+        self.on_lost: list[Callable[[], object]] = []
+        """Called once the link is lost (the front-end exits after its grace)."""
         self._pool = ThreadPoolExecutor(1, "frontend-sigverify")
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._queue: list[tuple[SignedTx, bool, asyncio.Future[Any]]] = []
-        self._pumping = False
+        self._pump_task: asyncio.Task[None] | None = None
         self._conns: dict[Subscriber, int] = {}
         self._sessions: dict[int, Any] = {}
         self._writer: link.Writer | None = None
@@ -109,9 +110,8 @@ class CoreClient:
         self._check_link()
         future: asyncio.Future[Included] = asyncio.get_running_loop().create_future()
         self._queue.append((signed, views, future))
-        if not self._pumping:
-            self._pumping = True
-            asyncio.get_running_loop().create_task(self._pump())
+        if self._pump_task is None:
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
         return await future
 
     async def _pump(self) -> None:
@@ -120,12 +120,12 @@ class CoreClient:
         try:
             while self._queue and self.lost is None:
                 batch, self._queue = self._queue, []
-                signed = [item[0] for item in batch]
+                envelopes = [item[0] for item in batch]
                 outcomes = await loop.run_in_executor(
-                    self._pool, self.verifier.verify, signed, self.chain_id
+                    self._pool, self.verifier.verify, envelopes, self.chain_id
                 )
-                envelopes = []
-                for (tx, views, future), outcome in zip(batch, outcomes, strict=True):
+                checked = []
+                for (signed, views, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():  # its client went away meanwhile: nothing was sent
                         continue
                     if outcome is not None:
@@ -133,11 +133,11 @@ class CoreClient:
                         continue
                     rid = next(self._ids)
                     self._pending[rid] = future
-                    envelopes.append(link.Envelope(rid, encode_signed(tx), views))
-                if envelopes and self.lost is None:
-                    self._send(link.Submit(envelopes))
+                    checked.append(link.Envelope(rid, encode_signed(signed), views))
+                if checked and self.lost is None:
+                    self._send(link.Submit(checked))
         finally:
-            self._pumping = False
+            self._pump_task = None
             if self.lost is not None:
                 self._fail_all()
 
