@@ -227,3 +227,15 @@ def test_when_the_other_process_fails_this_one_compiles_every_step(tmp_path) -> 
         ("greeks", 0, 1),
         ("marks", 0, 1),
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_default_number_of_compiling_processes_follows_the_cpu_affinity() -> None:
+    done = _python("""
+        import os
+        from paraclear.warmup import _cores
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        print(_cores())
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]

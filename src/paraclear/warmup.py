@@ -268,6 +268,14 @@ class _Pool:
                 helper.process.wait()
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one: a
+    container or ``taskset`` limited to 2 of 16 cores gets 2 compiling processes, not 16)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def _with_parts(names: tuple[str, ...]) -> tuple[str, ...]:
     """``names`` with the parts each one needs (directly or not) before it."""
     items: dict[str, None] = {}
@@ -308,9 +316,9 @@ def warm(
     ``progress`` gets a line when a step starts compiling ("compiling kernels (first run
     only): 3/6 marks"), lines as the processes compiling at once take and finish steps,
     and a last line with the total, only if something compiled. When a step compiles, up
-    to ``processes - 1`` other processes (default: one per core) start, and every process
-    claims the next of the later steps and their parts (``_Pool``); this process then
-    loads what the others compiled.
+    to ``processes - 1`` other processes (default: one per core this process may use)
+    start, and every process claims the next of the later steps and their parts
+    (``_Pool``); this process then loads what the others compiled.
 
     Raises:
         ValueError: ``command`` is not in ``COMMANDS`` or a step not in ``STEPS``.
@@ -322,7 +330,7 @@ def warm(
     if unknown:
         raise ValueError(f"unknown warm-up steps {unknown}; choose from {', '.join(STEPS)}")
     show = progress or (lambda text, final=False: None)
-    pool = _Pool(processes or os.cpu_count() or 1, show)
+    pool = _Pool(processes or _cores(), show)
 
     def announcer(number: int) -> Callable[[], None]:
         def announce() -> None:
