@@ -154,7 +154,7 @@ kernel calls is compiled once, first)."""
 
 WEIGHTS: Final[dict[str, float]] = {
     "state tree": 8.9,
-    "block schedule": 2.6,
+    "block schedule": 7.0,
     "clearing kernels": 2.0,
     "clearing kernels: margin": 4.9,
     "clearing kernels: orders": 3.7,
