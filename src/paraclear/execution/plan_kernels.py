@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from paraclear.jit import helper
+
 READ = 0
 WRITE = 1
 DELTA = 2
@@ -251,8 +253,8 @@ def plan_kernel(  # type: ignore[no-untyped-def]
             finals, n_finals, slowest[:n_rounds])  # fmt: skip
 
 
-@numba.njit(cache=True, boundscheck=False, inline="always")
-def push(rows, count, source, mask, lock, workers):  # type: ignore[no-untyped-def]
+@helper
+def push(rows: np.ndarray, count: int, source: int, mask: int, lock: int, workers: int) -> int:
     """Append (source, dest, lock) for every dest bit set in ``mask``; return the new count."""
     for dest in range(workers):
         if mask >> dest & 1:
