@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from paraclear.api import link
@@ -48,13 +49,13 @@ class Trader:
         while not stop.is_set():
             try:
                 client = await AsyncClient.connect(self.url, timeout=60)
-            except OSError:  # every front-end is down for a moment: try again
+            except (OSError, aiohttp.ClientError):  # a front-end went down meanwhile: again
                 await asyncio.sleep(0.1)
                 continue
             try:
                 await client.auth(self.key)
                 await self._send(client, stop)
-            except (ConnectionClosed, RpcError, TimeoutError, OSError):
+            except (ConnectionClosed, RpcError, TimeoutError, OSError, aiohttp.ClientError):
                 pass
             finally:
                 await client.close()
@@ -79,7 +80,7 @@ class Trader:
             nonce=nonce,
             instrument=PERP.name,
             side=side,
-            kind=OrderType.LIMIT,
+            kind=OrderType.IOC,  # nothing rests: no open-order limit is reached
             price=MID + (-1 if side is Side.BUY else 1) * TICK,
             size=LOT,
         )
@@ -116,10 +117,16 @@ def test_killed_frontends_lose_no_acknowledged_order_and_clients_carry_on(
         stop = asyncio.Event()
         running = [asyncio.create_task(t.run(stop)) for t in traders]
         await _until(lambda: all(len(t.acked) >= 20 for t in traders))
+        os.kill(frontends.pids[0], signal.SIGKILL)  # its clients go on through the other
+        before = [len(t.acked) for t in traders]
+        await _until(
+            lambda: all(len(t.acked) >= n + 20 for t, n in zip(traders, before, strict=True))
+        )
+        await _until(lambda: frontends.restarts == 1)
         for pid in frontends.pids:  # every client loses its connection mid-flight
             os.kill(pid, signal.SIGKILL)
         await _until(lambda: all(t.acked_after_reconnect >= 20 for t in traders))
-        await _until(lambda: frontends.restarts == 2)  # both were started again
+        await _until(lambda: frontends.restarts == 3)  # each was started again
         stop.set()
         await asyncio.gather(*running)
 
