@@ -92,11 +92,15 @@ def test_ccxt_pro_watches_books_tickers_trades_and_candles_over_the_websocket(
             candles = asyncio.ensure_future(deribit.watch_ohlcv(perp, "1m"))
             first = await asyncio.wait_for(book, 60)  # subscribed: the snapshot came
             assert (first["bids"], first["asks"]) == ([], [])
-            rounds = 0  # trade until both streams spoke (a subscription may land late)
-            while not (ticker.done() and trades.done() and candles.done()):
-                assert rounds < 5, "a stream said nothing in five rounds of trades"
+            # Trade until every stream spoke: a subscription may land after a round's blocks
+            # (a block starts as soon as a trade waits), so each round waits a second for
+            # them; a liveness bound, not a timing figure.
+            streams = (ticker, trades, candles)
+            deadline = time.monotonic() + 60
+            while not all(stream.done() for stream in streams):
+                assert time.monotonic() < deadline, "a stream said nothing in 60 s of trades"
                 await asyncio.to_thread(trade_twice, venue)
-                rounds += 1
+                await asyncio.wait(streams, timeout=1.0, return_when=asyncio.ALL_COMPLETED)
             rest = venue.client().call("public/get_order_book", {"instrument_name": "BTC-PERP"})
             deadline = time.monotonic() + 60  # a liveness bound, not a timing figure
             while [level[:2] for level in deribit.orderbooks[perp]["asks"]] != rest["asks"]:
