@@ -111,3 +111,30 @@ def test_a_block_not_worth_spreading_is_left_unplaced_when_asked_with_the_same_m
     assert (unplaced.rounds, unplaced.replicated) == (placed.rounds, placed.replicated)
     spread = plan_block([AccessSet(writes=[acct(f"a{i}")]) for i in range(40)], 2, by_parity)
     assert spread.placed and spread.spread
+
+
+def test_worker_sets_fit_one_int64_up_to_the_bound_and_more_workers_are_refused():
+    """The compiled passes keep a set of workers as the bits of an int64: at 62 workers a
+    barrier replicated to everyone and a lock read on the last worker still plan right."""
+    import pytest
+
+    from paraclear.execution.schedule import MAX_PLANNED_WORKERS
+
+    workers = MAX_PLANNED_WORKERS
+
+    def spread(lock):
+        return int(lock[1][1:]) % workers if lock[0] == "acct" else 0
+
+    oracle = AccessSet(writes=[acct("a0"), MARKET])
+    trades = [AccessSet(reads=[MARKET], writes=[acct(f"a{i}")]) for i in range(1, 3 * workers)]
+    last = AccessSet(reads=[acct(f"a{workers - 1}")], writes=[acct("a0")])
+    schedule = plan_block([oracle, *trades, last], workers, spread)
+    assert schedule.replicated == [0] and schedule.spread
+    assert sorted(set(schedule.worker_of[1:-1])) == list(range(workers))
+    # The last worker's account, written there in round 1, is sent to the last transaction.
+    needed = (schedule.worker_of[-1], acct(f"a{workers - 1}"))
+    assert schedule.worker_of[-1] != workers - 1
+    assert any(needed in sends for sends in schedule.sends.values())
+    for too_many in (0, workers + 1, 64):
+        with pytest.raises(ValueError, match="workers must be"):
+            plan_block([oracle], too_many, spread)

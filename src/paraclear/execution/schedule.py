@@ -115,6 +115,9 @@ def plan_batch(
 
 
 EVERYWHERE = -2
+MAX_PLANNED_WORKERS = 62
+"""The compiled passes keep a set of workers as the bits of one int64 (``1 << worker``,
+``(1 << workers) - 1``): 62 workers keep every mask positive and below 2**63."""
 """Worker of a replicated transaction: it runs on every worker."""
 
 
@@ -130,6 +133,8 @@ class _Planner:
     ) -> None:
         if not batch.declared.all() and not batch.predicted[~batch.declared].all():
             raise ValueError("every transaction must be declared or predicted")
+        if not 1 <= workers <= MAX_PLANNED_WORKERS:
+            raise ValueError(f"workers must be 1 to {MAX_PLANNED_WORKERS}, not {workers}")
         self.batch = batch
         self.workers = workers
         self.weights = np.array(weights or [1.0] * workers, dtype=np.float64)
