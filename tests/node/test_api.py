@@ -177,6 +177,21 @@ def test_no_one_acts_on_another_account(venue: Venue) -> None:
     )
 
 
+def test_edit_and_cancel_take_only_their_own_transaction_type(venue: Venue) -> None:
+    alice = venue.traders[0]
+    client = venue.client(alice)
+    placement = signed_order(alice, 1)
+    for method, expected in (
+        ("private/edit", "an amend_order"),
+        ("private/cancel", "a cancel_order"),
+    ):
+        error = error_of(client.call, method, {"signed_tx": placement})
+        assert error.code == rpc.INVALID_PARAMS and error.data is not None
+        assert error.data["param"] == "signed_tx"
+        assert f"expected {expected}, got PlaceOrder" in error.message
+    assert client.call("public/get_next_nonce", {"account": alice.account}) == 1  # nothing ran
+
+
 def test_deribit_params_must_agree_with_the_signed_order(venue: Venue) -> None:
     alice = venue.traders[0]
     client = venue.client(alice)

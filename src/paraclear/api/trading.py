@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from paraclear.api import account_views, views
 from paraclear.api.desk import Desk, Included
@@ -41,6 +41,8 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.client.envelope import SignedTx, decode_signed
 from paraclear.numbers import parse_price, parse_size
+
+_TxT = TypeVar("_TxT", bound=Transaction)
 
 # --- parameters ----------------------------------------------------------------------------
 
@@ -98,6 +100,18 @@ def decode_order_tx(text: str, account: str | None) -> SignedTx:
             {"sender": signed.tx.sender, "account": account},
         )
     return signed
+
+
+def _signed_as(
+    text: str, account: str | None, kind: type[_TxT], name: str
+) -> tuple[SignedTx, _TxT]:
+    """The caller's envelope in ``signed_tx`` (``decode_order_tx``) and its transaction,
+    which must be a ``kind`` (``name`` in the error)."""
+    signed = decode_order_tx(text, account)
+    tx = signed.tx
+    if not isinstance(tx, kind):
+        raise RpcError.invalid_params("signed_tx", f"expected {name}, got {type(tx).__name__}")
+    return signed, tx
 
 
 def _agree(param: str, given: object, signed: object) -> None:
@@ -173,12 +187,7 @@ class TradingMethods:
         return _order_result(tx.sender, tx.nonce, included, tx)
 
     async def edit(self, context: Context, params: EditParams) -> dict[str, Any]:
-        signed = decode_order_tx(params.signed_tx, context.account)
-        tx = signed.tx
-        if not isinstance(tx, AmendOrder):
-            raise RpcError.invalid_params(
-                "signed_tx", f"expected an amend_order, got {type(tx).__name__}"
-            )
+        signed, tx = _signed_as(params.signed_tx, context.account, AmendOrder, "an amend_order")
         check_order_id(params.order_id, tx.sender, tx.order)
         if params.amount is not None:
             _agree("amount", raw_number(params.amount, "amount", parse_size), tx.size)
@@ -188,12 +197,7 @@ class TradingMethods:
         return _order_result(tx.sender, tx.order, included, None)
 
     async def cancel(self, context: Context, params: CancelParams) -> dict[str, Any]:
-        signed = decode_order_tx(params.signed_tx, context.account)
-        tx = signed.tx
-        if not isinstance(tx, CancelOrder):
-            raise RpcError.invalid_params(
-                "signed_tx", f"expected a cancel_order, got {type(tx).__name__}"
-            )
+        signed, tx = _signed_as(params.signed_tx, context.account, CancelOrder, "a cancel_order")
         check_order_id(params.order_id, tx.sender, tx.order)
         included = await self._include(signed)
         before = included.before
