@@ -106,6 +106,9 @@ class MockRunner:
         self.batches += 1
         return receipts
 
+    def hashed(self, run: BlockRun[MockTx]) -> None:
+        return None
+
     def committed(self, run: BlockRun[MockTx], state: State) -> None:
         self.run = None
 

@@ -25,7 +25,8 @@ Two stages are split into parts (``PARTS``; each part's seconds are within its s
 ``rest`` is what the parts leave of it):
 
 * ``commit``: ``State.apply``'s own timings: ``encode`` (each changed key's path, comparison
-  and canonical encoding), ``value_hashes`` and ``tree``;
+  and canonical encoding), ``value_hashes`` and ``tree``; and ``rows``, the compiled
+  engine's encoding and hashing of the hot keys from its tables (``BatchRunner.hashed``);
 * ``execute``, for the compiled engine: its ``EngineTimings`` (glue, kernels, receipt
   objects, flush, the reference handlers, table loads).
 """
@@ -52,7 +53,7 @@ from paraclear.state import State
 STAGES: Final = ("decode", "access", "execute", "receipts", "commit", "root", "gc", "other")
 PARTS: Final = {
     "execute": (*ENGINE_PARTS, "rest"),
-    "commit": ("encode", "value_hashes", "tree", "rest"),
+    "commit": ("encode", "value_hashes", "tree", "rows", "rest"),
 }
 """The parts of the stages that are split, each stage's in the order reports show them."""
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -123,7 +124,12 @@ def run_staged(
     )
     metrics = result.metrics
     execute = metrics.execute_seconds - metrics.access_seconds
-    commit = (metrics.encode_seconds, metrics.value_hash_seconds, metrics.tree_seconds)
+    commit = (
+        metrics.encode_seconds,
+        metrics.value_hash_seconds,
+        metrics.tree_seconds,
+        metrics.row_hash_seconds,
+    )
     parts = {"commit": _split("commit", metrics.commit_seconds, commit)}
     kernel_txs = 0
     if engine is not None and before is not None:

@@ -24,8 +24,10 @@ Who runs what:
 ``run_all`` is where a machine's batch entry point takes over: a machine with a
 ``batch_runner`` (``BatchRunner``: a compiled runner over a block's transactions) runs the
 whole list itself and must give the same receipts and pending writes as running them one by
-one; ``finish`` tells it the run was committed. The parallel executor's shard workers each
-``spawn`` a runner of their own and run each round's declared transactions as one batch.
+one; ``finish`` asks it for the paths and value hashes of the keys it wrote from its own
+tables (``hashed``), commits them with the rest, and tells it the run was committed. The
+parallel executor's shard workers each ``spawn`` a runner of their own and run each round's
+declared transactions as one batch.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics
 from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
 from paraclear.state import AccessSet, Key, State, StateView, TxFailure
+from paraclear.state.hashed import HashedWrites
 
 TxT = TypeVar("TxT")
 _MISSING: Final = object()
@@ -50,6 +53,12 @@ class BatchRunner(Protocol[TxT]):
         """Run ``txs`` in order in ``run`` exactly as ``run.run`` one by one would: append
         them to ``run.txs``, their receipts to ``run.receipts``, fold their writes into
         ``run.pending``; return their receipts."""
+        ...
+
+    def hashed(self, run: BlockRun[TxT]) -> HashedWrites | None:
+        """Keys of ``run.pending`` whose paths and value hashes it computed itself, for
+        ``State.apply`` to commit without encoding them (None: it hashes none). Called once,
+        just before ``run`` is committed."""
         ...
 
     def committed(self, run: BlockRun[TxT], state: State) -> None:
@@ -201,8 +210,10 @@ class BlockRun(Generic[TxT]):
         self.finished = True
         started = perf_counter()
         timings: dict[str, float] = {}
-        state.apply(self.pending, timings)
         runner = self.runner
+        hashed = runner.hashed(self) if runner is not None else None
+        rows_hashed = perf_counter()
+        state.apply(self.pending, timings, hashed)
         if runner is not None:
             runner.committed(self, state)
         committed = perf_counter()
@@ -218,6 +229,7 @@ class BlockRun(Generic[TxT]):
             encode_seconds=timings["encode"],
             value_hash_seconds=timings["value_hashes"],
             tree_seconds=timings["tree"],
+            row_hash_seconds=rows_hashed - started,
             root_seconds=perf_counter() - committed,
         )
         return BlockResult(receipts, self.pending, root, metrics)

@@ -112,6 +112,9 @@ class BlockMetrics:
     """Of ``commit_seconds``: hashing the encoded values (``value_hashes``)."""
     tree_seconds: float = 0.0
     """Of ``commit_seconds``: updating the tree with the new leaves (``tree``)."""
+    row_hash_seconds: float = 0.0
+    """Of ``commit_seconds``: the batch runner's compiled encoding and hashing of the keys
+    it wrote from its tables (``BatchRunner.hashed``), which ``encode`` then skips."""
     root_seconds: float = 0.0
     parallel: ParallelMetrics | None = None
     """The parallel executor's own metrics; None from the sequential executor."""

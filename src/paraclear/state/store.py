@@ -8,13 +8,16 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from itertools import pairwise
 from time import perf_counter
 from typing import Final, Literal
 
+import numpy as np
+
 from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
 from paraclear.state.compiled import CompiledTree, hash_values, path_rows
+from paraclear.state.hashed import HashedWrites
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
 
@@ -86,9 +89,16 @@ class State:
         for key in sorted(self.data):
             yield key, self.data[key]
 
-    def apply(self, writes: Mapping[Key, object], timings: Timings | None = None) -> None:
+    def apply(
+        self,
+        writes: Mapping[Key, object],
+        timings: Timings | None = None,
+        hashed: HashedWrites | None = None,
+    ) -> None:
         """Commit a write set: set each key, deleting those written absent.
 
+        ``hashed``: keys of ``writes`` whose tree paths and value hashes were computed by
+        whoever wrote them (``HashedWrites``); they are set without being encoded again.
         With ``timings``, record the seconds spent in each stage: ``encode`` (per key: path,
         comparison, canonical encoding), ``value_hashes`` and ``tree``.
         """
@@ -100,7 +110,10 @@ class State:
         paths, ends, buffer = batch.paths, batch.ends, batch.buffer
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
+        covered = _set_hashed(data, writes, hashed)
         for key, value in writes.items():
+            if key in covered:
+                continue
             if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
                     del data[key]
@@ -118,7 +131,7 @@ class State:
             paths[at] = known[key] = path
         if timings is not None:
             timings["encode"] = perf_counter() - started
-        self._update(batch, timings)
+        self._update(batch, timings, hashed)
         for watcher in self._watchers:
             watcher(writes)
 
@@ -189,19 +202,30 @@ class State:
         if self._tree.root() != expected:
             raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
 
-    def _update(self, batch: _Batch, timings: Timings | None = None) -> None:
-        """Commit a batch of changed paths to the tree."""
+    def _update(
+        self, batch: _Batch, timings: Timings | None = None, rows: HashedWrites | None = None
+    ) -> None:
+        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
             cvh, cdel = hash_values(batch.buffer, batch.ends)
+            cpath = path_rows(batch.paths)
+            if rows is not None and len(rows.keys):
+                cpath = np.concatenate((cpath, rows.paths))
+                cvh = np.concatenate((cvh, rows.hashes))
+                cdel = np.concatenate((cdel, rows.deleted))
             hashed = perf_counter()
-            self._tree.update_rows(path_rows(batch.paths), cvh, cdel)
+            self._tree.update_rows(cpath, cvh, cdel)
         else:
             buffer = bytes(batch.buffer)
             encoded = [buffer[a:b] for a, b in pairwise([0, *batch.ends])]
             hashes = [hash_bytes(value) if value else None for value in encoded]
+            changes = list(zip(batch.paths, hashes, strict=True))
+            if rows is not None:
+                for path, digest, gone in zip(rows.paths, rows.hashes, rows.deleted, strict=True):
+                    changes.append((path.tobytes(), None if gone else digest.tobytes()))
             hashed = perf_counter()
-            self._tree.update(zip(batch.paths, hashes, strict=True))
+            self._tree.update(changes)
         if timings is not None:
             timings["value_hashes"] = hashed - started
             timings["tree"] = perf_counter() - hashed
@@ -211,6 +235,21 @@ class State:
         if path is None:
             path = self._paths[key] = key_path(key)
         return path
+
+
+def _set_hashed(
+    data: dict[Key, object], writes: Mapping[Key, object], hashed: HashedWrites | None
+) -> Collection[Key]:
+    """Set (or delete) the keys of ``hashed`` in ``data`` from ``writes``; return them."""
+    if hashed is None:
+        return ()
+    for key in hashed.keys:
+        value = writes[key]
+        if value is None or (type(value) is int and value == 0):
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return set(hashed.keys)
 
 
 class _Batch:

@@ -58,6 +58,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import BlockRun, Receipt
 from paraclear.state import Key, State
+from paraclear.state.hashed import HashedWrites
 
 if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
@@ -125,12 +126,23 @@ class CompiledEngine:
         self._run, self._included = run, len(run.receipts)
         return run.receipts[first:]
 
+    def hashed(self, run: BlockRun[Transaction]) -> HashedWrites | None:
+        """The paths and value hashes of the keys of ``run.pending`` whose latest write was
+        a flush of the tables, from the rows (``kernels.hashed``); None unless the tables
+        mirror ``run`` to its end."""
+        tables = self.tables
+        if run is not self._run or tables is None or self._included != len(run.receipts):
+            return None
+        return tables.hasher.hashed(tables, tables.block_rows)
+
     def committed(self, run: BlockRun[Transaction], state: State) -> None:
         """``run`` was committed to ``state``: the tables mirror it until someone else
         commits to it, unless something ran in ``run`` after the engine's last batch."""
         if run is not self._run:
             return
         self._run, self._trusted = None, self._included == len(run.receipts)
+        if self.tables is not None:
+            self.tables.block_rows.clear()
         state.watch(self._on_commit)
 
     def warm_up(self) -> None:
@@ -143,6 +155,7 @@ class CompiledEngine:
             tables.instruments, tables.house, 0, 0,
             np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
         )  # fmt: skip
+        tables.hasher.hashed(tables, tables.block_rows)
 
     def spawn(self) -> CompiledEngine:
         """An engine of its own (tables of its own) for the same machine."""
@@ -159,6 +172,7 @@ class CompiledEngine:
         started = perf_counter()
         for key, value in writes.items():
             tables.route(key, value)
+        tables.block_rows.clear()
         self._run, self._data, self._included = to, to.data, len(to.receipts)
         self.timings.loads += perf_counter() - started
 

@@ -20,6 +20,7 @@ from typing import Final, NamedTuple
 import numpy as np
 
 from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.kernels.hashed import BlockRows, RowHasher
 from paraclear.clearing.kernels.layout import (
     A_BANK,
     A_COLL,
@@ -187,6 +188,9 @@ class Tables:
         self.touched_positions: list[int] = []
         self.touched_orders: list[int] = []
         self.touched_instruments: list[int] = []
+        self.block_rows = BlockRows()
+        """The keys whose latest write in the current block was a flush (``hashed``)."""
+        self.hasher = RowHasher()
 
     @property
     def usable(self) -> bool:
@@ -284,6 +288,7 @@ class Tables:
 
     def _route_account(self, key: Key, value: object) -> None:
         row, field = self.account(key[1]), key[2]
+        self.block_rows.forget_account(row, field)
         accounts = self.accounts
         if field in ("collateral", "nonce", "reserved"):
             number = 0 if value is None else value
@@ -297,10 +302,12 @@ class Tables:
         elif field == "pos" and len(key) == 4:
             self._route_position(row, key[3], value)
         elif field == "order" and len(key) == 4:
+            self.block_rows.orders.pop(key, None)
             self._route_order(row, int(key[3]), value)
 
     def _route_position(self, account: int, name: str, value: object) -> None:
         row = self.position(account, self.instrument(name))
+        self.block_rows.positions.discard(row)
         was_live = self.positions[row, P_SIZE] != 0
         if isinstance(value, Position) and not fits(value.size, value.quote, value.funding_index):
             self.accounts[account, A_WIDE] = 1
@@ -317,6 +324,7 @@ class Tables:
             self._list_position(account, row, size != 0)
 
     def _list_position(self, account: int, row: int, live: bool) -> None:
+        self.block_rows.forget_account(account, "portfolio")
         count = int(self.accounts[account, A_NPOS])
         listed = self.account_positions[account]
         if live:
@@ -447,10 +455,12 @@ class Tables:
         self.orders[rows, O_TOUCH] = 0
         names, instruments, order_row = self.account_names, self.instrument_names, self.order_row
         orders_of: dict[int, list[tuple[int, int]]] = {}
+        flushed = self.block_rows.orders
         for row, o in zip(rows, values, strict=True):
             account, nonce, live = o[O_ACCT], o[O_NONCE], o[O_LIVE]
             orders_of.setdefault(account, []).append((nonce, live))
             key = k.order(names[account], nonce)
+            flushed[key] = row if live else -1
             if live:
                 pending[key] = OpenOrder(
                     instruments[o[O_INST]], o[O_BUY] == 1, ORDER_KINDS[o[O_KIND]],
@@ -467,6 +477,7 @@ class Tables:
         rows = self.touched_positions
         values = self.positions[rows].tolist()
         self.positions[rows, P_TOUCH] = 0
+        self.block_rows.positions.update(rows)
         keys = self.position_keys
         for row, p in zip(rows, values, strict=True):
             size = p[P_SIZE]
@@ -481,8 +492,10 @@ class Tables:
         rows = self.touched_accounts
         values = self.accounts[rows].tolist()
         self.accounts[rows, A_TOUCH] = 0
+        flushed = self.block_rows.accounts
         for account, a in zip(rows, values, strict=True):
             keys, touched = self.account_keys[account], a[A_TOUCH]
+            flushed[account] = flushed.get(account, 0) | touched
             if touched & T_COLL:
                 pending[keys.collateral] = a[A_COLL]
             if touched & T_NONCE:

@@ -1,0 +1,163 @@
+"""``encode_rows``: the canonical encodings (``paraclear.state.codec.encode``, msgspec's
+msgpack) of the hot keys' values, built in compiled code from the tables' rows.
+
+Each entry names a row and what of it to encode (``W_*``): an account's collateral, nonce or
+reservation (an ``int``), its portfolio (the sorted tuple of the instrument names it holds a
+position in), a position (``Position``, a map of three fields), an open order (``OpenOrder``,
+an array of nine), or a deletion. A value that ``Tables.flush`` writes as absent (0, an
+empty tuple, a closed position or order) encodes as nothing, as ``State.apply`` deletes it.
+
+Instrument names come as UTF-8 bytes laid end to end (``names``, ``name_ends``) with their
+rank in Python's sort order (``ranks``: code point order, which is UTF-8 byte order), and the
+order kinds likewise (``kind_names``, ``kind_ends``). Every number is an ``int64`` column
+written by ``pack.put_int``; nothing is computed on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numba
+import numpy as np
+
+from paraclear.clearing.kernels.layout import (
+    A_COLL,
+    A_NONCE,
+    A_NPOS,
+    A_RESV,
+    O_BUY,
+    O_FILLED,
+    O_GTB,
+    O_INST,
+    O_KIND,
+    O_LIVE,
+    O_PRICE,
+    O_REDUCE,
+    O_REM,
+    O_RESV,
+    ORDER_KINDS,
+    P_FIDX,
+    P_INST,
+    P_QUOTE,
+    P_SIZE,
+    Int64Array,
+)
+from paraclear.jit import helper
+from paraclear.state.pack import INT_MAX_BYTES, put_array, put_bool, put_int, put_map, put_str
+
+W_DELETE: Final = 0
+W_COLLATERAL: Final = 1
+W_NONCE: Final = 2
+W_RESERVED: Final = 3
+W_PORTFOLIO: Final = 4
+W_POSITION: Final = 5
+W_ORDER: Final = 6
+"""What an entry encodes: ``row`` is an account row (collateral, nonce, reserved,
+portfolio), a position row or an order row; ``W_DELETE`` encodes nothing."""
+
+_SIZE: Final = np.frombuffer(b"size", dtype=np.uint8)
+_QUOTE: Final = np.frombuffer(b"quote", dtype=np.uint8)
+_FUNDING: Final = np.frombuffer(b"funding_index", dtype=np.uint8)
+POSITION_BOUND: Final = 1 + 3 * INT_MAX_BYTES + (1 + 4) + (1 + 5) + (1 + 13)
+ORDER_BOUND: Final = 1 + 5 * INT_MAX_BYTES + 2 + (5 + max(len(kind) for kind in ORDER_KINDS)) + 5
+"""The longest encodings of a position, and of an order less its instrument name's bytes."""
+
+_helper: Any = helper(boundscheck=False)
+
+
+@_helper
+def _put_portfolio(out, at, row, accounts, account_positions, positions, names, ends, ranks):  # type: ignore[no-untyped-def]
+    """The sorted tuple of the names of the instruments account ``row`` holds."""
+    count = accounts[row, A_NPOS]
+    held = np.empty(count, dtype=np.int64)
+    for i in range(count):  # insertion sort by rank: an account holds a few instruments
+        instrument = positions[account_positions[row, i], P_INST]
+        j = i
+        while j > 0 and ranks[held[j - 1]] > ranks[instrument]:
+            held[j] = held[j - 1]
+            j -= 1
+        held[j] = instrument
+    at = put_array(out, at, count)
+    for i in range(count):
+        at = put_str(out, at, names, ends[held[i]], ends[held[i] + 1])
+    return at
+
+
+@_helper
+def _put_position(out, at, p):  # type: ignore[no-untyped-def]
+    """``Position(size, quote, funding_index)``: a map in field order."""
+    at = put_map(out, at, 3)
+    at = put_str(out, at, _SIZE, 0, len(_SIZE))
+    at = put_int(out, at, p[P_SIZE])
+    at = put_str(out, at, _QUOTE, 0, len(_QUOTE))
+    at = put_int(out, at, p[P_QUOTE])
+    at = put_str(out, at, _FUNDING, 0, len(_FUNDING))
+    return put_int(out, at, p[P_FIDX])
+
+
+@_helper
+def _put_order(out, at, o, names, ends, kind_names, kind_ends):  # type: ignore[no-untyped-def]
+    """``OpenOrder``: an array of its nine fields in order."""
+    at = put_array(out, at, 9)
+    at = put_str(out, at, names, ends[o[O_INST]], ends[o[O_INST] + 1])
+    at = put_bool(out, at, o[O_BUY] == 1)
+    at = put_str(out, at, kind_names, kind_ends[o[O_KIND]], kind_ends[o[O_KIND] + 1])
+    at = put_int(out, at, o[O_PRICE])
+    at = put_int(out, at, o[O_REM])
+    at = put_int(out, at, o[O_FILLED])
+    at = put_int(out, at, o[O_RESV])
+    at = put_bool(out, at, o[O_REDUCE] == 1)
+    return put_int(out, at, o[O_GTB])
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def encode_rows(
+    kinds: Int64Array,
+    rows: Int64Array,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    orders: Int64Array,
+    names: Any,
+    name_ends: Int64Array,
+    ranks: Int64Array,
+    kind_names: Any,
+    kind_ends: Int64Array,
+    out: Any,
+    ends: Int64Array,
+) -> None:  # pragma: no cover - compiled
+    """Encode entry ``i`` (``kinds[i]`` of ``rows[i]``) into ``out`` after entry ``i - 1``;
+    ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out`` has room for
+    every entry (``bound``)."""
+    at = 0
+    for i in range(len(kinds)):
+        kind, row = kinds[i], rows[i]
+        value = 0
+        if kind == W_COLLATERAL:
+            value = accounts[row, A_COLL]
+        elif kind == W_NONCE:
+            value = accounts[row, A_NONCE]
+        elif kind == W_RESERVED:
+            value = accounts[row, A_RESV]
+        if value != 0:
+            at = put_int(out, at, value)
+        elif kind == W_PORTFOLIO and accounts[row, A_NPOS] > 0:
+            at = _put_portfolio(
+                out, at, row, accounts, account_positions, positions, names, name_ends, ranks
+            )
+        elif kind == W_POSITION and positions[row, P_SIZE] != 0:
+            at = _put_position(out, at, positions[row])
+        elif kind == W_ORDER and orders[row, O_LIVE] != 0:
+            at = _put_order(out, at, orders[row], names, name_ends, kind_names, kind_ends)
+        ends[i] = at
+
+
+def bound(kinds: Int64Array, rows: Int64Array, accounts: Int64Array, longest_name: int) -> int:
+    """Bytes that the encodings of the entries fit in, whatever their values."""
+    name = 5 + longest_name
+    number = INT_MAX_BYTES
+    order = ORDER_BOUND + longest_name
+    per_kind = np.array([0, number, number, number, 5, POSITION_BOUND, order], dtype=np.int64)
+    total = int(per_kind[kinds].sum())
+    portfolios = rows[kinds == W_PORTFOLIO]
+    return total + int(accounts[portfolios, A_NPOS].sum()) * name

@@ -1,0 +1,189 @@
+"""The compiled engine's hot keys committed pre-hashed (``CompiledEngine.hashed``,
+``State.apply(hashed=...)``) against the same blocks committed from the values alone: the
+same roots, state, write sets and proofs, block after block, with reference handlers in the
+middle of blocks, deposits and withdrawals, both margin models; and a key that a reference
+handler writes after the kernels did in the same block is never committed from a stale row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraclear.chain.builder import BlockBuilder
+from paraclear.clearing import ClearingMachine
+from paraclear.clearing.kernels.engine import CompiledEngine
+from paraclear.clearing.margin import MarginModel, PortfolioMargin
+from paraclear.clearing.records import OpenOrder
+from paraclear.clearing.transactions import Deposit, SettleFill, Transaction, Withdraw
+from paraclear.execution import Block, BlockResult, execute_block
+from paraclear.market import SerialMatcher
+from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
+from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.state import State
+from paraclear.state import keys as k
+from paraclear.state.hashed import HashedWrites
+from tests.clearing.harness import PERP
+from tests.clearing.test_kernels import _fields, _market
+from tests.node.test_builder import ACCOUNTS, Flow
+
+
+class Counting:
+    """Wraps an engine's ``hashed``: how many keys it handed over pre-hashed."""
+
+    def __init__(self, engine: CompiledEngine) -> None:
+        self.keys = 0
+        self._hashed = engine.hashed
+        engine.hashed = self  # type: ignore[method-assign]
+
+    def __call__(self, run: object) -> HashedWrites | None:
+        hashed = self._hashed(run)  # type: ignore[arg-type]
+        self.keys += 0 if hashed is None else len(hashed.keys)
+        return hashed
+
+
+def _engine(machine: ClearingMachine) -> CompiledEngine:
+    assert isinstance(machine.batch_runner, CompiledEngine)
+    return machine.batch_runner
+
+
+@contextmanager
+def _pair(model: MarginModel) -> Iterator[tuple[ClearingMachine, ClearingMachine, Counting]]:
+    """Two compiled machines: one commits pre-hashed (counted), one from values alone."""
+    hashed = ClearingMachine(model, engine="compiled")
+    plain = ClearingMachine(model, engine="compiled")
+    _engine(plain).hashed = lambda run: None  # type: ignore[method-assign]
+    yield hashed, plain, Counting(_engine(hashed))
+
+
+def _same_state(got: BlockResult, want: BlockResult, mine: State, theirs: State) -> None:
+    assert got.receipts == want.receipts
+    assert got.write_set == want.write_set
+    assert got.state_root == want.state_root == mine.root() == theirs.root()
+    assert mine.data == theirs.data
+    for key in list(got.write_set)[:50]:
+        assert mine.prove(key) == theirs.prove(key)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    per_block=st.sampled_from([5, 40, 120]),
+    portfolio=st.booleans(),
+)
+def test_order_flow_commits_the_same_with_and_without_row_hashes(
+    seed: int, per_block: int, portfolio: bool
+) -> None:
+    """The builder's random order flow (placements of every kind, amends, cancels, fills,
+    failures) with deposits and withdrawals added, over several blocks."""
+    model: MarginModel | None = PortfolioMargin() if portfolio else None
+    ex = _market(model)
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow = Flow(seed, dict(ex.nonces))
+    mine, theirs = ex.state.copy(), ex.state.copy()
+    with _pair(ex.machine.margin_model) as (hashed, plain, counting):
+        for number in range(5):
+            height = ex.height + 1 + number
+            txs = flow.batch(per_block, height)
+            sender = ACCOUNTS[number % len(ACCOUNTS)]
+            txs.insert(len(txs) // 2, flow.tx(Deposit, sender, amount=1_000 + number))
+            txs.append(flow.tx(Withdraw, ACCOUNTS[-1 - number], amount=10**15 * (number % 2)))
+            built = builder.build(ex.state, height, ex.time + 60 * height, txs)
+            execute_block(ex.state, built.block, ex.machine)
+            got = execute_block(mine, built.block, hashed)
+            want = execute_block(theirs, built.block, plain)
+            _same_state(got, want, mine, theirs)
+            assert got.state_root == ex.state.root()
+    assert counting.keys > 0
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), portfolio=st.booleans())
+def test_the_simulation_workload_commits_the_same(seed: int, portfolio: bool) -> None:
+    """Trades, liquidations, oracle updates, funding and expiries (reference handlers
+    between and among the kernels' transactions)."""
+    workload = Workload(
+        WorkloadConfig(seed=seed, accounts=40, txs_per_block=80, portfolio_margin=portfolio)
+    )
+    state = workload.genesis()
+    execute_block(state, workload.setup_block(), ClearingMachine(workload.model))
+    mine, theirs = state.copy(), state.copy()
+    with _pair(workload.model) as (hashed, plain, counting):
+        for _ in range(5):
+            block = workload.next_block(mine)
+            _same_state(
+                execute_block(mine, block, hashed),
+                execute_block(theirs, block, plain),
+                mine,
+                theirs,
+            )
+    assert counting.keys > 0
+
+
+@pytest.mark.parametrize("tree", ["compiled", "reference"])
+def test_an_order_the_kernels_wrote_then_a_handler_wrote_is_not_hashed_stale(tree: str) -> None:
+    """A fill in the kernels writes a's order; the next fill of the same order leaves its
+    filled size past int64, falls back to the handler, which writes the order again: the
+    tables cannot hold that value (the row keeps the kernel's), so the order must be
+    committed from the handler's value."""
+    ex = _market()
+    lot, price = PERP.lot_size, PERP.tick_size
+    size = MAX_ABS_RAW // lot * lot
+    half = size // 2 // lot * lot
+    setup: dict[tuple[str, ...], object] = {}
+    for account, is_buy in (("a", True), ("b", False)):
+        filled = 2**63 - 1 - half // 2 if account == "a" else 0
+        setup[k.collateral(account)] = MAX_BALANCE
+        setup[k.order(account, 100)] = OpenOrder(
+            instrument=PERP.name, is_buy=is_buy, kind="limit", price=price,
+            remaining=size, filled=filled, reserved=0,
+        )  # fmt: skip
+        setup[k.open_orders(account)] = (100,)
+    ex.state.apply(setup)
+    mine = State(dict(ex.state.data), tree=tree)  # type: ignore[arg-type]
+
+    def fill(amount: int) -> SettleFill:
+        return SettleFill(
+            sender="oracle", nonce=0, instrument=PERP.name, taker="a", taker_order=100,
+            maker="b", maker_order=100, price=price, size=amount,
+        )  # fmt: skip
+
+    block = Block(ex.height + 1, ex.time + 60, (fill(lot), fill(half)))
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    counting = Counting(_engine(compiled))
+    want = execute_block(ex.state, block, ex.machine)
+    got = execute_block(mine, block, compiled)
+    assert [receipt.ok for receipt in got.receipts] == [True, True]
+    assert _engine(compiled).fallbacks == 1
+    assert got.write_set == want.write_set
+    assert got.state_root == want.state_root
+    assert mine.prove(k.order("a", 100)) == ex.state.prove(k.order("a", 100))
+    assert counting.keys > 0
+
+
+def test_reference_transactions_mid_block_commit_the_same() -> None:
+    """Deposits and withdrawals the kernels run, and a withdrawal far beyond the balance,
+    placed in the middle of the order flow of several blocks."""
+    ex = _market()
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow = Flow(11, dict(ex.nonces))
+    mine, theirs = ex.state.copy(), ex.state.copy()
+    extra: list[Transaction] = [
+        Deposit(sender="trader1", nonce=0, amount=5_000_000),
+        Withdraw(sender="trader2", nonce=0, amount=1_000_000),
+        Withdraw(sender="trader0", nonce=0, amount=10**15),
+    ]
+    with _pair(ex.machine.margin_model) as (hashed, plain, counting):
+        for number, tx in enumerate(extra):
+            height = ex.height + 1 + number
+            txs = flow.batch(60, height)
+            txs.insert(30, flow.tx(type(tx), tx.sender, **_fields(tx)))
+            built = builder.build(ex.state, height, ex.time + 60 * height, txs)
+            execute_block(ex.state, built.block, ex.machine)
+            got = execute_block(mine, built.block, hashed)
+            _same_state(got, execute_block(theirs, built.block, plain), mine, theirs)
+    assert counting.keys > 0

@@ -1,0 +1,151 @@
+"""The compiled encodings of the tables' rows (``kernels.encode``) equal msgspec's canonical
+encoding of the values ``Tables.flush`` writes, byte for byte, at the edges of every msgpack
+form (integer widths, string and array lengths) and on random rows; their hashes equal
+``codec.value_hash``."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraclear.clearing.kernels.encode import (
+    W_COLLATERAL,
+    W_DELETE,
+    W_NONCE,
+    W_ORDER,
+    W_PORTFOLIO,
+    W_POSITION,
+    W_RESERVED,
+)
+from paraclear.clearing.kernels.hashed import RowHasher
+from paraclear.clearing.kernels.layout import (
+    A_COLL,
+    A_NONCE,
+    A_RESV,
+    O_BUY,
+    O_FILLED,
+    O_GTB,
+    O_INST,
+    O_KIND,
+    O_LIVE,
+    O_PRICE,
+    O_REDUCE,
+    O_REM,
+    O_RESV,
+    ORDER_KINDS,
+    P_FIDX,
+    P_QUOTE,
+    P_SIZE,
+)
+from paraclear.clearing.kernels.tables import Tables
+from paraclear.clearing.margin import StandardMargin
+from paraclear.clearing.records import OpenOrder, Position
+from paraclear.state.codec import encode, value_hash
+
+EDGES = sorted(
+    {
+        sign * magnitude
+        for sign in (1, -1)
+        for base in (0, 1, 31, 32, 33, 127, 128, 255, 256, 2**15, 2**16, 2**31, 2**32, 2**62)
+        for magnitude in (base - 1, base, base + 1)
+        if magnitude >= 0
+    }
+    | {2**63 - 1, -(2**63), -(2**63) + 1}
+)
+INT64 = st.one_of(st.sampled_from(EDGES), st.integers(-(2**63), 2**63 - 1))
+NAMES = st.text(min_size=1, max_size=300)
+
+
+def _check(tables: Tables, kinds: list[int], rows: list[int], values: list[object]) -> None:
+    hasher = RowHasher()
+    array = np.array(kinds, dtype=np.int64)
+    got = hasher.encodings(tables, array, rows)
+    want = [b"" if value is None else encode(value) for value in values]
+    assert got == want
+    hashes, deleted = hasher.hash_values(tables, array, rows)
+    assert deleted.tolist() == [value is None for value in values]
+    for digest, value in zip(hashes, values, strict=True):
+        if value is not None:
+            assert digest.tobytes() == value_hash(value)
+
+
+def test_integers_at_every_msgpack_width_encode_as_msgspec() -> None:
+    tables = Tables(StandardMargin())
+    kinds, rows, values = [], [], []
+    for at, value in enumerate(EDGES):
+        row = tables.account(f"a{at}")
+        for kind, column in ((W_COLLATERAL, A_COLL), (W_NONCE, A_NONCE), (W_RESERVED, A_RESV)):
+            tables.accounts[row, column] = value
+            kinds.append(kind)
+            rows.append(row)
+            values.append(value or None)
+    kinds.append(W_DELETE)
+    rows.append(0)
+    values.append(None)
+    _check(tables, kinds, rows, values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(INT64, INT64, INT64), min_size=1, max_size=20))
+def test_positions_encode_as_msgspec(fields: list[tuple[int, int, int]]) -> None:
+    tables = Tables(StandardMargin())
+    account = tables.account("alice")
+    rows, values = [], []
+    for at, (size, quote, index) in enumerate(fields):
+        row = tables.position(account, tables.instrument(f"I{at}"))
+        tables.positions[row, [P_SIZE, P_QUOTE, P_FIDX]] = size, quote, index
+        rows.append(row)
+        values.append(Position(size, quote, index) if size else None)
+    _check(tables, [W_POSITION] * len(rows), rows, values)
+
+
+ORDERS = st.tuples(
+    NAMES,
+    st.booleans(),
+    st.integers(0, len(ORDER_KINDS) - 1),
+    st.tuples(INT64, INT64, INT64, INT64, INT64),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ORDERS, min_size=1, max_size=12))
+def test_open_orders_encode_as_msgspec(orders: list[tuple]) -> None:  # type: ignore[type-arg]
+    tables = Tables(StandardMargin())
+    account = tables.account("bob")
+    rows, values = [], []
+    for nonce, (name, buy, kind, numbers, reduce, live) in enumerate(orders):
+        row = tables.new_order(account, nonce)
+        good_til = numbers[4]
+        o = tables.orders[row]
+        instrument = tables.instrument(name)
+        o[[O_LIVE, O_INST, O_BUY, O_KIND, O_REDUCE]] = live, instrument, buy, kind, reduce
+        o[[O_PRICE, O_REM, O_FILLED, O_RESV, O_GTB]] = numbers
+        rows.append(row)
+        kind_name = ORDER_KINDS[kind]
+        value = OpenOrder(name, buy, kind_name, *numbers[:4], reduce, good_til)
+        values.append(value if live else None)
+    _check(tables, [W_ORDER] * len(rows), rows, values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(NAMES, max_size=40, unique=True), min_size=1, max_size=4))
+def test_portfolios_encode_as_the_sorted_tuple_of_names(portfolios: list[list[str]]) -> None:
+    """Names of every string length form (31/32, 255/256) and arrays past 15 items."""
+    tables = Tables(StandardMargin())
+    for name in ("x" * 31, "y" * 32, "z" * 255, "w" * 256, "v" * 70_000):
+        tables.instrument(name)
+    rows, values = [], []
+    for at, names in enumerate(portfolios):
+        names = names + (["x" * 31, "z" * 255, "w" * 256, "v" * 70_000] if at % 2 else [])
+        account = tables.account(f"acct{at}")
+        tables.make_room(len(names))
+        for name in names:
+            position = tables.position(account, tables.instrument(name))
+            tables.positions[position, P_SIZE] = 1
+            tables._list_position(account, position, True)
+        rows.append(account)
+        values.append(tuple(sorted(names)) or None)
+    _check(tables, [W_PORTFOLIO] * len(rows), rows, values)
