@@ -22,12 +22,13 @@ CONTENTION = [2, 10, 100, 1_000, 10_000]
 MACHINE = MockMachine()
 
 
-def run_side_by_side(executor, seed, keys, blocks=3, txs=120, kill=None, **rates):
+def run_side_by_side(executor, seed, keys, blocks=3, txs=120, kill=None, tree="compiled", **rates):
     """Run the same random blocks on both executors; return the parallel results.
 
-    ``kill`` = (worker, after): that worker is lost mid-way through the second block."""
+    ``kill`` = (worker, after): that worker is lost mid-way through the second block.
+    ``tree``: the kind of tree of the parallel executor's state."""
     rng = random.Random(seed)
-    sequential, parallel = State(), State()
+    sequential, parallel = State(), State(tree=tree)
     results = []
     for height in range(1, blocks + 1):
         block = random_block(rng, txs, keys, height=height, **rates)
@@ -88,6 +89,14 @@ def test_every_contention_level_with_mispredicted_optimistic_transactions(backen
     assert all(r.metrics.parallel.speculative_runs > 0 for r in results)
     # Either prediction held, or the block fell back and says why.
     assert all(reason is None or reason.startswith("mispredicted") for reason in fallbacks)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
+def test_workers_over_a_reference_tree_reach_the_compiled_trees_roots(backend, machine):
+    with ParallelExecutor(machine, 3, backend, unspread_sequential=False) as executor:
+        for keys in (10, 1_000):
+            run_side_by_side(executor, keys, keys, blocks=3, tree="reference", fail_rate=0.1)
 
 
 def test_a_misprediction_widens_the_prediction_and_runs_again():

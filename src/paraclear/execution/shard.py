@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Sequence
 from time import perf_counter, thread_time
-from typing import Any, Final, cast
+from typing import Any, cast
+
+import numpy as np
 
 from paraclear.execution.block_run import BatchRunner, BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
@@ -40,13 +42,11 @@ from paraclear.execution.task import (
     WorkerResult,
 )
 from paraclear.state import Key, Lock, State
-from paraclear.state.codec import key_path, lock_nibble, value_hash
+from paraclear.state.changes import commit_writes
+from paraclear.state.codec import lock_nibble
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
-from paraclear.state.store import is_absent
-
-_MISSING: Final = object()
 
 
 def owner_of(lock: Lock, workers: int) -> int:
@@ -74,6 +74,9 @@ class ShardWorker:
         self.data: dict[Key, object] = {}
         self.by_lock: dict[Lock, set[Key]] = {}
         self.paths: dict[Key, bytes] = {}
+        """Tree paths of this shard's keys, made once."""
+        self.owners: dict[Key, int] = {}
+        """The worker that owns each key met in a block, found once."""
         self.trees: dict[int, SparseMerkleTree] = {}
         self.aborted = False
         self.busy = 0.0
@@ -87,20 +90,16 @@ class ShardWorker:
     def load(self, state: State) -> None:
         """Take this shard's keys and subtrees from ``state``."""
         mine = set(self.nibbles)
-        for key, value in state.data.items():
-            if lock_nibble(key[:2]) in mine:
-                self._store(key, value)
+        owned = {key: value for key, value in state.data.items() if lock_nibble(key[:2]) in mine}
         tree = state.tree()
         if isinstance(tree, CompiledTree):  # copied as arrays, nothing rehashed
             parts = tree.subtrees()
             self.trees = {n: cast(CompiledTree, parts[n]).copy() for n in self.nibbles}
+            for key, value in owned.items():
+                self._store(key, value)
             return
-        self.trees = {n: SparseMerkleTree(1) for n in self.nibbles}  # a reference tree
-        changes: dict[int, list[tuple[bytes, bytes | None]]] = {n: [] for n in self.nibbles}
-        for key, value in self.data.items():
-            changes[lock_nibble(key[:2])].append((self._path(key, state), value_hash(value)))
-        for nibble, tree in self.trees.items():
-            tree.update(changes[nibble])
+        self.trees = {n: SparseMerkleTree(1) for n in self.nibbles}  # reference trees
+        self._commit(owned)
 
     # --- one block -----------------------------------------------------------------------
 
@@ -260,18 +259,17 @@ class ShardWorker:
                 pending.update(contents)
             for key, amount in deltas.items():
                 sums[key] = sums.get(key, 0) + amount
-        workers, index = self.workers, self.index
-        mine = {
-            lock for lock in {key[:2] for key in pending} if lock_nibble(lock) % workers == index
-        }
-        writes = {key: value for key, value in pending.items() if key[:2] in mine}
+        writes, elsewhere = self._split(pending)
         data = self.data
         for key, amount in sums.items():
-            if lock_nibble(key[:2]) % workers == index:
+            if self._owner(key) == self.index:
                 fold_delta(writes, data, key, amount)
+            else:
+                elsewhere.append(key)
         self._commit(writes)
         if self.runner is not None:
-            self.followed, self.carried = self.batch, carried(self, payloads, writes)
+            self.followed = self.batch
+            self.carried = carried(self, payloads, writes, elsewhere)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
@@ -316,34 +314,49 @@ class ShardWorker:
         return payloads
 
     def _commit(self, writes: dict[Key, object]) -> None:
-        data, by_lock = self.data, self.by_lock
-        changes: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for nibble in self.nibbles:
-            changes[nibble] = []
-        for key, value in writes.items():
-            if is_absent(value):
-                if data.pop(key, _MISSING) is not _MISSING:
-                    by_lock[key[:2]].discard(key)
-                    path = self._path(key)
-                    changes[path[0] >> 4].append((path, None))
+        """Commit ``writes`` (keys of this shard) to its data and subtrees: paths and value
+        hashes in one batch (``commit_writes``), then each subtree's rows in one call."""
+        changes = commit_writes(self.data, writes, self.paths)
+        by_lock = self.by_lock
+        for key in changes.added:
+            by_lock.setdefault(key[:2], set()).add(key)
+        for key in changes.removed:
+            by_lock[key[:2]].discard(key)
+        if not len(changes.paths):
+            return
+        tops = changes.paths[:, 0] >> 4
+        for nibble, tree in self.trees.items():
+            rows = np.flatnonzero(tops == nibble)
+            if not len(rows):
+                continue
+            if isinstance(tree, CompiledTree):
+                tree.update_rows(*changes.take(rows))
             else:
-                old = data.get(key, _MISSING)
-                if old != value:
-                    if old is _MISSING:
-                        by_lock.setdefault(key[:2], set()).add(key)
-                    data[key] = value
-                    path = self._path(key)
-                    changes[path[0] >> 4].append((path, value_hash(value)))
-        for nibble, batch in changes.items():
-            if batch:
-                self.trees[nibble].update(batch)
+                changes.apply_to(tree, rows)
+
+    def _split(self, pending: dict[Key, object]) -> tuple[dict[Key, object], list[Key]]:
+        """The pending writes of this shard's keys, and the keys of locks owned elsewhere
+        (whose owners are remembered by key, in ``owners``)."""
+        writes: dict[Key, object] = {}
+        elsewhere: list[Key] = []
+        owners, owner_of_key, index = self.owners, self._owner, self.index
+        for key, value in pending.items():
+            owner = owners.get(key)
+            if owner is None:
+                owner = owner_of_key(key)
+            if owner == index:
+                writes[key] = value
+            else:
+                elsewhere.append(key)
+        return writes, elsewhere
+
+    def _owner(self, key: Key) -> int:
+        """The worker that owns ``key`` (remembered in ``owners``)."""
+        owner = self.owners.get(key)
+        if owner is None:
+            owner = self.owners[key] = owner_of(key[:2], self.workers)
+        return owner
 
     def _store(self, key: Key, value: object) -> None:
         self.data[key] = value
         self.by_lock.setdefault(key[:2], set()).add(key)
-
-    def _path(self, key: Key, state: State | None = None) -> bytes:
-        path = self.paths.get(key)
-        if path is None:
-            path = self.paths[key] = state.path(key) if state else key_path(key)
-        return path

@@ -17,14 +17,12 @@ end, the pure deltas' sums, and the keys of locks owned elsewhere, which leave t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
 
 from paraclear.execution.task import LockData, WorkerLost
 from paraclear.state import Key, Lock
-from paraclear.state.codec import lock_nibble
 
 if TYPE_CHECKING:
     from paraclear.execution.shard import ShardWorker
@@ -73,20 +71,19 @@ def run_batch(
 
 
 def carried(
-    worker: ShardWorker, payloads: list[Any], writes: dict[Key, object]
+    worker: ShardWorker, payloads: list[Any], writes: dict[Key, object], elsewhere: list[Key]
 ) -> dict[Key, object]:
     """What differs, after ``worker`` committed ``writes``, between the state its batch
     runner followed in the block and the shard's data: what peers handed over at the end
     (``payloads``), the sums of pure deltas, and every key of a lock owned elsewhere (now
-    gone from the shard: None)."""
+    gone from the shard: None): those it was sent at the start (``worker.foreign``) and
+    those it wrote or summed (``elsewhere``)."""
     carried: dict[Key, object] = {}
     for transfers, _ in payloads:
         for _lock, contents in transfers:
             carried.update(contents)
     for key in worker.delta_sums:
         carried[key] = writes.get(key)
-    workers, index = worker.workers, worker.index
-    for key in chain(worker.foreign, worker.pending, worker.delta_sums):
-        if lock_nibble(key[:2]) % workers != index:
-            carried[key] = None
+    carried.update(dict.fromkeys(worker.foreign))
+    carried.update(dict.fromkeys(elsewhere))
     return carried
