@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from paraclear.api import rpc
 from paraclear.api.app import ApiHost
 from paraclear.api.rpc import RpcError
-from paraclear.chain.core import Node, NodeConfig
+from paraclear.chain.core import Inclusion, Node, NodeConfig
 from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
@@ -24,7 +25,7 @@ from paraclear.clearing.transactions import (
     Side,
 )
 from paraclear.client.connection import Client
-from paraclear.client.envelope import Keypair, encode_signed, sign
+from paraclear.client.envelope import Keypair, SignedTx, encode_signed, sign
 from tests.clearing.harness import PERP, T0, usd
 
 CHAIN = "paraclear-local"
@@ -66,6 +67,17 @@ class Venue:
         self.server = ApiHost(self.node, frontends=frontends)
         self.server.start()
         self.clients: list[Client] = []
+
+    def include(self, signed: SignedTx) -> Inclusion:
+        """Submit ``signed`` to the node itself; its inclusion once its block is in what
+        the API reads (a front-end's follower may get the block a moment after the node)."""
+        inclusion = self.node.submit(signed).result(timeout=60)
+        if self.frontends:
+            client = self.client()
+            book = {"instrument_name": "BTC-PERP"}
+            while client.call("public/get_order_book", book)["change_id"] < inclusion.height:
+                time.sleep(0.01)
+        return inclusion
 
     def client(self, keypair: Keypair | None = None) -> Client:
         client = Client.connect(self.server.url, timeout=30, chain_id=CHAIN)

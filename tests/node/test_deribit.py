@@ -23,8 +23,7 @@ class OptionVenue(Venue):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         listing = ListInstrument(sender=self.operator.account, nonce=2, instrument=CALL)
-        inclusion = self.node.submit(sign(self.operator, CHAIN, listing)).result(timeout=60)
-        assert inclusion.receipt.ok
+        assert self.include(sign(self.operator, CHAIN, listing)).receipt.ok
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def publish_index(venue: Venue, nonce: int, index: float) -> None:
         index_price=usd(index),
         atm_vol_ppm=600_000,
     )
-    assert venue.node.submit(sign(venue.operator, CHAIN, update)).result(timeout=60).receipt.ok
+    assert venue.include(sign(venue.operator, CHAIN, update)).receipt.ok
 
 
 def apply(book: dict[float, float], levels: list[list[Any]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from paraclear.api.app import NodeApp
 from paraclear.api.frontend import READY, CoreClient, CoreUnavailable
 from paraclear.bench.load import LOT, MID, PERP, TICK, logged_tx_ids, setup_market, signed_b64
 from paraclear.chain.core import NodeConfig
+from paraclear.chain.snapshot import encode_entries
+from paraclear.chain.tape import Tape
 from paraclear.clearing.transactions import Deposit, OrderType, PlaceOrder, Side
 from paraclear.client.connection import AsyncClient, ConnectionClosed, RpcError
 from paraclear.client.envelope import Keypair, decode_signed, encode_signed, sign
@@ -141,9 +144,13 @@ def test_killed_frontends_lose_no_acknowledged_order_and_clients_carry_on(
     assert all(logged[ident] == 1 for ident in acked)
 
 
+EMPTY = link.Snapshot(0, 0, b"", "standard", encode_entries({}), {}, pickle.dumps(Tape()))
+"""The snapshot of a chain without blocks."""
+
+
 class FakeCore:
-    """A core's end of the link that takes what a front-end sends and answers nothing:
-    the test closes it under the front-end."""
+    """A core's end of the link that sends a snapshot of no blocks, takes what a front-end
+    sends and answers nothing: the test closes it under the front-end."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -157,6 +164,7 @@ class FakeCore:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
         writer.write(link.encode(link.Hello(CHAIN, ["public/test", "public/get_time"])))
+        writer.write(link.encode(EMPTY))
         try:
             while True:
                 self.received.append(await link.read(reader))

@@ -15,6 +15,14 @@ serves every front-end that connects:
   session is a ``RemoteSession``: subscriptions and heartbeats deliver through the link.
 * ``Header``: the core's authenticator checks an HTTP request's ``Authorization`` header,
   so that one challenge and one memory of used grants serve every front-end.
+
+Each front-end also follows the chain (``paraclear.api.follower``): it gets a ``Snapshot``
+after the ``Hello`` (and again when it asks, ``Resync``), then every durable block as a
+``Committed``, in order. A block's listener hands the block to the loop, which encodes it
+once for every front-end. A snapshot is taken on the loop holding ``Node.state_lock`` once
+the listeners of the node's height have run (``_listened``), or, if a block is on its way
+(the lock is the producer's), by that block's listener: either way state, books and tape
+are of one height, and the blocks sent after it are the ones after that height.
 """
 
 from __future__ import annotations
@@ -31,11 +39,11 @@ from typing import Any
 
 import msgspec
 
-from paraclear.api import link
+from paraclear.api import feed, link
 from paraclear.api.desk import LocalDesk
 from paraclear.api.rpc import Context, to_rpc_error
 from paraclear.api.server import ApiServer
-from paraclear.chain.core import Inclusion, Node
+from paraclear.chain.core import BlockReport, Inclusion, Node
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import Transaction
 from paraclear.client.envelope import decode_trusted
@@ -133,12 +141,21 @@ class CoreLink:
         self._lock = threading.Lock()
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listened = node.height
+        """The latest block whose listeners ran (set on the thread that ran them)."""
+        self._wanting: set[Peer] = set()
+        """Front-ends waiting for a snapshot that the next block's listener takes."""
+        self._detach: Any = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        self._detach = self.node.subscribe(self._on_block)
 
     async def stop(self) -> None:
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
         if self._server is not None:
             self._server.close()
             for peer in list(self._peers):
@@ -150,6 +167,7 @@ class CoreLink:
         peer = Peer(self, link.Writer(writer))
         self._peers.add(peer)
         peer.writer.send(link.Hello(self.node.chain_id, self.server.registry.names()))
+        self._snapshot(peer)
         try:
             while True:
                 self._handle(peer, await link.read(reader))
@@ -158,6 +176,8 @@ class CoreLink:
         finally:
             peer.gone()
             self._peers.discard(peer)
+            with self._lock:
+                self._wanting.discard(peer)
             writer.close()
 
     def _handle(self, peer: Peer, message: link.Message) -> None:
@@ -169,6 +189,8 @@ class CoreLink:
             self._header(peer, message)
         elif isinstance(message, link.Closed):
             peer.closed(message.conn)
+        elif isinstance(message, link.Resync):
+            self._snapshot(peer)
         else:
             log.warning("a front-end sent %s, which only the core sends", type(message).__name__)
 
@@ -176,6 +198,48 @@ class CoreLink:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # --- the followers -------------------------------------------------------------------
+
+    def _on_block(self, report: BlockReport) -> None:
+        """A block's listener (the persister's thread): hand it to the loop for the
+        front-ends, and take the snapshots they wait for."""
+        loop = self._loop
+        if self._peers and loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+                loop.call_soon_threadsafe(self._broadcast, report)
+        with self._lock:
+            wanting, self._wanting = self._wanting, set()
+            self._listened = report.block.height
+        if wanting and loop is not None:
+            message = feed.snapshot(self.node, report.result.state_root)
+            for peer in wanting:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(peer.writer.send, message)
+
+    def _broadcast(self, report: BlockReport) -> None:
+        if self._peers:
+            message = feed.committed(report)
+            for peer in self._peers:
+                peer.writer.send(message)
+
+    def _snapshot(self, peer: Peer) -> None:
+        """Send ``peer`` a snapshot now, if no block is between commit and its listeners;
+        else the next block's listener takes it."""
+        lock = self.node.state_lock
+        if lock.acquire(blocking=False):
+            try:
+                with self._lock:
+                    ready = self._listened == self.node.height
+                    if not ready:
+                        self._wanting.add(peer)
+                if ready:
+                    peer.writer.send(feed.snapshot(self.node, self.node.store.last_root))
+            finally:
+                lock.release()
+        else:
+            with self._lock:
+                self._wanting.add(peer)
 
     # --- calls ---------------------------------------------------------------------------
 

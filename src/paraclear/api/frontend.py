@@ -12,9 +12,13 @@ front-end does the API's per-request work on its own interpreter:
   envelope decoded, signature checked (``SigVerifier``, threads); the transactions go to
   the core as bytes, in batches, and each answer is built here from the ``Included`` the
   core sends once the block is durable;
-* every other method is forwarded whole to the core, which runs it (reads, subscriptions,
-  authentication, heartbeats): reads are answered by the core's state, not by a follower
-  copy here (not done yet).
+* the reads that need only committed blocks (``follower.FOLLOWED``: positions, orders,
+  books, tickers, instruments, trades, ...) are answered here, from a follower copy of the
+  core's state, books and tape that every durable block updates
+  (``paraclear.api.follower``); an order's answer waits until the follower has its block,
+  so a client reads its own writes;
+* every other method is forwarded whole to the core, which runs it (subscriptions,
+  authentication, heartbeats, the mempool's nonces, block queries and proofs).
 
 Losing the core (it died, or closed the link) fails whatever waits on it, and every new
 request that needs it, with ``CoreUnavailable`` (``data.error: "core_unavailable"``,
@@ -38,6 +42,7 @@ import msgspec
 
 from paraclear.api import link
 from paraclear.api.desk import Included
+from paraclear.api.follower import Follower, register_reads
 from paraclear.api.hub import Hub, Subscriber
 from paraclear.api.rpc import Context, Registry, RpcError
 from paraclear.api.server import DASHBOARD_DIR, ApiServer
@@ -85,16 +90,26 @@ class CoreClient:
         self._sessions: dict[int, Any] = {}
         self._writer: link.Writer | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self.follower = Follower(self.chain_id)
+        self._held: list[tuple[int, asyncio.Future[Any], Included]] = []
+        """Inclusions answered by the core whose block the follower does not have yet."""
 
     async def connect(self) -> None:
-        """Connect and read the core's ``Hello``. Raises ``OSError`` if it is not there."""
+        """Connect, read the core's ``Hello`` and wait for the follower's first snapshot.
+        Raises ``OSError`` if the core is not there, ``ConnectionError`` if it is not one."""
         reader, writer = await asyncio.open_unix_connection(self.path)
         hello = await link.read(reader)
         if not isinstance(hello, link.Hello):
             raise ConnectionError(f"the core sent {type(hello).__name__} first")
         self.chain_id, self.methods = hello.chain_id, hello.methods
+        self.follower.chain_id = hello.chain_id
         self._writer = link.Writer(writer)
         self._reader_task = asyncio.create_task(self._read(reader))
+        loaded = asyncio.create_task(self.follower.loaded.wait())
+        await asyncio.wait([loaded, self._reader_task], return_when=asyncio.FIRST_COMPLETED)
+        if not loaded.done():
+            loaded.cancel()
+            raise ConnectionError("the core closed the link before its snapshot")
 
     def close(self) -> None:
         if self._writer is not None:
@@ -161,6 +176,16 @@ class CoreClient:
         assert answer.result is not None
         return msgspec.Raw(answer.result)
 
+    async def next_nonce(self, account: str) -> int:
+        """The nonce the account's next transaction should carry, from the core's mempool."""
+        params = {"account": account}
+        request = {"jsonrpc": "2.0", "method": "public/get_next_nonce", "params": params}
+        answer = await self._ask(link.Call(0, 0, None, False, "ws", "", request))
+        if answer.error is not None:
+            raise RpcError.from_object(answer.error)
+        assert answer.result is not None
+        return msgspec.json.decode(answer.result, type=int)
+
     async def verify_header(self, header: str, data: str) -> str:
         """The account an HTTP ``Authorization`` header authenticates (the core checks)."""
         answer = await self._ask(link.Header(0, header, data))
@@ -224,8 +249,16 @@ class CoreClient:
                     continue
                 if outcome.error is not None:
                     future.set_exception(RpcError.from_object(outcome.error))
-                else:
-                    future.set_result(outcome.included)
+                elif outcome.included is not None:
+                    self._held.append((outcome.included.height, future, outcome.included))
+            self._release()
+        elif isinstance(message, link.Snapshot):
+            self.follower.load(message)
+            self._release()
+        elif isinstance(message, link.Committed):
+            if not self.follower.follow(message):
+                self._send(link.Resync())
+            self._release()
         elif isinstance(message, link.Answer):
             future = self._pending.pop(message.rid, None)
             if future is not None and not future.done():
@@ -241,10 +274,23 @@ class CoreClient:
             if session is not None:
                 session.close(message.reason)
 
+    def _release(self) -> None:
+        """Answer the held inclusions whose block the follower has."""
+        if not self._held:
+            return
+        height = self.follower.height
+        held, self._held = self._held, []
+        for at, future, included in held:
+            if at > height:
+                self._held.append((at, future, included))
+            elif not future.done():
+                future.set_result(included)
+
     def _fail_all(self) -> None:
         assert self.lost is not None
         waiting = [*self._pending.values(), *(future for _, _, future in self._queue)]
-        self._pending, self._queue = {}, []
+        waiting += [future for _, future, _ in self._held]
+        self._pending, self._queue, self._held = {}, [], []
         for future in waiting:
             if not future.done():
                 future.set_exception(self.lost)
@@ -264,13 +310,13 @@ class LinkHub(Hub):
 
 
 def frontend_server(core: CoreClient) -> ApiServer:
-    """The API server of a front-end: order entry here, every other method of the core
-    forwarded to it."""
+    """The API server of a front-end: order entry and the follower's reads here, every
+    other method of the core forwarded to it."""
     registry = Registry()
-    TradingMethods(core).register(registry)
     for name in core.methods:
-        if name not in registry:
-            registry.forward(name, core.forward)
+        registry.forward(name, core.forward)
+    TradingMethods(core).register(registry)
+    register_reads(core.follower, registry, core.next_nonce)
     return ApiServer(
         registry,
         hub=LinkHub(core),

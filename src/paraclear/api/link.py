@@ -13,7 +13,11 @@ A front-end (``paraclear.api.frontend``) holds the clients' connections and send
   authenticator (one challenge and one memory of used grants for every front-end);
 * ``Notify``: subscription frames for the front-end's connections (``conn`` numbers them);
   ``Close``: the core closes a connection (an unanswered heartbeat); ``Closed``: a client
-  went away.
+  went away;
+* ``Snapshot`` and ``Committed``: what a front-end's follower copy of the state needs
+  (``paraclear.api.follower``): the core sends a snapshot right after its ``Hello``, then
+  every committed block in order once it is durable; a front-end that finds a height
+  missing sends ``Resync`` and gets a snapshot again.
 
 Each message is msgpack, tagged, preceded by its length (4 bytes, big-endian). The socket
 lives in a directory only the node's user can enter: the core trusts its front-ends.
@@ -28,6 +32,7 @@ from typing import Any, Final
 import msgspec
 
 from paraclear.api.desk import Included
+from paraclear.state import Key
 
 HEADER: Final = struct.Struct("!I")
 MAX_MESSAGE_BYTES: Final = 256 * 1024 * 1024
@@ -109,7 +114,47 @@ class Closed(msgspec.Struct, frozen=True, array_like=True, tag="closed"):
     conn: int
 
 
-Message = Hello | Submit | Done | Call | Header | Answer | Notify | Close | Closed
+Levels = list[tuple[int, int]]
+Depth = dict[str, tuple[Levels, Levels]]
+
+
+class Snapshot(msgspec.Struct, frozen=True, array_like=True, tag="snapshot"):
+    """The state after block ``height`` (``paraclear.chain.snapshot``'s encoding of its
+    entries), the books' best levels, and the tape (pickled: the link is trusted)."""
+
+    height: int
+    time: int
+    root: bytes
+    margin_model: str
+    entries: bytes
+    depth: Depth
+    tape: bytes
+
+
+class Committed(msgspec.Struct, frozen=True, array_like=True, tag="committed"):
+    """One durable block: its transactions and receipts as the block log stores them, its
+    write set (the entries it set, encoded as a snapshot's, and the keys it deleted), and
+    the best levels of the books it changed or delisted."""
+
+    height: int
+    time: int
+    root: bytes
+    block: bytes
+    receipts: bytes
+    writes: bytes
+    deleted: list[Key]
+    books: Depth
+    delisted: list[str]
+
+
+class Resync(msgspec.Struct, frozen=True, array_like=True, tag="resync"):
+    """A front-end's follower missed a block: the core sends a ``Snapshot``."""
+
+
+Message = (
+    Hello | Submit | Done | Call | Header | Answer | Notify | Close | Closed
+    | Snapshot | Committed | Resync
+)  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

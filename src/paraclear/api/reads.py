@@ -28,8 +28,9 @@ Number = int | float | str
 Level = tuple[int, int]
 
 
-class NodeLike(Protocol):
-    """What these methods need of ``paraclear.chain.core.Node``."""
+class ReadNode(Protocol):
+    """What these methods need of ``paraclear.chain.core.Node`` (or of a front-end's
+    follower copy of it, ``paraclear.api.follower``)."""
 
     chain_id: str
     state: State
@@ -40,9 +41,13 @@ class NodeLike(Protocol):
     tape: Tape
     """Trades, candles and history derived from the committed blocks."""
 
-    def submit(self, signed: SignedTx) -> Future[Any]: ...
-
     def next_nonce(self, account: str) -> int: ...
+
+
+class NodeLike(ReadNode, Protocol):
+    """A node that takes transactions as well."""
+
+    def submit(self, signed: SignedTx) -> Future[Any]: ...
 
 
 # --- parameters ----------------------------------------------------------------------------
@@ -96,7 +101,7 @@ def raw_number(value: Number, param: str, parse: Any) -> int:
 class ReadMethods:
     """Account, book and trade reads of one node."""
 
-    def __init__(self, node: NodeLike) -> None:
+    def __init__(self, node: ReadNode) -> None:
         self.node = node
 
     def register(self, registry: Registry) -> None:

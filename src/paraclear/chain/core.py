@@ -182,6 +182,8 @@ class BlockReport:
     the block's transactions."""
     accesses: list[AccessSet | None] = field(default_factory=list)
     """Each transaction's declared access set, as the builder found them."""
+    delisted: list[str] = field(default_factory=list)
+    """Instruments whose books the block closed (their ``depth`` is gone)."""
 
 
 Listener = Callable[[BlockReport], None]
@@ -446,6 +448,7 @@ class Node:
             sum(1 for tx in built.block.txs if id(tx) in self._waiting),
             seconds,
             built.accesses,
+            built.delisted,
         )
         self._after_durable(built, result, taken)
         seconds["total"] = wallclock.perf_counter() - started

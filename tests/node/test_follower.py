@@ -1,0 +1,176 @@
+"""A front-end's follower copy (``paraclear.api.follower``): the reads it answers equal the
+core's at the same height, method by method, and a follower that misses a block, or starts
+while blocks flow, catches up from a snapshot to the core's very state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from paraclear.api import link
+from paraclear.api.follower import FOLLOWED, Follower
+from paraclear.api.frontend import CoreClient
+from paraclear.api.rpc import Context, RpcError
+from paraclear.clearing.transactions import ListInstrument, OrderType
+from paraclear.client.envelope import sign
+from tests.clearing.harness import CALL
+from tests.node.test_api import CHAIN, Venue
+
+WIDE = {"start_timestamp": 0, "end_timestamp": 2**62}
+PERP_NAME = {"instrument_name": "BTC-PERP"}
+PUBLIC: list[tuple[str, dict[str, Any]]] = [
+    ("public/get_volatility_surface", {"currency": "BTC"}),
+    ("public/get_order_book", PERP_NAME),
+    ("public/get_order_book", {"instrument_name": CALL.name, "depth": 3}),
+    ("public/get_order_book", {"instrument_name": "ETH-PERP"}),  # an error, both ways
+    ("public/ticker", PERP_NAME),
+    ("public/ticker", {"instrument_name": CALL.name}),
+    ("public/hello", {"client_name": "test"}),
+    ("public/get_index_price", {"index_name": "btc_usdc"}),
+    ("public/get_instruments", {"currency": "BTC"}),
+    ("public/get_instruments", {"currency": "BTC", "kind": "option"}),
+    ("public/get_currencies", {}),
+    ("public/get_instrument", {"instrument_name": CALL.name}),
+    ("public/get_contract_size", PERP_NAME),
+    ("public/get_index_price_names", {}),
+    ("public/get_expirations", {"currency": "BTC"}),
+    ("public/get_book_summary_by_instrument", PERP_NAME),
+    ("public/get_funding_rate_value", {**PERP_NAME, **WIDE}),
+    ("public/get_funding_rate_history", {**PERP_NAME, **WIDE}),
+    ("public/get_funding_chart_data", PERP_NAME),
+    ("public/get_mark_price_history", {**PERP_NAME, **WIDE}),
+    ("public/get_historical_volatility", {"currency": "BTC"}),
+    ("public/get_delivery_prices", {"index_name": "btc_usdc"}),
+    ("public/get_last_settlements_by_instrument", {"instrument_name": CALL.name}),
+    ("public/get_last_settlements_by_currency", {"currency": "BTC"}),
+    ("public/get_last_trades_by_instrument", {**PERP_NAME, "count": 5}),
+    ("public/get_last_trades_by_instrument_and_time", {**PERP_NAME, **WIDE}),
+    ("public/get_last_trades_by_currency", {"currency": "BTC"}),
+    ("public/get_last_trades_by_currency_and_time", {"currency": "BTC", **WIDE}),
+    ("public/get_tradingview_chart_data", {**PERP_NAME, **WIDE, "resolution": "1"}),
+]
+PRIVATE: list[tuple[str, dict[str, Any]]] = [
+    ("private/get_positions", {}),
+    ("private/get_positions", {"kind": "option"}),
+    ("private/get_margins", {**PERP_NAME, "amount": 1}),
+    ("private/get_margins", {**PERP_NAME, "amount": -1}),  # an error, both ways
+    ("private/get_open_orders", {}),
+    ("private/get_account_summary", {}),
+]
+
+
+@pytest.fixture
+def venue(tmp_path: Path) -> Iterator[Venue]:
+    """The API test venue through one front-end, with a call listed beside the perpetual."""
+    venue = Venue(tmp_path, frontends=1)
+    listing = ListInstrument(sender=venue.operator.account, nonce=2, instrument=CALL)
+    assert venue.include(sign(venue.operator, CHAIN, listing)).receipt.ok
+    yield venue
+    venue.close()
+
+
+def on_core(venue: Venue, method: str, params: dict[str, Any], account: str | None) -> Any:
+    """The core's own answer to a request (its dispatcher, in its process), as JSON: the
+    result, or the error object."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    server = venue.server.server
+    try:
+        result = venue.server.thread.run(server.dispatcher.call(request, Context(account=account)))
+    except RpcError as error:
+        return {"error": error.to_object()}
+    return msgspec.json.decode(msgspec.json.encode(result))
+
+
+def on_frontend(client: Any, method: str, params: dict[str, Any]) -> Any:
+    try:
+        return client.call(method, params)
+    except RpcError as error:
+        return {"error": {"code": error.code, "message": error.message, "data": error.data}}
+
+
+def test_every_followed_read_equals_the_cores_at_the_same_height(venue: Venue) -> None:
+    maker, taker, _ = venue.traders
+    a, b = venue.client(maker), venue.client(taker)
+    a.sell(maker, "BTC-PERP", "2", "60000")
+    a.buy(maker, CALL.name, "1", "1000")
+    b.buy(taker, "BTC-PERP", "0.5", "60010", kind=OrderType.IOC)
+    a.sell(maker, "BTC-PERP", "1", "61000")
+    a.cancel(maker, "BTC-PERP", 3)
+    # the last answer came once the front-end's follower had its block: nothing is pending
+    assert b.call("public/get_order_book", PERP_NAME)["change_id"] == venue.node.height
+    covered = {method for method, _ in PUBLIC + PRIVATE}
+    assert covered == set(FOLLOWED) - {"public/get_time"} | {"private/get_account_summary"}
+    for method, params in PUBLIC:
+        assert on_frontend(b, method, params) == on_core(venue, method, params, None), method
+    for keypair, client in ((maker, a), (taker, b)):
+        for method, params in PRIVATE:
+            mine = on_core(venue, method, params, keypair.account)
+            assert on_frontend(client, method, params) == mine, (method, params)
+    assert venue.node.height == b.call("public/status")["height"]  # still nothing new
+
+
+class LossyClient(CoreClient):
+    """A front-end's link that drops the first block after its snapshot, as if the core
+    had not sent it."""
+
+    dropped: int | None = None
+
+    def _handle(self, message: link.Message) -> None:
+        if (
+            isinstance(message, link.Committed)
+            and self.dropped is None
+            and self.follower.loaded.is_set()
+            and message.height > self.follower.height
+        ):
+            self.dropped = message.height
+            return
+        super()._handle(message)
+
+
+def same_as_core(follower: Follower, venue: Venue) -> bool:
+    node = venue.node
+    return (
+        follower.height == node.height
+        and follower.state.data == node.state.data
+        and follower.depth == node.depth
+        and follower.tape.seq == node.tape.seq
+        and follower.tape.recent("BTC-PERP") == node.tape.recent("BTC-PERP")
+        and follower.state.root() == node.state.root()
+    )
+
+
+def test_a_follower_that_misses_a_block_or_starts_midway_catches_up_from_a_snapshot(
+    venue: Venue,
+) -> None:
+    maker, taker, _ = venue.traders
+    link_path = venue.server.link
+    assert link_path is not None
+
+    async def scenario() -> tuple[LossyClient, CoreClient]:
+        lossy = LossyClient(str(link_path.path))
+        await lossy.connect()
+        first = lossy.follower.snapshots
+        a, b = venue.client(maker), venue.client(taker)
+        late: CoreClient | None = None
+        for n in range(6):
+            await asyncio.to_thread(a.sell, maker, "BTC-PERP", "0.1", "60000")
+            await asyncio.to_thread(b.buy, taker, "BTC-PERP", "0.1", "60000")
+            if n == 2:  # while blocks flow
+                late = CoreClient(str(link_path.path))
+                await late.connect()
+        assert late is not None
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (same_as_core(lossy.follower, venue) and same_as_core(late.follower, venue)):
+            assert asyncio.get_running_loop().time() < deadline, "the followers never caught up"
+            await asyncio.sleep(0.05)
+        assert lossy.dropped is not None and lossy.follower.snapshots == first + 1
+        lossy.close()
+        late.close()
+        return lossy, late
+
+    asyncio.run(scenario())
