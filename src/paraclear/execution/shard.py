@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Sequence
 from time import perf_counter, thread_time
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -47,6 +47,8 @@ from paraclear.state.codec import lock_nibble
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
 from paraclear.state.smt import RADIX, SparseMerkleTree
+
+_MISSING: Final = object()
 
 
 def owner_of(lock: Lock, workers: int) -> int:
@@ -123,13 +125,14 @@ class ShardWorker:
         return self._messages(out)
 
     def receive_prefetch(self, messages: Sequence[Message]) -> None:
+        """Hold the committed keys of the locks peers sent; tell the runner what differs
+        from what this worker held of them."""
         runner = self.runner
         for payload in self._payloads(messages):
-            for _lock, contents in payload:
-                self.data.update(contents)
-                self.foreign.extend(contents)
-                if runner is not None:
-                    runner.changed(self.batch, contents)
+            for lock, contents in payload:
+                differ = self._hold(lock, contents)
+                if runner is not None and differ:
+                    runner.changed(self.batch, differ)
 
     def run_round(self, round_: int) -> list[Message]:
         """Run this round's transactions; return the locks peers need from them.
@@ -220,11 +223,17 @@ class ShardWorker:
         runner = self.runner
         for payload in self._payloads(messages):
             for lock, contents in payload:
+                if runner is not None:  # a peer sends all it wrote of the lock in the block
+                    differ = {
+                        key: value
+                        for key, value in contents.items()
+                        if pending.get(key, _MISSING) is not value
+                    }
+                    if differ:
+                        runner.changed(self.batch, differ)
                 pending.update(contents)
                 if lock in tracked:
                     by_lock.setdefault(lock, {}).update(contents)
-                if runner is not None:
-                    runner.changed(self.batch, contents)
 
     def final(self) -> list[Message]:
         """Hand the block writes of locks last written here, and delta sums, to owners."""
@@ -244,8 +253,6 @@ class ShardWorker:
         """Commit this shard's writes, rehash its subtrees, and report."""
         started, cpu = perf_counter(), thread_time()
         payloads = self._payloads(messages)
-        for key in self.foreign:
-            self.data.pop(key, None)
         if self.aborted:
             result = WorkerResult(
                 [], {}, [], self.transfers, WorkerMetrics(self.busy), True, self.mispredicted
@@ -264,12 +271,10 @@ class ShardWorker:
         for key, amount in sums.items():
             if self._owner(key) == self.index:
                 fold_delta(writes, data, key, amount)
-            else:
-                elsewhere.append(key)
         self._commit(writes)
+        self._keep(elsewhere)
         if self.runner is not None:
-            self.followed = self.batch
-            self.carried = carried(self, payloads, writes, elsewhere)
+            self.followed, self.carried = self.batch, carried(self, payloads)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         self.cpu += thread_time() - cpu
@@ -289,7 +294,6 @@ class ShardWorker:
         """Locks this worker sends on (to a peer mid-block, or to the owner at the end):
         only for them does it keep the block's writes per lock."""
         self.delta_sums: dict[Key, int] = {}
-        self.foreign: list[Key] = []
         self.receipts: list[Receipt] = []
         self.aborted = False
         self.busy = 0.0
@@ -356,6 +360,39 @@ class ShardWorker:
         if owner is None:
             owner = self.owners[key] = owner_of(key[:2], self.workers)
         return owner
+
+    def _hold(self, lock: Lock, contents: LockData) -> LockData:
+        """Hold ``contents``, the committed keys of ``lock`` (owned elsewhere), in place of
+        what this worker held of it; return the keys whose values differ (None: gone)."""
+        data, held = self.data, self.by_lock.get(lock)
+        differ: LockData = {}
+        if held:
+            for key in held.difference(contents):
+                del data[key]
+                differ[key] = None
+        for key, value in contents.items():
+            old = data.get(key, _MISSING)
+            if old is not value and old != value:
+                data[key] = value
+                differ[key] = value
+        self.by_lock[lock] = set(contents)
+        return differ
+
+    def _keep(self, elsewhere: list[Key]) -> None:
+        """Keep the block's writes of locks owned elsewhere (``elsewhere``: their keys) as
+        this worker's copy of them: where its runner's tables are now. The copy is stale
+        once the owner commits a change, but nothing reads it before a block sends the
+        lock again (``_hold``), which then routes only what differs."""
+        data, by_lock, pending = self.data, self.by_lock, self.pending
+        for key in elsewhere:
+            value = pending[key]
+            if value is None or (type(value) is int and value == 0):  # absent
+                if data.pop(key, _MISSING) is not _MISSING:
+                    by_lock[key[:2]].discard(key)
+            else:
+                if key not in data:
+                    by_lock.setdefault(key[:2], set()).add(key)
+                data[key] = value
 
     def _store(self, key: Key, value: object) -> None:
         self.data[key] = value

@@ -11,7 +11,9 @@ schedule puts that in a later round.
 
 After a committed block the runner keeps what it holds (a compiled engine's tables) for
 the next block (``carry``), told what differs (``carried``): what peers handed over at the
-end, the pure deltas' sums, and the keys of locks owned elsewhere, which leave the shard.
+end and the pure deltas' sums. The worker keeps its copy of locks owned elsewhere as the
+runner holds them, and when a later block sends such a lock again, tells the runner only
+what changed in between (``ShardWorker._hold``).
 """
 
 from __future__ import annotations
@@ -70,20 +72,16 @@ def run_batch(
                 out[dest].append((lock, dict(by_lock.get(lock, ()))))
 
 
-def carried(
-    worker: ShardWorker, payloads: list[Any], writes: dict[Key, object], elsewhere: list[Key]
-) -> dict[Key, object]:
-    """What differs, after ``worker`` committed ``writes``, between the state its batch
-    runner followed in the block and the shard's data: what peers handed over at the end
-    (``payloads``), the sums of pure deltas, and every key of a lock owned elsewhere (now
-    gone from the shard: None): those it was sent at the start (``worker.foreign``) and
-    those it wrote or summed (``elsewhere``)."""
+def carried(worker: ShardWorker, payloads: list[Any]) -> dict[Key, object]:
+    """What differs, after ``worker`` committed, between the state its batch runner
+    followed in the block and the worker's data: what peers handed over at the end
+    (``payloads``) and the sums of pure deltas. (The worker keeps its writes of locks owned
+    elsewhere as they are in the runner: ``ShardWorker._keep``.)"""
     carried: dict[Key, object] = {}
     for transfers, _ in payloads:
         for _lock, contents in transfers:
             carried.update(contents)
+    data = worker.data
     for key in worker.delta_sums:
-        carried[key] = writes.get(key)
-    carried.update(dict.fromkeys(worker.foreign))
-    carried.update(dict.fromkeys(elsewhere))
+        carried[key] = data.get(key)
     return carried
