@@ -183,9 +183,10 @@ def test_a_thread_that_raises_mid_block_falls_back_to_an_identical_block(workers
 def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result(backend):
     rng = random.Random(3)
     sequential, parallel = State(), State()
+    started = []
     with ParallelExecutor(BATCHED, 2, backend) as executor:
-        for height in (1, 2, 3):  # a fully contended block, then spread ones, then contended
-            keys = 2 if height != 2 else 10_000
+        # Fully contended blocks (2 keys) between spread ones (100 and 10,000 keys).
+        for height, keys in enumerate((2, 10_000, 2, 100, 2, 2, 10_000), start=1):
             block = random_block(rng, 150, keys, height=height)
             expected = execute_block(sequential, block, MACHINE)
             got = executor.execute(parallel, block)
@@ -194,6 +195,9 @@ def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result
             metrics = got.metrics.parallel
             assert metrics.fallback is None and metrics.spread == (keys > 2)
             assert (metrics.per_worker == []) == (keys == 2)  # no worker ran it
+            started.append(metrics.started_workers)
+    # The workers followed the blocks run here: started once, never reloaded.
+    assert started == [False, True, False, False, False, False, False]
 
 
 def test_state_changed_elsewhere_between_blocks_is_picked_up():

@@ -82,6 +82,9 @@ class ParallelMetrics:
     """Transactions run on every worker (barriers read by all)."""
     transfers: int = 0
     """Lock batches exchanged between workers."""
+    started_workers: bool = False
+    """Whether its workers were started for it, loading their shards from state (the first
+    spread block, after a lost worker, or after something else changed the state)."""
     per_worker: list[WorkerMetrics] = field(default_factory=list)
     fallback: str | None = None
     """Why the block ran on the sequential executor instead (None: it did not)."""

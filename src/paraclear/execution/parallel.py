@@ -130,6 +130,7 @@ class ParallelExecutor(Generic[TxT]):
             if not schedule.placed:
                 return self._sequential(state, block, metrics, schedule, started)
             try:
+                metrics.started_workers = self._pool is None or self._version != state.version
                 pool = self._pool_for(state)
                 tasks = self._tasks(block, schedule, batch, fault)
                 metrics.tasks_seconds = perf_counter() - planned
@@ -263,13 +264,26 @@ class ParallelExecutor(Generic[TxT]):
         """Run a block that the schedule gave to one worker (its rounds would cost more than
         they save) on the sequential executor in this thread, with a batch runner of this
         executor's own: the same result, without the workers' exchanges and bookkeeping."""
-        result = execute_block(state, block, self.machine, self._runner)
+        result = self._here(state, block)
         metrics.dag = schedule.metrics
         metrics.rounds = schedule.rounds
         metrics.spread = False
         metrics.replicated = len(schedule.replicated)
         result.metrics.parallel = metrics
         result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
+        return result
+
+    def _here(self, state: State, block: Block[TxT]) -> BlockResult:
+        """Run ``block`` on the sequential executor in this thread. Workers that mirrored
+        ``state`` commit its writes of their shards and go on (rather than be started
+        afresh and reload their shards at the next spread block)."""
+        pool = self._pool
+        in_step = pool is not None and state is self._state and state.version == self._version
+        result = execute_block(state, block, self.machine, self._runner)
+        if pool is not None and in_step:
+            for worker in pool.workers:
+                worker.follow(result.write_set)
+            self._version = state.version
         return result
 
     def _fallback(
@@ -281,7 +295,7 @@ class ParallelExecutor(Generic[TxT]):
         started: float,
     ) -> BlockResult:
         """Run the block sequentially from the block-start state (which nothing touched)."""
-        result = execute_block(state, block, self.machine, self._runner)
+        result = self._here(state, block)
         metrics.fallback = reason
         metrics.reexecutions += len(block.txs)
         result.metrics.parallel = metrics

@@ -22,7 +22,7 @@ the block at ``commit`` and the executor runs it another way.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from time import perf_counter, thread_time
 from typing import Any, Final, cast
 
@@ -284,6 +284,17 @@ class ShardWorker:
         result = WorkerResult(self.receipts, writes, subtrees, self.transfers, metrics)
         self._reset_block()
         return result
+
+    def follow(self, writes: Mapping[Key, object]) -> None:
+        """Commit this shard's keys of ``writes``, a block that ran elsewhere (on the
+        sequential executor) on the state this shard is part of, and have the runner follow
+        them at the next block. Copies of locks owned elsewhere go stale, as after a block
+        of their owners (``_keep``)."""
+        index, owner = self.index, self._owner
+        own = {key: value for key, value in writes.items() if owner(key) == index}
+        self._commit(own)
+        if self.followed is not None:
+            self.carried.update(own)
 
     # --- internals -----------------------------------------------------------------------
 
