@@ -1,7 +1,7 @@
 """The compiled encodings of the tables' rows (``kernels.encode``) equal msgspec's canonical
 encoding of the values ``Tables.flush`` writes, byte for byte, at the edges of every msgpack
 form (integer widths, string and array lengths) and on random rows; their hashes equal
-``codec.value_hash``."""
+``codec.value_hash``; orders' key paths computed from the rows equal ``codec.key_path``."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ from paraclear.clearing.kernels.layout import (
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.margin import StandardMargin
 from paraclear.clearing.records import OpenOrder, Position
-from paraclear.state.codec import encode, value_hash
+from paraclear.state import keys as k
+from paraclear.state.codec import encode, key_path, value_hash
 
 EDGES = sorted(
     {
@@ -149,3 +150,30 @@ def test_portfolios_encode_as_the_sorted_tuple_of_names(portfolios: list[list[st
         rows.append(account)
         values.append(tuple(sorted(names)) or None)
     _check(tables, [W_PORTFOLIO] * len(rows), rows, values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(NAMES, INT64), min_size=1, max_size=20))
+def test_order_key_paths_equal_key_path(orders: list[tuple[str, int]]) -> None:
+    """Account names of every string length form and nonces of every digit count, signs
+    included (``str(nonce)`` of -2**63 too)."""
+    tables = Tables(StandardMargin())
+    hasher = RowHasher()
+    for name in ("n" * 32, "m" * 256):
+        tables.account(name)
+    rows = [tables.account(name) for name, _ in orders]
+    nonces = np.array([nonce for _, nonce in orders], dtype=np.int64)
+    paths = hasher._child_paths(tables, np.array(rows, dtype=np.int64), nonces, True)
+    for (name, nonce), path in zip(orders, paths, strict=True):
+        assert path.tobytes() == key_path(k.order(name, nonce))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(NAMES, NAMES), min_size=1, max_size=20))
+def test_position_key_paths_equal_key_path(positions: list[tuple[str, str]]) -> None:
+    tables = Tables(StandardMargin())
+    hasher = RowHasher()
+    rows = [tables.position(tables.account(a), tables.instrument(i)) for a, i in positions]
+    paths = hasher._position_paths(tables, np.array(rows, dtype=np.int64))
+    for (account, instrument), row in zip(positions, rows, strict=True):
+        assert paths[row].tobytes() == key_path(k.position(account, instrument))

@@ -4,6 +4,7 @@ proofs; key paths computed in a batch equal those computed one by one; keys comm
 their paths and value hashes computed elsewhere give the same as keys encoded here."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +79,19 @@ def test_keys_committed_pre_hashed_give_the_same_state_data_and_roots(write_sets
         assert hashed.root() == plain.root()
     for key in sorted(seen)[:10]:
         assert hashed.prove(key) == plain.prove(key)
+
+
+def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
+    writes = {("acct", "a", "x"): 1, ("acct", "b", "x"): 2}
+    twice = _hashed_part(writes, 1)
+    twice = HashedWrites(
+        [*twice.keys, twice.keys[0]], np.concatenate((twice.paths, twice.paths[:1])),
+        np.concatenate((twice.hashes, twice.hashes[:1])), np.concatenate((twice.deleted, [False])),
+    )  # fmt: skip
+    state = State()
+    with pytest.raises(ValueError, match="twice"):
+        state.apply(writes, hashed=twice)
+    stray = _hashed_part({**writes, ("acct", "c", "x"): 3}, 1)
+    with pytest.raises(ValueError, match="does not hold"):
+        state.apply(writes, hashed=stray)
+    assert state.root() == State().root()  # the tree was not touched

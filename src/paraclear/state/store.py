@@ -101,6 +101,9 @@ class State:
         whoever wrote them (``HashedWrites``); they are set without being encoded again.
         With ``timings``, record the seconds spent in each stage: ``encode`` (per key: path,
         comparison, canonical encoding), ``value_hashes`` and ``tree``.
+
+        Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not
+        hold (a bug of its maker: the data may then be partly set; the tree is not).
         """
         started = perf_counter()
         self._sync()
@@ -110,9 +113,15 @@ class State:
         paths, ends, buffer = batch.paths, batch.ends, batch.buffer
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
-        covered = _set_hashed(data, writes, hashed)
+        covered = _covered(hashed)
+        seen = 0
         for key, value in writes.items():
             if key in covered:
+                seen += 1
+                if value is None or (type(value) is int and value == 0):
+                    data.pop(key, None)
+                else:
+                    data[key] = value
                 continue
             if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
@@ -127,6 +136,8 @@ class State:
                     fresh.append(key)
                 paths.append(path or b"")
                 ends.append(append_encoding(value, buffer))
+        if seen != len(covered):
+            raise ValueError("hashed writes name keys that the write set does not hold")
         for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
             paths[at] = known[key] = path
         if timings is not None:
@@ -237,19 +248,14 @@ class State:
         return path
 
 
-def _set_hashed(
-    data: dict[Key, object], writes: Mapping[Key, object], hashed: HashedWrites | None
-) -> Collection[Key]:
-    """Set (or delete) the keys of ``hashed`` in ``data`` from ``writes``; return them."""
+def _covered(hashed: HashedWrites | None) -> Collection[Key]:
+    """The keys of ``hashed`` (each at most once)."""
     if hashed is None:
         return ()
-    for key in hashed.keys:
-        value = writes[key]
-        if value is None or (type(value) is int and value == 0):
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return set(hashed.keys)
+    covered = set(hashed.keys)
+    if len(covered) != len(hashed.keys):
+        raise ValueError("hashed writes name a key twice")
+    return covered
 
 
 class _Batch:

@@ -7,6 +7,9 @@ position in), a position (``Position``, a map of three fields), an open order (`
 an array of nine), or a deletion. A value that ``Tables.flush`` writes as absent (0, an
 empty tuple, a closed position or order) encodes as nothing, as ``State.apply`` deletes it.
 
+Orders' and positions' keys are encoded likewise (``W_ORDER_KEY``, ``W_POSITION_KEY``), from
+the account and instrument names' UTF-8 bytes and the order nonces, for their tree paths.
+
 Instrument names come as UTF-8 bytes laid end to end (``names``, ``name_ends``) with their
 rank in Python's sort order (``ranks``: code point order, which is UTF-8 byte order), and the
 order kinds likewise (``kind_names``, ``kind_ends``). Every number is an ``int64`` column
@@ -52,8 +55,11 @@ W_RESERVED: Final = 3
 W_PORTFOLIO: Final = 4
 W_POSITION: Final = 5
 W_ORDER: Final = 6
+W_ORDER_KEY: Final = 7
+W_POSITION_KEY: Final = 8
 """What an entry encodes: ``row`` is an account row (collateral, nonce, reserved,
-portfolio), a position row or an order row; ``W_DELETE`` encodes nothing."""
+portfolio), a position row or an order row; ``W_DELETE`` encodes nothing. The last two are
+keys, not values (for their tree paths): an order's or a position's, of account ``row``."""
 
 _SIZE: Final = np.frombuffer(b"size", dtype=np.uint8)
 _QUOTE: Final = np.frombuffer(b"quote", dtype=np.uint8)
@@ -110,10 +116,53 @@ def _put_order(out, at, o, names, ends, kind_names, kind_ends):  # type: ignore[
     return put_int(out, at, o[O_GTB])
 
 
+_ACCT: Final = np.frombuffer(b"acct", dtype=np.uint8)
+_ORDER: Final = np.frombuffer(b"order", dtype=np.uint8)
+_POS: Final = np.frombuffer(b"pos", dtype=np.uint8)
+
+
+@_helper
+def _put_decimal(out, at, value):  # type: ignore[no-untyped-def]
+    """``str(value)`` as a msgpack string (at most 20 characters: a fixstr). The magnitude
+    is a ``uint64``, so -2**63 has one."""
+    negative = value < 0
+    magnitude = np.uint64(-(value + 1)) + np.uint64(1) if negative else np.uint64(value)
+    length = 1
+    rest = magnitude // np.uint64(10)
+    while rest > np.uint64(0):
+        length += 1
+        rest //= np.uint64(10)
+    out[at] = np.uint8(0xA0 | (length + negative))
+    at += 1
+    if negative:
+        out[at] = np.uint8(ord("-"))
+        at += 1
+    for i in range(length):
+        out[at + length - 1 - i] = np.uint8(ord("0") + magnitude % np.uint64(10))
+        magnitude //= np.uint64(10)
+    return at + length
+
+
+@_helper
+def _put_child_key(out, at, order, account, start, end, item, names, name_ends):  # type: ignore[no-untyped-def]
+    """``keys.order(account, item)`` if ``order`` (``item`` a nonce), else
+    ``keys.position(account, instrument)`` (``item`` an instrument row); the account's
+    name is ``account[start:end]``."""
+    at = put_array(out, at, 4)
+    at = put_str(out, at, _ACCT, 0, len(_ACCT))
+    at = put_str(out, at, account, start, end)
+    if order:
+        at = put_str(out, at, _ORDER, 0, len(_ORDER))
+        return _put_decimal(out, at, item)
+    at = put_str(out, at, _POS, 0, len(_POS))
+    return put_str(out, at, names, name_ends[item], name_ends[item + 1])
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def encode_rows(
     kinds: Int64Array,
     rows: Int64Array,
+    items: Int64Array,
     accounts: Int64Array,
     account_positions: Int64Array,
     positions: Int64Array,
@@ -123,12 +172,15 @@ def encode_rows(
     ranks: Int64Array,
     kind_names: Any,
     kind_ends: Int64Array,
+    account_names: Any,
+    account_ends: Int64Array,
     out: Any,
     ends: Int64Array,
 ) -> None:  # pragma: no cover - compiled
-    """Encode entry ``i`` (``kinds[i]`` of ``rows[i]``) into ``out`` after entry ``i - 1``;
-    ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out`` has room for
-    every entry (``bound``)."""
+    """Encode entry ``i`` (``kinds[i]`` of ``rows[i]``; for a key, ``rows[i]`` is the
+    account row and ``items[i]`` the nonce or instrument row) into ``out`` after entry
+    ``i - 1``; ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out``
+    has room for every entry (``bound``)."""
     at = 0
     for i in range(len(kinds)):
         kind, row = kinds[i], rows[i]
@@ -149,15 +201,30 @@ def encode_rows(
             at = _put_position(out, at, positions[row])
         elif kind == W_ORDER and orders[row, O_LIVE] != 0:
             at = _put_order(out, at, orders[row], names, name_ends, kind_names, kind_ends)
+        elif kind >= W_ORDER_KEY:  # an order's key or a position's
+            start, end = account_ends[row], account_ends[row + 1]
+            order = kind == W_ORDER_KEY
+            at = _put_child_key(
+                out, at, order, account_names, start, end, items[i], names, name_ends
+            )
         ends[i] = at
 
 
-def bound(kinds: Int64Array, rows: Int64Array, accounts: Int64Array, longest_name: int) -> int:
+def bound(
+    kinds: Int64Array,
+    rows: Int64Array,
+    accounts: Int64Array,
+    longest_name: int,
+    longest_account: int,
+) -> int:
     """Bytes that the encodings of the entries fit in, whatever their values."""
     name = 5 + longest_name
     number = INT_MAX_BYTES
     order = ORDER_BOUND + longest_name
-    per_kind = np.array([0, number, number, number, 5, POSITION_BOUND, order], dtype=np.int64)
+    key = 1 + 5 + (5 + longest_account) + 6 + max(21, name)
+    per_kind = np.array(
+        [0, number, number, number, 5, POSITION_BOUND, order, key, key], dtype=np.int64
+    )
     total = int(per_kind[kinds].sum())
     portfolios = rows[kinds == W_PORTFOLIO]
     return total + int(accounts[portfolios, A_NPOS].sum()) * name

@@ -133,7 +133,7 @@ class CompiledEngine:
         tables = self.tables
         if run is not self._run or tables is None or self._included != len(run.receipts):
             return None
-        return tables.hasher.hashed(tables, tables.block_rows)
+        return tables.hasher.hashed(tables, tables.block_rows, run.data)
 
     def committed(self, run: BlockRun[Transaction], state: State) -> None:
         """``run`` was committed to ``state``: the tables mirror it until someone else
@@ -155,7 +155,7 @@ class CompiledEngine:
             tables.instruments, tables.house, 0, 0,
             np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
         )  # fmt: skip
-        tables.hasher.hashed(tables, tables.block_rows)
+        tables.hasher.hashed(tables, tables.block_rows, {})  # the commit's encoders
 
     def spawn(self) -> CompiledEngine:
         """An engine of its own (tables of its own) for the same machine."""

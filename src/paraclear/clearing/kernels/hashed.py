@@ -9,16 +9,17 @@ is forgotten here (``Tables.route`` calls ``forget``) and committed from its val
 before, so its hash is never stale. The derived list of open orders and the counters stay
 on that path too.
 
-Paths are cached per row: an account row's six key paths and a position row's path are
-computed in one batch for the rows made since the last commit; an order's path is cached
-by its key while the order is open.
+Paths are cached per row: an account row's key paths and a position row's path are
+computed in one batch, for the rows committed for the first time; an order's path each time,
+from its account's name and its nonce. Positions' and orders' keys are encoded in compiled
+code (``encode.encode_rows``) and hashed with the values' ``hash_many``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import pairwise
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Mapping
+from itertools import chain, pairwise
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import numpy as np
 
@@ -27,8 +28,10 @@ from paraclear.clearing.kernels.encode import (
     W_DELETE,
     W_NONCE,
     W_ORDER,
+    W_ORDER_KEY,
     W_PORTFOLIO,
     W_POSITION,
+    W_POSITION_KEY,
     W_RESERVED,
     bound,
     encode_rows,
@@ -37,6 +40,7 @@ from paraclear.clearing.kernels.layout import (
     A_WIDE,
     ORDER_KINDS,
     P_ACCT,
+    P_INST,
     T_BANK,
     T_COLL,
     T_NONCE,
@@ -47,8 +51,9 @@ from paraclear.clearing.kernels.layout import (
 )
 from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE, hash_many
-from paraclear.state.codec import key_paths
+from paraclear.state.codec import key_paths, lock_nibble
 from paraclear.state.hashed import HashedWrites, Rows
+from paraclear.state.keys import account_lock
 
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
@@ -73,9 +78,6 @@ FIELD_BITS: Final = {
 """The bit of each account field (the third part of its key)."""
 FIELD_MASKS: Final = np.array([bit for bit, _ in ACCOUNT_FIELDS], dtype=np.int64)
 FIELD_KINDS: Final = np.array([kind for _, kind in ACCOUNT_FIELDS], dtype=np.int64)
-MAX_CACHED_ORDERS: Final = 1 << 20
-"""Order paths cached at most (an order closed by a reference handler stays cached until
-the cache is emptied at this size)."""
 _KIND_BYTES: Final = [kind.encode() for kind in ORDER_KINDS]
 KIND_NAMES: Final = np.frombuffer(bytearray(b"".join(_KIND_BYTES)), dtype=np.uint8)
 KIND_ENDS: Final = np.cumsum([0, *map(len, _KIND_BYTES)], dtype=np.int64)
@@ -83,6 +85,18 @@ KIND_ENDS: Final = np.cumsum([0, *map(len, _KIND_BYTES)], dtype=np.int64)
 
 def _array(values: Iterable[int], count: int) -> Int64Array:
     return np.fromiter(values, dtype=np.int64, count=count)
+
+
+_A = TypeVar("_A", bound=np.ndarray)
+
+
+def _room(array: _A, rows: int) -> _A:
+    """``array`` with at least ``rows`` rows (doubling; new rows zero)."""
+    if rows <= len(array):
+        return array
+    bigger = np.zeros((max(rows, 2 * len(array)), *array.shape[1:]), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger  # type: ignore[return-value]
 
 
 class BlockRows:
@@ -94,8 +108,8 @@ class BlockRows:
         self.accounts: dict[int, int] = {}
         """Account row → ``T_*`` bits of its keys last written by a flush."""
         self.positions: set[int] = set()
-        self.orders: dict[Key, int] = {}
-        """Order key → its row if the flush left it open, -1 if it closed it."""
+        self.orders: dict[Key, tuple[int, int, int]] = {}
+        """Order key → (its row if the flush left it open, else -1; account row; nonce)."""
 
     def clear(self) -> None:
         """A new block: nothing written yet."""
@@ -117,15 +131,24 @@ class RowHasher:
     def __init__(self) -> None:
         self.account_paths = np.zeros((0, len(ACCOUNT_FIELDS), DIGEST_SIZE), dtype=np.uint8)
         self.position_paths = np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
-        self.order_paths: dict[Key, bytes] = {}
+        self.account_known = np.zeros(0, dtype=np.bool_)
+        self.position_known = np.zeros(0, dtype=np.bool_)
+        """Whether the paths of a row were computed (the first time it was committed)."""
+        self.account_names = np.zeros(1, dtype=np.uint8)
+        self.account_ends = np.zeros(1, dtype=np.int64)
+        self.nibbles = np.zeros(0, dtype=np.int64)
+        self.longest_account = 0
+        """Each account row's name in UTF-8 (``account_ends[row]:account_ends[row + 1]``
+        of ``account_names``) and its lock's top nibble (``codec.lock_nibble``)."""
         self.names = np.zeros(1, dtype=np.uint8)
         self.name_ends = np.zeros(1, dtype=np.int64)
         self.ranks = np.zeros(0, dtype=np.int64)
         self.longest_name = 0
 
-    def hashed(self, tables: Tables, block: BlockRows) -> HashedWrites:
+    def hashed(self, tables: Tables, block: BlockRows, data: Mapping[Key, object]) -> HashedWrites:
         """The paths and value hashes of the keys ``block`` holds, from the rows (accounts
-        that hold a value the tables cannot are left to ``State.apply``)."""
+        that hold a value the tables cannot are left to ``State.apply``; so are orders
+        opened and closed within the block, absent from ``data``: nothing to delete)."""
         self._catch_up(tables)
         accounts = _array(block.accounts.keys(), len(block.accounts))
         bits = _array(block.accounts.values(), len(block.accounts))
@@ -141,22 +164,26 @@ class RowHasher:
         positions = positions[tables.accounts[owners, A_WIDE] == 0]
         position_keys = tables.position_keys
         keys += [position_keys[row] for row in positions.tolist()]
-        order_keys = list(block.orders)
-        orders = _array(block.orders.values(), len(order_keys))
+        kept = [(key, order) for key, order in block.orders.items() if order[0] >= 0 or key in data]
+        order_keys = [key for key, _ in kept]
+        count = len(kept)
+        orders = _array(chain.from_iterable(order for _, order in kept), 3 * count)
+        orders = orders.reshape(count, 3)
         keys += order_keys
         kinds = np.concatenate(
             (
                 FIELD_KINDS[slots],
                 np.full(len(positions), W_POSITION, dtype=np.int64),
-                np.where(orders >= 0, W_ORDER, W_DELETE),
+                np.where(orders[:, 0] >= 0, W_ORDER, W_DELETE),
             )
         )
-        rows = np.concatenate((accounts, positions, np.maximum(orders, 0)))
+        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0)))
+        order_paths = self._child_paths(tables, orders[:, 1].copy(), orders[:, 2].copy(), True)
         paths = np.concatenate(
             (
-                self.account_paths[accounts, slots],
-                self.position_paths[positions],
-                self._order_paths(order_keys, orders),
+                self._account_paths(tables, accounts)[accounts, slots],
+                self._position_paths(tables, positions)[positions],
+                order_paths,
             )
         )
         hashes, deleted = self.hash_values(tables, kinds, rows)
@@ -166,15 +193,18 @@ class RowHasher:
         self, tables: Tables, kinds: Int64Array, rows: Int64Array | list[int]
     ) -> list[bytes]:
         """The canonical encoding of each entry (empty: absent), for tests."""
-        out, ends = self._encode(tables, kinds, rows)
+        out, ends = self._encode(tables, kinds, rows, None)
         return [out[a:b].tobytes() for a, b in pairwise([0, *ends.tolist()])]
 
     def hash_values(
-        self, tables: Tables, kinds: Int64Array, rows: Int64Array | list[int]
+        self,
+        tables: Tables,
+        kinds: Int64Array,
+        rows: Int64Array | list[int],
+        items: Int64Array | None = None,
     ) -> tuple[Rows, np.ndarray]:
         """BLAKE2b-256 of each entry's encoding, and whether it is absent."""
-        self._catch_up(tables)
-        out, ends = self._encode(tables, kinds, rows)
+        out, ends = self._encode(tables, kinds, rows, items)
         offsets = np.zeros(len(ends) + 1, dtype=np.int64)
         offsets[1:] = ends
         hashes = np.empty((len(ends), DIGEST_SIZE), dtype=np.uint8)
@@ -182,48 +212,82 @@ class RowHasher:
         return hashes, offsets[1:] == offsets[:-1]
 
     def _encode(
-        self, tables: Tables, kinds: Int64Array, rows: Int64Array | list[int]
+        self,
+        tables: Tables,
+        kinds: Int64Array,
+        rows: Int64Array | list[int],
+        items: Int64Array | None,
     ) -> tuple[Rows, Int64Array]:
         self._catch_up(tables)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
-        out = np.empty(max(bound(kinds, entries, tables.accounts, self.longest_name), 1), np.uint8)
+        items = np.zeros(len(entries), dtype=np.int64) if items is None else items
+        size = bound(kinds, entries, tables.accounts, self.longest_name, self.longest_account)
+        out = np.empty(max(size, 1), np.uint8)
         ends = np.zeros(len(entries), dtype=np.int64)
         encode_rows(
-            kinds, entries, tables.accounts, tables.account_positions, tables.positions,
+            kinds, entries, items, tables.accounts, tables.account_positions, tables.positions,
             tables.orders, self.names, self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS,
-            out, ends,
+            self.account_names, self.account_ends, out, ends,
         )  # fmt: skip
         return out, ends
 
-    def _order_paths(self, keys: list[Key], rows: Int64Array) -> Rows:
-        """The paths of orders ``keys``; those closed (``rows`` -1) leave the cache."""
-        cache = self.order_paths
-        if len(cache) > MAX_CACHED_ORDERS:  # orders closed by the reference handlers
-            cache.clear()
-        found = [cache.get(key) for key in keys]
-        missing = [key for key, path in zip(keys, found, strict=True) if path is None]
-        cache.update(zip(missing, key_paths(missing), strict=True))
-        joined = b"".join([cache[key] for key in keys])
-        for at in np.flatnonzero(rows < 0).tolist():
-            del cache[keys[at]]
-        return np.frombuffer(joined, dtype=np.uint8).reshape(len(keys), DIGEST_SIZE)
-
     def _catch_up(self, tables: Tables) -> None:
-        """Paths of the rows made since, and the instrument names if any were added."""
-        done = len(self.account_paths)
-        if done < len(tables.account_keys):
-            fresh = [key for names in tables.account_keys[done:] for key in names[:5]]
-            paths = np.frombuffer(b"".join(key_paths(fresh)), dtype=np.uint8)
-            shaped = paths.reshape(-1, len(ACCOUNT_FIELDS), DIGEST_SIZE)
-            self.account_paths = np.concatenate((self.account_paths, shaped))
-        done = len(self.position_paths)
-        if done < len(tables.position_keys):
-            paths = np.frombuffer(b"".join(key_paths(tables.position_keys[done:])), np.uint8)
-            self.position_paths = np.concatenate(
-                (self.position_paths, paths.reshape(-1, DIGEST_SIZE))
-            )
+        """The names of the account and instrument rows made since."""
+        if len(self.nibbles) < len(tables.account_names):
+            self._account_names(tables.account_names)
         if len(self.ranks) < len(tables.instrument_names):
             self._name_table(tables.instrument_names)
+
+    def _account_paths(self, tables: Tables, rows: Int64Array) -> Rows:
+        """The paths of the accounts' keys, those of ``rows`` computed if not yet."""
+        count = len(tables.account_keys)
+        self.account_paths = _room(self.account_paths, count)
+        self.account_known = _room(self.account_known, count)
+        missing = np.unique(rows[~self.account_known[rows]])
+        if len(missing):
+            names = tables.account_keys
+            keys = [key for row in missing.tolist() for key in names[row][: len(ACCOUNT_FIELDS)]]
+            paths = np.frombuffer(b"".join(key_paths(keys)), dtype=np.uint8)
+            self.account_paths[missing] = paths.reshape(-1, len(ACCOUNT_FIELDS), DIGEST_SIZE)
+            self.account_known[missing] = True
+        return self.account_paths
+
+    def _position_paths(self, tables: Tables, rows: Int64Array) -> Rows:
+        """The paths of the positions' keys, those of ``rows`` computed if not yet."""
+        self._catch_up(tables)
+        count = len(tables.position_keys)
+        self.position_paths = _room(self.position_paths, count)
+        self.position_known = _room(self.position_known, count)
+        missing = np.unique(rows[~self.position_known[rows]])
+        if len(missing):
+            owners = tables.positions[missing, P_ACCT]
+            held = tables.positions[missing, P_INST]
+            self.position_paths[missing] = self._child_paths(tables, owners, held, False)
+            self.position_known[missing] = True
+        return self.position_paths
+
+    def _child_paths(
+        self, tables: Tables, accounts: Int64Array, items: Int64Array, orders: bool
+    ) -> Rows:
+        """The paths of orders (``items``: nonces) or positions (instrument rows) of
+        ``accounts``: their keys encoded in compiled code (``encode_rows``), hashed, and
+        the lock's top nibble put on top, as ``codec.key_path`` does."""
+        kinds = np.full(len(accounts), W_ORDER_KEY if orders else W_POSITION_KEY, np.int64)
+        paths, _ = self.hash_values(tables, kinds, accounts, items)
+        paths[:, 0] = (self.nibbles[accounts] << 4).astype(np.uint8) | (paths[:, 0] & 0x0F)
+        return paths
+
+    def _account_names(self, names: list[str]) -> None:
+        done = len(self.nibbles)
+        encoded = [name.encode() for name in names[done:]]
+        joined = bytearray(self.account_names[: self.account_ends[-1]].tobytes())
+        joined += b"".join(encoded)
+        self.account_names = np.frombuffer(joined or bytearray(1), dtype=np.uint8)
+        ends = np.cumsum([len(name) for name in encoded], dtype=np.int64) + self.account_ends[-1]
+        self.account_ends = np.concatenate((self.account_ends, ends))
+        self.longest_account = max([self.longest_account, *map(len, encoded)])
+        nibbles = [lock_nibble(account_lock(name)) for name in names[done:]]
+        self.nibbles = np.concatenate((self.nibbles, np.array(nibbles, dtype=np.int64)))
 
     def _name_table(self, names: list[str]) -> None:
         encoded = [name.encode() for name in names]
@@ -233,3 +297,12 @@ class RowHasher:
         ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
         self.ranks = ranks
         self.longest_name = max(map(len, encoded), default=0)
+
+
+def warm() -> None:
+    """Compile (or load from numba's cache) the encoders, as ``hashed`` calls them."""
+    from paraclear.clearing.kernels.tables import Tables
+    from paraclear.clearing.margin import StandardMargin
+
+    tables = Tables(StandardMargin())
+    tables.hasher.hashed(tables, tables.block_rows, {})

@@ -460,7 +460,7 @@ class Tables:
             account, nonce, live = o[O_ACCT], o[O_NONCE], o[O_LIVE]
             orders_of.setdefault(account, []).append((nonce, live))
             key = k.order(names[account], nonce)
-            flushed[key] = row if live else -1
+            flushed[key] = (row if live else -1, account, nonce)
             if live:
                 pending[key] = OpenOrder(
                     instruments[o[O_INST]], o[O_BUY] == 1, ORDER_KINDS[o[O_KIND]],
