@@ -174,3 +174,58 @@ def test_a_follower_that_misses_a_block_or_starts_midway_catches_up_from_a_snaps
         return lossy, late
 
     asyncio.run(scenario())
+
+
+class Recorder:
+    """A subscriber of the core's own hub, in its process: what the core would send."""
+
+    def __init__(self, account: str) -> None:
+        self.account: str | None = account
+        self.messages: list[tuple[str, Any]] = []
+
+    def deliver(self, frame: bytes) -> bool:
+        params = msgspec.json.decode(frame)["params"]
+        self.messages.append((params["channel"], params["data"]))
+        return True
+
+
+CHANNELS = [
+    "book.BTC-PERP",
+    "trades.BTC-PERP",
+    "ticker.BTC-PERP",
+    "book.BTC-PERP.raw",
+    "book.BTC-PERP.none.10.100ms",
+    "trades.future.BTC.raw",
+    "incremental_ticker.BTC-PERP",
+    "quote.BTC-PERP",
+    "chart.trades.BTC-PERP.1",
+    "deribit_price_index.btc_usdc",
+    "user.orders",
+    "user.portfolio",
+    "blocks",
+    "totals",
+]
+
+
+def test_subscriptions_a_frontend_serves_equal_the_cores(venue: Venue) -> None:
+    maker, taker, _ = venue.traders
+    a, b = venue.client(maker), venue.client(taker)
+    core = Recorder(maker.account)
+    hub = venue.server.server.hub
+
+    async def on_core() -> None:
+        hub.subscribe(core, CHANNELS, private=True)
+
+    venue.server.thread.run(on_core())
+    subscription = a.subscribe(CHANNELS, private=True)
+    a.sell(maker, "BTC-PERP", "2", "60000")
+    b.buy(taker, "BTC-PERP", "0.5", "60010", kind=OrderType.IOC)
+    a.edit(maker, 1, "1", "60500")
+    b.buy(taker, "BTC-PERP", "0.25", "60600", kind=OrderType.IOC)
+    seen: list[tuple[str, Any]] = []
+    while len(seen) < len(core.messages) or seen[-1][0] != core.messages[-1][0]:
+        seen.append(subscription.get(timeout=30))
+    assert {channel for channel, _ in seen} >= set(CHANNELS) - {"deribit_price_index.btc_usdc"}
+    for channel in CHANNELS:  # each channel's messages in order; blocks: the core's own
+        mine = [data for name, data in seen if name == channel]
+        assert mine == [data for name, data in core.messages if name == channel], channel

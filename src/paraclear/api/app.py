@@ -21,6 +21,7 @@ from paraclear.api.core_link import CoreLink
 from paraclear.api.desk import LocalDesk
 from paraclear.api.frontends import Frontends
 from paraclear.api.node_api import node_api, node_status
+from paraclear.api.publisher import Published
 from paraclear.api.server import ServerThread
 from paraclear.chain.core import Node, NodeConfig
 
@@ -32,13 +33,15 @@ class ApiHost:
     def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0, frontends: int = 0):
         self.node = node
         self.desk = LocalDesk(node)
-        self.server = node_api(node, desk=self.desk)
+        published: list[Published] = []
+        self.server = node_api(node, desk=self.desk, published=published)
         self.thread = ServerThread(self.server, host, port)
         self.frontends: Frontends | None = None
         self.link: CoreLink | None = None
         if frontends:
             socket_dir = Path(tempfile.mkdtemp(prefix="paraclear-core-"))
             self.link = CoreLink(node, self.server, self.desk, socket_dir / "core.sock")
+            published.append(self.link.broadcast)
             self.frontends = Frontends(frontends, self.link.path, host, port)
 
     def start(self) -> int:

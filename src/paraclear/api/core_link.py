@@ -18,7 +18,8 @@ serves every front-end that connects:
 
 Each front-end also follows the chain (``paraclear.api.follower``): it gets a ``Snapshot``
 after the ``Hello`` (and again when it asks, ``Resync``), then every durable block as a
-``Committed``, in order. A block's listener hands the block to the loop, which encodes it
+``Committed``, in order: the API's publisher hands each block to ``broadcast`` on the loop
+once it has published it (with its ``blocks`` and ``totals`` messages), which encodes it
 once for every front-end. A snapshot is taken on the loop holding ``Node.state_lock`` once
 the listeners of the node's height have run (``_listened``), or, if a block is on its way
 (the lock is the producer's), by that block's listener: either way state, books and tape
@@ -202,12 +203,9 @@ class CoreLink:
     # --- the followers -------------------------------------------------------------------
 
     def _on_block(self, report: BlockReport) -> None:
-        """A block's listener (the persister's thread): hand it to the loop for the
-        front-ends, and take the snapshots they wait for."""
+        """A block's listener (the persister's thread, after the publisher's, which hands
+        the block to the loop first): take the snapshots front-ends wait for."""
         loop = self._loop
-        if self._peers and loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
-                loop.call_soon_threadsafe(self._broadcast, report)
         with self._lock:
             wanting, self._wanting = self._wanting, set()
             self._listened = report.block.height
@@ -217,9 +215,10 @@ class CoreLink:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(peer.writer.send, message)
 
-    def _broadcast(self, report: BlockReport) -> None:
+    def broadcast(self, report: BlockReport, stats: object, totals: object) -> None:
+        """On the loop: send a published block to every front-end."""
         if self._peers:
-            message = feed.committed(report)
+            message = feed.committed(report, stats, totals)
             for peer in self._peers:
                 peer.writer.send(message)
 

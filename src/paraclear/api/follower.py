@@ -8,6 +8,11 @@ and goes on from it; blocks at or below the height it holds are ones the snapsho
 had). The state is a plain copy of the entries (``FollowerState``): no Merkle tree, so no
 proofs, which the core serves.
 
+Subscriptions are served from the follower too: a front-end's ``Publisher`` publishes each
+block it follows to its own hub (``publish_followed``), the same way the core's publishes
+the blocks it commits, and passes on the ``blocks`` and ``totals`` messages the core made.
+A snapshot restarts the book streams from its books.
+
 ``register_reads`` puts the read methods the follower answers into a front-end's registry
 (``FOLLOWED``), the same implementations the core runs (``reads``, ``methods``,
 ``deribit``, ``deribit_trades``) over the follower instead of the node, so that a read
@@ -30,6 +35,7 @@ from paraclear.api import link
 from paraclear.api.deribit import DeribitMethods
 from paraclear.api.deribit_trades import TradeMethods
 from paraclear.api.methods import PublicMethods
+from paraclear.api.publisher import Publisher
 from paraclear.api.reads import ReadMethods, SummaryParams
 from paraclear.api.rpc import Context, Registry
 from paraclear.chain import lookups
@@ -40,7 +46,7 @@ from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OracleData
 from paraclear.clearing.transactions import Transaction
-from paraclear.execution import Block
+from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
 from paraclear.state import Key, State
 from paraclear.state import keys as k
@@ -82,6 +88,15 @@ whose ``next_nonce`` the core gives)."""
 
 _block_decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
 _receipts: Final = WireCodec(ClearingMachine())
+
+
+class MissedBlock(Exception):
+    """A block came whose height is not the next one: the follower needs a snapshot."""
+
+    def __init__(self, height: int, got: int) -> None:
+        super().__init__(f"the follower holds block {height} and got block {got}")
+        self.height = height
+        self.got = got
 
 
 class NoProofs(TypeError):
@@ -148,23 +163,25 @@ class Follower:
         self.snapshots += 1
         self.loaded.set()
 
-    def follow(self, block: link.Committed) -> bool:
-        """Apply ``block`` if it is the next one (ignore it if the follower has it); False
-        if one is missing before it (the caller asks for a snapshot)."""
+    def follow(self, block: link.Committed) -> tuple[Block[Transaction], list[Receipt]] | None:
+        """Apply ``block`` if it is the next one; its transactions and receipts, or None if
+        the follower has it (or waits for a snapshot). Raises ``MissedBlock`` if one is
+        missing before it (the caller asks for a snapshot)."""
         if self.resyncing or not self.loaded.is_set() or block.height <= self.height:
-            return True
+            return None
         if block.height != self.height + 1:
             self.resyncing = True
-            return False
+            raise MissedBlock(self.height, block.height)
         decoded = _block_decoder.decode(block.block)
+        receipts = _receipts.decode_receipts(block.receipts)
         assert isinstance(self.state, FollowerState)
         self.state.follow(decode_entries(block.writes), block.deleted, block.root)
         self.depth.update(block.books)
         for name in block.delisted:
             self.depth.pop(name, None)
-        self.tape.record(decoded, _receipts.decode_receipts(block.receipts))
+        self.tape.record(decoded, receipts)
         self.height, self.block_time = block.height, block.time
-        return True
+        return decoded, receipts
 
     # --- what the read methods ask of a node ---------------------------------------------
 
@@ -181,6 +198,21 @@ class Follower:
         """The account's committed nonce (the core's counts its pending transactions too)."""
         value = self.state.get(k.nonce(account), 0)
         return value if isinstance(value, int) else 0
+
+
+def publish_followed(
+    publisher: Publisher,
+    block: link.Committed,
+    applied: tuple[Block[Transaction], list[Receipt]],
+) -> None:
+    """Publish a block the follower applied to the front-end's subscribers: what the
+    publisher builds from the follower, and the core's ``blocks`` and ``totals`` messages."""
+    publisher.publish_market(*applied, block.books)
+    hub = publisher.hub
+    if block.stats:  # numbered for every block, as the core's publisher does
+        hub.publish_now("blocks", msgspec.json.decode(block.stats))
+    if block.totals and hub.listening("totals"):
+        hub.publish_now("totals", msgspec.json.decode(block.totals))
 
 
 def register_reads(

@@ -17,8 +17,10 @@ front-end does the API's per-request work on its own interpreter:
   core's state, books and tape that every durable block updates
   (``paraclear.api.follower``); an order's answer waits until the follower has its block,
   so a client reads its own writes;
-* every other method is forwarded whole to the core, which runs it (subscriptions,
-  authentication, heartbeats, the mempool's nonces, block queries and proofs).
+* subscriptions are held here, and fed by the blocks the follower applies (``Publisher``,
+  ``follower.publish_followed``);
+* every other method is forwarded whole to the core, which runs it (authentication,
+  heartbeats, the mempool's nonces, block queries and proofs).
 
 Losing the core (it died, or closed the link) fails whatever waits on it, and every new
 request that needs it, with ``CoreUnavailable`` (``data.error: "core_unavailable"``,
@@ -42,8 +44,10 @@ import msgspec
 
 from paraclear.api import link
 from paraclear.api.desk import Included
-from paraclear.api.follower import Follower, register_reads
+from paraclear.api.follower import Follower, MissedBlock, publish_followed, register_reads
 from paraclear.api.hub import Hub, Subscriber
+from paraclear.api.node_api import is_listed
+from paraclear.api.publisher import Publisher
 from paraclear.api.rpc import Context, Registry, RpcError
 from paraclear.api.server import DASHBOARD_DIR, ApiServer
 from paraclear.api.trading import TradingMethods
@@ -91,6 +95,8 @@ class CoreClient:
         self._writer: link.Writer | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self.follower = Follower(self.chain_id)
+        self.hub = LinkHub(self)
+        self.publisher = Publisher(self.follower, self.hub)
         self._held: list[tuple[int, asyncio.Future[Any], Included]] = []
         """Inclusions answered by the core whose block the follower does not have yet."""
 
@@ -254,11 +260,10 @@ class CoreClient:
             self._release()
         elif isinstance(message, link.Snapshot):
             self.follower.load(message)
+            self.publisher.reload()
             self._release()
         elif isinstance(message, link.Committed):
-            if not self.follower.follow(message):
-                self._send(link.Resync())
-            self._release()
+            self._follow(message)
         elif isinstance(message, link.Answer):
             future = self._pending.pop(message.rid, None)
             if future is not None and not future.done():
@@ -273,6 +278,18 @@ class CoreClient:
             session = self._sessions.get(message.conn)
             if session is not None:
                 session.close(message.reason)
+
+    def _follow(self, block: link.Committed) -> None:
+        """Apply a block to the follower and publish it; ask for a snapshot if one is
+        missing before it."""
+        try:
+            applied = self.follower.follow(block)
+        except MissedBlock:
+            self._send(link.Resync())
+            return
+        if applied is not None:
+            publish_followed(self.publisher, block, applied)
+            self._release()
 
     def _release(self) -> None:
         """Answer the held inclusions whose block the follower has."""
@@ -297,11 +314,11 @@ class CoreClient:
 
 
 class LinkHub(Hub):
-    """The front-end's hub holds no subscriptions (the core's does): a connection that
-    goes away is reported to the core."""
+    """The front-end's hub: channels are checked against the follower's instruments, and
+    a connection that goes away is reported to the core (its heartbeats)."""
 
     def __init__(self, core: CoreClient) -> None:
-        super().__init__()
+        super().__init__(is_instrument=lambda name: is_listed(core.follower, name))
         self.core = core
 
     def drop(self, subscriber: Subscriber) -> None:
@@ -317,9 +334,10 @@ def frontend_server(core: CoreClient) -> ApiServer:
         registry.forward(name, core.forward)
     TradingMethods(core).register(registry)
     register_reads(core.follower, registry, core.next_nonce)
+    core.hub.register(registry)
     return ApiServer(
         registry,
-        hub=LinkHub(core),
+        hub=core.hub,
         static_dir=DASHBOARD_DIR,
         header_check=core.verify_header,
     )

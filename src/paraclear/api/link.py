@@ -133,8 +133,9 @@ class Snapshot(msgspec.Struct, frozen=True, array_like=True, tag="snapshot"):
 
 class Committed(msgspec.Struct, frozen=True, array_like=True, tag="committed"):
     """One durable block: its transactions and receipts as the block log stores them, its
-    write set (the entries it set, encoded as a snapshot's, and the keys it deleted), and
-    the best levels of the books it changed or delisted."""
+    write set (the entries it set, encoded as a snapshot's, and the keys it deleted), the
+    best levels of the books it changed or delisted, and the core's ``blocks`` and
+    ``totals`` messages of it (JSON; empty if it made none)."""
 
     height: int
     time: int
@@ -145,6 +146,8 @@ class Committed(msgspec.Struct, frozen=True, array_like=True, tag="committed"):
     deleted: list[Key]
     books: Depth
     delisted: list[str]
+    stats: bytes = b""
+    totals: bytes = b""
 
 
 class Resync(msgspec.Struct, frozen=True, array_like=True, tag="resync"):
