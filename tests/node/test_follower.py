@@ -13,13 +13,15 @@ import msgspec
 import pytest
 
 from paraclear.api import link
-from paraclear.api.follower import FOLLOWED, Follower
+from paraclear.api.follower import FOLLOWED, Follower, FollowerState, MissedBlock, NoTree
 from paraclear.api.frontend import CoreClient
 from paraclear.api.rpc import Context, RpcError
+from paraclear.chain.snapshot import encode_entries
 from paraclear.clearing.transactions import ListInstrument, OrderType
 from paraclear.client.envelope import sign
 from tests.clearing.harness import CALL
 from tests.node.test_api import CHAIN, Venue
+from tests.node.test_frontend import EMPTY
 
 WIDE = {"start_timestamp": 0, "end_timestamp": 2**62}
 PERP_NAME = {"instrument_name": "BTC-PERP"}
@@ -229,3 +231,27 @@ def test_subscriptions_a_frontend_serves_equal_the_cores(venue: Venue) -> None:
     for channel in CHANNELS:  # each channel's messages in order; blocks: the core's own
         mine = [data for name, data in seen if name == channel]
         assert mine == [data for name, data in core.messages if name == channel], channel
+
+
+def test_a_follower_refuses_a_gap_and_waits_for_a_snapshot_and_its_state_commits_nothing() -> None:
+    follower = Follower(CHAIN)
+
+    async def load() -> None:  # its ``loaded`` event belongs to a loop
+        follower.load(EMPTY)
+
+    asyncio.run(load())
+    ahead = link.Committed(2, 0, b"", b"", b"", encode_entries({}), [], {}, [])
+    with pytest.raises(MissedBlock) as missed:
+        follower.follow(ahead)
+    assert (missed.value.height, missed.value.got) == (0, 2) and follower.resyncing
+    assert follower.follow(msgspec.structs.replace(ahead, height=1)) is None  # until a snapshot
+    assert follower.height == 0
+    state = follower.state
+    assert isinstance(state, FollowerState)
+    state.follow({("acct", "a", "nonce"): 3}, [], b"root")
+    state.follow({}, [("acct", "a", "nonce")], b"root2")
+    assert state.data == {} and state.root() == b"root2"
+    with pytest.raises(NoTree):
+        state.apply({("acct", "a", "nonce"): 4})
+    with pytest.raises(NoTree):
+        state.prove(("acct", "a", "nonce"))

@@ -50,7 +50,7 @@ from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
 from paraclear.state import Key, State
 from paraclear.state import keys as k
-from paraclear.state.smt import Proof
+from paraclear.state.smt import Proof, SparseMerkleTree
 
 FOLLOWED: Final = (
     "private/get_positions",
@@ -99,13 +99,14 @@ class MissedBlock(Exception):
         self.got = got
 
 
-class NoProofs(TypeError):
-    """A follower's state keeps no Merkle tree: proofs come from the core."""
+class NoTree(TypeError):
+    """A follower's state keeps no Merkle tree: it follows the core's blocks instead of
+    committing write sets, and proofs come from the core."""
 
 
 class FollowerState(State):
     """The entries of the core's state at one block, without its tree: ``root`` is the
-    root the core committed, and nothing here can prove anything (``NoProofs``)."""
+    root the core committed, and nothing here commits or proves anything (``NoTree``)."""
 
     __slots__ = ("_root",)
 
@@ -123,13 +124,16 @@ class FollowerState(State):
         self.version += 1
 
     def apply(self, writes: Mapping[Key, object], *args: Any, **kwargs: Any) -> None:
-        raise NoProofs("a follower's state follows blocks (FollowerState.follow)")
+        raise NoTree("a follower's state follows blocks (FollowerState.follow)")
 
     def root(self) -> bytes:
         return self._root
 
     def prove(self, key: Key) -> Proof:
-        raise NoProofs("a follower's state keeps no tree: ask the core for proofs")
+        raise NoTree("a follower's state keeps no tree: ask the core for proofs")
+
+    def tree(self) -> SparseMerkleTree:
+        raise NoTree("a follower's state keeps no tree")
 
 
 class Follower:

@@ -214,6 +214,10 @@ class Hub:
 
     def drop(self, subscriber: Subscriber) -> None:
         """Forget a subscriber entirely (disconnected or too slow)."""
+        self.unsubscribe_all(subscriber)
+
+    def unsubscribe_all(self, subscriber: Subscriber) -> None:
+        """Remove every channel of a subscriber (its connection stays)."""
         for topic in self._topics.pop(subscriber, {}):
             self._forget(topic, subscriber)
 
@@ -271,7 +275,7 @@ class Hub:
         return self.unsubscribe(_session(context), params.channels)
 
     def _unsubscribe_all(self, context: Context, params: NoParams) -> str:
-        self.drop(_session(context))
+        self.unsubscribe_all(_session(context))
         return "ok"
 
 
