@@ -7,8 +7,9 @@ with every transaction optimistic (declaring nothing) and with a worker killed m
 
 import pytest
 
-from paraclear.execution import BACKENDS
-from paraclear.sim.workload import WorkloadConfig
+from paraclear.clearing import ClearingMachine
+from paraclear.execution import BACKENDS, Block, ParallelExecutor, execute_block
+from paraclear.sim.workload import Workload, WorkloadConfig
 
 from .side_by_side import fallbacks, side_by_side
 
@@ -80,3 +81,34 @@ def test_clearing_block_survives_a_killed_worker(backend):
 def test_a_run_through_expiry_and_funding_equals_sequential():
     # The first expiry comes 15 blocks in; settlement, delisting and funding all run.
     run(100, 2, "threads", blocks=18, txs=40)
+
+
+def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_tables():
+    # Each generated block split in two: its first two transactions (not worth spreading:
+    # they run on the executor's own engine) and the rest (spread over the workers).
+    workload = Workload(WorkloadConfig(seed=5, accounts=1_000, txs_per_block=160))
+    machine = ClearingMachine(workload.model)
+    tested = ClearingMachine(workload.model, engine="compiled")
+    sequential, parallel = workload.genesis(), workload.genesis()
+    started = []
+    with ParallelExecutor(tested, 2, "threads") as executor:
+        setup = workload.setup_block()
+        execute_block(sequential, setup, machine)
+        executor.execute(parallel, setup)
+        for _ in range(3):
+            whole = workload.next_block(sequential)
+            for part in (whole.txs[:2], whole.txs[2:]):
+                height = sequential.version + 1
+                block = Block(height=height, time=whole.time, txs=part)
+                expected = execute_block(sequential, block, machine)
+                got = executor.execute(parallel, block)
+                assert got.consensus_bytes() == expected.consensus_bytes()
+                assert parallel.data == sequential.data
+                assert got.metrics.parallel.spread == (len(part) > 2)
+                started.append(got.metrics.parallel.started_workers)
+        runner = executor._runner
+        workers = executor._pool.workers
+        # Loaded once each: the executor's engine caught up with the spread blocks, the
+        # workers' engines and shards followed the blocks run in the coordinator.
+        assert runner.loads == 1 and [w.runner.loads for w in workers] == [1, 1]
+    assert started == [False] * 6  # started at the setup block, never again

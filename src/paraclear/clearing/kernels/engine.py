@@ -9,8 +9,10 @@ into the block's pending writes first, and what the handler wrote is routed back
 tables after.
 
 The tables persist from block to block while they mirror the state: the engine trusts them
-after it committed a block it ran, until anything else commits to that state (it watches).
-Otherwise it loads them again from the state and the block's pending writes.
+after it committed a block it ran. What others commit to that state after it (it watches:
+the parallel executor's spread blocks) it routes into the tables at its next block, while
+that is at most ``CATCH_UP`` of the state's keys. Otherwise it loads them again from the
+state and the block's pending writes.
 
 ``timings`` (``EngineTimings``) says where the engine's time went: glue, kernels, receipt
 objects, flushes, the reference handlers and table loads.
@@ -74,6 +76,10 @@ KERNEL_TYPES: Final = (
     Withdraw,
     Transfer,
 )
+CATCH_UP: Final = 0.5
+"""Tables that mirrored a state catch up with what others committed to it (the parallel
+executor's spread blocks) by routing those writes, while they number at most this share of
+the state's keys; beyond it they reload from the state."""
 MIN_CHUNK: Final = 8
 MAX_CHUNK: Final = 4096
 """Transactions glued and run per kernel call: a fallback makes the glue of the rest of its
@@ -91,12 +97,16 @@ class CompiledEngine:
         self._run: BlockRun[Transaction] | None = None
         self._included = 0
         self._trusted = False
+        self._missed: list[dict[Key, object]] = []
+        """Write sets others committed to the state since the engine's last block, while
+        they add up to at most ``CATCH_UP`` of its keys (then it reloads instead)."""
+        self._behind = 0
         self.fallbacks = 0
         """Transactions of a kernel type that the reference handlers ran (since start)."""
         self.loads = 0
         """Times the tables were loaded from a state (since start): once, and again after
-        anything else committed to the state or ran in a block between the engine's
-        batches."""
+        others committed much to the state (``CATCH_UP``) or ran in a block between the
+        engine's batches."""
         self.timings = EngineTimings()
         """Where its time went, part by part (since start)."""
 
@@ -141,6 +151,7 @@ class CompiledEngine:
         if run is not self._run:
             return
         self._run, self._trusted = None, self._included == len(run.receipts)
+        self._missed, self._behind = [], 0
         if self.tables is not None:
             self.tables.block_rows.clear()
         state.watch(self._on_commit)
@@ -185,7 +196,14 @@ class CompiledEngine:
                 tables.route(key, value)
 
     def _on_commit(self, writes: Mapping[Key, object]) -> None:
-        if self._run is None or writes is not self._run.pending:
+        run, data = self._run, self._data
+        if run is not None and writes is run.pending:
+            return
+        behind = self._behind + len(writes)
+        if run is None and self._trusted and data is not None and behind <= CATCH_UP * len(data):
+            self._missed.append(dict(writes))  # routed at the next block (``_tables_for``)
+            self._behind = behind
+        else:
             self._trusted = False
 
     # --- keeping the tables in step ------------------------------------------------------------
@@ -195,6 +213,8 @@ class CompiledEngine:
         fresh_block = self._run is None and self._trusted and not run.receipts and not run.pending
         same_run = self._run is run and self._included == len(run.receipts)
         if tables is not None and self._data is run.data and (fresh_block or same_run):
+            if fresh_block and self._missed:
+                self._catch_up(tables)
             return tables
         started = perf_counter()
         tables = self.tables = Tables(self.machine.margin_model)
@@ -203,8 +223,18 @@ class CompiledEngine:
         for key, value in run.pending.items():
             tables.route(key, value)
         self._data, self._trusted = run.data, False
+        self._missed, self._behind = [], 0
         self.timings.loads += perf_counter() - started
         return tables
+
+    def _catch_up(self, tables: Tables) -> None:
+        """Route what others committed to the state since the engine's last block."""
+        started = perf_counter()
+        for writes in self._missed:
+            for key, value in writes.items():
+                tables.route(key, value)
+        self._missed, self._behind = [], 0
+        self.timings.loads += perf_counter() - started
 
     def _flush(self, run: BlockRun[Transaction], tables: Tables) -> None:
         started = perf_counter()
