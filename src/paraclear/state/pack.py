@@ -30,18 +30,13 @@ _helper: Any = helper(boundscheck=False)
 
 
 @_helper
-def put_big_endian(out, at, value, width):  # type: ignore[no-untyped-def]
-    """The low ``width`` bytes of ``value`` (two's complement), most significant first."""
-    for i in range(width):
-        out[at + i] = np.uint8((value >> (8 * (width - 1 - i))) & 0xFF)
-    return at + width
-
-
-@_helper
 def put_header(out, at, code, value, width):  # type: ignore[no-untyped-def]
-    """A type byte ``code`` followed by ``value`` in ``width`` big-endian bytes."""
+    """A type byte ``code`` followed by the low ``width`` bytes of ``value`` (two's
+    complement), most significant first."""
     out[at] = np.uint8(code)
-    return put_big_endian(out, at + 1, value, width)
+    for i in range(width):
+        out[at + 1 + i] = np.uint8((value >> (8 * (width - 1 - i))) & 0xFF)
+    return at + 1 + width
 
 
 @_helper

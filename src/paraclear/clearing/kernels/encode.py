@@ -45,7 +45,6 @@ from paraclear.clearing.kernels.layout import (
     P_SIZE,
     Int64Array,
 )
-from paraclear.jit import helper
 from paraclear.state.pack import INT_MAX_BYTES, put_array, put_bool, put_int, put_map, put_str
 
 W_DELETE: Final = 0
@@ -68,7 +67,9 @@ POSITION_BOUND: Final = 1 + 3 * INT_MAX_BYTES + (1 + 4) + (1 + 5) + (1 + 13)
 ORDER_BOUND: Final = 1 + 5 * INT_MAX_BYTES + 2 + (5 + max(len(kind) for kind in ORDER_KINDS)) + 5
 """The longest encodings of a position, and of an order less its instrument name's bytes."""
 
-_helper: Any = helper(boundscheck=False)
+_helper: Any = numba.njit(inline="always")
+"""The parts of ``encode_rows``, each called from one place: inlined where they are called
+(numba's IR), so that none costs a compile of its own."""
 
 
 @_helper
