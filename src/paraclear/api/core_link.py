@@ -12,7 +12,8 @@ serves every front-end that connects:
   (``LocalDesk``, which builds each ``Included``).
 * ``Call``: the request runs through the core's own dispatcher (one implementation of every
   method), in a ``Context`` kept per front-end connection (its account, its heartbeat), whose
-  session is a ``RemoteSession``: subscriptions and heartbeats deliver through the link.
+  session is a ``RemoteSession``: heartbeats deliver through the link (subscriptions are
+  the front-ends' own, fed by the blocks below).
 * ``Header``: the core's authenticator checks an HTTP request's ``Authorization`` header,
   so that one challenge and one memory of used grants serve every front-end.
 
