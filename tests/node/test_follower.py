@@ -255,3 +255,16 @@ def test_a_follower_refuses_a_gap_and_waits_for_a_snapshot_and_its_state_commits
         state.apply({("acct", "a", "nonce"): 4})
     with pytest.raises(NoTree):
         state.prove(("acct", "a", "nonce"))
+
+
+def test_unsubscribe_all_on_a_front_end_keeps_the_connections_heartbeats(venue: Venue) -> None:
+    """``public/unsubscribe_all`` on a front-end drops the connection's channels, not its
+    context on the core, which sends its heartbeats: they keep coming."""
+    client = venue.client()
+    assert client.call("public/set_heartbeat", {"interval": 10}) == "ok"
+    client.subscribe(["quote.BTC-PERP"])
+    assert client.call("public/unsubscribe_all") == "ok"
+    message = client.next_stray(timeout=30)
+    assert message["method"] == "heartbeat"
+    assert message["params"] == {"type": "test_request"}
+    assert client.call("public/test") == {"version": "2.1.1"}
