@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from paraclear.chain.core import NodeConfig
+from paraclear.chain.core import SERVE_SNAPSHOT_SECONDS, NodeConfig
 from paraclear.chain.storage import BlockStore
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.transactions import (
@@ -348,6 +348,7 @@ def bench_node(
         "executor": executor,
         "matcher_processes": matcher_processes,
         "block_interval": block_interval,
+        "snapshot_seconds": SERVE_SNAPSHOT_SECONDS,  # as `paraclear serve` runs it
     }
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(

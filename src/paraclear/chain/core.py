@@ -90,6 +90,8 @@ from paraclear.state import keys as k
 log = logging.getLogger(__name__)
 
 DEFAULT_CHAIN_ID: Final = "paraclear-local"
+SERVE_SNAPSHOT_SECONDS: Final = 10.0
+"""``snapshot_seconds`` of a served node (``paraclear serve``, ``paraclear bench node``)."""
 ROOM_PROBE_SECONDS: Final = 0.5
 """While storage is full, how often the producer checks whether a block fits again."""
 

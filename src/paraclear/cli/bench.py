@@ -360,7 +360,8 @@ def _register_node(which: Any) -> None:
         "node",
         help="signed orders/s through the WebSocket API to durable inclusion, p50/p99, lost",
         description=(
-            "Starts a node with its API in a child process on a fresh data directory, sets up "
+            "Starts a node with its API in a child process on a fresh data directory (its "
+            "snapshots as paraclear serve takes them: at most one every 10 s), sets up "
             "a perpetual market through the API, then drives it from this process: half the "
             "traders make, half take, each one authenticated WebSocket connection keeping "
             "--window signed orders in flight for --seconds, or, with --rate, sending on a "

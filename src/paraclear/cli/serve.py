@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from paraclear.chain.chain_clock import CLOCK_MODES
-from paraclear.chain.core import DEFAULT_CHAIN_ID, NodeConfig
+from paraclear.chain.core import DEFAULT_CHAIN_ID, SERVE_SNAPSHOT_SECONDS, NodeConfig
 from paraclear.chain.store_sql import DB_NAME
 from paraclear.cli.args import add_engine_argument, float_in, int_in
 from paraclear.cli.progress import ProgressLine
@@ -82,7 +82,7 @@ def register(commands: Any) -> None:
         help="blocks between state snapshots (default 100)",
     )  # fmt: skip
     parser.add_argument(
-        "--snapshot-seconds", type=float_in(0.0, 86_400.0), default=10.0,
+        "--snapshot-seconds", type=float_in(0.0, 86_400.0), default=SERVE_SNAPSHOT_SECONDS,
         help="least seconds between two snapshots: a height --snapshot-every names is "
         "skipped while the last snapshot is younger (default 10; blocks come milliseconds "
         "apart when traffic is light)",
