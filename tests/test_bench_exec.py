@@ -64,7 +64,8 @@ def test_trades_mix_text_names_every_stage_and_the_sequential_executor_alone(cap
     argv = ["bench", "exec", "--accounts", "10", "--txs", "40", "--workers", "0"]
     assert main([*argv, "--repeats", "1", "--engine", "reference", "--plot", "-"]) == 0
     out = capsys.readouterr().out
-    assert "mix trades" in out and "reference engine, sequential, 40 txs per block" in out
+    assert "mix trades" in out
+    assert "reference engine, plain commit, sequential, 40 txs per block" in out
     assert all(f"  {stage} " in out for stage in STAGES)
     assert all(f"    {part} " in out for part in PARTS["commit"])
 
@@ -75,15 +76,29 @@ def test_orders_mix_text_shows_the_dry_run_and_the_compiled_engines_parts(capsys
     assert main([*argv, "--engine", "compiled", "--builder-engine", "reference"]) == 0
     out = capsys.readouterr().out
     assert "the builder's dry run (reference engine, matching excluded)" in out
-    assert "compiled engine, sequential" in out and "the kernels alone: " in out
+    assert "compiled engine, hashed commit, sequential" in out and "the kernels alone: " in out
     assert all(f"    {part} " in out for part in PARTS["execute"] + PARTS["commit"])
+
+
+def test_the_compiled_engine_commits_hashed_and_plain_side_by_side_to_equal_roots(capsys):
+    argv = ["bench", "exec", "--mix", "orders", "--accounts", "20", "--txs", "60", "--json"]
+    argv += ["--workers", "0", "--repeats", "2", "--plot", "-", "--commit", "hashed", "plain"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["commits"] == ["hashed", "plain"]
+    rows = result["rows"]
+    assert [(r["engine"], r["commit"]) for r in rows] == [
+        ("reference", "plain"), ("compiled", "hashed"), ("compiled", "plain")
+    ]  # fmt: skip
+    assert all(r["roots_equal"] and r["receipts_equal"] for r in rows)
+    assert all(r["vs_reference"] > 0 and "rows" in r["parts"]["commit"] for r in rows[1:])
 
 
 def test_help_explains_the_mixes_engines_and_stages(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "exec", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    for words in ("--mix {trades,orders}", "--engine", "SettleFill", "decode", "root"):
+    for words in ("--mix {trades,orders}", "--engine", "SettleFill", "decode", "root", "--commit"):
         assert words in out
 
 

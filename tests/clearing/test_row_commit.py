@@ -53,11 +53,14 @@ def _engine(machine: ClearingMachine) -> CompiledEngine:
 
 @contextmanager
 def _pair(model: MarginModel) -> Iterator[tuple[ClearingMachine, ClearingMachine, Counting]]:
-    """Two compiled machines: one commits pre-hashed (counted), one from values alone."""
+    """Two compiled machines: one commits pre-hashed (counted), one from values alone
+    (``prehashed`` off: checked to hand over no key)."""
     hashed = ClearingMachine(model, engine="compiled")
     plain = ClearingMachine(model, engine="compiled")
-    _engine(plain).hashed = lambda run: None  # type: ignore[method-assign]
+    _engine(plain).prehashed = False
+    none = Counting(_engine(plain))
     yield hashed, plain, Counting(_engine(hashed))
+    assert none.keys == 0
 
 
 def _same_state(got: BlockResult, want: BlockResult, mine: State, theirs: State) -> None:

@@ -9,6 +9,11 @@ from typing import Final, Literal
 Mix = Literal["trades", "orders"]
 MIXES: Final[tuple[Mix, ...]] = ("trades", "orders")
 """What ``bench exec`` blocks hold (``bench.blocks``)."""
+Commit = Literal["hashed", "plain"]
+COMMITS: Final[tuple[Commit, ...]] = ("hashed", "plain")
+"""How ``bench exec``'s compiled engine commits: ``hashed``, its hot keys' tree paths and
+value hashes computed from its tables (``BatchRunner.hashed``); ``plain``, every key
+encoded and hashed by ``State.apply``, as the reference engine's are."""
 
 
 def machine() -> dict[str, object]:

@@ -4,11 +4,13 @@ For each account count (fewer accounts, more contention) one block source (``blo
 trades, or the node's order flow through its builder) makes a setup block, two warm-up
 blocks and ``repeats`` measured blocks. Each block is encoded once, then run by every
 engine's sequential executor end to end, stage by stage (``stages.run_staged``), each on its
-own copy of state, and by the parallel executor for each engine, worker count and backend,
-again on copies of their own. Before each measured block the box's ceiling is measured for
-each worker count (``ceiling``). Rows give medians over the measured blocks, speedups over
-the compiled engine's sequential executor, and whether every state root and every receipt
-came out equal (to each other, and for the order flow to the builder's dry run).
+own copy of state (the compiled engine once per way of committing, ``bench.COMMITS``; which
+run goes first turns from block to block), and by the parallel executor for each engine,
+worker count and backend, again on copies of their own. Before each measured block the
+box's ceiling is measured for each worker count (``ceiling``). Rows give medians over the
+measured blocks, speedups over the compiled engine's sequential executor, and whether every
+state root and every receipt came out equal (to each other, and for the order flow to the
+builder's dry run).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from paraclear.bench import Mix, machine
+from paraclear.bench import Commit, Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.ceiling import measure_ceiling
 from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
+from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
 from paraclear.clearing.kernels.timings import EngineTimings
+from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import (
     Block,
@@ -42,6 +46,8 @@ from paraclear.execution.parallel import Backend
 Progress = Callable[[str], None]
 ParallelRun = tuple[Engine, int, Backend]
 """(engine, workers, backend)."""
+SequentialRun = tuple[Engine, Commit]
+"""(engine, commit): the reference engine's commit is always ``plain``."""
 WARM_UP_BLOCKS = 2
 
 
@@ -69,21 +75,29 @@ def bench_exec(
     mix: Mix = "trades",
     engines: Sequence[Engine] = ENGINES,
     builder: Engine = "compiled",
+    commits: Sequence[Commit] = ("hashed",),
 ) -> dict[str, object]:
-    """Rows of tx/s and stage shares for each account count, engine, worker count (0: the
-    sequential executor alone) and backend, on the same blocks of about ``txs`` transactions
-    (``builder``: the engine of the order flow's dry run)."""
+    """Rows of tx/s and stage shares for each account count, engine (the compiled one for
+    each of ``commits``), worker count (0: the sequential executor alone) and backend, on
+    the same blocks of about ``txs`` transactions (``builder``: the engine of the order
+    flow's dry run)."""
+    sequential = [
+        (engine, commit)
+        for engine in engines
+        for commit in (commits if engine == "compiled" else ("plain",))
+    ]
     rows: list[dict[str, object]] = []
     for count in accounts:
         source = make_source(mix, count, txs, builder)
         rows += _exec_rows(
-            mix, source, count, list(engines), workers or [1, 2], repeats, backends, progress
+            mix, source, count, sequential, workers or [1, 2], repeats, backends, progress
         )
     return {
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "mix": mix,
         "engines": list(engines),
+        "commits": list(commits),
         "builder": builder if mix == "orders" else None,
         "backends": list(backends),
         "txs": txs,
@@ -95,14 +109,14 @@ def _exec_rows(
     mix: Mix,
     source: TradeBlocks | OrderBlocks,
     accounts: int,
-    engines: list[Engine],
+    sequential: list[SequentialRun],
     workers: list[int],
     repeats: int,
     backends: Sequence[Backend],
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     say = progress or (lambda text: None)
-    side = _SideBySide(source, engines, workers, backends)
+    side = _SideBySide(source, sequential, workers, backends)
     with ExitStack() as stack:
         executors = {
             run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], run[2]))
@@ -117,7 +131,7 @@ def _exec_rows(
                     f"{mix}, {accounts:,} accounts: block {number}/{blocks - 1} of "
                     f"{len(block.txs):,} txs made in {time.perf_counter() - started:.1f} s"
                 )
-            side.run(block, number > WARM_UP_BLOCKS, executors)
+            side.run(block, number, number > WARM_UP_BLOCKS, executors)
     rows = side.rows(mix, accounts, workers)
     for row in rows:
         say(_summary(row))
@@ -125,28 +139,30 @@ def _exec_rows(
 
 
 class _SideBySide:
-    """The blocks of one source run by each engine's sequential executor and by each
+    """The blocks of one source run by each sequential run (engine, commit) and by each
     parallel run (engine, workers, backend), each on its own copy of state; what they
     measured, and the box's ceiling for each worker count, measured before each block."""
 
     def __init__(
         self,
         source: TradeBlocks | OrderBlocks,
-        engines: list[Engine],
+        sequential: list[SequentialRun],
         workers: list[int],
         backends: Sequence[Backend],
     ) -> None:
         self.source = source
         model = source.workload.model
+        engines = list(dict.fromkeys(engine for engine, _ in sequential))
         self.machines = {e: ClearingMachine(model, engine=e) for e in engines}
+        self.sequential = {run: _sequential_machine(model, *run) for run in sequential}
         genesis = source.workload.genesis()
-        self.states = {e: genesis.copy() for e in engines}
+        self.states = {run: genesis.copy() for run in sequential}
         self.parallel_runs = [
             (e, w, b) for e in engines for w in workers if w > 0 for b in backends
         ]
         self.ceilings: dict[int, list[float]] = {w: [] for w in workers if w > 0}
         self.parallel_states = {run: genesis.copy() for run in self.parallel_runs}
-        self.samples = {e: _Samples() for e in engines}
+        self.samples = {run: _Samples() for run in sequential}
         self.backends = list(backends)
         self.par_samples = {run: _Samples() for run in self.parallel_runs}
         self.roots_equal = True
@@ -158,7 +174,7 @@ class _SideBySide:
         compiled engine's went."""
 
     def block(self, number: int) -> Block[Transaction]:
-        """The setup block (``number`` 0), else the next block on the first engine's state."""
+        """The setup block (``number`` 0), else the next block on the first run's state."""
         if number == 0:
             return self.source.setup_block()
         return self.source.next_block(next(iter(self.states.values())))
@@ -166,6 +182,7 @@ class _SideBySide:
     def run(
         self,
         block: Block[Transaction],
+        number: int,
         measured: bool,
         executors: dict[ParallelRun, ParallelExecutor[Transaction]],
     ) -> None:
@@ -174,7 +191,7 @@ class _SideBySide:
             data, model = next(iter(self.states.values())).data, self.source.workload.model
             for count, ceilings in self.ceilings.items():
                 ceilings.append(measure_ceiling(data, block, model, count))
-        first = self._sequential(block, measured)
+        first = self._sequential(block, number, measured)
         if isinstance(self.source, OrderBlocks) and block.height > 0:
             assert self.source.built is not None
             self.receipts_equal &= first.receipts == self.source.built.receipts
@@ -197,16 +214,19 @@ class _SideBySide:
                 seconds = self.source.built.run_seconds
                 self.dry_runs.append((len(block.txs), seconds, self.source.dry_run))
 
-    def _sequential(self, block: Block[Transaction], measured: bool) -> BlockResult:
-        """Every engine end to end, stage by stage, from the same encoded block; the first
-        engine's result."""
+    def _sequential(self, block: Block[Transaction], number: int, measured: bool) -> BlockResult:
+        """Every sequential run end to end, stage by stage, from the same encoded block,
+        block ``number`` starting with run ``number`` (modulo their count); the result of
+        the one that went first."""
         data = encode_block(block)
         results: list[tuple[BlockResult, bytes]] = []
-        for engine, state in self.states.items():
-            result, receipts, times = run_staged(state, data, self.machines[engine])
+        runs = list(self.states)
+        turn = number % len(runs)
+        for run in runs[turn:] + runs[:turn]:
+            result, receipts, times = run_staged(self.states[run], data, self.sequential[run])
             results.append((result, receipts))
             if measured:
-                _record(self.samples[engine], len(block.txs), times, result)
+                _record(self.samples[run], len(block.txs), times, result)
         first, first_receipts = results[0]
         self.roots_equal &= all(r.state_root == first.state_root for r, _ in results)
         self.receipts_equal &= all(receipts == first_receipts for _, receipts in results)
@@ -223,12 +243,14 @@ class _SideBySide:
             "build_seconds": _median(self.build_seconds) if self.build_seconds else None,
             "dry_run": _dry_run(self.dry_runs) if self.dry_runs else None,
         }
-        reference = self.samples.get("reference")
-        fastest = self.samples.get("compiled") or next(iter(self.samples.values()))
+        reference = self.samples.get(("reference", "plain"))
+        compiled = [mine for (engine, _), mine in self.samples.items() if engine == "compiled"]
+        fastest = (compiled or list(self.samples.values()))[0]
         rows = []
-        for engine, mine in self.samples.items():
+        for (engine, commit), mine in self.samples.items():
             for count in workers:
                 row = shared | _sequential(engine, mine, reference) | {"workers": count}
+                row["commit"] = commit
                 if count == 0:
                     rows.append(row | {"backend": None} | _parallel(fastest, mine, None, []))
                     continue
@@ -239,6 +261,14 @@ class _SideBySide:
                         row | {"backend": backend} | _parallel(fastest, mine, par, ceilings)
                     )
         return rows
+
+
+def _sequential_machine(model: MarginModel, engine: Engine, commit: Commit) -> ClearingMachine:
+    """A machine of its own for one sequential run (its compiled engine keeps tables)."""
+    made = ClearingMachine(model, engine=engine)
+    if isinstance(made.batch_runner, CompiledEngine):
+        made.batch_runner.prehashed = commit == "hashed"
+    return made
 
 
 def _record(samples: _Samples, txs: int, times: StageTimes, result: BlockResult) -> None:
@@ -385,7 +415,7 @@ def _parallel(
 
 def _summary(row: dict[str, Any]) -> str:
     text = (
-        f"{row['mix']}, {row['accounts']:,} accounts, {row['engine']}: "
+        f"{row['mix']}, {row['accounts']:,} accounts, {row['engine']} ({row['commit']} commit): "
         f"{row['e2e_tps']:,.0f} tx/s end to end, {row['seq_tps']:,.0f} tx/s sequential executor"
     )
     if row["par_tps"] is not None:

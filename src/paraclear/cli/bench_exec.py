@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from paraclear.bench import MIXES
+from paraclear.bench import COMMITS, MIXES
 from paraclear.bench.stages import STAGES
 from paraclear.clearing import ENGINES
 from paraclear.cli.args import int_in, int_list
@@ -60,6 +60,18 @@ def register(which: Any) -> None:
         default=list(ENGINES),
         metavar="ENGINE",
         help=f"engines to run side by side, of {', '.join(ENGINES)} (default all of them)",
+    )
+    exec_.add_argument(
+        "--commit",
+        nargs="+",
+        choices=list(COMMITS),
+        default=["hashed"],
+        metavar="COMMIT",
+        help="how the compiled engine's sequential executor commits, side by side on the "
+        "same blocks, each on its own state, which one runs first turning from block to "
+        "block: 'hashed' (its hot keys' tree paths and value hashes computed in compiled "
+        "code from its tables), 'plain' (every key encoded and hashed by State.apply, as "
+        "the reference engine's are); default hashed. Rows name it in 'commit'",
     )
     exec_.add_argument(
         "--builder-engine",
@@ -126,6 +138,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         mix=args.mix,
         engines=engines,
         builder=args.builder_engine,
+        commits=list(dict.fromkeys(args.commit)),
     )
     if args.plot != "-" and plot_speedup(result, args.plot):
         _say(f"plot written to {args.plot}")
@@ -144,13 +157,13 @@ def text(result: dict[str, Any]) -> str:
         f"mix {result['mix']}, load average {' '.join(map(str, result['load_average']))}",
         "speedup: over the compiled engine's sequential executor; ceiling: the box's, for as "
         "many threads as workers; efficiency: speedup / ceiling",
-        f"{'accounts':>9} {'engine':>10} {'workers':>7} {'backend':>9} {'txs':>6} "
+        f"{'accounts':>9} {'engine':>10} {'commit':>6} {'workers':>7} {'backend':>9} {'txs':>6} "
         f"{'e2e tx/s':>9} {'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} "
         f"{'ceiling':>7} {'effic.':>6} {'crit.path':>9} {'roots':>6} {'receipts':>8}",
     ]
     for r in rows:
         lines.append(
-            f"{r['accounts']:>9,} {r['engine']:>10} {r['workers']:>7} "
+            f"{r['accounts']:>9,} {r['engine']:>10} {r['commit']:>6} {r['workers']:>7} "
             f"{r['backend'] or '-':>9} {r['txs']:>6,} "
             f"{r['e2e_tps']:>9,.0f} {r['seq_tps']:>9,.0f} {_cell(r['vs_reference'], '.2f'):>6} "
             f"{_cell(r['par_tps'], ',.0f'):>9} {_cell(r['speedup'], '.2f'):>7} "
@@ -159,15 +172,16 @@ def text(result: dict[str, Any]) -> str:
             f"{'equal' if r['roots_equal'] else 'DIFFER':>6} "
             f"{'equal' if r['receipts_equal'] else 'DIFFER':>8}"
         )
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str, str]] = set()
     for r in rows:
-        if (r["accounts"], r["engine"]) in seen:
+        if (r["accounts"], r["engine"], r["commit"]) in seen:
             continue
-        if r["dry_run"] is not None and r["accounts"] not in {a for a, _ in seen}:
+        if r["dry_run"] is not None and r["accounts"] not in {a for a, _, _ in seen}:
             lines += _dry_run_lines(r["accounts"], result["builder"], r["dry_run"])
-        seen.add((r["accounts"], r["engine"]))
+        seen.add((r["accounts"], r["engine"], r["commit"]))
         lines.append(
-            f"\n{r['accounts']:,} accounts, {r['engine']} engine, sequential, "
+            f"\n{r['accounts']:,} accounts, {r['engine']} engine, {r['commit']} commit, "
+            "sequential, "
             f"{r['txs']:,} txs per block ({_composition(r['composition'])}); "
             f"{r['e2e_cpu_tps']:,.0f} tx per CPU second ({_cell(r['vs_reference_cpu'], '.2f')} "
             f"times the reference's); {r['keys_written']:,} keys written, "

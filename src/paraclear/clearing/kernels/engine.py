@@ -109,6 +109,9 @@ class CompiledEngine:
         engine's batches."""
         self.timings = EngineTimings()
         """Where its time went, part by part (since start)."""
+        self.prehashed = True
+        """Whether its hot keys reach ``State.apply`` pre-hashed (``hashed``); False: they
+        are encoded and hashed there like any other key (to compare the two)."""
 
     # --- the BatchRunner protocol ------------------------------------------------------------
 
@@ -139,9 +142,10 @@ class CompiledEngine:
     def hashed(self, run: BlockRun[Transaction]) -> HashedWrites | None:
         """The paths and value hashes of the keys of ``run.pending`` whose latest write was
         a flush of the tables, from the rows (``kernels.hashed``); None unless the tables
-        mirror ``run`` to its end."""
+        mirror ``run`` to its end and ``prehashed`` is on."""
         tables = self.tables
-        if run is not self._run or tables is None or self._included != len(run.receipts):
+        mirrored = run is self._run and self._included == len(run.receipts)
+        if tables is None or not mirrored or not self.prehashed:
             return None
         return tables.hasher.hashed(tables, tables.block_rows, run.data)
 
