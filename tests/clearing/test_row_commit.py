@@ -20,7 +20,7 @@ from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import Deposit, SettleFill, Transaction, Withdraw
-from paraclear.execution import Block, BlockResult, execute_block
+from paraclear.execution import Block, BlockResult, BlockRun, execute_block
 from paraclear.market import SerialMatcher
 from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
 from paraclear.sim.workload import Workload, WorkloadConfig
@@ -33,16 +33,27 @@ from tests.node.test_builder import ACCOUNTS, Flow
 
 
 class Counting:
-    """Wraps an engine's ``hashed``: how many keys it handed over pre-hashed."""
+    """Wraps an engine's ``hashed``: how many keys it handed over pre-hashed, and what they
+    were (an account's field, else ``counter`` and the key's first part: ``oi``, ``orders``,
+    ``fund``);
+    checks that the tables' lists of open orders equal the run's values."""
 
     def __init__(self, engine: CompiledEngine) -> None:
         self.keys = 0
+        self.kinds: set[str] = set()
+        self._engine = engine
         self._hashed = engine.hashed
         engine.hashed = self  # type: ignore[method-assign]
 
-    def __call__(self, run: object) -> HashedWrites | None:
-        hashed = self._hashed(run)  # type: ignore[arg-type]
+    def __call__(self, run: BlockRun[Transaction]) -> HashedWrites | None:
+        hashed = self._hashed(run)
         self.keys += 0 if hashed is None else len(hashed.keys)
+        for key in () if hashed is None else hashed.keys:
+            self.kinds.add(key[2] if key[0] == "acct" else f"counter {key[0]}")
+        tables = self._engine.tables
+        if hashed is not None and tables is not None:
+            for row, name in enumerate(tables.account_names):
+                assert tables.open_orders[row] == list(run.get(k.open_orders(name)) or ())
         return hashed
 
 
@@ -102,6 +113,7 @@ def test_order_flow_commits_the_same_with_and_without_row_hashes(
             _same_state(got, want, mine, theirs)
             assert got.state_root == ex.state.root()
     assert counting.keys > 0
+    assert {"order", "orders", "nonce", "counter orders"} <= counting.kinds
 
 
 @settings(max_examples=4, deadline=None)
@@ -125,6 +137,7 @@ def test_the_simulation_workload_commits_the_same(seed: int, portfolio: bool) ->
                 theirs,
             )
     assert counting.keys > 0
+    assert "counter oi" in counting.kinds
 
 
 @pytest.mark.parametrize("tree", ["compiled", "reference"])
@@ -190,3 +203,4 @@ def test_reference_transactions_mid_block_commit_the_same() -> None:
             got = execute_block(mine, built.block, hashed)
             _same_state(got, execute_block(theirs, built.block, plain), mine, theirs)
     assert counting.keys > 0
+    assert "counter fund" in counting.kinds  # net deposits

@@ -1,7 +1,8 @@
 """The compiled encodings of the tables' rows (``kernels.encode``) equal msgspec's canonical
 encoding of the values ``Tables.flush`` writes, byte for byte, at the edges of every msgpack
-form (integer widths, string and array lengths) and on random rows; their hashes equal
-``codec.value_hash``; orders' key paths computed from the rows equal ``codec.key_path``."""
+form (integer widths, string and array lengths) and on random rows (lists of open orders
+and counters included); their hashes equal ``codec.value_hash``; orders' key paths computed
+from the rows equal ``codec.key_path``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from paraclear.clearing.kernels.encode import (
     W_COLLATERAL,
     W_DELETE,
+    W_INT,
     W_NONCE,
+    W_OPEN_ORDERS,
     W_ORDER,
     W_PORTFOLIO,
     W_POSITION,
@@ -23,6 +26,7 @@ from paraclear.clearing.kernels.layout import (
     A_COLL,
     A_NONCE,
     A_RESV,
+    A_WIDE,
     O_BUY,
     O_FILLED,
     O_GTB,
@@ -58,13 +62,22 @@ INT64 = st.one_of(st.sampled_from(EDGES), st.integers(-(2**63), 2**63 - 1))
 NAMES = st.text(min_size=1, max_size=300)
 
 
-def _check(tables: Tables, kinds: list[int], rows: list[int], values: list[object]) -> None:
+def _check(
+    tables: Tables,
+    kinds: list[int],
+    rows: list[int],
+    values: list[object],
+    items: list[int] | None = None,
+    lists: list[int] | None = None,
+) -> None:
     hasher = RowHasher()
     array = np.array(kinds, dtype=np.int64)
-    got = hasher.encodings(tables, array, rows)
+    entries = None if items is None else np.array(items, dtype=np.int64)
+    flat = None if lists is None else np.array(lists, dtype=np.int64)
+    got = hasher.encodings(tables, array, rows, entries, flat)
     want = [b"" if value is None else encode(value) for value in values]
     assert got == want
-    hashes, deleted = hasher.hash_values(tables, array, rows)
+    hashes, deleted = hasher.hash_values(tables, array, rows, entries, flat)
     assert deleted.tolist() == [value is None for value in values]
     for digest, value in zip(hashes, values, strict=True):
         if value is not None:
@@ -85,6 +98,36 @@ def test_integers_at_every_msgpack_width_encode_as_msgspec() -> None:
     rows.append(0)
     values.append(None)
     _check(tables, kinds, rows, values)
+
+
+def test_counters_at_every_msgpack_width_encode_as_msgspec() -> None:
+    """A counter's value is the entry's item (its row is not read)."""
+    tables = Tables(StandardMargin())
+    values = [value or None for value in EDGES]
+    _check(tables, [W_INT] * len(EDGES), [0] * len(EDGES), values, items=EDGES)
+
+
+def _lists(tables: Tables, lists: list[list[int]]) -> None:
+    """Check the encodings of accounts' lists of open orders (sorted nonces)."""
+    rows, values, items, flat = [], [], [], []
+    for at, nonces in enumerate(lists):
+        rows.append(tables.account(f"a{at}"))
+        items.append(len(flat))
+        flat += [len(nonces), *sorted(nonces)]
+        values.append(tuple(sorted(nonces)) or None)
+    _check(tables, [W_OPEN_ORDERS] * len(rows), rows, values, items, flat)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(INT64, max_size=40, unique=True), min_size=1, max_size=8))
+def test_lists_of_open_orders_encode_as_msgspec_tuples(lists: list[list[int]]) -> None:
+    _lists(Tables(StandardMargin()), lists)
+
+
+def test_lists_of_open_orders_at_every_array_length_form_encode_as_msgspec() -> None:
+    """Empty (absent), fixarray (up to 15), array16 (16 to 65,535) and array32."""
+    lengths = (0, 1, 15, 16, 17, 65_535, 65_536, 70_000)
+    _lists(Tables(StandardMargin()), [list(range(-3, n - 3)) for n in lengths])
 
 
 @settings(max_examples=60, deadline=None)
@@ -177,3 +220,11 @@ def test_position_key_paths_equal_key_path(positions: list[tuple[str, str]]) -> 
     paths = hasher._position_paths(tables, np.array(rows, dtype=np.int64))
     for (account, instrument), row in zip(positions, rows, strict=True):
         assert paths[row].tobytes() == key_path(k.position(account, instrument))
+
+
+def test_a_list_of_open_orders_past_64_bits_leaves_its_account_to_the_handlers() -> None:
+    tables = Tables(StandardMargin())
+    tables.route(k.open_orders("a"), (1, 2**63))
+    tables.route(k.open_orders("b"), (1, 2**63 - 1))
+    assert tables.accounts[[tables.account("a"), tables.account("b")], A_WIDE].tolist() == [1, 0]
+    assert tables.open_orders[tables.account("b")] == [1, 2**63 - 1]

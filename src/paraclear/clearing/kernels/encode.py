@@ -3,9 +3,11 @@ msgpack) of the hot keys' values, built in compiled code from the tables' rows.
 
 Each entry names a row and what of it to encode (``W_*``): an account's collateral, nonce or
 reservation (an ``int``), its portfolio (the sorted tuple of the instrument names it holds a
-position in), a position (``Position``, a map of three fields), an open order (``OpenOrder``,
-an array of nine), or a deletion. A value that ``Tables.flush`` writes as absent (0, an
-empty tuple, a closed position or order) encodes as nothing, as ``State.apply`` deletes it.
+position in), its list of open orders (a tuple of nonces, from ``lists``), a position
+(``Position``, a map of three fields), an open order (``OpenOrder``, an array of nine), a
+counter (an ``int`` given in the entry itself), or a deletion. A value that
+``Tables.flush`` writes as absent (0, an empty tuple, a closed position or order) encodes
+as nothing, as ``State.apply`` deletes it.
 
 Orders' and positions' keys are encoded likewise (``W_ORDER_KEY``, ``W_POSITION_KEY``), from
 the account and instrument names' UTF-8 bytes and the order nonces, for their tree paths.
@@ -56,9 +58,13 @@ W_POSITION: Final = 5
 W_ORDER: Final = 6
 W_ORDER_KEY: Final = 7
 W_POSITION_KEY: Final = 8
+W_INT: Final = 9
+W_OPEN_ORDERS: Final = 10
 """What an entry encodes: ``row`` is an account row (collateral, nonce, reserved,
-portfolio), a position row or an order row; ``W_DELETE`` encodes nothing. The last two are
-keys, not values (for their tree paths): an order's or a position's, of account ``row``."""
+portfolio), a position row or an order row; ``W_DELETE`` encodes nothing. ``W_ORDER_KEY``
+and ``W_POSITION_KEY`` are keys, not values (for their tree paths): an order's or a
+position's, of account ``row``. ``W_INT`` encodes the entry's ``item`` (a counter's value);
+``W_OPEN_ORDERS`` the list of ``lists`` at ``item``: its length, then its nonces."""
 
 _SIZE: Final = np.frombuffer(b"size", dtype=np.uint8)
 _QUOTE: Final = np.frombuffer(b"quote", dtype=np.uint8)
@@ -159,6 +165,16 @@ def _put_child_key(out, at, order, account, start, end, item, names, name_ends):
     return put_str(out, at, names, name_ends[item], name_ends[item + 1])
 
 
+@_helper
+def _put_list(out, at, lists, start):  # type: ignore[no-untyped-def]
+    """The tuple of integers ``lists[start + 1 : start + 1 + lists[start]]``."""
+    count = lists[start]
+    at = put_array(out, at, count)
+    for j in range(count):
+        at = put_int(out, at, lists[start + 1 + j])
+    return at
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def encode_rows(
     kinds: Int64Array,
@@ -175,13 +191,15 @@ def encode_rows(
     kind_ends: Int64Array,
     account_names: Any,
     account_ends: Int64Array,
+    lists: Int64Array,
     out: Any,
     ends: Int64Array,
 ) -> None:  # pragma: no cover - compiled
     """Encode entry ``i`` (``kinds[i]`` of ``rows[i]``; for a key, ``rows[i]`` is the
     account row and ``items[i]`` the nonce or instrument row) into ``out`` after entry
     ``i - 1``; ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out``
-    has room for every entry (``bound``)."""
+    has room for every entry (``bound``). ``lists`` holds the lists of open orders, each
+    its length then its nonces."""
     at = 0
     for i in range(len(kinds)):
         kind, row = kinds[i], rows[i]
@@ -192,6 +210,8 @@ def encode_rows(
             value = accounts[row, A_NONCE]
         elif kind == W_RESERVED:
             value = accounts[row, A_RESV]
+        elif kind == W_INT:
+            value = items[i]
         if value != 0:
             at = put_int(out, at, value)
         elif kind == W_PORTFOLIO and accounts[row, A_NPOS] > 0:
@@ -202,7 +222,9 @@ def encode_rows(
             at = _put_position(out, at, positions[row])
         elif kind == W_ORDER and orders[row, O_LIVE] != 0:
             at = _put_order(out, at, orders[row], names, name_ends, kind_names, kind_ends)
-        elif kind >= W_ORDER_KEY:  # an order's key or a position's
+        elif kind == W_OPEN_ORDERS and lists[items[i]] > 0:
+            at = _put_list(out, at, lists, items[i])
+        elif kind in (W_ORDER_KEY, W_POSITION_KEY):
             start, end = account_ends[row], account_ends[row + 1]
             order = kind == W_ORDER_KEY
             at = _put_child_key(
@@ -217,15 +239,18 @@ def bound(
     accounts: Int64Array,
     longest_name: int,
     longest_account: int,
+    lists: Int64Array,
 ) -> int:
-    """Bytes that the encodings of the entries fit in, whatever their values."""
+    """Bytes that the encodings of the entries fit in, whatever their values (``lists``:
+    the open-order lists they name)."""
     name = 5 + longest_name
     number = INT_MAX_BYTES
     order = ORDER_BOUND + longest_name
     key = 1 + 5 + (5 + longest_account) + 6 + max(21, name)
     per_kind = np.array(
-        [0, number, number, number, 5, POSITION_BOUND, order, key, key], dtype=np.int64
+        [0, number, number, number, 5, POSITION_BOUND, order, key, key, number, 5],
+        dtype=np.int64,
     )
-    total = int(per_kind[kinds].sum())
+    total = int(per_kind[kinds].sum()) + len(lists) * number
     portfolios = rows[kinds == W_PORTFOLIO]
     return total + int(accounts[portfolios, A_NPOS].sum()) * name

@@ -147,7 +147,7 @@ class CompiledEngine:
         mirrored = run is self._run and self._included == len(run.receipts)
         if tables is None or not mirrored or not self.prehashed:
             return None
-        return tables.hasher.hashed(tables, tables.block_rows, run.data)
+        return tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending)
 
     def committed(self, run: BlockRun[Transaction], state: State) -> None:
         """``run`` was committed to ``state``: the tables mirror it until someone else
@@ -170,7 +170,7 @@ class CompiledEngine:
             tables.instruments, tables.house, 0, 0,
             np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
         )  # fmt: skip
-        tables.hasher.hashed(tables, tables.block_rows, {})  # the commit's encoders
+        tables.hasher.hashed(tables, tables.block_rows, {}, {})  # the commit's encoders
 
     def spawn(self) -> CompiledEngine:
         """An engine of its own (tables of its own) for the same machine."""

@@ -6,18 +6,21 @@ computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b), 
 tables (``Tables.flush``): only those are hashed from the rows. A key that anything else
 writes later in the block (a reference handler's write routed into the tables, a peer's)
 is forgotten here (``Tables.route`` calls ``forget``) and committed from its value as
-before, so its hash is never stale. The derived list of open orders and the counters stay
-on that path too.
+before, so its hash is never stale. An account's list of open orders is encoded from
+``Tables.open_orders``; the counters a flush folded (open interest, order counts, the fee
+pool, net deposits) from their values in the block's pending writes, in the same compiled
+call.
 
 Paths are cached per row: an account row's key paths and a position row's path are
 computed in one batch, for the rows committed for the first time; an order's path each time,
-from its account's name and its nonce. Positions' and orders' keys are encoded in compiled
-code (``encode.encode_rows``) and hashed with the values' ``hash_many``.
+from its account's name and its nonce; a counter's path once per key. Positions' and
+orders' keys are encoded in compiled code (``encode.encode_rows``) and hashed with the
+values' ``hash_many``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -26,7 +29,9 @@ import numpy as np
 from paraclear.clearing.kernels.encode import (
     W_COLLATERAL,
     W_DELETE,
+    W_INT,
     W_NONCE,
+    W_OPEN_ORDERS,
     W_ORDER,
     W_ORDER_KEY,
     W_PORTFOLIO,
@@ -64,9 +69,13 @@ ACCOUNT_FIELDS: Final = (
     (T_RESV, W_RESERVED),
     (T_BANK, W_DELETE),
     (T_PORTFOLIO, W_PORTFOLIO),
+    (T_ORDERS, W_OPEN_ORDERS),
 )
 """The account keys hashed from rows, in ``AccountKeys`` order: the bit a flush marks it
-with, and what encodes it. The list of open orders (``T_ORDERS``) is not among them."""
+with, and what encodes it."""
+LISTS: Final = len(ACCOUNT_FIELDS) - 1
+"""The slot of the list of open orders in ``ACCOUNT_FIELDS``."""
+INT64: Final = (-(2**63), 2**63 - 1)
 FIELD_BITS: Final = {
     "collateral": T_COLL,
     "nonce": T_NONCE,
@@ -102,7 +111,7 @@ def _room(array: _A, rows: int) -> _A:
 class BlockRows:
     """The rows of the keys whose latest write in the current block came from a flush."""
 
-    __slots__ = ("accounts", "orders", "positions")
+    __slots__ = ("accounts", "counters", "orders", "positions")
 
     def __init__(self) -> None:
         self.accounts: dict[int, int] = {}
@@ -110,12 +119,15 @@ class BlockRows:
         self.positions: set[int] = set()
         self.orders: dict[Key, tuple[int, int, int]] = {}
         """Order key → (its row if the flush left it open, else -1; account row; nonce)."""
+        self.counters: set[Key] = set()
+        """Counters' keys (open interest, order counts, fee pool, net deposits)."""
 
     def clear(self) -> None:
         """A new block: nothing written yet."""
         self.accounts.clear()
         self.positions.clear()
         self.orders.clear()
+        self.counters.clear()
 
     def forget_account(self, row: int, field: str) -> None:
         """The account key ``field`` of ``row`` was written by someone else."""
@@ -144,11 +156,19 @@ class RowHasher:
         self.name_ends = np.zeros(1, dtype=np.int64)
         self.ranks = np.zeros(0, dtype=np.int64)
         self.longest_name = 0
+        self.counter_paths: dict[Key, bytes] = {}
 
-    def hashed(self, tables: Tables, block: BlockRows, data: Mapping[Key, object]) -> HashedWrites:
-        """The paths and value hashes of the keys ``block`` holds, from the rows (accounts
-        that hold a value the tables cannot are left to ``State.apply``; so are orders
-        opened and closed within the block, absent from ``data``: nothing to delete)."""
+    def hashed(
+        self,
+        tables: Tables,
+        block: BlockRows,
+        data: Mapping[Key, object],
+        pending: Mapping[Key, object],
+    ) -> HashedWrites:
+        """The paths and value hashes of the keys ``block`` holds, from the rows and (for
+        counters) ``pending`` (accounts that hold a value the tables cannot are left to
+        ``State.apply``, and so are counters past 64 bits; so are orders and counters
+        absent before the block and at its end: nothing to delete)."""
         self._catch_up(tables)
         accounts = _array(block.accounts.keys(), len(block.accounts))
         bits = _array(block.accounts.values(), len(block.accounts))
@@ -159,6 +179,10 @@ class RowHasher:
         names = tables.account_keys
         pairs = zip(accounts.tolist(), slots.tolist(), strict=True)
         keys = [names[row][slot] for row, slot in pairs]
+        lists = tables.open_orders
+        nonces, starts = _flat([lists[row] for row in accounts[slots == LISTS].tolist()])
+        account_items = np.zeros(len(accounts), dtype=np.int64)
+        account_items[slots == LISTS] = starts
         positions = _array(block.positions, len(block.positions))
         owners = tables.positions[positions, P_ACCT]
         positions = positions[tables.accounts[owners, A_WIDE] == 0]
@@ -170,30 +194,42 @@ class RowHasher:
         orders = _array(chain.from_iterable(order for _, order in kept), 3 * count)
         orders = orders.reshape(count, 3)
         keys += order_keys
+        counted = _counted(block.counters, data, pending)
+        keys += counted
+        counts = np.array([pending[key] for key in counted], dtype=np.int64)
+        none = np.zeros(len(positions) + count, dtype=np.int64)
         kinds = np.concatenate(
             (
                 FIELD_KINDS[slots],
                 np.full(len(positions), W_POSITION, dtype=np.int64),
                 np.where(orders[:, 0] >= 0, W_ORDER, W_DELETE),
+                np.full(len(counted), W_INT, dtype=np.int64),
             )
         )
-        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0)))
+        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0), 0 * counts))
         order_paths = self._child_paths(tables, orders[:, 1].copy(), orders[:, 2].copy(), True)
         paths = np.concatenate(
             (
                 self._account_paths(tables, accounts)[accounts, slots],
                 self._position_paths(tables, positions)[positions],
                 order_paths,
+                self._counter_paths(counted),
             )
         )
-        hashes, deleted = self.hash_values(tables, kinds, rows)
+        items = np.concatenate((account_items, none, counts))
+        hashes, deleted = self.hash_values(tables, kinds, rows, items, nonces)
         return HashedWrites(keys, paths, hashes, deleted)
 
     def encodings(
-        self, tables: Tables, kinds: Int64Array, rows: Int64Array | list[int]
+        self,
+        tables: Tables,
+        kinds: Int64Array,
+        rows: Int64Array | list[int],
+        items: Int64Array | None = None,
+        lists: Int64Array | None = None,
     ) -> list[bytes]:
         """The canonical encoding of each entry (empty: absent), for tests."""
-        out, ends = self._encode(tables, kinds, rows, None)
+        out, ends = self._encode(tables, kinds, rows, items, lists)
         return [out[a:b].tobytes() for a, b in pairwise([0, *ends.tolist()])]
 
     def hash_values(
@@ -202,9 +238,11 @@ class RowHasher:
         kinds: Int64Array,
         rows: Int64Array | list[int],
         items: Int64Array | None = None,
+        lists: Int64Array | None = None,
     ) -> tuple[Rows, np.ndarray]:
-        """BLAKE2b-256 of each entry's encoding, and whether it is absent."""
-        out, ends = self._encode(tables, kinds, rows, items)
+        """BLAKE2b-256 of each entry's encoding, and whether it is absent (``items`` and
+        ``lists`` as ``encode_rows`` takes them)."""
+        out, ends = self._encode(tables, kinds, rows, items, lists)
         offsets = np.zeros(len(ends) + 1, dtype=np.int64)
         offsets[1:] = ends
         hashes = np.empty((len(ends), DIGEST_SIZE), dtype=np.uint8)
@@ -217,17 +255,20 @@ class RowHasher:
         kinds: Int64Array,
         rows: Int64Array | list[int],
         items: Int64Array | None,
+        lists: Int64Array | None,
     ) -> tuple[Rows, Int64Array]:
         self._catch_up(tables)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
         items = np.zeros(len(entries), dtype=np.int64) if items is None else items
-        size = bound(kinds, entries, tables.accounts, self.longest_name, self.longest_account)
+        lists = np.zeros(0, dtype=np.int64) if lists is None else lists
+        accounts = tables.accounts
+        size = bound(kinds, entries, accounts, self.longest_name, self.longest_account, lists)
         out = np.empty(max(size, 1), np.uint8)
         ends = np.zeros(len(entries), dtype=np.int64)
         encode_rows(
             kinds, entries, items, tables.accounts, tables.account_positions, tables.positions,
             tables.orders, self.names, self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS,
-            self.account_names, self.account_ends, out, ends,
+            self.account_names, self.account_ends, lists, out, ends,
         )  # fmt: skip
         return out, ends
 
@@ -266,6 +307,14 @@ class RowHasher:
             self.position_known[missing] = True
         return self.position_paths
 
+    def _counter_paths(self, keys: list[Key]) -> Rows:
+        """The paths of counters' keys (cached by key)."""
+        known = self.counter_paths
+        fresh = [key for key in keys if key not in known]
+        known.update(zip(fresh, key_paths(fresh), strict=True))
+        joined = b"".join([known[key] for key in keys])
+        return np.frombuffer(joined, dtype=np.uint8).reshape(len(keys), DIGEST_SIZE)
+
     def _child_paths(
         self, tables: Tables, accounts: Int64Array, items: Int64Array, orders: bool
     ) -> Rows:
@@ -299,10 +348,30 @@ class RowHasher:
         self.longest_name = max(map(len, encoded), default=0)
 
 
+def _flat(lists: Sequence[list[int]]) -> tuple[Int64Array, Int64Array]:
+    """``lists`` laid end to end, each its length then its items, and where each starts."""
+    flat = chain.from_iterable((len(items), *items) for items in lists)
+    spans = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)) + 1
+    return np.fromiter(flat, dtype=np.int64), np.cumsum(spans) - spans
+
+
+def _counted(
+    counters: Iterable[Key], data: Mapping[Key, object], pending: Mapping[Key, object]
+) -> list[Key]:
+    """The counters to commit from their values: 64-bit ones present before the block or
+    at its end (sorted, for one order on every node)."""
+    low, high = INT64
+    return sorted(
+        key
+        for key in counters
+        if type(value := pending[key]) is int and low <= value <= high and (value or key in data)
+    )
+
+
 def warm() -> None:
     """Compile (or load from numba's cache) the encoders, as ``hashed`` calls them."""
     from paraclear.clearing.kernels.tables import Tables
     from paraclear.clearing.margin import StandardMargin
 
     tables = Tables(StandardMargin())
-    tables.hasher.hashed(tables, tables.block_rows, {})
+    tables.hasher.hashed(tables, tables.block_rows, {}, {})

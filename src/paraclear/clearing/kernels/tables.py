@@ -5,11 +5,12 @@ the key-value state.
   the tables from a state (``load``) and to bring them up to date after a transaction the
   reference handlers ran.
 * ``flush(pending, data)`` writes every key the kernels changed since the last flush into a
-  block's pending writes, with the values the reference handlers would have written.
+  block's pending writes, with the values the reference handlers would have written
+  (``kernels.flush``).
 
 Keys the kernels never read (pool shares, statistics, surfaces, counters they only add to)
-are not mirrored. Derived keys (an account's portfolio and list of open orders) are rebuilt
-from the rows on flush.
+are not mirrored. An account's portfolio is rebuilt from its position rows on flush; its
+list of open orders is kept beside the rows (``open_orders``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Final, NamedTuple
 import numpy as np
 
 from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.kernels.flush import flush_tables
 from paraclear.clearing.kernels.hashed import BlockRows, RowHasher
 from paraclear.clearing.kernels.layout import (
     A_BANK,
@@ -29,12 +31,7 @@ from paraclear.clearing.kernels.layout import (
     A_NORD,
     A_NPOS,
     A_RESV,
-    A_TOUCH,
     A_WIDE,
-    H_DEPOSITS_DELTA,
-    H_DEPOSITS_TOUCH,
-    H_FEE_DELTA,
-    H_FEE_TOUCH,
     H_FIELDS,
     H_INITIAL_DEN,
     H_INITIAL_NUM,
@@ -59,10 +56,6 @@ from paraclear.clearing.kernels.layout import (
     I_LOT,
     I_MARK,
     I_MM,
-    I_OC_DELTA,
-    I_OC_TOUCH,
-    I_OI_DELTA,
-    I_OI_TOUCH,
     I_OK,
     I_OPTION,
     I_PNL_OK,
@@ -81,7 +74,6 @@ from paraclear.clearing.kernels.layout import (
     O_REDUCE,
     O_REM,
     O_RESV,
-    O_TOUCH,
     ORDER_KINDS,
     P_ACCT,
     P_FIDX,
@@ -89,20 +81,12 @@ from paraclear.clearing.kernels.layout import (
     P_INST,
     P_QUOTE,
     P_SIZE,
-    P_TOUCH,
-    T_BANK,
-    T_COLL,
-    T_NONCE,
-    T_ORDERS,
-    T_PORTFOLIO,
-    T_RESV,
     Int64Array,
     grown,
     widened,
 )
 from paraclear.clearing.margin import MarginModel, PortfolioMargin, StandardMargin
 from paraclear.clearing.records import HouseConfig, MarkData, OpenOrder, Position
-from paraclear.execution.block_run import fold_delta
 from paraclear.risk.scenarios import DEFAULT_GRID
 from paraclear.state import Key
 from paraclear.state import keys as k
@@ -172,6 +156,9 @@ class Tables:
         self.account_keys: list[AccountKeys] = []
         """The keys of each account row, made once: a flush names them without building
         tuples (each one new tuple for the cyclic collector to scan after the block)."""
+        self.open_orders: list[list[int]] = []
+        """Each account row's list of open orders: the nonces, sorted, as its key holds
+        them (``route`` sets it from the key, ``flush`` keeps it for the kernels' orders)."""
         self.instrument_row: dict[str, int] = {}
         self.instrument_names: list[str] = []
         self._listings: dict[int, Instrument] = {}
@@ -206,6 +193,7 @@ class Tables:
             row = self.account_row[name] = len(self.account_names)
             self.account_names.append(name)
             self.account_keys.append(AccountKeys.of(name))
+            self.open_orders.append([])
             self.accounts = grown(self.accounts, row + 1)
             self.account_positions = grown(self.account_positions, row + 1)
         return row
@@ -285,6 +273,8 @@ class Tables:
                 self._route_mark(key[2], value)  # type: ignore[arg-type]
         elif key == k.CONFIG:
             self._route_config(value)  # type: ignore[arg-type]
+        else:
+            self.block_rows.counters.discard(key)
 
     def _route_account(self, key: Key, value: object) -> None:
         row, field = self.account(key[1]), key[2]
@@ -304,6 +294,11 @@ class Tables:
         elif field == "order" and len(key) == 4:
             self.block_rows.orders.pop(key, None)
             self._route_order(row, int(key[3]), value)
+        elif field == "orders":
+            nonces = list(value) if isinstance(value, tuple | list) else []
+            if not all(type(nonce) is int for nonce in nonces) or not fits(*nonces):
+                accounts[row, A_WIDE] = 1
+            self.open_orders[row] = nonces
 
     def _route_position(self, account: int, name: str, value: object) -> None:
         row = self.position(account, self.instrument(name))
@@ -431,102 +426,5 @@ class Tables:
 
     def flush(self, pending: dict[Key, object], data: Mapping[Key, object]) -> None:
         """Write every key the kernels changed since the last flush into ``pending``, as
-        the reference handlers would have (absolute values; counters folded), and clear the
-        marks of what changed. Order rows closed since then become free."""
-        orders_of = self._flush_orders(pending)
-        self._flush_positions(pending)
-        self._flush_accounts(pending, data, orders_of)
-        for row in self.touched_instruments:
-            self._flush_counters(row, pending, data)
-        house = self.house
-        if house[H_FEE_TOUCH]:
-            fold_delta(pending, data, k.FEE_POOL, int(house[H_FEE_DELTA]))
-            house[H_FEE_TOUCH] = house[H_FEE_DELTA] = 0
-        if house[H_DEPOSITS_TOUCH]:
-            fold_delta(pending, data, k.NET_DEPOSITS, int(house[H_DEPOSITS_DELTA]))
-            house[H_DEPOSITS_TOUCH] = house[H_DEPOSITS_DELTA] = 0
-        self.touched_accounts, self.touched_positions = [], []
-        self.touched_orders, self.touched_instruments = [], []
-
-    def _flush_orders(self, pending: dict[Key, object]) -> dict[int, list[tuple[int, int]]]:
-        """Write the touched orders; returns (nonce, live) of each, by account row."""
-        rows = self.touched_orders
-        values = self.orders[rows].tolist()
-        self.orders[rows, O_TOUCH] = 0
-        names, instruments, order_row = self.account_names, self.instrument_names, self.order_row
-        orders_of: dict[int, list[tuple[int, int]]] = {}
-        flushed = self.block_rows.orders
-        for row, o in zip(rows, values, strict=True):
-            account, nonce, live = o[O_ACCT], o[O_NONCE], o[O_LIVE]
-            orders_of.setdefault(account, []).append((nonce, live))
-            key = k.order(names[account], nonce)
-            flushed[key] = (row if live else -1, account, nonce)
-            if live:
-                pending[key] = OpenOrder(
-                    instruments[o[O_INST]], o[O_BUY] == 1, ORDER_KINDS[o[O_KIND]],
-                    o[O_PRICE], o[O_REM], o[O_FILLED], o[O_RESV], o[O_REDUCE] == 1, o[O_GTB],
-                )  # fmt: skip
-                continue
-            pending[key] = None
-            if order_row.get((account, nonce)) == row:
-                del order_row[(account, nonce)]
-            self.free_orders.append(row)
-        return orders_of
-
-    def _flush_positions(self, pending: dict[Key, object]) -> None:
-        rows = self.touched_positions
-        values = self.positions[rows].tolist()
-        self.positions[rows, P_TOUCH] = 0
-        self.block_rows.positions.update(rows)
-        keys = self.position_keys
-        for row, p in zip(rows, values, strict=True):
-            size = p[P_SIZE]
-            pending[keys[row]] = Position(size, p[P_QUOTE], p[P_FIDX]) if size else None
-
-    def _flush_accounts(
-        self,
-        pending: dict[Key, object],
-        data: Mapping[Key, object],
-        orders_of: dict[int, list[tuple[int, int]]],
-    ) -> None:
-        rows = self.touched_accounts
-        values = self.accounts[rows].tolist()
-        self.accounts[rows, A_TOUCH] = 0
-        flushed = self.block_rows.accounts
-        for account, a in zip(rows, values, strict=True):
-            keys, touched = self.account_keys[account], a[A_TOUCH]
-            flushed[account] = flushed.get(account, 0) | touched
-            if touched & T_COLL:
-                pending[keys.collateral] = a[A_COLL]
-            if touched & T_NONCE:
-                pending[keys.nonce] = a[A_NONCE]
-            if touched & T_RESV:
-                pending[keys.reserved] = a[A_RESV] or None
-            if touched & T_BANK:
-                pending[keys.bankruptcy] = None
-            if touched & T_PORTFOLIO:
-                listed = self.account_positions[account, : a[A_NPOS]].tolist()
-                held = self.positions[listed, P_INST].tolist()
-                instruments = sorted(self.instrument_names[at] for at in held)
-                pending[keys.portfolio] = tuple(instruments) if instruments else None
-            if touched & T_ORDERS:
-                key = keys.open_orders
-                before = pending[key] if key in pending else data.get(key)
-                nonces = set(before or ())  # type: ignore[call-overload]
-                for nonce, live in orders_of.get(account, ()):
-                    if live:
-                        nonces.add(nonce)
-                    else:
-                        nonces.discard(nonce)
-                pending[key] = tuple(sorted(nonces)) if nonces else None
-
-    def _flush_counters(
-        self, row: int, pending: dict[Key, object], data: Mapping[Key, object]
-    ) -> None:
-        i = self.instruments[row]
-        name = self.instrument_names[row]
-        if i[I_OI_TOUCH]:
-            fold_delta(pending, data, k.open_interest(name), int(i[I_OI_DELTA]))
-        if i[I_OC_TOUCH]:
-            fold_delta(pending, data, k.order_count(name), int(i[I_OC_DELTA]))
-        i[I_OI_TOUCH] = i[I_OI_DELTA] = i[I_OC_TOUCH] = i[I_OC_DELTA] = 0
+        the reference handlers would have (``kernels.flush``)."""
+        flush_tables(self, pending, data)
