@@ -19,7 +19,7 @@ from typing import Final
 
 import numpy as np
 
-from paraclear.clearing.kernels.codes import R_FIELDS, X_FIELDS
+from paraclear.clearing.kernels.codes import R_FIELDS
 from paraclear.clearing.kernels.engine import KERNEL_TYPES
 from paraclear.clearing.kernels.glue import columns_of
 from paraclear.clearing.kernels.run import run_orders
@@ -73,8 +73,7 @@ def _job_factory(
     txs = [tx for tx in block.txs if isinstance(tx, KERNEL_TYPES)]
     if not txs or not tables.usable:
         return None
-    columns = np.array([columns_of(tables, tx) for tx in txs], dtype=np.int64)
-    columns = columns.reshape(len(txs), X_FIELDS)
+    columns = columns_of(tables, txs)
     arrays = (
         tables.accounts,
         tables.account_positions,

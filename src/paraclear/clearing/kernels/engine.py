@@ -36,7 +36,7 @@ from paraclear.clearing.kernels.codes import (
     X_ORDER_NONCE,
     X_SENDER,
 )
-from paraclear.clearing.kernels.glue import columns_of, receipt_of
+from paraclear.clearing.kernels.glue import columns_of, receipts_of
 from paraclear.clearing.kernels.layout import (
     O_ACCT,
     O_LIVE,
@@ -264,8 +264,7 @@ class CompiledEngine:
         """Run ``txs`` through the kernels until one falls back; include what ran and
         return how many."""
         started = perf_counter()
-        columns = np.array([columns_of(tables, tx) for tx in txs], dtype=np.int64)
-        columns = columns.reshape(len(txs), X_FIELDS)
+        columns = columns_of(tables, txs)
         claimed = (columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0)
         tables.clear_orders(
             columns[claimed, X_ORDER], columns[claimed, X_SENDER], columns[claimed, X_ORDER_NONCE]
@@ -285,14 +284,9 @@ class CompiledEngine:
         tables.touched_positions.extend(log[1, : count[1]].tolist())
         tables.touched_orders.extend(log[2, : count[2]].tolist())
         tables.touched_instruments.extend(log[3, : count[3]].tolist())
-        index = len(run.receipts)
         receipts_started = perf_counter()
-        order_rows, outcomes = columns[:done, X_ORDER].tolist(), results[:done].tolist()
-        for at in range(done):
-            run.txs.append(txs[at])
-            run.receipts.append(
-                receipt_of(tables, txs[at], order_rows[at], outcomes[at], index + at)
-            )
+        run.receipts += receipts_of(tables, txs[:done], columns, results, len(run.receipts))
+        run.txs += txs[:done]
         receipts_done = perf_counter()
         _free_unplaced(tables, columns, claimed)
         timings = self.timings

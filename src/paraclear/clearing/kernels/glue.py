@@ -4,7 +4,10 @@ row back as the receipt the handler would give, with its typed error or its even
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import numpy as np
 
 from paraclear.clearing import errors
 from paraclear.clearing.events import (
@@ -53,8 +56,10 @@ from paraclear.clearing.kernels.codes import (
     R_STATUS,
     R_V1,
     R_V2,
+    X_FIELDS,
+    X_ORDER,
 )
-from paraclear.clearing.kernels.layout import O_BUY, O_INST, O_LIVE, ORDER_KINDS
+from paraclear.clearing.kernels.layout import O_BUY, O_INST, O_LIVE, ORDER_KINDS, Int64Array
 from paraclear.clearing.kernels.rows import MAX_BALANCE, MAX_OPEN_ORDERS
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.transactions import (
@@ -77,116 +82,201 @@ from paraclear.state import TxFailure
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
 
 
-def columns_of(tables: Tables, tx: Transaction) -> list[int]:
-    """The transaction as a row of ``X_*`` columns. A placement's new order row is claimed,
-    not cleared: clear the batch's (``Tables.clear_orders``) before running it."""
+def columns_of(tables: Tables, txs: Sequence[Transaction]) -> Int64Array:
+    """The transactions (each of a ``KERNEL_TYPES`` type) as a table of ``X_*`` columns, one
+    row each, in one pass: each type's row is a tuple, the tuples go into one flat list and
+    that list into the array at once. A placement's new order row is claimed, not cleared:
+    clear the batch's (``Tables.clear_orders``) before running it."""
+    flat: list[int] = []
+    for tx in txs:
+        flat += _ROWS[type(tx)](tables, tx)
+    return np.fromiter(flat, dtype=np.int64, count=len(flat)).reshape(len(txs), X_FIELDS)
+
+
+def _place_row(tables: Tables, tx: PlaceOrder) -> tuple[int, ...]:
     sender = tables.account(tx.sender)
-    if isinstance(tx, PlaceOrder):
-        at = tables.instrument(tx.instrument)
-        held = tables.find_order(sender, tx.nonce)
-        live = held >= 0 and tables.orders[held, O_LIVE]
-        row = -1 if live else tables.claim_order(sender, tx.nonce)
-        position = tables.position(sender, at) if tx.reduce_only else -1
-        return [
-            K_PLACE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY,
-            _KIND_CODES[tx.kind.value], tx.price, tx.size, tx.reduce_only, tx.good_til,
-            row, tx.nonce, -1, -1, -1, -1, position, -1, 0,
-        ]  # fmt: skip
-    if isinstance(tx, CancelOrder):
-        return [
-            K_CANCEL, sender, tx.nonce, tx.fee, 1, tables.instrument(tx.instrument), 0, 0, 0,
-            0, 0, 0, tables.find_order(sender, tx.order), tx.order, -1, -1, -1, -1, -1, -1, 0,
-        ]  # fmt: skip
-    if isinstance(tx, AmendOrder):
-        return [
-            K_AMEND, sender, tx.nonce, tx.fee, 1, -1, 0, 0, tx.price, tx.size, 0, 0,
-            tables.find_order(sender, tx.order), tx.order, -1, -1, -1, -1, -1, -1, 0,
-        ]  # fmt: skip
-    if isinstance(tx, SettleFill):
-        at = tables.instrument(tx.instrument)
-        taker, maker = tables.account(tx.taker), tables.account(tx.maker)
-        return [
-            K_FILL, sender, tx.nonce, tx.fee, 0, at, 0, 0, tx.price, tx.size, 0, 0,
-            tables.find_order(taker, tx.taker_order), tx.taker_order, taker, maker,
-            tables.find_order(maker, tx.maker_order), tx.maker_order,
-            tables.position(taker, at), tables.position(maker, at), 0,
-        ]  # fmt: skip
-    if isinstance(tx, Trade):
-        at = tables.instrument(tx.instrument)
-        maker = tables.account(tx.maker)
-        return [
-            K_TRADE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY, 0, tx.price,
-            tx.size, 0, 0, -1, 0, -1, maker, -1, 0, tables.position(sender, at),
-            tables.position(maker, at), 0,
-        ]  # fmt: skip
-    if isinstance(tx, Deposit | Withdraw | Transfer):
-        kind = K_DEPOSIT if isinstance(tx, Deposit) else K_WITHDRAW
-        to = -1
-        if isinstance(tx, Transfer):
-            kind, to = K_TRANSFER, tables.account(tx.to)
-        return [
-            kind, sender, tx.nonce, tx.fee, 1, -1, 0, 0, 0, tx.amount, 0, 0, -1, 0, -1, to,
-            -1, 0, -1, -1, 0,
-        ]  # fmt: skip
-    assert isinstance(tx, CloseOrder)
+    at = tables.instrument(tx.instrument)
+    held = tables.order_row.get((sender, tx.nonce), -1)
+    live = held >= 0 and tables.orders[held, O_LIVE]
+    row = -1 if live else tables.claim_order(sender, tx.nonce)
+    position = tables.position(sender, at) if tx.reduce_only else -1
+    return (
+        K_PLACE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY,
+        _KIND_CODES[tx.kind._value_], tx.price, tx.size, tx.reduce_only, tx.good_til,
+        row, tx.nonce, -1, -1, -1, -1, position, -1, 0,
+    )  # fmt: skip
+
+
+def _cancel_row(tables: Tables, tx: CancelOrder) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
+    return (
+        K_CANCEL, sender, tx.nonce, tx.fee, 1, tables.instrument(tx.instrument), 0, 0, 0,
+        0, 0, 0, tables.order_row.get((sender, tx.order), -1), tx.order, -1, -1, -1, -1, -1,
+        -1, 0,
+    )  # fmt: skip
+
+
+def _amend_row(tables: Tables, tx: AmendOrder) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
+    return (
+        K_AMEND, sender, tx.nonce, tx.fee, 1, -1, 0, 0, tx.price, tx.size, 0, 0,
+        tables.order_row.get((sender, tx.order), -1), tx.order, -1, -1, -1, -1, -1, -1, 0,
+    )  # fmt: skip
+
+
+def _fill_row(tables: Tables, tx: SettleFill) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
+    at = tables.instrument(tx.instrument)
+    taker, maker = tables.account(tx.taker), tables.account(tx.maker)
+    orders = tables.order_row
+    return (
+        K_FILL, sender, tx.nonce, tx.fee, 0, at, 0, 0, tx.price, tx.size, 0, 0,
+        orders.get((taker, tx.taker_order), -1), tx.taker_order, taker, maker,
+        orders.get((maker, tx.maker_order), -1), tx.maker_order,
+        tables.position(taker, at), tables.position(maker, at), 0,
+    )  # fmt: skip
+
+
+def _close_row(tables: Tables, tx: CloseOrder) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
     account = tables.account(tx.account)
-    return [
+    return (
         K_CLOSE, sender, tx.nonce, tx.fee, 0, tables.instrument(tx.instrument), 0, 0, 0, 0,
-        0, 0, tables.find_order(account, tx.order), tx.order, account, -1, -1, -1, -1, -1,
-        tx.remaining,
-    ]  # fmt: skip
+        0, 0, tables.order_row.get((account, tx.order), -1), tx.order, account, -1, -1, -1,
+        -1, -1, tx.remaining,
+    )  # fmt: skip
 
 
-def receipt_of(
-    tables: Tables, tx: Transaction, order_row: int, result: list[int], index: int
-) -> Receipt:
-    """The receipt of ``tx`` from its kernel result row (a list of ``R_*`` columns) and
-    its ``X_ORDER`` column (the order row it named, or -1)."""
-    status = result[R_STATUS]
-    if status != E_OK:
-        return Receipt(index, False, ErrorInfo.of(failure_of(tables, tx, order_row, result)))
-    value = result[R_V1]
-    event: object
-    if isinstance(tx, PlaceOrder):
-        event = OrderPlaced(
-            account=tx.sender, order=tx.nonce, instrument=tx.instrument, side=tx.side.value,
-            kind=tx.kind.value, price=tx.price, size=tx.size, reserved=value,
-        )  # fmt: skip
-    elif isinstance(tx, CancelOrder):
-        event = OrderClosed(
-            account=tx.sender, order=tx.order, instrument=tx.instrument, reason="cancelled",
-            remaining=0, released=value,
-        )  # fmt: skip
-    elif isinstance(tx, AmendOrder):
-        event = OrderAmended(
-            account=tx.sender, order=tx.order, price=tx.price, size=tx.size, reserved=value
-        )
-    elif isinstance(tx, SettleFill):
-        buys = tables.orders[order_row, O_BUY]
-        event = OrderFilled(
-            instrument=tx.instrument, taker=tx.taker, taker_order=tx.taker_order,
-            maker=tx.maker, maker_order=tx.maker_order, taker_side="buy" if buys else "sell",
-            size=tx.size, price=tx.price, maker_fee=value, taker_fee=result[R_V2],
-        )  # fmt: skip
-    elif isinstance(tx, Deposit):
-        event = Deposited(account=tx.sender, amount=tx.amount)
-    elif isinstance(tx, Withdraw):
-        event = Withdrawn(account=tx.sender, amount=tx.amount)
-    elif isinstance(tx, Transfer):
-        event = Transferred(sender=tx.sender, to=tx.to, amount=tx.amount)
-    elif isinstance(tx, Trade):
-        event = TradeSettled(
-            instrument=tx.instrument, maker=tx.maker, taker=tx.sender,
-            taker_side=tx.side.value, size=tx.size, price=tx.price, maker_fee=value,
-            taker_fee=result[R_V2],
-        )  # fmt: skip
-    else:
-        assert isinstance(tx, CloseOrder)
-        event = OrderClosed(
-            account=tx.account, order=tx.order, instrument=tx.instrument, reason=tx.reason,
-            remaining=tx.remaining, released=value,
-        )  # fmt: skip
-    return Receipt(index, True, None, (event,))
+def _trade_row(tables: Tables, tx: Trade) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
+    at = tables.instrument(tx.instrument)
+    maker = tables.account(tx.maker)
+    return (
+        K_TRADE, sender, tx.nonce, tx.fee, 1, at, tx.side is Side.BUY, 0, tx.price,
+        tx.size, 0, 0, -1, 0, -1, maker, -1, 0, tables.position(sender, at),
+        tables.position(maker, at), 0,
+    )  # fmt: skip
+
+
+def _funds_row(tables: Tables, tx: Deposit | Withdraw | Transfer) -> tuple[int, ...]:
+    sender = tables.account(tx.sender)
+    kind, to = (K_DEPOSIT if isinstance(tx, Deposit) else K_WITHDRAW), -1
+    if isinstance(tx, Transfer):
+        kind, to = K_TRANSFER, tables.account(tx.to)
+    return (
+        kind, sender, tx.nonce, tx.fee, 1, -1, 0, 0, 0, tx.amount, 0, 0, -1, 0, -1, to,
+        -1, 0, -1, -1, 0,
+    )  # fmt: skip
+
+
+_ROWS: Final[dict[type, Callable[[Tables, Any], tuple[int, ...]]]] = {
+    PlaceOrder: _place_row,
+    CancelOrder: _cancel_row,
+    AmendOrder: _amend_row,
+    SettleFill: _fill_row,
+    CloseOrder: _close_row,
+    Trade: _trade_row,
+    Deposit: _funds_row,
+    Withdraw: _funds_row,
+    Transfer: _funds_row,
+}
+"""Each kernel type's row of ``X_*`` columns; the names it holds resolved to table rows
+in the order the type names them (a name seen first gets the next row)."""
+
+
+def receipts_of(
+    tables: Tables, txs: Sequence[Transaction], columns: Int64Array, results: Int64Array,
+    first: int,
+) -> list[Receipt]:  # fmt: skip
+    """The receipts of ``txs`` (indices from ``first``) from the kernels' result rows and
+    the ``X_ORDER`` column they were run with."""
+    rows = columns[: len(txs), X_ORDER]
+    buys = np.zeros(len(txs), dtype=np.int64)
+    named = rows >= 0
+    buys[named] = tables.orders[rows[named], O_BUY]
+    receipts = []
+    index = first
+    for tx, outcome, buy, row in zip(
+        txs, results[: len(txs)].tolist(), buys.tolist(), rows.tolist(), strict=True
+    ):
+        if outcome[R_STATUS] == E_OK:
+            receipts.append(Receipt(index, True, None, (_EVENTS[type(tx)](tx, outcome, buy),)))
+        else:
+            failure = failure_of(tables, tx, row, outcome)
+            receipts.append(Receipt(index, False, ErrorInfo.of(failure)))
+        index += 1
+    return receipts
+
+
+def _placed(tx: PlaceOrder, outcome: list[int], buy: int) -> object:
+    return OrderPlaced(
+        account=tx.sender, order=tx.nonce, instrument=tx.instrument, side=tx.side._value_,
+        kind=tx.kind._value_, price=tx.price, size=tx.size, reserved=outcome[R_V1],
+    )  # fmt: skip
+
+
+def _cancelled(tx: CancelOrder, outcome: list[int], buy: int) -> object:
+    return OrderClosed(
+        account=tx.sender, order=tx.order, instrument=tx.instrument, reason="cancelled",
+        remaining=0, released=outcome[R_V1],
+    )  # fmt: skip
+
+
+def _amended(tx: AmendOrder, outcome: list[int], buy: int) -> object:
+    return OrderAmended(
+        account=tx.sender, order=tx.order, price=tx.price, size=tx.size,
+        reserved=outcome[R_V1],
+    )  # fmt: skip
+
+
+def _filled(tx: SettleFill, outcome: list[int], buy: int) -> object:
+    return OrderFilled(
+        instrument=tx.instrument, taker=tx.taker, taker_order=tx.taker_order,
+        maker=tx.maker, maker_order=tx.maker_order, taker_side="buy" if buy else "sell",
+        size=tx.size, price=tx.price, maker_fee=outcome[R_V1], taker_fee=outcome[R_V2],
+    )  # fmt: skip
+
+
+def _closed(tx: CloseOrder, outcome: list[int], buy: int) -> object:
+    return OrderClosed(
+        account=tx.account, order=tx.order, instrument=tx.instrument, reason=tx.reason,
+        remaining=tx.remaining, released=outcome[R_V1],
+    )  # fmt: skip
+
+
+def _traded(tx: Trade, outcome: list[int], buy: int) -> object:
+    return TradeSettled(
+        instrument=tx.instrument, maker=tx.maker, taker=tx.sender,
+        taker_side=tx.side._value_, size=tx.size, price=tx.price, maker_fee=outcome[R_V1],
+        taker_fee=outcome[R_V2],
+    )  # fmt: skip
+
+
+def _deposited(tx: Deposit, outcome: list[int], buy: int) -> object:
+    return Deposited(account=tx.sender, amount=tx.amount)
+
+
+def _withdrawn(tx: Withdraw, outcome: list[int], buy: int) -> object:
+    return Withdrawn(account=tx.sender, amount=tx.amount)
+
+
+def _transferred(tx: Transfer, outcome: list[int], buy: int) -> object:
+    return Transferred(sender=tx.sender, to=tx.to, amount=tx.amount)
+
+
+_EVENTS: Final[dict[type, Callable[[Any, list[int], int], object]]] = {
+    PlaceOrder: _placed,
+    CancelOrder: _cancelled,
+    AmendOrder: _amended,
+    SettleFill: _filled,
+    CloseOrder: _closed,
+    Trade: _traded,
+    Deposit: _deposited,
+    Withdraw: _withdrawn,
+    Transfer: _transferred,
+}
+"""Each kernel type's event, from its transaction, result row and (a fill) whether the
+taker's order buys."""
 
 
 def failure_of(tables: Tables, tx: Transaction, order_row: int, result: list[int]) -> TxFailure:
