@@ -11,6 +11,7 @@ them, after the state was changed behind the engine's back, and under portfolio 
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import partial
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.engine import CompiledEngine
+from paraclear.clearing.kernels.rows import MAX_OPEN_ORDERS
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
 from paraclear.clearing.records import Bankruptcy, OpenOrder
 from paraclear.clearing.transactions import (
@@ -299,3 +301,32 @@ def test_fills_whose_counters_and_sizes_leave_int64_agree() -> None:
     assert dict(got.receipts[4].error.details)["deficit"] == 2**63  # type: ignore[union-attr]
     assert isinstance(compiled.batch_runner, CompiledEngine)
     assert compiled.batch_runner.fallbacks == 4  # both fills past int64, both of broke's
+
+
+def test_a_block_failing_mostly_the_same_way_agrees() -> None:
+    """Full contention: two accounts place past their open-order limit, with stale nonces,
+    cancels of orders they never had and reduce-only orders without a position between. The
+    kernels' receipts build each distinct error once per batch (``glue.receipts_of``); they
+    must still equal the handlers' one by one, the repeated ones and the others."""
+    ex = _market()
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    price, lot = 50_000 * 10**6, PERP.lot_size
+    txs: list[Transaction] = []
+    for number in range(MAX_OPEN_ORDERS + 40):
+        for account in ("trader1", "trader2"):
+            side = Side.BUY if number % 2 else Side.SELL
+            tick = price + (number % 7) * PERP.tick_size
+            order = {"instrument": PERP.name, "side": side, "price": tick, "size": lot}
+            txs.append(ex.tx(PlaceOrder, account, **order))
+            if number % 25 == 0:
+                txs.append(PlaceOrder(sender=account, nonce=number // 25, **order))  # stale
+                txs.append(ex.tx(CancelOrder, account, instrument=PERP.name, order=10**6))
+                txs.append(ex.tx(PlaceOrder, account, **order, reduce_only=True))
+    block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+    want = SequentialExecutor(ex.machine).execute(ex.state, block)
+    got = SequentialExecutor(compiled).execute(replica, block)
+    _same(got, want, block)
+    codes = Counter(receipt.error.code for receipt in got.receipts if receipt.error)
+    assert codes["TooManyOrders"] >= 2 * 40
+    assert codes["InvalidNonce"] and codes["UnknownOrder"] and codes["ReduceOnlyWouldIncrease"]
