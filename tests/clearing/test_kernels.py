@@ -27,6 +27,7 @@ from paraclear.clearing.records import Bankruptcy, OpenOrder
 from paraclear.clearing.transactions import (
     CancelOrder,
     Deposit,
+    OracleUpdate,
     PlaceOrder,
     SettleFill,
     Side,
@@ -34,7 +35,7 @@ from paraclear.clearing.transactions import (
     Transfer,
     Withdraw,
 )
-from paraclear.execution import Block, BlockResult, SequentialExecutor, execute_block
+from paraclear.execution import Block, BlockResult, BlockRun, SequentialExecutor, execute_block
 from paraclear.market import SerialMatcher
 from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
 from paraclear.sim import crash
@@ -330,3 +331,40 @@ def test_a_block_failing_mostly_the_same_way_agrees() -> None:
     codes = Counter(receipt.error.code for receipt in got.receipts if receipt.error)
     assert codes["TooManyOrders"] >= 2 * 40
     assert codes["InvalidNonce"] and codes["UnknownOrder"] and codes["ReduceOnlyWouldIncrease"]
+
+
+def test_blocks_of_reference_transactions_alone_leave_the_tables_until_kernels_run() -> None:
+    # Blocks of oracle updates alone (as the parallel executor's coordinator runs between
+    # spread blocks), and blocks run one transaction at a time that open with them (as the
+    # node's builder runs them): the engine runs the updates on the handlers without its
+    # tables, which catch up at the next batch for the kernels.
+    workload = Workload(WorkloadConfig(seed=3, accounts=200, txs_per_block=80))
+    reference = ClearingMachine(workload.model)
+    compiled = ClearingMachine(workload.model, engine="compiled")
+    want_state, got_state = workload.genesis(), workload.genesis()
+    engine = compiled.batch_runner
+    assert isinstance(engine, CompiledEngine)
+    setup = workload.setup_block()
+    execute_block(want_state, setup, reference)
+    execute_block(got_state, setup, compiled)
+    for number in range(6):
+        whole = workload.next_block(want_state.copy())
+        assert {type(tx) for tx in whole.txs[:2]} == {OracleUpdate}
+        for txs in [whole.txs[:2], whole.txs[2:]] if number % 2 else [whole.txs]:
+            block = Block(height=want_state.version + 1, time=whole.time, txs=txs)
+            want = execute_block(want_state, block, reference)
+            before = engine.timings.reference
+            if number % 2:
+                got = execute_block(got_state, block, compiled)
+                if len(txs) == 2:  # the updates ran beside the tables
+                    assert engine.timings.reference == before
+            else:
+                run = BlockRun(got_state.data, compiled, block.context)
+                for at, tx in enumerate(block.txs):
+                    run.run(tx)
+                    if at == 1:
+                        assert engine.timings.reference == before
+                got = run.finish(got_state)
+            _same(got, want, block)
+    assert got_state.data == want_state.data
+    assert engine.loads == 1

@@ -84,8 +84,9 @@ def test_a_run_through_expiry_and_funding_equals_sequential():
 
 
 def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_tables():
-    # Each generated block split in two: its first two transactions (not worth spreading:
-    # they run on the executor's own engine) and the rest (spread over the workers).
+    # Each generated block split in three: its two oracle updates and then one transaction
+    # (not worth spreading: they run on the executor's own engine, the updates on the
+    # handlers alone) and the rest (spread over the workers).
     workload = Workload(WorkloadConfig(seed=5, accounts=1_000, txs_per_block=160))
     machine = ClearingMachine(workload.model)
     tested = ClearingMachine(workload.model, engine="compiled")
@@ -97,7 +98,7 @@ def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_ta
         executor.execute(parallel, setup)
         for _ in range(3):
             whole = workload.next_block(sequential)
-            for part in (whole.txs[:2], whole.txs[2:]):
+            for part in (whole.txs[:2], whole.txs[2:3], whole.txs[3:]):
                 height = sequential.version + 1
                 block = Block(height=height, time=whole.time, txs=part)
                 expected = execute_block(sequential, block, machine)
@@ -111,4 +112,4 @@ def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_ta
         # Loaded once each: the executor's engine caught up with the spread blocks, the
         # workers' engines and shards followed the blocks run in the coordinator.
         assert runner.loads == 1 and [w.runner.loads for w in workers] == [1, 1]
-    assert started == [False] * 6  # started at the setup block, never again
+    assert started == [False] * 9  # started at the setup block, never again

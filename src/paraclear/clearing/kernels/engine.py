@@ -101,6 +101,10 @@ class CompiledEngine:
         """Write sets others committed to the state since the engine's last block, while
         they add up to at most ``CATCH_UP`` of its keys (then it reloads instead)."""
         self._behind = 0
+        self._handled: BlockRun[Transaction] | None = None
+        """A run whose transactions so far the reference handlers ran without the tables
+        (``_handlers_only``): the tables catch up with its pending writes if it reaches a
+        batch for the kernels."""
         self.fallbacks = 0
         """Transactions of a kernel type that the reference handlers ran (since start)."""
         self.loads = 0
@@ -117,9 +121,16 @@ class CompiledEngine:
 
     def run_batch(self, run: BlockRun[Transaction], txs: Iterable[Transaction]) -> list[Receipt]:
         """Run ``txs`` in order as ``run.run_all`` would; their receipts."""
-        tables = self._tables_for(run)
         batch = list(txs)
         first = len(run.receipts)
+        if self._handlers_only(run, batch):
+            for tx in batch:
+                access = run.access(tx)
+                receipt, view = run.attempt(tx, len(run.receipts), access)
+                run.include(tx, receipt, view, access)
+            self._handled = run
+            return run.receipts[first:]
+        tables = self._tables_for(run)
         at, chunk = 0, MIN_CHUNK
         while at < len(batch):
             end = at
@@ -200,6 +211,7 @@ class CompiledEngine:
                 tables.route(key, value)
 
     def _on_commit(self, writes: Mapping[Key, object]) -> None:
+        self._handled = None
         run, data = self._run, self._data
         if run is not None and writes is run.pending:
             return
@@ -212,12 +224,30 @@ class CompiledEngine:
 
     # --- keeping the tables in step ------------------------------------------------------------
 
+    def _handlers_only(self, run: BlockRun[Transaction], batch: list[Transaction]) -> bool:
+        """Whether ``batch`` runs on the reference handlers alone, the tables left as they
+        are: none of it is for the kernels, and the tables follow nothing of ``run`` yet.
+        Its writes reach the tables when ``run`` reaches a batch for the kernels
+        (``_tables_for``), or, once committed, with what others committed (``_on_commit``):
+        a block of oracle updates, as the parallel executor's coordinator runs between
+        blocks that its workers ran, costs the tables nothing."""
+        if self._run is run or (run is not self._handled and (run.receipts or run.pending)):
+            return False
+        return not any(isinstance(tx, KERNEL_TYPES) for tx in batch)
+
     def _tables_for(self, run: BlockRun[Transaction]) -> Tables:
         tables = self.tables
-        fresh_block = self._run is None and self._trusted and not run.receipts and not run.pending
+        handled = run is self._handled
+        fresh_block = (
+            self._run is None and self._trusted and (handled or not (run.receipts or run.pending))
+        )
         same_run = self._run is run and self._included == len(run.receipts)
         if tables is not None and self._data is run.data and (fresh_block or same_run):
             if fresh_block and self._missed:
+                self._catch_up(tables)
+            if fresh_block and handled:
+                self._handled = None
+                self._missed = [run.pending]
                 self._catch_up(tables)
             return tables
         started = perf_counter()
