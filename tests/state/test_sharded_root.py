@@ -56,3 +56,28 @@ def test_apply_hashed_catches_up_lazily_and_checks_the_root():
     lazy.apply_hashed({("acct", "zz", "c"): 1}, b"\x01" * 32)  # a wrong root
     with pytest.raises(RuntimeError, match="disagrees"):
         lazy.prove(("acct", "zz", "c"))
+
+
+def test_apply_hashed_catches_up_from_the_rows_of_each_commit():
+    # The rows of each commit (as ``apply`` leaves them in ``rows``) stand for its writes;
+    # a commit that comes without them makes the tree encode every stale key again.
+    rng = random.Random(4)
+    reference, lazy = State(), State()
+    for number in range(6):
+        for _ in range(3):
+            writes = {
+                ("acct", f"a{rng.randrange(30)}", "c"): rng.randrange(0, 4) for _ in range(20)
+            }
+            reference.apply(writes)
+            assert reference.rows is not None
+            rows = None if number == 3 else [reference.rows]
+            lazy.apply_hashed(writes, reference.root(), rows)
+            assert lazy.rows is None
+        lazy.apply({("acct", "b", "c"): number + 1})  # catches up, then commits
+        reference.apply({("acct", "b", "c"): number + 1})
+        assert lazy.root() == reference.root() and lazy.data == reference.data
+        assert lazy.prove(("acct", "a1", "c")) == reference.prove(("acct", "a1", "c"))
+    paths, hashes, deleted = reference.rows
+    lazy.apply_hashed({("acct", "b", "c"): 9}, reference.root(), [(paths, hashes, ~deleted)])
+    with pytest.raises(RuntimeError, match="disagrees"):  # rows that do not give the root
+        lazy.prove(("acct", "a1", "c"))

@@ -40,7 +40,8 @@ class WorkerMetrics:
     busy_seconds: float = 0.0
     """Running transactions, then committing and hashing its subtrees."""
     cpu_seconds: float = 0.0
-    """Thread CPU seconds of the same."""
+    """Thread CPU seconds from the block's start to its commit's end (exchanges included:
+    waiting in them takes none)."""
     commit_cpu_seconds: float = 0.0
     """Thread CPU seconds of committing and hashing alone."""
     exchange_seconds: float = 0.0

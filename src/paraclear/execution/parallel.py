@@ -170,7 +170,8 @@ class ParallelExecutor(Generic[TxT]):
             raise RuntimeError("a transaction of the block has no receipt")
         root = combine_subtrees(parts)
         merged = perf_counter()
-        state.apply_hashed(write_set, root)
+        rows = [result.rows for result in results if result.rows is not None]
+        state.apply_hashed(write_set, root, rows if len(rows) == len(results) else None)
         self._version = state.version
         done = perf_counter()
         metrics.merge_seconds = merged - executed
@@ -282,7 +283,7 @@ class ParallelExecutor(Generic[TxT]):
         result = execute_block(state, block, self.machine, self._runner)
         if pool is not None and in_step:
             for worker in pool.workers:
-                worker.follow(result.write_set)
+                worker.follow(result.write_set, state.rows)
             self._version = state.version
         return result
 

@@ -42,10 +42,11 @@ from paraclear.execution.task import (
     WorkerResult,
 )
 from paraclear.state import Key, Lock, State
-from paraclear.state.changes import commit_writes
+from paraclear.state.changes import ChangeRows, commit_writes, set_writes
 from paraclear.state.codec import lock_nibble
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
+from paraclear.state.hashed import TreeRows
 from paraclear.state.smt import RADIX, SparseMerkleTree
 
 _MISSING: Final = object()
@@ -82,7 +83,9 @@ class ShardWorker:
         self.trees: dict[int, SparseMerkleTree] = {}
         self.aborted = False
         self.busy = 0.0
-        self.cpu = 0.0
+        self.cpu_started = 0.0
+        """Thread CPU time when the block started (read per block, not per round: a
+        ``thread_time`` call is a system call, made with the interpreter lock held)."""
         self.ran = 0
         self.mispredicted: Mispredicted | None = None
         self._reset_block()
@@ -108,6 +111,7 @@ class ShardWorker:
     def start(self, task: Task) -> list[Message]:
         """Begin a block: send the committed keys of locks that peers will use."""
         self._reset_block()
+        self.cpu_started = thread_time()
         self.task = task
         ctx = BlockContext(task.height, task.time)
         self.run = BlockRun(self.data, self.machine, ctx, self.pending)
@@ -142,7 +146,7 @@ class ShardWorker:
         out: list[list[tuple[Lock, LockData]]] = [[] for _ in range(self.workers)]
         if self.aborted:
             return self._messages(out)
-        started, cpu = perf_counter(), thread_time()
+        started = perf_counter()
         task = self.task
         positions = task.order[task.starts[round_] : task.starts[round_ + 1]]
         alone = task.one_by_one
@@ -164,7 +168,6 @@ class ShardWorker:
                     self._run_each(positions[at:end], out)
                 at = end
         self.busy += perf_counter() - started
-        self.cpu += thread_time() - cpu
         return self._messages(out)
 
     def _run_each(self, positions: Sequence[int], out: list[list[tuple[Lock, LockData]]]) -> None:
@@ -255,8 +258,9 @@ class ShardWorker:
         payloads = self._payloads(messages)
         if self.aborted:
             result = WorkerResult(
-                [], {}, [], self.transfers, WorkerMetrics(self.busy), True, self.mispredicted
-            )
+                [], {}, [], self.transfers, WorkerMetrics(self.busy), aborted=True,
+                mispredicted=self.mispredicted,
+            )  # fmt: skip
             self._reset_block()
             self.followed = None  # the runner followed the discarded block: it starts afresh
             return result
@@ -271,28 +275,46 @@ class ShardWorker:
         for key, amount in sums.items():
             if self._owner(key) == self.index:
                 fold_delta(writes, data, key, amount)
-        self._commit(writes)
+        changes = self._commit(writes)
         self._keep(elsewhere)
         if self.runner is not None:
             self.followed, self.carried = self.batch, carried(self, payloads)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
-        self.cpu += thread_time() - cpu
+        ended = thread_time()
         metrics = WorkerMetrics(
-            self.busy, self.cpu, commit_cpu_seconds=thread_time() - cpu, batched_txs=self.batched
+            self.busy,
+            ended - self.cpu_started,
+            commit_cpu_seconds=ended - cpu,
+            batched_txs=self.batched,
         )
-        result = WorkerResult(self.receipts, writes, subtrees, self.transfers, metrics)
+        result = WorkerResult(
+            self.receipts,
+            writes,
+            subtrees,
+            self.transfers,
+            metrics,
+            (changes.paths, changes.hashes, changes.deleted),
+        )
         self._reset_block()
         return result
 
-    def follow(self, writes: Mapping[Key, object]) -> None:
+    def follow(self, writes: Mapping[Key, object], rows: TreeRows | None = None) -> None:
         """Commit this shard's keys of ``writes``, a block that ran elsewhere (on the
         sequential executor) on the state this shard is part of, and have the runner follow
-        them at the next block. Copies of locks owned elsewhere go stale, as after a block
-        of their owners (``_keep``)."""
+        them at the next block. ``rows``: the tree rows of every key it changed, as the
+        state's commit computed them (``State.rows``), for the subtrees to take as they
+        are. Copies of locks owned elsewhere go stale, as after a block of their owners
+        (``_keep``)."""
         index, owner = self.index, self._owner
         own = {key: value for key, value in writes.items() if owner(key) == index}
-        self._commit(own)
+        if rows is None:
+            self._commit(own)
+        else:
+            paths, hashes, deleted = rows
+            mine = np.flatnonzero(np.isin(paths[:, 0] >> 4, self.nibbles))
+            added, removed = set_writes(self.data, own)
+            self._apply(ChangeRows(paths[mine], hashes[mine], deleted[mine], added, removed))
         if self.followed is not None:
             self.carried.update(own)
 
@@ -308,7 +330,6 @@ class ShardWorker:
         self.receipts: list[Receipt] = []
         self.aborted = False
         self.busy = 0.0
-        self.cpu = 0.0
         self.ran = 0
         self.batched = 0
         self.transfers = 0
@@ -328,10 +349,16 @@ class ShardWorker:
             payloads.append(payload)
         return payloads
 
-    def _commit(self, writes: dict[Key, object]) -> None:
+    def _commit(self, writes: dict[Key, object]) -> ChangeRows:
         """Commit ``writes`` (keys of this shard) to its data and subtrees: paths and value
-        hashes in one batch (``commit_writes``), then each subtree's rows in one call."""
+        hashes in one batch (``commit_writes``), then each subtree's rows in one call.
+        Returns the rows."""
         changes = commit_writes(self.data, writes, self.paths)
+        self._apply(changes)
+        return changes
+
+    def _apply(self, changes: ChangeRows) -> None:
+        """Note the keys ``changes`` added and removed, and give each subtree its rows."""
         by_lock = self.by_lock
         for key in changes.added:
             by_lock.setdefault(key[:2], set()).add(key)

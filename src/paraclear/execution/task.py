@@ -12,6 +12,7 @@ from paraclear.execution.access_batch import AccessBatch
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
 from paraclear.state import AccessSet, Key, Lock
+from paraclear.state.hashed import TreeRows
 
 LockData = dict[Key, object]
 Message = tuple[bool, Any]
@@ -66,6 +67,8 @@ class WorkerResult:
     """(nibble, digest, leaves) of every subtree the worker owns."""
     transfers: int
     metrics: WorkerMetrics
+    rows: TreeRows | None = None
+    """The tree rows of the keys it changed (for the coordinator's tree to catch up)."""
     aborted: bool = False
     mispredicted: Mispredicted | None = None
     """Why it aborted: the first transaction that stepped outside its predicted set."""

@@ -84,3 +84,21 @@ def commit_writes(
         at_path[at] = paths[key] = path
     hashes, deleted = hash_values(buffer, ends)
     return ChangeRows(path_rows(at_path), hashes, deleted, added, removed)
+
+
+def set_writes(
+    data: dict[Key, object], writes: Mapping[Key, object]
+) -> tuple[list[Key], list[Key]]:
+    """Set each of ``writes`` in ``data`` as ``commit_writes`` does, without rows (their
+    tree rows come from elsewhere); return the keys added and the keys removed."""
+    added: list[Key] = []
+    removed: list[Key] = []
+    for key, value in writes.items():
+        if value is None or (type(value) is int and value == 0):  # absent
+            if data.pop(key, _MISSING) is not _MISSING:
+                removed.append(key)
+        else:
+            if key not in data:
+                added.append(key)
+            data[key] = value
+    return added, removed

@@ -13,6 +13,9 @@ from paraclear.state.keys import Key
 
 Rows = npt.NDArray[np.uint8]
 Flags = npt.NDArray[np.bool_]
+TreeRows = tuple[Rows, Rows, Flags]
+"""Changes to a state tree as ``CompiledTree.update_rows`` takes them: row ``i`` sets the
+tree path ``paths[i]`` to the value hash ``hashes[i]``, or deletes it where ``deleted[i]``."""
 
 
 class HashedWrites(NamedTuple):

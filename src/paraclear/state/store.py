@@ -17,7 +17,7 @@ import numpy as np
 
 from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
 from paraclear.state.compiled import CompiledTree, hash_values, path_rows
-from paraclear.state.hashed import HashedWrites
+from paraclear.state.hashed import HashedWrites, TreeRows
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
 
@@ -45,10 +45,12 @@ class State:
         "_paths",
         "_stale",
         "_stale_root",
+        "_stale_rows",
         "_tree",
         "_watchers",
         "data",
         "kind",
+        "rows",
         "version",
     )
 
@@ -63,6 +65,12 @@ class State:
         self._tree = CompiledTree() if tree == "compiled" else SparseMerkleTree()
         self._stale: set[Key] = set()
         self._stale_root: bytes | None = None
+        self._stale_rows: list[TreeRows] | None = []
+        """The tree rows of the stale commits, in order (None: one came without)."""
+        self.rows: TreeRows | None = None
+        """The tree rows of the last ``apply`` (None for a reference tree, or after
+        ``apply_hashed``): for mirrors of the state that keep trees of their own (the
+        parallel executor's workers), which then need not encode its values again."""
         self.version = 0
         self._watchers: list[Callable[[Mapping[Key, object]], None]] = []
         if initial:
@@ -142,14 +150,21 @@ class State:
             paths[at] = known[key] = path
         if timings is not None:
             timings["encode"] = perf_counter() - started
-        self._update(batch, timings, hashed)
+        self.rows = self._update(batch, timings, hashed)
         for watcher in self._watchers:
             watcher(writes)
 
-    def apply_hashed(self, writes: Mapping[Key, object], root: bytes) -> None:
+    def apply_hashed(
+        self,
+        writes: Mapping[Key, object],
+        root: bytes,
+        rows: Collection[TreeRows] | None = None,
+    ) -> None:
         """Commit a write set whose new root was computed elsewhere (by the owners of the
         tree's top-level subtrees). The local tree catches up lazily, on the next ``prove``
-        or ``apply``, and then checks that it reaches ``root``."""
+        or ``apply``, and then checks that it reaches ``root``: from ``rows`` (the tree rows
+        of every key the write set changed, as its owners computed them) if given, else by
+        encoding the written keys again."""
         data = self.data
         absent = [key for key, value in writes.items() if is_absent(value)]
         data.update(writes)
@@ -157,6 +172,11 @@ class State:
             del data[key]
         self._stale.update(writes)
         self._stale_root = root
+        if rows is None or self._stale_rows is None:
+            self._stale_rows = None
+        else:
+            self._stale_rows.extend(rows)
+        self.rows = None
         self.version += 1
         for watcher in self._watchers:
             watcher(writes)
@@ -197,6 +217,19 @@ class State:
         """Bring the tree up to date with commits made by ``apply_hashed``."""
         if self._stale_root is None:
             return
+        tree, rows = self._tree, self._stale_rows
+        if rows is not None and isinstance(tree, CompiledTree):
+            for paths, hashes, deleted in rows:
+                tree.update_rows(paths, hashes, deleted)
+        else:
+            self._rehash_stale()
+        expected, self._stale_root = self._stale_root, None
+        self._stale, self._stale_rows = set(), []
+        if self._tree.root() != expected:
+            raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
+
+    def _rehash_stale(self) -> None:
+        """Encode and hash the stale keys again, into the tree."""
         data = self.data
         batch = _Batch()
         for key in self._stale:
@@ -208,15 +241,12 @@ class State:
                 batch.paths.append(self._path(key))
                 batch.ends.append(append_encoding(value, batch.buffer))
         self._update(batch)
-        expected, self._stale_root = self._stale_root, None
-        self._stale = set()
-        if self._tree.root() != expected:
-            raise RuntimeError("state tree disagrees with the root committed by apply_hashed")
 
     def _update(
         self, batch: _Batch, timings: Timings | None = None, rows: HashedWrites | None = None
-    ) -> None:
-        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere."""
+    ) -> TreeRows | None:
+        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere; the
+        rows the tree took (None for a reference tree)."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
             cvh, cdel = hash_values(batch.buffer, batch.ends)
@@ -227,6 +257,7 @@ class State:
                 cdel = np.concatenate((cdel, rows.deleted))
             hashed = perf_counter()
             self._tree.update_rows(cpath, cvh, cdel)
+            taken: TreeRows | None = (cpath, cvh, cdel)
         else:
             buffer = bytes(batch.buffer)
             encoded = [buffer[a:b] for a, b in pairwise([0, *batch.ends])]
@@ -237,9 +268,11 @@ class State:
                     changes.append((path.tobytes(), None if gone else digest.tobytes()))
             hashed = perf_counter()
             self._tree.update(changes)
+            taken = None
         if timings is not None:
             timings["value_hashes"] = hashed - started
             timings["tree"] = perf_counter() - hashed
+        return taken
 
     def _path(self, key: Key) -> bytes:
         path = self._paths.get(key)
