@@ -105,6 +105,9 @@ class CompiledEngine:
         """A run whose transactions so far the reference handlers ran without the tables
         (``_handlers_only``): the tables catch up with its pending writes if it reaches a
         batch for the kernels."""
+        self._chunk = MIN_CHUNK
+        """Transactions glued per kernel call at the start of the next batch: where the
+        last one left off (a shard worker runs a batch per round, many of them small)."""
         self.fallbacks = 0
         """Transactions of a kernel type that the reference handlers ran (since start)."""
         self.loads = 0
@@ -131,7 +134,7 @@ class CompiledEngine:
             self._handled = run
             return run.receipts[first:]
         tables = self._tables_for(run)
-        at, chunk = 0, MIN_CHUNK
+        at, chunk = 0, self._chunk
         while at < len(batch):
             end = at
             while end < len(batch) and end - at < chunk and isinstance(batch[end], KERNEL_TYPES):
@@ -146,6 +149,7 @@ class CompiledEngine:
                 chunk = MIN_CHUNK
             self._run_reference(run, tables, batch[at])
             at += 1
+        self._chunk = chunk
         self._flush(run, tables)
         self._run, self._included = run, len(run.receipts)
         return run.receipts[first:]
