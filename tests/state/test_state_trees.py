@@ -95,3 +95,4 @@ def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
     with pytest.raises(ValueError, match="does not hold"):
         state.apply(writes, hashed=stray)
     assert state.root() == State().root()  # the tree was not touched
+    assert state.data == {}  # nor any key

@@ -8,8 +8,8 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
-from itertools import pairwise
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain, compress, pairwise
 from time import perf_counter
 from typing import Final, Literal
 
@@ -111,7 +111,7 @@ class State:
         comparison, canonical encoding), ``value_hashes`` and ``tree``.
 
         Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not
-        hold (a bug of its maker: the data may then be partly set; the tree is not).
+        hold (a bug of its maker), before any key is set.
         """
         started = perf_counter()
         self._sync()
@@ -121,16 +121,11 @@ class State:
         paths, ends, buffer = batch.paths, batch.ends, batch.buffer
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
-        covered = _covered(hashed)
-        seen = 0
-        for key, value in writes.items():
-            if key in covered:
-                seen += 1
-                if value is None or (type(value) is int and value == 0):
-                    data.pop(key, None)
-                else:
-                    data[key] = value
-                continue
+        rest: Iterable[tuple[Key, object]] = writes.items()
+        gone: list[Key] | None = None
+        if hashed is not None and hashed.keys:
+            rest, hashed, gone = _uncovered(data, writes, hashed)
+        for key, value in rest:
             if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
                     del data[key]
@@ -144,8 +139,11 @@ class State:
                     fresh.append(key)
                 paths.append(path or b"")
                 ends.append(append_encoding(value, buffer))
-        if seen != len(covered):
-            raise ValueError("hashed writes name keys that the write set does not hold")
+        if gone is not None:  # the hashed keys, all at once (the others again, unchanged)
+            data.update(writes)
+            absent = [key for key, value in rest if is_absent(value)]
+            for key in chain(gone, absent):
+                del data[key]
         for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
             paths[at] = known[key] = path
         if timings is not None:
@@ -281,14 +279,29 @@ class State:
         return path
 
 
-def _covered(hashed: HashedWrites | None) -> Collection[Key]:
-    """The keys of ``hashed`` (each at most once)."""
-    if hashed is None:
-        return ()
-    covered = set(hashed.keys)
-    if len(covered) != len(hashed.keys):
-        raise ValueError("hashed writes name a key twice")
-    return covered
+def _uncovered(
+    data: Mapping[Key, object], writes: Mapping[Key, object], hashed: HashedWrites
+) -> tuple[list[tuple[Key, object]], HashedWrites, list[Key]]:
+    """Split ``writes`` around ``hashed``: the writes it does not hold (in their order), its
+    rows that change the tree (not the deletions of keys absent from ``data``), and the keys
+    it deletes.
+
+    Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not hold."""
+    keys = hashed.keys
+    others = writes.keys() - keys
+    if len(others) + len(keys) != len(writes):  # else a key twice, or one not in writes
+        raise ValueError("hashed writes name a key twice or one the write set does not hold")
+    rest = [(key, value) for key, value in writes.items() if key in others] if others else []
+    at = np.flatnonzero(hashed.deleted).tolist()
+    gone = [keys[i] for i in at]
+    absent = [i for i, key in zip(at, gone, strict=True) if key not in data]
+    if not absent:
+        return rest, hashed, gone
+    changed = np.ones(len(keys), dtype=np.bool_)
+    changed[absent] = False
+    paths, hashes, deleted = hashed.paths[changed], hashed.hashes[changed], hashed.deleted[changed]
+    kept = HashedWrites(list(compress(keys, changed.tolist())), paths, hashes, deleted)
+    return rest, kept, gone
 
 
 class _Batch:

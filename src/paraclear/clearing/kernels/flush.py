@@ -17,8 +17,13 @@ committed from the rows (``kernels.hashed``).
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from paraclear.clearing.kernels.layout import (
     A_COLL,
@@ -59,6 +64,7 @@ from paraclear.clearing.kernels.layout import (
     T_ORDERS,
     T_PORTFOLIO,
     T_RESV,
+    Int64Array,
 )
 from paraclear.clearing.records import OpenOrder, Position
 from paraclear.execution.block_run import fold_delta
@@ -68,92 +74,113 @@ from paraclear.state import keys as k
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
 
+BoolArray = npt.NDArray[np.bool_]
+
 
 def flush_tables(tables: Tables, pending: dict[Key, object], data: Mapping[Key, object]) -> None:
     """Write every key the kernels changed since the last flush into ``pending``, as the
     reference handlers would have (absolute values; counters folded), and clear the marks
     of what changed. Order rows closed since then become free."""
-    _flush_orders(tables, pending)
-    _flush_positions(tables, pending)
-    _flush_accounts(tables, pending)
+    if tables.touched_orders:
+        _flush_orders(tables, pending)
+    if tables.touched_positions:
+        _flush_positions(tables, pending)
+    if tables.touched_accounts:
+        _flush_accounts(tables, pending)
     _flush_counters(tables, pending, data)
     tables.touched_accounts, tables.touched_positions = [], []
     tables.touched_orders, tables.touched_instruments = [], []
 
 
 def _flush_orders(tables: Tables, pending: dict[Key, object]) -> None:
-    """Write the touched orders and keep their accounts' lists of open orders."""
-    rows = tables.touched_orders
-    values = tables.orders[rows].tolist()
+    """Write the touched orders (built column by column) and keep their accounts' lists
+    of open orders."""
+    rows = np.array(tables.touched_orders, dtype=np.int64)
+    o = tables.orders[rows]
     tables.orders[rows, O_TOUCH] = 0
-    names, instruments = tables.account_names, tables.instrument_names
-    order_row, listed = tables.order_row, tables.open_orders
-    flushed = tables.block_rows.orders
-    for row, o in zip(rows, values, strict=True):
-        account, nonce = o[O_ACCT], o[O_NONCE]
-        key = k.order(names[account], nonce)
-        nonces = listed[account]
-        if o[O_LIVE]:
-            flushed[key] = (row, account, nonce)
-            pending[key] = OpenOrder(
-                instruments[o[O_INST]], o[O_BUY] == 1, ORDER_KINDS[o[O_KIND]],
-                o[O_PRICE], o[O_REM], o[O_FILLED], o[O_RESV], o[O_REDUCE] == 1, o[O_GTB],
-            )  # fmt: skip
-            if nonce not in nonces:
-                insort(nonces, nonce)
+    live = o[:, O_LIVE].tolist()
+    accounts, nonces = o[:, O_ACCT].tolist(), o[:, O_NONCE].tolist()
+    keys = list(map(k.order, map(tables.account_names.__getitem__, accounts), nonces))
+    c = o.T.tolist()
+    values: list[object] = list(
+        map(
+            OpenOrder,
+            map(tables.instrument_names.__getitem__, c[O_INST]),
+            map(bool, c[O_BUY]),
+            map(ORDER_KINDS.__getitem__, c[O_KIND]),
+            *(c[O_PRICE], c[O_REM], c[O_FILLED], c[O_RESV]),
+            map(bool, c[O_REDUCE]),
+            c[O_GTB],
+        )
+    )
+    flushed = np.where(o[:, O_LIVE] == 1, rows, -1).tolist()
+    entries = zip(flushed, accounts, nonces, strict=True)
+    tables.block_rows.orders.update(dict(zip(keys, entries, strict=True)))
+    listed, order_row = tables.open_orders, tables.order_row
+    for at, (row, account, nonce) in enumerate(zip(rows.tolist(), accounts, nonces, strict=True)):
+        held = listed[account]
+        if live[at]:
+            if nonce not in held:
+                insort(held, nonce)
             continue
-        flushed[key] = (-1, account, nonce)
-        pending[key] = None
-        if nonce in nonces:
-            nonces.remove(nonce)
+        values[at] = None
+        if nonce in held:
+            held.remove(nonce)
         if order_row.get((account, nonce)) == row:
             del order_row[(account, nonce)]
         tables.free_orders.append(row)
+    pending.update(dict(zip(keys, values, strict=True)))
 
 
 def _flush_positions(tables: Tables, pending: dict[Key, object]) -> None:
     rows = tables.touched_positions
-    values = tables.positions[rows].tolist()
+    p = tables.positions[rows]
     tables.positions[rows, P_TOUCH] = 0
     tables.block_rows.positions.update(rows)
-    keys = tables.position_keys
-    for row, p in zip(rows, values, strict=True):
-        size = p[P_SIZE]
-        pending[keys[row]] = Position(size, p[P_QUOTE], p[P_FIDX]) if size else None
+    sizes, quotes, indices = p[:, P_SIZE].tolist(), p[:, P_QUOTE].tolist(), p[:, P_FIDX].tolist()
+    values = [
+        Position(size, quote, index) if size else None
+        for size, quote, index in zip(sizes, quotes, indices, strict=True)
+    ]
+    pending.update(dict(zip(map(tables.position_keys.__getitem__, rows), values, strict=True)))
 
 
 def _flush_accounts(tables: Tables, pending: dict[Key, object]) -> None:
-    rows = tables.touched_accounts
-    values = tables.accounts[rows].tolist()
+    """Write the touched accounts' fields, one field at a time over all of them."""
+    rows = np.array(tables.touched_accounts, dtype=np.int64)
+    a = tables.accounts[rows]
     tables.accounts[rows, A_TOUCH] = 0
-    flushed = tables.block_rows.accounts
-    all_keys, listed = tables.account_keys, tables.open_orders
-    for account, a in zip(rows, values, strict=True):
-        keys, touched = all_keys[account], a[A_TOUCH]
-        flushed[account] = flushed.get(account, 0) | touched
-        if touched & T_COLL:
-            pending[keys.collateral] = a[A_COLL]
-        if touched & T_NONCE:
-            pending[keys.nonce] = a[A_NONCE]
-        if touched & T_RESV:
-            pending[keys.reserved] = a[A_RESV] or None
-        if touched & T_BANK:
-            pending[keys.bankruptcy] = None
-        if touched & T_PORTFOLIO:
-            pending[keys.portfolio] = _portfolio(tables, account, a[A_NPOS])
-        if touched & T_ORDERS:
-            nonces = listed[account]
-            pending[keys.open_orders] = tuple(nonces) if nonces else None
+    touched = a[:, A_TOUCH]
+    tables.block_rows.mark_accounts(rows, touched)
+    keys, listed = tables.account_keys, tables.open_orders
+
+    def write(at: BoolArray, field: str, values: Iterable[object]) -> None:
+        of = map(attrgetter(field), map(keys.__getitem__, rows[at].tolist()))
+        pending.update(dict(zip(of, values, strict=False)))  # repeat(None) has no end
+
+    at = (touched & T_COLL) != 0
+    write(at, "collateral", a[at, A_COLL].tolist())
+    at = (touched & T_NONCE) != 0
+    write(at, "nonce", a[at, A_NONCE].tolist())
+    at = (touched & T_RESV) != 0
+    write(at, "reserved", [value or None for value in a[at, A_RESV].tolist()])
+    write((touched & T_BANK) != 0, "bankruptcy", repeat(None))
+    at = (touched & T_PORTFOLIO) != 0
+    write(at, "portfolio", _portfolios(tables, rows[at], a[at, A_NPOS]))
+    at = (touched & T_ORDERS) != 0
+    lists = map(listed.__getitem__, rows[at].tolist())
+    write(at, "open_orders", [tuple(nonces) or None for nonces in lists])
 
 
-def _portfolio(tables: Tables, account: int, count: int) -> tuple[str, ...] | None:
-    """The sorted names of the instruments account ``account`` holds (None: none)."""
-    if not count:
-        return None
-    held = tables.account_positions[account, :count].tolist()
-    instruments = tables.positions[held, P_INST].tolist()
+def _portfolios(tables: Tables, rows: Int64Array, counts: Int64Array) -> list[object]:
+    """The sorted names of the instruments each account of ``rows`` holds (None: none)."""
+    if not len(rows):
+        return []
+    held = tables.account_positions[rows]
+    slots = np.arange(held.shape[1])[None, :] < counts[:, None]
+    instruments = np.where(slots, tables.positions[held, P_INST], -1).tolist()
     names = tables.instrument_names
-    return tuple(sorted([names[at] for at in instruments]))
+    return [tuple(sorted([names[at] for at in row if at >= 0])) or None for row in instruments]
 
 
 def _flush_counters(tables: Tables, pending: dict[Key, object], data: Mapping[Key, object]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, pairwise
+from operator import getitem
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import numpy as np
@@ -114,8 +115,8 @@ class BlockRows:
     __slots__ = ("accounts", "counters", "orders", "positions")
 
     def __init__(self) -> None:
-        self.accounts: dict[int, int] = {}
-        """Account row → ``T_*`` bits of its keys last written by a flush."""
+        self.accounts = np.zeros(0, dtype=np.int64)
+        """Each account row's ``T_*`` bits of its keys last written by a flush."""
         self.positions: set[int] = set()
         self.orders: dict[Key, tuple[int, int, int]] = {}
         """Order key → (its row if the flush left it open, else -1; account row; nonce)."""
@@ -124,16 +125,22 @@ class BlockRows:
 
     def clear(self) -> None:
         """A new block: nothing written yet."""
-        self.accounts.clear()
+        self.accounts.fill(0)
         self.positions.clear()
         self.orders.clear()
         self.counters.clear()
 
+    def mark_accounts(self, rows: Int64Array, bits: Int64Array) -> None:
+        """A flush wrote the keys ``bits`` name of each account of ``rows`` (no row twice)."""
+        if len(rows):
+            self.accounts = _room(self.accounts, int(rows.max()) + 1)
+            self.accounts[rows] |= bits
+
     def forget_account(self, row: int, field: str) -> None:
         """The account key ``field`` of ``row`` was written by someone else."""
-        bits = self.accounts.get(row)
-        if bits is not None:
-            self.accounts[row] = bits & ~FIELD_BITS.get(field, 0)
+        accounts = self.accounts
+        if row < len(accounts) and accounts[row]:
+            accounts[row] &= ~FIELD_BITS.get(field, 0)
 
 
 class RowHasher:
@@ -167,18 +174,17 @@ class RowHasher:
     ) -> HashedWrites:
         """The paths and value hashes of the keys ``block`` holds, from the rows and (for
         counters) ``pending`` (accounts that hold a value the tables cannot are left to
-        ``State.apply``, and so are counters past 64 bits; so are orders and counters
-        absent before the block and at its end: nothing to delete)."""
+        ``State.apply``, and so are counters past 64 bits, and counters absent before the
+        block and at its end)."""
         self._catch_up(tables)
-        accounts = _array(block.accounts.keys(), len(block.accounts))
-        bits = _array(block.accounts.values(), len(block.accounts))
+        accounts = np.flatnonzero(block.accounts)
+        bits = block.accounts[accounts]
         keep = tables.accounts[accounts, A_WIDE] == 0
         chosen = (bits[keep, None] & FIELD_MASKS[None, :]) != 0
         at, slots = np.nonzero(chosen)  # each account's fields, in ``ACCOUNT_FIELDS`` order
         accounts = accounts[keep][at]
-        names = tables.account_keys
-        pairs = zip(accounts.tolist(), slots.tolist(), strict=True)
-        keys = [names[row][slot] for row, slot in pairs]
+        names = map(tables.account_keys.__getitem__, accounts.tolist())
+        keys = list(map(getitem, names, slots.tolist()))
         lists = tables.open_orders
         nonces, starts = _flat([lists[row] for row in accounts[slots == LISTS].tolist()])
         account_items = np.zeros(len(accounts), dtype=np.int64)
@@ -186,12 +192,10 @@ class RowHasher:
         positions = _array(block.positions, len(block.positions))
         owners = tables.positions[positions, P_ACCT]
         positions = positions[tables.accounts[owners, A_WIDE] == 0]
-        position_keys = tables.position_keys
-        keys += [position_keys[row] for row in positions.tolist()]
-        kept = [(key, order) for key, order in block.orders.items() if order[0] >= 0 or key in data]
-        order_keys = [key for key, _ in kept]
-        count = len(kept)
-        orders = _array(chain.from_iterable(order for _, order in kept), 3 * count)
+        keys += map(tables.position_keys.__getitem__, positions.tolist())
+        order_keys = list(block.orders)
+        count = len(order_keys)
+        orders = _array(chain.from_iterable(block.orders.values()), 3 * count)
         orders = orders.reshape(count, 3)
         keys += order_keys
         counted = _counted(block.counters, data, pending)
