@@ -1,6 +1,14 @@
 """The glue between transactions and the kernels: each transaction as a row of ``X_*``
 columns (names resolved to table rows; a placement gets a new order row), and each result
-row back as the receipt the handler would give, with its typed error or its event."""
+row back as the receipt the handler would give, with its typed error or its event.
+
+It is Python run for every transaction of a block, so it is written for that, a batch at a
+time: one function per transaction type, found by the exact type, makes the type's row as a
+tuple and its event by position; a known name is one dict lookup (a new one goes through
+``Tables``, which gives it the next row, in the order the batch names it); all rows go into
+one array at once; enum members are read by ``_value_`` (``.value`` is a property, several
+times dearer); a typed error that repeats in a batch is built once.
+"""
 
 from __future__ import annotations
 
