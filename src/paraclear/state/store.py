@@ -8,7 +8,7 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from itertools import chain, compress, pairwise
 from time import perf_counter
 from typing import Final, Literal
