@@ -74,6 +74,9 @@ class ShardWorker:
         carries its tables to the next block's run, with ``carried``."""
         self.carried: dict[Key, object] = {}
         self.nibbles = [n for n in range(RADIX) if n % workers == index]
+        self.owns = np.zeros(RADIX, dtype=np.bool_)
+        """Whether this shard owns each top nibble of a tree path."""
+        self.owns[self.nibbles] = True
         self.data: dict[Key, object] = {}
         self.by_lock: dict[Lock, set[Key]] = {}
         self.paths: dict[Key, bytes] = {}
@@ -312,7 +315,7 @@ class ShardWorker:
             self._commit(own)
         else:
             paths, hashes, deleted = rows
-            mine = np.flatnonzero(np.isin(paths[:, 0] >> 4, self.nibbles))
+            mine = np.flatnonzero(self.owns[paths[:, 0] >> 4])
             added, removed = set_writes(self.data, own)
             self._apply(ChangeRows(paths[mine], hashes[mine], deleted[mine], added, removed))
         if self.followed is not None:
