@@ -81,3 +81,14 @@ def test_apply_hashed_catches_up_from_the_rows_of_each_commit():
     lazy.apply_hashed({("acct", "b", "c"): 9}, reference.root(), [(paths, hashes, ~deleted)])
     with pytest.raises(RuntimeError, match="disagrees"):  # rows that do not give the root
         lazy.prove(("acct", "a1", "c"))
+
+
+def test_rows_of_a_long_run_of_apply_hashed_are_dropped_past_the_number_of_keys():
+    reference, lazy = State(), State()
+    writes = {("acct", f"a{i}", "c"): 1 for i in range(10)}
+    for number in range(30):
+        writes = {key: number + 1 for key in writes}
+        reference.apply(writes)
+        lazy.apply_hashed(writes, reference.root(), [reference.rows])
+    assert lazy._stale_rows is None  # 300 rows for 10 keys: the catch-up encodes instead
+    assert lazy.prove(("acct", "a1", "c")) == reference.prove(("acct", "a1", "c"))

@@ -66,7 +66,8 @@ class State:
         self._stale: set[Key] = set()
         self._stale_root: bytes | None = None
         self._stale_rows: list[TreeRows] | None = []
-        """The tree rows of the stale commits, in order (None: one came without)."""
+        """The tree rows of the stale commits, in order (None: one came without, or they
+        outnumber the keys: a long run of ``apply_hashed`` keeps no more than that)."""
         self.rows: TreeRows | None = None
         """The tree rows of the last ``apply`` (None for a reference tree, or after
         ``apply_hashed``): for mirrors of the state that keep trees of their own (the
@@ -170,10 +171,13 @@ class State:
             del data[key]
         self._stale.update(writes)
         self._stale_root = root
-        if rows is None or self._stale_rows is None:
+        kept = self._stale_rows
+        if rows is None or kept is None:
             self._stale_rows = None
         else:
-            self._stale_rows.extend(rows)
+            kept.extend(rows)
+            if sum(len(paths) for paths, _, _ in kept) > len(self.data):
+                self._stale_rows = None  # more rows than keys: encoding them is no dearer
         self.rows = None
         self.version += 1
         for watcher in self._watchers:
