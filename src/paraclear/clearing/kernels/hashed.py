@@ -77,6 +77,7 @@ with, and what encodes it."""
 LISTS: Final = len(ACCOUNT_FIELDS) - 1
 """The slot of the list of open orders in ``ACCOUNT_FIELDS``."""
 INT64: Final = (-(2**63), 2**63 - 1)
+"""The values a counter may hold to be encoded from an ``int64`` (``W_INT``)."""
 FIELD_BITS: Final = {
     "collateral": T_COLL,
     "nonce": T_NONCE,
@@ -210,7 +211,8 @@ class RowHasher:
                 np.full(len(counted), W_INT, dtype=np.int64),
             )
         )
-        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0), 0 * counts))
+        unused = np.zeros(len(counted), dtype=np.int64)  # a counter's entry names no row
+        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0), unused))
         order_paths = self._child_paths(tables, orders[:, 1].copy(), orders[:, 2].copy(), True)
         paths = np.concatenate(
             (
