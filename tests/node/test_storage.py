@@ -57,6 +57,27 @@ def test_appended_blocks_read_back_with_receipts_envelopes_and_roots_after_reope
         assert store.root_at(0) == plan.spec.genesis_state().root() == store.genesis_root
 
 
+def test_the_tips_block_hash_is_kept_in_memory_and_equals_the_stored_one(
+    tmp_path: Path, plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, results = _execute_first(plan, 3)
+    with BlockStore.open(tmp_path, plan.spec) as store:
+        for block, result in zip(plan.blocks[:3], results, strict=True):
+            store.append(block, result)
+            stored = [store.block(h).block_hash for h in range(1, block.height + 1)]
+            assert [store.hash_at(h) for h in range(1, block.height + 1)] == stored
+            assert store.hash_at(block.height) == store.last_hash
+        assert store.hash_at(0) == store.genesis_root
+    with BlockStore.open(tmp_path) as store:
+        assert store.hash_at(2) == stored[1]
+
+        def unread(column: str, height: int) -> bytes:
+            raise AssertionError(f"read {column} at {height} from the database")
+
+        monkeypatch.setattr(store, "_column_at", unread)
+        assert store.hash_at(3) == stored[-1]
+
+
 def test_a_new_store_is_at_height_zero_with_the_genesis_root(tmp_path: Path, plan: Plan) -> None:
     with BlockStore.open(tmp_path / "new" / "dir", plan.spec) as store:
         assert store.height == 0

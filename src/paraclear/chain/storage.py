@@ -153,6 +153,9 @@ class BlockStore:
         self.header_from: int = msgspec.msgpack.decode(self._meta("header_from"), type=int)
         """The first height hashed under block hash version 2 (``paraclear.client.headers``)."""
         self.height, self.last_root, self.last_hash = self._tip()
+        self._tip_hash = (self.height, self.last_hash)
+        """The tip's height and block hash as one value: a reader on another thread never
+        pairs a new height with the hash before it (``hash_at``)."""
 
     @classmethod
     def open(
@@ -272,6 +275,7 @@ class BlockStore:
             size = sum(len(blob) for blob in row[3:6] if isinstance(blob, bytes))
             raise sql.write_error(error, self.path, block.height, "the block", size) from None
         self.height, self.last_root, self.last_hash = block.height, result.state_root, digest
+        self._tip_hash = (block.height, digest)
         try:
             self.acknowledged.write(Mark(block.height, digest))
         except OSError as error:
@@ -316,8 +320,10 @@ class BlockStore:
         return self._column_at("state_root", height)
 
     def hash_at(self, height: int) -> bytes:
-        """The block hash stored for ``height`` (the genesis root for 0)."""
-        return self._column_at("hash", height)
+        """The block hash stored for ``height`` (the genesis root for 0). The tip's is kept
+        in memory: the API's listeners ask for it after every block."""
+        tip, digest = self._tip_hash
+        return digest if height == tip else self._column_at("hash", height)
 
     def verify_hashes(
         self,
@@ -458,6 +464,7 @@ class BlockStore:
         block before recording it, so a reader never sees the record ahead of the log.)"""
         mark = self.acknowledged.read()
         self.height, self.last_root, self.last_hash = self._tip()
+        self._tip_hash = (self.height, self.last_hash)
         if self.height < mark.height:
             directory = self.path.parent
             if not accept_loss:
