@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, pairwise
 from operator import getitem
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -110,6 +110,16 @@ def _room(array: _A, rows: int) -> _A:
     return bigger  # type: ignore[return-value]
 
 
+class _Entries(NamedTuple):
+    """Entries for ``encode_rows`` (what, of which row, the item) with their keys' paths."""
+
+    keys: list[Key]
+    kinds: Int64Array
+    rows: Int64Array
+    items: Int64Array
+    paths: Rows
+
+
 class BlockRows:
     """The rows of the keys whose latest write in the current block came from a flush."""
 
@@ -178,53 +188,64 @@ class RowHasher:
         ``State.apply``, and so are counters past 64 bits, and counters absent before the
         block and at its end)."""
         self._catch_up(tables)
+        accounts, lists = self._accounts(tables, block)
+        parts = (
+            accounts,
+            self._positions(tables, block),
+            self._orders(tables, block),
+            self._counters(block, data, pending),
+        )
+        keys = list(chain.from_iterable(part.keys for part in parts))
+        kinds = np.concatenate([part.kinds for part in parts])
+        rows = np.concatenate([part.rows for part in parts])
+        items = np.concatenate([part.items for part in parts])
+        paths = np.concatenate([part.paths for part in parts])
+        hashes, deleted = self.hash_values(tables, kinds, rows, items, lists)
+        return HashedWrites(keys, paths, hashes, deleted)
+
+    def _accounts(self, tables: Tables, block: BlockRows) -> tuple[_Entries, Int64Array]:
+        """The accounts' fields, in ``ACCOUNT_FIELDS`` order, and the lists of open orders
+        they name (``encode_rows``' ``lists``)."""
         accounts = np.flatnonzero(block.accounts)
         bits = block.accounts[accounts]
         keep = tables.accounts[accounts, A_WIDE] == 0
-        chosen = (bits[keep, None] & FIELD_MASKS[None, :]) != 0
-        at, slots = np.nonzero(chosen)  # each account's fields, in ``ACCOUNT_FIELDS`` order
+        at, slots = np.nonzero((bits[keep, None] & FIELD_MASKS[None, :]) != 0)
         accounts = accounts[keep][at]
         names = map(tables.account_keys.__getitem__, accounts.tolist())
         keys = list(map(getitem, names, slots.tolist()))
-        lists = tables.open_orders
-        nonces, starts = _flat([lists[row] for row in accounts[slots == LISTS].tolist()])
-        account_items = np.zeros(len(accounts), dtype=np.int64)
-        account_items[slots == LISTS] = starts
+        listed = tables.open_orders
+        lists, starts = _flat([listed[row] for row in accounts[slots == LISTS].tolist()])
+        items = np.zeros(len(accounts), dtype=np.int64)
+        items[slots == LISTS] = starts
+        paths = self._account_paths(tables, accounts)[accounts, slots]
+        return _Entries(keys, FIELD_KINDS[slots], accounts, items, paths), lists
+
+    def _positions(self, tables: Tables, block: BlockRows) -> _Entries:
         positions = _array(block.positions, len(block.positions))
         owners = tables.positions[positions, P_ACCT]
         positions = positions[tables.accounts[owners, A_WIDE] == 0]
-        keys += map(tables.position_keys.__getitem__, positions.tolist())
-        order_keys = list(block.orders)
-        count = len(order_keys)
-        orders = _array(chain.from_iterable(block.orders.values()), 3 * count)
-        orders = orders.reshape(count, 3)
-        keys += order_keys
-        counted = _counted(block.counters, data, pending)
-        keys += counted
-        counts = np.array([pending[key] for key in counted], dtype=np.int64)
-        none = np.zeros(len(positions) + count, dtype=np.int64)
-        kinds = np.concatenate(
-            (
-                FIELD_KINDS[slots],
-                np.full(len(positions), W_POSITION, dtype=np.int64),
-                np.where(orders[:, 0] >= 0, W_ORDER, W_DELETE),
-                np.full(len(counted), W_INT, dtype=np.int64),
-            )
-        )
-        unused = np.zeros(len(counted), dtype=np.int64)  # a counter's entry names no row
-        rows = np.concatenate((accounts, positions, np.maximum(orders[:, 0], 0), unused))
-        order_paths = self._child_paths(tables, orders[:, 1].copy(), orders[:, 2].copy(), True)
-        paths = np.concatenate(
-            (
-                self._account_paths(tables, accounts)[accounts, slots],
-                self._position_paths(tables, positions)[positions],
-                order_paths,
-                self._counter_paths(counted),
-            )
-        )
-        items = np.concatenate((account_items, none, counts))
-        hashes, deleted = self.hash_values(tables, kinds, rows, items, nonces)
-        return HashedWrites(keys, paths, hashes, deleted)
+        keys = list(map(tables.position_keys.__getitem__, positions.tolist()))
+        kinds = np.full(len(positions), W_POSITION, dtype=np.int64)
+        paths = self._position_paths(tables, positions)[positions]
+        return _Entries(keys, kinds, positions, np.zeros_like(positions), paths)
+
+    def _orders(self, tables: Tables, block: BlockRows) -> _Entries:
+        """Orders left open (``W_ORDER``) or closed (``W_DELETE``)."""
+        keys = list(block.orders)
+        orders = _array(chain.from_iterable(block.orders.values()), 3 * len(keys))
+        row, account, nonce = orders.reshape(len(keys), 3).T.copy()
+        kinds = np.where(row >= 0, W_ORDER, W_DELETE)
+        paths = self._child_paths(tables, account, nonce, True)
+        return _Entries(keys, kinds, np.maximum(row, 0), np.zeros_like(row), paths)
+
+    def _counters(
+        self, block: BlockRows, data: Mapping[Key, object], pending: Mapping[Key, object]
+    ) -> _Entries:
+        """Counters, each value its entry's item (it names no row)."""
+        keys = _counted(block.counters, data, pending)
+        values = np.array([pending[key] for key in keys], dtype=np.int64)
+        kinds = np.full(len(keys), W_INT, dtype=np.int64)
+        return _Entries(keys, kinds, np.zeros_like(values), values, self._counter_paths(keys))
 
     def encodings(
         self,
