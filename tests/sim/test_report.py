@@ -8,11 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from paraclear.bench.ceiling import measure_ceiling
 from paraclear.bench.crashtest import Plan
 from paraclear.chain.storage import DB_NAME
-from paraclear.sim.compare import BlockComparison, ReplayComparison, compare_replay
+from paraclear.clearing.margin import StandardMargin
+from paraclear.clearing.transactions import OracleUpdate, Transaction
+from paraclear.execution import Block
+from paraclear.sim.compare import (
+    CEILING_SAMPLES,
+    BlockComparison,
+    ReplayComparison,
+    compare_replay,
+)
 from paraclear.sim.report import DemoReport, Machine, cpu_model, short_key, summary, text
 from paraclear.sim.report_html import write_html
+from paraclear.state import State
 from tests.sim.report_support import CRASH, ORDERS, market_run, small_plan, write_chain
 
 
@@ -80,6 +90,29 @@ def test_a_wrong_live_root_makes_roots_unequal(chain_dir: Path) -> None:
     comparison = compare_replay(chain_dir, workers=2, backend="inline", expected_root=bytes(32))
     assert comparison.first_mismatch is None
     assert not comparison.roots_equal
+
+
+def test_a_block_of_oracle_updates_alone_gives_the_ceiling_nothing_to_measure() -> None:
+    update = OracleUpdate(sender="house", nonce=0, underlying="BTC", index_price=1, atm_vol_ppm=1)
+    block: Block[Transaction] = Block(height=1, time=0, txs=(update,))
+    assert measure_ceiling({}, block, StandardMargin(), threads=2) is None
+    assert measure_ceiling({}, block, StandardMargin(), threads=1) == 1.0
+
+
+def test_a_sampled_block_with_nothing_to_measure_passes_the_sample_to_the_next(
+    chain_dir: Path,
+) -> None:
+    asked: list[int] = []
+
+    def ceiling(state: State, block: Block[Transaction], model: object) -> float | None:
+        asked.append(block.height)
+        return None if len(asked) % 2 else 1.5  # every other block: nothing to measure
+
+    comparison = compare_replay(chain_dir, workers=2, backend="inline", ceiling=ceiling)
+    assert comparison.ceiling == 1.5  # a None in the median would not even sort
+    for nothing, then in zip(asked[::2], asked[1::2], strict=False):
+        assert then == nothing + 1
+    assert 2 <= len(asked) <= 2 * CEILING_SAMPLES
 
 
 def test_a_tampered_logged_root_is_found_at_its_height(chain_dir: Path) -> None:

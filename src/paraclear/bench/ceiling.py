@@ -42,15 +42,16 @@ def measure_ceiling(
     model: MarginModel,
     threads: int,
     repeats: int = 3,
-) -> float:
+) -> float | None:
     """The median over ``repeats`` of ``threads`` threads' speedup over one thread, each
     running ``block``'s kernel transactions on its own copy of the tables of ``data``
-    (1.0 for one thread, or a block with nothing for the kernels)."""
+    (1.0 for one thread; None for a block with nothing for the kernels: it says nothing
+    about the machine)."""
     if threads < 2:
         return 1.0
     make = _job_factory(data, block, model)
     if make is None:
-        return 1.0
+        return None
     started = perf_counter()
     make()()
     once = max(perf_counter() - started, 1e-6)

@@ -190,7 +190,9 @@ class _SideBySide:
         if measured:
             data, model = next(iter(self.states.values())).data, self.source.workload.model
             for count, ceilings in self.ceilings.items():
-                ceilings.append(measure_ceiling(data, block, model, count))
+                ceiling = measure_ceiling(data, block, model, count)
+                if ceiling is not None:
+                    ceilings.append(ceiling)
         first = self._sequential(block, number, measured)
         if isinstance(self.source, OrderBlocks) and block.height > 0:
             assert self.source.built is not None

@@ -41,8 +41,9 @@ from paraclear.execution import (
 from paraclear.execution.parallel import Backend
 from paraclear.state import State
 
-Ceiling = Callable[[State, Block[Transaction], MarginModel], float]
-"""Measures the machine's ceiling before a block, on the state at its start."""
+Ceiling = Callable[[State, Block[Transaction], MarginModel], float | None]
+"""Measures the machine's ceiling before a block, on the state at its start (None: the
+block gives it nothing to measure, as one of oracle updates alone)."""
 CEILING_SAMPLES: Final = 5
 
 ReplayProgress = Callable[[int, int, float, float], None]
@@ -213,7 +214,8 @@ def compare_replay(
 
     ``expected_root``: the live node's final root, checked against the replays' final root.
     ``ceiling``: measures the machine's ceiling on a block (``state`` at its start), before
-    ``CEILING_SAMPLES`` blocks spread over the chain; their median is reported.
+    ``CEILING_SAMPLES`` blocks spread over the chain (a block that gives it nothing to
+    measure passes the sample on to the next); their median is reported.
     Raises ``paraclear.chain.storage.StorageError`` if the directory holds no readable chain.
     """
     comparison = ReplayComparison(workers, backend, expected_root=expected_root)
@@ -230,11 +232,16 @@ def compare_replay(
             _warm_up(store, machine, workers)
             _warm_up_engine(store, sequential_machine)
         samples = {tip * k // (CEILING_SAMPLES + 1) + 1 for k in range(1, CEILING_SAMPLES + 1)}
-        ceilings = []
+        ceilings: list[float] = []
+        owed = 0
         with ParallelExecutor(machine, workers, backend) as parallel:
             for stored in store.blocks(1, tip):
-                if ceiling is not None and stored.height in samples:
-                    ceilings.append(ceiling(sequential_state, stored.block, machine.margin_model))
+                owed += stored.height in samples
+                if ceiling is not None and owed:
+                    measured = ceiling(sequential_state, stored.block, machine.margin_model)
+                    if measured is not None:
+                        ceilings.append(measured)
+                        owed -= 1
                 seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
                 par_result, par_seconds = _timed(parallel, parallel_state, stored)
                 block = _compare_block(stored, seq_result, seq_seconds, par_result, par_seconds)
