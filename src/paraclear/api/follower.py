@@ -122,6 +122,10 @@ class FollowerState(State):
             self.data.pop(key, None)
         self._root = root
         self.version += 1
+        if self._watchers:
+            writes: dict[Key, object] = {**entries, **dict.fromkeys(deleted)}
+            for watcher in self._watchers:
+                watcher(writes)
 
     def apply(self, writes: Mapping[Key, object], *args: Any, **kwargs: Any) -> None:
         raise NoTree("a follower's state follows blocks (FollowerState.follow)")

@@ -1,32 +1,85 @@
 """Lookups in the clearing state that the chain and the API share: the listed instruments,
 an underlying's oracle record, and order ids (an order's account and the nonce of the
 ``PlaceOrder`` that opened it).
+
+The listed instruments are kept per state (``_Listing``), from the write sets it commits:
+finding them meant scanning every key, 35 ms at 43,000 keys (10,000 accounts), and the API
+asked for them twice after every block and in every instruments read.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping
+from typing import Final
+
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.records import OracleData
-from paraclear.state import State
+from paraclear.state import Key, State
 from paraclear.state import keys as k
+
+_MARKET, _INSTRUMENT = k.INSTRUMENTS_LOCK
+
+
+class _Listing:
+    """The listed instruments of one state, by name, as of ``version``. A commit the state
+    reports (``State.watch``) updates it; any other change shows as a newer version, which
+    a full scan catches up with."""
+
+    def __init__(self, state: State) -> None:
+        self.listed: list[Instrument] = []
+        """By name (an option's name is computed: sorted once per change, not per read)."""
+        self.version = -1
+        self.state = weakref.ref(state)
+        state.watch(self._on_commit)
+
+    def instruments(self, state: State) -> list[Instrument]:
+        if self.version != state.version:
+            version = state.version  # read first: a commit during the scan rescans later
+            self.listed = _by_name(
+                {
+                    key[2]: value
+                    for key, value in list(state.data.items())  # one step under the GIL
+                    if _is_instrument(key) and isinstance(value, Option | Perpetual)
+                }
+            )
+            self.version = version
+        return list(self.listed)
+
+    def _on_commit(self, writes: Mapping[Key, object]) -> None:
+        state = self.state()
+        if state is None or self.version != state.version - 1:
+            return  # behind already: the next read scans
+        changed = [key for key in writes if key[0] == _MARKET and _is_instrument(key)]
+        if changed:
+            by_name = {instrument.name: instrument for instrument in self.listed}
+            for key in changed:
+                value = writes[key]
+                if isinstance(value, Option | Perpetual):
+                    by_name[key[2]] = value
+                else:
+                    by_name.pop(key[2], None)
+            self.listed = _by_name(by_name)  # replaced whole: a reader may hold the old
+        self.version = state.version
+
+
+_listings: Final[weakref.WeakKeyDictionary[State, _Listing]] = weakref.WeakKeyDictionary()
+
+
+def _by_name(by_name: dict[str, Instrument]) -> list[Instrument]:
+    return [by_name[name] for name in sorted(by_name)]
+
+
+def _is_instrument(key: Key) -> bool:
+    return len(key) == 3 and key[0] == _MARKET and key[1] == _INSTRUMENT
 
 
 def listed_instruments(state: State) -> list[Instrument]:
-    """Every listed instrument, by name.
-
-    Scans a copy of the key list (taken in one step under the GIL, so a producer thread
-    committing meanwhile cannot break the iteration). A node with many accounts should
-    keep an index instead.
-    """
-    found: list[Instrument] = []
-    for key, value in list(state.data.items()):
-        if (
-            key[:2] == k.INSTRUMENTS_LOCK
-            and len(key) == 3
-            and isinstance(value, Option | Perpetual)
-        ):
-            found.append(value)
-    return sorted(found, key=lambda instrument: instrument.name)
+    """Every listed instrument, by name (kept beside ``state``: see the module)."""
+    listing = _listings.get(state)
+    if listing is None:
+        listing = _listings[state] = _Listing(state)
+    return listing.instruments(state)
 
 
 def oracle_of(state: State, underlying: str) -> OracleData | None:

@@ -42,6 +42,7 @@ class State:
     """
 
     __slots__ = (
+        "__weakref__",  # views derived from a state are kept beside it, by weak reference
         "_paths",
         "_stale",
         "_stale_root",
