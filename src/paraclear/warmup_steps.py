@@ -139,6 +139,7 @@ STEPS: Final[dict[str, Callable[[], None]]] = {
 }
 """Every step by name, in the order they run."""
 
+
 def _row_encoders() -> None:
     """The compiled engine's encoders of its rows for the commit."""
     from paraclear.clearing.kernels.hashed import warm
