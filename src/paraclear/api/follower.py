@@ -42,9 +42,7 @@ from paraclear.chain import lookups
 from paraclear.chain.snapshot import decode_entries
 from paraclear.chain.store_records import MARGIN_MODELS
 from paraclear.chain.tape import Tape
-from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.records import OracleData
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
@@ -140,7 +138,7 @@ class FollowerState(State):
         raise NoTree("a follower's state keeps no tree")
 
 
-class Follower:
+class Follower(lookups.StateReads):
     """The core's state, books and tape as of ``height``: what the read methods read of a
     node (``reads.ReadNode``, ``deribit_views.MarketNode``, ``methods.Market``)."""
 
@@ -191,16 +189,7 @@ class Follower:
         self.height, self.block_time = block.height, block.time
         return decoded, receipts
 
-    # --- what the read methods ask of a node ---------------------------------------------
-
-    def instruments(self) -> list[Instrument]:
-        return lookups.listed_instruments(self.state)
-
-    def oracle(self, underlying: str) -> OracleData | None:
-        return lookups.oracle_of(self.state, underlying)
-
-    def time(self) -> int | None:
-        return self.block_time if self.height else None
+    # --- what the read methods ask of a node (with ``StateReads``) --------------------------
 
     def next_nonce(self, account: str) -> int:
         """The account's committed nonce (the core's counts its pending transactions too)."""

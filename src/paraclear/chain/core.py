@@ -61,9 +61,8 @@ from paraclear.chain.sigverify import SigVerifier
 from paraclear.chain.storage import BlockStore, ChainSpec, StorageError, StorageFull
 from paraclear.chain.tape import Tape
 from paraclear.clearing.events import OrderFilled
-from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.machine import ClearingMachine, Engine
-from paraclear.clearing.records import HouseConfig, OpenOrder, OracleData
+from paraclear.clearing.records import HouseConfig, OpenOrder
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.client.envelope import Keypair, SignedTx, encode_signed, tx_id
 from paraclear.client.errors import Dropped, EnvelopeError, NodeError
@@ -191,7 +190,7 @@ class BlockReport:
 Listener = Callable[[BlockReport], None]
 
 
-class Node:
+class Node(lookups.StateReads):
     """One node over one data directory. ``start`` runs the admission and producer threads;
     ``produce_block`` runs one block on the caller's thread instead (tests, tools)."""
 
@@ -688,15 +687,6 @@ class Node:
         """Call ``listener`` after every block; returns the function that unsubscribes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
-
-    def instruments(self) -> list[Instrument]:
-        return lookups.listed_instruments(self.state)
-
-    def oracle(self, underlying: str) -> OracleData | None:
-        return lookups.oracle_of(self.state, underlying)
-
-    def time(self) -> int | None:
-        return self.block_time if self.height else None
 
     def next_nonce(self, account: str) -> int:
         """The nonce the account's next transaction should carry (pending ones counted)."""
