@@ -116,7 +116,7 @@ def test_a_transaction_that_would_not_decode_back_is_refused_unless_it_has_an_en
 ) -> None:
     _, results = _execute_first(plan, 1)
     first = plan.blocks[0]
-    bad = Deposit(sender="no spaces allowed", nonce=0, amount=1)
+    bad = Deposit(sender="a", nonce=0, amount=0)  # a Positive amount of 0
     forged = Block(height=1, time=first.time, txs=(*first.txs[:-1], bad))
     envelopes = [b""] * len(first.txs)
     with BlockStore.open(tmp_path, plan.spec) as store:

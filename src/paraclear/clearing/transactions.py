@@ -12,36 +12,21 @@ rates parts per million (see ``paraclear.numbers``).
 from __future__ import annotations
 
 import enum
-import re
 from typing import Annotated, ClassVar, Final
 
 import msgspec
 
 from paraclear.clearing.errors import Rejected
 from paraclear.clearing.instruments import Instrument
+from paraclear.clearing.names import Holder, Name, check_names
 from paraclear.clearing.records import PoolConfig, SviSlice
 from paraclear.numbers import MAX_ABS_RAW
-from paraclear.state.keys import POOL_ACCOUNT
 
-MAX_NAME_LENGTH: Final = 64
 MAX_SETTLE_ACCOUNTS: Final = 100_000
 MAX_SURFACE_SLICES: Final = 64
 MAX_ADL_COUNTERPARTIES: Final = 64
 MAX_LABEL_LENGTH: Final = 64
 
-Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[\x21-\x7e]+$")
-]
-Holder = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        max_length=MAX_NAME_LENGTH,
-        pattern=r"^(?:[\x21-\x7e]+|" + re.escape(POOL_ACCOUNT) + ")$",
-    ),
-]
-"""An account that may hold a position: a ``Name``, or the options pool (whose name has a
-space so that no one can sign as it, but whose positions expiry settles like any other)."""
 Positive = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_RAW)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_ABS_RAW)]
 Rate = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
@@ -82,6 +67,9 @@ class Tx(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
     sender: Name
     nonce: NonNegative
     fee: NonNegative = 0
+
+    def __post_init__(self) -> None:  # after building or decoding
+        check_names(self)
 
 
 class Deposit(Tx, frozen=True, kw_only=True, tag="deposit"):
@@ -348,7 +336,7 @@ def decode_transaction(data: bytes | str) -> Transaction:
         raise Rejected(f"malformed transaction: {error}") from None
     except msgspec.DecodeError as error:
         raise Rejected(f"undecodable transaction: {error}") from None
-    _check_semantics(tx)
+    check_semantics(tx)
     return tx
 
 
@@ -364,11 +352,13 @@ def validate(tx: Transaction) -> Transaction:
         raise Rejected(f"malformed {type(tx).__name__}: {error}") from None
     except (msgspec.EncodeError, TypeError, OverflowError) as error:  # ints past 64 bits
         raise Rejected(f"malformed {type(tx).__name__}: {error}") from None
-    _check_semantics(tx)
+    check_semantics(tx)
     return tx
 
 
-def _check_semantics(tx: Transaction) -> None:
+def check_semantics(tx: Transaction) -> None:
+    """The checks that span fields (no transfer to oneself, sorted settlement accounts, ...),
+    which decoding does not make. Raises Rejected."""
     if isinstance(tx, Transfer) and tx.to == tx.sender:
         raise Rejected("transfer to oneself")
     if isinstance(tx, Trade) and tx.maker == tx.sender:

@@ -22,7 +22,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
 from paraclear.clearing.errors import Rejected
-from paraclear.clearing.transactions import Transaction, validate
+from paraclear.clearing.transactions import Transaction, check_semantics
 from paraclear.client.errors import (
     BadSignature,
     MalformedEnvelope,
@@ -126,8 +126,8 @@ def decode_signed(data: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> SignedTx:
         raise MalformedEnvelope(str(error)) from None
     except (msgspec.DecodeError, ValueError) as error:  # ValueError: invalid UTF-8, say
         raise MalformedEnvelope(f"undecodable: {error}") from None
-    try:
-        validate(signed.tx)
+    try:  # decoding checked every field's range already
+        check_semantics(signed.tx)
     except Rejected as error:
         raise MalformedEnvelope(str(error)) from None
     return signed
