@@ -235,6 +235,38 @@ def test_a_crossing_order_is_filled_in_its_own_block() -> None:
     assert ex.get(("acct", taker, "reserved")) is None
 
 
+def test_a_reduce_only_order_rests_capped_by_its_accounts_position() -> None:
+    """The builder hands the book the account's position for reduce-only orders, placed
+    and amended: a long of one contract rests a reduce-only sell of three as one."""
+    ex = _market()
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow = Flow(0, dict(ex.nonces))
+    long, short = ACCOUNTS[1], ACCOUNTS[2]
+    price = usd(60_000)
+
+    def block(*txs: Transaction) -> None:
+        built = builder.build(ex.state, ex.height + 1, ex.time + 60, list(txs))
+        result = SequentialExecutor(ex.machine).execute(ex.state, built.block)
+        assert all(r.ok for r in result.receipts)
+        ex.height, ex.time = ex.height + 1, ex.time + 60
+
+    block(
+        flow.tx(PlaceOrder, short, instrument=PERP.name, side=Side.SELL, price=price, size=ONE),
+        flow.tx(PlaceOrder, long, instrument=PERP.name, side=Side.BUY, price=price, size=ONE),
+    )
+    assert ex.size(long, PERP) == ONE
+    reduce = flow.tx(
+        PlaceOrder, long, instrument=PERP.name, side=Side.SELL, price=price + usd(500),
+        size=3 * ONE, reduce_only=True,
+    )  # fmt: skip
+    block(reduce)
+    assert _book_orders(builder.matcher) == {(long, reduce.nonce): (PERP.name, ONE)}
+    assert _state_orders(ex.state) == _book_orders(builder.matcher)
+    block(flow.tx(AmendOrder, long, order=reduce.nonce, price=price + usd(400), size=2 * ONE))
+    assert _book_orders(builder.matcher) == {(long, reduce.nonce): (PERP.name, ONE)}
+    assert _state_orders(ex.state) == _book_orders(builder.matcher)
+
+
 def test_a_cancel_of_an_order_placed_in_the_same_block_waits() -> None:
     ex = _market()
     builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")

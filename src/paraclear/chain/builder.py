@@ -225,10 +225,8 @@ class BlockBuilder:
         closes: list[CloseOrder] = []
         for name, result in results.items():
             closed: dict[OrderId, str] = dict(result.closed)
-            for oid, book_open, state_open, refused in _book_opens(
-                rows[name], result, run, unfilled
-            ):
-                self._reconcile(name, oid, book_open, state_open, refused, closed, closes)
+            for opens in _book_opens(rows[name], result, run, unfilled):
+                self._reconcile(name, opens, closed, closes)
         _run_closes(run, closes)
         if self._pending_cancels:
             cancelled = self.matcher.match(
@@ -259,7 +257,8 @@ class BlockBuilder:
         """
         if isinstance(tx, PlaceOrder):
             self.open_book(tx.instrument, run=run)
-            position = run.position(tx.sender, tx.instrument)
+            # the book reads a position only to cap a reduce-only order
+            position = run.position(tx.sender, tx.instrument) if tx.reduce_only else 0
             row = place_op(
                 order_id(tx.sender, tx.nonce),
                 tx.sender,
@@ -279,7 +278,7 @@ class BlockBuilder:
             order = run.order(tx.sender, tx.order)
             assert order is not None and before is not None  # the amend succeeded
             oid = order_id(tx.sender, tx.order)
-            position = run.position(tx.sender, order.instrument)
+            position = run.position(tx.sender, order.instrument) if order.reduce_only else 0
             if tx.price == before.price and tx.size <= before.remaining:
                 row = amend_op(oid, tx.sender, tx.price, tx.size, position)
                 if order.reduce_only:  # the book caps it: have its open size reported
@@ -332,21 +331,12 @@ class BlockBuilder:
         return self.matcher.match(height, block), rows
 
     def _reconcile(
-        self,
-        book: str,
-        oid: str,
-        book_open: int,
-        state_open: int,
-        refused: bool,
-        closed: Mapping[OrderId, str],
-        closes: list[CloseOrder],
+        self, book: str, opens: _Opens, closed: Mapping[OrderId, str], closes: list[CloseOrder]
     ) -> None:
-        """Bring the state's open size of order ``oid`` down to the book's, or close both:
+        """Bring the state's open size of an order down to the book's, or close both:
         add the ``CloseOrder`` it needs to ``closes`` (each order needs at most one, so
         none of them changes what the others read)."""
-        account, nonce = parse_order_id(oid)
-        if book_open == state_open and not refused:
-            return
+        oid, account, nonce, book_open, state_open, refused = opens
         if book_open < state_open and not refused:
             reason = closed.get(oid) or ("unfilled" if book_open == 0 else "reduced")
             closes.append(self._close(account, book, nonce, book_open, reason))
@@ -374,12 +364,16 @@ class BlockBuilder:
 _RESTING_KINDS: Final = frozenset((int(OrderKind.LIMIT), int(OrderKind.POST_ONLY)))
 
 
+_Opens = tuple[str, str, int, int, int, bool]
+"""An order's id, account and nonce, its open size in the book and in the state, and
+whether an operation on it was refused."""
+
+
 def _book_opens(
     rows: Sequence[Op], result: BookResult, run: _DryRun, unfilled: Mapping[str, int]
-) -> list[tuple[str, int, int, bool]]:
-    """(order id, open size in the book, open size in the state, whether an operation on it
-    was refused) for every order the block's operations named or filled, in the order first
-    met.
+) -> list[_Opens]:
+    """The ``_Opens`` of the orders the block's operations named or filled whose open sizes
+    in the book and in the state differ, or that the book refused, in the order first met.
 
     The book reports the sizes it alone knows (refused operations, reduce-only caps). Any
     other order is gone from the book if its last operation cancelled it, if it could not
@@ -406,6 +400,9 @@ def _book_opens(
         gone[str(closed_id)] = True
     opens = []
     for oid, is_gone in gone.items():
+        short = unfilled.get(oid, 0)
+        if not (is_gone or short or oid in reported or oid in refused):
+            continue  # the book holds what the state holds: no need to read it
         account, nonce = parse_order_id(oid)
         order = run.order(account, nonce)
         state_open = order.remaining if order is not None else 0
@@ -414,8 +411,9 @@ def _book_opens(
         elif is_gone:
             book_open = 0
         else:
-            book_open = state_open - unfilled.get(oid, 0)
-        opens.append((oid, book_open, state_open, oid in refused))
+            book_open = state_open - short
+        if book_open != state_open or oid in refused:
+            opens.append((oid, account, nonce, book_open, state_open, oid in refused))
     return opens
 
 
