@@ -8,7 +8,7 @@ and may fail after writing (so rollback matters) or touch an undeclared key.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -83,16 +83,25 @@ class MockRunner:
     """A batch runner for the mock universe (``BatchRunner``): it runs a batch one by one as
     ``BlockRun.run_all`` would, and keeps a mirror of what it wrote, as a compiled runner
     keeps tables, which must follow what others set in between (``changed``): a stale
-    mirror raises."""
+    mirror raises. Like a compiled runner it holds back the writes of locks a batch does
+    not need (``needed``) until ``flush`` or its next batch."""
 
     def __init__(self) -> None:
         self.run: BlockRun[MockTx] | None = None
         self.mirror: dict[tuple[str, ...], object] = {}
+        self.held: dict[tuple[str, ...], object] = {}
+        """Writes held back from the run's pending writes: its next batch reads them."""
         self.batches = 0
 
-    def run_batch(self, run: BlockRun[MockTx], txs: Iterable[MockTx]) -> list[Receipt]:
+    def run_batch(
+        self,
+        run: BlockRun[MockTx],
+        txs: Iterable[MockTx],
+        needed: Collection[tuple[str, ...]] | None = None,
+    ) -> list[Receipt]:
         if run is not self.run:
-            self.run, self.mirror = run, {}
+            self.run, self.mirror, self.held = run, {}, {}
+        self.flush(run)
         for key, value in self.mirror.items():
             if run.get(key) != value:
                 raise AssertionError(f"the runner was not told that {key} changed")
@@ -103,8 +112,17 @@ class MockRunner:
             run.include(tx, receipt, view, access)
             self.mirror.update(view.writes)
             receipts.append(receipt)
+        if needed is not None:
+            self.held = {key: value for key, value in run.pending.items() if key[:2] not in needed}
+            for key in self.held:
+                del run.pending[key]
         self.batches += 1
         return receipts
+
+    def flush(self, run: BlockRun[MockTx]) -> None:
+        if run is self.run:
+            run.pending.update(self.held)
+            self.held = {}
 
     def hashed(self, run: BlockRun[MockTx]) -> None:
         return None
@@ -125,12 +143,15 @@ class MockRunner:
         writes: Mapping[tuple[str, ...], object],
     ) -> None:
         if run is self.run:
+            assert not self.held, "writes held back past the end of the block"
             self.run = to
             self.changed(to, writes)
 
     def changed(self, run: BlockRun[MockTx], writes: Mapping[tuple[str, ...], object]) -> None:
         if run is self.run:
             self.mirror.update((key, value) for key, value in writes.items() if key in self.mirror)
+            for key in writes:
+                self.held.pop(key, None)
 
 
 class BatchedMockMachine(MockMachine):

@@ -32,14 +32,14 @@ declared transactions as one batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from time import perf_counter
 from typing import Final, Generic, Protocol, TypeVar
 
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics
 from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
-from paraclear.state import AccessSet, Key, State, StateView, TxFailure
+from paraclear.state import AccessSet, Key, Lock, State, StateView, TxFailure
 from paraclear.state.hashed import HashedWrites
 
 TxT = TypeVar("TxT")
@@ -49,10 +49,21 @@ _MISSING: Final = object()
 class BatchRunner(Protocol[TxT]):
     """A machine's way of running many transactions at once (``machine.batch_runner``)."""
 
-    def run_batch(self, run: BlockRun[TxT], txs: Iterable[TxT]) -> list[Receipt]:
+    def run_batch(
+        self, run: BlockRun[TxT], txs: Iterable[TxT], needed: Collection[Lock] | None = None
+    ) -> list[Receipt]:
         """Run ``txs`` in order in ``run`` exactly as ``run.run`` one by one would: append
         them to ``run.txs``, their receipts to ``run.receipts``, fold their writes into
-        ``run.pending``; return their receipts."""
+        ``run.pending``; return their receipts.
+
+        ``needed``: only the writes of these locks must be in ``run.pending`` on return;
+        the runner may hold back the others' (reading them itself in its later batches)
+        until it folds them into ``run.pending`` in a later batch or at ``flush``. Whoever
+        reads ``run.pending`` otherwise must ``flush`` first. None: every lock."""
+        ...
+
+    def flush(self, run: BlockRun[TxT]) -> None:
+        """Fold into ``run.pending`` every write its batches held back (``needed``)."""
         ...
 
     def hashed(self, run: BlockRun[TxT]) -> HashedWrites | None:

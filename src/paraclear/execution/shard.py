@@ -32,7 +32,7 @@ from paraclear.execution.block_run import BatchRunner, BlockRun, fold_delta
 from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import WorkerMetrics
 from paraclear.execution.result import Receipt
-from paraclear.execution.shard_batch import carried, run_batch
+from paraclear.execution.shard_batch import carried, run_batch, settle
 from paraclear.execution.task import (
     LockData,
     Message,
@@ -168,6 +168,7 @@ class ShardWorker:
                     run_batch(self, positions[at:end], out)
                 else:
                     end = at + 1
+                    settle(self)  # a transaction run alone reads the block's writes
                     self._run_each(positions[at:end], out)
                 at = end
         self.busy += perf_counter() - started
@@ -247,6 +248,7 @@ class ShardWorker:
             ([], {}) for _ in range(self.workers)
         ]
         if not self.aborted:
+            settle(self)
             for dest, lock in self.task.final:
                 out[dest][0].append((lock, self.pending_by_lock.get(lock, {})))
             for key, amount in self.delta_sums.items():
@@ -330,6 +332,8 @@ class ShardWorker:
         """Locks this worker sends on (to a peer mid-block, or to the owner at the end):
         only for them does it keep the block's writes per lock."""
         self.delta_sums: dict[Key, int] = {}
+        self.held = False
+        """Whether the runner may hold writes back from the block's writes (``settle``)."""
         self.receipts: list[Receipt] = []
         self.aborted = False
         self.busy = 0.0

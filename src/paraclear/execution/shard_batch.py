@@ -14,6 +14,12 @@ the next block (``carry``), told what differs (``carried``): what peers handed o
 end and the pure deltas' sums. The worker keeps its copy of locks owned elsewhere as the
 runner holds them, and when a later block sends such a lock again, tells the runner only
 what changed in between (``ShardWorker._hold``).
+
+A batch's runner folds in only the writes of the locks sent after it (``needed``) and may
+hold back the rest until a later batch; the worker ``settle``s (``BatchRunner.flush``)
+before it runs a transaction alone and before it hands locks to their owners at the end.
+A held-back lock is never one a peer sends here: a peer needs it only after this worker
+sent it, and sending it folds it in.
 """
 
 from __future__ import annotations
@@ -36,24 +42,53 @@ def run_batch(
     """Run the transactions at ``positions`` (declared, reported by ``worker``) as one batch
     of its runner, in a run over the block's writes so far whose own pending writes are the
     batch's alone; fold those in as ``ShardWorker._run_each`` would (a pure delta is the
-    batch's sum less the committed value) and queue the locks sent after them."""
+    batch's sum less the committed value) and queue the locks sent after them.
+
+    The runner may hold back the writes of locks not sent after the batch (``needed``), for
+    a later batch or ``settle`` to fold in: an account written in several rounds is then
+    written out once. The worker ``settle``s before anything else reads its writes."""
     task, runner = worker.task, worker.runner
     assert runner is not None
     if task.die_after is not None and worker.ran <= task.die_after < worker.ran + len(positions):
         raise WorkerLost(f"worker {worker.index} lost (injected)")
+    sends = task.sends
+    needed = {lock for position in positions for _, lock in sends.get(position, ())}
+    worker.held = True
     batch = worker.batch
     written: dict[Key, object] = {}
     batch.pending = written
     txs = task.txs
-    receipts = runner.run_batch(batch, [txs[position] for position in positions])
+    receipts = runner.run_batch(batch, [txs[position] for position in positions], needed)
     worker.receipts += [
         replace(receipt, index=position)
         for receipt, position in zip(receipts, positions, strict=True)
     ]
     worker.ran += len(positions)
     worker.batched += len(positions)
+    _fold(worker, written)
+    by_lock = worker.pending_by_lock
+    if sends:
+        for position in positions:
+            for dest, lock in sends.get(position, ()):
+                out[dest].append((lock, dict(by_lock.get(lock, ()))))
+
+
+def settle(worker: ShardWorker) -> None:
+    """Fold in the writes ``worker``'s runner held back from its batches (``hold``)."""
+    if not worker.held:
+        return
+    assert worker.runner is not None
+    worker.held = False
+    written: dict[Key, object] = {}
+    worker.batch.pending = written
+    worker.runner.flush(worker.batch)
+    _fold(worker, written)
+
+
+def _fold(worker: ShardWorker, written: dict[Key, object]) -> None:
+    """Fold a batch's pending writes into ``worker``'s block writes."""
     data, pending, by_lock = worker.data, worker.pending, worker.pending_by_lock
-    pure, sums, tracked = task.pure_deltas, worker.delta_sums, worker.tracked
+    pure, sums, tracked = worker.task.pure_deltas, worker.delta_sums, worker.tracked
     for key, value in written.items():
         lock = key[:2]
         if lock in pure:
@@ -65,11 +100,6 @@ def run_batch(
             if contents is None:
                 contents = by_lock[lock] = {}
             contents[key] = value
-    sends = task.sends
-    if sends:
-        for position in positions:
-            for dest, lock in sends.get(position, ()):
-                out[dest].append((lock, dict(by_lock.get(lock, ()))))
 
 
 def carried(worker: ShardWorker, payloads: list[Any]) -> dict[Key, object]:

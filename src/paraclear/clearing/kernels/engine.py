@@ -20,7 +20,7 @@ objects, flushes, the reference handlers and table loads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from itertools import chain
 from time import perf_counter
 from typing import TYPE_CHECKING, Final
@@ -59,8 +59,9 @@ from paraclear.clearing.transactions import (
     Withdraw,
 )
 from paraclear.execution import BlockRun, Receipt
-from paraclear.state import Key, State
+from paraclear.state import Key, Lock, State
 from paraclear.state.hashed import HashedWrites
+from paraclear.state.keys import account_lock
 
 if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
@@ -122,8 +123,15 @@ class CompiledEngine:
 
     # --- the BatchRunner protocol ------------------------------------------------------------
 
-    def run_batch(self, run: BlockRun[Transaction], txs: Iterable[Transaction]) -> list[Receipt]:
-        """Run ``txs`` in order as ``run.run_all`` would; their receipts."""
+    def run_batch(
+        self,
+        run: BlockRun[Transaction],
+        txs: Iterable[Transaction],
+        needed: Collection[Lock] | None = None,
+    ) -> list[Receipt]:
+        """Run ``txs`` in order as ``run.run_all`` would; their receipts. ``needed``: flush
+        only the rows of these locks' accounts into ``run.pending`` now (any other lock:
+        every row); the rest stay in the tables until a later flush (``flush``)."""
         batch = list(txs)
         first = len(run.receipts)
         if self._handlers_only(run, batch):
@@ -150,9 +158,15 @@ class CompiledEngine:
             self._run_reference(run, tables, batch[at])
             at += 1
         self._chunk = chunk
-        self._flush(run, tables)
+        self._flush(run, tables, _account_rows(tables, needed))
         self._run, self._included = run, len(run.receipts)
         return run.receipts[first:]
+
+    def flush(self, run: BlockRun[Transaction]) -> None:
+        """Write into ``run.pending`` what its batches left in the tables (``needed``)."""
+        tables = self.tables
+        if run is self._run and tables is not None:
+            self._flush(run, tables)
 
     def hashed(self, run: BlockRun[Transaction]) -> HashedWrites | None:
         """The paths and value hashes of the keys of ``run.pending`` whose latest write was
@@ -274,9 +288,11 @@ class CompiledEngine:
         self._missed, self._behind = [], 0
         self.timings.loads += perf_counter() - started
 
-    def _flush(self, run: BlockRun[Transaction], tables: Tables) -> None:
+    def _flush(
+        self, run: BlockRun[Transaction], tables: Tables, accounts: list[int] | None = None
+    ) -> None:
         started = perf_counter()
-        tables.flush(run.pending, run.data)
+        tables.flush(run.pending, run.data, accounts)
         self.timings.flush += perf_counter() - started
 
     def _run_reference(self, run: BlockRun[Transaction], tables: Tables, tx: Transaction) -> None:
@@ -331,6 +347,25 @@ class CompiledEngine:
         timings.kernel_txs += int(done)
         timings.kernel_calls += 1
         return int(done)
+
+
+_ACCOUNT: Final = account_lock("")[0]
+
+
+def _account_rows(tables: Tables, locks: Collection[Lock] | None) -> list[int] | None:
+    """The account rows of ``locks``; None (every row) if one of them is not an
+    account's lock."""
+    if locks is None:
+        return None
+    rows = []
+    account_row = tables.account_row
+    for kind, name in locks:
+        if kind != _ACCOUNT:
+            return None
+        row = account_row.get(name)
+        if row is not None:
+            rows.append(row)
+    return rows
 
 
 def _free_unplaced(tables: Tables, columns: np.ndarray, claimed: np.ndarray) -> None:

@@ -10,6 +10,10 @@ pool and net deposits, folded into the block's totals. An account's list of open
 (sorted, as ``apply_place_order`` keeps it), one they closed taken out. An account's
 portfolio is the sorted names of the instruments of its listed positions.
 
+A shard worker of the parallel executor needs mid-block only the locks it sends that round:
+it flushes their accounts' rows alone and the rest once, at the block's end (``accounts``),
+so an account touched in several rounds is flushed once.
+
 ``Tables.block_rows`` records which keys' latest write in the block was a flush: those are
 committed from the rows (``kernels.hashed``).
 """
@@ -17,7 +21,7 @@ committed from the rows (``kernels.hashed``).
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -53,6 +57,7 @@ from paraclear.clearing.kernels.layout import (
     O_RESV,
     O_TOUCH,
     ORDER_KINDS,
+    P_ACCT,
     P_FIDX,
     P_INST,
     P_QUOTE,
@@ -77,25 +82,60 @@ if TYPE_CHECKING:
 BoolArray = npt.NDArray[np.bool_]
 
 
-def flush_tables(tables: Tables, pending: dict[Key, object], data: Mapping[Key, object]) -> None:
+def flush_tables(
+    tables: Tables,
+    pending: dict[Key, object],
+    data: Mapping[Key, object],
+    accounts: Sequence[int] | None = None,
+) -> None:
     """Write every key the kernels changed since the last flush into ``pending``, as the
     reference handlers would have (absolute values; counters folded), and clear the marks
-    of what changed. Order rows closed since then become free."""
+    of what changed. Order rows closed since then become free.
+
+    ``accounts``: flush only the rows of these account rows (the account, its orders and
+    its positions); the rest stay marked, counters included, for a later flush."""
+    if accounts is not None:
+        _flush_accounts_of(tables, pending, accounts)
+        return
     if tables.touched_orders:
-        _flush_orders(tables, pending)
+        _flush_orders(tables, pending, tables.touched_orders)
     if tables.touched_positions:
-        _flush_positions(tables, pending)
+        _flush_positions(tables, pending, tables.touched_positions)
     if tables.touched_accounts:
-        _flush_accounts(tables, pending)
+        _flush_accounts(tables, pending, tables.touched_accounts)
     _flush_counters(tables, pending, data)
     tables.touched_accounts, tables.touched_positions = [], []
     tables.touched_orders, tables.touched_instruments = [], []
 
 
-def _flush_orders(tables: Tables, pending: dict[Key, object]) -> None:
-    """Write the touched orders (built column by column) and keep their accounts' lists
-    of open orders."""
-    rows = np.array(tables.touched_orders, dtype=np.int64)
+def _flush_accounts_of(tables: Tables, pending: dict[Key, object], accounts: Sequence[int]) -> None:
+    """Flush the touched rows of ``accounts`` alone; keep the others marked."""
+    chosen = np.zeros(len(tables.accounts), dtype=np.bool_)
+    chosen[np.asarray(accounts, dtype=np.int64)] = True
+    if tables.touched_orders:
+        rows = np.asarray(tables.touched_orders, dtype=np.int64)
+        now = chosen[tables.orders[rows, O_ACCT]]
+        if now.any():
+            _flush_orders(tables, pending, rows[now].tolist())
+            tables.touched_orders = rows[~now].tolist()
+    if tables.touched_positions:
+        rows = np.asarray(tables.touched_positions, dtype=np.int64)
+        now = chosen[tables.positions[rows, P_ACCT]]
+        if now.any():
+            _flush_positions(tables, pending, rows[now].tolist())
+            tables.touched_positions = rows[~now].tolist()
+    if tables.touched_accounts:
+        rows = np.asarray(tables.touched_accounts, dtype=np.int64)
+        now = chosen[rows]
+        if now.any():
+            _flush_accounts(tables, pending, rows[now].tolist())
+            tables.touched_accounts = rows[~now].tolist()
+
+
+def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
+    """Write the ``touched`` orders (built column by column) and keep their accounts'
+    lists of open orders."""
+    rows = np.array(touched, dtype=np.int64)
     o = tables.orders[rows]
     tables.orders[rows, O_TOUCH] = 0
     live = o[:, O_LIVE].tolist()
@@ -132,8 +172,7 @@ def _flush_orders(tables: Tables, pending: dict[Key, object]) -> None:
     pending.update(dict(zip(keys, values, strict=True)))
 
 
-def _flush_positions(tables: Tables, pending: dict[Key, object]) -> None:
-    rows = tables.touched_positions
+def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]) -> None:
     p = tables.positions[rows]
     tables.positions[rows, P_TOUCH] = 0
     tables.block_rows.positions.update(rows)
@@ -145,9 +184,9 @@ def _flush_positions(tables: Tables, pending: dict[Key, object]) -> None:
     pending.update(dict(zip(map(tables.position_keys.__getitem__, rows), values, strict=True)))
 
 
-def _flush_accounts(tables: Tables, pending: dict[Key, object]) -> None:
-    """Write the touched accounts' fields, one field at a time over all of them."""
-    rows = np.array(tables.touched_accounts, dtype=np.int64)
+def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[int]) -> None:
+    """Write the ``flushed`` accounts' fields, one field at a time over all of them."""
+    rows = np.array(flushed, dtype=np.int64)
     a = tables.accounts[rows]
     tables.accounts[rows, A_TOUCH] = 0
     touched = a[:, A_TOUCH]

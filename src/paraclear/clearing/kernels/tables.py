@@ -15,7 +15,7 @@ list of open orders is kept beside the rows (``open_orders``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
 import numpy as np
@@ -424,7 +424,13 @@ class Tables:
 
     # --- rows → key-value state ---------------------------------------------------------------
 
-    def flush(self, pending: dict[Key, object], data: Mapping[Key, object]) -> None:
+    def flush(
+        self,
+        pending: dict[Key, object],
+        data: Mapping[Key, object],
+        accounts: Sequence[int] | None = None,
+    ) -> None:
         """Write every key the kernels changed since the last flush into ``pending``, as
-        the reference handlers would have (``kernels.flush``)."""
-        flush_tables(self, pending, data)
+        the reference handlers would have (``kernels.flush``); with ``accounts`` (rows),
+        only the keys of those accounts."""
+        flush_tables(self, pending, data, accounts)
