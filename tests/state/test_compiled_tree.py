@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.state.compiled import CompiledTree
+from paraclear.state.compiled import PARALLEL_MIN_CHANGES, CompiledTree, set_threads
 from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
 from paraclear.state.smt_kernel import MAX_ROWS, _grown_list, _grown_rows, _rows_after
 
@@ -19,6 +19,12 @@ paths = st.builds(
 )
 values = st.one_of(st.none(), st.binary(min_size=32, max_size=32))
 batches = st.lists(st.lists(st.tuples(paths, values), max_size=25), min_size=1, max_size=6)
+# Few values, so that batches often set a path to the value it already holds.
+rewrites = st.lists(
+    st.lists(st.tuples(paths, st.sampled_from([None, b"\x01" * 32, b"\x02" * 32])), max_size=25),
+    min_size=1,
+    max_size=8,
+)
 
 
 def both(depth: int = 0) -> tuple[SparseMerkleTree, CompiledTree]:
@@ -60,6 +66,35 @@ def test_a_depth_one_subtree_matches_the_reference_subtree(batches):
         assert compiled.leaves() == reference.leaves()
 
 
+@given(rewrites)
+@settings(max_examples=300, deadline=None)
+def test_batches_rewriting_the_values_already_held_give_the_reference_root_and_proofs(batches):
+    reference, compiled = both()
+    for batch in batches:
+        reference.update(batch)
+        compiled.update(batch)
+        assert compiled.root() == reference.root()
+        assert compiled.leaves() == reference.leaves()
+        for path in sorted(present(batch))[:8]:
+            assert compiled.prove(path) == reference.prove(path)
+
+
+def test_a_batch_that_changes_no_value_rehashes_nothing():
+    rng = np.random.default_rng(3)
+    changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x07" * 32) for _ in range(300)]
+    tree = CompiledTree(1)  # one pool: its root branch's digest can be read and overwritten
+    tree.update([(b"\x50" + path[1:], value) for path, value in changes])
+    pool = tree._pool
+    root = pool.root_ref()
+    assert root > 0
+    pool.bdig[root - 1] = 0xEE  # a digest that only a rehash would repair
+    absent = b"\x5f" * 32
+    tree.update([(b"\x50" + path[1:], value) for path, value in changes[:50]] + [(absent, None)])
+    assert tree.root() == b"\xee" * 32
+    tree.update([(b"\x50" + changes[0][0][1:], b"\x08" * 32)])
+    assert tree.root() != b"\xee" * 32
+
+
 def test_an_empty_tree_a_single_leaf_and_deleting_back_to_empty():
     reference, compiled = both()
     assert compiled.root() == EMPTY == reference.root()
@@ -98,17 +133,27 @@ def test_subtrees_combine_to_the_root_and_copies_are_independent():
         parts[0].subtrees()
 
 
-def test_a_large_batch_hashed_in_threads_gives_the_reference_root():
+@pytest.mark.parametrize("threads", [1, 2, RADIX])
+def test_a_large_batch_hashed_in_threads_gives_the_reference_root(threads):
     rng = np.random.default_rng(9)
     changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x09" * 32) for _ in range(9000)]
     reference, compiled = both()
-    reference.update(changes)
-    compiled.update(changes)
+    previous = set_threads(threads)
+    try:
+        reference.update(changes)
+        compiled.update(changes)
+        assert compiled.root() == reference.root()
+        # every third deleted, every third set again to the value it holds, the rest changed
+        values = (None, b"\x09" * 32, b"\x0a" * 32)
+        update = [(path, values[i % 3]) for i, (path, _) in enumerate(changes)]
+        reference.update(update)
+        compiled.update(update)
+    finally:
+        set_threads(previous)
+    assert len(update) >= PARALLEL_MIN_CHANGES
     assert compiled.root() == reference.root()
-    update = [(path, None if i % 3 == 0 else b"\x0a" * 32) for i, (path, _) in enumerate(changes)]
-    reference.update(update)
-    compiled.update(update)
-    assert compiled.root() == reference.root()
+    for path, _ in update[:30]:
+        assert compiled.prove(path) == reference.prove(path)
 
 
 def test_paths_of_the_wrong_length_are_refused():

@@ -36,23 +36,6 @@ _IV: Final = np.array(
     ],
     dtype=np.uint64,
 )
-_SIGMA: Final = np.array(
-    [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-        [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-        [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-        [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-        [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-        [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-        [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-        [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-        [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-        [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-        [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-    ],
-    dtype=np.int64,
-)
 # Parameter block word 0 for an unkeyed 32-byte digest: digest length, fanout 1, depth 1.
 _PARAM0: Final = np.uint64(0x01010000 | DIGEST_SIZE)
 
@@ -101,10 +84,32 @@ def _load64(data, at):  # type: ignore[no-untyped-def]
     )
 
 
+@_helper
+def _round(v, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15):  # type: ignore[no-untyped-def]
+    """One round of RFC 7693's F on the working vector ``v`` (a 16-tuple), the message
+    words given in the round's order (``x0`` is ``m[SIGMA[r][0]]``, and so on)."""
+    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
+    v0, v4, v8, v12 = _mix(v0, v4, v8, v12, x0, x1)
+    v1, v5, v9, v13 = _mix(v1, v5, v9, v13, x2, x3)
+    v2, v6, v10, v14 = _mix(v2, v6, v10, v14, x4, x5)
+    v3, v7, v11, v15 = _mix(v3, v7, v11, v15, x6, x7)
+    v0, v5, v10, v15 = _mix(v0, v5, v10, v15, x8, x9)
+    v1, v6, v11, v12 = _mix(v1, v6, v11, v12, x10, x11)
+    v2, v7, v8, v13 = _mix(v2, v7, v8, v13, x12, x13)
+    v3, v4, v9, v14 = _mix(v3, v4, v9, v14, x14, x15)
+    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
+
+
 @_literal
 def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-def]
     """Compress ``count`` (1..128) bytes of ``block`` from ``start``, zero-padded, into ``h``;
-    ``t`` is the number of message bytes so far including these (below 2**62)."""
+    ``t`` is the number of message bytes so far including these (below 2**62).
+
+    The twelve rounds are written out, each with the message words in the order of its
+    row of RFC 7693's SIGMA (rounds 10 and 11 repeat rows 0 and 1), so that the words stay
+    in registers: a loop over the rounds indexing the words by a table kept them in memory
+    and hashed 1.3-1.5 times slower (0.26 against 0.20 us for 65 bytes, 1.26 against 0.95
+    us for 513)."""
     full = count >> 3
     for w in range(full):
         m[w] = _load64(block, start + w * 8)
@@ -112,29 +117,28 @@ def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-de
         m[w] = np.uint64(0)
     for i in range(full * 8, count):
         m[i >> 3] |= np.uint64(block[start + i]) << np.uint64(8 * (i & 7))
-    v0, v1, v2, v3, v4, v5, v6, v7 = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
-    v8, v9, v10, v11 = _IV[0], _IV[1], _IV[2], _IV[3]
-    v12, v13, v14, v15 = _IV[4] ^ np.uint64(t), _IV[5], _IV[6], _IV[7]
-    if last:
-        v14 = ~v14
-    for r in range(12):
-        s = _SIGMA[r]
-        v0, v4, v8, v12 = _mix(v0, v4, v8, v12, m[s[0]], m[s[1]])
-        v1, v5, v9, v13 = _mix(v1, v5, v9, v13, m[s[2]], m[s[3]])
-        v2, v6, v10, v14 = _mix(v2, v6, v10, v14, m[s[4]], m[s[5]])
-        v3, v7, v11, v15 = _mix(v3, v7, v11, v15, m[s[6]], m[s[7]])
-        v0, v5, v10, v15 = _mix(v0, v5, v10, v15, m[s[8]], m[s[9]])
-        v1, v6, v11, v12 = _mix(v1, v6, v11, v12, m[s[10]], m[s[11]])
-        v2, v7, v8, v13 = _mix(v2, v7, v8, v13, m[s[12]], m[s[13]])
-        v3, v4, v9, v14 = _mix(v3, v4, v9, v14, m[s[14]], m[s[15]])
-    h[0] ^= v0 ^ v8
-    h[1] ^= v1 ^ v9
-    h[2] ^= v2 ^ v10
-    h[3] ^= v3 ^ v11
-    h[4] ^= v4 ^ v12
-    h[5] ^= v5 ^ v13
-    h[6] ^= v6 ^ v14
-    h[7] ^= v7 ^ v15
+    m0, m1, m2, m3, m4, m5, m6, m7 = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    m8, m9, m10, m11, m12, m13, m14, m15 = m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]
+    v14 = ~_IV[6] if last else _IV[6]
+    v12 = _IV[4] ^ np.uint64(t)
+    v = (
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+        _IV[0], _IV[1], _IV[2], _IV[3], v12, _IV[5], v14, _IV[7],
+    )  # fmt: skip
+    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
+    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
+    v = _round(v, m11, m8, m12, m0, m5, m2, m15, m13, m10, m14, m3, m6, m7, m1, m9, m4)
+    v = _round(v, m7, m9, m3, m1, m13, m12, m11, m14, m2, m6, m5, m10, m4, m0, m15, m8)
+    v = _round(v, m9, m0, m5, m7, m2, m4, m10, m15, m14, m1, m11, m12, m6, m8, m3, m13)
+    v = _round(v, m2, m12, m6, m10, m0, m11, m8, m3, m4, m13, m7, m5, m15, m14, m1, m9)
+    v = _round(v, m12, m5, m1, m15, m14, m13, m4, m10, m0, m7, m6, m3, m9, m2, m8, m11)
+    v = _round(v, m13, m11, m7, m14, m12, m1, m3, m9, m5, m0, m15, m4, m8, m6, m2, m10)
+    v = _round(v, m6, m15, m14, m9, m11, m3, m0, m8, m12, m2, m13, m7, m1, m4, m10, m5)
+    v = _round(v, m10, m2, m8, m4, m7, m6, m1, m5, m15, m11, m9, m14, m3, m12, m13, m0)
+    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
+    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
+    for i in range(8):
+        h[i] ^= v[i] ^ v[i + 8]
 
 
 @_helper

@@ -15,7 +15,9 @@ counters (``META_*``). The arrays grow (doubling) inside the kernel, which retur
 A batch is the rows ``idx`` of the change arrays ``cpath`` (``uint8[k, 32]``), ``cvh`` and
 ``cdel`` (delete when true); a path given twice keeps its last row, as in ``smt``. Each
 branch on a changed path is visited once and rehashed on the way back up: one compression per
-changed leaf and five per dirty branch (513 bytes).
+changed leaf and five per dirty branch (513 bytes). A change that sets a leaf to the value
+hash it already holds (or deletes a path that is absent) changes nothing: the leaf is not
+rehashed, and neither is a branch none of whose subtrees changed.
 
 Bounds: depths are at most 64 (a branch at depth ``d`` has two leaves differing below
 nibble ``d``, so ``d <= 63``); row counts stay below ``MAX_ROWS`` = 2**31 - 2 so that refs fit
@@ -144,6 +146,15 @@ def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
 
 
 @_helper
+def _same_row(a, i, b, j):  # type: ignore[no-untyped-def]
+    """Whether row ``i`` of ``a`` equals row ``j`` of ``b`` (32 bytes each)."""
+    for k in range(32):  # noqa: SIM110 - numba compiles loops, not generator expressions
+        if a[i, k] != b[j, k]:
+            return False
+    return True
+
+
+@_helper
 def _hash_node(kids, bdig, lpath, lvh, ldig, row, leaf, msg, scratch):  # type: ignore[no-untyped-def]
     """Rehash leaf ``row`` (``leaf``: ``H(0x00 ‖ path ‖ value_hash)``) or branch ``row``
     (``H(0x01 ‖ its 16 child digests)``, empty children as 32 zero bytes)."""
@@ -192,18 +203,20 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
     f_cur = np.zeros(levels, dtype=np.int64)
     f_starts = np.zeros((levels, 17), dtype=np.int64)
     f_kids = np.zeros((levels, 16), dtype=np.int32)
+    f_dirty = np.zeros(levels, dtype=np.bool_)  # whether a child's subtree changed
     sp = -1  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
     # frame below (or becomes the root when the stack is empty).
     call, c_ref, c_depth, c_lo, c_hi = _UPDATE, meta[META_ROOT], depth0, 0, m
     pending = True
-    result = 0
+    result, changed = 0, False
     while True:
         if pending:
             pending = False
             if call == _UPDATE and c_ref > 0:
                 sp += 1
                 f_mode[sp], f_ref[sp], f_depth[sp], f_next[sp] = _UPDATE, c_ref - 1, c_depth, 0
+                f_dirty[sp] = False
                 _partition(idx, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
                 continue
             else:
@@ -220,12 +233,15 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                     # Resolve one path: the last change wins over the old leaf.
                     last, first = items[c_hi - 1], items[c_lo]
                     old = -first - 1 if first < 0 else -1
+                    changed = True
                     if last < 0:
-                        result = last
+                        result, changed = last, False
                     elif cdel[last]:
                         if old >= 0:
                             _give(lfree, meta, META_LFREE, old)
-                        result = 0
+                        result, changed = 0, old >= 0
+                    elif old >= 0 and _same_row(lvh, old, cvh, last):
+                        result, changed = first, False  # the value it already holds
                     else:
                         leaf = old
                         if leaf < 0:
@@ -242,7 +258,7 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                         result = -leaf - 1
                 else:
                     sp += 1
-                    f_mode[sp], f_depth[sp], f_next[sp] = _BUILD, c_depth, 0
+                    f_mode[sp], f_depth[sp], f_next[sp], f_dirty[sp] = _BUILD, c_depth, 0, False
                     f_kids[sp, :] = 0
                     _partition(items, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
                     continue
@@ -265,10 +281,11 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                 c_depth, c_lo, c_hi = depth, starts[n], starts[n + 1]
                 pending = True
                 continue
+            changed = f_dirty[sp]
             if f_mode[sp] == _UPDATE:
                 branch = f_ref[sp]
                 result = branch + 1
-                if count[branch] <= 1:
+                if changed and count[branch] <= 1:
                     only = 0
                     for c in range(16):
                         if kids[branch, c] != 0:
@@ -278,7 +295,7 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
                         count[branch] = 0
                         _give(bfree, meta, META_BFREE, branch)
                         result = only
-                if result == branch + 1:
+                if changed and result == branch + 1:
                     _hash_node(kids, bdig, lpath, lvh, ldig, branch, False, msg, scratch)
             else:
                 refs = f_kids[sp]
@@ -303,8 +320,9 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-unty
             sp -= 1
             if sp < 0:
                 break
-        # Deliver ``result`` to the frame on top.
+        # Deliver ``result`` (and whether its subtree ``changed``) to the frame on top.
         n = f_cur[sp]
+        f_dirty[sp] |= changed
         if f_mode[sp] == _UPDATE:
             branch = f_ref[sp]
             old_ref = kids[branch, n]
