@@ -8,8 +8,9 @@ serves every front-end that connects:
   signature). When a transaction's future
   resolves (on the persister thread once its block is durable, or on the admission thread
   when refused), the outcome is queued, and the loop answers a whole burst in one ``Done``
-  once the API's views include the block, as order entry in this process does
-  (``LocalDesk``, which builds each ``Included``).
+  at once, each ``Included`` built by ``LocalDesk`` (the node's tape and state hold the
+  block by then). It does not wait for this process's views to include the block: the
+  front-end answers once its own follower has it.
 * ``Call``: the request runs through the core's own dispatcher (one implementation of every
   method), in a ``Context`` kept per front-end connection (its account, its heartbeat), whose
   session is a ``RemoteSession``: heartbeats deliver through the link (subscriptions are
@@ -301,22 +302,6 @@ class CoreLink:
         burst = []
         while self._resolved:
             burst.append(self._resolved.popleft())
-        heights = [
-            future.result().height
-            for _, envelope, _, _, future in burst
-            if envelope.views and future.exception() is None
-        ]
-        caught_up = self.desk.caught_up
-        if heights and caught_up is not None:
-            self._spawn(self._answer_after(caught_up(max(heights)), burst))
-        else:
-            self._answer(burst)
-
-    async def _answer_after(self, views: Any, burst: list[Resolved]) -> None:
-        await views
-        self._answer(burst)
-
-    def _answer(self, burst: list[Resolved]) -> None:
         outcomes: dict[Peer, list[link.Outcome]] = {}
         for peer, envelope, tx, before, future in burst:
             error = future.exception()

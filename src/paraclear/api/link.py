@@ -47,12 +47,10 @@ class Hello(msgspec.Struct, frozen=True, array_like=True, tag="hello"):
 
 
 class Envelope(msgspec.Struct, frozen=True, array_like=True):
-    """One checked transaction: the front-end's request number, its encoded envelope, and
-    whether the answer needs the API's views to include its block (order entry)."""
+    """One checked transaction: the front-end's request number and its encoded envelope."""
 
     rid: int
     raw: bytes
-    views: bool
 
 
 class Submit(msgspec.Struct, frozen=True, array_like=True, tag="submit"):

@@ -129,19 +129,25 @@ class Publisher:
         await waiter
 
     def publish_block(self, report: BlockReport, totals: dict[str, Any] | None = None) -> None:
-        """On the loop: publish what the block changed to the channels that listen."""
+        """On the loop: publish what the block changed to the channels that listen. The
+        core's front-ends are told first (they answer orders once their followers have the
+        block); whoever waits here for the block wakes once this returns."""
         books = {name: (book.bids, book.asks) for name, book in report.books.items()}
         if self.risk is not None:
             self.risk.on_block(report.result.write_set)
-        self.publish_market(report.block, report.result.receipts, books)
         stats = None
         if self.stats is not None:
-            recorder = self.stats
-            stats = self._publish("blocks", lambda: recorder.record(report), always=True)
-        if totals is not None:
-            self._publish("totals", lambda: totals)
+            try:
+                stats = self.stats.record(report)
+            except Exception:  # a view that cannot be built must not stop the rest
+                log.exception("cannot build a message for blocks")
         for published in self.on_published:
             published(report, stats, totals)
+        self.publish_market(report.block, report.result.receipts, books)
+        if stats is not None:
+            self._publish("blocks", lambda: stats, always=True)
+        if totals is not None:
+            self._publish("totals", lambda: totals)
 
     def publish_market(
         self,

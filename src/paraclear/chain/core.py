@@ -3,13 +3,16 @@
 Pipeline, two blocks in flight::
 
     submit ─► admission thread: signature checks (threads) ─► mempool
-    producer thread, as soon as transactions wait while no block is in flight, else every
-    ``block_interval`` (or at once when ``max_block_txs`` wait):
+    producer thread, as soon as transactions wait while no block is in flight (the block
+    before is durable; its listeners may still run), else every ``block_interval`` (or at
+    once when ``max_block_txs`` wait):
         take ─► build (dry run, books matched in parallel, fills settled) ─► wait for the
-        previous block to be durable ─► execute (parallel executor) ─► compare with the
-        dry run ─► commit to the state and the mempool ─► hand over to ...
+        previous block to be durable and its listeners to have run ─► execute (parallel
+        executor) ─► compare with the dry run ─► commit to the state and the mempool ─►
+        hand over to ...
     persister thread:
-        persist (SQLite, durable) ─► resolve inclusions ─► publish to listeners
+        persist (SQLite, durable) ─► wake the producer ─► resolve inclusions ─► publish
+        to listeners
 
 so block n+1 is taken and built while block n is written and fsynced. ``state_lock`` is
 held from a block's commit to the state until it is durable and ``height`` names it, so a
@@ -442,6 +445,8 @@ class Node(lookups.StateReads):
         finally:
             self.state_lock.release()
         seconds["persist"] = wallclock.perf_counter() - executed_at
+        with self._lock:  # the next block may be taken and built while the rest runs
+            self._wake.notify_all()
         report = BlockReport(
             built.block,
             result,
@@ -649,7 +654,7 @@ class Node(lookups.StateReads):
                         not self._stopping.is_set()
                         and len(self.mempool) < self.config.max_block_txs
                         and wallclock.monotonic() < next_block
-                        and not (self.mempool and (in_flight is None or in_flight.done()))
+                        and not (self.mempool and self._durable_tip(in_flight))
                     ):
                         self._wake.wait(max(next_block - wallclock.monotonic(), 0.0))
                 next_block = wallclock.monotonic() + interval
@@ -674,6 +679,11 @@ class Node(lookups.StateReads):
                 self._inbox, self._futures, self._waiting = [], {}, {}
         finally:
             persister.shutdown(wait=True)
+
+    def _durable_tip(self, in_flight: Future[BlockReport | None] | None) -> bool:
+        """Whether the block committed last is durable (its listeners may still run): the
+        next one is then taken and built at once, and commits once they are done."""
+        return in_flight is None or in_flight.done() or self.height == self._tip[0]
 
     def _durable(self, _: Future[BlockReport | None]) -> None:
         """A block finished persisting: wake the producer (transactions that wait start
