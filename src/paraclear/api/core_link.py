@@ -20,12 +20,15 @@ serves every front-end that connects:
 
 Each front-end also follows the chain (``paraclear.api.follower``): it gets a ``Snapshot``
 after the ``Hello`` (and again when it asks, ``Resync``), then every durable block as a
-``Committed``, in order: the API's publisher hands each block to ``broadcast`` on the loop
-once it has published it (with its ``blocks`` and ``totals`` messages), which encodes it
-once for every front-end. A snapshot is taken on the loop holding ``Node.state_lock`` once
-the listeners of the node's height have run (``_listened``), or, if a block is on its way
-(the lock is the producer's), by that block's listener: either way state, books and tape
-are of one height, and the blocks sent after it are the ones after that height.
+``Committed``, in order, encoded once for every front-end on the loop: the link is the
+node's first listener, so a block leaves before the API's own listeners and publisher run
+(the front-ends answer its orders once their followers have it). The API's publisher
+hands the block's ``blocks`` and ``totals`` messages to ``broadcast`` once it made them,
+which sends them as a ``Published``. A snapshot is taken on the loop holding
+``Node.state_lock`` once the link's listener of the node's height has run (``_listened``),
+or, if a block is on its way (the lock is the producer's), by that block's listener:
+either way state, books and tape are of one height, and the blocks sent after it are the
+ones after that height.
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ class CoreLink:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        self._detach = self.node.subscribe(self._on_block)
+        self._detach = self.node.subscribe(self._on_block, first=True)
 
     async def stop(self) -> None:
         if self._detach is not None:
@@ -205,9 +208,12 @@ class CoreLink:
     # --- the followers -------------------------------------------------------------------
 
     def _on_block(self, report: BlockReport) -> None:
-        """A block's listener (the persister's thread, after the publisher's, which hands
-        the block to the loop first): take the snapshots front-ends wait for."""
+        """A block's listener (the persister's thread, the first): hand the block to the
+        loop for the front-ends, then take the snapshots they wait for."""
         loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+                loop.call_soon_threadsafe(self._send_committed, report)
         with self._lock:
             wanting, self._wanting = self._wanting, set()
             self._listened = report.block.height
@@ -217,10 +223,18 @@ class CoreLink:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(peer.writer.send, message)
 
-    def broadcast(self, report: BlockReport, stats: object, totals: object) -> None:
-        """On the loop: send a published block to every front-end."""
+    def _send_committed(self, report: BlockReport) -> None:
+        """On the loop: send a durable block to every front-end."""
         if self._peers:
-            message = feed.committed(report, stats, totals)
+            message = feed.committed(report)
+            for peer in self._peers:
+                peer.writer.send(message)
+
+    def broadcast(self, report: BlockReport, stats: object, totals: object) -> None:
+        """On the loop: send a published block's ``blocks`` and ``totals`` messages to
+        every front-end."""
+        if self._peers and (stats is not None or totals is not None):
+            message = feed.published(report.block.height, stats, totals)
             for peer in self._peers:
                 peer.writer.send(message)
 

@@ -2,9 +2,9 @@
 
 ``committed`` turns a durable block's report into a ``link.Committed``: its transactions
 and receipts as the block log encodes them, its write set as the entries it set (encoded
-as a snapshot's, ``paraclear.chain.snapshot``) and the keys it deleted, the best levels
-of the books it changed, and the ``blocks`` and ``totals`` messages the core's publisher
-built of it. ``snapshot`` is the whole of it at one height: the state's
+as a snapshot's, ``paraclear.chain.snapshot``) and the keys it deleted, and the best
+levels of the books it changed; ``published``, the ``blocks`` and ``totals`` messages the
+core's publisher built of it. ``snapshot`` is the whole of it at one height: the state's
 entries, every book's best levels and the tape.
 
 A snapshot must show one block: the state, the books and the tape of the same height. The
@@ -30,9 +30,8 @@ _encoder: Final = msgspec.msgpack.Encoder()
 _json: Final = msgspec.json.Encoder()
 
 
-def committed(report: BlockReport, stats: object, totals: object) -> link.Committed:
-    """A durable block, as its followers need it, with the core's ``blocks`` and ``totals``
-    messages of it (None: none)."""
+def committed(report: BlockReport) -> link.Committed:
+    """A durable block, as its followers need it."""
     block, result = report.block, report.result
     entries = {key: value for key, value in result.write_set.items() if not is_absent(value)}
     return link.Committed(
@@ -45,6 +44,13 @@ def committed(report: BlockReport, stats: object, totals: object) -> link.Commit
         [key for key, value in result.write_set.items() if is_absent(value)],
         {name: (list(book.bids), list(book.asks)) for name, book in report.books.items()},
         list(report.delisted),
+    )
+
+
+def published(height: int, stats: object, totals: object) -> link.Published:
+    """The core's ``blocks`` and ``totals`` messages of block ``height`` (None: none)."""
+    return link.Published(
+        height,
         b"" if stats is None else _json.encode(stats),
         b"" if totals is None else _json.encode(totals),
     )

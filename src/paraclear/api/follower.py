@@ -10,7 +10,8 @@ proofs, which the core serves.
 
 Subscriptions are served from the follower too: a front-end's ``Publisher`` publishes each
 block it follows to its own hub (``publish_followed``), the same way the core's publishes
-the blocks it commits, and passes on the ``blocks`` and ``totals`` messages the core made.
+the blocks it commits, and passes on the ``blocks`` and ``totals`` messages the core made
+(``publish_core_messages``, from a ``link.Published``).
 A snapshot restarts the book streams from its books.
 
 ``register_reads`` puts the read methods the follower answers into a front-end's registry
@@ -34,6 +35,7 @@ import msgspec
 from paraclear.api import link
 from paraclear.api.deribit import DeribitMethods
 from paraclear.api.deribit_trades import TradeMethods
+from paraclear.api.hub import Hub
 from paraclear.api.methods import PublicMethods
 from paraclear.api.publisher import Publisher
 from paraclear.api.reads import ReadMethods, SummaryParams
@@ -203,13 +205,16 @@ def publish_followed(
     applied: tuple[Block[Transaction], list[Receipt]],
 ) -> None:
     """Publish a block the follower applied to the front-end's subscribers: what the
-    publisher builds from the follower, and the core's ``blocks`` and ``totals`` messages."""
+    publisher builds from the follower."""
     publisher.publish_market(*applied, block.books)
-    hub = publisher.hub
-    if block.stats:  # numbered for every block, as the core's publisher does
-        hub.publish_now("blocks", msgspec.json.decode(block.stats))
-    if block.totals and hub.listening("totals"):
-        hub.publish_now("totals", msgspec.json.decode(block.totals))
+
+
+def publish_core_messages(hub: Hub, published: link.Published) -> None:
+    """Publish the core's ``blocks`` and ``totals`` messages of a block."""
+    if published.stats:  # numbered for every block, as the core's publisher does
+        hub.publish_now("blocks", msgspec.json.decode(published.stats))
+    if published.totals and hub.listening("totals"):
+        hub.publish_now("totals", msgspec.json.decode(published.totals))
 
 
 def register_reads(

@@ -44,7 +44,13 @@ import msgspec
 
 from paraclear.api import link
 from paraclear.api.desk import Included
-from paraclear.api.follower import Follower, MissedBlock, publish_followed, register_reads
+from paraclear.api.follower import (
+    Follower,
+    MissedBlock,
+    publish_core_messages,
+    publish_followed,
+    register_reads,
+)
 from paraclear.api.hub import Hub, Subscriber
 from paraclear.api.node_api import is_listed
 from paraclear.api.publisher import Publisher
@@ -271,6 +277,8 @@ class CoreClient:
             self._release()
         elif isinstance(message, link.Committed):
             self._follow(message)
+        elif isinstance(message, link.Published):
+            publish_core_messages(self.hub, message)
         elif isinstance(message, link.Answer):
             future = self._pending.pop(message.rid, None)
             if future is not None and not future.done():

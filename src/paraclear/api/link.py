@@ -17,7 +17,8 @@ A front-end (``paraclear.api.frontend``) holds the clients' connections and send
 * ``Snapshot`` and ``Committed``: what a front-end's follower copy of the state needs
   (``paraclear.api.follower``): the core sends a snapshot right after its ``Hello``, then
   every committed block in order once it is durable; a front-end that finds a height
-  missing sends ``Resync`` and gets a snapshot again.
+  missing sends ``Resync`` and gets a snapshot again. ``Published``: the core's ``blocks``
+  and ``totals`` messages of a block, after its ``Committed``.
 
 Each message is msgpack, tagged, preceded by its length (4 bytes, big-endian). The socket
 lives in a directory only the node's user can enter: the core trusts its front-ends.
@@ -131,9 +132,8 @@ class Snapshot(msgspec.Struct, frozen=True, array_like=True, tag="snapshot"):
 
 class Committed(msgspec.Struct, frozen=True, array_like=True, tag="committed"):
     """One durable block: its transactions and receipts as the block log stores them, its
-    write set (the entries it set, encoded as a snapshot's, and the keys it deleted), the
-    best levels of the books it changed or delisted, and the core's ``blocks`` and
-    ``totals`` messages of it (JSON; empty if it made none)."""
+    write set (the entries it set, encoded as a snapshot's, and the keys it deleted), and
+    the best levels of the books it changed or delisted."""
 
     height: int
     time: int
@@ -144,8 +144,15 @@ class Committed(msgspec.Struct, frozen=True, array_like=True, tag="committed"):
     deleted: list[Key]
     books: Depth
     delisted: list[str]
-    stats: bytes = b""
-    totals: bytes = b""
+
+
+class Published(msgspec.Struct, frozen=True, array_like=True, tag="published"):
+    """The core's ``blocks`` and ``totals`` messages of block ``height`` (JSON; empty if it
+    made none), sent once its publisher made them (after the block's ``Committed``)."""
+
+    height: int
+    stats: bytes
+    totals: bytes
 
 
 class Resync(msgspec.Struct, frozen=True, array_like=True, tag="resync"):
@@ -154,7 +161,7 @@ class Resync(msgspec.Struct, frozen=True, array_like=True, tag="resync"):
 
 Message = (
     Hello | Submit | Done | Call | Header | Answer | Notify | Close | Closed
-    | Snapshot | Committed | Resync
+    | Snapshot | Committed | Published | Resync
 )  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()

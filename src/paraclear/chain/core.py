@@ -693,9 +693,13 @@ class Node(lookups.StateReads):
 
     # --- reading (the API's) -------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` after every block; returns the function that unsubscribes."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener, *, first: bool = False) -> Callable[[], None]:
+        """Call ``listener`` after every block (``first``: before those subscribed so far);
+        returns the function that unsubscribes."""
+        if first:
+            self._listeners.insert(0, listener)
+        else:
+            self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
     def next_nonce(self, account: str) -> int:
