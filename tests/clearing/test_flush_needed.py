@@ -70,3 +70,23 @@ def test_a_needed_lock_that_is_not_an_account_flushes_every_row() -> None:
     run = BlockRun(state.copy().data, compiled, block.context)
     engine.run_batch(run, block.txs, {k.account_lock(ACCOUNTS[0]), k.FEE_POOL[:2]})
     assert run.pending == want.pending
+
+
+def test_rows_held_in_one_batch_are_flushed_when_a_later_batch_needs_their_account() -> None:
+    state, reference, block = _built(seed=5, count=160)
+    txs, half = list(block.txs), len(block.txs) // 2
+    want = BlockRun(state.data, reference, block.context)
+    compiled = ClearingMachine(reference.margin_model, engine="compiled")
+    engine = compiled.batch_runner
+    assert isinstance(engine, CompiledEngine)
+    run = BlockRun(state.copy().data, compiled, block.context)
+    first, later = {k.account_lock(ACCOUNTS[0])}, {k.account_lock(name) for name in ACCOUNTS[1:]}
+    want.run_all(txs[:half])
+    engine.run_batch(run, txs[:half], first)
+    assert not _of(run.pending, later)  # held
+    assert _of(want.pending, later)
+    want.run_all(txs[half:])
+    engine.run_batch(run, txs[half:], later)
+    assert _of(run.pending, later) == _of(want.pending, later)
+    engine.flush(run)
+    assert run.pending == want.pending

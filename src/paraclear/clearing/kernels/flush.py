@@ -24,7 +24,7 @@ from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +82,28 @@ if TYPE_CHECKING:
 BoolArray = npt.NDArray[np.bool_]
 
 
+class HeldRows:
+    """Touched rows a partial flush left for later, each with its account row, as arrays:
+    every partial flush picks from them with one vectorised lookup (converting a growing
+    list of them in every round of a block would cost as much as the flushes saved)."""
+
+    def __init__(self) -> None:
+        self.orders = self.order_accounts = _NONE
+        self.positions = self.position_accounts = _NONE
+        self.accounts = _NONE
+
+    def take(self) -> tuple[list[int], list[int], list[int]]:
+        """All held rows (orders, positions, accounts); none is held after."""
+        rows = self.orders.tolist(), self.positions.tolist(), self.accounts.tolist()
+        self.orders = self.order_accounts = _NONE
+        self.positions = self.position_accounts = _NONE
+        self.accounts = _NONE
+        return rows
+
+
+_NONE: Final[Int64Array] = np.zeros(0, dtype=np.int64)
+
+
 def flush_tables(
     tables: Tables,
     pending: dict[Key, object],
@@ -93,43 +115,62 @@ def flush_tables(
     of what changed. Order rows closed since then become free.
 
     ``accounts``: flush only the rows of these account rows (the account, its orders and
-    its positions); the rest stay marked, counters included, for a later flush."""
+    its positions); the others are held (``Tables.held``), counters too, for a later
+    flush."""
     if accounts is not None:
         _flush_accounts_of(tables, pending, accounts)
         return
-    if tables.touched_orders:
-        _flush_orders(tables, pending, tables.touched_orders)
-    if tables.touched_positions:
-        _flush_positions(tables, pending, tables.touched_positions)
-    if tables.touched_accounts:
-        _flush_accounts(tables, pending, tables.touched_accounts)
+    orders, positions, held_accounts = tables.held.take()
+    orders += tables.touched_orders
+    positions += tables.touched_positions
+    held_accounts += tables.touched_accounts
+    if orders:
+        _flush_orders(tables, pending, orders)
+    if positions:
+        _flush_positions(tables, pending, positions)
+    if held_accounts:
+        _flush_accounts(tables, pending, held_accounts)
     _flush_counters(tables, pending, data)
     tables.touched_accounts, tables.touched_positions = [], []
     tables.touched_orders, tables.touched_instruments = [], []
 
 
 def _flush_accounts_of(tables: Tables, pending: dict[Key, object], accounts: Sequence[int]) -> None:
-    """Flush the touched rows of ``accounts`` alone; keep the others marked."""
+    """Flush the touched rows of ``accounts`` alone (held or touched since the last flush);
+    hold the others."""
     chosen = np.zeros(len(tables.accounts), dtype=np.bool_)
     chosen[np.asarray(accounts, dtype=np.int64)] = True
-    if tables.touched_orders:
-        rows = np.asarray(tables.touched_orders, dtype=np.int64)
-        now = chosen[tables.orders[rows, O_ACCT]]
-        if now.any():
-            _flush_orders(tables, pending, rows[now].tolist())
-            tables.touched_orders = rows[~now].tolist()
-    if tables.touched_positions:
-        rows = np.asarray(tables.touched_positions, dtype=np.int64)
-        now = chosen[tables.positions[rows, P_ACCT]]
-        if now.any():
-            _flush_positions(tables, pending, rows[now].tolist())
-            tables.touched_positions = rows[~now].tolist()
-    if tables.touched_accounts:
-        rows = np.asarray(tables.touched_accounts, dtype=np.int64)
-        now = chosen[rows]
-        if now.any():
-            _flush_accounts(tables, pending, rows[now].tolist())
-            tables.touched_accounts = rows[~now].tolist()
+    held = tables.held
+    rows, owners = _with_held(held.orders, held.order_accounts, tables.touched_orders)
+    if len(owners) < len(rows):
+        owners = np.concatenate((owners, tables.orders[rows[len(owners) :], O_ACCT]))
+    now = chosen[owners]
+    if now.any():
+        _flush_orders(tables, pending, rows[now].tolist())
+    held.orders, held.order_accounts = rows[~now], owners[~now]
+    rows, owners = _with_held(held.positions, held.position_accounts, tables.touched_positions)
+    if len(owners) < len(rows):
+        owners = np.concatenate((owners, tables.positions[rows[len(owners) :], P_ACCT]))
+    now = chosen[owners]
+    if now.any():
+        _flush_positions(tables, pending, rows[now].tolist())
+    held.positions, held.position_accounts = rows[~now], owners[~now]
+    rows, _ = _with_held(held.accounts, held.accounts, tables.touched_accounts)
+    now = chosen[rows]
+    if now.any():
+        _flush_accounts(tables, pending, rows[now].tolist())
+    held.accounts = rows[~now]
+    tables.touched_orders, tables.touched_positions, tables.touched_accounts = [], [], []
+
+
+def _with_held(
+    held: Int64Array, owners: Int64Array, touched: list[int]
+) -> tuple[Int64Array, Int64Array]:
+    """The held rows followed by those ``touched`` since the last flush, and the held rows'
+    accounts (the caller looks up the others')."""
+    if not touched:
+        return held, owners
+    return np.concatenate((held, np.asarray(touched, dtype=np.int64))), owners
 
 
 def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:

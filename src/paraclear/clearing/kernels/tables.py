@@ -21,7 +21,7 @@ from typing import Final, NamedTuple
 import numpy as np
 
 from paraclear.clearing.instruments import Instrument, Option
-from paraclear.clearing.kernels.flush import flush_tables
+from paraclear.clearing.kernels.flush import HeldRows, flush_tables
 from paraclear.clearing.kernels.hashed import BlockRows, RowHasher
 from paraclear.clearing.kernels.layout import (
     A_BANK,
@@ -175,6 +175,8 @@ class Tables:
         self.touched_positions: list[int] = []
         self.touched_orders: list[int] = []
         self.touched_instruments: list[int] = []
+        self.held = HeldRows()
+        """Touched rows a partial flush left for a later one (``kernels.flush``)."""
         self.block_rows = BlockRows()
         """The keys whose latest write in the current block was a flush (``hashed``)."""
         self.hasher = RowHasher()
