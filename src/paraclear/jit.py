@@ -13,8 +13,8 @@ costs 60-100 ms of CPU, and two habits of numba multiply them:
   literal argument has its plain type inside the helper anyway, and LLVM can still fold
   the constant where it inlines the helper into its caller (the order-flow kernels ran no
   slower: 1.03 against 1.18 us per transaction in ``bench exec --mix orders``).
-  Where a constant argument is worth its compile (BLAKE2b's block length, which lets LLVM
-  unroll the message load: hashing is 20 % faster), ``literal=True`` keeps numba's way.
+  Where a constant argument is worth its compile, ``literal=True`` keeps numba's way (no
+  kernel uses it now: BLAKE2b's block length did, until its rounds were written out).
 * **entry points** that nothing uses: one from Python (unboxing and boxing every argument,
   about 40 % of a small helper's compile) and one from C. ``helper`` omits both unless
   ``python=True`` (the functions tests call from Python, such as ``paraclear.int128``'s).

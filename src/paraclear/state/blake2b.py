@@ -44,10 +44,6 @@ Offsets = npt.NDArray[np.int64]
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 _helper: Any = helper(boundscheck=False)
-_literal: Any = helper(literal=True, boundscheck=False)
-"""For ``_compress``: a constant block length lets LLVM unroll the message load (hashing
-is about 20 % faster); a constant message length (``hash_into``) gained nothing measurable
-and cost two compiles (``paraclear.jit``)."""
 
 
 @helper(boundscheck=False)
@@ -100,16 +96,19 @@ def _round(v, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x
     return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
 
 
-@_literal
+@_helper
 def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-def]
-    """Compress ``count`` (1..128) bytes of ``block`` from ``start``, zero-padded, into ``h``;
+    """Compress ``count`` (0..128) bytes of ``block`` from ``start``, zero-padded, into ``h``;
     ``t`` is the number of message bytes so far including these (below 2**62).
 
     The twelve rounds are written out, each with the message words in the order of its
     row of RFC 7693's SIGMA (rounds 10 and 11 repeat rows 0 and 1), so that the words stay
     in registers: a loop over the rounds indexing the words by a table kept them in memory
-    and hashed 1.3-1.5 times slower (0.26 against 0.20 us for 65 bytes, 1.26 against 0.95
-    us for 513)."""
+    and hashed 1.3-1.4 times slower (0.27 against 0.21 us for 65 bytes, 1.37 against 0.98
+    us for 513). ``hash_into`` calls it from one place, so that each kernel inlining it
+    holds one copy of the rounds: a second copy specialised for full blocks (a constant
+    ``count``) hashed no faster once the words were in registers, and compiling the tree's
+    kernels cost 1.3 s more CPU (9.7-10.2 against 8.7 s)."""
     full = count >> 3
     for w in range(full):
         m[w] = _load64(block, start + w * 8)
@@ -153,10 +152,12 @@ def hash_into(data, start, length, out, out_start, scratch):  # type: ignore[no-
         h[i] = _IV[i]
     h[0] ^= _PARAM0
     done = 0
-    while length - done > BLOCK_SIZE:
-        done += BLOCK_SIZE
-        _compress(h, data, start + done - BLOCK_SIZE, BLOCK_SIZE, done, False, m)
-    _compress(h, data, start + done, length - done, length, True, m)
+    while True:  # one call site: one copy of the compression where this is inlined
+        count = min(length - done, BLOCK_SIZE)
+        done += count
+        _compress(h, data, start + done - count, count, done, done == length, m)
+        if done == length:
+            break
     for i in range(DIGEST_SIZE):
         out[out_start + i] = np.uint8((h[i >> 3] >> np.uint64(8 * (i & 7))) & np.uint64(0xFF))
 
