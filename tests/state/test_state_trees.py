@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from paraclear.state import State
 from paraclear.state.codec import key_path, key_paths, value_hash
+from paraclear.state.compiled import PARALLEL_MIN_CHANGES, set_threads
 from paraclear.state.hashed import HashedWrites
 from paraclear.state.smt import EMPTY
 from paraclear.state.store import is_absent, verify_value
@@ -96,3 +97,26 @@ def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
         state.apply(writes, hashed=stray)
     assert state.root() == State().root()  # the tree was not touched
     assert state.data == {}  # nor any key
+
+
+def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_proofs():
+    """A block large enough for the compiled tree's threads, all of it pre-hashed as the
+    compiled engine hands it over: a third of the keys deleted, a third set again to the
+    value they hold (rows the tree skips), a third changed."""
+    keys = [("acct", f"a{i}", "x") for i in range(PARALLEL_MIN_CHANGES + 2_000)]
+    first = {key: i + 1 for i, key in enumerate(keys)}
+    second = {key: (None, first[key], -i)[i % 3] for i, key in enumerate(keys)}
+    compiled, reference = State(), State(tree="reference")
+    previous = set_threads(2)
+    try:
+        for writes in (first, second):
+            compiled.apply(writes, hashed=_hashed_part(writes, 1))
+            reference.apply(writes)
+            assert compiled.root() == reference.root()
+    finally:
+        set_threads(previous)
+    assert compiled.data == reference.data
+    for key in keys[:9]:
+        proof = compiled.prove(key)
+        assert proof == reference.prove(key)
+        assert verify_value(compiled.root(), key, compiled.data.get(key), proof)
