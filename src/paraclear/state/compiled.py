@@ -77,6 +77,14 @@ class Pool:
             return bytes(self.bdig[ref - 1])
         return bytes(self.ldig[-ref - 1]) if ref < 0 else EMPTY
 
+    def child_digests(self, ref: int) -> list[bytes]:
+        """The digests of branch ``ref``'s children in nibble order (``digest`` of each)."""
+        bdig, ldig = self.bdig, self.ldig
+        return [
+            bdig[kid - 1].tobytes() if kid > 0 else ldig[-kid - 1].tobytes() if kid else EMPTY
+            for kid in self.kids[ref - 1].tolist()
+        ]
+
     def root_ref(self) -> int:
         return int(self.meta[META_ROOT])
 
@@ -185,7 +193,7 @@ class CompiledTree(SparseMerkleTree):
         ref = pool.root_ref()
         while ref > 0:
             nibble = (path[depth >> 1] >> (0 if depth & 1 else 4)) & 0xF
-            digests = [pool.digest(int(child)) for child in pool.kids[ref - 1]]
+            digests = pool.child_digests(ref)
             levels.append(tuple(digests[:nibble] + digests[nibble + 1 :]))
             ref = int(pool.kids[ref - 1, nibble])
             depth += 1
