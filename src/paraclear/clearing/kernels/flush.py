@@ -21,7 +21,7 @@ committed from the rows (``kernels.hashed``).
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
@@ -141,36 +141,42 @@ def _flush_accounts_of(tables: Tables, pending: dict[Key, object], accounts: Seq
     chosen = np.zeros(len(tables.accounts), dtype=np.bool_)
     chosen[np.asarray(accounts, dtype=np.int64)] = True
     held = tables.held
-    rows, owners = _with_held(held.orders, held.order_accounts, tables.touched_orders)
-    if len(owners) < len(rows):
-        owners = np.concatenate((owners, tables.orders[rows[len(owners) :], O_ACCT]))
-    now = chosen[owners]
-    if now.any():
-        _flush_orders(tables, pending, rows[now].tolist())
-    held.orders, held.order_accounts = rows[~now], owners[~now]
-    rows, owners = _with_held(held.positions, held.position_accounts, tables.touched_positions)
-    if len(owners) < len(rows):
-        owners = np.concatenate((owners, tables.positions[rows[len(owners) :], P_ACCT]))
-    now = chosen[owners]
-    if now.any():
-        _flush_positions(tables, pending, rows[now].tolist())
-    held.positions, held.position_accounts = rows[~now], owners[~now]
-    rows, _ = _with_held(held.accounts, held.accounts, tables.touched_accounts)
-    now = chosen[rows]
-    if now.any():
-        _flush_accounts(tables, pending, rows[now].tolist())
-    held.accounts = rows[~now]
+    now, held.orders, held.order_accounts = _pick(
+        chosen, held.orders, held.order_accounts, tables.touched_orders,
+        lambda rows: tables.orders[rows, O_ACCT],
+    )  # fmt: skip
+    if now:
+        _flush_orders(tables, pending, now)
+    now, held.positions, held.position_accounts = _pick(
+        chosen, held.positions, held.position_accounts, tables.touched_positions,
+        lambda rows: tables.positions[rows, P_ACCT],
+    )  # fmt: skip
+    if now:
+        _flush_positions(tables, pending, now)
+    now, held.accounts, _ = _pick(
+        chosen, held.accounts, held.accounts, tables.touched_accounts, lambda rows: rows
+    )
+    if now:
+        _flush_accounts(tables, pending, now)
     tables.touched_orders, tables.touched_positions, tables.touched_accounts = [], [], []
 
 
-def _with_held(
-    held: Int64Array, owners: Int64Array, touched: list[int]
-) -> tuple[Int64Array, Int64Array]:
-    """The held rows followed by those ``touched`` since the last flush, and the held rows'
-    accounts (the caller looks up the others')."""
-    if not touched:
-        return held, owners
-    return np.concatenate((held, np.asarray(touched, dtype=np.int64))), owners
+def _pick(
+    chosen: BoolArray,
+    held: Int64Array,
+    owners: Int64Array,
+    touched: list[int],
+    owner_of: Callable[[Int64Array], Int64Array],
+) -> tuple[list[int], Int64Array, Int64Array]:
+    """Of the ``held`` rows (accounts ``owners``) and those ``touched`` since the last flush
+    (accounts by ``owner_of``): the rows of ``chosen`` accounts, and the others with their
+    accounts, held on."""
+    if touched:
+        fresh = np.asarray(touched, dtype=np.int64)
+        held = np.concatenate((held, fresh))
+        owners = np.concatenate((owners, owner_of(fresh)))
+    now = chosen[owners]
+    return held[now].tolist(), held[~now], owners[~now]
 
 
 def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
