@@ -74,7 +74,7 @@ def run_batch(
 
 
 def settle(worker: ShardWorker) -> None:
-    """Fold in the writes ``worker``'s runner held back from its batches (``hold``)."""
+    """Fold in the writes ``worker``'s runner held back from its batches (``needed``)."""
     if not worker.held:
         return
     assert worker.runner is not None
