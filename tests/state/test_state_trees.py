@@ -120,3 +120,59 @@ def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_pr
         proof = compiled.prove(key)
         assert proof == reference.prove(key)
         assert verify_value(compiled.root(), key, compiled.data.get(key), proof)
+
+
+def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(monkeypatch):
+    """Half of a large block pre-hashed (its tree update starts on its own thread at once),
+    half encoded here meanwhile, with deletions of present and absent keys on both sides:
+    the reference tree's data, roots and proofs, and the tree rows of a commit on one
+    thread."""
+    import paraclear.state.store as store
+
+    started = []
+    start = store._EarlyTree.start
+
+    def counted(tree, rows):
+        early = start(tree, rows)
+        started.append(early is not None)
+        return early
+
+    monkeypatch.setattr(store._EarlyTree, "start", counted)
+    keys = [("acct", f"a{i}", "x") for i in range(3 * PARALLEL_MIN_CHANGES)]
+    first = {key: i + 1 for i, key in enumerate(keys) if i % 5}
+    second = {key: (None, first.get(key, 7), -i, 0, i)[i % 5] for i, key in enumerate(keys)}
+    early, serial, reference = State(), State(), State(tree="reference")
+    previous = set_threads(2)
+    try:
+        for writes in (first, second):
+            early.apply(writes, hashed=_hashed_part(writes, 2))
+            set_threads(1)
+            serial.apply(writes, hashed=_hashed_part(writes, 2))
+            set_threads(2)
+            reference.apply(writes)
+            assert early.root() == serial.root() == reference.root()
+            assert early.rows is not None and serial.rows is not None
+            assert all(map(np.array_equal, early.rows, serial.rows))
+    finally:
+        set_threads(previous)
+    assert started == [True, False, True, False]
+    assert early.data == reference.data
+    for key in keys[:9]:
+        assert early.prove(key) == reference.prove(key)
+
+
+def test_a_failure_of_the_early_tree_update_is_raised_by_apply(monkeypatch):
+    import paraclear.state.compiled as compiled
+
+    def broken(self, cpath, cvh, cdel):
+        raise RuntimeError("tree update failed")
+
+    keys = [("acct", f"a{i}", "x") for i in range(PARALLEL_MIN_CHANGES)]
+    writes = {key: 1 for key in keys}
+    previous = set_threads(2)
+    monkeypatch.setattr(compiled.CompiledTree, "update_rows", broken)
+    try:
+        with pytest.raises(RuntimeError, match="tree update failed"):
+            State().apply(writes, hashed=_hashed_part(writes, 1))
+    finally:
+        set_threads(previous)

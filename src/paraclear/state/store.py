@@ -8,6 +8,7 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from itertools import chain, compress, pairwise
 from time import perf_counter
@@ -16,7 +17,13 @@ from typing import Final, Literal
 import numpy as np
 
 from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
-from paraclear.state.compiled import CompiledTree, hash_values, path_rows
+from paraclear.state.compiled import (
+    PARALLEL_MIN_CHANGES,
+    CompiledTree,
+    hash_values,
+    path_rows,
+    threads,
+)
 from paraclear.state.hashed import HashedWrites, TreeRows
 from paraclear.state.keys import Key
 from paraclear.state.smt import Proof, SparseMerkleTree, hash_bytes, verify
@@ -120,13 +127,47 @@ class State:
         self.version += 1
         data, known = self.data, self._paths
         batch = _Batch()
-        paths, ends, buffer = batch.paths, batch.ends, batch.buffer
+        paths = batch.paths
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
         rest: Iterable[tuple[Key, object]] = writes.items()
         gone: list[Key] | None = None
+        early: _EarlyTree | None = None
         if hashed is not None and hashed.keys:
             rest, hashed, gone = _uncovered(data, writes, hashed)
+            early = _EarlyTree.start(self._tree, hashed)
+        try:
+            self._set(data, known, rest, batch, unknown, fresh)
+            if gone is not None:  # the hashed keys, all at once (the others again, unchanged)
+                data.update(writes)
+                absent = [key for key, value in rest if is_absent(value)]
+                for key in chain(gone, absent):
+                    del data[key]
+            for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
+                paths[at] = known[key] = path
+        except BaseException:
+            if early is not None:
+                early.thread.join()
+            raise
+        if timings is not None:
+            timings["encode"] = perf_counter() - started
+        self.rows = self._update(batch, timings, hashed, early)
+        for watcher in self._watchers:
+            watcher(writes)
+
+    @staticmethod
+    def _set(
+        data: dict[Key, object],
+        known: dict[Key, bytes],
+        rest: Iterable[tuple[Key, object]],
+        batch: _Batch,
+        unknown: list[int],
+        fresh: list[Key],
+    ) -> None:
+        """Set the writes ``rest`` in ``data`` and add what changed to ``batch``: its path
+        (``b""`` where ``known`` has none yet: its index goes to ``unknown``, the key to
+        ``fresh``) and its encoding."""
+        paths, ends, buffer = batch.paths, batch.ends, batch.buffer
         for key, value in rest:
             if value is None or (type(value) is int and value == 0):  # is_absent, inlined
                 if key in data:
@@ -141,18 +182,6 @@ class State:
                     fresh.append(key)
                 paths.append(path or b"")
                 ends.append(append_encoding(value, buffer))
-        if gone is not None:  # the hashed keys, all at once (the others again, unchanged)
-            data.update(writes)
-            absent = [key for key, value in rest if is_absent(value)]
-            for key in chain(gone, absent):
-                del data[key]
-        for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
-            paths[at] = known[key] = path
-        if timings is not None:
-            timings["encode"] = perf_counter() - started
-        self.rows = self._update(batch, timings, hashed)
-        for watcher in self._watchers:
-            watcher(writes)
 
     def apply_hashed(
         self,
@@ -249,20 +278,29 @@ class State:
         self._update(batch)
 
     def _update(
-        self, batch: _Batch, timings: Timings | None = None, rows: HashedWrites | None = None
+        self,
+        batch: _Batch,
+        timings: Timings | None = None,
+        rows: HashedWrites | None = None,
+        early: _EarlyTree | None = None,
     ) -> TreeRows | None:
-        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere; the
-        rows the tree took (None for a reference tree)."""
+        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere
+        (already on their way into it if ``early``); the rows the tree took (None for a
+        reference tree)."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
             cvh, cdel = hash_values(batch.buffer, batch.ends)
             cpath = path_rows(batch.paths)
+            hashed = perf_counter()
+            if early is not None:  # its paths and the batch's are disjoint: any order
+                early.join()
+                self._tree.update_rows(cpath, cvh, cdel)
             if rows is not None and len(rows.keys):
                 cpath = np.concatenate((cpath, rows.paths))
                 cvh = np.concatenate((cvh, rows.hashes))
                 cdel = np.concatenate((cdel, rows.deleted))
-            hashed = perf_counter()
-            self._tree.update_rows(cpath, cvh, cdel)
+            if early is None:
+                self._tree.update_rows(cpath, cvh, cdel)
             taken: TreeRows | None = (cpath, cvh, cdel)
         else:
             buffer = bytes(batch.buffer)
@@ -310,6 +348,38 @@ def _uncovered(
     paths, hashes, deleted = hashed.paths[changed], hashed.hashes[changed], hashed.deleted[changed]
     kept = HashedWrites(list(compress(keys, changed.tolist())), paths, hashes, deleted)
     return rest, kept, gone
+
+
+class _EarlyTree:
+    """The tree update of a commit's pre-hashed rows, on a thread of its own while ``apply``
+    sets the dictionary and encodes the other writes (a large commit's two halves on two
+    cores; the compiled kernels release the interpreter lock)."""
+
+    def __init__(self, tree: CompiledTree, rows: HashedWrites) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(tree, rows), name="paraclear-tree", daemon=True
+        )
+        self.thread.start()
+
+    @classmethod
+    def start(cls, tree: object, rows: HashedWrites) -> _EarlyTree | None:
+        """Start it if the tree is compiled, the rows are at least ``PARALLEL_MIN_CHANGES``
+        and more than one thread may hash (``compiled.set_threads``); else None."""
+        if not isinstance(tree, CompiledTree) or threads() < 2:
+            return None
+        return cls(tree, rows) if len(rows.keys) >= PARALLEL_MIN_CHANGES else None
+
+    def _run(self, tree: CompiledTree, rows: HashedWrites) -> None:
+        try:
+            tree.update_rows(rows.paths, rows.hashes, rows.deleted)
+        except BaseException as error:  # re-raised by join, in the committing thread
+            self.error = error
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 class _Batch:
