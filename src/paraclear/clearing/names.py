@@ -74,15 +74,15 @@ def _reader(cls: type) -> NameReader:
     fields: tuple[str, ...] = getattr(cls, "__struct_fields__", ())
     scalars = [field for field in fields if _is_name(hints[field])]
     tuples = [field for field in fields if _holds_names(hints[field])]
-    read: NameReader
-    if not tuples and scalars:
-        read = attrgetter(*scalars, *scalars[:1]) if len(scalars) == 1 else attrgetter(*scalars)
-    else:
-        one = attrgetter(*scalars, *scalars)
+    read: NameReader = (
+        attrgetter(*scalars, *scalars[:1]) if len(scalars) == 1 else attrgetter(*scalars)
+    )
+    if tuples:
+        fixed = read
 
         def read(message: object) -> tuple[str, ...]:
             lists = (getattr(message, field) for field in tuples)
-            return (*one(message), *chain.from_iterable(lists))
+            return (*fixed(message), *chain.from_iterable(lists))
 
     _readers[cls] = read
     return read
