@@ -3,12 +3,16 @@
 SQLite's write-ahead log holds the newest blocks until a checkpoint copies them into the
 database file. Truncate, garble or delete ``chain.sqlite-wal`` after a crash and SQLite
 opens what is left without a word: a shorter log. Nothing in the database itself can tell,
-so ``BlockStore`` keeps a second, independent record in ``DATA_DIR/acknowledged``: the
-height and block hash of the last block whose ``append`` returned. It is written after the
-block's SQLite transaction has committed (fsynced) and before ``append`` returns, so every
-block anyone was told about is at or below it; at start a log that ends below it is refused
+so ``BlockStore`` keeps a second, independent record: the height and block hash of the
+last block whose ``append`` returned, durable before ``append`` returns, so every block
+anyone was told about is at or below it; at start a log that ends below it is refused
 (``AcknowledgedBlocksMissing``) and a block at its height that hashes otherwise is refused
 (``BlockHashMismatch``).
+
+Each block's copy (``paraclear.chain.block_copy``), written while SQLite commits it, is
+that record for every block it holds; this file, ``DATA_DIR/acknowledged``, holds the
+record where no copy does: at a chain's creation, after ``accept_loss``, and for a block
+whose copy could not be written (a full disk: this file never grows).
 
 The file is two fixed 64-byte slots, one per height parity, each::
 
@@ -80,7 +84,7 @@ class AcknowledgedRecord:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-        _fsync_directory(data_dir)
+        fsync_directory(data_dir)
         return cls(path, os.open(path, os.O_RDWR))
 
     @classmethod
@@ -115,7 +119,8 @@ class AcknowledgedRecord:
             self._fd = -1
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of ``directory`` (a file created or renamed in it) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -17,10 +17,13 @@ power cut) leaves either the whole block or none of it. Tables:
   blocks written by format 3 and before, the row's bytes. ``header_from`` is the first
   height of version 2.
 
-Beside the database, ``DATA_DIR/acknowledged`` records the height and block hash of the last
-block whose ``append`` returned (``paraclear.chain.acknowledged``): opening a log that ends
+Beside the database, the last block whose ``append`` returned is recorded (its copy in
+``DATA_DIR/last-block-0|1``, written while SQLite commits it: ``paraclear.chain.block_copy``;
+else ``DATA_DIR/acknowledged``: ``paraclear.chain.acknowledged``): opening a log that ends
 below it, or whose block at that height hashes otherwise, raises
-``AcknowledgedBlocksMissing`` or ``BlockHashMismatch`` instead of silently starting lower.
+``AcknowledgedBlocksMissing`` or ``BlockHashMismatch`` instead of silently starting lower,
+except that the one block a crash between the two syncs can leave in its copy alone is
+taken back into the log.
 Every error is a ``StorageError`` (``paraclear.chain.store_errors``) naming the height; an
 SQLite error reading a damaged file becomes ``CorruptStore``; no room to write a block
 (``SQLITE_FULL``: the disk, or the ``max_bytes`` cap) is ``StorageFull``, and nothing of
@@ -49,6 +52,8 @@ import logging
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import suppress
 from pathlib import Path
 from typing import Final
 
@@ -56,6 +61,7 @@ import msgspec
 
 from paraclear.chain import store_sql as sql
 from paraclear.chain.acknowledged import AcknowledgedRecord, Mark
+from paraclear.chain.block_copy import BlockCopies, CopiedBlock, highest
 from paraclear.chain.snapshot import encode_state
 from paraclear.chain.store_errors import (
     AcknowledgedBlocksMissing,
@@ -127,6 +133,9 @@ _ZLIB_LEVEL: Final = 1
 _PAGE: Final = 64
 """Rows fetched per query when iterating blocks."""
 _encoder: Final = msgspec.msgpack.Encoder()
+Row = tuple[int, int, int, bytes, bytes | None, bytes, bytes]
+"""A block row without its hash: height, time, tx count, transactions, envelopes,
+receipts, state root (``store_sql.INSERT_BLOCK``'s columns)."""
 
 
 class BlockStore:
@@ -138,6 +147,7 @@ class BlockStore:
         path: Path,
         spec: ChainSpec,
         acknowledged: AcknowledgedRecord,
+        copies: BlockCopies,
         *,
         snapshot_every: int,
         keep_snapshots: int,
@@ -147,6 +157,7 @@ class BlockStore:
         self.path = path
         self.spec = spec
         self.acknowledged = acknowledged
+        self.copies = copies
         self.snapshot_every = snapshot_every
         self.keep_snapshots = keep_snapshots
         self.genesis_root: bytes = self._meta("genesis_root")
@@ -188,17 +199,19 @@ class BlockStore:
         directory.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         record: AcknowledgedRecord | None = None
+        copies: BlockCopies | None = None
         try:
             with sql.reading(path, "the database header"):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 meta = sql.read_meta(db, path)
             record = AcknowledgedRecord.open(directory)
+            copies = BlockCopies.open(directory)
             if meta is None:
                 if spec is None:
                     refuse_if_acknowledged(directory, accept_loss)
                     raise StoreMissing(f"no chain in {data_dir} (empty {DB_NAME})")
-                record = create_chain(db, directory, spec, record, accept_loss)
+                record = create_chain(db, directory, spec, record, copies, accept_loss)
                 stored = spec
             else:
                 stored = decode_spec(meta[0], path)
@@ -210,6 +223,7 @@ class BlockStore:
                 path,
                 stored,
                 record,
+                copies,
                 snapshot_every=snapshot_every,
                 keep_snapshots=keep_snapshots,
             )
@@ -220,6 +234,8 @@ class BlockStore:
             db.close()
             if record is not None:
                 record.close()
+            if copies is not None:
+                copies.close()
             raise
 
     # --- the block log ----------------------------------------------------------------------
@@ -231,7 +247,7 @@ class BlockStore:
         envelopes: Sequence[bytes] | None = None,
     ) -> None:
         """Append the next block with its result, in one SQLite transaction, durable when
-        this returns; then record it as acknowledged.
+        this returns, and recorded as acknowledged (its copy, written meanwhile).
 
         ``envelopes``: the raw signed envelope of each transaction, ``b""`` for one the
         producer made itself. Transactions without an envelope (all of them if
@@ -265,25 +281,15 @@ class BlockStore:
             stored.receipts_data,
             stored.state_root,
         )
+        copying = self.copies.start(CopiedBlock(*row, digest, self.last_hash))
         try:
-            with self._transaction():
-                self._db.execute(sql.INSERT_BLOCK, (*row, digest))
-        except sqlite3.IntegrityError:  # another writer appended this height meanwhile
-            tip = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
-            raise HeightError(tip + 1, block.height) from None
-        except sqlite3.DatabaseError as error:
-            size = sum(len(blob) for blob in row[3:6] if isinstance(blob, bytes))
-            raise sql.write_error(error, self.path, block.height, "the block", size) from None
+            self._insert(row, digest)
+        except BaseException:
+            self._void_copy(copying, block.height)
+            raise
         self.height, self.last_root, self.last_hash = block.height, result.state_root, digest
         self._tip_hash = (block.height, digest)
-        try:
-            self.acknowledged.write(Mark(block.height, digest))
-        except OSError as error:
-            raise CorruptStore(
-                f"block {block.height} is in the log, but {self.acknowledged.path} could not "
-                f"be written: {error}",
-                block.height,
-            ) from None
+        self._acknowledge(copying, Mark(block.height, digest))
 
     def block(self, height: int) -> StoredBlock:
         """The block at ``height``. Raises ``KeyError`` if there is none, ``CorruptStore``
@@ -420,6 +426,7 @@ class BlockStore:
     # --- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.copies.close()
         self._db.close()
         self.acknowledged.close()
 
@@ -431,6 +438,51 @@ class BlockStore:
 
     def _transaction(self) -> sql.Transaction:
         return sql.Transaction(self._db)
+
+    def _insert(self, row: Row, digest: bytes) -> None:
+        """Commit one block row. Raises ``HeightError`` (another writer appended this
+        height), ``StorageFull``, ``CorruptStore``."""
+        height = row[0]
+        try:
+            with self._transaction():
+                self._db.execute(sql.INSERT_BLOCK, (*row, digest))
+        except sqlite3.IntegrityError:  # another writer appended this height meanwhile
+            tip = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+            raise HeightError(tip + 1, height) from None
+        except sqlite3.DatabaseError as error:
+            size = sum(len(blob) for blob in row[3:6] if isinstance(blob, bytes))
+            raise sql.write_error(error, self.path, height, "the block", size) from None
+
+    def _acknowledge(self, copying: Future[None], mark: Mark) -> None:
+        """Wait for the block's copy; if it could not be written (a full disk), record the
+        block in the acknowledged record's slot instead, which never grows."""
+        try:
+            copying.result()
+            return
+        except OSError:
+            pass
+        try:
+            self.acknowledged.write(mark)
+        except OSError as error:
+            raise CorruptStore(
+                f"block {mark.height} is in the log, but neither {self.acknowledged.path} nor "
+                f"its copy could be written: {error}",
+                mark.height,
+            ) from None
+
+    def _void_copy(self, copying: Future[None], height: int) -> None:
+        """The block failed: void its copy once written, so that no restart brings it back.
+        Raises ``CorruptStore`` if that cannot be done."""
+        with suppress(OSError):
+            copying.result()
+        try:
+            self.copies.void(height)
+        except OSError as error:
+            raise CorruptStore(
+                f"block {height} was not stored, and its copy in {self.copies.paths[height % 2]} "
+                f"could not be voided ({error}): restore the data directory from a backup",
+                height,
+            ) from None
 
     def _meta(self, name: str) -> bytes:
         with sql.reading(self.path, "meta"):
@@ -459,12 +511,17 @@ class BlockStore:
         return bytes(found[0])
 
     def _check_acknowledged(self, accept_loss: bool) -> None:
-        """Refuse a log that ends below, or differs at, the acknowledged record's block.
-        (The tip is read again after the record: a writer in another connection commits a
-        block before recording it, so a reader never sees the record ahead of the log.)"""
-        mark = self.acknowledged.read()
+        """Refuse a log that ends below, or differs at, the acknowledged block (the record's
+        or a newer copy's, ``paraclear.chain.block_copy``), after taking back the one block
+        a crash between its two syncs can leave only in its copy. (The tip is read again
+        after the record: a writer in another connection commits a block before recording
+        it, so a reader never sees the record ahead of the log.)"""
+        copy = self.copies.latest()
+        mark = highest(self.acknowledged.read(), copy)
         self.height, self.last_root, self.last_hash = self._tip()
         self._tip_hash = (self.height, self.last_hash)
+        if copy is not None and copy.height == self.height + 1 and copy.parent == self.last_hash:
+            self._recover(copy)
         if self.height < mark.height:
             directory = self.path.parent
             if not accept_loss:
@@ -472,9 +529,26 @@ class BlockStore:
             log.warning(
                 "accepting the loss of blocks %d..%d in %s", self.height + 1, mark.height, directory
             )
+            self.copies.void_all()
             self.acknowledged.close()
             self.acknowledged = AcknowledgedRecord.create(
                 directory, Mark(self.height, self.last_hash)
             )
         elif self.hash_at(mark.height) != mark.block_hash:
             raise BlockHashMismatch(mark.height, f"acknowledged in {self.acknowledged.path}")
+
+    def _recover(self, copy: CopiedBlock) -> None:
+        """Append the block of ``copy``, the log's next, if its block hash checks."""
+        row = (copy.height, copy.txs, copy.state_root, copy.tx_count, copy.receipts)
+        stored = stored_block((*row, copy.envelopes, copy.block_hash), self.header_from)
+        if stored.hash_from(copy.parent) != copy.block_hash:
+            return  # not the block it claims to be: the log stays below the mark, refused
+        self._insert(copy.row(), copy.block_hash)
+        log.warning(
+            "block %d was acknowledged but not in the log (a crash between its two syncs): "
+            "taken back from its copy in %s",
+            copy.height,
+            self.copies.paths[copy.height % 2],
+        )
+        self.height, self.last_root, self.last_hash = self._tip()
+        self._tip_hash = (self.height, self.last_hash)

@@ -11,6 +11,7 @@ from typing import Final
 import msgspec
 
 from paraclear.chain.acknowledged import FILE_NAME, AcknowledgedRecord, Mark
+from paraclear.chain.block_copy import BlockCopies, highest, latest_in
 from paraclear.chain.store_errors import AcknowledgedBlocksMissing, CorruptStore
 from paraclear.chain.store_records import ChainSpec
 from paraclear.chain.store_sql import (
@@ -30,14 +31,17 @@ def create_chain(
     directory: Path,
     spec: ChainSpec,
     record: AcknowledgedRecord | None,
+    copies: BlockCopies,
     accept_loss: bool,
 ) -> AcknowledgedRecord:
-    """Create a new chain: the acknowledged record at genesis first, then the tables (a
-    crash in between leaves an empty database and a record at height 0). Refuses when the
-    record says blocks were acknowledged: the database holding them is gone."""
+    """Create a new chain: the acknowledged record at genesis first (its block copies
+    voided), then the tables (a crash in between leaves an empty database and a record at
+    height 0). Refuses when the record says blocks were acknowledged: the database holding
+    them is gone."""
     if record is not None:
         record.close()
     refuse_if_acknowledged(directory, accept_loss)
+    copies.void_all()
     genesis_root = spec.genesis_state().root()
     created = AcknowledgedRecord.create(directory, Mark(0, genesis_root))
     try:
@@ -56,7 +60,7 @@ def refuse_if_acknowledged(directory: Path, accept_loss: bool) -> None:
     if record is None:
         return
     try:
-        height = record.read().height
+        height = highest(record.read(), latest_in(directory)).height
     finally:
         record.close()
     if height > 0 and not accept_loss:
