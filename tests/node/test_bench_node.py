@@ -28,6 +28,10 @@ def test_bench_node_smoke_run_reports_its_keys_and_loses_nothing(pace: list[str]
     assert {"orders_per_s", "p50_ms", "p99_ms", "max_ms", "lost", "generator_cpu"} <= set(result)
     assert result["lost"] == 0 and result["acknowledged"] > 0 and result["orders_per_s"] > 0
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    legs = result["hops_ms"]
+    assert set(legs) == {"late", "to_node", "in_node", "from_node"}
+    assert 0 < legs["in_node"]["p50"] <= legs["in_node"]["p99"] <= result["max_ms"]
+    assert legs["in_node"]["p50"] <= result["p50_ms"]  # the node's part of the whole way
     assert result["node_cpu"] > 0 and result["node_blocks"] > 0
     assert "api-server" in result["node_threads_cpu"]
     assert {"build", "persist"} <= set(result["node_block_stages"])

@@ -15,7 +15,7 @@ from paraclear.api import rpc
 from paraclear.api.limits import Limits
 from paraclear.api.rpc import RpcError
 from paraclear.api.server import ServerThread
-from paraclear.client.connection import AsyncClient, Client, ConnectionClosed
+from paraclear.client.connection import AsyncClient, Client, ConnectionClosed, Stamps
 from paraclear.client.grants import http_header
 from tests.node.support import CHAIN, keypair, running
 
@@ -119,6 +119,19 @@ def test_calls_in_one_turn_leave_as_one_batch_and_resolve_separately(server: Ser
     results = asyncio.run(scenario())
     assert all(r["index_price"] == 60_000.0 for r in results[:20])
     assert isinstance(results[20], RpcError) and results[20].code == rpc.METHOD_NOT_FOUND
+
+
+def test_a_stamped_call_says_when_it_reached_the_server_and_came_back(
+    server: ServerThread,
+) -> None:
+    async def scenario() -> list[tuple[Any, Stamps]]:
+        async with await AsyncClient.connect(server.url) as client:
+            calls = [client.call_stamped("public/get_time") for _ in range(5)]
+            return await asyncio.gather(*calls)
+
+    for result, stamps in asyncio.run(scenario()):
+        assert stamps.sent <= stamps.server_in <= stamps.server_out <= stamps.received
+        assert stamps.server_in // 1000 <= result <= stamps.server_out // 1000  # ms, read between
 
 
 def test_internal_errors_do_not_leak_details(client: Client) -> None:

@@ -9,7 +9,9 @@ the wire. Half the traders make (limit orders one or two ticks from the mid, eit
 half take (immediate-or-cancel orders that cross by a tick); each trader is one
 authenticated connection keeping ``window`` orders in flight. An order's latency runs from
 sending it to its answer, which the node gives once the block holding the order is durable
-(submit to inclusion). The rate counts answers within the measured window.
+(submit to inclusion). The rate counts answers within the measured window. Each answer's
+``usIn`` and ``usOut`` split its latency into legs (``hops_ms``, ``HOPS``): the generator's
+lag, to the node, in the node, and back.
 
 Afterwards the node is stopped and its block log opened: every order the API acknowledged
 must be in it (``lost`` counts those that are not).
@@ -44,7 +46,7 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.client.connection import AsyncClient, RpcError
+from paraclear.client.connection import AsyncClient, RpcError, Stamps
 from paraclear.client.envelope import Keypair, decode_signed, encode_signed, sign, tx_id
 from paraclear.numbers import PRICE_SCALE, USDC_SCALE
 
@@ -246,6 +248,7 @@ async def _load(
         await client.auth(trader)
         clients.append(client)
     latencies: list[float] = []
+    hops: dict[str, list[float]] = {name: [] for name in HOPS}
     acked: list[str] = []
     failed: dict[str, int] = {}
     refused: dict[str, int] = {}
@@ -258,9 +261,10 @@ async def _load(
     async def one(
         client: AsyncClient, method: str, params: dict[str, Any], ident: str, due: float | None
     ) -> None:
-        sent = time.perf_counter() if due is None else due
+        queued = time.perf_counter()
+        sent = queued if due is None else due
         try:
-            await client.call(method, params)
+            _, stamps = await client.call_stamped(method, params)
         except RpcError as error:
             data = error.data or {}
             reason = str(data.get("error", error.code))
@@ -273,6 +277,8 @@ async def _load(
         done = time.perf_counter()
         if done <= deadline:
             latencies.append(done - sent)
+            for name, seconds in zip(HOPS, _hops(stamps, queued - sent), strict=True):
+                hops[name].append(seconds)
         acked.append(ident)
 
     async def trader_loop(
@@ -299,11 +305,7 @@ async def _load(
     for client in clients:
         await client.close()
     measured = min(time.perf_counter(), deadline) - started
-    cuts = (
-        statistics.quantiles(latencies, n=100, method="inclusive")
-        if len(latencies) > 1
-        else [0.0] * 99
-    )
+    cuts = _percentiles(latencies)
     return {
         "orders_per_s": round(len(latencies) / measured),
         "offered_per_s": round(rate) if rate > 0 else None,
@@ -311,12 +313,41 @@ async def _load(
         "p50_ms": round(cuts[49] * 1000, 1),
         "p99_ms": round(cuts[98] * 1000, 1),
         "max_ms": round(max(latencies, default=0.0) * 1000, 1),
+        "hops_ms": {
+            name: {"p50": round(cut[49] * 1000, 2), "p99": round(cut[98] * 1000, 2)}
+            for name, cut in ((name, _percentiles(spent)) for name, spent in hops.items())
+        },
         "generator_cpu": round(generator_cpu / measured, 2),
         "acknowledged": len(acked),
         "failed_in_block": failed,
         "refused": refused,
         "acked_ids": acked,
     }
+
+
+HOPS: Final = ("late", "to_node", "in_node", "from_node")
+"""The legs of an order's latency (``hops_ms``): the generator's lag behind the order's
+schedule (0 flat out), from its send to the node's receipt (``usIn``: the front-end's, or
+the node's own API server), inside the node until it answered (``usOut``: the order durable
+in its block), and from the answer to the generator reading it. The three after the lag are
+wall-clock differences across processes of one machine."""
+
+
+def _hops(stamps: Stamps, late: float) -> tuple[float, float, float, float]:
+    """An order's legs in seconds (``HOPS``)."""
+    return (
+        late,
+        (stamps.server_in - stamps.sent) / 1e6,
+        (stamps.server_out - stamps.server_in) / 1e6,
+        (stamps.received - stamps.server_out) / 1e6,
+    )
+
+
+def _percentiles(values: list[float]) -> list[float]:
+    """The 99 cut points of ``values`` (zeros for fewer than two)."""
+    if len(values) < 2:
+        return [0.0] * 99
+    return statistics.quantiles(values, n=100, method="inclusive")
 
 
 def bench_node(
@@ -373,9 +404,10 @@ def bench_node(
     with BlockStore.open(data_dir) as store:
         blocks = store.height
     lost = sum(1 for ident in acked if ident not in stored)
+    legs = ", ".join(f"{name} {leg['p50']}" for name, leg in result["hops_ms"].items())
     say(
         f"{result['orders_per_s']:,} orders/s, p50 {result['p50_ms']} ms, "
-        f"p99 {result['p99_ms']} ms, lost {lost}"
+        f"p99 {result['p99_ms']} ms, lost {lost}; p50 of each leg, ms: {legs}"
     )
     measured = seconds
     return {

@@ -22,8 +22,9 @@ import asyncio
 import base64
 import itertools
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import aiohttp
 import msgspec
@@ -109,6 +110,23 @@ class Subscription:
                 return
 
 
+def wall_us() -> int:
+    """Microseconds of the wall clock, as the server stamps ``usIn`` and ``usOut``."""
+    return time.time_ns() // 1000
+
+
+class Stamps(NamedTuple):
+    """One call's way, in microseconds of the wall clock (``call_stamped``): when it was
+    made here, when the server received it and answered it (its ``usIn``, ``usOut``), and
+    when the answer was read here. On one machine the differences are the time to the
+    server, in it and back."""
+
+    sent: int
+    server_in: int
+    server_out: int
+    received: int
+
+
 class AsyncClient:
     """A JSON-RPC client over one WebSocket connection."""
 
@@ -118,6 +136,8 @@ class AsyncClient:
         self.account: str | None = None
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._stamps: dict[int, list[int]] = {}
+        """The stamps of the stamped calls in flight: sent, then the answer's three."""
         self._subscriptions: dict[str, list[Subscription]] = {}
         self.stray: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         """Responses that answer no call in flight (e.g. errors with ``id: null``)."""
@@ -173,12 +193,31 @@ class AsyncClient:
         Calls made in the same turn of the event loop leave together, as one JSON-RPC batch
         frame (at most ``batch_limit`` each): pipelined callers pay one frame, not one each.
         """
+        return await self._call(method, params, timeout, None)
+
+    async def call_stamped(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> tuple[Any, Stamps]:
+        """``call``, and when it went and came back (``Stamps``). Raises as ``call``."""
+        stamps = [wall_us()]
+        result = await self._call(method, params, timeout, stamps)
+        return result, Stamps(*stamps)
+
+    async def _call(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        timeout: float | None,
+        stamps: list[int] | None,
+    ) -> Any:
         if self.closed is not None or self._ws is None:
             raise self.closed or ConnectionClosed(None, "not connected")
         request_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._calls[request_id] = future
+        if stamps is not None:
+            self._stamps[request_id] = stamps
         request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
         self._outbox.append((request_id, self._encoder.encode(request)))
         if len(self._outbox) == 1:
@@ -189,6 +228,7 @@ class AsyncClient:
         finally:
             expiry.cancel()
             self._calls.pop(request_id, None)
+            self._stamps.pop(request_id, None)
 
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -419,7 +459,11 @@ class AsyncClient:
         future = self._calls.get(request_id) if isinstance(request_id, int) else None
         if future is None or future.done():
             self.stray.put_nowait(item)
-        elif "error" in item:
+            return
+        stamps = self._stamps.get(request_id) if isinstance(request_id, int) else None
+        if stamps is not None:
+            stamps += (item.get("usIn", 0), item.get("usOut", 0), wall_us())
+        if "error" in item:
             future.set_exception(RpcError.from_object(item["error"] or {}))
         else:
             future.set_result(item.get("result"))
