@@ -295,16 +295,17 @@ class CoreClient:
                 session.close(message.reason)
 
     def _follow(self, block: link.Committed) -> None:
-        """Apply a block to the follower and publish it; ask for a snapshot if one is
-        missing before it."""
+        """Apply a block to the follower, answer the inclusions it held, then publish the
+        block (the answers wait for the follower, not for the market data, as the node's
+        own API server answers); ask for a snapshot if one is missing before it."""
         try:
             applied = self.follower.follow(block)
         except MissedBlock:
             self._send(link.Resync())
             return
         if applied is not None:
-            publish_followed(self.publisher, block, applied)
             self._release()
+            publish_followed(self.publisher, block, applied)
 
     def _release(self) -> None:
         """Answer the held inclusions whose block the follower has."""
