@@ -130,17 +130,18 @@ class State:
         paths = batch.paths
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
-        rest: Iterable[tuple[Key, object]] = writes.items()
+        rest: Mapping[Key, object] = writes
         gone: list[Key] | None = None
         early: _EarlyTree | None = None
         if hashed is not None and hashed.keys:
-            rest, hashed, gone = _uncovered(data, writes, hashed)
+            rest = _uncovered(writes, hashed)
             early = _EarlyTree.start(self._tree, hashed)
+            gone = list(compress(hashed.keys, hashed.deleted.tolist()))
         try:
-            self._set(data, known, rest, batch, unknown, fresh)
+            self._set(data, known, rest.items(), batch, unknown, fresh)
             if gone is not None:  # the hashed keys, all at once (the others again, unchanged)
                 data.update(writes)
-                absent = [key for key, value in rest if is_absent(value)]
+                absent = [key for key, value in rest.items() if is_absent(value)]
                 for key in chain(gone, absent):
                     del data[key]
             for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
@@ -325,29 +326,15 @@ class State:
         return path
 
 
-def _uncovered(
-    data: Mapping[Key, object], writes: Mapping[Key, object], hashed: HashedWrites
-) -> tuple[list[tuple[Key, object]], HashedWrites, list[Key]]:
-    """Split ``writes`` around ``hashed``: the writes it does not hold (in their order), its
-    rows that change the tree (not the deletions of keys absent from ``data``), and the keys
-    it deletes.
+def _uncovered(writes: Mapping[Key, object], hashed: HashedWrites) -> Mapping[Key, object]:
+    """The writes ``hashed`` does not hold, in their order.
 
     Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not hold."""
     keys = hashed.keys
     others = writes.keys() - keys
     if len(others) + len(keys) != len(writes):  # else a key twice, or one not in writes
         raise ValueError("hashed writes name a key twice or one the write set does not hold")
-    rest = [(key, value) for key, value in writes.items() if key in others] if others else []
-    at = np.flatnonzero(hashed.deleted).tolist()
-    gone = [keys[i] for i in at]
-    absent = [i for i, key in zip(at, gone, strict=True) if key not in data]
-    if not absent:
-        return rest, hashed, gone
-    changed = np.ones(len(keys), dtype=np.bool_)
-    changed[absent] = False
-    paths, hashes, deleted = hashed.paths[changed], hashed.hashes[changed], hashed.deleted[changed]
-    kept = HashedWrites(list(compress(keys, changed.tolist())), paths, hashes, deleted)
-    return rest, kept, gone
+    return {key: value for key, value in writes.items() if key in others} if others else {}
 
 
 class _EarlyTree:
