@@ -180,43 +180,67 @@ def _pick(
 
 
 def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
-    """Write the ``touched`` orders (built column by column) and keep their accounts'
-    lists of open orders."""
+    """Write the ``touched`` orders (built column by column, the open ones only) and keep
+    their accounts' lists of open orders."""
     rows = np.array(touched, dtype=np.int64)
     o = tables.orders[rows]
     tables.orders[rows, O_TOUCH] = 0
-    live = o[:, O_LIVE].tolist()
+    live = o[:, O_LIVE] == 1
     accounts, nonces = o[:, O_ACCT].tolist(), o[:, O_NONCE].tolist()
-    keys = list(map(k.order, map(tables.account_names.__getitem__, accounts), nonces))
-    c = o.T.tolist()
-    values: list[object] = list(
-        map(
-            OpenOrder,
-            map(tables.instrument_names.__getitem__, c[O_INST]),
-            map(bool, c[O_BUY]),
-            map(ORDER_KINDS.__getitem__, c[O_KIND]),
-            *(c[O_PRICE], c[O_REM], c[O_FILLED], c[O_RESV]),
-            map(bool, c[O_REDUCE]),
-            c[O_GTB],
-        )
+    keys = _order_keys(tables, rows, accounts, nonces)
+    c = o[live].T.tolist()
+    opened = map(
+        OpenOrder,
+        map(tables.instrument_names.__getitem__, c[O_INST]),
+        map(bool, c[O_BUY]),
+        map(ORDER_KINDS.__getitem__, c[O_KIND]),
+        *(c[O_PRICE], c[O_REM], c[O_FILLED], c[O_RESV]),
+        map(bool, c[O_REDUCE]),
+        c[O_GTB],
     )
-    flushed = np.where(o[:, O_LIVE] == 1, rows, -1).tolist()
+    values = [next(opened) if is_live else None for is_live in live.tolist()]
+    flushed = np.where(live, rows, -1).tolist()
     entries = zip(flushed, accounts, nonces, strict=True)
-    tables.block_rows.orders.update(dict(zip(keys, entries, strict=True)))
+    tables.block_rows.orders.update(zip(keys, entries, strict=True))
+    pending.update(zip(keys, values, strict=True))
+    _relist(tables, rows, live, accounts, nonces)
+
+
+def _order_keys(
+    tables: Tables, rows: Int64Array, accounts: list[int], nonces: list[int]
+) -> list[Key]:
+    """The keys of the orders of ``rows``, each made once (``Tables.order_keys``)."""
+    keys = tables.order_keys
+    fresh = np.flatnonzero(tables.keyed[rows] == 0)
+    if len(fresh):
+        at = fresh.tolist()
+        names = map(tables.account_names.__getitem__, map(accounts.__getitem__, at))
+        made = map(k.order, names, map(nonces.__getitem__, at))
+        keys.update(zip(rows[fresh].tolist(), made, strict=True))
+        tables.keyed[rows[fresh]] = 1
+    return list(map(keys.__getitem__, rows.tolist()))
+
+
+def _relist(
+    tables: Tables, rows: Int64Array, live: BoolArray, accounts: list[int], nonces: list[int]
+) -> None:
+    """Put the orders opened since the last flush in their accounts' lists and take the
+    closed ones out (``Tables.listed`` says which were listed); free the closed orders'
+    rows."""
     listed, order_row = tables.open_orders, tables.order_row
-    for at, (row, account, nonce) in enumerate(zip(rows.tolist(), accounts, nonces, strict=True)):
-        held = listed[account]
-        if live[at]:
-            if nonce not in held:
-                insort(held, nonce)
-            continue
-        values[at] = None
-        if nonce in held:
+    for at in np.flatnonzero(live != (tables.listed[rows] == 1)).tolist():
+        held, nonce = listed[accounts[at]], nonces[at]
+        if live[at] and nonce not in held:
+            insort(held, nonce)
+        elif not live[at] and nonce in held:
             held.remove(nonce)
-        if order_row.get((account, nonce)) == row:
-            del order_row[(account, nonce)]
-        tables.free_orders.append(row)
-    pending.update(dict(zip(keys, values, strict=True)))
+    tables.listed[rows] = live
+    closed = np.flatnonzero(~live)
+    for at, row in zip(closed.tolist(), rows[closed].tolist(), strict=True):
+        pair = (accounts[at], nonces[at])
+        if order_row.get(pair) == row:
+            del order_row[pair]
+    tables.free_orders += rows[closed].tolist()
 
 
 def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]) -> None:
@@ -228,7 +252,7 @@ def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]
         Position(size, quote, index) if size else None
         for size, quote, index in zip(sizes, quotes, indices, strict=True)
     ]
-    pending.update(dict(zip(map(tables.position_keys.__getitem__, rows), values, strict=True)))
+    pending.update(zip(map(tables.position_keys.__getitem__, rows), values, strict=True))
 
 
 def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[int]) -> None:
@@ -242,7 +266,7 @@ def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[in
 
     def write(at: BoolArray, field: str, values: Iterable[object]) -> None:
         of = map(attrgetter(field), map(keys.__getitem__, rows[at].tolist()))
-        pending.update(dict(zip(of, values, strict=False)))  # repeat(None) has no end
+        pending.update(zip(of, values, strict=False))  # repeat(None) has no end
 
     at = (touched & T_COLL) != 0
     write(at, "collateral", a[at, A_COLL].tolist())

@@ -214,7 +214,7 @@ class RowHasher:
         names = map(tables.account_keys.__getitem__, accounts.tolist())
         keys = list(map(getitem, names, slots.tolist()))
         listed = tables.open_orders
-        lists, starts = _flat([listed[row] for row in accounts[slots == LISTS].tolist()])
+        lists, starts = _flat(list(map(listed.__getitem__, accounts[slots == LISTS].tolist())))
         items = np.zeros(len(accounts), dtype=np.int64)
         items[slots == LISTS] = starts
         paths = self._account_paths(tables, accounts)[accounts, slots]
@@ -377,9 +377,16 @@ class RowHasher:
 
 def _flat(lists: Sequence[list[int]]) -> tuple[Int64Array, Int64Array]:
     """``lists`` laid end to end, each its length then its items, and where each starts."""
-    flat = chain.from_iterable((len(items), *items) for items in lists)
-    spans = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)) + 1
-    return np.fromiter(flat, dtype=np.int64), np.cumsum(spans) - spans
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    starts = np.cumsum(lengths + 1) - (lengths + 1)
+    flat = np.empty(len(lists) + int(lengths.sum()), dtype=np.int64)
+    items = np.ones(len(flat), dtype=np.bool_)
+    items[starts] = False
+    flat[starts] = lengths
+    flat[items] = np.fromiter(
+        chain.from_iterable(lists), dtype=np.int64, count=len(flat) - len(lists)
+    )
+    return flat, starts
 
 
 def _counted(

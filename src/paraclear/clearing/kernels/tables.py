@@ -169,6 +169,14 @@ class Tables:
         self.order_row: dict[tuple[int, int], int] = {}
         """``(account row, order nonce)`` → the order's row (the latest one given out)."""
         self.free_orders: list[int] = []
+        self.listed: Int64Array = np.zeros(0, dtype=np.int64)
+        """1 where an order row's nonce is in its account's list of open orders
+        (``open_orders``): kept with the lists, so that a flush finds the orders it opens
+        or closes without looking at the others' lists."""
+        self.order_keys: dict[int, Key] = {}
+        self.keyed: Int64Array = np.zeros(0, dtype=np.int64)
+        """1 where ``order_keys[row]`` is the key of the row's order, made at its first
+        flush (0 until then, and again when the row is given to another order)."""
         self.order_count = 0
         """Order rows given out so far (free ones included)."""
         self.touched_accounts: list[int] = []
@@ -225,9 +233,7 @@ class Tables:
         """A free order row for order ``nonce`` of ``account``, cleared; it becomes the row
         the pair stands for (the kernel sets it live if the placement succeeds)."""
         row = self.claim_order(account, nonce)
-        self.orders[row] = 0
-        self.orders[row, O_ACCT] = account
-        self.orders[row, O_NONCE] = nonce
+        self.clear_orders(np.array([row]), np.array([account]), np.array([nonce]))
         return row
 
     def claim_order(self, account: int, nonce: int) -> int:
@@ -240,6 +246,7 @@ class Tables:
             row = self.order_count
             self.order_count += 1
             self.orders = grown(self.orders, row + 1)
+            self.listed, self.keyed = grown(self.listed, row + 1), grown(self.keyed, row + 1)
         self.order_row[(account, nonce)] = row
         return row
 
@@ -248,6 +255,7 @@ class Tables:
         self.orders[rows] = 0
         self.orders[rows, O_ACCT] = accounts
         self.orders[rows, O_NONCE] = nonces
+        self.listed[rows] = self.keyed[rows] = 0
 
     def find_order(self, account: int, nonce: int) -> int:
         """The row of order ``nonce`` of ``account``, or -1."""
@@ -300,7 +308,16 @@ class Tables:
             nonces = list(value) if isinstance(value, tuple | list) else []
             if not all(type(nonce) is int for nonce in nonces) or not fits(*nonces):
                 accounts[row, A_WIDE] = 1
+            self._mark_listed(row, self.open_orders[row], 0)
             self.open_orders[row] = nonces
+            self._mark_listed(row, nonces, 1)
+
+    def _mark_listed(self, account: int, nonces: list[int], listed: int) -> None:
+        """Set ``listed`` of the rows of ``account``'s orders ``nonces`` that have one."""
+        for nonce in nonces:
+            row = self.order_row.get((account, nonce))
+            if row is not None:
+                self.listed[row] = listed
 
     def _route_position(self, account: int, name: str, value: object) -> None:
         row = self.position(account, self.instrument(name))
@@ -346,6 +363,7 @@ class Tables:
             return
         if row < 0:
             row = self.new_order(account, nonce)
+        self.listed[row] = nonce in self.open_orders[account]
         self.orders[row, O_LIVE] = 1
         self.orders[row, O_INST] = self.instrument(value.instrument)
         self.orders[row, O_BUY] = value.is_buy

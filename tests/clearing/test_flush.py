@@ -1,0 +1,58 @@
+"""What a flush keeps beside the order rows (``kernels.flush``): each row's order key, made
+once, and whether the order is in its account's list of open orders (``Tables.listed``).
+
+Both must follow the rows through every way a row changes hands: an order the kernels open
+or close, a row freed and given to another order, and rows set from a state (a load, a
+reference handler's writes routed in). The differential tests compare the writes; these
+check the bookkeeping itself, so that a stale key or flag fails here first.
+"""
+
+from __future__ import annotations
+
+from paraclear.clearing import ClearingMachine
+from paraclear.clearing.kernels.engine import CompiledEngine
+from paraclear.clearing.kernels.tables import Tables
+from paraclear.execution import Block, SequentialExecutor
+from paraclear.state import keys as k
+from tests.clearing.test_kernels import _follow, _market, _same
+from tests.node.test_builder import Flow
+
+
+def _consistent(tables: Tables) -> None:
+    """Every order row's flags and key agree with its account's list and its order."""
+    assert tables.order_row
+    for (account, nonce), row in tables.order_row.items():
+        assert tables.listed[row] == (nonce in tables.open_orders[account]), (account, nonce)
+        if tables.keyed[row]:
+            assert tables.order_keys[row] == k.order(tables.account_names[account], nonce)
+    for row in tables.free_orders:
+        assert tables.orders[row, 0] == 0  # a free row is never live (O_LIVE)
+
+
+def test_order_rows_keep_their_keys_and_listing_through_many_blocks() -> None:
+    engine = _follow(5, blocks=8, per_block=80)
+    tables = engine.tables
+    assert tables is not None
+    _consistent(tables)
+    assert tables.free_orders  # orders were closed and their rows freed
+
+
+def test_rows_loaded_from_a_state_with_open_orders_know_their_listing() -> None:
+    """Every other block runs on the reference handlers, so the engine loads its tables
+    from a state that holds open orders (``route``), then closes some of them."""
+    ex = _market()
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    reference = SequentialExecutor(ex.machine)
+    fast = SequentialExecutor(compiled)
+    replica = ex.state.copy()
+    flow = Flow(2, dict(ex.nonces))
+    for number in range(6):
+        height = ex.height + 1 + number
+        block = Block(height, ex.time + 60 * height, tuple(flow.batch(40, height)))
+        want = reference.execute(ex.state, block)
+        got = (fast if number % 2 == 0 else reference).execute(replica, block)
+        _same(got, want, block)
+    engine = compiled.batch_runner
+    assert isinstance(engine, CompiledEngine) and engine.loads >= 2
+    assert engine.tables is not None
+    _consistent(engine.tables)
