@@ -21,7 +21,7 @@ from paraclear.clearing.transactions import (
     Transfer,
     Withdraw,
 )
-from paraclear.execution import SequentialExecutor
+from paraclear.execution import Block, SequentialExecutor
 from paraclear.market import SerialMatcher
 from tests.clearing.harness import PERP
 from tests.clearing.test_kernels import _market, _same
@@ -71,3 +71,34 @@ def test_one_kernel_call_of_every_kind_with_failures_between_equals_the_handlers
     engine = compiled.batch_runner
     assert isinstance(engine, CompiledEngine) and engine.fallbacks == 0
     assert engine.timings.kernel_txs == len(block.txs)
+
+
+def test_a_placement_repeating_an_order_of_its_batch_leaves_the_order_to_the_first() -> None:
+    """Two placements of the same order (account and nonce) in one batch: the first opens
+    it, the second fails on its nonce. The order stays known by its name, to a cancel in the
+    next block and to one later in the same batch, as the handlers know it."""
+    ex = _market()
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    first = ex.nonces["trader1"]
+    order = {"instrument": PERP.name, "price": 50_000 * 10**6, "size": PERP.lot_size}
+
+    def place(nonce: int) -> PlaceOrder:
+        return PlaceOrder(sender="trader1", nonce=nonce, side=Side.SELL, **order)
+
+    def cancel(nonce: int, placed: int) -> CancelOrder:
+        return CancelOrder(sender="trader1", nonce=nonce, instrument=PERP.name, order=placed)
+
+    blocks = [
+        (place(first), place(first)),
+        (cancel(first + 1, first),),
+        (place(first + 2), place(first + 2), cancel(first + 3, first + 2)),
+    ]
+    oks = []
+    for number, txs in enumerate(blocks, start=1):
+        block = Block(ex.height + number, ex.time + 60 * number, txs)
+        want = SequentialExecutor(ex.machine).execute(ex.state, block)
+        got = SequentialExecutor(compiled).execute(replica, block)
+        _same(got, want, block)
+        oks.append([receipt.ok for receipt in got.receipts])
+    assert oks == [[True, False], [True], [True, False, True]]

@@ -10,6 +10,7 @@ import pickle
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from paraclear.execution.result import ErrorInfo, Receipt
 
@@ -30,7 +31,7 @@ class WireCodec:
     def encode_receipts(self, receipts: list[Receipt]) -> bytes:
         if self._receipts is None:
             return pickle.dumps(receipts, pickle.HIGHEST_PROTOCOL)
-        return self._encoder.encode([(r.index, r.ok, r.error, r.events) for r in receipts])
+        return self._encoder.encode(list(map(astuple, receipts)))  # (index, ok, error, events)
 
     def decode_receipts(self, data: bytes) -> list[Receipt]:
         if self._receipts is None:

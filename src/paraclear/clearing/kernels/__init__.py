@@ -8,7 +8,8 @@
   SettleFill and Trade; ``funds``: Deposit, Withdraw, Transfer; ``run``: ``run_orders``,
   which runs a table of them in order.
 * ``codes``: the transaction and result columns the glue and the kernels exchange.
-* ``glue``: transactions as rows of the transaction table, results as receipts.
+* ``glue``: transactions as rows of the transaction table, results as receipts;
+  ``failures``: a failed result row as the handler's typed error.
 * ``engine``: ``CompiledEngine``, the batch runner of ``ClearingMachine(engine="compiled")``.
   ``timings``: ``EngineTimings``, where its time goes.
 

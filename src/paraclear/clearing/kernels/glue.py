@@ -4,10 +4,11 @@ row back as the receipt the handler would give, with its typed error or its even
 
 It is Python run for every transaction of a block, so it is written for that, a batch at a
 time: one function per transaction type, found by the exact type, makes the type's row as a
-tuple and its event by position; a known name is one dict lookup (a new one goes through
-``Tables``, which gives it the next row, in the order the batch names it); all rows go into
-one array at once; enum members are read by ``_value_`` (``.value`` is a property, several
-times dearer); a typed error that repeats in a batch is built once.
+tuple; a known name is one dict lookup (a new one goes through ``Tables``, which gives it
+the next row, in the order the batch names it); all rows go into one array at once. The
+events of each kind are made by one comprehension, by position; enum members are read by
+``_value_`` (``.value`` is a property, several times dearer); a typed error that repeats in
+a batch is built once (``failures``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any, Final
 
 import numpy as np
 
-from paraclear.clearing import errors
 from paraclear.clearing.events import (
     Deposited,
     OrderAmended,
@@ -30,26 +30,7 @@ from paraclear.clearing.events import (
     Withdrawn,
 )
 from paraclear.clearing.kernels.codes import (
-    E_BALANCE_LIMIT,
-    E_BANKRUPT,
-    E_FILL_MISMATCH,
-    E_INSTRUMENT_EXPIRED,
-    E_INSUFFICIENT_COLLATERAL,
-    E_INSUFFICIENT_FEE,
-    E_INSUFFICIENT_MARGIN,
-    E_INVALID_NONCE,
-    E_NOT_MULTIPLE_PRICE,
-    E_NOT_MULTIPLE_SIZE,
     E_OK,
-    E_ORDER_EXPIRED,
-    E_REDUCE_ONLY,
-    E_REMAINING_TOO_LARGE,
-    E_SELF_TRADE,
-    E_SELF_TRANSFER,
-    E_TOO_MANY_ORDERS,
-    E_UNAUTHORIZED,
-    E_UNKNOWN_ORDER,
-    FILL_REASONS,
     K_AMEND,
     K_CANCEL,
     K_CLOSE,
@@ -59,18 +40,18 @@ from paraclear.clearing.kernels.codes import (
     K_TRADE,
     K_TRANSFER,
     K_WITHDRAW,
-    R_E1,
-    R_E2,
-    R_E3,
     R_STATUS,
     R_V1,
     R_V2,
     X_FIELDS,
     X_KIND,
+    X_MAKER_ORDER,
     X_ORDER,
+    X_ORDER_NONCE,
+    X_SENDER,
 )
-from paraclear.clearing.kernels.layout import O_BUY, O_INST, O_LIVE, ORDER_KINDS, Int64Array
-from paraclear.clearing.kernels.rows import MAX_BALANCE, MAX_OPEN_ORDERS
+from paraclear.clearing.kernels.failures import Seen, error_of
+from paraclear.clearing.kernels.layout import O_BUY, O_LIVE, ORDER_KINDS, Int64Array
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -86,8 +67,6 @@ from paraclear.clearing.transactions import (
     Withdraw,
 )
 from paraclear.execution import Receipt
-from paraclear.execution.result import ErrorInfo
-from paraclear.state import TxFailure
 
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
 
@@ -100,7 +79,35 @@ def columns_of(tables: Tables, txs: Sequence[Transaction]) -> Int64Array:
     flat: list[int] = []
     for tx in txs:
         flat += _ROWS[type(tx)](tables, tx)
-    return np.fromiter(flat, dtype=np.int64, count=len(flat)).reshape(len(txs), X_FIELDS)
+    columns = np.fromiter(flat, dtype=np.int64, count=len(flat)).reshape(len(txs), X_FIELDS)
+    _hand_back_repeats(tables, columns)
+    return columns
+
+
+def _hand_back_repeats(tables: Tables, columns: Int64Array) -> None:
+    """Hand a placement of the same order (account and nonce) as a placement before it in
+    the batch back to the handler (``X_ORDER`` -1: ``E_FALLBACK``; its nonce fails first),
+    give the row it claimed back and leave the order, and what names it after, on the
+    first one's row: at most one of them opens the order (the nonce is taken once)."""
+    claimed = np.flatnonzero((columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0))
+    keys = columns[claimed][:, [X_SENDER, X_ORDER_NONCE]]
+    ordered = keys[np.lexsort((keys[:, 1], keys[:, 0]))]
+    if not (ordered[1:] == ordered[:-1]).all(axis=1).any():
+        return
+    first: dict[tuple[int, int], int] = {}
+    handed: dict[int, int] = {}
+    for at, account, nonce, row in zip(
+        claimed.tolist(), *keys.T.tolist(), columns[claimed, X_ORDER].tolist(), strict=True
+    ):
+        kept = first.setdefault((account, nonce), row)
+        if kept != row:
+            tables.free_orders.append(row)
+            tables.order_row[(account, nonce)] = handed[row] = kept
+            columns[at, X_ORDER] = -1
+    for column in (X_ORDER, X_MAKER_ORDER):
+        named = columns[:, column]
+        for row, kept in handed.items():
+            named[named == row] = kept
 
 
 def _place_row(tables: Tables, tx: PlaceOrder) -> tuple[int, ...]:
@@ -231,10 +238,10 @@ def receipts_of(
     indices = range(first, first + count)
     receipts = list(map(Receipt, indices, repeat(True), repeat(None), zip(events)))
     if not succeeded.all():
-        seen: _Seen = {}
+        seen: Seen = {}
         for index in np.flatnonzero(~succeeded).tolist():
             row, outcome = int(columns[index, X_ORDER]), results[index].tolist()
-            error = _error_of(tables, txs[index], row, outcome, seen)
+            error = error_of(tables, txs[index], row, outcome, seen)
             receipts[index] = Receipt(first + index, False, error)
     return receipts
 
@@ -243,29 +250,6 @@ def _buys(tables: Tables, rows: Int64Array) -> list[int]:
     """Whether each order row buys (0 for -1: no row)."""
     buys: list[int] = np.where(rows >= 0, tables.orders[np.maximum(rows, 0), O_BUY], 0).tolist()
     return buys
-
-
-def _error_of(
-    tables: Tables, tx: Transaction, order_row: int, outcome: list[int],
-    seen: _Seen,
-) -> ErrorInfo:  # fmt: skip
-    """The error of a failed result row (``failure_of``). One whose fields are the sender's
-    name and the row's alone (every status but ``_NAMES_INSTRUMENT``'s) is made once per
-    key in ``seen``: at full contention most of a batch fails the same way (an account at
-    its open-order limit), and building each typed error costs microseconds."""
-    if outcome[R_STATUS] in _NAMES_INSTRUMENT:
-        return ErrorInfo.of(failure_of(tables, tx, order_row, outcome))
-    key = (tx.sender, outcome[R_STATUS], outcome[R_E1], outcome[R_E2], outcome[R_E3])
-    info = seen.get(key)
-    if info is None:
-        info = seen[key] = ErrorInfo.of(failure_of(tables, tx, order_row, outcome))
-    return info
-
-
-_Seen = dict[tuple[str, int, int, int, int], ErrorInfo]
-"""Errors made in one batch, by the sender's name and the result row's status and fields."""
-_NAMES_INSTRUMENT: Final = frozenset({E_INSTRUMENT_EXPIRED, E_REDUCE_ONLY})
-"""Failures whose error names the transaction's or its order's instrument."""
 
 
 _Values = list[int]
@@ -350,53 +334,3 @@ _EVENTS: Final[dict[int, Callable[[list[Any], _Values, _Values, list[int]], list
 and (a fill) whether the taker's order buys; built by position, in the order
 ``clearing.events`` declares the fields (the differential tests compare every field with
 the handlers'), one comprehension per kind rather than one call per transaction."""
-
-
-def failure_of(tables: Tables, tx: Transaction, order_row: int, result: list[int]) -> TxFailure:
-    """The typed error the handler raises, from a kernel's result row (``order_row`` as in
-    ``receipt_of``)."""
-    status, e1, e2, e3 = (result[c] for c in (R_STATUS, R_E1, R_E2, R_E3))
-    name = tables.account_names
-    if status == E_INVALID_NONCE:
-        return errors.InvalidNonce(account=tx.sender, expected=e1, got=e2)
-    if status == E_INSUFFICIENT_FEE:
-        return errors.InsufficientFee(account=tx.sender, fee=e1, collateral=e2)
-    if status in (E_NOT_MULTIPLE_PRICE, E_NOT_MULTIPLE_SIZE):
-        field = "price" if status == E_NOT_MULTIPLE_PRICE else "size"
-        return errors.NotMultiple(field=field, value=e1, step=e2)
-    if status == E_INSTRUMENT_EXPIRED:
-        if isinstance(tx, PlaceOrder | SettleFill | Trade):
-            instrument = tx.instrument
-        else:
-            row = tables.orders[order_row]
-            instrument = tables.instrument_names[int(row[O_INST])]
-        return errors.InstrumentExpired(instrument=instrument, expiry=e1, time=e2)
-    if status == E_ORDER_EXPIRED:
-        return errors.OrderExpired(good_til=e1, height=e2)
-    if status == E_REDUCE_ONLY:
-        assert isinstance(tx, PlaceOrder)
-        return errors.ReduceOnlyWouldIncrease(
-            account=tx.sender, instrument=tx.instrument, position=e1
-        )
-    if status == E_TOO_MANY_ORDERS:
-        return errors.TooManyOrders(account=tx.sender, limit=MAX_OPEN_ORDERS)
-    if status == E_BANKRUPT:
-        return errors.AccountBankrupt(account=tx.sender, deficit=e1)
-    if status == E_INSUFFICIENT_MARGIN:
-        return errors.InsufficientMargin(account=name[e1], required=e2, available=e3)
-    if status == E_SELF_TRADE:
-        return errors.SelfTrade(account=tx.sender)
-    if status == E_SELF_TRANSFER:
-        return errors.Malformed(field="to", reason="transfer to oneself")
-    if status == E_UNKNOWN_ORDER:
-        return errors.UnknownOrder(account=name[e1], order=e2)
-    if status == E_FILL_MISMATCH:
-        return errors.FillMismatch(reason=FILL_REASONS[e1])
-    if status == E_INSUFFICIENT_COLLATERAL:
-        return errors.InsufficientCollateral(account=name[e1], required=e2, available=e3)
-    if status == E_UNAUTHORIZED:
-        return errors.Unauthorized(account=tx.sender, action="oracle")
-    if status == E_REMAINING_TOO_LARGE:
-        return errors.Malformed(field="remaining", reason="must be below the order's remaining")
-    assert status == E_BALANCE_LIMIT, status
-    return errors.BalanceLimit(account=name[e1], balance=e2, limit=MAX_BALANCE)
