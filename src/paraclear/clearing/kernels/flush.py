@@ -23,8 +23,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
-from operator import attrgetter
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +78,32 @@ from paraclear.state import keys as k
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
 
+
+class AccountKeys(NamedTuple):
+    """The keys of one account's fields that the kernels change."""
+
+    collateral: Key
+    nonce: Key
+    reserved: Key
+    bankruptcy: Key
+    portfolio: Key
+    open_orders: Key
+
+    @classmethod
+    def of(cls, account: str) -> AccountKeys:
+        return cls(
+            k.collateral(account),
+            k.nonce(account),
+            k.reserved(account),
+            k.bankruptcy(account),
+            k.portfolio(account),
+            k.open_orders(account),
+        )
+
+
+ACCOUNT_KEYS: Final = len(AccountKeys._fields)
+"""Keys of one account row in ``Tables.account_keys``."""
+
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -102,6 +127,8 @@ class HeldRows:
 
 
 _NONE: Final[Int64Array] = np.zeros(0, dtype=np.int64)
+_ORDER_FIELDS: Final = [O_INST, O_BUY, O_KIND, O_PRICE, O_REM, O_FILLED, O_RESV, O_REDUCE, O_GTB]
+"""The columns of an order row that make its ``OpenOrder``, in the order of its fields."""
 
 
 def flush_tables(
@@ -188,15 +215,16 @@ def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]
     live = o[:, O_LIVE] == 1
     accounts, nonces = o[:, O_ACCT].tolist(), o[:, O_NONCE].tolist()
     keys = _order_keys(tables, rows, accounts, nonces)
-    c = o[live].T.tolist()
+    columns = o[live][:, _ORDER_FIELDS].T.tolist()
+    instrument, buy, kind, price, remaining, filled, reserved, reduce, good_til = columns
     opened = map(
         OpenOrder,
-        map(tables.instrument_names.__getitem__, c[O_INST]),
-        map(bool, c[O_BUY]),
-        map(ORDER_KINDS.__getitem__, c[O_KIND]),
-        *(c[O_PRICE], c[O_REM], c[O_FILLED], c[O_RESV]),
-        map(bool, c[O_REDUCE]),
-        c[O_GTB],
+        map(tables.instrument_names.__getitem__, instrument),
+        map(bool, buy),
+        map(ORDER_KINDS.__getitem__, kind),
+        *(price, remaining, filled, reserved),
+        map(bool, reduce),
+        good_til,
     )
     values = [next(opened) if is_live else None for is_live in live.tolist()]
     flushed = np.where(live, rows, -1).tolist()
@@ -265,7 +293,8 @@ def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[in
     keys, listed = tables.account_keys, tables.open_orders
 
     def write(at: BoolArray, field: str, values: Iterable[object]) -> None:
-        of = map(attrgetter(field), map(keys.__getitem__, rows[at].tolist()))
+        slots = rows[at] * ACCOUNT_KEYS + AccountKeys._fields.index(field)
+        of = map(keys.__getitem__, slots.tolist())
         pending.update(zip(of, values, strict=False))  # repeat(None) has no end
 
     at = (touched & T_COLL) != 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, pairwise
-from operator import getitem
 from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
 
 import numpy as np
@@ -42,6 +41,7 @@ from paraclear.clearing.kernels.encode import (
     bound,
     encode_rows,
 )
+from paraclear.clearing.kernels.flush import ACCOUNT_KEYS
 from paraclear.clearing.kernels.layout import (
     A_WIDE,
     ORDER_KINDS,
@@ -211,8 +211,8 @@ class RowHasher:
         keep = tables.accounts[accounts, A_WIDE] == 0
         at, slots = np.nonzero((bits[keep, None] & FIELD_MASKS[None, :]) != 0)
         accounts = accounts[keep][at]
-        names = map(tables.account_keys.__getitem__, accounts.tolist())
-        keys = list(map(getitem, names, slots.tolist()))
+        at_keys = accounts * ACCOUNT_KEYS + slots
+        keys = list(map(tables.account_keys.__getitem__, at_keys.tolist()))
         listed = tables.open_orders
         lists, starts = _flat(list(map(listed.__getitem__, accounts[slots == LISTS].tolist())))
         items = np.zeros(len(accounts), dtype=np.int64)
@@ -308,13 +308,13 @@ class RowHasher:
 
     def _account_paths(self, tables: Tables, rows: Int64Array) -> Rows:
         """The paths of the accounts' keys, those of ``rows`` computed if not yet."""
-        count = len(tables.account_keys)
+        count = len(tables.account_keys) // ACCOUNT_KEYS
         self.account_paths = _room(self.account_paths, count)
         self.account_known = _room(self.account_known, count)
         missing = np.unique(rows[~self.account_known[rows]])
         if len(missing):
-            names = tables.account_keys
-            keys = [key for row in missing.tolist() for key in names[row][: len(ACCOUNT_FIELDS)]]
+            slots = missing[:, None] * ACCOUNT_KEYS + np.arange(len(ACCOUNT_FIELDS))
+            keys = list(map(tables.account_keys.__getitem__, slots.ravel().tolist()))
             paths = np.frombuffer(b"".join(key_paths(keys)), dtype=np.uint8)
             self.account_paths[missing] = paths.reshape(-1, len(ACCOUNT_FIELDS), DIGEST_SIZE)
             self.account_known[missing] = True

@@ -16,12 +16,12 @@ list of open orders is kept beside the rows (``open_orders``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 
 from paraclear.clearing.instruments import Instrument, Option
-from paraclear.clearing.kernels.flush import HeldRows, flush_tables
+from paraclear.clearing.kernels.flush import AccountKeys, HeldRows, flush_tables
 from paraclear.clearing.kernels.hashed import BlockRows, RowHasher
 from paraclear.clearing.kernels.layout import (
     A_BANK,
@@ -101,28 +101,6 @@ def fits(*values: int) -> bool:
     return all(INT64_MIN <= value <= INT64_MAX for value in values)
 
 
-class AccountKeys(NamedTuple):
-    """The keys of one account's fields that the kernels change."""
-
-    collateral: Key
-    nonce: Key
-    reserved: Key
-    bankruptcy: Key
-    portfolio: Key
-    open_orders: Key
-
-    @classmethod
-    def of(cls, account: str) -> AccountKeys:
-        return cls(
-            k.collateral(account),
-            k.nonce(account),
-            k.reserved(account),
-            k.bankruptcy(account),
-            k.portfolio(account),
-            k.open_orders(account),
-        )
-
-
 class Tables:
     """The arrays and the names their rows stand for. See ``layout`` for the columns."""
 
@@ -153,9 +131,11 @@ class Tables:
             )
         self.account_row: dict[str, int] = {}
         self.account_names: list[str] = []
-        self.account_keys: list[AccountKeys] = []
-        """The keys of each account row, made once: a flush names them without building
-        tuples (each one new tuple for the cyclic collector to scan after the block)."""
+        self.account_keys: list[Key] = []
+        """The keys of each account row's fields (``AccountKeys``), made once and laid end
+        to end: field ``f`` of row ``r`` at ``ACCOUNT_KEYS * r + f``. A flush names them
+        without building tuples (each one new tuple for the cyclic collector to scan after
+        the block), and a commit picks them with one index per key."""
         self.open_orders: list[list[int]] = []
         """Each account row's list of open orders: the nonces, sorted, as its key holds
         them (``route`` sets it from the key, ``flush`` keeps it for the kernels' orders)."""
@@ -202,7 +182,7 @@ class Tables:
         if row is None:
             row = self.account_row[name] = len(self.account_names)
             self.account_names.append(name)
-            self.account_keys.append(AccountKeys.of(name))
+            self.account_keys += AccountKeys.of(name)
             self.open_orders.append([])
             self.accounts = grown(self.accounts, row + 1)
             self.account_positions = grown(self.account_positions, row + 1)
