@@ -5,7 +5,11 @@ handlers' one by one."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
@@ -25,6 +29,7 @@ from paraclear.execution import Block, SequentialExecutor
 from paraclear.market import SerialMatcher
 from tests.clearing.harness import PERP
 from tests.clearing.test_kernels import _market, _same
+from tests.node.test_builder import Flow
 
 
 def _orders_and_funds(ex: object) -> list[Transaction]:
@@ -102,3 +107,34 @@ def test_a_placement_repeating_an_order_of_its_batch_leaves_the_order_to_the_fir
         _same(got, want, block)
         oks.append([receipt.ok for receipt in got.receipts])
     assert oks == [[True, False], [True], [True, False, True]]
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), per_block=st.sampled_from([20, 80]))
+def test_random_flow_with_placements_repeated_in_their_block_agrees(
+    seed: int, per_block: int
+) -> None:
+    """Random order flow built into blocks (fills and closes of the block's own orders
+    after them), each block with a few of its placements repeated later in it: the engines
+    agree block after block."""
+    ex = _market()
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+    flow, rng = Flow(seed, dict(ex.nonces)), random.Random(seed)
+    deferred: list[Transaction] = []
+    repeated = 0
+    for number in range(4):
+        height = ex.height + 1 + number
+        orders = deferred + flow.batch(per_block, height)
+        built = builder.build(ex.state, height, ex.time + 60 * height, orders)
+        deferred, txs = built.deferred, list(built.block.txs)
+        placed = [tx for tx in txs if isinstance(tx, PlaceOrder)]
+        for tx in rng.sample(placed, min(3, len(placed))):
+            txs.insert(rng.randint(txs.index(tx) + 1, len(txs)), tx)
+            repeated += 1
+        block = Block(built.block.height, built.block.time, tuple(txs))
+        want = SequentialExecutor(ex.machine).execute(ex.state, block)
+        got = SequentialExecutor(compiled).execute(replica, block)
+        _same(got, want, block)
+    assert repeated
