@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.state.compiled import PARALLEL_MIN_CHANGES, CompiledTree, set_threads
+from paraclear.state import compiled as compiled_module
+from paraclear.state.compiled import CompiledTree, set_threads
 from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
 from paraclear.state.smt_kernel import MAX_ROWS, _grown_list, _grown_rows, _rows_after
 
@@ -134,7 +135,8 @@ def test_subtrees_combine_to_the_root_and_copies_are_independent():
 
 
 @pytest.mark.parametrize("threads", [1, 2, RADIX])
-def test_a_large_batch_hashed_in_threads_gives_the_reference_root(threads):
+def test_a_large_batch_hashed_in_threads_gives_the_reference_root(threads, monkeypatch):
+    monkeypatch.setattr(compiled_module, "PARALLEL_MIN_CHANGES", 4_096)
     rng = np.random.default_rng(9)
     changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x09" * 32) for _ in range(9000)]
     reference, compiled = both()
@@ -150,7 +152,7 @@ def test_a_large_batch_hashed_in_threads_gives_the_reference_root(threads):
         compiled.update(update)
     finally:
         set_threads(previous)
-    assert len(update) >= PARALLEL_MIN_CHANGES
+    assert len(update) >= compiled_module.PARALLEL_MIN_CHANGES
     assert compiled.root() == reference.root()
     for path, _ in update[:30]:
         assert compiled.prove(path) == reference.prove(path)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.state import State
+from paraclear.state import State, compiled
 from paraclear.state.codec import key_path, key_paths, value_hash
-from paraclear.state.compiled import PARALLEL_MIN_CHANGES, set_threads
+from paraclear.state.compiled import set_threads
 from paraclear.state.hashed import HashedWrites
 from paraclear.state.smt import EMPTY
 from paraclear.state.store import is_absent, verify_value
@@ -27,6 +27,14 @@ values = st.one_of(
     st.tuples(st.integers(1, 9), st.text("pq", max_size=3)),
 )
 write_sets = st.lists(st.dictionaries(keys, values, max_size=30), min_size=1, max_size=5)
+LARGE = 4_096
+"""Batches this large are hashed on threads in the tests that take ``large`` (a threshold
+below ``PARALLEL_MIN_CHANGES``, so that they stay quick)."""
+
+
+@pytest.fixture
+def large(monkeypatch):
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_CHANGES", LARGE)
 
 
 @given(write_sets)
@@ -99,11 +107,11 @@ def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
     assert state.data == {}  # nor any key
 
 
-def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_proofs():
+def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_proofs(large):
     """A block large enough for the compiled tree's threads, all of it pre-hashed as the
     compiled engine hands it over: a third of the keys deleted, a third set again to the
     value they hold (rows the tree skips), a third changed."""
-    keys = [("acct", f"a{i}", "x") for i in range(PARALLEL_MIN_CHANGES + 2_000)]
+    keys = [("acct", f"a{i}", "x") for i in range(LARGE + 2_000)]
     first = {key: i + 1 for i, key in enumerate(keys)}
     second = {key: (None, first[key], -i)[i % 3] for i, key in enumerate(keys)}
     compiled, reference = State(), State(tree="reference")
@@ -122,7 +130,7 @@ def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_pr
         assert verify_value(compiled.root(), key, compiled.data.get(key), proof)
 
 
-def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(monkeypatch):
+def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(monkeypatch, large):
     """Half of a large block pre-hashed (its tree update starts on its own thread at once),
     half encoded here meanwhile, with deletions of present and absent keys on both sides:
     the reference tree's data, roots and proofs, and the tree rows of a commit on one
@@ -138,7 +146,7 @@ def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(mon
         return early
 
     monkeypatch.setattr(store._EarlyTree, "start", counted)
-    keys = [("acct", f"a{i}", "x") for i in range(3 * PARALLEL_MIN_CHANGES)]
+    keys = [("acct", f"a{i}", "x") for i in range(3 * LARGE)]
     first = {key: i + 1 for i, key in enumerate(keys) if i % 5}
     second = {key: (None, first.get(key, 7), -i, 0, i)[i % 5] for i, key in enumerate(keys)}
     early, serial, reference = State(), State(), State(tree="reference")
@@ -161,13 +169,11 @@ def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(mon
         assert early.prove(key) == reference.prove(key)
 
 
-def test_a_failure_of_the_early_tree_update_is_raised_by_apply(monkeypatch):
-    import paraclear.state.compiled as compiled
-
+def test_a_failure_of_the_early_tree_update_is_raised_by_apply(monkeypatch, large):
     def broken(self, cpath, cvh, cdel):
         raise RuntimeError("tree update failed")
 
-    keys = [("acct", f"a{i}", "x") for i in range(PARALLEL_MIN_CHANGES)]
+    keys = [("acct", f"a{i}", "x") for i in range(LARGE)]
     writes = {key: 1 for key in keys}
     previous = set_threads(2)
     monkeypatch.setattr(compiled.CompiledTree, "update_rows", broken)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Final
 
 import numpy as np
@@ -33,9 +33,11 @@ from paraclear.state.smt import (
 )
 from paraclear.state.smt_kernel import META_BRANCHES, META_LEAVES, META_ROOT, META_SIZE, update
 
-PARALLEL_MIN_CHANGES: Final = 4_096
+PARALLEL_MIN_CHANGES: Final = 16_384
 """Batches at least this large hash the 16 subtrees in threads (smaller ones are not worth
-the hand-over)."""
+the hand-over). On this 2-core machine, loaded by other work as it usually is, 2 threads
+never beat 1 on 512 to 8,192 changed rows (1.1-1.6 times slower, medians) and broke even
+on a block's ~30,000; an idle machine would favour threads, but none was measured."""
 
 Rows = npt.NDArray[np.uint8]
 Indices = npt.NDArray[np.int64]
@@ -147,13 +149,16 @@ class CompiledTree(SparseMerkleTree):
             if bounds[n + 1] > bounds[n]
         ]
         if len(cpath) >= PARALLEL_MIN_CHANGES and len(jobs) > 1 and _settings["threads"] > 1:
-            executor = _executor()
-            futures = [executor.submit(pool.update, cpath, cvh, cdel, idx) for pool, idx in jobs]
+            first, *others = _groups(jobs, _settings["threads"])
+            futures = [_executor().submit(_update_pools, cpath, cvh, cdel, jobs) for jobs in others]
+            try:
+                _update_pools(cpath, cvh, cdel, first)
+            finally:
+                wait(futures)
             for future in futures:
                 future.result()
         else:
-            for pool, idx in jobs:
-                pool.update(cpath, cvh, cdel, idx)
+            _update_pools(cpath, cvh, cdel, jobs)
         for n in range(RADIX):
             self._parts[n]._root_cache = None
 
@@ -210,6 +215,30 @@ class CompiledTree(SparseMerkleTree):
         other._pool = self._pool.copy()
         other._parts = [part.copy() for part in self._parts]
         return other
+
+
+Jobs = list[tuple[Pool, Indices]]
+
+
+def _update_pools(cpath: Rows, cvh: Rows, cdel: Flags, jobs: Jobs) -> None:
+    """Apply each job's change rows to its subtree, one after the other."""
+    for pool, idx in jobs:
+        pool.update(cpath, cvh, cdel, idx)
+
+
+def _groups(jobs: Jobs, count: int) -> list[Jobs]:
+    """``jobs`` in at most ``count`` runs of about as many change rows each (one run per
+    thread: a thread takes its subtrees in one hand-over, and the calling thread takes the
+    first run instead of waiting)."""
+    total = sum(len(idx) for _, idx in jobs)
+    groups: list[Jobs] = [[]]
+    taken = 0
+    for job in jobs:
+        if groups[-1] and taken * count >= total * len(groups) and len(groups) < count:
+            groups.append([])
+        groups[-1].append(job)
+        taken += len(job[1])
+    return groups
 
 
 def hash_values(encodings: bytearray, ends: Sequence[int]) -> tuple[Rows, Flags]:

@@ -16,9 +16,9 @@ from typing import Final, Literal
 
 import numpy as np
 
+from paraclear.state import compiled
 from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
 from paraclear.state.compiled import (
-    PARALLEL_MIN_CHANGES,
     CompiledTree,
     hash_values,
     path_rows,
@@ -355,7 +355,7 @@ class _EarlyTree:
         and more than one thread may hash (``compiled.set_threads``); else None."""
         if not isinstance(tree, CompiledTree) or threads() < 2:
             return None
-        return cls(tree, rows) if len(rows.keys) >= PARALLEL_MIN_CHANGES else None
+        return cls(tree, rows) if len(rows.keys) >= compiled.PARALLEL_MIN_CHANGES else None
 
     def _run(self, tree: CompiledTree, rows: HashedWrites) -> None:
         try:
