@@ -237,10 +237,13 @@ def receipts_of(
             events[index] = event
     indices = range(first, first + count)
     receipts = list(map(Receipt, indices, repeat(True), repeat(None), zip(events)))
-    if not succeeded.all():
+    if not succeeded.all():  # the failed rows converted at once (a block can fail mostly)
         seen: Seen = {}
-        for index in np.flatnonzero(~succeeded).tolist():
-            row, outcome = int(columns[index, X_ORDER]), results[index].tolist()
+        failed = np.flatnonzero(~succeeded)
+        for index, row, outcome in zip(
+            failed.tolist(), columns[failed, X_ORDER].tolist(), results[failed].tolist(),
+            strict=True,
+        ):  # fmt: skip
             error = error_of(tables, txs[index], row, outcome, seen)
             receipts[index] = Receipt(first + index, False, error)
     return receipts
