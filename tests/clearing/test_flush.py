@@ -9,13 +9,10 @@ check the bookkeeping itself, so that a stale key or flag fails here first.
 
 from __future__ import annotations
 
-from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.kernels.tables import Tables
-from paraclear.execution import Block, SequentialExecutor
 from paraclear.state import keys as k
-from tests.clearing.test_kernels import _follow, _market, _same
-from tests.node.test_builder import Flow
+from tests.clearing.test_kernels import _alternate, _follow
 
 
 def _consistent(tables: Tables) -> None:
@@ -40,19 +37,7 @@ def test_order_rows_keep_their_keys_and_listing_through_many_blocks() -> None:
 def test_rows_loaded_from_a_state_with_open_orders_know_their_listing() -> None:
     """Every other block runs on the reference handlers, so the engine loads its tables
     from a state that holds open orders (``route``), then closes some of them."""
-    ex = _market()
-    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
-    reference = SequentialExecutor(ex.machine)
-    fast = SequentialExecutor(compiled)
-    replica = ex.state.copy()
-    flow = Flow(2, dict(ex.nonces))
-    for number in range(6):
-        height = ex.height + 1 + number
-        block = Block(height, ex.time + 60 * height, tuple(flow.batch(40, height)))
-        want = reference.execute(ex.state, block)
-        got = (fast if number % 2 == 0 else reference).execute(replica, block)
-        _same(got, want, block)
-    engine = compiled.batch_runner
+    engine = _alternate(40)
     assert isinstance(engine, CompiledEngine) and engine.loads >= 2
     assert engine.tables is not None
     _consistent(engine.tables)

@@ -124,7 +124,10 @@ def test_portfolio_margin_in_the_kernels(seed: int, per_block: int) -> None:
     assert engine.fallbacks == 0
 
 
-def test_a_state_changed_behind_the_engine_is_loaded_again() -> None:
+def _alternate(per_block: int) -> object:
+    """Six blocks of order flow, every other one run on the reference handlers, the
+    others on the compiled engine (its tables no longer mirror the state and must be
+    loaded again), each equal to the handlers' run; the compiled machine's batch runner."""
     ex = _market()
     compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
     reference = SequentialExecutor(ex.machine)
@@ -133,12 +136,16 @@ def test_a_state_changed_behind_the_engine_is_loaded_again() -> None:
     flow = Flow(2, dict(ex.nonces))
     for number in range(6):
         height = ex.height + 1 + number
-        block = Block(height, ex.time + 60 * height, tuple(flow.batch(30, height)))
+        block = Block(height, ex.time + 60 * height, tuple(flow.batch(per_block, height)))
         want = reference.execute(ex.state, block)
-        # every other block, the replica is run by the reference handlers: the engine's
-        # tables no longer mirror it and must be loaded again
         got = (fast if number % 2 == 0 else reference).execute(replica, block)
         _same(got, want, block)
+    return compiled.batch_runner
+
+
+def test_a_state_changed_behind_the_engine_is_loaded_again() -> None:
+    engine = _alternate(30)
+    assert isinstance(engine, CompiledEngine) and engine.loads >= 2
 
 
 def test_extreme_sizes_and_prices_agree() -> None:

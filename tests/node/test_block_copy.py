@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -31,6 +30,7 @@ from paraclear.chain.storage import (
 )
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.execution.sequential import SequentialExecutor
+from tests.node.test_damage import run_killed
 
 
 def _cut_log(data_dir: Path, keep: int) -> None:
@@ -163,12 +163,7 @@ def _die_before_the_commit(data_dir: Path, plan: Plan) -> None:
 
 def test_a_kill_between_the_copy_and_the_commit_loses_nothing(tmp_path: Path, plan: Plan) -> None:
     data_dir = tmp_path / "chain"
-    writer = multiprocessing.get_context("fork").Process(
-        target=_die_before_the_commit, args=(data_dir, plan)
-    )
-    writer.start()
-    writer.join()
-    assert writer.exitcode == -signal.SIGKILL
+    run_killed(_die_before_the_commit, data_dir, plan)
     with sqlite3.connect(data_dir / DB_NAME) as db:
         assert db.execute("SELECT MAX(height) FROM blocks").fetchone()[0] == len(plan.blocks) - 1
     store, state = open_state(data_dir, plan.spec)

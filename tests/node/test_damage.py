@@ -46,16 +46,19 @@ def _write_then_die(data_dir: Path, plan: Plan) -> None:
     run_plan(data_dir, plan, emit, snapshot_every=5)
 
 
+def run_killed(writer: Callable[[Path, Plan], None], data_dir: Path, plan: Plan) -> None:
+    """Run ``writer`` on ``data_dir`` in a forked process that must die by SIGKILL."""
+    process = multiprocessing.get_context("fork").Process(target=writer, args=(data_dir, plan))
+    process.start()
+    process.join()
+    assert process.exitcode == -signal.SIGKILL
+
+
 @pytest.fixture
 def killed_dir(tmp_path: Path, plan: Plan) -> Path:
     """A directory whose writer was SIGKILLed after reporting its last block committed."""
     data_dir = tmp_path / "chain"
-    writer = multiprocessing.get_context("fork").Process(
-        target=_write_then_die, args=(data_dir, plan)
-    )
-    writer.start()
-    writer.join()
-    assert writer.exitcode == -signal.SIGKILL
+    run_killed(_write_then_die, data_dir, plan)
     assert (data_dir / WAL).stat().st_size > 100_000  # the blocks are in the WAL only
     return data_dir
 
