@@ -103,7 +103,22 @@ def test_a_copy_that_is_not_the_block_it_claims_is_not_taken_back(
     path.write_bytes(encode_copy(forged))
     _cut_log(chain_dir, tip - 1)
     with pytest.raises(AcknowledgedBlocksMissing):
-        BlockStore.open(chain_dir)
+        BlockStore.open(chain_dir, recover=True)
+
+
+def test_a_reader_takes_a_copy_one_above_the_log_for_a_block_in_flight(
+    chain_dir: Path, plan: Plan
+) -> None:
+    """Beside a running writer, the copy of the block being appended is durable before the
+    block is in the log: a reader opens the log as it is and writes nothing; the writer's
+    own open takes the block back."""
+    tip = len(plan.blocks)
+    _cut_log(chain_dir, tip - 1)
+    for _ in range(2):
+        with BlockStore.open(chain_dir) as store:
+            assert store.height == tip - 1
+    with BlockStore.open(chain_dir, recover=True) as store:
+        assert store.height == tip
 
 
 def test_a_block_the_disk_had_no_room_for_has_its_copy_voided(tmp_path: Path, plan: Plan) -> None:
@@ -119,7 +134,7 @@ def test_a_block_the_disk_had_no_room_for_has_its_copy_voided(tmp_path: Path, pl
             store.append(block, executor.execute(state.copy(), block))
         latest = store.copies.latest()
         assert latest is not None and latest.height == 3
-    with BlockStore.open(data_dir) as store:  # and no restart brings the failed block back
+    with BlockStore.open(data_dir, recover=True) as store:  # no restart brings it back
         assert store.height == 3
 
 

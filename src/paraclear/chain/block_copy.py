@@ -14,9 +14,12 @@ both are durable:
 * A valid copy counts as acknowledged: the acknowledged height is the highest of the
   record's slots and the valid copies.
 * A crash between the two syncs can leave the copy of block n durable and the log at n - 1
-  (or a write-ahead log can lose its last commit). At open, a log that ends exactly one
-  block below a valid copy whose parent is the log's tip gets the block back from the copy
-  (``BlockStore`` checks its block hash first); a log lower than that is refused as before.
+  (or a write-ahead log can lose its last commit). When the chain's writer opens it
+  (``BlockStore.open(recover=True)``), a log that ends exactly one block below a valid copy
+  whose parent is the log's tip gets the block back from the copy (its block hash checked
+  first); a log lower than that is refused as before. Any other opener may be reading
+  beside a running writer, whose block in flight looks the same: it takes the log as it
+  is, and such a copy does not count.
 * A block SQLite refuses (a full disk) has its copy voided before ``append`` raises, so a
   block that failed never comes back.
 
@@ -147,9 +150,12 @@ class BlockCopies:
             fsync_directory(data_dir)
         return cls(paths, (fds[0], fds[1]))
 
-    def latest(self) -> CopiedBlock | None:
-        """The valid copy of the highest height, or None."""
-        return _latest([decode_copy(_read_all(fd)) for fd in self._fds])
+    def latest(self, at_most: int | None = None) -> CopiedBlock | None:
+        """The valid copy of the highest height (at most ``at_most``), or None."""
+        copies = [decode_copy(_read_all(fd)) for fd in self._fds]
+        if at_most is not None:
+            copies = [copy for copy in copies if copy is not None and copy.height <= at_most]
+        return _latest(copies)
 
     def start(self, block: CopiedBlock) -> Future[None]:
         """``write(block)`` on the copies' own thread (the write and its sync release the

@@ -123,8 +123,9 @@ def open_state(
     accept_loss: bool = False,
     max_bytes: int | None = None,
 ) -> tuple[BlockStore, State]:
-    """Open (or create) the chain in ``data_dir`` and rebuild its state at the tip, from
-    the latest snapshot that loads (see the module docstring).
+    """Open (or create) the chain in ``data_dir`` as its writer (``BlockStore.open``'s
+    ``recover``) and rebuild its state at the tip, from the latest snapshot that loads (see
+    the module docstring).
 
     Raises ``RootMismatch`` at the first block whose root the re-executed state does not
     reproduce, ``ReceiptsMismatch`` at the first whose receipts it does not,
@@ -138,6 +139,7 @@ def open_state(
         keep_snapshots=keep_snapshots,
         accept_loss=accept_loss,
         max_bytes=max_bytes,
+        recover=True,
     )
     try:
         state, report = replay(store, "snapshot")

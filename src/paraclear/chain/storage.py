@@ -178,9 +178,16 @@ class BlockStore:
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         accept_loss: bool = False,
         max_bytes: int | None = None,
+        recover: bool = False,
     ) -> BlockStore:
         """Open the chain in ``data_dir``, creating it (and the directory) from ``spec`` if
         there is none, and check it against the acknowledged record.
+
+        ``recover``: this is the chain's writer, alone on it (``replay.open_state``, which
+        the node opens its chain with): a block a crash left only in its copy, one above
+        the log, is appended from the copy. Any other opener (a reader, perhaps beside a
+        running writer, whose block in flight looks the same) takes the log as it is and
+        counts such a copy as not yet in it.
 
         ``accept_loss``: start from the log's tip even if it ends below the acknowledged
         height (the operator gives those blocks up; their heights will be reused).
@@ -227,7 +234,7 @@ class BlockStore:
                 snapshot_every=snapshot_every,
                 keep_snapshots=keep_snapshots,
             )
-            store._check_acknowledged(accept_loss)
+            store._check_acknowledged(accept_loss, recover)
             store.max_bytes = max_bytes
             return store
         except BaseException:
@@ -510,18 +517,22 @@ class BlockStore:
             raise KeyError(f"no block at height {height}")
         return bytes(found[0])
 
-    def _check_acknowledged(self, accept_loss: bool) -> None:
+    def _check_acknowledged(self, accept_loss: bool, recover: bool) -> None:
         """Refuse a log that ends below, or differs at, the acknowledged block (the record's
-        or a newer copy's, ``paraclear.chain.block_copy``), after taking back the one block
-        a crash between its two syncs can leave only in its copy. (The tip is read again
-        after the record: a writer in another connection commits a block before recording
-        it, so a reader never sees the record ahead of the log.)"""
+        or a newer copy's, ``paraclear.chain.block_copy``). A copy one block above the log,
+        after its tip, is the block a crash between its two syncs left there, or (to a
+        reader beside the writer) the block being appended: ``recover`` takes it back into
+        the log, else it does not count. (The copies are read before the tip: a reader sees
+        a copy at most one block ahead of the log.)"""
         copy = self.copies.latest()
-        mark = highest(self.acknowledged.read(), copy)
         self.height, self.last_root, self.last_hash = self._tip()
         self._tip_hash = (self.height, self.last_hash)
         if copy is not None and copy.height == self.height + 1 and copy.parent == self.last_hash:
-            self._recover(copy)
+            if recover:
+                self._recover(copy)
+            else:
+                copy = self.copies.latest(at_most=self.height)
+        mark = highest(self.acknowledged.read(), copy)
         if self.height < mark.height:
             directory = self.path.parent
             if not accept_loss:
