@@ -374,8 +374,6 @@ def _free_unplaced(tables: Tables, columns: np.ndarray, claimed: np.ndarray) -> 
     orders = tables.orders
     rows = columns[claimed, X_ORDER]
     rows = rows[(orders[rows, O_LIVE] == 0) & (orders[rows, O_TOUCH] == 0)]
-    accounts, nonces = orders[rows, O_ACCT].tolist(), orders[rows, O_NONCE].tolist()
-    for row, account, nonce in zip(rows.tolist(), accounts, nonces, strict=True):
-        if tables.order_row.get((account, nonce)) == row:
-            del tables.order_row[(account, nonce)]
-        tables.free_orders.append(row)
+    tables.free_order_rows(
+        rows.tolist(), orders[rows, O_ACCT].tolist(), orders[rows, O_NONCE].tolist()
+    )

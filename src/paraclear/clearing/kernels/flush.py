@@ -255,7 +255,7 @@ def _relist(
     """Put the orders opened since the last flush in their accounts' lists and take the
     closed ones out (``Tables.listed`` says which were listed); free the closed orders'
     rows."""
-    listed, order_row = tables.open_orders, tables.order_row
+    listed = tables.open_orders
     for at in np.flatnonzero(live != (tables.listed[rows] == 1)).tolist():
         held, nonce = listed[accounts[at]], nonces[at]
         if live[at] and nonce not in held:
@@ -263,12 +263,12 @@ def _relist(
         elif not live[at] and nonce in held:
             held.remove(nonce)
     tables.listed[rows] = live
-    closed = np.flatnonzero(~live)
-    for at, row in zip(closed.tolist(), rows[closed].tolist(), strict=True):
-        pair = (accounts[at], nonces[at])
-        if order_row.get(pair) == row:
-            del order_row[pair]
-    tables.free_orders += rows[closed].tolist()
+    closed = np.flatnonzero(~live).tolist()
+    tables.free_order_rows(
+        rows[closed].tolist(),
+        list(map(accounts.__getitem__, closed)),
+        list(map(nonces.__getitem__, closed)),
+    )
 
 
 def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]) -> None:

@@ -237,6 +237,15 @@ class Tables:
         self.orders[rows, O_NONCE] = nonces
         self.listed[rows] = self.keyed[rows] = 0
 
+    def free_order_rows(self, rows: list[int], accounts: list[int], nonces: list[int]) -> None:
+        """Give back order ``rows`` (of orders ``nonces`` of ``accounts``): each pair stops
+        naming its row unless a later claim gave the pair another."""
+        order_row = self.order_row
+        for row, pair in zip(rows, zip(accounts, nonces, strict=True), strict=True):
+            if order_row.get(pair) == row:
+                del order_row[pair]
+        self.free_orders += rows
+
     def find_order(self, account: int, nonce: int) -> int:
         """The row of order ``nonce`` of ``account``, or -1."""
         return self.order_row.get((account, nonce), -1)
