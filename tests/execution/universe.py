@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import msgspec
 import numpy as np
 
-from paraclear.execution import Block, BlockContext, BlockRun, Receipt
+from paraclear.execution import NOT_HELD, Block, BlockContext, BlockRun, Receipt
 from paraclear.execution.access_batch import DELTA, READ, WRITE, AccessBatch, LockTable
 from paraclear.state import AccessSet, State, StateView, TxFailure
 
@@ -89,7 +89,7 @@ class MockRunner:
     def __init__(self) -> None:
         self.run: BlockRun[MockTx] | None = None
         self.mirror: dict[tuple[str, ...], object] = {}
-        self.held: dict[tuple[str, ...], object] = {}
+        self.kept: dict[tuple[str, ...], object] = {}
         """Writes held back from the run's pending writes: its next batch reads them."""
         self.batches = 0
 
@@ -100,7 +100,7 @@ class MockRunner:
         needed: Collection[tuple[str, ...]] | None = None,
     ) -> list[Receipt]:
         if run is not self.run:
-            self.run, self.mirror, self.held = run, {}, {}
+            self.run, self.mirror, self.kept = run, {}, {}
         self.flush(run)
         for key, value in self.mirror.items():
             if run.get(key) != value:
@@ -113,16 +113,19 @@ class MockRunner:
             self.mirror.update(view.writes)
             receipts.append(receipt)
         if needed is not None:
-            self.held = {key: value for key, value in run.pending.items() if key[:2] not in needed}
-            for key in self.held:
+            self.kept = {key: value for key, value in run.pending.items() if key[:2] not in needed}
+            for key in self.kept:
                 del run.pending[key]
         self.batches += 1
         return receipts
 
     def flush(self, run: BlockRun[MockTx]) -> None:
         if run is self.run:
-            run.pending.update(self.held)
-            self.held = {}
+            run.pending.update(self.kept)
+            self.kept = {}
+
+    def held(self, run: BlockRun[MockTx], key: tuple[str, ...]) -> object:
+        return self.kept.get(key, NOT_HELD) if run is self.run else NOT_HELD
 
     def hashed(self, run: BlockRun[MockTx]) -> None:
         return None
@@ -143,7 +146,7 @@ class MockRunner:
         writes: Mapping[tuple[str, ...], object],
     ) -> None:
         if run is self.run:
-            assert not self.held, "writes held back past the end of the block"
+            assert not self.kept, "writes held back past the end of the block"
             self.run = to
             self.changed(to, writes)
 
@@ -151,7 +154,7 @@ class MockRunner:
         if run is self.run:
             self.mirror.update((key, value) for key, value in writes.items() if key in self.mirror)
             for key in writes:
-                self.held.pop(key, None)
+                self.kept.pop(key, None)
 
 
 class BatchedMockMachine(MockMachine):

@@ -28,6 +28,7 @@ from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     AmendOrder,
     CancelOrder,
+    OracleUpdate,
     OrderType,
     PlaceOrder,
     SettleExpiry,
@@ -265,6 +266,42 @@ def test_a_reduce_only_order_rests_capped_by_its_accounts_position() -> None:
     block(flow.tx(AmendOrder, long, order=reduce.nonce, price=price + usd(400), size=2 * ONE))
     assert _book_orders(builder.matcher) == {(long, reduce.nonce): (PERP.name, ONE)}
     assert _state_orders(ex.state) == _book_orders(builder.matcher)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_fill_the_oracle_leaves_short_of_its_fee_is_left_out(engine: Engine) -> None:
+    """An oracle update after two crossing call orders, in the same block, raises the
+    option fee beyond what the buyer reserved: its settlement fails and is left out (the
+    perpetual's fill before it stays), both call orders close, and the block executes to
+    the dry run's writes."""
+    ex = _market()
+    ex.fund(lean=4_020)  # the call's premium and its fee at an index of 60,000 USDC
+    machine = ClearingMachine(ex.machine.margin_model, engine=engine)
+    builder = BlockBuilder(machine, SerialMatcher(), operator="oracle")
+    flow = Flow(0, dict(ex.nonces))
+    perp, call = usd(60_000), usd(4_000)
+
+    def order(account: str, name: str, side: Side, price: int) -> Transaction:
+        return flow.tx(PlaceOrder, account, instrument=name, side=side, price=price, size=ONE)
+
+    txs = [
+        order(ACCOUNTS[3], PERP.name, Side.SELL, perp),
+        order(ACCOUNTS[5], PERP.name, Side.BUY, perp),
+        order(ACCOUNTS[1], CALL.name, Side.SELL, call),
+        order("lean", CALL.name, Side.BUY, call),
+        flow.tx(
+            OracleUpdate, "oracle", underlying="BTC", index_price=usd(200_000),
+            atm_vol_ppm=600_000,
+        ),
+    ]  # fmt: skip
+    built = builder.build(ex.state, ex.height + 1, ex.time + 60, txs)
+    assert [settle.instrument for settle, _ in built.unsettled] == [CALL.name]
+    kinds = [type(tx).__name__ for tx in built.block.txs[len(txs) :]]
+    assert kinds == ["SettleFill", "CloseOrder", "CloseOrder"]
+    result = SequentialExecutor(ex.machine).execute(ex.state, built.block)
+    assert result.receipts == built.receipts and result.write_set == built.writes
+    assert ex.size(ACCOUNTS[5], PERP) == ONE and ex.size("lean", CALL) == 0
+    assert _book_orders(builder.matcher) == _state_orders(ex.state) == {}
 
 
 def test_a_cancel_of_an_order_placed_in_the_same_block_waits() -> None:

@@ -28,6 +28,12 @@ the node compares with its executor's. A book that holds more than the state (an
 book refused after the state accepted it) is closed in both: a ``CloseOrder`` in the state,
 and a cancel sent to the book in a second round after the block's operations. Books and
 state agree on every open order after every block.
+
+The batches of parts 1 and 2 let the machine's batch runner hold their writes back
+(``needed=()``; the compiled engine keeps the rows it changed in its tables) until part 3's
+batch writes the block's all at once: an order placed in part 1 and filled in part 2, or an
+account touched in both, is written out once. The builder's reads between the parts go
+through ``BlockRun.get``, which sees what the runner holds.
 """
 
 from __future__ import annotations
@@ -183,7 +189,8 @@ class BlockBuilder:
                 for tx in segment
             ]
             start = len(run.txs)
-            for at, (tx, receipt) in enumerate(zip(segment, run.run_all(segment), strict=True)):
+            receipts = run.run_all(segment, needed=())
+            for at, (tx, receipt) in enumerate(zip(segment, receipts, strict=True)):
                 if receipt.ok:
                     ops += self._book_ops(tx, run, start + at, befores[at])
                     if isinstance(tx, SettleExpiry):
@@ -444,9 +451,10 @@ class _DryRun(BlockRun[Transaction]):
         each would: a failed settlement writes nothing, since it takes no nonce); returns
         the failed ones with their receipts (indexed where they would have gone)."""
         start = len(self.txs)
-        receipts = self.run_all(settles)
+        receipts = self.run_all(settles, needed=())
         if all(receipt.ok for receipt in receipts):
             return []
+        self._take_held()  # the runner follows the run no more once its receipts change
         failed: list[tuple[SettleFill, Receipt]] = []
         del self.txs[start:], self.receipts[start:]
         if not self.batched:

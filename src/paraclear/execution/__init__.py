@@ -26,6 +26,7 @@ transaction universe as well as with the clearing house.
 """
 
 from paraclear.execution.block_run import (
+    NOT_HELD,
     BatchRunner,
     BlockRun,
     BlockRunFinished,
@@ -47,6 +48,7 @@ from paraclear.execution.sequential import SequentialExecutor, execute_block
 __all__ = [
     "BACKENDS",
     "MAX_WORKERS",
+    "NOT_HELD",
     "BatchRunner",
     "Block",
     "BlockContext",

@@ -44,6 +44,9 @@ from paraclear.state.hashed import HashedWrites
 
 TxT = TypeVar("TxT")
 _MISSING: Final = object()
+NOT_HELD: Final = object()
+"""``BatchRunner.held``'s answer for a key whose latest value is in the run's pending
+writes or its data."""
 
 
 class BatchRunner(Protocol[TxT]):
@@ -64,6 +67,12 @@ class BatchRunner(Protocol[TxT]):
 
     def flush(self, run: BlockRun[TxT]) -> None:
         """Fold into ``run.pending`` every write its batches held back (``needed``)."""
+        ...
+
+    def held(self, run: BlockRun[TxT], key: Key) -> object:
+        """The value of ``key`` (None: absent) if its batches of ``run`` hold it back
+        (``needed``), else ``NOT_HELD``: ``run.get`` reads through it. It may fold what it
+        holds into ``run.pending`` instead and answer ``NOT_HELD``."""
         ...
 
     def hashed(self, run: BlockRun[TxT]) -> HashedWrites | None:
@@ -149,17 +158,19 @@ class BlockRun(Generic[TxT]):
         """Run ``tx`` and include it only if it succeeds; after a failure the run is as it
         was (a planner leaves out what would fail). Returns the receipt either way."""
         started = perf_counter()
+        self._take_held()
         receipt = self._run(tx, False)
         self.seconds += perf_counter() - started
         return receipt
 
-    def run_all(self, txs: Iterable[TxT]) -> list[Receipt]:
+    def run_all(self, txs: Iterable[TxT], needed: Collection[Lock] | None = None) -> list[Receipt]:
         """``run`` each of ``txs`` in order (through the machine's ``batch_runner`` if it has
-        one); their receipts."""
+        one); their receipts. ``needed``: the runner may hold back the writes of other locks
+        (``BatchRunner.run_batch``); ``get`` still reads them."""
         started = perf_counter()
         runner = self.runner
         if runner is not None:
-            receipts = runner.run_batch(self, txs)
+            receipts = runner.run_batch(self, txs, needed)
         else:
             run = self._run
             receipts = [run(tx, True) for tx in txs]
@@ -199,14 +210,27 @@ class BlockRun(Generic[TxT]):
         return Receipt(index, True, None, tuple(events)), view
 
     def get(self, key: Key) -> object:
-        """The value of ``key`` after the transactions included so far (None if absent)."""
+        """The value of ``key`` after the transactions included so far (None if absent),
+        held back by the runner (``BatchRunner.held``) or in the pending writes or data."""
+        runner = self.runner
+        if runner is not None:
+            value = runner.held(self, key)
+            if value is not NOT_HELD:
+                return value
         pending = self.pending
         return pending[key] if key in pending else self.data.get(key)
 
     def view(self) -> StateView:
         """A view of the state the next transaction will see, with no access set: for
-        reading (what it records is discarded)."""
+        reading (what it records is discarded). The runner's held writes are folded in
+        first."""
+        self._take_held()
         return StateView(self.data, self.pending)
+
+    def _take_held(self) -> None:
+        """Have the runner fold into the pending writes what its batches held back."""
+        if self.runner is not None:
+            self.runner.flush(self)
 
     def finish(self, state: State) -> BlockResult:
         """Commit the pending writes to ``state`` (the state whose data the run read, not
@@ -218,6 +242,7 @@ class BlockRun(Generic[TxT]):
             raise ValueError("a block run commits only to the state whose data it read")
         if self.finished:
             raise BlockRunFinished("this block run was committed")
+        self._take_held()
         self.finished = True
         started = perf_counter()
         timings: dict[str, float] = {}

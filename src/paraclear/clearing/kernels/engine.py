@@ -37,6 +37,7 @@ from paraclear.clearing.kernels.codes import (
     X_SENDER,
 )
 from paraclear.clearing.kernels.glue import columns_of, receipts_of
+from paraclear.clearing.kernels.held import ROW_FIELDS, row_value
 from paraclear.clearing.kernels.layout import (
     O_ACCT,
     O_LIVE,
@@ -58,7 +59,7 @@ from paraclear.clearing.transactions import (
     Transfer,
     Withdraw,
 )
-from paraclear.execution import BlockRun, Receipt
+from paraclear.execution import NOT_HELD, BlockRun, Receipt
 from paraclear.state import Key, Lock, State
 from paraclear.state.hashed import HashedWrites
 from paraclear.state.keys import account_lock
@@ -106,6 +107,8 @@ class CompiledEngine:
         """A run whose transactions so far the reference handlers ran without the tables
         (``_handlers_only``): the tables catch up with its pending writes if it reaches a
         batch for the kernels."""
+        self._holding = False
+        """Whether the last flush was partial (``needed``): rows changed since may be held."""
         self._chunk = MIN_CHUNK
         """Transactions glued per kernel call at the start of the next batch: where the
         last one left off (a shard worker runs a batch per round, many of them small)."""
@@ -165,8 +168,21 @@ class CompiledEngine:
     def flush(self, run: BlockRun[Transaction]) -> None:
         """Write into ``run.pending`` what its batches left in the tables (``needed``)."""
         tables = self.tables
-        if run is self._run and tables is not None:
+        if run is self._run and tables is not None and self._holding:
             self._flush(run, tables)
+
+    def held(self, run: BlockRun[Transaction], key: Key) -> object:
+        """An order's or a position's value from its row while a partial flush holds the
+        row back (``kernels.held``); ``NOT_HELD`` for any other key, after folding every
+        held row into ``run.pending`` if the kernels may have written ``key`` (the
+        kernels write no market data)."""
+        tables = self.tables
+        if not self._holding or run is not self._run or tables is None or key[0] == "market":
+            return NOT_HELD
+        if key[0] == "acct" and len(key) == 4 and key[2] in ROW_FIELDS:
+            return row_value(tables, key)
+        self._flush(run, tables)
+        return NOT_HELD
 
     def hashed(self, run: BlockRun[Transaction]) -> HashedWrites | None:
         """The paths and value hashes of the keys of ``run.pending`` whose latest write was
@@ -291,6 +307,9 @@ class CompiledEngine:
     def _flush(
         self, run: BlockRun[Transaction], tables: Tables, accounts: list[int] | None = None
     ) -> None:
+        self._holding = accounts is not None
+        if accounts == []:
+            return  # every touched row stays in the tables' lists for a later flush
         started = perf_counter()
         tables.flush(run.pending, run.data, accounts)
         self.timings.flush += perf_counter() - started

@@ -1,0 +1,75 @@
+"""Reading an order or a position from the tables while a partial flush holds its row back
+(``CompiledEngine.held``, through ``BlockRun.get``).
+
+The builder's dry run keeps the rows its order operations and fills change in the tables
+until the block's last batch (``run_batch(..., needed=())``), so that each is flushed once a
+block. Its reads between the batches (an amend's order before and after, a reduce-only
+placement's position, the books' reconciliation) take a touched row's value from the row,
+built as the flush would build it (``kernels.flush``); an untouched row's latest value is in
+the block's pending writes or the state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from paraclear.clearing.kernels.flush import _ORDER_FIELDS
+from paraclear.clearing.kernels.layout import (
+    O_LIVE,
+    O_TOUCH,
+    ORDER_KINDS,
+    P_FIDX,
+    P_QUOTE,
+    P_SIZE,
+    P_TOUCH,
+)
+from paraclear.clearing.records import OpenOrder, Position
+from paraclear.execution import NOT_HELD
+from paraclear.state import Key
+
+if TYPE_CHECKING:
+    from paraclear.clearing.kernels.tables import Tables
+
+ROW_FIELDS: Final = frozenset(("order", "pos"))
+"""The account key fields (``("acct", account, field, name)``) read from a row."""
+
+
+def row_value(tables: Tables, key: Key) -> object:
+    """The value of an order's or a position's ``key`` (field in ``ROW_FIELDS``) from its
+    row if the kernels changed it since its last flush (None: closed, or flat), else
+    ``NOT_HELD``."""
+    account = tables.account_row.get(key[1])
+    if account is None:
+        return NOT_HELD
+    if key[2] == "order":
+        row = tables.order_row.get((account, int(key[3])))
+        if row is None or not tables.orders[row, O_TOUCH]:
+            return NOT_HELD
+        return _open_order(tables, row)
+    instrument = tables.instrument_row.get(key[3])
+    row = tables.position_row.get((account, instrument)) if instrument is not None else None
+    if row is None or not tables.positions[row, P_TOUCH]:
+        return NOT_HELD
+    size, quote, index = tables.positions[row, [P_SIZE, P_QUOTE, P_FIDX]].tolist()
+    return Position(size, quote, index) if size else None
+
+
+def _open_order(tables: Tables, row: int) -> OpenOrder | None:
+    """Order ``row``'s ``OpenOrder`` (None once closed)."""
+    order = tables.orders[row]
+    if not order[O_LIVE]:
+        return None
+    instrument, buy, kind, price, remaining, filled, reserved, reduce, good_til = order[
+        _ORDER_FIELDS
+    ].tolist()
+    return OpenOrder(
+        tables.instrument_names[instrument],
+        bool(buy),
+        ORDER_KINDS[kind],
+        price,
+        remaining,
+        filled,
+        reserved,
+        bool(reduce),
+        good_til,
+    )
