@@ -37,7 +37,7 @@ from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OracleData
 from paraclear.execution.access_batch import AccessBatch
-from paraclear.execution.schedule import plan_batch
+from paraclear.execution.schedule import batch_metrics as plan_metrics
 from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
 
@@ -65,7 +65,7 @@ def batch_metrics(batch: AccessBatch) -> Dag | None:
     """``dependency_metrics`` of access sets given as lock ids (``access_batch``)."""
     if not batch.declared.all():
         return None
-    metrics = plan_batch(batch, 1, place_unspread=False).metrics
+    metrics = plan_metrics(batch)
     return metrics.critical_path, metrics.level_widths, metrics.hot_keys()
 
 

@@ -197,25 +197,25 @@ def assemble(
     sizes = np.zeros(count, dtype=np.int64)
     for indices, kinds, _ in groups:
         sizes[indices] = len(kinds)
-    other = AccessBatch.of(list(singles.values()), table)
-    positions = np.fromiter(singles, dtype=np.int64, count=len(singles))
-    sizes[positions] = np.diff(other.pointers)
+    declared = np.ones(count, dtype=np.bool_)
+    if singles:
+        other = AccessBatch.of(list(singles.values()), table)
+        positions = np.fromiter(singles, dtype=np.int64, count=len(singles))
+        sizes[positions] = np.diff(other.pointers)
+        declared[positions] = other.declared
     pointers = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(sizes, out=pointers[1:])
     ids = np.empty(pointers[-1], dtype=np.int64)
     entry_kinds = np.empty(pointers[-1], dtype=np.int8)
     for indices, kinds, rows in groups:
-        at = pointers[indices]
-        for slot, kind in enumerate(kinds):
-            ids[at + slot] = rows[:, slot]
-            entry_kinds[at + slot] = kind
-    if len(singles):
+        places = pointers[indices][:, None] + np.arange(len(kinds))
+        ids[places] = rows
+        entry_kinds[places] = np.asarray(kinds, dtype=np.int8)
+    if singles:
         starts = np.repeat(pointers[positions] - other.pointers[:-1], np.diff(other.pointers))
         places = starts + np.arange(len(other.ids))
         ids[places] = other.ids
         entry_kinds[places] = other.kinds
-    declared = np.ones(count, dtype=np.bool_)
-    declared[positions] = other.declared
     return AccessBatch(table, pointers, ids, entry_kinds, declared, np.zeros(count, np.bool_))
 
 

@@ -114,6 +114,13 @@ def plan_batch(
     return _Planner(batch, workers, owner, weights).plan(place_unspread)
 
 
+def batch_metrics(batch: AccessBatch) -> DependencyMetrics:
+    """The dependency metrics of a block with these access sets (every transaction declared
+    or predicted), without a schedule: critical path, level widths, hot locks."""
+    planner = _Planner(batch, 1, None)
+    return planner._unplaced(planner._pass(-1)).metrics
+
+
 EVERYWHERE = -2
 MAX_PLANNED_WORKERS = 62
 """The compiled passes keep a set of workers as the bits of one int64 (``1 << worker``,
