@@ -4,7 +4,7 @@ house's totals consist of, and how one record is served (see ``paraclear.api.pro
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -62,22 +62,38 @@ def proof_json(proof: Proof) -> dict[str, Any]:
     }
 
 
-def record_json(state: State, key: Key) -> dict[str, Any]:
+class Captured(NamedTuple):
+    """Records with their proofs as a state held them at ``height`` (under ``root``), kept
+    as they are and turned into JSON only when asked (``answer``)."""
+
+    height: int
+    root: bytes
+    records: list[tuple[Key, object, Proof]]
+
+    def answer(self) -> dict[str, Any]:
+        return {
+            "height": self.height,
+            "state_root": self.root.hex(),
+            "records": [record_json(*record) for record in self.records],
+        }
+
+
+def record_json(key: Key, value: object, proof: Proof) -> dict[str, Any]:
     """One key's value (canonical msgpack, hex, and readable) and its proof."""
-    value = state.get(key)
     return {
         "key": list(key),
         "value": None if value is None else msgspec.to_builtins(value),
         "encoded": None if value is None else encode(value).hex(),
-        "proof": proof_json(state.prove(key)),
+        "proof": proof_json(proof),
     }
+
+
+def capture(state: State, height: int, keys: list[Key]) -> Captured:
+    """``keys``' records at ``height`` (whose state ``state`` is; the caller holds the
+    node's state lock)."""
+    return Captured(height, state.root(), [(key, state.get(key), state.prove(key)) for key in keys])
 
 
 def proven_records(state: State, height: int, keys: list[Key]) -> dict[str, Any]:
-    """``keys``' records at ``height`` (whose state ``state`` is; the caller holds the
-    node's state lock)."""
-    return {
-        "height": height,
-        "state_root": state.root().hex(),
-        "records": [record_json(state, key) for key in keys],
-    }
+    """``capture``'s answer."""
+    return capture(state, height, keys).answer()

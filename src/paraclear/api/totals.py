@@ -22,8 +22,8 @@ is not a key of the state, so it is checked by summing accounts' proofs.
   back on restart (like ``block_stats``), so a restart keeps them.
 * ``public/get_totals`` (``paraclear.api.proofs``) proves the totals at the latest height
   and, from the answers captured here, at any of the last ``PROOF_BLOCKS`` heights this
-  process committed (about 5 KB of JSON a record: 40 instruments, ~200 KB a block and
-  3–8 ms to prove on a 2-core box at load 4; the tree itself is not copied). An older height
+  process committed: each block's values and proofs are captured as they are (the tree
+  itself is not copied) and turned into JSON only when such a height is asked for. An older height
   is refused with ``height_not_kept``, naming the oldest height available.
 """
 
@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from paraclear.api.jsonl_history import JsonlHistory, Record
 from paraclear.api.methods import Params
-from paraclear.api.proof_records import ProvingNode, proven_records, total_keys
+from paraclear.api.proof_records import Captured, ProvingNode, capture, total_keys
 from paraclear.api.rpc import INVALID_PARAMS, Context, Registry, RpcError
 from paraclear.state import State
 from paraclear.state import keys as k
@@ -79,8 +79,9 @@ class HouseTotals:
     def __init__(self, node: ProvingNode, path: Path | None = None) -> None:
         self.node = node
         self.history = JsonlHistory(HISTORY, path, node.height)
-        self.proven: deque[dict[str, Any]] = deque(maxlen=PROOF_BLOCKS)
-        """``get_totals`` answers of the latest heights, oldest first."""
+        self.proven: deque[Captured] = deque(maxlen=PROOF_BLOCKS)
+        """The proven totals of the latest heights, oldest first (``get_totals`` answers
+        once turned into JSON, which only a request does)."""
         self._collateral: dict[str, int] = {}
         with node.state_lock:
             for key, value in node.state.data.items():
@@ -127,16 +128,16 @@ class HouseTotals:
         self.proven.append(self._prove())
         return record
 
-    def _prove(self) -> dict[str, Any]:
-        return proven_records(self.node.state, self.node.height, total_keys(self.node.state))
+    def _prove(self) -> Captured:
+        return capture(self.node.state, self.node.height, total_keys(self.node.state))
 
     def proven_at(self, height: int) -> dict[str, Any]:
         """The ``get_totals`` answer of a recent ``height``; raises ``height_not_kept``."""
         kept = list(self.proven)  # list(): atomic while blocks commit
-        for answer in kept[::-1]:
-            if answer["height"] == height:
-                return answer
-        oldest = self.proven[0]["height"] if self.proven else self.node.height
+        for captured in kept[::-1]:
+            if captured.height == height:
+                return captured.answer()
+        oldest = self.proven[0].height if self.proven else self.node.height
         raise height_not_kept("proofs of the totals", height, oldest, self.node.height)
 
     def register(self, registry: Registry) -> None:
