@@ -51,6 +51,7 @@ from paraclear.clearing.kernels.codes import (
     X_SENDER,
 )
 from paraclear.clearing.kernels.failures import Seen, error_of
+from paraclear.clearing.kernels.flush import BoolArray
 from paraclear.clearing.kernels.layout import O_BUY, O_LIVE, ORDER_KINDS, Int64Array
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.transactions import (
@@ -91,8 +92,7 @@ def _hand_back_repeats(tables: Tables, columns: Int64Array) -> None:
     first one's row: at most one of them opens the order (the nonce is taken once)."""
     claimed = np.flatnonzero((columns[:, X_KIND] == K_PLACE) & (columns[:, X_ORDER] >= 0))
     keys = columns[claimed][:, [X_SENDER, X_ORDER_NONCE]]
-    ordered = keys[np.lexsort((keys[:, 1], keys[:, 0]))]
-    if not (ordered[1:] == ordered[:-1]).all(axis=1).any():
+    if not _repeats(keys):
         return
     first: dict[tuple[int, int], int] = {}
     handed: dict[int, int] = {}
@@ -108,6 +108,19 @@ def _hand_back_repeats(tables: Tables, columns: Int64Array) -> None:
         named = columns[:, column]
         for row, kept in handed.items():
             named[named == row] = kept
+
+
+SMALL: Final = 64
+"""Rows below which a batch's rows are grouped or compared in Python, not by array calls
+(sorts, uniques, masks), whose fixed cost is most of a node's few-order blocks' glue."""
+
+
+def _repeats(keys: Int64Array) -> bool:
+    """Whether two rows of ``keys`` (account, nonce) are equal."""
+    if len(keys) < SMALL:
+        return len(set(map(tuple, keys.tolist()))) < len(keys)
+    ordered = keys[np.lexsort((keys[:, 1], keys[:, 0]))]
+    return bool((ordered[1:] == ordered[:-1]).all(axis=1).any())
 
 
 def _place_row(tables: Tables, tx: PlaceOrder) -> tuple[int, ...]:
@@ -227,8 +240,7 @@ def receipts_of(
     succeeded = results[:count, R_STATUS] == E_OK
     kinds = columns[:count, X_KIND]
     events: list[object] = [None] * count
-    for kind in np.unique(kinds[succeeded]).tolist():
-        rows = np.flatnonzero(succeeded & (kinds == kind))
+    for kind, rows in _succeeded_by_kind(kinds, succeeded).items():
         at = rows.tolist()
         buys = _buys(tables, columns[rows, X_ORDER]) if kind == K_FILL else []
         values = results[rows, R_V1].tolist(), results[rows, R_V2].tolist()
@@ -247,6 +259,20 @@ def receipts_of(
             error = error_of(tables, txs[index], row, outcome, seen)
             receipts[index] = Receipt(first + index, False, error)
     return receipts
+
+
+def _succeeded_by_kind(kinds: Int64Array, succeeded: BoolArray) -> dict[int, Int64Array]:
+    """The rows of each kind (``X_KIND``) that succeeded, by kind."""
+    if len(kinds) >= SMALL:
+        return {
+            kind: np.flatnonzero(succeeded & (kinds == kind))
+            for kind in np.unique(kinds[succeeded]).tolist()
+        }
+    rows: dict[int, list[int]] = {}
+    for at, (kind, ok) in enumerate(zip(kinds.tolist(), succeeded.tolist(), strict=True)):
+        if ok:
+            rows.setdefault(kind, []).append(at)
+    return {kind: np.array(at, dtype=np.int64) for kind, at in rows.items()}
 
 
 def _buys(tables: Tables, rows: Int64Array) -> list[int]:
