@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from paraclear.state import compiled as compiled_module
 from paraclear.state.compiled import CompiledTree, set_threads
+from paraclear.state.forest import part_arrays
 from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
-from paraclear.state.smt_kernel import MAX_ROWS, _grown_list, _grown_rows, _rows_after
+from paraclear.state.smt_kernel import MAX_ROWS, META_ROOT, _grown_list, _grown_rows, _rows_after
 
 # Paths drawn from a small alphabet of prefixes and tails, so that batches share deep
 # prefixes (down to a single differing last nibble), hit the same path twice, and collapse.
@@ -85,10 +86,10 @@ def test_a_batch_that_changes_no_value_rehashes_nothing():
     changes = [(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), b"\x07" * 32) for _ in range(300)]
     tree = CompiledTree(1)  # one pool: its root branch's digest can be read and overwritten
     tree.update([(b"\x50" + path[1:], value) for path, value in changes])
-    pool = tree._pool
-    root = pool.root_ref()
+    root = int(tree._metas[0, META_ROOT])
     assert root > 0
-    pool.bdig[root - 1] = 0xEE  # a digest that only a rehash would repair
+    _, _, bdig, *_ = part_arrays(tree._forest, 0)  # the forest's own arrays, not copies
+    bdig[root - 1] = 0xEE  # a digest that only a rehash would repair
     absent = b"\x5f" * 32
     tree.update([(b"\x50" + path[1:], value) for path, value in changes[:50]] + [(absent, None)])
     assert tree.root() == b"\xee" * 32

@@ -3,9 +3,10 @@ code, the 16 top-level subtrees in parallel threads.
 
 Same definition, same roots and proofs as ``smt.SparseMerkleTree`` (the readable reference,
 which the tests compare it with). A whole tree (depth 0) is 16 independent depth-1 subtrees,
-each a ``Pool`` of arrays (see ``smt_kernel``), combined by ``combine_subtrees``: so the
-subtrees are hashed in parallel without sharing anything, and ``subtrees()`` hands them out
-to the parallel executor's workers as they are.
+each a pool of arrays (see ``smt_kernel``), held together in a ``forest`` and combined by
+``combine_subtrees``: one compiled call updates every subtree a batch touches, large batches
+hash the subtrees in parallel without sharing anything, and ``subtrees()`` hands them out to
+the parallel executor's workers as they are.
 
 ``update_encoded`` is the batch entry used by ``State``: the tree paths of a whole block and
 its values' canonical encodings laid end to end in one buffer, hashed in one compiled call.
@@ -17,21 +18,23 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from paraclear.state.blake2b import hash_many
+from paraclear.state.forest import copy_parts, new_forest, part_arrays, update_parts
 from paraclear.state.smt import (
     DIGEST_SIZE,
     EMPTY,
     RADIX,
     Proof,
     SparseMerkleTree,
+    branch_digest,
     combine_subtrees,
 )
-from paraclear.state.smt_kernel import META_BRANCHES, META_LEAVES, META_ROOT, META_SIZE, update
+from paraclear.state.smt_kernel import META_ROOT, META_SIZE
 
 PARALLEL_MIN_CHANGES: Final = 16_384
 """Batches at least this large hash the 16 subtrees in threads (smaller ones are not worth
@@ -44,74 +47,28 @@ Indices = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
 
 
-_BRANCH_ARRAYS: Final = ("kids", "count", "bdig", "bfree")
-_ARRAYS: Final = (*_BRANCH_ARRAYS, "lpath", "lvh", "ldig", "lfree")
-"""The arrays of a ``Pool``, in the order ``smt_kernel.update`` takes and returns them."""
-
-
-class Pool:
-    """The arrays of one subtree rooted at ``depth`` (layout in ``smt_kernel``)."""
-
-    __slots__ = ("bdig", "bfree", "count", "depth", "kids", "ldig", "lfree", "lpath", "lvh", "meta")
-
-    def __init__(self, depth: int, rows: int = 16) -> None:
-        self.depth = depth
-        self.kids = np.zeros((rows, RADIX), dtype=np.int32)
-        self.count = np.zeros(rows, dtype=np.int32)
-        self.bdig = np.zeros((rows, DIGEST_SIZE), dtype=np.uint8)
-        self.bfree = np.zeros(rows, dtype=np.int32)
-        self.lpath = np.zeros((rows, DIGEST_SIZE), dtype=np.uint8)
-        self.lvh = np.zeros((rows, DIGEST_SIZE), dtype=np.uint8)
-        self.ldig = np.zeros((rows, DIGEST_SIZE), dtype=np.uint8)
-        self.lfree = np.zeros(rows, dtype=np.int32)
-        self.meta = np.zeros(META_SIZE, dtype=np.int64)
-
-    def update(self, cpath: Rows, cvh: Rows, cdel: Flags, idx: Indices) -> None:
-        """Apply change rows ``idx`` (reordered in place) in one compiled call."""
-        arrays = tuple(getattr(self, name) for name in _ARRAYS)
-        grown = update(arrays, self.meta, self.depth, cpath, cvh, cdel, idx)
-        for name, array in zip(_ARRAYS, grown, strict=True):
-            setattr(self, name, array)
-
-    def digest(self, ref: int) -> bytes:
-        """The digest of the node ``ref`` (32 zero bytes for empty)."""
-        if ref > 0:
-            return bytes(self.bdig[ref - 1])
-        return bytes(self.ldig[-ref - 1]) if ref < 0 else EMPTY
-
-    def child_digests(self, ref: int) -> list[bytes]:
-        """The digests of branch ``ref``'s children in nibble order (``digest`` of each)."""
-        bdig, ldig = self.bdig, self.ldig
-        return [
-            bdig[kid - 1].tobytes() if kid > 0 else ldig[-kid - 1].tobytes() if kid else EMPTY
-            for kid in self.kids[ref - 1].tolist()
-        ]
-
-    def root_ref(self) -> int:
-        return int(self.meta[META_ROOT])
-
-    def copy(self) -> Pool:
-        other = Pool.__new__(Pool)
-        other.depth = self.depth
-        rows = {"b": int(self.meta[META_BRANCHES]), "l": int(self.meta[META_LEAVES])}
-        for name in _ARRAYS:
-            used = rows["b" if name in _BRANCH_ARRAYS else "l"]
-            setattr(other, name, getattr(self, name)[: max(used, 16)].copy())
-        other.meta = self.meta.copy()
-        return other
-
-
 class CompiledTree(SparseMerkleTree):
     """A ``SparseMerkleTree`` (same definition and interface) in arrays, updated by compiled
-    code. At depth 0 it is 16 depth-1 ``CompiledTree`` parts; at depth >= 1 one ``Pool``."""
+    code. At depth 0 it is a ``forest`` of 16 depth-1 parts, each also a ``CompiledTree``
+    sharing its arrays; at depth >= 1, one part of a forest (its own, or a whole tree's)."""
 
     def __init__(self, depth: int = 0) -> None:
         self.depth = depth
-        self._parts: list[CompiledTree] = []
-        self._pool = Pool(depth)
+        count = RADIX if depth == 0 else 1
+        self._forest: Any = new_forest(count)
+        self._metas = np.zeros((count, META_SIZE), dtype=np.int64)
+        self._digests = np.zeros((count, DIGEST_SIZE), dtype=np.uint8)
+        self._index = 0
+        """Which part of the forest this tree is (depth >= 1)."""
         self._root_cache: bytes | None = None
-        if depth == 0:
-            self._parts = [CompiledTree(1) for _ in range(RADIX)]
+        self._parts = [self._part(n) for n in range(RADIX)] if depth == 0 else []
+
+    def _part(self, n: int) -> CompiledTree:
+        """Part ``n`` of a whole tree: a depth-1 tree sharing its arrays."""
+        part = CompiledTree.__new__(CompiledTree)
+        part.depth, part._index, part._root_cache, part._parts = 1, n, None, []
+        part._forest, part._metas, part._digests = self._forest, self._metas, self._digests
+        return part
 
     def update(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Set the value hash at each path, in one batch; ``None`` removes the leaf (a path
@@ -133,48 +90,60 @@ class CompiledTree(SparseMerkleTree):
 
     def update_rows(self, cpath: Rows, cvh: Rows, cdel: Flags) -> None:
         """Apply changes given as rows: paths, value hashes, and whether each deletes."""
-        if len(cpath) == 0:
+        m = len(cpath)
+        if m == 0:
             return
         self._root_cache = None
         if self.depth > 0:
-            self._pool.update(cpath, cvh, cdel, np.arange(len(cpath), dtype=np.int64))
+            self._update_parts(cpath, cvh, cdel, np.array([self._index]), False)
             return
-        top = (cpath[:, 0] >> 4).astype(np.int64)
-        order = np.argsort(top, kind="stable")
-        bounds = np.zeros(RADIX + 1, dtype=np.int64)
-        np.cumsum(np.bincount(top, minlength=RADIX), out=bounds[1:])
-        jobs = [
-            (self._parts[n]._pool, order[bounds[n] : bounds[n + 1]])
-            for n in range(RADIX)
-            if bounds[n + 1] > bounds[n]
+        if m < PARALLEL_MIN_CHANGES or _settings["threads"] == 1:
+            self._update_parts(cpath, cvh, cdel, _ALL_PARTS, True)
+            return
+        rows = np.bincount(cpath[:, 0] >> 4, minlength=RADIX).tolist()
+        first, *others = _groups([(n, k) for n, k in enumerate(rows) if k], threads())
+        futures = [
+            _executor().submit(self._update_parts, cpath, cvh, cdel, group, True)
+            for group in others
         ]
-        if len(cpath) >= PARALLEL_MIN_CHANGES and len(jobs) > 1 and _settings["threads"] > 1:
-            first, *others = _groups(jobs, _settings["threads"])
-            futures = [_executor().submit(_update_pools, cpath, cvh, cdel, jobs) for jobs in others]
-            try:
-                _update_pools(cpath, cvh, cdel, first)
-            finally:
-                wait(futures)
-            for future in futures:
-                future.result()
-        else:
-            _update_pools(cpath, cvh, cdel, jobs)
-        for n in range(RADIX):
-            self._parts[n]._root_cache = None
+        try:
+            self._update_parts(cpath, cvh, cdel, first, True)
+        finally:
+            wait(futures)
+        for future in futures:
+            future.result()
+
+    def _update_parts(
+        self, cpath: Rows, cvh: Rows, cdel: Flags, parts: Indices, split: bool
+    ) -> None:
+        """``forest.update_parts`` on this tree's arrays."""
+        depth = max(self.depth, 1)
+        update_parts(
+            self._forest, self._metas, self._digests, depth, cpath, cvh, cdel, parts, split
+        )
 
     def root(self) -> bytes:
+        if self.depth > 0:
+            digest: bytes = self._digests[self._index].tobytes()
+            return digest
         if self._root_cache is None:
-            if self.depth == 0:
-                self._root_cache = combine_subtrees([(p.root(), p.leaves()) for p in self._parts])
+            leaves = [_leaves(ref) for ref in self._metas[:, META_ROOT].tolist()]
+            digests = self._digests.tobytes()
+            if sum(leaves) >= 2:  # combine_subtrees, without cutting the digests apart
+                self._root_cache = branch_digest((digests,))
             else:
-                self._root_cache = self._pool.digest(self._pool.root_ref())
+                self._root_cache = combine_subtrees(
+                    [
+                        (digests[DIGEST_SIZE * n : DIGEST_SIZE * (n + 1)], k)
+                        for n, k in enumerate(leaves)
+                    ]
+                )
         return self._root_cache
 
     def leaves(self) -> int:
         if self.depth == 0:
-            return min(2, sum(part.leaves() for part in self._parts))
-        ref = self._pool.root_ref()
-        return 0 if ref == 0 else 1 if ref < 0 else 2
+            return min(2, sum(_leaves(ref) for ref in self._metas[:, META_ROOT].tolist()))
+        return _leaves(int(self._metas[self._index, META_ROOT]))
 
     def subtrees(self) -> list[SparseMerkleTree]:
         """The 16 depth-1 subtrees of a depth-0 tree, sharing its arrays (use on a copy)."""
@@ -194,51 +163,61 @@ class CompiledTree(SparseMerkleTree):
             digests = [part.root() for part in self._parts]
             levels.append(tuple(digests[:nibble] + digests[nibble + 1 :]))
             tree, depth = self._parts[nibble], 1
-        pool = tree._pool
-        ref = pool.root_ref()
+        kids, _, bdig, _, lpath, lvh, ldig, _ = part_arrays(tree._forest, tree._index)
+        ref = int(tree._metas[tree._index, META_ROOT])
         while ref > 0:
             nibble = (path[depth >> 1] >> (0 if depth & 1 else 4)) & 0xF
-            digests = pool.child_digests(ref)
+            digests = [_digest(bdig, ldig, kid) for kid in kids[ref - 1].tolist()]
             levels.append(tuple(digests[:nibble] + digests[nibble + 1 :]))
-            ref = int(pool.kids[ref - 1, nibble])
+            ref = int(kids[ref - 1, nibble])
             depth += 1
         if ref == 0:
             return Proof(tuple(levels), None, None)
         leaf = -ref - 1
-        return Proof(tuple(levels), pool.lpath[leaf].tobytes(), pool.lvh[leaf].tobytes())
+        return Proof(tuple(levels), lpath[leaf].tobytes(), lvh[leaf].tobytes())
 
     def copy(self) -> CompiledTree:
-        """An independent copy (arrays copied, nothing rehashed)."""
+        """An independent copy (arrays copied, nothing rehashed); a part of a whole tree
+        copies to a tree of its own."""
         other = CompiledTree.__new__(CompiledTree)
-        other.depth = self.depth
-        other._root_cache = self._root_cache
-        other._pool = self._pool.copy()
-        other._parts = [part.copy() for part in self._parts]
+        other.depth, other._index, other._root_cache = self.depth, 0, self._root_cache
+        parts = np.arange(RADIX) if self.depth == 0 else np.array([self._index])
+        other._forest = copy_parts(self._forest, self._metas, parts)
+        other._metas = self._metas[parts].copy()
+        other._digests = self._digests[parts].copy()
+        other._parts = [other._part(n) for n in range(RADIX)] if self.depth == 0 else []
         return other
 
 
-Jobs = list[tuple[Pool, Indices]]
+_ALL_PARTS: Final = np.arange(RADIX)
 
 
-def _update_pools(cpath: Rows, cvh: Rows, cdel: Flags, jobs: Jobs) -> None:
-    """Apply each job's change rows to its subtree, one after the other."""
-    for pool, idx in jobs:
-        pool.update(cpath, cvh, cdel, idx)
+def _leaves(ref: int) -> int:
+    """``leaves()`` of a part whose root is ``ref``: 0, 1, or 2 for two or more."""
+    return 0 if ref == 0 else 1 if ref < 0 else 2
 
 
-def _groups(jobs: Jobs, count: int) -> list[Jobs]:
-    """``jobs`` in at most ``count`` runs of about as many change rows each (one run per
-    thread: a thread takes its subtrees in one hand-over, and the calling thread takes the
-    first run instead of waiting)."""
-    total = sum(len(idx) for _, idx in jobs)
-    groups: list[Jobs] = [[]]
+def _digest(bdig: Rows, ldig: Rows, ref: int) -> bytes:
+    """The digest of node ``ref`` (32 zero bytes for empty)."""
+    if ref == 0:
+        return EMPTY
+    digest: bytes = (bdig[ref - 1] if ref > 0 else ldig[-ref - 1]).tobytes()
+    return digest
+
+
+def _groups(rows: list[tuple[int, int]], count: int) -> list[Indices]:
+    """The parts ``n`` of ``rows`` (``(n, change rows)``) in at most ``count`` runs of about
+    as many change rows each (one run per thread: a thread takes its subtrees in one
+    hand-over, and the calling thread takes the first run instead of waiting)."""
+    total = sum(k for _, k in rows)
+    groups: list[list[int]] = [[]]
     taken = 0
-    for job in jobs:
+    for n, k in rows:
         if groups[-1] and taken * count >= total * len(groups) and len(groups) < count:
             groups.append([])
-        groups[-1].append(job)
-        taken += len(job[1])
-    return groups
+        groups[-1].append(n)
+        taken += k
+    return [np.array(group, dtype=np.int64) for group in groups]
 
 
 def hash_values(encodings: bytearray, ends: Sequence[int]) -> tuple[Rows, Flags]:
@@ -304,4 +283,5 @@ def warm() -> float:
     tree = CompiledTree()
     tree.update_encoded([bytes(DIGEST_SIZE), b"\xff" * DIGEST_SIZE], bytearray(b"\x01"), [1, 1])
     tree.update([(b"\x01" * DIGEST_SIZE, EMPTY)])
+    tree.copy().prove(bytes(DIGEST_SIZE))
     return time.perf_counter() - started

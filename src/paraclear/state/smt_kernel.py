@@ -5,12 +5,13 @@ Same definition as ``smt`` (radix 16, ``leaf = H(0x00 ‖ path ‖ value_hash)``
 same algorithm as ``smt._update``, written as an explicit-stack walk over arrays so that it
 runs without the interpreter and without the GIL.
 
-A tree is a ``Pool`` of arrays. A node is referred to by an ``int32`` *ref*: ``0`` is empty,
-``b + 1`` is branch ``b`` and ``-(l + 1)`` is leaf ``l``. Branch ``b`` has its 16 child refs
-in ``kids[b]``, its number of non-empty children in ``count[b]`` and its digest in
-``bdig[b]``; leaf ``l`` has ``lpath[l]``, ``lvh[l]`` (value hash) and ``ldig[l]``. Freed rows
-go on the ``bfree`` / ``lfree`` stacks and are reused. ``meta`` holds the root ref and the
-counters (``META_*``). The arrays grow (doubling) inside the kernel, which returns them.
+A tree is a pool of arrays (``forest.PART``). A node is referred to by an ``int32`` *ref*:
+``0`` is empty, ``b + 1`` is branch ``b`` and ``-(l + 1)`` is leaf ``l``. Branch ``b`` has
+its 16 child refs in ``kids[b]``, its number of non-empty children in ``count[b]`` and its
+digest in ``bdig[b]``; leaf ``l`` has ``lpath[l]``, ``lvh[l]`` (value hash) and ``ldig[l]``.
+Freed rows go on the ``bfree`` / ``lfree`` stacks and are reused. ``meta`` holds the root
+ref and the counters (``META_*``). The arrays grow (doubling) inside the kernel, which
+returns them.
 
 A batch is the rows ``idx`` of the change arrays ``cpath`` (``uint8[k, 32]``), ``cvh`` and
 ``cdel`` (delete when true); a path given twice keeps its last row, as in ``smt``. Each
@@ -181,29 +182,40 @@ def _hash_node(kids, bdig, lpath, lvh, ldig, row, leaf, msg, scratch):  # type: 
     hash_into(msg, 0, _BRANCH_MSG, bdig[row], 0, scratch)
 
 
-@_jit
-def update(arrays, meta, depth0, cpath, cvh, cdel, idx):  # type: ignore[no-untyped-def]
+@_helper
+def workspace(rows):  # type: ignore[no-untyped-def]
+    """The scratch arrays of ``update`` for batches of up to ``rows`` change rows (one set
+    serves any number of calls, one after the other)."""
+    levels = MAX_DEPTH + 2
+    return (
+        np.empty(rows + 1, dtype=np.int64),  # tmp
+        np.empty(rows + 1, dtype=np.int64),  # items
+        np.empty(_BRANCH_MSG, dtype=np.uint8),  # msg
+        np.empty(24, dtype=np.uint64),  # scratch
+        np.empty(16, dtype=np.int64),  # fill
+        np.empty(levels, dtype=np.int64),  # f_mode
+        np.empty(levels, dtype=np.int64),  # f_ref: update: branch row; build: unused
+        np.empty(levels, dtype=np.int64),  # f_depth
+        np.empty(levels, dtype=np.int64),  # f_next
+        np.empty(levels, dtype=np.int64),  # f_cur
+        np.empty((levels, 17), dtype=np.int64),  # f_starts
+        np.empty((levels, 16), dtype=np.int32),  # f_kids
+        np.empty(levels, dtype=np.bool_),  # f_dirty: whether a child's subtree changed
+    )
+
+
+@_helper
+def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[no-untyped-def]
     """Apply the changes ``idx`` to the tree at depth ``depth0`` whose ``arrays`` are
     ``(kids, count, bdig, bfree, lpath, lvh, ldig, lfree)``; return them (grown where they
-    had to); ``meta`` is updated in place."""
+    had to); ``meta`` is updated in place. ``work``: a ``workspace`` of ``len(idx)`` rows
+    or more (every frame is set when it is pushed)."""
     kids, count, bdig, bfree, lpath, lvh, ldig, lfree = arrays
     m = len(idx)
     if m == 0:
         return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
-    tmp = np.empty(m + 1, dtype=np.int64)
-    items = np.empty(m + 1, dtype=np.int64)
-    msg = np.zeros(_BRANCH_MSG, dtype=np.uint8)
-    scratch = np.empty(24, dtype=np.uint64)
-    fill = np.empty(16, dtype=np.int64)
-    levels = MAX_DEPTH + 2
-    f_mode = np.zeros(levels, dtype=np.int64)
-    f_ref = np.zeros(levels, dtype=np.int64)  # update: branch row; build: unused
-    f_depth = np.zeros(levels, dtype=np.int64)
-    f_next = np.zeros(levels, dtype=np.int64)
-    f_cur = np.zeros(levels, dtype=np.int64)
-    f_starts = np.zeros((levels, 17), dtype=np.int64)
-    f_kids = np.zeros((levels, 16), dtype=np.int32)
-    f_dirty = np.zeros(levels, dtype=np.bool_)  # whether a child's subtree changed
+    tmp, items, msg, scratch, fill = work[:5]
+    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[5:]
     sp = -1  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
     # frame below (or becomes the root when the stack is empty).

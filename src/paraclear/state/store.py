@@ -33,6 +33,11 @@ TREE_KINDS: Final[tuple[TreeKind, ...]] = ("compiled", "reference")
 Timings = dict[str, float]
 
 _MISSING: Final = object()
+_NO_ROWS: Final[TreeRows] = (
+    np.zeros((0, 32), dtype=np.uint8),
+    np.zeros((0, 32), dtype=np.uint8),
+    np.zeros(0, dtype=np.bool_),
+)
 
 
 def is_absent(value: object) -> bool:
@@ -144,8 +149,9 @@ class State:
                 absent = [key for key, value in rest.items() if is_absent(value)]
                 for key in chain(gone, absent):
                     del data[key]
-            for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
-                paths[at] = known[key] = path
+            if fresh:
+                for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
+                    paths[at] = known[key] = path
         except BaseException:
             if early is not None:
                 early.thread.join()
@@ -290,19 +296,15 @@ class State:
         reference tree)."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
-            cvh, cdel = hash_values(batch.buffer, batch.ends)
-            cpath = path_rows(batch.paths)
+            own = _hash_batch(batch)
             hashed = perf_counter()
             if early is not None:  # its paths and the batch's are disjoint: any order
                 early.join()
-                self._tree.update_rows(cpath, cvh, cdel)
-            if rows is not None and len(rows.keys):
-                cpath = np.concatenate((cpath, rows.paths))
-                cvh = np.concatenate((cvh, rows.hashes))
-                cdel = np.concatenate((cdel, rows.deleted))
+                self._tree.update_rows(*own)
+            joined = _joined(own, rows)
             if early is None:
-                self._tree.update_rows(cpath, cvh, cdel)
-            taken: TreeRows | None = (cpath, cvh, cdel)
+                self._tree.update_rows(*joined)
+            taken: TreeRows | None = joined
         else:
             buffer = bytes(batch.buffer)
             encoded = [buffer[a:b] for a, b in pairwise([0, *batch.ends])]
@@ -335,6 +337,27 @@ def _uncovered(writes: Mapping[Key, object], hashed: HashedWrites) -> Mapping[Ke
     if len(others) + len(keys) != len(writes):  # else a key twice, or one not in writes
         raise ValueError("hashed writes name a key twice or one the write set does not hold")
     return {key: value for key, value in writes.items() if key in others} if others else {}
+
+
+def _hash_batch(batch: _Batch) -> TreeRows:
+    """The tree rows of ``batch``: its paths, its values' hashes, which ones delete."""
+    if not batch.paths:
+        return _NO_ROWS
+    cvh, cdel = hash_values(batch.buffer, batch.ends)
+    return path_rows(batch.paths), cvh, cdel
+
+
+def _joined(own: TreeRows, rows: HashedWrites | None) -> TreeRows:
+    """``own`` followed by ``rows`` (either as it is when the other is empty)."""
+    if rows is None or not len(rows.keys):
+        return own
+    if not len(own[0]):
+        return rows.paths, rows.hashes, rows.deleted
+    return (
+        np.concatenate((own[0], rows.paths)),
+        np.concatenate((own[1], rows.hashes)),
+        np.concatenate((own[2], rows.deleted)),
+    )
 
 
 class _EarlyTree:
