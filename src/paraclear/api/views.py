@@ -15,6 +15,7 @@ Numbers leave fixed point here: prices and sizes become JSON numbers in USDC and
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -59,8 +60,10 @@ def ms(seconds: int) -> int:
     return seconds * 1000
 
 
+@functools.lru_cache(maxsize=4096)
 def iso8601(seconds: int) -> str:
-    """``2026-06-26T08:00:00.000Z``, as ccxt writes datetimes."""
+    """``2026-06-26T08:00:00.000Z``, as ccxt writes datetimes (the latest few thousand
+    kept: every fill of a block has its block's time)."""
     moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -340,7 +343,9 @@ def _mark_fields(mark: MarkData | None) -> dict[str, Any]:
     return {"mark_price": price(mark.price), "index_price": price(mark.index)}
 
 
+@functools.lru_cache(maxsize=4096)
 def symbol_of(name: str) -> str:
+    """ccxt's unified symbol of an instrument name (the name itself if it is none)."""
     try:
         return symbol(parse_instrument(name))
     except InstrumentNameError:
