@@ -213,8 +213,8 @@ def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]
     o = tables.orders[rows]
     tables.orders[rows, O_TOUCH] = 0
     live = o[:, O_LIVE] == 1
-    accounts, nonces = o[:, O_ACCT].tolist(), o[:, O_NONCE].tolist()
-    keys = _order_keys(tables, rows, accounts, nonces)
+    owners = o[:, [O_ACCT, O_NONCE]]
+    keys = _order_keys(tables, touched, rows, owners)
     columns = o[live][:, _ORDER_FIELDS].T.tolist()
     instrument, buy, kind, price, remaining, filled, reserved, reduce, good_til = columns
     opened = map(
@@ -227,48 +227,44 @@ def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]
         good_til,
     )
     values = [next(opened) if is_live else None for is_live in live.tolist()]
-    flushed = np.where(live, rows, -1).tolist()
-    entries = zip(flushed, accounts, nonces, strict=True)
-    tables.block_rows.orders.update(zip(keys, entries, strict=True))
+    tables.block_rows.mark_orders(rows, np.column_stack((rows, live, owners)), keys)
     pending.update(zip(keys, values, strict=True))
-    _relist(tables, rows, live, accounts, nonces)
+    _relist(tables, rows, live, owners)
 
 
 def _order_keys(
-    tables: Tables, rows: Int64Array, accounts: list[int], nonces: list[int]
+    tables: Tables, touched: list[int], rows: Int64Array, owners: Int64Array
 ) -> list[Key]:
-    """The keys of the orders of ``rows``, each made once (``Tables.order_keys``)."""
+    """The keys of the orders of ``rows`` (``touched``; ``owners``: their account rows and
+    nonces), each made once (``Tables.order_keys``)."""
     keys = tables.order_keys
     fresh = np.flatnonzero(tables.keyed[rows] == 0)
     if len(fresh):
-        at = fresh.tolist()
-        names = map(tables.account_names.__getitem__, map(accounts.__getitem__, at))
-        made = map(k.order, names, map(nonces.__getitem__, at))
-        keys.update(zip(rows[fresh].tolist(), made, strict=True))
+        accounts, nonces = owners[fresh].T.tolist()
+        made = map(k.order, map(tables.account_names.__getitem__, accounts), nonces)
+        for row, key in zip(rows[fresh].tolist(), made, strict=True):
+            keys[row] = key
         tables.keyed[rows[fresh]] = 1
-    return list(map(keys.__getitem__, rows.tolist()))
+    return list(map(keys.__getitem__, touched))
 
 
-def _relist(
-    tables: Tables, rows: Int64Array, live: BoolArray, accounts: list[int], nonces: list[int]
-) -> None:
+def _relist(tables: Tables, rows: Int64Array, live: BoolArray, owners: Int64Array) -> None:
     """Put the orders opened since the last flush in their accounts' lists and take the
     closed ones out (``Tables.listed`` says which were listed); free the closed orders'
     rows."""
     listed = tables.open_orders
-    for at in np.flatnonzero(live != (tables.listed[rows] == 1)).tolist():
-        held, nonce = listed[accounts[at]], nonces[at]
-        if live[at] and nonce not in held:
+    changed = np.flatnonzero(live != (tables.listed[rows] == 1))
+    opens = live[changed].tolist()
+    for (account, nonce), opened in zip(owners[changed].tolist(), opens, strict=True):
+        held = listed[account]
+        if opened and nonce not in held:
             insort(held, nonce)
-        elif not live[at] and nonce in held:
+        elif not opened and nonce in held:
             held.remove(nonce)
     tables.listed[rows] = live
-    closed = np.flatnonzero(~live).tolist()
-    tables.free_order_rows(
-        rows[closed].tolist(),
-        list(map(accounts.__getitem__, closed)),
-        list(map(nonces.__getitem__, closed)),
-    )
+    closed = np.flatnonzero(~live)
+    accounts, nonces = owners[closed].T.tolist()
+    tables.free_order_rows(rows[closed].tolist(), accounts, nonces)
 
 
 def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]) -> None:

@@ -2,30 +2,30 @@
 computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b), so that
 ``State.apply`` does not encode them again (``HashedWrites``).
 
-``BlockRows`` follows, over a whole block, which keys were last written by a flush of the
-tables (``Tables.flush``): only those are hashed from the rows. A key that anything else
-writes later in the block (a reference handler's write routed into the tables, a peer's)
-is forgotten here (``Tables.route`` calls ``forget``) and committed from its value as
-before, so its hash is never stale. An account's list of open orders is encoded from
+Only the keys whose latest write in the block was a flush of the tables are hashed from the
+rows (``block_rows.BlockRows``); the others are committed from their values as before, so
+a hash is never stale. An account's list of open orders is encoded from
 ``Tables.open_orders``; the counters a flush folded (open interest, order counts, the fee
 pool, net deposits) from their values in the block's pending writes, in the same compiled
 call.
 
 Paths are cached per row: an account row's key paths and a position row's path are
-computed in one batch, for the rows committed for the first time; an order's path each time,
-from its account's name and its nonce; a counter's path once per key. Positions' and
-orders' keys are encoded in compiled code (``encode.encode_rows``) and hashed with the
-values' ``hash_many``.
+computed in one batch, for the rows committed for the first time; an order row's path
+likewise, with the account row and nonce it was computed for (a row freed and given to
+another order computes its new order's path at its first commit); a counter's path once
+per key. Positions' and orders' keys are encoded in compiled code (``encode.encode_rows``)
+and hashed with the values' ``hash_many``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, pairwise
-from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
 
+from paraclear.clearing.kernels.block_rows import E_ACCT, E_LIVE, E_NONCE, E_ROW, BlockRows
 from paraclear.clearing.kernels.encode import (
     W_COLLATERAL,
     W_DELETE,
@@ -54,6 +54,7 @@ from paraclear.clearing.kernels.layout import (
     T_PORTFOLIO,
     T_RESV,
     Int64Array,
+    grown,
 )
 from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE, hash_many
@@ -78,15 +79,6 @@ LISTS: Final = len(ACCOUNT_FIELDS) - 1
 """The slot of the list of open orders in ``ACCOUNT_FIELDS``."""
 INT64: Final = (-(2**63), 2**63 - 1)
 """The values a counter may hold to be encoded from an ``int64`` (``W_INT``)."""
-FIELD_BITS: Final = {
-    "collateral": T_COLL,
-    "nonce": T_NONCE,
-    "reserved": T_RESV,
-    "bankruptcy": T_BANK,
-    "portfolio": T_PORTFOLIO,
-    "orders": T_ORDERS,
-}
-"""The bit of each account field (the third part of its key)."""
 FIELD_MASKS: Final = np.array([bit for bit, _ in ACCOUNT_FIELDS], dtype=np.int64)
 FIELD_KINDS: Final = np.array([kind for _, kind in ACCOUNT_FIELDS], dtype=np.int64)
 _KIND_BYTES: Final = [kind.encode() for kind in ORDER_KINDS]
@@ -96,18 +88,6 @@ KIND_ENDS: Final = np.cumsum([0, *map(len, _KIND_BYTES)], dtype=np.int64)
 
 def _array(values: Iterable[int], count: int) -> Int64Array:
     return np.fromiter(values, dtype=np.int64, count=count)
-
-
-_A = TypeVar("_A", bound=np.ndarray)
-
-
-def _room(array: _A, rows: int) -> _A:
-    """``array`` with at least ``rows`` rows (doubling; new rows zero)."""
-    if rows <= len(array):
-        return array
-    bigger = np.zeros((max(rows, 2 * len(array)), *array.shape[1:]), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger  # type: ignore[return-value]
 
 
 class _Entries(NamedTuple):
@@ -120,40 +100,6 @@ class _Entries(NamedTuple):
     paths: Rows
 
 
-class BlockRows:
-    """The rows of the keys whose latest write in the current block came from a flush."""
-
-    __slots__ = ("accounts", "counters", "orders", "positions")
-
-    def __init__(self) -> None:
-        self.accounts = np.zeros(0, dtype=np.int64)
-        """Each account row's ``T_*`` bits of its keys last written by a flush."""
-        self.positions: set[int] = set()
-        self.orders: dict[Key, tuple[int, int, int]] = {}
-        """Order key → (its row if the flush left it open, else -1; account row; nonce)."""
-        self.counters: set[Key] = set()
-        """Counters' keys (open interest, order counts, fee pool, net deposits)."""
-
-    def clear(self) -> None:
-        """A new block: nothing written yet."""
-        self.accounts.fill(0)
-        self.positions.clear()
-        self.orders.clear()
-        self.counters.clear()
-
-    def mark_accounts(self, rows: Int64Array, bits: Int64Array) -> None:
-        """A flush wrote the keys ``bits`` name of each account of ``rows`` (no row twice)."""
-        if len(rows):
-            self.accounts = _room(self.accounts, int(rows.max()) + 1)
-            self.accounts[rows] |= bits
-
-    def forget_account(self, row: int, field: str) -> None:
-        """The account key ``field`` of ``row`` was written by someone else."""
-        accounts = self.accounts
-        if row < len(accounts) and accounts[row]:
-            accounts[row] &= ~FIELD_BITS.get(field, 0)
-
-
 class RowHasher:
     """Paths and names of a ``Tables``' rows as the compiled encoders and the tree take
     them, made once per row."""
@@ -164,6 +110,11 @@ class RowHasher:
         self.account_known = np.zeros(0, dtype=np.bool_)
         self.position_known = np.zeros(0, dtype=np.bool_)
         """Whether the paths of a row were computed (the first time it was committed)."""
+        self.order_paths = np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
+        self.order_owners = np.zeros((0, 2), dtype=np.int64)
+        self.order_known = np.zeros(0, dtype=np.bool_)
+        """Each order row's cached path, if known, and the account row and nonce of the
+        order it is the path of."""
         self.account_names = np.zeros(1, dtype=np.uint8)
         self.account_ends = np.zeros(1, dtype=np.int64)
         self.nibbles = np.zeros(0, dtype=np.int64)
@@ -231,12 +182,15 @@ class RowHasher:
 
     def _orders(self, tables: Tables, block: BlockRows) -> _Entries:
         """Orders left open (``W_ORDER``) or closed (``W_DELETE``)."""
-        keys = list(block.orders)
-        orders = _array(chain.from_iterable(block.orders.values()), 3 * len(keys))
-        row, account, nonce = orders.reshape(len(keys), 3).T.copy()
-        kinds = np.where(row >= 0, W_ORDER, W_DELETE)
-        paths = self._child_paths(tables, account, nonce, True)
-        return _Entries(keys, kinds, np.maximum(row, 0), np.zeros_like(row), paths)
+        current = block.current_orders()
+        keys = block.order_keys
+        if len(current) < len(keys):
+            keys = list(map(keys.__getitem__, current.tolist()))
+        entries = block.orders[current]
+        rows, owners = entries[:, E_ROW], entries[:, [E_ACCT, E_NONCE]]
+        kinds = np.where(entries[:, E_LIVE] == 1, W_ORDER, W_DELETE)
+        paths = self._order_paths(tables, rows, owners)
+        return _Entries(keys, kinds, rows, np.zeros_like(rows), paths)
 
     def _counters(
         self, block: BlockRows, data: Mapping[Key, object], pending: Mapping[Key, object]
@@ -286,7 +240,7 @@ class RowHasher:
     ) -> tuple[Rows, Int64Array]:
         self._catch_up(tables)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
-        items = np.zeros(len(entries), dtype=np.int64) if items is None else items
+        items = np.zeros(len(entries), np.int64) if items is None else np.ascontiguousarray(items)
         lists = np.zeros(0, dtype=np.int64) if lists is None else lists
         accounts = tables.accounts
         size = bound(kinds, entries, accounts, self.longest_name, self.longest_account, lists)
@@ -309,8 +263,8 @@ class RowHasher:
     def _account_paths(self, tables: Tables, rows: Int64Array) -> Rows:
         """The paths of the accounts' keys, those of ``rows`` computed if not yet."""
         count = len(tables.account_keys) // ACCOUNT_KEYS
-        self.account_paths = _room(self.account_paths, count)
-        self.account_known = _room(self.account_known, count)
+        self.account_paths = grown(self.account_paths, count)
+        self.account_known = grown(self.account_known, count)
         missing = np.unique(rows[~self.account_known[rows]])
         if len(missing):
             slots = missing[:, None] * ACCOUNT_KEYS + np.arange(len(ACCOUNT_FIELDS))
@@ -324,8 +278,8 @@ class RowHasher:
         """The paths of the positions' keys, those of ``rows`` computed if not yet."""
         self._catch_up(tables)
         count = len(tables.position_keys)
-        self.position_paths = _room(self.position_paths, count)
-        self.position_known = _room(self.position_known, count)
+        self.position_paths = grown(self.position_paths, count)
+        self.position_known = grown(self.position_known, count)
         missing = np.unique(rows[~self.position_known[rows]])
         if len(missing):
             owners = tables.positions[missing, P_ACCT]
@@ -333,6 +287,26 @@ class RowHasher:
             self.position_paths[missing] = self._child_paths(tables, owners, held, False)
             self.position_known[missing] = True
         return self.position_paths
+
+    def _order_paths(self, tables: Tables, rows: Int64Array, owners: Int64Array) -> Rows:
+        """The paths of the orders of ``rows`` (``owners``: account row and nonce of each),
+        from a row's cache if it was computed for the same order (a row closed in the block
+        may have been given to another order since)."""
+        count = tables.order_count
+        self.order_paths = grown(self.order_paths, count)
+        self.order_owners = grown(self.order_owners, count)
+        self.order_known = grown(self.order_known, count)
+        paths = self.order_paths[rows]
+        same = (self.order_owners[rows] == owners).all(axis=1) & self.order_known[rows]
+        missing = np.flatnonzero(~same)
+        if len(missing):
+            accounts, nonces = owners[missing].T
+            paths[missing] = self._child_paths(tables, accounts, nonces, True)
+            kept, first = np.unique(rows[missing], return_index=True)
+            self.order_paths[kept] = paths[missing[first]]
+            self.order_owners[kept] = owners[missing[first]]
+            self.order_known[kept] = True
+        return paths
 
     def _counter_paths(self, keys: list[Key]) -> Rows:
         """The paths of counters' keys (cached by key)."""

@@ -14,12 +14,13 @@ both directions.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 Int64Array = npt.NDArray[np.int64]
+_Table = TypeVar("_Table", bound=np.ndarray)
 
 # --- accounts -------------------------------------------------------------------------------
 A_COLL: Final = 0
@@ -130,14 +131,14 @@ H_FIELDS: Final = 17
 """Then the grid's cover fractions, ppm, in ``H_FIELDS + s``."""
 
 
-def grown(table: Int64Array, rows: int) -> Int64Array:
+def grown(table: _Table, rows: int) -> _Table:
     """``table`` with at least ``rows`` rows (doubling), new rows zero."""
     if rows <= table.shape[0]:
         return table
     capacity = max(rows, 2 * table.shape[0], 16)
-    bigger = np.zeros((capacity, *table.shape[1:]), dtype=np.int64)
+    bigger = np.zeros((capacity, *table.shape[1:]), dtype=table.dtype)
     bigger[: table.shape[0]] = table
-    return bigger
+    return bigger  # type: ignore[return-value]
 
 
 def widened(table: Int64Array, columns: int) -> Int64Array:

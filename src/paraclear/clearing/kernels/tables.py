@@ -21,8 +21,9 @@ from typing import Final
 import numpy as np
 
 from paraclear.clearing.instruments import Instrument, Option
+from paraclear.clearing.kernels.block_rows import BlockRows
 from paraclear.clearing.kernels.flush import AccountKeys, HeldRows, flush_tables
-from paraclear.clearing.kernels.hashed import BlockRows, RowHasher
+from paraclear.clearing.kernels.hashed import RowHasher
 from paraclear.clearing.kernels.layout import (
     A_BANK,
     A_COLL,
@@ -94,6 +95,8 @@ from paraclear.state import keys as k
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
+_NO_KEY: Final[Key] = ()
+"""``Tables.order_keys`` of a row whose key is not made yet."""
 
 
 def fits(*values: int) -> bool:
@@ -153,7 +156,7 @@ class Tables:
         """1 where an order row's nonce is in its account's list of open orders
         (``open_orders``): kept with the lists, so that a flush finds the orders it opens
         or closes without looking at the others' lists."""
-        self.order_keys: dict[int, Key] = {}
+        self.order_keys: list[Key] = []
         self.keyed: Int64Array = np.zeros(0, dtype=np.int64)
         """1 where ``order_keys[row]`` is the key of the row's order, made at its first
         flush (0 until then, and again when the row is given to another order)."""
@@ -227,6 +230,7 @@ class Tables:
             self.order_count += 1
             self.orders = grown(self.orders, row + 1)
             self.listed, self.keyed = grown(self.listed, row + 1), grown(self.keyed, row + 1)
+            self.order_keys.append(_NO_KEY)
         self.order_row[(account, nonce)] = row
         return row
 
@@ -236,6 +240,7 @@ class Tables:
         self.orders[rows, O_ACCT] = accounts
         self.orders[rows, O_NONCE] = nonces
         self.listed[rows] = self.keyed[rows] = 0
+        self.block_rows.new_orders(rows)
 
     def free_order_rows(self, rows: list[int], accounts: list[int], nonces: list[int]) -> None:
         """Give back order ``rows`` (of orders ``nonces`` of ``accounts``): each pair stops
@@ -291,8 +296,9 @@ class Tables:
         elif field == "pos" and len(key) == 4:
             self._route_position(row, key[3], value)
         elif field == "order" and len(key) == 4:
-            self.block_rows.orders.pop(key, None)
-            self._route_order(row, int(key[3]), value)
+            nonce = int(key[3])
+            self.block_rows.forget_order(row, nonce, self.find_order(row, nonce))
+            self._route_order(row, nonce, value)
         elif field == "orders":
             nonces = list(value) if isinstance(value, tuple | list) else []
             if not all(type(nonce) is int for nonce in nonces) or not fits(*nonces):
