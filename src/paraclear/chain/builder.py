@@ -231,6 +231,8 @@ class BlockBuilder:
                 unfilled[oid] = unfilled.get(oid, 0) + settle.size
         closes: list[CloseOrder] = []
         for name, result in results.items():
+            if not (rows[name] or result.fills or result.closed):
+                continue  # a book the block left alone holds what the state holds
             closed: dict[OrderId, str] = dict(result.closed)
             for opens in _book_opens(rows[name], result, run, unfilled):
                 self._reconcile(name, opens, closed, closes)
