@@ -60,8 +60,9 @@ def test_key_paths_in_a_batch_equal_key_path_one_by_one(batch):
     assert key_paths(batch) == [key_path(key) for key in batch]
 
 
-def _hashed_part(writes, every):
-    """Every ``every``-th key of ``writes`` with its path and value hash computed here."""
+def _hashed_part(writes, every, whole=False):
+    """Every ``every``-th key of ``writes`` with its path and value hash computed here
+    (``whole``: said to be every key of ``writes``)."""
     chosen = list(writes)[::every]
     hashes = [EMPTY if is_absent(writes[key]) else value_hash(writes[key]) for key in chosen]
     return HashedWrites(
@@ -69,19 +70,21 @@ def _hashed_part(writes, every):
         np.frombuffer(b"".join(key_paths(chosen)), np.uint8).reshape(-1, 32).copy(),
         np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32).copy(),
         np.array([is_absent(writes[key]) for key in chosen], dtype=np.bool_),
+        whole,
     )
 
 
-@given(write_sets, st.integers(1, 3), st.sampled_from(["compiled", "reference"]))
+@given(write_sets, st.integers(0, 3), st.sampled_from(["compiled", "reference"]))
 @settings(max_examples=100, deadline=None)
 def test_keys_committed_pre_hashed_give_the_same_state_data_and_roots(write_sets, every, tree):
     """Part of each write set handed over with its paths and value hashes (as the compiled
-    engine hands its hot keys): the same data, roots and proofs as encoding them all, on
-    either tree; deleting an absent key that way changes nothing."""
+    engine hands its hot keys; ``every`` 0: all of it, said to be whole): the same data,
+    roots and proofs as encoding them all, on either tree; deleting an absent key that way
+    changes nothing."""
     hashed, plain = State(tree=tree), State(tree=tree)
     seen = set()
     for writes in write_sets:
-        hashed.apply(writes, hashed=_hashed_part(writes, every))
+        hashed.apply(writes, hashed=_hashed_part(writes, max(every, 1), whole=every == 0))
         plain.apply(writes)
         seen |= set(writes)
         assert hashed.data == plain.data
@@ -90,7 +93,7 @@ def test_keys_committed_pre_hashed_give_the_same_state_data_and_roots(write_sets
         assert hashed.prove(key) == plain.prove(key)
 
 
-def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
+def test_hashed_writes_that_name_a_key_twice_or_one_not_written_or_too_few_are_refused():
     writes = {("acct", "a", "x"): 1, ("acct", "b", "x"): 2}
     twice = _hashed_part(writes, 1)
     twice = HashedWrites(
@@ -103,6 +106,9 @@ def test_hashed_writes_that_name_a_key_twice_or_one_not_written_are_refused():
     stray = _hashed_part({**writes, ("acct", "c", "x"): 3}, 1)
     with pytest.raises(ValueError, match="does not hold"):
         state.apply(writes, hashed=stray)
+    short = _hashed_part(writes, 2, whole=True)  # said to be whole, one key of two
+    with pytest.raises(ValueError, match="whole hold 1 keys of 2"):
+        state.apply(writes, hashed=short)
     assert state.root() == State().root()  # the tree was not touched
     assert state.data == {}  # nor any key
 

@@ -21,12 +21,18 @@ tree path ``paths[i]`` to the value hash ``hashes[i]``, or deletes it where ``de
 class HashedWrites(NamedTuple):
     """Entry ``i``: ``keys[i]`` of the write set, its tree path ``paths[i]`` (``key_path``),
     the BLAKE2b-256 of its value's canonical encoding ``hashes[i]``, or ``deleted[i]`` if
-    the write set holds it absent. Each key at most once."""
+    the write set holds it absent. Each key at most once.
+
+    ``whole``: its maker's word that ``keys`` are every key of the write set (it knows them
+    to be distinct keys the write set holds, and counted as many), so that ``State.apply``
+    need not look each one up (about 2 ms for a block's 30,000 keys); it then checks only
+    the count."""
 
     keys: list[Key]
     paths: Rows
     hashes: Rows
     deleted: Flags
+    whole: bool = False
 
     @classmethod
     def empty(cls) -> HashedWrites:

@@ -329,10 +329,17 @@ class State:
 
 
 def _uncovered(writes: Mapping[Key, object], hashed: HashedWrites) -> Mapping[Key, object]:
-    """The writes ``hashed`` does not hold, in their order.
+    """The writes ``hashed`` does not hold, in their order (none if it is ``whole``).
 
-    Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not hold."""
+    Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not hold, or
+    if it is ``whole`` and does not hold as many keys as ``writes``."""
     keys = hashed.keys
+    if hashed.whole:
+        if len(keys) != len(writes):
+            raise ValueError(
+                f"hashed writes said to be whole hold {len(keys)} keys of {len(writes)}"
+            )
+        return {}
     others = writes.keys() - keys
     if len(others) + len(keys) != len(writes):  # else a key twice, or one not in writes
         raise ValueError("hashed writes name a key twice or one the write set does not hold")

@@ -152,7 +152,8 @@ class RowHasher:
         items = np.concatenate([part.items for part in parts])
         paths = np.concatenate([part.paths for part in parts])
         hashes, deleted = self.hash_values(tables, kinds, rows, items, lists)
-        return HashedWrites(keys, paths, hashes, deleted)
+        # distinct keys, each one the flush wrote into ``pending``: as many are all of them
+        return HashedWrites(keys, paths, hashes, deleted, whole=len(keys) == len(pending))
 
     def _accounts(self, tables: Tables, block: BlockRows) -> tuple[_Entries, Int64Array]:
         """The accounts' fields, in ``ACCOUNT_FIELDS`` order, and the lists of open orders
