@@ -35,8 +35,8 @@ from tests.node.test_builder import ACCOUNTS, Flow
 class Counting:
     """Wraps an engine's ``hashed``: how many keys it handed over pre-hashed, and what they
     were (an account's field, else ``counter`` and the key's first part: ``oi``, ``orders``,
-    ``fund``);
-    checks that the tables' lists of open orders equal the run's values."""
+    ``fund``); checks that no key is handed over twice and that the tables' lists of open
+    orders equal the run's values."""
 
     def __init__(self, engine: CompiledEngine) -> None:
         self.keys = 0
@@ -48,6 +48,8 @@ class Counting:
     def __call__(self, run: BlockRun[Transaction]) -> HashedWrites | None:
         hashed = self._hashed(run)
         self.keys += 0 if hashed is None else len(hashed.keys)
+        if hashed is not None:  # distinct: ``whole`` counts them against the write set
+            assert len(set(hashed.keys)) == len(hashed.keys)
         for key in () if hashed is None else hashed.keys:
             self.kinds.add(key[2] if key[0] == "acct" else f"counter {key[0]}")
         tables = self._engine.tables
