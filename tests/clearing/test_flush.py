@@ -9,6 +9,9 @@ check the bookkeeping itself, so that a stale key or flag fails here first.
 
 from __future__ import annotations
 
+import pytest
+
+from paraclear.clearing.kernels import flush
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.state import keys as k
@@ -41,3 +44,31 @@ def test_rows_loaded_from_a_state_with_open_orders_know_their_listing() -> None:
     assert isinstance(engine, CompiledEngine) and engine.loads >= 2
     assert engine.tables is not None
     _consistent(engine.tables)
+
+
+@pytest.mark.parametrize("per_block", [5, 80])
+def test_a_flush_row_by_row_writes_what_the_array_flush_writes(
+    monkeypatch: pytest.MonkeyPatch, per_block: int
+) -> None:
+    """The same blocks flushed one row at a time (every batch below ``SMALL``) and by array
+    calls (none below): each agrees with the reference handlers block after block, and the
+    bookkeeping ends the same."""
+    ends = []
+    for small in (10**9, 0):
+        monkeypatch.setattr(flush, "SMALL", small)
+        tables = _follow(11, blocks=6, per_block=per_block).tables
+        assert tables is not None
+        _consistent(tables)
+        ends.append(
+            (
+                tables.open_orders,
+                dict(tables.order_row),
+                sorted(tables.free_orders),
+                tables.listed.tolist(),
+                tables.keyed.tolist(),
+                tables.block_rows.order_keys,
+                tables.block_rows.orders[: len(tables.block_rows.order_keys)].tolist(),
+                tables.block_rows.accounts.tolist(),
+            )
+        )
+    assert ends[0] == ends[1]

@@ -92,6 +92,11 @@ class BlockRows:
             self.accounts = grown(self.accounts, int(rows.max()) + 1)
             self.accounts[rows] |= bits
 
+    def mark_account(self, row: int, bits: int) -> None:
+        """``mark_accounts`` for one row."""
+        self.accounts = grown(self.accounts, row + 1)
+        self.accounts[row] |= bits
+
     def forget_account(self, row: int, field: str) -> None:
         """The account key ``field`` of ``row`` was written by someone else."""
         accounts = self.accounts
@@ -112,6 +117,17 @@ class BlockRows:
             self.orders = grown(self.orders, count + len(fresh))
             self.order_entry[rows[fresh]] = at[fresh] + 1
         self.orders[at] = entries
+
+    def mark_order(self, row: int, entry: tuple[int, int, int, int], key: Key) -> None:
+        """``mark_orders`` for one row."""
+        self.order_entry = grown(self.order_entry, row + 1)
+        at = int(self.order_entry[row]) - 1
+        if at < 0:
+            at = len(self.order_keys)
+            self.order_keys.append(key)
+            self.orders = grown(self.orders, at + 1)
+            self.order_entry[row] = at + 1
+        self.orders[at] = entry
 
     def new_orders(self, rows: Int64Array) -> None:
         """Order ``rows`` were given to other orders: their entries are no longer theirs."""

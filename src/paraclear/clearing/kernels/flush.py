@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from itertools import repeat
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -126,9 +127,11 @@ class HeldRows:
         return rows
 
 
+SMALL: Final = 64
+"""Rows below which a batch's rows are handled in Python one at a time, not by array calls
+(sorts, uniques, masks, fancy indexing), whose fixed cost is most of the work of a node's
+few-order blocks. Both ways write the same values through the same per-row functions."""
 _NONE: Final[Int64Array] = np.zeros(0, dtype=np.int64)
-_ORDER_FIELDS: Final = [O_INST, O_BUY, O_KIND, O_PRICE, O_REM, O_FILLED, O_RESV, O_REDUCE, O_GTB]
-"""The columns of an order row that make its ``OpenOrder``, in the order of its fields."""
 
 
 def flush_tables(
@@ -207,29 +210,56 @@ def _pick(
 
 
 def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
-    """Write the ``touched`` orders (built column by column, the open ones only) and keep
-    their accounts' lists of open orders."""
+    """Write the ``touched`` orders (None: closed) and keep their accounts' lists of open
+    orders."""
+    if len(touched) < SMALL:
+        _flush_few_orders(tables, pending, touched)
+        return
     rows = np.array(touched, dtype=np.int64)
     o = tables.orders[rows]
     tables.orders[rows, O_TOUCH] = 0
     live = o[:, O_LIVE] == 1
     owners = o[:, [O_ACCT, O_NONCE]]
     keys = _order_keys(tables, touched, rows, owners)
-    columns = o[live][:, _ORDER_FIELDS].T.tolist()
-    instrument, buy, kind, price, remaining, filled, reserved, reduce, good_til = columns
-    opened = map(
-        OpenOrder,
-        map(tables.instrument_names.__getitem__, instrument),
-        map(bool, buy),
-        map(ORDER_KINDS.__getitem__, kind),
-        *(price, remaining, filled, reserved),
-        map(bool, reduce),
-        good_til,
-    )
+    opened = map(partial(open_order, tables.instrument_names), o[live].tolist())
     values = [next(opened) if is_live else None for is_live in live.tolist()]
     tables.block_rows.mark_orders(rows, np.column_stack((rows, live, owners)), keys)
     pending.update(zip(keys, values, strict=True))
     _relist(tables, rows, live, owners)
+
+
+def _flush_few_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
+    """``_flush_orders`` one row at a time (fewer than ``SMALL``)."""
+    orders, names, block = tables.orders, tables.instrument_names, tables.block_rows
+    closed: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for row, o in zip(touched, orders[touched].tolist(), strict=True):
+        orders[row, O_TOUCH] = 0
+        live, account, nonce = o[O_LIVE] == 1, o[O_ACCT], o[O_NONCE]
+        key = _order_key(tables, row, account, nonce)
+        block.mark_order(row, (row, int(live), account, nonce), key)
+        pending[key] = open_order(names, o) if live else None
+        if live != (tables.listed[row] == 1):
+            _relist_one(tables.open_orders[account], nonce, live)
+        tables.listed[row] = live
+        if not live:
+            for column, value in zip(closed, (row, account, nonce), strict=True):
+                column.append(value)
+    tables.free_order_rows(*closed)
+
+
+def open_order(names: list[str], o: list[int]) -> OpenOrder:
+    """The ``OpenOrder`` of an order row's values ``o`` (``names``: the instruments')."""
+    return OpenOrder(
+        names[o[O_INST]],
+        bool(o[O_BUY]),
+        ORDER_KINDS[o[O_KIND]],
+        o[O_PRICE],
+        o[O_REM],
+        o[O_FILLED],
+        o[O_RESV],
+        bool(o[O_REDUCE]),
+        o[O_GTB],
+    )
 
 
 def _order_keys(
@@ -237,15 +267,21 @@ def _order_keys(
 ) -> list[Key]:
     """The keys of the orders of ``rows`` (``touched``; ``owners``: their account rows and
     nonces), each made once (``Tables.order_keys``)."""
-    keys = tables.order_keys
     fresh = np.flatnonzero(tables.keyed[rows] == 0)
     if len(fresh):
-        accounts, nonces = owners[fresh].T.tolist()
-        made = map(k.order, map(tables.account_names.__getitem__, accounts), nonces)
-        for row, key in zip(rows[fresh].tolist(), made, strict=True):
-            keys[row] = key
-        tables.keyed[rows[fresh]] = 1
-    return list(map(keys.__getitem__, touched))
+        made = zip(rows[fresh].tolist(), *owners[fresh].T.tolist(), strict=True)
+        for row, account, nonce in made:
+            _order_key(tables, row, account, nonce)
+    return list(map(tables.order_keys.__getitem__, touched))
+
+
+def _order_key(tables: Tables, row: int, account: int, nonce: int) -> Key:
+    """The key of the order at ``row`` (of ``account``'s order ``nonce``), made once."""
+    if tables.keyed[row]:
+        return tables.order_keys[row]
+    key = tables.order_keys[row] = k.order(tables.account_names[account], nonce)
+    tables.keyed[row] = 1
+    return key
 
 
 def _relist(tables: Tables, rows: Int64Array, live: BoolArray, owners: Int64Array) -> None:
@@ -256,15 +292,20 @@ def _relist(tables: Tables, rows: Int64Array, live: BoolArray, owners: Int64Arra
     changed = np.flatnonzero(live != (tables.listed[rows] == 1))
     opens = live[changed].tolist()
     for (account, nonce), opened in zip(owners[changed].tolist(), opens, strict=True):
-        held = listed[account]
-        if opened and nonce not in held:
-            insort(held, nonce)
-        elif not opened and nonce in held:
-            held.remove(nonce)
+        _relist_one(listed[account], nonce, opened)
     tables.listed[rows] = live
     closed = np.flatnonzero(~live)
     accounts, nonces = owners[closed].T.tolist()
     tables.free_order_rows(rows[closed].tolist(), accounts, nonces)
+
+
+def _relist_one(held: list[int], nonce: int, opened: bool) -> None:
+    """Put order ``nonce`` in its account's list ``held`` (sorted) if ``opened``, else take
+    it out."""
+    if opened and nonce not in held:
+        insort(held, nonce)
+    elif not opened and nonce in held:
+        held.remove(nonce)
 
 
 def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]) -> None:
@@ -281,6 +322,9 @@ def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]
 
 def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[int]) -> None:
     """Write the ``flushed`` accounts' fields, one field at a time over all of them."""
+    if len(flushed) < SMALL:
+        _flush_few_accounts(tables, pending, flushed)
+        return
     rows = np.array(flushed, dtype=np.int64)
     a = tables.accounts[rows]
     tables.accounts[rows, A_TOUCH] = 0
@@ -289,7 +333,7 @@ def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[in
     keys, listed = tables.account_keys, tables.open_orders
 
     def write(at: BoolArray, field: str, values: Iterable[object]) -> None:
-        slots = rows[at] * ACCOUNT_KEYS + AccountKeys._fields.index(field)
+        slots = rows[at] * ACCOUNT_KEYS + _SLOT[field]
         of = map(keys.__getitem__, slots.tolist())
         pending.update(zip(of, values, strict=False))  # repeat(None) has no end
 
@@ -298,24 +342,67 @@ def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[in
     at = (touched & T_NONCE) != 0
     write(at, "nonce", a[at, A_NONCE].tolist())
     at = (touched & T_RESV) != 0
-    write(at, "reserved", [value or None for value in a[at, A_RESV].tolist()])
+    write(at, "reserved", list(map(_reserved, a[at, A_RESV].tolist())))
     write((touched & T_BANK) != 0, "bankruptcy", repeat(None))
     at = (touched & T_PORTFOLIO) != 0
     write(at, "portfolio", _portfolios(tables, rows[at], a[at, A_NPOS]))
     at = (touched & T_ORDERS) != 0
-    lists = map(listed.__getitem__, rows[at].tolist())
-    write(at, "open_orders", [tuple(nonces) or None for nonces in lists])
+    write(at, "open_orders", list(map(_listed, map(listed.__getitem__, rows[at].tolist()))))
+
+
+def _flush_few_accounts(tables: Tables, pending: dict[Key, object], flushed: list[int]) -> None:
+    """``_flush_accounts`` one row at a time (fewer than ``SMALL``), the same values."""
+    accounts, keys, names = tables.accounts, tables.account_keys, tables.instrument_names
+    for row, a in zip(flushed, accounts[flushed].tolist(), strict=True):
+        accounts[row, A_TOUCH] = 0
+        touched = a[A_TOUCH]
+        tables.block_rows.mark_account(row, touched)
+        slot = row * ACCOUNT_KEYS
+        if touched & T_COLL:
+            pending[keys[slot + _SLOT["collateral"]]] = a[A_COLL]
+        if touched & T_NONCE:
+            pending[keys[slot + _SLOT["nonce"]]] = a[A_NONCE]
+        if touched & T_RESV:
+            pending[keys[slot + _SLOT["reserved"]]] = _reserved(a[A_RESV])
+        if touched & T_BANK:
+            pending[keys[slot + _SLOT["bankruptcy"]]] = None
+        if touched & T_PORTFOLIO:
+            held = tables.account_positions[row, : a[A_NPOS]]
+            instruments = tables.positions[held, P_INST].tolist()
+            pending[keys[slot + _SLOT["portfolio"]]] = _portfolio(names, instruments)
+        if touched & T_ORDERS:
+            pending[keys[slot + _SLOT["open_orders"]]] = _listed(tables.open_orders[row])
+
+
+_SLOT: Final = {field: at for at, field in enumerate(AccountKeys._fields)}
+"""Each account field's slot among its row's keys (``Tables.account_keys``)."""
+
+
+def _reserved(value: int) -> int | None:
+    """An account's reserved margin as its key holds it (None: nothing reserved)."""
+    return value or None
+
+
+def _listed(nonces: list[int]) -> tuple[int, ...] | None:
+    """An account's list of open orders as its key holds it (None: none)."""
+    return tuple(nonces) or None
 
 
 def _portfolios(tables: Tables, rows: Int64Array, counts: Int64Array) -> list[object]:
-    """The sorted names of the instruments each account of ``rows`` holds (None: none)."""
+    """The portfolio of each account of ``rows`` (``counts``: how many positions each
+    lists)."""
     if not len(rows):
         return []
     held = tables.account_positions[rows]
     slots = np.arange(held.shape[1])[None, :] < counts[:, None]
     instruments = np.where(slots, tables.positions[held, P_INST], -1).tolist()
     names = tables.instrument_names
-    return [tuple(sorted([names[at] for at in row if at >= 0])) or None for row in instruments]
+    return [_portfolio(names, [at for at in row if at >= 0]) for row in instruments]
+
+
+def _portfolio(names: list[str], instruments: list[int]) -> tuple[str, ...] | None:
+    """The sorted names of the ``instruments`` an account holds (None: none)."""
+    return tuple(sorted([names[at] for at in instruments])) or None
 
 
 def _flush_counters(tables: Tables, pending: dict[Key, object], data: Mapping[Key, object]) -> None:

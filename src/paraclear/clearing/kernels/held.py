@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from paraclear.clearing.kernels.flush import _ORDER_FIELDS
+from paraclear.clearing.kernels.flush import open_order
 from paraclear.clearing.kernels.layout import (
     O_LIVE,
     O_TOUCH,
-    ORDER_KINDS,
     P_FIDX,
     P_QUOTE,
     P_SIZE,
@@ -56,20 +55,5 @@ def row_value(tables: Tables, key: Key) -> object:
 
 def _open_order(tables: Tables, row: int) -> OpenOrder | None:
     """Order ``row``'s ``OpenOrder`` (None once closed)."""
-    order = tables.orders[row]
-    if not order[O_LIVE]:
-        return None
-    instrument, buy, kind, price, remaining, filled, reserved, reduce, good_til = order[
-        _ORDER_FIELDS
-    ].tolist()
-    return OpenOrder(
-        tables.instrument_names[instrument],
-        bool(buy),
-        ORDER_KINDS[kind],
-        price,
-        remaining,
-        filled,
-        reserved,
-        bool(reduce),
-        good_til,
-    )
+    order = tables.orders[row].tolist()
+    return open_order(tables.instrument_names, order) if order[O_LIVE] else None
