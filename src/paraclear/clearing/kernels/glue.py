@@ -51,7 +51,7 @@ from paraclear.clearing.kernels.codes import (
     X_SENDER,
 )
 from paraclear.clearing.kernels.failures import Seen, error_of
-from paraclear.clearing.kernels.flush import BoolArray
+from paraclear.clearing.kernels.flush import SMALL, BoolArray
 from paraclear.clearing.kernels.layout import O_BUY, O_LIVE, ORDER_KINDS, Int64Array
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.transactions import (
@@ -108,11 +108,6 @@ def _hand_back_repeats(tables: Tables, columns: Int64Array) -> None:
         named = columns[:, column]
         for row, kept in handed.items():
             named[named == row] = kept
-
-
-SMALL: Final = 64
-"""Rows below which a batch's rows are grouped or compared in Python, not by array calls
-(sorts, uniques, masks), whose fixed cost is most of a node's few-order blocks' glue."""
 
 
 def _repeats(keys: Int64Array) -> bool:
