@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from typing import Final, Protocol
 
 import msgspec
@@ -106,7 +107,8 @@ class Built:
     run: _DryRun
     """The dry run: ``block``'s transactions run over the state it was built on."""
     books: dict[str, BookResult] = field(default_factory=dict)
-    """Each matched book's result: fills, refusals, open sizes, depth."""
+    """Each live book's result: fills, refusals, open sizes, depth (a book the block did not
+    match: no fills, its depth as the last block that matched it left it)."""
     unsettled: list[tuple[SettleFill, Receipt]] = field(default_factory=list)
     """Matches whose settlement failed (left out of the block; both orders were reduced by
     the size). Reservations make this rare: only marks that moved since an order was placed
@@ -166,6 +168,14 @@ class BlockBuilder:
         self._pending_cancels: dict[str, list[Op]] = {}
         """Book cancels that make a book give up what the state closed, matched after the
         block's own operations (a second, rare, round to the books)."""
+        self._expiring: list[tuple[int, str]] = []
+        """A heap of (good_til, book) of the good-til-block orders placed in the books: a
+        book is matched in a block that gives it no operation when one of them expires
+        (``good_til`` below the height). Orders cancelled or filled since leave their entries:
+        matching a book once too often changes nothing."""
+        self._quiet: dict[str, BookResult] = {}
+        """What matching each book with no operation and no expiry would return: its depth
+        after the last block that matched it."""
 
     @property
     def book_names(self) -> list[str]:
@@ -247,10 +257,10 @@ class BlockBuilder:
         delisted = sorted(self._retired)
         for name in delisted:
             self._books.pop(name, None)
-            results.pop(name, None)
+            self._quiet.pop(name, None)
         self._retired.clear()
         block = Block(height=height, time=time, txs=tuple(run.txs))
-        return Built(block, deferred, run, results, unsettled, delisted)
+        return Built(block, deferred, run, self._every_book(results), unsettled, delisted)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -324,20 +334,74 @@ class BlockBuilder:
         if inst is None:
             raise ValueError(f"{name} is not listed")
         self._books[name] = inst
+        self._quiet[name] = BookResult([], [], [], [], [], [], [])
         self.matcher.add_book(name, BookSpec(inst.tick_size, inst.lot_size))
+
+    def reopen(self, state: State, height: int) -> dict[str, BookResult]:
+        """Rest every open order in ``state`` (committed at ``height``) in its book again,
+        as a limit order of its open size, by account and nonce; returns each book's result.
+        Call once, on a builder with no books, before its first ``build``."""
+        orders: dict[str, list[tuple[str, int, OpenOrder]]] = {}
+        for key, value in state.items():
+            if key[0] == "acct" and len(key) == 4 and key[2] == "order":
+                assert isinstance(value, OpenOrder)
+                orders.setdefault(value.instrument, []).append((key[1], int(key[3]), value))
+        rows: dict[str, list[Op]] = {}
+        for name in sorted(orders):
+            self.open_book(name, state)
+            rows[name] = [
+                place_op(
+                    order_id(account, nonce),
+                    account,
+                    order.is_buy,
+                    OrderKind.LIMIT,
+                    order.price,
+                    order.remaining,
+                    good_til=order.good_til or NEVER,
+                )
+                for account, nonce, order in sorted(orders[name], key=lambda o: (o[0], o[1]))
+            ]
+        if not rows:
+            return {}
+        results = self._match_rows(height, rows)
+        self._every_book(results)
+        return results
 
     def _match(
         self, height: int, ops: list[_Op]
     ) -> tuple[dict[str, BookResult], dict[str, list[Op]]]:
-        """Match every live book (the untouched too: good-til-block expiry runs in each).
-        Returns the results and the operations each book was given."""
-        rows: dict[str, list[Op]] = {name: [] for name in sorted(self._books)}
+        """Match the books the block's operations name and those where a good-til-block
+        order expires at ``height``; every other book would return what it did last time
+        (``_quiet``). Returns the results and the operations each matched book was given."""
+        rows: dict[str, list[Op]] = {}
+        expiring = self._expiring
+        while expiring and expiring[0][0] < height:
+            name = heappop(expiring)[1]
+            if name in self._books:
+                rows[name] = []
         for first in (True, False):
             for op in ops:
                 if op.first is first:
-                    rows[op.book].append(op.row)
-        block = {name: to_columns(r) for name, r in rows.items()}
-        return self.matcher.match(height, block), rows
+                    rows.setdefault(op.book, []).append(op.row)
+        return self._match_rows(height, rows), rows
+
+    def _match_rows(self, height: int, rows: Mapping[str, list[Op]]) -> dict[str, BookResult]:
+        """Match ``rows`` in their books, noting where each good-til-block placement goes."""
+        for name, book_rows in rows.items():
+            for row in book_rows:
+                if row[0] == PLACE and row[9] != NEVER:
+                    heappush(self._expiring, (row[9], name))
+        return self.matcher.match(height, {name: to_columns(r) for name, r in rows.items()})
+
+    def _every_book(self, matched: Mapping[str, BookResult]) -> dict[str, BookResult]:
+        """The result of every live book, in name order: ``matched``'s, or an unmatched
+        book's ``_quiet`` one (as matching it would have returned); keeps the matched books'
+        depth for the blocks that leave them alone."""
+        quiet = self._quiet
+        for name, result in matched.items():
+            if name in quiet:
+                quiet[name] = BookResult([], [], [], [], [], result.bids, result.asks)
+        return {name: matched.get(name, quiet[name]) for name in sorted(self._books)}
 
     def _reconcile(
         self, book: str, opens: _Opens, closed: Mapping[OrderId, str], closes: list[CloseOrder]

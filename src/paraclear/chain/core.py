@@ -57,7 +57,6 @@ from paraclear.chain import lookups
 from paraclear.chain.builder import BlockBuilder, Built
 from paraclear.chain.chain_clock import ClockMode, chain_clock
 from paraclear.chain.dir_lock import DirectoryLock
-from paraclear.chain.lookups import order_id
 from paraclear.chain.mempool import Mempool, TieBreak
 from paraclear.chain.replay import open_state
 from paraclear.chain.sigverify import SigVerifier
@@ -65,7 +64,7 @@ from paraclear.chain.storage import BlockStore, ChainSpec, StorageError, Storage
 from paraclear.chain.tape import Tape
 from paraclear.clearing.events import OrderFilled
 from paraclear.clearing.machine import ClearingMachine, Engine
-from paraclear.clearing.records import HouseConfig, OpenOrder
+from paraclear.clearing.records import HouseConfig
 from paraclear.clearing.transactions import AmendOrder, CancelOrder, PlaceOrder, Transaction
 from paraclear.client.envelope import Keypair, SignedTx, encode_signed, tx_id
 from paraclear.client.errors import Dropped, EnvelopeError, NodeError
@@ -78,13 +77,9 @@ from paraclear.execution import (
 )
 from paraclear.execution.parallel import Backend
 from paraclear.market import (
-    NEVER,
     BookResult,
-    OrderKind,
     ParallelMatcher,
     SerialMatcher,
-    place_op,
-    to_columns,
 )
 from paraclear.state import AccessSet, Key
 from paraclear.state import keys as k
@@ -727,32 +722,10 @@ class Node(lookups.StateReads):
 
     def _reopen_books(self) -> None:
         """Rest every open order in state in its book again (see the module docstring)."""
-        orders: dict[str, list[tuple[str, int, OpenOrder]]] = {}
-        for key, value in self.state.items():
-            if key[0] == "acct" and len(key) == 4 and key[2] == "order":
-                assert isinstance(value, OpenOrder)
-                orders.setdefault(value.instrument, []).append((key[1], int(key[3]), value))
-        rows: dict[str, list[tuple[object, ...]]] = {}
-        for name in sorted(orders):
-            self.builder.open_book(name, self.state)
-            rows[name] = [
-                place_op(
-                    order_id(account, nonce),
-                    account,
-                    order.is_buy,
-                    OrderKind.LIMIT,
-                    order.price,
-                    order.remaining,
-                    good_til=order.good_til or NEVER,
-                )
-                for account, nonce, order in sorted(orders[name], key=lambda o: (o[0], o[1]))
-            ]
-        if rows:
-            results = self.matcher.match(self.height, {n: to_columns(r) for n, r in rows.items()})
-            if any(result.fills or result.errors for result in results.values()):
+        for name, book in self.builder.reopen(self.state, self.height).items():
+            if book.fills or book.errors:
                 raise RuntimeError("the open orders in state do not make a valid book")
-            for name, book in results.items():
-                self.depth[name] = (list(book.bids), list(book.asks))
+            self.depth[name] = (list(book.bids), list(book.asks))
 
 
 def order_key(tx: Transaction) -> tuple[str, int] | None:
