@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
+from paraclear.clearing.kernels import hashed as row_hashes
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
 from paraclear.clearing.records import OpenOrder
@@ -206,3 +207,49 @@ def test_reference_transactions_mid_block_commit_the_same() -> None:
             _same_state(got, execute_block(theirs, built.block, plain), mine, theirs)
     assert counting.keys > 0
     assert {"orders", "counter orders", "counter fund"} <= counting.kinds  # fund: deposits
+
+
+Handed = list[tuple[list[object], bytes, bytes, list[bool], bool]]
+
+
+def _recorded(engine: CompiledEngine) -> Handed:
+    """Every ``HashedWrites`` the engine hands over from now on, as plain values."""
+    handed: Handed = []
+    inner = engine.hashed
+
+    def keep(run: BlockRun[Transaction]) -> HashedWrites | None:
+        hashed = inner(run)
+        assert hashed is not None
+        paths, hashes, deleted = hashed.paths.tobytes(), hashed.hashes.tobytes(), hashed.deleted
+        handed.append((list(hashed.keys), paths, hashes, deleted.tolist(), hashed.whole))
+        return hashed
+
+    engine.hashed = keep  # type: ignore[method-assign]
+    return handed
+
+
+@pytest.mark.parametrize("per_block", [5, 80])
+def test_rows_hashed_one_at_a_time_hash_what_the_array_calls_hash(
+    monkeypatch: pytest.MonkeyPatch, per_block: int
+) -> None:
+    """The same blocks' rows hashed one at a time (every batch below ``SMALL``) and by
+    array calls (none below): the same keys, paths, hashes and deletions, in the same order,
+    and the roots of the reference handlers."""
+    seen = []
+    for small in (10**9, 0):
+        monkeypatch.setattr(row_hashes, "SMALL", small)
+        ex = _market(None)
+        builder = BlockBuilder(ex.machine, SerialMatcher(), operator="oracle")
+        flow = Flow(7, dict(ex.nonces))
+        machine = ClearingMachine(ex.machine.margin_model, engine="compiled")
+        handed = _recorded(_engine(machine))
+        mine = ex.state.copy()
+        for number in range(5):
+            height = ex.height + 1 + number
+            txs = flow.batch(per_block, height)
+            built = builder.build(ex.state, height, ex.time + 60 * height, txs)
+            want = execute_block(ex.state, built.block, ex.machine)
+            assert execute_block(mine, built.block, machine).state_root == want.state_root
+        seen.append(handed)
+    assert seen[0] == seen[1]
+    assert sum(len(keys) for keys, *_ in seen[0]) > 0

@@ -144,12 +144,13 @@ class BlockRows:
     def current_orders(self) -> Int64Array:
         """The order entries still to commit from the rows (all but the forgotten)."""
         count = len(self.order_keys)
+        if not self.forgotten:
+            return np.arange(count, dtype=np.int64)
         current = np.ones(count, dtype=np.bool_)
-        if self.forgotten:
-            forgotten = self.forgotten
-            accounts = np.array([account for account, _ in forgotten], dtype=np.int64)
-            maybe = np.flatnonzero(np.isin(self.orders[:count, E_ACCT], accounts)).tolist()
-            pairs = self.orders[maybe][:, [E_ACCT, E_NONCE]].tolist()
-            for at, (account, nonce) in zip(maybe, pairs, strict=True):
-                current[at] = at >= forgotten.get((account, nonce), 0)
+        forgotten = self.forgotten
+        accounts = np.array([account for account, _ in forgotten], dtype=np.int64)
+        maybe = np.flatnonzero(np.isin(self.orders[:count, E_ACCT], accounts)).tolist()
+        pairs = self.orders[maybe][:, [E_ACCT, E_NONCE]].tolist()
+        for at, (account, nonce) in zip(maybe, pairs, strict=True):
+            current[at] = at >= forgotten.get((account, nonce), 0)
         return np.flatnonzero(current)

@@ -41,7 +41,7 @@ from paraclear.clearing.kernels.encode import (
     bound,
     encode_rows,
 )
-from paraclear.clearing.kernels.flush import ACCOUNT_KEYS
+from paraclear.clearing.kernels.flush import ACCOUNT_KEYS, SMALL
 from paraclear.clearing.kernels.layout import (
     A_WIDE,
     ORDER_KINDS,
@@ -159,6 +159,8 @@ class RowHasher:
         """The accounts' fields, in ``ACCOUNT_FIELDS`` order, and the lists of open orders
         they name (``encode_rows``' ``lists``)."""
         accounts = np.flatnonzero(block.accounts)
+        if len(accounts) < SMALL:
+            return self._few_accounts(tables, block, accounts.tolist())
         bits = block.accounts[accounts]
         keep = tables.accounts[accounts, A_WIDE] == 0
         at, slots = np.nonzero((bits[keep, None] & FIELD_MASKS[None, :]) != 0)
@@ -171,6 +173,32 @@ class RowHasher:
         items[slots == LISTS] = starts
         paths = self._account_paths(tables, accounts)[accounts, slots]
         return _Entries(keys, FIELD_KINDS[slots], accounts, items, paths), lists
+
+    def _few_accounts(
+        self, tables: Tables, block: BlockRows, accounts: list[int]
+    ) -> tuple[_Entries, Int64Array]:
+        """``_accounts`` one row at a time (fewer than ``SMALL``), the same entries."""
+        rows: list[int] = []
+        slots: list[int] = []
+        listed: list[list[int]] = []
+        for row, bits, wide in zip(
+            accounts, block.accounts[accounts].tolist(),
+            tables.accounts[accounts, A_WIDE].tolist(), strict=True,
+        ):  # fmt: skip
+            for slot, (bit, _) in enumerate(ACCOUNT_FIELDS):
+                if bits & bit and not wide:
+                    rows.append(row)
+                    slots.append(slot)
+            if bits & ACCOUNT_FIELDS[LISTS][0] and not wide:
+                listed.append(tables.open_orders[row])
+        named = zip(rows, slots, strict=True)
+        keys = [tables.account_keys[row * ACCOUNT_KEYS + at] for row, at in named]
+        lists, starts = _flat(listed)
+        items = np.zeros(len(rows), dtype=np.int64)
+        items[np.array(slots, dtype=np.int64) == LISTS] = starts
+        at = np.array(rows, dtype=np.int64)
+        paths = self._account_paths(tables, at)[rows, slots]
+        return _Entries(keys, FIELD_KINDS[slots], at, items, paths), lists
 
     def _positions(self, tables: Tables, block: BlockRows) -> _Entries:
         positions = _array(block.positions, len(block.positions))
@@ -266,7 +294,7 @@ class RowHasher:
         count = len(tables.account_keys) // ACCOUNT_KEYS
         self.account_paths = grown(self.account_paths, count)
         self.account_known = grown(self.account_known, count)
-        missing = np.unique(rows[~self.account_known[rows]])
+        missing = _unknown(self.account_known, rows)
         if len(missing):
             slots = missing[:, None] * ACCOUNT_KEYS + np.arange(len(ACCOUNT_FIELDS))
             keys = list(map(tables.account_keys.__getitem__, slots.ravel().tolist()))
@@ -281,7 +309,7 @@ class RowHasher:
         count = len(tables.position_keys)
         self.position_paths = grown(self.position_paths, count)
         self.position_known = grown(self.position_known, count)
-        missing = np.unique(rows[~self.position_known[rows]])
+        missing = _unknown(self.position_known, rows)
         if len(missing):
             owners = tables.positions[missing, P_ACCT]
             held = tables.positions[missing, P_INST]
@@ -298,8 +326,11 @@ class RowHasher:
         self.order_owners = grown(self.order_owners, count)
         self.order_known = grown(self.order_known, count)
         paths = self.order_paths[rows]
-        same = (self.order_owners[rows] == owners).all(axis=1) & self.order_known[rows]
-        missing = np.flatnonzero(~same)
+        if len(rows) < SMALL:
+            missing = np.array(self._stale_orders(rows, owners), dtype=np.int64)
+        else:
+            same = (self.order_owners[rows] == owners).all(axis=1) & self.order_known[rows]
+            missing = np.flatnonzero(~same)
         if len(missing):
             accounts, nonces = owners[missing].T
             paths[missing] = self._child_paths(tables, accounts, nonces, True)
@@ -308,6 +339,16 @@ class RowHasher:
             self.order_owners[kept] = owners[missing[first]]
             self.order_known[kept] = True
         return paths
+
+    def _stale_orders(self, rows: Int64Array, owners: Int64Array) -> list[int]:
+        """Which of the order ``rows`` (``owners``: account row and nonce of each) have no
+        cached path for that order, one row at a time."""
+        known, cached = self.order_known, self.order_owners
+        return [
+            at
+            for at, (row, owner) in enumerate(zip(rows.tolist(), owners.tolist(), strict=True))
+            if not known[row] or cached[row].tolist() != owner
+        ]
 
     def _counter_paths(self, keys: list[Key]) -> Rows:
         """The paths of counters' keys (cached by key)."""
@@ -350,8 +391,24 @@ class RowHasher:
         self.longest_name = max(map(len, encoded), default=0)
 
 
+def _unknown(known: np.ndarray, rows: Int64Array) -> Int64Array:
+    """The distinct rows of ``rows`` not ``known``, ascending (one at a time below
+    ``SMALL``)."""
+    if len(rows) < SMALL:
+        return np.array(sorted({row for row in rows.tolist() if not known[row]}), np.int64)
+    return np.unique(rows[~known[rows]])
+
+
 def _flat(lists: Sequence[list[int]]) -> tuple[Int64Array, Int64Array]:
     """``lists`` laid end to end, each its length then its items, and where each starts."""
+    if len(lists) < SMALL:
+        laid: list[int] = []
+        begins = []
+        for held in lists:
+            begins.append(len(laid))
+            laid.append(len(held))
+            laid += held
+        return np.array(laid, dtype=np.int64), np.array(begins, dtype=np.int64)
     lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     starts = np.cumsum(lengths + 1) - (lengths + 1)
     flat = np.empty(len(lists) + int(lengths.sum()), dtype=np.int64)
