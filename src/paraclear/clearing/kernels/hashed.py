@@ -160,7 +160,7 @@ class RowHasher:
         they name (``encode_rows``' ``lists``)."""
         accounts = np.flatnonzero(block.accounts)
         if len(accounts) < SMALL:
-            return self._few_accounts(tables, block, accounts.tolist())
+            return self._few_accounts(tables, block, accounts)
         bits = block.accounts[accounts]
         keep = tables.accounts[accounts, A_WIDE] == 0
         at, slots = np.nonzero((bits[keep, None] & FIELD_MASKS[None, :]) != 0)
@@ -175,14 +175,14 @@ class RowHasher:
         return _Entries(keys, FIELD_KINDS[slots], accounts, items, paths), lists
 
     def _few_accounts(
-        self, tables: Tables, block: BlockRows, accounts: list[int]
+        self, tables: Tables, block: BlockRows, accounts: Int64Array
     ) -> tuple[_Entries, Int64Array]:
         """``_accounts`` one row at a time (fewer than ``SMALL``), the same entries."""
         rows: list[int] = []
         slots: list[int] = []
         listed: list[list[int]] = []
         for row, bits, wide in zip(
-            accounts, block.accounts[accounts].tolist(),
+            accounts.tolist(), block.accounts[accounts].tolist(),
             tables.accounts[accounts, A_WIDE].tolist(), strict=True,
         ):  # fmt: skip
             for slot, (bit, _) in enumerate(ACCOUNT_FIELDS):
@@ -194,11 +194,11 @@ class RowHasher:
         named = zip(rows, slots, strict=True)
         keys = [tables.account_keys[row * ACCOUNT_KEYS + at] for row, at in named]
         lists, starts = _flat(listed)
+        at, fields = np.array(rows, dtype=np.int64), np.array(slots, dtype=np.int64)
         items = np.zeros(len(rows), dtype=np.int64)
-        items[np.array(slots, dtype=np.int64) == LISTS] = starts
-        at = np.array(rows, dtype=np.int64)
-        paths = self._account_paths(tables, at)[rows, slots]
-        return _Entries(keys, FIELD_KINDS[slots], at, items, paths), lists
+        items[fields == LISTS] = starts
+        paths = self._account_paths(tables, at)[at, fields]
+        return _Entries(keys, FIELD_KINDS[fields], at, items, paths), lists
 
     def _positions(self, tables: Tables, block: BlockRows) -> _Entries:
         positions = _array(block.positions, len(block.positions))
@@ -354,7 +354,8 @@ class RowHasher:
         """The paths of counters' keys (cached by key)."""
         known = self.counter_paths
         fresh = [key for key in keys if key not in known]
-        known.update(zip(fresh, key_paths(fresh), strict=True))
+        if fresh:  # ``key_paths`` of nothing still costs its array calls
+            known.update(zip(fresh, key_paths(fresh), strict=True))
         joined = b"".join([known[key] for key in keys])
         return np.frombuffer(joined, dtype=np.uint8).reshape(len(keys), DIGEST_SIZE)
 
