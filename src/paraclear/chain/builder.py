@@ -64,6 +64,7 @@ from paraclear.execution import Block, BlockContext, BlockResult, BlockRun, Rece
 from paraclear.execution.gc import paused_gc
 from paraclear.market import (
     CANCEL,
+    GOOD_TIL,
     NEVER,
     PLACE,
     BookResult,
@@ -389,8 +390,8 @@ class BlockBuilder:
         """Match ``rows`` in their books, noting where each good-til-block placement goes."""
         for name, book_rows in rows.items():
             for row in book_rows:
-                if row[0] == PLACE and row[9] != NEVER:
-                    heappush(self._expiring, (row[9], name))
+                if row[0] == PLACE and row[GOOD_TIL] != NEVER:
+                    heappush(self._expiring, (row[GOOD_TIL], name))
         return self.matcher.match(height, {name: to_columns(r) for name, r in rows.items()})
 
     def _every_book(self, matched: Mapping[str, BookResult]) -> dict[str, BookResult]:

@@ -17,6 +17,7 @@ from paraclear.market.errors import MarketError
 from paraclear.market.matching import (
     AMEND,
     CANCEL,
+    GOOD_TIL,
     PLACE,
     Block,
     BookResult,
@@ -37,6 +38,7 @@ from paraclear.market.matching import (
 __all__ = [
     "AMEND",
     "CANCEL",
+    "GOOD_TIL",
     "NEVER",
     "PLACE",
     "Block",

@@ -41,6 +41,8 @@ PLACE: Final = 0
 CANCEL: Final = 1
 AMEND: Final = 2
 FIELDS: Final = 10
+GOOD_TIL: Final = 9
+"""The field of an operation that holds its ``good_til``."""
 
 Op = tuple[Any, ...]
 """One operation: a row of ``FIELDS`` fields; see the module docstring."""

@@ -247,6 +247,11 @@ def _flush_few_orders(tables: Tables, pending: dict[Key, object], touched: list[
     tables.free_order_rows(*closed)
 
 
+def position_value(size: int, quote: int, index: int) -> Position | None:
+    """A position row's value as its key holds it (None: flat)."""
+    return Position(size, quote, index) if size else None
+
+
 def open_order(names: list[str], o: list[int]) -> OpenOrder:
     """The ``OpenOrder`` of an order row's values ``o`` (``names``: the instruments')."""
     return OpenOrder(
@@ -313,10 +318,7 @@ def _flush_positions(tables: Tables, pending: dict[Key, object], rows: list[int]
     tables.positions[rows, P_TOUCH] = 0
     tables.block_rows.positions.update(rows)
     sizes, quotes, indices = p[:, P_SIZE].tolist(), p[:, P_QUOTE].tolist(), p[:, P_FIDX].tolist()
-    values = [
-        Position(size, quote, index) if size else None
-        for size, quote, index in zip(sizes, quotes, indices, strict=True)
-    ]
+    values = list(map(position_value, sizes, quotes, indices))
     pending.update(zip(map(tables.position_keys.__getitem__, rows), values, strict=True))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from paraclear.clearing.kernels.flush import open_order
+from paraclear.clearing.kernels.flush import open_order, position_value
 from paraclear.clearing.kernels.layout import (
     O_LIVE,
     O_TOUCH,
@@ -22,7 +22,7 @@ from paraclear.clearing.kernels.layout import (
     P_SIZE,
     P_TOUCH,
 )
-from paraclear.clearing.records import OpenOrder, Position
+from paraclear.clearing.records import OpenOrder
 from paraclear.execution import NOT_HELD
 from paraclear.state import Key
 
@@ -49,8 +49,7 @@ def row_value(tables: Tables, key: Key) -> object:
     row = tables.position_row.get((account, instrument)) if instrument is not None else None
     if row is None or not tables.positions[row, P_TOUCH]:
         return NOT_HELD
-    size, quote, index = tables.positions[row, [P_SIZE, P_QUOTE, P_FIDX]].tolist()
-    return Position(size, quote, index) if size else None
+    return position_value(*tables.positions[row, [P_SIZE, P_QUOTE, P_FIDX]].tolist())
 
 
 def _open_order(tables: Tables, row: int) -> OpenOrder | None:
