@@ -4,10 +4,12 @@ import hashlib
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paraclear.state.blake2b import blake2b_256, hash_many
+from paraclear.state.compiled import PARALLEL_MIN_VALUES, hash_rows, set_threads
 
 
 def reference(data: bytes) -> bytes:
@@ -35,3 +37,20 @@ def test_a_batch_over_one_buffer_matches_one_hashlib_call_per_message(messages):
 def test_all_ones_bytes_and_the_known_empty_digest():
     assert blake2b_256(b"\xff" * 1000) == reference(b"\xff" * 1000)
     assert blake2b_256(b"").hex().startswith("0e5751c026e543b2e8ab2eb06099daa1")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("count", [PARALLEL_MIN_VALUES - 1, PARALLEL_MIN_VALUES, 9_001])
+def test_hash_rows_on_threads_matches_hashlib_for_every_message(threads, count):
+    rng = random.Random(count)
+    messages = [rng.randbytes(rng.randrange(0, 200)) for _ in range(count)]
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in messages], out=offsets[1:])
+    data = np.frombuffer(bytearray(b"".join(messages)), dtype=np.uint8)
+    out = np.zeros((count, 32), dtype=np.uint8)
+    previous = set_threads(threads)
+    try:
+        hash_rows(data, offsets, out)
+    finally:
+        set_threads(previous)
+    assert [row.tobytes() for row in out] == [reference(m) for m in messages]

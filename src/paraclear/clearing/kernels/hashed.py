@@ -14,7 +14,7 @@ computed in one batch, for the rows committed for the first time; an order row's
 likewise, with the account row and nonce it was computed for (a row freed and given to
 another order computes its new order's path at its first commit); a counter's path once
 per key. Positions' and orders' keys are encoded in compiled code (``encode.encode_rows``)
-and hashed with the values' ``hash_many``.
+and hashed with the values (``compiled.hash_rows``: large batches on the tree's threads).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ from paraclear.clearing.kernels.layout import (
     grown,
 )
 from paraclear.state import Key
-from paraclear.state.blake2b import DIGEST_SIZE, hash_many
+from paraclear.state.blake2b import DIGEST_SIZE
 from paraclear.state.codec import key_paths, lock_nibble
+from paraclear.state.compiled import hash_rows
 from paraclear.state.hashed import HashedWrites, Rows
 from paraclear.state.keys import account_lock
 
@@ -256,7 +257,7 @@ class RowHasher:
         offsets = np.zeros(len(ends) + 1, dtype=np.int64)
         offsets[1:] = ends
         hashes = np.empty((len(ends), DIGEST_SIZE), dtype=np.uint8)
-        hash_many(out, offsets, hashes)
+        hash_rows(out, offsets, hashes)
         return hashes, offsets[1:] == offsets[:-1]
 
     def _encode(
