@@ -37,11 +37,13 @@ from paraclear.state.smt import (
 )
 from paraclear.state.smt_kernel import META_ROOT, META_SIZE
 
-PARALLEL_MIN_CHANGES: Final = 16_384
+PARALLEL_MIN_CHANGES: Final = 8_192
 """Batches at least this large hash the 16 subtrees in threads (smaller ones are not worth
-the hand-over). On this 2-core machine, loaded by other work as it usually is, 2 threads
-never beat 1 on 512 to 8,192 changed rows (1.1-1.6 times slower, medians) and broke even
-on a block's ~30,000; an idle machine would favour threads, but none was measured."""
+the hand-over). On this 2-core machine (a 100,000-key tree, medians of 5, 2026-12-04): with a
+core free for the second thread (under real-time priority) 2 threads beat 1 at every size,
+1,024 changes 3.7 -> 2.1 ms, 8,192 17.3 -> 9.2, 30,000 47.1 -> 24.6; with the box loaded by
+other work (load 9, normal priority) they gained nothing (8,192: 26.4 -> 29.2 ms, 30,000:
+69.1 -> 70.8) and lost up to 1.3 times below 8,192."""
 
 PARALLEL_MIN_VALUES: Final = 4_096
 """Batches of at least this many values are hashed in contiguous slices on the tree's
