@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from itertools import repeat
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -221,11 +220,31 @@ def _flush_orders(tables: Tables, pending: dict[Key, object], touched: list[int]
     live = o[:, O_LIVE] == 1
     owners = o[:, [O_ACCT, O_NONCE]]
     keys = _order_keys(tables, touched, rows, owners)
-    opened = map(partial(open_order, tables.instrument_names), o[live].tolist())
+    opened = iter(_open_orders(tables.instrument_names, o[live]))
     values = [next(opened) if is_live else None for is_live in live.tolist()]
     tables.block_rows.mark_orders(rows, np.column_stack((rows, live, owners)), keys)
     pending.update(zip(keys, values, strict=True))
     _relist(tables, rows, live, owners)
+
+
+def _open_orders(names: list[str], o: Int64Array) -> list[OpenOrder]:
+    """The ``OpenOrder`` of each order row of ``o`` (live rows' values; ``names``: the
+    instruments'), built column by column: the same values as ``open_order`` row by row."""
+    columns = o.T.tolist()
+    return list(
+        map(
+            OpenOrder,
+            map(names.__getitem__, columns[O_INST]),
+            map(bool, columns[O_BUY]),
+            map(ORDER_KINDS.__getitem__, columns[O_KIND]),
+            columns[O_PRICE],
+            columns[O_REM],
+            columns[O_FILLED],
+            columns[O_RESV],
+            map(bool, columns[O_REDUCE]),
+            columns[O_GTB],
+        )
+    )
 
 
 def _flush_few_orders(tables: Tables, pending: dict[Key, object], touched: list[int]) -> None:
@@ -271,13 +290,16 @@ def _order_keys(
     tables: Tables, touched: list[int], rows: Int64Array, owners: Int64Array
 ) -> list[Key]:
     """The keys of the orders of ``rows`` (``touched``; ``owners``: their account rows and
-    nonces), each made once (``Tables.order_keys``)."""
+    nonces), each made once (``Tables.order_keys``): the rows not keyed yet all at once."""
     fresh = np.flatnonzero(tables.keyed[rows] == 0)
+    order_keys = tables.order_keys
     if len(fresh):
-        made = zip(rows[fresh].tolist(), *owners[fresh].T.tolist(), strict=True)
-        for row, account, nonce in made:
-            _order_key(tables, row, account, nonce)
-    return list(map(tables.order_keys.__getitem__, touched))
+        names = tables.account_names
+        made = rows[fresh]
+        for row, account, nonce in zip(made.tolist(), *owners[fresh].T.tolist(), strict=True):
+            order_keys[row] = k.order(names[account], nonce)
+        tables.keyed[made] = 1
+    return list(map(order_keys.__getitem__, touched))
 
 
 def _order_key(tables: Tables, row: int, account: int, nonce: int) -> Key:
@@ -292,12 +314,18 @@ def _order_key(tables: Tables, row: int, account: int, nonce: int) -> Key:
 def _relist(tables: Tables, rows: Int64Array, live: BoolArray, owners: Int64Array) -> None:
     """Put the orders opened since the last flush in their accounts' lists and take the
     closed ones out (``Tables.listed`` says which were listed); free the closed orders'
-    rows."""
+    rows. (``_relist_one`` inlined: it runs for most orders of a block.)"""
     listed = tables.open_orders
     changed = np.flatnonzero(live != (tables.listed[rows] == 1))
     opens = live[changed].tolist()
-    for (account, nonce), opened in zip(owners[changed].tolist(), opens, strict=True):
-        _relist_one(listed[account], nonce, opened)
+    accounts, nonces = owners[changed].T.tolist()
+    for account, nonce, opened in zip(accounts, nonces, opens, strict=True):
+        held = listed[account]
+        if opened:
+            if nonce not in held:
+                insort(held, nonce)
+        elif nonce in held:
+            held.remove(nonce)
     tables.listed[rows] = live
     closed = np.flatnonzero(~live)
     accounts, nonces = owners[closed].T.tolist()
@@ -344,12 +372,13 @@ def _flush_accounts(tables: Tables, pending: dict[Key, object], flushed: list[in
     at = (touched & T_NONCE) != 0
     write(at, "nonce", a[at, A_NONCE].tolist())
     at = (touched & T_RESV) != 0
-    write(at, "reserved", list(map(_reserved, a[at, A_RESV].tolist())))
+    write(at, "reserved", [value or None for value in a[at, A_RESV].tolist()])  # _reserved
     write((touched & T_BANK) != 0, "bankruptcy", repeat(None))
     at = (touched & T_PORTFOLIO) != 0
     write(at, "portfolio", _portfolios(tables, rows[at], a[at, A_NPOS]))
     at = (touched & T_ORDERS) != 0
-    write(at, "open_orders", list(map(_listed, map(listed.__getitem__, rows[at].tolist()))))
+    opens = map(listed.__getitem__, rows[at].tolist())
+    write(at, "open_orders", [tuple(nonces) or None for nonces in opens])  # _listed
 
 
 def _flush_few_accounts(tables: Tables, pending: dict[Key, object], flushed: list[int]) -> None:
@@ -392,14 +421,23 @@ def _listed(nonces: list[int]) -> tuple[int, ...] | None:
 
 def _portfolios(tables: Tables, rows: Int64Array, counts: Int64Array) -> list[object]:
     """The portfolio of each account of ``rows`` (``counts``: how many positions each
-    lists)."""
+    lists): each account's instruments ranked by name and sorted as arrays, so that each
+    portfolio is read off in order (``_portfolio``'s values)."""
     if not len(rows):
         return []
+    names = tables.instrument_names
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[by_name] = np.arange(len(names))
     held = tables.account_positions[rows]
     slots = np.arange(held.shape[1])[None, :] < counts[:, None]
-    instruments = np.where(slots, tables.positions[held, P_INST], -1).tolist()
-    names = tables.instrument_names
-    return [_portfolio(names, [at for at in row if at >= 0]) for row in instruments]
+    ranks = np.where(slots, rank[tables.positions[held, P_INST]], len(names))
+    ranks.sort(axis=1)
+    ranked = [names[at] for at in by_name]
+    return [
+        tuple(map(ranked.__getitem__, row[:count])) or None
+        for row, count in zip(ranks.tolist(), counts.tolist(), strict=True)
+    ]
 
 
 def _portfolio(names: list[str], instruments: list[int]) -> tuple[str, ...] | None:
