@@ -115,12 +115,17 @@ def test_bench_smoke_runs_report_json(capsys, tmp_path):
     result = json.loads(capsys.readouterr().out)
     assert result["ms_per_1000_keys"] > 0
     rows = result["rows"]
-    assert [(r["workload"], r["tree"]) for r in rows][::2] == [
-        ("random", "reference"),
-        ("random", "compiled"),
-        ("block", "compiled"),
-    ]
+    assert {(r["workload"], r["tree"], r["commit"]) for r in rows} == {
+        ("random", "reference", "plain"),
+        ("random", "compiled", "plain"),
+        ("block", "reference", "plain"),
+        ("block", "compiled", "plain"),
+        ("block", "compiled", "hashed"),
+    }
     assert all(r["changed_keys"] > 0 and r["tree_ms"] > 0 for r in rows)
+    block = [r for r in rows if r["workload"] == "block"]
+    assert len({r["changed_keys"] for r in block}) == 1  # one write set, committed each way
+    assert all((r["rows_ms"] > 0) == (r["commit"] == "hashed") for r in rows)
 
 
 def test_bench_risk_is_reached_through_the_paraclear_command(capsys):

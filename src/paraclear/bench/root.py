@@ -5,13 +5,17 @@ Two workloads, each run on both trees in the same process:
 * ``random``: batches of ``changed`` keys (half updates, half new keys) committed into a
   state of ``state_keys`` keys, one batch after another;
 * ``block``: the write set of a block of ``fills`` trades (matched fills) over as many
-  accounts, taken by executing the block with the clearing house, committed into copies of
-  the state before the block.
+  accounts, taken by executing the block with the clearing house's compiled engine,
+  committed into copies of the state before the block: as ``State.apply`` commits any write
+  set (``commit`` "plain": every key encoded and hashed in Python), and as the compiled
+  engine commits its own blocks (``commit`` "hashed": the hot keys' paths and value hashes
+  computed from its tables, ``kernels.hashed``, the rest as before).
 
-Each row splits the commit into stages (``State.apply``'s own timings): ``encode`` (per key
-in Python: path look-up, comparison, canonical encoding), ``value_hashes``, ``tree`` (branch
-and leaf hashes) and ``root``; ``total_ms`` is the whole commit. The compiled tree is run on
-all threads and on one, so its parallel share shows.
+Each row splits the commit into stages (``State.apply``'s own timings): ``rows`` (the
+hashed commit's paths and value hashes from the tables), ``encode`` (per key in Python: path
+look-up, comparison, canonical encoding), ``value_hashes``, ``tree`` (branch and leaf
+hashes) and ``root``; ``total_ms`` is the whole commit. The compiled tree is run on all
+threads and on one, so its parallel share shows.
 """
 
 from __future__ import annotations
@@ -21,15 +25,23 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Literal
 
 from paraclear.bench import machine
 from paraclear.state import Key, State
 from paraclear.state.compiled import set_threads, threads
+from paraclear.state.hashed import HashedWrites
 from paraclear.state.store import TreeKind, is_absent
+
+if TYPE_CHECKING:
+    from paraclear.clearing.transactions import Transaction
+    from paraclear.execution import BlockRun
 
 Progress = Callable[[str], None]
 Writes = dict[Key, object]
-STAGES = ("encode", "value_hashes", "tree", "root")
+Commit = Literal["plain", "hashed"]
+Hasher = Callable[[], HashedWrites]
+STAGES = ("rows", "encode", "value_hashes", "tree", "root")
 TREES: tuple[tuple[TreeKind, int], ...] = (
     ("reference", 1),
     ("compiled", 1),
@@ -53,9 +65,13 @@ def bench_root(
         rows.append(_random_row(initial, batches, tree, workers))
         _say(progress, rows[-1])
     if fills:
-        before, writes = block_write_set(fills)
+        before, run = executed_block(fills)
         for tree, workers in TREES:
-            rows.append(_block_row(before, writes, repeats, tree, workers))
+            rows.append(_block_row(before, run.pending, repeats, tree, workers))
+            _say(progress, rows[-1])
+        hasher = _hasher(run)
+        for workers in dict.fromkeys((1, threads())):
+            rows.append(_block_row(before, run.pending, repeats, "compiled", workers, hasher))
             _say(progress, rows[-1])
     default = rows[len(TREES) - 1]  # random workload, compiled tree, default threads
     return {
@@ -69,24 +85,41 @@ def bench_root(
     }
 
 
-def block_write_set(fills: int) -> tuple[Writes, Writes]:
+def executed_block(fills: int) -> tuple[Writes, BlockRun[Transaction]]:
     """The state before a block of ``fills`` trades over ``fills`` accounts (after a setup
-    block and one block of the same kind), and the block's write set."""
+    block and one block of the same kind), and the block run by the compiled engine to its
+    end, not committed (``run.pending``: its write set)."""
     from paraclear.clearing import ClearingMachine
-    from paraclear.execution import execute_block
+    from paraclear.execution import BlockRun, execute_block
     from paraclear.sim.workload import Workload, WorkloadConfig
 
     accounts = max(2, fills)
     workload = Workload(
         WorkloadConfig(seed=1, accounts=accounts, txs_per_block=fills, mix={"trade": 1.0})
     )
-    clearing = ClearingMachine(workload.model)
+    clearing = ClearingMachine(workload.model, engine="compiled")
     state = workload.genesis()
     execute_block(state, workload.setup_block(), clearing)
     execute_block(state, workload.next_block(state), clearing)
-    before = dict(state.data)
-    result = execute_block(state, workload.next_block(state), clearing)
-    return before, result.write_set
+    block = workload.next_block(state)
+    run = BlockRun(state.data, clearing, block.context)
+    run.run_all(block.txs)
+    return dict(state.data), run
+
+
+def _hasher(run: BlockRun[Transaction]) -> Hasher:
+    """What makes the hashed commit's ``HashedWrites`` of ``run`` (its engine's row hasher;
+    it may be asked again: it reads the tables and only fills its path caches)."""
+    runner = run.runner
+    if runner is None or runner.hashed(run) is None:
+        raise RuntimeError("the compiled engine hashed none of the block's keys")
+
+    def hashed() -> HashedWrites:
+        made = runner.hashed(run)
+        assert made is not None
+        return made
+
+    return hashed
 
 
 def _random_batches(
@@ -111,16 +144,25 @@ def _random_row(
 
 
 def _block_row(
-    before: Writes, writes: Writes, repeats: int, tree: TreeKind, workers: int
+    before: Writes,
+    writes: Writes,
+    repeats: int,
+    tree: TreeKind,
+    workers: int,
+    hasher: Hasher | None = None,
 ) -> dict[str, object]:
+    """Commit ``writes`` into copies of ``before`` (``hasher``: the hashed commit's)."""
     base = State(before, tree=tree)
-    samples = [_commit(base.copy(), writes, workers) for _ in range(repeats)]
-    return _row("block", tree, workers, samples)
+    samples = [_commit(base.copy(), writes, workers, hasher) for _ in range(repeats)]
+    return _row("block", tree, workers, samples, "plain" if hasher is None else "hashed")
 
 
-def _commit(state: State, writes: Writes, workers: int) -> tuple[int, dict[str, float]]:
-    """Commit ``writes`` hashing on ``workers`` threads; return the keys it changed and the
-    seconds of each stage and in all."""
+def _commit(
+    state: State, writes: Writes, workers: int, hasher: Hasher | None = None
+) -> tuple[int, dict[str, float]]:
+    """Commit ``writes`` hashing on ``workers`` threads (``hasher``: the paths and value
+    hashes of its hot keys, made first and timed as ``rows``); return the keys it changed
+    and the seconds of each stage and in all."""
     data = state.data
     changed = sum(
         (key in data) if is_absent(value) else (key not in data or data[key] != value)
@@ -130,7 +172,9 @@ def _commit(state: State, writes: Writes, workers: int) -> tuple[int, dict[str, 
     try:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        state.apply(writes, timings)
+        hashed = hasher() if hasher is not None else None
+        timings["rows"] = time.perf_counter() - started
+        state.apply(writes, timings, hashed)
         rooted = time.perf_counter()
         state.root()
         timings["root"] = time.perf_counter() - rooted
@@ -141,7 +185,11 @@ def _commit(state: State, writes: Writes, workers: int) -> tuple[int, dict[str, 
 
 
 def _row(
-    workload: str, tree: TreeKind, workers: int, samples: list[tuple[int, dict[str, float]]]
+    workload: str,
+    tree: TreeKind,
+    workers: int,
+    samples: list[tuple[int, dict[str, float]]],
+    commit: Commit = "plain",
 ) -> dict[str, object]:
     keys = statistics.median(changed for changed, _ in samples)
     total = statistics.median(timings["total"] for _, timings in samples) * 1_000
@@ -149,6 +197,7 @@ def _row(
         "workload": workload,
         "tree": tree,
         "threads": workers,
+        "commit": commit,
         "changed_keys": keys,
         "total_ms": round(total, 2),
         "ms_per_1000_keys": round(total * 1_000 / max(keys, 1), 3),
@@ -163,6 +212,7 @@ def _say(progress: Progress | None, row: dict[str, object]) -> None:
     if progress:
         stages = ", ".join(f"{stage} {row[f'{stage}_ms']} ms" for stage in STAGES)
         progress(
-            f"{row['workload']}, {row['tree']} tree on {row['threads']} thread(s): "
+            f"{row['workload']}, {row['tree']} tree on {row['threads']} thread(s), "
+            f"{row['commit']} commit: "
             f"{row['changed_keys']:,} keys in {row['total_ms']} ms ({stages})"
         )

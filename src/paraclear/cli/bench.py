@@ -29,8 +29,11 @@ def register(commands: Any) -> None:
             "Commit changed keys and recompute the state root with the reference (Python) "
             "tree and the compiled tree (one thread and all), side by side: batches of random "
             "keys in a large state, and the write set of a block of fills executed by the "
-            "clearing house. Each row splits the commit into encode, value hashes, tree and "
-            "root (medians)."
+            "clearing house's compiled engine, committed plain (every key encoded and hashed "
+            "in Python) and hashed (its hot keys' paths and value hashes computed from the "
+            "engine's tables, as the engine commits its own blocks). Each row splits the "
+            "commit into rows (the hashed commit's), encode, value hashes, tree and root "
+            "(medians)."
         ),
     )
     root.add_argument(
