@@ -24,7 +24,7 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.client.envelope import Keypair, SignedTx, sign
+from paraclear.client.envelope import Keypair, SignedTx, encode_signed, sign
 from paraclear.client.errors import BadSignature, Dropped, NonceReplayed, OperatorOnly
 from paraclear.state import keys as k
 from tests.clearing.harness import ONE, PERP, T0, usd
@@ -129,6 +129,26 @@ def test_checked_envelopes_are_admitted_at_once_without_a_signature_check(
     assert isinstance(replayed.exception(timeout=0), NonceReplayed)  # same nonce, same fee
     node.produce_block()
     assert admitted.result(timeout=0).receipt.ok
+
+
+def test_checked_envelopes_with_their_bytes_are_logged_as_given_and_tell_their_waiters(
+    market: tuple[Node, Wallet, list[Wallet]],
+) -> None:
+    """``submit_checked``: the envelope's bytes go to the mempool's count and the block log
+    as given; a refusal reaches its waiter before the call returns, an inclusion once the
+    block is durable."""
+    node, _, (alice, _, _) = market
+    good = _order(alice, Side.BUY, 50_000, ONE)
+    raw = encode_signed(good)
+    admitted: Future[Inclusion] = Future()
+    replayed: Future[Inclusion] = Future()
+    node.submit_checked([(good, raw, admitted), (good, raw, replayed)])
+    assert isinstance(replayed.exception(timeout=0), NonceReplayed) and not admitted.done()
+    assert node.mempool.bytes == len(raw)
+    node.produce_block()
+    inclusion = admitted.result(timeout=0)
+    assert inclusion.receipt.ok
+    assert node.store.block(inclusion.height).envelopes() == [raw]
 
 
 def test_restart_resumes_with_the_same_root_and_books(tmp_path: Path) -> None:

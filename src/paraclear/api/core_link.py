@@ -3,14 +3,15 @@
 ``CoreLink`` listens on a unix socket, on the API server's event loop of the core, and
 serves every front-end that connects:
 
-* ``Submit``: each envelope is decoded and handed to the node as checked
-  (``decode_trusted``, ``Node.submit_many``: the front-end checked its fields and its
-  signature). When a transaction's future
-  resolves (on the persister thread once its block is durable, or on the admission thread
-  when refused), the outcome is queued, and the loop answers a whole burst in one ``Done``
-  at once, each ``Included`` built by ``LocalDesk`` (the node's tape and state hold the
-  block by then). It does not wait for this process's views to include the block: the
-  front-end answers once its own follower has it.
+* ``Submit``: each envelope is decoded and handed to the node as checked, with its bytes
+  (``decode_trusted``, ``Node.submit_checked``: the front-end checked its fields and its
+  signature), each with a ``Ticket`` as its waiter. A ticket queues its transaction's
+  outcome where the node settles it: a refusal wakes the loop at once; the inclusions of a
+  durable block wake it once for the whole block, from the block's listener, which hands
+  the loop the block's ``Committed`` in the same call, so the loop sends the block and then
+  answers the burst in one ``Done``, each ``Included`` built by ``LocalDesk`` (the node's
+  tape and state hold the block by then). It does not wait for this process's views to
+  include the block: the front-end answers once its own follower has it.
 * ``Call``: the request runs through the core's own dispatcher (one implementation of every
   method), in a ``Context`` kept per front-end connection (its account, its heartbeat), whose
   session is a ``RemoteSession``: heartbeats deliver through the link (subscriptions are
@@ -38,8 +39,6 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from concurrent.futures import Future
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ from paraclear.api import feed, link
 from paraclear.api.desk import LocalDesk
 from paraclear.api.rpc import Context, to_rpc_error
 from paraclear.api.server import ApiServer
-from paraclear.chain.core import BlockReport, Inclusion, Node
+from paraclear.chain.core import BlockReport, Inclusion, Node, Pending
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import Transaction
 from paraclear.client.envelope import decode_trusted
@@ -59,7 +58,37 @@ log = logging.getLogger(__name__)
 
 _json = msgspec.json.Encoder()
 
-Resolved = tuple["Peer", link.Envelope, Transaction, OpenOrder | None, "Future[Inclusion]"]
+
+class Ticket:
+    """A forwarded transaction's ``Waiter`` (``Node.submit_checked``): holds its outcome and
+    queues itself for the loop to answer (see the module docstring)."""
+
+    __slots__ = ("before", "core", "outcome", "peer", "rid", "tx")
+
+    def __init__(
+        self, core: CoreLink, peer: Peer, rid: int, tx: Transaction, before: OpenOrder | None
+    ) -> None:
+        self.core = core
+        self.peer = peer
+        self.rid = rid
+        self.tx = tx
+        self.before = before
+        """A cancel's order before it was submitted (``LocalDesk.before``)."""
+        self.outcome: Inclusion | BaseException | None = None
+
+    def set_result(self, result: Inclusion, /) -> None:
+        """Its block is durable: queued; the block's listener wakes the loop."""
+        self.outcome = result
+        self.core.resolved.append(self)
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        """Refused or dropped: queued, and the loop woken."""
+        self.outcome = exception
+        self.core.resolved.append(self)
+        self.core.wake()
+
+    def done(self) -> bool:
+        return self.outcome is not None
 
 
 class RemoteSession:
@@ -143,7 +172,8 @@ class CoreLink:
         self._peers: set[Peer] = set()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._resolved: deque[Resolved] = deque()
+        self.resolved: deque[Ticket] = deque()
+        """Tickets settled and not answered yet (appended on the node's threads)."""
         self._lock = threading.Lock()
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -213,7 +243,7 @@ class CoreLink:
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
-                loop.call_soon_threadsafe(self._send_committed, report)
+                loop.call_soon_threadsafe(self._send_block, report)
         with self._lock:
             wanting, self._wanting = self._wanting, set()
             self._listened = report.block.height
@@ -222,6 +252,12 @@ class CoreLink:
             for peer in wanting:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(peer.writer.send, message)
+
+    def _send_block(self, report: BlockReport) -> None:
+        """On the loop: send a durable block to every front-end, then the answers to its
+        transactions (and whatever else was settled meanwhile)."""
+        self._send_committed(report)
+        self._drain()
 
     def _send_committed(self, report: BlockReport) -> None:
         """On the loop: send a durable block to every front-end."""
@@ -278,30 +314,23 @@ class CoreLink:
     # --- submissions ---------------------------------------------------------------------
 
     def _submit(self, peer: Peer, envelopes: list[link.Envelope]) -> None:
-        accepted = []
+        batch: list[Pending] = []
         refused = []
         for envelope in envelopes:
             try:
-                accepted.append((envelope, decode_trusted(envelope.raw)))
+                signed = decode_trusted(envelope.raw)
             except NodeError as error:
                 refused.append(link.Outcome(envelope.rid, None, to_rpc_error(error).to_object()))
+                continue
+            tx = signed.tx
+            ticket = Ticket(self, peer, envelope.rid, tx, self.desk.before(tx))
+            batch.append((signed, envelope.raw, ticket))
         if refused:
             peer.writer.send(link.Done(refused))
-        befores = [self.desk.before(signed.tx) for _, signed in accepted]
-        futures = self.node.submit_many([signed for _, signed in accepted], checked=True)
-        for (envelope, signed), before, future in zip(accepted, befores, futures, strict=True):
-            future.add_done_callback(partial(self._done, peer, envelope, signed.tx, before))
+        self.node.submit_checked(batch)
 
-    def _done(
-        self,
-        peer: Peer,
-        envelope: link.Envelope,
-        tx: Transaction,
-        before: OpenOrder | None,
-        future: Future[Inclusion],
-    ) -> None:
-        """On the thread that resolved ``future``: queue it, wake the loop once a burst."""
-        self._resolved.append((peer, envelope, tx, before, future))
+    def wake(self) -> None:
+        """Have the loop answer the settled tickets soon (thread-safe; once per burst)."""
         with self._lock:
             if self._scheduled:
                 return
@@ -311,19 +340,20 @@ class CoreLink:
                 self._loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
+        """On the loop: answer every settled ticket, one ``Done`` per front-end."""
         with self._lock:
             self._scheduled = False
-        burst = []
-        while self._resolved:
-            burst.append(self._resolved.popleft())
+        resolved = self.resolved
         outcomes: dict[Peer, list[link.Outcome]] = {}
-        for peer, envelope, tx, before, future in burst:
-            error = future.exception()
-            if error is None:
-                included = self.desk.included(future.result(), tx, before)
-                outcome = link.Outcome(envelope.rid, included, None)
+        while resolved:
+            ticket = resolved.popleft()
+            outcome = ticket.outcome
+            if isinstance(outcome, Inclusion):
+                included = self.desk.included(outcome, ticket.tx, ticket.before)
+                answer = link.Outcome(ticket.rid, included, None)
             else:
-                outcome = link.Outcome(envelope.rid, None, to_rpc_error(error).to_object())
-            outcomes.setdefault(peer, []).append(outcome)
+                assert outcome is not None
+                answer = link.Outcome(ticket.rid, None, to_rpc_error(outcome).to_object())
+            outcomes.setdefault(ticket.peer, []).append(answer)
         for peer, done in outcomes.items():
             peer.writer.send(link.Done(done))

@@ -19,9 +19,11 @@ held from a block's commit to the state until it is durable and ``height`` names
 reader holding it never sees a state the log does not have. ``submit`` returns a
 ``concurrent.futures.Future`` that resolves to an ``Inclusion`` once the block holding the
 transaction is durable on disk (so an acknowledged transaction is never lost by a crash),
-or fails with the node's typed admission error. Listeners get a ``BlockReport`` per block,
-on the persister thread, before the next block commits (the state is the block's while
-they run); they must not block (the API hands them to its event loop).
+or fails with the node's typed admission error (``submit_checked``, for envelopes an API
+front-end checked, tells a ``Waiter`` of the caller's instead). Listeners get a
+``BlockReport`` per block, on the persister thread, before the next block commits (the
+state is the block's while they run); they must not block (the API hands them to its event
+loop).
 
 Full disk: when the store has no room for a block (``StorageFull``: the disk, or the
 ``max_db_bytes`` cap), nothing of the block was written; the node puts its state and books
@@ -51,7 +53,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from paraclear.chain import lookups
 from paraclear.chain.builder import BlockBuilder, Built
@@ -188,6 +190,23 @@ class BlockReport:
 Listener = Callable[[BlockReport], None]
 
 
+class Waiter(Protocol):
+    """Told how a submitted transaction ended: its ``Inclusion`` once its block is durable,
+    or the error that refused or dropped it (a ``concurrent.futures.Future`` is one). Called
+    once, on whichever node thread settled it (``submit_checked``'s caller, the producer,
+    the persister), mostly holding the node's lock: it must not block or call the node."""
+
+    def set_result(self, result: Inclusion, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+    def done(self) -> bool: ...
+
+
+Pending = tuple[SignedTx, bytes | None, Waiter]
+"""A submitted envelope, its encoding if the submitter had it, and who waits for it."""
+
+
 class Node(lookups.StateReads):
     """One node over one data directory. ``start`` runs the admission and producer threads;
     ``produce_block`` runs one block on the caller's thread instead (tests, tools)."""
@@ -248,12 +267,15 @@ class Node(lookups.StateReads):
         """Held from a block's commit to the state until it is durable and ``height`` names
         it (taken by the producer, released by the persister): a reader that holds it sees
         a state, its tree, the log and ``height`` that agree (proofs)."""
-        self._inbox: list[tuple[SignedTx, Future[Inclusion]]] = []
-        self._waiting: dict[int, tuple[SignedTx, Future[Inclusion]]] = {}
+        self._inbox: list[Pending] = []
+        self._waiting: dict[int, Pending] = {}
         """By ``id`` of the transaction object taken from the mempool into a block."""
-        self._futures: dict[tuple[str, int], Future[Inclusion]] = {}
-        """Futures of the transactions in the mempool, by (sender, nonce)."""
+        self._futures: dict[tuple[str, int], tuple[Waiter, bytes | None]] = {}
+        """Waiters (and encodings) of the transactions in the mempool, by (sender, nonce)."""
         self._wake = threading.Condition(self._lock)
+        """Wakes the producer: transactions admitted, a block durable, stopping."""
+        self._arrived = threading.Condition(self._lock)
+        """Wakes the admission thread: envelopes to check in the inbox, stopping."""
         self.received = 0
         """Envelopes submitted so far."""
         self.checked = 0
@@ -289,14 +311,26 @@ class Node(lookups.StateReads):
         their signatures were checked already (by an API front-end, whose process this node
         trusts), so they are admitted to the mempool here and now, on the caller's thread."""
         futures: list[Future[Inclusion]] = [Future() for _ in batch]
+        pending: list[Pending] = [(s, None, f) for s, f in zip(batch, futures, strict=True)]
+        if checked:
+            self.submit_checked(pending)
+            return futures
         with self._lock:
             self.received += len(batch)
-            if checked:
-                self._settle(list(zip(batch, futures, strict=True)), [None] * len(batch))
-            else:
-                self._inbox.extend(zip(batch, futures, strict=True))
-                self._wake.notify_all()
+            self._inbox.extend(pending)
+            self._arrived.notify()
         return futures
+
+    def submit_checked(self, batch: list[Pending]) -> None:
+        """Admit envelopes whose fields and signatures were checked already (by an API
+        front-end, whose process this node trusts) to the mempool, in their order, here and
+        now on the caller's thread; each ``Waiter`` learns how its transaction ended, as
+        ``submit``'s future would (a refusal before this returns). The bytes, where given,
+        are the envelope's encoding (``encode_signed``): the mempool and the block log take
+        them as they are instead of encoding the envelope again."""
+        with self._lock:
+            self.received += len(batch)
+            self._settle(batch, [None] * len(batch))
 
     def admit_pending(self) -> int:
         """Check the signatures of everything submitted so far, in parallel threads, and
@@ -305,47 +339,47 @@ class Node(lookups.StateReads):
             inbox, self._inbox = self._inbox, []
         if not inbox:
             return 0
-        outcomes = self.verifier.verify([signed for signed, _ in inbox], self.chain_id)
+        outcomes = self.verifier.verify([signed for signed, _, _ in inbox], self.chain_id)
         with self._lock:
             return self._settle(inbox, outcomes)
 
     def _settle(
         self,
-        inbox: list[tuple[SignedTx, Future[Inclusion]]],
+        inbox: list[Pending],
         outcomes: list[EnvelopeError | None],
     ) -> int:
         """Admit each envelope whose signature check found nothing wrong, fail the others'
-        futures (lock held). Returns how many were admitted."""
+        waiters (lock held). Returns how many were admitted."""
         admitted = 0
-        for (signed, future), outcome in zip(inbox, outcomes, strict=True):
+        for (signed, raw, waiter), outcome in zip(inbox, outcomes, strict=True):
             refused: NodeError | StorageFull | None = outcome or self.storage_full
             if refused is None:
                 try:
-                    self._admit(signed, future)
+                    self._admit(signed, raw, waiter)
                 except NodeError as error:
                     refused = error
             if refused is not None:
                 self.refused += 1
-                future.set_exception(refused)
+                waiter.set_exception(refused)
                 continue
             admitted += 1
         self.checked += len(inbox)
         if admitted:
-            self._wake.notify_all()
+            self._wake.notify()
         return admitted
 
-    def _admit(self, signed: SignedTx, future: Future[Inclusion]) -> None:
-        """Add to the mempool (lock held); fail the futures of what it replaced or evicted."""
-        evicted = self.mempool.add(signed)
+    def _admit(self, signed: SignedTx, raw: bytes | None, waiter: Waiter) -> None:
+        """Add to the mempool (lock held); fail the waiters of what it replaced or evicted."""
+        evicted = self.mempool.add(signed, None if raw is None else len(raw))
         key = (signed.tx.sender, signed.tx.nonce)
         replaced = self._futures.pop(key, None)
         if replaced is not None:
-            replaced.set_exception(Dropped(*key, "replaced"))
+            replaced[0].set_exception(Dropped(*key, "replaced"))
         if evicted is not None:
             lost = self._futures.pop((evicted.tx.sender, evicted.tx.nonce), None)
             if lost is not None:
-                lost.set_exception(Dropped(evicted.tx.sender, evicted.tx.nonce, "evicted"))
-        self._futures[key] = future
+                lost[0].set_exception(Dropped(evicted.tx.sender, evicted.tx.nonce, "evicted"))
+        self._futures[key] = (waiter, raw)
 
     # --- producing -----------------------------------------------------------------------
 
@@ -370,7 +404,8 @@ class Node(lookups.StateReads):
             taken = self.mempool.take(self.config.max_block_txs)
             for signed in taken:
                 key = (signed.tx.sender, signed.tx.nonce)
-                self._waiting[id(signed.tx)] = (signed, self._futures.pop(key))
+                waiter, raw = self._futures.pop(key)
+                self._waiting[id(signed.tx)] = (signed, raw, waiter)
         if not taken:
             return None
         height, block_time = self._tip[0] + 1, max(self._tip[1], int(self._clock()))
@@ -494,13 +529,14 @@ class Node(lookups.StateReads):
         log.warning("storage full: stopped producing at height %d (%s)", self.height, full)
         with self._lock:
             self.storage_full = full
-            waiting = [f for _, f in self._waiting.values()]
-            waiting += [*self._futures.values(), *(f for _, f in self._inbox)]
+            waiting = [w for _, _, w in self._waiting.values()]
+            waiting += [w for w, _ in self._futures.values()]
+            waiting += [w for _, _, w in self._inbox]
             self._waiting, self._futures, self._inbox = {}, {}, []
             self.mempool = self._new_mempool()
-        for future in waiting:
-            if not future.done():
-                future.set_exception(full)
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(full)
 
     def check_room(self) -> bool:
         """While storage is full: whether a block the size of the one refused fits now; if
@@ -519,7 +555,10 @@ class Node(lookups.StateReads):
 
     def _envelope(self, tx: Transaction) -> bytes:
         waiting = self._waiting.get(id(tx))
-        return encode_signed(waiting[0]) if waiting else b""
+        if waiting is None:
+            return b""
+        signed, raw, _ = waiting
+        return encode_signed(signed) if raw is None else raw
 
     def _after_state(self, built: Built) -> None:
         """The block is committed to the state: the mempool follows it and takes back the
@@ -527,11 +566,11 @@ class Node(lookups.StateReads):
         with self._lock:
             self.mempool.on_committed()
             for tx in built.deferred:
-                signed, future = self._waiting.pop(id(tx))
+                signed, raw, waiter = self._waiting.pop(id(tx))
                 try:
-                    self._admit(signed, future)
+                    self._admit(signed, raw, waiter)
                 except NodeError as error:
-                    future.set_exception(error)
+                    waiter.set_exception(error)
 
     def _after_durable(self, built: Built, result: BlockResult, taken: list[int]) -> None:
         """The block is durable: update the API's views (books, recent trades), then
@@ -550,16 +589,16 @@ class Node(lookups.StateReads):
             ):
                 waiting = self._waiting.pop(id(tx), None)
                 if waiting is not None:
-                    signed, future = waiting
+                    signed, _, waiter = waiting
                     order = order_key(tx)
                     mine = tuple(fills.get(order, ())) if order is not None else ()
                     inclusion = Inclusion(tx_id(signed), height, index, receipt, block_time, mine)
-                    future.set_result(inclusion)
+                    waiter.set_result(inclusion)
             for ident in taken:  # pragma: no cover - a builder bug
                 left = self._waiting.pop(ident, None)
                 if left is not None:
-                    signed, future = left
-                    future.set_exception(
+                    signed, _, waiter = left
+                    waiter.set_exception(
                         RuntimeError(f"{tx_id(signed)} left out of block {height}")
                     )
 
@@ -592,6 +631,7 @@ class Node(lookups.StateReads):
         self._stopping.set()
         with self._lock:
             self._wake.notify_all()
+            self._arrived.notify_all()
         for thread in self._threads:
             thread.join()
         self._threads = []
@@ -628,7 +668,7 @@ class Node(lookups.StateReads):
         while not self._stopping.is_set():
             with self._lock:
                 if not self._inbox:
-                    self._wake.wait(0.05)
+                    self._arrived.wait(0.05)
             self.admit_pending()
 
     def _producer_loop(self) -> None:
@@ -664,13 +704,13 @@ class Node(lookups.StateReads):
             log.error("the block producer stopped", exc_info=error)
             self.failure = error
             with self._lock:
-                for _, future in self._inbox:
-                    future.set_exception(error)
-                for future in self._futures.values():
-                    future.set_exception(error)
-                for _, future in self._waiting.values():  # the blocks in progress
-                    if not future.done():
-                        future.set_exception(error)
+                for _, _, waiter in self._inbox:
+                    waiter.set_exception(error)
+                for waiter, _ in self._futures.values():
+                    waiter.set_exception(error)
+                for _, _, waiter in self._waiting.values():  # the blocks in progress
+                    if not waiter.done():
+                        waiter.set_exception(error)
                 self._inbox, self._futures, self._waiting = [], {}, {}
         finally:
             persister.shutdown(wait=True)

@@ -244,11 +244,12 @@ class Mempool:
 
     def _check_room(self, queue: _Queue, account: str, nonce: int, fee: int) -> _Entry | None:
         """Check a new nonce's gap and the limits; evict to make room. Returns the evicted."""
-        ready_end = queue.base
-        while ready_end in queue.pending:
-            ready_end += 1
-        if nonce > ready_end + self.max_nonce_gap:
-            raise NonceTooFar(account, ready_end, nonce, self.max_nonce_gap)
+        if nonce > queue.base + self.max_nonce_gap:  # else within the gap of any ready run
+            ready_end = queue.base
+            while ready_end in queue.pending:
+                ready_end += 1
+            if nonce > ready_end + self.max_nonce_gap:
+                raise NonceTooFar(account, ready_end, nonce, self.max_nonce_gap)
         if len(queue.pending) >= self.max_per_account:
             raise AccountQueueFull(account, self.max_per_account)
         if self._count < self.max_txs:
