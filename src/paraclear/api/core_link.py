@@ -8,9 +8,9 @@ serves every front-end that connects:
   signature), each with a ``Ticket`` as its waiter. A ticket queues its transaction's
   outcome where the node settles it: a refusal wakes the loop at once; the inclusions of a
   durable block wake it once for the whole block, from the block's listener, which hands
-  the loop the block's ``Committed`` in the same call, so the loop sends the block and then
-  answers the burst in one ``Done``, each ``Included`` built by ``LocalDesk`` (the node's
-  tape and state hold the block by then). It does not wait for this process's views to
+  the loop the block's ``Committed`` in the same call, so the loop answers the burst in one
+  ``Done``, each ``Included`` built by ``LocalDesk`` (the node's tape and state hold the
+  block by then), and sends the block right after it. It does not wait for this process's views to
   include the block: the front-end answers once its own follower has it.
 * ``Call``: the request runs through the core's own dispatcher (one implementation of every
   method), in a ``Context`` kept per front-end connection (its account, its heartbeat), whose
@@ -254,10 +254,12 @@ class CoreLink:
                     loop.call_soon_threadsafe(peer.writer.send, message)
 
     def _send_block(self, report: BlockReport) -> None:
-        """On the loop: send a durable block to every front-end, then the answers to its
-        transactions (and whatever else was settled meanwhile)."""
-        self._send_committed(report)
+        """On the loop: send the answers to a durable block's transactions (and whatever
+        else was settled meanwhile), then the block to every front-end. Answers first: a
+        front-end holds them until its follower has applied the block, and answers them
+        right after applying it, before it publishes the block to its subscribers."""
         self._drain()
+        self._send_committed(report)
 
     def _send_committed(self, report: BlockReport) -> None:
         """On the loop: send a durable block to every front-end."""

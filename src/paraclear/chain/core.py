@@ -583,24 +583,22 @@ class Node(lookups.StateReads):
         for name in built.delisted:
             self.depth.pop(name, None)
         self.tape.record(built.block, result.receipts)
-        with self._lock:
-            for index, (tx, receipt) in enumerate(
-                zip(built.block.txs, result.receipts, strict=True)
-            ):
-                waiting = self._waiting.pop(id(tx), None)
-                if waiting is not None:
-                    signed, _, waiter = waiting
-                    order = order_key(tx)
-                    mine = tuple(fills.get(order, ())) if order is not None else ()
-                    inclusion = Inclusion(tx_id(signed), height, index, receipt, block_time, mine)
-                    waiter.set_result(inclusion)
-            for ident in taken:  # pragma: no cover - a builder bug
-                left = self._waiting.pop(ident, None)
-                if left is not None:
-                    signed, _, waiter = left
-                    waiter.set_exception(
-                        RuntimeError(f"{tx_id(signed)} left out of block {height}")
-                    )
+        with self._lock:  # only the taking: the node's lock is the API loop's too
+            waiting = self._waiting
+            mine = [(index, waiting.pop(id(tx), None)) for index, tx in enumerate(built.block.txs)]
+            left = [waiting.pop(ident) for ident in taken if ident in waiting]
+        receipts = result.receipts
+        for index, pending in mine:
+            if pending is not None:
+                signed, _, waiter = pending
+                order = order_key(signed.tx)
+                own = tuple(fills.get(order, ())) if order is not None else ()
+                inclusion = Inclusion(
+                    tx_id(signed), height, index, receipts[index], block_time, own
+                )
+                waiter.set_result(inclusion)
+        for signed, _, waiter in left:  # pragma: no cover - a builder bug
+            waiter.set_exception(RuntimeError(f"{tx_id(signed)} left out of block {height}"))
 
     # --- threads -------------------------------------------------------------------------
 
