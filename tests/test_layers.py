@@ -104,7 +104,7 @@ def test_execution_loads_no_derivatives_code() -> None:
 
 def test_the_client_and_the_agents_load_no_node_code() -> None:
     loaded = loaded_by("paraclear.client", "paraclear.sim.agents")
-    assert {"paraclear.client.connection", "paraclear.sim.agents.maker"} <= loaded
+    assert {"paraclear.client.async_client", "paraclear.sim.agents.maker"} <= loaded
     assert not [m for m in loaded if m.startswith(NODE)]
 
 

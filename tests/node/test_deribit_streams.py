@@ -16,8 +16,9 @@ from paraclear.api.methods import PublicMethods
 from paraclear.api.rpc import Registry
 from paraclear.api.server import ApiServer, ServerThread
 from paraclear.clearing.transactions import OracleUpdate
-from paraclear.client.connection import Client, ConnectionClosed
+from paraclear.client.connection import Client
 from paraclear.client.envelope import sign
+from paraclear.client.subscription import ConnectionClosed
 from tests.clearing.harness import T0, usd
 from tests.node.support import market
 from tests.node.test_api import CHAIN, Venue

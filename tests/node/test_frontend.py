@@ -30,8 +30,10 @@ from paraclear.chain.core import NodeConfig
 from paraclear.chain.snapshot import encode_entries
 from paraclear.chain.tape import Tape
 from paraclear.clearing.transactions import Deposit, OrderType, PlaceOrder, Side
-from paraclear.client.connection import AsyncClient, ConnectionClosed, RpcError
+from paraclear.client.async_client import AsyncClient
 from paraclear.client.envelope import Keypair, decode_signed, encode_signed, sign
+from paraclear.client.rpc_errors import RpcError
+from paraclear.client.subscription import ConnectionClosed
 
 CHAIN = "paraclear-local"
 WINDOW = 8

@@ -15,8 +15,10 @@ from paraclear.api import rpc
 from paraclear.api.limits import Limits
 from paraclear.api.rpc import RpcError
 from paraclear.api.server import ServerThread
-from paraclear.client.connection import AsyncClient, Client, ConnectionClosed, Stamps
+from paraclear.client.async_client import AsyncClient, Stamps
+from paraclear.client.connection import Client
 from paraclear.client.grants import http_header
+from paraclear.client.subscription import ConnectionClosed
 from tests.node.support import CHAIN, keypair, running
 
 

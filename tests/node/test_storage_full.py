@@ -33,8 +33,10 @@ from paraclear.clearing.transactions import (
     PlaceOrder,
     Side,
 )
-from paraclear.client.connection import AsyncClient, Client, RpcError
+from paraclear.client.async_client import AsyncClient
+from paraclear.client.connection import Client
 from paraclear.client.envelope import Keypair, SignedTx, encode_signed, sign
+from paraclear.client.rpc_errors import RpcError
 from tests.clearing.harness import ONE, PERP, T0, usd
 
 CHAIN = "paraclear-local"

@@ -40,7 +40,7 @@ from paraclear.chain.core import Node, NodeConfig
 from paraclear.chain.storage import BlockStore
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.transactions import Deposit, OracleUpdate
-from paraclear.client.connection import AsyncClient
+from paraclear.client.async_client import AsyncClient
 from paraclear.client.envelope import Keypair, sign
 from paraclear.execution import Block, SequentialExecutor
 from paraclear.numbers import PRICE_SCALE, USDC_SCALE

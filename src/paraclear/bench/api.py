@@ -26,7 +26,7 @@ from paraclear.api.rpc import Registry
 from paraclear.api.server import ApiServer
 from paraclear.clearing.genesis import genesis_state
 from paraclear.clearing.records import HouseConfig, OracleData
-from paraclear.client.connection import AsyncClient
+from paraclear.client.async_client import AsyncClient
 from paraclear.state import keys as k
 
 METHOD = "public/get_index_price"

@@ -38,8 +38,10 @@ from paraclear.bench.load import LOT, MID, PERP, TICK, logged_tx_ids, setup_mark
 from paraclear.chain.replay import replay
 from paraclear.chain.storage import DB_NAME, AcknowledgedBlocksMissing, BlockStore, StorageError
 from paraclear.clearing.transactions import OrderType, PlaceOrder, Side
-from paraclear.client.connection import AsyncClient, ConnectionClosed, RpcError
+from paraclear.client.async_client import AsyncClient
 from paraclear.client.envelope import Keypair
+from paraclear.client.rpc_errors import RpcError
+from paraclear.client.subscription import ConnectionClosed
 
 Progress = Callable[[str], None]
 WAL: Final = DB_NAME + "-wal"

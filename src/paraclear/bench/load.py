@@ -46,8 +46,9 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.client.connection import AsyncClient, RpcError, Stamps
+from paraclear.client.async_client import AsyncClient, Stamps
 from paraclear.client.envelope import Keypair, decode_signed, encode_signed, sign, tx_id
+from paraclear.client.rpc_errors import RpcError
 from paraclear.numbers import PRICE_SCALE, USDC_SCALE
 
 Progress = Callable[[str], None]

@@ -31,8 +31,9 @@ from paraclear.clearing.transactions import (
     Side,
     Transaction,
 )
-from paraclear.client.connection import AsyncClient, RpcError
+from paraclear.client.async_client import AsyncClient
 from paraclear.client.envelope import Keypair
+from paraclear.client.rpc_errors import RpcError
 from paraclear.numbers import PRICE_SCALE, SIZE_SCALE
 
 UNDERLYING: Final = "BTC"
