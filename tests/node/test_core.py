@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -150,17 +149,6 @@ def test_checked_envelopes_with_their_bytes_are_logged_as_given_and_tell_their_w
     inclusion = admitted.result(timeout=0)
     assert inclusion.receipt.ok
     assert node.store.block(inclusion.height).envelopes() == [raw]
-
-
-def test_a_running_node_sets_the_switch_interval_and_stop_puts_it_back(tmp_path: Path) -> None:
-    before = sys.getswitchinterval()
-    node = _node(tmp_path, switch_interval=before / 4)
-    node.start()
-    try:
-        assert sys.getswitchinterval() == before / 4
-    finally:
-        node.stop()
-    assert sys.getswitchinterval() == before
 
 
 def test_restart_resumes_with_the_same_root_and_books(tmp_path: Path) -> None:

@@ -46,7 +46,6 @@ order; not done yet).
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time as wallclock
 from collections.abc import Callable
@@ -93,12 +92,6 @@ DEFAULT_CHAIN_ID: Final = "paraclear-local"
 SERVE_SNAPSHOT_SECONDS: Final = 10.0
 """``snapshot_seconds`` of a served node (``paraclear serve``, ``paraclear bench node``)."""
 ROOM_PROBE_SECONDS: Final = 0.5
-SWITCH_INTERVAL: Final = 0.001
-"""``sys.setswitchinterval`` while a node runs (CPython's default is 0.005 s). The API's
-event loop, the producer and the persister share one interpreter lock: a thread that wants
-it (the loop woken by a front-end's batch or by a durable block) waits until the holder
-blocks or this interval passes. Measured at flat out (``bench node --frontends 2``, three
-pairs): 7,969 / 9,245 / 8,760 orders/s at 5 ms, 8,112 / 9,576 / 9,581 at 1 ms."""
 """While storage is full, how often the producer checks whether a block fits again."""
 
 
@@ -127,9 +120,6 @@ class NodeConfig:
     matcher_processes: int = 1
     """1: books matched in the producer; more: ``ParallelMatcher`` processes."""
     sig_threads: int = 2
-    switch_interval: float | None = SWITCH_INTERVAL
-    """The interpreter's thread switch interval while the node's threads run (seconds; None
-    leaves it as it is): see ``SWITCH_INTERVAL``."""
     snapshot_every: int = 100
     snapshot_seconds: float = 0.0
     """Least wall time between two snapshots: a height that ``snapshot_every`` names is
@@ -295,8 +285,6 @@ class Node(lookups.StateReads):
         """Of those, how many admission refused (counted before their futures fail)."""
         self._listeners: list[Listener] = []
         self._threads: list[threading.Thread] = []
-        self._switch_was: float | None = None
-        """The switch interval ``start`` replaced (``NodeConfig.switch_interval``)."""
         self._stopping = threading.Event()
         self._snapshot_at: float | None = None
         """When the last snapshot was saved (``wallclock.monotonic``); None: not yet."""
@@ -623,9 +611,6 @@ class Node(lookups.StateReads):
         if self._threads:
             return
         self._stopping.clear()
-        if self.config.switch_interval is not None:
-            self._switch_was = sys.getswitchinterval()
-            sys.setswitchinterval(self.config.switch_interval)
         loops = [("admission", self._admission_loop), ("verifier", self._verify_log)]
         if produce:
             loops.append(("producer", self._producer_loop))
@@ -648,9 +633,6 @@ class Node(lookups.StateReads):
         for thread in self._threads:
             thread.join()
         self._threads = []
-        if self._switch_was is not None:
-            sys.setswitchinterval(self._switch_was)
-            self._switch_was = None
         self.verifier.close()
         self.matcher.close()
         if isinstance(self.executor, ParallelExecutor):
