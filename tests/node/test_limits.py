@@ -86,3 +86,16 @@ def test_deep_frames_are_found_and_brackets_in_strings_do_not_count() -> None:
     assert not deeper_than(b'{"label": "' + b"[" * 1_000 + b'"}', 32)
     assert not deeper_than(b'["\\\\", [[1]]]', 3) and deeper_than(b'["\\\\", [[[1]]]]', 3)
     assert nesting_depth(b"") == 0 and nesting_depth(b"1") == 0
+
+
+@given(st.text(alphabet='[]{}"\\ab', max_size=80), st.integers(0, 6))
+def test_deeper_than_agrees_with_the_walk_on_arbitrary_text(text: str, limit: int) -> None:
+    """Its reductions (brackets and quotes only, strings dropped, pairs removed) answer as
+    the readable walk does, balanced or not, with or without backslashes."""
+    assert deeper_than(text.encode(), limit) == (reference_depth(text) > limit)
+
+
+@given(json_values, st.integers(0, 6))
+def test_deeper_than_agrees_with_the_walk_over_every_json_value(value: object, limit: int) -> None:
+    text = msgspec.json.encode(value)
+    assert deeper_than(text, limit) == (reference_depth(text.decode()) > limit)

