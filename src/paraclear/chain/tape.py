@@ -161,8 +161,11 @@ class Tape:
         return tape
 
     def record(self, block: Block[Transaction], receipts: Sequence[Receipt]) -> None:
-        """Add what one committed block did, in transaction order."""
-        numbers: dict[str, int] = {}
+        """Add what one committed block did, in transaction order. A fill keeps the oracle
+        of its moment (an update earlier in the block counts); the block's fills of an
+        instrument are then added together, and make one candle merged into the minute's."""
+        fills: dict[str, list[tuple[OrderFilled, OracleData | None]]] = {}
+        oracles = self.oracles
         for tx, receipt in zip(block.txs, receipts, strict=True):
             if not receipt.ok:
                 continue
@@ -170,9 +173,11 @@ class Tape:
                 self._oracle(tx, block.time)
             for event in receipt.events:
                 if isinstance(event, OrderFilled):
-                    number = numbers.get(event.instrument, 0)
-                    numbers[event.instrument] = number + 1
-                    self._fill(block, event, number)
+                    name = event.instrument
+                    made = fills.get(name)
+                    if made is None:
+                        made = fills[name] = []
+                    made.append((event, oracles.get(_underlying(name))))
                 elif isinstance(event, FundingPaid):
                     self._funding(event, block.time)
                 elif isinstance(event, ExpirySettled):
@@ -185,6 +190,9 @@ class Tape:
                             event.positions,
                         )
                     )
+        for name, made in fills.items():
+            self._fills(block, name, made)
+            self._candle(name, block.time, [fill for fill, _ in made])
         self.height = block.height
 
     def _oracle(self, tx: OracleUpdate, time: int) -> None:
@@ -196,34 +204,42 @@ class Tape:
         else:
             history.append(oracle)
 
-    def _fill(self, block: Block[Transaction], fill: OrderFilled, number: int) -> None:
-        name = fill.instrument
-        seq = self.seq.get(name, 0) + 1
-        self.seq[name] = seq
-        if number == 0:
-            starts = self._starts.setdefault(name, deque(maxlen=RECENT_TRADES))
-            starts.append((block.height, seq))
+    def _fills(
+        self,
+        block: Block[Transaction],
+        name: str,
+        made: list[tuple[OrderFilled, OracleData | None]],
+    ) -> None:
+        """Keep a block's fills of one instrument (at least one), numbered in its order."""
+        seq = self.seq.get(name, 0)
+        height, time = block.height, block.time
+        starts = self._starts.setdefault(name, deque(maxlen=RECENT_TRADES))
+        starts.append((height, seq + 1))
         trades = self.trades.setdefault(name, deque(maxlen=RECENT_TRADES))
         previous = trades[-1] if trades else None
-        trades.append(
-            TapeTrade(
-                block.height,
-                block.time,
-                fill,
-                number,
-                seq,
-                _tick_direction(previous, fill.price),
-                self.oracles.get(_underlying(name)),
+        for number, (fill, oracle) in enumerate(made):
+            seq += 1
+            previous = TapeTrade(
+                height, time, fill, number, seq, _tick_direction(previous, fill.price), oracle
             )
-        )
-        self._candle(name, block.time, fill)
+            trades.append(previous)
+        self.seq[name] = seq
 
-    def _candle(self, name: str, time: int, fill: OrderFilled) -> None:
+    def _candle(self, name: str, time: int, fills: list[OrderFilled]) -> None:
+        """Merge a block's fills of one instrument (at least one, all at ``time``) into the
+        candle of their minute."""
         candles = self.candles.setdefault(name, deque(maxlen=CANDLE_MINUTES))
         start = time - time % MINUTE
-        cost = notional(fill.price, fill.size)
-        price = fill.price
-        candle = Candle(start, price, price, price, price, fill.size, cost)
+        prices = [fill.price for fill in fills]
+        candle = Candle(
+            start,
+            prices[0],
+            max(prices),
+            min(prices),
+            prices[-1],
+            sum(fill.size for fill in fills),
+            sum(notional(fill.price, fill.size) for fill in fills),
+        )
         if candles and candles[-1].start == start:
             candles[-1] = merged(candles[-1], candle)
         else:
