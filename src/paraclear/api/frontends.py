@@ -49,7 +49,7 @@ class Frontends:
     """``count`` front-end processes on ``host:port``; see the module docstring."""
 
     def __init__(
-        self, count: int, socket_path: Path, host: str, port: int, sig_threads: int = 2
+        self, count: int, socket_path: Path, host: str, port: int, sig_threads: int = 1
     ) -> None:
         self.count = count
         self.socket_path = socket_path
