@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 BOOK_DEPTH: Final = 10
 """Levels per side in ``book.*`` messages."""
+ORDER_EVENTS: Final = (OrderPlaced, OrderAmended, OrderClosed)
+"""Events that change one order (a fill changes two)."""
 
 Levels = Sequence[tuple[int, int]]
 Published = Callable[[BlockReport, Any, Any], None]
@@ -172,7 +174,7 @@ class Publisher:
                     fills[event.instrument] = None
                     touched.setdefault(event.taker, {})[event.taker_order] = None
                     touched.setdefault(event.maker, {})[event.maker_order] = None
-                elif isinstance(event, OrderPlaced | OrderAmended | OrderClosed):
+                elif isinstance(event, ORDER_EVENTS):
                     touched.setdefault(event.account, {})[event.order] = None
         for tx, receipt in zip(block.txs, receipts, strict=True):
             if isinstance(tx, OracleUpdate) and receipt.ok:
