@@ -210,9 +210,12 @@ def publish_followed(
 
 
 def publish_core_messages(hub: Hub, published: link.Published) -> None:
-    """Publish the core's ``blocks`` and ``totals`` messages of a block."""
-    if published.stats:  # numbered for every block, as the core's publisher does
-        hub.publish_now("blocks", msgspec.json.decode(published.stats))
+    """Publish the core's ``blocks`` and ``totals`` messages of a block (decoded only if
+    someone listens: ``blocks`` is numbered for every block all the same, as the core's
+    publisher numbers it)."""
+    if published.stats:
+        listened = hub.listening("blocks")
+        hub.publish_now("blocks", msgspec.json.decode(published.stats) if listened else None)
     if published.totals and hub.listening("totals"):
         hub.publish_now("totals", msgspec.json.decode(published.totals))
 
