@@ -21,6 +21,7 @@ from paraclear.clearing.transactions import ListInstrument, OrderType
 from paraclear.client.envelope import sign
 from tests.clearing.harness import CALL
 from tests.node.test_api import CHAIN, Venue
+from tests.node.test_deribit_streams import publish_index
 from tests.node.test_frontend import EMPTY
 
 WIDE = {"start_timestamp": 0, "end_timestamp": 2**62}
@@ -142,6 +143,8 @@ def same_as_core(follower: Follower, venue: Venue) -> bool:
         and follower.depth == node.depth
         and follower.tape.seq == node.tape.seq
         and follower.tape.recent("BTC-PERP") == node.tape.recent("BTC-PERP")
+        and follower.tape.oracles == node.tape.oracles
+        and follower.tape.index_history == node.tape.index_history
         and follower.state.root() == node.state.root()
     )
 
@@ -165,6 +168,8 @@ def test_a_follower_that_misses_a_block_or_starts_midway_catches_up_from_a_snaps
             if n == 2:  # while blocks flow
                 late = CoreClient(str(link_path.path))
                 await late.connect()
+            if n == 4:  # an oracle update followed, and fills after it that keep it
+                await asyncio.to_thread(publish_index, venue, 3, 61_000)
         assert late is not None
         deadline = asyncio.get_running_loop().time() + 60
         while not (same_as_core(lossy.follower, venue) and same_as_core(late.follower, venue)):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -43,9 +43,9 @@ from paraclear.api.rpc import Context, Registry
 from paraclear.chain import lookups
 from paraclear.chain.snapshot import decode_entries
 from paraclear.chain.store_records import MARGIN_MODELS
-from paraclear.chain.tape import Tape
+from paraclear.chain.tape import Tape, oracle_updates
 from paraclear.clearing.machine import ClearingMachine
-from paraclear.clearing.transactions import Transaction
+from paraclear.clearing.transactions import OracleUpdate, Transaction
 from paraclear.execution import Block, Receipt
 from paraclear.execution.wire import WireCodec
 from paraclear.state import Key, State
@@ -86,6 +86,26 @@ FOLLOWED: Final = (
 """The methods a front-end answers from its follower (and ``private/get_account_summary``,
 whose ``next_nonce`` the core gives)."""
 
+
+class TxType(msgspec.Struct):
+    """A transaction's tag alone: decoding a block as these skips every other field (no
+    transaction built, no names checked), ~0.13 us a transaction against ~0.62."""
+
+    type: str
+
+
+class Followed(NamedTuple):
+    """What a followed block gives the tape and the publisher: its height, time and
+    receipts, and its oracle updates by index (all they read of its transactions)."""
+
+    height: int
+    time: int
+    receipts: list[Receipt]
+    updates: dict[int, OracleUpdate]
+
+
+ORACLE_UPDATE: Final = OracleUpdate.__struct_config__.tag
+_block_types: Final = msgspec.msgpack.Decoder(Block[TxType])
 _block_decoder: Final = msgspec.msgpack.Decoder(Block[Transaction])
 _receipts: Final = WireCodec(ClearingMachine())
 
@@ -171,25 +191,31 @@ class Follower(lookups.StateReads):
         self.snapshots += 1
         self.loaded.set()
 
-    def follow(self, block: link.Committed) -> tuple[Block[Transaction], list[Receipt]] | None:
-        """Apply ``block`` if it is the next one; its transactions and receipts, or None if
+    def follow(self, block: link.Committed) -> Followed | None:
+        """Apply ``block`` if it is the next one; what the publisher needs of it, or None if
         the follower has it (or waits for a snapshot). Raises ``MissedBlock`` if one is
-        missing before it (the caller asks for a snapshot)."""
+        missing before it (the caller asks for a snapshot). Its transactions are decoded
+        in full only if one of them is an oracle update (``TxType``)."""
         if self.resyncing or not self.loaded.is_set() or block.height <= self.height:
             return None
         if block.height != self.height + 1:
             self.resyncing = True
             raise MissedBlock(self.height, block.height)
-        decoded = _block_decoder.decode(block.block)
+        types = _block_types.decode(block.block).txs
+        updates: dict[int, OracleUpdate] = {}
+        if any(tx.type == ORACLE_UPDATE for tx in types):
+            updates = oracle_updates(_block_decoder.decode(block.block).txs)
         receipts = _receipts.decode_receipts(block.receipts)
+        if len(receipts) != len(types):
+            raise ValueError(f"block {block.height}: {len(receipts)} receipts, {len(types)} txs")
         assert isinstance(self.state, FollowerState)
         self.state.follow(decode_entries(block.writes), block.deleted, block.root)
         self.depth.update(block.books)
         for name in block.delisted:
             self.depth.pop(name, None)
-        self.tape.record(decoded, receipts)
+        self.tape.record_receipts(block.height, block.time, receipts, updates)
         self.height, self.block_time = block.height, block.time
-        return decoded, receipts
+        return Followed(block.height, block.time, receipts, updates)
 
     # --- what the read methods ask of a node (with ``StateReads``) --------------------------
 
@@ -199,11 +225,7 @@ class Follower(lookups.StateReads):
         return value if isinstance(value, int) else 0
 
 
-def publish_followed(
-    publisher: Publisher,
-    block: link.Committed,
-    applied: tuple[Block[Transaction], list[Receipt]],
-) -> None:
+def publish_followed(publisher: Publisher, block: link.Committed, applied: Followed) -> None:
     """Publish a block the follower applied to the front-end's subscribers: what the
     publisher builds from the follower."""
     publisher.publish_market(*applied, block.books)

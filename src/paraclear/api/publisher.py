@@ -48,10 +48,11 @@ from paraclear.api.reads import PositionsParams, ReadMethods, ReadNode, SummaryP
 from paraclear.api.rpc import Context
 from paraclear.api.totals import HouseTotals
 from paraclear.chain.core import BlockReport, Node
+from paraclear.chain.tape import oracle_updates
 from paraclear.clearing.events import OrderAmended, OrderClosed, OrderFilled, OrderPlaced
 from paraclear.clearing.records import MarkData
-from paraclear.clearing.transactions import OracleUpdate, Transaction
-from paraclear.execution import Block, Receipt
+from paraclear.clearing.transactions import OracleUpdate
+from paraclear.execution import Receipt
 from paraclear.state import keys as k
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,9 @@ class Publisher:
                 log.exception("cannot build a message for blocks")
         for published in self.on_published:
             published(report, stats, totals)
-        self.publish_market(report.block, report.result.receipts, books)
+        block = report.block
+        receipts = report.result.receipts
+        self.publish_market(block.height, block.time, receipts, oracle_updates(block.txs), books)
         if stats is not None:
             self._publish("blocks", lambda: stats, always=True)
         if totals is not None:
@@ -153,13 +156,15 @@ class Publisher:
 
     def publish_market(
         self,
-        block: Block[Transaction],
+        height: int,
+        time: int,
         receipts: Sequence[Receipt],
+        updates: Mapping[int, OracleUpdate],
         books: Mapping[str, tuple[Levels, Levels]],
     ) -> None:
-        """On the loop: publish a block's market data and account changes (every channel
-        but ``blocks`` and ``totals``), and wake whoever waits for the block."""
-        height, time = block.height, block.time
+        """On the loop: publish block ``height``'s market data and account changes (every
+        channel but ``blocks`` and ``totals``) from its receipts, its oracle updates by
+        index and the books it changed, and wake whoever waits for the block."""
         self.height = max(self.height, height)
         ready = [waiter for at, waiter in self._waiters if at <= self.height]
         self._waiters = [(at, waiter) for at, waiter in self._waiters if at > self.height]
@@ -176,9 +181,9 @@ class Publisher:
                     touched.setdefault(event.maker, {})[event.maker_order] = None
                 elif isinstance(event, ORDER_EVENTS):
                     touched.setdefault(event.account, {})[event.order] = None
-        for tx, receipt in zip(block.txs, receipts, strict=True):
-            if isinstance(tx, OracleUpdate) and receipt.ok:
-                self.streams.oracle(tx.underlying, time)
+        for index, update in sorted(updates.items()):
+            if receipts[index].ok:
+                self.streams.oracle(update.underlying, time)
         for name, (bids, asks) in books.items():
             self._publish_book(name, bids, asks, height, time)
         for name in fills:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, NamedTuple
 
 from paraclear.chain.store_errors import StorageError
@@ -161,16 +161,31 @@ class Tape:
         return tape
 
     def record(self, block: Block[Transaction], receipts: Sequence[Receipt]) -> None:
-        """Add what one committed block did, in transaction order. A fill keeps the oracle
-        of its moment (an update earlier in the block counts); the block's fills of an
-        instrument are then added together, and make one candle merged into the minute's."""
+        """Add what one committed block did, in transaction order (``record_receipts``).
+        Raises ValueError if the receipts are not one per transaction."""
+        if len(receipts) != len(block.txs):
+            raise ValueError(f"{len(receipts)} receipts for {len(block.txs)} transactions")
+        self.record_receipts(block.height, block.time, receipts, oracle_updates(block.txs))
+
+    def record_receipts(
+        self,
+        height: int,
+        time: int,
+        receipts: Sequence[Receipt],
+        updates: Mapping[int, OracleUpdate],
+    ) -> None:
+        """Add what block ``height`` did, from its receipts and its oracle updates by index
+        (all the tape reads of its transactions). A fill keeps the oracle of its moment (an
+        update earlier in the block counts); the block's fills of an instrument are then
+        added together, and make one candle merged into the minute's."""
         fills: dict[str, list[tuple[OrderFilled, OracleData | None]]] = {}
         oracles = self.oracles
-        for tx, receipt in zip(block.txs, receipts, strict=True):
+        for index, receipt in enumerate(receipts):
             if not receipt.ok:
                 continue
-            if isinstance(tx, OracleUpdate):
-                self._oracle(tx, block.time)
+            update = updates.get(index) if updates else None
+            if update is not None:
+                self._oracle(update, time)
             for event in receipt.events:
                 if isinstance(event, OrderFilled):
                     name = event.instrument
@@ -179,21 +194,17 @@ class Tape:
                         made = fills[name] = []
                     made.append((event, oracles.get(_underlying(name))))
                 elif isinstance(event, FundingPaid):
-                    self._funding(event, block.time)
+                    self._funding(event, time)
                 elif isinstance(event, ExpirySettled):
                     self.settlements.append(
                         Settlement(
-                            block.time,
-                            block.height,
-                            event.instrument,
-                            event.settlement_price,
-                            event.positions,
+                            time, height, event.instrument, event.settlement_price, event.positions
                         )
                     )
         for name, made in fills.items():
-            self._fills(block, name, made)
-            self._candle(name, block.time, [fill for fill, _ in made])
-        self.height = block.height
+            self._fills(height, time, name, made)
+            self._candle(name, time, [fill for fill, _ in made])
+        self.height = height
 
     def _oracle(self, tx: OracleUpdate, time: int) -> None:
         oracle = OracleData(tx.index_price, tx.atm_vol_ppm, tx.skew_ppm, time)
@@ -205,14 +216,10 @@ class Tape:
             history.append(oracle)
 
     def _fills(
-        self,
-        block: Block[Transaction],
-        name: str,
-        made: list[tuple[OrderFilled, OracleData | None]],
+        self, height: int, time: int, name: str, made: list[tuple[OrderFilled, OracleData | None]]
     ) -> None:
         """Keep a block's fills of one instrument (at least one), numbered in its order."""
         seq = self.seq.get(name, 0)
-        height, time = block.height, block.time
         starts = self._starts.setdefault(name, deque(maxlen=RECENT_TRADES))
         starts.append((height, seq + 1))
         trades = self.trades.setdefault(name, deque(maxlen=RECENT_TRADES))
@@ -305,6 +312,11 @@ class Tape:
             sum(c.cost for c in day),
             change,
         )
+
+
+def oracle_updates(txs: Sequence[Transaction]) -> dict[int, OracleUpdate]:
+    """A block's oracle updates by their index in it."""
+    return {index: tx for index, tx in enumerate(txs) if isinstance(tx, OracleUpdate)}
 
 
 def _underlying(name: str) -> str:
