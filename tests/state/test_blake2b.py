@@ -3,12 +3,20 @@
 import hashlib
 import random
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.state.blake2b import blake2b_256, hash_many
+from paraclear.state.blake2b import (
+    LANES,
+    blake2b_256,
+    compress_lanes,
+    hash_many,
+    lane_words,
+    start_lanes,
+)
 from paraclear.state.compiled import PARALLEL_MIN_VALUES, hash_rows, set_threads
 
 
@@ -54,3 +62,29 @@ def test_hash_rows_on_threads_matches_hashlib_for_every_message(threads, count):
     finally:
         set_threads(previous)
     assert [row.tobytes() for row in out] == [reference(m) for m in messages]
+
+
+@numba.njit(cache=False)
+def _hash_lanes(words, length):  # type: ignore[no-untyped-def]
+    """Hash ``LANES`` messages of ``length`` bytes given as their little-endian words by
+    lane (``words[w, lane]``, zero-padded to whole blocks) with ``compress_lanes``."""
+    h = np.empty((8, LANES), dtype=np.uint64)
+    start_lanes(h)
+    blocks = max(1, (length + 127) // 128)
+    for block in range(blocks):
+        v12, v14 = lane_words(min(128 * (block + 1), length), block == blocks - 1)
+        compress_lanes(h, np.ascontiguousarray(words[16 * block : 16 * block + 16]), v12, v14)
+    return h
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 65, 127, 128, 129, 255, 256, 300, 513])
+def test_eight_lanes_at_once_match_hashlib_for_every_lane(length):
+    rng = random.Random(length)
+    messages = [rng.randbytes(length) for _ in range(LANES)]
+    padded = max(1, (length + 127) // 128) * 128
+    words = np.stack(
+        [np.frombuffer(m.ljust(padded, b"\0"), dtype="<u8") for m in messages], axis=1
+    ).astype(np.uint64)
+    h = _hash_lanes(np.ascontiguousarray(words), length)
+    digests = [h[:4, lane].astype("<u8").tobytes() for lane in range(LANES)]
+    assert digests == [reference(m) for m in messages]

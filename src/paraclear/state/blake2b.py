@@ -8,15 +8,27 @@ so that callers can hash independent subtrees in parallel threads.
 ``hash_into`` hashes one message; ``hash_many`` hashes a batch of messages laid end to end in
 one buffer (``offsets[i]:offsets[i + 1]`` is message ``i``), one call for a whole block's
 values instead of one ``hashlib`` call per value.
+
+``compress_lanes`` compresses one block of ``LANES`` independent messages at once: each
+word of the working vector is a vector of ``LANES`` 64-bit integers, written directly as
+LLVM IR, which this machine's compiler turns into AVX-512 instructions (one 512-bit
+register per word, rotations as single instructions) and another machine's into what it
+has. Eight lanes compress in about the time of one scalar compression (0.022 against
+0.17 us a block per message, measured here): callers that hash many equal-length
+messages (the tree's leaves, and its branches level by level) lay them out by lane.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
+import llvmlite.ir as llvmir  # type: ignore[import-untyped]
 import numba
 import numpy as np
 import numpy.typing as npt
+from numba.core import types
+from numba.extending import intrinsic
 
 from paraclear.jit import helper
 
@@ -38,6 +50,30 @@ _IV: Final = np.array(
 )
 # Parameter block word 0 for an unkeyed 32-byte digest: digest length, fanout 1, depth 1.
 _PARAM0: Final = np.uint64(0x01010000 | DIGEST_SIZE)
+_SIGMA: Final = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    (14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3),
+    (11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4),
+    (7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8),
+    (9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13),
+    (2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9),
+    (12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11),
+    (13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10),
+    (6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5),
+    (10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0),
+)
+"""RFC 7693's message schedule; rounds 10 and 11 use rows 0 and 1."""
+_MIX_STEPS: Final = (
+    (0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+    (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14),
+)  # fmt: skip
+"""The words each G of a round mixes, in order."""
+LANES: Final = 8
+"""Messages ``compress_lanes`` compresses at once: eight 64-bit lanes fill a 512-bit
+vector register."""
+LITTLE_ENDIAN: Final = sys.byteorder == "little"
+"""Whether ``uint64`` views of byte rows read their words as BLAKE2b does (callers that
+view digests as words check it)."""
 
 Bytes = npt.NDArray[np.uint8]
 Offsets = npt.NDArray[np.int64]
@@ -160,6 +196,84 @@ def hash_into(data, start, length, out, out_start, scratch):  # type: ignore[no-
             break
     for i in range(DIGEST_SIZE):
         out[out_start + i] = np.uint8((h[i >> 3] >> np.uint64(8 * (i & 7))) & np.uint64(0xFF))
+
+
+def _compress_lanes(typingctx, h, m, v12, v14):  # type: ignore[no-untyped-def]
+    """Compress one 128-byte block of each of ``LANES`` messages into their states: ``h``
+    is ``uint64[8, LANES]`` (word ``i`` of lane ``l`` at ``h[i, l]``), ``m`` is
+    ``uint64[16, LANES]`` (the block's message words, by lane), both C-contiguous.
+    ``v12`` and ``v14`` are the working vector's words 12 and 14 for every lane
+    (``IV[4] ^ t`` and ``IV[6]``, inverted on the last block): the lanes' messages have
+    the same length. The same arithmetic as ``_compress``, RFC 7693's F, on vectors."""
+    del typingctx
+    signature = types.void(h, m, v12, v14)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        word = llvmir.IntType(64)
+        lanes = llvmir.VectorType(word, LANES)
+        index = llvmir.IntType(32)
+
+        def at(pointer: Any, i: int) -> Any:
+            return builder.gep(pointer, [llvmir.Constant(index, i)])
+
+        def splat(value: Any) -> Any:
+            blank = llvmir.Constant(lanes, llvmir.Undefined)
+            first = builder.insert_element(blank, value, llvmir.Constant(index, 0))
+            zeros = llvmir.Constant(llvmir.VectorType(index, LANES), [0] * LANES)
+            return builder.shuffle_vector(first, blank, zeros)
+
+        def const(value: int) -> Any:
+            return llvmir.Constant(lanes, [value] * LANES)
+
+        def rotr(x: Any, n: int) -> Any:
+            return builder.or_(builder.lshr(x, const(n)), builder.shl(x, const(64 - n)))
+
+        hs = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ms = context.make_array(sig.args[1])(context, builder, args[1]).data
+        hp = builder.bitcast(hs, lanes.as_pointer())
+        mp = builder.bitcast(ms, lanes.as_pointer())
+        state = [builder.load(at(hp, i), align=8) for i in range(8)]
+        words = [builder.load(at(mp, i), align=8) for i in range(16)]
+        iv = [int(x) for x in _IV]
+        v = [*state, *map(const, iv[:4]), splat(args[2]), const(iv[5])]
+        v += [splat(args[3]), const(iv[7])]
+        for r in range(12):
+            x = [words[w] for w in _SIGMA[r % 10]]
+            for g, (a, b, c, d) in enumerate(_MIX_STEPS):
+                v[a] = builder.add(builder.add(v[a], v[b]), x[2 * g])
+                v[d] = rotr(builder.xor(v[d], v[a]), 32)
+                v[c] = builder.add(v[c], v[d])
+                v[b] = rotr(builder.xor(v[b], v[c]), 24)
+                v[a] = builder.add(builder.add(v[a], v[b]), x[2 * g + 1])
+                v[d] = rotr(builder.xor(v[d], v[a]), 16)
+                v[c] = builder.add(v[c], v[d])
+                v[b] = rotr(builder.xor(v[b], v[c]), 63)
+        for i in range(8):
+            builder.store(builder.xor(state[i], builder.xor(v[i], v[i + 8])), at(hp, i), align=8)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+compress_lanes: Any = intrinsic(_compress_lanes)
+
+
+@_helper
+def start_lanes(h):  # type: ignore[no-untyped-def]
+    """Set every lane of ``h`` (``uint64[8, LANES]``) to the initial state of an unkeyed
+    32-byte digest."""
+    for i in range(8):
+        for lane in range(LANES):
+            h[i, lane] = _IV[i]
+    for lane in range(LANES):
+        h[0, lane] ^= _PARAM0
+
+
+@_helper
+def lane_words(t, last):  # type: ignore[no-untyped-def]
+    """Words 12 and 14 of the working vector for a block ending at byte ``t`` (below
+    2**62) of messages of one length, ``last`` if it is their final block."""
+    return _IV[4] ^ np.uint64(t), ~_IV[6] if last else _IV[6]
 
 
 @_jit

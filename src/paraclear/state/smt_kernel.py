@@ -15,10 +15,13 @@ returns them.
 
 A batch is the rows ``idx`` of the change arrays ``cpath`` (``uint8[k, 32]``), ``cvh`` and
 ``cdel`` (delete when true); a path given twice keeps its last row, as in ``smt``. Each
-branch on a changed path is visited once and rehashed on the way back up: one compression per
-changed leaf and five per dirty branch (513 bytes). A change that sets a leaf to the value
-hash it already holds (or deletes a path that is absent) changes nothing: the leaf is not
-rehashed, and neither is a branch none of whose subtrees changed.
+branch on a changed path is visited once; the nodes to rehash are listed on the way back up
+and hashed once the walk is done, ``LANES`` messages at a time (``blake2b.compress_lanes``):
+the changed leaves first (one compression each), then the dirty branches level by level,
+deepest first (five each, 513 bytes), so that a branch is hashed after its children. A change
+that sets a leaf to the value hash it already holds (or deletes a path that is absent)
+changes nothing: the leaf is not rehashed, and neither is a branch none of whose subtrees
+changed.
 
 Bounds: depths are at most 64 (a branch at depth ``d`` has two leaves differing below
 nibble ``d``, so ``d <= 63``); row counts stay below ``MAX_ROWS`` = 2**31 - 2 so that refs fit
@@ -34,7 +37,13 @@ import numba
 import numpy as np
 
 from paraclear.jit import helper
-from paraclear.state.blake2b import hash_into
+from paraclear.state.blake2b import (
+    LANES,
+    LITTLE_ENDIAN,
+    compress_lanes,
+    lane_words,
+    start_lanes,
+)
 
 META_ROOT: Final = 0
 META_BRANCHES: Final = 1  # rows of kids/bdig in use or freed (high-water mark)
@@ -51,6 +60,8 @@ _BUILD: Final = 1
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 _helper: Any = helper(boundscheck=False)
+if not LITTLE_ENDIAN:  # digests are read as little-endian words (``_hash_leaves``)
+    raise ImportError("the compiled sparse Merkle tree needs a little-endian machine")
 
 
 @_helper
@@ -156,30 +167,107 @@ def _same_row(a, i, b, j):  # type: ignore[no-untyped-def]
 
 
 @_helper
-def _hash_node(kids, bdig, lpath, lvh, ldig, row, leaf, msg, scratch):  # type: ignore[no-untyped-def]
-    """Rehash leaf ``row`` (``leaf``: ``H(0x00 ‖ path ‖ value_hash)``) or branch ``row``
-    (``H(0x01 ‖ its 16 child digests)``, empty children as 32 zero bytes)."""
-    if leaf:
-        msg[0] = 0
-        for i in range(32):
-            msg[1 + i] = lpath[row, i]
-            msg[33 + i] = lvh[row, i]
-        hash_into(msg, 0, _LEAF_MSG, ldig[row], 0, scratch)
-        return
-    msg[0] = 1
-    for n in range(16):
-        ref = kids[row, n]
-        at = 1 + 32 * n
-        if ref > 0:
-            for i in range(32):
-                msg[at + i] = bdig[ref - 1, i]
-        elif ref < 0:
-            for i in range(32):
-                msg[at + i] = ldig[-ref - 1, i]
-        else:
-            for i in range(32):
-                msg[at + i] = 0
-    hash_into(msg, 0, _BRANCH_MSG, bdig[row], 0, scratch)
+def _pushed(rows, n, value):  # type: ignore[no-untyped-def]
+    """``rows`` with ``value`` at ``n`` (a copy twice as long if it is full)."""
+    if n == len(rows):
+        grown = np.empty(2 * n + 16, dtype=np.int64)
+        grown[:n] = rows
+        rows = grown
+    rows[n] = value
+    return rows
+
+
+@_helper
+def _hash_leaves(lpath, lvh, ldig, rows, n, h, m):  # type: ignore[no-untyped-def]
+    """Set the digest ``H(0x00 ‖ path ‖ value_hash)`` of leaves ``rows[:n]``, ``LANES`` at a
+    time. The 65-byte message is read as words: the leading byte shifts every word of path
+    and value hash by 8 bits (message word ``w`` is ``x[w] << 8 | x[w - 1] >> 56``)."""
+    paths, values, digests = lpath.view(np.uint64), lvh.view(np.uint64), ldig.view(np.uint64)
+    v12, v14 = lane_words(_LEAF_MSG, True)
+    for first in range(0, n, LANES):
+        count = min(LANES, n - first)
+        start_lanes(h)
+        for lane in range(LANES):
+            row = rows[first + lane] if lane < count else rows[first]
+            carry = np.uint64(0)
+            for w in range(8):
+                x = paths[row, w] if w < 4 else values[row, w - 4]
+                m[w, lane] = (x << np.uint64(8)) | carry
+                carry = x >> np.uint64(56)
+            m[8, lane] = carry
+            for w in range(9, 16):
+                m[w, lane] = np.uint64(0)
+        compress_lanes(h, m, v12, v14)
+        for lane in range(count):
+            row = rows[first + lane]
+            for i in range(4):
+                digests[row, i] = h[i, lane]
+
+
+@_helper
+def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-untyped-def]
+    """Set the digest ``H(0x01 ‖ 16 child digests)`` of branches ``rows[:n]``, ``LANES`` at a
+    time (their children's digests must be current: hash deeper branches first). The
+    513-byte message is five blocks of the children's words shifted by the leading byte;
+    ``words`` (``uint64[64, LANES]``) holds each lane's 64 child words."""
+    branches, leaves = bdig.view(np.uint64), ldig.view(np.uint64)
+    for first in range(0, n, LANES):
+        count = min(LANES, n - first)
+        start_lanes(h)
+        for lane in range(LANES):
+            row = rows[first + lane] if lane < count else rows[first]
+            for c in range(16):
+                ref = kids[row, c]
+                for i in range(4):
+                    if ref > 0:
+                        words[4 * c + i, lane] = branches[ref - 1, i]
+                    elif ref < 0:
+                        words[4 * c + i, lane] = leaves[-ref - 1, i]
+                    else:
+                        words[4 * c + i, lane] = np.uint64(0)
+        for block in range(5):
+            for w in range(16):
+                at = 16 * block + w
+                for lane in range(LANES):
+                    if at == 0:
+                        m[w, lane] = (words[0, lane] << np.uint64(8)) | np.uint64(1)
+                    elif at < 64:
+                        high = words[at, lane] << np.uint64(8)
+                        m[w, lane] = high | (words[at - 1, lane] >> np.uint64(56))
+                    elif at == 64:
+                        m[w, lane] = words[63, lane] >> np.uint64(56)
+                    else:
+                        m[w, lane] = np.uint64(0)
+            v12, v14 = lane_words(min(128 * (block + 1), _BRANCH_MSG), block == 4)
+            compress_lanes(h, m, v12, v14)
+        for lane in range(count):
+            row = rows[first + lane]
+            for i in range(4):
+                branches[row, i] = h[i, lane]
+
+
+@_helper
+def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, lanes):  # type: ignore[no-untyped-def]
+    """Hash the leaves ``leaves[:nl]``, then the branches ``branches[:nb]`` deepest first
+    (``depths``: each one's depth), so that every branch is hashed after its children."""
+    h, m, words = lanes
+    _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
+    starts = np.zeros(MAX_DEPTH + 2, dtype=np.int64)
+    for j in range(nb):
+        starts[MAX_DEPTH - depths[j] + 1] += 1  # deepest first
+    for d in range(MAX_DEPTH + 1):
+        starts[d + 1] += starts[d]
+    order = np.empty(nb, dtype=np.int64)
+    for j in range(nb):
+        slot = MAX_DEPTH - depths[j]
+        order[starts[slot]] = branches[j]
+        starts[slot] += 1
+    lo = 0
+    for d in range(MAX_DEPTH + 1):  # starts[d] is now where depth MAX_DEPTH - d ends
+        hi = starts[d]
+        if hi > lo:
+            _hash_branches(kids, bdig, ldig, order[lo:hi], hi - lo, h, m, words)
+        lo = hi
 
 
 @_helper
@@ -190,8 +278,8 @@ def workspace(rows):  # type: ignore[no-untyped-def]
     return (
         np.empty(rows + 1, dtype=np.int64),  # tmp
         np.empty(rows + 1, dtype=np.int64),  # items
-        np.empty(_BRANCH_MSG, dtype=np.uint8),  # msg
-        np.empty(24, dtype=np.uint64),  # scratch
+        np.empty(rows + 1, dtype=np.int64),  # leaves to hash (one per path at most)
+        np.empty(2 * rows + 16, dtype=np.int64),  # branches to hash (grown if need be)
         np.empty(16, dtype=np.int64),  # fill
         np.empty(levels, dtype=np.int64),  # f_mode
         np.empty(levels, dtype=np.int64),  # f_ref: update: branch row; build: unused
@@ -201,6 +289,11 @@ def workspace(rows):  # type: ignore[no-untyped-def]
         np.empty((levels, 17), dtype=np.int64),  # f_starts
         np.empty((levels, 16), dtype=np.int32),  # f_kids
         np.empty(levels, dtype=np.bool_),  # f_dirty: whether a child's subtree changed
+        (
+            np.empty((8, LANES), dtype=np.uint64),  # lane states
+            np.empty((16, LANES), dtype=np.uint64),  # lane message words
+            np.empty((64, LANES), dtype=np.uint64),  # a branch's child words, by lane
+        ),
     )
 
 
@@ -214,8 +307,10 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
     m = len(idx)
     if m == 0:
         return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
-    tmp, items, msg, scratch, fill = work[:5]
-    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[5:]
+    tmp, items, leaves, branches, fill = work[:5]
+    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[5:13]
+    depths = np.empty(len(branches), dtype=np.int64)
+    nl = nb = 0  # leaves and branches to hash once the walk is done (their children first)
     sp = -1  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
     # frame below (or becomes the root when the stack is empty).
@@ -266,7 +361,8 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                                 lpath[leaf, i] = cpath[last, i]
                         for i in range(32):
                             lvh[leaf, i] = cvh[last, i]
-                        _hash_node(kids, bdig, lpath, lvh, ldig, leaf, True, msg, scratch)
+                        leaves[nl] = leaf
+                        nl += 1
                         result = -leaf - 1
                 else:
                     sp += 1
@@ -308,7 +404,9 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                         _give(bfree, meta, META_BFREE, branch)
                         result = only
                 if changed and result == branch + 1:
-                    _hash_node(kids, bdig, lpath, lvh, ldig, branch, False, msg, scratch)
+                    branches = _pushed(branches, nb, branch)
+                    depths = _pushed(depths, nb, f_depth[sp])
+                    nb += 1
             else:
                 refs = f_kids[sp]
                 filled, only = 0, 0
@@ -327,7 +425,9 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                     for c in range(16):
                         kids[branch, c] = refs[c]
                     count[branch] = filled
-                    _hash_node(kids, bdig, lpath, lvh, ldig, branch, False, msg, scratch)
+                    branches = _pushed(branches, nb, branch)
+                    depths = _pushed(depths, nb, f_depth[sp])
+                    nb += 1
                     result = branch + 1
             sp -= 1
             if sp < 0:
@@ -342,5 +442,6 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
             count[branch] += (1 if result != 0 else 0) - (1 if old_ref != 0 else 0)
         else:
             f_kids[sp, n] = result
+    _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, work[13])
     meta[META_ROOT] = result
     return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
