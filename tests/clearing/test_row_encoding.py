@@ -7,6 +7,7 @@ from the rows equal ``codec.key_path``."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from paraclear.clearing.kernels.encode import (
     W_PORTFOLIO,
     W_POSITION,
     W_RESERVED,
+    bound,
 )
 from paraclear.clearing.kernels.hashed import RowHasher
 from paraclear.clearing.kernels.layout import (
@@ -45,6 +47,7 @@ from paraclear.clearing.kernels.layout import (
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.margin import StandardMargin
 from paraclear.clearing.records import OpenOrder, Position
+from paraclear.state import compiled
 from paraclear.state import keys as k
 from paraclear.state.codec import encode, key_path, value_hash
 
@@ -77,6 +80,11 @@ def _check(
     got = hasher.encodings(tables, array, rows, entries, flat)
     want = [b"" if value is None else encode(value) for value in values]
     assert got == want
+    room = (tables.accounts, hasher.longest_name, hasher.longest_account)
+    at = np.array(rows, dtype=np.int64)
+    lists_given = np.zeros(0, dtype=np.int64) if flat is None else flat
+    assert bound(array, at, *room, lists_given) >= sum(map(len, got))
+    assert bound(array, at, *room, lists_given, each=True) >= max(map(len, got))
     hashes, deleted = hasher.hash_values(tables, array, rows, entries, flat)
     assert deleted.tolist() == [value is None for value in values]
     for digest, value in zip(hashes, values, strict=True):
@@ -228,3 +236,35 @@ def test_a_list_of_open_orders_past_64_bits_leaves_its_account_to_the_handlers()
     tables.route(k.open_orders("b"), (1, 2**63 - 1))
     assert tables.accounts[[tables.account("a"), tables.account("b")], A_WIDE].tolist() == [1, 0]
     assert tables.open_orders[tables.account("b")] == [1, 2**63 - 1]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_batch_hashed_in_slices_on_threads_hashes_every_entry_as_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Entries are encoded and hashed by slices on the tree's threads from
+    ``PARALLEL_MIN_VALUES`` (lowered here): every value hash and deletion is the one of its
+    own entry, whichever slice it fell in."""
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_VALUES", 64)
+    tables = Tables(StandardMargin())
+    kinds, rows, values = [], [], []
+    for at in range(500):
+        account = tables.account(f"a{at}")
+        tables.accounts[account, A_COLL] = at * 7919 % 1000 - 300 if at % 5 else 0
+        position = tables.position(account, tables.instrument(f"I{at % 13}"))
+        size = (at * 31 % 17 - 8) * 10**at % 2**62
+        tables.positions[position, [P_SIZE, P_QUOTE, P_FIDX]] = size, -at, at * at
+        kinds += [W_COLLATERAL, W_POSITION]
+        rows += [account, position]
+        collateral = int(tables.accounts[account, A_COLL])
+        values += [collateral or None, Position(size, -at, at * at) if size else None]
+    previous = compiled.set_threads(threads)
+    try:
+        hashes, deleted = RowHasher().hash_values(tables, np.array(kinds), rows)
+    finally:
+        compiled.set_threads(previous)
+    assert deleted.tolist() == [value is None for value in values]
+    assert sum(deleted.tolist()) > 50
+    for digest, value in zip(hashes, values, strict=True):
+        if value is not None:
+            assert digest.tobytes() == value_hash(value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import pairwise
 from typing import Any, Final
@@ -47,10 +47,10 @@ other work (load 9, normal priority) they gained nothing (8,192: 26.4 -> 29.2 ms
 
 PARALLEL_MIN_VALUES: Final = 4_096
 """Batches of at least this many values are hashed in contiguous slices on the tree's
-threads (``hash_rows``). A value is one or two BLAKE2b compressions (~0.2 µs each here), so
-a slice of 2,048 outweighs the hand-over to a pooled thread (tens of µs): 30,000 values of
-40-120 bytes took 5.8 ms on one thread and 3.0 ms on two (medians, under real-time
-priority)."""
+threads (``in_slices``: ``hash_rows``, and the row hasher's encoders). A value is one or
+two BLAKE2b compressions (~0.2 µs each here), so a slice of 2,048 outweighs the hand-over
+to a pooled thread (tens of µs): 30,000 values of 40-120 bytes took 5.8 ms on one thread
+and 3.0 ms on two (medians, under real-time priority)."""
 
 Rows = npt.NDArray[np.uint8]
 Indices = npt.NDArray[np.int64]
@@ -244,19 +244,27 @@ def hash_values(encodings: bytearray, ends: Sequence[int]) -> tuple[Rows, Flags]
 def hash_rows(data: Rows, offsets: Indices, out: Rows) -> None:
     """``blake2b.hash_many``: BLAKE2b-256 of message ``i`` (``data[offsets[i]:offsets[i +
     1]]``) into row ``i`` of ``out``; batches of at least ``PARALLEL_MIN_VALUES`` in one
-    contiguous slice per thread (``threads``), the first in the calling thread."""
-    count = len(out)
+    contiguous slice per thread (``in_slices``)."""
+
+    def hash_slice(start: int, end: int) -> None:
+        hash_many(data, offsets[start : end + 1], out[start:end])
+
+    in_slices(hash_slice, len(out))
+
+
+def in_slices(work: Callable[[int, int], None], count: int) -> None:
+    """``work(start, end)`` over ``range(count)`` in one call, or, from
+    ``PARALLEL_MIN_VALUES``, in one contiguous slice per thread (``threads``; ``work``
+    releases the interpreter lock), the first in the calling thread. Re-raises what a
+    slice raised, once every slice is done."""
     parts = min(threads(), count // (PARALLEL_MIN_VALUES // 2))
     if count < PARALLEL_MIN_VALUES or parts < 2:
-        hash_many(data, offsets, out)
+        work(0, count)
         return
     cuts = [count * part // parts for part in range(parts + 1)]
-    futures = [
-        _executor().submit(hash_many, data, offsets[start : end + 1], out[start:end])
-        for start, end in pairwise(cuts[1:])
-    ]
+    futures = [_executor().submit(work, start, end) for start, end in pairwise(cuts[1:])]
     try:
-        hash_many(data, offsets[: cuts[1] + 1], out[: cuts[1]])
+        work(0, cuts[1])
     finally:
         wait(futures)
     for future in futures:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from itertools import chain, compress, pairwise
+from itertools import chain, pairwise
 from time import perf_counter
 from typing import Final, Literal
 
@@ -141,7 +141,7 @@ class State:
         if hashed is not None and hashed.keys:
             rest = _uncovered(writes, hashed)
             early = _EarlyTree.start(self._tree, hashed)
-            gone = list(compress(hashed.keys, hashed.deleted.tolist()))
+            gone = hashed.gone()
         try:
             self._set(data, known, rest.items(), batch, unknown, fresh)
             if gone is not None:  # the hashed keys, all at once (the others again, unchanged)

@@ -1,6 +1,9 @@
 """The hot keys of a block committed from the tables: their tree paths and value hashes,
-computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b), so that
-``State.apply`` does not encode them again (``HashedWrites``).
+computed in compiled code from the rows (``encode.encode_rows``, each entry hashed with
+BLAKE2b as soon as it is encoded, large batches in slices on the tree's threads), so that
+``State.apply`` does not encode them again (``HashedWrites``). Their keys are handed over
+as picks from the tables' lists of keys (``PickedKeys``): ``State.apply`` reads only the
+deleted ones.
 
 Only the keys whose latest write in the block was a flush of the tables are hashed from the
 rows (``block_rows.BlockRows``); the others are committed from their values as before, so
@@ -13,8 +16,8 @@ Paths are cached per row: an account row's key paths and a position row's path a
 computed in one batch, for the rows committed for the first time; an order row's path
 likewise, with the account row and nonce it was computed for (a row freed and given to
 another order computes its new order's path at its first commit); a counter's path once
-per key. Positions' and orders' keys are encoded in compiled code (``encode.encode_rows``)
-and hashed with the values (``compiled.hash_rows``: large batches on the tree's threads).
+per key. Positions' and orders' keys are encoded and hashed in compiled code
+(``encode.encode_rows``) as the values are.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ from paraclear.clearing.kernels.layout import (
 from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE
 from paraclear.state.codec import key_paths, lock_nibble
-from paraclear.state.compiled import hash_rows
-from paraclear.state.hashed import HashedWrites, Rows
+from paraclear.state.compiled import in_slices
+from paraclear.state.hashed import HashedWrites, PickedKeys, Rows
 from paraclear.state.keys import account_lock
 
 if TYPE_CHECKING:
@@ -92,9 +95,12 @@ def _array(values: Iterable[int], count: int) -> Int64Array:
 
 
 class _Entries(NamedTuple):
-    """Entries for ``encode_rows`` (what, of which row, the item) with their keys' paths."""
+    """Entries for ``encode_rows`` (what, of which row, the item) with their keys (as
+    ``PickedKeys`` takes them: the keys of ``source`` at ``picks``, or all of it) and
+    paths."""
 
-    keys: list[Key]
+    source: Sequence[Key]
+    picks: Int64Array | None
     kinds: Int64Array
     rows: Int64Array
     items: Int64Array
@@ -147,7 +153,7 @@ class RowHasher:
             self._orders(tables, block),
             self._counters(block, data, pending),
         )
-        keys = list(chain.from_iterable(part.keys for part in parts))
+        keys = PickedKeys([(part.source, part.picks) for part in parts])
         kinds = np.concatenate([part.kinds for part in parts])
         rows = np.concatenate([part.rows for part in parts])
         items = np.concatenate([part.items for part in parts])
@@ -167,13 +173,13 @@ class RowHasher:
         at, slots = np.nonzero((bits[keep, None] & FIELD_MASKS[None, :]) != 0)
         accounts = accounts[keep][at]
         at_keys = accounts * ACCOUNT_KEYS + slots
-        keys = list(map(tables.account_keys.__getitem__, at_keys.tolist()))
         listed = tables.open_orders
         lists, starts = _flat(list(map(listed.__getitem__, accounts[slots == LISTS].tolist())))
         items = np.zeros(len(accounts), dtype=np.int64)
         items[slots == LISTS] = starts
         paths = self._account_paths(tables, accounts)[accounts, slots]
-        return _Entries(keys, FIELD_KINDS[slots], accounts, items, paths), lists
+        entries = _Entries(tables.account_keys, at_keys, FIELD_KINDS[slots], accounts, items, paths)
+        return entries, lists
 
     def _few_accounts(
         self, tables: Tables, block: BlockRows, accounts: Int64Array
@@ -192,35 +198,31 @@ class RowHasher:
                     slots.append(slot)
             if bits & ACCOUNT_FIELDS[LISTS][0] and not wide:
                 listed.append(tables.open_orders[row])
-        named = zip(rows, slots, strict=True)
-        keys = [tables.account_keys[row * ACCOUNT_KEYS + at] for row, at in named]
         lists, starts = _flat(listed)
         at, fields = np.array(rows, dtype=np.int64), np.array(slots, dtype=np.int64)
+        picks = at * ACCOUNT_KEYS + fields
         items = np.zeros(len(rows), dtype=np.int64)
         items[fields == LISTS] = starts
         paths = self._account_paths(tables, at)[at, fields]
-        return _Entries(keys, FIELD_KINDS[fields], at, items, paths), lists
+        return _Entries(tables.account_keys, picks, FIELD_KINDS[fields], at, items, paths), lists
 
     def _positions(self, tables: Tables, block: BlockRows) -> _Entries:
         positions = _array(block.positions, len(block.positions))
         owners = tables.positions[positions, P_ACCT]
         positions = positions[tables.accounts[owners, A_WIDE] == 0]
-        keys = list(map(tables.position_keys.__getitem__, positions.tolist()))
         kinds = np.full(len(positions), W_POSITION, dtype=np.int64)
         paths = self._position_paths(tables, positions)[positions]
-        return _Entries(keys, kinds, positions, np.zeros_like(positions), paths)
+        zeros = np.zeros_like(positions)
+        return _Entries(tables.position_keys, positions, kinds, positions, zeros, paths)
 
     def _orders(self, tables: Tables, block: BlockRows) -> _Entries:
         """Orders left open (``W_ORDER``) or closed (``W_DELETE``)."""
         current = block.current_orders()
-        keys = block.order_keys
-        if len(current) < len(keys):
-            keys = list(map(keys.__getitem__, current.tolist()))
         entries = block.orders[current]
         rows, owners = entries[:, E_ROW], entries[:, [E_ACCT, E_NONCE]]
         kinds = np.where(entries[:, E_LIVE] == 1, W_ORDER, W_DELETE)
         paths = self._order_paths(tables, rows, owners)
-        return _Entries(keys, kinds, rows, np.zeros_like(rows), paths)
+        return _Entries(block.order_keys, current, kinds, rows, np.zeros_like(rows), paths)
 
     def _counters(
         self, block: BlockRows, data: Mapping[Key, object], pending: Mapping[Key, object]
@@ -229,7 +231,8 @@ class RowHasher:
         keys = _counted(block.counters, data, pending)
         values = np.array([pending[key] for key in keys], dtype=np.int64)
         kinds = np.full(len(keys), W_INT, dtype=np.int64)
-        return _Entries(keys, kinds, np.zeros_like(values), values, self._counter_paths(keys))
+        paths = self._counter_paths(keys)
+        return _Entries(keys, None, kinds, np.zeros_like(values), values, paths)
 
     def encodings(
         self,
@@ -240,7 +243,7 @@ class RowHasher:
         lists: Int64Array | None = None,
     ) -> list[bytes]:
         """The canonical encoding of each entry (empty: absent), for tests."""
-        out, ends = self._encode(tables, kinds, rows, items, lists)
+        out, ends, _ = self._encode(tables, kinds, rows, items, lists, False)
         return [out[a:b].tobytes() for a, b in pairwise([0, *ends.tolist()])]
 
     def hash_values(
@@ -253,12 +256,8 @@ class RowHasher:
     ) -> tuple[Rows, np.ndarray]:
         """BLAKE2b-256 of each entry's encoding, and whether it is absent (``items`` and
         ``lists`` as ``encode_rows`` takes them)."""
-        out, ends = self._encode(tables, kinds, rows, items, lists)
-        offsets = np.zeros(len(ends) + 1, dtype=np.int64)
-        offsets[1:] = ends
-        hashes = np.empty((len(ends), DIGEST_SIZE), dtype=np.uint8)
-        hash_rows(out, offsets, hashes)
-        return hashes, offsets[1:] == offsets[:-1]
+        _, lengths, hashes = self._encode(tables, kinds, rows, items, lists, True)
+        return hashes, lengths == 0
 
     def _encode(
         self,
@@ -267,21 +266,36 @@ class RowHasher:
         rows: Int64Array | list[int],
         items: Int64Array | None,
         lists: Int64Array | None,
-    ) -> tuple[Rows, Int64Array]:
+        hashing: bool,
+    ) -> tuple[Rows, Int64Array, Rows]:
+        """``encode_rows`` of the entries: their encodings end to end and where each ends;
+        or (``hashing``) each one's length and hash, each entry hashed as soon as it is
+        encoded, large batches in slices on the tree's threads (``compiled.in_slices``)."""
         self._catch_up(tables)
+        kinds = np.ascontiguousarray(kinds)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
         items = np.zeros(len(entries), np.int64) if items is None else np.ascontiguousarray(items)
         lists = np.zeros(0, dtype=np.int64) if lists is None else lists
-        accounts = tables.accounts
-        size = bound(kinds, entries, accounts, self.longest_name, self.longest_account, lists)
-        out = np.empty(max(size, 1), np.uint8)
+        longest = self.longest_name, self.longest_account
+        size = max(bound(kinds, entries, tables.accounts, *longest, lists, hashing), 1)
+        out = np.empty(size, np.uint8)
         ends = np.zeros(len(entries), dtype=np.int64)
-        encode_rows(
-            kinds, entries, items, tables.accounts, tables.account_positions, tables.positions,
-            tables.orders, self.names, self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS,
-            self.account_names, self.account_ends, lists, out, ends,
-        )  # fmt: skip
-        return out, ends
+        hashes = np.empty((len(entries) if hashing else 0, DIGEST_SIZE), dtype=np.uint8)
+
+        def encode(start: int, end: int) -> None:
+            encode_rows(
+                kinds[start:end], entries[start:end], items[start:end], tables.accounts,
+                tables.account_positions, tables.positions, tables.orders, self.names,
+                self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS, self.account_names,
+                self.account_ends, lists, out if start == 0 else np.empty(size, np.uint8),
+                ends[start:end], hashes[start:end],
+            )  # fmt: skip
+
+        if hashing:
+            in_slices(encode, len(entries))
+        else:
+            encode(0, len(entries))
+        return out, ends, hashes
 
     def _catch_up(self, tables: Tables) -> None:
         """The names of the account and instrument rows made since."""
