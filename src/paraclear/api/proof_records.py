@@ -4,6 +4,7 @@ house's totals consist of, and how one record is served (see ``paraclear.api.pro
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -63,18 +64,23 @@ def proof_json(proof: Proof) -> dict[str, Any]:
 
 
 class Captured(NamedTuple):
-    """Records with their proofs as a state held them at ``height`` (under ``root``), kept
-    as they are and turned into JSON only when asked (``answer``)."""
+    """Records with their proofs as a state held them at ``height`` (under ``root``): the
+    keys, their values and their proofs, kept as they are (the proofs as the compiled walk
+    left them, ``State.prove_many``) and turned into ``Proof`` objects and JSON only when
+    asked (``answer``)."""
 
     height: int
     root: bytes
-    records: list[tuple[Key, object, Proof]]
+    keys: list[Key]
+    values: list[object]
+    proofs: Sequence[Proof]
 
     def answer(self) -> dict[str, Any]:
+        records = zip(self.keys, self.values, self.proofs, strict=True)
         return {
             "height": self.height,
             "state_root": self.root.hex(),
-            "records": [record_json(*record) for record in self.records],
+            "records": [record_json(*record) for record in records],
         }
 
 
@@ -91,7 +97,8 @@ def record_json(key: Key, value: object, proof: Proof) -> dict[str, Any]:
 def capture(state: State, height: int, keys: list[Key]) -> Captured:
     """``keys``' records at ``height`` (whose state ``state`` is; the caller holds the
     node's state lock)."""
-    return Captured(height, state.root(), [(key, state.get(key), state.prove(key)) for key in keys])
+    values = [state.get(key) for key in keys]
+    return Captured(height, state.root(), keys, values, state.prove_many(keys))
 
 
 def proven_records(state: State, height: int, keys: list[Key]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, pairwise
 from time import perf_counter
 from typing import Final, Literal
@@ -230,6 +230,15 @@ class State:
         """An inclusion (or exclusion) proof of ``key`` against ``root()``."""
         self._sync()
         return self._tree.prove(self._path(key))
+
+    def prove_many(self, keys: Iterable[Key]) -> Sequence[Proof]:
+        """``prove`` of each of ``keys``, in order: on the compiled tree in one compiled walk,
+        each proof made as it is read (``prove_kernel.ProvenPaths``)."""
+        self._sync()
+        paths = [self._path(key) for key in keys]
+        if isinstance(self._tree, CompiledTree):
+            return self._tree.prove_many(paths)
+        return [self._tree.prove(path) for path in paths]
 
     def tree(self) -> SparseMerkleTree:
         """The tree, caught up with every commit (read-only: never update it)."""
