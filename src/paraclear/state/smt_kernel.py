@@ -187,8 +187,8 @@ def _hash_leaves(lpath, lvh, ldig, rows, n, h, m):  # type: ignore[no-untyped-de
     for first in range(0, n, LANES):
         count = min(LANES, n - first)
         start_lanes(h)
-        for lane in range(LANES):
-            row = rows[first + lane] if lane < count else rows[first]
+        for lane in range(count):  # the other lanes hash what they hold, unread
+            row = rows[first + lane]
             carry = np.uint64(0)
             for w in range(8):
                 x = paths[row, w] if w < 4 else values[row, w - 4]
@@ -214,8 +214,8 @@ def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-u
     for first in range(0, n, LANES):
         count = min(LANES, n - first)
         start_lanes(h)
-        for lane in range(LANES):
-            row = rows[first + lane] if lane < count else rows[first]
+        for lane in range(count):  # the other lanes hash what they hold, unread
+            row = rows[first + lane]
             for c in range(16):
                 ref = kids[row, c]
                 for i in range(4):
@@ -226,17 +226,21 @@ def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-u
                     else:
                         words[4 * c + i, lane] = np.uint64(0)
         for block in range(5):
-            for w in range(16):
-                at = 16 * block + w
-                for lane in range(LANES):
+            if block < 4:  # each lane loop branch-free: one vector operation a word
+                for w in range(16):
+                    at = 16 * block + w
                     if at == 0:
-                        m[w, lane] = (words[0, lane] << np.uint64(8)) | np.uint64(1)
-                    elif at < 64:
+                        for lane in range(LANES):
+                            m[0, lane] = (words[0, lane] << np.uint64(8)) | np.uint64(1)
+                        continue
+                    for lane in range(LANES):
                         high = words[at, lane] << np.uint64(8)
                         m[w, lane] = high | (words[at - 1, lane] >> np.uint64(56))
-                    elif at == 64:
-                        m[w, lane] = words[63, lane] >> np.uint64(56)
-                    else:
+            else:
+                for lane in range(LANES):
+                    m[0, lane] = words[63, lane] >> np.uint64(56)
+                for w in range(1, 16):
+                    for lane in range(LANES):
                         m[w, lane] = np.uint64(0)
             v12, v14 = lane_words(min(128 * (block + 1), _BRANCH_MSG), block == 4)
             compress_lanes(h, m, v12, v14)
@@ -252,19 +256,25 @@ def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, 
     (``depths``: each one's depth), so that every branch is hashed after its children."""
     h, m, words = lanes
     _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
-    starts = np.zeros(MAX_DEPTH + 2, dtype=np.int64)
+    if nb == 0:
+        return
+    deepest, shallowest = depths[0], depths[0]
+    for j in range(1, nb):
+        deepest, shallowest = max(deepest, depths[j]), min(shallowest, depths[j])
+    levels = deepest - shallowest + 1  # a counting sort over the levels present, deepest first
+    ends = np.zeros(levels + 1, dtype=np.int64)
     for j in range(nb):
-        starts[MAX_DEPTH - depths[j] + 1] += 1  # deepest first
-    for d in range(MAX_DEPTH + 1):
-        starts[d + 1] += starts[d]
+        ends[deepest - depths[j] + 1] += 1
+    for d in range(levels):
+        ends[d + 1] += ends[d]
     order = np.empty(nb, dtype=np.int64)
     for j in range(nb):
-        slot = MAX_DEPTH - depths[j]
-        order[starts[slot]] = branches[j]
-        starts[slot] += 1
+        slot = deepest - depths[j]
+        order[ends[slot]] = branches[j]
+        ends[slot] += 1
     lo = 0
-    for d in range(MAX_DEPTH + 1):  # starts[d] is now where depth MAX_DEPTH - d ends
-        hi = starts[d]
+    for d in range(levels):  # ends[d] is now where depth ``deepest - d`` ends
+        hi = ends[d]
         if hi > lo:
             _hash_branches(kids, bdig, ldig, order[lo:hi], hi - lo, h, m, words)
         lo = hi
@@ -280,6 +290,7 @@ def workspace(rows):  # type: ignore[no-untyped-def]
         np.empty(rows + 1, dtype=np.int64),  # items
         np.empty(rows + 1, dtype=np.int64),  # leaves to hash (one per path at most)
         np.empty(2 * rows + 16, dtype=np.int64),  # branches to hash (grown if need be)
+        np.empty(2 * rows + 16, dtype=np.int64),  # their depths (likewise)
         np.empty(16, dtype=np.int64),  # fill
         np.empty(levels, dtype=np.int64),  # f_mode
         np.empty(levels, dtype=np.int64),  # f_ref: update: branch row; build: unused
@@ -290,9 +301,9 @@ def workspace(rows):  # type: ignore[no-untyped-def]
         np.empty((levels, 16), dtype=np.int32),  # f_kids
         np.empty(levels, dtype=np.bool_),  # f_dirty: whether a child's subtree changed
         (
-            np.empty((8, LANES), dtype=np.uint64),  # lane states
-            np.empty((16, LANES), dtype=np.uint64),  # lane message words
-            np.empty((64, LANES), dtype=np.uint64),  # a branch's child words, by lane
+            np.zeros((8, LANES), dtype=np.uint64),  # lane states
+            np.zeros((16, LANES), dtype=np.uint64),  # lane message words
+            np.zeros((64, LANES), dtype=np.uint64),  # a branch's child words, by lane
         ),
     )
 
@@ -307,9 +318,8 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
     m = len(idx)
     if m == 0:
         return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
-    tmp, items, leaves, branches, fill = work[:5]
-    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[5:13]
-    depths = np.empty(len(branches), dtype=np.int64)
+    tmp, items, leaves, branches, depths, fill = work[:6]
+    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[6:14]
     nl = nb = 0  # leaves and branches to hash once the walk is done (their children first)
     sp = -1  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
@@ -442,6 +452,6 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
             count[branch] += (1 if result != 0 else 0) - (1 if old_ref != 0 else 0)
         else:
             f_kids[sp, n] = result
-    _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, work[13])
+    _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, work[14])
     meta[META_ROOT] = result
     return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
