@@ -6,6 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.clearing import ClearingMachine
+from paraclear.execution import execute_block
+from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
 from paraclear.state import keys as k
 from paraclear.state.compiled import CompiledTree
@@ -124,3 +127,32 @@ def test_state_prove_many_proves_present_and_absent_keys_as_prove_does(kind):
     assert list(proofs) == [state.prove(key) for key in keys]
     for key, proof in zip(keys, proofs, strict=True):
         assert verify_value(state.root(), key, data.get(key), proof)
+
+
+def test_a_state_committed_elsewhere_catches_up_before_proving_many():
+    reference, lazy = State(), State()
+    writes = {k.collateral(f"a{n}"): n % 4 for n in range(40)}  # every fourth absent
+    reference.apply(writes)
+    lazy.apply_hashed(writes, reference.root())
+    keys = list(writes)
+    assert list(lazy.prove_many(keys)) == list(reference.prove_many(keys))
+    lazy.apply_hashed({k.collateral("zz"): 1}, b"\x01" * 32)  # a wrong root
+    with pytest.raises(RuntimeError, match="disagrees"):
+        lazy.prove_many(keys)
+
+
+def test_the_keys_of_real_blocks_are_proven_as_the_reference_state_proves_them():
+    workload = Workload(WorkloadConfig(seed=8, accounts=40, txs_per_block=100))
+    machine = ClearingMachine(workload.model)
+    compiled = workload.genesis()
+    reference = State(compiled.data, tree="reference")
+    block = workload.setup_block()
+    for _ in range(4):
+        execute_block(compiled, block, machine)
+        execute_block(reference, block, machine)
+        block = workload.next_block(compiled)
+    keys = [*compiled.data, k.collateral("nobody"), k.open_interest("NONE-PERP")]
+    proofs = compiled.prove_many(keys)
+    assert list(proofs) == list(reference.prove_many(keys))
+    for key, proof in zip(keys, proofs, strict=True):
+        assert verify_value(compiled.root(), key, compiled.data.get(key), proof)
