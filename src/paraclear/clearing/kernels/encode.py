@@ -47,7 +47,6 @@ from paraclear.clearing.kernels.layout import (
     P_SIZE,
     Int64Array,
 )
-from paraclear.state.blake2b import DIGEST_SIZE, hash_into
 from paraclear.state.pack import INT_MAX_BYTES, put_array, put_bool, put_int, put_map, put_str
 
 W_DELETE: Final = 0
@@ -81,8 +80,8 @@ _helper: Any = numba.njit(inline="always")
 
 @_helper
 def _put_portfolio(out, at, row, accounts, account_positions, positions, names, ends, ranks, held):  # type: ignore[no-untyped-def]
-    """The sorted tuple of the names of the instruments account ``row`` holds (``held``:
-    room for them, so that nothing is allocated per account)."""
+    """The sorted tuple of the names of the instruments account ``row`` holds (sorted in
+    ``held``, room for them, so that nothing is allocated per account)."""
     count = accounts[row, A_NPOS]
     for i in range(count):  # insertion sort by rank: an account holds a few instruments
         instrument = positions[account_positions[row, i], P_INST]
@@ -195,25 +194,13 @@ def encode_rows(
     lists: Int64Array,
     out: Any,
     ends: Int64Array,
-    hashes: Any,
 ) -> None:  # pragma: no cover - compiled
     """Encode entry ``i`` (``kinds[i]`` of ``rows[i]``; for a key, ``rows[i]`` is the
     account row and ``items[i]`` the nonce or instrument row) into ``out`` after entry
     ``i - 1``; ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out``
     has room for every entry (``bound``). ``lists`` holds the lists of open orders, each
-    its length then its nonces.
-
-    With ``hashes`` (``uint8[len(kinds), 32]``; else none of its rows), BLAKE2b-256 of
-    each entry's encoding goes to its row as soon as it is encoded, and the next entry is
-    encoded over it: ``out`` then needs room for the longest entry only (``bound(...,
-    each=True)``), ``ends[i]`` is entry ``i``'s length, and ``out`` holds the last one.
-    The kernel holds one copy of the encoders: the helpers are inlined (numba's IR), and
-    one helper holding the choice of encoder, inlined in two kernels, took 130 ns an entry
-    more (a reference count taken and dropped per array it was passed)."""
+    its length then its nonces."""
     held = np.empty(account_positions.shape[1], dtype=np.int64)
-    hashing = len(hashes) > 0
-    flat = hashes.reshape(-1)
-    scratch = np.empty(24, dtype=np.uint64)
     at = 0
     for i in range(len(kinds)):
         kind, row = kinds[i], rows[i]
@@ -230,7 +217,16 @@ def encode_rows(
             at = put_int(out, at, value)
         elif kind == W_PORTFOLIO and accounts[row, A_NPOS] > 0:
             at = _put_portfolio(
-                out, at, row, accounts, account_positions, positions, names, name_ends, ranks, held
+                out,
+                at,
+                row,
+                accounts,
+                account_positions,
+                positions,
+                names,
+                name_ends,
+                ranks,
+                held,
             )
         elif kind == W_POSITION and positions[row, P_SIZE] != 0:
             at = _put_position(out, at, positions[row])
@@ -245,9 +241,6 @@ def encode_rows(
                 out, at, order, account_names, start, end, items[i], names, name_ends
             )
         ends[i] = at
-        if hashing:
-            hash_into(out, 0, at, flat, i * DIGEST_SIZE, scratch)
-            at = 0
 
 
 def bound(
@@ -257,10 +250,9 @@ def bound(
     longest_name: int,
     longest_account: int,
     lists: Int64Array,
-    each: bool = False,
 ) -> int:
     """Bytes that the encodings of the entries fit in, whatever their values (``lists``:
-    the open-order lists they name); ``each``: that the longest of them fits in."""
+    the open-order lists they name)."""
     name = 5 + longest_name
     number = INT_MAX_BYTES
     order = ORDER_BOUND + longest_name
@@ -269,8 +261,6 @@ def bound(
         [0, number, number, number, 5, POSITION_BOUND, order, key, key, number, 5],
         dtype=np.int64,
     )
-    sizes = per_kind[kinds]
-    portfolios = kinds == W_PORTFOLIO
-    sizes[portfolios] += accounts[rows[portfolios], A_NPOS] * name
-    longest = int(sizes.max(initial=0)) if each else int(sizes.sum())
-    return longest + len(lists) * number
+    total = int(per_kind[kinds].sum()) + len(lists) * number
+    portfolios = rows[kinds == W_PORTFOLIO]
+    return total + int(accounts[portfolios, A_NPOS].sum()) * name

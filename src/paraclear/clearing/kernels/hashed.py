@@ -1,7 +1,8 @@
 """The hot keys of a block committed from the tables: their tree paths and value hashes,
-computed in compiled code from the rows (``encode.encode_rows``, each entry hashed with
-BLAKE2b as soon as it is encoded, large batches in slices on the tree's threads), so that
-``State.apply`` does not encode them again (``HashedWrites``). Their keys are handed over
+computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b eight
+values of one length at a time, ``lanes.hash_lanes``; large batches in slices on the tree's
+threads, each slice encoded and hashed by one thread), so that ``State.apply`` does not
+encode them again (``HashedWrites``). Their keys are handed over
 as picks from the tables' lists of keys (``PickedKeys``): ``State.apply`` reads only the
 deleted ones.
 
@@ -65,6 +66,7 @@ from paraclear.state.codec import key_paths, lock_nibble
 from paraclear.state.compiled import in_slices
 from paraclear.state.hashed import HashedWrites, PickedKeys, Rows
 from paraclear.state.keys import account_lock
+from paraclear.state.lanes import hash_lanes
 
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
@@ -268,34 +270,41 @@ class RowHasher:
         lists: Int64Array | None,
         hashing: bool,
     ) -> tuple[Rows, Int64Array, Rows]:
-        """``encode_rows`` of the entries: their encodings end to end and where each ends;
-        or (``hashing``) each one's length and hash, each entry hashed as soon as it is
-        encoded, large batches in slices on the tree's threads (``compiled.in_slices``)."""
+        """``encode_rows`` of the entries: their encodings end to end (empty if
+        ``hashing``: a buffer per slice) and where each ends (its length if ``hashing``);
+        and (``hashing``) their hashes, large batches in slices on the tree's threads
+        (``compiled.in_slices``), each slice encoded then hashed (``lanes.hash_lanes``)."""
         self._catch_up(tables)
         kinds = np.ascontiguousarray(kinds)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
         items = np.zeros(len(entries), np.int64) if items is None else np.ascontiguousarray(items)
         lists = np.zeros(0, dtype=np.int64) if lists is None else lists
-        longest = self.longest_name, self.longest_account
-        size = max(bound(kinds, entries, tables.accounts, *longest, lists, hashing), 1)
-        out = np.empty(size, np.uint8)
         ends = np.zeros(len(entries), dtype=np.int64)
         hashes = np.empty((len(entries) if hashing else 0, DIGEST_SIZE), dtype=np.uint8)
+        made = [np.zeros(1, np.uint8)]
 
         def encode(start: int, end: int) -> None:
+            longest = self.longest_name, self.longest_account
+            size = bound(kinds[start:end], entries[start:end], tables.accounts, *longest, lists)
+            out = np.empty(max(size, 1), np.uint8)
+            offsets = np.zeros(end - start + 1, dtype=np.int64)
             encode_rows(
                 kinds[start:end], entries[start:end], items[start:end], tables.accounts,
                 tables.account_positions, tables.positions, tables.orders, self.names,
                 self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS, self.account_names,
-                self.account_ends, lists, out if start == 0 else np.empty(size, np.uint8),
-                ends[start:end], hashes[start:end],
+                self.account_ends, lists, out, offsets[1:],
             )  # fmt: skip
+            if hashing:
+                hash_lanes(out, offsets, hashes[start:end])
+                ends[start:end] = offsets[1:] - offsets[:-1]
+            else:
+                made[0], ends[start:end] = out, offsets[1:]
 
         if hashing:
             in_slices(encode, len(entries))
         else:
             encode(0, len(entries))
-        return out, ends, hashes
+        return made[0], ends, hashes
 
     def _catch_up(self, tables: Tables) -> None:
         """The names of the account and instrument rows made since."""
