@@ -72,14 +72,15 @@ def test_trees_of_no_one_and_two_leaves_are_proven_as_prove_does(changes, querie
 @given(batches, st.lists(paths, max_size=12))
 @settings(max_examples=60, deadline=None)
 def test_a_depth_one_tree_and_the_parts_of_a_whole_tree_prove_as_prove_does(batches, queries):
-    """Against ``prove`` only: the reference's ``prove`` reads a depth-1 tree's nibbles from
-    depth 0 (its roots agree; whole trees, the ones proven, are checked above)."""
-    tree, whole = CompiledTree(1), CompiledTree()
+    tree, whole, reference = CompiledTree(1), CompiledTree(), SparseMerkleTree(1)
     for batch in batches:
-        tree.update([(b"\x70" + path[1:], value) for path, value in batch])  # top nibble 7
+        moved = [(b"\x70" + path[1:], value) for path, value in batch]  # top nibble 7
+        tree.update(moved)
+        reference.update(moved)
         whole.update(batch)
     asked = [b"\x70" + path[1:] for path in queries + [path for path, _ in batch]]
     assert list(tree.prove_many(asked)) == [tree.prove(path) for path in asked]
+    assert [tree.prove(path) for path in asked] == [reference.prove(path) for path in asked]
     for part in whole.subtrees():
         assert list(part.prove_many(queries)) == [part.prove(path) for path in queries]
 

@@ -198,7 +198,7 @@ class SparseMerkleTree:
         """Inclusion proof of ``path`` if present, else an exclusion proof."""
         path_int = int.from_bytes(path, "big")
         levels: list[tuple[bytes, ...]] = []
-        node, depth = self._root, 0
+        node, depth = self._root, self.depth  # a subtree's root reads nibble ``depth`` first
         while isinstance(node, _Branch):
             nibble = _nibble(path_int, depth)
             digests = [
