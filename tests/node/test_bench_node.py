@@ -13,10 +13,11 @@ import pytest
 import paraclear
 
 
-@pytest.mark.parametrize("pace", [["--rate-cap", "300"], ["--rate", "150"]])
+@pytest.mark.parametrize("pace", [["--rate-cap", "300"], ["--rate", "150", "--listed", "12"]])
 def test_bench_node_smoke_run_reports_its_keys_and_loses_nothing(pace: list[str]) -> None:
-    """Flat out and at a fixed offered rate: the figures, where the node's CPU went, and
-    no acknowledged order missing from the log."""
+    """Flat out and at a fixed offered rate (with 11 options listed besides the perpetual:
+    a listing the node refused would fail the setup): the figures, where the node's CPU
+    went, and no acknowledged order missing from the log."""
     env = {**os.environ, "PYTHONPATH": str(Path(paraclear.__file__).parents[1])}
     command = [
         sys.executable, "-m", "paraclear", "bench", "node", "--seconds", "1", "--traders", "2",
@@ -37,4 +38,5 @@ def test_bench_node_smoke_run_reports_its_keys_and_loses_nothing(pace: list[str]
     assert {"build", "persist"} <= set(result["node_block_stages"])
     fixed = pace[0] == "--rate"
     assert result["offered_per_s"] == (150 if fixed else None)
+    assert result["listed"] == (12 if fixed else 1)
     assert result["latency_from"] == ("scheduled send" if fixed else "send")

@@ -4,12 +4,22 @@ every step to a scan of all its keys, whichever way the state changed."""
 from __future__ import annotations
 
 from paraclear.api.follower import FollowerState
-from paraclear.chain.lookups import listed_instruments
+from paraclear.bench.load import listed_instruments as listed_options_and_perp
+from paraclear.chain.lookups import listed_instruments, listed_names
 from paraclear.clearing.instruments import Instrument, Perpetual
 from paraclear.state import Key, State
 from paraclear.state import keys as k
 
 BTC, ETH, SOL = Perpetual("BTC"), Perpetual("ETH"), Perpetual("SOL")
+
+
+def listed_options(count: int) -> list[Instrument]:
+    """``count`` distinct BTC options."""
+    return listed_options_and_perp(count + 1)[1:]
+
+
+def _name(instrument: Instrument) -> str:
+    return instrument.name
 
 
 def _scanned(state: State) -> list[Instrument]:
@@ -50,3 +60,13 @@ def test_a_followers_state_keeps_its_listing_from_the_blocks_it_follows() -> Non
     assert listed_instruments(state) == [BTC]
     state.follow({k.instrument(ETH.name): ETH}, [k.instrument(BTC.name)], bytes(32))
     assert listed_instruments(state) == [ETH] == _scanned(state)
+
+
+def test_the_listed_names_are_the_instruments_names_in_the_same_order() -> None:
+    options = listed_options(30)
+    state = State({k.instrument(BTC.name): BTC})
+    state.apply({k.instrument(option.name): option for option in options[:20]})
+    state.apply({k.instrument(options[3].name): None, k.instrument(options[25].name): options[25]})
+    listed = listed_instruments(state)
+    assert listed_names(state) == [instrument.name for instrument in listed]
+    assert listed == sorted([BTC, *options[:3], *options[4:20], options[25]], key=_name)

@@ -51,7 +51,7 @@ def account_keys(state: State, account: str, orders: bool = True) -> list[Key]:
 
 def total_keys(state: State) -> list[Key]:
     """The house's totals: net deposits, fees, insurance fund, open interest per instrument."""
-    listed = [k.open_interest(instrument.name) for instrument in views.listed_instruments(state)]
+    listed = [k.open_interest(name) for name in views.listed_names(state)]
     return [k.NET_DEPOSITS, k.FEE_POOL, k.INSURANCE_FUND, *listed]
 
 

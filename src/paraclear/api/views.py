@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from paraclear.chain.lookups import listed_instruments as listed_instruments
+from paraclear.chain.lookups import listed_names as listed_names
 from paraclear.chain.lookups import oracle_of as oracle_of
 from paraclear.chain.lookups import order_id as order_id
 from paraclear.chain.lookups import parse_order_id as parse_order_id

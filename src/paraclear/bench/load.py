@@ -2,7 +2,9 @@
 
 A node (``NodeApp``: the core, its threads and the API server) runs in a child process on a
 fresh data directory; this process is the load. Setup goes through the API too: the
-operator lists ``BTC-PERP`` and publishes the index, and each trader deposits.
+operator lists ``BTC-PERP`` (and, with ``listed`` above 1, as many BTC options besides, which
+no order trades: a venue's other series, whose per-block costs the node pays all the same)
+and publishes the index, and each trader deposits.
 
 Every order is built and signed before the clock starts, so the load spends its time on
 the wire. Half the traders make (limit orders one or two ticks from the mid, either side),
@@ -36,7 +38,7 @@ from typing import Any, Final
 
 from paraclear.chain.core import SERVE_SNAPSHOT_SECONDS, NodeConfig
 from paraclear.chain.storage import BlockStore
-from paraclear.clearing.instruments import Perpetual
+from paraclear.clearing.instruments import Instrument, Option, Perpetual, Right, expiry_time
 from paraclear.clearing.transactions import (
     Deposit,
     ListInstrument,
@@ -59,6 +61,9 @@ TICK: Final = PERP.tick_size
 LOT: Final = PERP.lot_size
 SETUP_TIMEOUT: Final = 120.0
 """Seconds the setup's calls may take (not measured)."""
+LISTING_CHUNK: Final = 64
+"""Listings sent at once, each chunk answered before the next: within a mempool's nonce gap
+and its pending transactions per account."""
 GENERATOR_BOUND: Final = 0.9
 """Above this share of a core, the load generator may be what limits the rate."""
 
@@ -198,20 +203,47 @@ def _orders(
     return made
 
 
-async def setup_market(url: str, operator: Keypair, traders: list[Keypair]) -> None:
-    """List ``BTC-PERP``, publish its index and fund every trader, through the API (with
-    a generous timeout: the node's first blocks may load its compiled kernels)."""
+def listed_instruments(count: int) -> list[Instrument]:
+    """``BTC-PERP`` and ``count - 1`` BTC options (monthly expiries of 2030, calls and puts,
+    strikes from 30,000 up by 500): distinct names, all listable years ahead of today."""
+    options: list[Instrument] = []
+    for at in range(count - 1):
+        month, right, step = at % 12 + 1, (Right.CALL, Right.PUT)[at // 12 % 2], at // 24
+        expiry = expiry_time(1, month, 2030)
+        options.append(Option("BTC", expiry, (30_000 + 500 * step) * PRICE_SCALE, right))
+    return [PERP, *options]
+
+
+async def setup_market(
+    url: str, operator: Keypair, traders: list[Keypair], listed: int = 1
+) -> None:
+    """List ``BTC-PERP`` (and ``listed - 1`` options: ``listed_instruments``), publish the
+    index and fund every trader, through the API (with a generous timeout: the node's first
+    blocks may load its compiled kernels)."""
     client = await AsyncClient.connect(url, timeout=SETUP_TIMEOUT)
     try:
+        perp, *options = listed_instruments(listed)
         oracle = OracleUpdate(
             sender=operator.account, nonce=1, underlying="BTC", index_price=MID,
             atm_vol_ppm=600_000,
         )  # fmt: skip
-        listing = ListInstrument(sender=operator.account, nonce=0, instrument=PERP)
-        for tx in (listing, oracle):
-            result = await client.call("public/send_transaction", {"signed_tx": _b64(operator, tx)})
-            if not result["ok"]:
-                raise RuntimeError(f"setup failed: {result['error']}")
+        listing: list[Transaction] = [
+            ListInstrument(sender=operator.account, nonce=0, instrument=perp)
+        ]
+        more: list[Transaction] = [
+            ListInstrument(sender=operator.account, nonce=2 + at, instrument=option)
+            for at, option in enumerate(options)
+        ]
+        chunks = [more[at : at + LISTING_CHUNK] for at in range(0, len(more), LISTING_CHUNK)]
+        groups: list[list[Transaction]] = [listing, [oracle], *chunks]
+        for group in groups:
+            sent = [
+                client.call("public/send_transaction", {"signed_tx": _b64(operator, tx)})
+                for tx in group
+            ]
+            for result in await asyncio.gather(*sent):
+                if not result["ok"]:
+                    raise RuntimeError(f"setup failed: {result['error']}")
         deposits = [
             client.call(
                 "public/send_transaction",
@@ -362,10 +394,12 @@ def bench_node(
     progress: Progress | None = None,
     rate: float = 0.0,
     frontends: int = 0,
+    listed: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmark; returns the figures (see the module docstring). ``rate``:
     orders/s offered over all traders (0: flat out, ``window`` in flight each);
-    ``frontends``: API front-end processes of the node (0: its own API server)."""
+    ``frontends``: API front-end processes of the node (0: its own API server); ``listed``:
+    instruments listed (``BTC-PERP``, the one traded, and ``listed - 1`` options)."""
     from paraclear.bench import machine
 
     say = progress or (lambda _: None)
@@ -390,7 +424,7 @@ def bench_node(
     try:
         url = f"ws://127.0.0.1:{parent.recv()}/ws/api/v2"
         say("setting up the market through the API")
-        asyncio.run(setup_market(url, operator, keys))
+        asyncio.run(setup_market(url, operator, keys, listed))
         pace = f"{rate:,.0f} orders/s offered" if rate > 0 else "flat out"
         say(f"{traders} traders, at most {window} orders in flight each, {pace}, {seconds:g} s")
         parent.send("mark")
@@ -436,6 +470,7 @@ def bench_node(
         "matcher_processes": matcher_processes,
         "block_interval": block_interval,
         "rate": rate,
+        "listed": listed,
     }
 
 

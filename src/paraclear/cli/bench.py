@@ -411,6 +411,11 @@ def _register_node(which: Any) -> None:
         help="API front-end processes of the node, as paraclear serve --frontends "
         "(default 0: the node's own API server); their CPU is reported beside the node's",
     )  # fmt: skip
+    node.add_argument(
+        "--listed", type=int_in(1, 5_000), default=1,
+        help="instruments listed: BTC-PERP, the one traded, and --listed - 1 BTC options "
+        "that no order trades, as a venue's other series (default 1)",
+    )  # fmt: skip
     node.add_argument("--json", action="store_true", help="print one JSON object")
     node.set_defaults(run=_run_node)
 
@@ -429,6 +434,7 @@ def _run_node(args: argparse.Namespace) -> int:
         _say,
         args.rate,
         args.frontends,
+        args.listed,
     )
     if args.json:
         print(json.dumps(result))
