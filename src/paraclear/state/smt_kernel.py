@@ -178,6 +178,16 @@ def _pushed(rows, n, value):  # type: ignore[no-untyped-def]
 
 
 @_helper
+def _put_digests(h, rows, first, count, digests):  # type: ignore[no-untyped-def]
+    """Set the digests (``uint64[n, 4]`` words) of ``rows[first:first + count]`` from the
+    first ``count`` lanes of the states ``h``."""
+    for lane in range(count):
+        row = rows[first + lane]
+        for i in range(4):
+            digests[row, i] = h[i, lane]
+
+
+@_helper
 def _hash_leaves(lpath, lvh, ldig, rows, n, h, m):  # type: ignore[no-untyped-def]
     """Set the digest ``H(0x00 ‖ path ‖ value_hash)`` of leaves ``rows[:n]``, ``LANES`` at a
     time. The 65-byte message is read as words: the leading byte shifts every word of path
@@ -198,10 +208,7 @@ def _hash_leaves(lpath, lvh, ldig, rows, n, h, m):  # type: ignore[no-untyped-de
             for w in range(9, 16):
                 m[w, lane] = np.uint64(0)
         compress_lanes(h, m, v12, v14)
-        for lane in range(count):
-            row = rows[first + lane]
-            for i in range(4):
-                digests[row, i] = h[i, lane]
+        _put_digests(h, rows, first, count, digests)
 
 
 @_helper
@@ -244,10 +251,7 @@ def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-u
                         m[w, lane] = np.uint64(0)
             v12, v14 = lane_words(min(128 * (block + 1), _BRANCH_MSG), block == 4)
             compress_lanes(h, m, v12, v14)
-        for lane in range(count):
-            row = rows[first + lane]
-            for i in range(4):
-                branches[row, i] = h[i, lane]
+        _put_digests(h, rows, first, count, branches)
 
 
 @_helper
