@@ -255,17 +255,14 @@ def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-u
 
 
 @_helper
-def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, lanes):  # type: ignore[no-untyped-def]
-    """Hash the leaves ``leaves[:nl]``, then the branches ``branches[:nb]`` deepest first
-    (``depths``: each one's depth), so that every branch is hashed after its children."""
-    h, m, words = lanes
-    _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
-    if nb == 0:
-        return
+def _deepest_first(branches, depths, nb):  # type: ignore[no-untyped-def]
+    """``branches[:nb]`` ordered by depth, deepest first (``depths``: each one's), by a
+    counting sort over the levels present; and where each level's run ends (``ends[d]`` for
+    the ``d``-th deepest level)."""
     deepest, shallowest = depths[0], depths[0]
     for j in range(1, nb):
         deepest, shallowest = max(deepest, depths[j]), min(shallowest, depths[j])
-    levels = deepest - shallowest + 1  # a counting sort over the levels present, deepest first
+    levels = deepest - shallowest + 1
     ends = np.zeros(levels + 1, dtype=np.int64)
     for j in range(nb):
         ends[deepest - depths[j] + 1] += 1
@@ -275,10 +272,21 @@ def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, 
     for j in range(nb):
         slot = deepest - depths[j]
         order[ends[slot]] = branches[j]
-        ends[slot] += 1
+        ends[slot] += 1  # ends[d] becomes where level d's run ends
+    return order, ends[:levels]
+
+
+@_helper
+def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, lanes):  # type: ignore[no-untyped-def]
+    """Hash the leaves ``leaves[:nl]``, then the branches ``branches[:nb]`` deepest first
+    (``depths``: each one's depth), so that every branch is hashed after its children."""
+    h, m, words = lanes
+    _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
+    if nb == 0:
+        return
+    order, ends = _deepest_first(branches, depths, nb)
     lo = 0
-    for d in range(levels):  # ends[d] is now where depth ``deepest - d`` ends
-        hi = ends[d]
+    for hi in ends:  # one level's branches after another
         if hi > lo:
             _hash_branches(kids, bdig, ldig, order[lo:hi], hi - lo, h, m, words)
         lo = hi
