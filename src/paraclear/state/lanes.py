@@ -6,7 +6,8 @@ an integer, a position, a portfolio) and of few distinct lengths, so they are gr
 length (a counting sort) and each group hashed ``LANES`` at a time; a group's last few are
 hashed in lanes too, the spare lanes repeating its first message (a lane costs nothing).
 Messages of ``LONG`` bytes or more are rare (a long list of open orders) and are hashed one
-at a time (``blake2b.hash_into``), so that the counting sort stays small.
+at a time (``blake2b.hash_into``), so that the counting sort stays small; so are batches of
+fewer than ``FEW`` (a small block's commit), whose sort would cost more than it saves.
 
 Same digests as ``blake2b.hash_many`` (the tests compare both with ``hashlib``).
 """
@@ -32,6 +33,9 @@ from paraclear.state.blake2b import (
 
 LONG: Final = 4_096
 """Messages at least this long are hashed one at a time."""
+FEW: Final = 16
+"""Batches of fewer messages are hashed one at a time: a handful seldom share a length, and
+sorting them cost more than it saved (5 messages: 1.2 µs one at a time)."""
 
 _helper: Any = helper(boundscheck=False)
 
@@ -81,30 +85,36 @@ def _hash_group(data, offsets, order, first, count, length, h, m, out, words):  
 @numba.njit(nogil=True, cache=True, boundscheck=False)
 def hash_lanes(data: Any, offsets: Any, out: Any) -> None:  # pragma: no cover - compiled
     """Hash message ``i`` = ``data[offsets[i]:offsets[i + 1]]`` into row ``i`` of ``out``
-    (``uint8[len(offsets) - 1, 32]``), messages of one length ``LANES`` at a time."""
+    (``uint8[len(offsets) - 1, 32]``), messages of one length ``LANES`` at a time (fewer
+    than ``FEW`` messages one at a time)."""
     flat = out.reshape(-1)
-    words = flat.view(np.uint64)
     count = len(offsets) - 1
-    starts = np.zeros(LONG + 1, dtype=np.int64)
     scratch = np.empty(24, dtype=np.uint64)
+    longest = -1
+    for i in range(count):  # the long ones (and all of a few) one at a time
+        length = offsets[i + 1] - offsets[i]
+        if length >= LONG or count < FEW:
+            hash_into(data, offsets[i], length, flat, i * DIGEST_SIZE, scratch)
+        else:
+            longest = max(longest, length)
+    starts = np.zeros(longest + 2, dtype=np.int64)
     for i in range(count):  # counting sort by length: how many of each
         length = offsets[i + 1] - offsets[i]
-        if length < LONG:
+        if length <= longest:
             starts[length + 1] += 1
-        else:
-            hash_into(data, offsets[i], length, flat, i * DIGEST_SIZE, scratch)
-    for length in range(LONG):
+    for length in range(longest + 1):
         starts[length + 1] += starts[length]
-    order = np.empty(starts[LONG], dtype=np.int64)
+    order = np.empty(starts[longest + 1], dtype=np.int64)
     filled = starts.copy()
     for i in range(count):
         length = offsets[i + 1] - offsets[i]
-        if length < LONG:
+        if length <= longest:
             order[filled[length]] = i
             filled[length] += 1
     h = np.empty((8, LANES), dtype=np.uint64)
     m = np.empty((16, LANES), dtype=np.uint64)
-    for length in range(LONG):
+    words = flat.view(np.uint64)
+    for length in range(longest + 1):
         for first in range(starts[length], starts[length + 1], LANES):
             group = min(LANES, starts[length + 1] - first)
             _hash_group(data, offsets, order, first, group, length, h, m, flat, words)
