@@ -97,6 +97,8 @@ def hash_lanes(data: Any, offsets: Any, out: Any) -> None:  # pragma: no cover -
             hash_into(data, offsets[i], length, flat, i * DIGEST_SIZE, scratch)
         else:
             longest = max(longest, length)
+    if longest < 0:
+        return
     starts = np.zeros(longest + 2, dtype=np.int64)
     for i in range(count):  # counting sort by length: how many of each
         length = offsets[i + 1] - offsets[i]

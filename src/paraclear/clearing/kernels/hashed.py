@@ -296,7 +296,7 @@ class RowHasher:
             )  # fmt: skip
             if hashing:
                 hash_lanes(out, offsets, hashes[start:end])
-                ends[start:end] = offsets[1:] - offsets[:-1]
+                np.subtract(offsets[1:], offsets[:-1], out=ends[start:end])
             else:
                 made[0], ends[start:end] = out, offsets[1:]
 
