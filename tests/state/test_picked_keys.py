@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paraclear.state import Key
-from paraclear.state.hashed import HashedWrites, PickedKeys
+from paraclear.state.hashed import FEW_LISTED, HashedWrites, PickedKeys, picked_keys
 
 SOURCES = st.lists(
     st.tuples(st.integers(0, 12), st.booleans(), st.lists(st.integers(0, 11), max_size=8)),
@@ -39,10 +39,11 @@ def test_picked_keys_read_as_the_list_of_the_keys_they_pick(
     drawn: list[tuple[int, bool, list[int]]], data: st.DataObject
 ) -> None:
     parts, want = _parts(drawn)
-    keys = PickedKeys(parts)
+    keys, listed = PickedKeys(parts), picked_keys(parts)
     for source, _ in parts:  # appended to after: what it picked stays as it was
         source.append(("acct", "later", "x"))
     assert len(keys) == len(want)
+    assert list(listed) == want
     assert bool(keys) == bool(want)
     assert [keys[at] for at in range(-len(want), len(want))] == want + want
     at = sorted(data.draw(st.sets(st.integers(0, max(len(want) - 1, 0)))) if want else [])
@@ -67,3 +68,12 @@ def test_the_keys_hashed_writes_delete_are_those_flagged(
     gone = [key for key, flag in zip(want, flags, strict=True) if flag]
     assert HashedWrites(PickedKeys(parts), rows, rows, deleted).gone() == gone
     assert HashedWrites(want, rows, rows, deleted).gone() == gone
+
+
+def test_picked_keys_are_a_plain_list_below_few_listed_and_picked_from_it_on() -> None:
+    source: list[Key] = [("acct", f"a{i}", "nonce") for i in range(200)]
+    for count in (0, FEW_LISTED - 1, FEW_LISTED, 150):
+        picks = np.arange(count, dtype=np.int64)[::-1].copy()
+        keys = picked_keys([(source, picks), ([("oi", "BTC")], None)])
+        assert isinstance(keys, list) == (count + 1 < FEW_LISTED)
+        assert list(keys) == [*source[:count][::-1], ("oi", "BTC")]

@@ -21,6 +21,8 @@ Picks = npt.NDArray[np.int64]
 FEW_PICKS: Final = 16
 """``PickedKeys.picked`` looks up fewer keys than this one at a time (a part at a time
 cost ~3.8 µs for one key)."""
+FEW_LISTED: Final = 64
+"""``picked_keys`` lists fewer keys than this."""
 TreeRows = tuple[Rows, Rows, Flags]
 """Changes to a state tree as ``CompiledTree.update_rows`` takes them: row ``i`` sets the
 tree path ``paths[i]`` to the value hash ``hashes[i]``, or deletes it where ``deleted[i]``."""
@@ -99,6 +101,19 @@ class PickedKeys(Sequence[Key]):
             if first < last and picks is not None:
                 keys += map(source.__getitem__, picks[at[first:last] - start].tolist())
         return keys
+
+
+def picked_keys(parts: Sequence[tuple[Sequence[Key], Picks | None]]) -> Sequence[Key]:
+    """The keys ``PickedKeys(parts)`` picks: as one, or (fewer than ``FEW_LISTED`` keys) as
+    the plain list, which a small block's commit makes and reads quicker (~3.4 against
+    ~6.6 µs for 35 keys and their 5 deletions)."""
+    total = sum(len(source) if picks is None else len(picks) for source, picks in parts)
+    if total >= FEW_LISTED:
+        return PickedKeys(parts)
+    keys: list[Key] = []
+    for source, picks in parts:
+        keys += source if picks is None else map(source.__getitem__, picks.tolist())
+    return keys
 
 
 class HashedWrites(NamedTuple):

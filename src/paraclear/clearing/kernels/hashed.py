@@ -3,7 +3,8 @@ computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b ei
 values of one length at a time, ``lanes.hash_lanes``; large batches in slices on the tree's
 threads, each slice encoded and hashed by one thread), so that ``State.apply`` does not
 encode them again (``HashedWrites``). Their keys are handed over
-as picks from the tables' lists of keys (``PickedKeys``): ``State.apply`` reads only the
+as picks from the tables' lists of keys (``PickedKeys``; a small block's as a list):
+``State.apply`` reads only the
 deleted ones.
 
 Only the keys whose latest write in the block was a flush of the tables are hashed from the
@@ -64,7 +65,7 @@ from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE
 from paraclear.state.codec import key_paths, lock_nibble
 from paraclear.state.compiled import in_slices
-from paraclear.state.hashed import HashedWrites, PickedKeys, Rows
+from paraclear.state.hashed import HashedWrites, Rows, picked_keys
 from paraclear.state.keys import account_lock
 from paraclear.state.lanes import hash_lanes
 
@@ -155,7 +156,7 @@ class RowHasher:
             self._orders(tables, block),
             self._counters(block, data, pending),
         )
-        keys = PickedKeys([(part.source, part.picks) for part in parts])
+        keys = picked_keys([(part.source, part.picks) for part in parts])
         kinds = np.concatenate([part.kinds for part in parts])
         rows = np.concatenate([part.rows for part in parts])
         items = np.concatenate([part.items for part in parts])
