@@ -102,7 +102,7 @@ def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
 
 
 @_helper
-def _load64(data, at):  # type: ignore[no-untyped-def]
+def load64(data, at):  # type: ignore[no-untyped-def]
     """The little-endian ``uint64`` at ``data[at:at + 8]``."""
     return (
         np.uint64(data[at])
@@ -147,7 +147,7 @@ def _compress(h, block, start, count, t, last, m):  # type: ignore[no-untyped-de
     kernels cost 1.3 s more CPU (9.7-10.2 against 8.7 s)."""
     full = count >> 3
     for w in range(full):
-        m[w] = _load64(block, start + w * 8)
+        m[w] = load64(block, start + w * 8)
     for w in range(full, 16):
         m[w] = np.uint64(0)
     for i in range(full * 8, count):

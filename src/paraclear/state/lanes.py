@@ -28,6 +28,7 @@ from paraclear.state.blake2b import (
     compress_lanes,
     hash_into,
     lane_words,
+    load64,
     start_lanes,
 )
 
@@ -46,11 +47,7 @@ def _load_block(m, lane, data, start, count):  # type: ignore[no-untyped-def]
     column ``lane`` of ``m`` (``uint64[16, LANES]``), little-endian as BLAKE2b reads them."""
     full = count >> 3
     for w in range(full):
-        at = start + 8 * w
-        word = np.uint64(0)
-        for i in range(8):
-            word |= np.uint64(data[at + i]) << np.uint64(8 * i)
-        m[w, lane] = word
+        m[w, lane] = load64(data, start + 8 * w)
     for w in range(full, 16):
         m[w, lane] = np.uint64(0)
     for i in range(8 * full, count):
