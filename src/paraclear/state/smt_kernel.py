@@ -171,7 +171,8 @@ def _pushed(rows, n, value):  # type: ignore[no-untyped-def]
     """``rows`` with ``value`` at ``n`` (a copy twice as long if it is full)."""
     if n == len(rows):
         grown = np.empty(2 * n + 16, dtype=np.int64)
-        grown[:n] = rows
+        for i in range(n):  # a loop: a slice assignment compiles numba's shape-error message
+            grown[i] = rows[i]
         rows = grown
     rows[n] = value
     return rows
