@@ -51,6 +51,14 @@ META_LEAVES: Final = 2
 META_BFREE: Final = 3  # entries on the bfree stack
 META_LFREE: Final = 4
 META_SIZE: Final = 8
+# Where a walk stopped (``update``'s ``walk`` array): its stack's top, the leaves and
+# branches to hash so far, the pending call, whether it is pending and its items made, and
+# at the end the new root.
+W_SP, W_NL, W_NB, W_CALL, W_REF, W_DEPTH, W_LO, W_HI = 0, 1, 2, 3, 4, 5, 6, 7
+W_PENDING, W_PREPARED, W_RESULT, W_FIELDS = 8, 9, 10, 11
+_DONE, _NEED_LEAF, _NEED_BRANCH, _NEED_LIST = 0, 1, 2, 3
+"""What ``_walk`` returns: done, or first a leaf row, a branch row, room in the list of
+branches to hash."""
 MAX_ROWS: Final = 2**31 - 2
 MAX_DEPTH: Final = 64
 _BRANCH_MSG: Final = 1 + 16 * 32
@@ -62,12 +70,6 @@ _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 _helper: Any = helper(boundscheck=False)
 if not LITTLE_ENDIAN:  # digests are read as little-endian words (``_hash_leaves``)
     raise ImportError("the compiled sparse Merkle tree needs a little-endian machine")
-
-
-@_helper
-def _nibble(paths, row, depth):  # type: ignore[no-untyped-def]
-    byte = np.int64(paths[row, depth >> 1])
-    return (byte >> 4) if (depth & 1) == 0 else (byte & 15)
 
 
 @_jit
@@ -117,26 +119,32 @@ def _give(free, meta, free_slot, row):  # type: ignore[no-untyped-def]
 
 
 @_helper
-def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # type: ignore[no-untyped-def]
+def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, frames, sp, fill):  # type: ignore[no-untyped-def]
     """Stable counting sort of ``items[lo:hi]`` by nibble ``depth`` of each item's path;
-    ``starts[n]:starts[n + 1]`` is then nibble ``n``'s run. Item ``i >= 0`` is change row
-    ``i`` (path in ``paths_c``), item ``i < 0`` is leaf ``-(i + 1)`` (path in ``paths_l``)."""
-    if depth >= MAX_DEPTH:
-        raise ValueError("sparse Merkle tree: partition below the last nibble")
+    ``frames[sp, n]:frames[sp, n + 1]`` is then nibble ``n``'s run. Item ``i >= 0`` is change
+    row ``i`` (path in ``paths_c``), item ``i < 0`` is leaf ``-(i + 1)`` (path in
+    ``paths_l``); ``depth`` is below ``MAX_DEPTH`` (the caller checks).
+
+    Called once a node the walk visits, so it creates no array references of its own: no
+    views (rows are indexed, never sliced) and no exception (a raise path makes numba keep
+    a reference count's increment and decrement of every array argument, calls into its
+    runtime that were a third of the walk)."""
+    column, shift = depth >> 1, 4 if (depth & 1) == 0 else 0
     for n in range(17):
-        starts[n] = 0
+        frames[sp, n] = 0
     for j in range(lo, hi):
         item = items[j]
-        n = _nibble(paths_c, item, depth) if item >= 0 else _nibble(paths_l, -item - 1, depth)
-        starts[n + 1] += 1
-    starts[0] = lo
+        byte = paths_c[item, column] if item >= 0 else paths_l[-item - 1, column]
+        frames[sp, ((byte >> shift) & 15) + 1] += 1
+    frames[sp, 0] = lo
     for n in range(16):
-        starts[n + 1] += starts[n]
+        frames[sp, n + 1] += frames[sp, n]
     for n in range(16):
-        fill[n] = starts[n]
+        fill[n] = frames[sp, n]
     for j in range(lo, hi):
         item = items[j]
-        n = _nibble(paths_c, item, depth) if item >= 0 else _nibble(paths_l, -item - 1, depth)
+        byte = paths_c[item, column] if item >= 0 else paths_l[-item - 1, column]
+        n = (byte >> shift) & 15
         tmp[fill[n]] = item
         fill[n] += 1
     for j in range(lo, hi):
@@ -147,12 +155,12 @@ def _partition(items, tmp, lo, hi, depth, paths_c, paths_l, starts, fill):  # ty
 def _same_path(items, lo, hi, paths_c, paths_l):  # type: ignore[no-untyped-def]
     """Whether every item of ``items[lo:hi]`` has the same path."""
     first = items[lo]
-    a = paths_c[first] if first >= 0 else paths_l[-first - 1]
     for j in range(lo + 1, hi):
         item = items[j]
-        b = paths_c[item] if item >= 0 else paths_l[-item - 1]
         for i in range(32):
-            if a[i] != b[i]:
+            a = paths_c[first, i] if first >= 0 else paths_l[-first - 1, i]
+            b = paths_c[item, i] if item >= 0 else paths_l[-item - 1, i]
+            if a != b:
                 return False
     return True
 
@@ -167,15 +175,13 @@ def _same_row(a, i, b, j):  # type: ignore[no-untyped-def]
 
 
 @_helper
-def _pushed(rows, n, value):  # type: ignore[no-untyped-def]
-    """``rows`` with ``value`` at ``n`` (a copy twice as long if it is full)."""
-    if n == len(rows):
-        grown = np.empty(2 * n + 16, dtype=np.int64)
-        for i in range(n):  # a loop: a slice assignment compiles numba's shape-error message
-            grown[i] = rows[i]
-        rows = grown
-    rows[n] = value
-    return rows
+def _grown_pair(a, b, n):  # type: ignore[no-untyped-def]
+    """Copies of ``a`` and ``b`` (``n`` rows each, full) twice as long and more."""
+    grown_a = np.empty(2 * n + 16, dtype=np.int64)
+    grown_b = np.empty(2 * n + 16, dtype=np.int64)
+    for i in range(n):  # a loop: a slice assignment compiles numba's shape-error message
+        grown_a[i], grown_b[i] = a[i], b[i]
+    return grown_a, grown_b
 
 
 @_helper
@@ -318,6 +324,7 @@ def workspace(rows):  # type: ignore[no-untyped-def]
             np.zeros((16, LANES), dtype=np.uint64),  # lane message words
             np.zeros((64, LANES), dtype=np.uint64),  # a branch's child words, by lane
         ),
+        np.zeros(W_FIELDS, dtype=np.int64),  # walk: where the walk stopped (``update``)
     )
 
 
@@ -326,31 +333,78 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
     """Apply the changes ``idx`` to the tree at depth ``depth0`` whose ``arrays`` are
     ``(kids, count, bdig, bfree, lpath, lvh, ldig, lfree)``; return them (grown where they
     had to); ``meta`` is updated in place. ``work``: a ``workspace`` of ``len(idx)`` rows
-    or more (every frame is set when it is pushed)."""
+    or more (every frame is set when it is pushed).
+
+    The walk (``_walk``) never grows an array: when it needs a row that is not there it
+    stops, the arrays grow here and it goes on where it stopped. An array variable that a
+    loop may assign again costs numba a reference count's increment and decrement on every
+    pass (calls into its runtime that were a third of a block's tree update)."""
     kids, count, bdig, bfree, lpath, lvh, ldig, lfree = arrays
-    m = len(idx)
-    if m == 0:
+    if len(idx) == 0:
         return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
-    tmp, items, leaves, branches, depths, fill = work[:6]
+    branches, depths, walk = work[3], work[4], work[15]
+    _start_walk(walk, meta[META_ROOT], depth0, len(idx))
+    while True:
+        tree = (kids, count, bdig, bfree, lpath, lvh, ldig, lfree)
+        need = _walk(tree, meta, cpath, cvh, cdel, idx, work, branches, depths, walk)
+        if need == _NEED_LEAF:
+            rows = _rows_after(len(lpath), MAX_ROWS)
+            lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
+            ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
+        elif need == _NEED_BRANCH:
+            rows = _rows_after(len(kids), MAX_ROWS)
+            kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
+            bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
+        elif need == _NEED_LIST:
+            branches, depths = _grown_pair(branches, depths, len(branches))
+        else:
+            break
+    nl, nb = walk[W_NL], walk[W_NB]
+    _hash_dirty(kids, bdig, lpath, lvh, ldig, work[2], nl, branches, depths, nb, work[14])
+    meta[META_ROOT] = walk[W_RESULT]
+    return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
+
+
+@_helper
+def _start_walk(walk, root, depth0, m):  # type: ignore[no-untyped-def]
+    """Set ``walk`` to the start of a walk applying ``m`` changes from ``root``."""
+    walk[W_SP], walk[W_NL], walk[W_NB] = -1, 0, 0
+    walk[W_CALL], walk[W_REF], walk[W_DEPTH], walk[W_LO], walk[W_HI] = _UPDATE, root, depth0, 0, m
+    walk[W_PENDING], walk[W_PREPARED], walk[W_RESULT] = 1, 0, 0
+
+
+@_helper
+def _walk(tree, meta, cpath, cvh, cdel, idx, work, branches, depths, walk):  # type: ignore[no-untyped-def]
+    """``update``'s walk from where ``walk`` holds it: return ``_DONE`` (the new root and
+    the rows to hash in ``walk``), or what it needs more of first (``_NEED_LEAF``,
+    ``_NEED_BRANCH``, ``_NEED_LIST``), having changed nothing since the point it saved in
+    ``walk`` to go on from. Assigns no array variable (see ``update``)."""
+    kids, count, _, bfree, lpath, lvh, _, lfree = tree
+    tmp, items, leaves = work[0], work[1], work[2]
+    fill = work[5]
     f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[6:14]
-    nl = nb = 0  # leaves and branches to hash once the walk is done (their children first)
-    sp = -1  # top of the frame stack
+    nl, nb = walk[W_NL], walk[W_NB]  # leaves and branches to hash once the walk is done
+    sp = walk[W_SP]  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
     # frame below (or becomes the root when the stack is empty).
-    call, c_ref, c_depth, c_lo, c_hi = _UPDATE, meta[META_ROOT], depth0, 0, m
-    pending = True
+    call, c_ref, c_depth = walk[W_CALL], walk[W_REF], walk[W_DEPTH]
+    c_lo, c_hi = walk[W_LO], walk[W_HI]
+    pending, prepared = walk[W_PENDING] != 0, walk[W_PREPARED] != 0
     result, changed = 0, False
     while True:
         if pending:
             pending = False
-            if call == _UPDATE and c_ref > 0:
+            resumed, prepared = prepared, False  # going on with a path's items, made before
+            if not resumed and call == _UPDATE and c_ref > 0:
                 sp += 1
                 f_mode[sp], f_ref[sp], f_depth[sp], f_next[sp] = _UPDATE, c_ref - 1, c_depth, 0
                 f_dirty[sp] = False
-                _partition(idx, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
+                if c_depth >= MAX_DEPTH:
+                    raise ValueError("sparse Merkle tree: partition below the last nibble")
+                _partition(idx, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts, sp, fill)
                 continue
             else:
-                if call == _UPDATE:  # a leaf or nothing: rebuild it with the changes
+                if not resumed and call == _UPDATE:  # a leaf or nothing: rebuild it
                     n_items = 0
                     if c_ref < 0:
                         items[0] = c_ref
@@ -375,11 +429,10 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                     else:
                         leaf = old
                         if leaf < 0:
+                            if meta[META_LFREE] == 0 and meta[META_LEAVES] == len(lpath):
+                                _save(walk, sp, nl, nb, call, c_ref, c_depth, c_lo, c_hi, True)
+                                return _NEED_LEAF
                             leaf = _take(lfree, meta, META_LFREE, META_LEAVES)
-                            if leaf == len(lpath):
-                                rows = _rows_after(leaf, MAX_ROWS)
-                                lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
-                                ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
                             for i in range(32):
                                 lpath[leaf, i] = cpath[last, i]
                         for i in range(32):
@@ -390,17 +443,19 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                 else:
                     sp += 1
                     f_mode[sp], f_depth[sp], f_next[sp], f_dirty[sp] = _BUILD, c_depth, 0, False
-                    f_kids[sp, :] = 0
-                    _partition(items, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts[sp], fill)
+                    for c in range(16):
+                        f_kids[sp, c] = 0
+                    if c_depth >= MAX_DEPTH:
+                        raise ValueError("sparse Merkle tree: partition below the last nibble")
+                    _partition(items, tmp, c_lo, c_hi, c_depth, cpath, lpath, f_starts, sp, fill)
                     continue
                 if sp < 0:
                     break
                 # deliver below
         else:
             # The frame on top: descend into its next non-empty run, or finish it.
-            starts = f_starts[sp]
             n = f_next[sp]
-            while n < 16 and starts[n] == starts[n + 1]:
+            while n < 16 and f_starts[sp, n] == f_starts[sp, n + 1]:
                 n += 1
             if n < 16:
                 f_next[sp], f_cur[sp] = n + 1, n
@@ -409,7 +464,7 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                     call, c_ref = _UPDATE, kids[f_ref[sp], n]
                 else:
                     call, c_ref = _BUILD, 0
-                c_depth, c_lo, c_hi = depth, starts[n], starts[n + 1]
+                c_depth, c_lo, c_hi = depth, f_starts[sp, n], f_starts[sp, n + 1]
                 pending = True
                 continue
             changed = f_dirty[sp]
@@ -422,34 +477,37 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
                         if kids[branch, c] != 0:
                             only = kids[branch, c]
                     if only <= 0:
-                        kids[branch, :] = 0
+                        for c in range(16):
+                            kids[branch, c] = 0
                         count[branch] = 0
                         _give(bfree, meta, META_BFREE, branch)
                         result = only
                 if changed and result == branch + 1:
-                    branches = _pushed(branches, nb, branch)
-                    depths = _pushed(depths, nb, f_depth[sp])
+                    if nb == len(branches):
+                        _save(walk, sp, nl, nb, call, c_ref, c_depth, c_lo, c_hi, False)
+                        return _NEED_LIST
+                    branches[nb], depths[nb] = branch, f_depth[sp]
                     nb += 1
             else:
-                refs = f_kids[sp]
                 filled, only = 0, 0
                 for c in range(16):
-                    if refs[c] != 0:
+                    if f_kids[sp, c] != 0:
                         filled += 1
-                        only = refs[c]
+                        only = f_kids[sp, c]
                 if filled == 0 or (filled == 1 and only < 0):
                     result = only
                 else:
+                    need = _NEED_LIST if nb == len(branches) else _DONE
+                    if meta[META_BFREE] == 0 and meta[META_BRANCHES] == len(kids):
+                        need = _NEED_BRANCH
+                    if need != _DONE:
+                        _save(walk, sp, nl, nb, call, c_ref, c_depth, c_lo, c_hi, False)
+                        return need
                     branch = _take(bfree, meta, META_BFREE, META_BRANCHES)
-                    if branch == len(kids):
-                        rows = _rows_after(branch, MAX_ROWS)
-                        kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
-                        bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
                     for c in range(16):
-                        kids[branch, c] = refs[c]
+                        kids[branch, c] = f_kids[sp, c]
                     count[branch] = filled
-                    branches = _pushed(branches, nb, branch)
-                    depths = _pushed(depths, nb, f_depth[sp])
+                    branches[nb], depths[nb] = branch, f_depth[sp]
                     nb += 1
                     result = branch + 1
             sp -= 1
@@ -465,6 +523,14 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
             count[branch] += (1 if result != 0 else 0) - (1 if old_ref != 0 else 0)
         else:
             f_kids[sp, n] = result
-    _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, work[14])
-    meta[META_ROOT] = result
-    return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
+    walk[W_NL], walk[W_NB], walk[W_RESULT] = nl, nb, result
+    return _DONE
+
+
+@_helper
+def _save(walk, sp, nl, nb, call, ref, depth, lo, hi, prepared):  # type: ignore[no-untyped-def]
+    """Save where a walk stopped: at a path's items (``prepared``: ``call`` pending, its
+    items made) or at the frame on top of the stack (nothing pending)."""
+    walk[W_SP], walk[W_NL], walk[W_NB] = sp, nl, nb
+    walk[W_CALL], walk[W_REF], walk[W_DEPTH], walk[W_LO], walk[W_HI] = call, ref, depth, lo, hi
+    walk[W_PENDING] = walk[W_PREPARED] = 1 if prepared else 0
