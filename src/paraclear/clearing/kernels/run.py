@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numba
 
+from paraclear.borrowed import borrowed
 from paraclear.clearing.kernels.codes import (
     E_FALLBACK,
     E_OK,
@@ -44,7 +45,12 @@ def run_orders(
     count: Int64Array,
 ) -> int:  # pragma: no cover - compiled
     """Run ``txs[start:]`` in order; return the index of the first that falls back (its
-    row in ``results`` unset, nothing of it applied), or ``len(txs)``."""
+    row in ``results`` unset, nothing of it applied), or ``len(txs)``. The kernels get the
+    tables ``borrowed`` (no reference counting per call: the caller holds them)."""
+    txs, results, log, count = borrowed(txs), borrowed(results), borrowed(log), borrowed(count)
+    accounts, account_positions = borrowed(accounts), borrowed(account_positions)
+    positions, orders = borrowed(positions), borrowed(orders)
+    instruments, house = borrowed(instruments), borrowed(house)
     for at in range(start, txs.shape[0]):
         tx, result = txs[at], results[at]
         result[:] = 0
