@@ -22,6 +22,8 @@ from typing import Any
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+_cgutils: Any = cgutils  # untyped, as numba is
+
 
 def _borrowed(typingctx, array):  # type: ignore[no-untyped-def]
     del typingctx
@@ -34,8 +36,8 @@ def _borrowed(typingctx, array):  # type: ignore[no-untyped-def]
         made = context.make_array(sig.return_type)(context, builder)
         for field in ("nitems", "itemsize", "data", "shape", "strides"):
             setattr(made, field, getattr(source, field))
-        made.meminfo = cgutils.get_null_value(made.meminfo.type)
-        made.parent = cgutils.get_null_value(made.parent.type)
+        made.meminfo = _cgutils.get_null_value(made.meminfo.type)
+        made.parent = _cgutils.get_null_value(made.parent.type)
         return made._getvalue()
 
     return signature, codegen
