@@ -36,6 +36,7 @@ from typing import Any, Final
 import numba
 import numpy as np
 
+from paraclear.borrowed import borrowed
 from paraclear.jit import helper
 from paraclear.state.blake2b import (
     LANES,
@@ -286,8 +287,11 @@ def _deepest_first(branches, depths, nb):  # type: ignore[no-untyped-def]
 @_helper
 def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, lanes):  # type: ignore[no-untyped-def]
     """Hash the leaves ``leaves[:nl]``, then the branches ``branches[:nb]`` deepest first
-    (``depths``: each one's depth), so that every branch is hashed after its children."""
-    h, m, words = lanes
+    (``depths``: each one's depth), so that every branch is hashed after its children.
+    Its arrays are ``borrowed`` for the hashing (the caller holds them)."""
+    h, m, words = borrowed(lanes[0]), borrowed(lanes[1]), borrowed(lanes[2])
+    kids, bdig, ldig = borrowed(kids), borrowed(bdig), borrowed(ldig)
+    lpath, lvh, leaves = borrowed(lpath), borrowed(lvh), borrowed(leaves)
     _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
     if nb == 0:
         return
@@ -378,11 +382,16 @@ def _walk(tree, meta, cpath, cvh, cdel, idx, work, branches, depths, walk):  # t
     """``update``'s walk from where ``walk`` holds it: return ``_DONE`` (the new root and
     the rows to hash in ``walk``), or what it needs more of first (``_NEED_LEAF``,
     ``_NEED_BRANCH``, ``_NEED_LIST``), having changed nothing since the point it saved in
-    ``walk`` to go on from. Assigns no array variable (see ``update``)."""
-    kids, count, _, bfree, lpath, lvh, _, lfree = tree
-    tmp, items, leaves = work[0], work[1], work[2]
-    fill = work[5]
-    f_mode, f_ref, f_depth, f_next, f_cur, f_starts, f_kids, f_dirty = work[6:14]
+    ``walk`` to go on from. Assigns no array variable (see ``update``); the arrays it
+    passes on are ``borrowed`` (``update`` holds them)."""
+    kids, count, bfree = borrowed(tree[0]), borrowed(tree[1]), borrowed(tree[3])
+    lpath, lvh, lfree = borrowed(tree[4]), borrowed(tree[5]), borrowed(tree[7])
+    meta, cpath, cvh, cdel = borrowed(meta), borrowed(cpath), borrowed(cvh), borrowed(cdel)
+    idx, branches, depths = borrowed(idx), borrowed(branches), borrowed(depths)
+    tmp, items, leaves = borrowed(work[0]), borrowed(work[1]), borrowed(work[2])
+    fill, f_mode, f_ref = borrowed(work[5]), borrowed(work[6]), borrowed(work[7])
+    f_depth, f_next, f_cur = borrowed(work[8]), borrowed(work[9]), borrowed(work[10])
+    f_starts, f_kids, f_dirty = borrowed(work[11]), borrowed(work[12]), borrowed(work[13])
     nl, nb = walk[W_NL], walk[W_NB]  # leaves and branches to hash once the walk is done
     sp = walk[W_SP]  # top of the frame stack
     # "call" = (mode, ref, depth, lo, hi): the subtree to produce next; result goes to the
