@@ -11,8 +11,10 @@ end to end, half of the transaction kernels' time.
 A kernel called from Python holds its arguments for the whole call. Inside it,
 ``borrowed(array)`` is the same array without an owner (numba's ``meminfo`` null, as for an
 array made from a raw pointer): whatever it is passed to and every view of it count nothing
-(numba's runtime returns at once on a null owner). It is valid only while the kernel runs:
-it must not be returned, stored beyond the call, or outlive the array it borrows from.
+(numba's runtime returns at once on a null owner). It is valid only while the array it
+borrows from is held by someone else: borrow a function's arguments (their caller holds
+them for the call), never an array the function made itself (numba frees that after its
+last use, which may come before the borrowed one's), and never return or store it.
 """
 
 from __future__ import annotations

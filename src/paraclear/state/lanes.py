@@ -19,6 +19,7 @@ from typing import Any, Final
 import numba
 import numpy as np
 
+from paraclear.borrowed import borrowed
 from paraclear.jit import helper
 from paraclear.state.blake2b import (
     BLOCK_SIZE,
@@ -112,7 +113,9 @@ def hash_lanes(data: Any, offsets: Any, out: Any) -> None:  # pragma: no cover -
             filled[length] += 1
     h = np.empty((8, LANES), dtype=np.uint64)
     m = np.empty((16, LANES), dtype=np.uint64)
-    words = flat.view(np.uint64)
+    # the caller's arrays borrowed: each group's call counts no references to them
+    words, flat = borrowed(flat.view(np.uint64)), borrowed(flat)
+    data, offsets = borrowed(data), borrowed(offsets)
     for length in range(longest + 1):
         for first in range(starts[length], starts[length + 1], LANES):
             group = min(LANES, starts[length + 1] - first)

@@ -25,6 +25,7 @@ from typing import Any, Final
 import numba
 import numpy as np
 
+from paraclear.borrowed import borrowed
 from paraclear.clearing.kernels.layout import (
     A_COLL,
     A_NONCE,
@@ -199,7 +200,15 @@ def encode_rows(
     account row and ``items[i]`` the nonce or instrument row) into ``out`` after entry
     ``i - 1``; ``ends[i]`` is where it ends (``ends[i] == ends[i - 1]``: absent). ``out``
     has room for every entry (``bound``). ``lists`` holds the lists of open orders, each
-    its length then its nonces."""
+    its length then its nonces. Its arrays are ``borrowed`` inside (the caller holds them):
+    no reference counting per entry."""
+    kinds, rows, items, ends = borrowed(kinds), borrowed(rows), borrowed(items), borrowed(ends)
+    accounts, account_positions = borrowed(accounts), borrowed(account_positions)
+    positions, orders, lists = borrowed(positions), borrowed(orders), borrowed(lists)
+    names, name_ends, ranks = borrowed(names), borrowed(name_ends), borrowed(ranks)
+    kind_names, kind_ends = borrowed(kind_names), borrowed(kind_ends)
+    account_names, account_ends = borrowed(account_names), borrowed(account_ends)
+    out = borrowed(out)
     held = np.empty(account_positions.shape[1], dtype=np.int64)
     at = 0
     for i in range(len(kinds)):
