@@ -28,7 +28,9 @@ LAYERS: Final = (
     "bench",
 )
 """From the bottom up: each may import those before it, never one after it."""
-BASE: Final = frozenset({"numbers", "int128", "int128_reference", "numba_cache", "jit", "cluster"})
+BASE: Final = frozenset(
+    {"numbers", "int128", "int128_reference", "numba_cache", "jit", "borrowed", "cluster"}
+)
 """Modules and packages that import no other part of paraclear: anyone may use them."""
 TOP: Final = frozenset({"cli", "warmup", "warmup_claims", "warmup_steps", "__main__", "__init__"})
 """May import anything; nothing below imports them."""
