@@ -193,10 +193,11 @@ def _damage(kind: str, data_dir: Path) -> None:
 
 
 def damage_cases(data_dir: Path, acknowledged_height: int) -> dict[str, str]:
-    """Damage copies of ``data_dir``'s WAL three ways and open each: ``detected`` (refused
-    with ``AcknowledgedBlocksMissing``), ``intact`` (the damage cost no acknowledged block),
-    ``silent`` (opened below ``acknowledged_height``: the failure this guards against), or
-    ``no_wal`` (nothing to damage)."""
+    """Damage copies of ``data_dir``'s WAL three ways and open each as the node's restart
+    does (the chain's writer: ``recover``, which takes back a block the damage left only in
+    its copy): ``detected`` (refused with ``AcknowledgedBlocksMissing``), ``intact`` (the
+    damage cost no acknowledged block), ``silent`` (opened below ``acknowledged_height``:
+    the failure this guards against), or ``no_wal`` (nothing to damage)."""
     found: dict[str, str] = {}
     for kind in ("truncated_wal", "flipped_wal", "deleted_wal"):
         if not (data_dir / WAL).exists() or (data_dir / WAL).stat().st_size == 0:
@@ -206,7 +207,7 @@ def damage_cases(data_dir: Path, acknowledged_height: int) -> dict[str, str]:
         shutil.copytree(data_dir, copy)
         _damage(kind, copy)
         try:
-            with BlockStore.open(copy) as store:
+            with BlockStore.open(copy, recover=True) as store:
                 found[kind] = "intact" if store.height >= acknowledged_height else "silent"
         except AcknowledgedBlocksMissing:
             found[kind] = "detected"
