@@ -9,7 +9,7 @@ from paraclear.state import compiled as compiled_module
 from paraclear.state.compiled import CompiledTree, set_threads
 from paraclear.state.forest import part_arrays
 from paraclear.state.smt import EMPTY, RADIX, SparseMerkleTree, combine_subtrees, verify
-from paraclear.state.smt_kernel import MAX_ROWS, META_ROOT, _grown_list, _grown_rows, _rows_after
+from paraclear.state.smt_kernel import MAX_ROWS, META_ROOT, _rows_after, grown_list, grown_rows
 
 # Paths drawn from a small alphabet of prefixes and tails, so that batches share deep
 # prefixes (down to a single differing last nibble), hit the same path twice, and collapse.
@@ -169,5 +169,5 @@ def test_row_counts_beyond_int32_refs_raise_instead_of_wrapping():
         _rows_after(MAX_ROWS, MAX_ROWS)
     assert _rows_after(MAX_ROWS - 1, MAX_ROWS) == MAX_ROWS  # capped, not doubled past it
     assert _rows_after(100, MAX_ROWS) == 216
-    assert _grown_rows(np.ones((2, 16), dtype=np.int32), 5).sum() == 32
-    assert list(_grown_list(np.ones(2, dtype=np.int32), 3)) == [1, 1, 0]
+    assert grown_rows(np.ones((2, 16), dtype=np.int32), 5).sum() == 32
+    assert list(grown_list(np.ones(2, dtype=np.int32), 3)) == [1, 1, 0]

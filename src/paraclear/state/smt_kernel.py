@@ -83,7 +83,7 @@ def _rows_after(used, limit):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _grown_rows(array, rows):  # type: ignore[no-untyped-def]
+def grown_rows(array, rows):  # type: ignore[no-untyped-def]
     """A copy of the ``(n, 32)`` or ``(n, 16)`` array ``array`` with ``rows`` rows (> n)."""
     out = np.zeros((rows, array.shape[1]), dtype=array.dtype)
     for i in range(array.shape[0]):
@@ -93,7 +93,7 @@ def _grown_rows(array, rows):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _grown_list(array, rows):  # type: ignore[no-untyped-def]
+def grown_list(array, rows):  # type: ignore[no-untyped-def]
     """A copy of the ``int32`` vector ``array`` with ``rows`` entries (more than it has)."""
     out = np.zeros(rows, dtype=np.int32)
     for i in range(array.shape[0]):
@@ -353,12 +353,12 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
         need = _walk(tree, meta, cpath, cvh, cdel, idx, work, branches, depths, walk)
         if need == _NEED_LEAF:
             rows = _rows_after(len(lpath), MAX_ROWS)
-            lpath, lvh = _grown_rows(lpath, rows), _grown_rows(lvh, rows)
-            ldig, lfree = _grown_rows(ldig, rows), _grown_list(lfree, rows)
+            lpath, lvh = grown_rows(lpath, rows), grown_rows(lvh, rows)
+            ldig, lfree = grown_rows(ldig, rows), grown_list(lfree, rows)
         elif need == _NEED_BRANCH:
             rows = _rows_after(len(kids), MAX_ROWS)
-            kids, count = _grown_rows(kids, rows), _grown_list(count, rows)
-            bdig, bfree = _grown_rows(bdig, rows), _grown_list(bfree, rows)
+            kids, count = grown_rows(kids, rows), grown_list(count, rows)
+            bdig, bfree = grown_rows(bdig, rows), grown_list(bfree, rows)
         elif need == _NEED_LIST:
             branches, depths = _grown_pair(branches, depths, len(branches))
         else:
