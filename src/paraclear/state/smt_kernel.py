@@ -10,15 +10,15 @@ A tree is a pool of arrays (``forest.PART``). A node is referred to by an ``int3
 its 16 child refs in ``kids[b]``, its number of non-empty children in ``count[b]`` and its
 digest in ``bdig[b]``; leaf ``l`` has ``lpath[l]``, ``lvh[l]`` (value hash) and ``ldig[l]``.
 Freed rows go on the ``bfree`` / ``lfree`` stacks and are reused. ``meta`` holds the root
-ref and the counters (``META_*``). The arrays grow (doubling) inside the kernel, which
-returns them.
+ref and the counters (``META_*``). The arrays grow (doubling) in ``update``, between
+stretches of the walk (which assigns no array: see ``update``), and ``update`` returns them.
 
 A batch is the rows ``idx`` of the change arrays ``cpath`` (``uint8[k, 32]``), ``cvh`` and
 ``cdel`` (delete when true); a path given twice keeps its last row, as in ``smt``. Each
 branch on a changed path is visited once; the nodes to rehash are listed on the way back up
-and hashed once the walk is done, ``LANES`` messages at a time (``blake2b.compress_lanes``):
-the changed leaves first (one compression each), then the dirty branches level by level,
-deepest first (five each, 513 bytes), so that a branch is hashed after its children. A change
+and hashed once the walk is done (``smt_hash.hash_dirty``), ``LANES`` messages at a time:
+the changed leaves first, then the dirty branches level by level, deepest first, so that a
+branch is hashed after its children. A change
 that sets a leaf to the value hash it already holds (or deletes a path that is absent)
 changes nothing: the leaf is not rehashed, and neither is a branch none of whose subtrees
 changed.
@@ -38,13 +38,8 @@ import numpy as np
 
 from paraclear.borrowed import borrowed
 from paraclear.jit import helper
-from paraclear.state.blake2b import (
-    LANES,
-    LITTLE_ENDIAN,
-    compress_lanes,
-    lane_words,
-    start_lanes,
-)
+from paraclear.state.blake2b import LANES
+from paraclear.state.smt_hash import hash_dirty
 
 META_ROOT: Final = 0
 META_BRANCHES: Final = 1  # rows of kids/bdig in use or freed (high-water mark)
@@ -62,15 +57,11 @@ _DONE, _NEED_LEAF, _NEED_BRANCH, _NEED_LIST = 0, 1, 2, 3
 branches to hash."""
 MAX_ROWS: Final = 2**31 - 2
 MAX_DEPTH: Final = 64
-_BRANCH_MSG: Final = 1 + 16 * 32
-_LEAF_MSG: Final = 1 + 32 + 32
 _UPDATE: Final = 0
 _BUILD: Final = 1
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 _helper: Any = helper(boundscheck=False)
-if not LITTLE_ENDIAN:  # digests are read as little-endian words (``_hash_leaves``)
-    raise ImportError("the compiled sparse Merkle tree needs a little-endian machine")
 
 
 @_jit
@@ -186,124 +177,6 @@ def _grown_pair(a, b, n):  # type: ignore[no-untyped-def]
 
 
 @_helper
-def _put_digests(h, rows, first, count, digests):  # type: ignore[no-untyped-def]
-    """Set the digests (``uint64[n, 4]`` words) of ``rows[first:first + count]`` from the
-    first ``count`` lanes of the states ``h``."""
-    for lane in range(count):
-        row = rows[first + lane]
-        for i in range(4):
-            digests[row, i] = h[i, lane]
-
-
-@_helper
-def _hash_leaves(lpath, lvh, ldig, rows, n, h, m):  # type: ignore[no-untyped-def]
-    """Set the digest ``H(0x00 ‖ path ‖ value_hash)`` of leaves ``rows[:n]``, ``LANES`` at a
-    time. The 65-byte message is read as words: the leading byte shifts every word of path
-    and value hash by 8 bits (message word ``w`` is ``x[w] << 8 | x[w - 1] >> 56``)."""
-    paths, values, digests = lpath.view(np.uint64), lvh.view(np.uint64), ldig.view(np.uint64)
-    v12, v14 = lane_words(_LEAF_MSG, True)
-    for first in range(0, n, LANES):
-        count = min(LANES, n - first)
-        start_lanes(h)
-        for lane in range(count):  # the other lanes hash what they hold, unread
-            row = rows[first + lane]
-            carry = np.uint64(0)
-            for w in range(8):
-                x = paths[row, w] if w < 4 else values[row, w - 4]
-                m[w, lane] = (x << np.uint64(8)) | carry
-                carry = x >> np.uint64(56)
-            m[8, lane] = carry
-            for w in range(9, 16):
-                m[w, lane] = np.uint64(0)
-        compress_lanes(h, m, v12, v14)
-        _put_digests(h, rows, first, count, digests)
-
-
-@_helper
-def _hash_branches(kids, bdig, ldig, rows, n, h, m, words):  # type: ignore[no-untyped-def]
-    """Set the digest ``H(0x01 ‖ 16 child digests)`` of branches ``rows[:n]``, ``LANES`` at a
-    time (their children's digests must be current: hash deeper branches first). The
-    513-byte message is five blocks of the children's words shifted by the leading byte;
-    ``words`` (``uint64[64, LANES]``) holds each lane's 64 child words."""
-    branches, leaves = bdig.view(np.uint64), ldig.view(np.uint64)
-    for first in range(0, n, LANES):
-        count = min(LANES, n - first)
-        start_lanes(h)
-        for lane in range(count):  # the other lanes hash what they hold, unread
-            row = rows[first + lane]
-            for c in range(16):
-                ref = kids[row, c]
-                for i in range(4):
-                    if ref > 0:
-                        words[4 * c + i, lane] = branches[ref - 1, i]
-                    elif ref < 0:
-                        words[4 * c + i, lane] = leaves[-ref - 1, i]
-                    else:
-                        words[4 * c + i, lane] = np.uint64(0)
-        for block in range(5):
-            if block < 4:  # each lane loop branch-free: one vector operation a word
-                for w in range(16):
-                    at = 16 * block + w
-                    if at == 0:
-                        for lane in range(LANES):
-                            m[0, lane] = (words[0, lane] << np.uint64(8)) | np.uint64(1)
-                        continue
-                    for lane in range(LANES):
-                        high = words[at, lane] << np.uint64(8)
-                        m[w, lane] = high | (words[at - 1, lane] >> np.uint64(56))
-            else:
-                for lane in range(LANES):
-                    m[0, lane] = words[63, lane] >> np.uint64(56)
-                for w in range(1, 16):
-                    for lane in range(LANES):
-                        m[w, lane] = np.uint64(0)
-            v12, v14 = lane_words(min(128 * (block + 1), _BRANCH_MSG), block == 4)
-            compress_lanes(h, m, v12, v14)
-        _put_digests(h, rows, first, count, branches)
-
-
-@_helper
-def _deepest_first(branches, depths, nb):  # type: ignore[no-untyped-def]
-    """``branches[:nb]`` ordered by depth, deepest first (``depths``: each one's), by a
-    counting sort over the levels present; and where each level's run ends (``ends[d]`` for
-    the ``d``-th deepest level)."""
-    deepest, shallowest = depths[0], depths[0]
-    for j in range(1, nb):
-        deepest, shallowest = max(deepest, depths[j]), min(shallowest, depths[j])
-    levels = deepest - shallowest + 1
-    ends = np.zeros(levels + 1, dtype=np.int64)
-    for j in range(nb):
-        ends[deepest - depths[j] + 1] += 1
-    for d in range(levels):
-        ends[d + 1] += ends[d]
-    order = np.empty(nb, dtype=np.int64)
-    for j in range(nb):
-        slot = deepest - depths[j]
-        order[ends[slot]] = branches[j]
-        ends[slot] += 1  # ends[d] becomes where level d's run ends
-    return order, ends[:levels]
-
-
-@_helper
-def _hash_dirty(kids, bdig, lpath, lvh, ldig, leaves, nl, branches, depths, nb, lanes):  # type: ignore[no-untyped-def]
-    """Hash the leaves ``leaves[:nl]``, then the branches ``branches[:nb]`` deepest first
-    (``depths``: each one's depth), so that every branch is hashed after its children.
-    Its arrays are ``borrowed`` for the hashing (the caller holds them)."""
-    h, m, words = borrowed(lanes[0]), borrowed(lanes[1]), borrowed(lanes[2])
-    kids, bdig, ldig = borrowed(kids), borrowed(bdig), borrowed(ldig)
-    lpath, lvh, leaves = borrowed(lpath), borrowed(lvh), borrowed(leaves)
-    _hash_leaves(lpath, lvh, ldig, leaves, nl, h, m)
-    if nb == 0:
-        return
-    order, ends = _deepest_first(branches, depths, nb)
-    lo = 0
-    for hi in ends:  # one level's branches after another
-        if hi > lo:
-            _hash_branches(kids, bdig, ldig, order[lo:hi], hi - lo, h, m, words)
-        lo = hi
-
-
-@_helper
 def workspace(rows):  # type: ignore[no-untyped-def]
     """The scratch arrays of ``update`` for batches of up to ``rows`` change rows (one set
     serves any number of calls, one after the other)."""
@@ -364,7 +237,7 @@ def update(arrays, meta, depth0, cpath, cvh, cdel, idx, work):  # type: ignore[n
         else:
             break
     nl, nb = walk[W_NL], walk[W_NB]
-    _hash_dirty(kids, bdig, lpath, lvh, ldig, work[2], nl, branches, depths, nb, work[14])
+    hash_dirty(kids, bdig, lpath, lvh, ldig, work[2], nl, branches, depths, nb, work[14])
     meta[META_ROOT] = walk[W_RESULT]
     return kids, count, bdig, bfree, lpath, lvh, ldig, lfree
 
