@@ -38,6 +38,14 @@ from paraclear.clearing.margin import MarginModel
 from paraclear.clearing.records import MarkData, Position
 from paraclear.state import State
 from paraclear.state import keys as k
+from paraclear.state.keys import (
+    AccountField,
+    Field,
+    MarketKey,
+    OrderKey,
+    PositionKey,
+    parse_key,
+)
 
 RESORT_SHARE: Final = 0.05
 """Beyond this share of rows changed, one sort is cheaper than re-inserting each."""
@@ -45,7 +53,7 @@ YIELD_EVERY: Final = 16
 """Accounts ranked between two offers of the interpreter lock to the event loop's thread
 (otherwise it waits up to the 5 ms switch interval for each)."""
 MARKET_WIDE: Final = frozenset(("mark", "oracle", "config"))
-"""``("market", X, ...)`` keys whose change reaches every account."""
+"""Tables of market data (``MarketKey``) whose change reaches every account."""
 
 Held = tuple[tuple[str, Position, MarkData], ...]
 
@@ -121,12 +129,14 @@ def touched_accounts(keys: Iterable[Any]) -> tuple[set[str], set[str], bool]:
     holders: set[str] = set()
     everyone = False
     for key in keys:
-        if key[0] == "acct" and len(key) >= 3:
-            touched.add(key[1])
-            if key[2] in ("collateral", "portfolio"):
-                holders.add(key[1])
-        elif key[0] == "market" and len(key) >= 2 and key[1] in MARKET_WIDE:
-            everyone = True
+        match parse_key(key):
+            case AccountField(account, Field.COLLATERAL | Field.PORTFOLIO):
+                touched.add(account)
+                holders.add(account)
+            case AccountField(account, _) | PositionKey(account, _) | OrderKey(account, _):
+                touched.add(account)
+            case MarketKey(table) if table in MARKET_WIDE:
+                everyone = True
     return touched, holders, everyone
 
 

@@ -38,14 +38,14 @@ from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OracleData
 from paraclear.execution.access_batch import AccessBatch
 from paraclear.execution.schedule import batch_metrics as plan_metrics
-from paraclear.state import AccessSet, Key
+from paraclear.state import AccessSet, Key, lock_of
 from paraclear.state import keys as k
+from paraclear.state.keys import MarketKey, parse_key
 
 STATS_FILE: Final = "block_stats.jsonl"
 HISTORY: Final = 500
 """Blocks of statistics kept for ``public/get_block_stats``."""
 HOT_KEYS: Final = 5
-ORACLE_PREFIX: Final = k.oracle("")[:2]
 
 
 class BlockStatsParams(Params, frozen=True):
@@ -124,11 +124,13 @@ def block_stats(report: BlockReport, machine: ClearingMachine, executor: str) ->
 
 def _indices(writes: Mapping[Key, object]) -> dict[str, float]:
     """The index prices the block's oracle updates set, by underlying."""
-    return {
-        key[2]: views.price(value.index)
-        for key, value in writes.items()
-        if key[:2] == ORACLE_PREFIX and isinstance(value, OracleData)
-    }
+    indices: dict[str, float] = {}
+    for key, value in writes.items():
+        if lock_of(key) == k.ORACLE_LOCK and isinstance(value, OracleData):
+            match parse_key(key):
+                case MarketKey(_, underlying, ""):
+                    indices[underlying] = views.price(value.index)
+    return indices
 
 
 class BlockStats:

@@ -39,7 +39,7 @@ from paraclear.api.proof_records import Captured, ProvingNode, capture, total_ke
 from paraclear.api.rpc import INVALID_PARAMS, Context, Registry, RpcError
 from paraclear.state import State
 from paraclear.state import keys as k
-from paraclear.state.keys import Key
+from paraclear.state.keys import CounterKey, Field, Key, account_field_of, parse_key
 
 TOTALS_FILE: Final = "totals.jsonl"
 HISTORY: Final = 500
@@ -68,6 +68,13 @@ def height_not_kept(what: str, height: int, oldest: int, latest: int) -> RpcErro
     )
 
 
+def _counted(key: Key) -> str:
+    """The instrument of a per-instrument counter's key."""
+    parsed = parse_key(key)
+    assert isinstance(parsed, CounterKey)
+    return parsed.instrument
+
+
 def _amount(state: State, key: Key) -> int:
     value = state.get(key, 0)
     return value if isinstance(value, int) else 0
@@ -85,8 +92,9 @@ class HouseTotals:
         self._collateral: dict[str, int] = {}
         with node.state_lock:
             for key, value in node.state.data.items():
-                if key[0] == "acct" and key[2] == "collateral" and isinstance(value, int):
-                    self._collateral[key[1]] = value
+                account = account_field_of(key, Field.COLLATERAL)
+                if account is not None and isinstance(value, int):
+                    self._collateral[account] = value
             self._total_collateral = sum(self._collateral.values())
             if node.height and self.history.last_height != node.height:
                 time = node.store.block(node.height).block.time
@@ -97,10 +105,11 @@ class HouseTotals:
     def on_block(self, height: int, time: int, writes: dict[Key, object]) -> Record:
         """Record a block just committed (on the producer thread: its state is current)."""
         for key, value in writes.items():
-            if key[0] == "acct" and key[2] == "collateral":
+            account = account_field_of(key, Field.COLLATERAL)
+            if account is not None:
                 new = value if isinstance(value, int) else 0
-                self._total_collateral += new - self._collateral.get(key[1], 0)
-                self._collateral[key[1]] = new
+                self._total_collateral += new - self._collateral.get(account, 0)
+                self._collateral[account] = new
         with self.node.state_lock:
             return self._record(height, time)
 
@@ -109,7 +118,7 @@ class HouseTotals:
         net, fees, fund = (
             _amount(state, key) for key in (k.NET_DEPOSITS, k.FEE_POOL, k.INSURANCE_FUND)
         )
-        interest = {key[1]: _amount(state, key) for key in total_keys(state)[3:]}
+        interest = {_counted(key): _amount(state, key) for key in total_keys(state)[3:]}
         record = {
             "height": height,
             "time": time,

@@ -13,6 +13,7 @@ from paraclear.execution.gc import paused_gc
 from paraclear.sim.crash import INDEX, CrashConfig, CrashScenario
 from paraclear.sim.scan import position_table, scan
 from paraclear.state import Key, StateView
+from paraclear.state.keys import Field, account_field_of
 
 
 def bench_scan(
@@ -32,7 +33,8 @@ def bench_scan(
 
 def _measure(scenario: CrashScenario, repeats: int) -> dict[str, object]:
     data, model = scenario.state.data, scenario.machine.margin_model
-    holders = sorted({key[1] for key in data if key[0] == "acct" and key[2] == "portfolio"})
+    portfolios = (account_field_of(key, Field.PORTFOLIO) for key in data)
+    holders = sorted({account for account in portfolios if account is not None})
     found = scan(data, model)
     if set(found.under_maintenance) != _one_by_one(data, model, holders):
         raise AssertionError("the scan and the exact check disagree")

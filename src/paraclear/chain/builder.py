@@ -87,6 +87,7 @@ from paraclear.market import (
 from paraclear.market.matching import Block as BookBlock
 from paraclear.state import AccessSet, Key, State
 from paraclear.state import keys as k
+from paraclear.state.keys import OrderKey, account_of, parse_key
 
 
 class Matcher(Protocol):
@@ -211,9 +212,12 @@ class BlockBuilder:
         Call once, on a builder with no books, before its first ``build``."""
         orders: dict[str, list[tuple[str, int, OpenOrder]]] = {}
         for key, value in state.items():
-            if key[0] == "acct" and len(key) == 4 and key[2] == "order":
-                assert isinstance(value, OpenOrder)
-                orders.setdefault(value.instrument, []).append((key[1], int(key[3]), value))
+            if account_of(key) is None:
+                continue
+            match parse_key(key):
+                case OrderKey(account, nonce):
+                    assert isinstance(value, OpenOrder)
+                    orders.setdefault(value.instrument, []).append((account, nonce, value))
         rows: dict[str, list[Op]] = {}
         for name in sorted(orders):
             self.open_book(name, state)

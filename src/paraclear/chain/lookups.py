@@ -16,10 +16,9 @@ from typing import Final
 
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.records import OracleData
-from paraclear.state import Key, State
+from paraclear.state import Key, State, lock_of
 from paraclear.state import keys as k
-
-_MARKET, _INSTRUMENT = k.INSTRUMENTS_LOCK
+from paraclear.state.keys import MarketKey, parse_key
 
 
 class _Listing:
@@ -38,13 +37,12 @@ class _Listing:
     def current(self, state: State) -> dict[str, Instrument]:
         if self.version != state.version:
             version = state.version  # read first: a commit during the scan rescans later
-            self.by_name = _by_name(
-                {
-                    key[2]: value
-                    for key, value in list(state.data.items())  # one step under the GIL
-                    if _is_instrument(key) and isinstance(value, Option | Perpetual)
-                }
-            )
+            listed: dict[str, Instrument] = {}
+            for key, value in list(state.data.items()):  # one step under the GIL
+                name = _listed_name(key)
+                if name is not None and isinstance(value, Option | Perpetual):
+                    listed[name] = value
+            self.by_name = _by_name(listed)
             self.version = version
         return self.by_name
 
@@ -52,15 +50,15 @@ class _Listing:
         state = self.state()
         if state is None or self.version != state.version - 1:
             return  # behind already: the next read scans
-        changed = [key for key in writes if key[0] == _MARKET and _is_instrument(key)]
+        changed = [(name, key) for key in writes if (name := _listed_name(key)) is not None]
         if changed:
             by_name = dict(self.by_name)
-            for key in changed:
+            for name, key in changed:
                 value = writes[key]
                 if isinstance(value, Option | Perpetual):
-                    by_name[key[2]] = value
+                    by_name[name] = value
                 else:
-                    by_name.pop(key[2], None)
+                    by_name.pop(name, None)
             self.by_name = _by_name(by_name)  # replaced whole: a reader may hold the old
         self.version = state.version
 
@@ -72,8 +70,14 @@ def _by_name(by_name: dict[str, Instrument]) -> dict[str, Instrument]:
     return {name: by_name[name] for name in sorted(by_name)}
 
 
-def _is_instrument(key: Key) -> bool:
-    return len(key) == 3 and key[0] == _MARKET and key[1] == _INSTRUMENT
+def _listed_name(key: Key) -> str | None:
+    """The instrument's name if ``key`` is its listing (``keys.instrument``), else None."""
+    if lock_of(key) != k.INSTRUMENTS_LOCK:
+        return None
+    match parse_key(key):
+        case MarketKey(_, name, ""):
+            return name
+    return None
 
 
 def listed_instruments(state: State) -> list[Instrument]:

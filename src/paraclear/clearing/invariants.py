@@ -26,6 +26,15 @@ from paraclear.clearing.records import MarkData, OpenOrder, Position
 from paraclear.numbers import format_amount
 from paraclear.state import State
 from paraclear.state import keys as k
+from paraclear.state.keys import (
+    AccountField,
+    Counter,
+    CounterKey,
+    Field,
+    OrderKey,
+    PositionKey,
+    parse_key,
+)
 
 
 def check_invariants(state: State) -> list[str]:
@@ -40,34 +49,45 @@ def check_invariants(state: State) -> list[str]:
     orders: dict[str, list[int]] = defaultdict(list)
     order_counts: dict[str, int] = defaultdict(int)
     violations: list[str] = []
+    listing: set[str] = set()  # accounts with a reservation or a list of open orders
+    portfolios: set[str] = set()
+    interest: set[str] = set()
+    counted: set[str] = set()
     for key, value in data.items():
-        if key[0] != "acct":
-            continue
-        account, field = key[1], key[2]
-        if field == "collateral":
-            assert isinstance(value, int)
-            cash += value
-            if value < 0 and k.bankruptcy(account) not in data:
-                violations.append(f"{account} has negative collateral {value} and no bankruptcy")
-        elif field == "pos":
-            assert isinstance(value, Position)
-            name = key[3]
-            net_size[name] += value.size
-            long_size[name] += max(value.size, 0)
-            held[account].add(name)
-            cash += _perpetual_cash(data, name, value)
-        elif field == "order":
-            assert isinstance(value, OpenOrder)
-            reserved[account] += value.reserved
-            orders[account].append(int(key[3]))
-            order_counts[value.instrument] += 1
-            if value.remaining <= 0 or value.reserved < 0:
-                violations.append(f"order {account}/{key[3]} has remaining {value.remaining}")
-        elif field == "pool_shares":
-            assert isinstance(value, int)
-            lp_shares += value
-            if value < 0:
-                violations.append(f"{account} holds {value} pool shares")
+        match parse_key(key):
+            case AccountField(account, Field.COLLATERAL):
+                assert isinstance(value, int)
+                cash += value
+                if value < 0 and k.bankruptcy(account) not in data:
+                    violations.append(
+                        f"{account} has negative collateral {value} and no bankruptcy"
+                    )
+            case AccountField(account, Field.POOL_SHARES):
+                assert isinstance(value, int)
+                lp_shares += value
+                if value < 0:
+                    violations.append(f"{account} holds {value} pool shares")
+            case AccountField(account, Field.PORTFOLIO):
+                portfolios.add(account)
+            case AccountField(account, Field.RESERVED | Field.OPEN_ORDERS):
+                listing.add(account)
+            case PositionKey(account, name):
+                assert isinstance(value, Position)
+                net_size[name] += value.size
+                long_size[name] += max(value.size, 0)
+                held[account].add(name)
+                cash += _perpetual_cash(data, name, value)
+            case OrderKey(account, nonce):
+                assert isinstance(value, OpenOrder)
+                reserved[account] += value.reserved
+                orders[account].append(nonce)
+                order_counts[value.instrument] += 1
+                if value.remaining <= 0 or value.reserved < 0:
+                    violations.append(f"order {account}/{nonce} has remaining {value.remaining}")
+            case CounterKey(Counter.OPEN_INTEREST, name):
+                interest.add(name)
+            case CounterKey(Counter.ORDER_COUNT, name):
+                counted.add(name)
     fund = _int(data, k.INSURANCE_FUND)
     if fund < 0:
         violations.append(f"insurance fund is negative: {format_amount(fund)} USDC")
@@ -78,18 +98,18 @@ def check_invariants(state: State) -> list[str]:
             f"cash {format_amount(cash)} != net deposits {format_amount(deposits)} USDC"
         )
     violations += [f"positions of {n} sum to {s}" for n, s in sorted(net_size.items()) if s]
-    for name in sorted(set(long_size) | _open_interest_names(data)):
+    for name in sorted(set(long_size) | interest):
         oi = _int(data, k.open_interest(name))
         if oi != long_size.get(name, 0):
             violations.append(f"open interest of {name} is {oi}, longs hold {long_size[name]}")
-    for account in sorted(set(held) | _portfolio_accounts(data)):
+    for account in sorted(set(held) | portfolios):
         listed = set(data.get(k.portfolio(account)) or ())  # type: ignore[call-overload]
         if listed != held.get(account, set()):
             violations.append(f"portfolio index of {account} is out of step with its positions")
     total_shares = _int(data, k.POOL_TOTAL_SHARES)
     if lp_shares != total_shares:
         violations.append(f"pool has {total_shares} shares, LPs hold {lp_shares}")
-    violations += _order_violations(data, reserved, orders, order_counts)
+    violations += _order_violations(data, reserved, orders, order_counts, listing, counted)
     return violations
 
 
@@ -98,17 +118,17 @@ def _order_violations(
     reserved: dict[str, int],
     orders: dict[str, list[int]],
     order_counts: dict[str, int],
+    listing: set[str],
+    counted: set[str],
 ) -> list[str]:
     violations: list[str] = []
-    accounts = {key[1] for key in data if key[0] == "acct" and key[2] in ("reserved", "orders")}
-    for account in sorted(accounts | set(orders)):
+    for account in sorted(listing | set(orders)):
         if _int(data, k.reserved(account)) != reserved.get(account, 0):
             violations.append(f"{account} reserves {_int(data, k.reserved(account))} for orders "
                               f"holding {reserved.get(account, 0)}")  # fmt: skip
         listed = data.get(k.open_orders(account)) or ()
         if listed != tuple(sorted(orders.get(account, []))):
             violations.append(f"open-order index of {account} is out of step with its orders")
-    counted = {key[1] for key in data if key[0] == "orders"}
     for name in sorted(counted | set(order_counts)):
         if _int(data, k.order_count(name)) != order_counts.get(name, 0):
             violations.append(f"{name} counts {_int(data, k.order_count(name))} open orders, "
@@ -127,11 +147,3 @@ def _int(data: dict[tuple[str, ...], object], key: tuple[str, ...]) -> int:
     value = data.get(key, 0)
     assert isinstance(value, int)
     return value
-
-
-def _open_interest_names(data: dict[tuple[str, ...], object]) -> set[str]:
-    return {key[1] for key in data if key[0] == "oi"}
-
-
-def _portfolio_accounts(data: dict[tuple[str, ...], object]) -> set[str]:
-    return {key[1] for key in data if key[0] == "acct" and key[2] == "portfolio"}

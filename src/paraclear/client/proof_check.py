@@ -24,24 +24,45 @@ import msgspec
 from paraclear.clearing.records import Bankruptcy, OpenOrder, Position
 from paraclear.state import keys as k
 from paraclear.state.codec import encode
-from paraclear.state.keys import Key
+from paraclear.state.keys import (
+    AccountField,
+    Field,
+    Key,
+    OrderKey,
+    PositionKey,
+    UnknownKey,
+    parse_key,
+)
 from paraclear.state.smt import Proof
 from paraclear.state.store import verify_value
 
 Answer = Mapping[str, Any]
-_TYPES: dict[str, type[Any]] = {
-    "pos": Position,
-    "order": OpenOrder,
-    "bankruptcy": Bankruptcy,
-    "portfolio": tuple[str, ...],
-    "orders": tuple[int, ...],
+_TYPES: dict[Field, type[Any]] = {
+    Field.BANKRUPTCY: Bankruptcy,
+    Field.PORTFOLIO: tuple[str, ...],
+    Field.OPEN_ORDERS: tuple[int, ...],
 }
 
 
 def decode_value(key: Key, encoded: bytes) -> object:
     """The typed value of ``key`` from its canonical msgpack (ints unless named above)."""
-    kind = key[2] if key[0] == "acct" and len(key) > 2 else ""
-    return msgspec.msgpack.decode(encoded, type=_TYPES.get(kind, int))
+    return msgspec.msgpack.decode(encoded, type=_type_of(key))
+
+
+def _type_of(key: Key) -> type[Any]:
+    """The type of ``key``'s value (int for any key not named in ``_TYPES``)."""
+    try:
+        parsed = parse_key(key)
+    except UnknownKey:
+        return int
+    match parsed:
+        case AccountField(_, field):
+            return _TYPES.get(field, int)
+        case PositionKey():
+            return Position
+        case OrderKey():
+            return OpenOrder
+    return int
 
 
 def decode_proof(raw: Mapping[str, Any]) -> Proof:

@@ -57,6 +57,7 @@ from paraclear.sim.impact import impact_prices
 from paraclear.sim.liquidator import LiquidationEngine
 from paraclear.state import State, StateView
 from paraclear.state import keys as k
+from paraclear.state.keys import account_of
 
 ADMIN, ORACLE = "admin", "oracle"
 LIQUIDATORS = ("liquidator-0", "liquidator-1")
@@ -177,13 +178,16 @@ class CrashScenario:
         data = self.state.data
         self.report.fund_final = self._fund()
         self.report.bad_debt = sum(
-            v.deficit for key, v in data.items() if isinstance(v, Bankruptcy) and key[0] == "acct"
+            v.deficit
+            for key, v in data.items()
+            if isinstance(v, Bankruptcy) and account_of(key) is not None
         )
         self.report.net_deposits = data.get(k.NET_DEPOSITS, 0)  # type: ignore[assignment]
         self.report.state_root = self.state.root().hex()
         for key, v in data.items():
-            if isinstance(v, Bankruptcy) and key[0] == "acct":
-                self.report.deficits[key[1]] += v.deficit
+            account = account_of(key)
+            if isinstance(v, Bankruptcy) and account is not None:
+                self.report.deficits[account] += v.deficit
         view = StateView(data)
         for tx in self.setup_deposits:
             if isinstance(tx, Deposit) and tx.sender not in LIQUIDATORS:

@@ -38,6 +38,7 @@ from paraclear.sim.adl_queue import AdlQueue
 from paraclear.sim.scan import ScanResult, scan
 from paraclear.state import AccessSet, Key, StateView
 from paraclear.state import keys as k
+from paraclear.state.keys import account_of
 
 
 class DryRun(BlockRun[Transaction]):
@@ -62,9 +63,10 @@ class DryRun(BlockRun[Transaction]):
     ) -> None:
         super().include(tx, receipt, view, access)
         for key in (*view.writes, *view.deltas):
-            if key[0] == "acct":
-                self.equities.pop(key[1], None)
-                self.changed.append(key[1])
+            account = account_of(key)
+            if account is not None:
+                self.equities.pop(account, None)
+                self.changed.append(account)
 
     def equity(self, account: str, model: MarginModel) -> int:
         """``account``'s equity in the state the next transaction will see."""

@@ -37,6 +37,7 @@ from paraclear.risk.portfolio import portfolio_margins_sparse
 from paraclear.risk.scenarios import DEFAULT_GRID
 from paraclear.state import Key, StateView
 from paraclear.state import keys as k
+from paraclear.state.keys import Field, account_field_of, position_of
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -81,12 +82,13 @@ def position_table(data: Mapping[Key, object]) -> PositionTable:
     collateral: dict[str, int] = {}
     rows: list[tuple[str, str, Position]] = []
     for key, value in data.items():
-        if key[0] != "acct":
+        account = account_field_of(key, Field.COLLATERAL)
+        if account is not None:
+            collateral[account] = value  # type: ignore[assignment]
             continue
-        if key[2] == "collateral":
-            collateral[key[1]] = value  # type: ignore[assignment]
-        elif key[2] == "pos":
-            rows.append((key[1], key[3], value))  # type: ignore[arg-type]
+        held = position_of(key)
+        if held is not None:
+            rows.append((held.account, held.instrument, value))  # type: ignore[arg-type]
     accounts = sorted(set(collateral) | {account for account, _, _ in rows})
     account_index = {a: i for i, a in enumerate(accounts)}
     series_names = sorted({name for _, name, _ in rows})

@@ -39,6 +39,7 @@ from paraclear.sim.pool_flow import PoolFlow, svi_surface
 from paraclear.sim.prices import PricePath
 from paraclear.state import State, StateView
 from paraclear.state import keys as k
+from paraclear.state.keys import position_of
 
 ADMIN = "admin"
 ORACLE = "oracle"
@@ -259,7 +260,9 @@ class Workload:
         txs: list[Transaction] = []
         for inst in due:
             holders = sorted(
-                key[1] for key in state.data if key[0] == "acct" and key[2:] == ("pos", inst.name)
+                held.account
+                for held in map(position_of, state.data)
+                if held is not None and held.instrument == inst.name
             )
             txs.append(
                 SettleExpiry(

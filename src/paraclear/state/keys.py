@@ -13,7 +13,8 @@ vocabulary.
 
 from __future__ import annotations
 
-from typing import Final
+from enum import StrEnum
+from typing import Final, NamedTuple
 
 Key = tuple[str, ...]
 Lock = tuple[str, ...]
@@ -177,3 +178,165 @@ def settlement_prices(underlying: str) -> Key:
 def premium(instrument_name: str) -> Key:
     """A perpetual's premium integrated since its last funding (``PremiumAccumulator``)."""
     return ("market", "mark", instrument_name, "premium")
+
+
+# --- decoding: the one place that reads a key's parts by position ---------------------------
+#
+# The constructors above encode; ``parse_key`` decodes any key they make into one of the
+# typed forms below, and each form's ``key()`` makes the same key again. Code outside this
+# module reads keys through these, never by tuple position.
+
+
+class Field(StrEnum):
+    """The fields an account holds under its lock, one key each (``AccountField``)."""
+
+    COLLATERAL = "collateral"
+    NONCE = "nonce"
+    PORTFOLIO = "portfolio"
+    BANKRUPTCY = "bankruptcy"
+    OPEN_ORDERS = "orders"
+    RESERVED = "reserved"
+    POOL_SHARES = "pool_shares"
+    TOTAL_SHARES = "total_shares"
+    """Of the options pool's account only (``POOL_TOTAL_SHARES``)."""
+
+
+_FIELDS: Final = {field.value: field for field in Field}
+_POSITION: Final = "pos"
+_ORDER: Final = "order"
+
+
+class AccountField(NamedTuple):
+    """``("acct", account, field)``: one of ``Field`` (collateral, nonce, …)."""
+
+    account: str
+    field: Field
+
+    def key(self) -> Key:
+        return ("acct", self.account, self.field.value)
+
+
+class PositionKey(NamedTuple):
+    """``position(account, instrument)``."""
+
+    account: str
+    instrument: str
+
+    def key(self) -> Key:
+        return position(self.account, self.instrument)
+
+
+class OrderKey(NamedTuple):
+    """``order(account, nonce)``: an open order by the nonce of the PlaceOrder that opened
+    it."""
+
+    account: str
+    nonce: int
+
+    def key(self) -> Key:
+        return order(self.account, self.nonce)
+
+
+class Counter(StrEnum):
+    """Per-instrument commutative counters (``CounterKey``)."""
+
+    OPEN_INTEREST = "oi"
+    ORDER_COUNT = "orders"
+
+
+class CounterKey(NamedTuple):
+    """``open_interest(instrument)`` or ``order_count(instrument)``."""
+
+    counter: Counter
+    instrument: str
+
+    def key(self) -> Key:
+        return (self.counter.value, self.instrument)
+
+
+class HouseKey(NamedTuple):
+    """A house-wide total under its own lock: ``INSURANCE_FUND``, ``FEE_POOL``,
+    ``NET_DEPOSITS``, ``POOL_VOLUME`` or ``POOL_SPREAD``."""
+
+    group: str
+    """``fund`` or ``poolstat``."""
+    name: str
+
+    def key(self) -> Key:
+        return (self.group, self.name)
+
+
+class MarketKey(NamedTuple):
+    """Market data, written only by admin and oracle transactions: ``("market", table)``
+    (``CONFIG``, ``POOL_CONFIG``), ``("market", table, name)`` (an instrument, series,
+    oracle, mark, surface or quote) or ``("market", table, name, detail)`` (an oracle's
+    index history or settlements, a mark's premium). Absent parts are ``""``."""
+
+    table: str
+    name: str = ""
+    detail: str = ""
+
+    def key(self) -> Key:
+        if not self.name:
+            return ("market", self.table)
+        if not self.detail:
+            return ("market", self.table, self.name)
+        return ("market", self.table, self.name, self.detail)
+
+
+ParsedKey = AccountField | PositionKey | OrderKey | CounterKey | HouseKey | MarketKey
+
+_HOUSE_GROUPS: Final = frozenset(("fund", "poolstat"))
+_COUNTERS: Final = {counter.value: counter for counter in Counter}
+
+
+class UnknownKey(ValueError):
+    """A tuple that none of the key constructors makes."""
+
+
+def parse_key(key: Key) -> ParsedKey:
+    """The typed form of ``key`` (``parsed.key() == key``); raises ``UnknownKey`` for a
+    tuple no constructor of this module makes."""
+    size = len(key)
+    head = key[0] if size else None
+    if head == "acct":
+        if size == 3:
+            field = _FIELDS.get(key[2])
+            if field is not None:
+                return AccountField(key[1], field)
+        elif size == 4:
+            if key[2] == _POSITION:
+                return PositionKey(key[1], key[3])
+            if key[2] == _ORDER:
+                digits = key[3]
+                if digits.isdigit() and digits == str(int(digits)):
+                    return OrderKey(key[1], int(digits))
+    elif head == "market":
+        if 2 <= size <= 4 and all(key[1:]):
+            return MarketKey(*key[1:])
+    elif size == 2:
+        counter = _COUNTERS.get(key[0])
+        if counter is not None:
+            return CounterKey(counter, key[1])
+        if key[0] in _HOUSE_GROUPS:
+            return HouseKey(key[0], key[1])
+    raise UnknownKey(f"not a state key: {key!r}")
+
+
+def account_of(key: Key) -> str | None:
+    """The account whose lock holds ``key`` (its fields, positions and orders), else
+    None."""
+    return key[1] if key[0] == "acct" and len(key) >= 3 else None
+
+
+def account_field_of(key: Key, field: Field) -> str | None:
+    """The account if ``key`` is its ``field`` (``AccountField``), else None: a test per key
+    that makes nothing, for scans of a whole state."""
+    return key[1] if len(key) == 3 and key[0] == "acct" and key[2] == field else None
+
+
+def position_of(key: Key) -> PositionKey | None:
+    """``key`` as a ``PositionKey`` if it is one, else None (a test per key, for scans)."""
+    if len(key) == 4 and key[0] == "acct" and key[2] == _POSITION:
+        return PositionKey(key[1], key[3])
+    return None

@@ -31,16 +31,17 @@ from paraclear.clearing.kernels.layout import (
     grown,
 )
 from paraclear.state import Key
+from paraclear.state.keys import Field
 
 FIELD_BITS: Final = {
-    "collateral": T_COLL,
-    "nonce": T_NONCE,
-    "reserved": T_RESV,
-    "bankruptcy": T_BANK,
-    "portfolio": T_PORTFOLIO,
-    "orders": T_ORDERS,
+    Field.COLLATERAL: T_COLL,
+    Field.NONCE: T_NONCE,
+    Field.RESERVED: T_RESV,
+    Field.BANKRUPTCY: T_BANK,
+    Field.PORTFOLIO: T_PORTFOLIO,
+    Field.OPEN_ORDERS: T_ORDERS,
 }
-"""The bit of each account field (the third part of its key)."""
+"""The touch bit of each account field the kernels write."""
 E_ROW, E_LIVE, E_ACCT, E_NONCE = range(4)
 """The columns of ``BlockRows.orders``: the order's row, 1 if the flush left it open (0:
 closed, its key deleted), its account row and its nonce."""
@@ -97,7 +98,7 @@ class BlockRows:
         self.accounts = grown(self.accounts, row + 1)
         self.accounts[row] |= bits
 
-    def forget_account(self, row: int, field: str) -> None:
+    def forget_account(self, row: int, field: Field) -> None:
         """The account key ``field`` of ``row`` was written by someone else."""
         accounts = self.accounts
         if row < len(accounts) and accounts[row]:

@@ -37,7 +37,7 @@ from paraclear.clearing.kernels.codes import (
     X_SENDER,
 )
 from paraclear.clearing.kernels.glue import columns_of, receipts_of
-from paraclear.clearing.kernels.held import ROW_FIELDS, row_value
+from paraclear.clearing.kernels.held import row_value
 from paraclear.clearing.kernels.layout import (
     O_ACCT,
     O_LIVE,
@@ -62,7 +62,7 @@ from paraclear.clearing.transactions import (
 from paraclear.execution import NOT_HELD, BlockRun, Receipt
 from paraclear.state import Key, Lock, State
 from paraclear.state.hashed import HashedWrites
-from paraclear.state.keys import account_lock
+from paraclear.state.keys import MarketKey, OrderKey, PositionKey, account_lock, parse_key
 
 if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
@@ -177,10 +177,13 @@ class CompiledEngine:
         held row into ``run.pending`` if the kernels may have written ``key`` (the
         kernels write no market data)."""
         tables = self.tables
-        if not self._holding or run is not self._run or tables is None or key[0] == "market":
+        if not self._holding or run is not self._run or tables is None:
             return NOT_HELD
-        if key[0] == "acct" and len(key) == 4 and key[2] in ROW_FIELDS:
-            return row_value(tables, key)
+        parsed = parse_key(key)
+        if isinstance(parsed, OrderKey | PositionKey):
+            return row_value(tables, parsed)
+        if isinstance(parsed, MarketKey):
+            return NOT_HELD
         self._flush(run, tables)
         return NOT_HELD
 

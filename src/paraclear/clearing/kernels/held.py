@@ -11,7 +11,7 @@ the block's pending writes or the state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from paraclear.clearing.kernels.flush import open_order, position_value
 from paraclear.clearing.kernels.layout import (
@@ -24,28 +24,24 @@ from paraclear.clearing.kernels.layout import (
 )
 from paraclear.clearing.records import OpenOrder
 from paraclear.execution import NOT_HELD
-from paraclear.state import Key
+from paraclear.state.keys import OrderKey, PositionKey
 
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
 
-ROW_FIELDS: Final = frozenset(("order", "pos"))
-"""The account key fields (``("acct", account, field, name)``) read from a row."""
 
-
-def row_value(tables: Tables, key: Key) -> object:
-    """The value of an order's or a position's ``key`` (field in ``ROW_FIELDS``) from its
-    row if the kernels changed it since its last flush (None: closed, or flat), else
-    ``NOT_HELD``."""
-    account = tables.account_row.get(key[1])
+def row_value(tables: Tables, key: OrderKey | PositionKey) -> object:
+    """The value of an order's or a position's ``key`` from its row if the kernels changed
+    it since its last flush (None: closed, or flat), else ``NOT_HELD``."""
+    account = tables.account_row.get(key.account)
     if account is None:
         return NOT_HELD
-    if key[2] == "order":
-        row = tables.order_row.get((account, int(key[3])))
+    if isinstance(key, OrderKey):
+        row = tables.order_row.get((account, key.nonce))
         if row is None or not tables.orders[row, O_TOUCH]:
             return NOT_HELD
         return _open_order(tables, row)
-    instrument = tables.instrument_row.get(key[3])
+    instrument = tables.instrument_row.get(key.instrument)
     row = tables.position_row.get((account, instrument)) if instrument is not None else None
     if row is None or not tables.positions[row, P_TOUCH]:
         return NOT_HELD

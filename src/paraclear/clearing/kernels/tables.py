@@ -91,10 +91,22 @@ from paraclear.clearing.records import HouseConfig, MarkData, OpenOrder, Positio
 from paraclear.risk.scenarios import DEFAULT_GRID
 from paraclear.state import Key
 from paraclear.state import keys as k
+from paraclear.state.keys import (
+    AccountField,
+    CounterKey,
+    Field,
+    HouseKey,
+    MarketKey,
+    OrderKey,
+    PositionKey,
+    parse_key,
+)
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 _KIND_CODES: Final = {kind: code for code, kind in enumerate(ORDER_KINDS)}
+_NUMBER_COLUMNS: Final = {Field.COLLATERAL: A_COLL, Field.NONCE: A_NONCE, Field.RESERVED: A_RESV}
+"""The account fields held as a number in a column of their own."""
 _NO_KEY: Final[Key] = ()
 """``Tables.order_keys`` of a row whose key is not made yet."""
 
@@ -268,38 +280,38 @@ class Tables:
 
     def route(self, key: Key, value: object) -> None:
         """Set the rows ``key`` stands for to ``value`` (None: absent)."""
-        if key[0] == "acct" and len(key) >= 3:
-            self._route_account(key, value)
-        elif key[0] == "market" and len(key) == 3:
-            if key[1] == "instrument":
-                self._route_listing(key[2], value)  # type: ignore[arg-type]
-            elif key[1] == "mark":
-                self._route_mark(key[2], value)  # type: ignore[arg-type]
-        elif key == k.CONFIG:
-            self._route_config(value)  # type: ignore[arg-type]
-        else:
-            self.block_rows.counters.discard(key)
+        match parse_key(key):
+            case AccountField(account, field):
+                self._route_field(self.account(account), field, value)
+            case PositionKey(account, name):
+                self._route_position(self.account(account), name, value)
+            case OrderKey(account, nonce):
+                row = self.account(account)
+                self.block_rows.forget_order(row, nonce, self.find_order(row, nonce))
+                self._route_order(row, nonce, value)
+            case MarketKey("instrument", name, ""):
+                self._route_listing(name, value)  # type: ignore[arg-type]
+            case MarketKey("mark", name, ""):
+                self._route_mark(name, value)  # type: ignore[arg-type]
+            case MarketKey("config"):
+                self._route_config(value)  # type: ignore[arg-type]
+            case CounterKey() | HouseKey():
+                self.block_rows.counters.discard(key)
 
-    def _route_account(self, key: Key, value: object) -> None:
-        row, field = self.account(key[1]), key[2]
+    def _route_field(self, row: int, field: Field, value: object) -> None:
+        """Set account ``row``'s ``field`` to ``value``."""
         self.block_rows.forget_account(row, field)
         accounts = self.accounts
-        if field in ("collateral", "nonce", "reserved"):
+        column = _NUMBER_COLUMNS.get(field)
+        if column is not None:
             number = 0 if value is None else value
-            column = {"collateral": A_COLL, "nonce": A_NONCE, "reserved": A_RESV}[field]
             if isinstance(number, int) and fits(number):
                 accounts[row, column] = number
             else:
                 accounts[row, A_WIDE] = 1
-        elif field == "bankruptcy":
+        elif field == Field.BANKRUPTCY:
             accounts[row, A_BANK] = 0 if value is None else 1
-        elif field == "pos" and len(key) == 4:
-            self._route_position(row, key[3], value)
-        elif field == "order" and len(key) == 4:
-            nonce = int(key[3])
-            self.block_rows.forget_order(row, nonce, self.find_order(row, nonce))
-            self._route_order(row, nonce, value)
-        elif field == "orders":
+        elif field == Field.OPEN_ORDERS:
             nonces = list(value) if isinstance(value, tuple | list) else []
             if not all(type(nonce) is int for nonce in nonces) or not fits(*nonces):
                 accounts[row, A_WIDE] = 1
@@ -333,7 +345,7 @@ class Tables:
             self._list_position(account, row, size != 0)
 
     def _list_position(self, account: int, row: int, live: bool) -> None:
-        self.block_rows.forget_account(account, "portfolio")
+        self.block_rows.forget_account(account, Field.PORTFOLIO)
         count = int(self.accounts[account, A_NPOS])
         listed = self.account_positions[account]
         if live:
