@@ -2,9 +2,11 @@ import msgspec
 import pytest
 
 from paraclear.clearing.errors import Rejected
+from paraclear.clearing.events import CloseReason
 from paraclear.clearing.instruments import Perpetual
 from paraclear.clearing.transactions import (
     Backstop,
+    CloseOrder,
     Deleverage,
     Deposit,
     ListInstrument,
@@ -117,3 +119,20 @@ def test_expiry_settles_the_options_pool_but_no_other_name_with_a_space():
         validate(SettleExpiry(sender="oracle", nonce=0, instrument="X", accounts=("a b",)))
     with pytest.raises(Rejected):
         validate(Deposit(sender="options pool", nonce=0, amount=1))
+
+
+def test_a_close_carries_one_of_the_close_reasons():
+    close = (
+        b'{"type":"close_order","sender":"oracle","nonce":0,"account":"alice",'
+        b'"instrument":"BTC-PERP","order":7,"remaining":0,"reason":"unfilled"}'
+    )
+    tx = decode_transaction(close)
+    assert isinstance(tx, CloseOrder) and tx.reason is CloseReason.UNFILLED
+    encoded = msgspec.json.encode(tx)
+    assert b'"reason":"unfilled"' in encoded  # on the wire as its string, as before
+    assert decode_transaction(encoded) == tx
+    with pytest.raises(Rejected, match="reason"):
+        decode_transaction(close.replace(b"unfilled", b"because"))
+    assert {reason.value for reason in CloseReason} == {
+        "cancelled", "unfilled", "reduced", "refused", "expired", "self_trade", "delisted",
+    }  # fmt: skip

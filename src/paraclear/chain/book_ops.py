@@ -18,6 +18,7 @@ from typing import Final
 
 from paraclear.chain.dry_run import DryRun
 from paraclear.chain.lookups import order_id, parse_order_id
+from paraclear.clearing.events import CloseReason
 from paraclear.clearing.records import OpenOrder
 from paraclear.clearing.transactions import (
     AmendOrder,
@@ -251,22 +252,24 @@ def book_opens(
 
 
 def reconcile(
-    operator: str, book: str, opens: Opens, closed: Mapping[OrderId, str]
+    operator: str, book: str, opens: Opens, closed: Mapping[OrderId, CloseReason]
 ) -> tuple[CloseOrder | None, Op | None]:
     """What brings the state's open size of an order down to the book's, or closes both:
     the ``CloseOrder`` the state needs (signed by ``operator``; each order needs at most
     one, so none of them changes what the others read) and the cancel the book needs."""
     oid, account, nonce, book_open, state_open, refused = opens
     if book_open < state_open and not refused:
-        reason = closed.get(oid) or ("unfilled" if book_open == 0 else "reduced")
+        reason = closed.get(oid) or (
+            CloseReason.UNFILLED if book_open == 0 else CloseReason.REDUCED
+        )
         return _close(operator, account, book, nonce, book_open, reason), None
     # The book holds what the state does not, or refused an amend the state accepted.
-    close = _close(operator, account, book, nonce, 0, "refused") if state_open else None
+    close = _close(operator, account, book, nonce, 0, CloseReason.REFUSED) if state_open else None
     return close, cancel_op(oid, account) if book_open else None
 
 
 def _close(
-    operator: str, account: str, book: str, nonce: int, remaining: int, reason: str
+    operator: str, account: str, book: str, nonce: int, remaining: int, reason: CloseReason
 ) -> CloseOrder:
     return CloseOrder(
         sender=operator,

@@ -59,6 +59,7 @@ from paraclear.chain.book_ops import (
 )
 from paraclear.chain.dry_run import DryRun, order_segments, run_closes
 from paraclear.chain.lookups import order_id
+from paraclear.clearing.events import CloseReason
 from paraclear.clearing.instruments import Instrument, Option, Perpetual
 from paraclear.clearing.machine import ClearingMachine
 from paraclear.clearing.records import OpenOrder
@@ -79,7 +80,6 @@ from paraclear.market import (
     BookResult,
     BookSpec,
     Op,
-    OrderId,
     OrderKind,
     place_op,
     to_columns,
@@ -275,7 +275,7 @@ class BlockBuilder:
         for name, result in results.items():
             if not (rows[name] or result.fills or result.closed):
                 continue  # a book the block left alone holds what the state holds
-            closed: dict[OrderId, str] = dict(result.closed)
+            closed = {oid: CloseReason(reason) for oid, reason in result.closed}  # from a pipe
             for opens in book_opens(rows[name], result, run, unfilled):
                 close, cancel = reconcile(self.operator, name, opens, closed)
                 if close is not None:

@@ -7,7 +7,30 @@ keyword construction costs about twice as much.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import msgspec
+
+
+class CloseReason(StrEnum):
+    """Why an order left open less than it had (``OrderClosed``, ``CloseOrder``): the one
+    vocabulary of the handlers, the kernels, the books and the block builder."""
+
+    CANCELLED = "cancelled"
+    """Its owner cancelled it (CancelOrder)."""
+    UNFILLED = "unfilled"
+    """The book dropped what did not fill (immediate-or-cancel, market, fill-or-kill)."""
+    REDUCED = "reduced"
+    """The book holds less of it than the state (a reduce-only order cut to the position)."""
+    REFUSED = "refused"
+    """The book refused an order or an amend the state accepted."""
+    EXPIRED = "expired"
+    """Its good-til block passed."""
+    SELF_TRADE = "self_trade"
+    """It rested against an order of the same account that crossed it (the book cancels the
+    resting one)."""
+    DELISTED = "delisted"
+    """Its instrument expired and was settled (SettleExpiry)."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
@@ -176,14 +199,12 @@ class OrderAmended(Event, frozen=True, tag="order_amended"):
 
 
 class OrderClosed(Event, frozen=True, tag="order_closed"):
-    """An order left open with ``remaining`` (0: closed); ``reason`` is ``cancelled`` or the
-    book's (``unfilled``, ``refused``, ``expired``, ``self_trade``, ``settlement``,
-    ``delisted``)."""
+    """An order left open with ``remaining`` (0: closed), for ``reason``."""
 
     account: str
     order: int
     instrument: str
-    reason: str
+    reason: CloseReason
     remaining: int
     released: int
 

@@ -17,6 +17,7 @@ from typing import Annotated, ClassVar, Final
 import msgspec
 
 from paraclear.clearing.errors import Rejected
+from paraclear.clearing.events import CloseReason
 from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.names import Holder, Name, check_names
 from paraclear.clearing.records import PoolConfig, SviSlice
@@ -199,7 +200,7 @@ class CloseOrder(Tx, frozen=True, kw_only=True, tag="close_order"):
     instrument: Name
     order: NonNegative
     remaining: NonNegative = 0
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    reason: CloseReason
 
 
 class Liquidate(Tx, frozen=True, kw_only=True, tag="liquidate"):

@@ -33,6 +33,7 @@ import enum
 from heapq import heapify, heappop, heappush, nsmallest
 from typing import Any, Final, NamedTuple
 
+from paraclear.clearing.events import CloseReason
 from paraclear.market import errors
 
 OrderId = int | str
@@ -40,8 +41,8 @@ NEVER: Final = 2**62
 """``good_til`` of an order that rests until cancelled."""
 _NO_LIMIT: Final = 2**63
 """Limit key of a market order: accepts every level."""
-SELF_TRADE: Final = "self_trade"
-EXPIRED: Final = "expired"
+SELF_TRADE: Final = CloseReason.SELF_TRADE
+EXPIRED: Final = CloseReason.EXPIRED
 
 Fill = tuple[OrderId, OrderId, str, str, bool, int, int]
 """One match: (taker order, maker order, taker account, maker account, taker buys,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from paraclear.clearing import errors
 from paraclear.clearing.accounts import change_cash, fill, read_instrument
-from paraclear.clearing.events import Event, ExpirySettled
+from paraclear.clearing.events import CloseReason, Event, ExpirySettled
 from paraclear.clearing.handlers.backstop import cover_deficit
 from paraclear.clearing.handlers.common import account_access
 from paraclear.clearing.handlers.market import require_role
@@ -58,7 +58,7 @@ def apply_settle_expiry(
     settled_long = settled_short = residual = positions = 0
     events: list[Event] = []
     for account in tx.accounts:
-        events += close_orders_of(view, account, tx.instrument, "delisted")
+        events += close_orders_of(view, account, tx.instrument, CloseReason.DELISTED)
         position = view.get(k.position(account, tx.instrument))
         if position is None:
             continue

@@ -27,6 +27,7 @@ from paraclear.clearing.accounts import (
     require_initial_margin,
 )
 from paraclear.clearing.events import (
+    CloseReason,
     Event,
     OrderAmended,
     OrderClosed,
@@ -128,7 +129,7 @@ def apply_cancel_order(
     """Raises UnknownOrder (also if the order is in another instrument)."""
     order = read_order(view, tx.sender, tx.order, tx.instrument)
     released = shrink_order(view, tx.sender, tx.order, order, 0)
-    return [_closed(tx.sender, tx.order, order, "cancelled", 0, released)]
+    return [_closed(tx.sender, tx.order, order, CloseReason.CANCELLED, 0, released)]
 
 
 def access_amend_order(tx: AmendOrder) -> AccessSet:
@@ -286,7 +287,9 @@ def shrink_order(
     return released
 
 
-def close_orders_of(view: StateView, account: str, instrument: str, reason: str) -> list[Event]:
+def close_orders_of(
+    view: StateView, account: str, instrument: str, reason: CloseReason
+) -> list[Event]:
     """Close every open order of ``account`` in ``instrument`` (expiry, delisting)."""
     events: list[Event] = []
     for nonce in _order_nonces(view, account):
@@ -339,7 +342,7 @@ def _replace(order: OpenOrder, **changes: int) -> OpenOrder:
 
 
 def _closed(
-    account: str, nonce: int, order: OpenOrder, reason: str, remaining: int, released: int
+    account: str, nonce: int, order: OpenOrder, reason: CloseReason, remaining: int, released: int
 ) -> OrderClosed:
     return OrderClosed(
         account=account,

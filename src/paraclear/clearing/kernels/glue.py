@@ -20,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from paraclear.clearing.events import (
+    CloseReason,
     Deposited,
     OrderAmended,
     OrderClosed,
@@ -292,7 +293,7 @@ def _placed(txs: list[PlaceOrder], v1: _Values, v2: _Values, buys: list[int]) ->
 
 def _cancelled(txs: list[CancelOrder], v1: _Values, v2: _Values, buys: list[int]) -> list[object]:
     return [
-        OrderClosed(tx.sender, tx.order, tx.instrument, "cancelled", 0, value)
+        OrderClosed(tx.sender, tx.order, tx.instrument, CloseReason.CANCELLED, 0, value)
         for tx, value in zip(txs, v1, strict=True)
     ]
 

@@ -19,6 +19,8 @@ from typing import Final, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from paraclear.clearing.transactions import OrderType
+
 Int64Array = npt.NDArray[np.int64]
 _Table = TypeVar("_Table", bound=np.ndarray)
 
@@ -73,10 +75,10 @@ O_GTB: Final = 11
 O_TOUCH: Final = 12
 O_FIELDS: Final = 13
 
-ORDER_KINDS: Final = ("limit", "market", "immediate_or_cancel", "fill_or_kill", "post_only")
-"""``OrderType`` values by their code in ``O_KIND``."""
-KIND_LIMIT: Final = 0
-KIND_POST_ONLY: Final = 4
+ORDER_KINDS: Final = tuple(kind.value for kind in OrderType)
+"""``OrderType`` values by their code in ``O_KIND`` (its declaration order)."""
+KIND_LIMIT: Final = ORDER_KINDS.index(OrderType.LIMIT.value)
+KIND_POST_ONLY: Final = ORDER_KINDS.index(OrderType.POST_ONLY.value)
 
 # --- instruments ------------------------------------------------------------------------------
 I_OK: Final = 0

@@ -93,9 +93,7 @@ from paraclear.state import Key
 from paraclear.state import keys as k
 from paraclear.state.keys import (
     AccountField,
-    CounterKey,
     Field,
-    HouseKey,
     MarketKey,
     OrderKey,
     PositionKey,
@@ -280,23 +278,28 @@ class Tables:
 
     def route(self, key: Key, value: object) -> None:
         """Set the rows ``key`` stands for to ``value`` (None: absent)."""
-        match parse_key(key):
-            case AccountField(account, field):
-                self._route_field(self.account(account), field, value)
-            case PositionKey(account, name):
-                self._route_position(self.account(account), name, value)
-            case OrderKey(account, nonce):
-                row = self.account(account)
-                self.block_rows.forget_order(row, nonce, self.find_order(row, nonce))
-                self._route_order(row, nonce, value)
-            case MarketKey("instrument", name, ""):
+        parsed = parse_key(key)  # tested by isinstance: a class pattern costs ~0.2 µs a key
+        if isinstance(parsed, AccountField):
+            account, field = parsed
+            self._route_field(self.account(account), field, value)
+        elif isinstance(parsed, PositionKey):
+            account, name = parsed
+            self._route_position(self.account(account), name, value)
+        elif isinstance(parsed, OrderKey):
+            account, nonce = parsed
+            row = self.account(account)
+            self.block_rows.forget_order(row, nonce, self.find_order(row, nonce))
+            self._route_order(row, nonce, value)
+        elif isinstance(parsed, MarketKey):
+            table, name, detail = parsed
+            if table == "instrument" and not detail:
                 self._route_listing(name, value)  # type: ignore[arg-type]
-            case MarketKey("mark", name, ""):
+            elif table == "mark" and not detail:
                 self._route_mark(name, value)  # type: ignore[arg-type]
-            case MarketKey("config"):
+            elif table == "config":
                 self._route_config(value)  # type: ignore[arg-type]
-            case CounterKey() | HouseKey():
-                self.block_rows.counters.discard(key)
+        else:  # a counter or a house total
+            self.block_rows.counters.discard(key)
 
     def _route_field(self, row: int, field: Field, value: object) -> None:
         """Set account ``row``'s ``field`` to ``value``."""
