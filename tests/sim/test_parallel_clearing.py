@@ -46,8 +46,10 @@ def test_compiled_workers_on_threads_equal_the_reference(accounts, workers):
     results = results_of(accounts, workers, "threads", 3, 160, True, None, "compiled")
     assert fallbacks(results) == [None] * len(results)
     batched = [w.batched_txs for r in results for w in r.metrics.parallel.per_worker]
+    hashed = [w.hashed_keys for r in results for w in r.metrics.parallel.per_worker]
     if accounts >= 100:  # the block is spread: every worker ran batches
         assert min(batched) > 0, batched
+        assert sum(hashed) > 0, hashed  # and committed keys from its engine's rows
 
 
 def test_compiled_workers_inline_equal_the_reference():

@@ -81,6 +81,16 @@ class BatchRunner(Protocol[TxT]):
         just before ``run`` is committed."""
         ...
 
+    def hashed_part(
+        self, run: BlockRun[TxT], data: Mapping[Key, object], writes: Mapping[Key, object]
+    ) -> HashedWrites | None:
+        """For a shard worker about to commit ``writes`` (its keys of the block ``run`` is
+        its part of, peers' writes included and passed to ``changed``) onto ``data``: the
+        keys whose latest write in ``run`` was this runner's, with their paths and value
+        hashes, as ``hashed`` gives them; they may include keys of other shards, never a
+        key of ``writes`` it did not write last, and are never ``whole`` (None: none)."""
+        ...
+
     def committed(self, run: BlockRun[TxT], state: State) -> None:
         """``run`` (whose transactions it may have run) was committed to ``state``."""
         ...

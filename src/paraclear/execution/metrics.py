@@ -52,6 +52,9 @@ class WorkerMetrics:
     """Worker 0 on the coordinator's thread: waiting for the others' results after its own."""
     batched_txs: int = 0
     """Transactions it ran in batches of its machine's batch runner (the rest one by one)."""
+    hashed_keys: int = 0
+    """Keys it committed with the paths and value hashes its batch runner computed
+    (``BatchRunner.hashed_part``; the rest it encoded and hashed itself)."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ the block at ``commit`` and the executor runs it another way.
 
 from __future__ import annotations
 
-from collections import ChainMap
+from collections import ChainMap, deque
 from collections.abc import Mapping, Sequence
 from time import perf_counter, thread_time
 from typing import Any, Final, cast
@@ -42,11 +42,11 @@ from paraclear.execution.task import (
     WorkerResult,
 )
 from paraclear.state import Key, Lock, State
-from paraclear.state.changes import ChangeRows, commit_writes, set_writes
+from paraclear.state.changes import ChangeRows, commit_writes, joined, set_writes
 from paraclear.state.codec import lock_nibble
 from paraclear.state.compiled import CompiledTree
 from paraclear.state.errors import AccessMispredicted
-from paraclear.state.hashed import TreeRows
+from paraclear.state.hashed import HashedWrites, TreeRows, picked
 from paraclear.state.smt import RADIX, SparseMerkleTree
 
 _MISSING: Final = object()
@@ -81,9 +81,12 @@ class ShardWorker:
         self.by_lock: dict[Lock, set[Key]] = {}
         self.paths: dict[Key, bytes] = {}
         """Tree paths of this shard's keys, made once."""
-        self.owners: dict[Key, int] = {}
-        """The worker that owns each key met in a block, found once."""
+        self.owners: dict[Lock, int] = {}
+        """The worker that owns each lock met, found once (by lock, not by key: most keys of
+        a block are orders', new each block, and their locks are the accounts')."""
         self.trees: dict[int, SparseMerkleTree] = {}
+        self.hashed_keys = 0
+        """Keys its last commit took from its runner's rows."""
         self.aborted = False
         self.busy = 0.0
         self.cpu_started = 0.0
@@ -270,20 +273,28 @@ class ShardWorker:
             self.followed = None  # the runner followed the discarded block: it starts afresh
             return result
         pending, sums = self.pending, self.delta_sums
+        handed: dict[Key, object] = {}
         for transfers, deltas in payloads:
             for _lock, contents in transfers:
-                pending.update(contents)
+                handed.update(contents)
             for key, amount in deltas.items():
                 sums[key] = sums.get(key, 0) + amount
+        pending.update(handed)
         writes, elsewhere = self._split(pending)
         data = self.data
         for key, amount in sums.items():
             if self._owner(key) == self.index:
                 fold_delta(writes, data, key, amount)
-        changes = self._commit(writes)
+        runner, hashed = self.runner, None
+        if runner is not None:
+            if handed:  # the runner follows what peers handed over (no longer its writes)
+                runner.changed(self.batch, handed)
+            hashed = runner.hashed_part(self.batch, data, writes)
+        changes = self._commit(writes, hashed)
+        hashed_keys = self.hashed_keys
         self._keep(elsewhere)
-        if self.runner is not None:
-            self.followed, self.carried = self.batch, carried(self, payloads)
+        if runner is not None:
+            self.followed, self.carried = self.batch, carried(self)
         subtrees = [(n, tree.root(), tree.leaves()) for n, tree in self.trees.items()]
         self.busy += perf_counter() - started
         ended = thread_time()
@@ -292,6 +303,7 @@ class ShardWorker:
             ended - self.cpu_started,
             commit_cpu_seconds=ended - cpu,
             batched_txs=self.batched,
+            hashed_keys=hashed_keys,
         )
         result = WorkerResult(
             self.receipts,
@@ -356,13 +368,57 @@ class ShardWorker:
             payloads.append(payload)
         return payloads
 
-    def _commit(self, writes: dict[Key, object]) -> ChangeRows:
-        """Commit ``writes`` (keys of this shard) to its data and subtrees: paths and value
-        hashes in one batch (``commit_writes``), then each subtree's rows in one call.
-        Returns the rows."""
-        changes = commit_writes(self.data, writes, self.paths)
+    def _commit(self, writes: dict[Key, object], hashed: HashedWrites | None = None) -> ChangeRows:
+        """Commit ``writes`` (keys of this shard) to its data and subtrees: the keys of
+        ``hashed`` (the runner's, some of other shards) from their rows, the others' paths
+        and value hashes in one batch (``commit_writes``), then each subtree's rows in one
+        call. Returns the rows."""
+        taken = self._take_hashed(writes, hashed) if hashed is not None else None
+        if taken is None:
+            self.hashed_keys = 0
+            changes = commit_writes(self.data, writes, self.paths)
+        else:
+            rest, rows = taken
+            self.hashed_keys = len(writes) - len(rest)
+            changes = joined(rows, commit_writes(self.data, rest, self.paths))
         self._apply(changes)
         return changes
+
+    def _take_hashed(
+        self, writes: dict[Key, object], hashed: HashedWrites
+    ) -> tuple[dict[Key, object], ChangeRows] | None:
+        """Set this shard's keys of ``hashed`` (all in ``writes``) in its data; return the
+        rest of ``writes`` and the rows of what the set changed (a deletion of an absent key
+        changes nothing). None, having set nothing, if a key of it is not in ``writes``."""
+        mine = np.flatnonzero(self.owns[hashed.paths[:, 0] >> 4])
+        if not len(mine):
+            return None
+        keys = picked(hashed.keys, mine)
+        rest = dict(writes)
+        try:  # deleted in C, each key hashed once (as State.apply's ``_uncovered``)
+            deque(map(rest.__delitem__, keys), maxlen=0)
+        except KeyError:
+            return None
+        data = self.data
+        deleted = hashed.deleted[mine]
+        kept = np.ones(len(mine), dtype=np.bool_)
+        added: list[Key] = []
+        removed: list[Key] = []
+        setting: dict[Key, object] = {}
+        for at, (key, gone) in enumerate(zip(keys, deleted.tolist(), strict=True)):
+            if gone:
+                if data.pop(key, _MISSING) is _MISSING:
+                    kept[at] = False
+                else:
+                    removed.append(key)
+            else:
+                if key not in data:
+                    added.append(key)
+                setting[key] = writes[key]
+        data.update(setting)
+        rows = mine[kept]
+        paths, hashes, gone_rows = hashed.paths[rows], hashed.hashes[rows], hashed.deleted[rows]
+        return rest, ChangeRows(paths, hashes, gone_rows, added, removed)
 
     def _apply(self, changes: ChangeRows) -> None:
         """Note the keys ``changes`` added and removed, and give each subtree its rows."""
@@ -385,14 +441,17 @@ class ShardWorker:
 
     def _split(self, pending: dict[Key, object]) -> tuple[dict[Key, object], list[Key]]:
         """The pending writes of this shard's keys, and the keys of locks owned elsewhere
-        (whose owners are remembered by key, in ``owners``)."""
+        (whose owners are remembered by lock, in ``owners``)."""
+        if self.workers == 1:
+            return dict(pending), []
         writes: dict[Key, object] = {}
         elsewhere: list[Key] = []
-        owners, owner_of_key, index = self.owners, self._owner, self.index
+        owners, index, workers = self.owners, self.index, self.workers
         for key, value in pending.items():
-            owner = owners.get(key)
+            lock = key[:2]
+            owner = owners.get(lock)
             if owner is None:
-                owner = owner_of_key(key)
+                owner = owners[lock] = owner_of(lock, workers)
             if owner == index:
                 writes[key] = value
             else:
@@ -400,10 +459,11 @@ class ShardWorker:
         return writes, elsewhere
 
     def _owner(self, key: Key) -> int:
-        """The worker that owns ``key`` (remembered in ``owners``)."""
-        owner = self.owners.get(key)
+        """The worker that owns ``key`` (remembered by lock in ``owners``)."""
+        lock = key[:2]
+        owner = self.owners.get(lock)
         if owner is None:
-            owner = self.owners[key] = owner_of(key[:2], self.workers)
+            owner = self.owners[lock] = owner_of(lock, self.workers)
         return owner
 
     def _hold(self, lock: Lock, contents: LockData) -> LockData:

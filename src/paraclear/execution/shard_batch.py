@@ -25,7 +25,7 @@ sent it, and sending it folds it in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
@@ -102,16 +102,10 @@ def _fold(worker: ShardWorker, written: dict[Key, object]) -> None:
             contents[key] = value
 
 
-def carried(worker: ShardWorker, payloads: list[Any]) -> dict[Key, object]:
+def carried(worker: ShardWorker) -> dict[Key, object]:
     """What differs, after ``worker`` committed, between the state its batch runner
-    followed in the block and the worker's data: what peers handed over at the end
-    (``payloads``) and the sums of pure deltas. (The worker keeps its writes of locks owned
-    elsewhere as they are in the runner: ``ShardWorker._keep``.)"""
-    carried: dict[Key, object] = {}
-    for transfers, _ in payloads:
-        for _lock, contents in transfers:
-            carried.update(contents)
+    followed in the block and the worker's data: the sums of pure deltas. (What peers handed
+    over at the end the runner took at the commit, with ``changed``; the worker keeps its
+    writes of locks owned elsewhere as they are in the runner: ``ShardWorker._keep``.)"""
     data = worker.data
-    for key in worker.delta_sums:
-        carried[key] = data.get(key)
-    return carried
+    return {key: data.get(key) for key in worker.delta_sums}

@@ -103,6 +103,14 @@ class PickedKeys(Sequence[Key]):
         return keys
 
 
+def picked(keys: Sequence[Key], at: Picks) -> list[Key]:
+    """The keys at the ascending positions ``at`` of ``keys`` (of ``PickedKeys``, looked up
+    a part at a time)."""
+    if isinstance(keys, PickedKeys):
+        return keys.picked(at)
+    return list(map(keys.__getitem__, at.tolist()))
+
+
 def picked_keys(parts: Sequence[tuple[Sequence[Key], Picks | None]]) -> Sequence[Key]:
     """The keys ``PickedKeys(parts)`` picks: as one, or (fewer than ``FEW_LISTED`` keys) as
     the plain list, which a small block's commit makes and reads quicker (~3.4 against

@@ -191,11 +191,33 @@ class CompiledEngine:
         """The paths and value hashes of the keys of ``run.pending`` whose latest write was
         a flush of the tables, from the rows (``kernels.hashed``); None unless the tables
         mirror ``run`` to its end and ``prehashed`` is on."""
-        tables = self.tables
-        mirrored = run is self._run and self._included == len(run.receipts)
-        if tables is None or not mirrored or not self.prehashed:
+        tables = self._hashing(run)
+        if tables is None:
             return None
         return tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending)
+
+    def hashed_part(
+        self,
+        run: BlockRun[Transaction],
+        data: Mapping[Key, object],
+        writes: Mapping[Key, object],
+    ) -> HashedWrites | None:
+        """``hashed`` for a shard worker's commit of ``writes`` onto ``data``: the keys the
+        tables' flushes wrote last in ``run``, of every shard (the counters of ``writes``
+        alone), never ``whole``; None unless the tables mirror ``run`` to its end and
+        ``prehashed`` is on."""
+        tables = self._hashing(run)
+        if tables is None:
+            return None
+        block = tables.block_rows
+        block.counters = {key for key in block.counters if key in writes}
+        return tables.hasher.hashed(tables, block, data, writes)._replace(whole=False)
+
+    def _hashing(self, run: BlockRun[Transaction]) -> Tables | None:
+        """The tables, if they mirror ``run`` to its end and ``prehashed`` is on."""
+        tables = self.tables
+        mirrored = run is self._run and self._included == len(run.receipts)
+        return tables if tables is not None and mirrored and self.prehashed else None
 
     def committed(self, run: BlockRun[Transaction], state: State) -> None:
         """``run`` was committed to ``state``: the tables mirror it until someone else
