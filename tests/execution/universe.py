@@ -130,7 +130,9 @@ class MockRunner:
     def hashed(self, run: BlockRun[MockTx]) -> None:
         return None
 
-    def hashed_part(self, run: BlockRun[MockTx], data: object, writes: object) -> None:
+    def hashed_part(
+        self, run: BlockRun[MockTx], data: object, writes: object, owned: object
+    ) -> None:
         return None
 
     def committed(self, run: BlockRun[MockTx], state: State) -> None:

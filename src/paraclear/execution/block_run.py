@@ -40,7 +40,7 @@ from paraclear.execution.machine import BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics
 from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
 from paraclear.state import AccessSet, Key, Lock, State, StateView, TxFailure
-from paraclear.state.hashed import HashedWrites
+from paraclear.state.hashed import Flags, HashedWrites
 
 TxT = TypeVar("TxT")
 _MISSING: Final = object()
@@ -82,13 +82,18 @@ class BatchRunner(Protocol[TxT]):
         ...
 
     def hashed_part(
-        self, run: BlockRun[TxT], data: Mapping[Key, object], writes: Mapping[Key, object]
+        self,
+        run: BlockRun[TxT],
+        data: Mapping[Key, object],
+        writes: Mapping[Key, object],
+        owned: Flags,
     ) -> HashedWrites | None:
         """For a shard worker about to commit ``writes`` (its keys of the block ``run`` is
         its part of, peers' writes included and passed to ``changed``) onto ``data``: the
         keys whose latest write in ``run`` was this runner's, with their paths and value
-        hashes, as ``hashed`` gives them; they may include keys of other shards, never a
-        key of ``writes`` it did not write last, and are never ``whole`` (None: none)."""
+        hashes, as ``hashed`` gives them; of the top nibbles of tree paths ``owned`` marks
+        (it may give others', which the worker leaves), never a key of ``writes`` it did not
+        write last, never ``whole`` (None: none)."""
         ...
 
     def committed(self, run: BlockRun[TxT], state: State) -> None:

@@ -289,7 +289,7 @@ class ShardWorker:
         if runner is not None:
             if handed:  # the runner follows what peers handed over (no longer its writes)
                 runner.changed(self.batch, handed)
-            hashed = runner.hashed_part(self.batch, data, writes)
+            hashed = runner.hashed_part(self.batch, data, writes, self.owns)
         changes = self._commit(writes, hashed)
         hashed_keys = self.hashed_keys
         self._keep(elsewhere)

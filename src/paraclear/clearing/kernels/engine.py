@@ -61,7 +61,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import NOT_HELD, BlockRun, Receipt
 from paraclear.state import Key, Lock, State
-from paraclear.state.hashed import HashedWrites
+from paraclear.state.hashed import Flags, HashedWrites
 from paraclear.state.keys import MarketKey, OrderKey, PositionKey, account_lock, parse_key
 
 if TYPE_CHECKING:
@@ -201,17 +201,19 @@ class CompiledEngine:
         run: BlockRun[Transaction],
         data: Mapping[Key, object],
         writes: Mapping[Key, object],
+        owned: Flags,
     ) -> HashedWrites | None:
         """``hashed`` for a shard worker's commit of ``writes`` onto ``data``: the keys the
-        tables' flushes wrote last in ``run``, of every shard (the counters of ``writes``
-        alone), never ``whole``; None unless the tables mirror ``run`` to its end and
-        ``prehashed`` is on."""
+        tables' flushes wrote last in ``run`` of the accounts whose lock's top nibble
+        ``owned`` marks, and the counters of ``writes``; never ``whole``; None unless the
+        tables mirror ``run`` to its end and ``prehashed`` is on."""
         tables = self._hashing(run)
         if tables is None:
             return None
         block = tables.block_rows
         block.counters = {key for key in block.counters if key in writes}
-        return tables.hasher.hashed(tables, block, data, writes)._replace(whole=False)
+        hashed = tables.hasher.hashed(tables, block, data, writes, owned)
+        return hashed._replace(whole=False)
 
     def _hashing(self, run: BlockRun[Transaction]) -> Tables | None:
         """The tables, if they mirror ``run`` to its end and ``prehashed`` is on."""

@@ -65,7 +65,7 @@ from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE
 from paraclear.state.codec import key_paths, lock_nibble
 from paraclear.state.compiled import in_slices
-from paraclear.state.hashed import HashedWrites, Rows, picked_keys
+from paraclear.state.hashed import Flags, HashedWrites, Rows, picked_keys
 from paraclear.state.keys import account_lock
 from paraclear.state.lanes import hash_lanes
 
@@ -143,17 +143,20 @@ class RowHasher:
         block: BlockRows,
         data: Mapping[Key, object],
         pending: Mapping[Key, object],
+        owned: Flags | None = None,
     ) -> HashedWrites:
         """The paths and value hashes of the keys ``block`` holds, from the rows and (for
         counters) ``pending`` (accounts that hold a value the tables cannot are left to
         ``State.apply``, and so are counters past 64 bits, and counters absent before the
-        block and at its end)."""
+        block and at its end). ``owned``: only the accounts (their fields, positions and
+        orders) whose lock's top nibble it marks (a shard worker's)."""
         self._catch_up(tables)
-        accounts, lists = self._accounts(tables, block)
+        mine = None if owned is None else owned[self.nibbles]
+        accounts, lists = self._accounts(tables, block, mine)
         parts = (
             accounts,
-            self._positions(tables, block),
-            self._orders(tables, block),
+            self._positions(tables, block, mine),
+            self._orders(tables, block, mine),
             self._counters(block, data, pending),
         )
         keys = picked_keys([(part.source, part.picks) for part in parts])
@@ -165,10 +168,14 @@ class RowHasher:
         # distinct keys, each one the flush wrote into ``pending``: as many are all of them
         return HashedWrites(keys, paths, hashes, deleted, whole=len(keys) == len(pending))
 
-    def _accounts(self, tables: Tables, block: BlockRows) -> tuple[_Entries, Int64Array]:
-        """The accounts' fields, in ``ACCOUNT_FIELDS`` order, and the lists of open orders
-        they name (``encode_rows``' ``lists``)."""
+    def _accounts(
+        self, tables: Tables, block: BlockRows, mine: Flags | None
+    ) -> tuple[_Entries, Int64Array]:
+        """The accounts' fields (of ``mine`` alone if given), in ``ACCOUNT_FIELDS`` order, and
+        the lists of open orders they name (``encode_rows``' ``lists``)."""
         accounts = np.flatnonzero(block.accounts)
+        if mine is not None:
+            accounts = accounts[mine[accounts]]
         if len(accounts) < SMALL:
             return self._few_accounts(tables, block, accounts)
         bits = block.accounts[accounts]
@@ -209,18 +216,21 @@ class RowHasher:
         paths = self._account_paths(tables, at)[at, fields]
         return _Entries(tables.account_keys, picks, FIELD_KINDS[fields], at, items, paths), lists
 
-    def _positions(self, tables: Tables, block: BlockRows) -> _Entries:
+    def _positions(self, tables: Tables, block: BlockRows, mine: Flags | None) -> _Entries:
         positions = _array(block.positions, len(block.positions))
         owners = tables.positions[positions, P_ACCT]
-        positions = positions[tables.accounts[owners, A_WIDE] == 0]
+        keep = tables.accounts[owners, A_WIDE] == 0
+        positions = positions[keep if mine is None else keep & mine[owners]]
         kinds = np.full(len(positions), W_POSITION, dtype=np.int64)
         paths = self._position_paths(tables, positions)[positions]
         zeros = np.zeros_like(positions)
         return _Entries(tables.position_keys, positions, kinds, positions, zeros, paths)
 
-    def _orders(self, tables: Tables, block: BlockRows) -> _Entries:
+    def _orders(self, tables: Tables, block: BlockRows, mine: Flags | None) -> _Entries:
         """Orders left open (``W_ORDER``) or closed (``W_DELETE``)."""
         current = block.current_orders()
+        if mine is not None:
+            current = current[mine[block.orders[current, E_ACCT]]]
         entries = block.orders[current]
         rows, owners = entries[:, E_ROW], entries[:, [E_ACCT, E_NONCE]]
         kinds = np.where(entries[:, E_LIVE] == 1, W_ORDER, W_DELETE)
