@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,10 +11,18 @@ from typing import Any
 import pytest
 
 from paraclear.api import rpc
-from paraclear.api.account_risk import AccountRow, account_row, margin_ratio, touched_accounts
+from paraclear.api.account_risk import (
+    AccountRisk,
+    AccountRow,
+    Ranking,
+    account_row,
+    margin_ratio,
+    touched_accounts,
+)
 from paraclear.api.option_views import SeriesGreeks, series_greeks
 from paraclear.api.overview import ACCOUNTS_BURST
 from paraclear.api.rpc import RpcError
+from paraclear.clearing.margin import StandardMargin
 from paraclear.clearing.records import MarkData
 from paraclear.clearing.transactions import ListInstrument, OracleUpdate, OrderType
 from paraclear.state import State
@@ -235,3 +245,25 @@ def test_without_min_height_the_newest_ranking_comes_at_once_and_catches_up(
 def test_series_without_a_positive_index_have_zero_greeks_instead_of_an_error() -> None:
     greeks = series_greeks(State({}), {CALL.name: MarkData(CALL, price=0, index=0)}, 0)
     assert greeks == {CALL.name: SeriesGreeks(0.0, 0.0, 0.0, 0.0)}
+
+
+def test_a_ranking_asked_for_between_its_computation_and_its_callback_comes() -> None:
+    # The computation's future is done, its done-callback queued but not run, when ranking()
+    # is called: awaiting a done future does not yield to the loop, so a loop that awaited
+    # it again spun for ever (a demo hung in get_accounts). Run in a thread: a spin can only
+    # be noticed from outside it.
+    risk = AccountRisk(lambda: State(), StandardMargin())
+    outcome: list[object] = []
+
+    async def scenario() -> None:
+        future: asyncio.Future[Ranking] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(risk._finished)
+        risk._computing = (5, future)
+        future.set_result(Ranking(5, []))  # schedules _finished; nothing has yielded yet
+        outcome.append(await risk.ranking(5))
+
+    thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "ranking() spun on a finished computation"
+    assert outcome == [Ranking(5, [])]

@@ -189,7 +189,14 @@ class AccountRisk:
             if self._computing is None:
                 self._start(height)
             assert self._computing is not None
-            await asyncio.shield(self._computing[1])
+            done = self._computing[1]
+            if done.done():
+                # Finished, but its callback (``_finished``) is still queued: awaiting a done
+                # future does not yield, so this loop would spin and hold the event loop for
+                # ever (it did, in a demo). Let the loop run the callback.
+                await asyncio.sleep(0)
+            else:
+                await asyncio.shield(done)
         return self._latest
 
     async def newest(self, height: int) -> Ranking:
