@@ -115,3 +115,34 @@ def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_ta
         # workers' engines and shards followed the blocks run in the coordinator.
         assert runner.loads == 1 and [w.runner.loads for w in workers] == [1, 1]
     assert started == [False] * 9  # started at the setup block, never again
+
+
+def test_compiled_workers_over_order_flow_keep_no_key_that_is_gone():
+    # Orders come and go: a worker's caches of tree paths and owners must not keep every
+    # order key it ever committed (they did), and its commit from its engine's rows must
+    # give the sequential executor's roots.
+    from paraclear.bench.blocks import OrderBlocks
+
+    source = OrderBlocks(100, 300)
+    machine = ClearingMachine(source.workload.model, engine="compiled")
+    sequential, parallel = source.workload.genesis(), source.workload.genesis()
+    setup = source.setup_block()
+    execute_block(sequential, setup, machine)
+    with ParallelExecutor(machine, 2, "threads") as executor:
+        executor.execute(parallel, setup)
+        hashed = 0
+        for _ in range(6):
+            block = source.next_block(sequential)
+            expected = execute_block(sequential, block, machine)
+            got = executor.execute(parallel, block)
+            assert got.state_root == expected.state_root
+            assert got.receipts == expected.receipts
+            if got.metrics.parallel is not None:
+                hashed += sum(w.hashed_keys for w in got.metrics.parallel.per_worker)
+        workers = executor._pool.workers if executor._pool is not None else []
+    assert parallel.data == sequential.data
+    assert hashed > 0
+    assert workers, "no block was spread over the workers"
+    for worker in workers:
+        assert set(worker.paths) <= set(worker.data), "paths kept for keys that are gone"
+        assert all(len(lock) == 2 for lock in worker.owners), "owners kept by key"

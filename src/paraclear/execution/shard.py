@@ -425,8 +425,10 @@ class ShardWorker:
         by_lock = self.by_lock
         for key in changes.added:
             by_lock.setdefault(key[:2], set()).add(key)
+        paths = self.paths
         for key in changes.removed:
             by_lock[key[:2]].discard(key)
+            paths.pop(key, None)  # a deleted key's path is not kept: orders come and go
         if not len(changes.paths):
             return
         tops = changes.paths[:, 0] >> 4

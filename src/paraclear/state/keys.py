@@ -8,7 +8,8 @@ instrument each one holds. Market data (config, instruments, oracles, marks, fun
 under a few ``market`` locks that only admin and oracle transactions write.
 
 The execution engine only knows ``lock_of``; the constructors below are the clearing house's
-vocabulary.
+vocabulary, and ``parse_key`` reads any key they make back into a typed form: the one codec
+of keys, so that nothing outside this module reads a key by position.
 """
 
 from __future__ import annotations
