@@ -33,6 +33,9 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
         if row["workers"]:
             assert row["ceiling"] > 0 and row["speedup"] > 0
             assert row["efficiency"] == pytest.approx(row["speedup"] / row["ceiling"], abs=2e-3)
+            assert 0 <= row["hashed_share"] <= 1  # keys the workers took from their rows
+            if row["engine"] == "reference":  # no engine, no rows
+                assert row["hashed_share"] == 0
         else:
             assert row["ceiling"] is row["efficiency"] is None
         assert row["mix"] == "orders" and row["accounts"] == 30

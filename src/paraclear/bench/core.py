@@ -381,7 +381,7 @@ def _parallel(
     names = (
         *("par_tps", "speedup", "ceiling", "efficiency", "reexecutions", "critical_path"),
         *("rounds", "spread", "dag_seconds", "dag_share", "access_seconds", "fallbacks"),
-        *("plan_share", "hot_locks", "batched_share"),
+        *("plan_share", "hot_locks", "batched_share", "hashed_share"),
     )
     if par is None:
         return dict.fromkeys(names)
@@ -392,12 +392,14 @@ def _parallel(
     speedup = _median(s / p for s, p in zip(executor, par.parallel, strict=True))
     ceiling = _median(ceilings) if ceilings else 1.0
     batched = sum(w.batched_txs for p in metrics for w in p.per_worker)
+    hashed = sum(w.hashed_keys for p in metrics for w in p.per_worker)
     return {
         "par_tps": round(_median(n / s for n, s in zip(mine.txs, par.parallel, strict=True)), 1),
         "speedup": round(speedup, 3),
         "ceiling": round(ceiling, 3),
         "efficiency": round(speedup / ceiling, 3),
         "batched_share": round(batched / max(1, sum(mine.txs)), 4),
+        "hashed_share": round(hashed / max(1, sum(mine.keys_written)), 4),
         "reexecutions": sum(p.reexecutions for p in metrics),
         "critical_path": int(_median(dag.critical_path for dag in dags)),
         "rounds": int(_median(p.rounds for p in metrics)),
