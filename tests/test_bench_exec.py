@@ -34,6 +34,7 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
             assert row["ceiling"] > 0 and row["speedup"] > 0
             assert row["efficiency"] == pytest.approx(row["speedup"] / row["ceiling"], abs=2e-3)
             assert 0 <= row["hashed_share"] <= 1  # keys the workers took from their rows
+            assert 1 <= row["bound"] <= row["workers"]  # Amdahl's, from the compiled share
             if row["engine"] == "reference":  # no engine, no rows
                 assert row["hashed_share"] == 0
         else:
@@ -45,6 +46,7 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
         assert sum(s["share"] for s in row["stages"].values()) == pytest.approx(1, abs=1e-3)
         assert all(s["seconds"] >= 0 and s["us_per_tx"] >= 0 for s in row["stages"].values())
         assert row["e2e_tps"] > 0 and row["build_seconds"] > 0
+        assert 0 < row["compiled_share"] < 1
         assert (row["par_tps"] is None) == (row["workers"] == 0)
         split = ["commit", "execute"] if row["engine"] == "compiled" else ["commit"]
         assert sorted(row["parts"]) == split

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from paraclear.bench import Commit, Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
@@ -260,7 +260,7 @@ class _SideBySide:
                     par = self.par_samples[(engine, count, backend)]
                     ceilings = self.ceilings[count]
                     rows.append(
-                        row | {"backend": backend} | _parallel(fastest, mine, par, ceilings)
+                        row | {"backend": backend} | _parallel(fastest, mine, par, ceilings, count)
                     )
         return rows
 
@@ -306,6 +306,7 @@ def _sequential(engine: Engine, mine: _Samples, reference: _Samples | None) -> d
         ),
         "vs_reference": ratio,
         "vs_reference_cpu": cpu_ratio,
+        "compiled_share": round(_median(_compiled(t) / t.executor for t in mine.stages), 4),
         "stages": {
             stage: _stage([(n, getattr(t, stage)) for n, t in blocks], total) for stage in STAGES
         },
@@ -360,6 +361,23 @@ def _stage(blocks: list[tuple[int, float]], total: float) -> dict[str, float]:
     }
 
 
+COMPILED_PARTS: Final = (("execute", "kernels"), ("commit", "value_hashes"), ("commit", "tree"))
+"""The parts of a sequential block that run in compiled calls with the interpreter lock
+released (the kernels, the commit's value hashes and tree): the rest is Python, which
+threads run one at a time."""
+
+
+def _compiled(times: StageTimes) -> float:
+    """Seconds of ``times`` in ``COMPILED_PARTS``."""
+    return sum(times.parts.get(stage, {}).get(part, 0.0) for stage, part in COMPILED_PARTS)
+
+
+def _bound(compiled_share: float, workers: int) -> float:
+    """Amdahl's bound on a speedup over ``workers`` threads when ``compiled_share`` of the
+    sequential time can run on all of them and the rest on one at a time."""
+    return 1 / ((1 - compiled_share) + compiled_share / workers)
+
+
 def _kernel_tps(stages: list[StageTimes]) -> float | None:
     """Median over the blocks of the compiled engine's kernels' own rate: transactions they
     ran per second of ``run_orders`` (None for the reference engine)."""
@@ -372,19 +390,26 @@ def _kernel_tps(stages: list[StageTimes]) -> float | None:
 
 
 def _parallel(
-    fastest: _Samples, mine: _Samples, par: _Samples | None, ceilings: list[float]
+    fastest: _Samples,
+    mine: _Samples,
+    par: _Samples | None,
+    ceilings: list[float],
+    workers: int = 0,
 ) -> dict[str, object]:
     """The parallel executor's figures (None for worker count 0: not run); its speedup is
     over the fastest sequential executor (the compiled engine's, where it ran), median of
     per-block ratios; ``ceiling`` is the box's (``bench.ceiling``), median over the blocks,
-    and ``efficiency`` the speedup over it."""
+    and ``efficiency`` the speedup over it; ``bound`` is Amdahl's for ``workers`` threads,
+    from the share of the fastest sequential executor's time in compiled calls
+    (``COMPILED_PARTS``)."""
     names = (
         *("par_tps", "speedup", "ceiling", "efficiency", "reexecutions", "critical_path"),
         *("rounds", "spread", "dag_seconds", "dag_share", "access_seconds", "fallbacks"),
-        *("plan_share", "hot_locks", "batched_share", "hashed_share"),
+        *("plan_share", "hot_locks", "batched_share", "hashed_share", "bound"),
     )
     if par is None:
         return dict.fromkeys(names)
+    share = _median(_compiled(t) / t.executor for t in fastest.stages)
     metrics = par.parallel_metrics
     dags = [p.dag or DependencyMetrics() for p in metrics]
     executor = [t.executor for t in fastest.stages]
@@ -400,6 +425,7 @@ def _parallel(
         "efficiency": round(speedup / ceiling, 3),
         "batched_share": round(batched / max(1, sum(mine.txs)), 4),
         "hashed_share": round(hashed / max(1, sum(mine.keys_written)), 4),
+        "bound": round(_bound(share, workers), 3),
         "reexecutions": sum(p.reexecutions for p in metrics),
         "critical_path": int(_median(dag.critical_path for dag in dags)),
         "rounds": int(_median(p.rounds for p in metrics)),

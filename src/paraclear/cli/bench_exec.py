@@ -44,7 +44,10 @@ def register(which: Any) -> None:
             "(medians over the measured blocks); how many times faster than the reference "
             "engine (median of per-block ratios, of wall and of CPU time); the parallel "
             "executor's tx/s, its speedup over the compiled engine's sequential executor, the "
-            "ceiling and the efficiency (speedup / ceiling); and "
+            "ceiling and the efficiency (speedup / ceiling), and the bound: Amdahl's for that "
+            "many threads, from the share of the sequential executor's time spent in "
+            "compiled calls that release the interpreter lock (kernels, value hashes, tree; "
+            "the rest is Python, which threads run one at a time); and "
             "whether every state root and receipt came out equal (for the order flow, to the "
             "builder's dry run as well; exit status 1 if not). Also writes a PNG plot of "
             "speedup against contention."
@@ -156,10 +159,12 @@ def text(result: dict[str, Any]) -> str:
     lines = [
         f"mix {result['mix']}, load average {' '.join(map(str, result['load_average']))}",
         "speedup: over the compiled engine's sequential executor; ceiling: the box's, for as "
-        "many threads as workers; efficiency: speedup / ceiling",
+        "many threads as workers; efficiency: speedup / ceiling; bound: Amdahl's for as many "
+        "threads, from the sequential time's share in compiled calls (compiled)",
         f"{'accounts':>9} {'engine':>10} {'commit':>6} {'workers':>7} {'backend':>9} {'txs':>6} "
         f"{'e2e tx/s':>9} {'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} "
-        f"{'ceiling':>7} {'effic.':>6} {'crit.path':>9} {'roots':>6} {'receipts':>8}",
+        f"{'ceiling':>7} {'effic.':>6} {'bound':>6} {'compiled':>8} {'crit.path':>9} "
+        f"{'roots':>6} {'receipts':>8}",
     ]
     for r in rows:
         lines.append(
@@ -168,6 +173,7 @@ def text(result: dict[str, Any]) -> str:
             f"{r['e2e_tps']:>9,.0f} {r['seq_tps']:>9,.0f} {_cell(r['vs_reference'], '.2f'):>6} "
             f"{_cell(r['par_tps'], ',.0f'):>9} {_cell(r['speedup'], '.2f'):>7} "
             f"{_cell(r['ceiling'], '.2f'):>7} {_cell(r['efficiency'], '.2f'):>6} "
+            f"{_cell(r['bound'], '.2f'):>6} {r['compiled_share']:>8.1%} "
             f"{_cell(r['critical_path'], ','):>9} "
             f"{'equal' if r['roots_equal'] else 'DIFFER':>6} "
             f"{'equal' if r['receipts_equal'] else 'DIFFER':>8}"
