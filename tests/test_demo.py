@@ -51,6 +51,8 @@ def test_demo_json_summary_and_html(
     assert summary["orders"] == ORDERS and summary["blocks"] == 9
     assert {"speedup", "liquidations", "sequential_seconds", "hot_keys"} <= set(summary)
     assert summary["backend"] == "threads" and summary["ceiling"] > 0
+    assert 0 < summary["compiled_share"] < 1  # the kernels, value hashes and tree
+    assert 1 < summary["bound"] < summary["workers"]  # Amdahl's, from that share
     assert summary["html"] == str(html) and "data:image/png;base64," in html.read_text()
     assert (seen["seed"], seen["accounts"]) == (5, 40)
     assert not Path(seen["data_dir"]).exists()  # type: ignore[arg-type]  # temporary: removed
@@ -66,6 +68,7 @@ def test_demo_keeps_a_given_data_dir_and_prints_text(
     assert code == 0 and captured.err == ""
     assert (data_dir / "chain.sqlite").exists()
     assert "roots equal: yes" in captured.out and "HTML report" not in captured.out
+    assert "bound x" in captured.out  # Amdahl's, beside the ceiling
     assert main(["demo", "--data-dir", str(data_dir), "--html", "-", "--quiet"]) == 2
     assert "already holds a chain" in capsys.readouterr().err
 

@@ -41,6 +41,7 @@ from paraclear.execution import (
     ParallelExecutor,
     ParallelMetrics,
 )
+from paraclear.execution.metrics import amdahl_bound
 from paraclear.execution.parallel import Backend
 
 Progress = Callable[[str], None]
@@ -372,12 +373,6 @@ def _compiled(times: StageTimes) -> float:
     return sum(times.parts.get(stage, {}).get(part, 0.0) for stage, part in COMPILED_PARTS)
 
 
-def _bound(compiled_share: float, workers: int) -> float:
-    """Amdahl's bound on a speedup over ``workers`` threads when ``compiled_share`` of the
-    sequential time can run on all of them and the rest on one at a time."""
-    return 1 / ((1 - compiled_share) + compiled_share / workers)
-
-
 def _kernel_tps(stages: list[StageTimes]) -> float | None:
     """Median over the blocks of the compiled engine's kernels' own rate: transactions they
     ran per second of ``run_orders`` (None for the reference engine)."""
@@ -425,7 +420,7 @@ def _parallel(
         "efficiency": round(speedup / ceiling, 3),
         "batched_share": round(batched / max(1, sum(mine.txs)), 4),
         "hashed_share": round(hashed / max(1, sum(mine.keys_written)), 4),
-        "bound": round(_bound(share, workers), 3),
+        "bound": round(amdahl_bound(share, workers), 3),
         "reexecutions": sum(p.reexecutions for p in metrics),
         "critical_path": int(_median(dag.critical_path for dag in dags)),
         "rounds": int(_median(p.rounds for p in metrics)),

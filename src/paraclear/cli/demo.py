@@ -44,7 +44,10 @@ Reading the report: "orders/s" is the agents' order operations per second of wal
 "speedup" is sequential over parallel execution time of the same blocks (total, and the
 median of per-block ratios), beside this machine's ceiling: how much faster as many threads,
 each running the same compiled kernels on its own copy of a block, went than one thread,
-measured on a few blocks during the replay; "roots equal: yes" means both executors
+measured on a few blocks during the replay, and the bound: the most as many threads could
+gain when only the compiled calls (kernels, value hashes, tree: their share of the
+sequential replay is given) run on all of them at once and the Python around them on one
+at a time (Amdahl); "roots equal: yes" means both executors
 reproduced every block bit for bit. Liquidations, insurance-fund backstops and
 auto-deleverages show how the crash was absorbed; the critical path (the longest chain of
 transactions on the same locks, as a share of the block) and the hot keys say what limits

@@ -125,3 +125,10 @@ class BlockMetrics:
     root_seconds: float = 0.0
     parallel: ParallelMetrics | None = None
     """The parallel executor's own metrics; None from the sequential executor."""
+
+
+def amdahl_bound(share: float, workers: int) -> float:
+    """The most ``workers`` threads can speed up work of which only ``share`` runs on all of
+    them at once (compiled calls that release the interpreter lock) and the rest on one at a
+    time (Python): Amdahl's law."""
+    return 1 / ((1 - share) + share / max(workers, 1))

@@ -38,6 +38,7 @@ from paraclear.execution import (
     ParallelMetrics,
     SequentialExecutor,
 )
+from paraclear.execution.metrics import amdahl_bound
 from paraclear.execution.parallel import Backend
 from paraclear.state import State
 
@@ -109,6 +110,21 @@ class ReplayComparison:
     """The machine's ceiling for this many workers, median over a few blocks, when the
     caller measured it: the speedup that threads each running the same compiled work
     reached on this machine during the replay."""
+    compiled_seconds: float = 0.0
+    """Of the sequential replay's time, the seconds in compiled calls that release the
+    interpreter lock: the compiled engine's kernels, the commit's value hashes and tree."""
+
+    @property
+    def compiled_share(self) -> float:
+        """``compiled_seconds`` over the sequential replay's time."""
+        seconds = self.sequential_seconds
+        return self.compiled_seconds / seconds if seconds else 0.0
+
+    @property
+    def bound(self) -> float:
+        """Amdahl's bound on the speedup for this many workers, from ``compiled_share``: the
+        rest of a block is Python, which threads run one at a time."""
+        return amdahl_bound(self.compiled_share, self.workers)
 
     @property
     def txs(self) -> int:
@@ -234,6 +250,8 @@ def compare_replay(
         samples = {tip * k // (CEILING_SAMPLES + 1) + 1 for k in range(1, CEILING_SAMPLES + 1)}
         ceilings: list[float] = []
         owed = 0
+        timings = getattr(sequential_machine.batch_runner, "timings", None)
+        kernels = timings.kernels if timings is not None else 0.0
         with ParallelExecutor(machine, workers, backend) as parallel:
             for stored in store.blocks(1, tip):
                 owed += stored.height in samples
@@ -243,6 +261,8 @@ def compare_replay(
                         ceilings.append(measured)
                         owed -= 1
                 seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
+                spent = seq_result.metrics
+                comparison.compiled_seconds += spent.value_hash_seconds + spent.tree_seconds
                 par_result, par_seconds = _timed(parallel, parallel_state, stored)
                 block = _compare_block(stored, seq_result, seq_seconds, par_result, par_seconds)
                 comparison.blocks.append(block)
@@ -256,6 +276,8 @@ def compare_replay(
                         comparison.sequential_seconds,
                         comparison.parallel_seconds,
                     )
+    if timings is not None:
+        comparison.compiled_seconds += timings.kernels - kernels
     if ceilings:
         comparison.ceiling = statistics.median(ceilings)
     if parallel_state.root() != sequential_state.root():

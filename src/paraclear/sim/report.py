@@ -134,6 +134,8 @@ def summary(report: DemoReport) -> dict[str, object]:
         "workers": replay.workers,
         "backend": replay.backend,
         "ceiling": None if replay.ceiling is None else round(replay.ceiling, 3),
+        "compiled_share": round(replay.compiled_share, 4),
+        "bound": round(replay.bound, 3),
         "engine": replay.engine,
         "reexecutions": replay.reexecutions,
         "fallbacks": replay.fallbacks,
@@ -240,7 +242,9 @@ def _replay_lines(report: DemoReport) -> list[str]:
         f"({replay.engine} engine), parallel {replay.parallel_seconds:.3f} s "
         f"({_workers(replay.workers)}, {replay.backend})",
         f"        speedup x{replay.speedup:.2f} (total), x{replay.median_speedup:.2f} "
-        f"(median per block){_ceiling(replay.ceiling)}; re-executions "
+        f"(median per block){_ceiling(replay.ceiling)}; bound x{replay.bound:.2f} (compiled "
+        f"calls {replay.compiled_share:.0%} of the sequential replay, the rest Python, "
+        "which threads run one at a time); re-executions "
         f"{replay.reexecutions:,}, sequential fallbacks {replay.fallbacks}; workers busy "
         + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
         + " s",
