@@ -127,3 +127,13 @@ def test_refuses_what_no_constructor_makes(key: tuple[str, ...]) -> None:
     with pytest.raises(UnknownKey, match="not a state key"):
         parse_key(key)
     assert position_of(key) is None
+
+
+def test_the_typed_forms_kept_stay_bounded_and_orders_are_not_kept() -> None:
+    for n in range(k.PARSED_KEPT + 10):
+        parse_key(k.collateral(f"bounded-{n}"))
+        assert len(k._parsed) <= k.PARSED_KEPT
+    before = len(k._parsed)
+    parse_key(k.order("bounded", 7))
+    assert len(k._parsed) == before
+    assert parse_key(k.collateral("bounded-3")) == AccountField("bounded-3", Field.COLLATERAL)
