@@ -2,9 +2,10 @@
 
 Plots are drawn with matplotlib's Agg renderer on ``Figure`` objects (no pyplot global
 state, no display needed): the price path with the crash marked; orders/s per minute and
-the parallel speedup per block; contention (critical path over block size, the hot keys);
-liquidations per minute with the insurance fund; the implied-vol smile before and after the
-crash; the market makers' Greeks. The text report's figures follow as a table.
+the parallel speedup per block, beside the ceiling and the bound; contention (critical path
+over block size, the hot keys); liquidations per minute with the insurance fund; the
+implied-vol smile before and after the crash; the market makers' Greeks. The text report's
+figures follow as a table.
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def _throughput(figure: Figure, report: DemoReport) -> None:
     figure.colorbar(points, ax=right, label="transactions in the block")
     right.axhline(1.0, color="#888", linewidth=0.8)
     right.axhline(report.replay.speedup, color="#27ae60", linestyle="--", label="total")
+    if report.replay.ceiling is not None:
+        right.axhline(report.replay.ceiling, color="#c0392b", linestyle=":", label="ceiling")
+    right.axhline(report.replay.bound, color="#e67e22", linestyle="-.", label="bound (Amdahl)")
     right.set_xlabel("block height")
     right.set_ylabel("sequential / parallel time")
     right.set_title(f"speedup per block ({report.replay.workers} workers)")
