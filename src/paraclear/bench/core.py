@@ -255,7 +255,7 @@ class _SideBySide:
                 row = shared | _sequential(engine, mine, reference) | {"workers": count}
                 row["commit"] = commit
                 if count == 0:
-                    rows.append(row | {"backend": None} | _parallel(fastest, mine, None, []))
+                    rows.append(row | {"backend": None} | _parallel(fastest, mine, None, [], 0))
                     continue
                 for backend in self.backends:
                     par = self.par_samples[(engine, count, backend)]
@@ -389,7 +389,7 @@ def _parallel(
     mine: _Samples,
     par: _Samples | None,
     ceilings: list[float],
-    workers: int = 0,
+    workers: int,
 ) -> dict[str, object]:
     """The parallel executor's figures (None for worker count 0: not run); its speedup is
     over the fastest sequential executor (the compiled engine's, where it ran), median of

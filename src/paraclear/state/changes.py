@@ -52,7 +52,7 @@ def commit_writes(
 ) -> ChangeRows:
     """Set each of ``writes`` in ``data`` (``None`` and ``0`` delete the key); return the
     rows of what changed (a key set to its current value changes nothing). ``paths`` caches
-    tree paths by key: read for known keys, filled for new ones, rid of deleted ones."""
+    tree paths by key: read for known keys, filled for new ones."""
     at_path: list[bytes] = []
     ends: list[int] = []
     buffer = bytearray()
@@ -82,8 +82,6 @@ def commit_writes(
         ends.append(end)
     for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
         at_path[at] = paths[key] = path
-    for key in removed:  # a deleted key's path is not kept: orders come and go
-        paths.pop(key, None)
     hashes, deleted = hash_values(buffer, ends)
     return ChangeRows(path_rows(at_path), hashes, deleted, added, removed)
 
