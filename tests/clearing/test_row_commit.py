@@ -36,11 +36,13 @@ from tests.node.test_builder import ACCOUNTS, Flow
 class Counting:
     """Wraps an engine's ``hashed``: how many keys it handed over pre-hashed, and what they
     were (an account's field, else ``counter`` and the key's first part: ``oi``, ``orders``,
-    ``fund``); checks that no key is handed over twice and that the tables' lists of open
-    orders equal the run's values."""
+    ``fund``); checks that no key is handed over twice, that a ``rest`` it names is every
+    other key of the write set, and that the tables' lists of open orders equal the run's
+    values. ``rests``: the commits that named their rest."""
 
     def __init__(self, engine: CompiledEngine) -> None:
         self.keys = 0
+        self.rests = 0
         self.kinds: set[str] = set()
         self._engine = engine
         self._hashed = engine.hashed
@@ -51,6 +53,10 @@ class Counting:
         self.keys += 0 if hashed is None else len(hashed.keys)
         if hashed is not None:  # distinct: ``whole`` counts them against the write set
             assert len(set(hashed.keys)) == len(hashed.keys)
+        if hashed is not None and hashed.rest is not None:
+            assert set(hashed.rest) == set(run.pending) - set(hashed.keys)
+            assert len(hashed.rest) == len(set(hashed.rest))
+            self.rests += 1
         for key in () if hashed is None else hashed.keys:
             self.kinds.add(key[2] if key[0] == "acct" else f"counter {key[0]}")
         tables = self._engine.tables
@@ -141,6 +147,7 @@ def test_the_simulation_workload_commits_the_same(seed: int, portfolio: bool) ->
             )
     assert counting.keys > 0
     assert "counter oi" in counting.kinds
+    assert counting.rests > 0  # the blocks' oracle updates: marks and the oracle's nonce
 
 
 @pytest.mark.parametrize("tree", ["compiled", "reference"])

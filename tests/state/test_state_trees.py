@@ -60,31 +60,36 @@ def test_key_paths_in_a_batch_equal_key_path_one_by_one(batch):
     assert key_paths(batch) == [key_path(key) for key in batch]
 
 
-def _hashed_part(writes, every, whole=False):
+def _hashed_part(writes, every, whole=False, rest=False):
     """Every ``every``-th key of ``writes`` with its path and value hash computed here
-    (``whole``: said to be every key of ``writes``)."""
+    (``whole``: said to be every key of ``writes``; ``rest``: naming the others)."""
     chosen = list(writes)[::every]
     hashes = [EMPTY if is_absent(writes[key]) else value_hash(writes[key]) for key in chosen]
+    others = [key for key in writes if key not in set(chosen)] if rest else None
     return HashedWrites(
         chosen,
         np.frombuffer(b"".join(key_paths(chosen)), np.uint8).reshape(-1, 32).copy(),
         np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32).copy(),
         np.array([is_absent(writes[key]) for key in chosen], dtype=np.bool_),
         whole,
+        others,
     )
 
 
-@given(write_sets, st.integers(0, 3), st.sampled_from(["compiled", "reference"]))
+@given(write_sets, st.integers(0, 3), st.sampled_from(["compiled", "reference"]), st.booleans())
 @settings(max_examples=100, deadline=None)
-def test_keys_committed_pre_hashed_give_the_same_state_data_and_roots(write_sets, every, tree):
+def test_keys_committed_pre_hashed_give_the_same_state_data_and_roots(
+    write_sets, every, tree, rest
+):
     """Part of each write set handed over with its paths and value hashes (as the compiled
-    engine hands its hot keys; ``every`` 0: all of it, said to be whole): the same data,
-    roots and proofs as encoding them all, on either tree; deleting an absent key that way
-    changes nothing."""
+    engine hands its hot keys; ``every`` 0: all of it, said to be whole; ``rest``: the other
+    keys named): the same data, roots and proofs as encoding them all, on either tree;
+    deleting an absent key that way changes nothing."""
     hashed, plain = State(tree=tree), State(tree=tree)
     seen = set()
     for writes in write_sets:
-        hashed.apply(writes, hashed=_hashed_part(writes, max(every, 1), whole=every == 0))
+        part = _hashed_part(writes, max(every, 1), whole=every == 0, rest=rest)
+        hashed.apply(writes, hashed=part)
         plain.apply(writes)
         seen |= set(writes)
         assert hashed.data == plain.data
@@ -107,8 +112,19 @@ def test_hashed_writes_that_name_a_key_twice_or_one_not_written_or_too_few_are_r
     with pytest.raises(ValueError, match="does not hold"):
         state.apply(writes, hashed=stray)
     short = _hashed_part(writes, 2, whole=True)  # said to be whole, one key of two
-    with pytest.raises(ValueError, match="whole hold 1 keys of 2"):
+    with pytest.raises(ValueError, match="hold 1 keys and name 0 others, of 2"):
         state.apply(writes, hashed=short)
+    named = _hashed_part(writes, 2, rest=True)
+    for rest, error in (
+        ([], "hold 1 keys and name 0 others, of 2"),  # one key of two named
+        ([("acct", "c", "x")], "does not hold"),
+        ([("acct", "b", "x"), ("acct", "b", "x")], "hold 1 keys and name 2 others"),
+    ):
+        with pytest.raises(ValueError, match=error):
+            state.apply(writes, hashed=named._replace(rest=rest))
+    three = {**writes, ("acct", "c", "x"): 3}
+    with pytest.raises(ValueError, match="twice"):  # the count right, a key named twice
+        state.apply(three, hashed=named._replace(rest=[("acct", "b", "x")] * 2))
     assert state.root() == State().root()  # the tree was not touched
     assert state.data == {}  # nor any key
 

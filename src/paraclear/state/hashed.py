@@ -132,13 +132,17 @@ class HashedWrites(NamedTuple):
     ``whole``: its maker's word that ``keys`` are every key of the write set (it knows them
     to be distinct keys the write set holds, and counted as many), so that ``State.apply``
     need not look each one up (about 2 ms for a block's 30,000 keys); it then checks only
-    the count."""
+    the count. ``rest``: its maker's word that these are the other keys of the write set,
+    each once (the few an oracle update wrote beside a block's order flow): ``State.apply``
+    then takes them instead of looking up each of ``keys`` to find them (6 ms for a block
+    of 10,000 fills' 43,000 keys), and checks the count."""
 
     keys: Sequence[Key]
     paths: Rows
     hashes: Rows
     deleted: Flags
     whole: bool = False
+    rest: Sequence[Key] | None = None
 
     @classmethod
     def empty(cls) -> HashedWrites:

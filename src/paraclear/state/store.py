@@ -339,17 +339,26 @@ class State:
 
 
 def _uncovered(writes: Mapping[Key, object], hashed: HashedWrites) -> Mapping[Key, object]:
-    """The writes ``hashed`` does not hold, in their order (none if it is ``whole``).
+    """The writes ``hashed`` does not hold, in their order (none if it is ``whole``; those
+    of ``rest`` if it names them).
 
     Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not hold, or
-    if it is ``whole`` and does not hold as many keys as ``writes``."""
-    keys = hashed.keys
-    if hashed.whole:
-        if len(keys) != len(writes):
+    if it is ``whole`` or names its ``rest`` and does not hold as many keys as ``writes``
+    less those."""
+    keys, named = hashed.keys, () if hashed.whole else hashed.rest
+    if named is not None:
+        if len(keys) + len(named) != len(writes):
             raise ValueError(
-                f"hashed writes said to be whole hold {len(keys)} keys of {len(writes)}"
+                f"hashed writes hold {len(keys)} keys and name {len(named)} others, "
+                f"of {len(writes)}"
             )
-        return {}
+        try:
+            rest = {key: writes[key] for key in named}
+        except KeyError:
+            raise ValueError("hashed writes name a key the write set does not hold") from None
+        if len(rest) != len(named):
+            raise ValueError("hashed writes name a key of their rest twice")
+        return rest
     # A copy less the hashed keys, deleted in C: each key hashed once (a tuple's hash is not
     # cached), where a set difference and a filtered copy hashed each three times.
     rest = dict(writes)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from paraclear.clearing.kernels.block_rows import FIELD_BITS
 from paraclear.clearing.kernels.codes import (
     K_PLACE,
     R_FIELDS,
@@ -62,7 +63,17 @@ from paraclear.clearing.transactions import (
 from paraclear.execution import NOT_HELD, BlockRun, Receipt
 from paraclear.state import Key, Lock, State
 from paraclear.state.hashed import Flags, HashedWrites
-from paraclear.state.keys import MarketKey, OrderKey, PositionKey, account_lock, parse_key
+from paraclear.state.keys import (
+    AccountField,
+    CounterKey,
+    HouseKey,
+    MarketKey,
+    OrderKey,
+    PositionKey,
+    UnknownKey,
+    account_lock,
+    parse_key,
+)
 
 if TYPE_CHECKING:
     from paraclear.clearing.machine import ClearingMachine
@@ -109,6 +120,10 @@ class CompiledEngine:
         batch for the kernels."""
         self._holding = False
         """Whether the last flush was partial (``needed``): rows changed since may be held."""
+        self._noted: tuple[BlockRun[Transaction] | None, list[Key]] = (None, [])
+        """A run, and the keys of its pending writes that something other than a flush may
+        have written last (the reference handlers, what the tables loaded): ``hashed``
+        names those of them that no flush wrote after as the commit's ``rest``."""
         self._chunk = MIN_CHUNK
         """Transactions glued per kernel call at the start of the next batch: where the
         last one left off (a shard worker runs a batch per round, many of them small)."""
@@ -142,6 +157,7 @@ class CompiledEngine:
                 access = run.access(tx)
                 receipt, view = run.attempt(tx, len(run.receipts), access)
                 run.include(tx, receipt, view, access)
+                self._note(run, chain(view.writes, view.deltas))
             self._handled = run
             return run.receipts[first:]
         tables = self._tables_for(run)
@@ -194,7 +210,29 @@ class CompiledEngine:
         tables = self._hashing(run)
         if tables is None:
             return None
-        return tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending)
+        hashed = tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending)
+        return hashed if hashed.whole else self._with_rest(run, tables, hashed)
+
+    def _with_rest(
+        self, run: BlockRun[Transaction], tables: Tables, hashed: HashedWrites
+    ) -> HashedWrites:
+        """``hashed`` with its ``rest`` named: the keys noted for ``run`` that its pending
+        writes hold and that no flush wrote after (the hasher holds only keys a flush wrote
+        last), if they make up the count; otherwise (or if they are more than the hashed
+        keys, which ``State.apply`` then looks up quicker) as it is."""
+        noted_run, noted = self._noted
+        pending, count = run.pending, len(hashed.keys)
+        if noted_run is not run or not len(pending) - count <= len(noted) <= count:
+            return hashed
+        rest = []
+        for key in dict.fromkeys(noted):
+            if key in pending:
+                flushed = _flushed_last(tables, key)
+                if flushed is None:
+                    return hashed
+                if not flushed:
+                    rest.append(key)
+        return hashed._replace(rest=rest) if len(rest) + count == len(pending) else hashed
 
     def hashed_part(
         self,
@@ -228,6 +266,7 @@ class CompiledEngine:
             return
         self._run, self._trusted = None, self._included == len(run.receipts)
         self._missed, self._behind = [], 0
+        self._noted = (None, [])
         if self.tables is not None:
             self.tables.block_rows.clear()
         state.watch(self._on_commit)
@@ -309,6 +348,7 @@ class CompiledEngine:
             if fresh_block and handled:
                 self._handled = None
                 self._missed = [run.pending]
+                self._note(run, run.pending)
                 self._catch_up(tables)
             return tables
         started = perf_counter()
@@ -317,10 +357,19 @@ class CompiledEngine:
         tables.load(run.data)
         for key, value in run.pending.items():
             tables.route(key, value)
+        self._note(run, run.pending)
         self._data, self._trusted = run.data, False
         self._missed, self._behind = [], 0
         self.timings.loads += perf_counter() - started
         return tables
+
+    def _note(self, run: BlockRun[Transaction], keys: Iterable[Key]) -> None:
+        """Note ``keys`` as written in ``run`` by something other than a flush."""
+        noted_run, noted = self._noted
+        if noted_run is not run:
+            noted = []
+            self._noted = (run, noted)
+        noted += keys
 
     def _catch_up(self, tables: Tables) -> None:
         """Route what others committed to the state since the engine's last block."""
@@ -348,8 +397,10 @@ class CompiledEngine:
         receipt, view = run.attempt(tx, len(run.receipts), access)
         run.include(tx, receipt, view, access)
         pending = run.pending
-        for key in chain(view.writes, view.deltas):
+        written = [*view.writes, *view.deltas]
+        for key in written:
             tables.route(key, pending.get(key))
+        self._note(run, written)
         self.timings.reference += perf_counter() - started
 
     # --- the kernels ---------------------------------------------------------------------------
@@ -396,6 +447,27 @@ class CompiledEngine:
 
 
 _ACCOUNT: Final = account_lock("")[0]
+
+
+def _flushed_last(tables: Tables, key: Key) -> bool | None:
+    """Whether a flush of ``tables`` wrote ``key`` last in the block (``BlockRows``'s marks;
+    a write routed into the tables clears them); None for an order (not looked up)."""
+    try:
+        parsed = parse_key(key)
+    except UnknownKey:
+        return False
+    block = tables.block_rows
+    if isinstance(parsed, AccountField):
+        row = tables.account_row.get(parsed.account, len(block.accounts))
+        bit = FIELD_BITS.get(parsed.field, 0)
+        return row < len(block.accounts) and bool(block.accounts[row] & bit)
+    if isinstance(parsed, PositionKey):
+        account = tables.account_row.get(parsed.account, -1)
+        instrument = tables.instrument_row.get(parsed.instrument, -1)
+        return tables.position_row.get((account, instrument), -1) in block.positions
+    if isinstance(parsed, CounterKey | HouseKey):
+        return key in block.counters
+    return None if isinstance(parsed, OrderKey) else False
 
 
 def _account_rows(tables: Tables, locks: Collection[Lock] | None) -> list[int] | None:
