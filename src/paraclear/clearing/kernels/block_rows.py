@@ -134,6 +134,11 @@ class BlockRows:
         """Order ``rows`` were given to other orders: their entries are no longer theirs."""
         self.order_entry[rows[rows < len(self.order_entry)]] = 0
 
+    def new_order(self, row: int) -> None:
+        """``new_orders`` of one row."""
+        if row < len(self.order_entry):
+            self.order_entry[row] = 0
+
     def forget_order(self, account: int, nonce: int, row: int) -> None:
         """Order ``nonce`` of ``account`` (at order ``row``, -1: none) was written by someone
         else."""

@@ -110,8 +110,9 @@ _NO_KEY: Final[Key] = ()
 
 
 def fits(*values: int) -> bool:
-    """Whether every value fits a signed 64-bit column."""
-    return all(INT64_MIN <= value <= INT64_MAX for value in values)
+    """Whether every value fits a signed 64-bit column (by ``min`` and ``max``: a generator
+    over them cost ~1.5 µs a call, most of routing an order into the tables)."""
+    return not values or (min(values) >= INT64_MIN and max(values) <= INT64_MAX)
 
 
 class Tables:
@@ -226,7 +227,12 @@ class Tables:
         """A free order row for order ``nonce`` of ``account``, cleared; it becomes the row
         the pair stands for (the kernel sets it live if the placement succeeds)."""
         row = self.claim_order(account, nonce)
-        self.clear_orders(np.array([row]), np.array([account]), np.array([nonce]))
+        orders = self.orders  # ``clear_orders`` of one row, by scalars (~1 µs against ~3.5)
+        orders[row] = 0
+        orders[row, O_ACCT] = account
+        orders[row, O_NONCE] = nonce
+        self.listed[row] = self.keyed[row] = 0
+        self.block_rows.new_order(row)
         return row
 
     def claim_order(self, account: int, nonce: int) -> int:
@@ -316,7 +322,7 @@ class Tables:
             accounts[row, A_BANK] = 0 if value is None else 1
         elif field == Field.OPEN_ORDERS:
             nonces = list(value) if isinstance(value, tuple | list) else []
-            if not all(type(nonce) is int for nonce in nonces) or not fits(*nonces):
+            if not {int}.issuperset(map(type, nonces)) or not fits(*nonces):
                 accounts[row, A_WIDE] = 1
             self._mark_listed(row, self.open_orders[row], 0)
             self.open_orders[row] = nonces
