@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections import ChainMap, deque
 from collections.abc import Mapping, Sequence
+from itertools import compress
+from operator import not_
 from time import perf_counter, thread_time
 from typing import Any, Final, cast
 
@@ -401,21 +403,16 @@ class ShardWorker:
             return None
         data = self.data
         deleted = hashed.deleted[mine]
+        flags = deleted.tolist()
+        gone = list(compress(keys, flags))
+        present = list(map(data.__contains__, gone))  # a deletion of an absent key: no row
+        removed = list(compress(gone, present))
+        deque(map(data.__delitem__, removed), maxlen=0)
+        setting = list(compress(keys, map(not_, flags)))
+        added = list(compress(setting, map(not_, map(data.__contains__, setting))))
+        data.update(zip(setting, map(writes.__getitem__, setting), strict=True))
         kept = np.ones(len(mine), dtype=np.bool_)
-        added: list[Key] = []
-        removed: list[Key] = []
-        setting: dict[Key, object] = {}
-        for at, (key, gone) in enumerate(zip(keys, deleted.tolist(), strict=True)):
-            if gone:
-                if data.pop(key, _MISSING) is _MISSING:
-                    kept[at] = False
-                else:
-                    removed.append(key)
-            else:
-                if key not in data:
-                    added.append(key)
-                setting[key] = writes[key]
-        data.update(setting)
+        kept[deleted] = present
         rows = mine[kept]
         paths, hashes, gone_rows = hashed.paths[rows], hashed.hashes[rows], hashed.deleted[rows]
         return rest, ChangeRows(paths, hashes, gone_rows, added, removed)
