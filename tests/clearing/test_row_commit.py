@@ -20,7 +20,14 @@ from paraclear.clearing.kernels import hashed as row_hashes
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
 from paraclear.clearing.records import OpenOrder
-from paraclear.clearing.transactions import Deposit, SettleFill, Transaction, Withdraw
+from paraclear.clearing.transactions import (
+    Deposit,
+    OracleUpdate,
+    SettleFill,
+    Transaction,
+    Transfer,
+    Withdraw,
+)
 from paraclear.execution import Block, BlockResult, BlockRun, execute_block
 from paraclear.market import SerialMatcher
 from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
@@ -28,7 +35,7 @@ from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
 from paraclear.state import keys as k
 from paraclear.state.hashed import HashedWrites
-from tests.clearing.harness import PERP
+from tests.clearing.harness import PERP, usd
 from tests.clearing.test_kernels import _fields, _market
 from tests.node.test_builder import ACCOUNTS, Flow
 
@@ -260,3 +267,37 @@ def test_rows_hashed_one_at_a_time_hash_what_the_array_calls_hash(
         seen.append(handed)
     assert seen[0] == seen[1]
     assert sum(len(keys) for keys, *_ in seen[0]) > 0
+
+
+def test_a_key_a_handler_wrote_and_the_kernels_wrote_after_is_hashed_not_named_rest() -> None:
+    """An oracle update (a reference handler: marks and the oracle's nonce), then the
+    oracle's deposit and transfers between every account (kernels: the oracle's nonce again,
+    a flush last; more hashed keys than noted ones): the commit names the update's market
+    keys as its rest and hashes the nonce; the same root and state as committing every key
+    from its value."""
+    ex = _market()
+    mine, theirs = ex.state.copy(), ex.state.copy()
+    txs = [
+        ex.tx(OracleUpdate, "oracle", underlying="BTC", index_price=usd(61_000),
+              atm_vol_ppm=600_000),
+        ex.tx(Deposit, "oracle", amount=5_000_000),
+        *(ex.tx(Transfer, sender, to="oracle", amount=1) for sender in ACCOUNTS),
+    ]  # fmt: skip
+    block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+    with _pair(ex.machine.margin_model) as (hashed, plain, counting):
+        named: list[HashedWrites] = []
+        inner = counting.__call__
+
+        def keep(run: BlockRun[Transaction]) -> HashedWrites | None:
+            made = inner(run)
+            if made is not None:
+                named.append(made)
+            return made
+
+        _engine(hashed).hashed = keep  # type: ignore[method-assign]
+        got = execute_block(mine, block, hashed)
+        _same_state(got, execute_block(theirs, block, plain), mine, theirs)
+    assert all(receipt.ok for receipt in got.receipts)
+    assert len(named) == 1 and named[0].rest is not None and counting.rests == 1
+    assert k.nonce("oracle") in set(named[0].keys)
+    assert named[0].rest and all(key[0] == "market" for key in named[0].rest)
