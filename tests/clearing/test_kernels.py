@@ -11,6 +11,7 @@ them, after the state was changed behind the engine's back, and under portfolio 
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from functools import partial
 
@@ -27,10 +28,12 @@ from paraclear.clearing.records import Bankruptcy, OpenOrder
 from paraclear.clearing.transactions import (
     CancelOrder,
     Deposit,
+    Liquidate,
     OracleUpdate,
     PlaceOrder,
     SettleFill,
     Side,
+    Trade,
     Transaction,
     Transfer,
     Withdraw,
@@ -42,7 +45,7 @@ from paraclear.sim import crash
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import keys as k
-from tests.clearing.harness import PERP, Exchange
+from tests.clearing.harness import CALL, ONE, OTM_CALL, PERP, PUT, Exchange, usd
 from tests.node.test_builder import ACCOUNTS, Flow
 
 
@@ -375,3 +378,79 @@ def test_blocks_of_reference_transactions_alone_leave_the_tables_until_kernels_r
             _same(got, want, block)
     assert got_state.data == want_state.data
     assert engine.loads == 1
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    portfolio=st.booleans(),
+    moves=st.lists(st.sampled_from([-25, -8, 0, 6, 30]), min_size=1, max_size=3),
+)
+def test_margin_memos_follow_positions_and_marks_that_move_mid_block(
+    seed: int, portfolio: bool, moves: list[int]
+) -> None:
+    """Trades between a few accounts in every instrument (each account's margin check sums
+    many positions: the kernels keep those sums per account, ``kernels.margin.memo``), with
+    oracle updates moving the index between them in the same block (the marks every memo was
+    summed at change) and withdrawals that test equity; the same receipts, writes and root
+    as the reference, both margin models."""
+    rng = random.Random(seed)
+    model: MarginModel | None = PortfolioMargin() if portfolio else None
+    ex = _market(model)
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    instruments = (PERP, CALL, PUT, OTM_CALL)
+    index = 60_000
+    for move in moves:
+        txs: list[Transaction] = []
+        for _ in range(40):
+            taker, maker = rng.sample(ACCOUNTS, 2)
+            instrument = rng.choice(instruments)
+            price = ex.mark(instrument).price // instrument.tick_size * instrument.tick_size
+            txs.append(
+                ex.tx(Trade, taker, maker=maker, instrument=instrument.name,
+                      side=rng.choice(list(Side)), price=max(price, instrument.tick_size),
+                      size=instrument.lot_size * rng.randint(1, 40))
+            )  # fmt: skip
+            if rng.random() < 0.1:
+                txs.append(ex.tx(Withdraw, rng.choice(ACCOUNTS), amount=rng.randint(1, 10**11)))
+        index = index * (100 + move) // 100
+        txs.insert(20, ex.tx(OracleUpdate, "oracle", underlying="BTC",
+                             index_price=usd(index), atm_vol_ppm=600_000))  # fmt: skip
+        block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+        ex.height, ex.time = block.height, block.time
+        want = execute_block(ex.state, block, ex.machine)
+        got = execute_block(replica, block, compiled)
+        _same(got, want, block)
+    assert isinstance(compiled.batch_runner, CompiledEngine)
+    assert compiled.batch_runner.timings.kernel_txs > 0
+
+
+@pytest.mark.parametrize("portfolio", [False, True])
+def test_a_position_a_handler_moves_mid_block_is_seen_by_the_next_margin_check(
+    portfolio: bool,
+) -> None:
+    """alice's trade (the kernels check her margin: her memo made; it fails), her
+    liquidation (a reference handler moves her position: the memo must go stale) and the
+    same trade again (the kernels check her margin again, against half the position) in
+    one block: the reference's receipts and root."""
+    model: MarginModel | None = PortfolioMargin() if portfolio else None
+    funds, crash = (20_000, 48_000) if portfolio else (2_000, 58_500)  # then liquidatable
+    ex = Exchange(model).market().fund(alice=funds, bob=1_000_000, liq=1_000_000)
+    one = ONE
+    ex.trade("alice", "bob", PERP, Side.BUY, one, usd(60_000))
+    ex.oracle(crash)
+    replica = ex.state.copy()
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    more = {"maker": "bob", "instrument": PERP.name, "side": Side.BUY, "size": PERP.lot_size}
+    block = Block(ex.height + 1, ex.time + 60, (
+        ex.tx(Trade, "alice", price=usd(58_500), **more),
+        ex.tx(Liquidate, "liq", account="alice", instrument=PERP.name, size=one // 2),
+        ex.tx(Trade, "alice", price=usd(58_500), **more),
+    ))  # fmt: skip
+    want = execute_block(ex.state, block, ex.machine)
+    got = execute_block(replica, block, compiled)
+    first, liquidated, _ = want.receipts
+    assert first.error is not None and first.error.code == "InsufficientMargin"
+    assert liquidated.ok, liquidated
+    _same(got, want, block)

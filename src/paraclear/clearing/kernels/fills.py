@@ -69,6 +69,7 @@ from paraclear.clearing.kernels.margin import (
     SIZE_SCALE,
     fill_fees,
     margin_shortfall,
+    memo_moved,
     pending_funding,
 )
 from paraclear.clearing.kernels.rows import (
@@ -159,6 +160,10 @@ def side_apply(
         accounts[account, A_COLL] = balance
         touch_account(accounts, account, T_COLL, log, count)
     old = positions[position, P_SIZE]
+    memo_moved(
+        account, instruments[at], old, positions[position, P_QUOTE], positions[position, P_FIDX],
+        new, quote, funding_index, accounts, house,
+    )  # fmt: skip
     positions[position, P_SIZE] = new
     positions[position, P_QUOTE] = quote
     positions[position, P_FIDX] = funding_index

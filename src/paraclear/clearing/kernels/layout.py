@@ -41,7 +41,14 @@ A_WIDE: Final = 6
 the reference handler)."""
 A_TOUCH: Final = 7
 """Which of its keys the block wrote since the last flush (``T_*`` bits)."""
-A_FIELDS: Final = 8
+A_MEMO: Final = 8
+"""The epoch (``H_EPOCH``) whose marks ``A_MEMO_VALUE`` and ``A_MEMO_INITIAL`` were summed
+at (0: none; ``kernels.margin.memo``)."""
+A_MEMO_VALUE: Final = 9
+"""Σ of the account's positions' values (``value_term``), micro-USDC."""
+A_MEMO_INITIAL: Final = 10
+"""Σ of their standard initial requirements (``initial_term``; 0 under portfolio margin)."""
+A_FIELDS: Final = 11
 
 T_COLL: Final = 1
 T_NONCE: Final = 2
@@ -129,7 +136,11 @@ H_SCENARIOS: Final = 14
 H_INITIAL_NUM: Final = 15
 H_INITIAL_DEN: Final = 16
 """Portfolio margin's initial requirement: ceil(maintenance × num / den)."""
-H_FIELDS: Final = 17
+H_EPOCH: Final = 17
+"""Counts the changes of any instrument's row (a listing, a mark, an index, a funding
+index: what a position's terms are computed from), from 1: an account's memo of another
+epoch is stale."""
+H_FIELDS: Final = 18
 """Then the grid's cover fractions, ppm, in ``H_FIELDS + s``."""
 
 

@@ -15,8 +15,12 @@ from typing import Final
 import numpy as np
 
 from paraclear.clearing.kernels.layout import (
+    A_MEMO,
+    A_MEMO_INITIAL,
+    A_MEMO_VALUE,
     A_NPOS,
     A_RESV,
+    H_EPOCH,
     H_FIELDS,
     H_INITIAL_DEN,
     H_INITIAL_NUM,
@@ -232,6 +236,115 @@ def _add_terms(
 
 
 @helper
+def memo(
+    account: int,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+) -> bool:  # pragma: no cover - compiled
+    """Make the account's memo of its positions' terms current (``A_MEMO``: the sums of
+    their ``value_term`` and ``initial_term`` at this epoch's marks), walking them once an
+    epoch; False (the memo left stale) where the walk would be not ok: an instrument
+    without a usable mark, or a sum past int64. The memo's sums are exact, so a margin check
+    from them gives the walk's result; ``fills.side_apply`` keeps them as it moves a
+    position, and the tables mark them stale when anything else writes one."""
+    epoch = house[H_EPOCH]
+    if accounts[account, A_MEMO] == epoch:
+        return True
+    value, initial = 0, 0
+    for at in range(accounts[account, A_NPOS]):
+        position = positions[account_positions[account, at]]
+        instrument = instruments[position[P_INST]]
+        if not instrument[I_OK]:
+            return False
+        value, initial, ok = _add_terms(
+            value, initial, instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX],
+            house,
+        )  # fmt: skip
+        if not ok:
+            return False
+    accounts[account, A_MEMO_VALUE] = value
+    accounts[account, A_MEMO_INITIAL] = initial
+    accounts[account, A_MEMO] = epoch
+    return True
+
+
+@helper
+def memo_moved(
+    account: int,
+    instrument: Int64Array,
+    old: int,
+    old_quote: int,
+    old_index: int,
+    new: int,
+    quote: int,
+    index: int,
+    accounts: Int64Array,
+    house: Int64Array,
+) -> None:  # pragma: no cover - compiled
+    """Keep a current memo as a position of the account moves from ``old`` (its quote and
+    funding index) to ``new`` (only live positions are in its sums); leave it stale where a
+    term or a sum cannot be had, or the instrument has no usable mark (the walk is then not
+    ok, and so must be the next check)."""
+    if accounts[account, A_MEMO] != house[H_EPOCH]:
+        return
+    value, initial = accounts[account, A_MEMO_VALUE], accounts[account, A_MEMO_INITIAL]
+    ok = instrument[I_OK] != 0
+    if ok and old != 0:
+        gone, gone_initial, ok1 = _add_terms(0, 0, instrument, old, old_quote, old_index, house)
+        value, ok2 = sub_checked(value, gone)
+        initial, ok3 = sub_checked(initial, gone_initial)
+        ok = ok1 and ok2 and ok3
+    if ok and new != 0:
+        value, initial, ok = _add_terms(value, initial, instrument, new, quote, index, house)
+    if ok:
+        accounts[account, A_MEMO_VALUE] = value
+        accounts[account, A_MEMO_INITIAL] = initial
+    else:
+        accounts[account, A_MEMO] = 0
+
+
+@helper
+def _from_memo(
+    account: int,
+    collateral: int,
+    accounts: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+    changed: int,
+    size: int,
+    quote: int,
+    index: int,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """``equity_and_initial``'s equity and standard initial requirement from a current
+    memo, with ``changed`` as the walk takes it (a listed position replaced, else added if
+    not flat); not ok where a term or a sum cannot be had (the walk then decides)."""
+    value, initial = accounts[account, A_MEMO_VALUE], accounts[account, A_MEMO_INITIAL]
+    if changed >= 0:
+        position = positions[changed]
+        instrument = instruments[position[P_INST]]
+        if not instrument[I_OK]:
+            return 0, 0, False
+        if position[P_SIZE] != 0:  # listed: its terms are in the memo
+            gone, gone_initial, ok1 = _add_terms(
+                0, 0, instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX], house
+            )
+            value, ok2 = sub_checked(value, gone)
+            initial, ok3 = sub_checked(initial, gone_initial)
+            if not (ok1 and ok2 and ok3):
+                return 0, 0, False
+        if position[P_SIZE] != 0 or size != 0:
+            value, initial, ok = _add_terms(value, initial, instrument, size, quote, index, house)
+            if not ok:
+                return 0, 0, False
+    equity, ok = add_checked(collateral, value)
+    return equity, initial, ok
+
+
+@helper
 def equity_and_initial(
     account: int,
     collateral: int,
@@ -250,6 +363,43 @@ def equity_and_initial(
     ``index``) instead of its row (a check of the state a fill would leave). Not ok if a
     position's instrument has no usable mark (the reference raises NoMarketData) or a sum
     leaves int64."""
+    from_memo = memo(account, accounts, account_positions, positions, instruments, house)
+    if from_memo:
+        equity, initial, from_memo = _from_memo(
+            account, collateral, accounts, positions, instruments, house, changed, size,
+            quote, index,
+        )  # fmt: skip
+    if not from_memo:
+        equity, initial, ok = _walk(
+            account, collateral, accounts, account_positions, positions, instruments, house,
+            changed, size, quote, index,
+        )  # fmt: skip
+        if not ok:
+            return 0, 0, False
+    if house[H_PORTFOLIO]:
+        initial, ok = _portfolio_initial(
+            account, accounts, account_positions, positions, instruments, house, changed, size
+        )
+        return equity, initial, ok
+    return equity, initial, True
+
+
+@helper
+def _walk(
+    account: int,
+    collateral: int,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    instruments: Int64Array,
+    house: Int64Array,
+    changed: int,
+    size: int,
+    quote: int,
+    index: int,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """``equity_and_initial``'s equity and standard initial requirement, position by
+    position (the readable form of the memo's sums)."""
     equity, initial, seen = collateral, 0, False
     for at in range(accounts[account, A_NPOS]):
         row = account_positions[account, at]
@@ -274,11 +424,6 @@ def equity_and_initial(
         equity, initial, ok = _add_terms(equity, initial, instrument, size, quote, index, house)
         if not ok:
             return 0, 0, False
-    if house[H_PORTFOLIO]:
-        initial, ok = _portfolio_initial(
-            account, accounts, account_positions, positions, instruments, house, changed, size
-        )
-        return equity, initial, ok
     return equity, initial, True
 
 

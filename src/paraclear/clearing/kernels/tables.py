@@ -28,11 +28,13 @@ from paraclear.clearing.kernels.layout import (
     A_BANK,
     A_COLL,
     A_FIELDS,
+    A_MEMO,
     A_NONCE,
     A_NORD,
     A_NPOS,
     A_RESV,
     A_WIDE,
+    H_EPOCH,
     H_FIELDS,
     H_INITIAL_DEN,
     H_INITIAL_NUM,
@@ -129,6 +131,7 @@ class Tables:
         self.instruments: Int64Array = np.zeros((0, I_FIELDS + 2 * self.scenarios), dtype=np.int64)
         self.house: Int64Array = np.zeros(H_FIELDS + self.scenarios, dtype=np.int64)
         self.house[H_ORACLE] = -1
+        self.house[H_EPOCH] = 1
         self.house[H_SCENARIOS] = self.scenarios
         self.house[H_FIELDS:] = cover
         self.model_ok = type(model) in (StandardMargin, PortfolioMargin)
@@ -336,6 +339,7 @@ class Tables:
                 self.listed[row] = listed
 
     def _route_position(self, account: int, name: str, value: object) -> None:
+        self.accounts[account, A_MEMO] = 0  # its memo of its positions' terms is stale
         row = self.position(account, self.instrument(name))
         self.block_rows.positions.discard(row)
         was_live = self.positions[row, P_SIZE] != 0
@@ -411,6 +415,7 @@ class Tables:
 
     def _set_instrument(self, row: int) -> None:
         listing, mark = self._listings.get(row), self._marks.get(row)
+        self.house[H_EPOCH] += 1  # every account's memo of its positions' terms is stale
         columns = self.instruments[row]
         columns[I_OK] = 0
         if listing is None or mark is None or mark.instrument != listing:
