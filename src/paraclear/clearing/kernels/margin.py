@@ -253,18 +253,11 @@ def memo(
     epoch = house[H_EPOCH]
     if accounts[account, A_MEMO] == epoch:
         return True
-    value, initial = 0, 0
-    for at in range(accounts[account, A_NPOS]):
-        position = positions[account_positions[account, at]]
-        instrument = instruments[position[P_INST]]
-        if not instrument[I_OK]:
-            return False
-        value, initial, ok = _add_terms(
-            value, initial, instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX],
-            house,
-        )  # fmt: skip
-        if not ok:
-            return False
+    value, initial, ok = _walk(
+        account, 0, accounts, account_positions, positions, instruments, house, NO_ROW, 0, 0, 0
+    )
+    if not ok:
+        return False
     accounts[account, A_MEMO_VALUE] = value
     accounts[account, A_MEMO_INITIAL] = initial
     accounts[account, A_MEMO] = epoch
