@@ -265,6 +265,37 @@ def memo(
 
 
 @helper
+def _moved(
+    value: int,
+    initial: int,
+    instrument: Int64Array,
+    old: int,
+    old_quote: int,
+    old_index: int,
+    new: int,
+    quote: int,
+    index: int,
+    house: Int64Array,
+) -> tuple[int, int, bool]:  # pragma: no cover - compiled
+    """Sums of positions' terms (``value``, ``initial``) with one position in
+    ``instrument`` moved from ``old`` (its quote and funding index; a live one's terms are in
+    the sums) to ``new``, whose terms are added unless both are flat (as the walk adds a
+    listed position at any size); not ok where the instrument has no usable mark or a term
+    or a sum cannot be had."""
+    if not instrument[I_OK]:
+        return 0, 0, False
+    if old != 0:
+        gone, gone_initial, ok1 = _add_terms(0, 0, instrument, old, old_quote, old_index, house)
+        value, ok2 = sub_checked(value, gone)
+        initial, ok3 = sub_checked(initial, gone_initial)
+        if not (ok1 and ok2 and ok3):
+            return 0, 0, False
+    if old == 0 and new == 0:
+        return value, initial, True
+    return _add_terms(value, initial, instrument, new, quote, index, house)
+
+
+@helper
 def memo_moved(
     account: int,
     instrument: Int64Array,
@@ -278,20 +309,15 @@ def memo_moved(
     house: Int64Array,
 ) -> None:  # pragma: no cover - compiled
     """Keep a current memo as a position of the account moves from ``old`` (its quote and
-    funding index) to ``new`` (only live positions are in its sums); leave it stale where a
-    term or a sum cannot be had, or the instrument has no usable mark (the walk is then not
-    ok, and so must be the next check)."""
+    funding index) to ``new`` (a closed position leaves the sums: flat with no quote, its
+    terms are 0); leave it stale where ``_moved`` is not ok (the walk is then not ok
+    either, and so must be the next check)."""
     if accounts[account, A_MEMO] != house[H_EPOCH]:
         return
-    value, initial = accounts[account, A_MEMO_VALUE], accounts[account, A_MEMO_INITIAL]
-    ok = instrument[I_OK] != 0
-    if ok and old != 0:
-        gone, gone_initial, ok1 = _add_terms(0, 0, instrument, old, old_quote, old_index, house)
-        value, ok2 = sub_checked(value, gone)
-        initial, ok3 = sub_checked(initial, gone_initial)
-        ok = ok1 and ok2 and ok3
-    if ok and new != 0:
-        value, initial, ok = _add_terms(value, initial, instrument, new, quote, index, house)
+    value, initial, ok = _moved(
+        accounts[account, A_MEMO_VALUE], accounts[account, A_MEMO_INITIAL], instrument,
+        old, old_quote, old_index, new, quote if new != 0 else 0, index, house,
+    )  # fmt: skip
     if ok:
         accounts[account, A_MEMO_VALUE] = value
         accounts[account, A_MEMO_INITIAL] = initial
@@ -313,26 +339,17 @@ def _from_memo(
     index: int,
 ) -> tuple[int, int, bool]:  # pragma: no cover - compiled
     """``equity_and_initial``'s equity and standard initial requirement from a current
-    memo, with ``changed`` as the walk takes it (a listed position replaced, else added if
-    not flat); not ok where a term or a sum cannot be had (the walk then decides)."""
+    memo, with ``changed`` as the walk takes it (``_moved``); not ok where a term or a sum
+    cannot be had (the walk then decides)."""
     value, initial = accounts[account, A_MEMO_VALUE], accounts[account, A_MEMO_INITIAL]
     if changed >= 0:
         position = positions[changed]
-        instrument = instruments[position[P_INST]]
-        if not instrument[I_OK]:
+        value, initial, ok = _moved(
+            value, initial, instruments[position[P_INST]], position[P_SIZE],
+            position[P_QUOTE], position[P_FIDX], size, quote, index, house,
+        )  # fmt: skip
+        if not ok:
             return 0, 0, False
-        if position[P_SIZE] != 0:  # listed: its terms are in the memo
-            gone, gone_initial, ok1 = _add_terms(
-                0, 0, instrument, position[P_SIZE], position[P_QUOTE], position[P_FIDX], house
-            )
-            value, ok2 = sub_checked(value, gone)
-            initial, ok3 = sub_checked(initial, gone_initial)
-            if not (ok1 and ok2 and ok3):
-                return 0, 0, False
-        if position[P_SIZE] != 0 or size != 0:
-            value, initial, ok = _add_terms(value, initial, instrument, size, quote, index, house)
-            if not ok:
-                return 0, 0, False
     equity, ok = add_checked(collateral, value)
     return equity, initial, ok
 
