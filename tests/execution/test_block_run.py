@@ -135,7 +135,7 @@ def test_one_at_a_time_equals_run_all_and_both_executors(seed, n_keys):
     all_at_once = BlockRun(batched.data, MACHINE, block.context)
     assert all_at_once.run_all(block.txs) == receipts
     sequential = execute_block(State(), block, MACHINE)
-    with ParallelExecutor(MACHINE, 2, "inline") as executor:
+    with ParallelExecutor(MACHINE, 2, "inline", spread="model") as executor:
         parallel = executor.execute(State(), block)
     expected = sequential.consensus_bytes()
     assert stepped.consensus_bytes() == expected

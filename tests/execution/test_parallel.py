@@ -58,7 +58,9 @@ RUNS += [("threads", w, BATCHED) for w in (1, 2, 3, 4)] + [("inline", 3, BATCHED
 )
 def executor(request):
     backend, workers, machine = request.param
-    with ParallelExecutor(machine, workers, backend, unspread_sequential=False) as executor:
+    with ParallelExecutor(
+        machine, workers, backend, unspread_sequential=False, spread="model"
+    ) as executor:
         yield executor
 
 
@@ -81,7 +83,9 @@ def test_parallel_equals_sequential(executor, seed, keys, fail_rate, optimistic_
 @pytest.mark.parametrize("keys", CONTENTION)
 @pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
 def test_every_contention_level_with_mispredicted_optimistic_transactions(backend, keys, machine):
-    with ParallelExecutor(machine, 3, backend, unspread_sequential=False) as executor:
+    with ParallelExecutor(
+        machine, 3, backend, unspread_sequential=False, spread="model"
+    ) as executor:
         results = run_side_by_side(
             executor, keys, keys, blocks=4, optimistic_rate=0.5, dynamic_rate=0.2
         )
@@ -94,7 +98,9 @@ def test_every_contention_level_with_mispredicted_optimistic_transactions(backen
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("machine", [MACHINE, BATCHED], ids=["one-by-one", "batched"])
 def test_workers_over_a_reference_tree_reach_the_compiled_trees_roots(backend, machine):
-    with ParallelExecutor(machine, 3, backend, unspread_sequential=False) as executor:
+    with ParallelExecutor(
+        machine, 3, backend, unspread_sequential=False, spread="model"
+    ) as executor:
         for keys in (10, 1_000):
             run_side_by_side(executor, keys, keys, blocks=3, tree="reference", fail_rate=0.1)
 
@@ -107,7 +113,9 @@ def test_a_misprediction_widens_the_prediction_and_runs_again():
     blocks = [(seen_odd, dynamic), (MockTx(id=3, sender=3, reads=(9,), writes=(1,), deltas=(0,)),)]
     for backend in BACKENDS:
         sequential, parallel = State(), State()
-        with ParallelExecutor(MACHINE, 2, backend, unspread_sequential=False) as executor:
+        with ParallelExecutor(
+            MACHINE, 2, backend, unspread_sequential=False, spread="model"
+        ) as executor:
             for height, txs in enumerate(blocks, start=1):
                 block = Block(height=height, time=height, txs=txs)
                 expected = execute_block(sequential, block, MACHINE)
@@ -130,7 +138,7 @@ def test_a_worker_lost_mid_block_changes_nothing_and_the_pool_recovers(
 ):
     rng = random.Random(victim * 100 + after)
     sequential, parallel = State(), State()
-    with ParallelExecutor(machine, 3, backend) as executor:
+    with ParallelExecutor(machine, 3, backend, spread="model") as executor:
         for height in range(1, 4):
             block = random_block(rng, 150, 1_000, height=height, optimistic_rate=0.2)
             if height == 2:
@@ -164,7 +172,7 @@ class FaultyOnThreads(MockMachine):
 def test_a_thread_that_raises_mid_block_falls_back_to_an_identical_block(workers, victim):
     rng = random.Random(workers)
     sequential, parallel = State(), State()
-    with ParallelExecutor(FaultyOnThreads(victim), workers, "threads") as executor:
+    with ParallelExecutor(FaultyOnThreads(victim), workers, "threads", spread="model") as executor:
         for height in (1, 2, 3):
             block = random_block(rng, 150, 10_000, height=height)
             expected = execute_block(sequential, block, MACHINE)
@@ -184,7 +192,7 @@ def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result
     rng = random.Random(3)
     sequential, parallel = State(), State()
     started = []
-    with ParallelExecutor(BATCHED, 2, backend) as executor:
+    with ParallelExecutor(BATCHED, 2, backend, spread="model") as executor:
         # Fully contended blocks (2 keys) between spread ones (100 and 10,000 keys).
         for height, keys in enumerate((2, 10_000, 2, 100, 2, 2, 10_000), start=1):
             block = random_block(rng, 150, keys, height=height)
@@ -203,7 +211,7 @@ def test_a_block_given_to_one_worker_runs_sequentially_here_with_the_same_result
 def test_state_changed_elsewhere_between_blocks_is_picked_up():
     rng = random.Random(5)
     sequential, parallel = State(), State()
-    with ParallelExecutor(MACHINE, 2, "threads") as executor:
+    with ParallelExecutor(MACHINE, 2, "threads", spread="model") as executor:
         for height in range(1, 5):
             block = random_block(rng, 80, 50, height=height)
             expected = execute_block(sequential, block, MACHINE)
@@ -221,13 +229,18 @@ def test_bad_configuration_is_refused():
         ParallelExecutor(MACHINE, 17)
     with pytest.raises(ValueError, match="backend"):
         ParallelExecutor(MACHINE, 2, "fibers")  # type: ignore[arg-type]
-    with ParallelExecutor(MACHINE, 2, "inline") as executor, pytest.raises(ValueError):
+    with (
+        ParallelExecutor(MACHINE, 2, "inline", spread="model") as executor,
+        pytest.raises(ValueError),
+    ):
         executor.inject_fault(2, 0)
 
 
 def test_metrics_explain_the_block():
     rng = random.Random(1)
-    with ParallelExecutor(MACHINE, 2, "inline", unspread_sequential=False) as executor:
+    with ParallelExecutor(
+        MACHINE, 2, "inline", unspread_sequential=False, spread="model"
+    ) as executor:
         result = executor.execute(State(), random_block(rng, 200, 10))
     metrics = result.metrics.parallel
     assert metrics.dag.critical_path == len(metrics.dag.level_widths)

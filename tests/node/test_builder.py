@@ -138,7 +138,7 @@ def _run(
     run_block = (
         SequentialExecutor(ex.machine)
         if executor == "sequential"
-        else ParallelExecutor(ex.machine, workers=2, backend=executor)  # type: ignore[arg-type]
+        else ParallelExecutor(ex.machine, workers=2, backend=executor, spread="model")  # type: ignore[arg-type]
     )
     roots = []
     deferred: list[Transaction] = []

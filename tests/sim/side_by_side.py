@@ -26,7 +26,7 @@ def side_by_side(
     tested = ClearingMachine(workload.model, declared=declared, engine=engine)
     sequential, parallel = workload.genesis(), workload.genesis()
     results = []
-    with ParallelExecutor(tested, workers, backend) as executor:  # type: ignore[arg-type]
+    with ParallelExecutor(tested, workers, backend, spread="model") as executor:  # type: ignore[arg-type]
         setup = workload.setup_block()
         execute_block(sequential, setup, machine)
         executor.execute(parallel, setup)

@@ -94,7 +94,7 @@ def test_blocks_run_in_the_coordinator_between_spread_ones_keep_every_engines_ta
     tested = ClearingMachine(workload.model, engine="compiled")
     sequential, parallel = workload.genesis(), workload.genesis()
     started = []
-    with ParallelExecutor(tested, 2, "threads") as executor:
+    with ParallelExecutor(tested, 2, "threads", spread="model") as executor:
         setup = workload.setup_block()
         execute_block(sequential, setup, machine)
         executor.execute(parallel, setup)
@@ -128,7 +128,7 @@ def test_compiled_workers_over_order_flow_keep_no_key_that_is_gone():
     sequential, parallel = source.workload.genesis(), source.workload.genesis()
     setup = source.setup_block()
     execute_block(sequential, setup, machine)
-    with ParallelExecutor(machine, 2, "threads") as executor:
+    with ParallelExecutor(machine, 2, "threads", spread="model") as executor:
         executor.execute(parallel, setup)
         hashed = 0
         for _ in range(6):

@@ -20,7 +20,9 @@ transaction universe as well as with the clearing house.
   passes over them.
 * ``shard``: one shard worker; ``shard_batch``: how it runs with a machine's batch runner;
   ``task``: what the coordinator and the workers exchange;
-  ``parallel``: ``ParallelExecutor``; ``threads``: its ``threads`` backend (the default);
+  ``parallel``: ``ParallelExecutor``; ``gauge``: ``SpreadGauge``, whether spreading a block
+  over the workers pays on this machine, measured; ``threads``: its ``threads`` backend
+  (the default);
   ``pool``: its ``inline`` backend and the steps every backend drives; ``wire``: the
   encoding of receipts.
 """
@@ -33,6 +35,7 @@ from paraclear.execution.block_run import (
     fold,
     fold_delta,
 )
+from paraclear.execution.gauge import SpreadGauge
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import (
     BlockMetrics,
@@ -40,7 +43,7 @@ from paraclear.execution.metrics import (
     ParallelMetrics,
     WorkerMetrics,
 )
-from paraclear.execution.parallel import BACKENDS, MAX_WORKERS, ParallelExecutor
+from paraclear.execution.parallel import BACKENDS, MAX_WORKERS, SPREADS, ParallelExecutor
 from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
 from paraclear.execution.schedule import plan_block
 from paraclear.execution.sequential import SequentialExecutor, execute_block
@@ -49,6 +52,7 @@ __all__ = [
     "BACKENDS",
     "MAX_WORKERS",
     "NOT_HELD",
+    "SPREADS",
     "BatchRunner",
     "Block",
     "BlockContext",
@@ -62,6 +66,7 @@ __all__ = [
     "ParallelMetrics",
     "Receipt",
     "SequentialExecutor",
+    "SpreadGauge",
     "StateMachine",
     "WorkerMetrics",
     "execute_block",

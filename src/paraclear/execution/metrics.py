@@ -86,6 +86,9 @@ class ParallelMetrics:
     """Transactions run on every worker (barriers read by all)."""
     transfers: int = 0
     """Lock batches exchanged between workers."""
+    cost_factor: float = 1.0
+    """What the schedule counted a spread transaction to cost against one run here
+    (``SpreadGauge.factor``; ``inf``: the block was kept here to measure that side)."""
     started_workers: bool = False
     """Whether its workers were started for it, loading their shards from state (the first
     spread block, after a lost worker, or after something else changed the state)."""

@@ -13,7 +13,11 @@ workers and steps stepped in lockstep on one thread, for debugging and tests).
 
 A block the schedule gives all to one worker (its rounds would cost more than they save: a
 hot chain, a fully contended block) runs on the sequential executor in this thread instead,
-with the same result and none of the workers' exchanges or bookkeeping.
+with the same result and none of the workers' exchanges or bookkeeping. With ``spread``
+``"measured"`` (the default) what a spread transaction costs against one run here is
+measured on this machine (``gauge.SpreadGauge``) and the schedule's model weighs the
+rounds by it; ``"model"`` takes them at the model's word (every spread transaction as dear
+as a sequential one), which is what the tests of the workers use.
 
 Whenever the parallel run cannot finish — a worker died or raised, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from
@@ -31,6 +35,7 @@ import numpy as np
 
 from paraclear.execution.access_batch import AccessBatch, access_batch
 from paraclear.execution.block_run import BatchRunner
+from paraclear.execution.gauge import SpreadGauge
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
@@ -46,6 +51,8 @@ from paraclear.state.smt import EMPTY, RADIX, combine_subtrees
 TxT = TypeVar("TxT")
 Backend = Literal["threads", "inline"]
 BACKENDS: tuple[Backend, ...] = ("threads", "inline")
+Spread = Literal["measured", "model"]
+SPREADS: tuple[Spread, ...] = ("measured", "model")
 MAX_WORKERS = RADIX
 MAX_ATTEMPTS = 3
 """Parallel attempts at a block whose optimistic transactions keep leaving their predicted
@@ -65,21 +72,31 @@ class ParallelExecutor(Generic[TxT]):
         backend: Backend = "threads",
         *,
         unspread_sequential: bool = True,
+        spread: Spread = "measured",
+        gauge: SpreadGauge | None = None,
     ) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if spread not in SPREADS:
+            raise ValueError(f"spread must be one of {', '.join(SPREADS)}, got {spread!r}")
         self.machine = machine
         self.workers = workers
         self.backend = backend
         self.unspread_sequential = unspread_sequential
         """Run a block the schedule gives all to one worker on the sequential executor here
         (False: on that worker, as any other block; the tests of the workers use it)."""
+        self.spread = spread
+        self.gauge = gauge or SpreadGauge()
+        """What spreading costs here, measured (used with ``spread`` ``"measured"`` and more
+        than one worker: one worker runs every block the schedule gives it)."""
         self._pool: InlinePool | ThreadPool | None = None
         self._state: State | None = None
         self._version = -1
         self._fault: tuple[int, int] | None = None
+        self._ran_here = False
+        """Whether the last block ran here, so that the runner here mirrors the state."""
         spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
         self._runner: BatchRunner[TxT] | None = spawn() if spawn is not None else None
         """The batch runner of blocks run here sequentially (not the machine's own, which
@@ -120,15 +137,27 @@ class ParallelExecutor(Generic[TxT]):
             reexecutions=speculated,
         )
         fault, self._fault = self._fault, None
+        measured = self.spread == "measured" and fault is None and self.workers > 1
+        metrics.cost_factor = self.gauge.factor() if measured else 1.0
         while True:
             planned_from = perf_counter()
             here = self.unspread_sequential and fault is None  # run unspread blocks here
-            schedule = plan_batch(batch, self.workers, place_unspread=not here)
+            schedule = plan_batch(
+                batch, self.workers, place_unspread=not here, cost_factor=metrics.cost_factor
+            )
             planned = perf_counter()
             metrics.attempts += 1
             metrics.dag_seconds = planned - planned_from
             if not schedule.placed:
-                return self._sequential(state, block, metrics, schedule, started)
+                if measured and schedule.cost < len(block.txs):
+                    # Kept here by the measured factor, not the model: the workers would
+                    # follow every such block for nothing; a probe starts them again.
+                    self.close()
+                ran = self._sequential(state, block, metrics, schedule, started)
+                if measured:
+                    self._observe(False, started, schedule, len(block.txs), self._ran_here)
+                self._ran_here = True
+                return ran
             try:
                 metrics.started_workers = self._pool is None or self._version != state.version
                 pool = self._pool_for(state)
@@ -177,6 +206,9 @@ class ParallelExecutor(Generic[TxT]):
         metrics.merge_seconds = merged - executed
         metrics.per_worker = [result.metrics for result in results]
         metrics.transfers = sum(result.transfers for result in results)
+        if measured and schedule.spread:
+            self._observe(True, started, schedule, len(block.txs), not metrics.started_workers)
+        self._ran_here = False
         final: list[Receipt] = receipts  # type: ignore[assignment]
         block_metrics = BlockMetrics(
             txs=len(final),
@@ -199,6 +231,16 @@ class ParallelExecutor(Generic[TxT]):
         ctx = block.context
         predicted = {i: _predict(self.machine, block.txs[i], state, ctx) for i in undeclared}
         return batch.replaced(predicted), len(predicted)
+
+    def _observe(
+        self, spread: bool, started: float, schedule: Schedule, txs: int, warm: bool
+    ) -> None:
+        """Tell the gauge how long a block took, from its start to its commit; ``warm``:
+        it had nothing to catch up on (workers started and loading their shards, or the
+        runner here reloading its tables after spread blocks), which the next block run
+        the same way will not pay either."""
+        seconds = perf_counter() - started
+        self.gauge.observe(spread, seconds, schedule.cost, txs, counted=warm)
 
     def _tasks(
         self,
@@ -297,6 +339,7 @@ class ParallelExecutor(Generic[TxT]):
     ) -> BlockResult:
         """Run the block sequentially from the block-start state (which nothing touched)."""
         result = self._here(state, block)
+        self._ran_here = False
         metrics.fallback = reason
         metrics.reexecutions += len(block.txs)
         result.metrics.parallel = metrics

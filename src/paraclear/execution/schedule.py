@@ -77,6 +77,10 @@ class Schedule:
     """Transactions run on every worker (``worker_of`` is -2): the first worker reports
     them, the others only use their writes."""
     metrics: DependencyMetrics
+    cost: float = 0.0
+    """What running the block spread would cost by the model, in transactions' time (each
+    round's slowest worker plus ``ROUND_COST_TXS`` a round), before ``cost_factor``; set
+    whenever the block has more than one worker to spread over."""
 
 
 def plan_block(
@@ -101,6 +105,7 @@ def plan_batch(
     weights: Sequence[float] | None = None,
     *,
     place_unspread: bool = True,
+    cost_factor: float = 1.0,
 ) -> Schedule:
     """The dependency metrics and the schedule of a block with these access sets (every
     transaction declared, or predicted). Each lock is on worker ``owner(lock)``, by default
@@ -110,8 +115,12 @@ def plan_batch(
     default): a worker that pays for decoding and exchanges gets proportionally fewer. With
     ``place_unspread`` False, a block not worth spreading is not placed on one worker (a
     second pass over the block): the caller runs it sequentially and needs only its
-    metrics."""
-    return _Planner(batch, workers, owner, weights).plan(place_unspread)
+    metrics. ``cost_factor``: what a transaction spread over the workers costs against one
+    run sequentially (1.0: the same; ``SpreadGauge`` measures it; ``math.inf``: never
+    spread)."""
+    if not cost_factor > 0:
+        raise ValueError(f"cost_factor must be positive, not {cost_factor}")
+    return _Planner(batch, workers, owner, weights).plan(place_unspread, cost_factor)
 
 
 def batch_metrics(batch: AccessBatch) -> DependencyMetrics:
@@ -171,20 +180,26 @@ class _Planner:
         names = [locks[i] for i in ids.tolist()]
         return zip(rows[:, 0].tolist(), rows[:, 1].tolist(), names, strict=True)
 
-    def plan(self, place_unspread: bool) -> Schedule:
+    def plan(self, place_unspread: bool, cost_factor: float = 1.0) -> Schedule:
         placed = self._pass(-1)
-        if self.workers > 1 and not self._worth_spreading(placed[-1]):
+        cost = self._spread_cost(placed[-1]) if self.workers > 1 else 0.0
+        if self.workers > 1 and not cost * cost_factor < len(self.batch):
             if not place_unspread:
-                return self._unplaced(placed)
-            placed = self._pass(0)
-            return self._schedule(placed, spread=False)
-        return self._schedule(placed, spread=True)
+                schedule = self._unplaced(placed)
+            else:
+                schedule = self._schedule(self._pass(0), spread=False)
+        else:
+            schedule = self._schedule(placed, spread=True)
+        schedule.cost = cost
+        return schedule
 
-    def _worth_spreading(self, slowest: np.ndarray) -> bool:
-        """Whether rounds on several workers (``slowest``: the cost of each round's slowest
-        worker) beat one worker running everything."""
+    @staticmethod
+    def _spread_cost(slowest: np.ndarray) -> float:
+        """What rounds on several workers (``slowest``: the cost of each round's slowest
+        worker) cost, in transactions' time: spreading is worth it when that is less than
+        one worker running everything."""
         rounds = max(len(slowest), 1)
-        return float(slowest.sum()) + ROUND_COST_TXS * rounds < len(self.batch)
+        return float(slowest.sum()) + ROUND_COST_TXS * rounds
 
     def _pass(self, single: int) -> tuple[np.ndarray, ...]:
         """The compiled pass over the block (everything on worker ``single`` if >= 0)."""

@@ -1,0 +1,175 @@
+"""Whether spreading a block pays, measured (``SpreadGauge``), and the parallel executor
+that plans with it: any sequence of decisions gives the sequential executor's result."""
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paraclear.execution import ParallelExecutor, SpreadGauge, execute_block
+from paraclear.execution.access_batch import AccessBatch
+from paraclear.execution.schedule import plan_batch
+from paraclear.state import State
+
+from .universe import BatchedMockMachine, MockMachine, random_block
+
+MACHINE = MockMachine()
+BATCHED = BatchedMockMachine()
+
+
+def test_the_gauge_takes_the_model_at_its_word_until_it_has_measured_both_sides():
+    gauge = SpreadGauge(patience=10.0, min_gap=2, weight=0.5)
+    assert gauge.factor() == 1.0
+    gauge.observe(True, 9.0, 500.0, 1_000, counted=False)  # its workers were started
+    assert gauge.factor() == 1.0 and gauge.spread_rate is None
+    gauge.observe(True, 1.0, 500.0, 1_000)  # 2 ms a unit of the model's cost
+    assert gauge.spread_rate == pytest.approx(0.002)
+    assert gauge.factor() == math.inf  # now one run here, to measure that side
+    gauge.observe(False, 5.0, 500.0, 1_000, counted=False)  # the runner here reloaded
+    assert gauge.factor() == math.inf and gauge.here_rate is None
+    gauge.observe(False, 0.5, 500.0, 1_000)  # 0.5 ms a transaction
+    assert gauge.factor() == pytest.approx(4.0)
+    # The probe's three blocks took 15 s where running them here takes 1.5 s.
+    assert gauge.overhead == pytest.approx(13.5)
+
+
+def test_blocks_the_model_would_not_spread_teach_the_gauge_nothing():
+    gauge = SpreadGauge()
+    gauge.observe(True, 1.0, 1_000.0, 1_000)  # cost not below the transactions
+    gauge.observe(False, 1.0, 2_000.0, 10)
+    gauge.observe(False, 1.0, 5.0, 0)
+    gauge.observe(True, 1.0, 0.0, 10)  # one worker: no model cost, nothing to weigh
+    assert gauge.spread_rate is None and gauge.here_rate is None and gauge.factor() == 1.0
+
+
+def test_the_gauge_probes_again_once_declined_blocks_took_patience_times_the_last_probe():
+    gauge = SpreadGauge(patience=10.0, min_gap=3, weight=1.0)
+    gauge.observe(True, 3.0, 500.0, 1_000)  # spreading costs 3 s a block
+    gauge.observe(False, 1.0, 500.0, 1_000, counted=False)  # and the reload after it
+    gauge.observe(False, 1.0, 500.0, 1_000)  # 1 s a block here
+    assert gauge.overhead == pytest.approx(2.0) and gauge.factor() == pytest.approx(6.0)
+    for _ in range(19):  # 19 s declined, under 10 x 2 s
+        gauge.observe(False, 1.0, 500.0, 1_000)
+        assert not gauge.probing
+    gauge.observe(False, 1.0, 500.0, 1_000)
+    assert gauge.probing and gauge.factor() == 1.0
+    gauge.observe(True, 0.4, 500.0, 1_000)  # spreading pays now (a quieter box)
+    assert not gauge.probing and gauge.factor() == pytest.approx(0.8)
+
+
+def test_the_gauge_never_probes_before_min_gap_blocks():
+    gauge = SpreadGauge(patience=0.001, min_gap=4, weight=1.0)
+    gauge.observe(True, 0.9, 500.0, 1_000)
+    gauge.observe(False, 0.1, 500.0, 1_000)  # the probe cost nothing over running here
+    for _ in range(3):
+        gauge.observe(False, 0.1, 500.0, 1_000)
+        assert not gauge.probing
+    gauge.observe(False, 0.1, 500.0, 1_000)
+    assert gauge.probing
+
+
+def test_bad_gauge_settings_and_cost_factors_are_refused():
+    with pytest.raises(ValueError, match="patience"):
+        SpreadGauge(patience=0.0)
+    with pytest.raises(ValueError, match="min_gap"):
+        SpreadGauge(min_gap=0)
+    with pytest.raises(ValueError, match="weight"):
+        SpreadGauge(weight=0.0)
+    batch = AccessBatch.of(
+        [MACHINE.access(tx) for tx in random_block(random.Random(1), 20, 100).txs]
+    )
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="cost_factor"):
+            plan_batch(batch, 2, cost_factor=bad)
+    with pytest.raises(ValueError, match="spread"):
+        ParallelExecutor(MACHINE, 2, spread="always")  # type: ignore[arg-type]
+
+
+def test_the_cost_factor_scales_the_models_cost_of_spreading():
+    block = random_block(random.Random(2), 400, 10_000)
+    batch = AccessBatch.of([MACHINE.access(tx) for tx in block.txs])
+    model = plan_batch(batch, 2)
+    assert model.spread and 0 < model.cost < len(block.txs)
+    just_under = len(block.txs) / model.cost * 0.99
+    assert plan_batch(batch, 2, cost_factor=just_under).spread
+    declined = plan_batch(batch, 2, cost_factor=just_under / 0.98, place_unspread=False)
+    assert not declined.spread and not declined.placed and declined.cost == model.cost
+    assert not plan_batch(batch, 2, cost_factor=math.inf).spread
+
+
+class ScriptedGauge(SpreadGauge):
+    """A gauge whose factors are given, one per block, and which records what it saw."""
+
+    def __init__(self, factors: list[float]) -> None:
+        super().__init__()
+        self.factors = list(factors)
+        self.seen: list[tuple[bool, bool]] = []
+
+    def factor(self) -> float:
+        return self.factors.pop(0)
+
+    def observe(self, spread, seconds, cost, txs, *, counted=True):
+        self.seen.append((spread, counted))
+
+
+def test_a_block_the_measured_factor_declines_runs_here_and_the_workers_stop():
+    rng = random.Random(4)
+    sequential, parallel = State(), State()
+    gauge = ScriptedGauge([1.0, 1.0, 50.0, 50.0, 1.0, 1.0])
+    with ParallelExecutor(BATCHED, 2, "threads", gauge=gauge) as executor:
+        for height in range(1, 7):
+            block = random_block(rng, 150, 10_000, height=height)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+            assert parallel.data == sequential.data
+            metrics = got.metrics.parallel
+            assert metrics.spread == (height not in (3, 4))
+            assert metrics.cost_factor == (50.0 if height in (3, 4) else 1.0)
+            assert (metrics.per_worker == []) == (height in (3, 4))
+            if height == 5:  # the workers were stopped at block 3, so started again
+                assert metrics.started_workers
+    # Counted: spread blocks on warm workers, blocks here after a block here.
+    assert gauge.seen == [
+        (True, False),
+        (True, True),
+        (False, False),
+        (False, True),
+        (True, False),
+        (True, True),
+    ]
+
+
+def test_a_fault_is_injected_whatever_the_gauge_says():
+    gauge = ScriptedGauge([math.inf] * 3)
+    sequential, parallel = State(), State()
+    rng = random.Random(6)
+    with ParallelExecutor(BATCHED, 2, "threads", gauge=gauge) as executor:
+        block = random_block(rng, 120, 10_000, height=1)
+        executor.inject_fault(1, 5)
+        got = executor.execute(parallel, block)
+        assert got.consensus_bytes() == execute_block(sequential, block, MACHINE).consensus_bytes()
+        assert got.metrics.parallel.fallback is not None and "lost" in got.metrics.parallel.fallback
+        assert gauge.factors == [math.inf] * 3  # the gauge was not asked
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    factors=st.lists(st.sampled_from([0.5, 1.0, 3.0, math.inf]), min_size=6, max_size=6),
+    keys=st.sampled_from([2, 50, 1_000, 10_000]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_sequence_of_spread_decisions_gives_the_sequential_result(factors, keys, seed):
+    rng = random.Random(seed)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(BATCHED, 2, "threads", gauge=ScriptedGauge(factors)) as executor:
+        for height in range(1, 7):
+            block = random_block(rng, 100, keys, height=height, fail_rate=0.1)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.receipts == expected.receipts
+            assert got.write_set == expected.write_set
+            assert got.state_root == expected.state_root == sequential.root()
+            assert parallel.data == sequential.data
