@@ -32,6 +32,18 @@ def test_simulate_json_reports_the_promised_keys_and_holds_invariants(capsys):
     assert len(summary["state_root"]) == 64
 
 
+def test_simulate_on_the_parallel_executor_gives_one_root_whichever_way_it_spreads(capsys):
+    argv = ["simulate", "--seed", "5", "--accounts", "200", "--blocks", "4"]
+    argv += ["--txs-per-block", "80", "--json", "--quiet"]
+    roots = set()
+    for extra in ([], ["--executor", "parallel"], ["--executor", "parallel", "--spread", "model"]):
+        assert main([*argv, *extra]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["invariants_ok"] is True
+        roots.add(summary["state_root"])
+    assert len(roots) == 1
+
+
 def test_simulate_is_reproducible_from_its_seed(capsys):
     args = [
         "simulate",
@@ -69,6 +81,7 @@ def test_simulate_text_output_shows_progress_and_summary(capsys):
         ["simulate", "--txs-per-block", "many"],
         ["simulate", "--hot-share", "1.5"],
         ["simulate", "--pool-share", "-0.1"],
+        ["simulate", "--executor", "parallel", "--spread", "always"],
         ["frobnicate"],
     ],
 )
@@ -94,16 +107,21 @@ def test_help_explains_the_commands():
 def test_bench_smoke_runs_report_json(capsys, tmp_path):
     plot = tmp_path / "speedup.png"
     argv = ["bench", "exec", "--accounts", "10,100", "--workers", "1,2", "--txs", "60"]
+    argv += ["--spread", "measured", "model"]
     assert main([*argv, "--repeats", "1", "--json", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = result["rows"]
     assert {r["backend"] for r in rows} == {"threads"}  # the default
-    assert sorted((r["accounts"], r["engine"], r["workers"]) for r in rows) == [
-        (accounts, engine, workers)
+    assert sorted((r["accounts"], r["engine"], r["workers"], r["spread_policy"]) for r in rows) == [
+        (accounts, engine, workers, spread)
         for accounts in (10, 100)
         for engine in ("compiled", "reference")
         for workers in (1, 2)
+        for spread in ("measured", "model")
     ]
+    for row in rows:
+        assert 0 <= row["spread_share"] <= 1
+        assert row["cost_factor"] is None or row["cost_factor"] > 0
     keys = {"accounts", "workers", "seq_tps", "par_tps", "speedup", "roots_equal"}
     keys |= {"reexecutions", "critical_path", "dag_seconds"}
     for row in rows:

@@ -15,6 +15,7 @@ builder's dry run).
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any, Final
 
 from paraclear.bench import Commit, Mix, machine
@@ -42,10 +44,10 @@ from paraclear.execution import (
     ParallelMetrics,
 )
 from paraclear.execution.metrics import amdahl_bound
-from paraclear.execution.parallel import Backend
+from paraclear.execution.parallel import Backend, Spread
 
 Progress = Callable[[str], None]
-ParallelRun = tuple[Engine, int, Backend]
+ParallelRun = tuple[Engine, int, Backend, Spread]
 """(engine, workers, backend)."""
 SequentialRun = tuple[Engine, Commit]
 """(engine, commit): the reference engine's commit is always ``plain``."""
@@ -74,6 +76,7 @@ def bench_exec(
     workers: list[int] | None = None,
     backends: Sequence[Backend] = ("threads",),
     mix: Mix = "trades",
+    spreads: Sequence[Spread] = ("measured",),
     engines: Sequence[Engine] = ENGINES,
     builder: Engine = "compiled",
     commits: Sequence[Commit] = ("hashed",),
@@ -91,7 +94,7 @@ def bench_exec(
     for count in accounts:
         source = make_source(mix, count, txs, builder)
         rows += _exec_rows(
-            mix, source, count, sequential, workers or [1, 2], repeats, backends, progress
+            mix, source, count, sequential, workers or [1, 2], repeats, backends, spreads, progress
         )
     return {
         "machine": machine(),
@@ -101,6 +104,7 @@ def bench_exec(
         "commits": list(commits),
         "builder": builder if mix == "orders" else None,
         "backends": list(backends),
+        "spreads": list(spreads),
         "txs": txs,
         "rows": rows,
     }
@@ -114,13 +118,16 @@ def _exec_rows(
     workers: list[int],
     repeats: int,
     backends: Sequence[Backend],
+    spreads: Sequence[Spread],
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     say = progress or (lambda text: None)
-    side = _SideBySide(source, sequential, workers, backends)
+    side = _SideBySide(source, sequential, workers, backends, spreads)
     with ExitStack() as stack:
         executors = {
-            run: stack.enter_context(ParallelExecutor(side.machines[run[0]], run[1], run[2]))
+            run: stack.enter_context(
+                ParallelExecutor(side.machines[run[0]], run[1], run[2], spread=run[3])
+            )
             for run in side.parallel_runs
         }
         blocks = repeats + WARM_UP_BLOCKS + 1
@@ -150,6 +157,7 @@ class _SideBySide:
         sequential: list[SequentialRun],
         workers: list[int],
         backends: Sequence[Backend],
+        spreads: Sequence[Spread],
     ) -> None:
         self.source = source
         model = source.workload.model
@@ -159,12 +167,18 @@ class _SideBySide:
         genesis = source.workload.genesis()
         self.states = {run: genesis.copy() for run in sequential}
         self.parallel_runs = [
-            (e, w, b) for e in engines for w in workers if w > 0 for b in backends
+            (e, w, b, s)
+            for e in engines
+            for w in workers
+            if w > 0
+            for b in backends
+            for s in spreads
         ]
         self.ceilings: dict[int, list[float]] = {w: [] for w in workers if w > 0}
         self.parallel_states = {run: genesis.copy() for run in self.parallel_runs}
         self.samples = {run: _Samples() for run in sequential}
         self.backends = list(backends)
+        self.spreads = list(spreads)
         self.par_samples = {run: _Samples() for run in self.parallel_runs}
         self.roots_equal = True
         self.receipts_equal = True
@@ -255,13 +269,19 @@ class _SideBySide:
                 row = shared | _sequential(engine, mine, reference) | {"workers": count}
                 row["commit"] = commit
                 if count == 0:
-                    rows.append(row | {"backend": None} | _parallel(fastest, mine, None, [], 0))
+                    rows.append(
+                        row
+                        | {"backend": None, "spread_policy": None}
+                        | _parallel(fastest, mine, None, [], 0)
+                    )
                     continue
-                for backend in self.backends:
-                    par = self.par_samples[(engine, count, backend)]
+                for backend, spread in product(self.backends, self.spreads):
+                    par = self.par_samples[(engine, count, backend, spread)]
                     ceilings = self.ceilings[count]
                     rows.append(
-                        row | {"backend": backend} | _parallel(fastest, mine, par, ceilings, count)
+                        row
+                        | {"backend": backend, "spread_policy": spread}
+                        | _parallel(fastest, mine, par, ceilings, count)
                     )
         return rows
 
@@ -401,6 +421,7 @@ def _parallel(
         *("par_tps", "speedup", "ceiling", "efficiency", "reexecutions", "critical_path"),
         *("rounds", "spread", "dag_seconds", "dag_share", "access_seconds", "fallbacks"),
         *("plan_share", "hot_locks", "batched_share", "hashed_share", "bound"),
+        *("spread_share", "cost_factor"),
     )
     if par is None:
         return dict.fromkeys(names)
@@ -425,6 +446,8 @@ def _parallel(
         "critical_path": int(_median(dag.critical_path for dag in dags)),
         "rounds": int(_median(p.rounds for p in metrics)),
         "spread": all(p.spread for p in metrics),
+        "spread_share": round(sum(p.spread for p in metrics) / len(metrics), 4),
+        "cost_factor": _finite(_median(p.cost_factor for p in metrics)),
         "dag_seconds": round(dag_seconds, 6),
         "dag_share": round(dag_seconds / _median(executor), 4),
         "plan_share": round(
@@ -454,6 +477,11 @@ def _summary(row: dict[str, Any]) -> str:
 def _shares(kinds: Counter[str]) -> dict[str, float]:
     total = sum(kinds.values()) or 1
     return {name: round(count / total, 4) for name, count in kinds.most_common()}
+
+
+def _finite(value: float) -> float | None:
+    """``value`` rounded for JSON, None if it is not finite (JSON has no infinity)."""
+    return round(value, 3) if math.isfinite(value) else None
 
 
 def _median(values: Iterable[float]) -> float:

@@ -22,12 +22,20 @@ def plot_speedup(result: dict[str, object], path: str) -> bool:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for workers, backend in sorted({(row["workers"], row["backend"]) for row in rows}):
+    runs = {(row["workers"], row["backend"], row.get("spread_policy")) for row in rows}
+    for workers, backend, spread in sorted(runs, key=str):
         mine = sorted(
-            (r for r in rows if (r["workers"], r["backend"]) == (workers, backend)),
+            (
+                r
+                for r in rows
+                if (r["workers"], r["backend"], r.get("spread_policy"))
+                == (workers, backend, spread)
+            ),
             key=lambda r: r["accounts"],
         )
         label = f"{workers} worker{'s' if workers > 1 else ''}, {backend}"
+        if spread is not None:
+            label += f", spread {spread}"
         axes.plot(
             [r["accounts"] for r in mine], [r["speedup"] for r in mine], marker="o", label=label
         )

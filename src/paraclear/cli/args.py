@@ -39,6 +39,23 @@ def add_engine_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_spread_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--spread measured|model`` (default measured), for commands with a parallel
+    executor."""
+    from paraclear.execution import SPREADS
+
+    parser.add_argument(
+        "--spread",
+        choices=SPREADS,
+        default="measured",
+        help=f"how {what} decides to spread a block over its workers: 'measured' weighs "
+        "the schedule's rounds by what a spread transaction has cost against one run in "
+        "the executor's own thread on this machine, so blocks that would lose run there "
+        "(default); 'model' takes the schedule's model alone: the workers run every block "
+        "it would spread",
+    )
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     return number_in(int, low, high)
 

@@ -12,7 +12,7 @@ from paraclear.bench import COMMITS, MIXES
 from paraclear.bench.stages import STAGES
 from paraclear.clearing import ENGINES
 from paraclear.cli.args import int_in, int_list
-from paraclear.execution import BACKENDS, MAX_WORKERS
+from paraclear.execution import BACKENDS, MAX_WORKERS, SPREADS
 
 
 def register(which: Any) -> None:
@@ -35,11 +35,12 @@ def register(which: Any) -> None:
             "engine's execution into its glue, kernels, receipt objects, flushes, reference "
             "handlers and table loads (with the kernels' own rate). "
             "For each worker count above 0 the parallel executor runs the same blocks too, on "
-            "each backend; before each measured block, the box's ceiling for that many "
-            "workers is measured: how much faster that many threads, each running the "
-            "block's compiled kernels on its own copy of the tables, get through them than "
-            "one thread. Each row (account count, engine, worker count, backend): tx/s end "
-            "to end (wall time, and per CPU second) and of the sequential executor alone; "
+            "each backend and spread policy; before each measured block, the box's ceiling "
+            "for that many workers is measured: how much faster that many threads, each "
+            "running the block's compiled kernels on its own copy of the tables, get through "
+            "them than one thread. Each row (account count, engine, worker count, backend, "
+            "spread policy): tx/s end to end (wall time, and per CPU second) and of the "
+            "sequential executor alone; "
             "seconds per block, microseconds per transaction and share of each stage "
             "(medians over the measured blocks); how many times faster than the reference "
             "engine (median of per-block ratios, of wall and of CPU time); the parallel "
@@ -47,7 +48,9 @@ def register(which: Any) -> None:
             "ceiling and the efficiency (speedup / ceiling), and the bound: Amdahl's for that "
             "many threads, from the share of the sequential executor's time spent in "
             "compiled calls that release the interpreter lock (kernels, value hashes, tree; "
-            "the rest is Python, which threads run one at a time); and "
+            "the rest is Python, which threads run one at a time); the share of the "
+            "measured blocks the workers ran (spread_share; the others ran in the "
+            "coordinator) and the cost factor the policy planned with; and "
             "whether every state root and receipt came out equal (for the order flow, to the "
             "builder's dry run as well; exit status 1 if not). Also writes a PNG plot of "
             "speedup against contention."
@@ -112,6 +115,18 @@ def register(which: Any) -> None:
         help=f"parallel backends to run side by side, of {', '.join(BACKENDS)} (default threads)",
     )
     exec_.add_argument(
+        "--spread",
+        nargs="+",
+        choices=list(SPREADS),
+        default=["measured"],
+        metavar="POLICY",
+        help="how the parallel executor decides to spread a block over its workers, one "
+        "run per policy side by side: measured (default: what a spread transaction costs "
+        "against one run in the coordinator, measured on this box as blocks run) or model "
+        "(the schedule's model alone, every spread transaction as dear as a sequential one: "
+        "the workers run whenever the block's rounds look cheaper)",
+    )
+    exec_.add_argument(
         "--plot",
         default="paraclear-bench-exec.png",
         metavar="PATH",
@@ -138,6 +153,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         _say,
         workers=workers,
         backends=list(dict.fromkeys(args.backend)),
+        spreads=list(dict.fromkeys(args.spread)),
         mix=args.mix,
         engines=engines,
         builder=args.builder_engine,
@@ -147,6 +163,13 @@ def _run_exec(args: argparse.Namespace) -> int:
         _say(f"plot written to {args.plot}")
     print(json.dumps(result) if args.json else text(result))
     return 0 if _all_equal(result["rows"]) else 1  # type: ignore[arg-type]
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """The row's spread policy and the share of its blocks the workers ran (``-``: none)."""
+    if row["spread_policy"] is None:
+        return "-"
+    return f"{row['spread_policy'][:5]} {row['spread_share']:.0%}"
 
 
 def _all_equal(rows: list[dict[str, Any]]) -> bool:
@@ -161,7 +184,8 @@ def text(result: dict[str, Any]) -> str:
         "speedup: over the compiled engine's sequential executor; ceiling: the box's, for as "
         "many threads as workers; efficiency: speedup / ceiling; bound: Amdahl's for as many "
         "threads, from the sequential time's share in compiled calls (compiled)",
-        f"{'accounts':>9} {'engine':>10} {'commit':>6} {'workers':>7} {'backend':>9} {'txs':>6} "
+        f"{'accounts':>9} {'engine':>10} {'commit':>6} {'workers':>7} {'backend':>9} "
+        f"{'spread':>8} {'txs':>6} "
         f"{'e2e tx/s':>9} {'seq tx/s':>9} {'x ref':>6} {'par tx/s':>9} {'speedup':>7} "
         f"{'ceiling':>7} {'effic.':>6} {'bound':>6} {'compiled':>8} {'crit.path':>9} "
         f"{'roots':>6} {'receipts':>8}",
@@ -169,7 +193,7 @@ def text(result: dict[str, Any]) -> str:
     for r in rows:
         lines.append(
             f"{r['accounts']:>9,} {r['engine']:>10} {r['commit']:>6} {r['workers']:>7} "
-            f"{r['backend'] or '-':>9} {r['txs']:>6,} "
+            f"{r['backend'] or '-':>9} {_spread(r):>8} {r['txs']:>6,} "
             f"{r['e2e_tps']:>9,.0f} {r['seq_tps']:>9,.0f} {_cell(r['vs_reference'], '.2f'):>6} "
             f"{_cell(r['par_tps'], ',.0f'):>9} {_cell(r['speedup'], '.2f'):>7} "
             f"{_cell(r['ceiling'], '.2f'):>7} {_cell(r['efficiency'], '.2f'):>6} "

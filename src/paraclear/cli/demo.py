@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from paraclear.chain.storage import DB_NAME
-from paraclear.cli.args import add_engine_argument, int_in
+from paraclear.cli.args import add_engine_argument, add_spread_argument, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.sim.compare import compare_replay
@@ -47,7 +47,10 @@ each running the same compiled kernels on its own copy of a block, went than one
 measured on a few blocks during the replay, and the bound: the most as many threads could
 gain when only the compiled calls (kernels, value hashes, tree: their share of the
 sequential replay is given) run on all of them at once and the Python around them on one
-at a time (Amdahl); "roots equal: yes" means both executors
+at a time (Amdahl); "blocks run by the workers" counts the blocks the parallel executor
+spread over its workers, the others running in its own thread because the schedule or
+what spreading has cost on this machine so far said they would lose (on a box whose
+workers share one interpreter lock, most of them); "roots equal: yes" means both executors
 reproduced every block bit for bit. Liquidations, insurance-fund backstops and
 auto-deleverages show how the crash was absorbed; the critical path (the longest chain of
 transactions on the same locks, as a share of the block) and the hot keys say what limits
@@ -99,6 +102,7 @@ def register(commands: Any) -> None:
         "given, else in the system's temporary directory; '-' for none)",
     )  # fmt: skip
     add_engine_argument(parser, "the sequential replay")
+    add_spread_argument(parser, "the parallel replay")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
@@ -121,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             expected_root=expected,
             progress=_replay_progress(line),
             engine=args.engine,
+            spread=args.spread,
             ceiling=lambda state, block, model: measure_ceiling(
                 state.data, block, model, args.workers
             ),

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from paraclear.cli.args import add_engine_argument, float_in, int_in
+from paraclear.cli.args import add_engine_argument, add_spread_argument, float_in, int_in
 from paraclear.cli.progress import ProgressLine
 from paraclear.execution import BACKENDS, MAX_WORKERS
 from paraclear.numbers import format_amount
@@ -104,6 +104,7 @@ def register(commands: Any) -> None:
         "on one thread for debugging (default threads)",
     )
     add_engine_argument(parser, "the sequential executor")
+    add_spread_argument(parser, "the parallel executor")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.set_defaults(run=run)
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         backend=args.backend,
         engine=args.engine,
+        spread=args.spread,
     )
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -200,6 +202,7 @@ def _run_crash(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         backend=args.backend,
+        spread=args.spread,
     )
     report = run_crash(config).as_dict()
     print(json.dumps(report) if args.json else crash_text(report))

@@ -39,7 +39,7 @@ from paraclear.execution import (
     SequentialExecutor,
 )
 from paraclear.execution.metrics import amdahl_bound
-from paraclear.execution.parallel import Backend
+from paraclear.execution.parallel import Backend, Spread
 from paraclear.state import State
 
 Ceiling = Callable[[State, Block[Transaction], MarginModel], float | None]
@@ -76,6 +76,8 @@ class BlockComparison:
     "workers", "merge", "commit"), from its metrics."""
     fallback: str = ""
     """Why the parallel executor ran the block sequentially, if it did."""
+    spread: bool = False
+    """Whether the parallel executor's workers ran the block (else it ran in its thread)."""
     sequential_ok: bool = True
     parallel_ok: bool = True
     """Whether each executor reproduced the logged root and receipts."""
@@ -158,6 +160,12 @@ class ReplayComparison:
         return self.genesis_ok and self.first_mismatch is None and live
 
     @property
+    def spread_blocks(self) -> int:
+        """Blocks the parallel executor's workers ran (the others ran in its own thread:
+        not worth spreading, as measured on this machine)."""
+        return sum(1 for block in self.blocks if block.spread)
+
+    @property
     def fallbacks(self) -> int:
         return sum(1 for block in self.blocks if block.fallback)
 
@@ -224,10 +232,12 @@ def compare_replay(
     progress: ReplayProgress | None = None,
     engine: Engine = "compiled",
     ceiling: Ceiling | None = None,
+    spread: Spread = "measured",
 ) -> ReplayComparison:
     """Re-execute every block in ``data_dir`` from genesis on both executors, each with
     ``engine``.
 
+    ``spread``: how the parallel executor decides to spread a block over its workers.
     ``expected_root``: the live node's final root, checked against the replays' final root.
     ``ceiling``: measures the machine's ceiling on a block (``state`` at its start), before
     ``CEILING_SAMPLES`` blocks spread over the chain (a block that gives it nothing to
@@ -252,7 +262,7 @@ def compare_replay(
         owed = 0
         timings = getattr(sequential_machine.batch_runner, "timings", None)
         kernels = timings.kernels if timings is not None else 0.0
-        with ParallelExecutor(machine, workers, backend) as parallel:
+        with ParallelExecutor(machine, workers, backend, spread=spread) as parallel:
             for stored in store.blocks(1, tip):
                 owed += stored.height in samples
                 if ceiling is not None and owed:
@@ -331,6 +341,7 @@ def _compare_block(
         busy_seconds=tuple(metrics.busy_seconds),
         stages=_stages(parallel.metrics, metrics),
         fallback=metrics.fallback or "",
+        spread=metrics.spread,
         sequential_ok=_matches(stored, sequential),
         parallel_ok=_matches(stored, parallel),
     )

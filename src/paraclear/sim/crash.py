@@ -88,7 +88,7 @@ class CrashScenario:
         self.rng = random.Random(config.seed)
         self.machine = ClearingMachine(margin_model(config))
         self.executor: SequentialExecutor[Transaction] | ParallelExecutor[Transaction] = (
-            ParallelExecutor(self.machine, config.workers, config.backend)
+            ParallelExecutor(self.machine, config.workers, config.backend, spread=config.spread)
             if config.executor == "parallel"
             else SequentialExecutor(self.machine)
         )

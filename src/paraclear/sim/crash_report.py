@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from paraclear.clearing.instruments import DEFAULT_PERP_IM_PPM, DEFAULT_PERP_MM_PPM
-from paraclear.execution.parallel import Backend
+from paraclear.execution.parallel import Backend, Spread
 
 LEVERAGES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45)
 """The leveraged longs' leverage ladder; ``CrashConfig.max_leverage`` cuts its top."""
@@ -28,9 +28,11 @@ class CrashConfig:
     max_blocks: int = 40
     portfolio_margin: bool = False
     executor: str = "sequential"
-    """``sequential`` or ``parallel`` (then ``workers`` and ``backend`` apply)."""
+    """``sequential`` or ``parallel`` (then ``workers``, ``backend`` and ``spread``
+    apply)."""
     workers: int = 2
     backend: Backend = "threads"
+    spread: Spread = "measured"
     crash_blocks: int = 1
     """The crash's speed: oracle updates it takes, in equal steps with liquidation between."""
     skew_before_ppm: int = -100_000

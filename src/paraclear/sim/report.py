@@ -139,6 +139,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "engine": replay.engine,
         "reexecutions": replay.reexecutions,
         "fallbacks": replay.fallbacks,
+        "spread_blocks": replay.spread_blocks,
         "liquidations": run.liquidations,
         "backstops": report.total("backstops"),
         "deleverages": report.total("deleverages"),
@@ -245,7 +246,9 @@ def _replay_lines(report: DemoReport) -> list[str]:
         f"(median per block){_ceiling(replay.ceiling)}; bound x{replay.bound:.2f} (compiled "
         f"calls {replay.compiled_share:.0%} of the sequential replay, the rest Python, "
         "which threads run one at a time); re-executions "
-        f"{replay.reexecutions:,}, sequential fallbacks {replay.fallbacks}; workers busy "
+        f"{replay.reexecutions:,}, sequential fallbacks {replay.fallbacks}; blocks run by "
+        f"the workers {replay.spread_blocks:,} of {len(replay.blocks):,} (the others in the "
+        "executor's thread: not worth spreading, by the schedule or as measured); workers busy "
         + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
         + " s",
         "        parallel time by stage: "

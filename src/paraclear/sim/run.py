@@ -11,7 +11,7 @@ from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, SequentialExecutor, execute_block
-from paraclear.execution.parallel import Backend
+from paraclear.execution.parallel import Backend, Spread
 from paraclear.sim.pool_flow import pool_summary
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
@@ -86,9 +86,11 @@ def run_simulation(
     workers: int = 2,
     backend: Backend = "threads",
     engine: Engine = "compiled",
+    spread: Spread = "measured",
 ) -> SimulationReport:
     """Generate and execute ``blocks`` blocks (after a setup block) on ``executor``
-    (``sequential`` or ``parallel`` with ``workers`` on ``backend``), the sequential
+    (``sequential`` or ``parallel`` with ``workers`` on ``backend``, spreading blocks by
+    ``spread``), the sequential
     executor running ``engine`` (the parallel executor's workers run the reference
     handlers)."""
     workload = Workload(config)
@@ -98,7 +100,7 @@ def run_simulation(
     state = workload.genesis()
     execute_block(state, workload.setup_block(), machine)
     if executor == "parallel":
-        with ParallelExecutor(machine, workers, backend) as parallel:
+        with ParallelExecutor(machine, workers, backend, spread=spread) as parallel:
             return _run(workload, machine, state, blocks, progress, parallel, workers)
     if executor != "sequential":
         raise ValueError(f"executor must be sequential or parallel, got {executor!r}")
