@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paraclear.bench.root import executed_block
 from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
 from paraclear.clearing.kernels import hashed as row_hashes
@@ -34,6 +35,7 @@ from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
 from paraclear.sim.workload import Workload, WorkloadConfig
 from paraclear.state import State
 from paraclear.state import keys as k
+from paraclear.state.compiled import PARALLEL_MIN_VALUES, set_threads
 from paraclear.state.hashed import HashedWrites
 from tests.clearing.harness import PERP, usd
 from tests.clearing.test_kernels import _fields, _market
@@ -301,3 +303,30 @@ def test_a_key_a_handler_wrote_and_the_kernels_wrote_after_is_hashed_not_named_r
     assert len(named) == 1 and named[0].rest is not None and counting.rests == 1
     assert k.nonce("oracle") in set(named[0].keys)
     assert named[0].rest and all(key[0] == "market" for key in named[0].rest)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_large_blocks_values_hashed_beside_the_dictionary_commit_the_same(threads: int) -> None:
+    """From ``PARALLEL_MIN_VALUES`` hashed keys and with more than one thread, the engine
+    hashes the values on another thread while ``State.apply`` sets the dictionary
+    (``HashedWrites.ready``); with one thread, at once. Either way the commit is the one
+    from the values alone, and the proofs are."""
+    previous = set_threads(threads)
+    try:
+        before, run = executed_block(2_000)
+        assert run.runner is not None
+        hashed = run.runner.hashed(run)
+        assert hashed is not None and len(hashed.keys) >= PARALLEL_MIN_VALUES
+        assert (hashed.ready is not None) == (threads > 1)
+        mine, theirs = State(before), State(before)
+        timings: dict[str, float] = {}
+        mine.apply(run.pending, timings, hashed)
+        theirs.apply(run.pending)
+        assert hashed.ready is None or hashed.ready.done()
+        assert timings["rows_wait"] >= 0.0 and (threads > 1 or timings["rows_wait"] == 0.0)
+        assert mine.root() == theirs.root()
+        assert mine.data == theirs.data
+        for key in list(run.pending)[:: len(run.pending) // 40]:
+            assert mine.prove(key) == theirs.prove(key)
+    finally:
+        set_threads(previous)

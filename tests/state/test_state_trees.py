@@ -3,6 +3,9 @@
 proofs; key paths computed in a batch equal those computed one by one; keys committed with
 their paths and value hashes computed elsewhere give the same as keys encoded here."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -152,55 +155,61 @@ def test_a_large_pre_hashed_block_on_two_threads_gives_the_reference_root_and_pr
         assert verify_value(compiled.root(), key, compiled.data.get(key), proof)
 
 
-def test_a_large_commit_hashes_its_pre_hashed_rows_while_the_rest_is_encoded(monkeypatch, large):
-    """Half of a large block pre-hashed (its tree update starts on its own thread at once),
-    half encoded here meanwhile, with deletions of present and absent keys on both sides:
-    the reference tree's data, roots and proofs, and the tree rows of a commit on one
-    thread."""
-    import paraclear.state.store as store
+def _filled_later(hashed: HashedWrites, pause: float = 0.02) -> HashedWrites:
+    """``hashed`` whose value hashes and deletion flags are filled on another thread after
+    ``pause`` seconds (``HashedWrites.ready``), as the compiled engine hashes a large
+    block's values while ``State.apply`` sets the dictionary."""
+    hashes, deleted = np.zeros_like(hashed.hashes), np.zeros_like(hashed.deleted)
 
-    started = []
-    start = store._EarlyTree.start
+    def fill() -> None:
+        time.sleep(pause)
+        hashes[:] = hashed.hashes
+        deleted[:] = hashed.deleted
 
-    def counted(tree, rows):
-        early = start(tree, rows)
-        started.append(early is not None)
-        return early
+    ready = ThreadPoolExecutor(1).submit(fill)
+    return hashed._replace(hashes=hashes, deleted=deleted, ready=ready)
 
-    monkeypatch.setattr(store._EarlyTree, "start", counted)
+
+@pytest.mark.parametrize("later", [False, True])
+def test_a_large_commit_of_pre_hashed_rows_and_encoded_ones(large, later):
+    """Half of a large block pre-hashed (``later``: its hashes filled on another thread
+    while ``apply`` sets the dictionary, so it must wait for them before reading them),
+    half encoded here, with deletions of present and absent keys on both sides: the
+    reference tree's data, roots and proofs, and the same tree rows on one thread as on
+    two."""
     keys = [("acct", f"a{i}", "x") for i in range(3 * LARGE)]
     first = {key: i + 1 for i, key in enumerate(keys) if i % 5}
     second = {key: (None, first.get(key, 7), -i, 0, i)[i % 5] for i, key in enumerate(keys)}
-    early, serial, reference = State(), State(), State(tree="reference")
+    two, one, reference = State(), State(), State(tree="reference")
     previous = set_threads(2)
     try:
         for writes in (first, second):
-            early.apply(writes, hashed=_hashed_part(writes, 2))
+            hashed = _hashed_part(writes, 2)
+            timings: dict[str, float] = {}
+            two.apply(writes, timings, _filled_later(hashed) if later else hashed)
+            assert timings["rows_wait"] > 0.0 if later else timings["rows_wait"] == 0.0
             set_threads(1)
-            serial.apply(writes, hashed=_hashed_part(writes, 2))
+            one.apply(writes, hashed=hashed)
             set_threads(2)
             reference.apply(writes)
-            assert early.root() == serial.root() == reference.root()
-            assert early.rows is not None and serial.rows is not None
-            assert all(map(np.array_equal, early.rows, serial.rows))
+            assert two.root() == one.root() == reference.root()
+            assert two.rows is not None and one.rows is not None
+            assert all(map(np.array_equal, two.rows, one.rows))
     finally:
         set_threads(previous)
-    assert started == [True, False, True, False]
-    assert early.data == reference.data
+    assert two.data == reference.data
     for key in keys[:9]:
-        assert early.prove(key) == reference.prove(key)
+        assert two.prove(key) == reference.prove(key)
 
 
-def test_a_failure_of_the_early_tree_update_is_raised_by_apply(monkeypatch, large):
-    def broken(self, cpath, cvh, cdel):
-        raise RuntimeError("tree update failed")
-
+def test_a_failure_to_hash_the_pre_hashed_values_is_raised_by_apply(large):
     keys = [("acct", f"a{i}", "x") for i in range(LARGE)]
     writes = {key: 1 for key in keys}
-    previous = set_threads(2)
-    monkeypatch.setattr(compiled.CompiledTree, "update_rows", broken)
-    try:
-        with pytest.raises(RuntimeError, match="tree update failed"):
-            State().apply(writes, hashed=_hashed_part(writes, 1))
-    finally:
-        set_threads(previous)
+
+    def broken() -> None:
+        raise RuntimeError("hashing failed")
+
+    hashed = _hashed_part(writes, 1)._replace(ready=ThreadPoolExecutor(1).submit(broken))
+    with pytest.raises(RuntimeError, match="hashing failed"):
+        State().apply(writes, hashed=hashed)
+    assert hashed.ready is not None and hashed.ready.done()

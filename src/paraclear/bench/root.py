@@ -111,8 +111,10 @@ def _hasher(run: BlockRun[Transaction]) -> Hasher:
     """What makes the hashed commit's ``HashedWrites`` of ``run`` (its engine's row hasher;
     it may be asked again: it reads the tables and only fills its path caches)."""
     runner = run.runner
-    if runner is None or runner.hashed(run) is None:
+    made = None if runner is None else runner.hashed(run)
+    if runner is None or made is None:
         raise RuntimeError("the compiled engine hashed none of the block's keys")
+    made.settled()  # not to queue the first timed one behind it
 
     def hashed() -> HashedWrites:
         made = runner.hashed(run)
@@ -175,6 +177,7 @@ def _commit(
         hashed = hasher() if hasher is not None else None
         timings["rows"] = time.perf_counter() - started
         state.apply(writes, timings, hashed)
+        timings["rows"] += timings.pop("rows_wait", 0.0)  # the rows hashed beside the encode
         rooted = time.perf_counter()
         state.root()
         timings["root"] = time.perf_counter() - rooted

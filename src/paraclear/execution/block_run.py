@@ -280,7 +280,7 @@ class BlockRun(Generic[TxT]):
             encode_seconds=timings["encode"],
             value_hash_seconds=timings["value_hashes"],
             tree_seconds=timings["tree"],
-            row_hash_seconds=rows_hashed - started,
+            row_hash_seconds=rows_hashed - started + timings.get("rows_wait", 0.0),
             root_seconds=perf_counter() - committed,
         )
         return BlockResult(receipts, self.pending, root, metrics)

@@ -232,18 +232,19 @@ def _digest(bdig: Rows, ldig: Rows, ref: int) -> bytes:
 
 
 def _groups(rows: list[tuple[int, int]], count: int) -> list[Indices]:
-    """The parts ``n`` of ``rows`` (``(n, change rows)``) in at most ``count`` runs of about
-    as many change rows each (one run per thread: a thread takes its subtrees in one
-    hand-over, and the calling thread takes the first run instead of waiting)."""
-    total = sum(k for _, k in rows)
-    groups: list[list[int]] = [[]]
-    taken = 0
-    for n, k in rows:
-        if groups[-1] and taken * count >= total * len(groups) and len(groups) < count:
-            groups.append([])
-        groups[-1].append(n)
-        taken += k
-    return [np.array(group, dtype=np.int64) for group in groups]
+    """The parts ``n`` of ``rows`` (``(n, change rows)``) in at most ``count`` groups of
+    about as many change rows each (one group per thread: a thread takes its subtrees in
+    one hand-over, and the calling thread takes the first group instead of waiting): the
+    parts with the most rows first, each to the group with the fewest rows so far, which
+    evens the groups out better than cutting the parts in runs (a 43,000-row commit's two
+    runs took 9.9 and 12.2 ms)."""
+    loads = [0] * min(count, len(rows))
+    groups: list[list[int]] = [[] for _ in loads]
+    for n, k in sorted(rows, key=lambda row: (-row[1], row[0])):
+        least = loads.index(min(loads))
+        groups[least].append(n)
+        loads[least] += k
+    return [np.array(sorted(group), dtype=np.int64) for group in groups if group]
 
 
 def hash_values(encodings: bytearray, ends: Sequence[int]) -> tuple[Rows, Flags]:
@@ -330,6 +331,22 @@ def _executor() -> ThreadPoolExecutor:
         executor = _executors[key] = ThreadPoolExecutor(
             _settings["threads"], thread_name_prefix="smt"
         )
+    return executor
+
+
+_helpers: dict[int, ThreadPoolExecutor] = {}
+
+
+def helper() -> ThreadPoolExecutor:
+    """One thread per process, kept, for compiled work started beside the calling thread
+    (the compiled engine hashing a large block's values while ``State.apply`` sets the
+    dictionary). Kept rather than started per use: a fresh thread's compiled work ran
+    ~1.6x as long (seen on the tree's update: a new thread allocates from a malloc arena
+    of its own, untouched memory) and its first hand-over to the tree's threads came late."""
+    key = os.getpid()
+    executor = _helpers.get(key)
+    if executor is None:
+        executor = _helpers[key] = ThreadPoolExecutor(1, thread_name_prefix="paraclear-rows")
     return executor
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from itertools import accumulate, compress
+from time import perf_counter
 from typing import Final, NamedTuple, overload
 
 import numpy as np
@@ -143,6 +145,18 @@ class HashedWrites(NamedTuple):
     deleted: Flags
     whole: bool = False
     rest: Sequence[Key] | None = None
+    ready: Future[None] | None = None
+    """Set while ``hashes`` and ``deleted`` are still being filled on another thread: read
+    them only after ``settled`` (``State.apply`` sets the dictionary meanwhile)."""
+
+    def settled(self) -> float:
+        """Wait until ``hashes`` and ``deleted`` are filled (re-raising what filling them
+        raised); the seconds waited."""
+        if self.ready is None:
+            return 0.0
+        started = perf_counter()
+        self.ready.result()
+        return perf_counter() - started
 
     @classmethod
     def empty(cls) -> HashedWrites:
@@ -150,7 +164,9 @@ class HashedWrites(NamedTuple):
         return cls([], rows, rows, np.zeros(0, dtype=np.bool_))
 
     def gone(self) -> list[Key]:
-        """The keys it deletes, in order (of ``PickedKeys``, only those are read)."""
+        """The keys it deletes, in order (of ``PickedKeys``, only those are read); once
+        ``settled``."""
+        self.settled()
         if isinstance(self.keys, PickedKeys):
             return self.keys.picked(np.flatnonzero(self.deleted))
         return list(compress(self.keys, self.deleted.tolist()))

@@ -8,22 +8,20 @@ batch; the root is then recomputed over the changed paths only. The tree is the 
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import wait
 from itertools import chain, pairwise
 from time import perf_counter
 from typing import Final, Literal
 
 import numpy as np
 
-from paraclear.state import compiled
 from paraclear.state.codec import append_encoding, key_path, key_paths, value_hash
 from paraclear.state.compiled import (
     CompiledTree,
     hash_values,
     path_rows,
-    threads,
 )
 from paraclear.state.hashed import HashedWrites, TreeRows
 from paraclear.state.keys import Key
@@ -123,7 +121,9 @@ class State:
         ``hashed``: keys of ``writes`` whose tree paths and value hashes were computed by
         whoever wrote them (``HashedWrites``); they are set without being encoded again.
         With ``timings``, record the seconds spent in each stage: ``encode`` (per key: path,
-        comparison, canonical encoding), ``value_hashes`` and ``tree``.
+        comparison, canonical encoding), ``value_hashes`` and ``tree``, and ``rows_wait``:
+        waiting for ``hashed``'s values to be hashed on another thread
+        (``HashedWrites.ready``).
 
         Raises ``ValueError`` if ``hashed`` names a key twice or one ``writes`` does not
         hold (a bug of its maker), before any key is set.
@@ -137,29 +137,30 @@ class State:
         unknown: list[int] = []  # where in ``paths`` a key has no path yet, and the key
         fresh: list[Key] = []
         rest: Mapping[Key, object] = writes
-        gone: list[Key] | None = None
-        early: _EarlyTree | None = None
+        waited = 0.0
         if hashed is not None and hashed.keys:
             rest = _uncovered(writes, hashed)
-            early = _EarlyTree.start(self._tree, hashed)
-            gone = hashed.gone()
         try:
             self._set(data, known, rest.items(), batch, unknown, fresh)
-            if gone is not None:  # the hashed keys, all at once (the others again, unchanged)
+            if hashed is not None and hashed.keys:
+                # The hashed keys, all at once (the others again, unchanged), while their
+                # values may still be hashed on another thread (nothing there raises).
                 data.update(writes)
+                waited = hashed.settled()
                 absent = [key for key, value in rest.items() if is_absent(value)]
-                for key in chain(gone, absent):
+                for key in chain(hashed.gone(), absent):
                     del data[key]
             if fresh:
                 for at, key, path in zip(unknown, fresh, key_paths(fresh), strict=True):
                     paths[at] = known[key] = path
         except BaseException:
-            if early is not None:
-                early.thread.join()
+            if hashed is not None and hashed.ready is not None:
+                wait([hashed.ready])
             raise
         if timings is not None:
-            timings["encode"] = perf_counter() - started
-        self.rows = self._update(batch, timings, hashed, early)
+            timings["encode"] = perf_counter() - started - waited
+            timings["rows_wait"] = waited
+        self.rows = self._update(batch, timings, hashed)
         for watcher in self._watchers:
             watcher(writes)
 
@@ -299,21 +300,15 @@ class State:
         batch: _Batch,
         timings: Timings | None = None,
         rows: HashedWrites | None = None,
-        early: _EarlyTree | None = None,
     ) -> TreeRows | None:
-        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere
-        (already on their way into it if ``early``); the rows the tree took (None for a
-        reference tree)."""
+        """Commit a batch of changed paths to the tree, and ``rows`` hashed elsewhere; the
+        rows the tree took (None for a reference tree)."""
         started = perf_counter()
         if isinstance(self._tree, CompiledTree):
             own = _hash_batch(batch)
             hashed = perf_counter()
-            if early is not None:  # its paths and the batch's are disjoint: any order
-                early.join()
-                self._tree.update_rows(*own)
             joined = _joined(own, rows)
-            if early is None:
-                self._tree.update_rows(*joined)
+            self._tree.update_rows(*joined)
             taken: TreeRows | None = joined
         else:
             buffer = bytes(batch.buffer)
@@ -390,38 +385,6 @@ def _joined(own: TreeRows, rows: HashedWrites | None) -> TreeRows:
         np.concatenate((own[1], rows.hashes)),
         np.concatenate((own[2], rows.deleted)),
     )
-
-
-class _EarlyTree:
-    """The tree update of a commit's pre-hashed rows, on a thread of its own while ``apply``
-    sets the dictionary and encodes the other writes (a large commit's two halves on two
-    cores; the compiled kernels release the interpreter lock)."""
-
-    def __init__(self, tree: CompiledTree, rows: HashedWrites) -> None:
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(
-            target=self._run, args=(tree, rows), name="paraclear-tree", daemon=True
-        )
-        self.thread.start()
-
-    @classmethod
-    def start(cls, tree: object, rows: HashedWrites) -> _EarlyTree | None:
-        """Start it if the tree is compiled, the rows are at least ``PARALLEL_MIN_CHANGES``
-        and more than one thread may hash (``compiled.set_threads``); else None."""
-        if not isinstance(tree, CompiledTree) or threads() < 2:
-            return None
-        return cls(tree, rows) if len(rows.keys) >= compiled.PARALLEL_MIN_CHANGES else None
-
-    def _run(self, tree: CompiledTree, rows: HashedWrites) -> None:
-        try:
-            tree.update_rows(rows.paths, rows.hashes, rows.deleted)
-        except BaseException as error:  # re-raised by join, in the committing thread
-            self.error = error
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 class _Batch:

@@ -48,6 +48,7 @@ from paraclear.clearing.kernels.layout import (
     P_SIZE,
     Int64Array,
 )
+from paraclear.state.lanes import hash_lanes
 from paraclear.state.pack import INT_MAX_BYTES, put_array, put_bool, put_int, put_map, put_str
 
 W_DELETE: Final = 0
@@ -250,6 +251,42 @@ def encode_rows(
                 out, at, order, account_names, start, end, items[i], names, name_ends
             )
         ends[i] = at
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def encode_and_hash(
+    kinds: Int64Array,
+    rows: Int64Array,
+    items: Int64Array,
+    accounts: Int64Array,
+    account_positions: Int64Array,
+    positions: Int64Array,
+    orders: Int64Array,
+    names: Any,
+    name_ends: Int64Array,
+    ranks: Int64Array,
+    kind_names: Any,
+    kind_ends: Int64Array,
+    account_names: Any,
+    account_ends: Int64Array,
+    lists: Int64Array,
+    out: Any,
+    offsets: Int64Array,
+    hashes: Any,
+    deleted: Any,
+) -> None:  # pragma: no cover - compiled
+    """``encode_rows`` of the entries into ``out`` (entry ``i`` at ``offsets[i] :
+    offsets[i + 1]``; ``offsets[0]`` is 0), then the BLAKE2b-256 of each into ``hashes``
+    (``lanes.hash_lanes``) and whether it is absent (empty) into ``deleted``: in one call,
+    so that a thread running it beside Python needs the interpreter lock only to start and
+    to end."""
+    encode_rows(
+        kinds, rows, items, accounts, account_positions, positions, orders, names, name_ends,
+        ranks, kind_names, kind_ends, account_names, account_ends, lists, out, offsets[1:],
+    )  # fmt: skip
+    hash_lanes(out, offsets, hashes)
+    for i in range(len(deleted)):
+        deleted[i] = offsets[i + 1] == offsets[i]
 
 
 def bound(

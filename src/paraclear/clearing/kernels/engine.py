@@ -38,6 +38,7 @@ from paraclear.clearing.kernels.codes import (
     X_SENDER,
 )
 from paraclear.clearing.kernels.glue import columns_of, receipts_of
+from paraclear.clearing.kernels.hashed import warm as warm_encoders
 from paraclear.clearing.kernels.held import row_value
 from paraclear.clearing.kernels.layout import (
     O_ACCT,
@@ -210,7 +211,7 @@ class CompiledEngine:
         tables = self._hashing(run)
         if tables is None:
             return None
-        hashed = tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending)
+        hashed = tables.hasher.hashed(tables, tables.block_rows, run.data, run.pending, aside=True)
         return hashed if hashed.whole else self._with_rest(run, tables, hashed)
 
     def _with_rest(
@@ -281,7 +282,7 @@ class CompiledEngine:
             tables.instruments, tables.house, 0, 0,
             np.zeros((4, 1), dtype=np.int64), np.zeros(4, dtype=np.int64),
         )  # fmt: skip
-        tables.hasher.hashed(tables, tables.block_rows, {}, {})  # the commit's encoders
+        warm_encoders()  # the commit's
 
     def spawn(self) -> CompiledEngine:
         """An engine of its own (tables of its own) for the same machine."""

@@ -1,8 +1,9 @@
 """The hot keys of a block committed from the tables: their tree paths and value hashes,
 computed in compiled code from the rows (``encode.encode_rows``, then BLAKE2b eight
-values of one length at a time, ``lanes.hash_lanes``; large batches in slices on the tree's
-threads, each slice encoded and hashed by one thread), so that ``State.apply`` does not
-encode them again (``HashedWrites``). Their keys are handed over
+values of one length at a time, ``lanes.hash_lanes``; a block's large batch on
+``compiled.helper``'s thread in one call, ``encode.encode_and_hash``, while ``State.apply``
+sets the dictionary; other large batches in slices on the tree's threads), so that
+``State.apply`` does not encode them again (``HashedWrites``). Their keys are handed over
 as picks from the tables' lists of keys (``PickedKeys``; a small block's as a list):
 ``State.apply`` reads only the
 deleted ones.
@@ -25,7 +26,9 @@ per key. Positions' and orders' keys are encoded and hashed in compiled code
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from itertools import chain, pairwise
+from threading import Event
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
@@ -44,6 +47,7 @@ from paraclear.clearing.kernels.encode import (
     W_POSITION_KEY,
     W_RESERVED,
     bound,
+    encode_and_hash,
     encode_rows,
 )
 from paraclear.clearing.kernels.flush import ACCOUNT_KEYS, SMALL
@@ -64,7 +68,7 @@ from paraclear.clearing.kernels.layout import (
 from paraclear.state import Key
 from paraclear.state.blake2b import DIGEST_SIZE
 from paraclear.state.codec import key_paths, lock_nibble
-from paraclear.state.compiled import in_slices
+from paraclear.state.compiled import PARALLEL_MIN_VALUES, helper, in_slices, threads
 from paraclear.state.hashed import Flags, HashedWrites, Rows, picked_keys
 from paraclear.state.keys import account_lock
 from paraclear.state.lanes import hash_lanes
@@ -144,12 +148,19 @@ class RowHasher:
         data: Mapping[Key, object],
         pending: Mapping[Key, object],
         owned: Flags | None = None,
+        *,
+        aside: bool = False,
     ) -> HashedWrites:
         """The paths and value hashes of the keys ``block`` holds, from the rows and (for
         counters) ``pending`` (accounts that hold a value the tables cannot are left to
         ``State.apply``, and so are counters past 64 bits, and counters absent before the
         block and at its end). ``owned``: only the accounts (their fields, positions and
-        orders) whose lock's top nibble it marks (a shard worker's)."""
+        orders) whose lock's top nibble it marks (a shard worker's).
+
+        ``aside``: a large batch's values are encoded and hashed on ``compiled.helper``'s
+        thread, in one compiled call, while the caller goes on (``HashedWrites.ready``:
+        ``State.apply`` sets the dictionary meanwhile); the tables must not change until
+        it is done."""
         self._catch_up(tables)
         mine = None if owned is None else owned[self.nibbles]
         accounts, lists = self._accounts(tables, block, mine)
@@ -164,9 +175,45 @@ class RowHasher:
         rows = np.concatenate([part.rows for part in parts])
         items = np.concatenate([part.items for part in parts])
         paths = np.concatenate([part.paths for part in parts])
-        hashes, deleted = self.hash_values(tables, kinds, rows, items, lists)
+        whole = len(keys) == len(pending)
         # distinct keys, each one the flush wrote into ``pending``: as many are all of them
-        return HashedWrites(keys, paths, hashes, deleted, whole=len(keys) == len(pending))
+        if aside and len(kinds) >= PARALLEL_MIN_VALUES and threads() > 1:
+            hashes, deleted, ready = self._hash_aside(tables, kinds, rows, items, lists)
+            return HashedWrites(keys, paths, hashes, deleted, whole=whole, ready=ready)
+        hashes, deleted = self.hash_values(tables, kinds, rows, items, lists)
+        return HashedWrites(keys, paths, hashes, deleted, whole=whole)
+
+    def _hash_aside(
+        self, tables: Tables, kinds: Int64Array, rows: Int64Array, items: Int64Array,
+        lists: Int64Array,
+    ) -> tuple[Rows, Flags, Future[None]]:  # fmt: skip
+        """``hash_values`` on ``compiled.helper``'s thread (``encode_and_hash``): the
+        arrays it fills, and when they are filled. Returns once the thread is in the
+        compiled call: it needs the interpreter lock to get there, and a caller going on
+        in Python would otherwise hold it off for milliseconds."""
+        self._catch_up(tables)
+        kinds = np.ascontiguousarray(kinds)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        items = np.ascontiguousarray(items)
+        longest = self.longest_name, self.longest_account
+        out = np.empty(max(bound(kinds, rows, tables.accounts, *longest, lists), 1), np.uint8)
+        offsets = np.zeros(len(kinds) + 1, dtype=np.int64)
+        hashes = np.empty((len(kinds), DIGEST_SIZE), dtype=np.uint8)
+        deleted = np.empty(len(kinds), dtype=np.bool_)
+        started = Event()
+
+        def job() -> None:
+            started.set()  # the caller's wait hands the lock over: the call releases it
+            encode_and_hash(
+                kinds, rows, items, tables.accounts, tables.account_positions,
+                tables.positions, tables.orders, self.names, self.name_ends, self.ranks,
+                KIND_NAMES, KIND_ENDS, self.account_names, self.account_ends, lists, out,
+                offsets, hashes, deleted,
+            )  # fmt: skip
+
+        ready = helper().submit(job)
+        started.wait()
+        return hashes, deleted, ready
 
     def _accounts(
         self, tables: Tables, block: BlockRows, mine: Flags | None
@@ -477,3 +524,11 @@ def warm() -> None:
 
     tables = Tables(StandardMargin())
     tables.hasher.hashed(tables, tables.block_rows, {}, {})
+    empty, lists, buffer = np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint8)
+    hasher = tables.hasher
+    encode_and_hash(
+        empty, empty, empty, tables.accounts, tables.account_positions, tables.positions,
+        tables.orders, hasher.names, hasher.name_ends, hasher.ranks, KIND_NAMES, KIND_ENDS,
+        hasher.account_names, hasher.account_ends, lists, buffer, np.zeros(1, np.int64),
+        np.zeros((0, DIGEST_SIZE), np.uint8), np.zeros(0, np.bool_),
+    )  # fmt: skip
