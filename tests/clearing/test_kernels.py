@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from functools import partial
+from itertools import product
 
 import pytest
 from hypothesis import given, settings
@@ -21,10 +22,11 @@ from hypothesis import strategies as st
 
 from paraclear.chain.builder import BlockBuilder
 from paraclear.clearing import ClearingMachine
+from paraclear.clearing.instruments import Instrument
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.kernels.rows import MAX_OPEN_ORDERS
 from paraclear.clearing.margin import MarginModel, PortfolioMargin
-from paraclear.clearing.records import Bankruptcy, OpenOrder
+from paraclear.clearing.records import Bankruptcy, OpenOrder, Position
 from paraclear.clearing.transactions import (
     CancelOrder,
     Deposit,
@@ -40,7 +42,7 @@ from paraclear.clearing.transactions import (
 )
 from paraclear.execution import Block, BlockResult, BlockRun, SequentialExecutor, execute_block
 from paraclear.market import SerialMatcher
-from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE
+from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE, SIZE_SCALE
 from paraclear.sim import crash
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.workload import Workload, WorkloadConfig
@@ -422,6 +424,78 @@ def test_margin_memos_follow_positions_and_marks_that_move_mid_block(
         want = execute_block(ex.state, block, ex.machine)
         got = execute_block(replica, block, compiled)
         _same(got, want, block)
+    assert isinstance(compiled.batch_runner, CompiledEngine)
+    assert compiled.batch_runner.timings.kernel_txs > 0
+
+
+@pytest.mark.parametrize("portfolio", [False, True])
+def test_margin_memos_near_int64_agree(portfolio: bool) -> None:
+    """Accounts that hold perpetual and short option positions whose initial requirements
+    are a few 1e18 micro-USDC each (set in state: trades could not open them), at the most
+    collateral an account may hold. Their first check makes the memo; the trades after it
+    swap in terms and sums past int64 (a term, a sum of the memo less and plus one
+    position, equity), which must hand the check to the walk and then the transaction to
+    the reference, never wrap; others reduce the positions and fit. Also trades near the
+    largest sizes and prices a transaction may carry. The reference's receipts, writes and
+    root."""
+    model: MarginModel | None = PortfolioMargin() if portfolio else None
+    ex = _market(model)
+    perp_mark = ex.mark(PERP).price
+
+    def lots(instrument: Instrument, raw: int) -> int:
+        return raw // instrument.lot_size * instrument.lot_size
+
+    # A perpetual's notional is at most int64 (its quote holds it); a short option's
+    # initial requirement (~9e3 micro-USDC a raw unit here) has no such bound.
+    holdings = {
+        "deep": {PERP: lots(PERP, 10**14), CALL: -lots(CALL, 6 * 10**14)},
+        "wide": {PERP: lots(PERP, 5 * 10**13), CALL: -lots(CALL, 4 * 10**14)},
+        "short": {CALL: -lots(CALL, 5 * 10**14), PUT: -lots(PUT, 5 * 10**14)},
+    }
+
+    # Long puts worth nearly int64 (a value term that fits): with the most collateral,
+    # equity passes int64 (``rich``); with a little, equity fits, and a put bought on top
+    # at the lowest price takes the position's value past it (``near``).
+    def worth(value: int) -> int:
+        return lots(PUT, value * SIZE_SCALE // ex.mark(PUT).price)
+
+    holdings["rich"] = {PUT: worth(2**63 - 1 - 3 * 10**15)}
+    holdings["near"] = {PUT: worth(2**63 - 1 - 2 * 10**16)}
+    collateral = dict.fromkeys(holdings, MAX_BALANCE) | {"near": 10**16}
+    setup: dict[tuple[str, ...], object] = {}
+    for account, held in holdings.items():
+        setup[k.collateral(account)] = collateral[account]
+        for instrument, size in held.items():
+            quote = -(size * perp_mark // SIZE_SCALE) if instrument is PERP else 0
+            setup[k.position(account, instrument.name)] = Position(size, quote, 0)
+        setup[k.portfolio(account)] = tuple(sorted(i.name for i in held))
+        setup[k.collateral(f"{account}-street")] = MAX_BALANCE  # its own counterparty
+    ex.state.apply(setup)
+    compiled = ClearingMachine(ex.machine.margin_model, engine="compiled")
+    replica = ex.state.copy()
+    nonces = dict.fromkeys([*holdings, *(f"{account}-street" for account in holdings)], 0)
+    txs: list[Transaction] = []
+    for account in holdings:
+        for instrument in (PERP, CALL, PUT):
+            lot, tick = instrument.lot_size, instrument.tick_size
+            mark = max(ex.mark(instrument).price // tick * tick, tick)
+            worth_6e15 = lots(instrument, 6 * 10**15 * SIZE_SCALE // mark)
+            sizes = [lot, worth_6e15, *(lots(instrument, n * 10**14) for n in (1, 3, 6))]
+            sizes.append(lots(instrument, MAX_ABS_RAW))
+            street = f"{account}-street"
+            for size, price, side in product(sizes, (mark, tick), Side):
+                for taker, maker in ((account, street), (street, account)):
+                    txs.append(
+                        Trade(sender=taker, nonce=nonces[taker], maker=maker,
+                              instrument=instrument.name, side=side, price=price, size=size)
+                    )  # fmt: skip
+                    nonces[taker] += 1
+    block = Block(ex.height + 1, ex.time + 60, tuple(txs))
+    want = execute_block(ex.state, block, ex.machine)
+    got = execute_block(replica, block, compiled)
+    _same(got, want, block)
+    codes = {receipt.error.code if receipt.error else "ok" for receipt in want.receipts}
+    assert {"ok", "InsufficientMargin"} <= codes
     assert isinstance(compiled.batch_runner, CompiledEngine)
     assert compiled.batch_runner.timings.kernel_txs > 0
 
