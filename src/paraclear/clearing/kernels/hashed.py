@@ -25,8 +25,9 @@ per key. Positions' and orders' keys are encoded and hashed in compiled code
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from itertools import chain, pairwise
 from threading import Event
 from typing import TYPE_CHECKING, Final, NamedTuple
@@ -48,7 +49,6 @@ from paraclear.clearing.kernels.encode import (
     W_RESERVED,
     bound,
     encode_and_hash,
-    encode_rows,
 )
 from paraclear.clearing.kernels.flush import ACCOUNT_KEYS, SMALL
 from paraclear.clearing.kernels.layout import (
@@ -71,7 +71,6 @@ from paraclear.state.codec import key_paths, lock_nibble
 from paraclear.state.compiled import PARALLEL_MIN_VALUES, helper, in_slices, threads
 from paraclear.state.hashed import Flags, HashedWrites, Rows, picked_keys
 from paraclear.state.keys import account_lock
-from paraclear.state.lanes import hash_lanes
 
 if TYPE_CHECKING:
     from paraclear.clearing.kernels.tables import Tables
@@ -112,6 +111,15 @@ class _Entries(NamedTuple):
     rows: Int64Array
     items: Int64Array
     paths: Rows
+
+
+class _Range(NamedTuple):
+    """Entries of a batch ready to be encoded and hashed: ``call`` does it, into ``out``
+    (entry ``i`` at ``offsets[i] : offsets[i + 1]``) and the batch's hashes and flags."""
+
+    call: Callable[[], None]
+    out: Rows
+    offsets: Int64Array
 
 
 class RowHasher:
@@ -187,29 +195,17 @@ class RowHasher:
         self, tables: Tables, kinds: Int64Array, rows: Int64Array, items: Int64Array,
         lists: Int64Array,
     ) -> tuple[Rows, Flags, Future[None]]:  # fmt: skip
-        """``hash_values`` on ``compiled.helper``'s thread (``encode_and_hash``): the
+        """``hash_values`` on ``compiled.helper``'s thread, in one compiled call: the
         arrays it fills, and when they are filled. Returns once the thread is in the
         compiled call: it needs the interpreter lock to get there, and a caller going on
         in Python would otherwise hold it off for milliseconds."""
-        self._catch_up(tables)
-        kinds = np.ascontiguousarray(kinds)
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
-        items = np.ascontiguousarray(items)
-        longest = self.longest_name, self.longest_account
-        out = np.empty(max(bound(kinds, rows, tables.accounts, *longest, lists), 1), np.uint8)
-        offsets = np.zeros(len(kinds) + 1, dtype=np.int64)
-        hashes = np.empty((len(kinds), DIGEST_SIZE), dtype=np.uint8)
-        deleted = np.empty(len(kinds), dtype=np.bool_)
+        hashes, deleted, ranged = self._ranges(tables, kinds, rows, items, lists)
+        call = ranged(0, len(deleted)).call  # its buffers made here, the call there
         started = Event()
 
         def job() -> None:
             started.set()  # the caller's wait hands the lock over: the call releases it
-            encode_and_hash(
-                kinds, rows, items, tables.accounts, tables.account_positions,
-                tables.positions, tables.orders, self.names, self.name_ends, self.ranks,
-                KIND_NAMES, KIND_ENDS, self.account_names, self.account_ends, lists, out,
-                offsets, hashes, deleted,
-            )  # fmt: skip
+            call()
 
         ready = helper().submit(job)
         started.wait()
@@ -303,8 +299,10 @@ class RowHasher:
         lists: Int64Array | None = None,
     ) -> list[bytes]:
         """The canonical encoding of each entry (empty: absent), for tests."""
-        out, ends, _ = self._encode(tables, kinds, rows, items, lists, False)
-        return [out[a:b].tobytes() for a, b in pairwise([0, *ends.tolist()])]
+        _, _, ranged = self._ranges(tables, kinds, rows, items, lists)
+        done = ranged(0, len(kinds))
+        done.call()
+        return [done.out[a:b].tobytes() for a, b in pairwise(done.offsets.tolist())]
 
     def hash_values(
         self,
@@ -313,56 +311,52 @@ class RowHasher:
         rows: Int64Array | list[int],
         items: Int64Array | None = None,
         lists: Int64Array | None = None,
-    ) -> tuple[Rows, np.ndarray]:
+    ) -> tuple[Rows, Flags]:
         """BLAKE2b-256 of each entry's encoding, and whether it is absent (``items`` and
-        ``lists`` as ``encode_rows`` takes them)."""
-        _, lengths, hashes = self._encode(tables, kinds, rows, items, lists, True)
-        return hashes, lengths == 0
+        ``lists`` as ``encode_rows`` takes them); large batches in slices on the tree's
+        threads (``compiled.in_slices``), one compiled call a slice."""
+        hashes, deleted, ranged = self._ranges(tables, kinds, rows, items, lists)
+        in_slices(lambda start, end: ranged(start, end).call(), len(deleted))
+        return hashes, deleted
 
-    def _encode(
+    def _ranges(
         self,
         tables: Tables,
         kinds: Int64Array,
         rows: Int64Array | list[int],
         items: Int64Array | None,
         lists: Int64Array | None,
-        hashing: bool,
-    ) -> tuple[Rows, Int64Array, Rows]:
-        """``encode_rows`` of the entries: their encodings end to end (empty if
-        ``hashing``: a buffer per slice) and where each ends (its length if ``hashing``);
-        and (``hashing``) their hashes, large batches in slices on the tree's threads
-        (``compiled.in_slices``), each slice encoded then hashed (``lanes.hash_lanes``)."""
+    ) -> tuple[Rows, Flags, Callable[[int, int], _Range]]:
+        """The arrays the entries' hashes and deletion flags go in, and for entries
+        ``start:end`` a ``_Range``: the buffer their encodings go in (made in the calling
+        thread) and the one compiled call (``encode_and_hash``) that encodes them, hashes
+        them and flags the absent ones."""
         self._catch_up(tables)
         kinds = np.ascontiguousarray(kinds)
         entries = np.ascontiguousarray(rows, dtype=np.int64)
         items = np.zeros(len(entries), np.int64) if items is None else np.ascontiguousarray(items)
         lists = np.zeros(0, dtype=np.int64) if lists is None else lists
-        ends = np.zeros(len(entries), dtype=np.int64)
-        hashes = np.empty((len(entries) if hashing else 0, DIGEST_SIZE), dtype=np.uint8)
-        made = [np.zeros(1, np.uint8)]
+        hashes = np.empty((len(entries), DIGEST_SIZE), dtype=np.uint8)
+        deleted = np.empty(len(entries), dtype=np.bool_)
+        longest = self.longest_name, self.longest_account
 
-        def encode(start: int, end: int) -> None:
-            longest = self.longest_name, self.longest_account
+        def ranged(start: int, end: int) -> _Range:
             size = bound(kinds[start:end], entries[start:end], tables.accounts, *longest, lists)
             out = np.empty(max(size, 1), np.uint8)
             offsets = np.zeros(end - start + 1, dtype=np.int64)
-            encode_rows(
-                kinds[start:end], entries[start:end], items[start:end], tables.accounts,
-                tables.account_positions, tables.positions, tables.orders, self.names,
-                self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS, self.account_names,
-                self.account_ends, lists, out, offsets[1:],
+            return _Range(
+                partial(
+                    encode_and_hash, kinds[start:end], entries[start:end], items[start:end],
+                    tables.accounts, tables.account_positions, tables.positions, tables.orders,
+                    self.names, self.name_ends, self.ranks, KIND_NAMES, KIND_ENDS,
+                    self.account_names, self.account_ends, lists, out, offsets,
+                    hashes[start:end], deleted[start:end],
+                ),
+                out,
+                offsets,
             )  # fmt: skip
-            if hashing:
-                hash_lanes(out, offsets, hashes[start:end])
-                np.subtract(offsets[1:], offsets[:-1], out=ends[start:end])
-            else:
-                made[0], ends[start:end] = out, offsets[1:]
 
-        if hashing:
-            in_slices(encode, len(entries))
-        else:
-            encode(0, len(entries))
-        return made[0], ends, hashes
+        return hashes, deleted, ranged
 
     def _catch_up(self, tables: Tables) -> None:
         """The names of the account and instrument rows made since."""
@@ -523,12 +517,4 @@ def warm() -> None:
     from paraclear.clearing.margin import StandardMargin
 
     tables = Tables(StandardMargin())
-    tables.hasher.hashed(tables, tables.block_rows, {}, {})
-    empty, lists, buffer = np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint8)
-    hasher = tables.hasher
-    encode_and_hash(
-        empty, empty, empty, tables.accounts, tables.account_positions, tables.positions,
-        tables.orders, hasher.names, hasher.name_ends, hasher.ranks, KIND_NAMES, KIND_ENDS,
-        hasher.account_names, hasher.account_ends, lists, buffer, np.zeros(1, np.int64),
-        np.zeros((0, DIGEST_SIZE), np.uint8), np.zeros(0, np.bool_),
-    )  # fmt: skip
+    tables.hasher.hashed(tables, tables.block_rows, {}, {})  # hash_values: encode_and_hash
