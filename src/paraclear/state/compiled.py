@@ -305,7 +305,7 @@ def _rows(values: Sequence[bytes], checked: bool = True) -> Rows:
 
 
 _settings = {"threads": min(RADIX, os.cpu_count() or 1)}
-_executors: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[tuple[int, str, int], ThreadPoolExecutor] = {}
 
 
 def threads() -> int:
@@ -323,31 +323,27 @@ def set_threads(threads: int) -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    """One thread pool per process and setting (a forked child makes its own: threads do not
-    survive a fork)."""
-    key = os.getpid() * (RADIX + 1) + _settings["threads"]
-    executor = _executors.get(key)
-    if executor is None:
-        executor = _executors[key] = ThreadPoolExecutor(
-            _settings["threads"], thread_name_prefix="smt"
-        )
-    return executor
-
-
-_helpers: dict[int, ThreadPoolExecutor] = {}
+    """The tree's threads (``threads``)."""
+    return _pool("smt", _settings["threads"])
 
 
 def helper() -> ThreadPoolExecutor:
-    """One thread per process, kept, for compiled work started beside the calling thread
-    (the compiled engine hashing a large block's values while ``State.apply`` sets the
-    dictionary). Kept rather than started per use: a fresh thread's compiled work ran
-    ~1.6x as long (seen on the tree's update: a new thread allocates from a malloc arena
-    of its own, untouched memory) and its first hand-over to the tree's threads came late."""
-    key = os.getpid()
-    executor = _helpers.get(key)
-    if executor is None:
-        executor = _helpers[key] = ThreadPoolExecutor(1, thread_name_prefix="paraclear-rows")
-    return executor
+    """One thread, kept, for compiled work started beside the calling thread (the compiled
+    engine hashing a large block's values while ``State.apply`` sets the dictionary).
+    Kept rather than started per use: a fresh thread's compiled work ran ~1.6x as long
+    (seen on the tree's update: a new thread allocates from a malloc arena of its own,
+    untouched memory) and its first hand-over to the tree's threads came late."""
+    return _pool("paraclear-rows", 1)
+
+
+def _pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """One pool of ``workers`` threads per process, name and size, made at first use (a
+    forked child makes its own: threads do not survive a fork)."""
+    key = (os.getpid(), name, workers)
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    return pool
 
 
 def warm() -> float:
