@@ -13,9 +13,17 @@ def test_a_few_kills_under_load_lose_nothing_and_damage_is_detected() -> None:
     assert result["acknowledged"] > 0 and result["sent"] >= result["acknowledged"]
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["replay_ok"] and result["clean_stop_exit"] == 0
-    assert "silent" not in result["damage"].values(), result["damage"]
-    assert result["damage"]["deleted_wal"] == "detected", result["damage"]
-    assert list(result["damage"].values()).count("detected") >= 2, result["damage"]
+    # Each damaged copy is refused, or opens with every acknowledged block (the WAL's
+    # blocks may all have been checkpointed into the database when the node was killed,
+    # and then deleting it costs nothing): never opened lower. That a damaged WAL holding
+    # acknowledged blocks is refused every time is tests/node/test_damage.py's.
+    damage = result["damage"]
+    assert set(damage) == {"truncated_wal", "flipped_wal", "deleted_wal"}, damage
+    assert "silent" not in damage.values(), damage
+    assert all(
+        found in ("detected", "intact", "no_wal") or found.startswith("refused: ")
+        for found in damage.values()
+    ), damage
 
 
 def test_kills_of_the_core_with_frontends_up_lose_nothing() -> None:
