@@ -120,7 +120,7 @@ def test_bench_smoke_runs_report_json(capsys, tmp_path):
         for spread in ("measured", "model")
     ]
     for row in rows:
-        assert 0 <= row["spread_share"] <= 1
+        assert 0 <= row["spread_share"] <= row["planned_share"] <= 1
         assert row["cost_factor"] is None or row["cost_factor"] > 0
     keys = {"accounts", "workers", "seq_tps", "par_tps", "speedup", "roots_equal"}
     keys |= {"reexecutions", "critical_path", "dag_seconds"}

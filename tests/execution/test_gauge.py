@@ -70,6 +70,24 @@ def test_the_gauge_never_probes_before_min_gap_blocks():
     assert gauge.probing
 
 
+def test_blocks_run_unplanned_count_towards_the_patience_and_move_no_rate():
+    gauge = SpreadGauge(patience=10.0, min_gap=3, weight=1.0)
+    gauge.observe(True, 3.0, 500.0, 1_000)
+    assert gauge.measuring  # the probe waits for a counted block here, with its cost
+    gauge.observe(False, 1.0, None, 1_000)  # unplanned: it cannot close the probe
+    assert gauge.measuring and gauge.here_rate is None and gauge.declined == 0
+    gauge.observe(False, 1.0, 500.0, 1_000)
+    assert not gauge.measuring and gauge.factor() == pytest.approx(6.0)
+    assert gauge.overhead == pytest.approx(2.0)
+    gauge.observe(False, 50.0, None, 1_000, counted=False)  # paid for a reload: not counted
+    assert gauge.spent == 0.0
+    for _ in range(19):
+        gauge.observe(False, 1.0, None, 1_000)
+        assert not gauge.probing and gauge.here_rate == pytest.approx(0.001)
+    gauge.observe(False, 1.0, None, 1_000)  # 20 s declined: 10 x the last probe's 2 s
+    assert gauge.probing and gauge.factor() == 1.0
+
+
 def test_bad_gauge_settings_and_cost_factors_are_refused():
     with pytest.raises(ValueError, match="patience"):
         SpreadGauge(patience=0.0)
@@ -140,6 +158,36 @@ def test_a_block_the_measured_factor_declines_runs_here_and_the_workers_stop():
         (True, False),
         (True, True),
     ]
+
+
+def test_once_the_factor_rules_out_every_schedule_blocks_run_unplanned():
+    rng = random.Random(8)
+    sequential, parallel = State(), State()
+    gauge = SpreadGauge(patience=1e9, weight=1.0)
+    with ParallelExecutor(BATCHED, 2, "threads", gauge=gauge) as executor:
+        for height in range(1, 9):
+            if height == 3:  # blocks 1 and 2 probed; now spreading measures very dear
+                gauge.spread_rate = 1e6
+            if height == 6:
+                gauge.observe(True, 1e6, 50.0, 100)  # a probe opens: plan until it closes
+            measuring = gauge.measuring
+            block = random_block(rng, 120, 10_000, height=height, fail_rate=0.1)
+            expected = execute_block(sequential, block, MACHINE)
+            got = executor.execute(parallel, block)
+            assert got.consensus_bytes() == expected.consensus_bytes()
+            assert parallel.data == sequential.data
+            metrics = got.metrics.parallel
+            # Blocks 3 and 4 close the probe of blocks 1 and 2 (block 3, right after spread
+            # ones, does not count), block 6 the one opened before it: planned, run here.
+            unplanned = height in (5, 7, 8)
+            assert measuring == (height in (2, 3, 4, 6))
+            assert metrics.planned == (not unplanned) and metrics.spread == (height < 3)
+            assert (metrics.dag is None) == unplanned
+            if height >= 3:
+                assert metrics.cost_factor >= 2 and executor._pool is None
+            if unplanned:
+                assert metrics.access_seconds == metrics.dag_seconds == 0.0
+    assert not gauge.measuring and gauge.declined == 2  # blocks 7 and 8, since block 6
 
 
 def test_a_fault_is_injected_whatever_the_gauge_says():

@@ -42,6 +42,7 @@ from paraclear.execution import (
     DependencyMetrics,
     ParallelExecutor,
     ParallelMetrics,
+    block_dependencies,
 )
 from paraclear.execution.metrics import amdahl_bound
 from paraclear.execution.parallel import Backend, Spread
@@ -184,6 +185,8 @@ class _SideBySide:
         self.receipts_equal = True
         self.kinds: Counter[str] = Counter()
         self.build_seconds: list[float] = []
+        self.dags: list[DependencyMetrics] = []
+        """Each measured block's dependency metrics on its start state (untimed)."""
         self.dry_runs: list[tuple[int, float, EngineTimings | None]] = []
         """Each measured order-flow block's transactions, dry-run seconds and where the
         compiled engine's went."""
@@ -203,7 +206,10 @@ class _SideBySide:
     ) -> None:
         """Run ``block`` everywhere, compare, and record the figures if ``measured``."""
         if measured:
-            data, model = next(iter(self.states.values())).data, self.source.workload.model
+            state, model = next(iter(self.states.values())), self.source.workload.model
+            machine = next(iter(self.machines.values()))
+            self.dags.append(block_dependencies(machine, state, block))
+            data = state.data
             for count, ceilings in self.ceilings.items():
                 ceiling = measure_ceiling(data, block, model, count)
                 if ceiling is not None:
@@ -272,7 +278,7 @@ class _SideBySide:
                     rows.append(
                         row
                         | {"backend": None, "spread_policy": None}
-                        | _parallel(fastest, mine, None, [], 0)
+                        | _parallel(fastest, mine, None, [], 0, self.dags)
                     )
                     continue
                 for backend, spread in product(self.backends, self.spreads):
@@ -281,7 +287,7 @@ class _SideBySide:
                     rows.append(
                         row
                         | {"backend": backend, "spread_policy": spread}
-                        | _parallel(fastest, mine, par, ceilings, count)
+                        | _parallel(fastest, mine, par, ceilings, count, self.dags)
                     )
         return rows
 
@@ -410,24 +416,25 @@ def _parallel(
     par: _Samples | None,
     ceilings: list[float],
     workers: int,
+    dags: list[DependencyMetrics],
 ) -> dict[str, object]:
     """The parallel executor's figures (None for worker count 0: not run); its speedup is
     over the fastest sequential executor (the compiled engine's, where it ran), median of
     per-block ratios; ``ceiling`` is the box's (``bench.ceiling``), median over the blocks,
     and ``efficiency`` the speedup over it; ``bound`` is Amdahl's for ``workers`` threads,
     from the share of the fastest sequential executor's time in compiled calls
-    (``COMPILED_PARTS``)."""
+    (``COMPILED_PARTS``); the critical path and hot locks are the blocks' (``dags``, each
+    on its start state), the share of blocks it planned its own (``planned_share``)."""
     names = (
         *("par_tps", "speedup", "ceiling", "efficiency", "reexecutions", "critical_path"),
         *("rounds", "spread", "dag_seconds", "dag_share", "access_seconds", "fallbacks"),
         *("plan_share", "hot_locks", "batched_share", "hashed_share", "bound"),
-        *("spread_share", "cost_factor"),
+        *("spread_share", "planned_share", "cost_factor"),
     )
     if par is None:
         return dict.fromkeys(names)
     share = _median(_compiled(t) / t.executor for t in fastest.stages)
     metrics = par.parallel_metrics
-    dags = [p.dag or DependencyMetrics() for p in metrics]
     executor = [t.executor for t in fastest.stages]
     dag_seconds = _median(p.dag_seconds for p in metrics)
     speedup = _median(s / p for s, p in zip(executor, par.parallel, strict=True))
@@ -443,10 +450,11 @@ def _parallel(
         "hashed_share": round(hashed / max(1, sum(mine.keys_written)), 4),
         "bound": round(amdahl_bound(share, workers), 3),
         "reexecutions": sum(p.reexecutions for p in metrics),
-        "critical_path": int(_median(dag.critical_path for dag in dags)),
+        "critical_path": int(_median(dag.critical_path for dag in dags)) if dags else None,
         "rounds": int(_median(p.rounds for p in metrics)),
         "spread": all(p.spread for p in metrics),
         "spread_share": round(sum(p.spread for p in metrics) / len(metrics), 4),
+        "planned_share": round(sum(p.planned for p in metrics) / len(metrics), 4),
         "cost_factor": _finite(_median(p.cost_factor for p in metrics)),
         "dag_seconds": round(dag_seconds, 6),
         "dag_share": round(dag_seconds / _median(executor), 4),
@@ -457,7 +465,7 @@ def _parallel(
         ),
         "access_seconds": round(_median(p.access_seconds for p in metrics), 6),
         "fallbacks": sum(1 for p in metrics if p.fallback is not None),
-        "hot_locks": [name for name, _ in dags[-1].hot_keys()[:3]],
+        "hot_locks": [name for name, _ in dags[-1].hot_keys()[:3]] if dags else [],
     }
 
 

@@ -43,7 +43,13 @@ from paraclear.execution.metrics import (
     ParallelMetrics,
     WorkerMetrics,
 )
-from paraclear.execution.parallel import BACKENDS, MAX_WORKERS, SPREADS, ParallelExecutor
+from paraclear.execution.parallel import (
+    BACKENDS,
+    MAX_WORKERS,
+    SPREADS,
+    ParallelExecutor,
+    block_dependencies,
+)
 from paraclear.execution.result import BlockResult, ErrorInfo, Receipt
 from paraclear.execution.schedule import plan_block
 from paraclear.execution.sequential import SequentialExecutor, execute_block
@@ -69,6 +75,7 @@ __all__ = [
     "SpreadGauge",
     "StateMachine",
     "WorkerMetrics",
+    "block_dependencies",
     "execute_block",
     "fold",
     "fold_delta",

@@ -27,6 +27,12 @@ costs at most ``1 / patience`` of the time, and a machine where spreading starts
 (a quieter box, more cores, a faster engine) is still noticed. Each rate is a moving
 average (``weight`` on the newest block).
 
+While the factor is at least the number of workers, no schedule can win (the model's cost
+of a spread block is at least its transactions over the workers), so the executor need not
+plan the block at all (``measuring`` False: no probe waits for a planned block here to
+close it): such a block counts towards the patience (``observe`` with ``cost`` None) but
+moves no rate, which the next probe measures again.
+
 The decision changes only where a block runs: every executor gives the same receipts and
 root whichever way it goes.
 """
@@ -71,13 +77,25 @@ class SpreadGauge:
             return math.inf
         return self.spread_rate / self.here_rate
 
+    @property
+    def measuring(self) -> bool:
+        """Whether a probe is open: the next counted block run here closes it (``overhead``)
+        and must come with the model's cost."""
+        return self._probe is not None
+
     def observe(
-        self, spread: bool, seconds: float, cost: float, txs: int, *, counted: bool = True
+        self, spread: bool, seconds: float, cost: float | None, txs: int, *, counted: bool = True
     ) -> None:
         """A block of ``txs`` transactions (model cost ``cost``) ran in ``seconds``, spread
         over the workers or (``spread`` False) here. Blocks the model itself would not
         spread teach nothing about spreading and are ignored; a block not ``counted`` (it
-        paid for catching up: workers started, tables reloaded) moves no rate."""
+        paid for catching up: workers started, tables reloaded) moves no rate. ``cost``
+        None: a block run here without a plan (the factor ruled spreading out): it counts
+        towards the patience only."""
+        if cost is None:
+            if not spread and counted and txs > 0 and seconds > 0 and self._probe is None:
+                self._declined(seconds)
+            return
         if txs <= 0 or not 0 < cost < txs or not seconds > 0:
             return
         if spread or not counted:
@@ -93,6 +111,10 @@ class SpreadGauge:
             self.overhead = max(0.0, taken - self.here_rate * ran)
             self._probe, self.spent, self.declined = None, 0.0, 0
             return
+        self._declined(seconds)
+
+    def _declined(self, seconds: float) -> None:
+        """A counted block ran here for ``seconds`` while the factor declined spreading."""
         self.spent += seconds
         self.declined += 1
         if self.declined >= self.min_gap and self.spent >= self.patience * self.overhead:

@@ -77,7 +77,11 @@ class ParallelMetrics:
     reexecutions: int = 0
     """Transactions run more than once: speculation, aborted attempts, the fallback."""
     dag: DependencyMetrics | None = None
-    """The DAG of the schedule that ran; None when the block fell back to sequential."""
+    """The DAG of the schedule that ran; None when the block fell back to sequential or was
+    not planned (``planned``)."""
+    planned: bool = True
+    """Whether the block was planned (access sets, DAG, schedule); False: the measured cost
+    of spreading ruled out every schedule (``SpreadGauge``), so it ran here unplanned."""
     rounds: int = 0
     spread: bool = False
     """Whether the block was spread over workers (else the schedule gave it all to one

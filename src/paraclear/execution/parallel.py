@@ -17,7 +17,10 @@ with the same result and none of the workers' exchanges or bookkeeping. With ``s
 ``"measured"`` (the default) what a spread transaction costs against one run here is
 measured on this machine (``gauge.SpreadGauge``) and the schedule's model weighs the
 rounds by it; ``"model"`` takes them at the model's word (every spread transaction as dear
-as a sequential one), which is what the tests of the workers use.
+as a sequential one), which is what the tests of the workers use. Once the measured factor
+rules out every schedule (it is at least the number of workers), a block is not planned at
+all: it runs here without access sets or a schedule, and its metrics carry no DAG
+(``block_dependencies`` gives them for reports).
 
 Whenever the parallel run cannot finish — a worker died or raised, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from
@@ -38,10 +41,10 @@ from paraclear.execution.block_run import BatchRunner
 from paraclear.execution.gauge import SpreadGauge
 from paraclear.execution.gc import paused_gc
 from paraclear.execution.machine import Block, BlockContext, StateMachine
-from paraclear.execution.metrics import BlockMetrics, ParallelMetrics
+from paraclear.execution.metrics import BlockMetrics, DependencyMetrics, ParallelMetrics
 from paraclear.execution.pool import InlinePool
 from paraclear.execution.result import BlockResult, Receipt
-from paraclear.execution.schedule import EVERYWHERE, Schedule, plan_batch
+from paraclear.execution.schedule import EVERYWHERE, Schedule, batch_metrics, plan_batch
 from paraclear.execution.sequential import execute_block
 from paraclear.execution.task import Task, WorkerLost
 from paraclear.execution.threads import ThreadPool
@@ -128,17 +131,21 @@ class ParallelExecutor(Generic[TxT]):
 
     def _execute(self, state: State, block: Block[TxT]) -> BlockResult:
         started = perf_counter()
-        batch, speculated = self._accesses(state, block)
+        fault, self._fault = self._fault, None
+        measured = self.spread == "measured" and fault is None and self.workers > 1
+        factor = self.gauge.factor() if measured else 1.0
+        ruled_out = measured and factor >= self.workers and not self.gauge.measuring
+        if ruled_out and self.unspread_sequential:
+            return self._unplanned(state, block, factor, started)
+        batch, speculated = block_accesses(self.machine, state, block)
         metrics = ParallelMetrics(
             self.backend,
             self.workers,
             access_seconds=perf_counter() - started,
             speculative_runs=speculated,
             reexecutions=speculated,
+            cost_factor=factor,
         )
-        fault, self._fault = self._fault, None
-        measured = self.spread == "measured" and fault is None and self.workers > 1
-        metrics.cost_factor = self.gauge.factor() if measured else 1.0
         while True:
             planned_from = perf_counter()
             here = self.unspread_sequential and fault is None  # run unspread blocks here
@@ -222,15 +229,23 @@ class ParallelExecutor(Generic[TxT]):
 
     # --- internals -----------------------------------------------------------------------
 
-    def _accesses(self, state: State, block: Block[TxT]) -> tuple[AccessBatch, int]:
-        """Declared access sets (in bulk where the machine offers it); for optimistic
-        transactions, a prediction from running them on the block-start state (their
-        accesses there). Also how many were predicted."""
-        batch = access_batch(self.machine, block.txs)
-        undeclared = np.flatnonzero(~batch.declared).tolist()
-        ctx = block.context
-        predicted = {i: _predict(self.machine, block.txs[i], state, ctx) for i in undeclared}
-        return batch.replaced(predicted), len(predicted)
+    def _unplanned(
+        self, state: State, block: Block[TxT], factor: float, started: float
+    ) -> BlockResult:
+        """Run ``block`` here without access sets or a schedule: at a measured ``factor`` of
+        at least the workers' number, no schedule's cost beats one run here. The workers
+        are stopped (they would follow every such block for nothing)."""
+        self.close()
+        result = execute_block(state, block, self.machine, self._runner)
+        result.metrics.parallel = ParallelMetrics(
+            self.backend, self.workers, cost_factor=factor, planned=False
+        )
+        result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
+        self.gauge.observe(
+            False, perf_counter() - started, None, len(block.txs), counted=self._ran_here
+        )
+        self._ran_here = True
+        return result
 
     def _observe(
         self, spread: bool, started: float, schedule: Schedule, txs: int, warm: bool
@@ -345,6 +360,28 @@ class ParallelExecutor(Generic[TxT]):
         result.metrics.parallel = metrics
         result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
         return result
+
+
+def block_accesses(
+    machine: StateMachine[TxT], state: State, block: Block[TxT]
+) -> tuple[AccessBatch, int]:
+    """The access sets of ``block``'s transactions, declared (in bulk where the machine offers
+    it), and for optimistic ones predicted by running them alone on ``state`` (the
+    block-start state); also how many were predicted."""
+    batch = access_batch(machine, block.txs)
+    undeclared = np.flatnonzero(~batch.declared).tolist()
+    ctx = block.context
+    predicted = {i: _predict(machine, block.txs[i], state, ctx) for i in undeclared}
+    return batch.replaced(predicted), len(predicted)
+
+
+def block_dependencies(
+    machine: StateMachine[TxT], state: State, block: Block[TxT]
+) -> DependencyMetrics:
+    """The dependency metrics of ``block`` on ``state`` (before it runs) as the parallel
+    executor's plan would give them (critical path, level widths, hot locks): for reports
+    that want them for every block, whether the executor planned it or not."""
+    return batch_metrics(block_accesses(machine, state, block)[0])
 
 
 def _predict(machine: StateMachine[Any], tx: object, state: State, ctx: BlockContext) -> AccessSet:

@@ -4,9 +4,10 @@
 (one copy per executor) and executes every stored block on the ``SequentialExecutor`` and
 on the ``ParallelExecutor``, timing only ``execute`` (not reading or decoding the log). Each
 result's state root and receipts are compared with the log's, so ``roots_equal`` says that
-both executors reproduced, block by block, what the live node committed. The parallel
-executor's per-block metrics (critical path, level widths, hot locks, re-executions, worker
-busy time) explain where the speedup went.
+both executors reproduced, block by block, what the live node committed. Each block's
+dependency metrics (critical path, level widths, hot locks: ``block_dependencies`` on its
+start state, untimed) and the parallel executor's (re-executions, worker busy time, its
+stages) explain where the speedup went.
 
 The two executors run interleaved, block by block, on the same machine, so noise hits both
 alike. Before timing, the first block runs once on a throwaway genesis state on each
@@ -37,6 +38,7 @@ from paraclear.execution import (
     ParallelExecutor,
     ParallelMetrics,
     SequentialExecutor,
+    block_dependencies,
 )
 from paraclear.execution.metrics import amdahl_bound
 from paraclear.execution.parallel import Backend, Spread
@@ -270,11 +272,14 @@ def compare_replay(
                     if measured is not None:
                         ceilings.append(measured)
                         owed -= 1
+                dag = block_dependencies(machine, sequential_state, stored.block)  # untimed
                 seq_result, seq_seconds = _timed(sequential, sequential_state, stored)
                 spent = seq_result.metrics
                 comparison.compiled_seconds += spent.value_hash_seconds + spent.tree_seconds
                 par_result, par_seconds = _timed(parallel, parallel_state, stored)
-                block = _compare_block(stored, seq_result, seq_seconds, par_result, par_seconds)
+                block = _compare_block(
+                    stored, dag, seq_result, seq_seconds, par_result, par_seconds
+                )
                 comparison.blocks.append(block)
                 comparison.final_root = seq_result.state_root
                 if not (block.sequential_ok and block.parallel_ok):
@@ -322,13 +327,15 @@ def _timed(
 
 def _compare_block(
     stored: StoredBlock,
+    dag: DependencyMetrics,
     sequential: BlockResult,
     sequential_seconds: float,
     parallel: BlockResult,
     parallel_seconds: float,
 ) -> BlockComparison:
+    """One block's comparison; ``dag``: the block's dependency metrics on its start state
+    (the parallel executor's own are there only for the blocks it planned)."""
     metrics = parallel.metrics.parallel or ParallelMetrics("", 0)
-    dag = metrics.dag or DependencyMetrics()
     return BlockComparison(
         height=stored.height,
         txs=stored.tx_count,
