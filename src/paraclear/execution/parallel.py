@@ -44,7 +44,13 @@ from paraclear.execution.machine import Block, BlockContext, StateMachine
 from paraclear.execution.metrics import BlockMetrics, DependencyMetrics, ParallelMetrics
 from paraclear.execution.pool import InlinePool
 from paraclear.execution.result import BlockResult, Receipt
-from paraclear.execution.schedule import EVERYWHERE, Schedule, batch_metrics, plan_batch
+from paraclear.execution.schedule import (
+    EVERYWHERE,
+    Schedule,
+    batch_metrics,
+    may_spread,
+    plan_batch,
+)
 from paraclear.execution.sequential import execute_block
 from paraclear.execution.task import Task, WorkerLost
 from paraclear.execution.threads import ThreadPool
@@ -99,7 +105,8 @@ class ParallelExecutor(Generic[TxT]):
         self._version = -1
         self._fault: tuple[int, int] | None = None
         self._ran_here = False
-        """Whether the last block ran here, so that the runner here mirrors the state."""
+        """Whether the last block worth spreading by the model ran here (or unplanned), so
+        that the runner here mirrors the state."""
         spawn = getattr(getattr(machine, "batch_runner", None), "spawn", None)
         self._runner: BatchRunner[TxT] | None = spawn() if spawn is not None else None
         """The batch runner of blocks run here sequentially (not the machine's own, which
@@ -163,7 +170,9 @@ class ParallelExecutor(Generic[TxT]):
                 ran = self._sequential(state, block, metrics, schedule, started)
                 if measured:
                     self._observe(False, started, schedule, len(block.txs), self._ran_here)
-                self._ran_here = True
+                # A block too small to spread (an oracle update) may not have used the
+                # runner here at all: the next block may still pay for its reload.
+                self._ran_here |= 0 < schedule.cost < len(block.txs)
                 return ran
             try:
                 metrics.started_workers = self._pool is None or self._version != state.version
@@ -241,10 +250,11 @@ class ParallelExecutor(Generic[TxT]):
             self.backend, self.workers, cost_factor=factor, planned=False
         )
         result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
-        self.gauge.observe(
-            False, perf_counter() - started, None, len(block.txs), counted=self._ran_here
-        )
-        self._ran_here = True
+        if may_spread(len(block.txs), self.workers):  # else as a declined block too small
+            self.gauge.observe(
+                False, perf_counter() - started, None, len(block.txs), counted=self._ran_here
+            )
+            self._ran_here = True
         return result
 
     def _observe(

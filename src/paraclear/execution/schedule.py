@@ -123,6 +123,12 @@ def plan_batch(
     return _Planner(batch, workers, owner, weights).plan(place_unspread, cost_factor)
 
 
+def may_spread(txs: int, workers: int) -> bool:
+    """Whether the model could spread a block of ``txs`` transactions over ``workers`` at
+    all: its cost is at least one round (``ROUND_COST_TXS``) and each worker's share."""
+    return workers > 1 and txs / workers + ROUND_COST_TXS < txs
+
+
 def batch_metrics(batch: AccessBatch) -> DependencyMetrics:
     """The dependency metrics of a block with these access sets (every transaction declared
     or predicted), without a schedule: critical path, level widths, hot locks."""
