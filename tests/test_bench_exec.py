@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from paraclear.bench.blocks import TradeBlocks
+from paraclear.bench.blocks import TradeBlocks, make_source
 from paraclear.bench.stages import PARTS, STAGES, encode_block, run_staged
 from paraclear.clearing import ENGINES, ClearingMachine
+from paraclear.clearing.margin import PortfolioMargin
 from paraclear.cli import main
 from paraclear.execution.wire import WireCodec
 
@@ -39,7 +40,7 @@ def test_orders_mix_runs_every_engine_and_executor_to_equal_roots(capsys, tmp_pa
                 assert row["hashed_share"] == 0
         else:
             assert row["ceiling"] is row["efficiency"] is None
-        assert row["mix"] == "orders" and row["accounts"] == 30
+        assert row["mix"] == "orders" and row["accounts"] == 30 and row["margin"] == "standard"
         assert row["roots_equal"] is True and row["receipts_equal"] is True
         assert set(row["composition"]) >= ORDER_TYPES
         assert set(row["stages"]) == set(STAGES)
@@ -99,11 +100,27 @@ def test_the_compiled_engine_commits_hashed_and_plain_side_by_side_to_equal_root
     assert all(r["vs_reference"] > 0 and "rows" in r["parts"]["commit"] for r in rows[1:])
 
 
+def test_portfolio_margin_order_flow_runs_both_engines_to_equal_roots(capsys):
+    argv = ["bench", "exec", "--mix", "orders", "--margin", "portfolio", "--accounts", "20"]
+    argv += ["--txs", "80", "--workers", "0,2", "--repeats", "2", "--plot", "-", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["margin"] == "portfolio" and len(result["rows"]) == 4
+    for row in result["rows"]:
+        assert row["margin"] == "portfolio" and row["roots_equal"] and row["receipts_equal"]
+        assert set(row["composition"]) >= {"PlaceOrder", "SettleFill"}
+    source = make_source("orders", 20, 80, margin="portfolio")
+    assert isinstance(source.workload.model, PortfolioMargin)
+    assert main([*argv[:-1], "--engine", "compiled", "--workers", "0"]) == 0
+    assert "mix orders, portfolio margin," in capsys.readouterr().out
+
+
 def test_help_explains_the_mixes_engines_and_stages(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "exec", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    for words in ("--mix {trades,orders}", "--engine", "SettleFill", "decode", "root", "--commit"):
+    expected = ("--mix {trades,orders}", "--margin {standard,portfolio}", "--engine")
+    for words in (*expected, "SettleFill", "decode", "root", "--commit"):
         assert words in out
 
 

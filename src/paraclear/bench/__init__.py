@@ -9,6 +9,9 @@ from typing import Final, Literal
 Mix = Literal["trades", "orders"]
 MIXES: Final[tuple[Mix, ...]] = ("trades", "orders")
 """What ``bench exec`` blocks hold (``bench.blocks``)."""
+Margin = Literal["standard", "portfolio"]
+MARGINS: Final[tuple[Margin, ...]] = ("standard", "portfolio")
+"""The accounts' margin model in ``bench exec``'s blocks."""
 Commit = Literal["hashed", "plain"]
 COMMITS: Final[tuple[Commit, ...]] = ("hashed", "plain")
 """How ``bench exec``'s compiled engine commits: ``hashed``, its hot keys' tree paths and

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import Final, Protocol
 
-from paraclear.bench import Mix
+from paraclear.bench import Margin, Mix
 from paraclear.chain.builder import BlockBuilder, Built
 from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.kernels.timings import EngineTimings, engine_timings
@@ -48,9 +48,8 @@ class BlockSource(Protocol):
 class TradeBlocks:
     """Blocks of ``txs`` trades over ``accounts`` accounts."""
 
-    def __init__(self, accounts: int, txs: int, seed: int = 1) -> None:
-        config = WorkloadConfig(seed=seed, accounts=accounts, txs_per_block=txs, mix={"trade": 1})
-        self.workload = Workload(config)
+    def __init__(self, accounts: int, txs: int, seed: int = 1, margin: Margin = "standard") -> None:
+        self.workload = Workload(_config(accounts, txs, seed, margin))
 
     def setup_block(self) -> Block[Transaction]:
         return self.workload.setup_block()
@@ -68,9 +67,15 @@ class OrderBlocks:
     of the state the first block is built on), so the compiled engine keeps its tables from
     one dry run to the next."""
 
-    def __init__(self, accounts: int, txs: int, seed: int = 1, engine: Engine = "compiled") -> None:
-        config = WorkloadConfig(seed=seed, accounts=accounts, txs_per_block=txs, mix={"trade": 1})
-        self.workload = Workload(config)
+    def __init__(
+        self,
+        accounts: int,
+        txs: int,
+        seed: int = 1,
+        engine: Engine = "compiled",
+        margin: Margin = "standard",
+    ) -> None:
+        self.workload = Workload(_config(accounts, txs, seed, margin))
         self.txs = txs
         machine = ClearingMachine(self.workload.model, engine=engine)
         self.builder = BlockBuilder(machine, SerialMatcher(), operator=ORACLE)
@@ -118,12 +123,23 @@ class OrderBlocks:
 
 
 def make_source(
-    mix: Mix, accounts: int, txs: int, builder: Engine = "compiled"
+    mix: Mix, accounts: int, txs: int, builder: Engine = "compiled", margin: Margin = "standard"
 ) -> TradeBlocks | OrderBlocks:
-    """The block source of ``mix`` (``builder``: the engine of the order flow's dry run)."""
+    """The block source of ``mix`` (``builder``: the engine of the order flow's dry run;
+    ``margin``: the accounts' margin model)."""
     if mix == "orders":
-        return OrderBlocks(accounts, txs, engine=builder)
-    return TradeBlocks(accounts, txs)
+        return OrderBlocks(accounts, txs, engine=builder, margin=margin)
+    return TradeBlocks(accounts, txs, margin=margin)
+
+
+def _config(accounts: int, txs: int, seed: int, margin: Margin) -> WorkloadConfig:
+    return WorkloadConfig(
+        seed=seed,
+        accounts=accounts,
+        txs_per_block=txs,
+        mix={"trade": 1},
+        portfolio_margin=margin == "portfolio",
+    )
 
 
 def composition(block: Block[Transaction]) -> dict[str, int]:

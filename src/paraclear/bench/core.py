@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, Final
 
-from paraclear.bench import Commit, Mix, machine
+from paraclear.bench import Commit, Margin, Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.ceiling import measure_ceiling
 from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
@@ -81,11 +81,12 @@ def bench_exec(
     engines: Sequence[Engine] = ENGINES,
     builder: Engine = "compiled",
     commits: Sequence[Commit] = ("hashed",),
+    margin: Margin = "standard",
 ) -> dict[str, object]:
     """Rows of tx/s and stage shares for each account count, engine (the compiled one for
     each of ``commits``), worker count (0: the sequential executor alone) and backend, on
     the same blocks of about ``txs`` transactions (``builder``: the engine of the order
-    flow's dry run)."""
+    flow's dry run; ``margin``: the accounts' margin model)."""
     sequential = [
         (engine, commit)
         for engine in engines
@@ -93,7 +94,7 @@ def bench_exec(
     ]
     rows: list[dict[str, object]] = []
     for count in accounts:
-        source = make_source(mix, count, txs, builder)
+        source = make_source(mix, count, txs, builder, margin)
         rows += _exec_rows(
             mix, source, count, sequential, workers or [1, 2], repeats, backends, spreads, progress
         )
@@ -101,6 +102,7 @@ def bench_exec(
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "mix": mix,
+        "margin": margin,
         "engines": list(engines),
         "commits": list(commits),
         "builder": builder if mix == "orders" else None,
@@ -259,6 +261,7 @@ class _SideBySide:
         """One row per engine and worker count."""
         shared = {
             "mix": mix,
+            "margin": "portfolio" if self.source.workload.config.portfolio_margin else "standard",
             "accounts": accounts,
             "roots_equal": self.roots_equal,
             "receipts_equal": self.receipts_equal,

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from paraclear.bench import COMMITS, MIXES
+from paraclear.bench import COMMITS, MARGINS, MIXES
 from paraclear.bench.stages import STAGES
 from paraclear.clearing import ENGINES
 from paraclear.cli.args import int_in, int_list
@@ -61,6 +61,12 @@ def register(which: Any) -> None:
     )
     exec_.add_argument(
         "--mix", choices=list(MIXES), default="trades", help="what the blocks hold (default trades)"
+    )
+    exec_.add_argument(
+        "--margin",
+        choices=list(MARGINS),
+        default="standard",
+        help="the accounts' margin model (default standard); rows name it in 'margin'",
     )
     exec_.add_argument(
         "--engine",
@@ -161,6 +167,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         engines=engines,
         builder=args.builder_engine,
         commits=list(dict.fromkeys(args.commit)),
+        margin=args.margin,
     )
     if args.plot != "-" and plot_speedup(result, args.plot):
         _say(f"plot written to {args.plot}")
@@ -183,7 +190,8 @@ def text(result: dict[str, Any]) -> str:
     """The rows as a table, then each engine's stages per account count."""
     rows: list[dict[str, Any]] = result["rows"]
     lines = [
-        f"mix {result['mix']}, load average {' '.join(map(str, result['load_average']))}",
+        f"mix {result['mix']}, {result['margin']} margin, "
+        f"load average {' '.join(map(str, result['load_average']))}",
         "speedup: over the compiled engine's sequential executor; ceiling: the box's, for as "
         "many threads as workers; efficiency: speedup / ceiling; bound: Amdahl's for as many "
         "threads, from the sequential time's share in compiled calls (compiled)",
