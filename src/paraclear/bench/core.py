@@ -29,7 +29,14 @@ from typing import Any, Final
 from paraclear.bench import Commit, Margin, Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.ceiling import measure_ceiling
-from paraclear.bench.stages import PARTS, STAGES, StageTimes, encode_block, run_staged
+from paraclear.bench.stages import (
+    PARTS,
+    STAGES,
+    StageTimes,
+    decode_block,
+    encode_block,
+    run_staged,
+)
 from paraclear.clearing import ENGINES, ClearingMachine, Engine
 from paraclear.clearing.kernels.engine import CompiledEngine
 from paraclear.clearing.kernels.timings import PARTS as ENGINE_PARTS
@@ -211,19 +218,20 @@ class _SideBySide:
             state, model = next(iter(self.states.values())), self.source.workload.model
             machine = next(iter(self.machines.values()))
             self.dags.append(block_dependencies(machine, state, block))
-            data = state.data
             for count, ceilings in self.ceilings.items():
-                ceiling = measure_ceiling(data, block, model, count)
+                ceiling = measure_ceiling(state.data, block, model, count)
                 if ceiling is not None:
                     ceilings.append(ceiling)
-        first = self._sequential(block, number, measured)
+        wire = encode_block(block)
+        first = self._sequential(wire, number, measured)
         if isinstance(self.source, OrderBlocks) and block.height > 0:
             assert self.source.built is not None
             self.receipts_equal &= first.receipts == self.source.built.receipts
             self.roots_equal &= first.state_root == self.source.root
         for run, executor in executors.items():
+            fresh = decode_block(wire)  # as the sequential runs have theirs, untimed
             started = time.perf_counter()
-            got = executor.execute(self.parallel_states[run], block)
+            got = executor.execute(self.parallel_states[run], fresh)
             seconds = time.perf_counter() - started
             self.roots_equal &= got.state_root == first.state_root
             self.receipts_equal &= got.receipts == first.receipts
@@ -239,19 +247,18 @@ class _SideBySide:
                 seconds = self.source.built.run_seconds
                 self.dry_runs.append((len(block.txs), seconds, self.source.dry_run))
 
-    def _sequential(self, block: Block[Transaction], number: int, measured: bool) -> BlockResult:
-        """Every sequential run end to end, stage by stage, from the same encoded block,
-        block ``number`` starting with run ``number`` (modulo their count); the result of
-        the one that went first."""
-        data = encode_block(block)
+    def _sequential(self, wire: bytes, number: int, measured: bool) -> BlockResult:
+        """Every sequential run end to end, stage by stage, from the same encoded block
+        (``wire``), block ``number`` starting with run ``number`` (modulo their count); the
+        result of the one that went first."""
         results: list[tuple[BlockResult, bytes]] = []
         runs = list(self.states)
         turn = number % len(runs)
         for run in runs[turn:] + runs[:turn]:
-            result, receipts, times = run_staged(self.states[run], data, self.sequential[run])
+            result, receipts, times = run_staged(self.states[run], wire, self.sequential[run])
             results.append((result, receipts))
             if measured:
-                _record(self.samples[run], len(block.txs), times, result)
+                _record(self.samples[run], result.metrics.txs, times, result)
         first, first_receipts = results[0]
         self.roots_equal &= all(r.state_root == first.state_root for r, _ in results)
         self.receipts_equal &= all(receipts == first_receipts for _, receipts in results)

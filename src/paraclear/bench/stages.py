@@ -101,6 +101,11 @@ def encode_block(block: Block[Transaction]) -> bytes:
     return _encoder.encode(block)
 
 
+def decode_block(data: bytes) -> Block[Transaction]:
+    """The block ``encode_block`` wrote into ``data``, as ``run_staged`` decodes it."""
+    return _decoder.decode(data)
+
+
 def run_staged(
     state: State, data: bytes, machine: ClearingMachine
 ) -> tuple[BlockResult, bytes, StageTimes]:
@@ -111,7 +116,7 @@ def run_staged(
     with _GcClock() as collector:
         cpu_started = process_time()
         marks = [(perf_counter(), 0.0)]
-        block = _decoder.decode(data)
+        block = decode_block(data)
         marks.append((perf_counter(), collector.seconds))
         before = engine.copy() if engine is not None else None
         result = execute_block(state, block, machine)
