@@ -468,9 +468,10 @@ def _parallel(
         "cost_factor": _finite(_median(p.cost_factor for p in metrics)),
         "dag_seconds": round(dag_seconds, 6),
         "dag_share": round(dag_seconds / _median(executor), 4),
+        # Of all the measured blocks' time, not a median's: most blocks may skip planning.
         "plan_share": round(
-            _median(p.access_seconds + p.dag_seconds + p.tasks_seconds for p in metrics)
-            / _median(executor),
+            sum(p.access_seconds + p.dag_seconds + p.tasks_seconds for p in metrics)
+            / sum(executor),
             4,
         ),
         "access_seconds": round(_median(p.access_seconds for p in metrics), 6),
