@@ -59,6 +59,42 @@ def test_the_gauge_probes_again_once_declined_blocks_took_patience_times_the_las
     assert not gauge.probing and gauge.factor() == pytest.approx(0.8)
 
 
+def test_probes_that_change_nothing_come_ever_more_rarely_until_spreading_pays():
+    gauge = SpreadGauge(patience=4.0, min_gap=1, weight=1.0, backoff=2.0, max_patience=16.0)
+
+    def probe(spread_seconds: float) -> None:
+        """A probe: one spread block, then the block here that closes it (1 s a block)."""
+        assert gauge.probing
+        gauge.observe(True, spread_seconds, 500.0, 1_000)
+        gauge.observe(False, 1.0, 500.0, 1_000)
+
+    def declined_until_probe() -> int:
+        seconds = 0
+        while not gauge.probing:
+            gauge.observe(False, 1.0, None, 1_000)
+            seconds += 1
+        return seconds
+
+    probe(3.0)  # overhead 2 s: spreading costs three times running here
+    waits = []
+    for _ in range(4):
+        waits.append(declined_until_probe())
+        probe(3.0)
+    assert waits == [8, 16, 32, 32]  # 4, 8, 16 and 16 (the most) times the 2 s overhead
+    assert declined_until_probe() == 32
+    probe(0.25)  # spreading pays now: the factor spreads the next block
+    assert gauge.factor() < 1
+    gauge.observe(True, 0.5, 500.0, 1_000)
+    assert gauge.wait == 4.0  # back to the patience
+
+
+def test_bad_backoffs_are_refused():
+    with pytest.raises(ValueError, match="backoff"):
+        SpreadGauge(backoff=0.5)
+    with pytest.raises(ValueError, match="max_patience"):
+        SpreadGauge(patience=20.0, max_patience=10.0)
+
+
 def test_the_gauge_never_probes_before_min_gap_blocks():
     gauge = SpreadGauge(patience=0.001, min_gap=4, weight=1.0)
     gauge.observe(True, 0.9, 500.0, 1_000)

@@ -21,11 +21,14 @@ run here until one counts there; from then on the measured factor decides.
 Trying again costs: the blocks from a probe's first spread block to the next counted one
 here (workers started, spread blocks at their rate, the runner here reloading) take
 ``overhead`` seconds more than running them here would have. While the factor declines
-blocks, the gauge probes again once the time spent on declined blocks reaches
-``patience`` times the last overhead (and at least ``min_gap`` of them ran), so probing
-costs at most ``1 / patience`` of the time, and a machine where spreading starts to pay
-(a quieter box, more cores, a faster engine) is still noticed. Each rate is a moving
-average (``weight`` on the newest block).
+blocks, the gauge probes again once the time spent on declined blocks reaches ``wait``
+times the last overhead (and at least ``min_gap`` of them ran). ``wait`` starts at
+``patience`` and grows ``backoff`` times after each probe, up to ``max_patience``, until
+the factor spreads a block again (then it is ``patience`` again): probing costs at most
+``1 / patience`` of the time at first and less the longer spreading keeps not paying
+(on a 2-core box whose workers share one interpreter lock, for ever), while a machine where
+spreading starts to pay (a quieter box, more cores, a faster engine) is still noticed.
+Each rate is a moving average (``weight`` on the newest block).
 
 While the factor is at least the number of workers, no schedule can win (the model's cost
 of a spread block is at least its transactions over the workers), so the executor need not
@@ -45,12 +48,30 @@ import math
 class SpreadGauge:
     """Measured cost of a spread transaction against one run here (``factor``)."""
 
-    def __init__(self, patience: float = 20.0, min_gap: int = 8, weight: float = 0.3) -> None:
+    def __init__(
+        self,
+        patience: float = 20.0,
+        min_gap: int = 8,
+        weight: float = 0.3,
+        backoff: float = 2.0,
+        max_patience: float | None = None,
+    ) -> None:
+        """``max_patience``: 32 times ``patience`` unless given."""
+        if max_patience is None:
+            max_patience = 32 * patience
         if not patience > 0 or min_gap < 1:
             raise ValueError(f"need patience > 0 and min_gap >= 1, got {patience}, {min_gap}")
         if not 0.0 < weight <= 1.0:
             raise ValueError(f"weight must be in (0, 1], not {weight}")
+        if not backoff >= 1.0 or not max_patience >= patience:
+            raise ValueError(
+                f"need backoff >= 1 and max_patience >= patience, got {backoff}, {max_patience}"
+            )
         self.patience = patience
+        self.backoff = backoff
+        self.max_patience = max_patience
+        self.wait = patience
+        """Declined time, in units of the last probe's overhead, before the next probe."""
         self.min_gap = min_gap
         self.weight = weight
         self.spread_rate: float | None = None
@@ -102,6 +123,8 @@ class SpreadGauge:
             taken, ran = self._probe or (0.0, 0)
             self._probe = (taken + seconds, ran + txs)
             if spread and counted:
+                if not self.probing:  # the factor spread it, not a probe: spreading pays
+                    self.wait = self.patience
                 self.spread_rate = self._averaged(self.spread_rate, seconds / cost)
                 self.probing = False
             return
@@ -117,8 +140,9 @@ class SpreadGauge:
         """A counted block ran here for ``seconds`` while the factor declined spreading."""
         self.spent += seconds
         self.declined += 1
-        if self.declined >= self.min_gap and self.spent >= self.patience * self.overhead:
+        if self.declined >= self.min_gap and self.spent >= self.wait * self.overhead:
             self.probing = True
+            self.wait = min(self.wait * self.backoff, self.max_patience)
 
     def _averaged(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.weight * (new - old)
