@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paraclear.execution import ParallelExecutor, SpreadGauge, execute_block
+from paraclear.execution import BlockResult, ParallelExecutor, SpreadGauge, execute_block
 from paraclear.execution.access_batch import AccessBatch
 from paraclear.execution.schedule import may_spread, plan_batch
 from paraclear.state import State
@@ -88,9 +88,11 @@ def test_probes_that_change_nothing_come_ever_more_rarely_until_spreading_pays()
     assert gauge.wait == 4.0  # back to the patience
 
 
-def test_bad_backoffs_are_refused():
+def test_bad_backoffs_and_samples_are_refused():
     with pytest.raises(ValueError, match="backoff"):
         SpreadGauge(backoff=0.5)
+    with pytest.raises(ValueError, match="sample_every"):
+        SpreadGauge(sample_every=0)
     with pytest.raises(ValueError, match="max_patience"):
         SpreadGauge(patience=20.0, max_patience=10.0)
 
@@ -160,6 +162,10 @@ def test_a_block_may_spread_says_cannot_be_spread_is_never_spread(size, workers,
     schedule = plan_batch(AccessBatch.of([MACHINE.access(tx) for tx in block.txs]), workers)
     assert schedule.spread <= may_spread(size, workers)
     assert may_spread(size, workers) == (size * (workers - 1) > 4 * workers)
+
+
+def _same(got: BlockResult, expected: BlockResult) -> bool:
+    return got.consensus_bytes() == expected.consensus_bytes()
 
 
 class ScriptedGauge(SpreadGauge):
@@ -250,6 +256,40 @@ def test_a_block_too_small_to_spread_leaves_the_next_one_to_pay_for_the_reload()
     # spread blocks and taught nothing; it may not have caught the runner here up, so block
     # 4 does not count either.
     assert gauge.seen == [(True, False), (True, True), (False, False), (False, True)]
+
+
+def test_blocks_that_leave_nothing_to_spread_are_planned_one_in_sample_every():
+    rng = random.Random(12)
+    sequential, parallel = State(), State()
+    gauge = SpreadGauge(contended_after=2, sample_every=3)
+    planned = []
+    with ParallelExecutor(BATCHED, 2, "threads", gauge=gauge) as executor:
+        for height, (size, keys) in enumerate([(60, 2)] * 10 + [(150, 10_000)] * 2, start=1):
+            block = random_block(rng, size, keys, height=height, fail_rate=0.1)
+            got = executor.execute(parallel, block)
+            assert _same(got, execute_block(sequential, block, MACHINE))
+            assert parallel.data == sequential.data
+            metrics = got.metrics.parallel
+            planned.append(metrics.planned)
+            assert metrics.spread == (height > 10)  # the gauge's first probe: two blocks
+            assert (metrics.dag is None) == (not metrics.planned)
+    # Two contended blocks planned, then one in three until block 11, which is planned and
+    # could be spread: planning goes on.
+    assert planned[:10] == [True, True, False, False, True, False, False, True, False, False]
+    assert planned[10:] == [True, True] and gauge.contended == 0
+
+
+def test_a_block_too_small_to_spread_runs_unplanned_and_the_workers_follow_it():
+    rng = random.Random(14)
+    sequential, parallel = State(), State()
+    with ParallelExecutor(BATCHED, 2, "threads") as executor:
+        for height, size in enumerate((150, 3, 1), start=1):
+            block = random_block(rng, size, 10_000, height=height)
+            got = executor.execute(parallel, block)
+            assert _same(got, execute_block(sequential, block, MACHINE))
+            assert got.metrics.parallel.planned == (height == 1)
+            assert executor._pool is not None  # the probe's workers follow the small blocks
+    assert not may_spread(3, 2) and parallel.data == sequential.data
 
 
 def test_a_fault_is_injected_whatever_the_gauge_says():

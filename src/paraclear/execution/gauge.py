@@ -36,6 +36,12 @@ plan the block at all (``measuring`` False: no probe waits for a planned block h
 close it): such a block counts towards the patience (``observe`` with ``cost`` None) but
 moves no rate, which the next probe measures again.
 
+Some blocks leave the model nothing to spread whatever the factor: too small (``schedule.
+may_spread``), or their dependencies one long chain (a hot account, a fully contended
+block). A block too small runs unplanned. After ``contended_after`` planned blocks in a
+row that the model would not spread at a factor of 1, the next ones likely look the same:
+only one in ``sample_every`` is planned (``skip_contended``) until one could be spread.
+
 The decision changes only where a block runs: every executor gives the same receipts and
 root whichever way it goes.
 """
@@ -55,8 +61,20 @@ class SpreadGauge:
         weight: float = 0.3,
         backoff: float = 2.0,
         max_patience: float | None = None,
+        contended_after: int = 4,
+        sample_every: int = 8,
     ) -> None:
         """``max_patience``: 32 times ``patience`` unless given."""
+        if contended_after < 1 or sample_every < 1:
+            raise ValueError(
+                f"need contended_after and sample_every >= 1, got {contended_after}, {sample_every}"
+            )
+        self.contended_after = contended_after
+        self.sample_every = sample_every
+        self.contended = 0
+        """Planned blocks in a row (each big enough to spread) that the model would not
+        spread at a factor of 1: their dependencies left nothing to spread."""
+        self._skipped = 0
         if max_patience is None:
             max_patience = 32 * patience
         if not patience > 0 or min_gap < 1:
@@ -97,6 +115,21 @@ class SpreadGauge:
         if self.here_rate is None:
             return math.inf
         return self.spread_rate / self.here_rate
+
+    def planned(self, spreadable: bool) -> None:
+        """A block big enough to spread was planned; ``spreadable``: the model would spread
+        it at a factor of 1 (its cost below its transactions)."""
+        self.contended = 0 if spreadable else self.contended + 1
+        self._skipped = 0
+
+    def skip_contended(self) -> bool:
+        """Whether the next block may run unplanned because the last ``contended_after``
+        planned ones left nothing to spread; every ``sample_every``-th is planned anyway,
+        to notice when the blocks change. Counts the skip."""
+        if self.contended < self.contended_after or self._skipped + 1 >= self.sample_every:
+            return False
+        self._skipped += 1
+        return True
 
     @property
     def measuring(self) -> bool:

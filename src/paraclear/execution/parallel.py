@@ -141,9 +141,14 @@ class ParallelExecutor(Generic[TxT]):
         fault, self._fault = self._fault, None
         measured = self.spread == "measured" and fault is None and self.workers > 1
         factor = self.gauge.factor() if measured else 1.0
-        ruled_out = measured and factor >= self.workers and not self.gauge.measuring
-        if ruled_out and self.unspread_sequential:
-            return self._unplanned(state, block, factor, started)
+        if measured and self.unspread_sequential:
+            if not may_spread(len(block.txs), self.workers):
+                return self._unplanned(state, block, factor, started, teach=False)
+            if not self.gauge.measuring:
+                if factor >= self.workers:
+                    return self._unplanned(state, block, factor, started, teach=True)
+                if self.gauge.skip_contended():
+                    return self._unplanned(state, block, factor, started, teach=False)
         batch, speculated = block_accesses(self.machine, state, block)
         metrics = ParallelMetrics(
             self.backend,
@@ -162,6 +167,8 @@ class ParallelExecutor(Generic[TxT]):
             planned = perf_counter()
             metrics.attempts += 1
             metrics.dag_seconds = planned - planned_from
+            if measured and may_spread(len(block.txs), self.workers):
+                self.gauge.planned(schedule.cost < len(block.txs))
             if not schedule.placed:
                 if measured and schedule.cost < len(block.txs):
                     # Kept here by the measured factor, not the model: the workers would
@@ -239,18 +246,24 @@ class ParallelExecutor(Generic[TxT]):
     # --- internals -----------------------------------------------------------------------
 
     def _unplanned(
-        self, state: State, block: Block[TxT], factor: float, started: float
+        self, state: State, block: Block[TxT], factor: float, started: float, *, teach: bool
     ) -> BlockResult:
-        """Run ``block`` here without access sets or a schedule: at a measured ``factor`` of
-        at least the workers' number, no schedule's cost beats one run here. The workers
-        are stopped (they would follow every such block for nothing)."""
-        self.close()
-        result = execute_block(state, block, self.machine, self._runner)
+        """Run ``block`` here without access sets or a schedule. ``teach``: at a measured
+        ``factor`` of at least the workers' number no schedule's cost beats one run here;
+        the workers are stopped (they would follow every such block for nothing) and the
+        gauge counts the block as declined. Otherwise the block left the model nothing to
+        spread (too small, or contended as the blocks before it): the workers follow it
+        as they follow a block the model declines, and it teaches the gauge nothing."""
+        if teach:
+            self.close()
+            result = execute_block(state, block, self.machine, self._runner)
+        else:
+            result = self._here(state, block)
         result.metrics.parallel = ParallelMetrics(
             self.backend, self.workers, cost_factor=factor, planned=False
         )
         result.metrics.execute_seconds = perf_counter() - started - result.metrics.commit_seconds
-        if may_spread(len(block.txs), self.workers):  # else as a declined block too small
+        if teach:
             self.gauge.observe(
                 False, perf_counter() - started, None, len(block.txs), counted=self._ran_here
             )
