@@ -65,16 +65,6 @@ class SpreadGauge:
         sample_every: int = 8,
     ) -> None:
         """``max_patience``: 32 times ``patience`` unless given."""
-        if contended_after < 1 or sample_every < 1:
-            raise ValueError(
-                f"need contended_after and sample_every >= 1, got {contended_after}, {sample_every}"
-            )
-        self.contended_after = contended_after
-        self.sample_every = sample_every
-        self.contended = 0
-        """Planned blocks in a row (each big enough to spread) that the model would not
-        spread at a factor of 1: their dependencies left nothing to spread."""
-        self._skipped = 0
         if max_patience is None:
             max_patience = 32 * patience
         if not patience > 0 or min_gap < 1:
@@ -85,11 +75,21 @@ class SpreadGauge:
             raise ValueError(
                 f"need backoff >= 1 and max_patience >= patience, got {backoff}, {max_patience}"
             )
+        if contended_after < 1 or sample_every < 1:
+            raise ValueError(
+                f"need contended_after and sample_every >= 1, got {contended_after}, {sample_every}"
+            )
         self.patience = patience
         self.backoff = backoff
         self.max_patience = max_patience
         self.wait = patience
         """Declined time, in units of the last probe's overhead, before the next probe."""
+        self.contended_after = contended_after
+        self.sample_every = sample_every
+        self.contended = 0
+        """Planned blocks in a row (each big enough to spread) that the model would not
+        spread at a factor of 1: their dependencies left nothing to spread."""
+        self._skipped = 0
         self.min_gap = min_gap
         self.weight = weight
         self.spread_rate: float | None = None

@@ -80,8 +80,10 @@ class ParallelMetrics:
     """The DAG of the schedule that ran; None when the block fell back to sequential or was
     not planned (``planned``)."""
     planned: bool = True
-    """Whether the block was planned (access sets, DAG, schedule); False: the measured cost
-    of spreading ruled out every schedule (``SpreadGauge``), so it ran here unplanned."""
+    """Whether the block was planned (access sets, DAG, schedule); False: it ran here
+    unplanned, because the measured cost of spreading ruled out every schedule
+    (``SpreadGauge``), or the block was too small to spread, or as contended as the blocks
+    before it."""
     rounds: int = 0
     spread: bool = False
     """Whether the block was spread over workers (else the schedule gave it all to one

@@ -20,7 +20,9 @@ rounds by it; ``"model"`` takes them at the model's word (every spread transacti
 as a sequential one), which is what the tests of the workers use. Once the measured factor
 rules out every schedule (it is at least the number of workers), a block is not planned at
 all: it runs here without access sets or a schedule, and its metrics carry no DAG
-(``block_dependencies`` gives them for reports).
+(``block_dependencies`` gives them for reports); nor is a block too small to spread, nor
+most blocks after a few that left the model nothing to spread (``SpreadGauge.
+skip_contended``).
 
 Whenever the parallel run cannot finish — a worker died or raised, or an optimistic transaction
 stepped outside its predicted access set — the block runs on the sequential executor from

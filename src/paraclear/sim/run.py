@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from paraclear.clearing import ClearingMachine, Engine
 from paraclear.clearing.invariants import check_invariants
 from paraclear.clearing.transactions import Transaction
-from paraclear.execution import ParallelExecutor, SequentialExecutor, execute_block
+from paraclear.execution import (
+    ParallelExecutor,
+    SequentialExecutor,
+    block_dependencies,
+    execute_block,
+)
 from paraclear.execution.parallel import Backend, Spread
 from paraclear.sim.pool_flow import pool_summary
 from paraclear.sim.workload import Workload, WorkloadConfig
@@ -125,6 +130,9 @@ def _run(
     seconds = root_seconds = 0.0
     for number in range(1, blocks + 1):
         block = workload.next_block(state)
+        dag = None
+        if isinstance(executor, ParallelExecutor):  # the block's, whether it is planned or not
+            dag = block_dependencies(machine, state, block)
         started = time.perf_counter()
         result = executor.execute(state, block)
         seconds += time.perf_counter() - started
@@ -140,9 +148,9 @@ def _run(
         if parallel is not None:
             reexecutions += parallel.reexecutions
             fallbacks += parallel.fallback is not None
-            if parallel.dag is not None:
-                critical_path = max(critical_path, parallel.dag.critical_path)
-                hot_locks = [name for name, _ in parallel.dag.hot_keys()]
+        if dag is not None:
+            critical_path = max(critical_path, dag.critical_path)
+            hot_locks = [name for name, _ in dag.hot_keys()]
         if progress:
             progress(number, blocks, txs, seconds)
     return SimulationReport(
