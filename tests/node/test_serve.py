@@ -35,6 +35,21 @@ def test_the_app_serves_status_and_node_metrics(tmp_path: Path) -> None:
         assert re.search(r"^paraclear_height(_\w+)? 0\.0$", metrics, re.M), metrics
 
 
+def first_match(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
+    """The first line of ``process``'s standard error that ``pattern`` matches: on an empty
+    numba cache the warm-up's progress lines come before the banner."""
+    assert process.stderr is not None
+    seen = []
+    for _ in range(500):
+        line = process.stderr.readline()
+        match = re.search(pattern, line)
+        if match:
+            return match
+        seen.append(line)
+        assert line, f"{pattern!r} never printed: {seen}"
+    raise AssertionError(f"{pattern!r} not in the first 500 lines: {seen[-5:]}")
+
+
 def serve(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     """``paraclear serve`` on ``data_dir`` in a process of its own, and its port."""
     env = {**os.environ, "PYTHONPATH": str(Path(paraclear.__file__).parents[1])}
@@ -42,10 +57,7 @@ def serve(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [*command, "--port", "0"], stderr=subprocess.PIPE, env=env, text=True
     )
-    assert process.stderr is not None
-    banner = process.stderr.readline()
-    match = re.search(r"ws://127\.0\.0\.1:(\d+)/ws/api/v2", banner)
-    assert match, banner
+    match = first_match(process, r"ws://127\.0\.0\.1:(\d+)/ws/api/v2")
     return process, int(match[1])
 
 
@@ -161,8 +173,7 @@ def test_serve_market_trades_live_until_sigterm(tmp_path: Path) -> None:
     )
     try:
         assert process.stderr is not None
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/api/v2", process.stderr.readline())
-        assert match
+        match = first_match(process, r"http://127\.0\.0\.1:(\d+)/api/v2")
         url = f"http://127.0.0.1:{match[1]}/api/v2/public/get_last_trades_by_currency"
         deadline = time.monotonic() + 300  # a liveness bound (numba compiles first), not a figure
         trades: list[Any] = []
