@@ -101,7 +101,7 @@ def register(commands: Any) -> None:
         help=f"where to write the HTML report (default: {REPORT_NAME} in --data-dir if "
         "given, else in the system's temporary directory; '-' for none)",
     )  # fmt: skip
-    add_engine_argument(parser, "the sequential replay")
+    add_engine_argument(parser, "each replay, sequential and parallel,")
     add_spread_argument(parser, "the parallel replay")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")

@@ -103,7 +103,7 @@ def register(commands: Any) -> None:
         help="parallel backend: worker threads in this process, or the same algorithm inline "
         "on one thread for debugging (default threads)",
     )
-    add_engine_argument(parser, "the sequential executor")
+    add_engine_argument(parser, "the executor, sequential or parallel,")
     add_spread_argument(parser, "the parallel executor")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")

@@ -95,13 +95,9 @@ def run_simulation(
 ) -> SimulationReport:
     """Generate and execute ``blocks`` blocks (after a setup block) on ``executor``
     (``sequential`` or ``parallel`` with ``workers`` on ``backend``, spreading blocks by
-    ``spread``), the sequential
-    executor running ``engine`` (the parallel executor's workers run the reference
-    handlers)."""
+    ``spread``), running transactions on ``engine``."""
     workload = Workload(config)
-    machine = ClearingMachine(
-        workload.model, engine=engine if executor == "sequential" else "reference"
-    )
+    machine = ClearingMachine(workload.model, engine=engine)
     state = workload.genesis()
     execute_block(state, workload.setup_block(), machine)
     if executor == "parallel":
