@@ -112,9 +112,9 @@ def register(commands: Any) -> None:
 
 def warmup_steps(args: argparse.Namespace) -> tuple[str, ...]:
     """The kernels these options use: the commitment and the marks always; the compiled
-    engine's in the sequential workload; the parallel schedule; portfolio margin."""
-    workload = args.scenario == "workload" and args.executor == "sequential"
-    engine_runs = workload and args.margin == "standard" and args.engine == "compiled"
+    engine's in the workload, on either executor; the parallel schedule; portfolio
+    margin."""
+    engine_runs = args.scenario == "workload" and args.engine == "compiled"
     engine = ("clearing kernels",) if engine_runs else ()
     schedule = ("block schedule",) if args.executor == "parallel" else ()
     margin = ("portfolio margin",) if args.margin == "portfolio" else ()
