@@ -446,7 +446,8 @@ def _parallel(
     share = _median(_compiled(t) / t.executor for t in fastest.stages)
     metrics = par.parallel_metrics
     executor = [t.executor for t in fastest.stages]
-    dag_seconds = _median(p.dag_seconds for p in metrics)
+    planned = [p for p in metrics if p.planned]
+    dag_seconds = _median(p.dag_seconds for p in planned) if planned else 0.0
     speedup = _median(s / p for s, p in zip(executor, par.parallel, strict=True))
     ceiling = _median(ceilings) if ceilings else 1.0
     batched = sum(w.batched_txs for p in metrics for w in p.per_worker)
@@ -464,17 +465,17 @@ def _parallel(
         "rounds": int(_median(p.rounds for p in metrics)),
         "spread": all(p.spread for p in metrics),
         "spread_share": round(sum(p.spread for p in metrics) / len(metrics), 4),
-        "planned_share": round(sum(p.planned for p in metrics) / len(metrics), 4),
+        "planned_share": round(len(planned) / len(metrics), 4),
         "cost_factor": _finite(_median(p.cost_factor for p in metrics)),
-        "dag_seconds": round(dag_seconds, 6),
-        "dag_share": round(dag_seconds / _median(executor), 4),
+        "dag_seconds": round(dag_seconds, 6),  # of a planned block
         # Of all the measured blocks' time, not a median's: most blocks may skip planning.
+        "dag_share": round(sum(p.dag_seconds for p in metrics) / sum(executor), 4),
         "plan_share": round(
             sum(p.access_seconds + p.dag_seconds + p.tasks_seconds for p in metrics)
             / sum(executor),
             4,
         ),
-        "access_seconds": round(_median(p.access_seconds for p in metrics), 6),
+        "access_seconds": round(_median(p.access_seconds for p in planned), 6) if planned else 0.0,
         "fallbacks": sum(1 for p in metrics if p.fallback is not None),
         "hot_locks": [name for name, _ in dags[-1].hot_keys()[:3]] if dags else [],
     }
