@@ -64,6 +64,9 @@ def test_parallel_metrics_explain_each_block(comparison: ReplayComparison) -> No
         assert len(block.busy_seconds) == (2 if block.spread else 0)
     # The first block worth spreading starts the workers; the next is measured on them.
     assert comparison.spread_blocks >= 2
+    # Every spread block was planned; the one-transaction oracle blocks never are.
+    assert comparison.spread_blocks <= comparison.planned_blocks < len(comparison.blocks)
+    assert not any(block.planned for block in comparison.blocks if block.txs == 1)
     mean, longest, share_mean, share_max = comparison.critical_path_stats()
     assert 1 <= mean <= longest and 0 < share_mean <= share_max <= 1
     hot = comparison.hot_keys(3)

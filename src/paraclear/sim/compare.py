@@ -82,6 +82,8 @@ class BlockComparison:
     """Why the parallel executor ran the block sequentially, if it did."""
     spread: bool = False
     """Whether the parallel executor's workers ran the block (else it ran in its thread)."""
+    planned: bool = True
+    """Whether the parallel executor planned the block (access sets and schedule)."""
     sequential_ok: bool = True
     parallel_ok: bool = True
     """Whether each executor reproduced the logged root and receipts."""
@@ -168,6 +170,13 @@ class ReplayComparison:
         """Blocks the parallel executor's workers ran (the others ran in its own thread:
         not worth spreading, as measured on this machine)."""
         return sum(1 for block in self.blocks if block.spread)
+
+    @property
+    def planned_blocks(self) -> int:
+        """Blocks the parallel executor planned (the others ran unplanned in its thread:
+        too small to spread, as contended as the blocks before them, or after the measured
+        cost of spreading ruled every schedule out)."""
+        return sum(1 for block in self.blocks if block.planned)
 
     @property
     def fallbacks(self) -> int:
@@ -359,6 +368,7 @@ def _compare_block(
         stages=_stages(parallel.metrics, metrics),
         fallback=metrics.fallback or "",
         spread=metrics.spread,
+        planned=metrics.planned,
         sequential_ok=_matches(stored, sequential),
         parallel_ok=_matches(stored, parallel),
     )

@@ -140,6 +140,7 @@ def summary(report: DemoReport) -> dict[str, object]:
         "reexecutions": replay.reexecutions,
         "fallbacks": replay.fallbacks,
         "spread_blocks": replay.spread_blocks,
+        "planned_blocks": replay.planned_blocks,
         "liquidations": run.liquidations,
         "backstops": report.total("backstops"),
         "deleverages": report.total("deleverages"),
@@ -248,7 +249,8 @@ def _replay_lines(report: DemoReport) -> list[str]:
         "which threads run one at a time); re-executions "
         f"{replay.reexecutions:,}, sequential fallbacks {replay.fallbacks}; blocks run by "
         f"the workers {replay.spread_blocks:,} of {len(replay.blocks):,} (the others in the "
-        "executor's thread: not worth spreading, by the schedule or as measured); workers busy "
+        "executor's thread: not worth spreading, by the schedule or as measured), planned "
+        f"{replay.planned_blocks:,}; workers busy "
         + ", ".join(f"{busy:.2f}" for busy in replay.worker_busy_seconds())
         + " s",
         "        parallel time by stage: "
