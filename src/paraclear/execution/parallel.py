@@ -258,9 +258,7 @@ class ParallelExecutor(Generic[TxT]):
         as they follow a block the model declines, and it teaches the gauge nothing."""
         if teach:
             self.close()
-            result = execute_block(state, block, self.machine, self._runner)
-        else:
-            result = self._here(state, block)
+        result = self._here(state, block)
         result.metrics.parallel = ParallelMetrics(
             self.backend, self.workers, cost_factor=factor, planned=False
         )
