@@ -115,12 +115,31 @@ def test_portfolio_margin_order_flow_runs_both_engines_to_equal_roots(capsys):
     assert "mix orders, portfolio margin," in capsys.readouterr().out
 
 
+def test_more_warm_up_blocks_measure_a_larger_state(capsys):
+    """The order flow's books deepen as makers' orders rest: each row says how many keys the
+    state held as its measured blocks began, and --warmup moves that later."""
+    argv = ["bench", "exec", "--mix", "orders", "--accounts", "20", "--txs", "60", "--json"]
+    argv += ["--workers", "0", "--repeats", "1", "--plot", "-", "--engine", "compiled"]
+    keys = {}
+    for warmup in (0, 4):
+        assert main([*argv, "--warmup", str(warmup)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["warmup"] == warmup
+        (row,) = result["rows"]
+        assert row["roots_equal"] and row["receipts_equal"]
+        keys[warmup] = row["state_keys"]
+    assert 0 < keys[0] < keys[4]
+    with pytest.raises(SystemExit):
+        main([*argv, "--warmup", "-1"])
+    assert "--warmup" in capsys.readouterr().err
+
+
 def test_help_explains_the_mixes_engines_and_stages(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "exec", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     expected = ("--mix {trades,orders}", "--margin {standard,portfolio}", "--engine")
-    for words in (*expected, "SettleFill", "decode", "root", "--commit"):
+    for words in (*expected, "SettleFill", "decode", "root", "--commit", "--warmup", "state_keys"):
         assert words in out
 
 

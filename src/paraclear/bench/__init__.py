@@ -17,6 +17,9 @@ COMMITS: Final[tuple[Commit, ...]] = ("hashed", "plain")
 """How ``bench exec``'s compiled engine commits: ``hashed``, its hot keys' tree paths and
 value hashes computed from its tables (``BatchRunner.hashed``); ``plain``, every key
 encoded and hashed by ``State.apply``, as the reference engine's are."""
+WARM_UP_BLOCKS: Final = 2
+"""Blocks ``bench exec`` runs after its setup block and before the measured ones, by
+default."""
 
 
 def machine() -> dict[str, object]:

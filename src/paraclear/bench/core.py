@@ -1,16 +1,19 @@
 """Execution throughput: the engines and executors side by side on the same blocks.
 
 For each account count (fewer accounts, more contention) one block source (``blocks``:
-trades, or the node's order flow through its builder) makes a setup block, two warm-up
-blocks and ``repeats`` measured blocks. Each block is encoded once, then run by every
-engine's sequential executor end to end, stage by stage (``stages.run_staged``), each on its
-own copy of state (the compiled engine once per way of committing, ``bench.COMMITS``; which
-run goes first turns from block to block), and by the parallel executor for each engine,
-worker count and backend, again on copies of their own. Before each measured block the
-box's ceiling is measured for each worker count (``ceiling``). Rows give medians over the
-measured blocks, speedups over the compiled engine's sequential executor, and whether every
-state root and every receipt came out equal (to each other, and for the order flow to the
-builder's dry run).
+trades, or the node's order flow through its builder) makes a setup block, ``warmup``
+warm-up blocks (two by default) and ``repeats`` measured blocks. Each block is encoded
+once, then run by every engine's sequential executor end to end, stage by stage
+(``stages.run_staged``), each on its own copy of state (the compiled engine once per way
+of committing, ``bench.COMMITS``; which run goes first turns from block to block), and by
+the parallel executor for each engine, worker count and backend, again on copies of their
+own. Before each measured block the box's ceiling is measured for each worker count
+(``ceiling``). Rows give medians over the measured blocks, speedups over the compiled
+engine's sequential executor, whether every state root and every receipt came out equal
+(to each other, and for the order flow to the builder's dry run), and how many keys the
+state held as the measured blocks began (``state_keys``): the order flow's books deepen
+from block to block (makers' orders rest), and a block costs more over a larger state, so
+more warm-up blocks measure a later, larger state.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, Final
 
-from paraclear.bench import Commit, Margin, Mix, machine
+from paraclear.bench import WARM_UP_BLOCKS, Commit, Margin, Mix, machine
 from paraclear.bench.blocks import OrderBlocks, TradeBlocks, composition, make_source
 from paraclear.bench.ceiling import measure_ceiling
 from paraclear.bench.stages import (
@@ -59,7 +62,6 @@ ParallelRun = tuple[Engine, int, Backend, Spread]
 """(engine, workers, backend)."""
 SequentialRun = tuple[Engine, Commit]
 """(engine, commit): the reference engine's commit is always ``plain``."""
-WARM_UP_BLOCKS = 2
 
 
 @dataclass
@@ -89,11 +91,15 @@ def bench_exec(
     builder: Engine = "compiled",
     commits: Sequence[Commit] = ("hashed",),
     margin: Margin = "standard",
+    warmup: int = WARM_UP_BLOCKS,
 ) -> dict[str, object]:
     """Rows of tx/s and stage shares for each account count, engine (the compiled one for
     each of ``commits``), worker count (0: the sequential executor alone) and backend, on
     the same blocks of about ``txs`` transactions (``builder``: the engine of the order
-    flow's dry run; ``margin``: the accounts' margin model)."""
+    flow's dry run; ``margin``: the accounts' margin model), measured after ``warmup``
+    blocks."""
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more blocks, not {warmup}")
     sequential = [
         (engine, commit)
         for engine in engines
@@ -103,8 +109,9 @@ def bench_exec(
     for count in accounts:
         source = make_source(mix, count, txs, builder, margin)
         rows += _exec_rows(
-            mix, source, count, sequential, workers or [1, 2], repeats, backends, spreads, progress
-        )
+            mix, source, count, sequential, workers or [1, 2], (repeats, warmup), backends,
+            spreads, progress,
+        )  # fmt: skip
     return {
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -116,6 +123,7 @@ def bench_exec(
         "backends": list(backends),
         "spreads": list(spreads),
         "txs": txs,
+        "warmup": warmup,
         "rows": rows,
     }
 
@@ -126,11 +134,13 @@ def _exec_rows(
     accounts: int,
     sequential: list[SequentialRun],
     workers: list[int],
-    repeats: int,
+    blocks: tuple[int, int],
     backends: Sequence[Backend],
     spreads: Sequence[Spread],
     progress: Progress | None,
 ) -> list[dict[str, object]]:
+    """``blocks``: how many are measured, after how many warm-up blocks."""
+    repeats, warmup = blocks
     say = progress or (lambda text: None)
     side = _SideBySide(source, sequential, workers, backends, spreads)
     with ExitStack() as stack:
@@ -140,16 +150,16 @@ def _exec_rows(
             )
             for run in side.parallel_runs
         }
-        blocks = repeats + WARM_UP_BLOCKS + 1
-        for number in range(blocks):
+        count = repeats + warmup + 1
+        for number in range(count):
             started = time.perf_counter()
             block = side.block(number)
             if number:
                 say(
-                    f"{mix}, {accounts:,} accounts: block {number}/{blocks - 1} of "
+                    f"{mix}, {accounts:,} accounts: block {number}/{count - 1} of "
                     f"{len(block.txs):,} txs made in {time.perf_counter() - started:.1f} s"
                 )
-            side.run(block, number, number > WARM_UP_BLOCKS, executors)
+            side.run(block, number, number > warmup, executors)
     rows = side.rows(mix, accounts, workers)
     for row in rows:
         say(_summary(row))
@@ -194,6 +204,8 @@ class _SideBySide:
         self.receipts_equal = True
         self.kinds: Counter[str] = Counter()
         self.build_seconds: list[float] = []
+        self.state_keys: list[int] = []
+        """The keys the first sequential run's state held before each measured block."""
         self.dags: list[DependencyMetrics] = []
         """Each measured block's dependency metrics on its start state (untimed)."""
         self.dry_runs: list[tuple[int, float, EngineTimings | None]] = []
@@ -217,6 +229,7 @@ class _SideBySide:
         if measured:
             state, model = next(iter(self.states.values())), self.source.workload.model
             machine = next(iter(self.machines.values()))
+            self.state_keys.append(len(state))
             self.dags.append(block_dependencies(machine, state, block))
             for count, ceilings in self.ceilings.items():
                 ceiling = measure_ceiling(state.data, block, model, count)
@@ -270,6 +283,7 @@ class _SideBySide:
             "mix": mix,
             "margin": "portfolio" if self.source.workload.config.portfolio_margin else "standard",
             "accounts": accounts,
+            "state_keys": round(_median(self.state_keys)),
             "roots_equal": self.roots_equal,
             "receipts_equal": self.receipts_equal,
             "composition": _shares(self.kinds),

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from paraclear.bench import COMMITS, MARGINS, MIXES
+from paraclear.bench import COMMITS, MARGINS, MIXES, WARM_UP_BLOCKS
 from paraclear.bench.stages import STAGES
 from paraclear.clearing import ENGINES
 from paraclear.cli.args import int_in, int_list
@@ -26,7 +26,8 @@ def register(which: Any) -> None:
             "and post-only orders around the mark, takers crossing with limit, "
             "immediate-or-cancel and market orders), amends and cancels of open orders, and "
             "the SettleFill of every match and the CloseOrder of every order the books left "
-            "with less open. After a setup block and two warm-up blocks, every block is "
+            "with less open. After a setup block and --warmup blocks (two by default), every "
+            "block is "
             "encoded once, then run end to end by the sequential executor of each engine, each"
             " on its own copy of state, timed by stage: decode (msgspec, the block store's "
             "wire format), access sets, execution, receipts (encoded as stored), commit "
@@ -55,8 +56,10 @@ def register(which: Any) -> None:
             "the policy planned with; the blocks' critical path and hot locks (from their "
             "access sets on their start state, untimed); and "
             "whether every state root and receipt came out equal (for the order flow, to the "
-            "builder's dry run as well; exit status 1 if not). Also writes a PNG plot of "
-            "speedup against contention."
+            "builder's dry run as well; exit status 1 if not), and the keys the state held "
+            "as the measured blocks began (state_keys: a block costs more over a larger "
+            "state, and the order flow's books deepen as makers' orders rest). Also writes a "
+            "PNG plot of speedup against contention."
         ),
     )
     exec_.add_argument(
@@ -145,6 +148,15 @@ def register(which: Any) -> None:
     exec_.add_argument(
         "--repeats", type=int_in(1, 100), default=3, help="measured blocks (default 3)"
     )
+    exec_.add_argument(
+        "--warmup",
+        type=int_in(0, 1_000),
+        default=WARM_UP_BLOCKS,
+        metavar="BLOCKS",
+        help=f"blocks run after the setup block before the measured ones (default "
+        f"{WARM_UP_BLOCKS}); the order flow's books deepen from block to block, so more "
+        "measure a larger state (rows give it as state_keys)",
+    )
     exec_.add_argument("--json", action="store_true", help="print one JSON object")
     exec_.set_defaults(run=_run_exec)
 
@@ -168,6 +180,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         builder=args.builder_engine,
         commits=list(dict.fromkeys(args.commit)),
         margin=args.margin,
+        warmup=args.warmup,
     )
     if args.plot != "-" and plot_speedup(result, args.plot):
         _say(f"plot written to {args.plot}")
@@ -225,7 +238,8 @@ def text(result: dict[str, Any]) -> str:
             "sequential, "
             f"{r['txs']:,} txs per block ({_composition(r['composition'])}); "
             f"{r['e2e_cpu_tps']:,.0f} tx per CPU second ({_cell(r['vs_reference_cpu'], '.2f')} "
-            f"times the reference's); {r['keys_written']:,} keys written, "
+            f"times the reference's); over a state of {r['state_keys']:,} keys, "
+            f"{r['keys_written']:,} keys written, "
             f"commit and root {r['seq_commit_ms_per_1000_keys']} us per key:"
         )
         if r["kernel_tps"] is not None:
