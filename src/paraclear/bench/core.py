@@ -109,7 +109,7 @@ def bench_exec(
     for count in accounts:
         source = make_source(mix, count, txs, builder, margin)
         rows += _exec_rows(
-            mix, source, count, sequential, workers or [1, 2], (repeats, warmup), backends,
+            mix, source, count, sequential, workers or [1, 2], repeats, warmup, backends,
             spreads, progress,
         )  # fmt: skip
     return {
@@ -134,13 +134,13 @@ def _exec_rows(
     accounts: int,
     sequential: list[SequentialRun],
     workers: list[int],
-    blocks: tuple[int, int],
+    repeats: int,
+    warmup: int,
     backends: Sequence[Backend],
     spreads: Sequence[Spread],
     progress: Progress | None,
 ) -> list[dict[str, object]]:
-    """``blocks``: how many are measured, after how many warm-up blocks."""
-    repeats, warmup = blocks
+    """``repeats`` measured blocks after ``warmup`` warm-up blocks."""
     say = progress or (lambda text: None)
     side = _SideBySide(source, sequential, workers, backends, spreads)
     with ExitStack() as stack:
