@@ -46,6 +46,7 @@ from paraclear.numbers import MAX_ABS_RAW, MAX_BALANCE, SIZE_SCALE
 from paraclear.sim import crash
 from paraclear.sim.crash import CrashConfig, run_crash
 from paraclear.sim.workload import Workload, WorkloadConfig
+from paraclear.state import State
 from paraclear.state import keys as k
 from tests.clearing.harness import CALL, ONE, OTM_CALL, PERP, PUT, Exchange, usd
 from tests.node.test_builder import ACCOUNTS, Flow
@@ -62,6 +63,14 @@ def _same(got: BlockResult, want: BlockResult, block: Block[Transaction]) -> Non
         assert mine == theirs, tx
     assert got.write_set == want.write_set
     assert got.state_root == want.state_root
+
+
+def _mirrored(machine: ClearingMachine, state: State) -> bool:
+    """Whether the compiled ``machine``'s engine checked that the tables it carries into
+    its next block mirror ``state`` (``kernels.mirror``; it raises if they do not)."""
+    engine = machine.batch_runner
+    assert isinstance(engine, CompiledEngine)
+    return engine.check_tables(state)
 
 
 def _follow(
@@ -88,6 +97,7 @@ def _follow(
         want = SequentialExecutor(ex.machine).execute(ex.state, built.block)
         got = SequentialExecutor(compiled).execute(replica, built.block)
         _same(got, want, built.block)
+        assert _mirrored(compiled, replica)
     assert isinstance(compiled.batch_runner, CompiledEngine)
     return compiled.batch_runner
 
@@ -177,6 +187,7 @@ def test_extreme_sizes_and_prices_agree() -> None:
     want = SequentialExecutor(ex.machine).execute(ex.state, block)
     got = SequentialExecutor(compiled).execute(replica, block)
     _same(got, want, block)
+    assert _mirrored(compiled, replica)
     assert any(receipt.ok for receipt in got.receipts)
 
 
@@ -207,6 +218,7 @@ def test_the_simulation_workload_agrees(seed: int, accounts: int, portfolio: boo
         want = execute_block(state, block, reference)
         got = execute_block(replica, block, compiled)
         _same(got, want, block)
+        _mirrored(compiled, replica)  # False after a block with nothing for the kernels
 
 
 def test_funds_failures_and_a_bankruptcy_paid_back() -> None:
@@ -242,6 +254,7 @@ def test_funds_failures_and_a_bankruptcy_paid_back() -> None:
     want = SequentialExecutor(ex.machine).execute(ex.state, block)
     got = SequentialExecutor(compiled).execute(replica, block)
     _same(got, want, block)
+    assert _mirrored(compiled, replica)
     codes = [receipt.error.code if receipt.error else "ok" for receipt in got.receipts]
     assert codes == [
         "ok", "AccountBankrupt", "ok", "ok", "Malformed", "InsufficientCollateral",
@@ -310,6 +323,7 @@ def test_fills_whose_counters_and_sizes_leave_int64_agree() -> None:
     want = SequentialExecutor(ex.machine).execute(ex.state, block)
     got = SequentialExecutor(compiled).execute(replica, block)
     _same(got, want, block)
+    assert _mirrored(compiled, replica)
     assert [receipt.ok for receipt in got.receipts] == [True, True, True, True, False, False]
     assert dict(got.receipts[4].error.details)["deficit"] == 2**63  # type: ignore[union-attr]
     assert isinstance(compiled.batch_runner, CompiledEngine)
@@ -424,6 +438,7 @@ def test_margin_memos_follow_positions_and_marks_that_move_mid_block(
         want = execute_block(ex.state, block, ex.machine)
         got = execute_block(replica, block, compiled)
         _same(got, want, block)
+        _mirrored(compiled, replica)  # False after a block with nothing for the kernels
     assert isinstance(compiled.batch_runner, CompiledEngine)
     assert compiled.batch_runner.timings.kernel_txs > 0
 

@@ -37,9 +37,12 @@ from paraclear.chain.storage import (
     RootMismatch,
     StorageError,
     StoredBlock,
+    TablesMismatch,
     check_block_hash,
     encode_receipts,
 )
+from paraclear.clearing.kernels.engine import CompiledEngine
+from paraclear.clearing.kernels.mirror import TablesDiverged
 from paraclear.clearing.machine import ClearingMachine, Engine
 from paraclear.clearing.transactions import Transaction
 from paraclear.execution import ParallelExecutor, Receipt, SequentialExecutor
@@ -72,9 +75,13 @@ class ReplayReport:
     workers: int = 1
     engine: str = "reference"
     snapshots_checked: int = 0
+    tables_checked: int = 0
+    """Blocks after which the compiled engine's tables were checked against the state
+    (``check_tables``)."""
     mismatch: Divergence | None = None
     """The first block whose root (``RootMismatch``) or receipts (``ReceiptsMismatch``)
-    re-execution did not reproduce."""
+    re-execution did not reproduce, or after which the compiled engine's tables did not
+    mirror the state (``TablesMismatch``)."""
     skipped_snapshots: list[tuple[int, str]] = field(default_factory=list)
     """Snapshots that would not load, newest first: (height, what was wrong)."""
 
@@ -102,9 +109,10 @@ class ReplayReport:
             "engine": self.engine,
             "workers": self.workers,
             "snapshots_checked": self.snapshots_checked,
+            "tables_checked": self.tables_checked,
             "state_root": self.state_root.hex(),
             "mismatch_height": None if mismatch is None else mismatch.height,
-            "mismatch": None if mismatch is None else "root" if root else "receipts",
+            "mismatch": None if mismatch is None else _kind(mismatch),
             "expected_root": None if root is None else root.expected.hex(),
             "got_root": None if root is None else root.got.hex(),
             "receipt_index": mismatch.index if isinstance(mismatch, ReceiptsMismatch) else None,
@@ -112,6 +120,12 @@ class ReplayReport:
                 {"height": height, "error": error} for height, error in self.skipped_snapshots
             ],
         }
+
+
+def _kind(mismatch: Divergence) -> str:
+    if isinstance(mismatch, RootMismatch):
+        return "root"
+    return "tables" if isinstance(mismatch, TablesMismatch) else "receipts"
 
 
 def open_state(
@@ -159,13 +173,20 @@ def replay(
     workers: int = 2,
     progress: Progress | None = None,
     engine: Engine = "compiled",
+    check_tables: bool = False,
 ) -> tuple[State, ReplayReport]:
     """Re-execute the log from genesis or from the latest snapshot, comparing every root.
 
+    ``check_tables``: after every block, also check that the compiled engine's tables
+    mirror the replayed state (``kernels.mirror``; sequential executor, compiled engine).
+
     Stops at the first mismatch and reports it (``report.mismatch``). Raises
     ``CorruptStore`` if the log has a gap, a block that cannot be read or whose hash is
-    wrong (``BlockHashMismatch``), or a snapshot differs from the replayed state.
+    wrong (``BlockHashMismatch``), or a snapshot differs from the replayed state;
+    ``ValueError`` for ``check_tables`` with another executor or engine.
     """
+    if check_tables and (executor != "sequential" or engine != "compiled"):
+        raise ValueError("check_tables needs the sequential executor and the compiled engine")
     skipped: list[tuple[int, str]] = []
     state, start = _start_state(store, source, skipped)
     report = ReplayReport(source, start, store.height, 0, 0, 0.0, state.root(), executor)
@@ -180,7 +201,7 @@ def replay(
         with ParallelExecutor(machine, workers) as parallel:
             reexecute(store, state, parallel, report, progress)
     else:
-        reexecute(store, state, SequentialExecutor(machine), report, progress)
+        reexecute(store, state, SequentialExecutor(machine), report, progress, check_tables)
     return state, report
 
 
@@ -214,9 +235,12 @@ def reexecute(
     executor: Executor,
     report: ReplayReport,
     progress: Progress | None,
+    check_tables: bool = False,
 ) -> None:
     """Execute every block after ``report.start_height`` on ``state``, filling ``report``
-    (the whole replay here, one segment in ``paraclear.chain.segments``)."""
+    (the whole replay here, one segment in ``paraclear.chain.segments``); with
+    ``check_tables``, check the compiled engine's tables after every block
+    (``_check_tables``)."""
     snapshots = set(store.snapshot_heights()) if report.source == "genesis" else set()
     parent = store.hash_at(report.start_height)
     started = time.perf_counter()
@@ -229,6 +253,8 @@ def reexecute(
         if encode_receipts(result.receipts) != stored.receipts_data:
             report.mismatch = _receipts_mismatch(stored, result.receipts)
             return
+        if check_tables and not _check_tables(executor, state, stored.height, report):
+            return
         parent = check_block_hash(stored, parent)
         report.blocks += 1
         report.txs += stored.tx_count
@@ -240,6 +266,21 @@ def reexecute(
             progress(stored.height, report.tip, report.txs, report.seconds)
     if report.start_height + report.blocks != report.tip:
         raise CorruptStore(f"block log ends at {report.start_height + report.blocks}")
+
+
+def _check_tables(executor: Executor, state: State, height: int, report: ReplayReport) -> bool:
+    """Check that the tables ``executor``'s compiled engine carries mirror ``state`` after
+    the block at ``height`` (counted in ``report.tables_checked`` if it carries any); False,
+    with ``report.mismatch`` set, if they do not."""
+    engine = getattr(executor.machine, "batch_runner", None)
+    if not isinstance(engine, CompiledEngine):
+        return True
+    try:
+        report.tables_checked += engine.check_tables(state)
+    except TablesDiverged as diverged:
+        report.mismatch = TablesMismatch(height, diverged.differences)
+        return False
+    return True
 
 
 def _receipts_mismatch(stored: StoredBlock, receipts: list[Receipt]) -> ReceiptsMismatch:

@@ -75,6 +75,7 @@ from paraclear.chain.store_errors import (
     StorageError,
     StorageFull,
     StoreMissing,
+    TablesMismatch,
     UnreadableBlock,
     UnsupportedFormat,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "StorageFull",
     "StoreMissing",
     "StoredBlock",
+    "TablesMismatch",
     "UnreadableBlock",
     "UnsupportedFormat",
     "block_hash",

@@ -13,7 +13,8 @@
     │   └── BlockHashMismatch           a stored block no longer hashes to its block hash
     └── Divergence                  re-execution does not reproduce the log
         ├── RootMismatch
-        └── ReceiptsMismatch
+        ├── ReceiptsMismatch
+        └── TablesMismatch          the compiled engine's tables no longer mirror the state
 
 ``paraclear`` exits 1 on any of them (2 is for bad arguments).
 """
@@ -155,3 +156,17 @@ class ReceiptsMismatch(Divergence):
     def __init__(self, height: int, index: int) -> None:
         super().__init__(height, f"receipt {index} of block {height} differs from the log's")
         self.index = index
+
+
+class TablesMismatch(Divergence):
+    """After the block at ``height`` the compiled engine's carried tables differ from those
+    the replayed state loads into (``differences``, in words): the root and receipts still
+    matched, but the engine's fast path would read something the state does not hold."""
+
+    def __init__(self, height: int, differences: list[str]) -> None:
+        super().__init__(
+            height,
+            f"after block {height} the compiled engine's tables differ from the state: "
+            + "; ".join(differences[:3]),
+        )
+        self.differences = differences

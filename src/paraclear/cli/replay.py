@@ -63,6 +63,14 @@ def register(commands: Any) -> None:
         "--segments, processes verifying segments (default every core)",
     )
     add_engine_argument(parser, "the sequential executor")
+    parser.add_argument(
+        "--check-tables",
+        action="store_true",
+        help="after every block, also check that the compiled engine's tables (its columnar "
+        "copy of the hot state, carried from block to block) equal the tables loaded afresh "
+        "from the replayed state; a difference is reported as a mismatch. Slower: the state "
+        "is loaded again at every block. Sequential executor and compiled engine only",
+    )
     replay_segments.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -71,6 +79,14 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     line = ProgressLine(enabled=not args.quiet)
+    whole = args.executor == "sequential" and args.engine == "compiled"
+    if args.check_tables and not (whole and not replay_segments.wanted(args)):
+        print(
+            "paraclear replay: --check-tables needs the sequential executor and the compiled "
+            "engine (the defaults), without --segments or --ray",
+            file=sys.stderr,
+        )
+        return 2
     warm("replay", line.show)
     if replay_segments.wanted(args):
         return replay_segments.run(args)
@@ -92,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers or 2,
                 progress=progress,
                 engine=args.engine,
+                check_tables=args.check_tables,
             )
     except StorageError as error:
         print(f"paraclear replay: {type(error).__name__}: {error}", file=sys.stderr)
@@ -112,6 +129,11 @@ def _text(report: ReplayReport) -> str:
         lines.append(f"warning: skipped the snapshot at height {height}: {error}")
     if report.snapshots_checked:
         lines.append(f"snapshots checked against the replayed state: {report.snapshots_checked}")
+    if report.tables_checked:
+        lines.append(
+            f"compiled engine's tables checked against the replayed state after "
+            f"{report.tables_checked:,} blocks"
+        )
     mismatch = report.mismatch
     if mismatch is None:
         lines.append(f"ok: every root matches up to height {report.tip}")

@@ -1,7 +1,9 @@
 """The compiled engine: the order flow as numba ``nogil`` kernels over columnar tables.
 
 * ``layout``: the tables' columns; ``tables``: ``Tables``, the columnar mirror of the hot
-  state and the two ways across between it and the key-value state (``route``, ``flush``).
+  state and the two ways across between it and the key-value state (``route``, ``flush``);
+  ``mirror``: whether the tables an engine carries from block to block still equal those
+  the state loads into (``CompiledEngine.check_tables``, ``paraclear replay --check-tables``).
 * ``margin``: standard and portfolio margin, reservations and fees in compiled code.
 * ``rows``: what every kernel shares (begin's nonce and fee, cash, open orders, marking the
   rows it changed); ``orders``: PlaceOrder, CancelOrder, AmendOrder, CloseOrder; ``fills``:

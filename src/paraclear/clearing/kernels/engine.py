@@ -46,6 +46,7 @@ from paraclear.clearing.kernels.layout import (
     O_NONCE,
     O_TOUCH,
 )
+from paraclear.clearing.kernels.mirror import TablesDiverged, differences
 from paraclear.clearing.kernels.run import run_orders
 from paraclear.clearing.kernels.tables import Tables
 from paraclear.clearing.kernels.timings import EngineTimings
@@ -271,6 +272,23 @@ class CompiledEngine:
         if self.tables is not None:
             self.tables.block_rows.clear()
         state.watch(self._on_commit)
+
+    def check_tables(self, state: State) -> bool:
+        """Check that the tables it carries into its next block mirror ``state``, the state
+        its last block was committed to (``kernels.mirror``): True if it did, False if it
+        carries none to check (its next batch loads them from the state).
+
+        Raises ``TablesDiverged`` naming the differences."""
+        tables = self.tables
+        if tables is None or not self._trusted or self._run is not None:
+            return False
+        if self._data is not state.data:
+            return False
+        self._catch_up(tables)  # what its next block would route first
+        found = differences(tables, state.data, self.machine.margin_model)
+        if found:
+            raise TablesDiverged(found)
+        return True
 
     def warm_up(self) -> None:
         """Compile the kernels (or load them from numba's cache) on an empty block."""

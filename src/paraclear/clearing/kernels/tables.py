@@ -413,6 +413,10 @@ class Tables:
             self._marks[row] = value
         self._set_instrument(row)
 
+    def market(self, row: int) -> tuple[Instrument | None, MarkData | None]:
+        """The listing and the mark last routed into instrument ``row`` (None: none)."""
+        return self._listings.get(row), self._marks.get(row)
+
     def _set_instrument(self, row: int) -> None:
         listing, mark = self._listings.get(row), self._marks.get(row)
         self.house[H_EPOCH] += 1  # every account's memo of its positions' terms is stale
