@@ -76,6 +76,9 @@ def _drift(t: Tables, drift: str) -> None:
         t.instruments[_first(t.instruments[:, I_OK]), I_MARK] += 1
     elif drift == "fee rate":
         t.house[H_TAKER] += 1
+    elif drift == "order twice":
+        twin = _first(t.orders[:, O_LIVE] == 0)
+        t.orders[twin] = t.orders[order]
     elif drift == "fee delta":
         t.house[H_FEE_DELTA] = 5
     else:
@@ -91,6 +94,7 @@ DRIFTS: dict[str, str] = {
     "open-order list": "account",
     "mark": "instrument",
     "fee rate": "house",
+    "order twice": "order twice",
     "fee delta": "fee or deposit delta",
     "touched list": "touched accounts",
 }

@@ -42,6 +42,7 @@ from paraclear.clearing.kernels.layout import (
     I_OK,
     I_PNL_OK,
     O_ACCT,
+    O_INST,
     O_LIVE,
     O_NONCE,
     O_TOUCH,
@@ -131,7 +132,8 @@ def _positions(tables: Tables, out: Canonical) -> None:
         p = positions[row]
         if p[P_SIZE]:
             named = (accounts[account], instruments[instrument])
-            out[("position", named)] = ((p[P_ACCT], p[P_INST]) == (account, instrument), *p[2:])
+            mine = (p[P_ACCT], p[P_INST]) == (account, instrument)
+            out[("position", named)] = (mine, *p[P_SIZE:])
 
 
 def _orders(tables: Tables, out: Canonical) -> None:
@@ -140,10 +142,12 @@ def _orders(tables: Tables, out: Canonical) -> None:
     for row, o in enumerate(orders):
         if o[O_LIVE]:
             pair = (o[O_ACCT], o[O_NONCE])
-            values = [*o[O_NONCE + 1 :]]
-            values[0] = instruments[values[0]]  # O_INST, the first after the nonce
+            values = (instruments[o[O_INST]], *o[O_INST + 1 :])
             found = order_row.get(pair) == row
-            out[("order", (accounts[pair[0]], pair[1]))] = (tuple(values), listed[row], found)
+            named = ("order", (accounts[pair[0]], pair[1]))
+            if named in out:  # two live rows for one order
+                out[("order twice", named[1])] = True
+            out[named] = (values, listed[row], found)
 
 
 def _instruments(tables: Tables, out: Canonical) -> None:
