@@ -134,12 +134,33 @@ def test_more_warm_up_blocks_measure_a_larger_state(capsys):
     assert "--warmup" in capsys.readouterr().err
 
 
+def test_orders_with_a_life_keep_the_state_from_growing(capsys):
+    """--quote-life: the order flow's orders expire after that many blocks, so more warm-up
+    blocks no longer measure a much larger state; the trades have no orders to expire."""
+    argv = ["bench", "exec", "--mix", "orders", "--accounts", "20", "--txs", "60", "--json"]
+    argv += ["--workers", "0", "--repeats", "1", "--plot", "-", "--engine", "compiled"]
+    keys = {}
+    for life, warmup in ((0, 8), (2, 8)):
+        assert main([*argv, "--warmup", str(warmup), "--quote-life", str(life)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["quote_life"] == life
+        (row,) = result["rows"]
+        assert row["roots_equal"] and row["receipts_equal"]
+        assert (row["composition"].get("CloseOrder", 0) > 0) or life == 0
+        keys[life] = row["state_keys"]
+    assert keys[2] < keys[0]
+    trades = ["bench", "exec", "--mix", "trades", "--quote-life", "2", "--plot", "-"]
+    assert main(trades) == 2
+    assert "--quote-life needs --mix orders" in capsys.readouterr().err
+
+
 def test_help_explains_the_mixes_engines_and_stages(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "exec", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     expected = ("--mix {trades,orders}", "--margin {standard,portfolio}", "--engine")
-    for words in (*expected, "SettleFill", "decode", "root", "--commit", "--warmup", "state_keys"):
+    expected += ("SettleFill", "decode", "root", "--commit", "--warmup", "state_keys")
+    for words in (*expected, "--quote-life"):
         assert words in out
 
 

@@ -60,8 +60,9 @@ class TradeBlocks:
 
 class OrderBlocks:
     """Blocks of about ``txs`` transactions built by the node's builder from random order
-    flow at ``accounts`` accounts, its dry run on ``engine``. ``built`` is the last build
-    (its dry run's receipts are what every executor must return).
+    flow at ``accounts`` accounts, its dry run on ``engine``, its orders good for
+    ``quote_life`` blocks (0: until cancelled or filled; ``OrderFlow``). ``built`` is the
+    last build (its dry run's receipts are what every executor must return).
 
     As in the node, each dry run is committed to the builder's own state (``state``, a copy
     of the state the first block is built on), so the compiled engine keeps its tables from
@@ -74,6 +75,7 @@ class OrderBlocks:
         seed: int = 1,
         engine: Engine = "compiled",
         margin: Margin = "standard",
+        quote_life: int = 0,
     ) -> None:
         self.workload = Workload(_config(accounts, txs, seed, margin))
         self.txs = txs
@@ -87,6 +89,7 @@ class OrderBlocks:
             self.workload.accounts,
             self.workload.instruments,
             self.workload.nonces,
+            quote_life=quote_life,
         )
         self.growth = FIRST_GROWTH
         self.deferred: list[Transaction] = []
@@ -111,7 +114,7 @@ class OrderBlocks:
         height = self.workload.height
         self.workload.height += 1
         count = max(1, round(self.txs / self.growth) - len(self.deferred))
-        orders = self.deferred + self.flow.batch(StateView(self.state.data), count)
+        orders = self.deferred + self.flow.batch(StateView(self.state.data), count, height)
         built = self.builder.build(self.state, height, self.workload.time + height, orders)
         self.growth = len(built.block.txs) / max(1, len(orders) - len(built.deferred))
         self.deferred, self.built = built.deferred, built
@@ -123,12 +126,18 @@ class OrderBlocks:
 
 
 def make_source(
-    mix: Mix, accounts: int, txs: int, builder: Engine = "compiled", margin: Margin = "standard"
+    mix: Mix,
+    accounts: int,
+    txs: int,
+    builder: Engine = "compiled",
+    margin: Margin = "standard",
+    quote_life: int = 0,
 ) -> TradeBlocks | OrderBlocks:
     """The block source of ``mix`` (``builder``: the engine of the order flow's dry run;
-    ``margin``: the accounts' margin model)."""
+    ``margin``: the accounts' margin model; ``quote_life``: blocks the order flow's orders
+    are good for, 0 until cancelled or filled)."""
     if mix == "orders":
-        return OrderBlocks(accounts, txs, engine=builder, margin=margin)
+        return OrderBlocks(accounts, txs, engine=builder, margin=margin, quote_life=quote_life)
     return TradeBlocks(accounts, txs, margin=margin)
 
 

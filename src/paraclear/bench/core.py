@@ -92,14 +92,19 @@ def bench_exec(
     commits: Sequence[Commit] = ("hashed",),
     margin: Margin = "standard",
     warmup: int = WARM_UP_BLOCKS,
+    quote_life: int = 0,
 ) -> dict[str, object]:
     """Rows of tx/s and stage shares for each account count, engine (the compiled one for
     each of ``commits``), worker count (0: the sequential executor alone) and backend, on
     the same blocks of about ``txs`` transactions (``builder``: the engine of the order
-    flow's dry run; ``margin``: the accounts' margin model), measured after ``warmup``
-    blocks."""
+    flow's dry run; ``margin``: the accounts' margin model; ``quote_life``: blocks the
+    order flow's orders are good for, 0 until cancelled or filled), measured after
+    ``warmup`` blocks. Raises ``ValueError`` for a negative ``warmup`` or ``quote_life``,
+    or a ``quote_life`` for trades."""
     if warmup < 0:
         raise ValueError(f"warmup must be 0 or more blocks, not {warmup}")
+    if quote_life < 0 or (quote_life and mix != "orders"):
+        raise ValueError(f"quote_life is 0 or more blocks of the order flow, not {quote_life}")
     sequential = [
         (engine, commit)
         for engine in engines
@@ -107,7 +112,7 @@ def bench_exec(
     ]
     rows: list[dict[str, object]] = []
     for count in accounts:
-        source = make_source(mix, count, txs, builder, margin)
+        source = make_source(mix, count, txs, builder, margin, quote_life)
         rows += _exec_rows(
             mix, source, count, sequential, workers or [1, 2], repeats, warmup, backends,
             spreads, progress,
@@ -124,6 +129,7 @@ def bench_exec(
         "spreads": list(spreads),
         "txs": txs,
         "warmup": warmup,
+        "quote_life": quote_life,
         "rows": rows,
     }
 

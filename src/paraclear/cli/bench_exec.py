@@ -157,6 +157,15 @@ def register(which: Any) -> None:
         f"{WARM_UP_BLOCKS}); the order flow's books deepen from block to block, so more "
         "measure a larger state (rows give it as state_keys)",
     )
+    exec_.add_argument(
+        "--quote-life",
+        type=int_in(0, 1_000),
+        default=0,
+        metavar="BLOCKS",
+        help="the order flow's orders are good for this many blocks, after which the "
+        "builder expires what is left of them (default 0: until cancelled or filled, and "
+        "the books deepen from block to block); with a life the state stops growing",
+    )
     exec_.add_argument("--json", action="store_true", help="print one JSON object")
     exec_.set_defaults(run=_run_exec)
 
@@ -164,6 +173,10 @@ def register(which: Any) -> None:
 def _run_exec(args: argparse.Namespace) -> int:
     from paraclear.bench.core import bench_exec
     from paraclear.bench.plot import plot_speedup
+
+    if args.quote_life and args.mix != "orders":
+        print("paraclear bench exec: --quote-life needs --mix orders", file=sys.stderr)
+        return 2
 
     engines = list(dict.fromkeys(args.engine))
     workers = list(dict.fromkeys(args.workers)) or [0]
@@ -181,6 +194,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         commits=list(dict.fromkeys(args.commit)),
         margin=args.margin,
         warmup=args.warmup,
+        quote_life=args.quote_life,
     )
     if args.plot != "-" and plot_speedup(result, args.plot):
         _say(f"plot written to {args.plot}")

@@ -13,6 +13,12 @@ Each transaction is one of (shares in ``FlowMix``):
 
 An amend or cancel with no open order to edit (the first block, say) is a maker placement.
 
+By default a resting order stays until it is cancelled or filled, so the books deepen from
+block to block (makers place more than takers, amends and cancels take away). With
+``quote_life`` every placement is good for that many blocks (``good_til``: its block's
+height plus ``quote_life`` less one), after which the builder expires what is left of it:
+the books, and the state, stop growing.
+
 Half the orders go to the two perpetuals, half to the listed options. Edits read the open
 orders from committed state (``k.open_orders``, ``k.order``), as a client reads its own;
 an order is edited at most once a block, so the builder defers nothing of this flow but
@@ -78,8 +84,14 @@ class OrderFlow:
         instruments: Sequence[Instrument],
         nonces: dict[str, int],
         mix: FlowMix | None = None,
+        quote_life: int = 0,
     ) -> None:
+        if quote_life < 0:
+            raise ValueError(f"quote_life must be 0 (none) or more blocks, not {quote_life}")
         self.rng = rng
+        self.quote_life = quote_life
+        """Blocks a placement is good for (0: until cancelled or filled)."""
+        self._good_til = 0
         self.accounts = list(accounts)
         self.perpetuals: list[Instrument] = [i for i in instruments if not isinstance(i, Option)]
         self.options: list[Instrument] = [i for i in instruments if isinstance(i, Option)]
@@ -92,8 +104,14 @@ class OrderFlow:
         self._marks: dict[str, int] = {}
         self._edited: set[tuple[str, int]] = set()
 
-    def batch(self, view: StateView, count: int) -> list[Transaction]:
-        """``count`` transactions over the committed state ``view`` (marks, open orders)."""
+    def batch(self, view: StateView, count: int, height: int = 0) -> list[Transaction]:
+        """``count`` transactions over the committed state ``view`` (marks, open orders),
+        for the block at ``height`` (it dates their ``good_til`` if ``quote_life`` is set).
+
+        Raises ``ValueError`` for ``quote_life`` without a height."""
+        if self.quote_life and height <= 0:
+            raise ValueError("an order flow with a quote_life needs the block's height")
+        self._good_til = height + self.quote_life - 1 if self.quote_life else 0
         self._marks = {
             name: mark.price
             for name in self.by_name
@@ -153,6 +171,7 @@ class OrderFlow:
             kind=kind,
             price=to_tick(price, inst.tick_size),
             size=self._size(inst),
+            good_til=self._good_til,
         )
 
     def _instrument(self) -> tuple[Instrument, int]:
