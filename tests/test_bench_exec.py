@@ -134,9 +134,9 @@ def test_more_warm_up_blocks_measure_a_larger_state(capsys):
     assert "--warmup" in capsys.readouterr().err
 
 
-def test_orders_with_a_life_keep_the_state_from_growing(capsys):
+def test_orders_with_a_life_keep_the_books_from_deepening(capsys):
     """--quote-life: the order flow's orders expire after that many blocks, so more warm-up
-    blocks no longer measure a much larger state; the trades have no orders to expire."""
+    blocks measure a smaller state than without; the trades have no orders to expire."""
     argv = ["bench", "exec", "--mix", "orders", "--accounts", "20", "--txs", "60", "--json"]
     argv += ["--workers", "0", "--repeats", "1", "--plot", "-", "--engine", "compiled"]
     keys = {}

@@ -1,6 +1,6 @@
 """Random order flow through the node's builder: every kind of order transaction, edits
 that the builder never defers, few failures, the same flow from the same seed, and orders
-with a life that the builder expires, so that the state stops growing."""
+with a life that the builder expires, so that the books stop deepening."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_the_same_seed_gives_the_same_blocks() -> None:
     assert roots != _blocks(seed=6, count=3)[2]
 
 
-def test_orders_with_a_life_are_expired_and_the_state_stops_growing() -> None:
+def test_orders_with_a_life_are_expired_and_the_books_stop_deepening() -> None:
     """With a life of 2 blocks every open order in the state was placed in the last two
     blocks (its ``good_til`` not behind the height), the builder closes the rest as
     expired, and the books hold a fraction of what they hold without a life."""

@@ -164,7 +164,8 @@ def register(which: Any) -> None:
         metavar="BLOCKS",
         help="the order flow's orders are good for this many blocks, after which the "
         "builder expires what is left of them (default 0: until cancelled or filled, and "
-        "the books deepen from block to block); with a life the state stops growing",
+        "the books deepen from block to block); with a life the books stop deepening (the "
+        "state still grows as accounts open positions in more instruments)",
     )
     exec_.add_argument("--json", action="store_true", help="print one JSON object")
     exec_.set_defaults(run=_run_exec)

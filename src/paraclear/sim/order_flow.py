@@ -17,7 +17,8 @@ By default a resting order stays until it is cancelled or filled, so the books d
 block to block (makers place more than takers, amends and cancels take away). With
 ``quote_life`` every placement is good for that many blocks (``good_til``: its block's
 height plus ``quote_life`` less one), after which the builder expires what is left of it:
-the books, and the state, stop growing.
+the books stop deepening. (The state still grows as the accounts open positions in more of
+the instruments: at 10,000 accounts ~1,800 positions a block.)
 
 Half the orders go to the two perpetuals, half to the listed options. Edits read the open
 orders from committed state (``k.open_orders``, ``k.order``), as a client reads its own;
