@@ -83,14 +83,19 @@ def differences(tables: Tables, data: Mapping[Key, object], model: MarginModel) 
     loads into under ``model``, in words; empty if they mirror it."""
     fresh = Tables(model)
     fresh.load(data)
-    found = _leftovers(tables)
     carried, loaded = canonical(tables), canonical(fresh)
-    for key in sorted(carried.keys() | loaded.keys(), key=repr):
+    differ = []
+    for key in carried.keys() | loaded.keys():
         mine, theirs = carried.get(key), loaded.get(key)
         if key[0] == "wide" and mine is not None and theirs is None:
             continue  # carried tables that hand an account to the handlers: only slower
         if mine != theirs and not _wide(carried, key):
-            found.append(f"{key[0]} {key[1]!r}: carried {mine!r}, state {theirs!r}")
+            differ.append(key)
+    differ.sort(key=repr)  # the differences in a stable order, not every key
+    found = _leftovers(tables)
+    for kind, name in differ:
+        mine, theirs = carried.get((kind, name)), loaded.get((kind, name))
+        found.append(f"{kind} {name!r}: carried {mine!r}, state {theirs!r}")
     return found
 
 
@@ -112,13 +117,13 @@ def canonical(tables: Tables) -> Canonical:
 
 def _accounts(tables: Tables, out: Canonical) -> None:
     accounts, names = tables.accounts.tolist(), tables.instrument_names
+    listed, instrument = tables.account_positions.tolist(), tables.positions[:, P_INST].tolist()
     for name, row in tables.account_row.items():
         a = accounts[row]
         if a[A_WIDE]:
             out[("wide", name)] = True
             continue
-        held = tables.account_positions[row, : a[A_NPOS]].tolist()
-        portfolio = sorted(names[at] for at in tables.positions[held, P_INST].tolist())
+        portfolio = sorted(names[instrument[at]] for at in listed[row][: a[A_NPOS]])
         fields = (a[A_COLL], a[A_NONCE], a[A_RESV], a[A_BANK], a[A_NORD], a[A_NPOS])
         orders = tuple(tables.open_orders[row])
         if any(fields) or orders:
